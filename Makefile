@@ -1,0 +1,44 @@
+# openpcc developer commands. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+ABS_VENV    := $(abspath $(VENV))
+PYTHON      ?= python3
+# CI builds exactly what Cargo.lock pins; locally cargo may refresh it.
+CARGO_LOCK  := $(if $(CI),--locked,)
+FUZZ_SECONDS ?= 20
+
+.PHONY: help venv build-dev demo test test-rust test-python bench fuzz lint-rust
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+
+$(VENV)/.deps: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.deps ## create or refresh .venv with the build and test tools
+
+build-dev: venv ## build the Rust extension (release profile) into .venv
+	VIRTUAL_ENV=$(ABS_VENV) $(VENV)/bin/maturin develop --release $(CARGO_LOCK) -q
+
+demo: build-dev ## run the end-to-end demo on embedded defaults
+	$(PY) -m openpcc demo
+
+test: build-dev test-rust test-python ## every Rust and Python test
+
+test-rust: ## Rust unit and vector tests of the core crates
+	cargo test --release $(CARGO_LOCK) --workspace --exclude openpcc-py
+
+test-python: build-dev ## Python tests against the built extension
+	$(PY) -m pytest -q tests
+
+bench: build-dev ## benchmarks: openpcc against named peers, one ratio table
+	$(PY) -m pytest -q benches --benchmark-enable --benchmark-only --benchmark-columns=min,median,mean,ops,rounds
+
+lint-rust: ## clippy over the workspace
+	cargo clippy --release --workspace --all-targets -- -D warnings

@@ -1,0 +1,3 @@
+from openpcc.cli import main
+
+raise SystemExit(main())

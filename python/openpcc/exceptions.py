@@ -1,0 +1,66 @@
+"""Every exception openpcc raises, in one place.
+
+``OpenPCCError`` is the root. Below it, *families* say what went wrong by cause:
+malformed input from a peer or caller, a failed decryption, an unsupported
+algorithm, a limit reached, or misuse of an API. Each protocol module then has
+its own base (``HPKEError``, ``OHTTPError``, ...) whose leaves also inherit the
+family, so callers can catch by protocol or by cause.
+
+Messages name the field and its length, never secret or raw input bytes.
+"""
+
+from __future__ import annotations
+
+
+class OpenPCCError(Exception):
+    """Root of every openpcc error."""
+
+
+# --- families, by cause -----------------------------------------------------
+
+
+class MalformedInputError(OpenPCCError, ValueError):
+    """Bytes from a peer or the caller do not parse as the format requires."""
+
+
+class DecryptError(OpenPCCError):
+    """Authenticated decryption failed: wrong key, tampered or truncated data."""
+
+
+class UnsupportedError(OpenPCCError, ValueError):
+    """An algorithm, version or media type that openpcc does not implement."""
+
+
+class LimitError(OpenPCCError):
+    """A size, count or sequence limit was reached."""
+
+
+class UsageError(OpenPCCError):
+    """The API was used out of order or with inconsistent arguments."""
+
+
+# --- HPKE (RFC 9180) --------------------------------------------------------
+
+
+class HPKEError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.hpke``."""
+
+
+class OpenError(HPKEError, DecryptError):
+    """An HPKE ciphertext failed to authenticate."""
+
+
+class InvalidKeyError(HPKEError, ValueError):
+    """A public or private key is malformed or not valid for the KEM."""
+
+
+class MessageLimitError(HPKEError, LimitError):
+    """The context's sequence number is exhausted; no further message may be sealed or opened."""
+
+
+class InvalidInputError(HPKEError, MalformedInputError):
+    """An argument (enc, PSK, info, length, algorithm id) is not valid."""
+
+
+class UnsupportedSuiteError(HPKEError, UnsupportedError):
+    """A KEM, KDF or AEAD identifier that is not supported."""

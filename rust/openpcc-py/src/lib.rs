@@ -1,0 +1,42 @@
+//! The `openpcc._openpcc` extension module: thin PyO3 bindings over the pure-Rust crates.
+//!
+//! Each submodule mirrors one file here and one `python/openpcc/_openpcc/<name>.pyi` stub.
+
+mod attestation;
+mod bhttp;
+mod compute;
+mod errors;
+mod hpke;
+mod ohttp;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+type Register = fn(&Bound<'_, PyModule>) -> PyResult<()>;
+
+#[pymodule(gil_used = false)]
+fn _openpcc(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    let submodules: [(&str, Register); 5] = [
+        ("attestation", attestation::register),
+        ("bhttp", bhttp::register),
+        ("compute", compute::register),
+        ("hpke", hpke::register),
+        ("ohttp", ohttp::register),
+    ];
+    for (name, register) in submodules {
+        add_submodule(m, name, register)?;
+    }
+    Ok(())
+}
+
+/// Adds `openpcc._openpcc.<name>` and makes it importable by its dotted name.
+fn add_submodule(parent: &Bound<'_, PyModule>, name: &str, register: Register) -> PyResult<()> {
+    let py = parent.py();
+    let child = PyModule::new(py, name)?;
+    register(&child)?;
+    parent.add_submodule(&child)?;
+    let modules = py.import("sys")?.getattr("modules")?.cast_into::<PyDict>()?;
+    modules.set_item(format!("openpcc._openpcc.{name}"), child)?;
+    Ok(())
+}
