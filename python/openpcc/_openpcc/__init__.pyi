@@ -1,7 +1,12 @@
 from . import attestation as attestation
 from . import bhttp as bhttp
 from . import compute as compute
+from . import eventlog as eventlog
 from . import hpke as hpke
+from . import nvidia as nvidia
 from . import ohttp as ohttp
+from . import sevsnp as sevsnp
+from . import tdx as tdx
+from . import tpm as tpm
 
 __version__: str

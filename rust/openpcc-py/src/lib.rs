@@ -6,8 +6,13 @@ mod attestation;
 mod bhttp;
 mod compute;
 mod errors;
+mod eventlog;
 mod hpke;
+mod nvidia;
 mod ohttp;
+mod sevsnp;
+mod tdx;
+mod tpm;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -17,12 +22,17 @@ type Register = fn(&Bound<'_, PyModule>) -> PyResult<()>;
 #[pymodule(gil_used = false)]
 fn _openpcc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    let submodules: [(&str, Register); 5] = [
+    let submodules: [(&str, Register); 10] = [
         ("attestation", attestation::register),
         ("bhttp", bhttp::register),
         ("compute", compute::register),
+        ("eventlog", eventlog::register),
         ("hpke", hpke::register),
+        ("nvidia", nvidia::register),
         ("ohttp", ohttp::register),
+        ("sevsnp", sevsnp::register),
+        ("tdx", tdx::register),
+        ("tpm", tpm::register),
     ];
     for (name, register) in submodules {
         add_submodule(m, name, register)?;
