@@ -8,7 +8,10 @@ use std::process::Command;
 const EXTRA_VECTORS: &str = "100";
 
 fn go_available() -> bool {
-    Command::new("go").arg("version").output().is_ok_and(|out| out.status.success())
+    Command::new("go")
+        .arg("version")
+        .output()
+        .is_ok_and(|out| out.status.success())
 }
 
 #[test]
@@ -32,7 +35,11 @@ fn live_circl_output_matches_committed_file_and_this_crate() {
     let committed = common::parse(&common::committed_vectors_json());
 
     assert_eq!(live.vectors.len(), committed.vectors.len() + 100);
-    assert_eq!(live.vectors[..committed.vectors.len()], committed.vectors[..], "committed file is stale");
+    assert_eq!(
+        live.vectors[..committed.vectors.len()],
+        committed.vectors[..],
+        "committed file is stale"
+    );
     for vector in &live.vectors {
         common::check_vector(vector);
     }
