@@ -78,15 +78,6 @@ fn ntt_vector(vector: &mut PolyVec) {
     vector.iter_mut().for_each(Poly::ntt);
 }
 
-/// Inner product of two vectors in the NTT domain.
-fn ntt_dot(a: &PolyVec, b: &PolyVec) -> Poly {
-    let mut sum = Poly::zero();
-    for (x, y) in a.iter().zip(b) {
-        sum.add_ntt_product(x, y);
-    }
-    sum
-}
-
 fn vector_to_bytes(vector: &PolyVec, out: &mut [u8]) {
     for (poly, chunk) in vector.iter().zip(out.chunks_exact_mut(POLY_BYTES)) {
         poly.to_bytes(chunk);
@@ -115,7 +106,7 @@ pub(crate) fn generate(d: &[u8; 32]) -> ([u8; PUBLIC_KEY_LEN], Zeroizing<[u8; SE
         .zip(&e_hat)
         .zip(t_bytes.chunks_exact_mut(POLY_BYTES))
     {
-        let mut t = ntt_dot(row, &s_hat);
+        let mut t = Poly::ntt_inner_product(row, &s_hat);
         t.add_assign(e);
         t.to_bytes(chunk);
     }
@@ -164,12 +155,12 @@ impl PublicKey {
             .zip(&e1)
             .zip(u_bytes.chunks_exact_mut(U_POLY_BYTES))
         {
-            let mut u = ntt_dot(row, &r_hat);
+            let mut u = Poly::ntt_inner_product(row, &r_hat);
             u.inverse_ntt();
             u.add_assign(e);
             u.compress_into(DU, chunk);
         }
-        let mut v = ntt_dot(&self.t_hat, &r_hat);
+        let mut v = Poly::ntt_inner_product(&self.t_hat, &r_hat);
         v.inverse_ntt();
         v.add_assign(&e2);
         v.add_assign(&Poly::from_message(message));
@@ -198,7 +189,7 @@ impl SecretVector {
         let mut u_hat: PolyVec =
             core::array::from_fn(|_| u_polys.next().unwrap_or_else(Poly::zero));
         ntt_vector(&mut u_hat);
-        let mut w = ntt_dot(&self.0, &u_hat);
+        let mut w = Poly::ntt_inner_product(&self.0, &u_hat);
         w.inverse_ntt();
         let mut difference = Poly::decompress_from(v_bytes, DV);
         difference.sub_assign(&w);

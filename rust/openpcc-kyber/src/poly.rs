@@ -109,26 +109,33 @@ impl Poly {
         }
     }
 
-    /// `self += a * b` where all three are in the NTT domain.
-    pub(crate) fn add_ntt_product(&mut self, a: &Self, b: &Self) {
-        let pairs = self
-            .coeffs
-            .chunks_exact_mut(2)
-            .zip(a.coeffs.chunks_exact(2))
-            .zip(b.coeffs.chunks_exact(2))
-            .zip(GAMMAS);
-        for (((out, a), b), gamma) in pairs {
-            if let ([o0, o1], [a0, a1], [b0, b1]) = (out, a, b) {
-                // (a0 + a1 X)(b0 + b1 X) mod (X^2 - gamma)
-                let c0 = field::add(
-                    field::mul(*a0, *b0),
-                    field::mul(field::mul(*a1, *b1), gamma),
-                );
-                let c1 = field::add(field::mul(*a0, *b1), field::mul(*a1, *b0));
-                *o0 = field::add(*o0, c0);
-                *o1 = field::add(*o1, c1);
+    /// `sum_i a[i] * b[i]` in the NTT domain. Each factor of the NTT splitting is
+    /// Z_q[X]/(X^2 - gamma), so a pair (c0, c1) takes a0 b0 + a1 b1 gamma and a0 b1 + a1 b0.
+    /// Sums stay unreduced (each term is below 2 q^2) and are reduced once at the end.
+    pub(crate) fn ntt_inner_product<const L: usize>(a: &[Self; L], b: &[Self; L]) -> Self {
+        const { assert!(L <= 64, "unreduced sums must fit in u32") };
+        let mut sums = [0u32; N];
+        for (x, y) in a.iter().zip(b) {
+            let pairs = sums
+                .chunks_exact_mut(2)
+                .zip(x.coeffs.chunks_exact(2))
+                .zip(y.coeffs.chunks_exact(2))
+                .zip(GAMMAS);
+            for (((sum, x), y), gamma) in pairs {
+                if let ([s0, s1], &[x0, x1], &[y0, y1]) = (sum, x, y) {
+                    let (x0, x1, y0, y1) =
+                        (u32::from(x0), u32::from(x1), u32::from(y0), u32::from(y1));
+                    *s0 += x0 * y0 + u32::from(field::reduce(x1 * y1)) * u32::from(gamma);
+                    *s1 += x0 * y1 + x1 * y0;
+                }
             }
         }
+        let mut product = Self::zero();
+        for (coeff, sum) in product.coeffs.iter_mut().zip(&sums) {
+            *coeff = field::reduce(*sum);
+        }
+        sums.zeroize();
+        product
     }
 
     /// CBD with eta = 2 from 128 bytes of PRF output: each nibble `b0 b1 b2 b3` (low bit first)
@@ -313,10 +320,24 @@ mod tests {
         let (mut a_hat, mut b_hat) = (a.clone(), b.clone());
         a_hat.ntt();
         b_hat.ntt();
-        let mut product = Poly::zero();
-        product.add_ntt_product(&a_hat, &b_hat);
+        let mut product = Poly::ntt_inner_product(&[a_hat], &[b_hat]);
         product.inverse_ntt();
         assert_eq!(product.coeffs, schoolbook(&a, &b).coeffs);
+    }
+
+    #[test]
+    fn ntt_inner_product_is_the_sum_of_products() {
+        let a = [10, 11, 12].map(pseudo_random_poly);
+        let b = [20, 21, 22].map(pseudo_random_poly);
+        let mut expected = Poly::zero();
+        for (x, y) in a.iter().zip(&b) {
+            expected.add_assign(&schoolbook(x, y));
+        }
+        let (mut a_hat, mut b_hat) = (a.clone(), b.clone());
+        a_hat.iter_mut().chain(b_hat.iter_mut()).for_each(Poly::ntt);
+        let mut product = Poly::ntt_inner_product(&a_hat, &b_hat);
+        product.inverse_ntt();
+        assert_eq!(product.coeffs, expected.coeffs);
     }
 
     #[test]
