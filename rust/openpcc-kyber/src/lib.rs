@@ -102,6 +102,8 @@ impl SecretKey {
         self.bytes.as_slice()
     }
 
+    /// A fixed field of the key. The offsets are constants inside the 2400 bytes (asserted
+    /// above), so the zero fallback is unreachable; it only avoids a panic path.
     fn part<const LEN: usize>(&self, offset: usize) -> &[u8; LEN] {
         self.bytes
             .get(offset..offset + LEN)
