@@ -51,28 +51,48 @@ pub fn encode(message: &Message, options: &EncodeOptions) -> Result<Vec<u8>, Enc
     Ok(out)
 }
 
+/// Encodes a borrowed request (no [`Message`] needed); see [`encode_into`].
+pub fn encode_request(request: &Request, options: &EncodeOptions) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::with_capacity(request_size_hint(request));
+    encode_parts(MessageRef::Request(request), options, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes a borrowed response (no [`Message`] needed); see [`encode_into`].
+pub fn encode_response(response: &Response, options: &EncodeOptions) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::with_capacity(response_size_hint(response));
+    encode_parts(MessageRef::Response(response), options, &mut out)?;
+    Ok(out)
+}
+
 /// Appends the encoding of `message` to `out`. Field names and values are checked as the
 /// reference does (Go `httpguts`), status codes against their role; nothing is rewritten (see
 /// [`crate::normalize`] for the reference's normalisations). On error `out` is left as it was.
-pub fn encode_into(
-    message: &Message,
-    options: &EncodeOptions,
-    out: &mut Vec<u8>,
-) -> Result<(), EncodeError> {
+pub fn encode_into(message: &Message, options: &EncodeOptions, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let message = match message {
+        Message::Request(r) => MessageRef::Request(r),
+        Message::Response(r) => MessageRef::Response(r),
+    };
+    encode_parts(message, options, out)
+}
+
+#[derive(Clone, Copy)]
+enum MessageRef<'a> {
+    Request(&'a Request),
+    Response(&'a Response),
+}
+
+fn encode_parts(message: MessageRef<'_>, options: &EncodeOptions, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     check_message(message)?;
     let pad = match options.pad_to_multiple_of {
         Some(0) => return Err(EncodeError::ZeroPaddingMultiple),
         other => other,
     };
     let start = out.len();
-    let mut w = Writer {
-        out,
-        indeterminate: options.indeterminate,
-        chunk_data_max: chunk_data_max(options),
-    };
+    let mut w = Writer { out, indeterminate: options.indeterminate, chunk_data_max: chunk_data_max(options) };
     let written = match message {
-        Message::Request(r) => w.request(r),
-        Message::Response(r) => w.response(r),
+        MessageRef::Request(r) => w.request(r),
+        MessageRef::Response(r) => w.response(r),
     };
     if let Err(e) = written {
         out.truncate(start);
@@ -86,26 +106,26 @@ pub fn encode_into(
     Ok(())
 }
 
+fn fields_size_hint(fields: &[Field]) -> usize {
+    fields.iter().map(|l| l.name.len() + l.value.len() + 4).sum()
+}
+
+fn request_size_hint(r: &Request) -> usize {
+    32 + r.method.len() + r.scheme.len() + r.authority.len() + r.path.len()
+        + fields_size_hint(&r.headers)
+        + fields_size_hint(&r.trailers)
+        + r.content.len()
+        + r.content.len() / 512
+}
+
+fn response_size_hint(r: &Response) -> usize {
+    32 + fields_size_hint(&r.headers) + fields_size_hint(&r.trailers) + r.content.len() + r.content.len() / 512
+}
+
 fn encoded_size_hint(message: &Message) -> usize {
-    let fields = |f: &[Field]| {
-        f.iter()
-            .map(|l| l.name.len() + l.value.len() + 4)
-            .sum::<usize>()
-    };
     match message {
-        Message::Request(r) => {
-            32 + r.method.len()
-                + r.scheme.len()
-                + r.authority.len()
-                + r.path.len()
-                + fields(&r.headers)
-                + fields(&r.trailers)
-                + r.content.len()
-                + r.content.len() / 512
-        }
-        Message::Response(r) => {
-            32 + fields(&r.headers) + fields(&r.trailers) + r.content.len() + r.content.len() / 512
-        }
+        Message::Request(r) => request_size_hint(r),
+        Message::Response(r) => response_size_hint(r),
     }
 }
 
@@ -122,7 +142,7 @@ fn chunk_data_max(options: &EncodeOptions) -> usize {
     limit - prefix
 }
 
-fn check_message(message: &Message) -> Result<(), EncodeError> {
+fn check_message(message: MessageRef<'_>) -> Result<(), EncodeError> {
     let check = |part, fields: &[Field]| {
         check_section(part, fields).map_err(|(index, problem)| EncodeError::InvalidField {
             part,
@@ -131,11 +151,11 @@ fn check_message(message: &Message) -> Result<(), EncodeError> {
         })
     };
     match message {
-        Message::Request(r) => {
+        MessageRef::Request(r) => {
             check(Part::Headers, &r.headers)?;
             check(Part::Trailers, &r.trailers)
         }
-        Message::Response(r) => {
+        MessageRef::Response(r) => {
             for info in &r.informational {
                 if !(100..=199).contains(&info.status) {
                     return Err(EncodeError::InvalidStatus {
