@@ -328,7 +328,7 @@ impl StreamDecoder {
         let result = if self.pending.is_empty() {
             self.run(data, &mut events).map(|used| {
                 self.pending
-                    .extend_from_slice(data.get(used..).unwrap_or_default())
+                    .extend_from_slice(data.get(used..).unwrap_or_default());
             })
         } else {
             let mut input = std::mem::take(&mut self.pending);
