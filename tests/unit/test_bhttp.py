@@ -238,6 +238,8 @@ def test_errors_are_typed() -> None:
         bhttp.encode(bhttp.Response(informational=[(200, [])]))
     with pytest.raises(BHTTPEncodeError, match="padding"):
         bhttp.encode(bhttp.Response(), pad_to_multiple_of=0)
+    with pytest.raises(BHTTPEncodeError, match="padding"):
+        bhttp.encode(bhttp.Response(), pad_to_multiple_of=2**64 - 1)
     with pytest.raises(TypeError):
         bhttp.encode(b"not a message")  # type: ignore[arg-type]
     with pytest.raises(MalformedInputError):

@@ -555,18 +555,16 @@ impl StreamDecoder {
         let Some((len, prefix)) = varint::read(input) else {
             return Ok(None);
         };
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|&l| l <= limit)
+        let end = bounded_end(0, prefix, len, prefix.saturating_add(limit))
             .ok_or(DecodeError::ControlDataTooLong { part, limit })?;
-        let Some(bytes) = input.get(prefix..prefix + len) else {
+        let Some(bytes) = input.get(prefix..end) else {
             return Ok(None);
         };
         self.control.push(bytes.to_vec());
         if self.control.len() == CONTROL_PARTS.len() {
             self.state = self.section_start(Section::Headers);
         }
-        Ok(Some(prefix + len))
+        Ok(Some(end))
     }
 
     fn status_code(&mut self, input: &[u8]) -> Result<Option<usize>, DecodeError> {

@@ -116,6 +116,11 @@ fn encode_parts(
     if let Some(multiple) = pad {
         let len = out.len() - start;
         let padding = (multiple - len % multiple) % multiple;
+        // A caller-chosen multiple can ask for more memory than exists: fail, do not abort.
+        if out.try_reserve_exact(padding).is_err() {
+            out.truncate(start);
+            return Err(EncodeError::TooLong(Part::Padding));
+        }
         out.resize(out.len() + padding, 0);
     }
     Ok(())
