@@ -1,0 +1,1 @@
+//! NVIDIA GPU and NVSwitch attestation evidence.
