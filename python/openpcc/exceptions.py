@@ -64,3 +64,14 @@ class InvalidInputError(HPKEError, MalformedInputError):
 
 class UnsupportedSuiteError(HPKEError, UnsupportedError):
     """A KEM, KDF or AEAD identifier that is not supported."""
+
+
+# --- attestation ------------------------------------------------------------
+
+
+class AttestationError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.attestation``."""
+
+
+class EvidenceFormatError(AttestationError, MalformedInputError):
+    """Evidence bytes do not parse as their format requires."""

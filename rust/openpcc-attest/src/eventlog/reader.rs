@@ -49,12 +49,6 @@ impl<'a> Reader<'a> {
         self.take(len)
     }
 
-    pub(crate) fn rest(&mut self) -> &'a [u8] {
-        let out = self.data.get(self.pos..).unwrap_or_default();
-        self.pos = self.data.len();
-        out
-    }
-
     pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], ShortRead> {
         let bytes = self.take(N)?;
         let mut out = [0u8; N];

@@ -195,6 +195,12 @@ fn summary_json(log: &EventLog<'_>) -> Value {
 
 const EFI_GLOBAL_VARIABLE: &str = "8be4df61-93ca-11d2-aa0d-00e098032b8c";
 
+/// Every record of a raw log as a JSON array of [`event_json`] objects.
+pub fn events_json(log: &[u8]) -> Result<String, EventLogError> {
+    let parsed = parse(log)?;
+    Ok(Value::Array(parsed.events.iter().map(event_json).collect()).to_string())
+}
+
 /// One event as JSON: index, PCR, type, digests (hex by bank name), data (hex), data check and
 /// the decoded data when the type has a layout.
 #[must_use]
