@@ -145,8 +145,8 @@ fn wrong_root_dropped_leaf_and_foreign_chain_are_rejected() {
     if dir().is_none() {
         return;
     }
-    let other_root = nvidia::parse_pem_chain(&read("verifier_RIM_root.pem")).unwrap();
-    let v = nvidia::verify_evidence(&hopper_pair(), &VerifyOptions { roots: Some(other_root), ..opts() });
+    let other_root = read("verifier_RIM_root.pem");
+    let v = nvidia::verify_evidence(&hopper_pair(), &VerifyOptions { roots_pem: Some(other_root), ..opts() });
     assert_eq!(failed(&v), ["nvidia.0.chain", "nvidia.0.signature"]);
 
     let chain = String::from_utf8(read("hopperCertChain.txt")).unwrap();
@@ -173,6 +173,12 @@ fn a_looping_chain_is_rejected() {
     data.extend(read("verifier_device_root.pem"));
     let v = nvidia::verify_evidence(&data, &opts());
     assert!(v.first_failure().unwrap().detail.contains("repeats"));
+}
+
+#[test]
+fn unparsable_roots_are_a_failed_check() {
+    let v = nvidia::verify_evidence(b"00", &VerifyOptions { roots_pem: Some(b"not pem".to_vec()), ..opts() });
+    assert_eq!(failed(&v), ["nvidia.roots"]);
 }
 
 #[test]

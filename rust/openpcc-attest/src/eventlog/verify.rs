@@ -75,7 +75,8 @@ pub fn verify(log: &[u8], expected: Option<&ExpectedPcrs>) -> Verdict {
         format!("{} log, {} events, banks {}", parsed.format.name(), parsed.events.len(), banks.join(",")),
     );
     verdict.claim("format", parsed.format.name());
-    check_data(&mut verdict, &parsed);
+    let data_checks: Vec<DataCheck> = parsed.events.iter().map(check_event_data).collect();
+    check_data(&mut verdict, &parsed, &data_checks);
     let replayed = match replay_parsed(&parsed) {
         Ok(pcrs) => pcrs,
         Err(e) => {
@@ -85,15 +86,15 @@ pub fn verify(log: &[u8], expected: Option<&ExpectedPcrs>) -> Verdict {
     };
     verdict.pass("eventlog.replay", format!("replayed {} bank(s)", replayed.len()));
     verdict.claim("pcrs", pcrs_json(&replayed));
-    verdict.claim("events", summary_json(&parsed));
+    verdict.claim("events", summary_json(&parsed, &data_checks));
     if let Some(expected) = expected {
         compare_with_quote(&mut verdict, &parsed, &replayed, expected);
     }
     verdict
 }
 
-fn check_data(verdict: &mut Verdict, log: &EventLog<'_>) {
-    let results: Vec<(&Event<'_>, DataCheck)> = log.events.iter().map(|e| (e, check_event_data(e))).collect();
+fn check_data(verdict: &mut Verdict, log: &EventLog<'_>, data_checks: &[DataCheck]) {
+    let results: Vec<(&Event<'_>, DataCheck)> = log.events.iter().zip(data_checks.iter().copied()).collect();
     let failures: Vec<String> = results
         .iter()
         .filter(|(_, r)| r.is_failure())
@@ -160,15 +161,15 @@ pub fn pcrs_json(pcrs: &Pcrs) -> Value {
     Value::Object(banks)
 }
 
-fn summary_json(log: &EventLog<'_>) -> Value {
+fn summary_json(log: &EventLog<'_>, data_checks: &[DataCheck]) -> Value {
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut data_checks: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut check_counts: BTreeMap<&str, usize> = BTreeMap::new();
     let mut boot_applications = Vec::new();
     let mut secure_boot = Value::Null;
     let mut separators = 0usize;
-    for event in &log.events {
+    for (event, check) in log.events.iter().zip(data_checks) {
         *by_type.entry(event.type_name()).or_default() += 1;
-        *data_checks.entry(check_event_data(event).name()).or_default() += 1;
+        *check_counts.entry(check.name()).or_default() += 1;
         match decode_event_data(event) {
             DecodedData::ImageLoad(img) if event.event_type == super::types::EV_EFI_BOOT_SERVICES_APPLICATION => {
                 boot_applications.push(json!({"pcr": event.pcr, "file_path": img.file_path, "length": img.length}));
@@ -184,7 +185,7 @@ fn summary_json(log: &EventLog<'_>) -> Value {
     json!({
         "count": log.events.len(),
         "by_type": by_type,
-        "data_checks": data_checks,
+        "data_checks": check_counts,
         "separators": separators,
         "startup_locality": log_startup_locality(log),
         "secure_boot": secure_boot,

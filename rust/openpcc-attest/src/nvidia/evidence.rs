@@ -24,8 +24,8 @@ pub struct VerifyOptions {
     pub nonce: Option<Vec<u8>>,
     /// The instant (seconds since the Unix epoch) to judge certificate validity at.
     pub at_unix: u64,
-    /// Trust anchors replacing the built-in NVIDIA Device Identity CA.
-    pub roots: Option<Vec<Certificate>>,
+    /// PEM trust anchors replacing the built-in NVIDIA Device Identity CA.
+    pub roots_pem: Option<Vec<u8>>,
     /// A PEM chain given apart from the evidence (for raw hex evidence).
     pub chain_pem: Option<Vec<u8>>,
 }
@@ -62,7 +62,7 @@ enum JsonEvidence {
 #[must_use]
 pub fn verify_evidence(data: &[u8], opts: &VerifyOptions) -> Verdict {
     let mut verdict = Verdict::new();
-    let roots = match opts.roots.clone().map_or_else(default_roots, Ok) {
+    let roots = match opts.roots_pem.as_deref().map_or_else(default_roots, parse_pem_chain) {
         Ok(roots) => roots,
         Err(e) => {
             verdict.fail("nvidia.roots", e.to_string());
