@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 
@@ -9,7 +10,7 @@ import pytest
 
 from openpcc.attestation.eventlog import parse_event_log, replay, verify_event_log
 from openpcc.exceptions import EvidenceFormatError, MalformedInputError, UnsupportedError
-from tests.support.vectors import read_bytes, vectors_root
+from tests.support.vectors import load_json, read_bytes, vectors_root
 
 
 def _cases() -> list[dict]:
@@ -150,3 +151,29 @@ def test_random_mutations_never_crash(sample: bytes) -> None:
         cut = rng.choice([len(bad), rng.randrange(len(bad))])
         verdict = verify_event_log(bytes(bad[:cut]))
         assert isinstance(verdict.valid, bool)
+
+
+@pytest.mark.parametrize("name", ["go-tpm-tools/gce-cos-85-no-nonce.pb", "go-tpm-tools/gce-cos-85-nonce9009.pb"])
+def test_cos_logs_match_their_quotes_in_every_bank(name: str) -> None:
+    quote = next(q for q in load_json("tpm", "expected.json")["quotes"] if q["file"] == name)
+    log = read_bytes("tpm", quote["extracted_files"]["event_log"])
+    expected = {
+        b["bank"]: {int(i): bytes.fromhex(v) for i, v in b["pcr_values"].items() if int(i) <= 9} for b in quote["banks"]
+    }
+    assert set(expected) == {"sha1", "sha256", "sha384"}
+    verdict = verify_event_log(log, expected_pcrs=expected)
+    assert verdict.valid, verdict.failures
+    # PCR 10 (IMA) is extended by the OS without a firmware log entry: the replay cannot match it
+    with_pcr10 = {"sha256": {10: bytes.fromhex(quote["banks"][1]["pcr_values"]["10"])}}
+    assert [c.name for c in verify_event_log(log, expected_pcrs=with_pcr10).failures] == ["eventlog.pcrs.sha256"]
+
+
+def test_windows_sha1_log_matches_its_quoted_pcrs() -> None:
+    data = load_json("tpm", "go-attestation/windows_gcp_shielded_vm.json")
+    log = base64.b64decode(data["Log"]["Raw"])
+    quoted = {p["Index"]: base64.b64decode(p["Digest"]) for p in data["Log"]["PCRs"] if p["DigestAlg"] == 3}
+    replayable = (0, 4, 5, 7, 11, 12, 13, 14)  # per the README; the rest hold values from outside this log
+    verdict = verify_event_log(log, expected_pcrs={"sha1": {i: quoted[i] for i in replayable}})
+    assert verdict.valid, verdict.failures
+    assert verdict.claims["format"] == "sha1-only"
+    assert len(parse_event_log(log)) == 21
