@@ -1,4 +1,4 @@
-//! NVIDIA GPU and NVSwitch SPDM evidence from the shared vectors: every sample valid, every
+//! NVIDIA GPU and `NVSwitch` SPDM evidence from the shared vectors: every sample valid, every
 //! mutation rejected with the check that catches it.
 
 use std::path::PathBuf;
@@ -13,9 +13,7 @@ use serde_json::Value;
 const AT: u64 = 1_767_225_600;
 
 fn dir() -> Option<PathBuf> {
-    let root = std::env::var_os("OPENPCC_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"));
+    let root = std::env::var_os("OPENPCC_VECTORS").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"), PathBuf::from);
     let dir = root.join("nvidia");
     dir.is_dir().then_some(dir)
 }
@@ -153,7 +151,7 @@ fn wrong_root_dropped_leaf_and_foreign_chain_are_rejected() {
     let second = chain.match_indices("-----BEGIN CERTIFICATE-----").nth(1).unwrap().0;
     let mut dropped = read("hopperAttestationReport.txt");
     dropped.push(b'\n');
-    dropped.extend(chain[second..].as_bytes());
+    dropped.extend(&chain.as_bytes()[second..]);
     let v = nvidia::verify_evidence(&dropped, &opts());
     assert_eq!(failed(&v), ["nvidia.0.signature"], "the BROM key must not verify the FMC signature");
 

@@ -1,4 +1,4 @@
-//! `openpcc._openpcc.nvidia`: offline verification of NVIDIA GPU and NVSwitch SPDM evidence.
+//! `openpcc._openpcc.nvidia`: offline verification of NVIDIA GPU and `NVSwitch` SPDM evidence.
 
 use openpcc_attest::nvidia::{self, VerifyOptions};
 use pyo3::prelude::*;

@@ -9,7 +9,7 @@ use x509_cert::Certificate;
 
 use super::NvidiaError;
 
-/// "NVIDIA Device Identity CA", the anchor of GPU and NVSwitch device chains (from nvtrust's
+/// "NVIDIA Device Identity CA", the anchor of GPU and `NVSwitch` device chains (from nvtrust's
 /// local GPU verifier, `verifier_device_root.pem`).
 pub const DEVICE_ROOT_PEM: &str = include_str!("verifier_device_root.pem");
 
