@@ -19,6 +19,9 @@ mod types;
 mod uefi;
 mod verify;
 
+#[cfg(test)]
+mod tests;
+
 pub use digest_check::{check_event_data, DataCheck};
 pub use parse::parse;
 pub use types::{event_type_name, Event, EventLog, HashAlg, LogFormat, SpecId};
