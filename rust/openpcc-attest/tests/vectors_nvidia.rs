@@ -218,3 +218,31 @@ fn truncations_and_byte_flips_never_panic() {
         assert!(!nvidia::verify_evidence(&data, &opts()).valid(), "flip at {at}");
     }
 }
+
+#[test]
+fn a_tampered_intermediate_fails_even_after_the_genuine_chain_was_cached() {
+    use der::{Decode, Encode, EncodePem};
+    if dir().is_none() {
+        return;
+    }
+    assert!(nvidia::verify_evidence(&hopper_pair(), &opts()).valid());
+    let chain = nvidia::parse_pem_chain(&read("hopperCertChain.txt")).unwrap();
+    let mut pem = String::new();
+    for (i, cert) in chain.iter().enumerate() {
+        let mut der = cert.to_der().unwrap();
+        if i == 2 {
+            let last = der.len() - 1;
+            der[last] ^= 1; // inside the signature's s value
+        }
+        let cert = x509_cert::Certificate::from_der(&der).unwrap();
+        pem.push_str(&cert.to_pem(der::pem::LineEnding::LF).unwrap());
+    }
+    let mut data = read("hopperAttestationReport.txt");
+    data.push(b'\n');
+    data.extend(pem.as_bytes());
+    let v = nvidia::verify_evidence(&data, &opts());
+    assert_eq!(failed(&v), ["nvidia.0.chain", "nvidia.0.signature"]);
+    assert!(v.first_failure().unwrap().detail.contains("does not verify"), "{}", v.first_failure().unwrap().detail);
+    nvidia::clear_signature_cache();
+    assert!(nvidia::verify_evidence(&hopper_pair(), &opts()).valid());
+}

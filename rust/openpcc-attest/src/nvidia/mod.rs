@@ -11,7 +11,7 @@ mod chain;
 mod evidence;
 mod spdm;
 
-pub use chain::{default_roots, parse_pem_chain, verify_chain, DEVICE_ROOT_PEM};
+pub use chain::{clear_signature_cache, default_roots, parse_pem_chain, verify_chain, DEVICE_ROOT_PEM};
 pub use evidence::{verify_evidence, VerifyOptions};
 pub use spdm::{driver_version, parse_exchange, parse_opaque, vbios_version, Exchange, MeasurementBlock, Request, Response, SIGNATURE_LEN};
 
