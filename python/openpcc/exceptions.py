@@ -95,3 +95,14 @@ class BHTTPEncodeError(BHTTPError, ValueError):
 
 class BHTTPStateError(BHTTPError, UsageError):
     """A stream decoder was used after ``finish()`` or after it raised."""
+
+
+# --- attestation ------------------------------------------------------------
+
+
+class AttestationError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.attestation``."""
+
+
+class EvidenceFormatError(AttestationError, MalformedInputError):
+    """Evidence bytes do not parse as their format requires."""

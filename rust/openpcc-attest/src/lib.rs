@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod eventlog;
+pub mod nvidia;
 pub mod verdict;
 
 pub use verdict::{Check, Verdict};
