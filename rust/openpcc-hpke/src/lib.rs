@@ -10,6 +10,7 @@ mod algorithms;
 mod context;
 mod dh;
 mod error;
+mod hybrid;
 mod kdf;
 mod kem;
 mod keys;
