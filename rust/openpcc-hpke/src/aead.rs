@@ -1,8 +1,12 @@
 //! The AEAD ciphers behind the contexts, keyed once per context.
 
+#[cfg(not(feature = "aws-lc"))]
 use aes_gcm::aead::inout::InOutBuf;
+#[cfg(not(feature = "aws-lc"))]
 use aes_gcm::aead::{AeadInOut, KeyInit};
+#[cfg(not(feature = "aws-lc"))]
 use aes_gcm::{Aes128Gcm, Aes256Gcm};
+#[cfg(not(feature = "aws-lc"))]
 use chacha20poly1305::ChaCha20Poly1305;
 
 use crate::{Aead, Error};
@@ -11,15 +15,27 @@ use crate::{Aead, Error};
 pub(crate) const NONCE_LEN: usize = 12;
 pub(crate) const TAG_LEN: usize = 16;
 
-/// A keyed AEAD (the key schedules zeroize on drop).
+/// A keyed AEAD (the key schedules are wiped on drop).
 pub(crate) enum Cipher {
+    #[cfg(feature = "aws-lc")]
+    AwsLc(crate::awslc::AeadCipher),
+    #[cfg(not(feature = "aws-lc"))]
     Aes128(Box<Aes128Gcm>),
+    #[cfg(not(feature = "aws-lc"))]
     Aes256(Box<Aes256Gcm>),
+    #[cfg(not(feature = "aws-lc"))]
     ChaCha(Box<ChaCha20Poly1305>),
 }
 
 impl Cipher {
     /// Keys the AEAD; `None` for export-only.
+    #[cfg(feature = "aws-lc")]
+    pub(crate) fn new(aead: Aead, key: &[u8]) -> Result<Option<Self>, Error> {
+        Ok(crate::awslc::AeadCipher::new(aead, key)?.map(Cipher::AwsLc))
+    }
+
+    /// Keys the AEAD; `None` for export-only.
+    #[cfg(not(feature = "aws-lc"))]
     pub(crate) fn new(aead: Aead, key: &[u8]) -> Result<Option<Self>, Error> {
         let bad_key = |_| Error::InvalidInput("aead key has the wrong length");
         Ok(Some(match aead {
@@ -35,6 +51,18 @@ impl Cipher {
     /// Encrypts `pt` into `out`, which must be exactly `pt.len() + TAG_LEN` bytes.
     pub(crate) fn seal_into(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], pt: &[u8], out: &mut [u8]) -> Result<(), Error> {
         let (body, tag_out) = split_tag_mut(out, pt.len())?;
+        self.seal_parts(nonce, aad, pt, body, tag_out)
+    }
+
+    #[cfg(feature = "aws-lc")]
+    fn seal_parts(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], pt: &[u8], body: &mut [u8], tag_out: &mut [u8]) -> Result<(), Error> {
+        match self {
+            Cipher::AwsLc(c) => c.seal(*nonce, aad, pt, body, tag_out),
+        }
+    }
+
+    #[cfg(not(feature = "aws-lc"))]
+    fn seal_parts(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], pt: &[u8], body: &mut [u8], tag_out: &mut [u8]) -> Result<(), Error> {
         let buf = InOutBuf::new(pt, body).map_err(|_| Error::InvalidInput("output buffer has the wrong length"))?;
         let tag = match self {
             Cipher::Aes128(c) => c.encrypt_inout_detached(nonce.into(), aad, buf),
@@ -47,17 +75,37 @@ impl Cipher {
     }
 
     /// Decrypts and authenticates `ct` (body || tag) into `out`, which must be `ct.len() - TAG_LEN` bytes.
-    /// On failure `out` is left untouched.
+    /// On failure `out` is zeroed.
     pub(crate) fn open_into(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], ct: &[u8], out: &mut [u8]) -> Result<(), Error> {
         let body_len = ct.len().checked_sub(TAG_LEN).ok_or(Error::OpenFailed)?;
+        if out.len() != body_len {
+            return Err(Error::InvalidInput("output buffer has the wrong length"));
+        }
         let (body, tag) = ct.split_at(body_len);
+        let result = self.open_parts(nonce, aad, body, tag, out);
+        if result.is_err() {
+            out.fill(0);
+        }
+        result
+    }
+
+    #[cfg(feature = "aws-lc")]
+    fn open_parts(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], body: &[u8], tag: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        match self {
+            Cipher::AwsLc(c) => c.open(*nonce, aad, body, tag, out),
+        }
+    }
+
+    #[cfg(not(feature = "aws-lc"))]
+    fn open_parts(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], body: &[u8], tag: &[u8], out: &mut [u8]) -> Result<(), Error> {
         let buf = InOutBuf::new(body, out).map_err(|_| Error::InvalidInput("output buffer has the wrong length"))?;
-        let result = match self {
-            Cipher::Aes128(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag.try_into().map_err(|_| Error::OpenFailed)?),
-            Cipher::Aes256(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag.try_into().map_err(|_| Error::OpenFailed)?),
-            Cipher::ChaCha(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag.try_into().map_err(|_| Error::OpenFailed)?),
-        };
-        result.map_err(|_| Error::OpenFailed)
+        let tag = tag.try_into().map_err(|_| Error::OpenFailed)?;
+        match self {
+            Cipher::Aes128(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
+            Cipher::Aes256(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
+            Cipher::ChaCha(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
+        }
+        .map_err(|_| Error::OpenFailed)
     }
 }
 

@@ -143,6 +143,80 @@ pub(crate) fn validate_public(kem: Kem, pk: &[u8]) -> Result<(), Error> {
     }
 }
 
+/// A DH secret key ready for repeated use: its serialization, its public key and, with AWS-LC, the loaded key.
+pub(crate) struct DhSecret {
+    kem: Kem,
+    /// Empty for random ephemeral keys made by AWS-LC, which are never serialized.
+    bytes: Secret,
+    public: Vec<u8>,
+    #[cfg(feature = "aws-lc")]
+    fast: Option<crate::awslc::DhKey>,
+}
+
+impl DhSecret {
+    /// Loads a serialized secret key, rejecting invalid ones, and computes its public key.
+    pub(crate) fn from_bytes(kem: Kem, bytes: Secret) -> Result<Self, Error> {
+        if !is_valid_scalar(kem, &bytes) {
+            return Err(Error::InvalidKey);
+        }
+        #[cfg(feature = "aws-lc")]
+        if let Some((fast, public)) = crate::awslc::DhKey::load(kem, &bytes)? {
+            return Ok(Self { kem, bytes, public, fast: Some(fast) });
+        }
+        let public = public_key(kem, &bytes)?;
+        Ok(Self {
+            kem,
+            bytes,
+            public,
+            #[cfg(feature = "aws-lc")]
+            fast: None,
+        })
+    }
+
+    /// An ephemeral key: derived from `ikm` (test vectors) or random.
+    pub(crate) fn ephemeral(kem: Kem, ikm: Option<&[u8]>) -> Result<Self, Error> {
+        if let Some(ikm) = ikm {
+            return Self::from_bytes(kem, derive_secret(kem, ikm)?);
+        }
+        #[cfg(feature = "aws-lc")]
+        if let Some((fast, public)) = crate::awslc::DhKey::generate(kem)? {
+            return Ok(Self { kem, bytes: Zeroizing::new(Vec::new()), public, fast: Some(fast) });
+        }
+        Self::from_bytes(kem, random_secret(kem)?)
+    }
+
+    /// The serialized public key.
+    pub(crate) fn public(&self) -> &[u8] {
+        &self.public
+    }
+
+    /// `DH(self, pk)` after checking `pk`'s encoding; rejects an all-zero result.
+    pub(crate) fn dh(&self, pk: &[u8]) -> Result<Secret, Error> {
+        check_public_encoding(self.kem, pk)?;
+        #[cfg(feature = "aws-lc")]
+        if let Some(fast) = &self.fast {
+            return reject_zero(fast.agree(pk)?);
+        }
+        diffie_hellman(self.kem, &self.bytes, pk)
+    }
+}
+
+/// Length and (for NIST curves) the uncompressed-point prefix; curve membership is checked by the DH.
+fn check_public_encoding(kem: Kem, pk: &[u8]) -> Result<(), Error> {
+    let nist = matches!(kem, Kem::P256 | Kem::P384 | Kem::P521);
+    if pk.len() != kem.public_key_len() || (nist && pk.first() != Some(&0x04)) {
+        return Err(Error::InvalidKey);
+    }
+    Ok(())
+}
+
+fn reject_zero(shared: Secret) -> Result<Secret, Error> {
+    if bool::from(shared.ct_eq(&vec![0u8; shared.len()])) {
+        return Err(Error::InvalidKey);
+    }
+    Ok(shared)
+}
+
 /// `DH(sk, pk)`: the serialized shared secret (x-coordinate for NIST curves). Rejects invalid `pk` and an
 /// all-zero result (RFC 9180 §7.1.1, small-order X25519/X448 points).
 pub(crate) fn diffie_hellman(kem: Kem, sk: &[u8], pk: &[u8]) -> Result<Secret, Error> {
@@ -164,10 +238,7 @@ pub(crate) fn diffie_hellman(kem: Kem, sk: &[u8], pk: &[u8]) -> Result<Secret, E
         }
         Kem::X25519Kyber768Draft00 => return Err(Error::UnsupportedSuite(kem.id())),
     };
-    if bool::from(shared.ct_eq(&vec![0u8; shared.len()])) {
-        return Err(Error::InvalidKey);
-    }
-    Ok(shared)
+    reject_zero(shared)
 }
 
 /// Copies a slice into a zeroizing fixed array, or fails with `InvalidKey` on a wrong length.

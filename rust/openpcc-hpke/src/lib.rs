@@ -6,6 +6,8 @@
 #![warn(missing_docs)]
 
 mod aead;
+#[cfg(feature = "aws-lc")]
+mod awslc;
 mod algorithms;
 mod context;
 mod dh;
