@@ -1,5 +1,5 @@
-//! X25519Kyber768Draft00 (0x0030) as circl implements it (spec §2.2): DHKEM(X25519, HKDF-SHA256) and
-//! round-3 Kyber768 side by side, shared secret = ss_x25519 || ss_kyber, keys and `enc` concatenated.
+//! `X25519Kyber768Draft00` (0x0030) as circl implements it (spec §2.2): DHKEM(X25519, HKDF-SHA256) and
+//! round-3 Kyber768 side by side, shared secret = `ss_x25519 || ss_kyber`, keys and `enc` concatenated.
 
 use openpcc_kyber as kyber;
 use zeroize::Zeroizing;
@@ -15,6 +15,7 @@ const KYBER_PK_OFFSET: usize = kyber::SECRET_KEY_LEN - kyber::PUBLIC_KEY_LEN - 6
 /// The sender's randomness: a 32-byte X25519 `DeriveKeyPair` seed and a 32-byte Kyber encapsulation seed.
 pub(crate) const ENCAPSULATION_SEED_LEN: usize = 64;
 
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(kyber_error)`
 fn kyber_error(err: kyber::Error) -> Error {
     match err {
         kyber::Error::RandomnessUnavailable => Error::Rng,
@@ -60,15 +61,19 @@ impl HybridSecret {
         if sk.len() != KEM.secret_key_len() {
             return Err(Error::InvalidKey);
         }
-        let (x25519_sk, kyber_sk) = sk.split_at(X25519_LEN);
-        let x25519 = DhSecret::from_bytes(Kem::X25519, Zeroizing::new(x25519_sk.to_vec()))?;
-        let kyber = kyber::SecretKey::from_bytes(kyber_sk).map_err(kyber_error)?;
+        let (x25519_bytes, kyber_bytes) = sk.split_at(X25519_LEN);
+        let x25519 = DhSecret::from_bytes(Kem::X25519, Zeroizing::new(x25519_bytes.to_vec()))?;
+        let kyber = kyber::SecretKey::from_bytes(kyber_bytes).map_err(kyber_error)?;
         let kyber_pk = kyber
             .as_bytes()
             .get(KYBER_PK_OFFSET..KYBER_PK_OFFSET + kyber::PUBLIC_KEY_LEN)
             .ok_or(Error::InvalidKey)?;
         let public = [x25519.public(), kyber_pk].concat();
-        Ok(Self { x25519, kyber, public })
+        Ok(Self {
+            x25519,
+            kyber,
+            public,
+        })
     }
 
     /// X25519 public key || Kyber768 public key.
@@ -95,9 +100,13 @@ pub(crate) fn encap(pk_r: &[u8], seed: Option<&[u8]>) -> Result<Encapsulation, E
     let (x25519_pk, kyber_pk) = pk_r.split_at(X25519_LEN);
     let x25519_sk_e = DhSecret::ephemeral(Kem::X25519, Some(x25519_seed))?;
     let x25519 = kem::dhkem_encap(Kem::X25519, &x25519_sk_e, x25519_pk, None)?;
-    let kyber_seed: Zeroizing<[u8; 32]> =
-        Zeroizing::new(kyber_seed.try_into().map_err(|_| Error::InvalidInput("ikm_e"))?);
-    let (kyber_ct, kyber_ss) = kyber::encapsulate_with_seed(kyber_pk, &kyber_seed).map_err(kyber_error)?;
+    let kyber_seed: Zeroizing<[u8; 32]> = Zeroizing::new(
+        kyber_seed
+            .try_into()
+            .map_err(|_| Error::InvalidInput("ikm_e"))?,
+    );
+    let (kyber_ct, kyber_ss) =
+        kyber::encapsulate_with_seed(kyber_pk, &kyber_seed).map_err(kyber_error)?;
     let kyber_ss = Zeroizing::new(kyber_ss);
 
     let mut enc = x25519.enc;

@@ -33,7 +33,12 @@ pub(crate) fn random_secret(kem: Kem) -> Result<Secret, Error> {
 }
 
 /// `Encap(pkR)` or, with a sender key, `AuthEncap(pkR, skS)`. `ikm_e` fixes the ephemeral key (tests only).
-pub(crate) fn encap(kem: Kem, pk_r: &[u8], sk_s: Option<&SecretKey>, ikm_e: Option<&[u8]>) -> Result<Encapsulation, Error> {
+pub(crate) fn encap(
+    kem: Kem,
+    pk_r: &[u8],
+    sk_s: Option<&SecretKey>,
+    ikm_e: Option<&[u8]>,
+) -> Result<Encapsulation, Error> {
     let sk_s = match sk_s {
         Some(key) if key.kem() != kem => return Err(Error::InvalidKey),
         Some(key) => match key.material() {
@@ -50,7 +55,12 @@ pub(crate) fn encap(kem: Kem, pk_r: &[u8], sk_s: Option<&SecretKey>, ikm_e: Opti
 }
 
 /// DHKEM `Encap`/`AuthEncap` with the ephemeral key `sk_e`.
-pub(crate) fn dhkem_encap(kem: Kem, sk_e: &DhSecret, pk_r: &[u8], sk_s: Option<&DhSecret>) -> Result<Encapsulation, Error> {
+pub(crate) fn dhkem_encap(
+    kem: Kem,
+    sk_e: &DhSecret,
+    pk_r: &[u8],
+    sk_s: Option<&DhSecret>,
+) -> Result<Encapsulation, Error> {
     let enc = sk_e.public().to_vec();
     let dh_e = sk_e.dh(pk_r)?;
     let shared_secret = match sk_s {
@@ -64,7 +74,12 @@ pub(crate) fn dhkem_encap(kem: Kem, sk_e: &DhSecret, pk_r: &[u8], sk_s: Option<&
 }
 
 /// `Decap(enc, skR)` or, with the sender's public key, `AuthDecap(enc, skR, pkS)`.
-pub(crate) fn decap(kem: Kem, enc: &[u8], sk_r: &SecretKey, pk_s: Option<&[u8]>) -> Result<Secret, Error> {
+pub(crate) fn decap(
+    kem: Kem,
+    enc: &[u8],
+    sk_r: &SecretKey,
+    pk_s: Option<&[u8]>,
+) -> Result<Secret, Error> {
     if sk_r.kem() != kem {
         return Err(Error::InvalidKey);
     }
@@ -111,10 +126,20 @@ where
 }
 
 /// `ExtractAndExpand(dh, kem_context)` with `dh` and `kem_context` given as pieces.
-pub(crate) fn extract_and_expand(kem: Kem, dh: &[&[u8]], kem_context: &[&[u8]]) -> Result<Secret, Error> {
+pub(crate) fn extract_and_expand(
+    kem: Kem,
+    dh: &[&[u8]],
+    kem_context: &[&[u8]],
+) -> Result<Secret, Error> {
     let kdf = kem.kdf();
     let suite_id = kem.suite_id();
     let eae_prk = kdf.labeled_extract(&suite_id, b"", b"eae_prk", dh);
     let context = kem_context.concat();
-    kdf.labeled_expand(&suite_id, &eae_prk, b"shared_secret", &context, kem.shared_secret_len())
+    kdf.labeled_expand(
+        &suite_id,
+        &eae_prk,
+        b"shared_secret",
+        &context,
+        kem.shared_secret_len(),
+    )
 }

@@ -42,7 +42,11 @@ impl SecretKey {
             Kem::X25519Kyber768Draft00 => KeyMaterial::Hybrid(HybridSecret::from_bytes(&bytes)?),
             dhkem => KeyMaterial::Dh(DhSecret::from_bytes(dhkem, bytes.clone())?),
         };
-        Ok(Self { kem, bytes, material: Arc::new(material) })
+        Ok(Self {
+            kem,
+            bytes,
+            material: Arc::new(material),
+        })
     }
 
     /// The serialized secret key. Handle with care.
@@ -79,7 +83,9 @@ impl SecretKey {
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretKey").field("kem", &self.kem).finish_non_exhaustive()
+        f.debug_struct("SecretKey")
+            .field("kem", &self.kem)
+            .finish_non_exhaustive()
     }
 }
 
