@@ -509,3 +509,43 @@ fn contexts_are_send_and_sync() {
     check::<openpcc_hpke::RecipientContext>();
     check::<SecretKey>();
 }
+
+fn random_bytes(max_len: usize) -> Vec<u8> {
+    let mut len = [0u8; 2];
+    getrandom::fill(&mut len).unwrap();
+    let mut out = vec![0u8; usize::from(u16::from_le_bytes(len)) % (max_len + 1)];
+    getrandom::fill(&mut out).unwrap();
+    out
+}
+
+/// Fuzz-style: random keys, encs and ciphertexts of random lengths give errors, never panics.
+#[test]
+fn random_input_never_panics() {
+    for kem in ALL_KEMS {
+        let suite = Suite::new(kem, Kdf::HkdfSha256, Aead::Aes128Gcm);
+        let (sk, pk) = suite.generate_key_pair().unwrap();
+        for round in 0..60 {
+            // Mostly right-sized inputs (to reach the curve code), sometimes any size.
+            let enc = if round % 3 == 0 { random_bytes(1300) } else { random_exact(kem.enc_len()) };
+            let ct = random_bytes(64);
+            assert!(suite.open(&enc, &sk, b"", b"", &ct).is_err());
+            let _ = suite.setup_base_recipient(&enc, &sk, b"");
+            let bad_pk = if round % 3 == 0 { random_bytes(1300) } else { random_exact(kem.public_key_len()) };
+            let _ = suite.setup_base_sender(&bad_pk, b"");
+            let _ = SecretKey::from_bytes(kem, &random_exact(kem.secret_key_len()));
+            let _ = SecretKey::from_bytes(kem, &random_bytes(3000));
+            let _ = suite.setup_base_recipient_external(&enc, &pk, b"", |_| Ok(random_bytes(80)));
+            let _ = suite.derive_key_pair(&random_bytes(100));
+            if kem.supports_auth() {
+                let opts = RecipientOptions { pk_s: Some(&bad_pk), ..RecipientOptions::default() };
+                let _ = suite.setup_recipient(&enc, &sk, b"", &opts);
+            }
+        }
+    }
+}
+
+fn random_exact(len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    getrandom::fill(&mut out).unwrap();
+    out
+}
