@@ -7,9 +7,8 @@ from functools import cache
 from typing import Any
 
 import pytest
-from support.vectors import load_json
-
 from openpcc.hpke import AEAD, KEM, OpenError, SecretKey, Suite, UnsupportedSuiteError
+from support.vectors import load_json
 
 VECTORS = "test-vectors.json.gz"
 
@@ -64,8 +63,12 @@ def test_case(index: int) -> None:
     assert enc == _h(case, "enc")
     # The recipient gets the serialized secret key, the sender's key object: both forms are accepted.
     recipient = suite.setup_recipient(
-        enc, SecretKey.from_bytes(case["kem_id"], _h(case, "skRm")), info,
-        psk=psk, psk_id=psk_id, pk_s=pk_s,
+        enc,
+        SecretKey.from_bytes(case["kem_id"], _h(case, "skRm")),
+        info,
+        psk=psk,
+        psk_id=psk_id,
+        pk_s=pk_s,
     )
 
     for seq, encryption in enumerate(case["encryptions"]):

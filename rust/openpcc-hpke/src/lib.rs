@@ -11,6 +11,7 @@ mod algorithms;
 mod awslc;
 mod context;
 mod dh;
+mod ephemeral;
 mod error;
 mod hybrid;
 mod kdf;
