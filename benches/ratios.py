@@ -1,6 +1,9 @@
 """Print one table from a pytest-benchmark JSON file: per group, each case's median, its rate, and how
 openpcc compares with it (peer median / openpcc median; above 1 means openpcc is faster).
 
+A case is named by ``extra_info["impl"]`` (the ``paired`` fixture sets it) or else by the first of
+``openpcc``, ``pyhpke``, ``cryptography`` found in its test function's name.
+
 Usage: python benches/ratios.py BENCHMARK_JSON
 """
 
@@ -15,9 +18,17 @@ from typing import Any
 OPENPCC = "openpcc"
 
 
+# Benchmarks that do not set ``extra_info["impl"]`` are labelled by the first of these in their test name.
+KNOWN_IMPLS = (OPENPCC, "pyhpke", "cryptography")
+
+
 def _impl(bench: dict[str, Any]) -> str:
     impl = bench.get("extra_info", {}).get("impl")
-    return str(impl) if impl else str(bench["name"])
+    if impl:
+        return str(impl)
+    name = str(bench["name"])
+    function = name.split("[", 1)[0]
+    return next((known for known in KNOWN_IMPLS if known in function), name)
 
 
 def _format_time(seconds: float) -> str:
