@@ -43,7 +43,10 @@ def table(data: dict[str, Any]) -> str:
     for bench in data["benchmarks"]:
         groups[bench.get("group") or bench["name"]].append((_impl(bench), bench["stats"]["median"]))
     width = max([len(g) for g in groups] + [5])
-    lines = [f"{'group':<{width}}  {'case':<14} {'median':>11} {'ops/s':>11}  openpcc speed-up"]
+    case_width = max([len(impl) for cases in groups.values() for impl, _ in cases] + [14])
+    lines = [
+        f"{'group':<{width}}  {'case':<{case_width}} {'median':>11} {'ops/s':>11}  openpcc speed-up"
+    ]
     lines.append("-" * len(lines[0]))
     for group in sorted(groups):
         cases = sorted(groups[group], key=lambda case: (case[0] != OPENPCC, case[0]))
@@ -55,7 +58,8 @@ def table(data: dict[str, Any]) -> str:
             else:
                 ratio = f"{median / ours:.2f}x"
             lines.append(
-                f"{label:<{width}}  {impl:<14} {_format_time(median):>11} {1 / median:>11,.0f}  {ratio}"
+                f"{label:<{width}}  {impl:<{case_width}} {_format_time(median):>11}"
+                f" {1 / median:>11,.0f}  {ratio}"
             )
     return "\n".join(lines)
 
