@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from cryptography.hazmat.primitives import hpke as pyca
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -144,8 +146,6 @@ def test_external_dh_with_a_callable_matches_the_sender() -> None:
 
 def test_external_dh_with_bytes_and_x25519() -> None:
     device = x25519.X25519PrivateKey.generate()
-    from cryptography.hazmat.primitives import serialization
-
     pk_r = device.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
@@ -437,3 +437,44 @@ def test_garbage_never_crashes(enc: bytes, ct: bytes) -> None:
     for suite, key in ((X25519, sk), (P256, p_sk)):
         with pytest.raises(HPKEError):
             suite.open(enc, key, ct)
+
+
+# --- interop with cryptography's HPKE where the RFC vectors have no case (P-384, HKDF-SHA384) ------------
+
+
+@pytest.mark.parametrize(
+    ("kem", "kdf", "aead"),
+    [
+        (KEM.P384, KDF.HKDF_SHA384, AEAD.AES_256_GCM),
+        (KEM.P384, KDF.HKDF_SHA256, AEAD.CHACHA20_POLY1305),
+        (KEM.P256, KDF.HKDF_SHA384, AEAD.AES_128_GCM),
+        (KEM.X25519, KDF.HKDF_SHA384, AEAD.CHACHA20_POLY1305),
+        (KEM.P521, KDF.HKDF_SHA384, AEAD.AES_256_GCM),
+    ],
+)
+def test_interoperates_with_cryptography_hpke(kem: KEM, kdf: KDF, aead: AEAD) -> None:
+    """Both directions against OpenSSL's HPKE (base mode, empty aad, which is all its API offers)."""
+    pyca_suite = pyca.Suite(
+        getattr(pyca.KEM, kem.name), getattr(pyca.KDF, kdf.name), getattr(pyca.AEAD, aead.name)
+    )
+    suite = Suite(kem, kdf, aead)
+    if kem == KEM.X25519:
+        pyca_sk = x25519.X25519PrivateKey.generate()
+        raw = pyca_sk.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+    else:
+        curve = {KEM.P256: ec.SECP256R1(), KEM.P384: ec.SECP384R1(), KEM.P521: ec.SECP521R1()}[kem]
+        pyca_sk = ec.generate_private_key(curve)
+        nsk = {KEM.P256: 32, KEM.P384: 48, KEM.P521: 66}[kem]
+        raw = pyca_sk.private_numbers().private_value.to_bytes(nsk, "big")
+    sk = SecretKey.from_bytes(kem, raw)
+    info, pt = b"interop info", b"interop plaintext" * 5
+
+    enc, ct = suite.seal(sk.public_key(), pt, info)
+    assert pyca_suite.decrypt(enc + ct, pyca_sk, info) == pt
+    theirs = pyca_suite.encrypt(pt, pyca_sk.public_key(), info)
+    enc_len = len(enc)
+    assert suite.open(theirs[:enc_len], sk, theirs[enc_len:], info) == pt
