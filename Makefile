@@ -33,6 +33,8 @@ test: build-dev test-rust test-python ## every Rust and Python test
 
 test-rust: ## Rust unit and vector tests of the core crates
 	cargo test --release $(CARGO_LOCK) --workspace --exclude openpcc-py
+	# the pure-Rust fallback of the HPKE backend must keep passing too
+	cargo test --release $(CARGO_LOCK) -p openpcc-hpke --no-default-features
 
 test-python: build-dev ## Python tests against the built extension
 	$(PY) -m pytest -q tests
