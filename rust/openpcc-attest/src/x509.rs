@@ -358,6 +358,23 @@ fn tlv_header(bytes: &[u8]) -> Option<(u8, usize, usize)> {
     Some((tag, 2 + n, len))
 }
 
+/// The (tag, content) of each DER element in `bytes`, which they must fill exactly. Only
+/// single-byte tags; `None` on any malformation.
+#[must_use]
+pub fn der_items(mut bytes: &[u8]) -> Option<Vec<(u8, &[u8])>> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let (tag, start, len) = tlv_header(bytes)?;
+        if tag & 0x1f == 0x1f {
+            return None;
+        }
+        let end = start.checked_add(len)?;
+        out.push((tag, bytes.get(start..end)?));
+        bytes = bytes.get(end..)?;
+    }
+    Some(out)
+}
+
 fn strip_leading_zeros(bytes: &[u8]) -> Vec<u8> {
     let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
     bytes.get(first..).unwrap_or_default().to_vec()
