@@ -147,3 +147,119 @@ fn every_collateral_case_gives_its_expected_outcome() {
         }
     }
 }
+
+#[test]
+fn every_listed_mutation_is_rejected() {
+    let Some(d) = dir() else { return };
+    let expected: Value = serde_json::from_slice(&read(&d, "expected.json")).unwrap();
+    let t = at("2023-07-01T01:00:00Z");
+    for m in expected["negative_mutations"].as_array().unwrap() {
+        let mut quote = read(&d, m["quote"].as_str().unwrap());
+        let off = usize::from_str_radix(m["offset"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+        quote[off] = u8::from_str_radix(m["new_byte"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+        let v = tdx::verify_quote(&quote, None, t, &TdxRoot::builtin());
+        let f = failed(&v);
+        let want = match m["expected"].as_str().unwrap() {
+            e if e.contains("unsupported quote version") => "tdx.quote.parse",
+            e if e.contains("length mismatch") => "tdx.quote.parse",
+            e if e.contains("quote ECDSA signature") => "tdx.quote.signature",
+            _ => "tdx.pck_chain",
+        };
+        assert_eq!(f.first().copied(), Some(want), "offset {off:#x}: {:?}", v.checks);
+    }
+}
+
+#[test]
+fn spr_e4_pck_chain_expired_in_2053() {
+    let Some(d) = dir() else { return };
+    let col = go_collateral(&d, "tcbinfo_50806f000000.json");
+    let v = verify(&d, "quotes/go-tdx-guest_v4_spr_e4.dat", &col, at("2053-07-01T00:00:00Z"));
+    assert!(failed(&v).contains(&"tdx.pck_chain.validity"), "{:?}", v.checks);
+}
+
+#[test]
+fn collateral_outside_its_window_is_stale() {
+    let Some(d) = dir() else { return };
+    let col = read(&d, "collateral/dcap-qvl/tdx_v4_collateral.json");
+    for t in ["2025-06-19T10:32:26Z", "2025-07-19T10:00:36Z"] {
+        let v = verify(&d, "quotes/dcap-qvl_tdx_v4.dat", &col, at(t));
+        assert_eq!(failed(&v), ["tdx.collateral.freshness"], "{t}");
+    }
+    for t in ["2025-06-19T10:32:27Z", "2025-07-19T10:00:35Z"] {
+        assert!(verify(&d, "quotes/dcap-qvl_tdx_v4.dat", &col, at(t)).valid(), "{t}");
+    }
+}
+
+#[test]
+fn tampered_collateral_is_rejected() {
+    let Some(d) = dir() else { return };
+    let raw = read(&d, "collateral/dcap-qvl/tdx_v4_collateral.json");
+    let t = at("2025-07-01T00:00:00Z");
+    let mut col: Value = serde_json::from_slice(&raw).unwrap();
+    let tcb = col["tcb_info"].as_str().unwrap().replacen("\"UpToDate\"", "\"OutOfDate\"", 1);
+    col["tcb_info"] = tcb.into();
+    let v = verify(&d, "quotes/dcap-qvl_tdx_v4.dat", col.to_string().as_bytes(), t);
+    assert!(failed(&v).contains(&"tdx.collateral.tcb_info"), "{:?}", v.checks);
+
+    let mut col: Value = serde_json::from_slice(&raw).unwrap();
+    let qe = col["qe_identity"].as_str().unwrap().replacen("\"isvprodid\":2", "\"isvprodid\":3", 1);
+    col["qe_identity"] = qe.into();
+    let v = verify(&d, "quotes/dcap-qvl_tdx_v4.dat", col.to_string().as_bytes(), t);
+    assert!(failed(&v).contains(&"tdx.collateral.qe_identity"), "{:?}", v.checks);
+
+    // Collateral of another platform (SGX, other FMSPC) for a TDX quote.
+    let other = read(&d, "collateral/dcap-qvl/sgx_v3_collateral.json");
+    let v = verify(&d, "quotes/dcap-qvl_tdx_v4.dat", &other, t);
+    assert!(failed(&v).contains(&"tdx.collateral.tcb_info"), "{:?}", v.checks);
+
+    for junk in [&b""[..], b"{}", b"[1,2]", b"{\"tcb_info\": 5}"] {
+        let v = verify(&d, "quotes/dcap-qvl_tdx_v4.dat", junk, t);
+        assert_eq!(failed(&v), ["tdx.collateral.parse"]);
+    }
+}
+
+#[test]
+fn a_wrong_root_fails_the_chain() {
+    let Some(d) = dir() else { return };
+    // An AMD root is a well-formed certificate but not Intel's.
+    let amd = std::fs::read(d.join("../sev-snp/ca/milan_ark.pem")).unwrap();
+    let root = TdxRoot::from_der_or_pem(&amd).unwrap();
+    let v = tdx::verify_quote(&read(&d, "quotes/dcap-qvl_tdx_v4.dat"), None, at("2025-07-01T00:00:00Z"), &root);
+    assert!(failed(&v).contains(&"tdx.pck_chain"), "{:?}", v.checks);
+}
+
+#[test]
+fn truncation_at_field_boundaries_is_a_parse_failure() {
+    let Some(d) = dir() else { return };
+    let q = read(&d, "quotes/go-tdx-guest_v5_td15.dat");
+    for cut in [0, 1, 47, 48, 50, 54, 701, 702, 705, 706, 770, 834, 840, 1224, 1288, 1290, 1322, 1328, 5005] {
+        let v = tdx::parse_quote(&q[..cut]);
+        assert_eq!(failed(&v), ["tdx.quote.parse"], "cut {cut}");
+    }
+}
+
+#[test]
+fn robustness_truncate_and_flip_never_panics() {
+    let Some(d) = dir() else { return };
+    let col = read(&d, "collateral/dcap-qvl/tdx_v4_collateral.json");
+    let t = at("2025-07-01T00:00:00Z");
+    let root = TdxRoot::builtin();
+    for file in ["quotes/dcap-qvl_tdx_v4.dat", "quotes/go-tdx-guest_v5_td15.dat", "quotes/dcap-qvl_sgx_v3.dat"] {
+        let q = read(&d, file);
+        for cut in (0..q.len()).step_by(7) {
+            let _ = tdx::verify_quote(&q[..cut], Some(&col), t, &root);
+        }
+        for i in (0..q.len()).step_by(13) {
+            let mut m = q.clone();
+            m[i] ^= 0x5a;
+            let v = tdx::verify_quote(&m, Some(&col), t, &root);
+            // Past the PCK chain the quote's bytes end (or are padding): any flip before must fail.
+            if i < 632 {
+                assert!(!v.valid(), "{file}: flip at {i} accepted");
+            }
+        }
+    }
+    for cut in (0..col.len()).step_by(97) {
+        let _ = verify(&d, "quotes/dcap-qvl_tdx_v4.dat", &col[..cut], t);
+    }
+}
