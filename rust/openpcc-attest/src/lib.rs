@@ -7,6 +7,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod sevsnp;
+pub mod tdx;
 pub mod verdict;
+pub mod x509;
 
 pub use verdict::{Check, Verdict};
