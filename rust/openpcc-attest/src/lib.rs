@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod tpm;
 pub mod verdict;
 
 pub use verdict::{Check, Verdict};
