@@ -23,7 +23,7 @@ pub use pcr::{encode_selection_list, policy_pcr_digest, PcrSelection};
 pub use public::{attr, PublicKey, Scheme, TpmtPublic};
 pub use signature::TpmtSignature;
 pub use verify::{
-    check_rek, verify_certify_creation, verify_identity, verify_quote, AkSource, CreationInput, Freshness,
+    check_rek, verify_ak, verify_certify_creation, verify_identity, verify_quote, AkSource, CreationInput, Freshness,
     IdentityInput, PcrValues, QuoteInput, REFERENCE_PCRS,
 };
 

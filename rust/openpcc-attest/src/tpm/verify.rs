@@ -139,6 +139,14 @@ fn load_ak_certificate(v: &mut Verdict, src: &AkSource<'_>) -> Option<LoadedAk> 
     Some(LoadedAk { key })
 }
 
+/// Checks an attestation key on its own: parse, attributes (public area) or chain (certificate).
+#[must_use]
+pub fn verify_ak(src: &AkSource<'_>) -> Verdict {
+    let mut v = Verdict::new();
+    load_ak(&mut v, src);
+    v
+}
+
 /// Accepts a `TPMS_ATTEST` or a `TPM2B_ATTEST` and returns the parsed body and the signed bytes.
 fn parse_attest<'a>(v: &mut Verdict, prefix: &str, bytes: &'a [u8]) -> Option<(TpmsAttest, &'a [u8])> {
     let wrapped = bytes.get(2..6) == Some(&TPM_GENERATED.to_be_bytes()[..]);
