@@ -64,3 +64,31 @@ class InvalidInputError(HPKEError, MalformedInputError):
 
 class UnsupportedSuiteError(HPKEError, UnsupportedError):
     """A KEM, KDF or AEAD identifier that is not supported."""
+
+
+# --- TPM 2.0 (openpcc.attestation.tpm, openpcc.node_identity) ---------------
+
+
+class TPMError(OpenPCCError):
+    """Base of the errors raised by the TPM parsers and the TPM command client."""
+
+
+class MalformedTPMStructureError(TPMError, MalformedInputError):
+    """TPM bytes (TPMS_ATTEST, TPMT_PUBLIC, TPMT_SIGNATURE, a response) do not parse."""
+
+
+class UnsupportedTPMAlgorithmError(TPMError, UnsupportedError):
+    """A TPM algorithm, curve or attestation type that openpcc does not implement."""
+
+
+class TPMDeviceError(TPMError):
+    """The TPM could not be reached, or the transport failed (socket, /dev/tpmrm0)."""
+
+
+class TPMCommandError(TPMError):
+    """The TPM answered a command with a non-zero response code (``rc`` holds it)."""
+
+    def __init__(self, command: str, rc: int) -> None:
+        super().__init__(f"{command} failed with TPM response code {rc:#x}")
+        self.command = command
+        self.rc = rc

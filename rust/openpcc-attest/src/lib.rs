@@ -9,6 +9,7 @@
 
 pub mod sevsnp;
 pub mod tdx;
+pub mod tpm;
 pub mod verdict;
 pub mod x509;
 
