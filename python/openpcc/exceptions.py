@@ -92,3 +92,14 @@ class TPMCommandError(TPMError):
         super().__init__(f"{command} failed with TPM response code {rc:#x}")
         self.command = command
         self.rc = rc
+
+
+# --- attestation ------------------------------------------------------------
+
+
+class AttestationError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.attestation``."""
+
+
+class EvidenceFormatError(AttestationError, MalformedInputError):
+    """Evidence bytes do not parse as their format requires."""
