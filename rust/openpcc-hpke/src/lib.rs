@@ -9,6 +9,7 @@ mod aead;
 mod algorithms;
 mod context;
 mod dh;
+mod ephemeral;
 mod error;
 mod kdf;
 mod kem;
