@@ -1,0 +1,218 @@
+//! AEAD with a per-chunk counter nonce (twoway `internal/chunks/aead.go`).
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes128Gcm, Aes256Gcm, Nonce};
+use chacha20poly1305::ChaCha20Poly1305;
+use zeroize::Zeroizing;
+
+use crate::{ChunkCipher, Error};
+
+/// Tag length of every AEAD here.
+const TAG_LEN: usize = 16;
+
+/// A symmetric AEAD key. The bytes are zeroized on drop.
+pub enum AeadKey {
+    /// AES-128-GCM (HPKE AEAD 0x0001).
+    Aes128Gcm(Zeroizing<[u8; 16]>),
+    /// AES-256-GCM (HPKE AEAD 0x0002).
+    Aes256Gcm(Zeroizing<[u8; 32]>),
+    /// ChaCha20-Poly1305 (HPKE AEAD 0x0003).
+    ChaCha20Poly1305(Zeroizing<[u8; 32]>),
+}
+
+impl AeadKey {
+    /// Builds a key for `aead` from raw bytes of exactly its key length.
+    pub fn from_slice(aead: openpcc_hpke::Aead, key: &[u8]) -> Result<Self, Error> {
+        let bad_len = || Error::Malformed("aead key length");
+        Ok(match aead {
+            openpcc_hpke::Aead::Aes128Gcm => {
+                Self::Aes128Gcm(Zeroizing::new(key.try_into().map_err(|_| bad_len())?))
+            }
+            openpcc_hpke::Aead::Aes256Gcm => {
+                Self::Aes256Gcm(Zeroizing::new(key.try_into().map_err(|_| bad_len())?))
+            }
+            openpcc_hpke::Aead::ChaCha20Poly1305 => {
+                Self::ChaCha20Poly1305(Zeroizing::new(key.try_into().map_err(|_| bad_len())?))
+            }
+            other @ openpcc_hpke::Aead::ExportOnly => return Err(Error::Unsupported(other.id())),
+        })
+    }
+}
+
+impl std::fmt::Debug for AeadKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Self::Aes128Gcm(_) => "Aes128Gcm",
+            Self::Aes256Gcm(_) => "Aes256Gcm",
+            Self::ChaCha20Poly1305(_) => "ChaCha20Poly1305",
+        };
+        write!(f, "AeadKey::{name}(..)")
+    }
+}
+
+enum Cipher {
+    Aes128(Box<Aes128Gcm>),
+    Aes256(Box<Aes256Gcm>),
+    ChaCha(Box<ChaCha20Poly1305>),
+}
+
+impl Cipher {
+    fn new(key: &AeadKey) -> Self {
+        match key {
+            AeadKey::Aes128Gcm(k) => Self::Aes128(Box::new(Aes128Gcm::new(&(**k).into()))),
+            AeadKey::Aes256Gcm(k) => Self::Aes256(Box::new(Aes256Gcm::new(&(**k).into()))),
+            AeadKey::ChaCha20Poly1305(k) => Self::ChaCha(Box::new(ChaCha20Poly1305::new(&(**k).into()))),
+        }
+    }
+
+    /// Encrypts `buf[start..]` in place and appends the tag.
+    fn seal_tail(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut Vec<u8>, start: usize) -> Result<(), Error> {
+        let nonce = Nonce::from(*nonce);
+        let region = buf.get_mut(start..).ok_or(Error::Usage("seal offset"))?;
+        let tag = match self {
+            Self::Aes128(c) => c.encrypt_inout_detached(&nonce, aad, region.into()),
+            Self::Aes256(c) => c.encrypt_inout_detached(&nonce, aad, region.into()),
+            Self::ChaCha(c) => c.encrypt_inout_detached(&nonce, aad, region.into()),
+        }
+        .map_err(|_| Error::Usage("plaintext too long"))?;
+        buf.extend_from_slice(&tag);
+        Ok(())
+    }
+
+    fn open(&self, nonce: &[u8; 12], aad: &[u8], ct: &[u8]) -> Result<Vec<u8>, Error> {
+        let body_len = ct.len().checked_sub(TAG_LEN).ok_or(Error::Decrypt)?;
+        let (body, tag) = ct.split_at(body_len);
+        let tag = aes_gcm::Tag::try_from(tag).map_err(|_| Error::Decrypt)?;
+        let nonce = Nonce::from(*nonce);
+        let mut pt = body.to_vec();
+        let ok = match self {
+            Self::Aes128(c) => c.decrypt_inout_detached(&nonce, aad, pt.as_mut_slice().into(), &tag),
+            Self::Aes256(c) => c.decrypt_inout_detached(&nonce, aad, pt.as_mut_slice().into(), &tag),
+            Self::ChaCha(c) => c.decrypt_inout_detached(&nonce, aad, pt.as_mut_slice().into(), &tag),
+        };
+        ok.map_err(|_| Error::Decrypt)?;
+        Ok(pt)
+    }
+}
+
+/// An AEAD whose `i`-th use (0-based, seal or open) takes nonce `base_nonce XOR I2OSP(i, 12)`.
+///
+/// Used for chunked OHTTP responses and for compute request bodies and responses. The counter refuses
+/// to wrap: after 2^64 - 1 chunks every call fails with [`Error::SequenceOverflow`].
+pub struct CounterNonceAead {
+    cipher: Cipher,
+    base_nonce: [u8; 12],
+    counter: u64,
+}
+
+impl CounterNonceAead {
+    /// A fresh stream at counter 0.
+    #[must_use]
+    #[allow(clippy::needless_pass_by_value)] // taking the key ends its life here: it is zeroized on return
+    pub fn new(key: AeadKey, base_nonce: [u8; 12]) -> Self {
+        Self { cipher: Cipher::new(&key), base_nonce, counter: 0 }
+    }
+
+    /// The number of chunks sealed or opened so far.
+    #[must_use]
+    pub fn counter(&self) -> u64 {
+        self.counter
+    }
+
+    fn next_nonce(&self) -> Result<[u8; 12], Error> {
+        if self.counter == u64::MAX {
+            return Err(Error::SequenceOverflow);
+        }
+        let mut nonce = self.base_nonce;
+        for (n, c) in nonce.iter_mut().skip(4).zip(self.counter.to_be_bytes()) {
+            *n ^= c;
+        }
+        Ok(nonce)
+    }
+}
+
+impl std::fmt::Debug for CounterNonceAead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CounterNonceAead").field("counter", &self.counter).finish_non_exhaustive()
+    }
+}
+
+impl ChunkCipher for CounterNonceAead {
+    fn seal(&mut self, aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(pt.len() + TAG_LEN);
+        self.seal_into(aad, pt, &mut out)?;
+        Ok(out)
+    }
+
+    fn seal_into(&mut self, aad: &[u8], pt: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        let nonce = self.next_nonce()?;
+        let start = out.len();
+        out.reserve(pt.len() + TAG_LEN);
+        out.extend_from_slice(pt);
+        if let Err(err) = self.cipher.seal_tail(&nonce, aad, out, start) {
+            out.truncate(start);
+            return Err(err);
+        }
+        self.counter += 1;
+        Ok(())
+    }
+
+    fn open(&mut self, aad: &[u8], ct: &[u8]) -> Result<Vec<u8>, Error> {
+        let nonce = self.next_nonce()?;
+        let pt = self.cipher.open(&nonce, aad, ct)?;
+        self.counter += 1;
+        Ok(pt)
+    }
+
+    fn tag_len(&self) -> usize {
+        TAG_LEN
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonce_is_base_xor_counter() {
+        let mut aead = CounterNonceAead::new(AeadKey::Aes128Gcm(Zeroizing::new([7; 16])), [0xff; 12]);
+        assert_eq!(aead.next_nonce().unwrap(), [0xff; 12]);
+        aead.counter = 0x0102;
+        let mut want = [0xff; 12];
+        want[10] = 0xfe;
+        want[11] = 0xfd;
+        assert_eq!(aead.next_nonce().unwrap(), want);
+    }
+
+    #[test]
+    fn refuses_to_wrap() {
+        let mut aead = CounterNonceAead::new(AeadKey::Aes256Gcm(Zeroizing::new([1; 32])), [0; 12]);
+        aead.counter = u64::MAX - 1;
+        aead.seal(b"", b"x").unwrap();
+        assert!(matches!(aead.seal(b"", b"x"), Err(Error::SequenceOverflow)));
+        assert!(matches!(aead.open(b"", &[0; 17]), Err(Error::SequenceOverflow)));
+    }
+
+    #[test]
+    fn seal_open_each_algorithm() {
+        use openpcc_hpke::Aead;
+        for (aead, key) in [(Aead::Aes128Gcm, vec![1; 16]), (Aead::Aes256Gcm, vec![2; 32]), (Aead::ChaCha20Poly1305, vec![3; 32])] {
+            let mut sealer = CounterNonceAead::new(AeadKey::from_slice(aead, &key).unwrap(), [9; 12]);
+            let first = sealer.seal(b"a", b"hello").unwrap();
+            let second = sealer.seal(b"a", b"hello").unwrap();
+            assert_ne!(first, second, "counter must change the nonce");
+            let mut opener = CounterNonceAead::new(AeadKey::from_slice(aead, &key).unwrap(), [9; 12]);
+            assert_eq!(opener.open(b"a", &first).unwrap(), b"hello");
+            assert!(matches!(opener.open(b"b", &second), Err(Error::Decrypt)));
+        }
+        assert!(matches!(AeadKey::from_slice(Aead::Aes128Gcm, &[0; 32]), Err(Error::Malformed(_))));
+    }
+
+    #[test]
+    fn aes128gcm_known_answer() {
+        // NIST GCM test case 2 (zero key, zero nonce, 16 zero bytes).
+        let mut aead = CounterNonceAead::new(AeadKey::Aes128Gcm(Zeroizing::new([0; 16])), [0; 12]);
+        let ct = aead.seal(b"", &[0; 16]).unwrap();
+        assert_eq!(hex::encode(ct), "0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf");
+    }
+}
