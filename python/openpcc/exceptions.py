@@ -134,3 +134,10 @@ class BHTTPEncodeError(BHTTPError, ValueError):
 
 class BHTTPStateError(BHTTPError, UsageError):
     """A stream decoder was used after ``finish()`` or after it raised."""
+
+
+# --- attestation policy and evidence bundles (openpcc.attestation) ----------
+
+
+class PolicyError(AttestationError, MalformedInputError):
+    """A policy document is not valid TOML, has an unknown key, or a value of the wrong type."""
