@@ -64,3 +64,18 @@ class InvalidInputError(HPKEError, MalformedInputError):
 
 class UnsupportedSuiteError(HPKEError, UnsupportedError):
     """A KEM, KDF or AEAD identifier that is not supported."""
+
+
+# --- Attestation evidence ---------------------------------------------------
+
+
+class AttestationError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.attestation``.
+
+    Evidence that parses but does not verify is not an exception: verifiers return a
+    ``Verdict`` whose failed checks say why.
+    """
+
+
+class EvidenceFormatError(AttestationError, MalformedInputError):
+    """An input to a verifier (roots, trust anchor, argument) is malformed."""
