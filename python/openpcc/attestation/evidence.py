@@ -182,9 +182,8 @@ def _tpm(run: _Run, evidence: EvidenceList, policy: Policy, nonce: bytes | None,
     rek = evidence.first(T.TPMT_PUBLIC)
     ak, intermediates, source = _ak_bytes(evidence)
     run.claims["ak_source"] = source
-    if quote is None or creation is None or rek is None or ak is None:
-        missing = [n for n, p in (("TPM_QUOTE", quote), ("TPM_CERTIFY_REK_CREATION", creation),
-                                  ("TPMT_PUBLIC", rek), ("an AK", ak)) if p is None]
+    if quote is None or ak is None:
+        missing = [n for n, p in (("TPM_QUOTE", quote), ("an AK", ak)) if p is None]
         run.check("tpm.identity", False, f"cannot verify the TPM identity without {', '.join(missing)}")
         return None
     try:
@@ -193,16 +192,23 @@ def _tpm(run: _Run, evidence: EvidenceList, policy: Policy, nonce: bytes | None,
         run.check("tpm.quote.encoding", False, str(exc))
         return None
     expected_qd = quote_qualifying_data(nonce, collected_at) if nonce is not None else None
+    intermediates = [*intermediates, *policy.trust_roots.tpm_ak_intermediates]
+    run.claims["pcrs"] = {"sha256": {str(i): v.hex() for i, v in sorted(pcrs.items())}}
+    _quote_selection(run, policy, pcrs)
+    if creation is None or rek is None:
+        # Without the REK the quote is still judged, so the PCR and event-log checks can run.
+        run.absorb(tpm_verify.verify_quote(attest, quote.signature, ak, nonce=expected_qd, pcrs=pcrs, at=when,
+                                           bank="sha256", nonce_required=policy.require_nonce,
+                                           intermediates=intermediates))
+        run.check("tpm.identity", False, "no REK: the bundle lacks TPM_CERTIFY_REK_CREATION or TPMT_PUBLIC")
+        return {"pcrs": pcrs, "rek_name": None, "quote_signature": quote.signature, "rek_public_key": None}
     verdict = run.absorb(tpm_verify.verify_identity(
         quote=attest, quote_signature=quote.signature, pcrs=pcrs,
         creation=creation.data, creation_signature=creation.signature, rek_public=rek.data, ak=ak,
         nonce=expected_qd, nonce_required=policy.require_nonce, bank="sha256",
-        policy_pcrs=policy.tpm.rek_pcrs, at=when,
-        intermediates=[*intermediates, *policy.trust_roots.tpm_ak_intermediates],
+        policy_pcrs=policy.tpm.rek_pcrs, at=when, intermediates=intermediates,
     ))
     _rek_name_piece(run, rek)
-    _quote_selection(run, policy, pcrs)
-    run.claims["pcrs"] = {"sha256": {str(i): v.hex() for i, v in sorted(pcrs.items())}}
     try:
         rek_name = tpm_verify.public_name(rek.data)
     except OpenPCCError:
