@@ -292,3 +292,58 @@ def test_nvidia_certificates_not_yet_valid() -> None:
     rc, doc = run("nvidia", str(vector_path("nvidia", "gpu_evidence.json")), "--at", "2019-01-01T00:00:00Z")
     assert rc == INVALID
     assert doc["valid"] is False
+
+
+# --- evidence bundles (exit 0 with a real bundle is in tests/e2e/test_swtpm_evidence_policy.py) --
+
+COS_POLICY = b"""
+name = "vectors"
+require_tee = false
+danger_allow_software_tpm = true
+require_nonce = false
+max_evidence_age_seconds = 0
+required_evidence = ["TPM_QUOTE"]
+"""
+
+
+def _cos_bundle(tmp_path: Path) -> str:
+    from openpcc.attestation import EvidenceList, EvidencePiece, EvidenceType
+    from openpcc.attestation.bundle import encode_tpm_quote
+
+    pcrs = {int(k): bytes.fromhex(v) for k, v in cos_bank("sha256")["pcr_values"].items()}
+    bundle = EvidenceList.of([
+        EvidencePiece(EvidenceType.AK_TPMT_PUBLIC, read_bytes("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
+        EvidencePiece(EvidenceType.TPM_QUOTE, encode_tpm_quote(read_bytes("tpm", f"{COS}.quote_sha256.tpms_attest.bin"), pcrs),
+                      read_bytes("tpm", f"{COS}.quote_sha256.tpmt_signature.bin")),
+        EvidencePiece(EvidenceType.OPENPCC_TCG_EVENT_LOG, read_bytes("tpm", f"{COS}.event_log.bin")),
+    ])
+    return write(tmp_path, "bundle.pb", bundle.encode())
+
+
+def test_evidence_bundle_without_rek_is_invalid_with_named_checks(tmp_path: Path) -> None:
+    policy = write(tmp_path, "policy.toml", COS_POLICY)
+    rc, doc = run("evidence", _cos_bundle(tmp_path), "--policy", policy, "--nonce", "9009")
+    assert_shape(doc)
+    assert (rc, failed(doc)) == (INVALID, ["tpm.identity"])
+    names = {c["name"] for c in doc["checks"]}
+    assert {"tpm.quote.signature", "tpm.quote.nonce", "eventlog.pcrs.sha256"} <= names
+    assert doc["claims"]["pcrs"]["sha256"]["0"] == cos_bank("sha256")["pcr_values"]["0"]
+    assert "rek_public_key" not in doc["claims"]
+
+
+def test_evidence_under_the_production_policy_file(tmp_path: Path) -> None:
+    rc, doc = run("evidence", _cos_bundle(tmp_path), "--policy", str(Path(__file__).resolve().parents[2] /
+                  "policies" / "production.toml"), "--nonce", "9009" * 8)
+    assert rc == INVALID
+    assert {"policy.tee", "policy.tpm.ak_trust", "tpm.quote.nonce"} <= set(failed(doc))
+
+
+@pytest.mark.parametrize(
+    ("bundle", "policy", "nonce"),
+    [(b"\xff\xff\xff", COS_POLICY, "00"), (None, b"requre_tee = false", "00"), (None, COS_POLICY, "xyz")],
+)
+def test_evidence_unreadable_inputs(tmp_path: Path, bundle: bytes | None, policy: bytes, nonce: str) -> None:
+    path = write(tmp_path, "b.pb", bundle) if bundle is not None else _cos_bundle(tmp_path)
+    rc, doc = run("evidence", path, "--policy", write(tmp_path, "p.toml", policy), "--nonce", nonce)
+    assert rc == UNREADABLE
+    assert doc["valid"] is False and "error" in doc

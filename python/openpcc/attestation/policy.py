@@ -107,9 +107,11 @@ class Policy:
 
 def load_policy(document: bytes | str) -> Policy:
     """Parses a TOML policy. Raises :class:`~openpcc.exceptions.PolicyError` with the key at fault."""
-    text = document.decode("utf-8", errors="strict") if isinstance(document, bytes) else document
     try:
+        text = document.decode("utf-8") if isinstance(document, bytes) else document
         raw = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise PolicyError("policy is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"policy is not valid TOML: {exc}") from None
     return _Reader(raw, "").policy()
