@@ -7,6 +7,8 @@ import json
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openpcc.attestation.eventlog import parse_event_log, replay, verify_event_log
 from openpcc.exceptions import EvidenceFormatError, MalformedInputError, UnsupportedError
@@ -177,3 +179,15 @@ def test_windows_sha1_log_matches_its_quoted_pcrs() -> None:
     assert verdict.valid, verdict.failures
     assert verdict.claims["format"] == "sha1-only"
     assert len(parse_event_log(log)) == 21
+
+
+@settings(max_examples=300, deadline=None)
+@given(tail=st.binary(max_size=2048), cut=st.integers(min_value=0, max_value=4096))
+def test_arbitrary_bytes_after_a_real_header_never_crash(tail: bytes, cut: int) -> None:
+    log = read_bytes("tpm", "eventlogs/glinux-alex.bin")[:cut] + tail
+    verdict = verify_event_log(log)
+    assert isinstance(verdict.valid, bool)
+    try:
+        replay(log)
+    except EvidenceFormatError:
+        pass

@@ -8,6 +8,8 @@ import random
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openpcc.attestation.nvidia import DEVICE_ROOT_PEM, verify_evidence
 from tests.support.vectors import load_json, read_bytes
@@ -130,3 +132,9 @@ def test_random_mutations_never_crash(gpu_item: dict) -> None:
             del raw[cut:]
 
         assert not verify_evidence(_with_evidence(gpu_item, edit), at=AT).valid
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=512) | st.text(max_size=512).map(str.encode))
+def test_arbitrary_input_is_a_verdict(data: bytes) -> None:
+    assert not verify_evidence(data, at=AT).valid

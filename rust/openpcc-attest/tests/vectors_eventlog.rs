@@ -7,9 +7,7 @@ use openpcc_attest::eventlog::{self, DataCheck, ExpectedPcrs, HashAlg};
 use serde_json::Value;
 
 fn vectors_dir() -> Option<PathBuf> {
-    let root = std::env::var_os("OPENPCC_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"));
+    let root = std::env::var_os("OPENPCC_VECTORS").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"), PathBuf::from);
     let dir = root.join("tpm");
     if dir.is_dir() {
         Some(dir)

@@ -1,4 +1,4 @@
-//! NVIDIA GPU and NVSwitch SPDM evidence from the shared vectors: every sample valid, every
+//! NVIDIA GPU and `NVSwitch` SPDM evidence from the shared vectors: every sample valid, every
 //! mutation rejected with the check that catches it.
 
 use std::path::PathBuf;
@@ -13,9 +13,7 @@ use serde_json::Value;
 const AT: u64 = 1_767_225_600;
 
 fn dir() -> Option<PathBuf> {
-    let root = std::env::var_os("OPENPCC_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"));
+    let root = std::env::var_os("OPENPCC_VECTORS").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"), PathBuf::from);
     let dir = root.join("nvidia");
     dir.is_dir().then_some(dir)
 }
@@ -153,7 +151,7 @@ fn wrong_root_dropped_leaf_and_foreign_chain_are_rejected() {
     let second = chain.match_indices("-----BEGIN CERTIFICATE-----").nth(1).unwrap().0;
     let mut dropped = read("hopperAttestationReport.txt");
     dropped.push(b'\n');
-    dropped.extend(chain[second..].as_bytes());
+    dropped.extend(&chain.as_bytes()[second..]);
     let v = nvidia::verify_evidence(&dropped, &opts());
     assert_eq!(failed(&v), ["nvidia.0.signature"], "the BROM key must not verify the FMC signature");
 
@@ -219,4 +217,32 @@ fn truncations_and_byte_flips_never_panic() {
         let data = with_evidence(&item, |r| r[at] ^= 0x41);
         assert!(!nvidia::verify_evidence(&data, &opts()).valid(), "flip at {at}");
     }
+}
+
+#[test]
+fn a_tampered_intermediate_fails_even_after_the_genuine_chain_was_cached() {
+    use der::{Decode, Encode, EncodePem};
+    if dir().is_none() {
+        return;
+    }
+    assert!(nvidia::verify_evidence(&hopper_pair(), &opts()).valid());
+    let chain = nvidia::parse_pem_chain(&read("hopperCertChain.txt")).unwrap();
+    let mut pem = String::new();
+    for (i, cert) in chain.iter().enumerate() {
+        let mut der = cert.to_der().unwrap();
+        if i == 2 {
+            let last = der.len() - 1;
+            der[last] ^= 1; // inside the signature's s value
+        }
+        let cert = x509_cert::Certificate::from_der(&der).unwrap();
+        pem.push_str(&cert.to_pem(der::pem::LineEnding::LF).unwrap());
+    }
+    let mut data = read("hopperAttestationReport.txt");
+    data.push(b'\n');
+    data.extend(pem.as_bytes());
+    let v = nvidia::verify_evidence(&data, &opts());
+    assert_eq!(failed(&v), ["nvidia.0.chain", "nvidia.0.signature"]);
+    assert!(v.first_failure().unwrap().detail.contains("does not verify"), "{}", v.first_failure().unwrap().detail);
+    nvidia::clear_signature_cache();
+    assert!(nvidia::verify_evidence(&hopper_pair(), &opts()).valid());
 }

@@ -37,8 +37,8 @@ fn expected_from_names(by_name: HashMap<String, HashMap<u32, Vec<u8>>>) -> PyRes
     Ok(out)
 }
 
-/// Every record as JSON: a list of objects (index, pcr, type, type_name, digests, data, data_check,
-/// decoded).
+/// Every record as JSON: a list of objects (`index`, `pcr`, `type`, `type_name`, `digests`, `data`,
+/// `data_check`, `decoded`).
 #[pyfunction]
 fn parse_event_log(py: Python<'_>, log: &[u8]) -> PyResult<String> {
     py.detach(|| eventlog::events_json(log)).map_err(to_py_err)

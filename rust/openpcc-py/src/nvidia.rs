@@ -1,4 +1,4 @@
-//! `openpcc._openpcc.nvidia`: offline verification of NVIDIA GPU and NVSwitch SPDM evidence.
+//! `openpcc._openpcc.nvidia`: offline verification of NVIDIA GPU and `NVSwitch` SPDM evidence.
 
 use openpcc_attest::nvidia::{self, VerifyOptions};
 use pyo3::prelude::*;
@@ -18,8 +18,15 @@ fn verify_evidence(
     py.detach(|| nvidia::verify_evidence(data, &opts).to_json())
 }
 
+/// Forgets the certificate signatures already verified (benchmarks of the cold path).
+#[pyfunction]
+fn _clear_signature_cache() {
+    nvidia::clear_signature_cache();
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_evidence, m)?)?;
+    m.add_function(wrap_pyfunction!(_clear_signature_cache, m)?)?;
     m.add("DEVICE_ROOT_PEM", nvidia::DEVICE_ROOT_PEM)?;
     Ok(())
 }

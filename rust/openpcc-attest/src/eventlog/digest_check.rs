@@ -89,7 +89,7 @@ fn check_boot_variable(event: &Event<'_>) -> DataCheck {
     }
 }
 
-/// GRUB records are checkable; other `EV_IPL` data (shim's "MokList", file paths whose digest is
+/// GRUB records are checkable; other `EV_IPL` data (shim's "`MokList`", file paths whose digest is
 /// of the file) is not.
 fn check_grub_string(event: &Event<'_>) -> DataCheck {
     let Some(rest) = GRUB_PREFIXES.iter().find_map(|p| event.data.strip_prefix(p.as_bytes())) else {

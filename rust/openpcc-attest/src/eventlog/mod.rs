@@ -5,7 +5,7 @@
 //! is a `TCG_PCR_EVENT2` carrying one digest per algorithm. A *SHA-1-only* log (TPM 1.2 style,
 //! no Spec ID header) is made of `TCG_PCClientPCREvent` records throughout.
 //!
-//! Replay starts every register at zero, except PCR 0 when an `EV_NO_ACTION` "StartupLocality"
+//! Replay starts every register at zero, except PCR 0 when an `EV_NO_ACTION` "`StartupLocality`"
 //! event says the CRTM ran at locality 3 or 4: then PCR 0 starts with that locality in its last
 //! byte. `EV_NO_ACTION` events are never extended.
 //!
@@ -18,6 +18,9 @@ pub(crate) mod reader;
 mod types;
 mod uefi;
 mod verify;
+
+#[cfg(test)]
+mod tests;
 
 pub use digest_check::{check_event_data, DataCheck};
 pub use parse::parse;
@@ -47,7 +50,7 @@ pub enum EventLogError {
     UndeclaredAlgorithm {
         /// Event index (0 is the header record).
         index: usize,
-        /// The TPM_ALG_ID.
+        /// The `TPM_ALG_ID`.
         alg: u16,
     },
     /// A crypto-agile record repeats an algorithm or declares more digests than the table has.

@@ -54,7 +54,7 @@ fn read_sha1_record<'a>(r: &mut Reader<'a>, index: usize) -> Result<Event<'a>, E
     Ok(Event { index, offset, pcr, event_type, digests: vec![(HashAlg::Sha1.tpm_alg(), digest)], data })
 }
 
-/// `TCG_PCR_EVENT2`: pcrIndex, eventType, TPML_DIGEST_VALUES, eventSize, event.
+/// `TCG_PCR_EVENT2`: pcrIndex, eventType, `TPML_DIGEST_VALUES`, eventSize, event.
 fn read_agile_record<'a>(r: &mut Reader<'a>, index: usize, spec: &SpecId) -> Result<Event<'a>, EventLogError> {
     let offset = r.offset();
     let pcr = r.u32_le().map_err(truncated("pcr index", offset))?;

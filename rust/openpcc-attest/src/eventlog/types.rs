@@ -3,16 +3,16 @@
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-/// A PCR bank's hash algorithm (TPM_ALG_ID).
+/// A PCR bank's hash algorithm (`TPM_ALG_ID`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HashAlg {
-    /// TPM_ALG_SHA1 (0x0004).
+    /// `TPM_ALG_SHA1` (0x0004).
     Sha1,
-    /// TPM_ALG_SHA256 (0x000B).
+    /// `TPM_ALG_SHA256` (0x000B).
     Sha256,
-    /// TPM_ALG_SHA384 (0x000C).
+    /// `TPM_ALG_SHA384` (0x000C).
     Sha384,
-    /// TPM_ALG_SHA512 (0x000D).
+    /// `TPM_ALG_SHA512` (0x000D).
     Sha512,
 }
 
@@ -20,13 +20,13 @@ impl HashAlg {
     /// Every bank this crate can replay.
     pub const ALL: [HashAlg; 4] = [HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512];
 
-    /// The algorithm for a TPM_ALG_ID, if this crate can hash with it.
+    /// The algorithm for a `TPM_ALG_ID`, if this crate can hash with it.
     #[must_use]
     pub fn from_tpm_alg(id: u16) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.tpm_alg() == id)
     }
 
-    /// Its TPM_ALG_ID.
+    /// Its `TPM_ALG_ID`.
     #[must_use]
     pub fn tpm_alg(self) -> u16 {
         match self {
@@ -113,7 +113,7 @@ pub struct SpecId {
     pub spec_version: (u8, u8, u8),
     /// 1 for 32-bit UINTN firmware, 2 for 64-bit.
     pub uintn_size: u8,
-    /// Every (TPM_ALG_ID, digest size) the records carry, in the table's order.
+    /// Every (`TPM_ALG_ID`, digest size) the records carry, in the table's order.
     pub algorithms: Vec<(u16, u16)>,
     /// Vendor bytes after the table.
     pub vendor_info: Vec<u8>,
@@ -130,7 +130,7 @@ pub struct Event<'a> {
     pub pcr: u32,
     /// TCG event type.
     pub event_type: u32,
-    /// (TPM_ALG_ID, digest) pairs, in record order.
+    /// (`TPM_ALG_ID`, digest) pairs, in record order.
     pub digests: Vec<(u16, &'a [u8])>,
     /// The event data.
     pub data: &'a [u8],
@@ -162,7 +162,7 @@ pub struct EventLog<'a> {
 }
 
 impl EventLog<'_> {
-    /// The banks this log can be replayed in, in TPM_ALG_ID order.
+    /// The banks this log can be replayed in, in `TPM_ALG_ID` order.
     #[must_use]
     pub fn banks(&self) -> Vec<HashAlg> {
         match &self.spec_id {

@@ -47,7 +47,7 @@ pub enum DecodedData<'a> {
     ImageLoad(ImageLoad<'a>),
     /// An `EV_SEPARATOR` with its 32-bit value (0 normally, 1 on error).
     Separator(u32),
-    /// `EV_NO_ACTION` StartupLocality: the locality the CRTM ran at.
+    /// `EV_NO_ACTION` `StartupLocality`: the locality the CRTM ran at.
     StartupLocality(u8),
     /// A text event (action strings, GRUB commands, firmware version).
     Text(String),
@@ -85,7 +85,7 @@ pub fn kernel_cmdline(event: &Event<'_>) -> Option<String> {
     ascii_text(event.data)?.strip_prefix(KERNEL_CMDLINE_PREFIX).map(str::to_owned)
 }
 
-/// The locality byte of a "StartupLocality" `EV_NO_ACTION` event.
+/// The locality byte of a "`StartupLocality`" `EV_NO_ACTION` event.
 pub(crate) fn startup_locality(data: &[u8]) -> Option<u8> {
     match data.strip_prefix(STARTUP_LOCALITY_SIGNATURE.as_slice())? {
         [locality] => Some(*locality),

@@ -48,7 +48,7 @@ fn initial_value(bank: HashAlg, pcr: u32, locality: Option<u8>) -> Vec<u8> {
     value
 }
 
-/// The locality of the first StartupLocality event logged before anything extends PCR 0.
+/// The locality of the first `StartupLocality` event logged before anything extends PCR 0.
 fn log_startup_locality(log: &EventLog<'_>) -> Option<u8> {
     log.events
         .iter()

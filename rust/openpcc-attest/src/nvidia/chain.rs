@@ -1,7 +1,11 @@
 //! Device certificate chains: leaf first, each certificate signed by the next, anchored at a
 //! built-in or caller-given root. NVIDIA device chains are ECDSA P-384 with SHA-384 throughout.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
 use der::Encode;
+use sha2::{Digest, Sha256};
 use p384::ecdsa::signature::Verifier;
 use p384::ecdsa::{Signature, VerifyingKey};
 use x509_cert::ext::pkix::BasicConstraints;
@@ -9,7 +13,7 @@ use x509_cert::Certificate;
 
 use super::NvidiaError;
 
-/// "NVIDIA Device Identity CA", the anchor of GPU and NVSwitch device chains (from nvtrust's
+/// "NVIDIA Device Identity CA", the anchor of GPU and `NVSwitch` device chains (from nvtrust's
 /// local GPU verifier, `verifier_device_root.pem`).
 pub const DEVICE_ROOT_PEM: &str = include_str!("verifier_device_root.pem");
 
@@ -47,8 +51,51 @@ pub(super) fn p384_key(cert: &Certificate) -> Result<VerifyingKey, NvidiaError> 
         .map_err(|_| NvidiaError::BadCertificate("p-384 point is invalid"))
 }
 
-/// Verifies `cert`'s signature with `issuer`'s key.
+/// (certificate, issuer) pairs whose signature already verified, keyed by a hash of both DER
+/// encodings. A signature's validity does not depend on time, so reusing it is safe; validity
+/// windows, CA flags and names are still checked on every call. Cleared when full.
+static VERIFIED_PAIRS: Mutex<Option<HashSet<[u8; 32]>>> = Mutex::new(None);
+const MAX_CACHED_PAIRS: usize = 4096;
+
+fn pair_key(cert: &Certificate, issuer: &Certificate) -> Option<[u8; 32]> {
+    let cert_der = cert.to_der().ok()?;
+    let issuer_der = issuer.to_der().ok()?;
+    let len = u64::try_from(cert_der.len()).ok()?.to_be_bytes();
+    Some(Sha256::new().chain_update(len).chain_update(&cert_der).chain_update(&issuer_der).finalize().into())
+}
+
+fn cached(key: &[u8; 32]) -> bool {
+    VERIFIED_PAIRS.lock().ok().is_some_and(|set| set.as_ref().is_some_and(|s| s.contains(key)))
+}
+
+fn remember(key: [u8; 32]) {
+    if let Ok(mut guard) = VERIFIED_PAIRS.lock() {
+        let set = guard.get_or_insert_with(HashSet::new);
+        if set.len() >= MAX_CACHED_PAIRS {
+            set.clear();
+        }
+        set.insert(key);
+    }
+}
+
+/// Forgets every cached certificate signature (for cold-path measurements and tests).
+pub fn clear_signature_cache() {
+    if let Ok(mut guard) = VERIFIED_PAIRS.lock() {
+        *guard = None;
+    }
+}
+
+/// Verifies `cert`'s signature with `issuer`'s key, or finds the pair already verified.
 fn verify_signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), NvidiaError> {
+    let key = pair_key(cert, issuer);
+    check_signed_by(cert, issuer, key.as_ref().is_some_and(cached))?;
+    if let Some(key) = key {
+        remember(key);
+    }
+    Ok(())
+}
+
+fn check_signed_by(cert: &Certificate, issuer: &Certificate, signature_known_good: bool) -> Result<(), NvidiaError> {
     if cert.signature_algorithm().oid != ECDSA_WITH_SHA384 {
         return Err(NvidiaError::BadCertificate("signature algorithm is not ecdsa-with-sha384"));
     }
@@ -56,6 +103,9 @@ fn verify_signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), Nvid
         return Err(NvidiaError::Chain("issuer name does not match the next certificate"));
     }
     let key = p384_key(issuer)?;
+    if signature_known_good {
+        return Ok(());
+    }
     let tbs = cert.tbs_certificate().to_der().map_err(|_| NvidiaError::BadCertificate("tbs does not encode"))?;
     let sig_der = cert.signature().as_bytes().ok_or(NvidiaError::BadCertificate("signature bit string"))?;
     let sig = Signature::from_der(sig_der).map_err(|_| NvidiaError::BadCertificate("signature is not der ecdsa"))?;

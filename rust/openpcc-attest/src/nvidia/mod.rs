@@ -1,4 +1,4 @@
-//! NVIDIA GPU and NVSwitch attestation: SPDM 1.1 `GET_MEASUREMENTS` evidence signed by the
+//! NVIDIA GPU and `NVSwitch` attestation: SPDM 1.1 `GET_MEASUREMENTS` evidence signed by the
 //! device, and the device certificate chain up to the NVIDIA Device Identity CA.
 //!
 //! Accepted inputs: the JSON list (or one object) the NVIDIA collection tools write
@@ -11,7 +11,7 @@ mod chain;
 mod evidence;
 mod spdm;
 
-pub use chain::{default_roots, parse_pem_chain, verify_chain, DEVICE_ROOT_PEM};
+pub use chain::{clear_signature_cache, default_roots, parse_pem_chain, verify_chain, DEVICE_ROOT_PEM};
 pub use evidence::{verify_evidence, VerifyOptions};
 pub use spdm::{driver_version, parse_exchange, parse_opaque, vbios_version, Exchange, MeasurementBlock, Request, Response, SIGNATURE_LEN};
 
@@ -27,7 +27,7 @@ pub enum NvidiaError {
     /// Only SPDM 1.1 is supported.
     #[error("unsupported spdm version {0:#04x}")]
     UnsupportedVersion(u8),
-    /// A request or response code other than GET_MEASUREMENTS / MEASUREMENTS.
+    /// A request or response code other than `GET_MEASUREMENTS` / MEASUREMENTS.
     #[error("unexpected spdm {what} code {code:#04x}")]
     UnexpectedCode {
         /// `request` or `response`.

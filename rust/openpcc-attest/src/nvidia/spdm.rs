@@ -1,4 +1,4 @@
-//! SPDM 1.1 `GET_MEASUREMENTS` request and `MEASUREMENTS` response, as NVIDIA GPUs and NVSwitches
+//! SPDM 1.1 `GET_MEASUREMENTS` request and `MEASUREMENTS` response, as NVIDIA GPUs and `NVSwitches`
 //! return them (DSP0274 v1.1, §10.11).
 
 use crate::eventlog::reader::Reader;
@@ -9,10 +9,10 @@ const SPDM_1_1: u8 = 0x11;
 const GET_MEASUREMENTS: u8 = 0xE0;
 const MEASUREMENTS: u8 = 0x60;
 const NONCE_LEN: usize = 32;
-/// ECDSA P-384: r || s, 48 bytes each (TPM_ALG_ECDSA_ECC_NIST_P384 in SPDM terms).
+/// ECDSA P-384: r || s, 48 bytes each (`TPM_ALG_ECDSA_ECC_NIST_P384` in SPDM terms).
 pub const SIGNATURE_LEN: usize = 96;
 const REQUEST_LEN: usize = 4 + NONCE_LEN + 1;
-/// Bit 0 of MeasurementSpecification: the DMTF measurement format.
+/// Bit 0 of `MeasurementSpecification`: the DMTF measurement format.
 const DMTF_SPEC: u8 = 0x01;
 
 /// The requester's `GET_MEASUREMENTS` message.
@@ -24,7 +24,7 @@ pub struct Request {
     pub operation: u8,
     /// The requester's fresh nonce.
     pub nonce: [u8; NONCE_LEN],
-    /// SlotIDParam: the certificate slot that signs.
+    /// `SlotIDParam`: the certificate slot that signs.
     pub slot: u8,
 }
 
@@ -33,7 +33,7 @@ pub struct Request {
 pub struct MeasurementBlock<'a> {
     /// Block index (1-based in practice).
     pub index: u8,
-    /// DMTFSpecMeasurementValueType (bit 7 set: raw bit stream rather than a digest).
+    /// `DMTFSpecMeasurementValueType` (bit 7 set: raw bit stream rather than a digest).
     pub value_type: u8,
     /// The measurement value (a SHA-384 digest on NVIDIA devices).
     pub value: &'a [u8],
@@ -165,7 +165,7 @@ pub fn parse_opaque(opaque: &[u8]) -> Result<Vec<(u16, &[u8])>, NvidiaError> {
     Ok(out)
 }
 
-/// Opaque record types NVIDIA drivers emit (nvtrust local verifier's OpaqueDataType).
+/// Opaque record types NVIDIA drivers emit (nvtrust local verifier's `OpaqueDataType`).
 pub(super) const OPAQUE_DRIVER_VERSION: u16 = 3;
 /// VBIOS version, 8 bytes.
 pub(super) const OPAQUE_VBIOS_VERSION: u16 = 6;
