@@ -61,7 +61,7 @@ fn encode_fields(fields: &[(Vec<u8>, Vec<u8>)], out: &mut Vec<u8>) {
 fn validate_fields(fields: &[(Vec<u8>, Vec<u8>)]) -> Result<(), Error> {
     let mut size = 0usize;
     for (name, value) in fields {
-        if name.is_empty() || name.iter().any(|b| !(b.is_ascii_graphic() && !b.is_ascii_uppercase())) {
+        if name.is_empty() || name.iter().any(|b| !b.is_ascii_graphic() || b.is_ascii_uppercase()) {
             return Err(Error::InvalidArgument("field name must be lower-case visible ascii"));
         }
         if value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
@@ -436,7 +436,9 @@ impl TokenStreamOpener {
 }
 
 /// `varint(len) name varint(len) value`; `None` when incomplete.
-fn parse_field_line(input: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>, usize)>, Error> {
+type FieldLine = (Vec<u8>, Vec<u8>, usize);
+
+fn parse_field_line(input: &[u8]) -> Result<Option<FieldLine>, Error> {
     let Some(name_len) = varint::decode(input)? else { return Ok(None) };
     let name_len_usize = usize::try_from(name_len.value).map_err(|_| Error::Limit("field section size"))?;
     if name_len_usize > MAX_FIELD_SECTION {

@@ -372,7 +372,7 @@ impl TokenStreamOpener {
 
 /// Serializes `ComputeRequestInfo{candidates: [ComputeCandidate{id, encapsulated_key}]}`.
 #[pyfunction]
-fn encode_compute_request_info<'py>(py: Python<'py>, candidates: Vec<(String, Vec<u8>)>) -> Bound<'py, PyBytes> {
+fn encode_compute_request_info(py: Python<'_>, candidates: Vec<(String, Vec<u8>)>) -> Bound<'_, PyBytes> {
     let info = core::proto::ComputeRequestInfo {
         candidates: candidates
             .into_iter()
