@@ -27,7 +27,7 @@ impl ComputeRequest {
     /// Seals `plaintext` once and wraps its key for each `(node id, request-encryption public key)`.
     pub fn seal<'a>(framing: Framing, plaintext: &[u8], candidates: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Result<Self, Error> {
         let sealed = SealedRequest::seal(framing, plaintext)?;
-        Self::for_candidates(sealed, candidates, |s, pk| s.encapsulate_key(pk))
+        Self::for_candidates(sealed, candidates, SealedRequest::encapsulate_key)
     }
 
     /// Wraps the key of an already sealed body; `encapsulate` is the per-candidate wrapping (test seams pass

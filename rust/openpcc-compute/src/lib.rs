@@ -1,4 +1,4 @@
-//! The OpenPCC compute layer: multi-recipient request encryption and length-hiding encrypted token streams.
+//! The `OpenPCC` compute layer: multi-recipient request encryption and length-hiding encrypted token streams.
 //!
 //! Byte-compatible with the Go reference's twoway multi-recipient scheme (spec §4.2–§4.5): [`SealedRequest`]
 //! and [`ComputeRequest`] on the client, [`NodeRequest`] on the node, responses through

@@ -189,7 +189,7 @@ impl NodeRequest {
         Self::finish_unwrap(framing, ctx, enc, wrapped)
     }
 
-    /// Unwraps the DEK when the KEM's Diffie-Hellman runs elsewhere (a TPM's ECDH_ZGen on the REK): `dh`
+    /// Unwraps the DEK when the KEM's Diffie-Hellman runs elsewhere (a TPM's `ECDH_ZGen` on the REK): `dh`
     /// gets the 65-byte ephemeral public key and returns the 32-byte x-coordinate of the shared point.
     pub fn unwrap_external<F>(request_media_type: &str, encapsulated_key: &[u8], public_key: &[u8], dh: F) -> Result<Self, Error>
     where

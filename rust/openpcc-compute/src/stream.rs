@@ -61,7 +61,7 @@ fn encode_fields(fields: &[(Vec<u8>, Vec<u8>)], out: &mut Vec<u8>) {
 fn validate_fields(fields: &[(Vec<u8>, Vec<u8>)]) -> Result<(), Error> {
     let mut size = 0usize;
     for (name, value) in fields {
-        if name.is_empty() || name.iter().any(|b| !(b.is_ascii_graphic() && !b.is_ascii_uppercase())) {
+        if name.is_empty() || name.iter().any(|b| !b.is_ascii_graphic() || b.is_ascii_uppercase()) {
             return Err(Error::InvalidArgument("field name must be lower-case visible ascii"));
         }
         if value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
@@ -79,6 +79,7 @@ fn validate_fields(fields: &[(Vec<u8>, Vec<u8>)]) -> Result<(), Error> {
 #[derive(Debug)]
 pub struct TokenStreamSealer {
     sealer: Option<ResponseSealer>,
+    response_nonce: [u8; 16],
     padding: Padding,
     pending: Vec<u8>,
     deadline: Option<Duration>,
@@ -105,14 +106,16 @@ impl TokenStreamSealer {
         varint::encode(3, &mut head); // indeterminate-length response
         varint::encode(u64::from(status), &mut head);
         encode_fields(headers, &mut head);
-        let mut me = Self { sealer: Some(sealer), padding, pending: Vec::new(), deadline: None, emitted_plaintext: 0 };
+        let response_nonce = sealer.response_nonce();
+        let mut me = Self { sealer: Some(sealer), response_nonce, padding, pending: Vec::new(), deadline: None, emitted_plaintext: 0 };
         me.append(&head, now);
         Ok(me)
     }
 
     /// The 16-byte response nonce: the first bytes of the body, to send before any chunk.
-    pub fn response_nonce(&self) -> Result<[u8; 16], Error> {
-        Ok(self.sealer.as_ref().ok_or(Error::Finished)?.response_nonce())
+    #[must_use]
+    pub fn response_nonce(&self) -> [u8; 16] {
+        self.response_nonce
     }
 
     /// The head chunk(s) under [`Padding::PerPiece`] (sent at once, as the reference does); nothing under
@@ -433,7 +436,9 @@ impl TokenStreamOpener {
 }
 
 /// `varint(len) name varint(len) value`; `None` when incomplete.
-fn parse_field_line(input: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>, usize)>, Error> {
+type FieldLine = (Vec<u8>, Vec<u8>, usize);
+
+fn parse_field_line(input: &[u8]) -> Result<Option<FieldLine>, Error> {
     let Some(name_len) = varint::decode(input)? else { return Ok(None) };
     let name_len_usize = usize::try_from(name_len.value).map_err(|_| Error::Limit("field section size"))?;
     if name_len_usize > MAX_FIELD_SECTION {
