@@ -221,3 +221,20 @@ def test_gpu_evidence_needs_a_rek_to_bind_to() -> None:
 def test_required_gpu_evidence_missing() -> None:
     policy = load_policy(b"require_gpu = true\n" + QUOTE_ONLY)
     assert "policy.gpu" in failed(verify_evidence(cos_bundle().encode(), policy, nonce=b"\x90\x09"))
+
+
+def test_node_bundle_keeps_the_reference_pieces_and_order() -> None:
+    from openpcc.attestation.bundle import node_bundle
+
+    tee = EvidencePiece(T.SEVSNP_REPORT, b"proto", b"report")
+    bundle = node_bundle(
+        ak_public=b"ak", creation_attest=b"ca", creation_signature=b"cs", rek_public=b"rek", rek_name=b"name",
+        quote_attest=b"qa", quote_signature=b"qs", pcrs={0: b"\0" * 32}, collected_at=7, event_log=b"log",
+        extra=[EvidencePiece(T.OPENPCC_SEVSNP_VCEK, b"vcek"), tee],
+    )
+    assert bundle.kinds() == ["SEVSNP_REPORT", "AK_TPMT_PUBLIC", "TPM_CERTIFY_REK_CREATION", "TPMT_PUBLIC",
+                              "TPM_QUOTE", "OPENPCC_TCG_EVENT_LOG", "OPENPCC_COLLECTED_AT", "OPENPCC_SEVSNP_VCEK"]
+    assert bundle.first(T.TPMT_PUBLIC) == EvidencePiece(T.TPMT_PUBLIC, b"rek", b"name")
+    assert decode_tpm_quote(bundle.first(T.TPM_QUOTE).data) == (b"qa", {0: b"\0" * 32})
+    assert bundle.first(T.OPENPCC_COLLECTED_AT).data == (7).to_bytes(8, "big")
+    assert EvidenceList.decode(bundle.encode()) == bundle
