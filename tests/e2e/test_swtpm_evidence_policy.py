@@ -148,3 +148,29 @@ def test_cli_verify_evidence(node: NodeIdentity, tmp_path: Path) -> None:
     assert run(DEV_POLICY, nonce.hex()) == 0
     assert run(DEV_POLICY, os.urandom(32).hex()) == 1
     assert run(ROOT / "policies" / "production.toml", nonce.hex()) == 1
+
+
+def test_every_mutation_gives_a_failed_verdict_or_a_format_error(node: NodeIdentity, dev: Policy) -> None:
+    import random
+
+    from openpcc.exceptions import EvidenceFormatError
+
+    nonce = os.urandom(32)
+    bundle = bundle_from_identity(node, nonce).encode()
+    assert verify_evidence(bundle, dev, nonce=nonce).valid
+    rng = random.Random(4)
+    for _ in range(400):
+        mutated = bytearray(bundle)
+        position = rng.randrange(len(mutated))
+        mutated[position] ^= 1 << rng.randrange(8)
+        try:
+            verdict = verify_evidence(bytes(mutated), dev, nonce=nonce)
+        except EvidenceFormatError:
+            continue
+        assert not verdict.valid, position
+        assert "rek_public_key" not in verdict.claims
+    for cut in range(0, len(bundle), 97):
+        try:
+            assert not verify_evidence(bundle[:cut], dev, nonce=nonce).valid
+        except EvidenceFormatError:
+            pass

@@ -127,7 +127,8 @@ def test_vector_quote_and_event_log_replay_agree() -> None:
     # Everything about the quote and the log verifies; only the missing REK fails.
     assert failed(verdict) == ["tpm.identity"]
     names = {c.name for c in verdict.checks}
-    assert {"tpm.quote.signature", "tpm.quote.nonce", "tpm.quote.pcr_digest", "eventlog.pcrs.sha256"} <= names
+    assert {"tpm.quote.signature", "tpm.quote.nonce", "tpm.quote.pcr_digest", "eventlog.pcrs.sha256",
+            "tpm.ak.qualified_signer"} <= names
     assert "rek_public_key" not in verdict.claims
 
 
@@ -238,3 +239,12 @@ def test_node_bundle_keeps_the_reference_pieces_and_order() -> None:
     assert decode_tpm_quote(bundle.first(T.TPM_QUOTE).data) == (b"qa", {0: b"\0" * 32})
     assert bundle.first(T.OPENPCC_COLLECTED_AT).data == (7).to_bytes(8, "big")
     assert EvidenceList.decode(bundle.encode()) == bundle
+
+
+def test_a_different_ak_public_area_with_the_same_key_is_not_the_signer() -> None:
+    pieces = list(cos_bundle())
+    ak = bytearray(pieces[0].data)
+    ak[7] ^= 0x20  # objectAttributes bit 5 (fixedParent...): same key, different name
+    pieces[0] = EvidencePiece(T.AK_TPMT_PUBLIC, bytes(ak))
+    verdict = verify_evidence(EvidenceList.of(pieces).encode(), load_policy(QUOTE_ONLY), nonce=b"\x90\x09")
+    assert "tpm.ak.qualified_signer" in failed(verdict)

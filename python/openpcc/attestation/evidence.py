@@ -10,8 +10,9 @@ Binding rules are documented in :mod:`openpcc.attestation.bundle`.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -59,6 +60,14 @@ class _Run:
     def absorb(self, verdict: Verdict) -> Verdict:
         self.checks.extend(verdict.checks)
         return verdict
+
+    def run(self, name: str, verifier: Callable[[], Verdict]) -> Verdict:
+        """Runs a per-evidence verifier; an input it rejects by raising becomes the failed check ``name``."""
+        try:
+            return self.absorb(verifier())
+        except OpenPCCError as exc:
+            self.check(name, False, f"{type(exc).__name__}: {exc}")
+            return Verdict(checks=(Check(name, False, str(exc)),))
 
     def verdict(self) -> Verdict:
         return Verdict(checks=tuple(self.checks), claims=self.claims)
@@ -197,24 +206,59 @@ def _tpm(run: _Run, evidence: EvidenceList, policy: Policy, nonce: bytes | None,
     _quote_selection(run, policy, pcrs)
     if creation is None or rek is None:
         # Without the REK the quote is still judged, so the PCR and event-log checks can run.
-        run.absorb(tpm_verify.verify_quote(attest, quote.signature, ak, nonce=expected_qd, pcrs=pcrs, at=when,
-                                           bank="sha256", nonce_required=policy.require_nonce,
-                                           intermediates=intermediates))
+        run.run("tpm.verify", lambda: tpm_verify.verify_quote(
+            attest, quote.signature, ak, nonce=expected_qd, pcrs=pcrs, at=when, bank="sha256",
+            nonce_required=policy.require_nonce, intermediates=intermediates))
+        if source == "tpmt_public":
+            _qualified_signer(run, ak, {"quote": attest})
         run.check("tpm.identity", False, "no REK: the bundle lacks TPM_CERTIFY_REK_CREATION or TPMT_PUBLIC")
         return {"pcrs": pcrs, "rek_name": None, "quote_signature": quote.signature, "rek_public_key": None}
-    verdict = run.absorb(tpm_verify.verify_identity(
+    verdict = run.run("tpm.verify", lambda: tpm_verify.verify_identity(
         quote=attest, quote_signature=quote.signature, pcrs=pcrs,
         creation=creation.data, creation_signature=creation.signature, rek_public=rek.data, ak=ak,
         nonce=expected_qd, nonce_required=policy.require_nonce, bank="sha256",
         policy_pcrs=policy.tpm.rek_pcrs, at=when, intermediates=intermediates,
     ))
     _rek_name_piece(run, rek)
+    if source == "tpmt_public":
+        _qualified_signer(run, ak, {"quote": attest, "creation": creation.data})
     try:
         rek_name = tpm_verify.public_name(rek.data)
     except OpenPCCError:
         rek_name = None
     return {"pcrs": pcrs, "rek_name": rek_name, "quote_signature": quote.signature,
             "rek_public_key": verdict.claims.get("rek_public_key")}
+
+
+_HIERARCHIES = {0x4000000B: "endorsement", 0x40000001: "owner", 0x4000000C: "platform"}
+_NAME_HASHES = {0x0004: "sha1", 0x000B: "sha256", 0x000C: "sha384", 0x000D: "sha512"}
+
+
+def _qualified_signer(run: _Run, ak: bytes, attests: Mapping[str, bytes]) -> None:
+    """A bare AK must be the key that signed: each attestation's qualifiedSigner must be the AK's
+    qualified name as a primary key, ``nameAlg || H(hierarchy handle || AK name)`` (TPM 2.0 Part 1
+    §16). Without this, any public area with the same key would pass as the AK."""
+    try:
+        name = tpm_verify.public_name(ak)
+        signers = {what: tpm_verify.parse_attest(data).get("qualifiedSigner", "") for what, data in attests.items()}
+    except OpenPCCError as exc:
+        run.check("tpm.ak.qualified_signer", False, f"cannot compute the AK's qualified name: {exc}")
+        return
+    algorithm = _NAME_HASHES.get(int.from_bytes(name[:2], "big"))
+    if algorithm is None:
+        run.check("tpm.ak.qualified_signer", False, "AK name algorithm unsupported")
+        return
+    qualified = {
+        (name[:2] + hashlib.new(algorithm, handle.to_bytes(4, "big") + name).digest()).hex(): hierarchy
+        for handle, hierarchy in _HIERARCHIES.items()
+    }
+    wrong = sorted(what for what, signer in signers.items() if signer not in qualified)
+    if wrong:
+        run.check("tpm.ak.qualified_signer", False,
+                  f"the {' and '.join(wrong)} qualifiedSigner is not this AK as a primary key")
+        return
+    where = sorted({qualified[s] for s in signers.values()})
+    run.check("tpm.ak.qualified_signer", True, f"signed by this AK, a primary key in the {', '.join(where)} hierarchy")
 
 
 def _rek_name_piece(run: _Run, rek: EvidencePiece) -> None:
@@ -256,7 +300,7 @@ def _event_log(run: _Run, evidence: EvidenceList, policy: Policy, pcrs: Mapping[
     from openpcc.attestation import eventlog
 
     compared = {i: v for i, v in pcrs.items() if i in policy.tpm.eventlog_pcrs}
-    verdict = run.absorb(eventlog.verify_event_log(piece.data, expected_pcrs={"sha256": compared}))
+    verdict = run.run("eventlog.verify", lambda: eventlog.verify_event_log(piece.data, expected_pcrs={"sha256": compared}))
     for key in ("events",):
         if key in verdict.claims:
             run.claims["eventlog"] = verdict.claims[key]
@@ -295,8 +339,8 @@ def _sevsnp(run: _Run, evidence: EvidenceList, policy: Policy, piece: EvidencePi
     # Reference layout: data = go-sev-guest Attestation protobuf, signature = the raw report.
     report = piece.signature if piece.signature else piece.data
     vcek = evidence.first(T.OPENPCC_SEVSNP_VCEK)
-    verdict = run.absorb(sevsnp.verify_report(report, vcek=vcek.data if vcek else None,
-                                              chain=policy.trust_roots.amd_chain, at=when))
+    verdict = run.run("sevsnp.verify", lambda: sevsnp.verify_report(
+        report, vcek=vcek.data if vcek else None, chain=policy.trust_roots.amd_chain, at=when))
     claims = verdict.claims
     run.claims["sevsnp"] = {k: claims[k] for k in ("measurement", "policy", "reported_tcb_decoded") if k in claims}
     measurement = _unhex(claims.get("measurement"))
@@ -319,8 +363,8 @@ def _tdx(run: _Run, evidence: EvidenceList, policy: Policy, piece: EvidencePiece
     from openpcc.attestation import tdx
 
     collateral = evidence.first(T.OPENPCC_TDX_COLLATERAL)
-    verdict = run.absorb(tdx.verify_quote(piece.data, collateral=collateral.data if collateral else None,
-                                          at=when, root=policy.trust_roots.intel_root))
+    verdict = run.run("tdx.verify", lambda: tdx.verify_quote(
+        piece.data, collateral=collateral.data if collateral else None, at=when, root=policy.trust_roots.intel_root))
     claims = verdict.claims
     run.claims["tdx"] = {k: claims[k] for k in ("mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "tcb_status") if k in claims}
     _pinned(run, "policy.tdx.mrtd", _unhex(claims.get("mrtd")), policy.tdx.allowed_mrtd, "MRTD")
@@ -384,8 +428,8 @@ def _gpu(run: _Run, evidence: EvidenceList, policy: Policy, nonce: bytes | None,
     if nonce is None or rek_name is None:
         run.check("binding.gpu", False, "GPU evidence cannot be bound without a client nonce and a REK")
         return
-    verdict = run.absorb(nvidia.verify_evidence(piece.data, nonce=gpu_nonce(nonce, rek_name), at=when,
-                                                roots=policy.trust_roots.nvidia_device_root))
+    verdict = run.run("nvidia.verify", lambda: nvidia.verify_evidence(
+        piece.data, nonce=gpu_nonce(nonce, rek_name), at=when, roots=policy.trust_roots.nvidia_device_root))
     run.claims["gpu"] = verdict.claims.get("devices", [])
 
 
