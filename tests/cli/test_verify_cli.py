@@ -33,7 +33,9 @@ def run(*args: str) -> tuple[int, dict[str, Any]]:
     try:
         document = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        pytest.fail(f"stdout is not JSON (rc {proc.returncode}): {proc.stdout[:300]!r} {proc.stderr[:300]!r}")
+        pytest.fail(
+            f"stdout is not JSON (rc {proc.returncode}): {proc.stdout[:300]!r} {proc.stderr[:300]!r}"
+        )
     return proc.returncode, document
 
 
@@ -82,8 +84,12 @@ def test_sev_snp_flipped_signed_byte_is_invalid(tmp_path: Path) -> None:
     report = bytearray(read_bytes("sev-snp", "reports/go-sev-guest_milan_v2_report.bin"))
     report[0x90] ^= 0x80  # inside the measurement, which the signature covers
     rc, doc = run(
-        "sev-snp", write(tmp_path, "r.bin", bytes(report)), "--at", SNP_AT,
-        "--vcek", str(vector_path("sev-snp", "vcek/go-sev-guest_milan_vcek.der")),
+        "sev-snp",
+        write(tmp_path, "r.bin", bytes(report)),
+        "--at",
+        SNP_AT,
+        "--vcek",
+        str(vector_path("sev-snp", "vcek/go-sev-guest_milan_vcek.der")),
     )
     assert_shape(doc)
     assert rc == INVALID
@@ -92,9 +98,14 @@ def test_sev_snp_flipped_signed_byte_is_invalid(tmp_path: Path) -> None:
 
 def test_sev_snp_wrong_chain_and_crl_options() -> None:
     rc, doc = run(
-        "sev-snp", str(vector_path("sev-snp", "reports/go-sev-guest_milan_v2_report.bin")), "--at", SNP_AT,
-        "--vcek", str(vector_path("sev-snp", "vcek/go-sev-guest_milan_vcek.der")),
-        "--chain", str(vector_path("sev-snp", "ca/go-sev-guest_ask_ark_genoa.pem")),
+        "sev-snp",
+        str(vector_path("sev-snp", "reports/go-sev-guest_milan_v2_report.bin")),
+        "--at",
+        SNP_AT,
+        "--vcek",
+        str(vector_path("sev-snp", "vcek/go-sev-guest_milan_vcek.der")),
+        "--chain",
+        str(vector_path("sev-snp", "ca/go-sev-guest_ask_ark_genoa.pem")),
     )
     assert (rc, failed(doc)) == (INVALID, ["sevsnp.chain.vcek"])
 
@@ -106,7 +117,12 @@ def test_sev_snp_missing_file_is_unreadable(tmp_path: Path) -> None:
 
 
 def test_bad_instant_is_unreadable() -> None:
-    rc, _ = run("sev-snp", str(vector_path("sev-snp", "reports/go-sev-guest_milan_v2_report.bin")), "--at", "yesterday")
+    rc, _ = run(
+        "sev-snp",
+        str(vector_path("sev-snp", "reports/go-sev-guest_milan_v2_report.bin")),
+        "--at",
+        "yesterday",
+    )
     assert rc == UNREADABLE
 
 
@@ -122,7 +138,9 @@ def _tdx_collateral(tmp_path: Path, case: dict[str, Any]) -> str:
         "tcb_info": read_bytes("tdx", folder + tcbinfo).decode(),
         "tcb_info_issuer_chain": read_bytes("tdx", folder + "tcb_info_issuer_chain.pem").decode(),
         "qe_identity": read_bytes("tdx", folder + "qe_identity.json").decode(),
-        "qe_identity_issuer_chain": read_bytes("tdx", folder + "qe_identity_issuer_chain.pem").decode(),
+        "qe_identity_issuer_chain": read_bytes(
+            "tdx", folder + "qe_identity_issuer_chain.pem"
+        ).decode(),
         "pck_crl": read_bytes("tdx", folder + "pckcrl_platform.der").hex(),
         "root_ca_crl": read_bytes("tdx", folder + "rootcrl.der").hex(),
     }
@@ -134,7 +152,12 @@ def test_tdx_collateral_cases(tmp_path: Path, index: int) -> None:
     case = load_json("tdx", "expected.json")["collateral_cases"][index]
     when = case.get("suggested_verification_time") or case["verification_time_used_by_origin_tests"]
     rc, doc = run(
-        "tdx", str(vector_path("tdx", case["quote"])), "--collateral", _tdx_collateral(tmp_path, case), "--at", when,
+        "tdx",
+        str(vector_path("tdx", case["quote"])),
+        "--collateral",
+        _tdx_collateral(tmp_path, case),
+        "--at",
+        when,
     )
     assert_shape(doc)
     status = case["tcb_level_match"]["status"]
@@ -153,16 +176,31 @@ def test_tdx_mutations_are_invalid(tmp_path: Path) -> None:
     for n, mutation in enumerate(expected["negative_mutations"]):
         quote = bytearray(read_bytes("tdx", mutation["quote"]))
         quote[int(mutation["offset"], 16)] = int(mutation["new_byte"], 16)
-        rc, doc = run("tdx", write(tmp_path, f"q{n}.dat", bytes(quote)), "--collateral", collateral,
-                      "--at", "2023-07-01T01:00:00Z")
+        rc, doc = run(
+            "tdx",
+            write(tmp_path, f"q{n}.dat", bytes(quote)),
+            "--collateral",
+            collateral,
+            "--at",
+            "2023-07-01T01:00:00Z",
+        )
         assert_shape(doc)
         assert rc == INVALID, mutation
 
 
 def test_tdx_requires_collateral_option() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "openpcc", "verify", "tdx", str(vector_path("tdx", "quotes/dcap-qvl_tdx_v4.dat"))],
-        capture_output=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "openpcc",
+            "verify",
+            "tdx",
+            str(vector_path("tdx", "quotes/dcap-qvl_tdx_v4.dat")),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == UNREADABLE  # argparse usage error
 
@@ -189,10 +227,16 @@ def test_tpm_quote_with_nonce_and_pcrs(tmp_path: Path, bank: str) -> None:
     pcrs = _pcr_file(tmp_path, bank)
     rc, doc = run(
         "tpm-quote",
-        "--attest", str(vector_path("tpm", f"{COS}.quote_{bank}.tpms_attest.bin")),
-        "--signature", str(vector_path("tpm", f"{COS}.quote_{bank}.tpmt_signature.bin")),
-        "--ak", str(vector_path("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
-        "--nonce", "9009", "--pcrs", pcrs,
+        "--attest",
+        str(vector_path("tpm", f"{COS}.quote_{bank}.tpms_attest.bin")),
+        "--signature",
+        str(vector_path("tpm", f"{COS}.quote_{bank}.tpmt_signature.bin")),
+        "--ak",
+        str(vector_path("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
+        "--nonce",
+        "9009",
+        "--pcrs",
+        pcrs,
     )
     assert_shape(doc)
     assert (rc, doc["valid"]) == (VALID, True), failed(doc)
@@ -201,10 +245,16 @@ def test_tpm_quote_with_nonce_and_pcrs(tmp_path: Path, bank: str) -> None:
 def test_tpm_quote_wrong_nonce_is_invalid(tmp_path: Path) -> None:
     rc, doc = run(
         "tpm-quote",
-        "--attest", str(vector_path("tpm", f"{COS}.quote_sha256.tpms_attest.bin")),
-        "--signature", str(vector_path("tpm", f"{COS}.quote_sha256.tpmt_signature.bin")),
-        "--ak", str(vector_path("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
-        "--nonce", "9008", "--pcrs", _pcr_file(tmp_path, "sha256"),
+        "--attest",
+        str(vector_path("tpm", f"{COS}.quote_sha256.tpms_attest.bin")),
+        "--signature",
+        str(vector_path("tpm", f"{COS}.quote_sha256.tpmt_signature.bin")),
+        "--ak",
+        str(vector_path("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
+        "--nonce",
+        "9008",
+        "--pcrs",
+        _pcr_file(tmp_path, "sha256"),
     )
     assert (rc, failed(doc)) == (INVALID, ["tpm.quote.nonce"])
 
@@ -215,10 +265,16 @@ def test_tpm_quote_altered_pcr_is_invalid(tmp_path: Path) -> None:
     path = _pcr_file(tmp_path, "sha256", pcrs)
     rc, doc = run(
         "tpm-quote",
-        "--attest", str(vector_path("tpm", f"{COS}.quote_sha256.tpms_attest.bin")),
-        "--signature", str(vector_path("tpm", f"{COS}.quote_sha256.tpmt_signature.bin")),
-        "--ak", str(vector_path("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
-        "--nonce", "9009", "--pcrs", path,
+        "--attest",
+        str(vector_path("tpm", f"{COS}.quote_sha256.tpms_attest.bin")),
+        "--signature",
+        str(vector_path("tpm", f"{COS}.quote_sha256.tpmt_signature.bin")),
+        "--ak",
+        str(vector_path("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
+        "--nonce",
+        "9009",
+        "--pcrs",
+        path,
     )
     assert (rc, failed(doc)) == (INVALID, ["tpm.quote.pcr_digest"])
 
@@ -226,10 +282,14 @@ def test_tpm_quote_altered_pcr_is_invalid(tmp_path: Path) -> None:
 def test_tpm_quote_bad_hex_nonce_is_unreadable() -> None:
     rc, _ = run(
         "tpm-quote",
-        "--attest", str(vector_path("tpm", f"{COS}.quote_sha256.tpms_attest.bin")),
-        "--signature", str(vector_path("tpm", f"{COS}.quote_sha256.tpmt_signature.bin")),
-        "--ak", str(vector_path("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
-        "--nonce", "zz",
+        "--attest",
+        str(vector_path("tpm", f"{COS}.quote_sha256.tpms_attest.bin")),
+        "--signature",
+        str(vector_path("tpm", f"{COS}.quote_sha256.tpmt_signature.bin")),
+        "--ak",
+        str(vector_path("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
+        "--nonce",
+        "zz",
     )
     assert rc == UNREADABLE
 
@@ -283,13 +343,22 @@ def test_nvidia_json_files_are_valid(name: str) -> None:
 
 
 def test_nvidia_wrong_nonce_is_invalid() -> None:
-    rc, doc = run("nvidia", str(vector_path("nvidia", "gpu_evidence.json")), "--at", NVIDIA_AT, "--nonce", "00" * 32)
+    rc, doc = run(
+        "nvidia",
+        str(vector_path("nvidia", "gpu_evidence.json")),
+        "--at",
+        NVIDIA_AT,
+        "--nonce",
+        "00" * 32,
+    )
     assert rc == INVALID
     assert any(name.endswith(".nonce") for name in failed(doc))
 
 
 def test_nvidia_certificates_not_yet_valid() -> None:
-    rc, doc = run("nvidia", str(vector_path("nvidia", "gpu_evidence.json")), "--at", "2019-01-01T00:00:00Z")
+    rc, doc = run(
+        "nvidia", str(vector_path("nvidia", "gpu_evidence.json")), "--at", "2019-01-01T00:00:00Z"
+    )
     assert rc == INVALID
     assert doc["valid"] is False
 
@@ -311,12 +380,21 @@ def _cos_bundle(tmp_path: Path) -> str:
     from openpcc.attestation.bundle import encode_tpm_quote
 
     pcrs = {int(k): bytes.fromhex(v) for k, v in cos_bank("sha256")["pcr_values"].items()}
-    bundle = EvidenceList.of([
-        EvidencePiece(EvidenceType.AK_TPMT_PUBLIC, read_bytes("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
-        EvidencePiece(EvidenceType.TPM_QUOTE, encode_tpm_quote(read_bytes("tpm", f"{COS}.quote_sha256.tpms_attest.bin"), pcrs),
-                      read_bytes("tpm", f"{COS}.quote_sha256.tpmt_signature.bin")),
-        EvidencePiece(EvidenceType.OPENPCC_TCG_EVENT_LOG, read_bytes("tpm", f"{COS}.event_log.bin")),
-    ])
+    bundle = EvidenceList.of(
+        [
+            EvidencePiece(
+                EvidenceType.AK_TPMT_PUBLIC, read_bytes("tpm", f"{COS}.ak_pub.tpmt_public.bin")
+            ),
+            EvidencePiece(
+                EvidenceType.TPM_QUOTE,
+                encode_tpm_quote(read_bytes("tpm", f"{COS}.quote_sha256.tpms_attest.bin"), pcrs),
+                read_bytes("tpm", f"{COS}.quote_sha256.tpmt_signature.bin"),
+            ),
+            EvidencePiece(
+                EvidenceType.OPENPCC_TCG_EVENT_LOG, read_bytes("tpm", f"{COS}.event_log.bin")
+            ),
+        ]
+    )
     return write(tmp_path, "bundle.pb", bundle.encode())
 
 
@@ -332,17 +410,29 @@ def test_evidence_bundle_without_rek_is_invalid_with_named_checks(tmp_path: Path
 
 
 def test_evidence_under_the_production_policy_file(tmp_path: Path) -> None:
-    rc, doc = run("evidence", _cos_bundle(tmp_path), "--policy", str(Path(__file__).resolve().parents[2] /
-                  "policies" / "production.toml"), "--nonce", "9009" * 8)
+    rc, doc = run(
+        "evidence",
+        _cos_bundle(tmp_path),
+        "--policy",
+        str(Path(__file__).resolve().parents[2] / "policies" / "production.toml"),
+        "--nonce",
+        "9009" * 8,
+    )
     assert rc == INVALID
     assert {"policy.tee", "policy.tpm.ak_trust", "tpm.quote.nonce"} <= set(failed(doc))
 
 
 @pytest.mark.parametrize(
     ("bundle", "policy", "nonce"),
-    [(b"\xff\xff\xff", COS_POLICY, "00"), (None, b"requre_tee = false", "00"), (None, COS_POLICY, "xyz")],
+    [
+        (b"\xff\xff\xff", COS_POLICY, "00"),
+        (None, b"requre_tee = false", "00"),
+        (None, COS_POLICY, "xyz"),
+    ],
 )
-def test_evidence_unreadable_inputs(tmp_path: Path, bundle: bytes | None, policy: bytes, nonce: str) -> None:
+def test_evidence_unreadable_inputs(
+    tmp_path: Path, bundle: bytes | None, policy: bytes, nonce: str
+) -> None:
     path = write(tmp_path, "b.pb", bundle) if bundle is not None else _cos_bundle(tmp_path)
     rc, doc = run("evidence", path, "--policy", write(tmp_path, "p.toml", policy), "--nonce", nonce)
     assert rc == UNREADABLE

@@ -14,11 +14,10 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from openpcc.attestation import EvidenceList, EvidenceType, Policy, load_policy, verify_evidence
 from openpcc.attestation.bundle import bundle_from_identity, report_data
 from openpcc.node_identity import NodeIdentity
@@ -33,10 +32,14 @@ def _ensure_swtpm() -> None:
     if shutil.which("swtpm"):
         return
     if os.geteuid() != 0 or not INSTALL.exists():
-        pytest.skip("swtpm is not installed and cannot be installed here: run scripts/install-swtpm.sh as root")
+        pytest.skip(
+            "swtpm is not installed and cannot be installed here: run scripts/install-swtpm.sh as root"
+        )
     result = subprocess.run([str(INSTALL)], capture_output=True, text=True, check=False)
     if result.returncode != 0 or not shutil.which("swtpm"):
-        pytest.skip(f"scripts/install-swtpm.sh could not install swtpm: {result.stderr.strip()[-300:]}")
+        pytest.skip(
+            f"scripts/install-swtpm.sh could not install swtpm: {result.stderr.strip()[-300:]}"
+        )
 
 
 @pytest.fixture
@@ -68,8 +71,14 @@ def test_dev_policy_accepts_with_the_right_nonce(node: NodeIdentity, dev: Policy
     assert verdict.claims["rek_public_key"] == node.rek_public_key.hex()
     assert len(bytes.fromhex(verdict.claims["rek_public_key"])) == 65
     names = {c.name for c in verdict.checks}
-    assert {"tpm.quote.nonce", "tpm.creation.object_name", "tpm.rek.policy", "policy.pcr.0",
-            "policy.tpm.ak_trust", "evidence.age"} <= names
+    assert {
+        "tpm.quote.nonce",
+        "tpm.creation.object_name",
+        "tpm.rek.policy",
+        "policy.pcr.0",
+        "policy.tpm.ak_trust",
+        "evidence.age",
+    } <= names
 
 
 def test_wrong_nonce_is_rejected(node: NodeIdentity, dev: Policy) -> None:
@@ -81,7 +90,9 @@ def test_wrong_nonce_is_rejected(node: NodeIdentity, dev: Policy) -> None:
 
 def test_production_default_rejects_a_software_tpm(node: NodeIdentity) -> None:
     nonce = os.urandom(32)
-    verdict = verify_evidence(bundle_from_identity(node, nonce).encode(), Policy.production(), nonce=nonce)
+    verdict = verify_evidence(
+        bundle_from_identity(node, nonce).encode(), Policy.production(), nonce=nonce
+    )
     assert failed(verdict) == ["policy.tee", "policy.tpm.ak_trust"]
     assert "rek_public_key" not in verdict.claims
 
@@ -107,19 +118,25 @@ def test_extended_golden_pcr_fails_both_checks(node: NodeIdentity, dev: Policy) 
 
 def test_stale_evidence_is_rejected(node: NodeIdentity, dev: Policy) -> None:
     nonce = os.urandom(32)
-    taken = int(datetime.now(timezone.utc).timestamp())
+    taken = int(datetime.now(UTC).timestamp())
     bundle = bundle_from_identity(node, nonce, collected_at=taken).encode()
-    later = datetime.fromtimestamp(taken, timezone.utc) + timedelta(hours=2)
+    later = datetime.fromtimestamp(taken, UTC) + timedelta(hours=2)
     assert failed(verify_evidence(bundle, dev, nonce=nonce, at=later)) == ["evidence.age"]
-    assert verify_evidence(bundle, dev, nonce=nonce, at=later - timedelta(hours=1, minutes=30)).valid
+    assert verify_evidence(
+        bundle, dev, nonce=nonce, at=later - timedelta(hours=1, minutes=30)
+    ).valid
 
 
 def test_forged_collection_time_breaks_the_quote_binding(node: NodeIdentity, dev: Policy) -> None:
     nonce = os.urandom(32)
-    taken = int(datetime.now(timezone.utc).timestamp()) - 7200
+    taken = int(datetime.now(UTC).timestamp()) - 7200
     pieces = list(bundle_from_identity(node, nonce, collected_at=taken))
-    forged = [p if p.kind != EvidenceType.OPENPCC_COLLECTED_AT else
-              type(p)(p.kind, (taken + 7200).to_bytes(8, "big")) for p in pieces]
+    forged = [
+        p
+        if p.kind != EvidenceType.OPENPCC_COLLECTED_AT
+        else type(p)(p.kind, (taken + 7200).to_bytes(8, "big"))
+        for p in pieces
+    ]
     verdict = verify_evidence(EvidenceList.of(forged).encode(), dev, nonce=nonce)
     assert failed(verdict) == ["tpm.quote.nonce"]
 
@@ -139,9 +156,23 @@ def test_cli_verify_evidence(node: NodeIdentity, tmp_path: Path) -> None:
 
     def run(policy: Path, hex_nonce: str) -> int:
         proc = subprocess.run(
-            [sys.executable, "-m", "openpcc", "verify", "evidence", str(path), "--policy", str(policy),
-             "--nonce", hex_nonce, "--json"],
-            capture_output=True, text=True, timeout=60, check=False,
+            [
+                sys.executable,
+                "-m",
+                "openpcc",
+                "verify",
+                "evidence",
+                str(path),
+                "--policy",
+                str(policy),
+                "--nonce",
+                hex_nonce,
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         return proc.returncode
 
@@ -150,7 +181,9 @@ def test_cli_verify_evidence(node: NodeIdentity, tmp_path: Path) -> None:
     assert run(ROOT / "policies" / "production.toml", nonce.hex()) == 1
 
 
-def test_every_mutation_gives_a_failed_verdict_or_a_format_error(node: NodeIdentity, dev: Policy) -> None:
+def test_every_mutation_gives_a_failed_verdict_or_a_format_error(
+    node: NodeIdentity, dev: Policy
+) -> None:
     import random
 
     from openpcc.exceptions import EvidenceFormatError

@@ -6,7 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from openpcc.attestation import EvidenceType, Policy, load_policy
 from openpcc.exceptions import MalformedInputError, PolicyError
 
@@ -20,8 +19,11 @@ def test_empty_document_is_the_production_default() -> None:
     assert policy.require_tee and policy.forbid_debug and policy.require_nonce
     assert not policy.danger_allow_software_tpm and not policy.accept_reference_binding
     assert policy.max_evidence_age == timedelta(minutes=5)
-    assert policy.required_evidence == {EvidenceType.TPM_QUOTE, EvidenceType.TPM_CERTIFY_REK_CREATION,
-                                        EvidenceType.TPMT_PUBLIC}
+    assert policy.required_evidence == {
+        EvidenceType.TPM_QUOTE,
+        EvidenceType.TPM_CERTIFY_REK_CREATION,
+        EvidenceType.TPMT_PUBLIC,
+    }
     assert policy.tpm.rek_pcrs == (0, 1, 2, 3, 4, 5, 7, 8, 12)
     assert policy == Policy.production().__class__(name="custom")
 
@@ -30,11 +32,14 @@ def test_shipped_policies() -> None:
     assert load_policy((ROOT / "policies" / "production.toml").read_bytes()) == Policy.production()
     dev = load_policy((ROOT / "policies" / "dev.toml").read_bytes())
     assert dev.danger_allow_software_tpm and not dev.require_tee and dev.forbid_debug
-    assert Policy.dev().danger_allow_software_tpm and not Policy.production().danger_allow_software_tpm
+    assert (
+        Policy.dev().danger_allow_software_tpm and not Policy.production().danger_allow_software_tpm
+    )
 
 
 def test_full_document() -> None:
-    policy = load_policy(f"""
+    policy = load_policy(
+        f"""
 name = "fleet-a"
 max_evidence_age_seconds = 0
 required_evidence = ["SEVSNP_REPORT", "evidence_type_tpm_quote", "OPENPCC_TCG_EVENT_LOG"]
@@ -51,14 +56,22 @@ allowed_tcb_status = ["UpToDate", "SWHardeningNeeded"]
 rek_pcrs = [12, 0, 0, 7]
 [tpm.pcrs]
 0 = ["{P32}"]
-12 = ["{P32}", "{'00' * 32}"]
+12 = ["{P32}", "{"00" * 32}"]
 [trust_roots]
 amd_chain = "-----BEGIN CERTIFICATE-----"
 tpm_ak_intermediates = ["x", "y"]
-""".encode())
-    assert policy.name == "fleet-a" and policy.max_evidence_age is None and policy.accept_reference_binding
-    assert policy.required_evidence == {EvidenceType.SEVSNP_REPORT, EvidenceType.TPM_QUOTE,
-                                        EvidenceType.OPENPCC_TCG_EVENT_LOG}
+""".encode()
+    )
+    assert (
+        policy.name == "fleet-a"
+        and policy.max_evidence_age is None
+        and policy.accept_reference_binding
+    )
+    assert policy.required_evidence == {
+        EvidenceType.SEVSNP_REPORT,
+        EvidenceType.TPM_QUOTE,
+        EvidenceType.OPENPCC_TCG_EVENT_LOG,
+    }
     assert policy.sevsnp.allowed_measurements == {bytes.fromhex(M48)}
     assert dict(policy.sevsnp.min_tcb) == {"snp": 8, "microcode": 209}
     assert policy.tdx.allowed_rtmr[1] == {bytes.fromhex(M48)}

@@ -128,7 +128,9 @@ class EvidenceList:
     @classmethod
     def decode(cls, data: bytes) -> EvidenceList:
         """Raises :class:`~openpcc.exceptions.EvidenceFormatError` when ``data`` is not the protobuf."""
-        return cls(tuple(EvidencePiece(k, d, s) for k, d, s in _core.decode_evidence_list(bytes(data))))
+        return cls(
+            tuple(EvidencePiece(k, d, s) for k, d, s in _core.decode_evidence_list(bytes(data)))
+        )
 
     @classmethod
     def of(cls, pieces: Iterable[EvidencePiece]) -> EvidenceList:
@@ -170,7 +172,9 @@ def quote_qualifying_data(nonce: bytes, collected_at: int | None) -> bytes:
     """What the node passes to TPM2_Quote as qualifying data (see the module docstring)."""
     if collected_at is None:
         return bytes(nonce)
-    return hashlib.sha256(b"openpcc-quote-v1" + collected_at.to_bytes(8, "big") + bytes(nonce)).digest()
+    return hashlib.sha256(
+        b"openpcc-quote-v1" + collected_at.to_bytes(8, "big") + bytes(nonce)
+    ).digest()
 
 
 def report_data(nonce: bytes, rek_name: bytes) -> bytes:
@@ -206,18 +210,28 @@ def node_bundle(
     AK public, CertifyRekCreation (``TPM2B_ATTEST``), REK ``TPMT_PUBLIC`` (signature = its name),
     the quote, then openpcc's pieces."""
     extra = tuple(extra)
-    tee_kinds = {EvidenceType.SEVSNP_REPORT, EvidenceType.TDX_REPORT, EvidenceType.SEVSNP_EXTENDED_REPORT}
+    tee_kinds = {
+        EvidenceType.SEVSNP_REPORT,
+        EvidenceType.TDX_REPORT,
+        EvidenceType.SEVSNP_EXTENDED_REPORT,
+    }
     pieces = [p for p in extra if p.kind in tee_kinds]
     pieces += [
         EvidencePiece(EvidenceType.AK_TPMT_PUBLIC, bytes(ak_public)),
-        EvidencePiece(EvidenceType.TPM_CERTIFY_REK_CREATION, bytes(creation_attest), bytes(creation_signature)),
+        EvidencePiece(
+            EvidenceType.TPM_CERTIFY_REK_CREATION, bytes(creation_attest), bytes(creation_signature)
+        ),
         EvidencePiece(EvidenceType.TPMT_PUBLIC, bytes(rek_public), bytes(rek_name)),
-        EvidencePiece(EvidenceType.TPM_QUOTE, encode_tpm_quote(quote_attest, pcrs), bytes(quote_signature)),
+        EvidencePiece(
+            EvidenceType.TPM_QUOTE, encode_tpm_quote(quote_attest, pcrs), bytes(quote_signature)
+        ),
     ]
     if event_log is not None:
         pieces.append(EvidencePiece(EvidenceType.OPENPCC_TCG_EVENT_LOG, bytes(event_log)))
     if collected_at is not None:
-        pieces.append(EvidencePiece(EvidenceType.OPENPCC_COLLECTED_AT, collected_at.to_bytes(8, "big")))
+        pieces.append(
+            EvidencePiece(EvidenceType.OPENPCC_COLLECTED_AT, collected_at.to_bytes(8, "big"))
+        )
     pieces += [p for p in extra if p.kind not in tee_kinds]
     return EvidenceList.of(pieces)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from openpcc.attestation import tpm as tpm_verify
@@ -36,12 +36,30 @@ __all__ = ["verify_evidence"]
 T = EvidenceType
 TEE_TYPES = (T.SEVSNP_REPORT, T.TDX_REPORT, T.SEVSNP_EXTENDED_REPORT)
 #: Types whose duplicates would be ambiguous (which one did the verifier judge?).
-SINGLE_TYPES = (*TEE_TYPES, T.TPM_QUOTE, T.TPM_CERTIFY_REK_CREATION, T.TPMT_PUBLIC, T.AK_TPMT_PUBLIC,
-                T.OPENPCC_TCG_EVENT_LOG, T.OPENPCC_COLLECTED_AT, T.OPENPCC_NVIDIA_EVIDENCE)
+SINGLE_TYPES = (
+    *TEE_TYPES,
+    T.TPM_QUOTE,
+    T.TPM_CERTIFY_REK_CREATION,
+    T.TPMT_PUBLIC,
+    T.AK_TPMT_PUBLIC,
+    T.OPENPCC_TCG_EVENT_LOG,
+    T.OPENPCC_COLLECTED_AT,
+    T.OPENPCC_NVIDIA_EVIDENCE,
+)
 #: Reference pieces this verifier does not interpret; they are listed in the claims, not trusted.
-NOT_INTERPRETED = (T.UNSPECIFIED, T.EVENT_LOG, T.IMAGE_SIGSTORE_BUNDLE, T.NVIDIA_ETA, T.NVIDIA_INTERMEDIATE_CERTIFICATE,
-                   T.NVIDIA_SWITCH_ETA, T.NVIDIA_SWITCH_INTERMEDIATE_CERTIFICATE, T.AZURE_CVM_RUNTIME_DATA,
-                   T.TEE_TICKSTAMP, T.TDX_COLLATERAL, T.SEVSNP_EXTENDED_REPORT)
+NOT_INTERPRETED = (
+    T.UNSPECIFIED,
+    T.EVENT_LOG,
+    T.IMAGE_SIGSTORE_BUNDLE,
+    T.NVIDIA_ETA,
+    T.NVIDIA_INTERMEDIATE_CERTIFICATE,
+    T.NVIDIA_SWITCH_ETA,
+    T.NVIDIA_SWITCH_INTERMEDIATE_CERTIFICATE,
+    T.AZURE_CVM_RUNTIME_DATA,
+    T.TEE_TICKSTAMP,
+    T.TDX_COLLATERAL,
+    T.SEVSNP_EXTENDED_REPORT,
+)
 CLOCK_SKEW = timedelta(seconds=60)
 SNP_DEBUG_BIT = 1 << 19  # guest policy bit 19: DEBUG allowed (AMD SEV-SNP ABI, Table 9)
 
@@ -108,8 +126,8 @@ def verify_evidence(
 
 def _utc(at: datetime | None) -> datetime:
     if at is None:
-        return datetime.now(timezone.utc)
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        return datetime.now(UTC)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 # --- structure, nonce, age ----------------------------------------------------
@@ -118,13 +136,26 @@ def _utc(at: datetime | None) -> datetime:
 def _structure(run: _Run, evidence: EvidenceList, policy: Policy) -> None:
     for kind in sorted(policy.required_evidence):
         present = evidence.first(kind) is not None
-        run.check(f"evidence.required.{kind.name}", present,
-                  "present" if present else f"the policy requires a {kind.name} piece and the bundle has none")
-    duplicated = sorted({p.name for p in evidence if p.kind in SINGLE_TYPES and len(evidence.all_of(p.kind)) > 1})
-    run.check("evidence.unique", not duplicated,
-              "each verified piece type appears once" if not duplicated
-              else f"more than one piece of type {', '.join(duplicated)}: ambiguous, rejected")
-    ignored = sorted({p.name for p in evidence if p.kind in NOT_INTERPRETED or p.name.startswith("UNKNOWN_")})
+        run.check(
+            f"evidence.required.{kind.name}",
+            present,
+            "present"
+            if present
+            else f"the policy requires a {kind.name} piece and the bundle has none",
+        )
+    duplicated = sorted(
+        {p.name for p in evidence if p.kind in SINGLE_TYPES and len(evidence.all_of(p.kind)) > 1}
+    )
+    run.check(
+        "evidence.unique",
+        not duplicated,
+        "each verified piece type appears once"
+        if not duplicated
+        else f"more than one piece of type {', '.join(duplicated)}: ambiguous, rejected",
+    )
+    ignored = sorted(
+        {p.name for p in evidence if p.kind in NOT_INTERPRETED or p.name.startswith("UNKNOWN_")}
+    )
     if ignored:
         run.claims["ignored_pieces"] = ignored
 
@@ -132,9 +163,10 @@ def _structure(run: _Run, evidence: EvidenceList, policy: Policy) -> None:
 def _nonce(run: _Run, policy: Policy, nonce: bytes | None) -> None:
     if not policy.require_nonce:
         return
-    ok = nonce is not None and 16 <= len(nonce) <= 64
-    run.check("evidence.nonce", ok, f"client nonce of {len(nonce)} bytes" if ok
-              else "the policy requires a client nonce of 16 to 64 bytes")
+    if nonce is not None and 16 <= len(nonce) <= 64:
+        run.check("evidence.nonce", True, f"client nonce of {len(nonce)} bytes")
+    else:
+        run.check("evidence.nonce", False, "the policy requires a client nonce of 16 to 64 bytes")
 
 
 def _collected_at(run: _Run, evidence: EvidenceList, policy: Policy, when: datetime) -> int | None:
@@ -145,25 +177,43 @@ def _collected_at(run: _Run, evidence: EvidenceList, policy: Policy, when: datet
             stamp = int.from_bytes(piece.data, "big")
             run.claims["collected_at"] = stamp
         else:
-            run.check("evidence.collected_at", False, f"OPENPCC_COLLECTED_AT must be 8 bytes, got {len(piece.data)}")
+            run.check(
+                "evidence.collected_at",
+                False,
+                f"OPENPCC_COLLECTED_AT must be 8 bytes, got {len(piece.data)}",
+            )
     if policy.max_evidence_age is None:
         return stamp
     if stamp is None:
-        run.check("evidence.age", False, "the policy limits evidence age but the bundle has no signed collection time")
+        run.check(
+            "evidence.age",
+            False,
+            "the policy limits evidence age but the bundle has no signed collection time",
+        )
         return None
     try:
-        collected = datetime.fromtimestamp(stamp, timezone.utc)
+        collected = datetime.fromtimestamp(stamp, UTC)
     except (OverflowError, OSError, ValueError):
         run.check("evidence.age", False, "collection time out of range")
         return stamp
     age = when - collected
     if age < -CLOCK_SKEW:
-        run.check("evidence.age", False, f"collected {-age} in the future of the verification instant")
+        run.check(
+            "evidence.age", False, f"collected {-age} in the future of the verification instant"
+        )
     elif age > policy.max_evidence_age:
-        run.check("evidence.age", False, f"collected {age} before the verification instant; the policy allows {policy.max_evidence_age}")
+        run.check(
+            "evidence.age",
+            False,
+            f"collected {age} before the verification instant; the policy allows {policy.max_evidence_age}",
+        )
     else:
-        run.check("evidence.age", True, f"collected {max(age, timedelta(0))} ago (limit {policy.max_evidence_age}); "
-                  "the quote's qualifying data authenticates the time")
+        run.check(
+            "evidence.age",
+            True,
+            f"collected {max(age, timedelta(0))} ago (limit {policy.max_evidence_age}); "
+            "the quote's qualifying data authenticates the time",
+        )
     return stamp
 
 
@@ -172,8 +222,10 @@ def _collected_at(run: _Run, evidence: EvidenceList, policy: Policy, when: datet
 
 def _ak_bytes(evidence: EvidenceList) -> tuple[bytes | None, list[bytes], str]:
     """The AK (certificate or public area), its intermediates, and where it came from."""
-    for cert_kind, inter_kind, source in ((T.GCE_AK_CERTIFICATE, T.GCE_AK_INTERMEDIATE_CERTIFICATE, "gce"),
-                                          (T.AZURE_AK_CERTIFICATE, None, "azure")):
+    for cert_kind, inter_kind, source in (
+        (T.GCE_AK_CERTIFICATE, T.GCE_AK_INTERMEDIATE_CERTIFICATE, "gce"),
+        (T.AZURE_AK_CERTIFICATE, None, "azure"),
+    ):
         cert = evidence.first(cert_kind)
         if cert is not None:
             inters = [p.data for p in evidence.all_of(inter_kind)] if inter_kind is not None else []
@@ -184,8 +236,14 @@ def _ak_bytes(evidence: EvidenceList) -> tuple[bytes | None, list[bytes], str]:
     return None, [], "none"
 
 
-def _tpm(run: _Run, evidence: EvidenceList, policy: Policy, nonce: bytes | None,
-         collected_at: int | None, when: datetime) -> dict[str, Any] | None:
+def _tpm(
+    run: _Run,
+    evidence: EvidenceList,
+    policy: Policy,
+    nonce: bytes | None,
+    collected_at: int | None,
+    when: datetime,
+) -> dict[str, Any] | None:
     quote = evidence.first(T.TPM_QUOTE)
     creation = evidence.first(T.TPM_CERTIFY_REK_CREATION)
     rek = evidence.first(T.TPMT_PUBLIC)
@@ -193,7 +251,9 @@ def _tpm(run: _Run, evidence: EvidenceList, policy: Policy, nonce: bytes | None,
     run.claims["ak_source"] = source
     if quote is None or ak is None:
         missing = [n for n, p in (("TPM_QUOTE", quote), ("an AK", ak)) if p is None]
-        run.check("tpm.identity", False, f"cannot verify the TPM identity without {', '.join(missing)}")
+        run.check(
+            "tpm.identity", False, f"cannot verify the TPM identity without {', '.join(missing)}"
+        )
         return None
     try:
         attest, pcrs = decode_tpm_quote(quote.data)
@@ -206,19 +266,51 @@ def _tpm(run: _Run, evidence: EvidenceList, policy: Policy, nonce: bytes | None,
     _quote_selection(run, policy, pcrs)
     if creation is None or rek is None:
         # Without the REK the quote is still judged, so the PCR and event-log checks can run.
-        run.run("tpm.verify", lambda: tpm_verify.verify_quote(
-            attest, quote.signature, ak, nonce=expected_qd, pcrs=pcrs, at=when, bank="sha256",
-            nonce_required=policy.require_nonce, intermediates=intermediates))
+        run.run(
+            "tpm.verify",
+            lambda: tpm_verify.verify_quote(
+                attest,
+                quote.signature,
+                ak,
+                nonce=expected_qd,
+                pcrs=pcrs,
+                at=when,
+                bank="sha256",
+                nonce_required=policy.require_nonce,
+                intermediates=intermediates,
+            ),
+        )
         if source == "tpmt_public":
             _qualified_signer(run, ak, {"quote": attest})
-        run.check("tpm.identity", False, "no REK: the bundle lacks TPM_CERTIFY_REK_CREATION or TPMT_PUBLIC")
-        return {"pcrs": pcrs, "rek_name": None, "quote_signature": quote.signature, "rek_public_key": None}
-    verdict = run.run("tpm.verify", lambda: tpm_verify.verify_identity(
-        quote=attest, quote_signature=quote.signature, pcrs=pcrs,
-        creation=creation.data, creation_signature=creation.signature, rek_public=rek.data, ak=ak,
-        nonce=expected_qd, nonce_required=policy.require_nonce, bank="sha256",
-        policy_pcrs=policy.tpm.rek_pcrs, at=when, intermediates=intermediates,
-    ))
+        run.check(
+            "tpm.identity",
+            False,
+            "no REK: the bundle lacks TPM_CERTIFY_REK_CREATION or TPMT_PUBLIC",
+        )
+        return {
+            "pcrs": pcrs,
+            "rek_name": None,
+            "quote_signature": quote.signature,
+            "rek_public_key": None,
+        }
+    verdict = run.run(
+        "tpm.verify",
+        lambda: tpm_verify.verify_identity(
+            quote=attest,
+            quote_signature=quote.signature,
+            pcrs=pcrs,
+            creation=creation.data,
+            creation_signature=creation.signature,
+            rek_public=rek.data,
+            ak=ak,
+            nonce=expected_qd,
+            nonce_required=policy.require_nonce,
+            bank="sha256",
+            policy_pcrs=policy.tpm.rek_pcrs,
+            at=when,
+            intermediates=intermediates,
+        ),
+    )
     _rek_name_piece(run, rek)
     if source == "tpmt_public":
         _qualified_signer(run, ak, {"quote": attest, "creation": creation.data})
@@ -226,8 +318,12 @@ def _tpm(run: _Run, evidence: EvidenceList, policy: Policy, nonce: bytes | None,
         rek_name = tpm_verify.public_name(rek.data)
     except OpenPCCError:
         rek_name = None
-    return {"pcrs": pcrs, "rek_name": rek_name, "quote_signature": quote.signature,
-            "rek_public_key": verdict.claims.get("rek_public_key")}
+    return {
+        "pcrs": pcrs,
+        "rek_name": rek_name,
+        "quote_signature": quote.signature,
+        "rek_public_key": verdict.claims.get("rek_public_key"),
+    }
 
 
 _HIERARCHIES = {0x4000000B: "endorsement", 0x40000001: "owner", 0x4000000C: "platform"}
@@ -240,25 +336,39 @@ def _qualified_signer(run: _Run, ak: bytes, attests: Mapping[str, bytes]) -> Non
     §16). Without this, any public area with the same key would pass as the AK."""
     try:
         name = tpm_verify.public_name(ak)
-        signers = {what: tpm_verify.parse_attest(data).get("qualifiedSigner", "") for what, data in attests.items()}
+        signers = {
+            what: tpm_verify.parse_attest(data).get("qualifiedSigner", "")
+            for what, data in attests.items()
+        }
     except OpenPCCError as exc:
-        run.check("tpm.ak.qualified_signer", False, f"cannot compute the AK's qualified name: {exc}")
+        run.check(
+            "tpm.ak.qualified_signer", False, f"cannot compute the AK's qualified name: {exc}"
+        )
         return
     algorithm = _NAME_HASHES.get(int.from_bytes(name[:2], "big"))
     if algorithm is None:
         run.check("tpm.ak.qualified_signer", False, "AK name algorithm unsupported")
         return
     qualified = {
-        (name[:2] + hashlib.new(algorithm, handle.to_bytes(4, "big") + name).digest()).hex(): hierarchy
+        (
+            name[:2] + hashlib.new(algorithm, handle.to_bytes(4, "big") + name).digest()
+        ).hex(): hierarchy
         for handle, hierarchy in _HIERARCHIES.items()
     }
     wrong = sorted(what for what, signer in signers.items() if signer not in qualified)
     if wrong:
-        run.check("tpm.ak.qualified_signer", False,
-                  f"the {' and '.join(wrong)} qualifiedSigner is not this AK as a primary key")
+        run.check(
+            "tpm.ak.qualified_signer",
+            False,
+            f"the {' and '.join(wrong)} qualifiedSigner is not this AK as a primary key",
+        )
         return
     where = sorted({qualified[s] for s in signers.values()})
-    run.check("tpm.ak.qualified_signer", True, f"signed by this AK, a primary key in the {', '.join(where)} hierarchy")
+    run.check(
+        "tpm.ak.qualified_signer",
+        True,
+        f"signed by this AK, a primary key in the {', '.join(where)} hierarchy",
+    )
 
 
 def _rek_name_piece(run: _Run, rek: EvidencePiece) -> None:
@@ -271,36 +381,62 @@ def _rek_name_piece(run: _Run, rek: EvidencePiece) -> None:
         run.check("tpm.rek.name_piece", False, f"REK public area does not parse: {exc}")
         return
     ok = hmac.compare_digest(name, rek.signature)
-    run.check("tpm.rek.name_piece", ok, "the piece's stated name is the REK's name" if ok
-              else "the TPMT_PUBLIC piece's signature is not the REK's name")
+    run.check(
+        "tpm.rek.name_piece",
+        ok,
+        "the piece's stated name is the REK's name"
+        if ok
+        else "the TPMT_PUBLIC piece's signature is not the REK's name",
+    )
 
 
 def _quote_selection(run: _Run, policy: Policy, pcrs: Mapping[int, bytes]) -> None:
     missing = sorted(set(policy.tpm.rek_pcrs) - set(pcrs))
-    run.check("tpm.quote.covers_rek_pcrs", not missing,
-              f"the quote covers the REK's policy PCRs {list(policy.tpm.rek_pcrs)}" if not missing
-              else f"the quote omits the REK's policy PCR(s) {missing}")
+    run.check(
+        "tpm.quote.covers_rek_pcrs",
+        not missing,
+        f"the quote covers the REK's policy PCRs {list(policy.tpm.rek_pcrs)}"
+        if not missing
+        else f"the quote omits the REK's policy PCR(s) {missing}",
+    )
 
 
 def _golden_pcrs(run: _Run, policy: Policy, pcrs: Mapping[int, bytes]) -> None:
     for index, allowed in sorted(policy.tpm.golden_pcrs.items()):
         value = pcrs.get(index)
         if value is None:
-            run.check(f"policy.pcr.{index}", False, f"PCR {index} has a golden value but the quote does not cover it")
+            run.check(
+                f"policy.pcr.{index}",
+                False,
+                f"PCR {index} has a golden value but the quote does not cover it",
+            )
         elif value in allowed:
-            run.check(f"policy.pcr.{index}", True, f"PCR {index} = {value.hex()[:16]}..., an allowed value")
+            run.check(
+                f"policy.pcr.{index}",
+                True,
+                f"PCR {index} = {value.hex()[:16]}..., an allowed value",
+            )
         else:
-            run.check(f"policy.pcr.{index}", False, f"PCR {index} = {value.hex()} is not among the {len(allowed)} allowed value(s)")
+            run.check(
+                f"policy.pcr.{index}",
+                False,
+                f"PCR {index} = {value.hex()} is not among the {len(allowed)} allowed value(s)",
+            )
 
 
-def _event_log(run: _Run, evidence: EvidenceList, policy: Policy, pcrs: Mapping[int, bytes]) -> None:
+def _event_log(
+    run: _Run, evidence: EvidenceList, policy: Policy, pcrs: Mapping[int, bytes]
+) -> None:
     piece = evidence.first(T.OPENPCC_TCG_EVENT_LOG)
     if piece is None:
         return
     from openpcc.attestation import eventlog
 
     compared = {i: v for i, v in pcrs.items() if i in policy.tpm.eventlog_pcrs}
-    verdict = run.run("eventlog.verify", lambda: eventlog.verify_event_log(piece.data, expected_pcrs={"sha256": compared}))
+    verdict = run.run(
+        "eventlog.verify",
+        lambda: eventlog.verify_event_log(piece.data, expected_pcrs={"sha256": compared}),
+    )
     for key in ("events",):
         if key in verdict.claims:
             run.claims["eventlog"] = verdict.claims[key]
@@ -309,94 +445,191 @@ def _event_log(run: _Run, evidence: EvidenceList, policy: Policy, pcrs: Mapping[
 # --- TEE --------------------------------------------------------------------------
 
 
-def _tee(run: _Run, evidence: EvidenceList, policy: Policy, nonce: bytes | None, rek_name: bytes | None,
-         quote_signature: bytes | None, when: datetime) -> str | None:
+def _tee(
+    run: _Run,
+    evidence: EvidenceList,
+    policy: Policy,
+    nonce: bytes | None,
+    rek_name: bytes | None,
+    quote_signature: bytes | None,
+    when: datetime,
+) -> str | None:
     present = [k for k in (T.SEVSNP_REPORT, T.TDX_REPORT) if evidence.first(k) is not None]
     if not present:
         ok = not policy.require_tee
-        run.check("policy.tee", ok, "no TEE report; the policy accepts that" if ok
-                  else "no TEE report (SEVSNP_REPORT or TDX_REPORT); the policy requires one")
+        run.check(
+            "policy.tee",
+            ok,
+            "no TEE report; the policy accepts that"
+            if ok
+            else "no TEE report (SEVSNP_REPORT or TDX_REPORT); the policy requires one",
+        )
         run.claims["tee"] = None
         return None
     if len(present) > 1:
-        run.check("policy.tee", False, "both an SEV-SNP and a TDX report: exactly one TEE report is allowed")
+        run.check(
+            "policy.tee",
+            False,
+            "both an SEV-SNP and a TDX report: exactly one TEE report is allowed",
+        )
         return None
     kind = present[0]
-    run.claims["tee"] = "sev-snp" if kind == T.SEVSNP_REPORT else "tdx"
+    tee = "sev-snp" if kind == T.SEVSNP_REPORT else "tdx"
+    run.claims["tee"] = tee
     piece = evidence.first(kind)
-    assert piece is not None
+    if piece is None:  # unreachable: `present` lists only types that have a piece
+        return None
     if kind == T.SEVSNP_REPORT:
         claims = _sevsnp(run, evidence, policy, piece, when)
     else:
         claims = _tdx(run, evidence, policy, piece, when)
     _report_data(run, policy, claims.get("report_data"), nonce, rek_name, quote_signature)
-    return run.claims["tee"]
+    return tee
 
 
-def _sevsnp(run: _Run, evidence: EvidenceList, policy: Policy, piece: EvidencePiece, when: datetime) -> dict[str, Any]:
+def _sevsnp(
+    run: _Run, evidence: EvidenceList, policy: Policy, piece: EvidencePiece, when: datetime
+) -> dict[str, Any]:
     from openpcc.attestation import sevsnp
 
     # Reference layout: data = go-sev-guest Attestation protobuf, signature = the raw report.
     report = piece.signature if piece.signature else piece.data
     vcek = evidence.first(T.OPENPCC_SEVSNP_VCEK)
-    verdict = run.run("sevsnp.verify", lambda: sevsnp.verify_report(
-        report, vcek=vcek.data if vcek else None, chain=policy.trust_roots.amd_chain, at=when))
+    verdict = run.run(
+        "sevsnp.verify",
+        lambda: sevsnp.verify_report(
+            report, vcek=vcek.data if vcek else None, chain=policy.trust_roots.amd_chain, at=when
+        ),
+    )
     claims = verdict.claims
-    run.claims["sevsnp"] = {k: claims[k] for k in ("measurement", "policy", "reported_tcb_decoded") if k in claims}
+    run.claims["sevsnp"] = {
+        k: claims[k] for k in ("measurement", "policy", "reported_tcb_decoded") if k in claims
+    }
     measurement = _unhex(claims.get("measurement"))
-    _pinned(run, "policy.sevsnp.measurement", measurement, policy.sevsnp.allowed_measurements, "launch measurement")
+    _pinned(
+        run,
+        "policy.sevsnp.measurement",
+        measurement,
+        policy.sevsnp.allowed_measurements,
+        "launch measurement",
+    )
     guest_policy = _int(claims.get("policy"))
     if policy.forbid_debug:
         debug = guest_policy is None or bool(guest_policy & SNP_DEBUG_BIT)
-        run.check("policy.sevsnp.debug", not debug, "guest policy forbids debugging" if not debug
-                  else "guest policy allows debugging (or is unreadable); the policy forbids it")
+        run.check(
+            "policy.sevsnp.debug",
+            not debug,
+            "guest policy forbids debugging"
+            if not debug
+            else "guest policy allows debugging (or is unreadable); the policy forbids it",
+        )
     tcb = claims.get("reported_tcb_decoded") or {}
-    low = [f"{c} {tcb.get(c)} < {m}" for c, m in policy.sevsnp.min_tcb.items()
-           if not isinstance(tcb.get(c), int) or tcb[c] < m]
+    low = [
+        f"{c} {tcb.get(c)} < {m}"
+        for c, m in policy.sevsnp.min_tcb.items()
+        if not isinstance(tcb.get(c), int) or tcb[c] < m
+    ]
     if policy.sevsnp.min_tcb:
-        run.check("policy.sevsnp.tcb", not low, "reported TCB meets the minimum" if not low
-                  else f"reported TCB below the minimum: {'; '.join(low)}")
+        run.check(
+            "policy.sevsnp.tcb",
+            not low,
+            "reported TCB meets the minimum"
+            if not low
+            else f"reported TCB below the minimum: {'; '.join(low)}",
+        )
     return claims
 
 
-def _tdx(run: _Run, evidence: EvidenceList, policy: Policy, piece: EvidencePiece, when: datetime) -> dict[str, Any]:
+def _tdx(
+    run: _Run, evidence: EvidenceList, policy: Policy, piece: EvidencePiece, when: datetime
+) -> dict[str, Any]:
     from openpcc.attestation import tdx
 
     collateral = evidence.first(T.OPENPCC_TDX_COLLATERAL)
-    verdict = run.run("tdx.verify", lambda: tdx.verify_quote(
-        piece.data, collateral=collateral.data if collateral else None, at=when, root=policy.trust_roots.intel_root))
+    verdict = run.run(
+        "tdx.verify",
+        lambda: tdx.verify_quote(
+            piece.data,
+            collateral=collateral.data if collateral else None,
+            at=when,
+            root=policy.trust_roots.intel_root,
+        ),
+    )
     claims = verdict.claims
-    run.claims["tdx"] = {k: claims[k] for k in ("mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "tcb_status") if k in claims}
+    run.claims["tdx"] = {
+        k: claims[k]
+        for k in ("mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "tcb_status")
+        if k in claims
+    }
     _pinned(run, "policy.tdx.mrtd", _unhex(claims.get("mrtd")), policy.tdx.allowed_mrtd, "MRTD")
     for index, allowed in sorted(policy.tdx.allowed_rtmr.items()):
-        _pinned(run, f"policy.tdx.rtmr{index}", _unhex(claims.get(f"rtmr{index}")), allowed, f"RTMR{index}")
+        _pinned(
+            run,
+            f"policy.tdx.rtmr{index}",
+            _unhex(claims.get(f"rtmr{index}")),
+            allowed,
+            f"RTMR{index}",
+        )
     status = claims.get("tcb_status")
-    run.check("policy.tdx.tcb_status", status in policy.tdx.allowed_tcb_status,
-              f"TCB status {status} is accepted" if status in policy.tdx.allowed_tcb_status
-              else f"TCB status {status} is not among {sorted(policy.tdx.allowed_tcb_status)}")
+    run.check(
+        "policy.tdx.tcb_status",
+        status in policy.tdx.allowed_tcb_status,
+        f"TCB status {status} is accepted"
+        if status in policy.tdx.allowed_tcb_status
+        else f"TCB status {status} is not among {sorted(policy.tdx.allowed_tcb_status)}",
+    )
     if policy.forbid_debug:
         debug = claims.get("debug") is not False
-        run.check("policy.tdx.debug", not debug, "TD attributes: not a debug TD" if not debug
-                  else "TD attributes allow debugging (or are unreadable); the policy forbids it")
+        run.check(
+            "policy.tdx.debug",
+            not debug,
+            "TD attributes: not a debug TD"
+            if not debug
+            else "TD attributes allow debugging (or are unreadable); the policy forbids it",
+        )
     return claims
 
 
-def _report_data(run: _Run, policy: Policy, value: Any, nonce: bytes | None, rek_name: bytes | None,
-                 quote_signature: bytes | None) -> None:
+def _report_data(
+    run: _Run,
+    policy: Policy,
+    value: Any,
+    nonce: bytes | None,
+    rek_name: bytes | None,
+    quote_signature: bytes | None,
+) -> None:
     actual = _unhex(value)
     if actual is None:
         run.check("binding.report_data", False, "the TEE report's report_data is unreadable")
         return
-    if nonce is not None and rek_name is not None and hmac.compare_digest(actual, report_data(nonce, rek_name)):
-        run.check("binding.report_data", True, "report_data = SHA-512(nonce || REK name): the TEE vouches for this REK and nonce")
+    if (
+        nonce is not None
+        and rek_name is not None
+        and hmac.compare_digest(actual, report_data(nonce, rek_name))
+    ):
+        run.check(
+            "binding.report_data",
+            True,
+            "report_data = SHA-512(nonce || REK name): the TEE vouches for this REK and nonce",
+        )
         return
-    if policy.accept_reference_binding and quote_signature is not None \
-            and hmac.compare_digest(actual, reference_report_data(quote_signature)):
-        run.check("binding.report_data", True,
-                  "report_data = SHA-256(quote signature) padded (reference binding, accepted by the policy)")
+    if (
+        policy.accept_reference_binding
+        and quote_signature is not None
+        and hmac.compare_digest(actual, reference_report_data(quote_signature))
+    ):
+        run.check(
+            "binding.report_data",
+            True,
+            "report_data = SHA-256(quote signature) padded (reference binding, accepted by the policy)",
+        )
         return
-    run.check("binding.report_data", False, "report_data binds neither this nonce and REK"
-              + (" nor the quote (reference binding)" if policy.accept_reference_binding else ""))
+    run.check(
+        "binding.report_data",
+        False,
+        "report_data binds neither this nonce and REK"
+        + (" nor the quote (reference binding)" if policy.accept_reference_binding else ""),
+    )
 
 
 def _ak_trust(run: _Run, evidence: EvidenceList, policy: Policy, tee: str | None) -> None:
@@ -406,44 +639,84 @@ def _ak_trust(run: _Run, evidence: EvidenceList, policy: Policy, tee: str | None
     if source != "tpmt_public":
         return
     if policy.danger_allow_software_tpm:
-        run.check("policy.tpm.ak_trust", True,
-                  "AK is a bare public area (any TPM, software included); accepted by danger_allow_software_tpm")
+        run.check(
+            "policy.tpm.ak_trust",
+            True,
+            "AK is a bare public area (any TPM, software included); accepted by danger_allow_software_tpm",
+        )
     elif tee is not None:
-        run.check("policy.tpm.ak_trust", True,
-                  "AK is a bare public area; the REK is vouched for by the TEE report's binding instead")
+        run.check(
+            "policy.tpm.ak_trust",
+            True,
+            "AK is a bare public area; the REK is vouched for by the TEE report's binding instead",
+        )
     else:
-        run.check("policy.tpm.ak_trust", False,
-                  "AK is a bare public area with no certificate and no TEE: it may be a software TPM, which the policy forbids")
+        run.check(
+            "policy.tpm.ak_trust",
+            False,
+            "AK is a bare public area with no certificate and no TEE: it may be a software TPM, which the policy forbids",
+        )
 
 
-def _gpu(run: _Run, evidence: EvidenceList, policy: Policy, nonce: bytes | None, rek_name: bytes | None,
-         when: datetime) -> None:
+def _gpu(
+    run: _Run,
+    evidence: EvidenceList,
+    policy: Policy,
+    nonce: bytes | None,
+    rek_name: bytes | None,
+    when: datetime,
+) -> None:
     piece = evidence.first(T.OPENPCC_NVIDIA_EVIDENCE)
     if piece is None:
-        run.check("policy.gpu", not policy.require_gpu, "no GPU evidence; the policy does not require it"
-                  if not policy.require_gpu else "the policy requires GPU evidence (OPENPCC_NVIDIA_EVIDENCE) and there is none")
+        run.check(
+            "policy.gpu",
+            not policy.require_gpu,
+            "no GPU evidence; the policy does not require it"
+            if not policy.require_gpu
+            else "the policy requires GPU evidence (OPENPCC_NVIDIA_EVIDENCE) and there is none",
+        )
         return
     from openpcc.attestation import nvidia
 
     if nonce is None or rek_name is None:
-        run.check("binding.gpu", False, "GPU evidence cannot be bound without a client nonce and a REK")
+        run.check(
+            "binding.gpu", False, "GPU evidence cannot be bound without a client nonce and a REK"
+        )
         return
-    verdict = run.run("nvidia.verify", lambda: nvidia.verify_evidence(
-        piece.data, nonce=gpu_nonce(nonce, rek_name), at=when, roots=policy.trust_roots.nvidia_device_root))
+    verdict = run.run(
+        "nvidia.verify",
+        lambda: nvidia.verify_evidence(
+            piece.data,
+            nonce=gpu_nonce(nonce, rek_name),
+            at=when,
+            roots=policy.trust_roots.nvidia_device_root,
+        ),
+    )
     run.claims["gpu"] = verdict.claims.get("devices", [])
 
 
 # --- helpers ---------------------------------------------------------------------------
 
 
-def _pinned(run: _Run, name: str, value: bytes | None, allowed: frozenset[bytes], what: str) -> None:
+def _pinned(
+    run: _Run, name: str, value: bytes | None, allowed: frozenset[bytes], what: str
+) -> None:
     if not allowed:
-        run.check(name, value is not None, f"{what} not pinned by the policy (any value accepted)" if value is not None
-                  else f"{what} unreadable")
+        run.check(
+            name,
+            value is not None,
+            f"{what} not pinned by the policy (any value accepted)"
+            if value is not None
+            else f"{what} unreadable",
+        )
     elif value in allowed:
         run.check(name, True, f"{what} {value.hex()[:16]}... is allowed")
     else:
-        run.check(name, False, f"{what} {value.hex() if value else 'unreadable'} is not among the {len(allowed)} allowed value(s)")
+        run.check(
+            name,
+            False,
+            f"{what} {value.hex() if value else 'unreadable'} is not among the {len(allowed)} allowed value(s)",
+        )
 
 
 def _unhex(value: Any) -> bytes | None:

@@ -26,8 +26,13 @@ REFERENCE_PCRS = (0, 1, 2, 3, 4, 5, 7, 8, 12)
 EVENTLOG_PCRS = (0, 1, 2, 3, 4, 5, 7, 8)
 SNP_TCB_COMPONENTS = ("bootloader", "tee", "snp", "microcode", "fmc")
 TDX_TCB_STATUSES = (
-    "UpToDate", "SWHardeningNeeded", "ConfigurationNeeded", "ConfigurationAndSWHardeningNeeded",
-    "OutOfDate", "OutOfDateConfigurationNeeded", "Revoked",
+    "UpToDate",
+    "SWHardeningNeeded",
+    "ConfigurationNeeded",
+    "ConfigurationAndSWHardeningNeeded",
+    "OutOfDate",
+    "OutOfDateConfigurationNeeded",
+    "Revoked",
 )
 _DEFAULT_REQUIRED = ("TPM_QUOTE", "TPM_CERTIFY_REK_CREATION", "TPMT_PUBLIC")
 
@@ -73,7 +78,9 @@ class TrustRoots:
 
     def __repr__(self) -> str:
         set_ = [n for n in ("amd_chain", "intel_root", "nvidia_device_root") if getattr(self, n)]
-        return f"TrustRoots(overridden={set_}, tpm_ak_intermediates={len(self.tpm_ak_intermediates)})"
+        return (
+            f"TrustRoots(overridden={set_}, tpm_ak_intermediates={len(self.tpm_ak_intermediates)})"
+        )
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,9 @@ class Policy:
     accept_reference_binding: bool = False
     require_gpu: bool = False
     max_evidence_age: timedelta | None = timedelta(minutes=5)
-    required_evidence: frozenset[EvidenceType] = frozenset(EvidenceType.parse(n) for n in _DEFAULT_REQUIRED)
+    required_evidence: frozenset[EvidenceType] = frozenset(
+        EvidenceType.parse(n) for n in _DEFAULT_REQUIRED
+    )
     sevsnp: SevSnpPolicy = SevSnpPolicy()
     tdx: TdxPolicy = TdxPolicy()
     tpm: TpmPolicy = TpmPolicy()
@@ -102,7 +111,12 @@ class Policy:
     @classmethod
     def dev(cls) -> Policy:
         """Accepts a software TPM with no TEE (a laptop or CI node). Never for real clients."""
-        return cls(name="dev", require_tee=False, danger_allow_software_tpm=True, max_evidence_age=timedelta(hours=1))
+        return cls(
+            name="dev",
+            require_tee=False,
+            danger_allow_software_tpm=True,
+            max_evidence_age=timedelta(hours=1),
+        )
 
 
 def load_policy(document: bytes | str) -> Policy:
@@ -192,10 +206,14 @@ class _Reader:
         policy = Policy(
             name=name,
             require_tee=self.boolean("require_tee", base.require_tee),
-            danger_allow_software_tpm=self.boolean("danger_allow_software_tpm", base.danger_allow_software_tpm),
+            danger_allow_software_tpm=self.boolean(
+                "danger_allow_software_tpm", base.danger_allow_software_tpm
+            ),
             forbid_debug=self.boolean("forbid_debug", base.forbid_debug),
             require_nonce=self.boolean("require_nonce", base.require_nonce),
-            accept_reference_binding=self.boolean("accept_reference_binding", base.accept_reference_binding),
+            accept_reference_binding=self.boolean(
+                "accept_reference_binding", base.accept_reference_binding
+            ),
             require_gpu=self.boolean("require_gpu", base.require_gpu),
             max_evidence_age=None if age == 0 else timedelta(seconds=age or 0),
             required_evidence=base.required_evidence if required is None else self._types(required),
@@ -234,7 +252,11 @@ class _Reader:
             if bad:
                 raise PolicyError(f"{self.where}allowed_tcb_status: unknown status {bad[0]!r}")
         self.finish()
-        return TdxPolicy(mrtd, _frozen(rtmr), frozenset(statuses) if statuses is not None else TdxPolicy().allowed_tcb_status)
+        return TdxPolicy(
+            mrtd,
+            _frozen(rtmr),
+            frozenset(statuses) if statuses is not None else TdxPolicy().allowed_tcb_status,
+        )
 
     def tpm(self) -> TpmPolicy:
         rek = self.pcr_list("rek_pcrs", REFERENCE_PCRS)
@@ -258,7 +280,9 @@ class _Reader:
             amd_chain=pem("amd_chain"),
             intel_root=pem("intel_root"),
             nvidia_device_root=pem("nvidia_device_root"),
-            tpm_ak_intermediates=tuple(s.encode() for s in (self.strings("tpm_ak_intermediates") or [])),
+            tpm_ak_intermediates=tuple(
+                s.encode() for s in (self.strings("tpm_ak_intermediates") or [])
+            ),
         )
         self.finish()
         return roots
