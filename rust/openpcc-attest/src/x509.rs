@@ -6,9 +6,8 @@
 //! (not a re-encoding), so a certificate whose DER is not canonical still verifies as signed.
 
 use der::asn1::ObjectIdentifier;
-use der::{Decode, Encode};
-use p256::ecdsa::signature::Verifier as _;
-use rsa::pkcs8::DecodePublicKey as _;
+use aws_lc_rs::signature as sig;
+use der::Decode;
 use sha2::{Digest as _, Sha256};
 use x509_cert::crl::CertificateList;
 use x509_cert::Certificate;
@@ -44,15 +43,66 @@ const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.1
 const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 
-/// A public key of one of the kinds AMD and Intel certificates carry.
-#[derive(Clone, Debug)]
-pub enum PublicKey {
-    /// ECDSA P-256 (Intel PCK chain, TCB signing).
-    P256(p256::ecdsa::VerifyingKey),
+/// The curve or algorithm family of a public key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// ECDSA P-256 (Intel PCK chain, TCB signing, attestation keys).
+    P256,
     /// ECDSA P-384 (AMD VCEK/VLEK).
-    P384(p384::ecdsa::VerifyingKey),
+    P384,
     /// RSA (AMD ARK/ASK), used with RSASSA-PSS SHA-384.
-    Rsa(Box<rsa::PublicKey>),
+    Rsa,
+}
+
+/// A validated public key: a SEC1 point (EC) or a PKCS#1 `RSAPublicKey` (RSA).
+///
+/// Verification is aws-lc's (already in the extension through the HPKE crate): its P-384 and
+/// P-256 code is several times faster than the pure-Rust curves, and the P-384 check is the floor
+/// of every SEV-SNP verification.
+#[derive(Clone)]
+pub struct PublicKey {
+    kind: KeyKind,
+    bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({:?})", self.kind)
+    }
+}
+
+impl PublicKey {
+    /// Validates a key of this kind.
+    pub fn new(kind: KeyKind, bytes: &[u8]) -> Result<Self, X509Error> {
+        let key = Self { kind, bytes: bytes.to_vec() };
+        key.parsed(false)?;
+        Ok(key)
+    }
+
+    /// The kind of key.
+    #[must_use]
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// Parses the key for one signature encoding: `fixed` = raw r‖s (quotes, reports), else
+    /// X.509's DER `ECDSA-Sig-Value`.
+    pub fn parsed(&self, fixed: bool) -> Result<sig::ParsedPublicKey, X509Error> {
+        let alg: &'static dyn sig::VerificationAlgorithm = match (self.kind, fixed) {
+            (KeyKind::P256, true) => &sig::ECDSA_P256_SHA256_FIXED,
+            (KeyKind::P256, false) => &sig::ECDSA_P256_SHA256_ASN1,
+            (KeyKind::P384, true) => &sig::ECDSA_P384_SHA384_FIXED,
+            (KeyKind::P384, false) => &sig::ECDSA_P384_SHA384_ASN1,
+            // AMD: RSASSA-PSS, SHA-384, MGF1-SHA-384, salt 48 (the digest length).
+            (KeyKind::Rsa, _) => &sig::RSA_PSS_2048_8192_SHA384,
+        };
+        sig::ParsedPublicKey::new(alg, &self.bytes).map_err(|_| X509Error::PublicKey)
+    }
+
+    /// Verifies a raw r‖s signature (EC) over `msg`.
+    pub fn verify_fixed(&self, msg: &[u8], signature: &[u8]) -> Result<(), X509Error> {
+        self.parsed(true)?.verify_sig(msg, signature).map_err(|_| X509Error::Signature)
+    }
 }
 
 /// A parsed certificate with its original DER (for fingerprints and signature checks).
@@ -284,52 +334,35 @@ fn public_key_from_spki(spki: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> Re
             .and_then(|p| p.decode_as().ok())
             .ok_or(X509Error::PublicKey)?;
         if curve == SECP256R1 {
-            p256::ecdsa::VerifyingKey::from_sec1_bytes(raw).map(PublicKey::P256).map_err(|_| X509Error::PublicKey)
+            PublicKey::new(KeyKind::P256, raw)
         } else if curve == SECP384R1 {
-            p384::ecdsa::VerifyingKey::from_sec1_bytes(raw).map(PublicKey::P384).map_err(|_| X509Error::PublicKey)
+            PublicKey::new(KeyKind::P384, raw)
         } else {
             Err(X509Error::UnsupportedAlgorithm(format!("curve {curve}")))
         }
     } else if alg == RSA_ENCRYPTION || alg == RSASSA_PSS {
-        let der = spki.to_der().map_err(|_| X509Error::PublicKey)?;
-        rsa::PublicKey::from_public_key_der(&der)
-            .map(|k| PublicKey::Rsa(Box::new(k)))
-            .map_err(|_| X509Error::PublicKey)
+        // The BIT STRING holds a PKCS#1 RSAPublicKey.
+        PublicKey::new(KeyKind::Rsa, raw)
     } else {
         Err(X509Error::UnsupportedAlgorithm(format!("key {alg}")))
     }
 }
 
-/// Verifies a DER-encoded X.509 signature (ECDSA) or raw RSASSA-PSS signature over `msg`.
+/// Verifies an X.509 signature (DER ECDSA or RSASSA-PSS) over `msg`.
 fn verify_signature(
     key: &PublicKey,
     alg: &ObjectIdentifier,
     msg: &[u8],
-    sig: &[u8],
+    signature: &[u8],
 ) -> Result<(), X509Error> {
-    match key {
-        PublicKey::P256(k) if *alg == ECDSA_SHA256 => {
-            let sig = p256::ecdsa::Signature::from_der(sig).map_err(|_| X509Error::Signature)?;
-            k.verify(msg, &sig).map_err(|_| X509Error::Signature)
-        }
-        PublicKey::P384(k) if *alg == ECDSA_SHA384 => {
-            let sig = p384::ecdsa::Signature::from_der(sig).map_err(|_| X509Error::Signature)?;
-            k.verify(msg, &sig).map_err(|_| X509Error::Signature)
-        }
-        // AMD signs with RSASSA-PSS, SHA-384, MGF1-SHA-384, salt 48 (SEV-SNP ABI, KDS spec).
-        PublicKey::Rsa(k) if *alg == RSASSA_PSS => {
-            let verifier = rsa::pss::VerifyingKey::<sha2::Sha384>::new_with_salt_len((**k).clone(), 48);
-            let sig = rsa::pss::Signature::try_from(sig).map_err(|_| X509Error::Signature)?;
-            verifier.verify(msg, &sig).map_err(|_| X509Error::Signature)
-        }
-        _ => Err(X509Error::UnsupportedAlgorithm(format!("signature {alg}"))),
+    let matches = matches!(
+        (key.kind(), *alg),
+        (KeyKind::P256, ECDSA_SHA256) | (KeyKind::P384, ECDSA_SHA384) | (KeyKind::Rsa, RSASSA_PSS)
+    );
+    if !matches {
+        return Err(X509Error::UnsupportedAlgorithm(format!("signature {alg}")));
     }
-}
-
-/// Verifies a raw P-256 signature (r‖s, big-endian) over `msg` with SHA-256.
-pub fn verify_p256_raw(key: &p256::ecdsa::VerifyingKey, msg: &[u8], sig: &[u8]) -> Result<(), X509Error> {
-    let sig = p256::ecdsa::Signature::from_slice(sig).map_err(|_| X509Error::Signature)?;
-    key.verify(msg, &sig).map_err(|_| X509Error::Signature)
+    key.parsed(false)?.verify_sig(msg, signature).map_err(|_| X509Error::Signature)
 }
 
 /// The TLV bytes of the first element inside an outer DER SEQUENCE (the signed TBS part).

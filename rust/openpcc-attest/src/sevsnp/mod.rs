@@ -266,7 +266,6 @@ fn check_signing_key(v: &mut Verdict, report: &Report<'_>, key: &VcekInfo) {
 }
 
 fn check_signature(v: &mut Verdict, report: &Report<'_>, key: &VcekInfo) {
-    use p384::ecdsa::signature::Verifier as _;
     const NAME: &str = "sevsnp.report.signature";
     if report.signature_algo() != 1 {
         v.fail(NAME, format!("signature algorithm {} is not ECDSA P-384 SHA-384 (1)", report.signature_algo()));
@@ -276,11 +275,10 @@ fn check_signature(v: &mut Verdict, report: &Report<'_>, key: &VcekInfo) {
         v.fail(NAME, "signature r or s has non-zero bytes above 48");
         return;
     };
-    let Ok(sig) = p384::ecdsa::Signature::from_scalars(r, s) else {
-        v.fail(NAME, "signature r or s out of range");
-        return;
-    };
-    match key.key.verify(report.signed_bytes(), &sig) {
+    let mut fixed = [0u8; 96];
+    fixed[..48].copy_from_slice(&r);
+    fixed[48..].copy_from_slice(&s);
+    match key.key.verify_sig(report.signed_bytes(), &fixed) {
         Ok(()) => v.pass(NAME, format!("ECDSA P-384 signature over [0, 0x2A0) verifies with the {}", key.kind())),
         Err(_) => v.fail(NAME, format!("ECDSA P-384 signature does not verify with the {}", key.kind())),
     }

@@ -5,7 +5,7 @@ use der::asn1::{Ia5String, ObjectIdentifier};
 use der::Decode;
 
 use super::report::{Generation, Tcb};
-use crate::x509::{Cert, PublicKey};
+use crate::x509::{Cert, KeyKind};
 
 const PRODUCT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.2");
 const BL_SPL: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.3.1");
@@ -16,9 +16,10 @@ const FMC_SPL: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704
 const HW_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.3704.1.4");
 
 /// What a verified VCEK/VLEK says about the platform, plus its key.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(super) struct VcekInfo {
-    pub(super) key: p384::ecdsa::VerifyingKey,
+    /// Parsed once for raw r‖s signatures: a cached VCEK costs only the verification.
+    pub(super) key: aws_lc_rs::signature::ParsedPublicKey,
     pub(super) product: Option<String>,
     pub(super) generation: Option<Generation>,
     pub(super) is_vlek: bool,
@@ -31,11 +32,19 @@ pub(super) struct VcekInfo {
     fmc: Option<u8>,
 }
 
+impl std::fmt::Debug for VcekInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VcekInfo").field("product", &self.product).field("is_vlek", &self.is_vlek).finish_non_exhaustive()
+    }
+}
+
 impl VcekInfo {
     pub(super) fn from_cert(cert: &Cert) -> Result<Self, String> {
-        let PublicKey::P384(key) = cert.public_key().map_err(|e| e.to_string())? else {
+        let public = cert.public_key().map_err(|e| e.to_string())?;
+        if public.kind() != KeyKind::P384 {
             return Err("public key is not P-384".into());
-        };
+        }
+        let key = public.parsed(true).map_err(|e| e.to_string())?;
         let product = cert
             .extension(&PRODUCT_NAME)
             .and_then(|v| Ia5String::from_der(v).ok())

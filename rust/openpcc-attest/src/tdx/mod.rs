@@ -19,7 +19,7 @@ pub mod quote;
 use sha2::{Digest as _, Sha256};
 
 use crate::verdict::Verdict;
-use crate::x509::{self, Cert, Crl, PublicKey};
+use crate::x509::{self, Cert, Crl, KeyKind, PublicKey};
 use collateral::{Collateral, Status};
 pub use pck::PckInfo;
 pub use quote::{BodyKind, Quote};
@@ -165,11 +165,11 @@ fn check_quote_signature(v: &mut Verdict, q: &Quote<'_>) {
     let mut sec1 = Vec::with_capacity(65);
     sec1.push(0x04);
     sec1.extend_from_slice(q.attestation_key);
-    let Ok(key) = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1) else {
+    let Ok(key) = PublicKey::new(KeyKind::P256, &sec1) else {
         v.fail(NAME, "attestation key is not a P-256 point");
         return;
     };
-    match x509::verify_p256_raw(&key, q.signed, q.signature) {
+    match key.verify_fixed(q.signed, q.signature) {
         Ok(()) => v.pass(NAME, format!("ECDSA P-256 signature over the {}-byte header and body verifies with the attestation key", q.signed.len())),
         Err(_) => v.fail(NAME, "ECDSA P-256 signature over header and body does not verify with the attestation key"),
     }
@@ -244,11 +244,14 @@ fn verify_to_root(chain: &[Cert], root: &TdxRoot) -> Result<(), String> {
 
 fn check_qe_report_signature(v: &mut Verdict, q: &Quote<'_>, leaf: &Cert) {
     const NAME: &str = "tdx.qe_report.signature";
-    let Ok(PublicKey::P256(key)) = leaf.public_key() else {
-        v.fail(NAME, "PCK key is not P-256");
-        return;
+    let key = match leaf.public_key() {
+        Ok(k) if k.kind() == KeyKind::P256 => k,
+        _ => {
+            v.fail(NAME, "PCK key is not P-256");
+            return;
+        }
     };
-    match x509::verify_p256_raw(&key, q.qe_report, q.qe_report_signature) {
+    match key.verify_fixed(q.qe_report, q.qe_report_signature) {
         Ok(()) => v.pass(NAME, "QE report signature verifies with the PCK key"),
         Err(_) => v.fail(NAME, "QE report signature does not verify with the PCK key"),
     }
@@ -284,10 +287,11 @@ fn check_signed_doc(chain_pem: &[u8], signed: &collateral::Signed, root: &TdxRoo
     }
     verify_to_root(&chain, root)?;
     let signer = chain.first().ok_or("empty issuer chain")?.clone();
-    let Ok(PublicKey::P256(key)) = signer.public_key() else {
+    let key = signer.public_key().map_err(|e| e.to_string())?;
+    if key.kind() != KeyKind::P256 {
         return Err("signing key is not P-256".into());
-    };
-    x509::verify_p256_raw(&key, signed.text.as_bytes(), &signed.signature)
+    }
+    key.verify_fixed(signed.text.as_bytes(), &signed.signature)
         .map_err(|_| format!("signature by {} does not verify", signer.subject()))?;
     Ok(signer)
 }
