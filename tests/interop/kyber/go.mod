@@ -1,0 +1,7 @@
+module openpcc.test/interop/kyber
+
+go 1.26.8
+
+require github.com/cloudflare/circl v1.6.1
+
+require golang.org/x/sys v0.10.0 // indirect
