@@ -3,7 +3,7 @@
 //! check, and mutated input never panics.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use openpcc_attest::tpm::{
@@ -15,8 +15,7 @@ use serde_json::Value;
 
 fn root() -> Option<PathBuf> {
     let base = std::env::var_os("OPENPCC_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"));
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"), PathBuf::from);
     let dir = base.join("tpm");
     if dir.is_dir() {
         Some(dir)
@@ -26,11 +25,11 @@ fn root() -> Option<PathBuf> {
     }
 }
 
-fn read(dir: &PathBuf, name: &str) -> Vec<u8> {
+fn read(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn expected(dir: &PathBuf) -> Value {
+fn expected(dir: &Path) -> Value {
     serde_json::from_slice(&read(dir, "expected.json")).unwrap()
 }
 
@@ -69,7 +68,7 @@ struct Windows {
     pcrs: PcrValues,
 }
 
-fn windows(dir: &PathBuf) -> Windows {
+fn windows(dir: &Path) -> Windows {
     let j: Value = serde_json::from_slice(&read(dir, "go-attestation/windows_gcp_shielded_vm.json")).unwrap();
     let b64 = |v: &Value| base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap();
     let mut values = BTreeMap::new();
@@ -171,7 +170,7 @@ fn go_tpm_tools_ak_certificate_key_verifies_but_its_issuer_is_unknown() {
     assert_eq!(failed(&v), ["tpm.ak.chain"], "{}", v.to_json());
 }
 
-fn chain(dir: &PathBuf, leaf: &str, intermediates: &[&str], at: u64) -> Verdict {
+fn chain(dir: &Path, leaf: &str, intermediates: &[&str], at: u64) -> Verdict {
     let leaf = read(dir, leaf);
     let inter: Vec<Vec<u8>> = intermediates.iter().map(|n| read(dir, n)).collect();
     // Any quote will do: only the AK checks are looked at here.
@@ -209,7 +208,7 @@ struct Cos {
     pcrs: PcrValues,
 }
 
-fn cos(dir: &PathBuf) -> Cos {
+fn cos(dir: &Path) -> Cos {
     let exp = expected(dir);
     Cos {
         ak: read(dir, "go-tpm-tools/extracted/gce-cos-85-nonce9009.ak_pub.tpmt_public.bin"),

@@ -11,11 +11,13 @@ mod context;
 mod dh;
 mod ephemeral;
 mod error;
+mod hybrid;
 mod kdf;
 mod kem;
 mod keys;
 mod suite;
 
+pub use aead::AeadKey;
 pub use algorithms::{Aead, Kdf, Kem};
 pub use context::{RecipientContext, SenderContext};
 pub use error::Error;

@@ -1,7 +1,7 @@
-//! Verification keys for TPM signatures: from a `TPMT_PUBLIC` or an X.509 SubjectPublicKeyInfo.
+//! Verification keys for TPM signatures: from a `TPMT_PUBLIC` or an X.509 `SubjectPublicKeyInfo`.
 
 use const_oid::ObjectIdentifier;
-use der::Encode;
+use der::Decode;
 use rsa::{BoxedUint, Pkcs1v15Sign, PublicKey as RsaPublicKey};
 use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
@@ -23,11 +23,55 @@ const OID_SHA512_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.1
 const OID_ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const OID_ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
 
+/// An RSA public key, kept as big-endian bytes for AWS-LC (or the `rsa` crate on fallback).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RsaKey {
+    n: Vec<u8>,
+    e: Vec<u8>,
+}
+
+impl RsaKey {
+    fn new(n: &[u8], e: &[u8]) -> Result<Self, TpmError> {
+        let n = strip_zeros(n).to_vec();
+        let e = strip_zeros(e).to_vec();
+        // Cheap shape checks here; AWS-LC (or the `rsa` crate on fallback) validates fully at use.
+        let key = Self { n, e };
+        let odd = |b: &[u8]| b.last().is_some_and(|x| x & 1 == 1);
+        if !(1024..=8192).contains(&key.bits()) || !odd(&key.n) {
+            return Err(TpmError::Key("rsa modulus must be odd and 1024 to 8192 bits"));
+        }
+        if key.e.len() > 4 || !odd(&key.e) || key.e == [1] {
+            return Err(TpmError::Key("rsa exponent"));
+        }
+        Ok(key)
+    }
+
+    fn bits(&self) -> usize {
+        self.n.len() * 8 - self.n.first().map_or(8, |b| b.leading_zeros() as usize)
+    }
+
+    fn lc_components(&self) -> aws_lc_rs::signature::RsaPublicKeyComponents<&[u8]> {
+        aws_lc_rs::signature::RsaPublicKeyComponents { n: &self.n, e: &self.e }
+    }
+}
+
+fn strip_zeros(b: &[u8]) -> &[u8] {
+    let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+    b.get(first..).unwrap_or_default()
+}
+
+fn rsa_crate_key(n: &[u8], e: &[u8]) -> Result<RsaPublicKey, TpmError> {
+    let bits = u32::try_from(n.len() * 8).map_err(|_| TpmError::Key("rsa modulus"))?;
+    let n = BoxedUint::from_be_slice(n, bits).map_err(|_| TpmError::Key("rsa modulus"))?;
+    let e = BoxedUint::from_be_slice(e, 64).map_err(|_| TpmError::Key("rsa exponent"))?;
+    RsaPublicKey::new(n, e).map_err(|_| TpmError::Key("rsa key"))
+}
+
 /// A public key that can check TPM and certificate signatures.
 #[derive(Clone, Debug, PartialEq)]
 pub enum VerifyKey {
-    /// RSA (1024 to 4096 bits).
-    Rsa(RsaPublicKey),
+    /// RSA (1024 to 4096 bits): big-endian modulus and exponent, validated at construction.
+    Rsa(RsaKey),
     /// ECDSA on NIST P-256.
     P256(p256::ecdsa::VerifyingKey),
     /// ECDSA on NIST P-384.
@@ -38,19 +82,17 @@ impl VerifyKey {
     /// The key in a `TPMT_PUBLIC` (RSA, or ECC on P-256/P-384).
     pub fn from_tpmt(public: &TpmtPublic) -> Result<Self, TpmError> {
         match &public.key {
-            PublicKey::Rsa { exponent, modulus, .. } => rsa_key(modulus, &exponent.to_be_bytes()),
+            PublicKey::Rsa { exponent, modulus, .. } => RsaKey::new(modulus, &exponent.to_be_bytes()).map(Self::Rsa),
             PublicKey::Ecc { curve, x, y, .. } => ecc_key(*curve, x, y),
         }
     }
 
-    /// The key in an X.509 SubjectPublicKeyInfo.
+    /// The key in an X.509 `SubjectPublicKeyInfo`.
     pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, TpmError> {
         let bits = spki.subject_public_key.as_bytes().ok_or(TpmError::Key("spki bit string"))?;
         if spki.algorithm.oid == OID_RSA {
-            let der = spki.to_der().map_err(|_| TpmError::Key("spki encoding"))?;
-            let info = spki::SubjectPublicKeyInfoRef::try_from(der.as_slice())
-                .map_err(|_| TpmError::Key("spki encoding"))?;
-            return RsaPublicKey::try_from(info).map(Self::Rsa).map_err(|_| TpmError::Key("rsa key"));
+            let key = rsa::pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(bits).map_err(|_| TpmError::Key("rsa key encoding"))?;
+            return RsaKey::new(key.modulus.as_bytes(), key.public_exponent.as_bytes()).map(Self::Rsa);
         }
         if spki.algorithm.oid == OID_EC {
             let curve = spki
@@ -78,8 +120,8 @@ impl VerifyKey {
     pub fn verify_tpm(&self, sig: &TpmtSignature, message: &[u8]) -> Result<(), TpmError> {
         let digest = sig.hash().digest(message);
         match (self, sig) {
-            (Self::Rsa(key), TpmtSignature::RsaSsa { hash, sig }) => rsa_pkcs1(key, *hash, &digest, sig),
-            (Self::Rsa(key), TpmtSignature::RsaPss { hash, sig }) => rsa_pss(key, *hash, &digest, sig),
+            (Self::Rsa(key), TpmtSignature::RsaSsa { hash, sig }) => rsa_pkcs1(key, *hash, message, sig),
+            (Self::Rsa(key), TpmtSignature::RsaPss { hash, sig }) => rsa_pss(key, *hash, message, &digest, sig),
             (Self::P256(key), TpmtSignature::Ecdsa { r, s, .. }) => {
                 let sig = p256::ecdsa::Signature::from_slice(&scalars(r, s, 32)?)
                     .map_err(|_| TpmError::BadSignature)?;
@@ -105,7 +147,7 @@ impl VerifyKey {
         let digest = hash.digest(message);
         let is_rsa = matches!(*algorithm, OID_SHA256_RSA | OID_SHA384_RSA | OID_SHA512_RSA);
         match self {
-            Self::Rsa(key) if is_rsa => rsa_pkcs1(key, hash, &digest, sig),
+            Self::Rsa(key) if is_rsa => rsa_pkcs1(key, hash, message, sig),
             Self::P256(key) if !is_rsa => {
                 let sig = p256::ecdsa::Signature::from_der(sig).map_err(|_| TpmError::BadSignature)?;
                 key.verify_prehash(&digest, &sig).map_err(|_| TpmError::BadSignature)
@@ -122,18 +164,11 @@ impl VerifyKey {
     #[must_use]
     pub fn describe(&self) -> String {
         match self {
-            Self::Rsa(key) => format!("rsa-{}", rsa::traits::PublicKeyParts::size(key) * 8),
+            Self::Rsa(key) => format!("rsa-{}", key.bits()),
             Self::P256(_) => "p256".into(),
             Self::P384(_) => "p384".into(),
         }
     }
-}
-
-fn rsa_key(modulus: &[u8], exponent: &[u8]) -> Result<VerifyKey, TpmError> {
-    let bits = u32::try_from(modulus.len() * 8).map_err(|_| TpmError::Key("rsa modulus"))?;
-    let n = BoxedUint::from_be_slice(modulus, bits).map_err(|_| TpmError::Key("rsa modulus"))?;
-    let e = BoxedUint::from_be_slice(exponent, 32).map_err(|_| TpmError::Key("rsa exponent"))?;
-    RsaPublicKey::new(n, e).map(VerifyKey::Rsa).map_err(|_| TpmError::Key("rsa key"))
 }
 
 fn ecc_key(curve: u16, x: &[u8], y: &[u8]) -> Result<VerifyKey, TpmError> {
@@ -169,19 +204,32 @@ fn scalars(r: &[u8], s: &[u8], size: usize) -> Result<Vec<u8>, TpmError> {
     Ok(out)
 }
 
-fn rsa_pkcs1(key: &RsaPublicKey, hash: HashAlg, digest: &[u8], sig: &[u8]) -> Result<(), TpmError> {
+/// RSASSA-PKCS1-v1_5 over `message`: AWS-LC for keys of 2048 bits and more, `rsa` below that.
+fn rsa_pkcs1(key: &RsaKey, hash: HashAlg, message: &[u8], sig: &[u8]) -> Result<(), TpmError> {
+    use aws_lc_rs::signature as rs;
+    if key.bits() >= 2048 {
+        let alg = match hash {
+            HashAlg::Sha1 => &rs::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            HashAlg::Sha256 => &rs::RSA_PKCS1_2048_8192_SHA256,
+            HashAlg::Sha384 => &rs::RSA_PKCS1_2048_8192_SHA384,
+            HashAlg::Sha512 => &rs::RSA_PKCS1_2048_8192_SHA512,
+        };
+        return key.lc_components().verify(alg, message, sig).map_err(|_| TpmError::BadSignature);
+    }
     let scheme = match hash {
         HashAlg::Sha1 => Pkcs1v15Sign::new::<Sha1>(),
         HashAlg::Sha256 => Pkcs1v15Sign::new::<Sha256>(),
         HashAlg::Sha384 => Pkcs1v15Sign::new::<Sha384>(),
         HashAlg::Sha512 => Pkcs1v15Sign::new::<Sha512>(),
     };
-    key.verify(scheme, digest, sig).map_err(|_| TpmError::BadSignature)
+    let digest = hash.digest(message);
+    rsa_crate_key(&key.n, &key.e)?.verify(scheme, &digest, sig).map_err(|_| TpmError::BadSignature)
 }
 
-/// TPMs use either the hash length or the maximum as PSS salt length, so the salt length is
-/// recovered from the encoding rather than fixed.
-fn rsa_pss(key: &RsaPublicKey, hash: HashAlg, digest: &[u8], sig: &[u8]) -> Result<(), TpmError> {
+/// RSASSA-PSS. TPMs use either the hash length or the maximum as salt length: AWS-LC covers the
+/// first (SHA-256 and up, 2048+ bits, via AWS-LC); otherwise the `rsa` crate recovers the salt length.
+fn rsa_pss(key: &RsaKey, hash: HashAlg, message: &[u8], digest: &[u8], sig: &[u8]) -> Result<(), TpmError> {
+    use aws_lc_rs::signature as rs;
     fn run<D>(key: &RsaPublicKey, digest: &[u8], sig: &[u8]) -> Result<(), TpmError>
     where
         D: sha2::Digest + sha2::digest::FixedOutputReset,
@@ -190,10 +238,22 @@ fn rsa_pss(key: &RsaPublicKey, hash: HashAlg, digest: &[u8], sig: &[u8]) -> Resu
         let sig = rsa::pss::Signature::try_from(sig).map_err(|_| TpmError::BadSignature)?;
         verifier.verify_prehash(digest, &sig).map_err(|_| TpmError::BadSignature)
     }
+    let lc_alg = match hash {
+        HashAlg::Sha256 => Some(&rs::RSA_PSS_2048_8192_SHA256),
+        HashAlg::Sha384 => Some(&rs::RSA_PSS_2048_8192_SHA384),
+        HashAlg::Sha512 => Some(&rs::RSA_PSS_2048_8192_SHA512),
+        HashAlg::Sha1 => None,
+    };
+    if let Some(alg) = lc_alg.filter(|_| key.bits() >= 2048) {
+        if key.lc_components().verify(alg, message, sig).is_ok() {
+            return Ok(());
+        }
+    }
+    let public = rsa_crate_key(&key.n, &key.e)?;
     match hash {
-        HashAlg::Sha1 => run::<Sha1>(key, digest, sig),
-        HashAlg::Sha256 => run::<Sha256>(key, digest, sig),
-        HashAlg::Sha384 => run::<Sha384>(key, digest, sig),
-        HashAlg::Sha512 => run::<Sha512>(key, digest, sig),
+        HashAlg::Sha1 => run::<Sha1>(&public, digest, sig),
+        HashAlg::Sha256 => run::<Sha256>(&public, digest, sig),
+        HashAlg::Sha384 => run::<Sha384>(&public, digest, sig),
+        HashAlg::Sha512 => run::<Sha512>(&public, digest, sig),
     }
 }

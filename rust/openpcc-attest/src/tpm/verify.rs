@@ -235,7 +235,7 @@ pub struct QuoteInput<'a> {
     pub pcrs: Option<&'a PcrValues>,
 }
 
-/// Verifies a TPM2_Quote: AK, signature, nonce, PCR selection against the supplied indices
+/// Verifies a `TPM2_Quote`: AK, signature, nonce, PCR selection against the supplied indices
 /// (spec §12.2 item 6) and `pcrDigest`.
 #[must_use]
 pub fn verify_quote(input: &QuoteInput<'_>) -> Verdict {
@@ -310,7 +310,7 @@ fn bank_name(id: u16) -> String {
 /// Inputs of [`verify_certify_creation`].
 #[derive(Clone, Debug)]
 pub struct CreationInput<'a> {
-    /// `TPM2B_ATTEST` (as in the reference's CertifyRekCreation piece) or bare `TPMS_ATTEST`.
+    /// `TPM2B_ATTEST` (as in the reference's `CertifyRekCreation` piece) or bare `TPMS_ATTEST`.
     pub attest: &'a [u8],
     /// `TPMT_SIGNATURE` over it.
     pub signature: &'a [u8],
@@ -320,7 +320,7 @@ pub struct CreationInput<'a> {
     pub object_public: Option<&'a [u8]>,
 }
 
-/// Verifies a TPM2_CertifyCreation: the AK signed that the TPM created the object named in it.
+/// Verifies a `TPM2_CertifyCreation`: the AK signed that the TPM created the object named in it.
 #[must_use]
 pub fn verify_certify_creation(input: &CreationInput<'_>) -> Verdict {
     let mut v = Verdict::new();
@@ -354,7 +354,7 @@ pub fn verify_certify_creation(input: &CreationInput<'_>) -> Verdict {
 }
 
 /// Checks a request-encryption key (REK) `TPMT_PUBLIC`: a TPM-generated P-256 decryption key that
-/// never leaves its TPM and is usable only under PolicyPCR over `pcrs` (spec §5.4, §12.2 item 6).
+/// never leaves its TPM and is usable only under `PolicyPCR` over `pcrs` (spec §5.4, §12.2 item 6).
 /// `pcrs` gives the golden values; only `policy_pcrs` of them enter the policy.
 #[must_use]
 pub fn check_rek(rek_public: &[u8], pcrs: Option<&PcrValues>, policy_pcrs: &[u32]) -> Verdict {
@@ -410,13 +410,11 @@ fn check_rek_policy(v: &mut Verdict, auth_policy: &[u8], pcrs: Option<&PcrValues
     };
     let mut values = Vec::new();
     for index in policy_pcrs {
-        match pcrs.values.get(index) {
-            Some(value) => values.push(value.as_slice()),
-            None => {
-                v.fail("tpm.rek.policy", format!("PCR {index} of the policy set has no value"));
-                return;
-            }
-        }
+        let Some(value) = pcrs.values.get(index) else {
+            v.fail("tpm.rek.policy", format!("PCR {index} of the policy set has no value"));
+            return;
+        };
+        values.push(value.as_slice());
     }
     let expected = policy_pcr_digest(pcrs.bank, policy_pcrs, &values);
     let same = bool::from(expected.as_slice().ct_eq(auth_policy));
@@ -440,7 +438,7 @@ pub struct IdentityInput<'a> {
     pub quote_signature: &'a [u8],
     /// The quoted PCR values.
     pub pcrs: &'a PcrValues,
-    /// CertifyCreation of the REK (`TPM2B_ATTEST`) and its signature.
+    /// `CertifyCreation` of the REK (`TPM2B_ATTEST`) and its signature.
     pub creation: &'a [u8],
     /// `TPMT_SIGNATURE` over it.
     pub creation_signature: &'a [u8],
