@@ -355,3 +355,32 @@ def test_a_different_ak_public_area_with_the_same_key_is_not_the_signer() -> Non
         EvidenceList.of(pieces).encode(), load_policy(QUOTE_ONLY), nonce=b"\x90\x09"
     )
     assert "tpm.ak.qualified_signer" in failed(verdict)
+
+
+@pytest.mark.parametrize(
+    ("which", "accept_reference", "ok"),
+    [
+        ("ours", False, True),
+        ("ours", True, True),
+        ("reference", False, False),
+        ("reference", True, True),
+        ("other", True, False),
+    ],
+)
+def test_report_data_bindings(which: str, accept_reference: bool, ok: bool) -> None:
+    from dataclasses import replace
+
+    from openpcc.attestation import evidence
+    from openpcc.attestation.bundle import reference_report_data, report_data
+
+    nonce, name, quote_sig = b"n" * 32, b"\x00\x0b" + b"k" * 32, b"signature bytes"
+    value = {
+        "ours": report_data(nonce, name),
+        "reference": reference_report_data(quote_sig),
+        "other": bytes(64),
+    }[which]
+    run = evidence._Run()
+    policy = replace(Policy.production(), accept_reference_binding=accept_reference)
+    evidence._report_data(run, policy, value.hex(), nonce, name, quote_sig)
+    assert [(c.name, c.ok) for c in run.checks] == [("binding.report_data", ok)]
+    assert reference_report_data(quote_sig)[32:] == bytes(32)
