@@ -384,3 +384,36 @@ def test_report_data_bindings(which: str, accept_reference: bool, ok: bool) -> N
     evidence._report_data(run, policy, value.hex(), nonce, name, quote_sig)
     assert [(c.name, c.ok) for c in run.checks] == [("binding.report_data", ok)]
     assert reference_report_data(quote_sig)[32:] == bytes(32)
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_pieces = st.lists(
+    st.tuples(
+        st.integers(min_value=-(2**31), max_value=2**31 - 1),
+        st.binary(max_size=64),
+        st.binary(max_size=64),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_pieces)
+def test_any_list_round_trips(raw: list[tuple[int, bytes, bytes]]) -> None:
+    bundle = EvidenceList.of(EvidencePiece(k, d, s) for k, d, s in raw)
+    assert EvidenceList.decode(bundle.encode()) == bundle
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=256))
+def test_arbitrary_bytes_decode_or_raise_the_format_error(data: bytes) -> None:
+    try:
+        EvidenceList.decode(data)
+    except EvidenceFormatError:
+        pass
+    try:
+        decode_tpm_quote(data)
+    except EvidenceFormatError:
+        pass

@@ -8,7 +8,8 @@
 use std::collections::BTreeSet;
 
 use openpcc_compute::proto::{
-    pcr_values::ValuesEntry, PcrValues, SignedEvidenceList, SignedEvidencePiece, TpmQuoteAttestation,
+    pcr_values::ValuesEntry, PcrValues, SignedEvidenceList, SignedEvidencePiece,
+    TpmQuoteAttestation,
 };
 use prost::Message;
 use pyo3::prelude::*;
@@ -20,15 +21,20 @@ pyo3::import_exception!(openpcc.exceptions, EvidenceFormatError);
 const MAX_PIECES: usize = 4096;
 
 type Piece<'py> = (i32, Bound<'py, PyBytes>, Bound<'py, PyBytes>);
+type Quote<'py> = (Bound<'py, PyBytes>, Vec<(u32, Bound<'py, PyBytes>)>);
 
 /// Decodes a `SignedEvidenceList` into `(type, data, signature)` tuples, in wire order.
 #[pyfunction]
 fn decode_evidence_list<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Vec<Piece<'py>>> {
     let list = py
         .detach(|| SignedEvidenceList::decode(data))
-        .map_err(|_| EvidenceFormatError::new_err("evidence list: not a SignedEvidenceList protobuf"))?;
+        .map_err(|_| {
+            EvidenceFormatError::new_err("evidence list: not a SignedEvidenceList protobuf")
+        })?;
     if list.items.len() > MAX_PIECES {
-        return Err(EvidenceFormatError::new_err("evidence list: too many pieces"));
+        return Err(EvidenceFormatError::new_err(
+            "evidence list: too many pieces",
+        ));
     }
     Ok(list
         .items
@@ -46,7 +52,10 @@ fn decode_evidence_list<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Vec<Piece
 /// Encodes `(type, data, signature)` tuples as a `SignedEvidenceList`. Every field of every piece
 /// is written, zero values included (explicit presence, as the reference's Edition 2023 file has).
 #[pyfunction]
-fn encode_evidence_list<'py>(py: Python<'py>, pieces: Vec<(i32, Vec<u8>, Vec<u8>)>) -> Bound<'py, PyBytes> {
+fn encode_evidence_list(
+    py: Python<'_>,
+    pieces: Vec<(i32, Vec<u8>, Vec<u8>)>,
+) -> Bound<'_, PyBytes> {
     let list = SignedEvidenceList {
         items: pieces
             .into_iter()
@@ -63,18 +72,24 @@ fn encode_evidence_list<'py>(py: Python<'py>, pieces: Vec<(i32, Vec<u8>, Vec<u8>
 /// Decodes a `TPMQuoteAttestation` into `(TPMS_ATTEST, [(index, value), ...])`. A repeated PCR
 /// index is an error: the quote's digest covers each index once, so a second value is ambiguous.
 #[pyfunction]
-fn decode_tpm_quote<'py>(py: Python<'py>, data: &[u8]) -> PyResult<(Bound<'py, PyBytes>, Vec<(u32, Bound<'py, PyBytes>)>)> {
-    let quote = TpmQuoteAttestation::decode(data)
-        .map_err(|_| EvidenceFormatError::new_err("tpm quote: not a TPMQuoteAttestation protobuf"))?;
+fn decode_tpm_quote<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Quote<'py>> {
+    let quote = TpmQuoteAttestation::decode(data).map_err(|_| {
+        EvidenceFormatError::new_err("tpm quote: not a TPMQuoteAttestation protobuf")
+    })?;
     let entries = quote.pcr_values.map(|v| v.values).unwrap_or_default();
     let mut seen = BTreeSet::new();
     let mut pcrs = Vec::with_capacity(entries.len());
     for entry in entries {
         let index = entry.key.unwrap_or(0);
         if !seen.insert(index) {
-            return Err(EvidenceFormatError::new_err("tpm quote: a PCR index appears twice"));
+            return Err(EvidenceFormatError::new_err(
+                "tpm quote: a PCR index appears twice",
+            ));
         }
-        pcrs.push((index, PyBytes::new(py, entry.value.as_deref().unwrap_or_default())));
+        pcrs.push((
+            index,
+            PyBytes::new(py, entry.value.as_deref().unwrap_or_default()),
+        ));
     }
     let attest = PyBytes::new(py, quote.tpmst_attest_quote.as_deref().unwrap_or_default());
     Ok((attest, pcrs))
@@ -82,7 +97,11 @@ fn decode_tpm_quote<'py>(py: Python<'py>, data: &[u8]) -> PyResult<(Bound<'py, P
 
 /// Encodes a `TPMQuoteAttestation`; PCR entries are written in ascending index order.
 #[pyfunction]
-fn encode_tpm_quote<'py>(py: Python<'py>, attest: Vec<u8>, pcrs: Vec<(u32, Vec<u8>)>) -> Bound<'py, PyBytes> {
+fn encode_tpm_quote(
+    py: Python<'_>,
+    attest: Vec<u8>,
+    pcrs: Vec<(u32, Vec<u8>)>,
+) -> Bound<'_, PyBytes> {
     let mut sorted = pcrs;
     sorted.sort_by_key(|(index, _)| *index);
     let quote = TpmQuoteAttestation {
@@ -90,7 +109,10 @@ fn encode_tpm_quote<'py>(py: Python<'py>, attest: Vec<u8>, pcrs: Vec<(u32, Vec<u
         pcr_values: Some(PcrValues {
             values: sorted
                 .into_iter()
-                .map(|(key, value)| ValuesEntry { key: Some(key), value: Some(value) })
+                .map(|(key, value)| ValuesEntry {
+                    key: Some(key),
+                    value: Some(value),
+                })
                 .collect(),
         }),
     };
