@@ -297,11 +297,9 @@ fn check_quote_signature(v: &mut Verdict, q: &Quote<'_>) {
     let mut sec1 = Vec::with_capacity(65);
     sec1.push(0x04);
     sec1.extend_from_slice(q.attestation_key);
-    let Ok(key) = PublicKey::new(KeyKind::P256, &sec1) else {
-        v.fail(NAME, "attestation key is not a P-256 point");
-        return;
-    };
+    let key = PublicKey::for_fixed_signatures(KeyKind::P256, &sec1);
     match key.verify_fixed(q.signed, q.signature) {
+        Err(x509::X509Error::PublicKey) => v.fail(NAME, "attestation key is not a P-256 point"),
         Ok(()) => v.pass(NAME, format!("ECDSA P-256 signature over the {}-byte header and body verifies with the attestation key", q.signed.len())),
         Err(_) => v.fail(NAME, "ECDSA P-256 signature over header and body does not verify with the attestation key"),
     }
