@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 from support.vectors import load_json, read_bytes
 
-from openpcc.attestation.tdx import parse_quote, verify_quote
+from openpcc.attestation.tdx import TdxVerifier, parse_quote, verify_quote
 from openpcc.exceptions import EvidenceFormatError
 
 TOPIC = "tdx"
@@ -110,3 +110,16 @@ def test_truncation_and_garbage_are_parse_failures() -> None:
         assert failed(parse_quote(quote[:cut])) == ["tdx.quote.parse"]
     for blob in (b"", b"\x04\x00\x02\x00\x81" + b"\0" * 700, b"\xff" * 9000):
         assert not verify_quote(blob, collateral=b"junk", at=None).valid
+
+
+def test_cached_verifier_matches() -> None:
+    verifier = TdxVerifier()
+    for case in load_json(TOPIC, "expected.json")["collateral_cases"]:
+        quote = read_bytes(TOPIC, case["quote"])
+        collateral = collateral_for(case)
+        when = instant(case.get("suggested_verification_time") or case["verification_time_used_by_origin_tests"])
+        cold = verify_quote(quote, collateral=collateral, at=when)
+        assert verifier.verify(quote, collateral=collateral, at=when) == cold
+        assert verifier.verify(quote, collateral=collateral, at=when) == cold
+    with pytest.raises(EvidenceFormatError):
+        TdxVerifier(b"junk")

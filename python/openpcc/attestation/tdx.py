@@ -16,7 +16,7 @@ from openpcc._openpcc import tdx as _core
 from openpcc.attestation._instant import unix_seconds
 from openpcc.attestation.verdict import Verdict
 
-__all__ = ["parse_quote", "verify_quote"]
+__all__ = ["TdxVerifier", "parse_quote", "verify_quote"]
 
 
 def verify_quote(
@@ -38,3 +38,19 @@ def verify_quote(
 def parse_quote(quote: bytes) -> Verdict:
     """Parses a quote (no signature check); ``claims`` holds the header, body and PCK fields."""
     return Verdict.from_json(_core.parse_quote(quote))
+
+
+class TdxVerifier:
+    """A verifier that caches the PCK chain and collateral checks: a quote whose chain and
+    collateral were seen costs its two P-256 signature checks and the TCB matching. ``root``: a
+    trust anchor other than the built-in Intel SGX Root CA. Thread-safe.
+    """
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, root: bytes | None = None) -> None:
+        self._inner = _core.TdxVerifier(root)
+
+    def verify(self, quote: bytes, *, collateral: bytes | None, at: datetime | None = None) -> Verdict:
+        """Same as :func:`verify_quote`."""
+        return Verdict.from_json(self._inner.verify(quote, collateral=collateral, at=unix_seconds(at)))

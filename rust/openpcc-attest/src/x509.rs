@@ -63,6 +63,9 @@ pub enum KeyKind {
 pub struct PublicKey {
     kind: KeyKind,
     bytes: Vec<u8>,
+    /// Parsed once per signature encoding (DER for certificates, raw r‖s for reports).
+    der_sig: std::sync::OnceLock<sig::ParsedPublicKey>,
+    fixed_sig: std::sync::OnceLock<sig::ParsedPublicKey>,
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -74,9 +77,40 @@ impl std::fmt::Debug for PublicKey {
 impl PublicKey {
     /// Validates a key of this kind.
     pub fn new(kind: KeyKind, bytes: &[u8]) -> Result<Self, X509Error> {
-        let key = Self { kind, bytes: bytes.to_vec() };
-        key.parsed(false)?;
+        let key = Self {
+            kind,
+            bytes: bytes.to_vec(),
+            der_sig: std::sync::OnceLock::new(),
+            fixed_sig: std::sync::OnceLock::new(),
+        };
+        key.with_parsed(false, |_| Ok(()))?;
         Ok(key)
+    }
+
+    /// A key validated only when first used for a raw r‖s signature (a quote's attestation key:
+    /// one parse instead of two).
+    #[must_use]
+    pub fn for_fixed_signatures(kind: KeyKind, bytes: &[u8]) -> Self {
+        Self {
+            kind,
+            bytes: bytes.to_vec(),
+            der_sig: std::sync::OnceLock::new(),
+            fixed_sig: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Runs `f` with the key parsed for the encoding, parsing it on first use.
+    fn with_parsed<T>(
+        &self,
+        fixed: bool,
+        f: impl FnOnce(&sig::ParsedPublicKey) -> Result<T, X509Error>,
+    ) -> Result<T, X509Error> {
+        let cell = if fixed { &self.fixed_sig } else { &self.der_sig };
+        if let Some(parsed) = cell.get() {
+            return f(parsed);
+        }
+        let parsed = self.parsed(fixed)?;
+        f(cell.get_or_init(|| parsed))
     }
 
     /// The kind of key.
@@ -101,7 +135,12 @@ impl PublicKey {
 
     /// Verifies a raw r‖s signature (EC) over `msg`.
     pub fn verify_fixed(&self, msg: &[u8], signature: &[u8]) -> Result<(), X509Error> {
-        self.parsed(true)?.verify_sig(msg, signature).map_err(|_| X509Error::Signature)
+        self.with_parsed(true, |k| k.verify_sig(msg, signature).map_err(|_| X509Error::Signature))
+    }
+
+    /// Verifies a DER `ECDSA-Sig-Value` (EC) or RSASSA-PSS signature over `msg`.
+    pub fn verify_der(&self, msg: &[u8], signature: &[u8]) -> Result<(), X509Error> {
+        self.with_parsed(false, |k| k.verify_sig(msg, signature).map_err(|_| X509Error::Signature))
     }
 }
 
@@ -362,7 +401,7 @@ fn verify_signature(
     if !matches {
         return Err(X509Error::UnsupportedAlgorithm(format!("signature {alg}")));
     }
-    key.parsed(false)?.verify_sig(msg, signature).map_err(|_| X509Error::Signature)
+    key.verify_der(msg, signature)
 }
 
 /// The TLV bytes of the first element inside an outer DER SEQUENCE (the signed TBS part).

@@ -263,3 +263,30 @@ fn robustness_truncate_and_flip_never_panics() {
         let _ = verify(&d, "quotes/dcap-qvl_tdx_v4.dat", &col[..cut], t);
     }
 }
+
+#[test]
+fn cached_verifier_gives_the_same_verdicts() {
+    let Some(d) = dir() else { return };
+    let expected: Value = serde_json::from_slice(&read(&d, "expected.json")).unwrap();
+    let verifier = tdx::TdxVerifier::default();
+    for case in expected["collateral_cases"].as_array().unwrap() {
+        let quote = read(&d, case["quote"].as_str().unwrap());
+        let col = collateral_for(&d, case);
+        for t in ["2023-07-01T01:00:00Z", "2025-07-01T00:00:00Z", "2026-03-01T00:00:00Z"] {
+            let cold = tdx::verify_quote(&quote, Some(&col), at(t), &TdxRoot::builtin());
+            assert_eq!(verifier.verify(&quote, Some(&col), at(t)), cold);
+            assert_eq!(verifier.verify(&quote, Some(&col), at(t)), cold);
+        }
+        let cold = tdx::verify_quote(&quote, None, at("2025-07-01T00:00:00Z"), &TdxRoot::builtin());
+        assert_eq!(verifier.verify(&quote, None, at("2025-07-01T00:00:00Z")), cold);
+    }
+}
+
+#[test]
+fn sgx_collateral_for_a_td_quote_is_the_wrong_kind() {
+    let Some(d) = dir() else { return };
+    // Same FMSPC family is not needed: the kind check is independent of the FMSPC check.
+    let col = read(&d, "collateral/dcap-qvl/sgx_v3_collateral.json");
+    let v = verify(&d, "quotes/dcap-qvl_tdx_v4.dat", &col, at("2025-07-01T00:00:00Z"));
+    assert!(failed(&v).contains(&"tdx.collateral.kind"), "{:?}", v.checks);
+}

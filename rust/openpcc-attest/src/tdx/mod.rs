@@ -7,7 +7,7 @@
 //! Check names: `tdx.quote.parse`, `tdx.quote.signature`, `tdx.qe_report.binding`,
 //! `tdx.pck_chain`, `tdx.qe_report.signature`, `tdx.pck_chain.validity`, `tdx.pck.extension`,
 //! `tdx.collateral.parse`, `tdx.collateral.tcb_info`, `tdx.collateral.qe_identity`,
-//! `tdx.collateral.crl`, `tdx.collateral.freshness`, `tdx.qe_identity.match`,
+//! `tdx.collateral.crl`, `tdx.collateral.freshness`, `tdx.collateral.kind`, `tdx.qe_identity.match`,
 //! `tdx.module_identity`, `tdx.tcb.status`.
 //!
 //! The collateral input format is documented in [`collateral`].
@@ -15,6 +15,9 @@
 pub mod collateral;
 mod pck;
 pub mod quote;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest as _, Sha256};
 
@@ -128,36 +131,165 @@ fn pck_claims(v: &mut Verdict, info: &PckInfo) {
 /// Verifies a quote with its collateral at `at` (seconds since the Unix epoch).
 #[must_use]
 pub fn verify_quote(bytes: &[u8], collateral: Option<&[u8]>, at: u64, root: &TdxRoot) -> Verdict {
+    verify_staged(bytes, at, |chain| Arc::new(chain_stage(chain, root)), |chain| {
+        Arc::new(collateral_stage(collateral, chain, root))
+    })
+}
+
+/// A verifier that caches the instant-independent parts: the PCK chain (by its bytes) and the
+/// collateral's signatures, chains and CRLs (by collateral and PCK chain). A quote whose chain
+/// and collateral were seen costs its two P-256 signature checks and the TCB matching.
+#[derive(Debug)]
+pub struct TdxVerifier {
+    root: TdxRoot,
+    chains: Mutex<HashMap<[u8; 32], Arc<ChainStage>>>,
+    collaterals: Mutex<HashMap<[u8; 32], Arc<CollateralStage>>>,
+}
+
+/// Past this many entries a cache is cleared.
+const CACHE_LIMIT: usize = 1024;
+
+fn cached<T>(cache: &Mutex<HashMap<[u8; 32], Arc<T>>>, key: [u8; 32], make: impl FnOnce() -> T) -> Arc<T> {
+    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return hit;
+    }
+    let fresh = Arc::new(make());
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= CACHE_LIMIT {
+            c.clear();
+        }
+        c.insert(key, Arc::clone(&fresh));
+    }
+    fresh
+}
+
+impl TdxVerifier {
+    /// A verifier trusting `root`.
+    #[must_use]
+    pub fn new(root: TdxRoot) -> Self {
+        Self { root, chains: Mutex::new(HashMap::new()), collaterals: Mutex::new(HashMap::new()) }
+    }
+
+    /// Same verdict as [`verify_quote`], reusing cached chain and collateral checks.
+    pub fn verify(&self, bytes: &[u8], collateral: Option<&[u8]>, at: u64) -> Verdict {
+        verify_staged(
+            bytes,
+            at,
+            |chain| {
+                let key: [u8; 32] = Sha256::digest(chain).into();
+                cached(&self.chains, key, || chain_stage(chain, &self.root))
+            },
+            |chain| {
+                let mut h = Sha256::new();
+                h.update(chain.fingerprint);
+                h.update(collateral.unwrap_or_default());
+                h.update([u8::from(collateral.is_some())]);
+                cached(&self.collaterals, h.finalize().into(), || collateral_stage(collateral, chain, &self.root))
+            },
+        )
+    }
+}
+
+impl Default for TdxVerifier {
+    fn default() -> Self {
+        Self::new(TdxRoot::builtin())
+    }
+}
+
+/// What the PCK chain checks concluded; independent of the quote's other bytes and the instant.
+#[derive(Debug)]
+pub struct ChainStage {
+    verdict: Verdict,
+    fingerprint: [u8; 32],
+    chain: Vec<Cert>,
+    leaf_key: Option<PublicKey>,
+    info: Option<PckInfo>,
+}
+
+/// What the collateral checks concluded for one PCK chain; independent of the instant.
+#[derive(Debug)]
+pub struct CollateralStage {
+    verdict: Verdict,
+    windows: Vec<Window>,
+    col: Option<Collateral>,
+}
+
+fn verify_staged(
+    bytes: &[u8],
+    at: u64,
+    chain_of: impl FnOnce(&[u8]) -> Arc<ChainStage>,
+    collateral_of: impl FnOnce(&ChainStage) -> Arc<CollateralStage>,
+) -> Verdict {
     let mut v = Verdict::new();
     let Some(q) = parse_into(bytes, &mut v) else { return v };
     check_quote_signature(&mut v, &q);
     check_qe_binding(&mut v, &q);
-    let Some(chain) = check_pck_chain(&mut v, &q, root) else { return v };
-    let Some(leaf) = chain.first() else { return v };
-    check_qe_report_signature(&mut v, &q, leaf);
-    check_windows(&mut v, "tdx.pck_chain.validity", chain.iter().map(cert_window).collect(), at);
-    let Some(info) = PckInfo::from_cert(leaf) else {
-        v.fail("tdx.pck.extension", "PCK certificate lacks a well-formed SGX extension (FMSPC, TCB)");
-        return v;
-    };
-    v.pass("tdx.pck.extension", format!("FMSPC {}, PCE SVN {}", hex::encode(&info.fmspc), info.pce_svn));
-    pck_claims(&mut v, &info);
+    let chain = chain_of(q.pck_chain);
+    absorb(&mut v, &chain.verdict);
+    let (Some(leaf_key), Some(info)) = (&chain.leaf_key, &chain.info) else { return v };
+    check_qe_report_signature(&mut v, &q, leaf_key);
+    check_windows(&mut v, "tdx.pck_chain.validity", chain.chain.iter().map(cert_window).collect(), at);
+    let stage = collateral_of(&chain);
+    absorb(&mut v, &stage.verdict);
+    let Some(col) = &stage.col else { return v };
+    check_windows(&mut v, "tdx.collateral.freshness", stage.windows.clone(), at);
+    let is_td = q.body_kind != BodyKind::Sgx;
+    check_collateral_kind(&mut v, col, is_td);
+    let qe_status = check_qe_identity_match(&mut v, &q, &col.qe_identity);
+    let module_status = if is_td { check_module_identity(&mut v, &q, &col.tcb_info) } else { Some(None) };
+    check_tcb_status(&mut v, &q, info, &col.tcb_info, qe_status, module_status);
+    v
+}
+
+fn absorb(v: &mut Verdict, stage: &Verdict) {
+    v.checks.extend(stage.checks.iter().cloned());
+    v.claims.extend(stage.claims.iter().map(|(k, x)| (k.clone(), x.clone())));
+}
+
+fn chain_stage(pck_chain: &[u8], root: &TdxRoot) -> ChainStage {
+    let mut v = Verdict::new();
+    let fingerprint: [u8; 32] = Sha256::digest(pck_chain).into();
+    let mut stage = ChainStage { verdict: Verdict::new(), fingerprint, chain: Vec::new(), leaf_key: None, info: None };
+    if let Some(chain) = check_pck_chain(&mut v, pck_chain, root) {
+        if let Some(leaf) = chain.first() {
+            match leaf.public_key() {
+                Ok(k) if k.kind() == KeyKind::P256 => stage.leaf_key = Some(k),
+                _ => v.fail("tdx.qe_report.signature", "PCK key is not P-256"),
+            }
+            match PckInfo::from_cert(leaf) {
+                Some(info) => {
+                    v.pass("tdx.pck.extension", format!("FMSPC {}, PCE SVN {}", hex::encode(&info.fmspc), info.pce_svn));
+                    pck_claims(&mut v, &info);
+                    stage.info = Some(info);
+                }
+                None => v.fail("tdx.pck.extension", "PCK certificate lacks a well-formed SGX extension (FMSPC, TCB)"),
+            }
+        }
+        stage.chain = chain;
+    }
+    stage.verdict = v;
+    stage
+}
+
+fn collateral_stage(collateral: Option<&[u8]>, chain: &ChainStage, root: &TdxRoot) -> CollateralStage {
+    let mut v = Verdict::new();
+    let mut stage = CollateralStage { verdict: Verdict::new(), windows: Vec::new(), col: None };
+    let Some(info) = &chain.info else { return stage };
     let Some(collateral) = collateral else {
         v.fail("tdx.collateral.parse", "collateral is required to appraise the TCB (none given; openpcc never fetches it)");
-        return v;
+        stage.verdict = v;
+        return stage;
     };
-    let col = match Collateral::parse(collateral) {
-        Ok(c) => {
+    match Collateral::parse(collateral) {
+        Ok(col) => {
             v.pass("tdx.collateral.parse", "TCB info, QE identity and CRLs parsed");
-            c
+            stage.windows = check_collateral_docs(&mut v, &chain.chain, info, &col, root);
+            stage.col = Some(col);
         }
-        Err(e) => {
-            v.fail("tdx.collateral.parse", e.to_string());
-            return v;
-        }
-    };
-    appraise(&mut v, &q, &chain, &info, &col, at, root);
-    v
+        Err(e) => v.fail("tdx.collateral.parse", e.to_string()),
+    }
+    stage.verdict = v;
+    stage
 }
 
 fn check_quote_signature(v: &mut Verdict, q: &Quote<'_>) {
@@ -165,11 +297,9 @@ fn check_quote_signature(v: &mut Verdict, q: &Quote<'_>) {
     let mut sec1 = Vec::with_capacity(65);
     sec1.push(0x04);
     sec1.extend_from_slice(q.attestation_key);
-    let Ok(key) = PublicKey::new(KeyKind::P256, &sec1) else {
-        v.fail(NAME, "attestation key is not a P-256 point");
-        return;
-    };
+    let key = PublicKey::for_fixed_signatures(KeyKind::P256, &sec1);
     match key.verify_fixed(q.signed, q.signature) {
+        Err(x509::X509Error::PublicKey) => v.fail(NAME, "attestation key is not a P-256 point"),
         Ok(()) => v.pass(NAME, format!("ECDSA P-256 signature over the {}-byte header and body verifies with the attestation key", q.signed.len())),
         Err(_) => v.fail(NAME, "ECDSA P-256 signature over header and body does not verify with the attestation key"),
     }
@@ -191,9 +321,9 @@ fn check_qe_binding(v: &mut Verdict, q: &Quote<'_>) {
 }
 
 /// Parses and verifies the PCK chain up to the pinned root; returns it leaf first.
-fn check_pck_chain(v: &mut Verdict, q: &Quote<'_>, root: &TdxRoot) -> Option<Vec<Cert>> {
+fn check_pck_chain(v: &mut Verdict, pck_chain: &[u8], root: &TdxRoot) -> Option<Vec<Cert>> {
     const NAME: &str = "tdx.pck_chain";
-    let chain = match x509::certs_from_der_or_pem(q.pck_chain) {
+    let chain = match x509::certs_from_der_or_pem(pck_chain) {
         Ok(c) if (1..=MAX_CHAIN).contains(&c.len()) => c,
         Ok(c) => {
             v.fail(NAME, format!("PCK chain has {} certificates", c.len()));
@@ -242,15 +372,8 @@ fn verify_to_root(chain: &[Cert], root: &TdxRoot) -> Result<(), String> {
         .map_err(|_| format!("{} is not signed by the trusted Intel SGX Root CA", last.subject()))
 }
 
-fn check_qe_report_signature(v: &mut Verdict, q: &Quote<'_>, leaf: &Cert) {
+fn check_qe_report_signature(v: &mut Verdict, q: &Quote<'_>, key: &PublicKey) {
     const NAME: &str = "tdx.qe_report.signature";
-    let key = match leaf.public_key() {
-        Ok(k) if k.kind() == KeyKind::P256 => k,
-        _ => {
-            v.fail(NAME, "PCK key is not P-256");
-            return;
-        }
-    };
     match key.verify_fixed(q.qe_report, q.qe_report_signature) {
         Ok(()) => v.pass(NAME, "QE report signature verifies with the PCK key"),
         Err(_) => v.fail(NAME, "QE report signature does not verify with the PCK key"),
@@ -296,15 +419,13 @@ fn check_signed_doc(chain_pem: &[u8], signed: &collateral::Signed, root: &TdxRoo
     Ok(signer)
 }
 
-fn appraise(v: &mut Verdict, q: &Quote<'_>, chain: &[Cert], info: &PckInfo, col: &Collateral, at: u64, root: &TdxRoot) {
-    let is_td = q.body_kind != BodyKind::Sgx;
+/// Signatures, chains and CRLs of the collateral; returns the freshness windows to judge.
+fn check_collateral_docs(v: &mut Verdict, chain: &[Cert], info: &PckInfo, col: &Collateral, root: &TdxRoot) -> Vec<Window> {
     let mut windows: Vec<Window> = Vec::new();
-    let tcb_signer = check_tcb_info_doc(v, col, info, is_td, root);
-    let qe_signer = check_qe_identity_doc(v, col, is_td, root);
-    for signer in [&tcb_signer, &qe_signer].into_iter().flatten() {
-        windows.push(cert_window(signer));
-    }
+    let tcb_signer = check_tcb_info_doc(v, col, info, root);
+    let qe_signer = check_qe_identity_doc(v, col, root);
     let signers: Vec<&Cert> = [&tcb_signer, &qe_signer].into_iter().flatten().collect();
+    windows.extend(signers.iter().map(|c| cert_window(c)));
     check_crls(v, col, chain, &signers, root, &mut windows);
     for (what, issue, next) in [
         ("TCB info", &col.tcb_info.issue_date, &col.tcb_info.next_update),
@@ -315,13 +436,27 @@ fn appraise(v: &mut Verdict, q: &Quote<'_>, chain: &[Cert], info: &PckInfo, col:
             _ => windows.push((format!("{what} (unreadable dates)"), u64::MAX, 0)),
         }
     }
-    check_windows(v, "tdx.collateral.freshness", windows, at);
-    let qe_status = check_qe_identity_match(v, q, &col.qe_identity);
-    let module_status = if is_td { check_module_identity(v, q, &col.tcb_info) } else { Some(None) };
-    check_tcb_status(v, q, info, &col.tcb_info, qe_status, module_status);
+    windows
 }
 
-fn check_tcb_info_doc(v: &mut Verdict, col: &Collateral, info: &PckInfo, is_td: bool, root: &TdxRoot) -> Option<Cert> {
+/// The collateral must be for this kind of quote: TDX TCB info v3 and a TD_QE identity for a
+/// TD, SGX and QE for an enclave.
+fn check_collateral_kind(v: &mut Verdict, col: &Collateral, is_td: bool) {
+    const NAME: &str = "tdx.collateral.kind";
+    let tcb_id = col.tcb_info.id.as_deref().unwrap_or("SGX");
+    let (want_tcb, want_qe) = if is_td { ("TDX", "TD_QE") } else { ("SGX", "QE") };
+    if tcb_id != want_tcb {
+        v.fail(NAME, format!("TCB info is for {tcb_id}, the quote needs {want_tcb}"));
+    } else if col.qe_identity.id != want_qe {
+        v.fail(NAME, format!("QE identity is {}, the quote needs {want_qe}", col.qe_identity.id));
+    } else if is_td && col.tcb_info.version < 3 {
+        v.fail(NAME, "TDX needs TCB info version 3");
+    } else {
+        v.pass(NAME, format!("{want_tcb} TCB info and {want_qe} identity"));
+    }
+}
+
+fn check_tcb_info_doc(v: &mut Verdict, col: &Collateral, info: &PckInfo, root: &TdxRoot) -> Option<Cert> {
     const NAME: &str = "tdx.collateral.tcb_info";
     let signer = match check_signed_doc(&col.tcb_info_chain, &col.tcb_info_signed, root) {
         Ok(s) => s,
@@ -332,15 +467,10 @@ fn check_tcb_info_doc(v: &mut Verdict, col: &Collateral, info: &PckInfo, is_td: 
     };
     let t = &col.tcb_info;
     let id = t.id.as_deref().unwrap_or("SGX");
-    let want_id = if is_td { "TDX" } else { "SGX" };
-    if id != want_id {
-        v.fail(NAME, format!("TCB info is for {id}, the quote is {want_id}"));
-    } else if !t.fmspc.eq_ignore_ascii_case(&hex::encode(&info.fmspc)) {
+    if !t.fmspc.eq_ignore_ascii_case(&hex::encode(&info.fmspc)) {
         v.fail(NAME, format!("TCB info FMSPC {} is not the PCK's {}", t.fmspc, hex::encode(&info.fmspc)));
     } else if !t.pce_id.eq_ignore_ascii_case(&hex::encode(&info.pce_id)) {
         v.fail(NAME, "TCB info PCE-ID is not the PCK's");
-    } else if is_td && t.version < 3 {
-        v.fail(NAME, "TDX needs TCB info version 3");
     } else {
         v.pass(NAME, format!("{id} TCB info v{} for FMSPC {} signed by {}", t.version, t.fmspc, signer.subject()));
         v.claim("tcb_info_issue_date", t.issue_date.clone());
@@ -348,7 +478,7 @@ fn check_tcb_info_doc(v: &mut Verdict, col: &Collateral, info: &PckInfo, is_td: 
     Some(signer)
 }
 
-fn check_qe_identity_doc(v: &mut Verdict, col: &Collateral, is_td: bool, root: &TdxRoot) -> Option<Cert> {
+fn check_qe_identity_doc(v: &mut Verdict, col: &Collateral, root: &TdxRoot) -> Option<Cert> {
     const NAME: &str = "tdx.collateral.qe_identity";
     let signer = match check_signed_doc(&col.qe_identity_chain, &col.qe_identity_signed, root) {
         Ok(s) => s,
@@ -357,12 +487,7 @@ fn check_qe_identity_doc(v: &mut Verdict, col: &Collateral, is_td: bool, root: &
             return None;
         }
     };
-    let want = if is_td { "TD_QE" } else { "QE" };
-    if col.qe_identity.id == want {
-        v.pass(NAME, format!("{want} identity signed by {}", signer.subject()));
-    } else {
-        v.fail(NAME, format!("QE identity is {}, the quote needs {want}", col.qe_identity.id));
-    }
+    v.pass(NAME, format!("{} identity signed by {}", col.qe_identity.id, signer.subject()));
     Some(signer)
 }
 
