@@ -3,7 +3,8 @@
 Groups:
 * ``tpm-quote-sha256``: go-tpm-tools GCE quote, RSA-2048 RSASSA-SHA256 AK, 24 SHA-256 PCRs.
 * ``tpm-quote-sha384``: same AK, 24 SHA-384 PCRs (the biggest PCR map a PC-client quote carries).
-Each group also has the bare RSA-2048 signature verification (``cryptography``) as the floor.
+Each group also has the bare RSA-2048 signature verification (``cryptography``, key prepared) as
+the floor (``floor-rsa2048``).
 Run: ``make bench`` or ``.venv/bin/python -m pytest benches/test_bench_verify_tpm.py --benchmark-enable``.
 """
 
@@ -111,25 +112,25 @@ def floor_rsa_verify(attest: bytes, signature: bytes, key: Any) -> None:
 
 
 @pytest.mark.parametrize("bank", ["sha256", "sha384"])
-def test_openpcc_verify_quote(benchmark: Any, bank: str) -> None:
+def test_openpcc_verify_quote(paired: Any, bank: str) -> None:
     c = _case(bank)
-    benchmark.group = f"tpm-quote-{bank}"
-    verdict = benchmark(tpm.verify_quote, c["attest"], c["signature"], c["ak"], nonce=NONCE, pcrs=c["pcrs"], bank=bank)
+    bench = paired(f"tpm-quote-{bank}", "openpcc")
+    verdict = bench(tpm.verify_quote, c["attest"], c["signature"], c["ak"], nonce=NONCE, pcrs=c["pcrs"], bank=bank)
     assert verdict.valid
 
 
 @pytest.mark.parametrize("bank", ["sha256", "sha384"])
-def test_python_cryptography_verify_quote(benchmark: Any, bank: str) -> None:
+def test_python_cryptography_verify_quote(paired: Any, bank: str) -> None:
     c = _case(bank)
-    benchmark.group = f"tpm-quote-{bank}"
-    assert benchmark(python_verify_quote, c["attest"], c["signature"], c["ak"], NONCE, c["pcrs"], bank)
+    bench = paired(f"tpm-quote-{bank}", "cryptography")
+    assert bench(python_verify_quote, c["attest"], c["signature"], c["ak"], NONCE, c["pcrs"], bank)
 
 
 @pytest.mark.parametrize("bank", ["sha256", "sha384"])
-def test_floor_rsa2048_signature_only(benchmark: Any, bank: str) -> None:
+def test_floor_rsa2048_signature_only(paired: Any, bank: str) -> None:
+    """The floor: one RSA-2048 verification with a prepared key (OpenSSL through cryptography)."""
     c = _case(bank)
-    benchmark.group = f"tpm-quote-{bank}"
-    benchmark(floor_rsa_verify, c["attest"], c["signature"], _rsa_ak(c["ak"]))
+    paired(f"tpm-quote-{bank}", "floor-rsa2048")(floor_rsa_verify, c["attest"], c["signature"], _rsa_ak(c["ak"]))
 
 
 def test_baseline_rejects_what_openpcc_rejects() -> None:

@@ -125,6 +125,23 @@ def test_ecdh_in_tpm_matches_software_ecdh(identity: NodeIdentity) -> None:
     assert identity.ecdh(enc) == ephemeral.exchange(ec.ECDH(), rek)
 
 
+def test_hpke_message_sealed_to_the_rek_opens_through_the_tpm(identity: NodeIdentity) -> None:
+    """DHKEM(P-256), HKDF-SHA256, AES-128-GCM as the reference's compute requests (spec §5.4)."""
+    hpke = pytest.importorskip("openpcc.hpke")
+    suite = hpke.Suite(hpke.KEM.P256, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
+    info = b"openpcc compute request"
+    enc, sender = suite.setup_sender(identity.rek_public_key, info)
+    ciphertexts = [sender.seal(b"prompt part %d" % i, b"aad") for i in range(3)]
+    recipient = suite.setup_recipient_external(enc, identity.rek_public_key, identity.dh_function(), info)
+    assert [recipient.open(ct, b"aad") for ct in ciphertexts] == [b"prompt part %d" % i for i in range(3)]
+    # A message sealed to another key does not open with the TPM's DH.
+    _sk, other_pk = suite.generate_key_pair()
+    enc2, ct2 = suite.seal(other_pk, b"not for this node", info)
+    wrong = suite.setup_recipient_external(enc2, identity.rek_public_key, identity.dh_function(), info)
+    with pytest.raises(hpke.OpenError):
+        wrong.open(ct2)
+
+
 def test_bad_enc_is_refused_before_the_tpm(identity: NodeIdentity) -> None:
     with pytest.raises(MalformedTPMStructureError):
         identity.ecdh(b"\x04" + b"\x00" * 63)
@@ -145,6 +162,7 @@ def test_extending_any_policy_pcr_stops_decryption(fresh_swtpm: SwtpmProcess) ->
                 with pytest.raises(TPMCommandError) as err:
                     node.ecdh(enc)
                 assert err.value.command == "ECDH_ZGen"
+                assert err.value.rc & 0xBF == 0x9D  # TPM_RC_POLICY_FAIL (format-one, any session)
                 # The evidence no longer matches the key either: a client would refuse it.
                 quote = node.quote(os.urandom(16))
                 assert not node.verify(quote).valid
