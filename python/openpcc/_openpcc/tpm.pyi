@@ -1,9 +1,9 @@
 """TPM 2.0 verification core (``openpcc._openpcc.tpm``). Use ``openpcc.attestation.tpm``."""
 
-from typing import Any
+from typing import Any, TypeAlias
 
 #: ``([(name, ok, detail), ...], claims)``
-_Verdict = tuple[list[tuple[str, bool, str]], dict[str, Any]]
+_Verdict: TypeAlias = tuple[list[tuple[str, bool, str]], dict[str, Any]]
 
 REFERENCE_PCRS: list[int]
 ROOT_LABELS: list[str]
@@ -29,7 +29,9 @@ def verify_certify_creation(
     intermediates: list[bytes],
     at_unix: int,
 ) -> _Verdict: ...
-def check_rek(rek_public: bytes, *, pcrs: dict[int, bytes] | None, bank: str, policy_pcrs: list[int]) -> _Verdict: ...
+def check_rek(
+    rek_public: bytes, *, pcrs: dict[int, bytes] | None, bank: str, policy_pcrs: list[int]
+) -> _Verdict: ...
 def verify_identity(
     *,
     quote: bytes,

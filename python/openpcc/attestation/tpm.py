@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -55,13 +55,15 @@ REFERENCE_PCRS: tuple[int, ...] = tuple(_tpm.REFERENCE_PCRS)
 
 def _verdict(raw: tuple[list[tuple[str, bool, str]], dict[str, Any]]) -> Verdict:
     checks, claims = raw
-    return Verdict(checks=tuple(Check(name, ok, detail) for name, ok, detail in checks), claims=claims)
+    return Verdict(
+        checks=tuple(Check(name, ok, detail) for name, ok, detail in checks), claims=claims
+    )
 
 
 def _unix(at: datetime | None) -> int:
-    moment = at or datetime.now(timezone.utc)
+    moment = at or datetime.now(UTC)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return max(0, int(moment.timestamp()))
 
 
@@ -183,7 +185,9 @@ def verify_identity(
     return _verdict(raw)
 
 
-def verify_ak(ak: bytes, *, intermediates: Iterable[bytes] = (), at: datetime | None = None) -> Verdict:
+def verify_ak(
+    ak: bytes, *, intermediates: Iterable[bytes] = (), at: datetime | None = None
+) -> Verdict:
     """Checks an attestation key alone: a certificate's chain to the built-in GCE/Azure roots at
     ``at`` (``tpm.ak.chain``), or a public area's restricted-signing attributes."""
     raw = _tpm.verify_ak(ak, intermediates=[bytes(c) for c in intermediates], at_unix=_unix(at))
