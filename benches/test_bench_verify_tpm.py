@@ -3,7 +3,8 @@
 Groups:
 * ``tpm-quote-sha256``: go-tpm-tools GCE quote, RSA-2048 RSASSA-SHA256 AK, 24 SHA-256 PCRs.
 * ``tpm-quote-sha384``: same AK, 24 SHA-384 PCRs (the biggest PCR map a PC-client quote carries).
-Each group also has the bare RSA-2048 signature verification (``cryptography``) as the floor.
+Each group also has the bare RSA-2048 signature verification (``cryptography``, key prepared) as
+the floor (``floor-rsa2048``).
 Run: ``make bench`` or ``.venv/bin/python -m pytest benches/test_bench_verify_tpm.py --benchmark-enable``.
 """
 
@@ -15,8 +16,8 @@ import struct
 from typing import Any
 
 import pytest
-
 from openpcc.attestation import tpm
+
 from tests.support.vectors import load_json, read_bytes
 
 padding = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.padding")
@@ -65,7 +66,9 @@ def _rsa_ak(ak: bytes) -> Any:
     return rsa.RSAPublicNumbers(exponent or 65537, int.from_bytes(modulus, "big")).public_key()
 
 
-def python_verify_quote(attest: bytes, signature: bytes, ak: bytes, nonce: bytes, pcrs: dict[int, bytes], bank: str) -> bool:
+def python_verify_quote(
+    attest: bytes, signature: bytes, ak: bytes, nonce: bytes, pcrs: dict[int, bytes], bank: str
+) -> bool:
     key = _rsa_ak(ak)
     magic, st = struct.unpack_from(">IH", attest)
     if magic != 0xFF544347 or st != 0x8018:
@@ -82,7 +85,12 @@ def python_verify_quote(attest: bytes, signature: bytes, ak: bytes, nonce: bytes
         hash_id, n = struct.unpack_from(">HB", attest, pos)
         bitmap = attest[pos + 3 : pos + 3 + n]
         pos += 3 + n
-        selected.append((hash_id, [i * 8 + b for i, byte in enumerate(bitmap) for b in range(8) if byte >> b & 1]))
+        selected.append(
+            (
+                hash_id,
+                [i * 8 + b for i, byte in enumerate(bitmap) for b in range(8) if byte >> b & 1],
+            )
+        )
     size = struct.unpack_from(">H", attest, pos)[0]
     pcr_digest = attest[pos + 2 : pos + 2 + size]
     if pos + 2 + size != len(attest):
@@ -111,34 +119,46 @@ def floor_rsa_verify(attest: bytes, signature: bytes, key: Any) -> None:
 
 
 @pytest.mark.parametrize("bank", ["sha256", "sha384"])
-def test_openpcc_verify_quote(benchmark: Any, bank: str) -> None:
+def test_openpcc_verify_quote(paired: Any, bank: str) -> None:
     c = _case(bank)
-    benchmark.group = f"tpm-quote-{bank}"
-    verdict = benchmark(tpm.verify_quote, c["attest"], c["signature"], c["ak"], nonce=NONCE, pcrs=c["pcrs"], bank=bank)
+    bench = paired(f"tpm-quote-{bank}", "openpcc")
+    verdict = bench(
+        tpm.verify_quote,
+        c["attest"],
+        c["signature"],
+        c["ak"],
+        nonce=NONCE,
+        pcrs=c["pcrs"],
+        bank=bank,
+    )
     assert verdict.valid
 
 
 @pytest.mark.parametrize("bank", ["sha256", "sha384"])
-def test_python_cryptography_verify_quote(benchmark: Any, bank: str) -> None:
+def test_python_cryptography_verify_quote(paired: Any, bank: str) -> None:
     c = _case(bank)
-    benchmark.group = f"tpm-quote-{bank}"
-    assert benchmark(python_verify_quote, c["attest"], c["signature"], c["ak"], NONCE, c["pcrs"], bank)
+    bench = paired(f"tpm-quote-{bank}", "cryptography")
+    assert bench(python_verify_quote, c["attest"], c["signature"], c["ak"], NONCE, c["pcrs"], bank)
 
 
 @pytest.mark.parametrize("bank", ["sha256", "sha384"])
-def test_floor_rsa2048_signature_only(benchmark: Any, bank: str) -> None:
+def test_floor_rsa2048_signature_only(paired: Any, bank: str) -> None:
+    """The floor: one RSA-2048 verification with a prepared key (OpenSSL through cryptography)."""
     c = _case(bank)
-    benchmark.group = f"tpm-quote-{bank}"
-    benchmark(floor_rsa_verify, c["attest"], c["signature"], _rsa_ak(c["ak"]))
+    paired(f"tpm-quote-{bank}", "floor-rsa2048")(
+        floor_rsa_verify, c["attest"], c["signature"], _rsa_ak(c["ak"])
+    )
 
 
 def test_baseline_rejects_what_openpcc_rejects() -> None:
     """The baseline does the same checks: it must fail on the same mutations."""
     c = _case("sha256")
     assert python_verify_quote(c["attest"], c["signature"], c["ak"], NONCE, c["pcrs"], "sha256")
-    assert not python_verify_quote(c["attest"], c["signature"], c["ak"], b"\x00", c["pcrs"], "sha256")
+    assert not python_verify_quote(
+        c["attest"], c["signature"], c["ak"], b"\x00", c["pcrs"], "sha256"
+    )
     shifted = {i + 1: v for i, v in c["pcrs"].items()}
     assert not python_verify_quote(c["attest"], c["signature"], c["ak"], NONCE, shifted, "sha256")
-    changed = dict(c["pcrs"], **{})
+    changed = dict(c["pcrs"])
     changed[3] = bytes(32)
     assert not python_verify_quote(c["attest"], c["signature"], c["ak"], NONCE, changed, "sha256")

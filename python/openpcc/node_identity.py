@@ -86,7 +86,9 @@ class NodeIdentity:
             raise ValueError("ak_algorithm must be 'rsa' or 'ecc'")
         pcr_values = client.pcr_read(policy_pcrs)
         policy = tpm_verify.policy_pcr_digest({i: pcr_values[i] for i in policy_pcrs})
-        ak = client.create_primary(RH_ENDORSEMENT, rsa_ak_template() if ak_algorithm == "rsa" else ecc_ak_template())
+        ak = client.create_primary(
+            RH_ENDORSEMENT, rsa_ak_template() if ak_algorithm == "rsa" else ecc_ak_template()
+        )
         srk = client.create_primary(RH_OWNER, srk_template())
         rek = client.create(srk.handle, rek_template(policy))
         rek_handle = client.load(srk.handle, rek)
@@ -121,7 +123,9 @@ class NodeIdentity:
         and the PCR values read right after it."""
         selection = pcrs or self.policy_pcrs
         signed = self.client.quote(self.ak_handle, nonce, selection)
-        return QuoteEvidence(signed.attest, signed.signature, self.client.pcr_read(selection), nonce)
+        return QuoteEvidence(
+            signed.attest, signed.signature, self.client.pcr_read(selection), nonce
+        )
 
     def ecdh(self, enc: bytes) -> bytes:
         """The X coordinate of ``d·enc`` (32 bytes) for the HPKE DHKEM(P-256) ``dh`` step, computed

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from openpcc.attestation import tpm as tpm_verify
 from openpcc.exceptions import MalformedTPMStructureError, TPMCommandError, TPMDeviceError
 from openpcc.node_identity import REFERENCE_PCRS, NodeIdentity
@@ -28,10 +27,14 @@ def _ensure_swtpm() -> None:
     if shutil.which("swtpm"):
         return
     if os.geteuid() != 0:
-        pytest.skip("swtpm is not installed and we are not root: run scripts/install-swtpm.sh as root")
+        pytest.skip(
+            "swtpm is not installed and we are not root: run scripts/install-swtpm.sh as root"
+        )
     result = subprocess.run([str(INSTALL)], capture_output=True, text=True, check=False)
     if result.returncode != 0 or not shutil.which("swtpm"):
-        pytest.skip(f"scripts/install-swtpm.sh could not install swtpm: {result.stderr.strip()[-300:]}")
+        pytest.skip(
+            f"scripts/install-swtpm.sh could not install swtpm: {result.stderr.strip()[-300:]}"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +80,9 @@ def test_identity_evidence_verifies_with_the_rust_verifiers(identity: NodeIdenti
     assert bytes.fromhex(verdict.claims["rek_public_key"]) == identity.rek_public_key
     assert verdict.claims["nonce"] == nonce.hex()
     # The quote is also a plain quote for the CLI's verifier.
-    plain = tpm_verify.verify_quote(quote.attest, quote.signature, identity.ak_public, nonce=nonce, pcrs=quote.pcrs)
+    plain = tpm_verify.verify_quote(
+        quote.attest, quote.signature, identity.ak_public, nonce=nonce, pcrs=quote.pcrs
+    )
     assert plain.valid, plain.failures
 
 
@@ -89,7 +94,9 @@ def test_identity_evidence_fails_for_another_nonce_and_other_pcrs(identity: Node
     assert [c.name for c in stale.failures] == ["tpm.quote.nonce"]
     forged = dict(quote.pcrs)
     forged[12] = hashlib.sha256(b"another model").digest()
-    wrong = tpm_verify.verify_quote(quote.attest, quote.signature, identity.ak_public, nonce=b"\x01" * 32, pcrs=forged)
+    wrong = tpm_verify.verify_quote(
+        quote.attest, quote.signature, identity.ak_public, nonce=b"\x01" * 32, pcrs=forged
+    )
     assert [c.name for c in wrong.failures] == ["tpm.quote.pcr_digest"]
     rek = tpm_verify.check_rek(identity.rek_public, pcrs=forged)
     assert [c.name for c in rek.failures] == ["tpm.rek.policy"]
@@ -125,6 +132,29 @@ def test_ecdh_in_tpm_matches_software_ecdh(identity: NodeIdentity) -> None:
     assert identity.ecdh(enc) == ephemeral.exchange(ec.ECDH(), rek)
 
 
+def test_hpke_message_sealed_to_the_rek_opens_through_the_tpm(identity: NodeIdentity) -> None:
+    """DHKEM(P-256), HKDF-SHA256, AES-128-GCM as the reference's compute requests (spec §5.4)."""
+    hpke = pytest.importorskip("openpcc.hpke")
+    suite = hpke.Suite(hpke.KEM.P256, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
+    info = b"openpcc compute request"
+    enc, sender = suite.setup_sender(identity.rek_public_key, info)
+    ciphertexts = [sender.seal(b"prompt part %d" % i, b"aad") for i in range(3)]
+    recipient = suite.setup_recipient_external(
+        enc, identity.rek_public_key, identity.dh_function(), info
+    )
+    assert [recipient.open(ct, b"aad") for ct in ciphertexts] == [
+        b"prompt part %d" % i for i in range(3)
+    ]
+    # A message sealed to another key does not open with the TPM's DH.
+    _sk, other_pk = suite.generate_key_pair()
+    enc2, ct2 = suite.seal(other_pk, b"not for this node", info)
+    wrong = suite.setup_recipient_external(
+        enc2, identity.rek_public_key, identity.dh_function(), info
+    )
+    with pytest.raises(hpke.OpenError):
+        wrong.open(ct2)
+
+
 def test_bad_enc_is_refused_before_the_tpm(identity: NodeIdentity) -> None:
     with pytest.raises(MalformedTPMStructureError):
         identity.ecdh(b"\x04" + b"\x00" * 63)
@@ -133,8 +163,10 @@ def test_bad_enc_is_refused_before_the_tpm(identity: NodeIdentity) -> None:
 def test_extending_any_policy_pcr_stops_decryption(fresh_swtpm: SwtpmProcess) -> None:
     ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
     serialization = pytest.importorskip("cryptography.hazmat.primitives.serialization")
-    enc = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    enc = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     )
     with TpmClient(fresh_swtpm.transport()) as client:
         for pcr in REFERENCE_PCRS:
@@ -145,6 +177,7 @@ def test_extending_any_policy_pcr_stops_decryption(fresh_swtpm: SwtpmProcess) ->
                 with pytest.raises(TPMCommandError) as err:
                     node.ecdh(enc)
                 assert err.value.command == "ECDH_ZGen"
+                assert err.value.rc & 0xBF == 0x9D  # TPM_RC_POLICY_FAIL (format-one, any session)
                 # The evidence no longer matches the key either: a client would refuse it.
                 quote = node.quote(os.urandom(16))
                 assert not node.verify(quote).valid

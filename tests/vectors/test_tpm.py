@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from openpcc.attestation import tpm
 from openpcc.attestation.verdict import Verdict
 from openpcc.exceptions import MalformedTPMStructureError, UnsupportedTPMAlgorithmError
 from support.vectors import load_json, read_bytes
 
-JAN_2026 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+JAN_2026 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _pcrs(values: dict[str, str]) -> dict[int, bytes]:
@@ -36,8 +35,12 @@ def _bank_cases() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     return [(b["quote"], q, b) for q in expected["quotes"][1:] for b in q["banks"]]
 
 
-@pytest.mark.parametrize("name,quote,bank", _bank_cases(), ids=lambda v: v if isinstance(v, str) else "")
-def test_go_tpm_tools_quote_is_valid(name: str, quote: dict[str, Any], bank: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "name,quote,bank", _bank_cases(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_go_tpm_tools_quote_is_valid(
+    name: str, quote: dict[str, Any], bank: dict[str, Any]
+) -> None:
     ak = read_bytes("tpm", quote["extracted_files"]["ak_pub"])
     verdict = tpm.verify_quote(
         read_bytes("tpm", bank["quote"]),
@@ -70,7 +73,12 @@ def test_windows_gce_quote_and_creation_are_valid() -> None:
     pcrs = {p["Index"]: _b64(p["Digest"]) for p in w["Log"]["PCRs"]}
     ak = _b64(w["AK"]["Public"])
     verdict = tpm.verify_quote(
-        _b64(w["Quote"]["Quote"]), _b64(w["Quote"]["Signature"]), ak, pcrs=pcrs, bank="sha1", nonce_required=False
+        _b64(w["Quote"]["Quote"]),
+        _b64(w["Quote"]["Signature"]),
+        ak,
+        pcrs=pcrs,
+        bank="sha1",
+        nonce_required=False,
     )
     assert verdict.valid, verdict.failures
     assert tpm.public_name(ak).hex() == expected["ak_public"]["name"]
@@ -86,7 +94,11 @@ def test_missing_nonce_is_a_failed_freshness_check() -> None:
     w = _windows()
     pcrs = {p["Index"]: _b64(p["Digest"]) for p in w["Log"]["PCRs"]}
     verdict = tpm.verify_quote(
-        _b64(w["Quote"]["Quote"]), _b64(w["Quote"]["Signature"]), _b64(w["AK"]["Public"]), pcrs=pcrs, bank="sha1"
+        _b64(w["Quote"]["Quote"]),
+        _b64(w["Quote"]["Signature"]),
+        _b64(w["AK"]["Public"]),
+        pcrs=pcrs,
+        bank="sha1",
     )
     assert _failed(verdict) == ["tpm.quote.nonce"]
 
@@ -99,9 +111,13 @@ def test_missing_nonce_is_a_failed_freshness_check() -> None:
         ("openpcc/azure_ak_cert_03.pem", [], "azure-vtpm-root-2023"),
     ],
 )
-def test_ak_certificates_chain_to_built_in_roots(leaf: str, intermediates: list[str], root: str) -> None:
+def test_ak_certificates_chain_to_built_in_roots(
+    leaf: str, intermediates: list[str], root: str
+) -> None:
     verdict = tpm.verify_ak(
-        read_bytes("tpm", leaf), intermediates=[read_bytes("tpm", i) for i in intermediates], at=JAN_2026
+        read_bytes("tpm", leaf),
+        intermediates=[read_bytes("tpm", i) for i in intermediates],
+        at=JAN_2026,
     )
     assert verdict.valid, verdict.failures
     assert verdict.claims["ak_chain"][-1] == root
@@ -109,8 +125,10 @@ def test_ak_certificates_chain_to_built_in_roots(leaf: str, intermediates: list[
 
 def test_expired_or_unanchored_ak_certificates_fail_the_chain() -> None:
     azure = read_bytes("tpm", "openpcc/azure_ak_cert_01.pem")
-    assert _failed(tpm.verify_ak(azure, at=datetime(2027, 1, 1, tzinfo=timezone.utc))) == ["tpm.ak.chain"]
-    assert _failed(tpm.verify_ak(read_bytes("tpm", "openpcc/gce_ak_cert.pem"), at=JAN_2026)) == ["tpm.ak.chain"]
+    assert _failed(tpm.verify_ak(azure, at=datetime(2027, 1, 1, tzinfo=UTC))) == ["tpm.ak.chain"]
+    assert _failed(tpm.verify_ak(read_bytes("tpm", "openpcc/gce_ak_cert.pem"), at=JAN_2026)) == [
+        "tpm.ak.chain"
+    ]
 
 
 def test_quote_under_an_ak_certificate_checks_signature_and_chain() -> None:
@@ -135,14 +153,20 @@ def cos() -> dict[str, Any]:
     return {
         "attest": read_bytes("tpm", bank["quote"]),
         "signature": read_bytes("tpm", bank["signature"]),
-        "ak": read_bytes("tpm", "go-tpm-tools/extracted/gce-cos-85-nonce9009.ak_pub.tpmt_public.bin"),
+        "ak": read_bytes(
+            "tpm", "go-tpm-tools/extracted/gce-cos-85-nonce9009.ak_pub.tpmt_public.bin"
+        ),
         "pcrs": _pcrs(bank["pcr_values"]),
     }
 
 
 def _verify(case: dict[str, Any], **over: Any) -> list[str]:
     args = {**case, "nonce": b"\x90\x09", **over}
-    return _failed(tpm.verify_quote(args["attest"], args["signature"], args["ak"], nonce=args["nonce"], pcrs=args["pcrs"]))
+    return _failed(
+        tpm.verify_quote(
+            args["attest"], args["signature"], args["ak"], nonce=args["nonce"], pcrs=args["pcrs"]
+        )
+    )
 
 
 def test_negatives_fail_with_the_named_check(cos: dict[str, Any]) -> None:
@@ -187,7 +211,9 @@ def test_parse_helpers_raise_specific_classes(cos: dict[str, Any]) -> None:
 
 def test_pcr_file_format(tmp_path: Path, cos: dict[str, Any]) -> None:
     path = tmp_path / "pcrs.json"
-    path.write_text(json.dumps({"bank": "sha256", "pcrs": {str(k): v.hex() for k, v in cos["pcrs"].items()}}))
+    path.write_text(
+        json.dumps({"bank": "sha256", "pcrs": {str(k): v.hex() for k, v in cos["pcrs"].items()}})
+    )
     bank, pcrs = tpm.load_pcrs(path)
     assert bank == "sha256" and pcrs == cos["pcrs"]
     path.write_text("[1, 2]")
@@ -204,5 +230,7 @@ def test_policy_pcr_digest_matches_spec_formula() -> None:
     values = {i: bytes([i]) * 32 for i in tpm.REFERENCE_PCRS}
     selection = struct.pack(">IHB", 1, 0x000B, 3) + bytes([0xBF, 0x11, 0x00])
     pcr_digest = hashlib.sha256(b"".join(values[i] for i in sorted(values))).digest()
-    expected = hashlib.sha256(bytes(32) + struct.pack(">I", 0x17F) + selection + pcr_digest).digest()
+    expected = hashlib.sha256(
+        bytes(32) + struct.pack(">I", 0x17F) + selection + pcr_digest
+    ).digest()
     assert tpm.policy_pcr_digest(values) == expected

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 from openpcc._openpcc import tpm as _tpm
-from openpcc.attestation.verdict import Verdict
+from openpcc.attestation.verdict import Check, Verdict
 from openpcc.exceptions import MalformedTPMStructureError
 
 __all__ = [
@@ -53,10 +53,17 @@ __all__ = [
 REFERENCE_PCRS: tuple[int, ...] = tuple(_tpm.REFERENCE_PCRS)
 
 
+def _verdict(raw: tuple[list[tuple[str, bool, str]], dict[str, Any]]) -> Verdict:
+    checks, claims = raw
+    return Verdict(
+        checks=tuple(Check(name, ok, detail) for name, ok, detail in checks), claims=claims
+    )
+
+
 def _unix(at: datetime | None) -> int:
-    moment = at or datetime.now(timezone.utc)
+    moment = at or datetime.now(UTC)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return max(0, int(moment.timestamp()))
 
 
@@ -102,7 +109,7 @@ def verify_quote(
         intermediates=[bytes(c) for c in intermediates],
         at_unix=_unix(at),
     )
-    return Verdict.from_json(raw)
+    return _verdict(raw)
 
 
 def verify_certify_creation(
@@ -124,7 +131,7 @@ def verify_certify_creation(
         intermediates=[bytes(c) for c in intermediates],
         at_unix=_unix(at),
     )
-    return Verdict.from_json(raw)
+    return _verdict(raw)
 
 
 def check_rek(
@@ -138,7 +145,7 @@ def check_rek(
     sensitiveDataOrigin, decrypt, not sign/restricted, userWithAuth clear, and ``authPolicy`` equal
     to PolicyPCR over ``policy_pcrs`` with the given values."""
     raw = _tpm.check_rek(rek_public, pcrs=_pcr_dict(pcrs), bank=bank, policy_pcrs=list(policy_pcrs))
-    return Verdict.from_json(raw)
+    return _verdict(raw)
 
 
 def verify_identity(
@@ -175,26 +182,26 @@ def verify_identity(
         intermediates=[bytes(c) for c in intermediates],
         at_unix=_unix(at),
     )
-    return Verdict.from_json(raw)
+    return _verdict(raw)
 
 
-def verify_ak(ak: bytes, *, intermediates: Iterable[bytes] = (), at: datetime | None = None) -> Verdict:
+def verify_ak(
+    ak: bytes, *, intermediates: Iterable[bytes] = (), at: datetime | None = None
+) -> Verdict:
     """Checks an attestation key alone: a certificate's chain to the built-in GCE/Azure roots at
     ``at`` (``tpm.ak.chain``), or a public area's restricted-signing attributes."""
     raw = _tpm.verify_ak(ak, intermediates=[bytes(c) for c in intermediates], at_unix=_unix(at))
-    return Verdict.from_json(raw)
+    return _verdict(raw)
 
 
 def parse_attest(data: bytes) -> dict[str, Any]:
     """The fields of a ``TPMS_ATTEST`` / ``TPM2B_ATTEST`` (quote, creation or certify)."""
-    result: dict[str, Any] = json.loads(_tpm.parse_attest(data))
-    return result
+    return _tpm.parse_attest(data)
 
 
 def parse_public(data: bytes) -> dict[str, Any]:
     """The fields of a ``TPMT_PUBLIC`` / ``TPM2B_PUBLIC``, with decoded attributes and its name."""
-    result: dict[str, Any] = json.loads(_tpm.parse_public(data))
-    return result
+    return _tpm.parse_public(data)
 
 
 def public_name(data: bytes) -> bytes:

@@ -11,6 +11,7 @@ import secrets
 import struct
 import time
 from dataclasses import dataclass
+from typing import Self
 
 from openpcc.exceptions import MalformedTPMStructureError, TPMCommandError
 from openpcc.tpm.transport import Transport
@@ -148,7 +149,7 @@ class TpmClient:
     def close(self) -> None:
         self._transport.close()
 
-    def __enter__(self) -> TpmClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -214,8 +215,15 @@ class TpmClient:
         (handle,), _ = self._run("Load", u32(parent), params, [password_auth()], 1)
         return handle
 
-    def certify_creation(self, signer: int, obj: int, created: Created, qualifying: bytes = b"") -> Signed:
-        params = tpm2b(qualifying) + tpm2b(created.creation_hash) + u16(ALG_NULL) + created.creation_ticket
+    def certify_creation(
+        self, signer: int, obj: int, created: Created, qualifying: bytes = b""
+    ) -> Signed:
+        params = (
+            tpm2b(qualifying)
+            + tpm2b(created.creation_hash)
+            + u16(ALG_NULL)
+            + created.creation_ticket
+        )
         _, r = self._run("CertifyCreation", u32(signer) + u32(obj), params, [password_auth()])
         return Signed(attest=r.tpm2b(), signature=r.rest())
 
@@ -244,7 +252,13 @@ class TpmClient:
         self._run("PCR_Extend", u32(pcr), params, [password_auth()])
 
     def start_policy_session(self) -> int:
-        params = tpm2b(secrets.token_bytes(32)) + tpm2b(b"") + bytes([SE_POLICY]) + u16(ALG_NULL) + u16(ALG_SHA256)
+        params = (
+            tpm2b(secrets.token_bytes(32))
+            + tpm2b(b"")
+            + bytes([SE_POLICY])
+            + u16(ALG_NULL)
+            + u16(ALG_SHA256)
+        )
         (handle,), _ = self._run("StartAuthSession", u32(RH_NULL) + u32(RH_NULL), params, None, 1)
         return handle
 
@@ -279,7 +293,9 @@ def _read_selection(r: Reader) -> list[int]:
     for _ in range(r.u32()):
         r.u16()
         bitmap = r.take(r.take(1)[0])
-        out.extend(i * 8 + bit for i, byte in enumerate(bitmap) for bit in range(8) if byte >> bit & 1)
+        out.extend(
+            i * 8 + bit for i, byte in enumerate(bitmap) for bit in range(8) if byte >> bit & 1
+        )
     return out
 
 
@@ -290,8 +306,16 @@ def rsa_ak_template() -> bytes:
     """RSA-2048 restricted signing key, RSASSA-SHA256 (what the reference's AK is)."""
     attrs = FIXED_TPM | FIXED_PARENT | SENSITIVE_DATA_ORIGIN | USER_WITH_AUTH | RESTRICTED | SIGN
     return (
-        u16(ALG_RSA) + u16(ALG_SHA256) + u32(attrs) + tpm2b(b"")
-        + u16(ALG_NULL) + u16(ALG_RSASSA) + u16(ALG_SHA256) + u16(2048) + u32(0) + tpm2b(b"")
+        u16(ALG_RSA)
+        + u16(ALG_SHA256)
+        + u32(attrs)
+        + tpm2b(b"")
+        + u16(ALG_NULL)
+        + u16(ALG_RSASSA)
+        + u16(ALG_SHA256)
+        + u16(2048)
+        + u32(0)
+        + tpm2b(b"")
     )
 
 
@@ -299,19 +323,44 @@ def ecc_ak_template() -> bytes:
     """P-256 restricted signing key, ECDSA-SHA256."""
     attrs = FIXED_TPM | FIXED_PARENT | SENSITIVE_DATA_ORIGIN | USER_WITH_AUTH | RESTRICTED | SIGN
     return (
-        u16(ALG_ECC) + u16(ALG_SHA256) + u32(attrs) + tpm2b(b"")
-        + u16(ALG_NULL) + u16(ALG_ECDSA) + u16(ALG_SHA256) + u16(ECC_NIST_P256) + u16(ALG_NULL)
-        + tpm2b(b"") + tpm2b(b"")
+        u16(ALG_ECC)
+        + u16(ALG_SHA256)
+        + u32(attrs)
+        + tpm2b(b"")
+        + u16(ALG_NULL)
+        + u16(ALG_ECDSA)
+        + u16(ALG_SHA256)
+        + u16(ECC_NIST_P256)
+        + u16(ALG_NULL)
+        + tpm2b(b"")
+        + tpm2b(b"")
     )
 
 
 def srk_template() -> bytes:
     """P-256 storage parent (restricted decrypt, AES-128-CFB), the usual SRK shape."""
-    attrs = FIXED_TPM | FIXED_PARENT | SENSITIVE_DATA_ORIGIN | USER_WITH_AUTH | NO_DA | RESTRICTED | DECRYPT
+    attrs = (
+        FIXED_TPM
+        | FIXED_PARENT
+        | SENSITIVE_DATA_ORIGIN
+        | USER_WITH_AUTH
+        | NO_DA
+        | RESTRICTED
+        | DECRYPT
+    )
     return (
-        u16(ALG_ECC) + u16(ALG_SHA256) + u32(attrs) + tpm2b(b"")
-        + u16(ALG_AES) + u16(128) + u16(ALG_CFB) + u16(ALG_NULL) + u16(ECC_NIST_P256) + u16(ALG_NULL)
-        + tpm2b(b"") + tpm2b(b"")
+        u16(ALG_ECC)
+        + u16(ALG_SHA256)
+        + u32(attrs)
+        + tpm2b(b"")
+        + u16(ALG_AES)
+        + u16(128)
+        + u16(ALG_CFB)
+        + u16(ALG_NULL)
+        + u16(ECC_NIST_P256)
+        + u16(ALG_NULL)
+        + tpm2b(b"")
+        + tpm2b(b"")
     )
 
 
@@ -320,7 +369,14 @@ def rek_template(auth_policy: bytes) -> bytes:
     (userWithAuth clear), generated inside and bound to this TPM and parent."""
     attrs = FIXED_TPM | FIXED_PARENT | SENSITIVE_DATA_ORIGIN | NO_DA | DECRYPT
     return (
-        u16(ALG_ECC) + u16(ALG_SHA256) + u32(attrs) + tpm2b(auth_policy)
-        + u16(ALG_NULL) + u16(ALG_NULL) + u16(ECC_NIST_P256) + u16(ALG_NULL)
-        + tpm2b(b"") + tpm2b(b"")
+        u16(ALG_ECC)
+        + u16(ALG_SHA256)
+        + u32(attrs)
+        + tpm2b(auth_policy)
+        + u16(ALG_NULL)
+        + u16(ALG_NULL)
+        + u16(ECC_NIST_P256)
+        + u16(ALG_NULL)
+        + tpm2b(b"")
+        + tpm2b(b"")
     )

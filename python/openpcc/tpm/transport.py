@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Self
 
 from openpcc.exceptions import TPMDeviceError
 
@@ -44,7 +44,9 @@ class TcpTransport:
         try:
             self._sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
-            raise TPMDeviceError(f"cannot connect to TPM at {host}:{port}: {exc.strerror}") from None
+            raise TPMDeviceError(
+                f"cannot connect to TPM at {host}:{port}: {exc.strerror}"
+            ) from None
 
     def _recv_exact(self, n: int) -> bytes:
         chunks = bytearray()
@@ -82,7 +84,9 @@ class DeviceTransport:
         try:
             self._fd = os.open(path, os.O_RDWR)
         except OSError as exc:
-            raise TPMDeviceError(f"cannot open TPM device {os.fspath(path)}: {exc.strerror}") from None
+            raise TPMDeviceError(
+                f"cannot open TPM device {os.fspath(path)}: {exc.strerror}"
+            ) from None
 
     def transact(self, command: bytes) -> bytes:
         try:
@@ -121,11 +125,17 @@ class SwtpmProcess:
         self.ctrl_port = _free_port()
         self._proc = subprocess.Popen(
             [
-                binary, "socket", "--tpm2",
-                "--server", f"type=tcp,port={self.port},bindaddr=127.0.0.1",
-                "--ctrl", f"type=tcp,port={self.ctrl_port},bindaddr=127.0.0.1",
-                "--flags", "not-need-init,startup-clear",
-                "--tpmstate", f"dir={self._state.name}",
+                binary,
+                "socket",
+                "--tpm2",
+                "--server",
+                f"type=tcp,port={self.port},bindaddr=127.0.0.1",
+                "--ctrl",
+                f"type=tcp,port={self.ctrl_port},bindaddr=127.0.0.1",
+                "--flags",
+                "not-need-init,startup-clear",
+                "--tpmstate",
+                f"dir={self._state.name}",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -169,7 +179,7 @@ class SwtpmProcess:
             self._proc.stderr.close()
         self._state.cleanup()
 
-    def __enter__(self) -> SwtpmProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

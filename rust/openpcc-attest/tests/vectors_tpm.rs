@@ -340,3 +340,69 @@ fn mutated_input_never_panics_and_never_verifies() {
         let _ = openpcc_attest::tpm::parse_certificate(&leaf);
     }
 }
+
+/// A REK public area as `openpcc.tpm.client.rek_template` marshals it, with the P-256 base point
+/// standing in for the TPM-generated key.
+fn rek_public(attrs: u32, policy: &[u8]) -> Vec<u8> {
+    let gx = hex::decode("6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296").unwrap();
+    let gy = hex::decode("4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5").unwrap();
+    let mut out = Vec::new();
+    out.extend_from_slice(&[0x00, 0x23, 0x00, 0x0b]);
+    out.extend_from_slice(&attrs.to_be_bytes());
+    out.extend_from_slice(&u16::try_from(policy.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(policy);
+    out.extend_from_slice(&[0x00, 0x10, 0x00, 0x10, 0x00, 0x03, 0x00, 0x10]);
+    for c in [&gx, &gy] {
+        out.extend_from_slice(&[0x00, 0x20]);
+        out.extend_from_slice(c);
+    }
+    out
+}
+
+#[test]
+fn rek_checks_accept_a_pcr_bound_decrypt_key_and_name_each_defect() {
+    use openpcc_attest::tpm::{attr, policy_pcr_digest, REFERENCE_PCRS};
+    let values: BTreeMap<u32, Vec<u8>> = REFERENCE_PCRS.iter().map(|&i| (i, vec![u8::try_from(i).unwrap(); 32])).collect();
+    let pcrs = PcrValues { bank: HashAlg::Sha256, values };
+    let ordered: Vec<&[u8]> = pcrs.values.values().map(Vec::as_slice).collect();
+    let policy = policy_pcr_digest(HashAlg::Sha256, &REFERENCE_PCRS, &ordered);
+    let good = attr::FIXED_TPM | attr::FIXED_PARENT | attr::SENSITIVE_DATA_ORIGIN | attr::NO_DA | attr::DECRYPT;
+    let v = check_rek(&rek_public(good, &policy), Some(&pcrs), &REFERENCE_PCRS);
+    assert_valid(&v, "rek");
+    assert_eq!(v.claims["rek_public_key"].as_str().unwrap().len(), 130);
+
+    for bad in [good | attr::USER_WITH_AUTH, good | attr::SIGN_ENCRYPT, good & !attr::FIXED_TPM, good & !attr::SENSITIVE_DATA_ORIGIN] {
+        assert_eq!(failed(&check_rek(&rek_public(bad, &policy), Some(&pcrs), &REFERENCE_PCRS)), ["tpm.rek.attributes"]);
+    }
+    let mut other = pcrs.clone();
+    other.values.insert(12, vec![0xee; 32]);
+    assert_eq!(failed(&check_rek(&rek_public(good, &policy), Some(&other), &REFERENCE_PCRS)), ["tpm.rek.policy"]);
+    assert_eq!(failed(&check_rek(&rek_public(good, &policy), None, &REFERENCE_PCRS)), ["tpm.rek.policy"]);
+    let mut trailing = rek_public(good, &policy);
+    trailing.push(0);
+    assert_eq!(failed(&check_rek(&trailing, Some(&pcrs), &REFERENCE_PCRS)), ["tpm.rek.parse"]);
+}
+
+#[test]
+fn certify_creation_negatives_name_the_failed_check() {
+    let Some(dir) = root() else { return };
+    let w = windows(&dir);
+    let cos_ak = cos(&dir).ak;
+    let run = |attest: &[u8], sig: &[u8], object: &[u8]| {
+        failed(&verify_certify_creation(&CreationInput { attest, signature: sig, ak: ak(&w.ak), object_public: Some(object) }))
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(&w.create_attest, &w.create_sig, &cos_ak), ["tpm.creation.object_name"]);
+    let mut sig = w.create_sig.clone();
+    sig[10] ^= 1;
+    assert_eq!(run(&w.create_attest, &sig, &w.ak), ["tpm.creation.signature"]);
+    // As TPM2B_ATTEST (the reference's CertifyRekCreation piece) it verifies the same.
+    let mut wrapped = u16::try_from(w.create_attest.len()).unwrap().to_be_bytes().to_vec();
+    wrapped.extend_from_slice(&w.create_attest);
+    assert!(run(&wrapped, &w.create_sig, &w.ak).is_empty());
+    wrapped.push(0);
+    assert_eq!(run(&wrapped, &w.create_sig, &w.ak), ["tpm.creation.parse"]);
+    assert_eq!(run(&w.quote, &w.sig, &w.ak), ["tpm.creation.type"]);
+}

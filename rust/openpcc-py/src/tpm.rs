@@ -1,7 +1,8 @@
 //! `openpcc._openpcc.tpm`: TPM 2.0 quote, certify-creation and REK verification.
 //!
-//! Verifiers return the verdict as JSON (`openpcc.attestation.verdict.Verdict.from_json`); they
-//! never raise on bad evidence. The parse helpers raise `MalformedTPMStructureError` or
+//! Verifiers return the verdict as `(checks, claims)` Python objects, built directly rather than
+//! through JSON (the JSON round trip cost as much as the RSA check); they never raise on bad
+//! evidence. The parse helpers raise `MalformedTPMStructureError` or
 //! `UnsupportedTPMAlgorithmError`.
 
 use std::collections::BTreeMap;
@@ -10,9 +11,11 @@ use openpcc_attest::tpm::{
     self, AkSource, CreationInput, Freshness, HashAlg, IdentityInput, PcrValues, QuoteInput, TpmError,
     TpmsAttest, TpmtPublic, TpmtSignature,
 };
+use openpcc_attest::Verdict;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString};
+use serde_json::Value;
 
 pyo3::import_exception!(openpcc.exceptions, MalformedTPMStructureError);
 pyo3::import_exception!(openpcc.exceptions, UnsupportedTPMAlgorithmError);
@@ -24,6 +27,45 @@ fn to_py_err(e: &TpmError) -> PyErr {
         }
         _ => MalformedTPMStructureError::new_err(e.to_string()),
     }
+}
+
+/// A verdict as `(checks, claims)`: `[(name, ok, detail), ...]` and a dict, built directly (no JSON).
+type PyVerdict = (Vec<(String, bool, String)>, Py<PyAny>);
+
+fn verdict_to_py(py: Python<'_>, verdict: Verdict) -> PyResult<PyVerdict> {
+    let checks = verdict.checks.into_iter().map(|c| (c.name, c.ok, c.detail)).collect();
+    let claims = PyDict::new(py);
+    for (key, value) in &verdict.claims {
+        claims.set_item(key, json_to_py(py, value)?)?;
+    }
+    Ok((checks, claims.into_any().unbind()))
+}
+
+fn json_to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
+    Ok(match value {
+        Value::Null => py.None(),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any().unbind(),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => u.into_pyobject(py)?.into_any().unbind(),
+            (None, Some(i)) => i.into_pyobject(py)?.into_any().unbind(),
+            _ => n.as_f64().unwrap_or_default().into_pyobject(py)?.into_any().unbind(),
+        },
+        Value::String(s) => PyString::new(py, s).into_any().unbind(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(json_to_py(py, item)?)?;
+            }
+            list.into_any().unbind()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(k, json_to_py(py, v)?)?;
+            }
+            dict.into_any().unbind()
+        }
+    })
 }
 
 fn bank(name: &str) -> PyResult<HashAlg> {
@@ -58,9 +100,9 @@ fn verify_quote(
     bank: &str,
     intermediates: Vec<Vec<u8>>,
     at_unix: u64,
-) -> PyResult<String> {
+) -> PyResult<PyVerdict> {
     let pcrs = pcr_values(pcrs, bank)?;
-    Ok(py.detach(|| {
+    let verdict = py.detach(|| {
         tpm::verify_quote(&QuoteInput {
             attest,
             signature,
@@ -68,8 +110,8 @@ fn verify_quote(
             nonce: freshness(nonce, nonce_required),
             pcrs: pcrs.as_ref(),
         })
-        .to_json()
-    }))
+    });
+    verdict_to_py(py, verdict)
 }
 
 /// Verifies a TPM2_CertifyCreation; returns the verdict JSON.
@@ -83,29 +125,30 @@ fn verify_certify_creation(
     object_public: Option<&[u8]>,
     intermediates: Vec<Vec<u8>>,
     at_unix: u64,
-) -> String {
-    py.detach(|| {
+) -> PyResult<PyVerdict> {
+    let verdict = py.detach(|| {
         tpm::verify_certify_creation(&CreationInput {
             attest,
             signature,
             ak: AkSource { ak, intermediates: &intermediates, at_unix },
             object_public,
         })
-        .to_json()
-    })
+    });
+    verdict_to_py(py, verdict)
 }
 
 /// Checks a request-encryption key's public area; returns the verdict JSON.
 #[pyfunction]
 #[pyo3(signature = (rek_public, *, pcrs, bank, policy_pcrs))]
 fn check_rek(
+    py: Python<'_>,
     rek_public: &[u8],
     pcrs: Option<BTreeMap<u32, Vec<u8>>>,
     bank: &str,
     policy_pcrs: Vec<u32>,
-) -> PyResult<String> {
+) -> PyResult<PyVerdict> {
     let pcrs = pcr_values(pcrs, bank)?;
-    Ok(tpm::check_rek(rek_public, pcrs.as_ref(), &policy_pcrs).to_json())
+    verdict_to_py(py, tpm::check_rek(rek_public, pcrs.as_ref(), &policy_pcrs))
 }
 
 /// Verifies a node's TPM identity (quote, certify-creation of the REK, REK); returns verdict JSON.
@@ -128,9 +171,9 @@ fn verify_identity(
     policy_pcrs: Vec<u32>,
     intermediates: Vec<Vec<u8>>,
     at_unix: u64,
-) -> PyResult<String> {
+) -> PyResult<PyVerdict> {
     let pcrs = PcrValues { bank: self::bank(bank)?, values: pcrs };
-    Ok(py.detach(|| {
+    let verdict = py.detach(|| {
         tpm::verify_identity(&IdentityInput {
             quote,
             quote_signature,
@@ -142,30 +185,31 @@ fn verify_identity(
             nonce: freshness(nonce, nonce_required),
             policy_pcrs: &policy_pcrs,
         })
-        .to_json()
-    }))
+    });
+    verdict_to_py(py, verdict)
 }
 
 /// Checks an attestation key alone (certificate chain at `at_unix`, or public-area attributes).
 #[pyfunction]
 #[pyo3(signature = (ak, *, intermediates, at_unix))]
-fn verify_ak(py: Python<'_>, ak: &[u8], intermediates: Vec<Vec<u8>>, at_unix: u64) -> String {
-    py.detach(|| tpm::verify_ak(&AkSource { ak, intermediates: &intermediates, at_unix }).to_json())
+fn verify_ak(py: Python<'_>, ak: &[u8], intermediates: Vec<Vec<u8>>, at_unix: u64) -> PyResult<PyVerdict> {
+    let verdict = py.detach(|| tpm::verify_ak(&AkSource { ak, intermediates: &intermediates, at_unix }));
+    verdict_to_py(py, verdict)
 }
 
-/// Parses a `TPMS_ATTEST` or `TPM2B_ATTEST`; returns its fields as JSON.
+/// Parses a `TPMS_ATTEST` or `TPM2B_ATTEST`; returns its fields as a dict.
 #[pyfunction]
-fn parse_attest(data: &[u8]) -> PyResult<String> {
+fn parse_attest(py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
     let wrapped = data.get(2..6) == Some(&tpm::TPM_GENERATED.to_be_bytes()[..]);
     let attest = if wrapped { TpmsAttest::decode_2b(data).map(|(a, _)| a) } else { TpmsAttest::decode(data) };
-    attest.map(|a| a.to_json().to_string()).map_err(|e| to_py_err(&e))
+    json_to_py(py, &attest.map_err(|e| to_py_err(&e))?.to_json())
 }
 
-/// Parses a `TPMT_PUBLIC` or `TPM2B_PUBLIC`; returns its fields (with the name) as JSON.
+/// Parses a `TPMT_PUBLIC` or `TPM2B_PUBLIC`; returns its fields (with the name) as a dict.
 #[pyfunction]
-fn parse_public(data: &[u8]) -> PyResult<String> {
+fn parse_public(py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
     let public = TpmtPublic::decode(data).or_else(|first| TpmtPublic::decode_2b(data).map_err(|_| first));
-    public.map(|p| p.to_json().to_string()).map_err(|e| to_py_err(&e))
+    json_to_py(py, &public.map_err(|e| to_py_err(&e))?.to_json())
 }
 
 /// The name (`nameAlg || H(TPMT_PUBLIC)`) of a `TPMT_PUBLIC`.
