@@ -193,6 +193,8 @@ fn malformed_containers_and_reports_are_failed_checks() {
     assert!(nvidia::verify_evidence(&trailing, &opts()).checks[1].detail.contains("trailing"));
     let huge_record = with_evidence(&item, |raw| raw[37 + 5..37 + 8].copy_from_slice(&[0xff, 0xff, 0xff]));
     assert_eq!(failed(&nvidia::verify_evidence(&huge_record, &opts())), ["nvidia.0.spdm"]);
+    let other_slot = with_evidence(&item, |raw| raw[37 + 3] = 1);
+    assert_eq!(failed(&nvidia::verify_evidence(&other_slot, &opts())), ["nvidia.0.spdm"]);
     let wrong_version = with_evidence(&item, |raw| raw[37] = 0x12);
     assert_eq!(failed(&nvidia::verify_evidence(&wrong_version, &opts())), ["nvidia.0.spdm"]);
 }

@@ -71,6 +71,9 @@ pub fn parse_exchange(raw: &[u8]) -> Result<Exchange<'_>, NvidiaError> {
     let request = parse_request(request_bytes)?;
     let response_bytes = raw.get(REQUEST_LEN..).unwrap_or_default();
     let response = parse_response(response_bytes)?;
+    if response.slot != request.slot & 0x0F {
+        return Err(NvidiaError::BadMeasurement("response names another certificate slot than the request"));
+    }
     let signed_len = raw.len().checked_sub(SIGNATURE_LEN).ok_or(NvidiaError::Truncated("signature"))?;
     let signed = raw.get(..signed_len).ok_or(NvidiaError::Truncated("signature"))?;
     Ok(Exchange { request, response, signed })
