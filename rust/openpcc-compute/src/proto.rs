@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage};
 
-use crate::Error;
+// Not imported by name: the schema has a message called `Error` (httpfmt.proto), re-exported here.
+type ComputeError = crate::Error;
 
 #[allow(missing_docs, clippy::pedantic, unreachable_pub)]
 mod generated {
@@ -20,28 +21,28 @@ pub use generated::*;
 
 static DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/csprotos.fds"));
 
-fn pool() -> Result<&'static DescriptorPool, Error> {
+fn pool() -> Result<&'static DescriptorPool, ComputeError> {
     static POOL: OnceLock<Option<DescriptorPool>> = OnceLock::new();
-    POOL.get_or_init(|| DescriptorPool::decode(DESCRIPTORS).ok()).as_ref().ok_or(Error::Malformed("embedded descriptors"))
+    POOL.get_or_init(|| DescriptorPool::decode(DESCRIPTORS).ok()).as_ref().ok_or(ComputeError::Malformed("embedded descriptors"))
 }
 
 /// Names of every message of the schema (`csprotos.ComputeRequestInfo`, ...).
-pub fn message_names() -> Result<Vec<String>, Error> {
+pub fn message_names() -> Result<Vec<String>, ComputeError> {
     Ok(pool()?.all_messages().map(|m| m.full_name().to_owned()).collect())
 }
 
 /// Serializes the protobuf-JSON form of message `name` (bytes fields are base64 strings).
-pub fn encode_json(name: &str, json: &str) -> Result<Vec<u8>, Error> {
-    let desc = pool()?.get_message_by_name(name).ok_or(Error::InvalidArgument("unknown message name"))?;
+pub fn encode_json(name: &str, json: &str) -> Result<Vec<u8>, ComputeError> {
+    let desc = pool()?.get_message_by_name(name).ok_or(ComputeError::InvalidArgument("unknown message name"))?;
     let mut de = serde_json::Deserializer::from_str(json);
-    let msg = DynamicMessage::deserialize(desc, &mut de).map_err(|_| Error::InvalidArgument("value does not match the message schema"))?;
-    de.end().map_err(|_| Error::InvalidArgument("trailing data after the JSON value"))?;
+    let msg = DynamicMessage::deserialize(desc, &mut de).map_err(|_| ComputeError::InvalidArgument("value does not match the message schema"))?;
+    de.end().map_err(|_| ComputeError::InvalidArgument("trailing data after the JSON value"))?;
     Ok(msg.encode_to_vec())
 }
 
 /// Parses message `name` and returns its protobuf-JSON form (fields that are present, even when zero).
-pub fn decode_json(name: &str, data: &[u8]) -> Result<String, Error> {
-    let desc = pool()?.get_message_by_name(name).ok_or(Error::InvalidArgument("unknown message name"))?;
-    let msg = DynamicMessage::decode(desc, data).map_err(|_| Error::Malformed("protobuf message"))?;
-    serde_json::to_string(&msg).map_err(|_| Error::Malformed("protobuf message"))
+pub fn decode_json(name: &str, data: &[u8]) -> Result<String, ComputeError> {
+    let desc = pool()?.get_message_by_name(name).ok_or(ComputeError::InvalidArgument("unknown message name"))?;
+    let msg = DynamicMessage::decode(desc, data).map_err(|_| ComputeError::Malformed("protobuf message"))?;
+    serde_json::to_string(&msg).map_err(|_| ComputeError::Malformed("protobuf message"))
 }
