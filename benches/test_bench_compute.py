@@ -156,62 +156,83 @@ def _node() -> tuple[compute.ComputeRequest, compute.NodeRequest]:
     return req, compute.NodeRequest.unwrap(req.media_type, req.encapsulated_keys[0][1], SKS[0])
 
 
-def _stream_openpcc(padding: str) -> int:
-    """Seal and open N_TOKENS tokens; returns the wire bytes."""
-    req, node = _node()
+def _seal_stream(node: compute.NodeRequest, padding: str) -> list[bytes]:
+    """Node side: N_TOKENS tokens through push/poll, as a server loop would call them."""
     s = node.token_stream_sealer(200, [(b"content-type", b"application/x-ndjson")], padding=padding, now_ns=0)
-    o = req.token_stream_opener(IDS[0])
-    wire = len(s.response_nonce)
-    o.push(s.response_nonce)
+    out = [s.response_nonce, *s.start()]
     t = 0
     for tok in TOKEN_LINES:
         t += STEP_NS
-        for c in s.poll(t) + s.push(tok, t):
-            wire += len(c)
-            o.push(c)
-    for c in s.poll(t + STEP_NS) + s.finish():
-        wire += len(c)
-        o.push(c)
-    o.finish()
-    return wire
+        out += s.poll(t)
+        out += s.push(tok, t)
+    out += s.poll(t + STEP_NS)
+    out += s.finish()
+    return out
+
+
+def _open_stream(req: compute.ComputeRequest, chunks: list[bytes]) -> int:
+    """Client side: one push per wire chunk, as they arrive."""
+    o = req.token_stream_opener(IDS[0])
+    n = 0
+    for c in chunks:
+        n += len(o.push(c))
+    return n + len(o.finish()[0])
 
 
 @pytest.mark.parametrize("padding", ["fixed", "per-piece"])
-def test_stream_openpcc(benchmark, padding: str) -> None:  # type: ignore[no-untyped-def]
-    benchmark.group = "compute-stream-1000-tokens"
-    wire = benchmark(_stream_openpcc, padding)
-    plain = sum(len(t) for t in TOKEN_LINES)
-    benchmark.extra_info["wire_bytes_per_token"] = wire / N_TOKENS
-    benchmark.extra_info["plaintext_bytes_per_token"] = plain / N_TOKENS
-    benchmark.extra_info["padding"] = padding
+def test_stream_seal_openpcc(benchmark, padding: str) -> None:  # type: ignore[no-untyped-def]
+    benchmark.group = "compute-stream-seal-1000-tokens"
+    _, node = _node()
+    chunks = benchmark(_seal_stream, node, padding)
+    benchmark.extra_info["wire_bytes_per_token"] = sum(map(len, chunks)) / N_TOKENS
+    benchmark.extra_info["plaintext_bytes_per_token"] = sum(map(len, TOKEN_LINES)) / N_TOKENS
 
 
-def test_stream_plaintext(benchmark) -> None:  # type: ignore[no-untyped-def]
-    """The floor: passing the same tokens through a Python loop without encryption."""
-    benchmark.group = "compute-stream-1000-tokens"
+@pytest.mark.parametrize("padding", ["fixed", "per-piece"])
+def test_stream_open_openpcc(benchmark, padding: str) -> None:  # type: ignore[no-untyped-def]
+    benchmark.group = "compute-stream-open-1000-tokens"
+    req, node = _node()
+    chunks = _seal_stream(node, padding)
+    assert benchmark(_open_stream, req, chunks) == sum(map(len, TOKEN_LINES))
+
+
+def _plaintext_loop() -> int:
+    out = bytearray()
+    for tok in TOKEN_LINES:
+        out += tok
+    return len(out)
+
+
+@pytest.mark.parametrize("group", ["seal", "open"])
+def test_stream_plaintext(benchmark, group: str) -> None:  # type: ignore[no-untyped-def]
+    """The floor: the same tokens through a Python loop without encryption."""
+    benchmark.group = f"compute-stream-{group}-1000-tokens"
+    benchmark(_plaintext_loop)
+
+
+KEY, BASE = os.urandom(16), int.from_bytes(os.urandom(12), "big")
+
+
+def _crypto_seal() -> list[bytes]:
+    enc = AESGCM(KEY)
+    return [
+        bytes([len(tok) + 17]) + enc.encrypt((BASE ^ i).to_bytes(12, "big"), bytes([len(tok)]) + tok, b"")
+        for i, tok in enumerate(TOKEN_LINES)
+    ]
+
+
+def test_stream_seal_cryptography(benchmark) -> None:  # type: ignore[no-untyped-def]
+    """Baseline peer: the reference's one-chunk-per-token scheme on `cryptography` AES-GCM."""
+    benchmark.group = "compute-stream-seal-1000-tokens"
+    benchmark(_crypto_seal)
+
+
+def test_stream_open_cryptography(benchmark) -> None:  # type: ignore[no-untyped-def]
+    benchmark.group = "compute-stream-open-1000-tokens"
+    chunks = _crypto_seal()
 
     def run() -> int:
-        out = bytearray()
-        for tok in TOKEN_LINES:
-            out += tok
-        return len(out)
-
-    benchmark(run)
-
-
-def test_stream_cryptography(benchmark) -> None:  # type: ignore[no-untyped-def]
-    """Baseline peer: the reference's per-piece chunking on `cryptography` AES-GCM (seal + open per token)."""
-    benchmark.group = "compute-stream-1000-tokens"
-    key, base = os.urandom(16), os.urandom(12)
-
-    def run() -> int:
-        enc, dec = AESGCM(key), AESGCM(key)
-        wire = 0
-        for i, tok in enumerate(TOKEN_LINES):
-            nonce = (int.from_bytes(base, "big") ^ i).to_bytes(12, "big")
-            ct = enc.encrypt(nonce, bytes([len(tok)]) + tok, b"")
-            wire += 2 + len(ct)
-            dec.decrypt(nonce, ct, b"")
-        return wire
+        dec = AESGCM(KEY)
+        return sum(len(dec.decrypt((BASE ^ i).to_bytes(12, "big"), c[1:], b"")) for i, c in enumerate(chunks))
 
     benchmark(run)

@@ -11,6 +11,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", f.display());
     }
     let descriptors = protox::compile(&files, [&root])?;
+    // The descriptor set is embedded too: it lets Python encode/decode any of these messages from dicts.
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out.join("csprotos.fds"), prost::Message::encode_to_vec(&descriptors))?;
     prost_build::Config::new().compile_fds(descriptors)?;
     Ok(())
 }

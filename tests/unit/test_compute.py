@@ -385,3 +385,58 @@ def test_oversized_chunk_is_refused_before_buffering(sealed: tuple) -> None:  # 
     o = req.response_opener(IDS[0], compute.CHUNKED_RESPONSE)
     with pytest.raises(ComputeChunkTooLargeError):
         o.push(b"\x00" * 16 + b"\x00" + b"\x00" * 531)
+
+
+def test_messages_by_name_round_trip_with_explicit_presence() -> None:
+    assert "csprotos.ComputeRequestInfo" in compute.message_names()
+    data = compute.encode_message("csprotos.ComputeManifestRequest", {"tags": ["llm"], "limit": 0})
+    assert data == bytes.fromhex("0a036c6c6d1000")  # limit=0 is on the wire: explicit presence
+    assert compute.decode_message("csprotos.ComputeManifestRequest", data) == {"tags": ["llm"], "limit": 0}
+    event = {
+        "nodeId": "01936e5a-0000-7000-8000-000000000001",
+        "eventIndex": "3",
+        "timestamp": "2025-01-01T00:00:00Z",
+        "heartbeat": {"routingInfo": {"url": "http://10.0.0.2:8080", "tags": ["llm", "model=x"]}},
+    }
+    raw = compute.encode_message("csprotos.NodeEvent", event)
+    assert compute.decode_message("csprotos.NodeEvent", raw) == event
+    info = compute.encode_compute_request_info([("ab", b"\x01\x02")])
+    assert compute.decode_message("csprotos.ComputeRequestInfo", info) == {
+        "candidates": [{"id": "ab", "encapsulatedKey": "AQI="}]
+    }
+    with pytest.raises(ComputeArgumentError):
+        compute.encode_message("csprotos.NoSuchMessage", {})
+    with pytest.raises(ComputeArgumentError):
+        compute.encode_message("csprotos.NodeEvent", {"nodeId": 5})
+    with pytest.raises(ComputeMalformedError):
+        compute.decode_message("csprotos.NodeEvent", b"\x0a\x05")
+
+
+def test_http_helpers_pad_like_the_reference(nodes: list) -> None:  # type: ignore[type-arg]
+    from openpcc import bhttp
+
+    request = bhttp.Request(
+        method=b"POST", scheme=b"http", authority=b"confsec.invalid", path=b"/api/chat",
+        headers=[(b"content-type", b"application/json")], content=b'{"model":"m"}' * 100,
+    )
+    for chunked in (False, True):
+        req = compute.seal_http_request(request, [(IDS[0], nodes[0][2])], chunked=chunked)
+        node = compute.NodeRequest.unwrap(req.media_type, req.encapsulated_keys[0][1], nodes[0][1])
+        assert len(node.open_body(req.body)) % 514 == 0
+        assert compute.open_http_request(node, req.body).content == request.content
+        response = bhttp.Response(status=200, headers=[(b"content-type", b"text/plain")], content=b"ok")
+        body = compute.seal_http_response(node, response, chunked=chunked)
+        media = compute.CHUNKED_RESPONSE if chunked else compute.RESPONSE
+        assert compute.open_http_response(req, IDS[0], media, body).content == b"ok"
+
+
+def test_no_secret_in_repr_or_errors(nodes: list) -> None:  # type: ignore[type-arg]
+    req = compute.seal_request(b"secret prompt", [(IDS[0], nodes[0][2])])
+    node = compute.NodeRequest.unwrap(req.media_type, req.encapsulated_keys[0][1], nodes[0][1])
+    key = req.encapsulated_keys[0][1]
+    for text in (repr(req), repr(node), str(req)):
+        assert key.hex() not in text and nodes[0][1].hex() not in text and "secret" not in text
+    try:
+        compute.NodeRequest.unwrap(req.media_type, key[:-1] + b"\x00", nodes[0][1])
+    except ComputeUnwrapError as e:
+        assert nodes[0][1].hex() not in str(e) and key.hex() not in str(e)

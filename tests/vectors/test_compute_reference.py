@@ -95,3 +95,15 @@ def test_node_opens_reference_request_and_answers_identically(req: dict[str, Any
 def test_plaintexts_are_bhttp_padded_to_514() -> None:
     for req in REQUESTS:
         assert len(b"".join(_h(c) for c in req["chunks"])) % compute.MAX_CHUNK_PLAINTEXT == 0
+
+
+def test_reference_plaintexts_decode_with_padding() -> None:
+    """Our BHTTP decoder accepts the reference's compute messages, zero padding included."""
+    from openpcc import bhttp
+
+    for req in REQUESTS:
+        decoded = bhttp.decode_request(b"".join(_h(c) for c in req["chunks"]))
+        assert decoded.path == b"/api/generate" and b"sky" in decoded.content
+        for resp in req["responses"]:
+            r = bhttp.decode_response(b"".join(_h(c) for c in resp["chunks"]))
+            assert r.status == 200 and r.content.endswith(b" scattering\"}\n")

@@ -73,10 +73,10 @@ impl SealedRequest {
         let mut body = Vec::with_capacity(NONCE_LEN + total + TAG_LEN * (1 + total / MAX_CHUNK_PLAINTEXT) + 64);
         body.extend_from_slice(&body_nonce);
         match framing {
-            Framing::Unchunked => {
-                let pt = Zeroizing::new(pieces.concat());
-                cipher.seal_append(b"", &pt, &mut body)?;
-            }
+            Framing::Unchunked => match pieces {
+                [one] => cipher.seal_append(b"", one, &mut body)?,
+                _ => cipher.seal_append(b"", &Zeroizing::new(pieces.concat()), &mut body)?,
+            },
             Framing::Chunked => {
                 let mut sealer = ChunkSealer::new(cipher, MAX_CHUNK_PLAINTEXT);
                 for piece in pieces {
@@ -216,13 +216,18 @@ impl NodeRequest {
 
     /// Opens the whole request body. Nothing is returned unless every part authenticates.
     pub fn open_body(&self, body: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut opener = self.body_opener()?;
-        let mut out = Zeroizing::new(Vec::with_capacity(body.len()));
-        for piece in opener.push(body)? {
-            out.extend_from_slice(&piece);
+        if self.framing == Framing::Unchunked {
+            // Whole-body fast path: decrypt straight from the caller's buffer (one copy).
+            let (nonce, ct) = body.split_at_checked(NONCE_LEN).ok_or(Error::Truncated)?;
+            let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Error::Truncated)?;
+            return CounterNonceAead::new(self.dek.as_ref(), nonce)?.open(b"", ct);
         }
-        out.extend_from_slice(&opener.finish()?);
-        Ok(std::mem::take(&mut *out))
+        let mut opener = self.body_opener()?;
+        let mut chunks = opener.push(body)?;
+        chunks.push(opener.finish()?);
+        let out = chunks.concat();
+        chunks.iter_mut().for_each(zeroize::Zeroize::zeroize);
+        Ok(out)
     }
 
     /// An incremental opener of the request body.

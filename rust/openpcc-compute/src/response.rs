@@ -190,6 +190,14 @@ impl ResponseOpener {
 
     /// Opens a whole body at once (chunk plaintexts concatenated).
     pub fn open_all(mut self, body: &[u8]) -> Result<Vec<u8>, Error> {
+        if let (Framing::Unchunked, OpenerState::AwaitNonce(buf)) = (self.framing, &self.state) {
+            if buf.is_empty() {
+                // Whole-body fast path: decrypt straight from the caller's buffer (one copy).
+                let (nonce, ct) = body.split_at_checked(RESPONSE_NONCE_LEN).ok_or(Error::Truncated)?;
+                let nonce: [u8; RESPONSE_NONCE_LEN] = nonce.try_into().map_err(|_| Error::Truncated)?;
+                return self.secret.cipher(&nonce)?.open(b"", ct);
+            }
+        }
         let mut out: Vec<u8> = self.push(body)?.concat();
         out.extend_from_slice(&self.finish()?);
         Ok(out)

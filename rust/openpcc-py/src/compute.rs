@@ -36,6 +36,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_seal_request_with, m)?)?;
     m.add_function(wrap_pyfunction!(encode_compute_request_info, m)?)?;
     m.add_function(wrap_pyfunction!(decode_compute_request_info, m)?)?;
+    m.add_function(wrap_pyfunction!(message_names, m)?)?;
+    m.add_function(wrap_pyfunction!(_encode_message_json, m)?)?;
+    m.add_function(wrap_pyfunction!(_decode_message_json, m)?)?;
     m.add("REQUEST", core::media::REQUEST)?;
     m.add("CHUNKED_REQUEST", core::media::CHUNKED_REQUEST)?;
     m.add("RESPONSE", core::media::RESPONSE)?;
@@ -387,4 +390,22 @@ fn encode_compute_request_info(py: Python<'_>, candidates: Vec<(String, Vec<u8>)
 fn decode_compute_request_info<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Vec<(String, Bound<'py, PyBytes>)>> {
     let info = core::proto::ComputeRequestInfo::decode(data).map_err(|_| err(core::Error::Malformed("ComputeRequestInfo protobuf")))?;
     Ok(info.candidates.into_iter().map(|c| (c.id.unwrap_or_default(), PyBytes::new(py, &c.encapsulated_key.unwrap_or_default()))).collect())
+}
+
+/// Every message of the schema (`proto/csprotos/*.proto`), by full name.
+#[pyfunction]
+fn message_names() -> PyResult<Vec<String>> {
+    core::proto::message_names().map_err(err)
+}
+
+/// Serializes message `name` from its protobuf-JSON text (used by `openpcc.compute.encode_message`).
+#[pyfunction]
+fn _encode_message_json<'py>(py: Python<'py>, name: &str, json: &str) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(py, &core::proto::encode_json(name, json).map_err(err)?))
+}
+
+/// Parses message `name` into its protobuf-JSON text (used by `openpcc.compute.decode_message`).
+#[pyfunction]
+fn _decode_message_json(name: &str, data: &[u8]) -> PyResult<String> {
+    core::proto::decode_json(name, data).map_err(err)
 }
