@@ -74,6 +74,8 @@ def _pcr_file(path: str | None) -> tuple[str, dict[int, bytes] | None]:
         if not isinstance(values, dict):
             raise ValueError("expected an object of PCR index to hex value")
         bank = str(raw.get("bank", "sha256")) if "pcrs" in raw else "sha256"
+        if bank not in ("sha1", "sha256", "sha384", "sha512"):
+            raise ValueError(f"unknown PCR bank {bank!r}")
         return bank, {int(k): bytes.fromhex(v) for k, v in values.items()}
     except (ValueError, TypeError, AttributeError) as exc:
         raise UnreadableInput(f"{path}: not a PCR file ({exc})") from None

@@ -437,3 +437,30 @@ def test_evidence_unreadable_inputs(
     rc, doc = run("evidence", path, "--policy", write(tmp_path, "p.toml", policy), "--nonce", nonce)
     assert rc == UNREADABLE
     assert doc["valid"] is False and "error" in doc
+
+
+def test_tpm_quote_unknown_pcr_bank_is_unreadable(tmp_path: Path) -> None:
+    path = write(tmp_path, "p.json", b'{"bank": "md5", "pcrs": {"0": "00"}}')
+    rc, doc = run(
+        "tpm-quote",
+        "--attest", str(vector_path("tpm", f"{COS}.quote_sha256.tpms_attest.bin")),
+        "--signature", str(vector_path("tpm", f"{COS}.quote_sha256.tpmt_signature.bin")),
+        "--ak", str(vector_path("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
+        "--pcrs", path,
+    )
+    assert rc == UNREADABLE
+    assert "md5" in doc["error"]
+
+
+def test_evidence_human_output(tmp_path: Path) -> None:
+    policy = write(tmp_path, "policy.toml", COS_POLICY)
+    proc = subprocess.run(
+        [sys.executable, "-m", "openpcc", "verify", "evidence", _cos_bundle(tmp_path), "--policy", policy,
+         "--nonce", "9009"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == INVALID
+    lines = proc.stdout.splitlines()
+    assert lines[-1] == "INVALID"
+    assert any(line.startswith("FAIL tpm.identity:") for line in lines)
+    assert any(line.startswith("ok   tpm.quote.signature:") for line in lines)
