@@ -207,3 +207,51 @@ def test_every_mutation_gives_a_failed_verdict_or_a_format_error(
             assert not verify_evidence(bundle[:cut], dev, nonce=nonce).valid
         except EvidenceFormatError:
             pass
+
+
+def reference_fake_bundle(node: NodeIdentity, qualifying: bytes) -> bytes:
+    """The 5 pieces a reference mem-compute node sends in fake mode (spec §6.2), from our TPM."""
+    from openpcc.attestation import EvidencePiece
+    from openpcc.attestation import tpm as tpm_verify
+    from openpcc.attestation.bundle import encode_tpm_quote
+
+    quote = node.quote(qualifying)
+    rek_name = tpm_verify.public_name(node.rek_public)
+    return EvidenceList.of(
+        [
+            EvidencePiece(
+                EvidenceType.UNSPECIFIED, node.ak_public, tpm_verify.public_name(node.ak_public)
+            ),
+            EvidencePiece(
+                EvidenceType.TPM_CERTIFY_REK_CREATION,
+                node.creation_attest_2b,
+                node.creation.signature,
+            ),
+            EvidencePiece(
+                EvidenceType.TPM_QUOTE, encode_tpm_quote(quote.attest, quote.pcrs), quote.signature
+            ),
+            EvidencePiece(EvidenceType.TPMT_PUBLIC, node.rek_public, rek_name),
+            EvidencePiece(EvidenceType.UNSPECIFIED, os.urandom(128), os.urandom(32)),
+        ]
+    ).encode()
+
+
+def test_reference_fake_mode_bundle(node: NodeIdentity, dev: Policy) -> None:
+    from dataclasses import replace
+
+    bundle = reference_fake_bundle(node, b"")
+    # The reference's quote has no qualifying data: only a policy that waives the nonce accepts it.
+    relaxed = replace(
+        dev,
+        require_nonce=False,
+        max_evidence_age=None,
+        required_evidence=dev.required_evidence - {EvidenceType.AK_TPMT_PUBLIC},
+    )
+    verdict = verify_evidence(bundle, relaxed, nonce=None)
+    assert verdict.valid, verdict.failures
+    assert verdict.claims["rek_public_key"] == node.rek_public_key.hex()
+    assert verdict.claims["ignored_pieces"] == ["UNSPECIFIED"]
+    strict = verify_evidence(bundle, dev, nonce=os.urandom(32))
+    assert {"tpm.quote.nonce", "evidence.age", "evidence.required.AK_TPMT_PUBLIC"} <= set(
+        failed(strict)
+    )

@@ -233,6 +233,14 @@ def _ak_bytes(evidence: EvidenceList) -> tuple[bytes | None, list[bytes], str]:
     public = evidence.first(T.AK_TPMT_PUBLIC)
     if public is not None:
         return public.data, [], "tpmt_public"
+    # Reference fake mode (spec §6.2): the AK's TPMT_PUBLIC is an UNSPECIFIED piece. Its other
+    # UNSPECIFIED piece (random data under an HMAC with a public secret) proves nothing and is ignored.
+    for piece in evidence.all_of(T.UNSPECIFIED):
+        try:
+            tpm_verify.parse_public(piece.data)
+        except OpenPCCError:
+            continue
+        return piece.data, [], "tpmt_public"
     return None, [], "none"
 
 
