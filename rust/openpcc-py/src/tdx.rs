@@ -49,10 +49,13 @@ impl TdxVerifier {
     #[pyo3(signature = (root = None))]
     fn new(root: Option<&[u8]>) -> PyResult<Self> {
         let root = match root {
-            Some(bytes) => TdxRoot::from_der_or_pem(bytes).map_err(|e| EvidenceFormatError::new_err(format!("root: {e}")))?,
+            Some(bytes) => TdxRoot::from_der_or_pem(bytes)
+                .map_err(|e| EvidenceFormatError::new_err(format!("root: {e}")))?,
             None => builtin_root().clone(),
         };
-        Ok(Self { inner: CoreVerifier::new(root) })
+        Ok(Self {
+            inner: CoreVerifier::new(root),
+        })
     }
 
     /// Same as the module's `verify_quote`, reusing cached chain and collateral checks.

@@ -74,7 +74,8 @@ fn signed(text: &str, signature: Option<&str>, what: &'static str) -> Result<Sig
     let (text, sig_hex) = if let Some(sig) = signature {
         (text.to_owned(), sig.to_owned())
     } else {
-        let body: PcsBody<'_> = serde_json::from_str(text).map_err(|_| TdxError::Collateral(what))?;
+        let body: PcsBody<'_> =
+            serde_json::from_str(text).map_err(|_| TdxError::Collateral(what))?;
         (body.body.get().to_owned(), body.signature)
     };
     let signature = hex::decode(sig_hex.trim()).map_err(|_| TdxError::Collateral(what))?;
@@ -93,8 +94,11 @@ impl Collateral {
         let tcb_info_signed = signed(&raw.tcb_info, raw.tcb_info_signature.as_deref(), "tcb_info")?;
         let tcb_info: TcbInfo = serde_json::from_str(&tcb_info_signed.text)
             .map_err(|_| TdxError::Collateral("tcb_info content"))?;
-        let qe_identity_signed =
-            signed(&raw.qe_identity, raw.qe_identity_signature.as_deref(), "qe_identity")?;
+        let qe_identity_signed = signed(
+            &raw.qe_identity,
+            raw.qe_identity_signature.as_deref(),
+            "qe_identity",
+        )?;
         let qe_identity: QeIdentity = serde_json::from_str(&qe_identity_signed.text)
             .map_err(|_| TdxError::Collateral("qe_identity content"))?;
         Ok(Self {
@@ -268,11 +272,15 @@ const KNOWN_STATUSES: [&str; 7] = [
 
 impl Status {
     fn from_isv(level: &IsvLevel) -> Self {
-        Self { status: level.tcb_status.clone(), advisory_ids: level.advisory_ids.clone(), tcb_date: level.tcb_date.clone() }
+        Self {
+            status: level.tcb_status.clone(),
+            advisory_ids: level.advisory_ids.clone(),
+            tcb_date: level.tcb_date.clone(),
+        }
     }
 
     /// Converges a platform status with a component (QE, TDX module) status as Intel's QVL
-    /// does: only a Revoked or OutOfDate component lowers the platform status.
+    /// does: only a Revoked or `OutOfDate` component lowers the platform status.
     pub fn converge(&mut self, component: &Status) {
         let next = match (component.status.as_str(), self.status.as_str()) {
             ("Revoked", _) => "Revoked",
@@ -302,7 +310,7 @@ pub fn known_status(status: &str) -> bool {
 }
 
 /// The first level (highest first) the platform meets. For a TD, TDX components are compared
-/// too; when TEE_TCB_SVN[1] (the module's major version) is non-zero its first two bytes are the
+/// too; when `TEE_TCB_SVN`[1] (the module's major version) is non-zero its first two bytes are the
 /// module's and are judged by the module identity instead.
 #[must_use]
 pub fn match_platform<'a>(
@@ -316,7 +324,11 @@ pub fn match_platform<'a>(
         if t.sgxtcbcomponents.len() != 16 || pce_svn < t.pcesvn {
             return false;
         }
-        if sgx_comps.iter().zip(&t.sgxtcbcomponents).any(|(have, need)| *have < need.svn) {
+        if sgx_comps
+            .iter()
+            .zip(&t.sgxtcbcomponents)
+            .any(|(have, need)| *have < need.svn)
+        {
             return false;
         }
         match tee_tcb_svn {
@@ -324,15 +336,22 @@ pub fn match_platform<'a>(
             Some(tee) => {
                 let skip = if tee[1] > 0 { 2 } else { 0 };
                 t.tdxtcbcomponents.len() == 16
-                    && tee.iter().zip(&t.tdxtcbcomponents).skip(skip).all(|(have, need)| *have >= need.svn)
+                    && tee
+                        .iter()
+                        .zip(&t.tdxtcbcomponents)
+                        .skip(skip)
+                        .all(|(have, need)| *have >= need.svn)
             }
         }
     })
 }
 
-/// The TDX module identity for TEE_TCB_SVN[1] (`None` for module version 0).
+/// The TDX module identity for `TEE_TCB_SVN`[1] (`None` for module version 0).
 #[must_use]
-pub fn module_identity<'a>(info: &'a TcbInfo, tee_tcb_svn: &[u8; 16]) -> Option<Result<&'a TdxModuleIdentity, String>> {
+pub fn module_identity<'a>(
+    info: &'a TcbInfo,
+    tee_tcb_svn: &[u8; 16],
+) -> Option<Result<&'a TdxModuleIdentity, String>> {
     if tee_tcb_svn[1] == 0 {
         return None;
     }
@@ -345,7 +364,7 @@ pub fn module_identity<'a>(info: &'a TcbInfo, tee_tcb_svn: &[u8; 16]) -> Option<
     )
 }
 
-/// The module level met by the module ISVSVN (TEE_TCB_SVN[0]).
+/// The module level met by the module ISVSVN (`TEE_TCB_SVN`[0]).
 #[must_use]
 pub fn match_module_level(identity: &TdxModuleIdentity, tee_tcb_svn: &[u8; 16]) -> Option<Status> {
     identity
@@ -358,13 +377,21 @@ pub fn match_module_level(identity: &TdxModuleIdentity, tee_tcb_svn: &[u8; 16]) 
 /// The QE level met by the QE's ISVSVN.
 #[must_use]
 pub fn match_qe_level(identity: &QeIdentity, isvsvn: u16) -> Option<Status> {
-    identity.tcb_levels.iter().find(|l| isvsvn >= l.tcb.isvsvn).map(Status::from_isv)
+    identity
+        .tcb_levels
+        .iter()
+        .find(|l| isvsvn >= l.tcb.isvsvn)
+        .map(Status::from_isv)
 }
 
 /// The platform level as a status.
 #[must_use]
 pub fn level_status(level: &TcbLevel) -> Status {
-    Status { status: level.tcb_status.clone(), advisory_ids: level.advisory_ids.clone(), tcb_date: level.tcb_date.clone() }
+    Status {
+        status: level.tcb_status.clone(),
+        advisory_ids: level.advisory_ids.clone(),
+        tcb_date: level.tcb_date.clone(),
+    }
 }
 
 /// Compares `value & mask` with `expected & mask`, all hex; `None` if any hex is malformed or
@@ -376,5 +403,11 @@ pub fn masked_equal(value: &[u8], expected_hex: &str, mask_hex: &str) -> Option<
     if expected.len() != value.len() || mask.len() != value.len() {
         return None;
     }
-    Some(value.iter().zip(&expected).zip(&mask).all(|((v, e), m)| v & m == e & m))
+    Some(
+        value
+            .iter()
+            .zip(&expected)
+            .zip(&mask)
+            .all(|((v, e), m)| v & m == e & m),
+    )
 }
