@@ -406,3 +406,57 @@ fn sgx_collateral_for_a_td_quote_is_the_wrong_kind() {
         v.checks
     );
 }
+
+#[test]
+fn azure_tdx_hcl_binds_runtime_data_and_matches_its_quote() {
+    let Some(d) = dir() else { return };
+    let expected: Value = serde_json::from_slice(&read(&d, "expected.json")).unwrap();
+    let hcl = read(&d, "azure/openpcc_azure_tdx_hcl_report.bin");
+    let quote = read(&d, "azure/openpcc_azure_tdx_v4_quote.bin");
+    let v = tdx::verify_azure_hcl(&hcl, Some(&quote));
+    assert!(v.valid(), "{:?}", v.checks);
+    assert!(expected["azure_tdx_hcl"]["checks"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(|x| x == true));
+    let q = tdx::parse_quote(&quote);
+    for k in ["mrtd", "rtmr0", "rtmr3", "report_data"] {
+        assert_eq!(v.claims[k], q.claims[k], "{k}");
+    }
+    let json_at = usize::try_from(
+        expected["azure_tdx_hcl"]["runtime_data_offset"]
+            .as_u64()
+            .unwrap(),
+    )
+    .unwrap()
+        + 20;
+    let mut m = hcl.clone();
+    m[json_at + 3] ^= 1;
+    assert_eq!(
+        failed(&tdx::verify_azure_hcl(&m, Some(&quote))),
+        ["tdx.hcl.report_data"]
+    );
+    let mut m = hcl.clone();
+    m[0x20 + 600] ^= 1; // inside TDINFO
+    let f = tdx::verify_azure_hcl(&m, Some(&quote));
+    assert!(
+        failed(&f).contains(&"tdx.hcl.tdreport_hashes"),
+        "{:?}",
+        f.checks
+    );
+    let other = read(&d, "quotes/dcap-qvl_tdx_v4.dat");
+    assert_eq!(
+        failed(&tdx::verify_azure_hcl(&hcl, Some(&other))),
+        ["tdx.hcl.quote_match"]
+    );
+    let snp =
+        std::fs::read(d.join("../sev-snp/reports/openpcc_azure_genoa_v3_hcl_report.bin")).unwrap();
+    assert_eq!(
+        failed(&tdx::verify_azure_hcl(&snp, None)),
+        ["tdx.hcl.parse"]
+    );
+    for cut in (0..hcl.len()).step_by(7) {
+        let _ = tdx::verify_azure_hcl(&hcl[..cut], Some(&quote));
+    }
+}

@@ -260,7 +260,7 @@ pub struct Status {
     pub tcb_date: String,
 }
 
-const KNOWN_STATUSES: [&str; 7] = [
+const KNOWN_STATUSES: [&str; 9] = [
     "UpToDate",
     "SWHardeningNeeded",
     "ConfigurationNeeded",
@@ -268,6 +268,8 @@ const KNOWN_STATUSES: [&str; 7] = [
     "OutOfDate",
     "OutOfDateConfigurationNeeded",
     "Revoked",
+    "TDRelaunchAdvised",
+    "TDRelaunchAdvisedConfigurationNeeded",
 ];
 
 impl Status {
@@ -292,6 +294,39 @@ impl Status {
         };
         next.clone_into(&mut self.status);
         self.merge_advisories(component);
+    }
+
+    /// Combines a TD 1.5's launch status (`self`) with its current status as Intel's QVL does:
+    /// an out-of-date launch with a current TCB that is not out of date asks for a relaunch.
+    pub fn relaunch(&mut self, current: &Status) {
+        let needs_config = |s: &str| {
+            matches!(
+                s,
+                "ConfigurationNeeded"
+                    | "OutOfDateConfigurationNeeded"
+                    | "ConfigurationAndSWHardeningNeeded"
+                    | "TDRelaunchAdvisedConfigurationNeeded"
+            )
+        };
+        let launch_out_of_date = matches!(
+            self.status.as_str(),
+            "OutOfDate" | "OutOfDateConfigurationNeeded"
+        );
+        let current_fine = matches!(
+            current.status.as_str(),
+            "UpToDate"
+                | "SWHardeningNeeded"
+                | "ConfigurationNeeded"
+                | "ConfigurationAndSWHardeningNeeded"
+        );
+        if launch_out_of_date && current_fine {
+            let next = if needs_config(&self.status) || needs_config(&current.status) {
+                "TDRelaunchAdvisedConfigurationNeeded"
+            } else {
+                "TDRelaunchAdvised"
+            };
+            next.clone_into(&mut self.status);
+        }
     }
 
     fn merge_advisories(&mut self, other: &Status) {
@@ -410,4 +445,47 @@ pub fn masked_equal(value: &[u8], expected_hex: &str, mask_hex: &str) -> Option<
             .zip(&mask)
             .all(|((v, e), m)| v & m == e & m),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(s: &str) -> Status {
+        Status {
+            status: s.into(),
+            advisory_ids: vec![],
+            tcb_date: String::new(),
+        }
+    }
+
+    #[test]
+    fn converge_lowers_only_for_out_of_date_or_revoked_components() {
+        let mut s = st("UpToDate");
+        s.converge(&st("SWHardeningNeeded"));
+        assert_eq!(s.status, "UpToDate");
+        s.converge(&st("OutOfDate"));
+        assert_eq!(s.status, "OutOfDate");
+        let mut s = st("ConfigurationNeeded");
+        s.converge(&st("OutOfDate"));
+        assert_eq!(s.status, "OutOfDateConfigurationNeeded");
+        s.converge(&st("Revoked"));
+        assert_eq!(s.status, "Revoked");
+    }
+
+    #[test]
+    fn relaunch_advised_when_only_the_launch_tcb_is_out_of_date() {
+        let mut s = st("OutOfDate");
+        s.relaunch(&st("UpToDate"));
+        assert_eq!(s.status, "TDRelaunchAdvised");
+        let mut s = st("OutOfDate");
+        s.relaunch(&st("ConfigurationNeeded"));
+        assert_eq!(s.status, "TDRelaunchAdvisedConfigurationNeeded");
+        let mut s = st("OutOfDate");
+        s.relaunch(&st("OutOfDate"));
+        assert_eq!(s.status, "OutOfDate");
+        let mut s = st("UpToDate");
+        s.relaunch(&st("OutOfDate"));
+        assert_eq!(s.status, "UpToDate");
+    }
 }

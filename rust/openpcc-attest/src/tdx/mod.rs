@@ -12,6 +12,7 @@
 //!
 //! The collateral input format is documented in [`collateral`].
 
+mod azure;
 pub mod collateral;
 mod pck;
 pub mod quote;
@@ -23,6 +24,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::verdict::Verdict;
 use crate::x509::{self, Cert, Crl, KeyKind, PublicKey};
+pub use azure::verify_azure_hcl;
 use collateral::{Collateral, Status};
 pub use pck::PckInfo;
 pub use quote::{BodyKind, Quote};
@@ -875,6 +877,28 @@ fn check_module_identity(v: &mut Verdict, q: &Quote<'_>, info: &collateral::TcbI
     }
 }
 
+/// The status of a TD 1.5 current TCB (`TEE_TCB_SVN2`), converged with its module and the QE.
+fn current_td_status(
+    tcb: &collateral::TcbInfo,
+    info: &PckInfo,
+    svn2: &[u8; 16],
+    qe: Option<&Status>,
+) -> Result<Status, String> {
+    let level = collateral::match_platform(tcb, &info.sgx_comps, info.pce_svn, Some(svn2))
+        .ok_or("current TCB (TEE_TCB_SVN2) matches no TCB level")?;
+    let mut status = collateral::level_status(level);
+    if let Some(identity) = collateral::module_identity(tcb, svn2) {
+        let identity = identity?;
+        let module = collateral::match_module_level(identity, svn2)
+            .ok_or("current TDX module ISVSVN is below every module level")?;
+        status.converge(&module);
+    }
+    if let Some(qe) = qe {
+        status.converge(qe);
+    }
+    Ok(status)
+}
+
 fn check_tcb_status(
     v: &mut Verdict,
     q: &Quote<'_>,
@@ -904,6 +928,26 @@ fn check_tcb_status(
     }
     if let Some(qe) = qe {
         status.converge(qe);
+    }
+    if let Some(svn2) = q.tee_tcb_svn2() {
+        // TD 1.5: the current TCB (after TD-preserving module updates) must be appraisable too;
+        // an out-of-date launch TCB with a current one that is not becomes "relaunch advised".
+        match current_td_status(tcb, info, &svn2, qe) {
+            Ok(current) if current.status != "Revoked" => {
+                v.claim("current_tcb_status", current.status.clone());
+                status.relaunch(&current);
+            }
+            Ok(_) => {
+                v.claim("tcb_status", "Revoked");
+                v.fail(NAME, "current TCB (TEE_TCB_SVN2) is Revoked");
+                return;
+            }
+            Err(why) => {
+                v.claim("tcb_status", "NoMatch");
+                v.fail(NAME, why);
+                return;
+            }
+        }
     }
     v.claim("tcb_status", status.status.clone());
     v.claim("advisory_ids", status.advisory_ids.clone());
