@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 from support.vectors import load_json, read_bytes
 
-from openpcc.attestation.tdx import TdxVerifier, parse_quote, verify_quote
+from openpcc.attestation.tdx import TdxVerifier, parse_quote, verify_azure_hcl, verify_quote
 from openpcc.exceptions import EvidenceFormatError
 
 TOPIC = "tdx"
@@ -123,3 +123,14 @@ def test_cached_verifier_matches() -> None:
         assert verifier.verify(quote, collateral=collateral, at=when) == cold
     with pytest.raises(EvidenceFormatError):
         TdxVerifier(b"junk")
+
+
+def test_azure_tdx_hcl() -> None:
+    hcl = read_bytes(TOPIC, "azure/openpcc_azure_tdx_hcl_report.bin")
+    quote = read_bytes(TOPIC, "azure/openpcc_azure_tdx_v4_quote.bin")
+    verdict = verify_azure_hcl(hcl, quote=quote)
+    assert verdict.valid, verdict.failures
+    assert verdict.claims["mrtd"] == parse_quote(quote).claims["mrtd"]
+    other = read_bytes(TOPIC, "quotes/dcap-qvl_tdx_v4.dat")
+    assert failed(verify_azure_hcl(hcl, quote=other)) == ["tdx.hcl.quote_match"]
+    assert failed(verify_azure_hcl(hcl[:100])) == ["tdx.hcl.parse"]

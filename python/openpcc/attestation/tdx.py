@@ -16,7 +16,7 @@ from openpcc._openpcc import tdx as _core
 from openpcc.attestation._instant import unix_seconds
 from openpcc.attestation.verdict import Verdict
 
-__all__ = ["TdxVerifier", "parse_quote", "verify_quote"]
+__all__ = ["TdxVerifier", "parse_quote", "verify_azure_hcl", "verify_quote"]
 
 
 def verify_quote(
@@ -33,6 +33,14 @@ def verify_quote(
     """
     text = _core.verify_quote(quote, collateral=collateral, at=unix_seconds(at), root=root)
     return Verdict.from_json(text)
+
+
+def verify_azure_hcl(hcl_report: bytes, *, quote: bytes | None = None) -> Verdict:
+    """Checks an Azure TDX HCL report: its TDREPORT's REPORTDATA binds the runtime data (the vTPM
+    keys), its inner hashes hold, and (given ``quote``) MRTD, RTMRs and REPORTDATA equal the
+    quote's. The TDREPORT is not signed: verify the quote with :func:`verify_quote` as well.
+    """
+    return Verdict.from_json(_core.verify_azure_hcl(hcl_report, quote=quote))
 
 
 def parse_quote(quote: bytes) -> Verdict:

@@ -5,8 +5,8 @@
 //! Certificate parsing is `x509-cert`'s; signatures are checked over the *original* TBS bytes
 //! (not a re-encoding), so a certificate whose DER is not canonical still verifies as signed.
 
-use der::asn1::ObjectIdentifier;
 use aws_lc_rs::signature as sig;
+use der::asn1::ObjectIdentifier;
 use der::Decode;
 use sha2::{Digest as _, Sha256};
 use x509_cert::crl::CertificateList;
@@ -105,7 +105,11 @@ impl PublicKey {
         fixed: bool,
         f: impl FnOnce(&sig::ParsedPublicKey) -> Result<T, X509Error>,
     ) -> Result<T, X509Error> {
-        let cell = if fixed { &self.fixed_sig } else { &self.der_sig };
+        let cell = if fixed {
+            &self.fixed_sig
+        } else {
+            &self.der_sig
+        };
         if let Some(parsed) = cell.get() {
             return f(parsed);
         }
@@ -135,12 +139,18 @@ impl PublicKey {
 
     /// Verifies a raw r‖s signature (EC) over `msg`.
     pub fn verify_fixed(&self, msg: &[u8], signature: &[u8]) -> Result<(), X509Error> {
-        self.with_parsed(true, |k| k.verify_sig(msg, signature).map_err(|_| X509Error::Signature))
+        self.with_parsed(true, |k| {
+            k.verify_sig(msg, signature)
+                .map_err(|_| X509Error::Signature)
+        })
     }
 
     /// Verifies a DER `ECDSA-Sig-Value` (EC) or RSASSA-PSS signature over `msg`.
     pub fn verify_der(&self, msg: &[u8], signature: &[u8]) -> Result<(), X509Error> {
-        self.with_parsed(false, |k| k.verify_sig(msg, signature).map_err(|_| X509Error::Signature))
+        self.with_parsed(false, |k| {
+            k.verify_sig(msg, signature)
+                .map_err(|_| X509Error::Signature)
+        })
     }
 }
 
@@ -155,7 +165,10 @@ impl Cert {
     /// Parses one DER certificate; trailing bytes are rejected.
     pub fn from_der(der: &[u8]) -> Result<Self, X509Error> {
         let cert = Certificate::from_der(der).map_err(|_| X509Error::Der("certificate"))?;
-        Ok(Self { der: der.to_vec(), cert })
+        Ok(Self {
+            der: der.to_vec(),
+            cert,
+        })
     }
 
     /// Parses a DER certificate, or the first certificate of a PEM text.
@@ -209,14 +222,21 @@ impl Cert {
     #[must_use]
     pub fn validity_unix(&self) -> (u64, u64) {
         let v = self.cert.tbs_certificate().validity();
-        (v.not_before.to_unix_duration().as_secs(), v.not_after.to_unix_duration().as_secs())
+        (
+            v.not_before.to_unix_duration().as_secs(),
+            v.not_after.to_unix_duration().as_secs(),
+        )
     }
 
     /// Checks `notBefore <= at <= notAfter`, with a reason when it fails.
     pub fn check_validity(&self, at: u64) -> Result<(), String> {
         let (nb, na) = self.validity_unix();
         if at < nb {
-            Err(format!("{} not valid before {}", self.subject(), fmt_unix(nb)))
+            Err(format!(
+                "{} not valid before {}",
+                self.subject(),
+                fmt_unix(nb)
+            ))
         } else if at > na {
             Err(format!("{} expired {}", self.subject(), fmt_unix(na)))
         } else {
@@ -233,13 +253,19 @@ impl Cert {
     #[must_use]
     pub fn extension(&self, oid: &ObjectIdentifier) -> Option<&[u8]> {
         let exts = self.cert.tbs_certificate().extensions()?;
-        exts.iter().find(|e| e.extn_id == *oid).map(|e| e.extn_value.as_bytes())
+        exts.iter()
+            .find(|e| e.extn_id == *oid)
+            .map(|e| e.extn_value.as_bytes())
     }
 
     /// Verifies this certificate's signature with `issuer`'s public key.
     pub fn verify_signed_by(&self, issuer: &PublicKey) -> Result<(), X509Error> {
         let tbs = first_element(&self.der).ok_or(X509Error::Der("certificate"))?;
-        let sig = self.cert.signature().as_bytes().ok_or(X509Error::Signature)?;
+        let sig = self
+            .cert
+            .signature()
+            .as_bytes()
+            .ok_or(X509Error::Signature)?;
         verify_signature(issuer, &self.cert.signature_algorithm().oid, tbs, sig)
     }
 }
@@ -288,12 +314,20 @@ impl Crl {
         let tbs = &self.crl.tbs_cert_list;
         let this = tbs.this_update.to_unix_duration().as_secs();
         if at < this {
-            return Err(format!("crl of {} issued after the instant ({})", self.issuer(), fmt_unix(this)));
+            return Err(format!(
+                "crl of {} issued after the instant ({})",
+                self.issuer(),
+                fmt_unix(this)
+            ));
         }
         if let Some(next) = tbs.next_update {
             let next = next.to_unix_duration().as_secs();
             if at > next {
-                return Err(format!("crl of {} stale since {}", self.issuer(), fmt_unix(next)));
+                return Err(format!(
+                    "crl of {} stale since {}",
+                    self.issuer(),
+                    fmt_unix(next)
+                ));
             }
         }
         Ok(())
@@ -303,22 +337,33 @@ impl Crl {
     #[must_use]
     pub fn window(&self) -> (u64, u64) {
         let tbs = &self.crl.tbs_cert_list;
-        let next = tbs.next_update.map_or(u64::MAX, |t| t.to_unix_duration().as_secs());
+        let next = tbs
+            .next_update
+            .map_or(u64::MAX, |t| t.to_unix_duration().as_secs());
         (tbs.this_update.to_unix_duration().as_secs(), next)
     }
 
     /// Whether a serial number (as returned by [`Cert::serial`]) is listed.
     #[must_use]
     pub fn revokes(&self, serial: &[u8]) -> bool {
-        self.crl.tbs_cert_list.revoked_certificates.as_ref().is_some_and(|list| {
-            list.iter().any(|r| strip_leading_zeros(r.serial_number.as_bytes()) == serial)
-        })
+        self.crl
+            .tbs_cert_list
+            .revoked_certificates
+            .as_ref()
+            .is_some_and(|list| {
+                list.iter()
+                    .any(|r| strip_leading_zeros(r.serial_number.as_bytes()) == serial)
+            })
     }
 
     /// Number of revoked entries.
     #[must_use]
     pub fn entries(&self) -> usize {
-        self.crl.tbs_cert_list.revoked_certificates.as_ref().map_or(0, Vec::len)
+        self.crl
+            .tbs_cert_list
+            .revoked_certificates
+            .as_ref()
+            .map_or(0, Vec::len)
     }
 }
 
@@ -356,15 +401,23 @@ pub fn pem_blocks(text: &[u8], label: &'static str) -> Result<Vec<Vec<u8>>, X509
 /// Parses every certificate of a PEM bundle, or one DER certificate.
 pub fn certs_from_der_or_pem(bytes: &[u8]) -> Result<Vec<Cert>, X509Error> {
     if looks_like_pem(bytes) {
-        pem_blocks(bytes, "CERTIFICATE")?.iter().map(|d| Cert::from_der(d)).collect()
+        pem_blocks(bytes, "CERTIFICATE")?
+            .iter()
+            .map(|d| Cert::from_der(d))
+            .collect()
     } else {
         Ok(vec![Cert::from_der(bytes)?])
     }
 }
 
-fn public_key_from_spki(spki: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> Result<PublicKey, X509Error> {
+fn public_key_from_spki(
+    spki: &x509_cert::spki::SubjectPublicKeyInfoOwned,
+) -> Result<PublicKey, X509Error> {
     let alg = spki.algorithm.oid;
-    let raw = spki.subject_public_key.as_bytes().ok_or(X509Error::PublicKey)?;
+    let raw = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or(X509Error::PublicKey)?;
     if alg == EC_PUBLIC_KEY {
         let curve: ObjectIdentifier = spki
             .algorithm

@@ -1,6 +1,8 @@
 //! SEV-SNP vectors from `../shared/vectors/sev-snp` (see its README): every sample gives its stated
 //! outcome, every listed mutation is rejected by the right check, bad input never panics.
 
+#![allow(clippy::many_single_char_names)] // d = vectors dir, t = instant, v = verdict...
+
 use std::path::PathBuf;
 
 use openpcc_attest::sevsnp::{self, Evidence, Roots, SevSnpVerifier};
@@ -31,11 +33,30 @@ fn at(text: &str) -> u64 {
 }
 
 fn failed(v: &Verdict) -> Vec<&str> {
-    v.checks.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect()
+    v.checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.name.as_str())
+        .collect()
 }
 
-fn verify(report: &[u8], vcek: Option<&[u8]>, chain: Option<&[u8]>, crl: Option<&[u8]>, t: u64) -> Verdict {
-    sevsnp::verify_report(&Evidence { report, vcek, chain, crl, at: t }, &Roots::builtin())
+fn verify(
+    report: &[u8],
+    vcek: Option<&[u8]>,
+    chain: Option<&[u8]>,
+    crl: Option<&[u8]>,
+    t: u64,
+) -> Verdict {
+    sevsnp::verify_report(
+        &Evidence {
+            report,
+            vcek,
+            chain,
+            crl,
+            at: t,
+        },
+        &Roots::builtin(),
+    )
 }
 
 struct Sample {
@@ -68,7 +89,10 @@ fn every_sample_gives_its_expected_outcome_and_claims() {
     let expected: Value = serde_json::from_slice(&read(&d, "expected.json")).unwrap();
     for case in expected["cases"].as_array().unwrap() {
         let report = read(&d, case["file"].as_str().unwrap());
-        let vcek = case.get("vcek").and_then(Value::as_str).map(|f| read(&d, f));
+        let vcek = case
+            .get("vcek")
+            .and_then(Value::as_str)
+            .map(|f| read(&d, f));
         let t = at(T_VALID);
         let v = verify(&report, vcek.as_deref(), None, None, t);
         let file = case["file"].as_str().unwrap();
@@ -77,7 +101,10 @@ fn every_sample_gives_its_expected_outcome_and_claims() {
         } else {
             assert!(!v.valid(), "{file}");
             assert_eq!(failed(&v), ["sevsnp.vcek"], "{file}");
-            assert!(v.checks.iter().any(|c| c.detail.contains("VCEK unavailable")));
+            assert!(v
+                .checks
+                .iter()
+                .any(|c| c.detail.contains("VCEK unavailable")));
         }
         for (k, want) in case["parsed"].as_object().unwrap() {
             assert_eq!(&v.claims[k.as_str()], want, "{file}: claim {k}");
@@ -99,7 +126,11 @@ fn flipped_report_or_signature_bytes_fail_the_signature() {
         r[i] ^= 1;
         let v = verify(&r, Some(&s.vcek), Some(&s.chain), None, t);
         let f = failed(&v);
-        assert!(f.contains(&"sevsnp.report.signature"), "byte {i:#x}: {:?}", v.checks);
+        assert!(
+            f.contains(&"sevsnp.report.signature"),
+            "byte {i:#x}: {:?}",
+            v.checks
+        );
     }
 }
 
@@ -118,13 +149,22 @@ fn milan_report_against_the_genoa_chain_fails() {
     let Some(d) = dir() else { return };
     let s = milan(&d);
     let genoa_chain = read(&d, "ca/go-sev-guest_ask_ark_genoa.pem");
-    let v = verify(&s.report, Some(&s.vcek), Some(&genoa_chain), None, at(T_VALID));
+    let v = verify(
+        &s.report,
+        Some(&s.vcek),
+        Some(&genoa_chain),
+        None,
+        at(T_VALID),
+    );
     assert_eq!(failed(&v), ["sevsnp.chain.vcek"], "{:?}", v.checks);
     // Another chip's VCEK: signature and chip id fail.
     let g = genoa(&d);
     let v = verify(&s.report, Some(&g.vcek), None, None, at(T_VALID));
     let f = failed(&v);
-    assert!(f.contains(&"sevsnp.report.signature") && f.contains(&"sevsnp.chip_id.match"), "{f:?}");
+    assert!(
+        f.contains(&"sevsnp.report.signature") && f.contains(&"sevsnp.chip_id.match"),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -149,7 +189,10 @@ fn truncation_and_wrong_sizes_are_parse_failures() {
     }
     let mut long = s.report.clone();
     long.push(0);
-    assert_eq!(failed(&sevsnp::parse_report(&long)), ["sevsnp.report.parse"]);
+    assert_eq!(
+        failed(&sevsnp::parse_report(&long)),
+        ["sevsnp.report.parse"]
+    );
     for version in [0u32, 1, 6, 0xFFFF_FFFF] {
         let mut r = s.report.clone();
         r[..4].copy_from_slice(&version.to_le_bytes());
@@ -168,7 +211,10 @@ fn certificates_are_judged_at_the_instant() {
         assert_eq!(failed(&v), ["sevsnp.chain.validity"], "{t}");
     }
     for t in ["2022-09-24T00:55:28Z", "2029-09-24T00:55:28Z"] {
-        assert!(verify(&s.report, Some(&s.vcek), None, None, at(t)).valid(), "{t}");
+        assert!(
+            verify(&s.report, Some(&s.vcek), None, None, at(t)).valid(),
+            "{t}"
+        );
     }
 }
 
@@ -177,19 +223,50 @@ fn crls_are_checked_when_given() {
     let Some(d) = dir() else { return };
     let s = milan(&d);
     let milan_crl = read(&d, "crl/openpcc_milan_crl.pem");
-    assert!(verify(&s.report, Some(&s.vcek), None, Some(&milan_crl), at("2026-01-01T00:00:00Z")).valid());
+    assert!(verify(
+        &s.report,
+        Some(&s.vcek),
+        None,
+        Some(&milan_crl),
+        at("2026-01-01T00:00:00Z")
+    )
+    .valid());
     // Past nextUpdate the CRL is stale.
-    let v = verify(&s.report, Some(&s.vcek), None, Some(&milan_crl), at("2026-06-01T00:00:00Z"));
+    let v = verify(
+        &s.report,
+        Some(&s.vcek),
+        None,
+        Some(&milan_crl),
+        at("2026-06-01T00:00:00Z"),
+    );
     assert_eq!(failed(&v), ["sevsnp.chain.validity"]);
     // The Genoa CRL is not the Milan ARK's.
     let genoa_crl = read(&d, "crl/openpcc_genoa_crl.pem");
-    let v = verify(&s.report, Some(&s.vcek), None, Some(&genoa_crl), at("2025-06-01T00:00:00Z"));
+    let v = verify(
+        &s.report,
+        Some(&s.vcek),
+        None,
+        Some(&genoa_crl),
+        at("2025-06-01T00:00:00Z"),
+    );
     assert_eq!(failed(&v), ["sevsnp.crl"]);
     // The Genoa CRL verifies for the Genoa chain (current ASK 0x20002 not revoked) while fresh.
     let g = genoa(&d);
-    let v = verify(&g.report, Some(&g.vcek), Some(&g.chain), Some(&genoa_crl), at("2025-10-01T00:00:00Z"));
+    let v = verify(
+        &g.report,
+        Some(&g.vcek),
+        Some(&g.chain),
+        Some(&genoa_crl),
+        at("2025-10-01T00:00:00Z"),
+    );
     assert!(v.valid(), "{:?}", v.checks);
-    let v = verify(&g.report, Some(&g.vcek), Some(&g.chain), Some(b"junk"), at("2025-10-01T00:00:00Z"));
+    let v = verify(
+        &g.report,
+        Some(&g.vcek),
+        Some(&g.chain),
+        Some(b"junk"),
+        at("2025-10-01T00:00:00Z"),
+    );
     assert_eq!(failed(&v), ["sevsnp.crl"]);
 }
 
@@ -205,7 +282,11 @@ fn azure_runtime_data_change_breaks_the_binding() {
     r[2599] = 1;
     assert_eq!(failed(&sevsnp::parse_report(&r)), ["sevsnp.hcl.parse"]);
     for cut in [4, 0x20, 0x4C0, 0x4D0, 0x4D4, 2000] {
-        assert_eq!(failed(&sevsnp::parse_report(&g.report[..cut])), ["sevsnp.hcl.parse"], "cut {cut}");
+        assert_eq!(
+            failed(&sevsnp::parse_report(&g.report[..cut])),
+            ["sevsnp.hcl.parse"],
+            "cut {cut}"
+        );
     }
 }
 
@@ -215,12 +296,22 @@ fn untrusted_or_looping_chains_fail() {
     let s = milan(&d);
     let t = at(T_VALID);
     // A chain made of the VCEK itself (it names SEV-Milan as issuer: nothing issues it).
-    let vcek_pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &s.vcek).unwrap();
+    let vcek_pem =
+        der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &s.vcek).unwrap();
     let v = verify(&s.report, Some(&s.vcek), Some(vcek_pem.as_bytes()), None, t);
     assert!(!v.valid());
     // Trusting only the Genoa ARK: the Milan ASK's issuer is unknown.
     let roots = Roots::from_arks(&read(&d, "ca/genoa_ark.pem")).unwrap();
-    let v = sevsnp::verify_report(&Evidence { report: &s.report, vcek: Some(&s.vcek), chain: Some(&s.chain), crl: None, at: t }, &roots);
+    let v = sevsnp::verify_report(
+        &Evidence {
+            report: &s.report,
+            vcek: Some(&s.vcek),
+            chain: Some(&s.chain),
+            crl: None,
+            at: t,
+        },
+        &roots,
+    );
     assert!(failed(&v).contains(&"sevsnp.chain.ark"), "{:?}", v.checks);
     // An ASK and ARK that sign each other cannot form a loop: the depth is fixed.
     let both = [read(&d, "ca/milan_ask.pem"), read(&d, "ca/milan_ask.pem")].concat();
@@ -246,10 +337,20 @@ fn turin_vcek_chains_to_the_turin_ask() {
     let v = verify(&r, Some(&vcek), None, None, at("2026-01-01T00:00:00Z"));
     assert_eq!(failed(&v), ["sevsnp.report.signature"], "{:?}", v.checks);
     assert_eq!(v.claims["reported_tcb_decoded"]["fmc"], want["fmcSPL"]);
-    assert_eq!(v.claims["reported_tcb_decoded"]["microcode"], want["ucodeSPL"]);
+    assert_eq!(
+        v.claims["reported_tcb_decoded"]["microcode"],
+        want["ucodeSPL"]
+    );
     // A different microcode SPL no longer matches the VCEK.
     r[0x187] = 10;
-    assert!(failed(&verify(&r, Some(&vcek), None, None, at("2026-01-01T00:00:00Z"))).contains(&"sevsnp.tcb.match"));
+    assert!(failed(&verify(
+        &r,
+        Some(&vcek),
+        None,
+        None,
+        at("2026-01-01T00:00:00Z")
+    ))
+    .contains(&"sevsnp.tcb.match"));
 }
 
 #[test]
@@ -258,7 +359,13 @@ fn cached_verifier_gives_the_same_verdict() {
     let verifier = SevSnpVerifier::default();
     for s in [milan(&d), genoa(&d)] {
         for t in [T_VALID, "2040-01-01T00:00:00Z"] {
-            let ev = Evidence { report: &s.report, vcek: Some(&s.vcek), chain: Some(&s.chain), crl: None, at: at(t) };
+            let ev = Evidence {
+                report: &s.report,
+                vcek: Some(&s.vcek),
+                chain: Some(&s.chain),
+                crl: None,
+                at: at(t),
+            };
             let cold = sevsnp::verify_report(&ev, &Roots::builtin());
             assert_eq!(verifier.verify(&ev), cold);
             assert_eq!(verifier.verify(&ev), cold);
@@ -273,24 +380,48 @@ fn robustness_truncate_and_flip_never_panics() {
     for s in [milan(&d), genoa(&d)] {
         let t = at(T_VALID);
         for cut in (0..s.report.len()).step_by(7) {
-            let ev = Evidence { report: &s.report[..cut], vcek: Some(&s.vcek), chain: None, crl: None, at: t };
+            let ev = Evidence {
+                report: &s.report[..cut],
+                vcek: Some(&s.vcek),
+                chain: None,
+                crl: None,
+                at: t,
+            };
             // Only the HCL wrapper's zero padding (after its runtime data, byte 2436) may go.
             assert_eq!(verifier.verify(&ev).valid(), cut >= 2436, "cut {cut}");
         }
         for i in (0..s.report.len()).step_by(13) {
             let mut r = s.report.clone();
             r[i] ^= 0x5a;
-            let ev = Evidence { report: &r, vcek: Some(&s.vcek), chain: None, crl: None, at: t };
+            let ev = Evidence {
+                report: &r,
+                vcek: Some(&s.vcek),
+                chain: None,
+                crl: None,
+                at: t,
+            };
             let _ = verifier.verify(&ev);
         }
         for cut in (0..s.vcek.len()).step_by(7) {
-            let ev = Evidence { report: &s.report, vcek: Some(&s.vcek[..cut]), chain: None, crl: None, at: t };
+            let ev = Evidence {
+                report: &s.report,
+                vcek: Some(&s.vcek[..cut]),
+                chain: None,
+                crl: None,
+                at: t,
+            };
             assert!(!sevsnp::verify_report(&ev, &Roots::builtin()).valid());
         }
         for i in (0..s.chain.len()).step_by(13) {
             let mut c = s.chain.clone();
             c[i] ^= 0x01;
-            let ev = Evidence { report: &s.report, vcek: Some(&s.vcek), chain: Some(&c), crl: None, at: t };
+            let ev = Evidence {
+                report: &s.report,
+                vcek: Some(&s.vcek),
+                chain: Some(&c),
+                crl: None,
+                at: t,
+            };
             let _ = sevsnp::verify_report(&ev, &Roots::builtin());
         }
     }

@@ -2,6 +2,8 @@
 //! fields, verifies with its collateral to the stated outcome at the stated instants, every listed
 //! mutation is rejected, bad input never panics.
 
+#![allow(clippy::many_single_char_names)] // d = vectors dir, t = instant, v = verdict...
+
 use std::path::{Path, PathBuf};
 
 use openpcc_attest::tdx::{self, TdxRoot};
@@ -36,7 +38,11 @@ fn at(t: &str) -> u64 {
 }
 
 fn failed(v: &Verdict) -> Vec<&str> {
-    v.checks.iter().filter(|c| !c.ok).map(|c| c.name.as_str()).collect()
+    v.checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.name.as_str())
+        .collect()
 }
 
 /// The go-tdx-guest PCS bodies and DER CRLs, in the collateral JSON format.
@@ -59,7 +65,13 @@ fn collateral_for(d: &Path, case: &Value) -> Vec<u8> {
     match &case["collateral"] {
         Value::String(f) => read(d, f),
         Value::Array(files) => {
-            let tcb = files[0].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+            let tcb = files[0]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned();
             go_collateral(d, &tcb)
         }
         _ => unreachable!(),
@@ -88,7 +100,11 @@ fn every_quote_parses_to_its_stated_fields() {
         assert_eq!(c["tee_type"], case["header"]["tee_type"], "{file}");
         assert_eq!(c["user_data"], case["header"]["user_data"], "{file}");
         let used = case["bytes_used_by_quote"].as_u64().unwrap();
-        assert_eq!(c["trailing_bytes"], case["length"].as_u64().unwrap() - used, "{file}");
+        assert_eq!(
+            c["trailing_bytes"],
+            case["length"].as_u64().unwrap() - used,
+            "{file}"
+        );
         for (k, want) in case["body"].as_object().unwrap() {
             assert_eq!(&c[k.as_str()], want, "{file}: {k}");
         }
@@ -110,7 +126,12 @@ fn every_quote_passes_its_crypto_checks() {
         // No collateral: only the collateral check may fail; pick an instant inside the PCK window.
         let t = at(case["pck"]["not_before"].as_str().unwrap()) + 86_400;
         let v = tdx::verify_quote(&read(&d, file), None, t, &TdxRoot::builtin());
-        assert_eq!(failed(&v), ["tdx.collateral.parse"], "{file}: {:?}", v.checks);
+        assert_eq!(
+            failed(&v),
+            ["tdx.collateral.parse"],
+            "{file}: {:?}",
+            v.checks
+        );
     }
 }
 
@@ -128,11 +149,19 @@ fn every_collateral_case_gives_its_expected_outcome() {
             .and_then(Value::as_str)
             .unwrap();
         let v = verify(&d, quote, &col, at(t));
-        assert_eq!(v.claims.get("tcb_status").and_then(Value::as_str), Some(status), "{quote}: {:?}", v.checks);
+        assert_eq!(
+            v.claims.get("tcb_status").and_then(Value::as_str),
+            Some(status),
+            "{quote}: {:?}",
+            v.checks
+        );
         match quote {
             "quotes/dcap-qvl_tdx_v4.dat" | "quotes/dcap-qvl_sgx_v3.dat" => {
                 assert!(v.valid(), "{quote}: {:?}", v.checks);
-                assert_eq!(v.claims["advisory_ids"], case["tcb_level_match"]["advisoryIDs"], "{quote}");
+                assert_eq!(
+                    v.claims["advisory_ids"], case["tcb_level_match"]["advisoryIDs"],
+                    "{quote}"
+                );
                 assert_eq!(v.claims["qe_tcb_status"], case["qe_identity_tcb_status"]);
             }
             "quotes/dcap-qvl_tdx_v5_outdated.dat" | "quotes/go-tdx-guest_v4_spr_e4.dat" => {
@@ -140,8 +169,15 @@ fn every_collateral_case_gives_its_expected_outcome() {
             }
             "quotes/go-tdx-guest_v5_td15.dat" => {
                 let f = failed(&v);
-                assert!(f.contains(&"tdx.collateral.freshness"), "{quote}: {:?}", v.checks);
-                assert!(!f.contains(&"tdx.quote.signature") && !f.contains(&"tdx.pck_chain"), "{quote}");
+                assert!(
+                    f.contains(&"tdx.collateral.freshness"),
+                    "{quote}: {:?}",
+                    v.checks
+                );
+                assert!(
+                    !f.contains(&"tdx.quote.signature") && !f.contains(&"tdx.pck_chain"),
+                    "{quote}"
+                );
             }
             other => panic!("unexpected case {other}"),
         }
@@ -155,8 +191,11 @@ fn every_listed_mutation_is_rejected() {
     let t = at("2023-07-01T01:00:00Z");
     for m in expected["negative_mutations"].as_array().unwrap() {
         let mut quote = read(&d, m["quote"].as_str().unwrap());
-        let off = usize::from_str_radix(m["offset"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
-        quote[off] = u8::from_str_radix(m["new_byte"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+        let off = usize::from_str_radix(m["offset"].as_str().unwrap().trim_start_matches("0x"), 16)
+            .unwrap();
+        quote[off] =
+            u8::from_str_radix(m["new_byte"].as_str().unwrap().trim_start_matches("0x"), 16)
+                .unwrap();
         let v = tdx::verify_quote(&quote, None, t, &TdxRoot::builtin());
         let f = failed(&v);
         let want = match m["expected"].as_str().unwrap() {
@@ -165,7 +204,12 @@ fn every_listed_mutation_is_rejected() {
             e if e.contains("quote ECDSA signature") => "tdx.quote.signature",
             _ => "tdx.pck_chain",
         };
-        assert_eq!(f.first().copied(), Some(want), "offset {off:#x}: {:?}", v.checks);
+        assert_eq!(
+            f.first().copied(),
+            Some(want),
+            "offset {off:#x}: {:?}",
+            v.checks
+        );
     }
 }
 
@@ -173,8 +217,17 @@ fn every_listed_mutation_is_rejected() {
 fn spr_e4_pck_chain_expired_in_2053() {
     let Some(d) = dir() else { return };
     let col = go_collateral(&d, "tcbinfo_50806f000000.json");
-    let v = verify(&d, "quotes/go-tdx-guest_v4_spr_e4.dat", &col, at("2053-07-01T00:00:00Z"));
-    assert!(failed(&v).contains(&"tdx.pck_chain.validity"), "{:?}", v.checks);
+    let v = verify(
+        &d,
+        "quotes/go-tdx-guest_v4_spr_e4.dat",
+        &col,
+        at("2053-07-01T00:00:00Z"),
+    );
+    assert!(
+        failed(&v).contains(&"tdx.pck_chain.validity"),
+        "{:?}",
+        v.checks
+    );
 }
 
 #[test]
@@ -186,7 +239,10 @@ fn collateral_outside_its_window_is_stale() {
         assert_eq!(failed(&v), ["tdx.collateral.freshness"], "{t}");
     }
     for t in ["2025-06-19T10:32:27Z", "2025-07-19T10:00:35Z"] {
-        assert!(verify(&d, "quotes/dcap-qvl_tdx_v4.dat", &col, at(t)).valid(), "{t}");
+        assert!(
+            verify(&d, "quotes/dcap-qvl_tdx_v4.dat", &col, at(t)).valid(),
+            "{t}"
+        );
     }
 }
 
@@ -196,21 +252,49 @@ fn tampered_collateral_is_rejected() {
     let raw = read(&d, "collateral/dcap-qvl/tdx_v4_collateral.json");
     let t = at("2025-07-01T00:00:00Z");
     let mut col: Value = serde_json::from_slice(&raw).unwrap();
-    let tcb = col["tcb_info"].as_str().unwrap().replacen("\"UpToDate\"", "\"OutOfDate\"", 1);
+    let tcb = col["tcb_info"]
+        .as_str()
+        .unwrap()
+        .replacen("\"UpToDate\"", "\"OutOfDate\"", 1);
     col["tcb_info"] = tcb.into();
-    let v = verify(&d, "quotes/dcap-qvl_tdx_v4.dat", col.to_string().as_bytes(), t);
-    assert!(failed(&v).contains(&"tdx.collateral.tcb_info"), "{:?}", v.checks);
+    let v = verify(
+        &d,
+        "quotes/dcap-qvl_tdx_v4.dat",
+        col.to_string().as_bytes(),
+        t,
+    );
+    assert!(
+        failed(&v).contains(&"tdx.collateral.tcb_info"),
+        "{:?}",
+        v.checks
+    );
 
     let mut col: Value = serde_json::from_slice(&raw).unwrap();
-    let qe = col["qe_identity"].as_str().unwrap().replacen("\"isvprodid\":2", "\"isvprodid\":3", 1);
+    let qe = col["qe_identity"]
+        .as_str()
+        .unwrap()
+        .replacen("\"isvprodid\":2", "\"isvprodid\":3", 1);
     col["qe_identity"] = qe.into();
-    let v = verify(&d, "quotes/dcap-qvl_tdx_v4.dat", col.to_string().as_bytes(), t);
-    assert!(failed(&v).contains(&"tdx.collateral.qe_identity"), "{:?}", v.checks);
+    let v = verify(
+        &d,
+        "quotes/dcap-qvl_tdx_v4.dat",
+        col.to_string().as_bytes(),
+        t,
+    );
+    assert!(
+        failed(&v).contains(&"tdx.collateral.qe_identity"),
+        "{:?}",
+        v.checks
+    );
 
     // Collateral of another platform (SGX, other FMSPC) for a TDX quote.
     let other = read(&d, "collateral/dcap-qvl/sgx_v3_collateral.json");
     let v = verify(&d, "quotes/dcap-qvl_tdx_v4.dat", &other, t);
-    assert!(failed(&v).contains(&"tdx.collateral.tcb_info"), "{:?}", v.checks);
+    assert!(
+        failed(&v).contains(&"tdx.collateral.tcb_info"),
+        "{:?}",
+        v.checks
+    );
 
     for junk in [&b""[..], b"{}", b"[1,2]", b"{\"tcb_info\": 5}"] {
         let v = verify(&d, "quotes/dcap-qvl_tdx_v4.dat", junk, t);
@@ -224,7 +308,12 @@ fn a_wrong_root_fails_the_chain() {
     // An AMD root is a well-formed certificate but not Intel's.
     let amd = std::fs::read(d.join("../sev-snp/ca/milan_ark.pem")).unwrap();
     let root = TdxRoot::from_der_or_pem(&amd).unwrap();
-    let v = tdx::verify_quote(&read(&d, "quotes/dcap-qvl_tdx_v4.dat"), None, at("2025-07-01T00:00:00Z"), &root);
+    let v = tdx::verify_quote(
+        &read(&d, "quotes/dcap-qvl_tdx_v4.dat"),
+        None,
+        at("2025-07-01T00:00:00Z"),
+        &root,
+    );
     assert!(failed(&v).contains(&"tdx.pck_chain"), "{:?}", v.checks);
 }
 
@@ -232,7 +321,9 @@ fn a_wrong_root_fails_the_chain() {
 fn truncation_at_field_boundaries_is_a_parse_failure() {
     let Some(d) = dir() else { return };
     let q = read(&d, "quotes/go-tdx-guest_v5_td15.dat");
-    for cut in [0, 1, 47, 48, 50, 54, 701, 702, 705, 706, 770, 834, 840, 1224, 1288, 1290, 1322, 1328, 5005] {
+    for cut in [
+        0, 1, 47, 48, 50, 54, 701, 702, 705, 706, 770, 834, 840, 1224, 1288, 1290, 1322, 1328, 5005,
+    ] {
         let v = tdx::parse_quote(&q[..cut]);
         assert_eq!(failed(&v), ["tdx.quote.parse"], "cut {cut}");
     }
@@ -244,7 +335,11 @@ fn robustness_truncate_and_flip_never_panics() {
     let col = read(&d, "collateral/dcap-qvl/tdx_v4_collateral.json");
     let t = at("2025-07-01T00:00:00Z");
     let root = TdxRoot::builtin();
-    for file in ["quotes/dcap-qvl_tdx_v4.dat", "quotes/go-tdx-guest_v5_td15.dat", "quotes/dcap-qvl_sgx_v3.dat"] {
+    for file in [
+        "quotes/dcap-qvl_tdx_v4.dat",
+        "quotes/go-tdx-guest_v5_td15.dat",
+        "quotes/dcap-qvl_sgx_v3.dat",
+    ] {
         let q = read(&d, file);
         for cut in (0..q.len()).step_by(7) {
             let _ = tdx::verify_quote(&q[..cut], Some(&col), t, &root);
@@ -272,13 +367,25 @@ fn cached_verifier_gives_the_same_verdicts() {
     for case in expected["collateral_cases"].as_array().unwrap() {
         let quote = read(&d, case["quote"].as_str().unwrap());
         let col = collateral_for(&d, case);
-        for t in ["2023-07-01T01:00:00Z", "2025-07-01T00:00:00Z", "2026-03-01T00:00:00Z"] {
+        for t in [
+            "2023-07-01T01:00:00Z",
+            "2025-07-01T00:00:00Z",
+            "2026-03-01T00:00:00Z",
+        ] {
             let cold = tdx::verify_quote(&quote, Some(&col), at(t), &TdxRoot::builtin());
             assert_eq!(verifier.verify(&quote, Some(&col), at(t)), cold);
             assert_eq!(verifier.verify(&quote, Some(&col), at(t)), cold);
         }
-        let cold = tdx::verify_quote(&quote, None, at("2025-07-01T00:00:00Z"), &TdxRoot::builtin());
-        assert_eq!(verifier.verify(&quote, None, at("2025-07-01T00:00:00Z")), cold);
+        let cold = tdx::verify_quote(
+            &quote,
+            None,
+            at("2025-07-01T00:00:00Z"),
+            &TdxRoot::builtin(),
+        );
+        assert_eq!(
+            verifier.verify(&quote, None, at("2025-07-01T00:00:00Z")),
+            cold
+        );
     }
 }
 
@@ -287,6 +394,69 @@ fn sgx_collateral_for_a_td_quote_is_the_wrong_kind() {
     let Some(d) = dir() else { return };
     // Same FMSPC family is not needed: the kind check is independent of the FMSPC check.
     let col = read(&d, "collateral/dcap-qvl/sgx_v3_collateral.json");
-    let v = verify(&d, "quotes/dcap-qvl_tdx_v4.dat", &col, at("2025-07-01T00:00:00Z"));
-    assert!(failed(&v).contains(&"tdx.collateral.kind"), "{:?}", v.checks);
+    let v = verify(
+        &d,
+        "quotes/dcap-qvl_tdx_v4.dat",
+        &col,
+        at("2025-07-01T00:00:00Z"),
+    );
+    assert!(
+        failed(&v).contains(&"tdx.collateral.kind"),
+        "{:?}",
+        v.checks
+    );
+}
+
+#[test]
+fn azure_tdx_hcl_binds_runtime_data_and_matches_its_quote() {
+    let Some(d) = dir() else { return };
+    let expected: Value = serde_json::from_slice(&read(&d, "expected.json")).unwrap();
+    let hcl = read(&d, "azure/openpcc_azure_tdx_hcl_report.bin");
+    let quote = read(&d, "azure/openpcc_azure_tdx_v4_quote.bin");
+    let v = tdx::verify_azure_hcl(&hcl, Some(&quote));
+    assert!(v.valid(), "{:?}", v.checks);
+    assert!(expected["azure_tdx_hcl"]["checks"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(|x| x == true));
+    let q = tdx::parse_quote(&quote);
+    for k in ["mrtd", "rtmr0", "rtmr3", "report_data"] {
+        assert_eq!(v.claims[k], q.claims[k], "{k}");
+    }
+    let json_at = usize::try_from(
+        expected["azure_tdx_hcl"]["runtime_data_offset"]
+            .as_u64()
+            .unwrap(),
+    )
+    .unwrap()
+        + 20;
+    let mut m = hcl.clone();
+    m[json_at + 3] ^= 1;
+    assert_eq!(
+        failed(&tdx::verify_azure_hcl(&m, Some(&quote))),
+        ["tdx.hcl.report_data"]
+    );
+    let mut m = hcl.clone();
+    m[0x20 + 600] ^= 1; // inside TDINFO
+    let f = tdx::verify_azure_hcl(&m, Some(&quote));
+    assert!(
+        failed(&f).contains(&"tdx.hcl.tdreport_hashes"),
+        "{:?}",
+        f.checks
+    );
+    let other = read(&d, "quotes/dcap-qvl_tdx_v4.dat");
+    assert_eq!(
+        failed(&tdx::verify_azure_hcl(&hcl, Some(&other))),
+        ["tdx.hcl.quote_match"]
+    );
+    let snp =
+        std::fs::read(d.join("../sev-snp/reports/openpcc_azure_genoa_v3_hcl_report.bin")).unwrap();
+    assert_eq!(
+        failed(&tdx::verify_azure_hcl(&snp, None)),
+        ["tdx.hcl.parse"]
+    );
+    for cut in (0..hcl.len()).step_by(7) {
+        let _ = tdx::verify_azure_hcl(&hcl[..cut], Some(&quote));
+    }
 }

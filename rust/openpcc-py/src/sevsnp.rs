@@ -20,7 +20,17 @@ fn verify_report(
 ) -> String {
     py.detach(|| {
         let roots = builtin_roots();
-        sevsnp::verify_report(&Evidence { report, vcek, chain, crl, at }, roots).to_json()
+        sevsnp::verify_report(
+            &Evidence {
+                report,
+                vcek,
+                chain,
+                crl,
+                at,
+            },
+            roots,
+        )
+        .to_json()
     })
 }
 
@@ -48,10 +58,14 @@ impl SevSnpVerifier {
     #[pyo3(signature = (roots = None))]
     fn new(roots: Option<&[u8]>) -> PyResult<Self> {
         let roots = match roots {
-            Some(bytes) => Roots::from_arks(bytes).map_err(|e| EvidenceFormatError::new_err(e.to_string()))?,
+            Some(bytes) => {
+                Roots::from_arks(bytes).map_err(|e| EvidenceFormatError::new_err(e.to_string()))?
+            }
             None => builtin_roots().clone(),
         };
-        Ok(Self { inner: CoreVerifier::new(roots) })
+        Ok(Self {
+            inner: CoreVerifier::new(roots),
+        })
     }
 
     /// Same as the module's `verify_report`, reusing cached chain verification.
@@ -65,7 +79,17 @@ impl SevSnpVerifier {
         crl: Option<&[u8]>,
         at: u64,
     ) -> String {
-        py.detach(|| self.inner.verify(&Evidence { report, vcek, chain, crl, at }).to_json())
+        py.detach(|| {
+            self.inner
+                .verify(&Evidence {
+                    report,
+                    vcek,
+                    chain,
+                    crl,
+                    at,
+                })
+                .to_json()
+        })
     }
 }
 

@@ -30,6 +30,14 @@ fn verify_quote(
     Ok(py.detach(|| tdx::verify_quote(quote, collateral, at, root).to_json()))
 }
 
+/// Checks an Azure TDX HCL report (runtime-data binding, TDREPORT hashes) and, when given, that
+/// its TDREPORT matches the quote. The quote itself is verified by `verify_quote`.
+#[pyfunction]
+#[pyo3(signature = (hcl_report, *, quote = None))]
+fn verify_azure_hcl(hcl_report: &[u8], quote: Option<&[u8]>) -> String {
+    tdx::verify_azure_hcl(hcl_report, quote).to_json()
+}
+
 /// Parses a quote and returns the verdict JSON (the parse check plus claims).
 #[pyfunction]
 fn parse_quote(quote: &[u8]) -> String {
@@ -49,10 +57,13 @@ impl TdxVerifier {
     #[pyo3(signature = (root = None))]
     fn new(root: Option<&[u8]>) -> PyResult<Self> {
         let root = match root {
-            Some(bytes) => TdxRoot::from_der_or_pem(bytes).map_err(|e| EvidenceFormatError::new_err(format!("root: {e}")))?,
+            Some(bytes) => TdxRoot::from_der_or_pem(bytes)
+                .map_err(|e| EvidenceFormatError::new_err(format!("root: {e}")))?,
             None => builtin_root().clone(),
         };
-        Ok(Self { inner: CoreVerifier::new(root) })
+        Ok(Self {
+            inner: CoreVerifier::new(root),
+        })
     }
 
     /// Same as the module's `verify_quote`, reusing cached chain and collateral checks.
@@ -65,6 +76,7 @@ impl TdxVerifier {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TdxVerifier>()?;
     m.add_function(wrap_pyfunction!(verify_quote, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_azure_hcl, m)?)?;
     m.add_function(wrap_pyfunction!(parse_quote, m)?)?;
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! header with magic `HCLA`, the hardware report in a fixed 1184-byte area at 0x20 (an SNP report,
 //! or a 1024-byte TDREPORT followed by zeros), then the runtime-data header at 0x4C0
 //! (`data_size, version, report_type, hash_type, variable_data_size`, u32 LE) and the runtime
-//! data (a JSON document). The hardware report's REPORT_DATA starts with the hash of that
-//! runtime data; the rest of REPORT_DATA is zero.
+//! data (a JSON document). The hardware report's `REPORT_DATA` starts with the hash of that
+//! runtime data; the rest of `REPORT_DATA` is zero.
 
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
@@ -43,7 +43,9 @@ pub fn is_hcl(bytes: &[u8]) -> bool {
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> Result<u32, SevSnpError> {
-    let b = bytes.get(at..at + 4).ok_or(SevSnpError::Hcl("truncated runtime header"))?;
+    let b = bytes
+        .get(at..at + 4)
+        .ok_or(SevSnpError::Hcl("truncated runtime header"))?;
     let mut x = [0u8; 4];
     x.copy_from_slice(b);
     Ok(u32::from_le_bytes(x))
@@ -69,12 +71,23 @@ pub fn parse(bytes: &[u8]) -> Result<HclReport<'_>, SevSnpError> {
         return Err(SevSnpError::Hcl("runtime data size fields disagree"));
     }
     let start = RUNTIME_HEADER_OFFSET + RUNTIME_HEADER_LEN;
-    let runtime_data =
-        bytes.get(start..start + var_size).ok_or(SevSnpError::Hcl("truncated runtime data"))?;
-    if bytes.get(start + var_size..).unwrap_or_default().iter().any(|b| *b != 0) {
+    let runtime_data = bytes
+        .get(start..start + var_size)
+        .ok_or(SevSnpError::Hcl("truncated runtime data"))?;
+    if bytes
+        .get(start + var_size..)
+        .unwrap_or_default()
+        .iter()
+        .any(|b| *b != 0)
+    {
         return Err(SevSnpError::Hcl("non-zero bytes after the runtime data"));
     }
-    Ok(HclReport { report_area, report_type, hash_type, runtime_data })
+    Ok(HclReport {
+        report_area,
+        report_type,
+        hash_type,
+        runtime_data,
+    })
 }
 
 impl HclReport<'_> {
@@ -88,7 +101,7 @@ impl HclReport<'_> {
         }
     }
 
-    /// Checks that REPORT_DATA is the runtime-data hash followed by zeros.
+    /// Checks that `REPORT_DATA` is the runtime-data hash followed by zeros.
     pub fn check_binding(&self, report_data: &[u8]) -> Result<String, String> {
         let hash = self.runtime_data_hash().map_err(|e| e.to_string())?;
         let (head, tail) = report_data.split_at(hash.len().min(report_data.len()));

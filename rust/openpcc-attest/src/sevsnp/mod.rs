@@ -66,15 +66,23 @@ impl Roots {
     #[must_use]
     pub fn builtin() -> Self {
         let parse = |pems: &[&str]| -> Vec<Cert> {
-            pems.iter().filter_map(|p| Cert::from_der_or_pem(p.as_bytes()).ok()).collect()
+            pems.iter()
+                .filter_map(|p| Cert::from_der_or_pem(p.as_bytes()).ok())
+                .collect()
         };
-        Self { arks: parse(&BUILTIN_ARKS), intermediates: parse(&BUILTIN_INTERMEDIATES) }
+        Self {
+            arks: parse(&BUILTIN_ARKS),
+            intermediates: parse(&BUILTIN_INTERMEDIATES),
+        }
     }
 
     /// Trust exactly these ARKs (PEM bundle or one DER). No built-in intermediates are offered:
     /// the caller then gives the chain.
     pub fn from_arks(bytes: &[u8]) -> Result<Self, SevSnpError> {
-        Ok(Self { arks: x509::certs_from_der_or_pem(bytes)?, intermediates: Vec::new() })
+        Ok(Self {
+            arks: x509::certs_from_der_or_pem(bytes)?,
+            intermediates: Vec::new(),
+        })
     }
 }
 
@@ -124,7 +132,10 @@ impl SevSnpVerifier {
     /// A verifier trusting `roots`.
     #[must_use]
     pub fn new(roots: Roots) -> Self {
-        Self { roots, cache: Mutex::new(HashMap::new()) }
+        Self {
+            roots,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Verifies, reusing a cached chain outcome when the same VCEK/chain/CRL was seen.
@@ -180,18 +191,31 @@ pub fn parse_report(bytes: &[u8]) -> Verdict {
 
 /// Unwraps an HCL report if needed, parses the SNP report and records claims. The VCEK's
 /// product, when known, picks the TCB layout; else the report's CPUID fields do.
-fn unwrap_report<'a>(bytes: &'a [u8], v: &mut Verdict, product: Option<Generation>) -> Option<Report<'a>> {
+fn unwrap_report<'a>(
+    bytes: &'a [u8],
+    v: &mut Verdict,
+    product: Option<Generation>,
+) -> Option<Report<'a>> {
     let mut report_bytes = bytes;
     let mut wrapper = None;
     if hcl::is_hcl(bytes) {
         match hcl::parse(bytes) {
             Ok(h) if h.report_type == hcl::REPORT_TYPE_SNP => {
-                v.pass("sevsnp.hcl.parse", format!("Azure HCL report, {}-byte runtime data", h.runtime_data.len()));
+                v.pass(
+                    "sevsnp.hcl.parse",
+                    format!(
+                        "Azure HCL report, {}-byte runtime data",
+                        h.runtime_data.len()
+                    ),
+                );
                 report_bytes = h.report_area;
                 wrapper = Some(h);
             }
             Ok(h) => {
-                v.fail("sevsnp.hcl.parse", format!("HCL report type {} is not SNP (2)", h.report_type));
+                v.fail(
+                    "sevsnp.hcl.parse",
+                    format!("HCL report type {} is not SNP (2)", h.report_type),
+                );
                 return None;
             }
             Err(e) => {
@@ -208,7 +232,10 @@ fn unwrap_report<'a>(bytes: &'a [u8], v: &mut Verdict, product: Option<Generatio
         }
     };
     let generation = product.or_else(|| report.cpuid_generation());
-    v.pass("sevsnp.report.parse", format!("SNP report version {}", report.version()));
+    v.pass(
+        "sevsnp.report.parse",
+        format!("SNP report version {}", report.version()),
+    );
     v.claims.extend(report.claims(generation));
     if let Some(h) = wrapper {
         v.claim("hcl_runtime_data", h.runtime_data_claim());
@@ -242,25 +269,48 @@ fn check_windows(v: &mut Verdict, windows: &[(String, u64, u64)], at: u64) {
     let at_text = x509::fmt_unix(at);
     for (what, nb, na) in windows {
         if at < *nb {
-            v.fail("sevsnp.chain.validity", format!("{what} not valid before {} (instant {at_text})", x509::fmt_unix(*nb)));
+            v.fail(
+                "sevsnp.chain.validity",
+                format!(
+                    "{what} not valid before {} (instant {at_text})",
+                    x509::fmt_unix(*nb)
+                ),
+            );
             return;
         }
         if at > *na {
-            v.fail("sevsnp.chain.validity", format!("{what} expired {} (instant {at_text})", x509::fmt_unix(*na)));
+            v.fail(
+                "sevsnp.chain.validity",
+                format!("{what} expired {} (instant {at_text})", x509::fmt_unix(*na)),
+            );
             return;
         }
     }
-    v.pass("sevsnp.chain.validity", format!("every certificate (and CRL) valid at {at_text}"));
+    v.pass(
+        "sevsnp.chain.validity",
+        format!("every certificate (and CRL) valid at {at_text}"),
+    );
 }
 
 fn check_signing_key(v: &mut Verdict, report: &Report<'_>, key: &VcekInfo) {
-    let expected = if key.is_vlek { SigningKey::Vlek } else { SigningKey::Vcek };
+    let expected = if key.is_vlek {
+        SigningKey::Vlek
+    } else {
+        SigningKey::Vcek
+    };
     if report.signing_key() == expected {
-        v.pass("sevsnp.report.signing_key", format!("report signed by a {}", key.kind()));
+        v.pass(
+            "sevsnp.report.signing_key",
+            format!("report signed by a {}", key.kind()),
+        );
     } else {
         v.fail(
             "sevsnp.report.signing_key",
-            format!("report says {:?} signed it but the certificate is a {}", report.signing_key(), key.kind()),
+            format!(
+                "report says {:?} signed it but the certificate is a {}",
+                report.signing_key(),
+                key.kind()
+            ),
         );
     }
 }
@@ -268,7 +318,13 @@ fn check_signing_key(v: &mut Verdict, report: &Report<'_>, key: &VcekInfo) {
 fn check_signature(v: &mut Verdict, report: &Report<'_>, key: &VcekInfo) {
     const NAME: &str = "sevsnp.report.signature";
     if report.signature_algo() != 1 {
-        v.fail(NAME, format!("signature algorithm {} is not ECDSA P-384 SHA-384 (1)", report.signature_algo()));
+        v.fail(
+            NAME,
+            format!(
+                "signature algorithm {} is not ECDSA P-384 SHA-384 (1)",
+                report.signature_algo()
+            ),
+        );
         return;
     }
     let Some((r, s)) = report.signature_scalars() else {
@@ -279,8 +335,20 @@ fn check_signature(v: &mut Verdict, report: &Report<'_>, key: &VcekInfo) {
     fixed[..48].copy_from_slice(&r);
     fixed[48..].copy_from_slice(&s);
     match key.key.verify_sig(report.signed_bytes(), &fixed) {
-        Ok(()) => v.pass(NAME, format!("ECDSA P-384 signature over [0, 0x2A0) verifies with the {}", key.kind())),
-        Err(_) => v.fail(NAME, format!("ECDSA P-384 signature does not verify with the {}", key.kind())),
+        Ok(()) => v.pass(
+            NAME,
+            format!(
+                "ECDSA P-384 signature over [0, 0x2A0) verifies with the {}",
+                key.kind()
+            ),
+        ),
+        Err(_) => v.fail(
+            NAME,
+            format!(
+                "ECDSA P-384 signature does not verify with the {}",
+                key.kind()
+            ),
+        ),
     }
 }
 
@@ -293,20 +361,36 @@ fn check_tcb(v: &mut Verdict, report: &Report<'_>, key: &VcekInfo) {
     };
     if let (Some(from_cert), Some(from_cpuid)) = (key.generation, cpuid) {
         if from_cert != from_cpuid {
-            v.fail(NAME, format!("report CPUID says {} but the certificate is for {}", from_cpuid.name(), from_cert.name()));
+            v.fail(
+                NAME,
+                format!(
+                    "report CPUID says {} but the certificate is for {}",
+                    from_cpuid.name(),
+                    from_cert.name()
+                ),
+            );
             return;
         }
     }
     let reported = Tcb::decode(report.reported_tcb(), generation);
-    match key.tcb_mismatch(&reported) {
-        None => v.pass(NAME, format!("reported TCB {} equals the certificate's SPLs", tcb_text(&reported))),
+    match key.tcb_mismatch(reported) {
+        None => v.pass(
+            NAME,
+            format!(
+                "reported TCB {} equals the certificate's SPLs",
+                tcb_text(reported)
+            ),
+        ),
         Some(why) => v.fail(NAME, why),
     }
 }
 
-fn tcb_text(t: &Tcb) -> String {
+fn tcb_text(t: Tcb) -> String {
     let fmc = t.fmc.map(|f| format!("fmc={f} ")).unwrap_or_default();
-    format!("{fmc}bl={} tee={} snp={} ucode={}", t.bootloader, t.tee, t.snp, t.microcode)
+    format!(
+        "{fmc}bl={} tee={} snp={} ucode={}",
+        t.bootloader, t.tee, t.snp, t.microcode
+    )
 }
 
 fn check_chip_id(v: &mut Verdict, report: &Report<'_>, key: &VcekInfo) {
@@ -320,29 +404,45 @@ fn check_chip_id(v: &mut Verdict, report: &Report<'_>, key: &VcekInfo) {
         return;
     };
     if report.chip_id_masked() {
-        v.fail(NAME, "report masks CHIP_ID, so it cannot be matched to the VCEK");
+        v.fail(
+            NAME,
+            "report masks CHIP_ID, so it cannot be matched to the VCEK",
+        );
         return;
     }
     // Turin VCEKs carry an 8-byte hwID: the first 8 bytes of CHIP_ID, the rest zero.
     let chip = report.chip_id();
     let (head, tail) = chip.split_at(hwid.len().min(chip.len()));
     if head == hwid && tail.iter().all(|b| *b == 0) {
-        v.pass(NAME, format!("CHIP_ID equals the VCEK hwID ({} bytes)", hwid.len()));
+        v.pass(
+            NAME,
+            format!("CHIP_ID equals the VCEK hwID ({} bytes)", hwid.len()),
+        );
     } else {
-        v.fail(NAME, "CHIP_ID differs from the VCEK hwID: the VCEK is for another chip");
+        v.fail(
+            NAME,
+            "CHIP_ID differs from the VCEK hwID: the VCEK is for another chip",
+        );
     }
 }
 
 /// Verifies VCEK/VLEK → ASK/ASVK → ARK (and the CRL). Never depends on the instant.
 fn chain_outcome(roots: &Roots, ev: &Evidence<'_>) -> ChainOutcome {
-    let mut out = ChainOutcome { checks: Vec::new(), windows: Vec::new(), vcek: None };
+    let mut out = ChainOutcome {
+        checks: Vec::new(),
+        windows: Vec::new(),
+        vcek: None,
+    };
     let mut v = Verdict::new();
     let Some(vcek_bytes) = ev.vcek else {
         v.fail("sevsnp.vcek", "VCEK unavailable: a VCEK or VLEK certificate is required to verify the signature (none given; openpcc never fetches one)");
         out.checks = v.checks;
         return out;
     };
-    let leaf = match Cert::from_der_or_pem(vcek_bytes).map_err(|e| e.to_string()).and_then(|c| VcekInfo::from_cert(&c).map(|i| (c, i))) {
+    let leaf = match Cert::from_der_or_pem(vcek_bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|c| VcekInfo::from_cert(&c).map(|i| (c, i)))
+    {
         Ok(pair) => pair,
         Err(e) => {
             v.fail("sevsnp.vcek", format!("VCEK does not parse: {e}"));
@@ -351,12 +451,25 @@ fn chain_outcome(roots: &Roots, ev: &Evidence<'_>) -> ChainOutcome {
         }
     };
     let (leaf, info) = leaf;
-    v.pass("sevsnp.vcek", format!("{} for {}", info.kind(), info.product.as_deref().unwrap_or("unknown product")));
-    out.windows.push((info.kind().to_owned(), leaf.validity_unix().0, leaf.validity_unix().1));
+    v.pass(
+        "sevsnp.vcek",
+        format!(
+            "{} for {}",
+            info.kind(),
+            info.product.as_deref().unwrap_or("unknown product")
+        ),
+    );
+    out.windows.push((
+        info.kind().to_owned(),
+        leaf.validity_unix().0,
+        leaf.validity_unix().1,
+    ));
     if let Some(path) = chain_path(roots, ev, &leaf, &mut v) {
         let (ask, ark) = path;
-        out.windows.push((ask.subject(), ask.validity_unix().0, ask.validity_unix().1));
-        out.windows.push((ark.subject(), ark.validity_unix().0, ark.validity_unix().1));
+        out.windows
+            .push((ask.subject(), ask.validity_unix().0, ask.validity_unix().1));
+        out.windows
+            .push((ark.subject(), ark.validity_unix().0, ark.validity_unix().1));
         if let Some(crl) = ev.crl {
             if let Some(w) = check_crl(&mut v, crl, &ask, &ark) {
                 out.windows.push(w);
@@ -369,10 +482,17 @@ fn chain_outcome(roots: &Roots, ev: &Evidence<'_>) -> ChainOutcome {
 }
 
 /// Finds and verifies the ASK (or ASVK) that signed the leaf and the ARK that signed it.
-fn chain_path(roots: &Roots, ev: &Evidence<'_>, leaf: &Cert, v: &mut Verdict) -> Option<(Cert, Cert)> {
+fn chain_path(
+    roots: &Roots,
+    ev: &Evidence<'_>,
+    leaf: &Cert,
+    v: &mut Verdict,
+) -> Option<(Cert, Cert)> {
     let (intermediates, chain_arks) = match ev.chain {
         Some(bytes) => match x509::certs_from_der_or_pem(bytes) {
-            Ok(certs) => certs.into_iter().partition::<Vec<Cert>, _>(|c| !c.issued_by_name(c)),
+            Ok(certs) => certs
+                .into_iter()
+                .partition::<Vec<Cert>, _>(|c| !c.issued_by_name(c)),
             Err(e) => {
                 v.fail("sevsnp.chain.ask", format!("chain does not parse: {e}"));
                 return None;
@@ -383,16 +503,25 @@ fn chain_path(roots: &Roots, ev: &Evidence<'_>, leaf: &Cert, v: &mut Verdict) ->
     // A self-signed certificate in the given chain is only accepted if it is a trusted ARK.
     for ark in &chain_arks {
         if !roots.arks.iter().any(|r| r.der() == ark.der()) {
-            v.fail("sevsnp.chain.ark", format!("{} in the chain is not a trusted AMD root", ark.subject()));
+            v.fail(
+                "sevsnp.chain.ark",
+                format!("{} in the chain is not a trusted AMD root", ark.subject()),
+            );
             return None;
         }
     }
     let ask = find_issuer(leaf, &intermediates, "sevsnp.chain.vcek", v)?;
     let ark = find_issuer(&ask, &roots.arks, "sevsnp.chain.ask", v)?;
     match ark.public_key().and_then(|k| ark.verify_signed_by(&k)) {
-        Ok(()) => v.pass("sevsnp.chain.ark", format!("{} is a trusted root and self-signed", ark.subject())),
+        Ok(()) => v.pass(
+            "sevsnp.chain.ark",
+            format!("{} is a trusted root and self-signed", ark.subject()),
+        ),
         Err(e) => {
-            v.fail("sevsnp.chain.ark", format!("{} self-signature: {e}", ark.subject()));
+            v.fail(
+                "sevsnp.chain.ark",
+                format!("{} self-signature: {e}", ark.subject()),
+            );
             return None;
         }
     }
@@ -401,19 +530,41 @@ fn chain_path(roots: &Roots, ev: &Evidence<'_>, leaf: &Cert, v: &mut Verdict) ->
 
 /// The candidate whose subject is `child`'s issuer and whose key verifies `child`.
 fn find_issuer(child: &Cert, candidates: &[Cert], name: &str, v: &mut Verdict) -> Option<Cert> {
-    let named: Vec<&Cert> = candidates.iter().filter(|c| child.issued_by_name(c)).collect();
+    let named: Vec<&Cert> = candidates
+        .iter()
+        .filter(|c| child.issued_by_name(c))
+        .collect();
     if named.is_empty() {
-        v.fail(name, format!("no certificate in the chain or roots is the issuer {} of {}", child.issuer(), child.subject()));
+        v.fail(
+            name,
+            format!(
+                "no certificate in the chain or roots is the issuer {} of {}",
+                child.issuer(),
+                child.subject()
+            ),
+        );
         return None;
     }
     for issuer in &named {
-        let verified = issuer.public_key().and_then(|k: PublicKey| child.verify_signed_by(&k));
+        let verified = issuer
+            .public_key()
+            .and_then(|k: PublicKey| child.verify_signed_by(&k));
         if verified.is_ok() {
-            v.pass(name, format!("{} is signed by {}", child.subject(), issuer.subject()));
+            v.pass(
+                name,
+                format!("{} is signed by {}", child.subject(), issuer.subject()),
+            );
             return Some((*issuer).clone());
         }
     }
-    v.fail(name, format!("signature of {} by {} does not verify", child.subject(), child.issuer()));
+    v.fail(
+        name,
+        format!(
+            "signature of {} by {} does not verify",
+            child.subject(),
+            child.issuer()
+        ),
+    );
     None
 }
 
@@ -427,7 +578,10 @@ fn check_crl(v: &mut Verdict, bytes: &[u8], ask: &Cert, ark: &Cert) -> Option<(S
         }
     };
     if !crl.issued_by_name(ark) {
-        v.fail(NAME, format!("CRL issuer {} is not {}", crl.issuer(), ark.subject()));
+        v.fail(
+            NAME,
+            format!("CRL issuer {} is not {}", crl.issuer(), ark.subject()),
+        );
         return None;
     }
     if let Err(e) = ark.public_key().and_then(|k| crl.verify_signed_by(&k)) {
@@ -435,10 +589,29 @@ fn check_crl(v: &mut Verdict, bytes: &[u8], ask: &Cert, ark: &Cert) -> Option<(S
         return None;
     }
     if crl.revokes(&ask.serial()) {
-        v.fail(NAME, format!("{} (serial {}) is revoked", ask.subject(), hex::encode(ask.serial())));
+        v.fail(
+            NAME,
+            format!(
+                "{} (serial {}) is revoked",
+                ask.subject(),
+                hex::encode(ask.serial())
+            ),
+        );
         return None;
     }
-    v.pass(NAME, format!("CRL signed by {}, {} entries, {} not revoked", ark.subject(), crl.entries(), ask.subject()));
+    v.pass(
+        NAME,
+        format!(
+            "CRL signed by {}, {} entries, {} not revoked",
+            ark.subject(),
+            crl.entries(),
+            ask.subject()
+        ),
+    );
     let (this_update, next_update) = crl.window();
-    Some((format!("CRL of {}", ark.subject()), this_update, next_update))
+    Some((
+        format!("CRL of {}", ark.subject()),
+        this_update,
+        next_update,
+    ))
 }

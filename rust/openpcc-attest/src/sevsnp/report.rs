@@ -1,4 +1,4 @@
-//! The SEV-SNP `ATTESTATION_REPORT` structure (AMD SEV-SNP firmware ABI, table "ATTESTATION_REPORT"),
+//! The SEV-SNP `ATTESTATION_REPORT` structure (AMD SEV-SNP firmware ABI, table "`ATTESTATION_REPORT`"),
 //! versions 2 to 5, all 1184 bytes.
 
 use serde_json::{json, Map, Value};
@@ -14,7 +14,7 @@ const SIG_S: usize = 0x2E8;
 /// r and s are 72-byte little-endian fields holding 48-byte P-384 scalars.
 const SIG_COMPONENT_LEN: usize = 72;
 
-/// AMD processor generation: decides the TCB_VERSION layout and the root of trust.
+/// AMD processor generation: decides the `TCB_VERSION` layout and the root of trust.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Generation {
     /// Zen 3 (family 19h, models 00h-0Fh).
@@ -60,7 +60,7 @@ impl Generation {
     }
 }
 
-/// A TCB_VERSION decoded with its generation's layout.
+/// A `TCB_VERSION` decoded with its generation's layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tcb {
     /// FMC SPL (Turin only).
@@ -81,12 +81,20 @@ impl Tcb {
     #[must_use]
     pub fn decode(raw: [u8; 8], generation: Generation) -> Self {
         match generation {
-            Generation::Milan | Generation::Genoa => {
-                Self { fmc: None, bootloader: raw[0], tee: raw[1], snp: raw[6], microcode: raw[7] }
-            }
-            Generation::Turin => {
-                Self { fmc: Some(raw[0]), bootloader: raw[1], tee: raw[2], snp: raw[3], microcode: raw[7] }
-            }
+            Generation::Milan | Generation::Genoa => Self {
+                fmc: None,
+                bootloader: raw[0],
+                tee: raw[1],
+                snp: raw[6],
+                microcode: raw[7],
+            },
+            Generation::Turin => Self {
+                fmc: Some(raw[0]),
+                bootloader: raw[1],
+                tee: raw[2],
+                snp: raw[3],
+                microcode: raw[7],
+            },
         }
     }
 
@@ -141,8 +149,9 @@ fn le_u64(b: &[u8; REPORT_LEN], at: usize) -> u64 {
 impl<'a> Report<'a> {
     /// Parses a bare report: exactly 1184 bytes, version 2 to 5.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, SevSnpError> {
-        let raw: &[u8; REPORT_LEN] =
-            bytes.try_into().map_err(|_| SevSnpError::ReportSize(bytes.len()))?;
+        let raw: &[u8; REPORT_LEN] = bytes
+            .try_into()
+            .map_err(|_| SevSnpError::ReportSize(bytes.len()))?;
         let report = Self { raw };
         match report.version() {
             2..=5 => Ok(report),
@@ -162,13 +171,13 @@ impl<'a> Report<'a> {
         le_u32(self.raw, 0x00)
     }
 
-    /// GUEST_POLICY.
+    /// `GUEST_POLICY`.
     #[must_use]
     pub fn policy(&self) -> u64 {
         le_u64(self.raw, 0x08)
     }
 
-    /// SIGNATURE_ALGO (1 = ECDSA P-384 with SHA-384).
+    /// `SIGNATURE_ALGO` (1 = ECDSA P-384 with SHA-384).
     #[must_use]
     pub fn signature_algo(&self) -> u32 {
         le_u32(self.raw, 0x34)
@@ -180,13 +189,13 @@ impl<'a> Report<'a> {
         le_u32(self.raw, 0x48)
     }
 
-    /// Whether MASK_CHIP_ID is set (CHIP_ID then reads as zeros).
+    /// Whether `MASK_CHIP_ID` is set (`CHIP_ID` then reads as zeros).
     #[must_use]
     pub fn chip_id_masked(&self) -> bool {
         self.flags() & 0b10 != 0
     }
 
-    /// SIGNING_KEY.
+    /// `SIGNING_KEY`.
     #[must_use]
     pub fn signing_key(&self) -> SigningKey {
         match (self.flags() >> 2) & 0b111 {
@@ -210,19 +219,19 @@ impl<'a> Report<'a> {
         x
     }
 
-    /// REPORTED_TCB bytes.
+    /// `REPORTED_TCB` bytes.
     #[must_use]
     pub fn reported_tcb(&self) -> [u8; 8] {
         self.tcb_raw(0x180)
     }
 
-    /// REPORT_DATA.
+    /// `REPORT_DATA`.
     #[must_use]
     pub fn report_data(&self) -> &'a [u8] {
         self.field(0x50, 64)
     }
 
-    /// CHIP_ID.
+    /// `CHIP_ID`.
     #[must_use]
     pub fn chip_id(&self) -> &'a [u8] {
         self.field(0x1A0, 64)
@@ -301,7 +310,10 @@ impl<'a> Report<'a> {
         c.insert("vmpl".into(), le_u32(self.raw, 0x30).into());
         c.insert("sig_algo".into(), self.signature_algo().into());
         c.insert("current_tcb".into(), h(0x38, 8));
-        c.insert("platform_info".into(), format!("{:#x}", le_u64(self.raw, 0x40)).into());
+        c.insert(
+            "platform_info".into(),
+            format!("{:#x}", le_u64(self.raw, 0x40)).into(),
+        );
         c.insert("flags".into(), format!("{:#x}", self.flags()).into());
         let signing_key = match self.signing_key() {
             SigningKey::Vcek => "vcek".to_owned(),
@@ -323,15 +335,27 @@ impl<'a> Report<'a> {
         c.insert("chip_id".into(), h(0x1A0, 64));
         c.insert("committed_tcb".into(), h(0x1E0, 8));
         c.insert("current_version".into(), self.version_string(0x1E8).into());
-        c.insert("committed_version".into(), self.version_string(0x1EC).into());
+        c.insert(
+            "committed_version".into(),
+            self.version_string(0x1EC).into(),
+        );
         c.insert("launch_tcb".into(), h(0x1F0, 8));
         if self.version() >= 5 {
-            c.insert("launch_mit_vector".into(), format!("{:#x}", le_u64(self.raw, 0x1F8)).into());
-            c.insert("current_mit_vector".into(), format!("{:#x}", le_u64(self.raw, 0x200)).into());
+            c.insert(
+                "launch_mit_vector".into(),
+                format!("{:#x}", le_u64(self.raw, 0x1F8)).into(),
+            );
+            c.insert(
+                "current_mit_vector".into(),
+                format!("{:#x}", le_u64(self.raw, 0x200)).into(),
+            );
         }
         if let Some(g) = generation {
             c.insert("product".into(), g.name().into());
-            c.insert("reported_tcb_decoded".into(), Tcb::decode(self.reported_tcb(), g).to_json());
+            c.insert(
+                "reported_tcb_decoded".into(),
+                Tcb::decode(self.reported_tcb(), g).to_json(),
+            );
         }
         c
     }

@@ -34,7 +34,10 @@ pub(super) struct VcekInfo {
 
 impl std::fmt::Debug for VcekInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VcekInfo").field("product", &self.product).field("is_vlek", &self.is_vlek).finish_non_exhaustive()
+        f.debug_struct("VcekInfo")
+            .field("product", &self.product)
+            .field("is_vlek", &self.is_vlek)
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,7 +55,9 @@ impl VcekInfo {
         let generation = product.as_deref().and_then(Generation::from_product_name);
         let spl = |oid: &ObjectIdentifier| -> Result<Option<u8>, String> {
             cert.extension(oid)
-                .map(|v| u8::from_der(v).map_err(|_| format!("extension {oid} is not a small integer")))
+                .map(|v| {
+                    u8::from_der(v).map_err(|_| format!("extension {oid} is not a small integer"))
+                })
                 .transpose()
         };
         // Subject CN is "SEV-VLEK" for a VLEK, "SEV-VCEK" for a VCEK.
@@ -72,11 +77,15 @@ impl VcekInfo {
     }
 
     pub(super) fn kind(&self) -> &'static str {
-        if self.is_vlek { "VLEK" } else { "VCEK" }
+        if self.is_vlek {
+            "VLEK"
+        } else {
+            "VCEK"
+        }
     }
 
     /// `None` when every SPL the certificate states equals the reported TCB; else the reason.
-    pub(super) fn tcb_mismatch(&self, reported: &Tcb) -> Option<String> {
+    pub(super) fn tcb_mismatch(&self, reported: Tcb) -> Option<String> {
         let pairs = [
             ("blSPL", self.bl, Some(reported.bootloader)),
             ("teeSPL", self.tee, Some(reported.tee)),

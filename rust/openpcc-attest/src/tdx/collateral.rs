@@ -74,7 +74,8 @@ fn signed(text: &str, signature: Option<&str>, what: &'static str) -> Result<Sig
     let (text, sig_hex) = if let Some(sig) = signature {
         (text.to_owned(), sig.to_owned())
     } else {
-        let body: PcsBody<'_> = serde_json::from_str(text).map_err(|_| TdxError::Collateral(what))?;
+        let body: PcsBody<'_> =
+            serde_json::from_str(text).map_err(|_| TdxError::Collateral(what))?;
         (body.body.get().to_owned(), body.signature)
     };
     let signature = hex::decode(sig_hex.trim()).map_err(|_| TdxError::Collateral(what))?;
@@ -93,8 +94,11 @@ impl Collateral {
         let tcb_info_signed = signed(&raw.tcb_info, raw.tcb_info_signature.as_deref(), "tcb_info")?;
         let tcb_info: TcbInfo = serde_json::from_str(&tcb_info_signed.text)
             .map_err(|_| TdxError::Collateral("tcb_info content"))?;
-        let qe_identity_signed =
-            signed(&raw.qe_identity, raw.qe_identity_signature.as_deref(), "qe_identity")?;
+        let qe_identity_signed = signed(
+            &raw.qe_identity,
+            raw.qe_identity_signature.as_deref(),
+            "qe_identity",
+        )?;
         let qe_identity: QeIdentity = serde_json::from_str(&qe_identity_signed.text)
             .map_err(|_| TdxError::Collateral("qe_identity content"))?;
         Ok(Self {
@@ -256,7 +260,7 @@ pub struct Status {
     pub tcb_date: String,
 }
 
-const KNOWN_STATUSES: [&str; 7] = [
+const KNOWN_STATUSES: [&str; 9] = [
     "UpToDate",
     "SWHardeningNeeded",
     "ConfigurationNeeded",
@@ -264,15 +268,21 @@ const KNOWN_STATUSES: [&str; 7] = [
     "OutOfDate",
     "OutOfDateConfigurationNeeded",
     "Revoked",
+    "TDRelaunchAdvised",
+    "TDRelaunchAdvisedConfigurationNeeded",
 ];
 
 impl Status {
     fn from_isv(level: &IsvLevel) -> Self {
-        Self { status: level.tcb_status.clone(), advisory_ids: level.advisory_ids.clone(), tcb_date: level.tcb_date.clone() }
+        Self {
+            status: level.tcb_status.clone(),
+            advisory_ids: level.advisory_ids.clone(),
+            tcb_date: level.tcb_date.clone(),
+        }
     }
 
     /// Converges a platform status with a component (QE, TDX module) status as Intel's QVL
-    /// does: only a Revoked or OutOfDate component lowers the platform status.
+    /// does: only a Revoked or `OutOfDate` component lowers the platform status.
     pub fn converge(&mut self, component: &Status) {
         let next = match (component.status.as_str(), self.status.as_str()) {
             ("Revoked", _) => "Revoked",
@@ -284,6 +294,39 @@ impl Status {
         };
         next.clone_into(&mut self.status);
         self.merge_advisories(component);
+    }
+
+    /// Combines a TD 1.5's launch status (`self`) with its current status as Intel's QVL does:
+    /// an out-of-date launch with a current TCB that is not out of date asks for a relaunch.
+    pub fn relaunch(&mut self, current: &Status) {
+        let needs_config = |s: &str| {
+            matches!(
+                s,
+                "ConfigurationNeeded"
+                    | "OutOfDateConfigurationNeeded"
+                    | "ConfigurationAndSWHardeningNeeded"
+                    | "TDRelaunchAdvisedConfigurationNeeded"
+            )
+        };
+        let launch_out_of_date = matches!(
+            self.status.as_str(),
+            "OutOfDate" | "OutOfDateConfigurationNeeded"
+        );
+        let current_fine = matches!(
+            current.status.as_str(),
+            "UpToDate"
+                | "SWHardeningNeeded"
+                | "ConfigurationNeeded"
+                | "ConfigurationAndSWHardeningNeeded"
+        );
+        if launch_out_of_date && current_fine {
+            let next = if needs_config(&self.status) || needs_config(&current.status) {
+                "TDRelaunchAdvisedConfigurationNeeded"
+            } else {
+                "TDRelaunchAdvised"
+            };
+            next.clone_into(&mut self.status);
+        }
     }
 
     fn merge_advisories(&mut self, other: &Status) {
@@ -302,7 +345,7 @@ pub fn known_status(status: &str) -> bool {
 }
 
 /// The first level (highest first) the platform meets. For a TD, TDX components are compared
-/// too; when TEE_TCB_SVN[1] (the module's major version) is non-zero its first two bytes are the
+/// too; when `TEE_TCB_SVN`[1] (the module's major version) is non-zero its first two bytes are the
 /// module's and are judged by the module identity instead.
 #[must_use]
 pub fn match_platform<'a>(
@@ -316,7 +359,11 @@ pub fn match_platform<'a>(
         if t.sgxtcbcomponents.len() != 16 || pce_svn < t.pcesvn {
             return false;
         }
-        if sgx_comps.iter().zip(&t.sgxtcbcomponents).any(|(have, need)| *have < need.svn) {
+        if sgx_comps
+            .iter()
+            .zip(&t.sgxtcbcomponents)
+            .any(|(have, need)| *have < need.svn)
+        {
             return false;
         }
         match tee_tcb_svn {
@@ -324,15 +371,22 @@ pub fn match_platform<'a>(
             Some(tee) => {
                 let skip = if tee[1] > 0 { 2 } else { 0 };
                 t.tdxtcbcomponents.len() == 16
-                    && tee.iter().zip(&t.tdxtcbcomponents).skip(skip).all(|(have, need)| *have >= need.svn)
+                    && tee
+                        .iter()
+                        .zip(&t.tdxtcbcomponents)
+                        .skip(skip)
+                        .all(|(have, need)| *have >= need.svn)
             }
         }
     })
 }
 
-/// The TDX module identity for TEE_TCB_SVN[1] (`None` for module version 0).
+/// The TDX module identity for `TEE_TCB_SVN`[1] (`None` for module version 0).
 #[must_use]
-pub fn module_identity<'a>(info: &'a TcbInfo, tee_tcb_svn: &[u8; 16]) -> Option<Result<&'a TdxModuleIdentity, String>> {
+pub fn module_identity<'a>(
+    info: &'a TcbInfo,
+    tee_tcb_svn: &[u8; 16],
+) -> Option<Result<&'a TdxModuleIdentity, String>> {
     if tee_tcb_svn[1] == 0 {
         return None;
     }
@@ -345,7 +399,7 @@ pub fn module_identity<'a>(info: &'a TcbInfo, tee_tcb_svn: &[u8; 16]) -> Option<
     )
 }
 
-/// The module level met by the module ISVSVN (TEE_TCB_SVN[0]).
+/// The module level met by the module ISVSVN (`TEE_TCB_SVN`[0]).
 #[must_use]
 pub fn match_module_level(identity: &TdxModuleIdentity, tee_tcb_svn: &[u8; 16]) -> Option<Status> {
     identity
@@ -358,13 +412,21 @@ pub fn match_module_level(identity: &TdxModuleIdentity, tee_tcb_svn: &[u8; 16]) 
 /// The QE level met by the QE's ISVSVN.
 #[must_use]
 pub fn match_qe_level(identity: &QeIdentity, isvsvn: u16) -> Option<Status> {
-    identity.tcb_levels.iter().find(|l| isvsvn >= l.tcb.isvsvn).map(Status::from_isv)
+    identity
+        .tcb_levels
+        .iter()
+        .find(|l| isvsvn >= l.tcb.isvsvn)
+        .map(Status::from_isv)
 }
 
 /// The platform level as a status.
 #[must_use]
 pub fn level_status(level: &TcbLevel) -> Status {
-    Status { status: level.tcb_status.clone(), advisory_ids: level.advisory_ids.clone(), tcb_date: level.tcb_date.clone() }
+    Status {
+        status: level.tcb_status.clone(),
+        advisory_ids: level.advisory_ids.clone(),
+        tcb_date: level.tcb_date.clone(),
+    }
 }
 
 /// Compares `value & mask` with `expected & mask`, all hex; `None` if any hex is malformed or
@@ -376,5 +438,54 @@ pub fn masked_equal(value: &[u8], expected_hex: &str, mask_hex: &str) -> Option<
     if expected.len() != value.len() || mask.len() != value.len() {
         return None;
     }
-    Some(value.iter().zip(&expected).zip(&mask).all(|((v, e), m)| v & m == e & m))
+    Some(
+        value
+            .iter()
+            .zip(&expected)
+            .zip(&mask)
+            .all(|((v, e), m)| v & m == e & m),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(s: &str) -> Status {
+        Status {
+            status: s.into(),
+            advisory_ids: vec![],
+            tcb_date: String::new(),
+        }
+    }
+
+    #[test]
+    fn converge_lowers_only_for_out_of_date_or_revoked_components() {
+        let mut s = st("UpToDate");
+        s.converge(&st("SWHardeningNeeded"));
+        assert_eq!(s.status, "UpToDate");
+        s.converge(&st("OutOfDate"));
+        assert_eq!(s.status, "OutOfDate");
+        let mut s = st("ConfigurationNeeded");
+        s.converge(&st("OutOfDate"));
+        assert_eq!(s.status, "OutOfDateConfigurationNeeded");
+        s.converge(&st("Revoked"));
+        assert_eq!(s.status, "Revoked");
+    }
+
+    #[test]
+    fn relaunch_advised_when_only_the_launch_tcb_is_out_of_date() {
+        let mut s = st("OutOfDate");
+        s.relaunch(&st("UpToDate"));
+        assert_eq!(s.status, "TDRelaunchAdvised");
+        let mut s = st("OutOfDate");
+        s.relaunch(&st("ConfigurationNeeded"));
+        assert_eq!(s.status, "TDRelaunchAdvisedConfigurationNeeded");
+        let mut s = st("OutOfDate");
+        s.relaunch(&st("OutOfDate"));
+        assert_eq!(s.status, "OutOfDate");
+        let mut s = st("UpToDate");
+        s.relaunch(&st("OutOfDate"));
+        assert_eq!(s.status, "UpToDate");
+    }
 }

@@ -12,6 +12,7 @@
 //!
 //! The collateral input format is documented in [`collateral`].
 
+mod azure;
 pub mod collateral;
 mod pck;
 pub mod quote;
@@ -23,6 +24,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::verdict::Verdict;
 use crate::x509::{self, Cert, Crl, KeyKind, PublicKey};
+pub use azure::verify_azure_hcl;
 use collateral::{Collateral, Status};
 pub use pck::PckInfo;
 pub use quote::{BodyKind, Quote};
@@ -98,7 +100,11 @@ impl Default for TdxRoot {
 pub fn parse_quote(bytes: &[u8]) -> Verdict {
     let mut v = Verdict::new();
     if let Some(q) = parse_into(bytes, &mut v) {
-        if let Some(info) = Cert::from_der_or_pem(q.pck_chain).ok().as_ref().and_then(PckInfo::from_cert) {
+        if let Some(info) = Cert::from_der_or_pem(q.pck_chain)
+            .ok()
+            .as_ref()
+            .and_then(PckInfo::from_cert)
+        {
             pck_claims(&mut v, &info);
         }
     }
@@ -108,8 +114,19 @@ pub fn parse_quote(bytes: &[u8]) -> Verdict {
 fn parse_into<'a>(bytes: &'a [u8], v: &mut Verdict) -> Option<Quote<'a>> {
     match Quote::parse(bytes) {
         Ok(q) => {
-            let extra = if q.trailing > 0 { format!(", {} bytes after it ignored", q.trailing) } else { String::new() };
-            v.pass("tdx.quote.parse", format!("quote v{} with a {} body{extra}", q.version, q.body_kind.name()));
+            let extra = if q.trailing > 0 {
+                format!(", {} bytes after it ignored", q.trailing)
+            } else {
+                String::new()
+            };
+            v.pass(
+                "tdx.quote.parse",
+                format!(
+                    "quote v{} with a {} body{extra}",
+                    q.version,
+                    q.body_kind.name()
+                ),
+            );
             v.claims.extend(q.claims());
             v.claim("qe_report", q.qe_report_claims());
             Some(q)
@@ -131,9 +148,12 @@ fn pck_claims(v: &mut Verdict, info: &PckInfo) {
 /// Verifies a quote with its collateral at `at` (seconds since the Unix epoch).
 #[must_use]
 pub fn verify_quote(bytes: &[u8], collateral: Option<&[u8]>, at: u64, root: &TdxRoot) -> Verdict {
-    verify_staged(bytes, at, |chain| Arc::new(chain_stage(chain, root)), |chain| {
-        Arc::new(collateral_stage(collateral, chain, root))
-    })
+    verify_staged(
+        bytes,
+        at,
+        |chain| Arc::new(chain_stage(chain, root)),
+        |chain| Arc::new(collateral_stage(collateral, chain, root)),
+    )
 }
 
 /// A verifier that caches the instant-independent parts: the PCK chain (by its bytes) and the
@@ -149,7 +169,11 @@ pub struct TdxVerifier {
 /// Past this many entries a cache is cleared.
 const CACHE_LIMIT: usize = 1024;
 
-fn cached<T>(cache: &Mutex<HashMap<[u8; 32], Arc<T>>>, key: [u8; 32], make: impl FnOnce() -> T) -> Arc<T> {
+fn cached<T>(
+    cache: &Mutex<HashMap<[u8; 32], Arc<T>>>,
+    key: [u8; 32],
+    make: impl FnOnce() -> T,
+) -> Arc<T> {
     if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
         return hit;
     }
@@ -167,7 +191,11 @@ impl TdxVerifier {
     /// A verifier trusting `root`.
     #[must_use]
     pub fn new(root: TdxRoot) -> Self {
-        Self { root, chains: Mutex::new(HashMap::new()), collaterals: Mutex::new(HashMap::new()) }
+        Self {
+            root,
+            chains: Mutex::new(HashMap::new()),
+            collaterals: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Same verdict as [`verify_quote`], reusing cached chain and collateral checks.
@@ -184,7 +212,9 @@ impl TdxVerifier {
                 h.update(chain.fingerprint);
                 h.update(collateral.unwrap_or_default());
                 h.update([u8::from(collateral.is_some())]);
-                cached(&self.collaterals, h.finalize().into(), || collateral_stage(collateral, chain, &self.root))
+                cached(&self.collaterals, h.finalize().into(), || {
+                    collateral_stage(collateral, chain, &self.root)
+                })
             },
         )
     }
@@ -221,35 +251,67 @@ fn verify_staged(
     collateral_of: impl FnOnce(&ChainStage) -> Arc<CollateralStage>,
 ) -> Verdict {
     let mut v = Verdict::new();
-    let Some(q) = parse_into(bytes, &mut v) else { return v };
+    let Some(q) = parse_into(bytes, &mut v) else {
+        return v;
+    };
     check_quote_signature(&mut v, &q);
     check_qe_binding(&mut v, &q);
     let chain = chain_of(q.pck_chain);
     absorb(&mut v, &chain.verdict);
-    let (Some(leaf_key), Some(info)) = (&chain.leaf_key, &chain.info) else { return v };
+    let (Some(leaf_key), Some(info)) = (&chain.leaf_key, &chain.info) else {
+        return v;
+    };
     check_qe_report_signature(&mut v, &q, leaf_key);
-    check_windows(&mut v, "tdx.pck_chain.validity", chain.chain.iter().map(cert_window).collect(), at);
+    check_windows(
+        &mut v,
+        "tdx.pck_chain.validity",
+        chain.chain.iter().map(cert_window).collect(),
+        at,
+    );
     let stage = collateral_of(&chain);
     absorb(&mut v, &stage.verdict);
     let Some(col) = &stage.col else { return v };
-    check_windows(&mut v, "tdx.collateral.freshness", stage.windows.clone(), at);
+    check_windows(
+        &mut v,
+        "tdx.collateral.freshness",
+        stage.windows.clone(),
+        at,
+    );
     let is_td = q.body_kind != BodyKind::Sgx;
     check_collateral_kind(&mut v, col, is_td);
     let qe_status = check_qe_identity_match(&mut v, &q, &col.qe_identity);
-    let module_status = if is_td { check_module_identity(&mut v, &q, &col.tcb_info) } else { Some(None) };
-    check_tcb_status(&mut v, &q, info, &col.tcb_info, qe_status, module_status);
+    let module_status = if is_td {
+        check_module_identity(&mut v, &q, &col.tcb_info)
+    } else {
+        Module::NotApplicable
+    };
+    check_tcb_status(
+        &mut v,
+        &q,
+        info,
+        &col.tcb_info,
+        qe_status.as_ref(),
+        &module_status,
+    );
     v
 }
 
 fn absorb(v: &mut Verdict, stage: &Verdict) {
     v.checks.extend(stage.checks.iter().cloned());
-    v.claims.extend(stage.claims.iter().map(|(k, x)| (k.clone(), x.clone())));
+    v.claims
+        .extend(stage.claims.iter().map(|(k, x)| (k.clone(), x.clone())));
 }
 
 fn chain_stage(pck_chain: &[u8], root: &TdxRoot) -> ChainStage {
     let mut v = Verdict::new();
     let fingerprint: [u8; 32] = Sha256::digest(pck_chain).into();
-    let mut stage = ChainStage { verdict: Verdict::new(), fingerprint, chain: Vec::new(), leaf_key: None, info: None };
+    let mut stage = ChainStage {
+        verdict: Verdict::new(),
+        fingerprint,
+        chain: Vec::new(),
+        leaf_key: None,
+        info: None,
+    };
     if let Some(chain) = check_pck_chain(&mut v, pck_chain, root) {
         if let Some(leaf) = chain.first() {
             match leaf.public_key() {
@@ -258,11 +320,21 @@ fn chain_stage(pck_chain: &[u8], root: &TdxRoot) -> ChainStage {
             }
             match PckInfo::from_cert(leaf) {
                 Some(info) => {
-                    v.pass("tdx.pck.extension", format!("FMSPC {}, PCE SVN {}", hex::encode(&info.fmspc), info.pce_svn));
+                    v.pass(
+                        "tdx.pck.extension",
+                        format!(
+                            "FMSPC {}, PCE SVN {}",
+                            hex::encode(&info.fmspc),
+                            info.pce_svn
+                        ),
+                    );
                     pck_claims(&mut v, &info);
                     stage.info = Some(info);
                 }
-                None => v.fail("tdx.pck.extension", "PCK certificate lacks a well-formed SGX extension (FMSPC, TCB)"),
+                None => v.fail(
+                    "tdx.pck.extension",
+                    "PCK certificate lacks a well-formed SGX extension (FMSPC, TCB)",
+                ),
             }
         }
         stage.chain = chain;
@@ -271,18 +343,34 @@ fn chain_stage(pck_chain: &[u8], root: &TdxRoot) -> ChainStage {
     stage
 }
 
-fn collateral_stage(collateral: Option<&[u8]>, chain: &ChainStage, root: &TdxRoot) -> CollateralStage {
+fn collateral_stage(
+    collateral: Option<&[u8]>,
+    chain: &ChainStage,
+    root: &TdxRoot,
+) -> CollateralStage {
     let mut v = Verdict::new();
-    let mut stage = CollateralStage { verdict: Verdict::new(), windows: Vec::new(), col: None };
-    let Some(info) = &chain.info else { return stage };
+    let mut stage = CollateralStage {
+        verdict: Verdict::new(),
+        windows: Vec::new(),
+        col: None,
+    };
+    let Some(info) = &chain.info else {
+        return stage;
+    };
     let Some(collateral) = collateral else {
-        v.fail("tdx.collateral.parse", "collateral is required to appraise the TCB (none given; openpcc never fetches it)");
+        v.fail(
+            "tdx.collateral.parse",
+            "collateral is required to appraise the TCB (none given; openpcc never fetches it)",
+        );
         stage.verdict = v;
         return stage;
     };
     match Collateral::parse(collateral) {
         Ok(col) => {
-            v.pass("tdx.collateral.parse", "TCB info, QE identity and CRLs parsed");
+            v.pass(
+                "tdx.collateral.parse",
+                "TCB info, QE identity and CRLs parsed",
+            );
             stage.windows = check_collateral_docs(&mut v, &chain.chain, info, &col, root);
             stage.col = Some(col);
         }
@@ -314,9 +402,15 @@ fn check_qe_binding(v: &mut Verdict, q: &Quote<'_>) {
     let data = q.qe_report.get(320..384).unwrap_or_default();
     let (head, tail) = data.split_at(32.min(data.len()));
     if head == digest.as_slice() && tail.iter().all(|b| *b == 0) {
-        v.pass(NAME, "QE report data = SHA-256(attestation key || QE auth data), rest zero");
+        v.pass(
+            NAME,
+            "QE report data = SHA-256(attestation key || QE auth data), rest zero",
+        );
     } else {
-        v.fail(NAME, "QE report data does not bind the attestation key and QE auth data");
+        v.fail(
+            NAME,
+            "QE report data does not bind the attestation key and QE auth data",
+        );
     }
 }
 
@@ -336,7 +430,17 @@ fn check_pck_chain(v: &mut Verdict, pck_chain: &[u8], root: &TdxRoot) -> Option<
     };
     match verify_to_root(&chain, root) {
         Ok(()) => {
-            v.pass(NAME, format!("{} → Intel SGX Root CA verifies", chain.iter().map(Cert::subject).collect::<Vec<_>>().join(" → ")));
+            v.pass(
+                NAME,
+                format!(
+                    "{} → Intel SGX Root CA verifies",
+                    chain
+                        .iter()
+                        .map(Cert::subject)
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                ),
+            );
             Some(chain)
         }
         Err(why) => {
@@ -348,11 +452,17 @@ fn check_pck_chain(v: &mut Verdict, pck_chain: &[u8], root: &TdxRoot) -> Option<
 
 /// Each certificate is signed by the next; the last is the pinned root itself or signed by it.
 fn verify_to_root(chain: &[Cert], root: &TdxRoot) -> Result<(), String> {
-    let Some((last, _)) = chain.split_last() else { return Err("empty chain".into()) };
+    let Some((last, _)) = chain.split_last() else {
+        return Err("empty chain".into());
+    };
     for pair in chain.windows(2) {
         let [child, parent] = pair else { continue };
         if !child.issued_by_name(parent) {
-            return Err(format!("{} is not issued by {}", child.subject(), parent.subject()));
+            return Err(format!(
+                "{} is not issued by {}",
+                child.subject(),
+                parent.subject()
+            ));
         }
         if parent.der() == child.der() {
             return Err(format!("chain repeats {}", child.subject()));
@@ -360,16 +470,29 @@ fn verify_to_root(chain: &[Cert], root: &TdxRoot) -> Result<(), String> {
         parent
             .public_key()
             .and_then(|k| child.verify_signed_by(&k))
-            .map_err(|e| format!("signature of {} by {}: {e}", child.subject(), parent.subject()))?;
+            .map_err(|e| {
+                format!(
+                    "signature of {} by {}: {e}",
+                    child.subject(),
+                    parent.subject()
+                )
+            })?;
     }
     if last.der() == root.root.der() {
         return Ok(());
     }
     if last.issued_by_name(last) {
-        return Err(format!("chain ends in {}, not the trusted Intel SGX Root CA", last.subject()));
+        return Err(format!(
+            "chain ends in {}, not the trusted Intel SGX Root CA",
+            last.subject()
+        ));
     }
-    last.verify_signed_by(&root.key)
-        .map_err(|_| format!("{} is not signed by the trusted Intel SGX Root CA", last.subject()))
+    last.verify_signed_by(&root.key).map_err(|_| {
+        format!(
+            "{} is not signed by the trusted Intel SGX Root CA",
+            last.subject()
+        )
+    })
 }
 
 fn check_qe_report_signature(v: &mut Verdict, q: &Quote<'_>, key: &PublicKey) {
@@ -391,11 +514,23 @@ fn check_windows(v: &mut Verdict, name: &str, windows: Vec<Window>, at: u64) {
     let t = x509::fmt_unix(at);
     for (what, nb, na) in windows {
         if at < nb {
-            v.fail(name, format!("{what} not valid before {} (instant {t})", x509::fmt_unix(nb)));
+            v.fail(
+                name,
+                format!(
+                    "{what} not valid before {} (instant {t})",
+                    x509::fmt_unix(nb)
+                ),
+            );
             return;
         }
         if at > na {
-            v.fail(name, format!("{what} expired or stale since {} (instant {t})", x509::fmt_unix(na)));
+            v.fail(
+                name,
+                format!(
+                    "{what} expired or stale since {} (instant {t})",
+                    x509::fmt_unix(na)
+                ),
+            );
             return;
         }
     }
@@ -403,24 +538,34 @@ fn check_windows(v: &mut Verdict, name: &str, windows: Vec<Window>, at: u64) {
 }
 
 /// Verifies a collateral signing chain (signing cert, root) and the document's signature.
-fn check_signed_doc(chain_pem: &[u8], signed: &collateral::Signed, root: &TdxRoot) -> Result<Cert, String> {
+fn check_signed_doc(
+    chain_pem: &[u8],
+    signed: &collateral::Signed,
+    root: &TdxRoot,
+) -> Result<Cert, String> {
     let chain = x509::certs_from_der_or_pem(chain_pem).map_err(|e| format!("issuer chain: {e}"))?;
     if chain.is_empty() || chain.len() > MAX_CHAIN {
         return Err("issuer chain length".into());
     }
     verify_to_root(&chain, root)?;
-    let signer = chain.first().ok_or("empty issuer chain")?.clone();
-    let key = signer.public_key().map_err(|e| e.to_string())?;
+    let issuer_cert = chain.first().ok_or("empty issuer chain")?.clone();
+    let key = issuer_cert.public_key().map_err(|e| e.to_string())?;
     if key.kind() != KeyKind::P256 {
         return Err("signing key is not P-256".into());
     }
     key.verify_fixed(signed.text.as_bytes(), &signed.signature)
-        .map_err(|_| format!("signature by {} does not verify", signer.subject()))?;
-    Ok(signer)
+        .map_err(|_| format!("signature by {} does not verify", issuer_cert.subject()))?;
+    Ok(issuer_cert)
 }
 
 /// Signatures, chains and CRLs of the collateral; returns the freshness windows to judge.
-fn check_collateral_docs(v: &mut Verdict, chain: &[Cert], info: &PckInfo, col: &Collateral, root: &TdxRoot) -> Vec<Window> {
+fn check_collateral_docs(
+    v: &mut Verdict,
+    chain: &[Cert],
+    info: &PckInfo,
+    col: &Collateral,
+    root: &TdxRoot,
+) -> Vec<Window> {
     let mut windows: Vec<Window> = Vec::new();
     let tcb_signer = check_tcb_info_doc(v, col, info, root);
     let qe_signer = check_qe_identity_doc(v, col, root);
@@ -428,10 +573,21 @@ fn check_collateral_docs(v: &mut Verdict, chain: &[Cert], info: &PckInfo, col: &
     windows.extend(signers.iter().map(|c| cert_window(c)));
     check_crls(v, col, chain, &signers, root, &mut windows);
     for (what, issue, next) in [
-        ("TCB info", &col.tcb_info.issue_date, &col.tcb_info.next_update),
-        ("QE identity", &col.qe_identity.issue_date, &col.qe_identity.next_update),
+        (
+            "TCB info",
+            &col.tcb_info.issue_date,
+            &col.tcb_info.next_update,
+        ),
+        (
+            "QE identity",
+            &col.qe_identity.issue_date,
+            &col.qe_identity.next_update,
+        ),
     ] {
-        match (x509::parse_rfc3339_utc(issue), x509::parse_rfc3339_utc(next)) {
+        match (
+            x509::parse_rfc3339_utc(issue),
+            x509::parse_rfc3339_utc(next),
+        ) {
             (Some(a), Some(b)) => windows.push((what.to_owned(), a, b)),
             _ => windows.push((format!("{what} (unreadable dates)"), u64::MAX, 0)),
         }
@@ -439,16 +595,29 @@ fn check_collateral_docs(v: &mut Verdict, chain: &[Cert], info: &PckInfo, col: &
     windows
 }
 
-/// The collateral must be for this kind of quote: TDX TCB info v3 and a TD_QE identity for a
+/// The collateral must be for this kind of quote: TDX TCB info v3 and a `TD_QE` identity for a
 /// TD, SGX and QE for an enclave.
 fn check_collateral_kind(v: &mut Verdict, col: &Collateral, is_td: bool) {
     const NAME: &str = "tdx.collateral.kind";
     let tcb_id = col.tcb_info.id.as_deref().unwrap_or("SGX");
-    let (want_tcb, want_qe) = if is_td { ("TDX", "TD_QE") } else { ("SGX", "QE") };
+    let (want_tcb, want_qe) = if is_td {
+        ("TDX", "TD_QE")
+    } else {
+        ("SGX", "QE")
+    };
     if tcb_id != want_tcb {
-        v.fail(NAME, format!("TCB info is for {tcb_id}, the quote needs {want_tcb}"));
+        v.fail(
+            NAME,
+            format!("TCB info is for {tcb_id}, the quote needs {want_tcb}"),
+        );
     } else if col.qe_identity.id != want_qe {
-        v.fail(NAME, format!("QE identity is {}, the quote needs {want_qe}", col.qe_identity.id));
+        v.fail(
+            NAME,
+            format!(
+                "QE identity is {}, the quote needs {want_qe}",
+                col.qe_identity.id
+            ),
+        );
     } else if is_td && col.tcb_info.version < 3 {
         v.fail(NAME, "TDX needs TCB info version 3");
     } else {
@@ -456,7 +625,12 @@ fn check_collateral_kind(v: &mut Verdict, col: &Collateral, is_td: bool) {
     }
 }
 
-fn check_tcb_info_doc(v: &mut Verdict, col: &Collateral, info: &PckInfo, root: &TdxRoot) -> Option<Cert> {
+fn check_tcb_info_doc(
+    v: &mut Verdict,
+    col: &Collateral,
+    info: &PckInfo,
+    root: &TdxRoot,
+) -> Option<Cert> {
     const NAME: &str = "tdx.collateral.tcb_info";
     let signer = match check_signed_doc(&col.tcb_info_chain, &col.tcb_info_signed, root) {
         Ok(s) => s,
@@ -468,11 +642,26 @@ fn check_tcb_info_doc(v: &mut Verdict, col: &Collateral, info: &PckInfo, root: &
     let t = &col.tcb_info;
     let id = t.id.as_deref().unwrap_or("SGX");
     if !t.fmspc.eq_ignore_ascii_case(&hex::encode(&info.fmspc)) {
-        v.fail(NAME, format!("TCB info FMSPC {} is not the PCK's {}", t.fmspc, hex::encode(&info.fmspc)));
+        v.fail(
+            NAME,
+            format!(
+                "TCB info FMSPC {} is not the PCK's {}",
+                t.fmspc,
+                hex::encode(&info.fmspc)
+            ),
+        );
     } else if !t.pce_id.eq_ignore_ascii_case(&hex::encode(&info.pce_id)) {
         v.fail(NAME, "TCB info PCE-ID is not the PCK's");
     } else {
-        v.pass(NAME, format!("{id} TCB info v{} for FMSPC {} signed by {}", t.version, t.fmspc, signer.subject()));
+        v.pass(
+            NAME,
+            format!(
+                "{id} TCB info v{} for FMSPC {} signed by {}",
+                t.version,
+                t.fmspc,
+                signer.subject()
+            ),
+        );
         v.claim("tcb_info_issue_date", t.issue_date.clone());
     }
     Some(signer)
@@ -487,26 +676,49 @@ fn check_qe_identity_doc(v: &mut Verdict, col: &Collateral, root: &TdxRoot) -> O
             return None;
         }
     };
-    v.pass(NAME, format!("{} identity signed by {}", col.qe_identity.id, signer.subject()));
+    v.pass(
+        NAME,
+        format!(
+            "{} identity signed by {}",
+            col.qe_identity.id,
+            signer.subject()
+        ),
+    );
     Some(signer)
 }
 
-fn check_crls(v: &mut Verdict, col: &Collateral, chain: &[Cert], signers: &[&Cert], root: &TdxRoot, windows: &mut Vec<Window>) {
+fn check_crls(
+    v: &mut Verdict,
+    col: &Collateral,
+    chain: &[Cert],
+    signers: &[&Cert],
+    root: &TdxRoot,
+    windows: &mut Vec<Window>,
+) {
     const NAME: &str = "tdx.collateral.crl";
     let result = (|| -> Result<String, String> {
-        let root_crl = Crl::from_der_or_pem(&col.root_ca_crl).map_err(|e| format!("root CA CRL: {e}"))?;
+        let root_crl =
+            Crl::from_der_or_pem(&col.root_ca_crl).map_err(|e| format!("root CA CRL: {e}"))?;
         if !root_crl.issued_by_name(&root.root) {
             return Err("root CA CRL is not issued by the Intel SGX Root CA".into());
         }
-        root_crl.verify_signed_by(&root.key).map_err(|e| format!("root CA CRL: {e}"))?;
+        root_crl
+            .verify_signed_by(&root.key)
+            .map_err(|e| format!("root CA CRL: {e}"))?;
         let (leaf, intermediates) = chain.split_first().ok_or("empty PCK chain")?;
         let pck_issuer = intermediates.first().ok_or("PCK chain has no issuing CA")?;
         let pck_crl = Crl::from_der_or_pem(&col.pck_crl).map_err(|e| format!("PCK CRL: {e}"))?;
         if !pck_crl.issued_by_name(pck_issuer) {
-            return Err(format!("PCK CRL issuer {} is not the PCK's issuer {}", pck_crl.issuer(), pck_issuer.subject()));
+            return Err(format!(
+                "PCK CRL issuer {} is not the PCK's issuer {}",
+                pck_crl.issuer(),
+                pck_issuer.subject()
+            ));
         }
         let key = pck_issuer.public_key().map_err(|e| e.to_string())?;
-        pck_crl.verify_signed_by(&key).map_err(|e| format!("PCK CRL: {e}"))?;
+        pck_crl
+            .verify_signed_by(&key)
+            .map_err(|e| format!("PCK CRL: {e}"))?;
         if pck_crl.revokes(&leaf.serial()) {
             return Err("the PCK certificate is revoked".into());
         }
@@ -519,7 +731,10 @@ fn check_crls(v: &mut Verdict, col: &Collateral, chain: &[Cert], signers: &[&Cer
             let (a, b) = crl.window();
             windows.push((what.to_owned(), a, b));
         }
-        Ok(format!("CRLs verify; PCK not among {} revoked entries", pck_crl.entries()))
+        Ok(format!(
+            "CRLs verify; PCK not among {} revoked entries",
+            pck_crl.entries()
+        ))
     })();
     match result {
         Ok(d) => v.pass(NAME, d),
@@ -528,26 +743,46 @@ fn check_crls(v: &mut Verdict, col: &Collateral, chain: &[Cert], signers: &[&Cer
 }
 
 /// Checks the QE report against the QE identity; returns the QE's level status.
-fn check_qe_identity_match(v: &mut Verdict, q: &Quote<'_>, id: &collateral::QeIdentity) -> Option<Status> {
+fn check_qe_identity_match(
+    v: &mut Verdict,
+    q: &Quote<'_>,
+    id: &collateral::QeIdentity,
+) -> Option<Status> {
     const NAME: &str = "tdx.qe_identity.match";
     let r = q.qe_report;
     let field = |at: usize, len: usize| r.get(at..at + len).unwrap_or_default();
     let mrsigner_ok = hex::decode(&id.mrsigner).is_ok_and(|m| m == field(128, 32));
     let prod_ok = quote::le16(field(256, 2)) == id.isvprodid;
-    let misc_ok = collateral::masked_equal(field(16, 4), &id.miscselect, &id.miscselect_mask) == Some(true);
-    let attr_ok = collateral::masked_equal(field(48, 16), &id.attributes, &id.attributes_mask) == Some(true);
-    let failed: Vec<&str> = [("MRSIGNER", mrsigner_ok), ("ISVPRODID", prod_ok), ("MISCSELECT", misc_ok), ("ATTRIBUTES", attr_ok)]
-        .into_iter()
-        .filter_map(|(n, ok)| (!ok).then_some(n))
-        .collect();
+    let misc_ok =
+        collateral::masked_equal(field(16, 4), &id.miscselect, &id.miscselect_mask) == Some(true);
+    let attr_ok =
+        collateral::masked_equal(field(48, 16), &id.attributes, &id.attributes_mask) == Some(true);
+    let failed: Vec<&str> = [
+        ("MRSIGNER", mrsigner_ok),
+        ("ISVPRODID", prod_ok),
+        ("MISCSELECT", misc_ok),
+        ("ATTRIBUTES", attr_ok),
+    ]
+    .into_iter()
+    .filter_map(|(n, ok)| (!ok).then_some(n))
+    .collect();
     if !failed.is_empty() {
-        v.fail(NAME, format!("QE report differs from the QE identity in {}", failed.join(", ")));
+        v.fail(
+            NAME,
+            format!(
+                "QE report differs from the QE identity in {}",
+                failed.join(", ")
+            ),
+        );
         return None;
     }
     let isvsvn = quote::le16(field(258, 2));
     match collateral::match_qe_level(id, isvsvn) {
         Some(s) if s.status != "Revoked" && collateral::known_status(&s.status) => {
-            v.pass(NAME, format!("QE identity matches; QE ISVSVN {isvsvn} is {}", s.status));
+            v.pass(
+                NAME,
+                format!("QE identity matches; QE ISVSVN {isvsvn} is {}", s.status),
+            );
             v.claim("qe_tcb_status", s.status.clone());
             Some(s)
         }
@@ -556,60 +791,112 @@ fn check_qe_identity_match(v: &mut Verdict, q: &Quote<'_>, id: &collateral::QeId
             None
         }
         None => {
-            v.fail(NAME, format!("QE ISVSVN {isvsvn} is below every QE identity level"));
+            v.fail(
+                NAME,
+                format!("QE ISVSVN {isvsvn} is below every QE identity level"),
+            );
             None
         }
     }
 }
 
-/// Checks the SEAM module's signer and attributes; returns the module level status (inner
-/// `None` when the module version is 0 and no module identity applies), outer `None` on failure.
-fn check_module_identity(v: &mut Verdict, q: &Quote<'_>, info: &collateral::TcbInfo) -> Option<Option<Status>> {
+/// What the TDX module check concluded.
+enum Module {
+    /// The check failed (recorded in the verdict).
+    Failed,
+    /// SGX quote, or module version 0: no module level applies.
+    NotApplicable,
+    /// The module's level status.
+    Level(Status),
+}
+
+/// Checks the SEAM module's signer and attributes and finds the module's level.
+fn check_module_identity(v: &mut Verdict, q: &Quote<'_>, info: &collateral::TcbInfo) -> Module {
     const NAME: &str = "tdx.module_identity";
-    let (Some(tee), Some(signer), Some(attrs)) = (q.tee_tcb_svn(), q.mr_signer_seam(), q.seam_attributes()) else {
-        return Some(None);
+    let (Some(tee), Some(signer), Some(attrs)) =
+        (q.tee_tcb_svn(), q.mr_signer_seam(), q.seam_attributes())
+    else {
+        return Module::NotApplicable;
     };
     let (want_signer, want_attrs, mask, identity) = match collateral::module_identity(info, &tee) {
         Some(Ok(m)) => (&m.mrsigner, &m.attributes, &m.attributes_mask, Some(m)),
         Some(Err(e)) => {
             v.fail(NAME, e);
-            return None;
+            return Module::Failed;
         }
-        None => match &info.tdx_module {
-            Some(m) => (&m.mrsigner, &m.attributes, &m.attributes_mask, None),
-            None => {
+        None => {
+            if let Some(m) = &info.tdx_module {
+                (&m.mrsigner, &m.attributes, &m.attributes_mask, None)
+            } else {
                 v.fail(NAME, "TCB info has no tdxModule");
-                return None;
+                return Module::Failed;
             }
-        },
+        }
     };
     if !hex::decode(want_signer).is_ok_and(|w| w == signer) {
         v.fail(NAME, "MRSIGNERSEAM differs from the TDX module identity");
-        return None;
+        return Module::Failed;
     }
     if collateral::masked_equal(attrs, want_attrs, mask) != Some(true) {
         v.fail(NAME, "SEAMATTRIBUTES differ from the TDX module identity");
-        return None;
+        return Module::Failed;
     }
     let Some(identity) = identity else {
-        v.pass(NAME, "TDX module signer and attributes match (module version 0)");
-        return Some(None);
+        v.pass(
+            NAME,
+            "TDX module signer and attributes match (module version 0)",
+        );
+        return Module::NotApplicable;
     };
     match collateral::match_module_level(identity, &tee) {
         Some(s) if s.status != "Revoked" && collateral::known_status(&s.status) => {
-            v.pass(NAME, format!("{} ISVSVN {} is {}", identity.id, tee[0], s.status));
+            v.pass(
+                NAME,
+                format!("{} ISVSVN {} is {}", identity.id, tee[0], s.status),
+            );
             v.claim("tdx_module_tcb_status", s.status.clone());
-            Some(Some(s))
+            Module::Level(s)
         }
         Some(s) => {
-            v.fail(NAME, format!("{} ISVSVN {} status {}", identity.id, tee[0], s.status));
-            None
+            v.fail(
+                NAME,
+                format!("{} ISVSVN {} status {}", identity.id, tee[0], s.status),
+            );
+            Module::Failed
         }
         None => {
-            v.fail(NAME, format!("{} ISVSVN {} is below every module level", identity.id, tee[0]));
-            None
+            v.fail(
+                NAME,
+                format!(
+                    "{} ISVSVN {} is below every module level",
+                    identity.id, tee[0]
+                ),
+            );
+            Module::Failed
         }
     }
+}
+
+/// The status of a TD 1.5 current TCB (`TEE_TCB_SVN2`), converged with its module and the QE.
+fn current_td_status(
+    tcb: &collateral::TcbInfo,
+    info: &PckInfo,
+    svn2: &[u8; 16],
+    qe: Option<&Status>,
+) -> Result<Status, String> {
+    let level = collateral::match_platform(tcb, &info.sgx_comps, info.pce_svn, Some(svn2))
+        .ok_or("current TCB (TEE_TCB_SVN2) matches no TCB level")?;
+    let mut status = collateral::level_status(level);
+    if let Some(identity) = collateral::module_identity(tcb, svn2) {
+        let identity = identity?;
+        let module = collateral::match_module_level(identity, svn2)
+            .ok_or("current TDX module ISVSVN is below every module level")?;
+        status.converge(&module);
+    }
+    if let Some(qe) = qe {
+        status.converge(qe);
+    }
+    Ok(status)
 }
 
 fn check_tcb_status(
@@ -617,22 +904,50 @@ fn check_tcb_status(
     q: &Quote<'_>,
     info: &PckInfo,
     tcb: &collateral::TcbInfo,
-    qe: Option<Status>,
-    module: Option<Option<Status>>,
+    qe: Option<&Status>,
+    module: &Module,
 ) {
     const NAME: &str = "tdx.tcb.status";
     let tee = q.tee_tcb_svn();
-    let Some(level) = collateral::match_platform(tcb, &info.sgx_comps, info.pce_svn, tee.as_ref()) else {
+    let Some(level) = collateral::match_platform(tcb, &info.sgx_comps, info.pce_svn, tee.as_ref())
+    else {
         v.claim("tcb_status", "NoMatch");
-        v.fail(NAME, format!("no TCB level matches the platform (CPUSVN {}, PCE SVN {})", hex::encode(info.sgx_comps), info.pce_svn));
+        v.fail(
+            NAME,
+            format!(
+                "no TCB level matches the platform (CPUSVN {}, PCE SVN {})",
+                hex::encode(info.sgx_comps),
+                info.pce_svn
+            ),
+        );
         return;
     };
     let mut status = collateral::level_status(level);
-    if let Some(Some(m)) = &module {
+    if let Module::Level(m) = module {
         status.converge(m);
     }
-    if let Some(qe) = &qe {
+    if let Some(qe) = qe {
         status.converge(qe);
+    }
+    if let Some(svn2) = q.tee_tcb_svn2() {
+        // TD 1.5: the current TCB (after TD-preserving module updates) must be appraisable too;
+        // an out-of-date launch TCB with a current one that is not becomes "relaunch advised".
+        match current_td_status(tcb, info, &svn2, qe) {
+            Ok(current) if current.status != "Revoked" => {
+                v.claim("current_tcb_status", current.status.clone());
+                status.relaunch(&current);
+            }
+            Ok(_) => {
+                v.claim("tcb_status", "Revoked");
+                v.fail(NAME, "current TCB (TEE_TCB_SVN2) is Revoked");
+                return;
+            }
+            Err(why) => {
+                v.claim("tcb_status", "NoMatch");
+                v.fail(NAME, why);
+                return;
+            }
+        }
     }
     v.claim("tcb_status", status.status.clone());
     v.claim("advisory_ids", status.advisory_ids.clone());
@@ -641,10 +956,20 @@ fn check_tcb_status(
         v.fail(NAME, format!("unknown TCB status {}", status.status));
     } else if status.status == "Revoked" {
         v.fail(NAME, "TCB status Revoked");
-    } else if qe.is_none() || module.is_none() {
-        v.fail(NAME, format!("platform level {} but the QE or TDX module check failed", status.status));
+    } else if qe.is_none() || matches!(module, Module::Failed) {
+        v.fail(
+            NAME,
+            format!(
+                "platform level {} but the QE or TDX module check failed",
+                status.status
+            ),
+        );
     } else {
-        let adv = if status.advisory_ids.is_empty() { String::new() } else { format!(" ({})", status.advisory_ids.join(", ")) };
+        let adv = if status.advisory_ids.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", status.advisory_ids.join(", "))
+        };
         v.pass(NAME, format!("TCB status {}{adv}", status.status));
     }
 }

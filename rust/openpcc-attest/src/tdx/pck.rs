@@ -32,7 +32,9 @@ fn entries(seq: &[u8]) -> Option<Vec<(u32, u8, &[u8])>> {
                 return None;
             }
             let pair = der_items(content)?;
-            let [(TAG_OID, oid), (value_tag, value)] = pair.as_slice() else { return None };
+            let [(TAG_OID, oid), (value_tag, value)] = pair.as_slice() else {
+                return None;
+            };
             let oid = ObjectIdentifier::from_bytes(oid).ok()?;
             let last = oid.arcs().last()?;
             Some((last, *value_tag, *value))
@@ -44,7 +46,9 @@ fn small_uint(tag: u8, content: &[u8]) -> Option<u16> {
     if tag != TAG_INTEGER || content.is_empty() || content.len() > 3 || content[0] & 0x80 != 0 {
         return None;
     }
-    content.iter().try_fold(0u16, |acc, b| acc.checked_mul(256)?.checked_add(u16::from(*b)))
+    content.iter().try_fold(0u16, |acc, b| {
+        acc.checked_mul(256)?.checked_add(u16::from(*b))
+    })
 }
 
 impl PckInfo {
@@ -53,7 +57,9 @@ impl PckInfo {
     pub fn from_cert(cert: &Cert) -> Option<Self> {
         let ext = cert.extension(&SGX_EXTENSION)?;
         let items = der_items(ext)?;
-        let [(TAG_SEQUENCE, top)] = items.as_slice() else { return None };
+        let [(TAG_SEQUENCE, top)] = items.as_slice() else {
+            return None;
+        };
         let (mut tcb, mut pce_id, mut fmspc) = (None, None, None);
         for (arc, tag, value) in entries(top)? {
             match (arc, tag) {
@@ -64,7 +70,12 @@ impl PckInfo {
             }
         }
         let (sgx_comps, pce_svn) = tcb?;
-        Some(Self { sgx_comps, pce_svn, pce_id: pce_id?, fmspc: fmspc? })
+        Some(Self {
+            sgx_comps,
+            pce_svn,
+            pce_id: pce_id?,
+            fmspc: fmspc?,
+        })
     }
 
     /// The TCB entry: components 1..=16 (INTEGER), 17 = PCE SVN; 18 (CPUSVN bytes) is redundant.

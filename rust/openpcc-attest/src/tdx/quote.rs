@@ -29,7 +29,7 @@ pub enum BodyKind {
     Sgx,
     /// TD 1.0 report (584 bytes).
     Td10,
-    /// TD 1.5 report (648 bytes: TD 1.0 plus TEE_TCB_SVN2 and MRSERVICETD).
+    /// TD 1.5 report (648 bytes: TD 1.0 plus `TEE_TCB_SVN2` and MRSERVICETD).
     Td15,
 }
 
@@ -85,7 +85,10 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], TdxError> {
         let end = self.at.checked_add(n).ok_or(TdxError::Truncated(what))?;
-        let out = self.bytes.get(self.at..end).ok_or(TdxError::Truncated(what))?;
+        let out = self
+            .bytes
+            .get(self.at..end)
+            .ok_or(TdxError::Truncated(what))?;
         self.at = end;
         Ok(out)
     }
@@ -153,11 +156,16 @@ impl<'a> Quote<'a> {
             BodyKind::Td15 => TD15_BODY_LEN,
         };
         let body = c.take(body_len, "report body")?;
-        let signed = bytes.get(..c.at).ok_or(TdxError::Truncated("report body"))?;
+        let signed = bytes
+            .get(..c.at)
+            .ok_or(TdxError::Truncated("report body"))?;
         let sig_len = c.len32("signature data length")?;
         let sig_data = c.take(sig_len, "signature data")?;
         let trailing = bytes.len() - c.at;
-        let mut s = Cursor { bytes: sig_data, at: 0 };
+        let mut s = Cursor {
+            bytes: sig_data,
+            at: 0,
+        };
         let signature = s.take(64, "quote signature")?;
         let attestation_key = s.take(64, "attestation key")?;
         let (qe, rest_is_qe_data) = if version == 3 {
@@ -171,7 +179,13 @@ impl<'a> Quote<'a> {
             if !s.done() {
                 return Err(TdxError::Length("signature data length"));
             }
-            (Cursor { bytes: inner, at: 0 }, false)
+            (
+                Cursor {
+                    bytes: inner,
+                    at: 0,
+                },
+                false,
+            )
         };
         let mut qe = qe;
         let qe_report = qe.take(QE_REPORT_LEN, "QE report")?;
@@ -212,16 +226,18 @@ impl<'a> Quote<'a> {
         self.body.get(at..at + len).unwrap_or_default()
     }
 
-    /// TEE_TCB_SVN (TD bodies).
+    /// `TEE_TCB_SVN` (TD bodies).
     #[must_use]
     pub fn tee_tcb_svn(&self) -> Option<[u8; 16]> {
-        (self.body_kind != BodyKind::Sgx).then(|| self.body_field(0, 16).try_into().unwrap_or([0; 16]))
+        (self.body_kind != BodyKind::Sgx)
+            .then(|| self.body_field(0, 16).try_into().unwrap_or([0; 16]))
     }
 
-    /// TEE_TCB_SVN2 (TD 1.5 bodies).
+    /// `TEE_TCB_SVN2` (TD 1.5 bodies).
     #[must_use]
     pub fn tee_tcb_svn2(&self) -> Option<[u8; 16]> {
-        (self.body_kind == BodyKind::Td15).then(|| self.body_field(584, 16).try_into().unwrap_or([0; 16]))
+        (self.body_kind == BodyKind::Td15)
+            .then(|| self.body_field(584, 16).try_into().unwrap_or([0; 16]))
     }
 
     /// MRSIGNERSEAM (TD bodies).
@@ -236,7 +252,7 @@ impl<'a> Quote<'a> {
         (self.body_kind != BodyKind::Sgx).then(|| self.body_field(112, 8))
     }
 
-    /// REPORT_DATA of the body.
+    /// `REPORT_DATA` of the body.
     #[must_use]
     pub fn report_data(&self) -> &'a [u8] {
         match self.body_kind {
@@ -270,7 +286,10 @@ impl<'a> Quote<'a> {
                 c.insert("mrsigner".into(), b(128, 32));
                 c.insert("isvprodid".into(), le16(self.body_field(256, 2)).into());
                 c.insert("isvsvn".into(), le16(self.body_field(258, 2)).into());
-                c.insert("debug".into(), (self.body_field(48, 1).first().copied().unwrap_or(0) & 0b10 != 0).into());
+                c.insert(
+                    "debug".into(),
+                    (self.body_field(48, 1).first().copied().unwrap_or(0) & 0b10 != 0).into(),
+                );
                 c.insert("report_data".into(), b(320, 64));
             }
             BodyKind::Td10 | BodyKind::Td15 => {
@@ -308,7 +327,9 @@ impl<'a> Quote<'a> {
     /// QE report fields as claims.
     #[must_use]
     pub fn qe_report_claims(&self) -> Value {
-        let f = |at: usize, len: usize| hex::encode(self.qe_report.get(at..at + len).unwrap_or_default());
+        let f = |at: usize, len: usize| {
+            hex::encode(self.qe_report.get(at..at + len).unwrap_or_default())
+        };
         serde_json::json!({
             "mrenclave": f(64, 32),
             "mrsigner": f(128, 32),
