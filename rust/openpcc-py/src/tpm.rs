@@ -14,6 +14,7 @@ use openpcc_attest::tpm::{
 use openpcc_attest::Verdict;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString};
 use serde_json::Value;
 
@@ -72,9 +73,18 @@ fn bank(name: &str) -> PyResult<HashAlg> {
     HashAlg::from_name(name).ok_or_else(|| PyValueError::new_err(format!("unknown PCR bank {name:?}")))
 }
 
-fn pcr_values(pcrs: Option<BTreeMap<u32, Vec<u8>>>, bank_name: &str) -> PyResult<Option<PcrValues>> {
+// `Vec<u8>` arguments would be extracted byte by byte from `bytes`; `PyBackedBytes` is one copy.
+fn pcr_values(pcrs: Option<BTreeMap<u32, PyBackedBytes>>, bank_name: &str) -> PyResult<Option<PcrValues>> {
     let bank = bank(bank_name)?;
-    Ok(pcrs.map(|values| PcrValues { bank, values }))
+    Ok(pcrs.map(|values| PcrValues { bank, values: owned_values(values) }))
+}
+
+fn owned_values(values: BTreeMap<u32, PyBackedBytes>) -> BTreeMap<u32, Vec<u8>> {
+    values.into_iter().map(|(i, v)| (i, v.to_vec())).collect()
+}
+
+fn owned_list(items: Vec<PyBackedBytes>) -> Vec<Vec<u8>> {
+    items.into_iter().map(|v| v.to_vec()).collect()
 }
 
 fn freshness(nonce: Option<&[u8]>, nonce_required: bool) -> Freshness<'_> {
@@ -85,7 +95,7 @@ fn freshness(nonce: Option<&[u8]>, nonce_required: bool) -> Freshness<'_> {
     }
 }
 
-/// Verifies a quote; returns the verdict JSON.
+/// Verifies a quote; returns the verdict.
 #[pyfunction]
 #[pyo3(signature = (attest, signature, ak, *, nonce, nonce_required, pcrs, bank, intermediates, at_unix))]
 #[allow(clippy::too_many_arguments)] // mirrors the keyword-only Python signature
@@ -96,9 +106,9 @@ fn verify_quote(
     ak: &[u8],
     nonce: Option<&[u8]>,
     nonce_required: bool,
-    pcrs: Option<BTreeMap<u32, Vec<u8>>>,
+    pcrs: Option<BTreeMap<u32, PyBackedBytes>>,
     bank: &str,
-    intermediates: Vec<Vec<u8>>,
+    intermediates: Vec<PyBackedBytes>,
     at_unix: u64,
 ) -> PyResult<PyVerdict> {
     let pcrs = pcr_values(pcrs, bank)?;
@@ -106,7 +116,7 @@ fn verify_quote(
         tpm::verify_quote(&QuoteInput {
             attest,
             signature,
-            ak: AkSource { ak, intermediates: &intermediates, at_unix },
+            ak: AkSource { ak, intermediates: &owned_list(intermediates), at_unix },
             nonce: freshness(nonce, nonce_required),
             pcrs: pcrs.as_ref(),
         })
@@ -114,7 +124,7 @@ fn verify_quote(
     verdict_to_py(py, verdict)
 }
 
-/// Verifies a TPM2_CertifyCreation; returns the verdict JSON.
+/// Verifies a `TPM2_CertifyCreation`; returns the verdict.
 #[pyfunction]
 #[pyo3(signature = (attest, signature, ak, *, object_public, intermediates, at_unix))]
 fn verify_certify_creation(
@@ -123,27 +133,27 @@ fn verify_certify_creation(
     signature: &[u8],
     ak: &[u8],
     object_public: Option<&[u8]>,
-    intermediates: Vec<Vec<u8>>,
+    intermediates: Vec<PyBackedBytes>,
     at_unix: u64,
 ) -> PyResult<PyVerdict> {
     let verdict = py.detach(|| {
         tpm::verify_certify_creation(&CreationInput {
             attest,
             signature,
-            ak: AkSource { ak, intermediates: &intermediates, at_unix },
+            ak: AkSource { ak, intermediates: &owned_list(intermediates), at_unix },
             object_public,
         })
     });
     verdict_to_py(py, verdict)
 }
 
-/// Checks a request-encryption key's public area; returns the verdict JSON.
+/// Checks a request-encryption key's public area; returns the verdict.
 #[pyfunction]
 #[pyo3(signature = (rek_public, *, pcrs, bank, policy_pcrs))]
 fn check_rek(
     py: Python<'_>,
     rek_public: &[u8],
-    pcrs: Option<BTreeMap<u32, Vec<u8>>>,
+    pcrs: Option<BTreeMap<u32, PyBackedBytes>>,
     bank: &str,
     policy_pcrs: Vec<u32>,
 ) -> PyResult<PyVerdict> {
@@ -151,7 +161,7 @@ fn check_rek(
     verdict_to_py(py, tpm::check_rek(rek_public, pcrs.as_ref(), &policy_pcrs))
 }
 
-/// Verifies a node's TPM identity (quote, certify-creation of the REK, REK); returns verdict JSON.
+/// Verifies a node's TPM identity (quote, certify-creation of the REK, REK); returns the verdict.
 #[pyfunction]
 #[pyo3(signature = (*, quote, quote_signature, pcrs, bank, creation, creation_signature, rek_public, ak,
                     nonce, nonce_required, policy_pcrs, intermediates, at_unix))]
@@ -160,7 +170,7 @@ fn verify_identity(
     py: Python<'_>,
     quote: &[u8],
     quote_signature: &[u8],
-    pcrs: BTreeMap<u32, Vec<u8>>,
+    pcrs: BTreeMap<u32, PyBackedBytes>,
     bank: &str,
     creation: &[u8],
     creation_signature: &[u8],
@@ -169,10 +179,10 @@ fn verify_identity(
     nonce: Option<&[u8]>,
     nonce_required: bool,
     policy_pcrs: Vec<u32>,
-    intermediates: Vec<Vec<u8>>,
+    intermediates: Vec<PyBackedBytes>,
     at_unix: u64,
 ) -> PyResult<PyVerdict> {
-    let pcrs = PcrValues { bank: self::bank(bank)?, values: pcrs };
+    let pcrs = PcrValues { bank: self::bank(bank)?, values: owned_values(pcrs) };
     let verdict = py.detach(|| {
         tpm::verify_identity(&IdentityInput {
             quote,
@@ -181,7 +191,7 @@ fn verify_identity(
             creation,
             creation_signature,
             rek_public,
-            ak: AkSource { ak, intermediates: &intermediates, at_unix },
+            ak: AkSource { ak, intermediates: &owned_list(intermediates), at_unix },
             nonce: freshness(nonce, nonce_required),
             policy_pcrs: &policy_pcrs,
         })
@@ -192,8 +202,8 @@ fn verify_identity(
 /// Checks an attestation key alone (certificate chain at `at_unix`, or public-area attributes).
 #[pyfunction]
 #[pyo3(signature = (ak, *, intermediates, at_unix))]
-fn verify_ak(py: Python<'_>, ak: &[u8], intermediates: Vec<Vec<u8>>, at_unix: u64) -> PyResult<PyVerdict> {
-    let verdict = py.detach(|| tpm::verify_ak(&AkSource { ak, intermediates: &intermediates, at_unix }));
+fn verify_ak(py: Python<'_>, ak: &[u8], intermediates: Vec<PyBackedBytes>, at_unix: u64) -> PyResult<PyVerdict> {
+    let verdict = py.detach(|| tpm::verify_ak(&AkSource { ak, intermediates: &owned_list(intermediates), at_unix }));
     verdict_to_py(py, verdict)
 }
 
@@ -226,15 +236,15 @@ fn parse_signature(data: &[u8]) -> PyResult<(&'static str, &'static str)> {
     Ok((sig.scheme_name(), sig.hash().name()))
 }
 
-/// The PolicyPCR digest over `values` (ascending `pcrs` order) of one bank.
+/// The `PolicyPCR` digest over `values` (ascending `pcrs` order) of one bank.
 #[pyfunction]
 fn policy_pcr_digest<'py>(
     py: Python<'py>,
     bank: &str,
     pcrs: Vec<u32>,
-    values: Vec<Vec<u8>>,
+    values: Vec<PyBackedBytes>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+    let refs: Vec<&[u8]> = values.iter().map(|v| &**v).collect();
     Ok(PyBytes::new(py, &tpm::policy_pcr_digest(self::bank(bank)?, &pcrs, &refs)))
 }
 
