@@ -3,6 +3,7 @@
 use zeroize::Zeroizing;
 
 use crate::dh::{self, Secret};
+use crate::hybrid;
 use crate::{Error, Kem, SecretKey};
 
 /// The output of an encapsulation: `enc` and the KEM shared secret.
@@ -17,7 +18,7 @@ pub(crate) fn derive_secret(kem: Kem, ikm: &[u8]) -> Result<Secret, Error> {
         return Err(Error::InvalidInput("ikm shorter than the kem's secret key"));
     }
     match kem {
-        Kem::X25519Kyber768Draft00 => Err(Error::UnsupportedSuite(kem.id())),
+        Kem::X25519Kyber768Draft00 => hybrid::derive_secret(ikm),
         dhkem => dh::derive_secret(dhkem, ikm),
     }
 }
@@ -25,7 +26,7 @@ pub(crate) fn derive_secret(kem: Kem, ikm: &[u8]) -> Result<Secret, Error> {
 /// A fresh random serialized secret key.
 pub(crate) fn random_secret(kem: Kem) -> Result<Secret, Error> {
     match kem {
-        Kem::X25519Kyber768Draft00 => Err(Error::UnsupportedSuite(kem.id())),
+        Kem::X25519Kyber768Draft00 => hybrid::random_secret(),
         dhkem => dh::random_secret(dhkem),
     }
 }
@@ -33,7 +34,7 @@ pub(crate) fn random_secret(kem: Kem) -> Result<Secret, Error> {
 /// The serialized public key of a serialized secret key (validating the secret key).
 pub(crate) fn public_key(kem: Kem, sk: &[u8]) -> Result<Vec<u8>, Error> {
     match kem {
-        Kem::X25519Kyber768Draft00 => Err(Error::UnsupportedSuite(kem.id())),
+        Kem::X25519Kyber768Draft00 => hybrid::public_key(sk),
         dhkem => {
             if !dh::is_valid_scalar(dhkem, sk) {
                 return Err(Error::InvalidKey);
@@ -51,7 +52,11 @@ pub(crate) fn encap(
     ikm_e: Option<&[u8]>,
 ) -> Result<Encapsulation, Error> {
     if kem == Kem::X25519Kyber768Draft00 {
-        return Err(Error::UnsupportedSuite(kem.id()));
+        // The hybrid KEM has no auth mode; `Suite` refuses it before getting here.
+        return match sk_s {
+            None => hybrid::encap(pk_r, ikm_e),
+            Some(_) => Err(Error::Unsupported("the kem has no auth mode")),
+        };
     }
     let sk_e = match ikm_e {
         Some(ikm) => derive_secret(kem, ikm)?,
@@ -87,7 +92,10 @@ pub(crate) fn decap(kem: Kem, enc: &[u8], sk_r: &SecretKey, pk_s: Option<&[u8]>)
         return Err(Error::InvalidInput("enc has the wrong length"));
     }
     if kem == Kem::X25519Kyber768Draft00 {
-        return Err(Error::UnsupportedSuite(kem.id()));
+        return match pk_s {
+            None => hybrid::decap(enc, sk_r.as_bytes(), sk_r.public_key()),
+            Some(_) => Err(Error::Unsupported("the kem has no auth mode")),
+        };
     }
     let dh_e = dh::diffie_hellman(kem, sk_r.as_bytes(), enc)?;
     match pk_s {

@@ -11,6 +11,7 @@ mod context;
 mod dh;
 mod ephemeral;
 mod error;
+mod hybrid;
 mod kdf;
 mod kem;
 mod keys;

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use openpcc_hpke::{Aead, Error, RecipientOptions, SenderOptions, Suite};
 use serde_json::Value;
 
-fn vectors_file() -> Option<PathBuf> {
+fn vectors_file(name: &str) -> Option<PathBuf> {
     let root = std::env::var_os("OPENPCC_VECTORS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"));
-    let path = root.join("hpke/test-vectors.json.gz");
+    let path = root.join("hpke").join(name);
     if path.exists() {
         Some(path)
     } else {
@@ -20,10 +20,15 @@ fn vectors_file() -> Option<PathBuf> {
     }
 }
 
-fn load() -> Option<Vec<Value>> {
-    let file = std::fs::File::open(vectors_file()?).unwrap();
+fn load(name: &str) -> Option<Vec<Value>> {
+    let path = vectors_file(name)?;
     let mut text = String::new();
-    flate2::read::GzDecoder::new(file).read_to_string(&mut text).unwrap();
+    let mut file = std::fs::File::open(&path).unwrap();
+    if name.ends_with(".gz") {
+        flate2::read::GzDecoder::new(file).read_to_string(&mut text).unwrap();
+    } else {
+        file.read_to_string(&mut text).unwrap();
+    }
     Some(serde_json::from_str::<Vec<Value>>(&text).unwrap())
 }
 
@@ -41,7 +46,7 @@ fn id(case: &Value, name: &str) -> u16 {
 
 #[test]
 fn every_rfc9180_case() {
-    let Some(cases) = load() else { return };
+    let Some(cases) = load("test-vectors.json.gz") else { return };
     assert_eq!(cases.len(), 128);
     let (mut encryptions, mut exports) = (0usize, 0usize);
     for (index, case) in cases.iter().enumerate() {
@@ -58,9 +63,13 @@ fn check_case(case: &Value) -> Result<(usize, usize), Error> {
     let (sk_r, pk_r) = suite.derive_key_pair(&hex_field(case, "ikmR"))?;
     assert_eq!(sk_r.as_bytes(), hex_field(case, "skRm"));
     assert_eq!(pk_r, hex_field(case, "pkRm"));
-    let (sk_e, pk_e) = suite.derive_key_pair(&hex_field(case, "ikmE"))?;
-    assert_eq!(sk_e.as_bytes(), hex_field(case, "skEm"));
-    assert_eq!(pk_e, hex_field(case, "pkEm"));
+    // circl's hybrid vectors name the 64-byte encapsulation seed "ier" and list no ephemeral key pair.
+    let ikm_e = opt_hex(case, "ikmE").or_else(|| opt_hex(case, "ier")).expect("ikmE or ier");
+    if let Some(sk_em) = opt_hex(case, "skEm") {
+        let (sk_e, pk_e) = suite.derive_key_pair(&ikm_e)?;
+        assert_eq!(sk_e.as_bytes(), sk_em);
+        assert_eq!(pk_e, hex_field(case, "pkEm"));
+    }
 
     let sender_key = match opt_hex(case, "ikmS") {
         Some(ikm_s) => {
@@ -73,7 +82,6 @@ fn check_case(case: &Value) -> Result<(usize, usize), Error> {
     };
     let psk = opt_hex(case, "psk").zip(opt_hex(case, "psk_id"));
     let psk_ref = psk.as_ref().map(|(p, i)| (p.as_slice(), i.as_slice()));
-    let ikm_e = hex_field(case, "ikmE");
     let sender_opts = SenderOptions { psk: psk_ref, sk_s: sender_key.as_ref().map(|(sk, _)| sk), ikm_e: Some(&ikm_e) };
     let (enc, mut sender) = suite.setup_sender(&pk_r, &info, &sender_opts)?;
     assert_eq!(enc, hex_field(case, "enc"));
@@ -111,4 +119,14 @@ fn check_case(case: &Value) -> Result<(usize, usize), Error> {
         assert_eq!(recipient.export(&context, len)?, expected);
     }
     Ok((encryptions.len(), exports.len()))
+}
+
+/// circl's X25519Kyber768Draft00 vectors (`hpke/testdata/hybrid-x25119-kyber768-test-vectors.json`, removed
+/// from circl in 1987ada). Not among the shared vectors yet: the test runs when the file is put there.
+#[test]
+fn circl_hybrid_cases() {
+    let Some(cases) = load("hybrid-x25119-kyber768-test-vectors.json") else { return };
+    for (index, case) in cases.iter().enumerate() {
+        check_case(case).unwrap_or_else(|err| panic!("case {index}: {err}"));
+    }
 }
