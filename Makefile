@@ -37,8 +37,12 @@ test-rust: ## Rust unit and vector tests of the core crates
 test-python: build-dev ## Python tests against the built extension
 	$(PY) -m pytest -q tests
 
+BENCH_JSON  ?= target/benchmark.json
+
 bench: build-dev ## benchmarks: openpcc against named peers, one ratio table
-	$(PY) -m pytest -q benches --benchmark-enable --benchmark-only --benchmark-columns=min,median,mean,ops,rounds
+	mkdir -p $(dir $(BENCH_JSON))
+	$(PY) -m pytest -q benches --benchmark-enable --benchmark-only --benchmark-columns=min,median,mean,ops,rounds --benchmark-json=$(BENCH_JSON)
+	$(PY) benches/ratios.py $(BENCH_JSON)
 
 lint-rust: ## clippy over the workspace
 	cargo clippy --release --workspace --all-targets -- -D warnings

@@ -67,3 +67,61 @@ fn split_tag_mut(out: &mut [u8], body_len: usize) -> Result<(&mut [u8], &mut [u8
     }
     Ok(out.split_at_mut(body_len))
 }
+
+/// A raw AEAD key for protocols that derive their own keys and nonces next to HPKE (OHTTP responses,
+/// twoway bodies). Nonces are the caller's responsibility: never reuse one with the same key.
+pub struct AeadKey {
+    aead: Aead,
+    cipher: Cipher,
+}
+
+impl AeadKey {
+    /// Keys `aead` with `key` (`Nk` bytes); export-only has no cipher and is refused.
+    pub fn new(aead: Aead, key: &[u8]) -> Result<Self, Error> {
+        if key.len() != aead.key_len() {
+            return Err(Error::InvalidInput("aead key has the wrong length"));
+        }
+        let cipher = Cipher::new(aead, key)?.ok_or(Error::Unsupported("the suite's aead is export-only"))?;
+        Ok(Self { aead, cipher })
+    }
+
+    /// The algorithm of this key.
+    #[must_use]
+    pub fn aead(&self) -> Aead {
+        self.aead
+    }
+
+    /// Encrypts `pt` into `out` (exactly `pt.len() + 16` bytes).
+    pub fn seal_into(&self, nonce: &[u8], aad: &[u8], pt: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        self.cipher.seal_into(nonce_array(nonce)?, aad, pt, out)
+    }
+
+    /// Decrypts `ct` (body || tag) into `out` (exactly `ct.len() - 16` bytes).
+    pub fn open_into(&self, nonce: &[u8], aad: &[u8], ct: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        self.cipher.open_into(nonce_array(nonce)?, aad, ct, out)
+    }
+
+    /// Encrypts `pt`, returning ciphertext || tag.
+    pub fn seal(&self, nonce: &[u8], aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = vec![0u8; pt.len().checked_add(TAG_LEN).ok_or(Error::InvalidInput("message too long"))?];
+        self.seal_into(nonce, aad, pt, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decrypts and authenticates ciphertext || tag.
+    pub fn open(&self, nonce: &[u8], aad: &[u8], ct: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = vec![0u8; ct.len().saturating_sub(TAG_LEN)];
+        self.open_into(nonce, aad, ct, &mut out)?;
+        Ok(out)
+    }
+}
+
+impl core::fmt::Debug for AeadKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AeadKey").field("aead", &self.aead).finish_non_exhaustive()
+    }
+}
+
+fn nonce_array(nonce: &[u8]) -> Result<&[u8; NONCE_LEN], Error> {
+    nonce.try_into().map_err(|_| Error::InvalidInput("nonce must be 12 bytes"))
+}

@@ -45,6 +45,12 @@ impl SecretKey {
         self.kem
     }
 
+    /// Constant-time comparison of the serialized key with `bytes`.
+    #[must_use]
+    pub fn ct_eq_bytes(&self, bytes: &[u8]) -> bool {
+        bool::from(self.bytes.as_slice().ct_eq(bytes))
+    }
+
     /// The serialized public key.
     #[must_use]
     pub fn public_key(&self) -> &[u8] {

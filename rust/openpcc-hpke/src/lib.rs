@@ -17,6 +17,7 @@ mod kem;
 mod keys;
 mod suite;
 
+pub use aead::AeadKey;
 pub use algorithms::{Aead, Kdf, Kem};
 pub use context::{RecipientContext, SenderContext};
 pub use error::Error;

@@ -1,5 +1,504 @@
-use pyo3::prelude::*;
+//! `openpcc._openpcc.hpke`: bindings over `openpcc-hpke` (RFC 9180 plus circl's X25519Kyber768Draft00).
+//!
+//! KEM work always runs with the GIL released; AEAD work only above `DETACH_THRESHOLD` bytes, where the
+//! cost of releasing and re-taking the GIL is small next to the work.
 
-pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use std::sync::{Mutex, MutexGuard};
+
+use openpcc_hpke as core;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::PyBytes;
+
+pyo3::import_exception!(openpcc.exceptions, HPKEError);
+pyo3::import_exception!(openpcc.exceptions, OpenError);
+pyo3::import_exception!(openpcc.exceptions, InvalidKeyError);
+pyo3::import_exception!(openpcc.exceptions, MessageLimitError);
+pyo3::import_exception!(openpcc.exceptions, InvalidInputError);
+pyo3::import_exception!(openpcc.exceptions, UnsupportedSuiteError);
+
+/// Below this many bytes an AEAD call keeps the GIL (releasing it costs about as much as the work).
+const DETACH_THRESHOLD: usize = 16 * 1024;
+
+/// Maps the crate's error onto the `openpcc.exceptions` classes. Messages carry no key or input bytes.
+pub(crate) fn to_py_err(err: core::Error) -> PyErr {
+    let message = err.to_string();
+    match err {
+        core::Error::OpenFailed => OpenError::new_err(message),
+        core::Error::InvalidKey => InvalidKeyError::new_err(message),
+        core::Error::MessageLimit => MessageLimitError::new_err(message),
+        core::Error::InvalidInput(_) | core::Error::ExternalDh => InvalidInputError::new_err(message),
+        core::Error::UnsupportedSuite(_) | core::Error::Unsupported(_) => UnsupportedSuiteError::new_err(message),
+        _ => HPKEError::new_err(message),
+    }
+}
+
+/// An algorithm id from a Python int (or `IntEnum`); out-of-range values are unsupported ids, not overflows.
+fn algorithm_id(value: &Bound<'_, PyAny>) -> PyResult<u16> {
+    let id: i64 = value.extract().map_err(|_| PyTypeError::new_err("algorithm ids are ints"))?;
+    u16::try_from(id).map_err(|_| UnsupportedSuiteError::new_err("unsupported algorithm id (out of range)"))
+}
+
+fn enum_member<'py>(py: Python<'py>, enum_name: &str, id: u16) -> PyResult<Bound<'py, PyAny>> {
+    py.import("openpcc.hpke")?.getattr(enum_name)?.call1((id,))
+}
+
+/// A secret key argument: a `SecretKey` object or its serialized bytes.
+enum SecretKeyArg<'py> {
+    Key(Bound<'py, SecretKey>),
+    Bytes(PyBackedBytes),
+}
+
+impl<'py> SecretKeyArg<'py> {
+    fn extract(value: &Bound<'py, PyAny>) -> PyResult<Self> {
+        if let Ok(key) = value.cast::<SecretKey>() {
+            return Ok(Self::Key(key.clone()));
+        }
+        value
+            .extract::<PyBackedBytes>()
+            .map(Self::Bytes)
+            .map_err(|_| PyTypeError::new_err("a secret key is a SecretKey or bytes"))
+    }
+
+    /// Resolves to a core key without holding the GIL (parsing bytes costs a scalar multiplication).
+    fn view(&self) -> SecretKeyView<'_> {
+        match self {
+            Self::Key(key) => SecretKeyView::Key(&key.get().inner),
+            Self::Bytes(bytes) => SecretKeyView::Bytes(bytes),
+        }
+    }
+}
+
+/// The `Send` part of a [`SecretKeyArg`], usable inside `py.detach`.
+enum SecretKeyView<'a> {
+    Key(&'a core::SecretKey),
+    Bytes(&'a [u8]),
+}
+
+impl SecretKeyView<'_> {
+    fn with<T>(&self, kem: core::Kem, f: impl FnOnce(&core::SecretKey) -> Result<T, core::Error>) -> Result<T, core::Error> {
+        match self {
+            Self::Key(key) => f(key),
+            Self::Bytes(bytes) => f(&core::SecretKey::from_bytes(kem, bytes)?),
+        }
+    }
+}
+
+fn psk_pair<'a>(psk: Option<&'a [u8]>, psk_id: Option<&'a [u8]>) -> PyResult<Option<(&'a [u8], &'a [u8])>> {
+    match (psk, psk_id) {
+        (None, None) => Ok(None),
+        (Some(psk), Some(id)) => Ok(Some((psk, id))),
+        _ => Err(InvalidInputError::new_err("invalid input: psk and psk_id must be given together")),
+    }
+}
+
+/// An HPKE ciphersuite: `Suite(kem, kdf, aead)` with IANA ids (`KEM`, `KDF`, `AEAD` members or ints).
+#[pyclass(frozen, module = "openpcc.hpke")]
+pub(crate) struct Suite {
+    inner: core::Suite,
+}
+
+#[pymethods]
+impl Suite {
+    #[new]
+    fn new(kem: &Bound<'_, PyAny>, kdf: &Bound<'_, PyAny>, aead: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let inner = core::Suite::from_ids(algorithm_id(kem)?, algorithm_id(kdf)?, algorithm_id(aead)?).map_err(to_py_err)?;
+        Ok(Self { inner })
+    }
+
+    #[getter]
+    fn kem<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        enum_member(py, "KEM", self.inner.kem.id())
+    }
+
+    #[getter]
+    fn kdf<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        enum_member(py, "KDF", self.inner.kdf.id())
+    }
+
+    #[getter]
+    fn aead<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        enum_member(py, "AEAD", self.inner.aead.id())
+    }
+
+    fn derive_key_pair<'py>(&self, py: Python<'py>, ikm: &[u8]) -> PyResult<(SecretKey, Bound<'py, PyBytes>)> {
+        let (sk, pk) = py.detach(|| self.inner.derive_key_pair(ikm)).map_err(to_py_err)?;
+        Ok((SecretKey { inner: sk }, PyBytes::new(py, &pk)))
+    }
+
+    fn generate_key_pair<'py>(&self, py: Python<'py>) -> PyResult<(SecretKey, Bound<'py, PyBytes>)> {
+        let (sk, pk) = py.detach(|| self.inner.generate_key_pair()).map_err(to_py_err)?;
+        Ok((SecretKey { inner: sk }, PyBytes::new(py, &pk)))
+    }
+
+    fn public_key<'py>(&self, py: Python<'py>, sk: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let sk = SecretKeyArg::extract(sk)?;
+        let view = sk.view();
+        let pk = py.detach(|| view.with(self.inner.kem, |sk| self.inner.public_key(sk))).map_err(to_py_err)?;
+        Ok(PyBytes::new(py, &pk))
+    }
+
+    #[pyo3(signature = (pk_r, info=None, *, psk=None, psk_id=None, sk_s=None, ikm_e=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn setup_sender<'py>(
+        &self,
+        py: Python<'py>,
+        pk_r: &[u8],
+        info: Option<&[u8]>,
+        psk: Option<&[u8]>,
+        psk_id: Option<&[u8]>,
+        sk_s: Option<&Bound<'py, PyAny>>,
+        ikm_e: Option<&[u8]>,
+    ) -> PyResult<(Bound<'py, PyBytes>, SenderContext)> {
+        let psk = psk_pair(psk, psk_id)?;
+        let sk_s = sk_s.map(SecretKeyArg::extract).transpose()?;
+        let sk_s_view = sk_s.as_ref().map(SecretKeyArg::view);
+        let info = info.unwrap_or_default();
+        let (enc, ctx) = py
+            .detach(|| {
+                let setup = |sk_s: Option<&core::SecretKey>| {
+                    let opts = core::SenderOptions { psk, sk_s, ikm_e };
+                    self.inner.setup_sender(pk_r, info, &opts)
+                };
+                match &sk_s_view {
+                    Some(view) => view.with(self.inner.kem, |sk| setup(Some(sk))),
+                    None => setup(None),
+                }
+            })
+            .map_err(to_py_err)?;
+        Ok((PyBytes::new(py, &enc), SenderContext::new(ctx)))
+    }
+
+    #[pyo3(signature = (enc, sk_r, info=None, *, psk=None, psk_id=None, pk_s=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn setup_recipient(
+        &self,
+        py: Python<'_>,
+        enc: &[u8],
+        sk_r: &Bound<'_, PyAny>,
+        info: Option<&[u8]>,
+        psk: Option<&[u8]>,
+        psk_id: Option<&[u8]>,
+        pk_s: Option<&[u8]>,
+    ) -> PyResult<RecipientContext> {
+        let psk = psk_pair(psk, psk_id)?;
+        let sk_r = SecretKeyArg::extract(sk_r)?;
+        let view = sk_r.view();
+        let opts = core::RecipientOptions { psk, pk_s };
+        let info = info.unwrap_or_default();
+        let ctx = py
+            .detach(|| view.with(self.inner.kem, |sk| self.inner.setup_recipient(enc, sk, info, &opts)))
+            .map_err(to_py_err)?;
+        Ok(RecipientContext::new(ctx))
+    }
+
+    /// Base-mode recipient whose `DH(skR, pkE)` is done elsewhere. `dh` is the shared secret as bytes, or a
+    /// callable taking the ephemeral public key (`enc`) and returning it; its exceptions propagate.
+    #[pyo3(signature = (enc, pk_r, dh, info=None))]
+    fn setup_recipient_external(
+        &self,
+        py: Python<'_>,
+        enc: &[u8],
+        pk_r: &[u8],
+        dh: &Bound<'_, PyAny>,
+        info: Option<&[u8]>,
+    ) -> PyResult<RecipientContext> {
+        let info = info.unwrap_or_default();
+        let mut raised: Option<PyErr> = None;
+        let provider = |pk_e: &[u8]| -> Result<Vec<u8>, core::Error> {
+            let result = if dh.is_callable() { dh.call1((PyBytes::new(py, pk_e),)) } else { Ok(dh.clone()) };
+            match result.and_then(|value| value.extract::<Vec<u8>>().map_err(|_| PyTypeError::new_err("dh must give bytes"))) {
+                Ok(shared) => Ok(shared),
+                Err(err) => {
+                    raised = Some(err);
+                    Err(core::Error::ExternalDh)
+                }
+            }
+        };
+        // Not detached: the provider may call back into Python; the rest is two HKDF calls.
+        let result = self.inner.setup_base_recipient_external(enc, pk_r, info, provider);
+        match (result, raised) {
+            (_, Some(err)) => Err(err),
+            (Ok(ctx), None) => Ok(RecipientContext::new(ctx)),
+            (Err(err), None) => Err(to_py_err(err)),
+        }
+    }
+
+    /// One-shot base-mode seal: `(enc, ct)`.
+    #[pyo3(signature = (pk_r, pt, info=None, aad=None))]
+    fn seal<'py>(
+        &self,
+        py: Python<'py>,
+        pk_r: &[u8],
+        pt: &[u8],
+        info: Option<&[u8]>,
+        aad: Option<&[u8]>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let (info, aad) = (info.unwrap_or_default(), aad.unwrap_or_default());
+        let (enc, mut ctx) = py.detach(|| self.inner.setup_base_sender(pk_r, info)).map_err(to_py_err)?;
+        let ct = PyBytes::new_with(py, sealed_len(pt)?, |out| {
+            maybe_detach(py, pt.len(), || ctx.seal_into(aad, pt, out)).map_err(to_py_err)
+        })?;
+        Ok((PyBytes::new(py, &enc), ct))
+    }
+
+    /// One-shot base-mode open.
+    #[pyo3(signature = (enc, sk_r, ct, info=None, aad=None))]
+    fn open<'py>(
+        &self,
+        py: Python<'py>,
+        enc: &[u8],
+        sk_r: &Bound<'py, PyAny>,
+        ct: &[u8],
+        info: Option<&[u8]>,
+        aad: Option<&[u8]>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let (info, aad) = (info.unwrap_or_default(), aad.unwrap_or_default());
+        let sk_r = SecretKeyArg::extract(sk_r)?;
+        let view = sk_r.view();
+        let mut ctx = py
+            .detach(|| view.with(self.inner.kem, |sk| self.inner.setup_base_recipient(enc, sk, info)))
+            .map_err(to_py_err)?;
+        PyBytes::new_with(py, opened_len(ct), |out| {
+            maybe_detach(py, ct.len(), || ctx.open_into(aad, ct, out)).map_err(to_py_err)
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        let s = self.inner;
+        format!("Suite(kem=0x{:04x}, kdf=0x{:04x}, aead=0x{:04x})", s.kem.id(), s.kdf.id(), s.aead.id())
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<Suite>().is_ok_and(|other| other.get().inner == self.inner)
+    }
+
+    fn __hash__(&self) -> u64 {
+        let s = self.inner;
+        (u64::from(s.kem.id()) << 32) | (u64::from(s.kdf.id()) << 16) | u64::from(s.aead.id())
+    }
+}
+
+fn sealed_len(pt: &[u8]) -> PyResult<usize> {
+    pt.len()
+        .checked_add(core::TAG_LEN)
+        .ok_or_else(|| InvalidInputError::new_err("invalid input: message too long"))
+}
+
+fn opened_len(ct: &[u8]) -> usize {
+    ct.len().saturating_sub(core::TAG_LEN)
+}
+
+fn maybe_detach<T: Send>(py: Python<'_>, len: usize, work: impl FnOnce() -> T + Send) -> T {
+    if len >= DETACH_THRESHOLD {
+        py.detach(work)
+    } else {
+        work()
+    }
+}
+
+/// An HPKE secret key. Never printed; `to_bytes()` gives its RFC 9180 serialization.
+#[pyclass(frozen, module = "openpcc.hpke")]
+pub(crate) struct SecretKey {
+    inner: core::SecretKey,
+}
+
+#[pymethods]
+impl SecretKey {
+    /// Parses a serialized secret key of `kem`.
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, kem: &Bound<'_, PyAny>, data: &[u8]) -> PyResult<Self> {
+        let kem = core::Kem::try_from(algorithm_id(kem)?).map_err(to_py_err)?;
+        let inner = py.detach(|| core::SecretKey::from_bytes(kem, data)).map_err(to_py_err)?;
+        Ok(Self { inner })
+    }
+
+    #[getter]
+    fn kem<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        enum_member(py, "KEM", self.inner.kem().id())
+    }
+
+    /// The serialized public key.
+    fn public_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.public_key())
+    }
+
+    /// The serialized secret key. Handle with care.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.as_bytes())
+    }
+
+    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        self.to_bytes(py)
+    }
+
+    /// Constant-time comparison with another `SecretKey` or serialized bytes.
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        if let Ok(other) = other.cast::<SecretKey>() {
+            return other.get().inner == self.inner;
+        }
+        other.extract::<PyBackedBytes>().is_ok_and(|bytes| self.inner.ct_eq_bytes(&bytes))
+    }
+
+    fn __hash__(&self) -> PyResult<isize> {
+        Err(PyTypeError::new_err("SecretKey is not hashable"))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("SecretKey(kem=0x{:04x}, <secret>)", self.inner.kem().id())
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic cannot leave a context half-updated (seq moves only after success), so poison is harmless.
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn export_bytes<'py>(py: Python<'py>, length: i64, export: impl FnOnce(usize) -> Result<Vec<u8>, core::Error>) -> PyResult<Bound<'py, PyBytes>> {
+    let length = usize::try_from(length).map_err(|_| InvalidInputError::new_err("invalid input: negative export length"))?;
+    let value = export(length).map_err(to_py_err)?;
+    Ok(PyBytes::new(py, &value))
+}
+
+/// The sender side of an HPKE context: `seal` messages in order, `export` secrets.
+#[pyclass(frozen, module = "openpcc.hpke")]
+pub(crate) struct SenderContext {
+    inner: Mutex<core::SenderContext>,
+    suite: core::Suite,
+}
+
+impl SenderContext {
+    fn new(ctx: core::SenderContext) -> Self {
+        Self { suite: ctx.suite(), inner: Mutex::new(ctx) }
+    }
+}
+
+#[pymethods]
+impl SenderContext {
+    /// `Seal(aad, pt)`: ciphertext || tag; each call uses the next sequence number.
+    #[pyo3(signature = (pt, aad=None))]
+    fn seal<'py>(&self, py: Python<'py>, pt: &[u8], aad: Option<&[u8]>) -> PyResult<Bound<'py, PyBytes>> {
+        let aad = aad.unwrap_or_default();
+        PyBytes::new_with(py, sealed_len(pt)?, |out| {
+            maybe_detach(py, pt.len(), || lock(&self.inner).seal_into(aad, pt, out)).map_err(to_py_err)
+        })
+    }
+
+    /// `Export(exporter_context, length)`.
+    fn export<'py>(&self, py: Python<'py>, exporter_context: &[u8], length: i64) -> PyResult<Bound<'py, PyBytes>> {
+        export_bytes(py, length, |len| lock(&self.inner).export(exporter_context, len))
+    }
+
+    #[getter]
+    fn seq(&self) -> u64 {
+        lock(&self.inner).seq()
+    }
+
+    #[getter]
+    fn suite(&self) -> Suite {
+        Suite { inner: self.suite }
+    }
+
+    /// Test seam: jump to sequence number `seq` (to reach the message limit).
+    fn _set_seq(&self, seq: u64) {
+        lock(&self.inner).set_seq_for_tests(seq);
+    }
+
+    fn __repr__(&self) -> String {
+        format!("SenderContext(suite={}, seq={})", Suite { inner: self.suite }.__repr__(), self.seq())
+    }
+}
+
+/// The recipient side of an HPKE context: `open` messages in order, `export` secrets.
+#[pyclass(frozen, module = "openpcc.hpke")]
+pub(crate) struct RecipientContext {
+    inner: Mutex<core::RecipientContext>,
+    suite: core::Suite,
+}
+
+impl RecipientContext {
+    fn new(ctx: core::RecipientContext) -> Self {
+        Self { suite: ctx.suite(), inner: Mutex::new(ctx) }
+    }
+}
+
+#[pymethods]
+impl RecipientContext {
+    /// `Open(aad, ct)`: the plaintext; a failure raises `OpenError` and leaves the sequence number alone.
+    #[pyo3(signature = (ct, aad=None))]
+    fn open<'py>(&self, py: Python<'py>, ct: &[u8], aad: Option<&[u8]>) -> PyResult<Bound<'py, PyBytes>> {
+        let aad = aad.unwrap_or_default();
+        PyBytes::new_with(py, opened_len(ct), |out| {
+            maybe_detach(py, ct.len(), || lock(&self.inner).open_into(aad, ct, out)).map_err(to_py_err)
+        })
+    }
+
+    /// `Export(exporter_context, length)`.
+    fn export<'py>(&self, py: Python<'py>, exporter_context: &[u8], length: i64) -> PyResult<Bound<'py, PyBytes>> {
+        export_bytes(py, length, |len| lock(&self.inner).export(exporter_context, len))
+    }
+
+    #[getter]
+    fn seq(&self) -> u64 {
+        lock(&self.inner).seq()
+    }
+
+    #[getter]
+    fn suite(&self) -> Suite {
+        Suite { inner: self.suite }
+    }
+
+    /// Test seam: jump to sequence number `seq` (to reach the message limit).
+    fn _set_seq(&self, seq: u64) {
+        lock(&self.inner).set_seq_for_tests(seq);
+    }
+
+    fn __repr__(&self) -> String {
+        format!("RecipientContext(suite={}, seq={})", Suite { inner: self.suite }.__repr__(), self.seq())
+    }
+}
+
+/// A raw AEAD key (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305) with caller-chosen 12-byte nonces.
+#[pyclass(frozen, module = "openpcc.hpke", name = "AEADKey")]
+pub(crate) struct AeadKey {
+    inner: core::AeadKey,
+}
+
+#[pymethods]
+impl AeadKey {
+    #[new]
+    fn new(aead: &Bound<'_, PyAny>, key: &[u8]) -> PyResult<Self> {
+        let aead = core::Aead::try_from(algorithm_id(aead)?).map_err(to_py_err)?;
+        Ok(Self { inner: core::AeadKey::new(aead, key).map_err(to_py_err)? })
+    }
+
+    #[pyo3(signature = (nonce, pt, aad=None))]
+    fn seal<'py>(&self, py: Python<'py>, nonce: &[u8], pt: &[u8], aad: Option<&[u8]>) -> PyResult<Bound<'py, PyBytes>> {
+        let aad = aad.unwrap_or_default();
+        PyBytes::new_with(py, sealed_len(pt)?, |out| {
+            maybe_detach(py, pt.len(), || self.inner.seal_into(nonce, aad, pt, out)).map_err(to_py_err)
+        })
+    }
+
+    #[pyo3(signature = (nonce, ct, aad=None))]
+    fn open<'py>(&self, py: Python<'py>, nonce: &[u8], ct: &[u8], aad: Option<&[u8]>) -> PyResult<Bound<'py, PyBytes>> {
+        let aad = aad.unwrap_or_default();
+        PyBytes::new_with(py, opened_len(ct), |out| {
+            maybe_detach(py, ct.len(), || self.inner.open_into(nonce, aad, ct, out)).map_err(to_py_err)
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("AEADKey(aead=0x{:04x}, <secret>)", self.inner.aead().id())
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Suite>()?;
+    m.add_class::<SecretKey>()?;
+    m.add_class::<SenderContext>()?;
+    m.add_class::<RecipientContext>()?;
+    m.add_class::<AeadKey>()?;
     Ok(())
 }

@@ -1,0 +1,61 @@
+"""Print one table from a pytest-benchmark JSON file: per group, each case's median, its rate, and how
+openpcc compares with it (peer median / openpcc median; above 1 means openpcc is faster).
+
+Usage: python benches/ratios.py BENCHMARK_JSON
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+OPENPCC = "openpcc"
+
+
+def _impl(bench: dict[str, Any]) -> str:
+    impl = bench.get("extra_info", {}).get("impl")
+    return str(impl) if impl else str(bench["name"])
+
+
+def _format_time(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:8.2f} {unit}"
+    return f"{seconds / 1e-9:8.1f} ns"
+
+
+def table(data: dict[str, Any]) -> str:
+    groups: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for bench in data["benchmarks"]:
+        groups[bench.get("group") or bench["name"]].append((_impl(bench), bench["stats"]["median"]))
+    width = max([len(g) for g in groups] + [5])
+    lines = [f"{'group':<{width}}  {'case':<14} {'median':>11} {'ops/s':>11}  openpcc speed-up"]
+    lines.append("-" * len(lines[0]))
+    for group in sorted(groups):
+        cases = sorted(groups[group], key=lambda case: (case[0] != OPENPCC, case[0]))
+        ours = dict(cases).get(OPENPCC)
+        for position, (impl, median) in enumerate(cases):
+            label = group if position == 0 else ""
+            if impl == OPENPCC or ours is None:
+                ratio = "-"
+            else:
+                ratio = f"{median / ours:.2f}x"
+            lines.append(
+                f"{label:<{width}}  {impl:<14} {_format_time(median):>11} {1 / median:>11,.0f}  {ratio}"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    print(table(json.loads(Path(argv[1]).read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

@@ -1,0 +1,115 @@
+"""Stubs of ``openpcc._openpcc.hpke`` (re-exported by ``openpcc.hpke``)."""
+
+from collections.abc import Callable
+
+from openpcc.hpke import AEAD, KDF, KEM
+
+class Suite:
+    """An HPKE ciphersuite. Unknown ids raise ``UnsupportedSuiteError``."""
+
+    def __init__(self, kem: int, kdf: int, aead: int) -> None: ...
+    @property
+    def kem(self) -> KEM: ...
+    @property
+    def kdf(self) -> KDF: ...
+    @property
+    def aead(self) -> AEAD: ...
+    def derive_key_pair(self, ikm: bytes) -> tuple[SecretKey, bytes]:
+        """``DeriveKeyPair(ikm)`` (RFC 9180 §7.1.3); ``ikm`` needs at least ``Nsk`` bytes (32 for 0x0030)."""
+    def generate_key_pair(self) -> tuple[SecretKey, bytes]:
+        """A fresh ``(secret key, serialized public key)``."""
+    def public_key(self, sk: SecretKey | bytes) -> bytes:
+        """The serialized public key of ``sk``."""
+    def setup_sender(
+        self,
+        pk_r: bytes,
+        info: bytes = b"",
+        *,
+        psk: bytes | None = None,
+        psk_id: bytes | None = None,
+        sk_s: SecretKey | bytes | None = None,
+        ikm_e: bytes | None = None,
+    ) -> tuple[bytes, SenderContext]:
+        """``SetupS``: ``(enc, context)``; the mode follows from ``psk``/``psk_id`` and ``sk_s``.
+
+        ``ikm_e`` derives the ephemeral key deterministically. It is for test vectors only: reusing it
+        breaks HPKE. For 0x0030 it is the 64-byte encapsulation seed.
+        """
+    def setup_recipient(
+        self,
+        enc: bytes,
+        sk_r: SecretKey | bytes,
+        info: bytes = b"",
+        *,
+        psk: bytes | None = None,
+        psk_id: bytes | None = None,
+        pk_s: bytes | None = None,
+    ) -> RecipientContext:
+        """``SetupR``; the mode follows from ``psk``/``psk_id`` and ``pk_s``."""
+    def setup_recipient_external(
+        self,
+        enc: bytes,
+        pk_r: bytes,
+        dh: bytes | Callable[[bytes], bytes],
+        info: bytes = b"",
+    ) -> RecipientContext:
+        """Base-mode ``SetupR`` whose ``DH(skR, pkE)`` runs elsewhere (TPM ECDH_ZGen).
+
+        ``dh`` is the shared secret (x-coordinate for NIST curves) or a callable taking the ephemeral public
+        key (``enc``) and returning it; exceptions it raises propagate unchanged. DHKEMs only.
+        """
+    def seal(self, pk_r: bytes, pt: bytes, info: bytes = b"", aad: bytes = b"") -> tuple[bytes, bytes]:
+        """One-shot base-mode seal: ``(enc, ct)``."""
+    def open(
+        self, enc: bytes, sk_r: SecretKey | bytes, ct: bytes, info: bytes = b"", aad: bytes = b""
+    ) -> bytes:
+        """One-shot base-mode open; ``OpenError`` if ``ct`` does not authenticate."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class SecretKey:
+    """A KEM secret key; never shown by ``repr``, compared in constant time (also with ``bytes``)."""
+
+    @staticmethod
+    def from_bytes(kem: int, data: bytes) -> SecretKey:
+        """Parses a serialized secret key; ``InvalidKeyError`` if it is not valid for ``kem``."""
+    @property
+    def kem(self) -> KEM: ...
+    def public_key(self) -> bytes: ...
+    def to_bytes(self) -> bytes:
+        """The RFC 9180 serialization (for 0x0030: X25519 key || Kyber768 secret key)."""
+    def __bytes__(self) -> bytes: ...
+    def __eq__(self, other: object) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+class SenderContext:
+    """Seals messages in order (sequence numbers) and exports secrets. Thread-safe."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def suite(self) -> Suite: ...
+    def seal(self, pt: bytes, aad: bytes = b"") -> bytes:
+        """``Seal(aad, pt)``; ``MessageLimitError`` once the sequence number is exhausted."""
+    def export(self, exporter_context: bytes, length: int) -> bytes:
+        """``Export``; ``length`` at most 255 × the KDF hash length, else ``InvalidInputError``."""
+    def _set_seq(self, seq: int) -> None: ...
+
+class RecipientContext:
+    """Opens messages in order and exports secrets. Thread-safe."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def suite(self) -> Suite: ...
+    def open(self, ct: bytes, aad: bytes = b"") -> bytes:
+        """``Open(aad, ct)``; ``OpenError`` on failure (the sequence number does not advance)."""
+    def export(self, exporter_context: bytes, length: int) -> bytes: ...
+    def _set_seq(self, seq: int) -> None: ...
+
+class AEADKey:
+    """A raw AEAD key with caller-chosen 12-byte nonces (never reuse a nonce with one key)."""
+
+    def __init__(self, aead: int, key: bytes) -> None: ...
+    def seal(self, nonce: bytes, pt: bytes, aad: bytes = b"") -> bytes: ...
+    def open(self, nonce: bytes, ct: bytes, aad: bytes = b"") -> bytes: ...
