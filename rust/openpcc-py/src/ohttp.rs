@@ -272,7 +272,7 @@ struct PyChunkedRequestSealer {
 #[pymethods]
 impl PyChunkedRequestSealer {
     #[new]
-    #[pyo3(signature = (key_config, *, fixed_chunk_len=None, max_chunk_len=openpcc_ohttp::DEFAULT_MAX_REQUEST_CHUNK, ephemeral_secret_key=None))]
+    #[pyo3(signature = (key_config, *, fixed_chunk_len=None, max_chunk_len=4096, ephemeral_secret_key=None))]
     fn new(
         py: Python<'_>,
         key_config: &PyKeyConfig,
@@ -331,7 +331,7 @@ struct PyChunkedRequestOpener(Mutex<chunked::ChunkedRequestOpener>);
 #[pymethods]
 impl PyChunkedRequestOpener {
     #[new]
-    #[pyo3(signature = (gateway_key, *, max_chunk_len=openpcc_ohttp::DEFAULT_MAX_REQUEST_CHUNK))]
+    #[pyo3(signature = (gateway_key, *, max_chunk_len=4096))]
     fn new(gateway_key: &PyGatewayKey, max_chunk_len: usize) -> Self {
         Self(Mutex::new(chunked::ChunkedRequestOpener::new(gateway_key.0.clone(), max_chunk_len)))
     }
@@ -364,7 +364,7 @@ struct PyChunkedResponseSealer(Mutex<chunked::ChunkedResponseSealer>);
 #[pymethods]
 impl PyChunkedResponseSealer {
     #[new]
-    #[pyo3(signature = (response_context, *, fixed_chunk_len=None, max_chunk_len=openpcc_ohttp::DEFAULT_MAX_REQUEST_CHUNK, response_nonce=None))]
+    #[pyo3(signature = (response_context, *, fixed_chunk_len=None, max_chunk_len=4096, response_nonce=None))]
     fn new(
         response_context: &PyResponseContext,
         fixed_chunk_len: Option<usize>,
@@ -404,7 +404,7 @@ struct PyChunkedResponseOpener(Mutex<chunked::ChunkedResponseOpener>);
 #[pymethods]
 impl PyChunkedResponseOpener {
     #[new]
-    #[pyo3(signature = (client_context, *, max_chunk_len=openpcc_ohttp::DEFAULT_MAX_RESPONSE_CHUNK))]
+    #[pyo3(signature = (client_context, *, max_chunk_len=16384))]
     fn new(client_context: &PyClientContext, max_chunk_len: usize) -> Self {
         Self(Mutex::new(chunked::ChunkedResponseOpener::new(client_context.0.clone(), max_chunk_len)))
     }
