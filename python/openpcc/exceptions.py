@@ -105,6 +105,52 @@ class EvidenceFormatError(AttestationError, MalformedInputError):
     """Evidence bytes do not parse as their format requires."""
 
 
+# --- OHTTP (RFC 9458, chunked OHTTP) ----------------------------------------
+
+
+class OHTTPError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.ohttp``."""
+
+
+class KeyConfigError(OHTTPError, MalformedInputError):
+    """A key configuration, ``application/ohttp-keys`` list, or gateway secret key/seed is invalid."""
+
+
+class MalformedMessageError(OHTTPError, MalformedInputError):
+    """An encapsulated request or response is too short for its header, enc, nonce or tag."""
+
+
+class OHTTPUnsupportedError(OHTTPError, UnsupportedError):
+    """A KEM, KDF or AEAD identifier (or an operation on it) that openpcc does not implement."""
+
+
+class KeyIdMismatchError(OHTTPError, UnsupportedError):
+    """The request names a key identifier that this gateway key does not have."""
+
+
+class SuiteMismatchError(OHTTPError, UnsupportedError):
+    """The request's KEM, KDF or AEAD is not offered by the gateway's key configuration."""
+
+
+class OHTTPDecryptError(OHTTPError, DecryptError):
+    """An encapsulated request, response or chunk failed to authenticate."""
+
+
+class TruncatedStreamError(OHTTPError, DecryptError):
+    """A chunked OHTTP stream ended before its final chunk."""
+
+
+class ChunkTooLargeError(OHTTPError, LimitError):
+    """A chunk (or the data after the final-chunk indicator) exceeds the opener's maximum."""
+
+
+class ChunkLimitError(OHTTPError, LimitError):
+    """The chunk sequence number is exhausted."""
+
+
+class OHTTPUsageError(OHTTPError, UsageError):
+    """A sealer or opener was used after finishing or after an error, or with invalid options."""
+
 # --- BHTTP (RFC 9292) -------------------------------------------------------
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from openpcc import bhttp
 from openpcc.exceptions import (
     BHTTPDecodeError,
@@ -54,7 +53,9 @@ def test_layouts_are_as_the_comments_say() -> None:
     assert INDET.hex() == "0340c8" + "0161016200" + "02686900" + "01780279" + "7a00"
 
 
-@pytest.mark.parametrize(("data", "ends"), [(KNOWN, KNOWN_ENDS), (INDET, INDET_ENDS)], ids=["known", "indeterminate"])
+@pytest.mark.parametrize(
+    ("data", "ends"), [(KNOWN, KNOWN_ENDS), (INDET, INDET_ENDS)], ids=["known", "indeterminate"]
+)
 def test_truncation_at_every_offset(data: bytes, ends: set[int]) -> None:
     for cut in range(len(data) + 1):
         if cut in ends:
@@ -127,7 +128,9 @@ def test_header_section_over_the_limit() -> None:
     with pytest.raises(BHTTPLimitError):
         bhttp.decode(bhttp.encode(many, indeterminate=True))
     with pytest.raises(BHTTPLimitError):
-        bhttp.StreamDecoder(max_header_bytes=100).feed(bhttp.encode(bhttp.Response(headers=[("x", "v" * 200)])))
+        bhttp.StreamDecoder(max_header_bytes=100).feed(
+            bhttp.encode(bhttp.Response(headers=[("x", "v" * 200)]))
+        )
 
 
 def test_non_zero_padding() -> None:
@@ -193,8 +196,13 @@ def test_random_garbage_never_crashes() -> None:
 
 
 @settings(max_examples=500, deadline=None)
-@given(data=st.binary(max_size=200), flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=4))
-def test_mutated_messages_decode_or_raise_a_bhttp_error(data: bytes, flips: list[tuple[int, int]]) -> None:
+@given(
+    data=st.binary(max_size=200),
+    flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=4),
+)
+def test_mutated_messages_decode_or_raise_a_bhttp_error(
+    data: bytes, flips: list[tuple[int, int]]
+) -> None:
     for base in (KNOWN, INDET, data):
         mutated = bytearray(base)
         for at, value in flips:

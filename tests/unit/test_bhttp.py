@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from openpcc import bhttp
 from openpcc.exceptions import BHTTPEncodeError, MalformedInputError, OpenPCCError
 
-TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-!#$%&'*+.^_`|~", min_size=1, max_size=16)
-VALUE = st.binary(max_size=64).map(lambda b: bytes(c for c in b if c == 9 or (c >= 32 and c != 127)))
+TOKEN = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyz0123456789-!#$%&'*+.^_`|~", min_size=1, max_size=16
+)
+VALUE = st.binary(max_size=64).map(
+    lambda b: bytes(c for c in b if c == 9 or (c >= 32 and c != 127))
+)
 FIELDS = st.lists(st.tuples(TOKEN.map(str.encode), VALUE), max_size=6)
 CONTENT = st.one_of(st.binary(max_size=64), st.binary(min_size=500, max_size=9000))
 
@@ -47,11 +51,18 @@ PADDING = st.one_of(st.none(), st.sampled_from([1, 16, 514, 532]), st.integers(1
 
 
 @settings(max_examples=300, deadline=None)
-@given(message=MESSAGES, indeterminate=st.booleans(), pad=PADDING, chunk=st.sampled_from([4096, 532, 514, 64, 9]))
+@given(
+    message=MESSAGES,
+    indeterminate=st.booleans(),
+    pad=PADDING,
+    chunk=st.sampled_from([4096, 532, 514, 64, 9]),
+)
 def test_encode_decode_identity(
     message: bhttp.Request | bhttp.Response, indeterminate: bool, pad: int | None, chunk: int
 ) -> None:
-    data = bhttp.encode(message, indeterminate=indeterminate, pad_to_multiple_of=pad, max_encoded_chunk_len=chunk)
+    data = bhttp.encode(
+        message, indeterminate=indeterminate, pad_to_multiple_of=pad, max_encoded_chunk_len=chunk
+    )
     if pad:
         assert len(data) % pad == 0
     framed = bhttp.decode_framed(data)
@@ -63,7 +74,12 @@ def test_encode_decode_identity(
 
 
 @settings(max_examples=150, deadline=None)
-@given(message=MESSAGES, indeterminate=st.booleans(), pad=PADDING, cuts=st.lists(st.integers(0, 20000), max_size=12))
+@given(
+    message=MESSAGES,
+    indeterminate=st.booleans(),
+    pad=PADDING,
+    cuts=st.lists(st.integers(0, 20000), max_size=12),
+)
 def test_stream_decoder_matches_one_shot_for_any_split(
     message: bhttp.Request | bhttp.Response, indeterminate: bool, pad: int | None, cuts: list[int]
 ) -> None:
@@ -75,7 +91,7 @@ def test_stream_decoder_matches_one_shot_for_any_split(
     assert _assemble(events) == message
 
 
-def _assemble(events: list[object]) -> bhttp.Request | bhttp.Response:
+def _assemble(events: Sequence[object]) -> bhttp.Request | bhttp.Response:
     head = next(e for e in events if isinstance(e, bhttp.Head)).message
     content = b"".join(e.data for e in events if isinstance(e, bhttp.BodyChunk))
     trailers = next(e for e in events if isinstance(e, bhttp.Trailers)).fields
@@ -87,8 +103,13 @@ def _assemble(events: list[object]) -> bhttp.Request | bhttp.Response:
 
 
 def test_known_length_layout() -> None:
-    req = bhttp.Request(method="GET", scheme="https", authority="example.com", path="/", headers=[("a", "b")])
-    assert bhttp.encode(req).hex() == "00034745540568747470730b6578616d706c652e636f6d012f" + "040161016200" + "00"
+    req = bhttp.Request(
+        method="GET", scheme="https", authority="example.com", path="/", headers=[("a", "b")]
+    )
+    assert (
+        bhttp.encode(req).hex()
+        == "00034745540568747470730b6578616d706c652e636f6d012f" + "040161016200" + "00"
+    )
 
 
 def test_indeterminate_chunking_follows_the_reference() -> None:
@@ -117,13 +138,16 @@ def test_padding_to_the_openpcc_multiples() -> None:
 
 
 def test_conveniences() -> None:
-    a = bhttp.Request(method=b"POST", path="/v1/x", headers={"x-a": "1", b"x-b": b"2"}, content=bytearray(b"hi"))
+    mapping: dict[str, str | bytes] = {"x-a": "1", "x-b": b"2"}
+    a = bhttp.Request(method=b"POST", path="/v1/x", headers=mapping, content=bytearray(b"hi"))
     assert a.method == b"POST" and a.path == b"/v1/x" and a.content == b"hi"
     assert a.headers == [(b"x-a", b"1"), (b"x-b", b"2")]
     assert a.scheme == b"https" and a.authority == b""
     assert a.replace(path="/y").path == b"/y"
     assert a.replace(path="/y").headers == a.headers
-    assert a == bhttp.Request(method="POST", path=b"/v1/x", headers=[("x-a", "1"), ("x-b", "2")], content="hi")
+    assert a == bhttp.Request(
+        method="POST", path=b"/v1/x", headers=[("x-a", "1"), ("x-b", "2")], content="hi"
+    )
     assert a != a.replace(content=b"other")
     r = bhttp.Response(204, informational=[bhttp.InformationalResponse(103, [("link", "</a>")])])
     assert r.status == 204 and r.informational[0].fields == [(b"link", b"</a>")]
@@ -138,7 +162,9 @@ def test_conveniences() -> None:
 def test_repr_never_shows_content_or_values() -> None:
     secret = "s3cr3t-token-value"
     req = bhttp.Request(path="/" + secret, headers=[("authorization", secret)], content=secret)
-    resp = bhttp.Response(headers=[("set-cookie", secret)], content=secret, trailers=[("x", secret)])
+    resp = bhttp.Response(
+        headers=[("set-cookie", secret)], content=secret, trailers=[("x", secret)]
+    )
     for obj in (req, resp, *bhttp.StreamDecoder().feed(bhttp.encode(req))):
         assert secret not in repr(obj)
 
@@ -166,23 +192,35 @@ def test_normalize_request_mirrors_the_reference() -> None:
         (b"x-confsec-foo", b"2"),
         (b"x-confsec-foo", b"1"),
     ]
-    streamed = bhttp.normalize_request(req.replace(trailers=[("X-Refund", "5")]), indeterminate=True)
+    streamed = bhttp.normalize_request(
+        req.replace(trailers=[("X-Refund", "5")]), indeterminate=True
+    )
     assert (b"trailer", b"X-Refund") in streamed.headers
     assert all(name != b"content-length" for name, _ in streamed.headers)
     assert streamed.trailers == [(b"x-refund", b"5")]
     assert bhttp.normalize_request(bhttp.Request()).headers == []
-    assert bhttp.normalize_request(bhttp.Request(method="PUT")).headers == [(b"content-length", b"0")]
+    assert bhttp.normalize_request(bhttp.Request(method="PUT")).headers == [
+        (b"content-length", b"0")
+    ]
 
 
 def test_normalize_response_mirrors_the_reference() -> None:
-    resp = bhttp.Response(headers=[("Content-Type", "application/json"), ("Host", "x")], content=b"{}")
+    resp = bhttp.Response(
+        headers=[("Content-Type", "application/json"), ("Host", "x")], content=b"{}"
+    )
     assert bhttp.normalize_response(resp).headers == [
         (b"content-length", b"2"),
         (b"content-type", b"application/json"),
         (b"host", b"x"),
     ]
-    chunked = bhttp.normalize_response(resp.replace(trailers=[("X-Refund", "1")]), indeterminate=True)
-    assert chunked.headers == [(b"content-type", b"application/json"), (b"host", b"x"), (b"trailer", b"X-Refund")]
+    chunked = bhttp.normalize_response(
+        resp.replace(trailers=[("X-Refund", "1")]), indeterminate=True
+    )
+    assert chunked.headers == [
+        (b"content-type", b"application/json"),
+        (b"host", b"x"),
+        (b"trailer", b"X-Refund"),
+    ]
     with pytest.raises(BHTTPEncodeError):
         bhttp.normalize_response(resp.replace(trailers=[("Content-Type", "x")]), indeterminate=True)
     with pytest.raises(BHTTPEncodeError):
@@ -200,6 +238,8 @@ def test_errors_are_typed() -> None:
         bhttp.encode(bhttp.Response(informational=[(200, [])]))
     with pytest.raises(BHTTPEncodeError, match="padding"):
         bhttp.encode(bhttp.Response(), pad_to_multiple_of=0)
+    with pytest.raises(BHTTPEncodeError, match="padding"):
+        bhttp.encode(bhttp.Response(), pad_to_multiple_of=2**64 - 1)
     with pytest.raises(TypeError):
         bhttp.encode(b"not a message")  # type: ignore[arg-type]
     with pytest.raises(MalformedInputError):

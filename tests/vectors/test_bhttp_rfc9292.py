@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from openpcc import bhttp
 from support.vectors import load_json
 
@@ -108,7 +107,9 @@ def test_reencodes_byte_for_byte(name: str) -> None:
     else:
         assert encoded == unpadded
     if padding:
-        padded = bhttp.encode(_expected(case), indeterminate=indeterminate, pad_to_multiple_of=len(reference))
+        padded = bhttp.encode(
+            _expected(case), indeterminate=indeterminate, pad_to_multiple_of=len(reference)
+        )
         assert padded == reference
 
 
@@ -131,10 +132,13 @@ def test_stream_decoder_byte_by_byte(name: str) -> None:
     assert heads[0].message.headers == expected.headers
     assert content == expected.content
     assert trailers[0].fields == expected.trailers
+    head = heads[0].message
     if isinstance(expected, bhttp.Response):
+        assert isinstance(head, bhttp.Response)
         assert infos == expected.informational
-        assert heads[0].message.status == expected.status
+        assert head.status == expected.status
     else:
-        assert heads[0].message.path == expected.path
+        assert isinstance(head, bhttp.Request)
+        assert head.path == expected.path
     assert decoder.padding_len == case["decoded"]["padding_bytes"]
     assert decoder.is_complete

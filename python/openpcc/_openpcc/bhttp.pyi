@@ -1,11 +1,34 @@
 """Binary HTTP (RFC 9292) codec; see ``openpcc.bhttp``."""
 
 from collections.abc import Iterable, Mapping
-from typing import final
+from typing import TypeAlias, final
 
-_Bytes = bytes | bytearray | str
-_Fields = Iterable[tuple[_Bytes, _Bytes]] | Mapping[_Bytes, _Bytes] | None
-_Buffer = bytes | bytearray
+_Bytes: TypeAlias = bytes | bytearray | str
+_Fields: TypeAlias = (
+    Iterable[tuple[_Bytes, _Bytes]] | Mapping[str, _Bytes] | Mapping[bytes, _Bytes] | None
+)
+_Buffer: TypeAlias = bytes | bytearray
+
+__all__ = [
+    "DEFAULT_MAX_ENCODED_CHUNK_LEN",
+    "DEFAULT_MAX_HEADER_BYTES",
+    "BodyChunk",
+    "End",
+    "Framed",
+    "Head",
+    "InformationalResponse",
+    "Request",
+    "Response",
+    "StreamDecoder",
+    "Trailers",
+    "decode",
+    "decode_framed",
+    "decode_request",
+    "decode_response",
+    "encode",
+    "normalize_request",
+    "normalize_response",
+]
 
 DEFAULT_MAX_HEADER_BYTES: int
 DEFAULT_MAX_ENCODED_CHUNK_LEN: int
@@ -50,7 +73,8 @@ class Request:
     def content(self) -> bytes: ...
     @property
     def trailers(self) -> list[tuple[bytes, bytes]]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
 
 @final
 class InformationalResponse:
@@ -61,7 +85,8 @@ class InformationalResponse:
     def status(self) -> int: ...
     @property
     def fields(self) -> list[tuple[bytes, bytes]]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
 
 @final
 class Response:
@@ -95,7 +120,8 @@ class Response:
     def trailers(self) -> list[tuple[bytes, bytes]]: ...
     @property
     def informational(self) -> list[InformationalResponse]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
 
 @final
 class Framed:
@@ -137,7 +163,8 @@ def normalize_response(response: Response, *, indeterminate: bool = False) -> Re
 
 @final
 class Head:
-    """Event: control data and headers; `message` has empty content and trailers."""
+    """Event: control data and headers; `message` has empty content and trailers (and no
+    informational responses: those arrive as their own events)."""
 
     @property
     def message(self) -> Request | Response: ...
@@ -164,8 +191,12 @@ class End:
 class StreamDecoder:
     """Incremental decoder; feed bytes as they arrive, then finish()."""
 
-    def __new__(cls, *, max_header_bytes: int = 16384, expect: str | None = None) -> StreamDecoder: ...
-    def feed(self, data: _Buffer) -> list[InformationalResponse | Head | BodyChunk | Trailers | End]:
+    def __new__(
+        cls, *, max_header_bytes: int = 16384, expect: str | None = None
+    ) -> StreamDecoder: ...
+    def feed(
+        self, data: _Buffer
+    ) -> list[InformationalResponse | Head | BodyChunk | Trailers | End]:
         """Take bytes; return the events they complete."""
     def finish(self) -> list[InformationalResponse | Head | BodyChunk | Trailers | End]:
         """End the input; raise BHTTPTruncatedError if the message is incomplete."""

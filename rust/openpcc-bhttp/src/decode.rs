@@ -328,7 +328,7 @@ impl StreamDecoder {
         let result = if self.pending.is_empty() {
             self.run(data, &mut events).map(|used| {
                 self.pending
-                    .extend_from_slice(data.get(used..).unwrap_or_default())
+                    .extend_from_slice(data.get(used..).unwrap_or_default());
             })
         } else {
             let mut input = std::mem::take(&mut self.pending);
@@ -555,18 +555,16 @@ impl StreamDecoder {
         let Some((len, prefix)) = varint::read(input) else {
             return Ok(None);
         };
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|&l| l <= limit)
+        let end = bounded_end(0, prefix, len, prefix.saturating_add(limit))
             .ok_or(DecodeError::ControlDataTooLong { part, limit })?;
-        let Some(bytes) = input.get(prefix..prefix + len) else {
+        let Some(bytes) = input.get(prefix..end) else {
             return Ok(None);
         };
         self.control.push(bytes.to_vec());
         if self.control.len() == CONTROL_PARTS.len() {
             self.state = self.section_start(Section::Headers);
         }
-        Ok(Some(prefix + len))
+        Ok(Some(end))
     }
 
     fn status_code(&mut self, input: &[u8]) -> Result<Option<usize>, DecodeError> {

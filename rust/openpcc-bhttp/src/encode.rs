@@ -59,7 +59,10 @@ pub fn encode_request(request: &Request, options: &EncodeOptions) -> Result<Vec<
 }
 
 /// Encodes a borrowed response (no [`Message`] needed); see [`encode_into`].
-pub fn encode_response(response: &Response, options: &EncodeOptions) -> Result<Vec<u8>, EncodeError> {
+pub fn encode_response(
+    response: &Response,
+    options: &EncodeOptions,
+) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::with_capacity(response_size_hint(response));
     encode_parts(MessageRef::Response(response), options, &mut out)?;
     Ok(out)
@@ -68,7 +71,11 @@ pub fn encode_response(response: &Response, options: &EncodeOptions) -> Result<V
 /// Appends the encoding of `message` to `out`. Field names and values are checked as the
 /// reference does (Go `httpguts`), status codes against their role; nothing is rewritten (see
 /// [`crate::normalize`] for the reference's normalisations). On error `out` is left as it was.
-pub fn encode_into(message: &Message, options: &EncodeOptions, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+pub fn encode_into(
+    message: &Message,
+    options: &EncodeOptions,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     let message = match message {
         Message::Request(r) => MessageRef::Request(r),
         Message::Response(r) => MessageRef::Response(r),
@@ -82,14 +89,22 @@ enum MessageRef<'a> {
     Response(&'a Response),
 }
 
-fn encode_parts(message: MessageRef<'_>, options: &EncodeOptions, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+fn encode_parts(
+    message: MessageRef<'_>,
+    options: &EncodeOptions,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     check_message(message)?;
     let pad = match options.pad_to_multiple_of {
         Some(0) => return Err(EncodeError::ZeroPaddingMultiple),
         other => other,
     };
     let start = out.len();
-    let mut w = Writer { out, indeterminate: options.indeterminate, chunk_data_max: chunk_data_max(options) };
+    let mut w = Writer {
+        out,
+        indeterminate: options.indeterminate,
+        chunk_data_max: chunk_data_max(options),
+    };
     let written = match message {
         MessageRef::Request(r) => w.request(r),
         MessageRef::Response(r) => w.response(r),
@@ -101,17 +116,28 @@ fn encode_parts(message: MessageRef<'_>, options: &EncodeOptions, out: &mut Vec<
     if let Some(multiple) = pad {
         let len = out.len() - start;
         let padding = (multiple - len % multiple) % multiple;
+        // A caller-chosen multiple can ask for more memory than exists: fail, do not abort.
+        if out.try_reserve_exact(padding).is_err() {
+            out.truncate(start);
+            return Err(EncodeError::TooLong(Part::Padding));
+        }
         out.resize(out.len() + padding, 0);
     }
     Ok(())
 }
 
 fn fields_size_hint(fields: &[Field]) -> usize {
-    fields.iter().map(|l| l.name.len() + l.value.len() + 4).sum()
+    fields
+        .iter()
+        .map(|l| l.name.len() + l.value.len() + 4)
+        .sum()
 }
 
 fn request_size_hint(r: &Request) -> usize {
-    32 + r.method.len() + r.scheme.len() + r.authority.len() + r.path.len()
+    32 + r.method.len()
+        + r.scheme.len()
+        + r.authority.len()
+        + r.path.len()
         + fields_size_hint(&r.headers)
         + fields_size_hint(&r.trailers)
         + r.content.len()
@@ -119,7 +145,10 @@ fn request_size_hint(r: &Request) -> usize {
 }
 
 fn response_size_hint(r: &Response) -> usize {
-    32 + fields_size_hint(&r.headers) + fields_size_hint(&r.trailers) + r.content.len() + r.content.len() / 512
+    32 + fields_size_hint(&r.headers)
+        + fields_size_hint(&r.trailers)
+        + r.content.len()
+        + r.content.len() / 512
 }
 
 fn encoded_size_hint(message: &Message) -> usize {

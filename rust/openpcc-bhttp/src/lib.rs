@@ -18,6 +18,9 @@ pub use decode::{
     decode, decode_request, decode_response, decode_with, Decoded, DecoderConfig, Event, Head,
     Kind, MessageAssembler, StreamDecoder, DEFAULT_MAX_SECTION_LEN,
 };
-pub use encode::{encode, encode_into, encode_request, encode_response, EncodeOptions, DEFAULT_MAX_ENCODED_CHUNK_LEN};
+pub use encode::{
+    encode, encode_into, encode_request, encode_response, EncodeOptions,
+    DEFAULT_MAX_ENCODED_CHUNK_LEN,
+};
 pub use error::{DecodeError, EncodeError, FieldProblem, Part};
 pub use message::{Field, Framing, InformationalResponse, Message, Request, Response};

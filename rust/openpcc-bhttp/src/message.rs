@@ -37,7 +37,7 @@ impl fmt::Debug for Field {
 }
 
 /// A binary HTTP request.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Request {
     /// Request method, for example `GET`.
     pub method: Vec<u8>,
@@ -69,7 +69,7 @@ impl fmt::Debug for Request {
 }
 
 /// One informational (1xx) response that precedes the final response.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct InformationalResponse {
     /// Status code, 100..=199.
     pub status: u16,
@@ -78,7 +78,7 @@ pub struct InformationalResponse {
 }
 
 /// A binary HTTP response: zero or more informational responses, then the final one.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Response {
     /// Informational (1xx) responses, in order.
     pub informational: Vec<InformationalResponse>,
@@ -117,7 +117,7 @@ impl fmt::Debug for Response {
 }
 
 /// A request or a response.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Message {
     /// A request.
     Request(Request),

@@ -117,8 +117,12 @@ fn lowered(part: Part, fields: &[Field]) -> Result<Vec<Field>, EncodeError> {
         .collect())
 }
 
+/// Stable sort by name. Pseudo-fields (which the reference never has) stay in front, where
+/// RFC 9292 requires them.
 fn sorted(mut fields: Vec<Field>) -> Vec<Field> {
-    fields.sort_by(|a, b| a.name.cmp(&b.name));
+    fields.sort_by(|a, b| {
+        (!a.name.starts_with(b":"), &a.name).cmp(&(!b.name.starts_with(b":"), &b.name))
+    });
     fields
 }
 
@@ -263,6 +267,20 @@ mod tests {
         );
         let known = normalize_response(&Response::default(), false).unwrap();
         assert_eq!(known.headers, fields(&[("content-length", "0")]));
+    }
+
+    #[test]
+    fn pseudo_fields_stay_first_and_output_is_stable() {
+        let req = Request {
+            headers: fields(&[(":protocol", "websocket"), ("0-early", "x"), ("B", "1")]),
+            ..Request::default()
+        };
+        let once = normalize_request(&req, true).unwrap();
+        assert_eq!(
+            once.headers,
+            fields(&[(":protocol", "websocket"), ("0-early", "x"), ("b", "1")])
+        );
+        assert_eq!(normalize_request(&once, true).unwrap(), once);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 pub const MAX: u64 = (1 << 62) - 1;
 
 /// The number of bytes the shortest encoding of `value` takes. Values above [`MAX`] report 8;
-/// [`write`] refuses them.
+/// [`write()`] refuses them.
 #[must_use]
 pub fn encoded_len(value: u64) -> usize {
     match value {
@@ -26,7 +26,7 @@ pub fn write(out: &mut Vec<u8>, value: u64) -> bool {
         1 => out.push(low_byte(value)),
         2 => out.extend_from_slice(&(u16::try_from(value).unwrap_or(0) | 0x4000).to_be_bytes()),
         4 => {
-            out.extend_from_slice(&(u32::try_from(value).unwrap_or(0) | 0x8000_0000).to_be_bytes())
+            out.extend_from_slice(&(u32::try_from(value).unwrap_or(0) | 0x8000_0000).to_be_bytes());
         }
         _ if value <= MAX => out.extend_from_slice(&(value | 0xC000_0000_0000_0000).to_be_bytes()),
         _ => return false,

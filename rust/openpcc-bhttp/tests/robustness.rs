@@ -276,3 +276,29 @@ fn section_overrun_and_stream_misuse() {
     assert!(matches!(events.last(), Some(Event::End)));
     assert!(ok.is_complete());
 }
+
+#[test]
+fn huge_limits_and_multiples_fail_cleanly() {
+    // Limits at usize::MAX must not overflow offset arithmetic.
+    let config = DecoderConfig {
+        max_section_len: usize::MAX,
+        max_method_len: usize::MAX,
+        ..DecoderConfig::default()
+    };
+    let method = hex::decode("00ffffffffffffffff").unwrap();
+    assert_eq!(
+        decode_with(&method, &config),
+        Err(DecodeError::Truncated(Part::Method))
+    );
+    let section = hex::decode("0340c8ffffffffffffffff").unwrap();
+    assert_eq!(
+        decode_with(&section, &config),
+        Err(DecodeError::Truncated(Part::Headers))
+    );
+    // A padding multiple no allocator can satisfy is an error, not an abort.
+    let options = EncodeOptions::new(false, Some(usize::MAX));
+    assert_eq!(
+        encode(&Message::Response(Response::default()), &options),
+        Err(openpcc_bhttp::EncodeError::TooLong(Part::Padding))
+    );
+}

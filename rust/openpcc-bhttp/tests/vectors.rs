@@ -110,7 +110,7 @@ fn every_example_decodes_and_reencodes() {
         let unpadded = &reference[..reference.len() - padding];
         match name {
             "rfc9458-request" | "rfc9458-response" => {
-                assert_eq!(reencoded, [unpadded, &[0, 0, 0]].concat())
+                assert_eq!(reencoded, [unpadded, &[0, 0, 0]].concat());
             }
             _ => assert_eq!(reencoded, unpadded, "{name}"),
         }

@@ -48,6 +48,23 @@ pub enum Error {
     UnsupportedMediaType,
 }
 
+impl From<openpcc_twoway::Error> for Error {
+    fn from(e: openpcc_twoway::Error) -> Self {
+        use openpcc_twoway::Error as T;
+        match e {
+            T::Truncated => Error::Truncated,
+            T::ChunkTooLarge => Error::ChunkTooLarge,
+            T::Decrypt => Error::Decrypt,
+            T::SequenceOverflow => Error::Limit("chunk counter"),
+            T::Malformed(what) => Error::Malformed(what),
+            T::Usage("stream failed earlier") => Error::Finished,
+            T::Usage(what) => Error::InvalidArgument(what),
+            T::Hpke(h) => Error::from(h),
+            _ => Error::Malformed("chunk stream"),
+        }
+    }
+}
+
 impl From<openpcc_hpke::Error> for Error {
     fn from(e: openpcc_hpke::Error) -> Self {
         match e {

@@ -2,12 +2,11 @@
 //!
 //! Byte-compatible with the Go reference's twoway multi-recipient scheme (spec §4.2–§4.5): [`SealedRequest`]
 //! and [`ComputeRequest`] on the client, [`NodeRequest`] on the node, responses through
-//! [`ResponseSealer`]/[`ResponseOpener`], token streams through [`stream`].
+//! [`ResponseSealer`]/[`ResponseOpener`], token streams through [`stream`]. Chunk framing, the counter-nonce
+//! AEAD and the response key schedule come from `openpcc-twoway`, shared with chunked OHTTP.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod chunks;
-pub mod cipher;
 pub mod client;
 mod error;
 pub mod media;
@@ -15,7 +14,6 @@ pub mod proto;
 pub mod request;
 pub mod response;
 pub mod stream;
-pub mod varint;
 
 pub use client::ComputeRequest;
 pub use error::Error;

@@ -2,10 +2,9 @@
 //! and the DEK wrapped for each candidate node with HPKE.
 
 use openpcc_hpke::{Aead, Kdf, Kem, RecipientContext, SecretKey, SenderContext, SenderOptions, Suite};
+use openpcc_twoway::{AeadKey, ChunkCipher, ChunkOpener, ChunkSealer, CounterNonceAead};
 use zeroize::Zeroizing;
 
-use crate::chunks::{ChunkOpener, ChunkSealer};
-use crate::cipher::{CounterNonceAead, NONCE_LEN, TAG_LEN};
 use crate::media::{Framing, MAX_CHUNK_PLAINTEXT};
 use crate::response::{ResponseOpener, ResponseSealer, ResponseSecret, RESPONSE_NONCE_LEN};
 use crate::Error;
@@ -21,6 +20,22 @@ pub const ENCAPSULATED_KEY_LEN: usize = HEADER.len() + ENC_LEN + DEK_LEN + TAG_L
 /// The data key is always 32 bytes, hence AES-256-GCM for the body whatever the suite says.
 pub const DEK_LEN: usize = 32;
 const MULTI_ENCAP_AAD: &[u8] = b"multi-encap-key";
+/// Body nonce length (`Nn`).
+pub const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// The body cipher: a 32-byte DEK means AES-256-GCM, whatever the suite says (circl keys AES by length).
+fn body_cipher(dek: &[u8; DEK_LEN], body_nonce: [u8; NONCE_LEN]) -> CounterNonceAead {
+    CounterNonceAead::new(AeadKey::Aes256Gcm(Zeroizing::new(*dek)), body_nonce)
+}
+
+/// Seals every piece as one or more non-final chunks of at most 514 bytes.
+pub(crate) fn seal_pieces(sealer: &mut ChunkSealer<CounterNonceAead>, piece: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    for chunk in piece.chunks(MAX_CHUNK_PLAINTEXT) {
+        sealer.seal_chunk(chunk, out)?;
+    }
+    Ok(())
+}
 
 /// `info = media type || 0x00 || HEADER`.
 fn info(framing: Framing) -> Vec<u8> {
@@ -68,19 +83,19 @@ impl SealedRequest {
     /// Test seam: a caller-chosen DEK and body nonce (reusing either destroys confidentiality).
     #[doc(hidden)]
     pub fn seal_with(framing: Framing, pieces: &[&[u8]], dek: &[u8; DEK_LEN], body_nonce: [u8; NONCE_LEN]) -> Result<Self, Error> {
-        let mut cipher = CounterNonceAead::new(dek, body_nonce)?;
+        let mut cipher = body_cipher(dek, body_nonce);
         let total: usize = pieces.iter().map(|p| p.len()).sum();
         let mut body = Vec::with_capacity(NONCE_LEN + total + TAG_LEN * (1 + total / MAX_CHUNK_PLAINTEXT) + 64);
         body.extend_from_slice(&body_nonce);
         match framing {
             Framing::Unchunked => match pieces {
-                [one] => cipher.seal_append(b"", one, &mut body)?,
-                _ => cipher.seal_append(b"", &Zeroizing::new(pieces.concat()), &mut body)?,
+                [one] => cipher.seal_into(b"", one, &mut body)?,
+                _ => cipher.seal_into(b"", &Zeroizing::new(pieces.concat()), &mut body)?,
             },
             Framing::Chunked => {
-                let mut sealer = ChunkSealer::new(cipher, MAX_CHUNK_PLAINTEXT);
+                let mut sealer = ChunkSealer::new(cipher);
                 for piece in pieces {
-                    sealer.seal_all(piece, &mut body)?;
+                    seal_pieces(&mut sealer, piece, &mut body)?;
                 }
                 sealer.seal_final(b"", &mut body)?;
             }
@@ -166,6 +181,14 @@ fn split_encapsulated_key(encapsulated_key: &[u8]) -> Result<(&[u8], &[u8]), Err
     Ok(rest.split_at(ENC_LEN))
 }
 
+/// `enc` comes from the peer: a point that does not validate is malformed input, not a caller mistake.
+fn peer_key_error(e: openpcc_hpke::Error) -> Error {
+    match e {
+        openpcc_hpke::Error::InvalidKey => Error::Malformed("encapsulated key: enc is not a valid P-256 point"),
+        other => other.into(),
+    }
+}
+
 /// Node side: the unwrapped DEK of one request and the HPKE context its response is keyed from.
 pub struct NodeRequest {
     framing: Framing,
@@ -185,7 +208,7 @@ impl NodeRequest {
     pub fn unwrap(request_media_type: &str, encapsulated_key: &[u8], secret_key: &SecretKey) -> Result<Self, Error> {
         let framing = Framing::of_request(request_media_type)?;
         let (enc, wrapped) = split_encapsulated_key(encapsulated_key)?;
-        let ctx = SUITE.setup_base_recipient(enc, secret_key, &info(framing))?;
+        let ctx = SUITE.setup_base_recipient(enc, secret_key, &info(framing)).map_err(peer_key_error)?;
         Self::finish_unwrap(framing, ctx, enc, wrapped)
     }
 
@@ -197,7 +220,7 @@ impl NodeRequest {
     {
         let framing = Framing::of_request(request_media_type)?;
         let (enc, wrapped) = split_encapsulated_key(encapsulated_key)?;
-        let ctx = SUITE.setup_base_recipient_external(enc, public_key, &info(framing), dh)?;
+        let ctx = SUITE.setup_base_recipient_external(enc, public_key, &info(framing), dh).map_err(peer_key_error)?;
         Self::finish_unwrap(framing, ctx, enc, wrapped)
     }
 
@@ -220,7 +243,7 @@ impl NodeRequest {
             // Whole-body fast path: decrypt straight from the caller's buffer (one copy).
             let (nonce, ct) = body.split_at_checked(NONCE_LEN).ok_or(Error::Truncated)?;
             let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Error::Truncated)?;
-            return CounterNonceAead::new(self.dek.as_ref(), nonce)?.open(b"", ct);
+            return Ok(body_cipher(&self.dek, nonce).open(b"", ct)?);
         }
         let mut opener = self.body_opener()?;
         let mut chunks = opener.push(body)?;
@@ -251,7 +274,7 @@ impl NodeRequest {
 enum BodyState {
     AwaitNonce(Vec<u8>),
     Unchunked(CounterNonceAead, Vec<u8>),
-    Chunked(ChunkOpener),
+    Chunked(ChunkOpener<CounterNonceAead>),
 }
 
 /// Opens a request body incrementally (chunked bodies release each chunk once it authenticates).
@@ -279,7 +302,7 @@ impl BodyOpener {
                 let Some(nonce) = buf.get(..NONCE_LEN) else { return Ok(Vec::new()) };
                 let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Error::Truncated)?;
                 let rest = buf.split_off(NONCE_LEN);
-                let cipher = CounterNonceAead::new(self.dek.as_ref(), nonce)?;
+                let cipher = body_cipher(&self.dek, nonce);
                 self.state = match self.framing {
                     Framing::Unchunked => BodyState::Unchunked(cipher, Vec::new()),
                     Framing::Chunked => BodyState::Chunked(ChunkOpener::new(cipher, MAX_CHUNK_PLAINTEXT)),
@@ -297,7 +320,7 @@ impl BodyOpener {
                 buf.extend_from_slice(&rest);
                 Ok(Vec::new())
             }
-            BodyState::Chunked(opener) => opener.push(&rest),
+            BodyState::Chunked(opener) => Ok(opener.push(&rest)?),
         }
     }
 
@@ -305,8 +328,8 @@ impl BodyOpener {
     pub fn finish(self) -> Result<Vec<u8>, Error> {
         match self.state {
             BodyState::AwaitNonce(_) => Err(Error::Truncated),
-            BodyState::Unchunked(mut cipher, buf) => cipher.open(b"", &buf),
-            BodyState::Chunked(opener) => opener.finish(),
+            BodyState::Unchunked(mut cipher, buf) => Ok(cipher.open(b"", &buf)?),
+            BodyState::Chunked(opener) => Ok(opener.finish()?),
         }
     }
 }

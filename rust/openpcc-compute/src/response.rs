@@ -3,18 +3,16 @@
 //! `secret = Export(<response media type>, 16)`, `prk = HKDF-Extract(enc || response_nonce, secret)`,
 //! `key = Expand(prk, "key", 16)`, `nonce = Expand(prk, "nonce", 12)`; AES-128-GCM with counter nonces.
 
-use hkdf::Hkdf;
-use sha2::Sha256;
+use openpcc_twoway::{response_key_material, ChunkCipher, ChunkOpener, ChunkSealer, CounterNonceAead};
 use zeroize::Zeroizing;
 
-use crate::chunks::{ChunkOpener, ChunkSealer};
-use crate::cipher::{CounterNonceAead, NONCE_LEN};
 use crate::media::{Framing, MAX_CHUNK_PLAINTEXT};
+use crate::request::{seal_pieces, SUITE};
 use crate::Error;
 
 /// `max(Nk, Nn)` for AES-128-GCM.
 pub const RESPONSE_NONCE_LEN: usize = 16;
-const KEY_LEN: usize = 16;
+const KEY_LEN: usize = 16; // Nk of AES-128-GCM: the exported secret's length
 
 /// The exported secret of one response, before its nonce is known.
 pub(crate) struct ResponseSecret {
@@ -29,36 +27,49 @@ impl ResponseSecret {
     }
 
     fn cipher(&self, response_nonce: &[u8; RESPONSE_NONCE_LEN]) -> Result<CounterNonceAead, Error> {
-        let mut salt = Vec::with_capacity(self.enc.len() + RESPONSE_NONCE_LEN);
-        salt.extend_from_slice(&self.enc);
-        salt.extend_from_slice(response_nonce);
-        let prk = Hkdf::<Sha256>::new(Some(&salt), &self.secret);
-        let mut key = Zeroizing::new([0u8; KEY_LEN]);
-        let mut nonce = [0u8; NONCE_LEN];
-        prk.expand(b"key", key.as_mut()).map_err(|_| Error::InvalidArgument("hkdf length"))?;
-        prk.expand(b"nonce", &mut nonce).map_err(|_| Error::InvalidArgument("hkdf length"))?;
-        CounterNonceAead::new(key.as_ref(), nonce)
+        let (key, nonce) = response_key_material(SUITE.kdf, SUITE.aead, &self.secret, &self.enc, response_nonce)?;
+        Ok(CounterNonceAead::new(key, nonce))
     }
 }
 
+enum SealerState {
+    Unchunked(CounterNonceAead),
+    Chunked(ChunkSealer<CounterNonceAead>),
+}
+
 /// Node side: seals one response, unchunked or chunked.
-#[derive(Debug)]
 pub struct ResponseSealer {
-    framing: Framing,
     response_nonce: [u8; RESPONSE_NONCE_LEN],
-    chunks: ChunkSealer,
+    state: SealerState,
+}
+
+impl std::fmt::Debug for ResponseSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseSealer").field("media_type", &self.media_type()).finish_non_exhaustive()
+    }
 }
 
 impl ResponseSealer {
     pub(crate) fn new(secret: &ResponseSecret, framing: Framing, response_nonce: [u8; RESPONSE_NONCE_LEN]) -> Result<Self, Error> {
         let cipher = secret.cipher(&response_nonce)?;
-        Ok(Self { framing, response_nonce, chunks: ChunkSealer::new(cipher, MAX_CHUNK_PLAINTEXT) })
+        let state = match framing {
+            Framing::Unchunked => SealerState::Unchunked(cipher),
+            Framing::Chunked => SealerState::Chunked(ChunkSealer::new(cipher)),
+        };
+        Ok(Self { response_nonce, state })
+    }
+
+    fn framing(&self) -> Framing {
+        match self.state {
+            SealerState::Unchunked(_) => Framing::Unchunked,
+            SealerState::Chunked(_) => Framing::Chunked,
+        }
     }
 
     /// The response media type.
     #[must_use]
     pub fn media_type(&self) -> &'static str {
-        self.framing.response_media_type()
+        self.framing().response_media_type()
     }
 
     /// The 16 bytes every response body starts with.
@@ -69,47 +80,57 @@ impl ResponseSealer {
 
     /// Unchunked body: `response_nonce || AES-128-GCM(key, nonce, "", pt)`.
     pub fn seal_unchunked(self, pt: &[u8]) -> Result<Vec<u8>, Error> {
-        if self.framing != Framing::Unchunked {
+        let SealerState::Unchunked(mut cipher) = self.state else {
             return Err(Error::InvalidArgument("sealer is for a chunked response"));
-        }
-        let mut cipher = self.chunks.into_cipher();
-        let mut out = self.response_nonce.to_vec();
-        cipher.seal_append(b"", pt, &mut out)?;
+        };
+        let mut out = Vec::with_capacity(RESPONSE_NONCE_LEN + pt.len() + 16);
+        out.extend_from_slice(&self.response_nonce);
+        cipher.seal_into(b"", pt, &mut out)?;
         Ok(out)
     }
 
     /// One non-final chunk on the wire (1..=514 plaintext bytes).
     pub fn seal_chunk(&mut self, pt: &[u8]) -> Result<Vec<u8>, Error> {
-        self.require_chunked()?;
+        if pt.len() > MAX_CHUNK_PLAINTEXT {
+            return Err(Error::InvalidArgument("chunk plaintext must be at most 514 bytes"));
+        }
         let mut out = Vec::with_capacity(pt.len() + 18);
-        self.chunks.seal_chunk(pt, &mut out)?;
+        self.chunks()?.seal_chunk(pt, &mut out)?;
         Ok(out)
     }
 
     /// The final chunk on the wire.
     pub fn seal_final(self, pt: &[u8]) -> Result<Vec<u8>, Error> {
-        self.require_chunked()?;
+        let SealerState::Chunked(sealer) = self.state else {
+            return Err(Error::InvalidArgument("sealer is for an unchunked response"));
+        };
+        if pt.len() > MAX_CHUNK_PLAINTEXT {
+            return Err(Error::InvalidArgument("chunk plaintext must be at most 514 bytes"));
+        }
         let mut out = Vec::with_capacity(pt.len() + 17);
-        self.chunks.seal_final(pt, &mut out)?;
+        sealer.seal_final(pt, &mut out)?;
         Ok(out)
     }
 
     /// Whole chunked body from plaintext pieces: one chunk per piece (pieces over 514 bytes are cut), then an
     /// empty final chunk, as the reference sealer does.
     pub fn seal_chunked<'a>(mut self, pieces: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<u8>, Error> {
-        self.require_chunked()?;
         let mut out = self.response_nonce.to_vec();
+        let sealer = self.chunks()?;
         for piece in pieces {
-            self.chunks.seal_all(piece, &mut out)?;
+            seal_pieces(sealer, piece, &mut out)?;
         }
-        self.chunks.seal_final(b"", &mut out)?;
+        let SealerState::Chunked(sealer) = self.state else {
+            return Err(Error::InvalidArgument("sealer is for an unchunked response"));
+        };
+        sealer.seal_final(b"", &mut out)?;
         Ok(out)
     }
 
-    fn require_chunked(&self) -> Result<(), Error> {
-        match self.framing {
-            Framing::Chunked => Ok(()),
-            Framing::Unchunked => Err(Error::InvalidArgument("sealer is for an unchunked response")),
+    fn chunks(&mut self) -> Result<&mut ChunkSealer<CounterNonceAead>, Error> {
+        match &mut self.state {
+            SealerState::Chunked(sealer) => Ok(sealer),
+            SealerState::Unchunked(_) => Err(Error::InvalidArgument("sealer is for an unchunked response")),
         }
     }
 }
@@ -117,7 +138,7 @@ impl ResponseSealer {
 enum OpenerState {
     AwaitNonce(Vec<u8>),
     Unchunked(CounterNonceAead, Vec<u8>),
-    Chunked(ChunkOpener),
+    Chunked(ChunkOpener<CounterNonceAead>),
 }
 
 /// Client side: opens one response incrementally.
@@ -175,7 +196,7 @@ impl ResponseOpener {
                 buf.extend_from_slice(&rest);
                 Ok(Vec::new())
             }
-            OpenerState::Chunked(opener) => opener.push(&rest),
+            OpenerState::Chunked(opener) => Ok(opener.push(&rest)?),
         }
     }
 
@@ -183,8 +204,8 @@ impl ResponseOpener {
     pub fn finish(self) -> Result<Vec<u8>, Error> {
         match self.state {
             OpenerState::AwaitNonce(_) => Err(Error::Truncated),
-            OpenerState::Unchunked(mut cipher, buf) => cipher.open(b"", &buf),
-            OpenerState::Chunked(opener) => opener.finish(),
+            OpenerState::Unchunked(mut cipher, buf) => Ok(cipher.open(b"", &buf)?),
+            OpenerState::Chunked(opener) => Ok(opener.finish()?),
         }
     }
 
@@ -195,7 +216,7 @@ impl ResponseOpener {
                 // Whole-body fast path: decrypt straight from the caller's buffer (one copy).
                 let (nonce, ct) = body.split_at_checked(RESPONSE_NONCE_LEN).ok_or(Error::Truncated)?;
                 let nonce: [u8; RESPONSE_NONCE_LEN] = nonce.try_into().map_err(|_| Error::Truncated)?;
-                return self.secret.cipher(&nonce)?.open(b"", ct);
+                return Ok(self.secret.cipher(&nonce)?.open(b"", ct)?);
             }
         }
         let mut out: Vec<u8> = self.push(body)?.concat();

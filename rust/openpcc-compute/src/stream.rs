@@ -10,9 +10,11 @@
 
 use std::time::Duration;
 
+use openpcc_twoway::varint;
+
 use crate::media::{Framing, MAX_CHUNK_PLAINTEXT};
 use crate::response::{ResponseOpener, ResponseSealer};
-use crate::{varint, Error};
+use crate::Error;
 
 /// Byte used inside filler content chunks: insignificant whitespace for the JSON/NDJSON bodies of LLM
 /// APIs, so a reference client that does not strip filler still parses most streams.
@@ -234,11 +236,25 @@ impl TokenStreamSealer {
     }
 }
 
-/// A filler content chunk of exactly `room` (>= 3) bytes: a non-shortest varint prefix, then filler bytes.
+/// A filler content chunk of exactly `room` (3..=2 * 514) bytes: a varint prefix deliberately not in
+/// shortest form (2 bytes for lengths < 64, 4 bytes for lengths < 16384), then filler bytes.
+#[allow(clippy::cast_possible_truncation)] // room <= 2 * 514: each length fits its prefix
 fn append_filler(room: usize, out: &mut Vec<u8>) {
-    let (prefix_len, data_len) = if room - 2 <= 63 { (2, room - 2) } else { (4, room - 4) };
-    varint::encode_with_len(data_len as u64, prefix_len, out);
-    out.resize(out.len() + data_len, FILLER_BYTE);
+    // RFC 9000 §16: the top two bits give the length; 0b01 = 2 bytes, 0b10 = 4 bytes.
+    if room - 2 <= 63 {
+        let data_len = room - 2;
+        out.extend_from_slice(&[0x40, data_len as u8]);
+        out.resize(out.len() + data_len, FILLER_BYTE);
+    } else {
+        let data_len = room - 4;
+        out.extend_from_slice(&(0x8000_0000u32 | data_len as u32).to_be_bytes());
+        out.resize(out.len() + data_len, FILLER_BYTE);
+    }
+}
+
+/// A varint at the start of `input`: `(value, length, shortest form?)`, `None` when incomplete.
+fn decode_varint(input: &[u8]) -> Result<Option<(u64, usize, bool)>, Error> {
+    Ok(varint::decode(input)?.map(|(value, len)| (value, len, varint::encoded_len(value) == len)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,17 +394,17 @@ impl TokenStreamOpener {
 
     /// Parses one structural element at the start of `input`; `None` when more bytes are needed.
     fn parse_structural(&mut self, input: &[u8]) -> Result<Option<usize>, Error> {
-        let Some(v) = varint::decode(input)? else { return Ok(None) };
+        let Some((value, len, minimal)) = decode_varint(input)? else { return Ok(None) };
         match self.state {
             ParseState::Framing => {
-                if v.value != 3 {
+                if value != 3 {
                     return Err(Error::Malformed("bhttp framing: token streams are indeterminate-length responses"));
                 }
                 self.state = ParseState::Status;
-                Ok(Some(v.len))
+                Ok(Some(len))
             }
             ParseState::Status => {
-                let status = u16::try_from(v.value).map_err(|_| Error::Malformed("bhttp status"))?;
+                let status = u16::try_from(value).map_err(|_| Error::Malformed("bhttp status"))?;
                 match status {
                     100..=199 => self.state = ParseState::Fields(Section::Header, 0), // informational: fields follow
                     200..=599 => {
@@ -397,16 +413,16 @@ impl TokenStreamOpener {
                     }
                     _ => return Err(Error::Malformed("bhttp status")),
                 }
-                Ok(Some(v.len))
+                Ok(Some(len))
             }
             ParseState::Fields(section, size) => {
-                if v.value == 0 {
+                if value == 0 {
                     self.state = match (section, self.status) {
                         (Section::Header, None) => ParseState::Status, // after an informational response
                         (Section::Header, Some(_)) => ParseState::Content,
                         (Section::Trailer, _) => ParseState::Padding,
                     };
-                    return Ok(Some(v.len));
+                    return Ok(Some(len));
                 }
                 let Some((name, value, used)) = parse_field_line(input)? else { return Ok(None) };
                 let size = size + used;
@@ -422,13 +438,13 @@ impl TokenStreamOpener {
                 Ok(Some(used))
             }
             ParseState::Content => {
-                self.state = if v.value == 0 {
+                self.state = if value == 0 {
                     ParseState::Fields(Section::Trailer, 0)
                 } else {
                     // Our filler is the only content chunk with a non-shortest length prefix.
-                    ParseState::ContentData { remaining: v.value, filler: !v.minimal }
+                    ParseState::ContentData { remaining: value, filler: !minimal }
                 };
-                Ok(Some(v.len))
+                Ok(Some(len))
             }
             ParseState::ContentData { .. } | ParseState::Padding => Ok(None),
         }
@@ -439,19 +455,37 @@ impl TokenStreamOpener {
 type FieldLine = (Vec<u8>, Vec<u8>, usize);
 
 fn parse_field_line(input: &[u8]) -> Result<Option<FieldLine>, Error> {
-    let Some(name_len) = varint::decode(input)? else { return Ok(None) };
-    let name_len_usize = usize::try_from(name_len.value).map_err(|_| Error::Limit("field section size"))?;
+    let Some((name_len, name_len_len)) = varint::decode(input)? else { return Ok(None) };
+    let name_len_usize = usize::try_from(name_len).map_err(|_| Error::Limit("field section size"))?;
     if name_len_usize > MAX_FIELD_SECTION {
         return Err(Error::Limit("field section size"));
     }
-    let name_end = name_len.len + name_len_usize;
-    let Some(name) = input.get(name_len.len..name_end) else { return Ok(None) };
-    let Some(value_len) = varint::decode(input.get(name_end..).unwrap_or_default())? else { return Ok(None) };
-    let value_len_usize = usize::try_from(value_len.value).map_err(|_| Error::Limit("field section size"))?;
+    let name_end = name_len_len + name_len_usize;
+    let Some(name) = input.get(name_len_len..name_end) else { return Ok(None) };
+    let Some((value_len, value_len_len)) = varint::decode(input.get(name_end..).unwrap_or_default())? else { return Ok(None) };
+    let value_len_usize = usize::try_from(value_len).map_err(|_| Error::Limit("field section size"))?;
     if value_len_usize > MAX_FIELD_SECTION {
         return Err(Error::Limit("field section size"));
     }
-    let value_start = name_end + value_len.len;
+    let value_start = name_end + value_len_len;
     let Some(value) = input.get(value_start..value_start + value_len_usize) else { return Ok(None) };
     Ok(Some((name.to_vec(), value.to_vec(), value_start + value_len_usize)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filler_has_exact_size_and_a_non_shortest_prefix() {
+        for room in 3..=2 * MAX_CHUNK_PLAINTEXT {
+            let mut out = Vec::new();
+            append_filler(room, &mut out);
+            assert_eq!(out.len(), room);
+            let (value, len, minimal) = decode_varint(&out).unwrap().unwrap();
+            assert!(!minimal, "room {room}");
+            assert_eq!(len + usize::try_from(value).unwrap(), room);
+            assert!(out[len..].iter().all(|&b| b == FILLER_BYTE));
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! give `skE` itself (RFC 9458 Appendix A) rather than an `ikm_e`. Added by the OHTTP helper.
 
 use crate::context::{Mode, SenderContext};
+use crate::keys::KeyMaterial;
 use crate::{kem, Error, Kem, SecretKey, Suite};
 
 impl Suite {
@@ -19,7 +20,10 @@ impl Suite {
         if sk_e.kem() != self.kem {
             return Err(Error::InvalidKey);
         }
-        let encapsulation = kem::dhkem_encap(self.kem, sk_e.as_bytes(), pk_r, None)?;
+        let KeyMaterial::Dh(sk_e) = sk_e.material() else {
+            return Err(Error::Unsupported("an explicit ephemeral key needs a dhkem"));
+        };
+        let encapsulation = kem::dhkem_encap(self.kem, sk_e, pk_r, None)?;
         let ctx = SenderContext::new(*self, Mode::Base, &encapsulation.shared_secret, info, None)?;
         Ok((encapsulation.enc, ctx))
     }

@@ -16,6 +16,9 @@ pub enum Error {
     /// An algorithm identifier that is not implemented.
     #[error("unsupported {0} {1:#06x}")]
     Unsupported(&'static str, u16),
+    /// An operation the chosen algorithms do not support.
+    #[error("unsupported: {0}")]
+    UnsupportedOperation(&'static str),
     /// The request names a key identifier that this gateway does not hold.
     #[error("unknown key id {0}")]
     KeyIdMismatch(u8),
@@ -54,6 +57,7 @@ impl From<openpcc_hpke::Error> for Error {
             H::UnsupportedSuite(id) => Error::Unsupported("algorithm", id),
             H::InvalidKey => Error::InvalidKey("key rejected by the kem"),
             H::InvalidInput(what) => Error::Malformed(what),
+            H::Unsupported(what) => Error::UnsupportedOperation(what),
             other => Error::Hpke(other),
         }
     }

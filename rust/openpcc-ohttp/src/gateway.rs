@@ -44,7 +44,10 @@ impl GatewayKey {
     /// From a seed, with the KEM's `DeriveKeyPair` (how the reference gateway makes its key).
     pub fn from_seed(key_id: u8, kem: Kem, seed: &[u8], symmetric: Vec<SymmetricSuite>) -> Result<Self, Error> {
         let suite = kem_suite(kem, &symmetric)?;
-        let (secret, public_key) = suite.derive_key_pair(seed)?;
+        let (secret, public_key) = suite.derive_key_pair(seed).map_err(|err| match err {
+            openpcc_hpke::Error::InvalidInput(_) | openpcc_hpke::Error::InvalidKey => Error::InvalidKey("seed"),
+            other => other.into(),
+        })?;
         Self::assemble(key_id, kem, public_key, secret, symmetric)
     }
 

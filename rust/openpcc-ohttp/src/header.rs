@@ -27,6 +27,7 @@ impl RequestHeader {
     }
 
     /// Decodes the header; unknown algorithm ids are [`Error::Unsupported`].
+    #[allow(clippy::similar_names)] // kem_id / kdf_id are the RFC's names
     pub fn decode(bytes: &[u8; HEADER_LEN]) -> Result<Self, Error> {
         let [key_id, k0, k1, d0, d1, a0, a1] = *bytes;
         let (kem_id, kdf_id, aead_id) =

@@ -99,6 +99,7 @@ impl KeyConfig {
     }
 
     /// Decodes exactly one key config; trailing bytes are an error.
+    #[allow(clippy::similar_names)] // kem_id / kdf_id are the RFC's names
     pub fn decode(data: &[u8]) -> Result<Self, Error> {
         let mut reader = Reader(data);
         let key_id = reader.u8()?;

@@ -1,5 +1,5 @@
 //! Oblivious HTTP (RFC 9458) key configurations, encapsulated requests and responses, and chunked
-//! OHTTP (draft-ietf-ohai-chunked-ohttp), byte-compatible with the OpenPCC reference.
+//! OHTTP (draft-ietf-ohai-chunked-ohttp), byte-compatible with the `OpenPCC` reference.
 //!
 //! * [`KeyConfig`] and the `application/ohttp-keys` list ([`encode_key_configs`], [`decode_key_configs`]);
 //! * the gateway: [`GatewayKey`] decapsulates requests and hands out a [`ResponseContext`];

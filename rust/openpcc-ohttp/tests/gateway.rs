@@ -1,4 +1,5 @@
 //! Gateway checks, bad input, and the reference's fixed 532-byte chunk layout.
+#![allow(clippy::similar_names, clippy::unwrap_used)]
 
 use openpcc_ohttp::chunked::{ChunkedRequestOpener, ChunkedRequestSealer, ChunkedResponseOpener, ChunkedResponseSealer, SealerOptions};
 use openpcc_ohttp::{encapsulate_request, Aead, Ephemeral, Error, GatewayKey, Kdf, Kem, KeyConfig, SymmetricSuite};

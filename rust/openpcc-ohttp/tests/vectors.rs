@@ -1,5 +1,6 @@
 //! RFC 9458 Appendix A and the chunked-OHTTP draft example, byte for byte, from `../shared/vectors/ohttp`.
 //! Skipped (with a message) when the shared vectors are not present.
+#![allow(clippy::similar_names, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
@@ -11,12 +12,11 @@ fn load(name: &str) -> Option<Value> {
     let root = std::env::var_os("OPENPCC_VECTORS")
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"), PathBuf::from);
     let path = root.join("ohttp").join(name);
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(serde_json::from_slice(&bytes).unwrap()),
-        Err(_) => {
-            eprintln!("skipping: {} not found", path.display());
-            None
-        }
+    if let Ok(bytes) = std::fs::read(&path) {
+        Some(serde_json::from_slice(&bytes).unwrap())
+    } else {
+        eprintln!("skipping: {} not found", path.display());
+        None
     }
 }
 

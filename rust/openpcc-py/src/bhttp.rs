@@ -14,6 +14,10 @@ import_exception!(openpcc.exceptions, BHTTPLimitError);
 import_exception!(openpcc.exceptions, BHTTPEncodeError);
 import_exception!(openpcc.exceptions, BHTTPStateError);
 
+// The Python signatures spell the defaults as literals (so `inspect` and stubtest can read them).
+const _: () = assert!(core::DEFAULT_MAX_SECTION_LEN == 16384);
+const _: () = assert!(core::DEFAULT_MAX_ENCODED_CHUNK_LEN == 4096);
+
 /// Inputs above this many bytes are encoded or decoded without holding the GIL.
 const DETACH_THRESHOLD: usize = 4096;
 
@@ -35,7 +39,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(normalize_request, m)?)?;
     m.add_function(wrap_pyfunction!(normalize_response, m)?)?;
     m.add("DEFAULT_MAX_HEADER_BYTES", core::DEFAULT_MAX_SECTION_LEN)?;
-    m.add("DEFAULT_MAX_ENCODED_CHUNK_LEN", core::DEFAULT_MAX_ENCODED_CHUNK_LEN)?;
+    m.add(
+        "DEFAULT_MAX_ENCODED_CHUNK_LEN",
+        core::DEFAULT_MAX_ENCODED_CHUNK_LEN,
+    )?;
     Ok(())
 }
 
@@ -45,7 +52,9 @@ fn decode_error(e: &core::DecodeError) -> PyErr {
     match e {
         E::Truncated(_) => BHTTPTruncatedError::new_err(msg),
         E::NonZeroPadding { .. } => BHTTPPaddingError::new_err(msg),
-        E::SectionTooLarge { .. } | E::ControlDataTooLong { .. } | E::LengthOverflow(_) => BHTTPLimitError::new_err(msg),
+        E::SectionTooLarge { .. } | E::ControlDataTooLong { .. } | E::LengthOverflow(_) => {
+            BHTTPLimitError::new_err(msg)
+        }
         E::Finished => BHTTPStateError::new_err(msg),
         _ => BHTTPDecodeError::new_err(msg),
     }
@@ -66,26 +75,40 @@ fn bytes_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
     } else if let Ok(b) = obj.cast::<PyByteArray>() {
         Ok(b.to_vec())
     } else {
-        Err(PyTypeError::new_err(format!("{what} must be bytes, bytearray or str")))
+        Err(PyTypeError::new_err(format!(
+            "{what} must be bytes, bytearray or str"
+        )))
     }
 }
 
 /// An iterable of `(name, value)` pairs, or a mapping, to fields.
 fn fields_arg(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<core::Field>> {
-    let Some(obj) = obj.filter(|o| !o.is_none()) else { return Ok(Vec::new()) };
-    let items = if obj.hasattr("items")? { obj.call_method0("items")? } else { obj.clone() };
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let items = if obj.hasattr("items")? {
+        obj.call_method0("items")?
+    } else {
+        obj.clone()
+    };
     let mut fields = Vec::new();
     for pair in items.try_iter()? {
         let pair = pair?;
-        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
-            pair.extract().map_err(|_| PyTypeError::new_err(format!("{what} must hold (name, value) pairs")))?;
-        fields.push(core::Field { name: bytes_arg(&name, "field name")?, value: bytes_arg(&value, "field value")? });
+        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair
+            .extract()
+            .map_err(|_| PyTypeError::new_err(format!("{what} must hold (name, value) pairs")))?;
+        fields.push(core::Field {
+            name: bytes_arg(&name, "field name")?,
+            value: bytes_arg(&value, "field value")?,
+        });
     }
     Ok(fields)
 }
 
 fn fields_to_py<'py>(py: Python<'py>, fields: &[core::Field]) -> PyResult<Bound<'py, PyList>> {
-    let pairs = fields.iter().map(|f| PyTuple::new(py, [PyBytes::new(py, &f.name), PyBytes::new(py, &f.value)]));
+    let pairs = fields
+        .iter()
+        .map(|f| PyTuple::new(py, [PyBytes::new(py, &f.name), PyBytes::new(py, &f.value)]));
     PyList::new(py, pairs.collect::<PyResult<Vec<_>>>()?)
 }
 
@@ -97,8 +120,8 @@ fn status_arg(status: u32) -> PyResult<u16> {
 
 /// A binary HTTP request. Byte fields accept `bytes`, `bytearray` or `str` (UTF-8); fields are
 /// `(name, value)` pairs in wire order (a mapping is accepted too).
-#[pyclass(frozen, eq, module = "openpcc.bhttp")]
-#[derive(PartialEq)]
+#[pyclass(frozen, eq, hash, module = "openpcc.bhttp")]
+#[derive(PartialEq, Eq, Hash)]
 pub(crate) struct Request {
     inner: core::Request,
 }
@@ -106,6 +129,7 @@ pub(crate) struct Request {
 #[pymethods]
 impl Request {
     #[new]
+    #[allow(clippy::too_many_arguments)] // one keyword argument per attribute
     #[pyo3(signature = (method = None, scheme = None, authority = None, path = None, headers = None, content = None, trailers = None))]
     fn new(
         method: Option<&Bound<'_, PyAny>>,
@@ -134,6 +158,7 @@ impl Request {
     }
 
     /// A copy with the given attributes replaced.
+    #[allow(clippy::too_many_arguments)] // one keyword argument per attribute
     #[pyo3(signature = (*, method = None, scheme = None, authority = None, path = None, headers = None, content = None, trailers = None))]
     fn replace(
         &self,
@@ -210,8 +235,8 @@ impl Request {
 }
 
 /// An informational (1xx) response carried before a final response.
-#[pyclass(frozen, eq, module = "openpcc.bhttp")]
-#[derive(PartialEq)]
+#[pyclass(frozen, eq, hash, module = "openpcc.bhttp")]
+#[derive(PartialEq, Eq, Hash)]
 pub(crate) struct InformationalResponse {
     inner: core::InformationalResponse,
 }
@@ -221,7 +246,12 @@ impl InformationalResponse {
     #[new]
     #[pyo3(signature = (status, fields = None))]
     fn new(status: u32, fields: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        Ok(Self { inner: core::InformationalResponse { status: status_arg(status)?, fields: fields_arg(fields, "fields")? } })
+        Ok(Self {
+            inner: core::InformationalResponse {
+                status: status_arg(status)?,
+                fields: fields_arg(fields, "fields")?,
+            },
+        })
     }
     #[getter]
     fn status(&self) -> u16 {
@@ -232,19 +262,25 @@ impl InformationalResponse {
         fields_to_py(py, &self.inner.fields)
     }
     fn __repr__(&self) -> String {
-        format!("InformationalResponse(status={}, fields=<{} fields>)", self.inner.status, self.inner.fields.len())
+        format!(
+            "InformationalResponse(status={}, fields=<{} fields>)",
+            self.inner.status,
+            self.inner.fields.len()
+        )
     }
 }
 
 /// A binary HTTP response: informational responses, then a final status, fields and content.
-#[pyclass(frozen, eq, module = "openpcc.bhttp")]
-#[derive(PartialEq)]
+#[pyclass(frozen, eq, hash, module = "openpcc.bhttp")]
+#[derive(PartialEq, Eq, Hash)]
 pub(crate) struct Response {
     inner: core::Response,
 }
 
 fn informational_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<core::InformationalResponse>> {
-    let Some(obj) = obj.filter(|o| !o.is_none()) else { return Ok(Vec::new()) };
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     for item in obj.try_iter()? {
         let item = item?;
@@ -252,9 +288,14 @@ fn informational_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<core::Infor
             out.push(info.get().inner.clone());
         } else {
             let (status, fields): (u32, Bound<'_, PyAny>) = item.extract().map_err(|_| {
-                PyTypeError::new_err("informational must hold InformationalResponse or (status, fields) items")
+                PyTypeError::new_err(
+                    "informational must hold InformationalResponse or (status, fields) items",
+                )
             })?;
-            out.push(core::InformationalResponse { status: status_arg(status)?, fields: fields_arg(Some(&fields), "fields")? });
+            out.push(core::InformationalResponse {
+                status: status_arg(status)?,
+                fields: fields_arg(Some(&fields), "fields")?,
+            });
         }
     }
     Ok(out)
@@ -276,7 +317,10 @@ impl Response {
                 informational: informational_arg(informational)?,
                 status: status_arg(status)?,
                 headers: fields_arg(headers, "headers")?,
-                content: content.map(|c| bytes_arg(c, "content")).transpose()?.unwrap_or_default(),
+                content: content
+                    .map(|c| bytes_arg(c, "content"))
+                    .transpose()?
+                    .unwrap_or_default(),
                 trailers: fields_arg(trailers, "trailers")?,
             },
         })
@@ -329,7 +373,11 @@ impl Response {
     }
     #[getter]
     fn informational(&self, py: Python<'_>) -> PyResult<Vec<Py<InformationalResponse>>> {
-        self.inner.informational.iter().map(|i| Py::new(py, InformationalResponse { inner: i.clone() })).collect()
+        self.inner
+            .informational
+            .iter()
+            .map(|i| Py::new(py, InformationalResponse { inner: i.clone() }))
+            .collect()
     }
 
     fn __repr__(&self) -> String {
@@ -356,7 +404,7 @@ fn message_to_py(py: Python<'_>, message: core::Message) -> PyResult<Py<PyAny>> 
 
 /// Encodes a `Request` or `Response`.
 #[pyfunction]
-#[pyo3(signature = (message, *, indeterminate = false, pad_to_multiple_of = None, max_encoded_chunk_len = core::DEFAULT_MAX_ENCODED_CHUNK_LEN))]
+#[pyo3(signature = (message, *, indeterminate = false, pad_to_multiple_of = None, max_encoded_chunk_len = 4096))]
 fn encode<'py>(
     py: Python<'py>,
     message: &Bound<'py, PyAny>,
@@ -364,15 +412,25 @@ fn encode<'py>(
     pad_to_multiple_of: Option<usize>,
     max_encoded_chunk_len: usize,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let options = core::EncodeOptions { indeterminate, pad_to_multiple_of, max_encoded_chunk_len };
+    let options = core::EncodeOptions {
+        indeterminate,
+        pad_to_multiple_of,
+        max_encoded_chunk_len,
+    };
     let encoded = if let Ok(r) = message.cast::<Request>() {
         let request = &r.get().inner;
-        detach_if(py, request.content.len(), || core::encode_request(request, &options))
+        detach_if(py, request.content.len(), || {
+            core::encode_request(request, &options)
+        })
     } else if let Ok(r) = message.cast::<Response>() {
         let response = &r.get().inner;
-        detach_if(py, response.content.len(), || core::encode_response(response, &options))
+        detach_if(py, response.content.len(), || {
+            core::encode_response(response, &options)
+        })
     } else {
-        return Err(PyTypeError::new_err("message must be a Request or a Response"));
+        return Err(PyTypeError::new_err(
+            "message must be a Request or a Response",
+        ));
     };
     Ok(PyBytes::new(py, &encoded.map_err(|e| encode_error(&e))?))
 }
@@ -387,10 +445,18 @@ fn detach_if<T: Send>(py: Python<'_>, size: usize, f: impl FnOnce() -> T + Send)
 }
 
 fn config(max_header_bytes: usize, expect: Option<core::Kind>) -> core::DecoderConfig {
-    core::DecoderConfig { max_section_len: max_header_bytes, expect, ..core::DecoderConfig::default() }
+    core::DecoderConfig {
+        max_section_len: max_header_bytes,
+        expect,
+        ..core::DecoderConfig::default()
+    }
 }
 
-fn decode_core(py: Python<'_>, data: &PyBackedBytes, config: &core::DecoderConfig) -> PyResult<core::Decoded> {
+fn decode_core(
+    py: Python<'_>,
+    data: &PyBackedBytes,
+    config: &core::DecoderConfig,
+) -> PyResult<core::Decoded> {
     let bytes: &[u8] = data;
     detach_if(py, bytes.len(), || core::decode_with(bytes, config)).map_err(|e| decode_error(&e))
 }
@@ -398,23 +464,50 @@ fn decode_core(py: Python<'_>, data: &PyBackedBytes, config: &core::DecoderConfi
 /// Decodes a message (request or response), accepting zero padding and the truncations RFC 9292
 /// allows.
 #[pyfunction]
-#[pyo3(signature = (data, *, max_header_bytes = core::DEFAULT_MAX_SECTION_LEN))]
+#[pyo3(signature = (data, *, max_header_bytes = 16384))]
 fn decode(py: Python<'_>, data: PyBackedBytes, max_header_bytes: usize) -> PyResult<Py<PyAny>> {
-    message_to_py(py, decode_core(py, &data, &config(max_header_bytes, None))?.message)
+    message_to_py(
+        py,
+        decode_core(py, &data, &config(max_header_bytes, None))?.message,
+    )
 }
 
 /// Decodes a request; a response is a `BHTTPDecodeError`.
 #[pyfunction]
-#[pyo3(signature = (data, *, max_header_bytes = core::DEFAULT_MAX_SECTION_LEN))]
-fn decode_request(py: Python<'_>, data: PyBackedBytes, max_header_bytes: usize) -> PyResult<Py<PyAny>> {
-    message_to_py(py, decode_core(py, &data, &config(max_header_bytes, Some(core::Kind::Request)))?.message)
+#[pyo3(signature = (data, *, max_header_bytes = 16384))]
+fn decode_request(
+    py: Python<'_>,
+    data: PyBackedBytes,
+    max_header_bytes: usize,
+) -> PyResult<Py<PyAny>> {
+    message_to_py(
+        py,
+        decode_core(
+            py,
+            &data,
+            &config(max_header_bytes, Some(core::Kind::Request)),
+        )?
+        .message,
+    )
 }
 
 /// Decodes a response; a request is a `BHTTPDecodeError`.
 #[pyfunction]
-#[pyo3(signature = (data, *, max_header_bytes = core::DEFAULT_MAX_SECTION_LEN))]
-fn decode_response(py: Python<'_>, data: PyBackedBytes, max_header_bytes: usize) -> PyResult<Py<PyAny>> {
-    message_to_py(py, decode_core(py, &data, &config(max_header_bytes, Some(core::Kind::Response)))?.message)
+#[pyo3(signature = (data, *, max_header_bytes = 16384))]
+fn decode_response(
+    py: Python<'_>,
+    data: PyBackedBytes,
+    max_header_bytes: usize,
+) -> PyResult<Py<PyAny>> {
+    message_to_py(
+        py,
+        decode_core(
+            py,
+            &data,
+            &config(max_header_bytes, Some(core::Kind::Response)),
+        )?
+        .message,
+    )
 }
 
 /// A decoded message with its framing and padding.
@@ -431,13 +524,17 @@ pub(crate) struct Framed {
 #[pymethods]
 impl Framed {
     fn __repr__(&self) -> String {
-        format!("Framed(indeterminate={}, padding_len={})", if self.indeterminate { "True" } else { "False" }, self.padding_len)
+        format!(
+            "Framed(indeterminate={}, padding_len={})",
+            if self.indeterminate { "True" } else { "False" },
+            self.padding_len
+        )
     }
 }
 
 /// Decodes a message and reports its framing and the number of padding bytes.
 #[pyfunction]
-#[pyo3(signature = (data, *, max_header_bytes = core::DEFAULT_MAX_SECTION_LEN))]
+#[pyo3(signature = (data, *, max_header_bytes = 16384))]
 fn decode_framed(py: Python<'_>, data: PyBackedBytes, max_header_bytes: usize) -> PyResult<Framed> {
     let decoded = decode_core(py, &data, &config(max_header_bytes, None))?;
     Ok(Framed {
@@ -516,6 +613,7 @@ pub(crate) struct End;
 
 #[pymethods]
 impl End {
+    #[allow(clippy::unused_self)] // Python methods take self
     fn __repr__(&self) -> &'static str {
         "End()"
     }
@@ -523,15 +621,37 @@ impl End {
 
 fn event_to_py(py: Python<'_>, event: core::Event) -> PyResult<Py<PyAny>> {
     Ok(match event {
-        core::Event::Informational(inner) => Py::new(py, InformationalResponse { inner })?.into_any(),
-        core::Event::Head(core::Head::Request(inner)) => {
-            Py::new(py, Head { message: Py::new(py, Request { inner })?.into_any() })?.into_any()
+        core::Event::Informational(inner) => {
+            Py::new(py, InformationalResponse { inner })?.into_any()
         }
-        core::Event::Head(core::Head::Response(inner)) => {
-            Py::new(py, Head { message: Py::new(py, Response { inner })?.into_any() })?.into_any()
-        }
-        core::Event::BodyChunk(data) => Py::new(py, BodyChunk { data: PyBytes::new(py, &data).unbind() })?.into_any(),
-        core::Event::Trailers(fields) => Py::new(py, Trailers { fields: fields_to_py(py, &fields)?.unbind() })?.into_any(),
+        core::Event::Head(core::Head::Request(inner)) => Py::new(
+            py,
+            Head {
+                message: Py::new(py, Request { inner })?.into_any(),
+            },
+        )?
+        .into_any(),
+        core::Event::Head(core::Head::Response(inner)) => Py::new(
+            py,
+            Head {
+                message: Py::new(py, Response { inner })?.into_any(),
+            },
+        )?
+        .into_any(),
+        core::Event::BodyChunk(data) => Py::new(
+            py,
+            BodyChunk {
+                data: PyBytes::new(py, &data).unbind(),
+            },
+        )?
+        .into_any(),
+        core::Event::Trailers(fields) => Py::new(
+            py,
+            Trailers {
+                fields: fields_to_py(py, &fields)?.unbind(),
+            },
+        )?
+        .into_any(),
         core::Event::End => Py::new(py, End)?.into_any(),
     })
 }
@@ -546,22 +666,29 @@ pub(crate) struct StreamDecoder {
 #[pymethods]
 impl StreamDecoder {
     #[new]
-    #[pyo3(signature = (*, max_header_bytes = core::DEFAULT_MAX_SECTION_LEN, expect = None))]
+    #[pyo3(signature = (*, max_header_bytes = 16384, expect = None))]
     fn new(max_header_bytes: usize, expect: Option<&str>) -> PyResult<Self> {
         let expect = match expect {
             None => None,
             Some("request") => Some(core::Kind::Request),
             Some("response") => Some(core::Kind::Response),
-            Some(_) => return Err(PyValueError::new_err("expect must be None, 'request' or 'response'")),
+            Some(_) => {
+                return Err(PyValueError::new_err(
+                    "expect must be None, 'request' or 'response'",
+                ))
+            }
         };
-        Ok(Self { inner: core::StreamDecoder::new(config(max_header_bytes, expect)) })
+        Ok(Self {
+            inner: core::StreamDecoder::new(config(max_header_bytes, expect)),
+        })
     }
 
     /// Takes the next bytes; returns the events they complete.
     fn feed(&mut self, py: Python<'_>, data: PyBackedBytes) -> PyResult<Vec<Py<PyAny>>> {
         let bytes: &[u8] = &data;
         let inner = &mut self.inner;
-        let events = detach_if(py, bytes.len(), || inner.feed(bytes)).map_err(|e| decode_error(&e))?;
+        let events =
+            detach_if(py, bytes.len(), || inner.feed(bytes)).map_err(|e| decode_error(&e))?;
         events.into_iter().map(|e| event_to_py(py, e)).collect()
     }
 
@@ -586,10 +713,19 @@ impl StreamDecoder {
     /// The framing once known: True for indeterminate-length, False for known-length, else None.
     #[getter]
     fn indeterminate(&self) -> Option<bool> {
-        self.inner.framing().map(|f| f == core::Framing::Indeterminate)
+        self.inner
+            .framing()
+            .map(|f| f == core::Framing::Indeterminate)
     }
 
     fn __repr__(&self) -> String {
-        format!("StreamDecoder(complete={})", if self.inner.is_complete() { "True" } else { "False" })
+        format!(
+            "StreamDecoder(complete={})",
+            if self.inner.is_complete() {
+                "True"
+            } else {
+                "False"
+            }
+        )
     }
 }

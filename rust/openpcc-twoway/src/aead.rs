@@ -1,8 +1,5 @@
 //! AEAD with a per-chunk counter nonce (twoway `internal/chunks/aead.go`).
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes128Gcm, Aes256Gcm, Nonce};
-use chacha20poly1305::ChaCha20Poly1305;
 use zeroize::Zeroizing;
 
 use crate::{ChunkCipher, Error};
@@ -50,48 +47,13 @@ impl std::fmt::Debug for AeadKey {
     }
 }
 
-enum Cipher {
-    Aes128(Box<Aes128Gcm>),
-    Aes256(Box<Aes256Gcm>),
-    ChaCha(Box<ChaCha20Poly1305>),
-}
-
-impl Cipher {
-    fn new(key: &AeadKey) -> Self {
-        match key {
-            AeadKey::Aes128Gcm(k) => Self::Aes128(Box::new(Aes128Gcm::new(&(**k).into()))),
-            AeadKey::Aes256Gcm(k) => Self::Aes256(Box::new(Aes256Gcm::new(&(**k).into()))),
-            AeadKey::ChaCha20Poly1305(k) => Self::ChaCha(Box::new(ChaCha20Poly1305::new(&(**k).into()))),
+impl AeadKey {
+    fn algorithm_and_bytes(&self) -> (openpcc_hpke::Aead, &[u8]) {
+        match self {
+            Self::Aes128Gcm(k) => (openpcc_hpke::Aead::Aes128Gcm, k.as_slice()),
+            Self::Aes256Gcm(k) => (openpcc_hpke::Aead::Aes256Gcm, k.as_slice()),
+            Self::ChaCha20Poly1305(k) => (openpcc_hpke::Aead::ChaCha20Poly1305, k.as_slice()),
         }
-    }
-
-    /// Encrypts `buf[start..]` in place and appends the tag.
-    fn seal_tail(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut Vec<u8>, start: usize) -> Result<(), Error> {
-        let nonce = Nonce::from(*nonce);
-        let region = buf.get_mut(start..).ok_or(Error::Usage("seal offset"))?;
-        let tag = match self {
-            Self::Aes128(c) => c.encrypt_inout_detached(&nonce, aad, region.into()),
-            Self::Aes256(c) => c.encrypt_inout_detached(&nonce, aad, region.into()),
-            Self::ChaCha(c) => c.encrypt_inout_detached(&nonce, aad, region.into()),
-        }
-        .map_err(|_| Error::Usage("plaintext too long"))?;
-        buf.extend_from_slice(&tag);
-        Ok(())
-    }
-
-    fn open(&self, nonce: &[u8; 12], aad: &[u8], ct: &[u8]) -> Result<Vec<u8>, Error> {
-        let body_len = ct.len().checked_sub(TAG_LEN).ok_or(Error::Decrypt)?;
-        let (body, tag) = ct.split_at(body_len);
-        let tag = aes_gcm::Tag::try_from(tag).map_err(|_| Error::Decrypt)?;
-        let nonce = Nonce::from(*nonce);
-        let mut pt = body.to_vec();
-        let ok = match self {
-            Self::Aes128(c) => c.decrypt_inout_detached(&nonce, aad, pt.as_mut_slice().into(), &tag),
-            Self::Aes256(c) => c.decrypt_inout_detached(&nonce, aad, pt.as_mut_slice().into(), &tag),
-            Self::ChaCha(c) => c.decrypt_inout_detached(&nonce, aad, pt.as_mut_slice().into(), &tag),
-        };
-        ok.map_err(|_| Error::Decrypt)?;
-        Ok(pt)
     }
 }
 
@@ -100,7 +62,8 @@ impl Cipher {
 /// Used for chunked OHTTP responses and for compute request bodies and responses. The counter refuses
 /// to wrap: after 2^64 - 1 chunks every call fails with [`Error::SequenceOverflow`].
 pub struct CounterNonceAead {
-    cipher: Cipher,
+    /// The project's one AEAD backend (the HPKE crate's), keyed once.
+    cipher: openpcc_hpke::AeadKey,
     base_nonce: [u8; 12],
     counter: u64,
 }
@@ -110,7 +73,10 @@ impl CounterNonceAead {
     #[must_use]
     #[allow(clippy::needless_pass_by_value)] // taking the key ends its life here: it is zeroized on return
     pub fn new(key: AeadKey, base_nonce: [u8; 12]) -> Self {
-        Self { cipher: Cipher::new(&key), base_nonce, counter: 0 }
+        let (aead, bytes) = key.algorithm_and_bytes();
+        // Cannot fail: every `AeadKey` variant holds a key of its algorithm's exact length.
+        let cipher = openpcc_hpke::AeadKey::new(aead, bytes).unwrap_or_else(|_| unreachable!("aead key length"));
+        Self { cipher, base_nonce, counter: 0 }
     }
 
     /// The number of chunks sealed or opened so far.
@@ -147,9 +113,12 @@ impl ChunkCipher for CounterNonceAead {
     fn seal_into(&mut self, aad: &[u8], pt: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         let nonce = self.next_nonce()?;
         let start = out.len();
-        out.reserve(pt.len() + TAG_LEN);
-        out.extend_from_slice(pt);
-        if let Err(err) = self.cipher.seal_tail(&nonce, aad, out, start) {
+        out.resize(start + pt.len() + TAG_LEN, 0);
+        let sealed = match out.get_mut(start..) {
+            Some(region) => self.cipher.seal_into(&nonce, aad, pt, region).map_err(Error::from),
+            None => Err(Error::Usage("seal offset")),
+        };
+        if let Err(err) = sealed {
             out.truncate(start);
             return Err(err);
         }
@@ -159,7 +128,9 @@ impl ChunkCipher for CounterNonceAead {
 
     fn open(&mut self, aad: &[u8], ct: &[u8]) -> Result<Vec<u8>, Error> {
         let nonce = self.next_nonce()?;
-        let pt = self.cipher.open(&nonce, aad, ct)?;
+        let body_len = ct.len().checked_sub(TAG_LEN).ok_or(Error::Decrypt)?;
+        let mut pt = vec![0u8; body_len];
+        self.cipher.open_into(&nonce, aad, ct, &mut pt)?;
         self.counter += 1;
         Ok(pt)
     }
