@@ -255,3 +255,11 @@ def test_reference_fake_mode_bundle(node: NodeIdentity, dev: Policy) -> None:
     assert {"tpm.quote.nonce", "evidence.age", "evidence.required.AK_TPMT_PUBLIC"} <= set(
         failed(strict)
     )
+
+
+def test_evidence_from_the_future_is_rejected(node: NodeIdentity, dev: Policy) -> None:
+    nonce = os.urandom(32)
+    ahead = int(datetime.now(UTC).timestamp()) + 600
+    verdict = verify_evidence(bundle_from_identity(node, nonce, collected_at=ahead).encode(), dev, nonce=nonce)
+    assert failed(verdict) == ["evidence.age"]
+    assert "future" in verdict.failures[0].detail
