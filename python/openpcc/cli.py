@@ -63,16 +63,20 @@ def _hex(text: str | None, option: str) -> bytes | None:
         raise UnreadableInput(f"{option} is not hex") from None
 
 
-def _pcr_file(path: str | None) -> dict[int, bytes] | None:
+def _pcr_file(path: str | None) -> tuple[str, dict[int, bytes] | None]:
+    """``(bank, {index: value})`` from ``{"bank": "sha256", "pcrs": {...}}`` (or a bare index map)."""
     data = _read(path)
     if data is None:
-        return None
+        return "sha256", None
     try:
         raw = json.loads(data)
         values = raw.get("pcrs", raw) if isinstance(raw, dict) else None
         if not isinstance(values, dict):
             raise ValueError("expected an object of PCR index to hex value")
-        return {int(k): bytes.fromhex(v) for k, v in values.items()}
+        bank = str(raw.get("bank", "sha256")) if "pcrs" in raw else "sha256"
+        if bank not in ("sha1", "sha256", "sha384", "sha512"):
+            raise ValueError(f"unknown PCR bank {bank!r}")
+        return bank, {int(k): bytes.fromhex(v) for k, v in values.items()}
     except (ValueError, TypeError, AttributeError) as exc:
         raise UnreadableInput(f"{path}: not a PCR file ({exc})") from None
 
@@ -98,9 +102,10 @@ def _verify_tdx(a: argparse.Namespace) -> Any:
 def _verify_tpm_quote(a: argparse.Namespace) -> Any:
     from openpcc.attestation import tpm
 
+    bank, pcrs = _pcr_file(a.pcrs)
     return tpm.verify_quote(
         _required(a.attest), _required(a.signature), _required(a.ak),
-        nonce=_hex(a.nonce, "--nonce"), pcrs=_pcr_file(a.pcrs), at=_instant(a.at),
+        nonce=_hex(a.nonce, "--nonce"), pcrs=pcrs, bank=bank, at=_instant(a.at),
     )
 
 

@@ -9,6 +9,10 @@
 
 pub mod eventlog;
 pub mod nvidia;
+pub mod sevsnp;
+pub mod tdx;
+pub mod tpm;
 pub mod verdict;
+pub mod x509;
 
 pub use verdict::{Check, Verdict};

@@ -1,3 +1,23 @@
-//! The OpenPCC compute layer: multi-recipient request encryption and length-hiding encrypted token streams.
+//! The `OpenPCC` compute layer: multi-recipient request encryption and length-hiding encrypted token streams.
+//!
+//! Byte-compatible with the Go reference's twoway multi-recipient scheme (spec §4.2–§4.5): [`SealedRequest`]
+//! and [`ComputeRequest`] on the client, [`NodeRequest`] on the node, responses through
+//! [`ResponseSealer`]/[`ResponseOpener`], token streams through [`stream`]. Chunk framing, the counter-nonce
+//! AEAD and the response key schedule come from `openpcc-twoway`, shared with chunked OHTTP.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod client;
+mod error;
+pub mod media;
+pub mod proto;
+pub mod request;
+pub mod response;
+pub mod stream;
+
+pub use client::ComputeRequest;
+pub use error::Error;
+pub use media::Framing;
+pub use request::{BodyOpener, ClientContext, NodeRequest, SealedRequest, SUITE};
+pub use response::{ResponseOpener, ResponseSealer};
+pub use stream::{Padding, TokenStreamOpener, TokenStreamSealer};

@@ -6,3 +6,4 @@
 use pyo3::import_exception;
 
 import_exception!(openpcc.exceptions, OpenPCCError);
+import_exception!(openpcc.exceptions, EvidenceFormatError);

@@ -1,5 +1,442 @@
-use pyo3::prelude::*;
+//! `openpcc._openpcc.ohttp`: Oblivious HTTP (RFC 9458) and chunked OHTTP over `openpcc-ohttp`.
 
-pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use std::sync::{Mutex, MutexGuard};
+
+use openpcc_ohttp::chunked::{self, SealerOptions};
+use openpcc_ohttp::{Aead, Ephemeral, Error, Kdf, Kem, SymmetricSuite, BHTTP_LABELS};
+use pyo3::exceptions::PyValueError;
+use pyo3::import_exception;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+import_exception!(openpcc.exceptions, OHTTPError);
+import_exception!(openpcc.exceptions, KeyConfigError);
+import_exception!(openpcc.exceptions, MalformedMessageError);
+import_exception!(openpcc.exceptions, OHTTPUnsupportedError);
+import_exception!(openpcc.exceptions, KeyIdMismatchError);
+import_exception!(openpcc.exceptions, SuiteMismatchError);
+import_exception!(openpcc.exceptions, OHTTPDecryptError);
+import_exception!(openpcc.exceptions, TruncatedStreamError);
+import_exception!(openpcc.exceptions, ChunkTooLargeError);
+import_exception!(openpcc.exceptions, ChunkLimitError);
+import_exception!(openpcc.exceptions, OHTTPUsageError);
+
+/// Chunk work on fewer bytes than this runs with the GIL held (releasing it costs more).
+const DETACH_THRESHOLD: usize = 16 * 1024;
+
+fn to_py_err(err: Error) -> PyErr {
+    let msg = err.to_string();
+    match err {
+        Error::KeyConfig(_) | Error::InvalidKey(_) => KeyConfigError::new_err(msg),
+        Error::Malformed(_) => MalformedMessageError::new_err(msg),
+        Error::Unsupported(..) | Error::UnsupportedOperation(_) => OHTTPUnsupportedError::new_err(msg),
+        Error::KeyIdMismatch(_) => KeyIdMismatchError::new_err(msg),
+        Error::SuiteMismatch => SuiteMismatchError::new_err(msg),
+        Error::Decrypt => OHTTPDecryptError::new_err(msg),
+        Error::Truncated => TruncatedStreamError::new_err(msg),
+        Error::ChunkTooLarge => ChunkTooLargeError::new_err(msg),
+        Error::SequenceOverflow => ChunkLimitError::new_err(msg),
+        Error::Usage(_) => OHTTPUsageError::new_err(msg),
+        _ => OHTTPError::new_err(msg),
+    }
+}
+
+fn kem_from(id: u16) -> PyResult<Kem> {
+    Kem::try_from(id).map_err(|_| to_py_err(Error::Unsupported("kem", id)))
+}
+
+fn symmetric_from(pairs: Vec<(u16, u16)>) -> PyResult<Vec<SymmetricSuite>> {
+    pairs
+        .into_iter()
+        .map(|(kdf, aead)| {
+            Ok(SymmetricSuite {
+                kdf: Kdf::try_from(kdf).map_err(|_| to_py_err(Error::Unsupported("kdf", kdf)))?,
+                aead: Aead::try_from(aead).map_err(|_| to_py_err(Error::Unsupported("aead", aead)))?,
+            })
+        })
+        .collect()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> PyResult<MutexGuard<'_, T>> {
+    mutex.lock().map_err(|_| OHTTPUsageError::new_err("stream unusable after a panic"))
+}
+
+fn bytes_list<'py>(py: Python<'py>, pieces: &[Vec<u8>]) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, pieces.iter().map(|p| PyBytes::new(py, p)))
+}
+
+fn sealer_options(fixed_chunk_len: Option<usize>, max_chunk_len: usize) -> SealerOptions {
+    SealerOptions { max_chunk_len, fixed_chunk_len }
+}
+
+/// Runs `f` on the locked state, without the GIL when `big`. The lock is taken and released inside, so a
+/// thread waiting for it while holding the GIL cannot deadlock with one that released the GIL.
+fn with_lock<T: Send, R: Send>(
+    py: Python<'_>,
+    big: bool,
+    mutex: &Mutex<T>,
+    f: impl FnOnce(&mut T) -> Result<R, Error> + Send,
+) -> PyResult<R> {
+    maybe_detach(py, big, || f(&mut *lock(mutex)?).map_err(to_py_err))
+}
+
+/// Runs `f` without the GIL when `big`, else directly.
+fn maybe_detach<T: Send>(py: Python<'_>, big: bool, f: impl FnOnce() -> T + Send) -> T {
+    if big {
+        py.detach(f)
+    } else {
+        f()
+    }
+}
+
+/// A gateway's public key configuration (RFC 9458 §3).
+#[pyclass(frozen, module = "openpcc.ohttp", name = "KeyConfig", eq)]
+#[derive(Clone, PartialEq)]
+struct PyKeyConfig(openpcc_ohttp::KeyConfig);
+
+#[pymethods]
+impl PyKeyConfig {
+    #[new]
+    fn new(key_id: u8, kem: u16, public_key: &[u8], symmetric_algorithms: Vec<(u16, u16)>) -> PyResult<Self> {
+        let config = openpcc_ohttp::KeyConfig::new(key_id, kem_from(kem)?, public_key.to_vec(), symmetric_from(symmetric_algorithms)?)
+            .map_err(to_py_err)?;
+        Ok(Self(config))
+    }
+
+    #[getter]
+    fn key_id(&self) -> u8 {
+        self.0.key_id()
+    }
+
+    #[getter]
+    fn kem(&self) -> u16 {
+        self.0.kem().id()
+    }
+
+    #[getter]
+    fn public_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.0.public_key())
+    }
+
+    #[getter]
+    fn symmetric_algorithms(&self) -> Vec<(u16, u16)> {
+        self.0.symmetric().iter().map(|s| (s.kdf.id(), s.aead.id())).collect()
+    }
+
+    fn encode<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.0.to_bytes())
+    }
+
+    #[staticmethod]
+    fn decode(data: &[u8]) -> PyResult<Self> {
+        openpcc_ohttp::KeyConfig::decode(data).map(Self).map_err(to_py_err)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "KeyConfig(key_id={}, kem=0x{:04x}, public_key=<{} bytes>, symmetric_algorithms={:?})",
+            self.0.key_id(),
+            self.0.kem().id(),
+            self.0.public_key().len(),
+            self.symmetric_algorithms()
+        )
+    }
+}
+
+#[pyfunction]
+fn encode_key_configs<'py>(py: Python<'py>, configs: Vec<PyRef<'py, PyKeyConfig>>) -> PyResult<Bound<'py, PyBytes>> {
+    let configs: Vec<openpcc_ohttp::KeyConfig> = configs.iter().map(|c| c.0.clone()).collect();
+    let bytes = openpcc_ohttp::encode_key_configs(&configs).map_err(to_py_err)?;
+    Ok(PyBytes::new(py, &bytes))
+}
+
+#[pyfunction]
+fn decode_key_configs(data: &[u8]) -> PyResult<Vec<PyKeyConfig>> {
+    let configs = openpcc_ohttp::decode_key_configs(data).map_err(to_py_err)?;
+    Ok(configs.into_iter().map(PyKeyConfig).collect())
+}
+
+/// The gateway's key pair.
+#[pyclass(frozen, module = "openpcc.ohttp", name = "GatewayKey")]
+struct PyGatewayKey(openpcc_ohttp::GatewayKey);
+
+#[pymethods]
+impl PyGatewayKey {
+    #[staticmethod]
+    fn from_secret_key(py: Python<'_>, key_id: u8, kem: u16, secret_key: &[u8], symmetric_algorithms: Vec<(u16, u16)>) -> PyResult<Self> {
+        let (kem, symmetric) = (kem_from(kem)?, symmetric_from(symmetric_algorithms)?);
+        py.detach(|| openpcc_ohttp::GatewayKey::from_secret_key(key_id, kem, secret_key, symmetric))
+            .map(Self)
+            .map_err(to_py_err)
+    }
+
+    #[staticmethod]
+    fn from_seed(py: Python<'_>, key_id: u8, kem: u16, seed: &[u8], symmetric_algorithms: Vec<(u16, u16)>) -> PyResult<Self> {
+        let (kem, symmetric) = (kem_from(kem)?, symmetric_from(symmetric_algorithms)?);
+        py.detach(|| openpcc_ohttp::GatewayKey::from_seed(key_id, kem, seed, symmetric)).map(Self).map_err(to_py_err)
+    }
+
+    #[staticmethod]
+    fn generate(py: Python<'_>, key_id: u8, kem: u16, symmetric_algorithms: Vec<(u16, u16)>) -> PyResult<Self> {
+        let (kem, symmetric) = (kem_from(kem)?, symmetric_from(symmetric_algorithms)?);
+        py.detach(|| openpcc_ohttp::GatewayKey::generate(key_id, kem, symmetric)).map(Self).map_err(to_py_err)
+    }
+
+    #[getter]
+    fn key_config(&self) -> PyKeyConfig {
+        PyKeyConfig(self.0.key_config().clone())
+    }
+
+    fn decapsulate_request<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<(Bound<'py, PyBytes>, PyResponseContext)> {
+        let (msg, ctx) = py.detach(|| self.0.decapsulate_request(data)).map_err(to_py_err)?;
+        Ok((PyBytes::new(py, &msg), PyResponseContext(ctx)))
+    }
+
+    fn __repr__(&self) -> String {
+        let config = self.0.key_config();
+        format!("GatewayKey(key_id={}, kem=0x{:04x}, secret_key=<hidden>)", config.key_id(), config.kem().id())
+    }
+}
+
+/// The gateway's handle for answering one request.
+#[pyclass(frozen, module = "openpcc.ohttp", name = "ResponseContext")]
+struct PyResponseContext(openpcc_ohttp::ResponseContext);
+
+#[pymethods]
+impl PyResponseContext {
+    #[pyo3(signature = (message, *, response_nonce=None))]
+    fn encapsulate_response<'py>(&self, py: Python<'py>, message: &[u8], response_nonce: Option<&[u8]>) -> PyResult<Bound<'py, PyBytes>> {
+        let sealed = maybe_detach(py, message.len() >= DETACH_THRESHOLD, || match response_nonce {
+            Some(nonce) => self.0.encapsulate_response_with_nonce(message, nonce),
+            None => self.0.encapsulate_response(message),
+        })
+        .map_err(to_py_err)?;
+        Ok(PyBytes::new(py, &sealed))
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "ResponseContext(<secret>)"
+    }
+}
+
+/// The client's handle for decapsulating the response.
+#[pyclass(frozen, module = "openpcc.ohttp", name = "ClientContext")]
+struct PyClientContext(openpcc_ohttp::ClientContext);
+
+#[pymethods]
+impl PyClientContext {
+    fn decapsulate_response<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let msg = maybe_detach(py, data.len() >= DETACH_THRESHOLD, || self.0.decapsulate_response(data)).map_err(to_py_err)?;
+        Ok(PyBytes::new(py, &msg))
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "ClientContext(<secret>)"
+    }
+}
+
+fn ephemeral(sk: Option<&[u8]>) -> Ephemeral<'_> {
+    sk.map_or(Ephemeral::Random, Ephemeral::SecretKey)
+}
+
+#[pyfunction]
+#[pyo3(signature = (key_config, message, *, ephemeral_secret_key=None))]
+fn encapsulate_request<'py>(
+    py: Python<'py>,
+    key_config: &PyKeyConfig,
+    message: &[u8],
+    ephemeral_secret_key: Option<&[u8]>,
+) -> PyResult<(Bound<'py, PyBytes>, PyClientContext)> {
+    let (data, ctx) = py
+        .detach(|| openpcc_ohttp::encapsulate_request_with(&key_config.0, message, BHTTP_LABELS, ephemeral(ephemeral_secret_key)))
+        .map_err(to_py_err)?;
+    Ok((PyBytes::new(py, &data), PyClientContext(ctx)))
+}
+
+/// Seals many plaintexts with `push`, returning every wire piece.
+fn feed_all(pieces: &[&[u8]], mut push: impl FnMut(&[u8], &mut Vec<Vec<u8>>) -> Result<(), Error>) -> Result<Vec<Vec<u8>>, Error> {
+    let mut out = Vec::with_capacity(pieces.len() + 1);
+    for piece in pieces {
+        push(piece, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Client: seals a chunked request incrementally.
+#[pyclass(frozen, module = "openpcc.ohttp", name = "ChunkedRequestSealer")]
+struct PyChunkedRequestSealer {
+    inner: Mutex<chunked::ChunkedRequestSealer>,
+    client: openpcc_ohttp::ClientContext,
+}
+
+#[pymethods]
+impl PyChunkedRequestSealer {
+    #[new]
+    #[pyo3(signature = (key_config, *, fixed_chunk_len=None, max_chunk_len=4096, ephemeral_secret_key=None))]
+    fn new(
+        py: Python<'_>,
+        key_config: &PyKeyConfig,
+        fixed_chunk_len: Option<usize>,
+        max_chunk_len: usize,
+        ephemeral_secret_key: Option<&[u8]>,
+    ) -> PyResult<Self> {
+        let options = sealer_options(fixed_chunk_len, max_chunk_len);
+        let (inner, client) = py
+            .detach(|| chunked::ChunkedRequestSealer::new(&key_config.0, options, ephemeral(ephemeral_secret_key)))
+            .map_err(to_py_err)?;
+        Ok(Self { inner: Mutex::new(inner), client })
+    }
+
+    #[getter]
+    fn client_context(&self) -> PyClientContext {
+        PyClientContext(self.client.clone())
+    }
+
+    fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.inner, |s| feed_all(&[data], |d, o| s.push(d, o)))?;
+        bytes_list(py, &out)
+    }
+
+    fn feed_many<'py>(&self, py: Python<'py>, chunks: Vec<PyBackedBytesRef>) -> PyResult<Bound<'py, PyList>> {
+        let slices: Vec<&[u8]> = chunks.iter().map(|c| c.0.as_ref()).collect();
+        let big = slices.iter().map(|c| c.len()).sum::<usize>() >= DETACH_THRESHOLD;
+        let out = with_lock(py, big, &self.inner, |s| feed_all(&slices, |d, o| s.push(d, o)))?;
+        bytes_list(py, &out)
+    }
+
+    fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = with_lock(py, false, &self.inner, |s| {
+            let mut out = Vec::new();
+            s.finish(&mut out).map(|()| out)
+        })?;
+        bytes_list(py, &out)
+    }
+}
+
+/// A `bytes` argument held without copying.
+struct PyBackedBytesRef(pyo3::pybacked::PyBackedBytes);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for PyBackedBytesRef {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Ok(Self(obj.extract().map_err(|_| PyValueError::new_err("expected bytes"))?))
+    }
+}
+
+/// Gateway: opens a chunked request incrementally.
+#[pyclass(frozen, module = "openpcc.ohttp", name = "ChunkedRequestOpener")]
+struct PyChunkedRequestOpener(Mutex<chunked::ChunkedRequestOpener>);
+
+#[pymethods]
+impl PyChunkedRequestOpener {
+    #[new]
+    #[pyo3(signature = (gateway_key, *, max_chunk_len=4096))]
+    fn new(gateway_key: &PyGatewayKey, max_chunk_len: usize) -> Self {
+        Self(Mutex::new(chunked::ChunkedRequestOpener::new(gateway_key.0.clone(), max_chunk_len)))
+    }
+
+    #[getter]
+    fn response_context(&self) -> PyResult<Option<PyResponseContext>> {
+        Ok(lock(&self.0)?.response_context().cloned().map(PyResponseContext))
+    }
+
+    fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        // The first bytes carry the HPKE setup; later ones only symmetric work.
+        let heavy = lock(&self.0)?.response_context().is_none() || data.len() >= DETACH_THRESHOLD;
+        let out = with_lock(py, heavy, &self.0, |s| {
+            let mut out = Vec::new();
+            s.push(data, &mut out).map(|()| out)
+        })?;
+        bytes_list(py, &out)
+    }
+
+    fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let last = with_lock(py, false, &self.0, chunked::ChunkedRequestOpener::finish)?;
+        Ok(PyBytes::new(py, &last))
+    }
+}
+
+/// Gateway: seals a chunked response incrementally.
+#[pyclass(frozen, module = "openpcc.ohttp", name = "ChunkedResponseSealer")]
+struct PyChunkedResponseSealer(Mutex<chunked::ChunkedResponseSealer>);
+
+#[pymethods]
+impl PyChunkedResponseSealer {
+    #[new]
+    #[pyo3(signature = (response_context, *, fixed_chunk_len=None, max_chunk_len=4096, response_nonce=None))]
+    fn new(
+        response_context: &PyResponseContext,
+        fixed_chunk_len: Option<usize>,
+        max_chunk_len: usize,
+        response_nonce: Option<&[u8]>,
+    ) -> PyResult<Self> {
+        let options = sealer_options(fixed_chunk_len, max_chunk_len);
+        let inner = chunked::ChunkedResponseSealer::new(&response_context.0, options, response_nonce).map_err(to_py_err)?;
+        Ok(Self(Mutex::new(inner)))
+    }
+
+    fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.0, |s| feed_all(&[data], |d, o| s.push(d, o)))?;
+        bytes_list(py, &out)
+    }
+
+    fn feed_many<'py>(&self, py: Python<'py>, chunks: Vec<PyBackedBytesRef>) -> PyResult<Bound<'py, PyList>> {
+        let slices: Vec<&[u8]> = chunks.iter().map(|c| c.0.as_ref()).collect();
+        let big = slices.iter().map(|c| c.len()).sum::<usize>() >= DETACH_THRESHOLD;
+        let out = with_lock(py, big, &self.0, |s| feed_all(&slices, |d, o| s.push(d, o)))?;
+        bytes_list(py, &out)
+    }
+
+    fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = with_lock(py, false, &self.0, |s| {
+            let mut out = Vec::new();
+            s.finish(&mut out).map(|()| out)
+        })?;
+        bytes_list(py, &out)
+    }
+}
+
+/// Client: opens a chunked response incrementally.
+#[pyclass(frozen, module = "openpcc.ohttp", name = "ChunkedResponseOpener")]
+struct PyChunkedResponseOpener(Mutex<chunked::ChunkedResponseOpener>);
+
+#[pymethods]
+impl PyChunkedResponseOpener {
+    #[new]
+    #[pyo3(signature = (client_context, *, max_chunk_len=16384))]
+    fn new(client_context: &PyClientContext, max_chunk_len: usize) -> Self {
+        Self(Mutex::new(chunked::ChunkedResponseOpener::new(client_context.0.clone(), max_chunk_len)))
+    }
+
+    fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.0, |s| {
+            let mut out = Vec::new();
+            s.push(data, &mut out).map(|()| out)
+        })?;
+        bytes_list(py, &out)
+    }
+
+    fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let last = with_lock(py, false, &self.0, chunked::ChunkedResponseOpener::finish)?;
+        Ok(PyBytes::new(py, &last))
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyKeyConfig>()?;
+    m.add_class::<PyGatewayKey>()?;
+    m.add_class::<PyResponseContext>()?;
+    m.add_class::<PyClientContext>()?;
+    m.add_class::<PyChunkedRequestSealer>()?;
+    m.add_class::<PyChunkedRequestOpener>()?;
+    m.add_class::<PyChunkedResponseSealer>()?;
+    m.add_class::<PyChunkedResponseOpener>()?;
+    m.add_function(wrap_pyfunction!(encode_key_configs, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_key_configs, m)?)?;
+    m.add_function(wrap_pyfunction!(encapsulate_request, m)?)?;
+    m.add("DEFAULT_MAX_REQUEST_CHUNK", openpcc_ohttp::DEFAULT_MAX_REQUEST_CHUNK)?;
+    m.add("DEFAULT_MAX_RESPONSE_CHUNK", openpcc_ohttp::DEFAULT_MAX_RESPONSE_CHUNK)?;
+    m.add("REFERENCE_CHUNK_LEN", openpcc_ohttp::REFERENCE_CHUNK_LEN)?;
     Ok(())
 }

@@ -1,0 +1,21 @@
+def verify_report(
+    report: bytes,
+    *,
+    vcek: bytes | None = None,
+    chain: bytes | None = None,
+    crl: bytes | None = None,
+    at: int,
+) -> str: ...
+def parse_report(report: bytes) -> str: ...
+
+class SevSnpVerifier:
+    def __new__(cls, roots: bytes | None = None) -> SevSnpVerifier: ...
+    def verify(
+        self,
+        report: bytes,
+        *,
+        vcek: bytes | None = None,
+        chain: bytes | None = None,
+        crl: bytes | None = None,
+        at: int,
+    ) -> str: ...

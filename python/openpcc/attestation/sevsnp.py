@@ -1,0 +1,62 @@
+"""AMD SEV-SNP attestation reports: parse and verify (versions 2 to 5, bare or in Azure's HCL
+wrapper), with the VCEK/VLEK chain to AMD's built-in roots, an optional CRL, and the TCB and
+chip-id match. Nothing is fetched from the network: without a VCEK the verdict fails with
+``sevsnp.vcek``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from openpcc._openpcc import sevsnp as _core
+from openpcc.attestation._instant import unix_seconds
+from openpcc.attestation.verdict import Verdict
+
+__all__ = ["SevSnpVerifier", "parse_report", "verify_report"]
+
+
+def verify_report(
+    report: bytes,
+    *,
+    vcek: bytes | None = None,
+    chain: bytes | None = None,
+    crl: bytes | None = None,
+    at: datetime | None = None,
+) -> Verdict:
+    """Verifies a report at ``at`` (default now).
+
+    ``vcek``: the VCEK or VLEK, DER or PEM. ``chain``: PEM with the ASK (or ASVK) and ARK, any
+    order; without it the built-in AMD intermediates are used. ``crl``: the ARK's CRL, DER or PEM.
+    """
+    text = _core.verify_report(report, vcek=vcek, chain=chain, crl=crl, at=unix_seconds(at))
+    return Verdict.from_json(text)
+
+
+def parse_report(report: bytes) -> Verdict:
+    """Parses a report (no signature check); ``claims`` holds every field."""
+    return Verdict.from_json(_core.parse_report(report))
+
+
+class SevSnpVerifier:
+    """A verifier that caches verified chains: a report with a known VCEK costs one P-384
+    signature check. ``roots``: PEM of the ARKs to trust instead of the built-in ones (then the
+    chain must be given). Thread-safe.
+    """
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, roots: bytes | None = None) -> None:
+        self._inner = _core.SevSnpVerifier(roots)
+
+    def verify(
+        self,
+        report: bytes,
+        *,
+        vcek: bytes | None = None,
+        chain: bytes | None = None,
+        crl: bytes | None = None,
+        at: datetime | None = None,
+    ) -> Verdict:
+        """Same as :func:`verify_report`."""
+        text = self._inner.verify(report, vcek=vcek, chain=chain, crl=crl, at=unix_seconds(at))
+        return Verdict.from_json(text)

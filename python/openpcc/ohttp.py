@@ -1,0 +1,90 @@
+"""Oblivious HTTP (RFC 9458) and chunked OHTTP (draft-ietf-ohai-chunked-ohttp), wire-compatible with
+the OpenPCC reference.
+
+Plain messages::
+
+    key = GatewayKey.from_seed(1, 0x0020, seed, [(0x0001, 0x0001)])
+    data, client = encapsulate_request(key.key_config, bhttp_request)
+    request, responder = key.decapsulate_request(data)
+    reply = responder.encapsulate_response(bhttp_response)
+    assert client.decapsulate_response(reply) == bhttp_response
+
+Chunked messages: ``ChunkedRequestSealer`` (client) -> ``ChunkedRequestOpener`` (gateway), then
+``ChunkedResponseSealer`` (gateway) -> ``ChunkedResponseOpener`` (client). ``feed`` takes bytes as
+they arrive and returns what is ready (wire pieces from sealers, chunk plaintexts from openers);
+``finish`` closes the stream and detects truncation. ``fixed_chunk_len=REFERENCE_CHUNK_LEN`` gives
+the reference's fixed 532-byte chunks (550 bytes on the wire, zero-padded tail, 17-byte final).
+
+The ``ephemeral_secret_key`` and ``response_nonce`` arguments exist for test vectors only.
+Errors are in ``openpcc.exceptions`` under ``OHTTPError``.
+"""
+
+from __future__ import annotations
+
+from openpcc._openpcc.ohttp import (
+    DEFAULT_MAX_REQUEST_CHUNK,
+    DEFAULT_MAX_RESPONSE_CHUNK,
+    REFERENCE_CHUNK_LEN,
+    ChunkedRequestOpener,
+    ChunkedRequestSealer,
+    ChunkedResponseOpener,
+    ChunkedResponseSealer,
+    ClientContext,
+    GatewayKey,
+    KeyConfig,
+    ResponseContext,
+    decode_key_configs,
+    encapsulate_request,
+    encode_key_configs,
+)
+from openpcc.exceptions import (
+    ChunkLimitError,
+    ChunkTooLargeError,
+    KeyConfigError,
+    KeyIdMismatchError,
+    MalformedMessageError,
+    OHTTPDecryptError,
+    OHTTPError,
+    OHTTPUnsupportedError,
+    OHTTPUsageError,
+    SuiteMismatchError,
+    TruncatedStreamError,
+)
+
+#: HPKE suite of the reference gateway (spec §2.2): X25519Kyber768Draft00, HKDF-SHA256, AES-128-GCM.
+REFERENCE_KEM = 0x0030
+#: RFC 9458's example suite: DHKEM(X25519, HKDF-SHA256).
+X25519_KEM = 0x0020
+#: (HKDF-SHA256, AES-128-GCM), the symmetric pair the reference offers.
+HKDF_SHA256_AES128GCM = (0x0001, 0x0001)
+
+__all__ = [
+    "DEFAULT_MAX_REQUEST_CHUNK",
+    "DEFAULT_MAX_RESPONSE_CHUNK",
+    "HKDF_SHA256_AES128GCM",
+    "REFERENCE_CHUNK_LEN",
+    "REFERENCE_KEM",
+    "X25519_KEM",
+    "ChunkLimitError",
+    "ChunkTooLargeError",
+    "ChunkedRequestOpener",
+    "ChunkedRequestSealer",
+    "ChunkedResponseOpener",
+    "ChunkedResponseSealer",
+    "ClientContext",
+    "GatewayKey",
+    "KeyConfig",
+    "KeyConfigError",
+    "KeyIdMismatchError",
+    "MalformedMessageError",
+    "OHTTPDecryptError",
+    "OHTTPError",
+    "OHTTPUnsupportedError",
+    "OHTTPUsageError",
+    "ResponseContext",
+    "SuiteMismatchError",
+    "TruncatedStreamError",
+    "decode_key_configs",
+    "encapsulate_request",
+    "encode_key_configs",
+]

@@ -1,0 +1,564 @@
+//! The X.509 pieces the TEE verifiers share: PEM bundles, certificate and CRL parsing, signature
+//! checks for the algorithms AMD and Intel use (ECDSA P-256/P-384, RSASSA-PSS SHA-384), validity
+//! windows at an explicit instant, and extension lookup.
+//!
+//! Certificate parsing is `x509-cert`'s; signatures are checked over the *original* TBS bytes
+//! (not a re-encoding), so a certificate whose DER is not canonical still verifies as signed.
+
+use aws_lc_rs::signature as sig;
+use der::asn1::ObjectIdentifier;
+use der::Decode;
+use sha2::{Digest as _, Sha256};
+use x509_cert::crl::CertificateList;
+use x509_cert::Certificate;
+
+/// Why an X.509 object could not be parsed or did not verify.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum X509Error {
+    /// No PEM block of the wanted kind.
+    #[error("no {0} pem block")]
+    NoPem(&'static str),
+    /// A PEM block did not decode.
+    #[error("malformed pem")]
+    Pem,
+    /// DER did not decode as the expected structure.
+    #[error("malformed {0} der")]
+    Der(&'static str),
+    /// A signature or public-key algorithm this module does not verify.
+    #[error("unsupported algorithm {0}")]
+    UnsupportedAlgorithm(String),
+    /// A public key did not decode for its algorithm.
+    #[error("malformed public key")]
+    PublicKey,
+    /// A signature did not decode or did not verify.
+    #[error("signature does not verify")]
+    Signature,
+}
+
+const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+const RSASSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+
+/// The curve or algorithm family of a public key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// ECDSA P-256 (Intel PCK chain, TCB signing, attestation keys).
+    P256,
+    /// ECDSA P-384 (AMD VCEK/VLEK).
+    P384,
+    /// RSA (AMD ARK/ASK), used with RSASSA-PSS SHA-384.
+    Rsa,
+}
+
+/// A validated public key: a SEC1 point (EC) or a PKCS#1 `RSAPublicKey` (RSA).
+///
+/// Verification is aws-lc's (already in the extension through the HPKE crate): its P-384 and
+/// P-256 code is several times faster than the pure-Rust curves, and the P-384 check is the floor
+/// of every SEV-SNP verification.
+#[derive(Clone)]
+pub struct PublicKey {
+    kind: KeyKind,
+    bytes: Vec<u8>,
+    /// Parsed once per signature encoding (DER for certificates, raw r‖s for reports).
+    der_sig: std::sync::OnceLock<sig::ParsedPublicKey>,
+    fixed_sig: std::sync::OnceLock<sig::ParsedPublicKey>,
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({:?})", self.kind)
+    }
+}
+
+impl PublicKey {
+    /// Validates a key of this kind.
+    pub fn new(kind: KeyKind, bytes: &[u8]) -> Result<Self, X509Error> {
+        let key = Self {
+            kind,
+            bytes: bytes.to_vec(),
+            der_sig: std::sync::OnceLock::new(),
+            fixed_sig: std::sync::OnceLock::new(),
+        };
+        key.with_parsed(false, |_| Ok(()))?;
+        Ok(key)
+    }
+
+    /// A key validated only when first used for a raw r‖s signature (a quote's attestation key:
+    /// one parse instead of two).
+    #[must_use]
+    pub fn for_fixed_signatures(kind: KeyKind, bytes: &[u8]) -> Self {
+        Self {
+            kind,
+            bytes: bytes.to_vec(),
+            der_sig: std::sync::OnceLock::new(),
+            fixed_sig: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Runs `f` with the key parsed for the encoding, parsing it on first use.
+    fn with_parsed<T>(
+        &self,
+        fixed: bool,
+        f: impl FnOnce(&sig::ParsedPublicKey) -> Result<T, X509Error>,
+    ) -> Result<T, X509Error> {
+        let cell = if fixed {
+            &self.fixed_sig
+        } else {
+            &self.der_sig
+        };
+        if let Some(parsed) = cell.get() {
+            return f(parsed);
+        }
+        let parsed = self.parsed(fixed)?;
+        f(cell.get_or_init(|| parsed))
+    }
+
+    /// The kind of key.
+    #[must_use]
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// Parses the key for one signature encoding: `fixed` = raw r‖s (quotes, reports), else
+    /// X.509's DER `ECDSA-Sig-Value`.
+    pub fn parsed(&self, fixed: bool) -> Result<sig::ParsedPublicKey, X509Error> {
+        let alg: &'static dyn sig::VerificationAlgorithm = match (self.kind, fixed) {
+            (KeyKind::P256, true) => &sig::ECDSA_P256_SHA256_FIXED,
+            (KeyKind::P256, false) => &sig::ECDSA_P256_SHA256_ASN1,
+            (KeyKind::P384, true) => &sig::ECDSA_P384_SHA384_FIXED,
+            (KeyKind::P384, false) => &sig::ECDSA_P384_SHA384_ASN1,
+            // AMD: RSASSA-PSS, SHA-384, MGF1-SHA-384, salt 48 (the digest length).
+            (KeyKind::Rsa, _) => &sig::RSA_PSS_2048_8192_SHA384,
+        };
+        sig::ParsedPublicKey::new(alg, &self.bytes).map_err(|_| X509Error::PublicKey)
+    }
+
+    /// Verifies a raw r‖s signature (EC) over `msg`.
+    pub fn verify_fixed(&self, msg: &[u8], signature: &[u8]) -> Result<(), X509Error> {
+        self.with_parsed(true, |k| {
+            k.verify_sig(msg, signature)
+                .map_err(|_| X509Error::Signature)
+        })
+    }
+
+    /// Verifies a DER `ECDSA-Sig-Value` (EC) or RSASSA-PSS signature over `msg`.
+    pub fn verify_der(&self, msg: &[u8], signature: &[u8]) -> Result<(), X509Error> {
+        self.with_parsed(false, |k| {
+            k.verify_sig(msg, signature)
+                .map_err(|_| X509Error::Signature)
+        })
+    }
+}
+
+/// A parsed certificate with its original DER (for fingerprints and signature checks).
+#[derive(Clone, Debug)]
+pub struct Cert {
+    der: Vec<u8>,
+    cert: Certificate,
+}
+
+impl Cert {
+    /// Parses one DER certificate; trailing bytes are rejected.
+    pub fn from_der(der: &[u8]) -> Result<Self, X509Error> {
+        let cert = Certificate::from_der(der).map_err(|_| X509Error::Der("certificate"))?;
+        Ok(Self {
+            der: der.to_vec(),
+            cert,
+        })
+    }
+
+    /// Parses a DER certificate, or the first certificate of a PEM text.
+    pub fn from_der_or_pem(bytes: &[u8]) -> Result<Self, X509Error> {
+        if looks_like_pem(bytes) {
+            let blocks = pem_blocks(bytes, "CERTIFICATE")?;
+            let first = blocks.first().ok_or(X509Error::NoPem("certificate"))?;
+            Self::from_der(first)
+        } else {
+            Self::from_der(bytes)
+        }
+    }
+
+    /// The original DER bytes.
+    #[must_use]
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// SHA-256 of the DER: a cache key and a way to compare certificates.
+    #[must_use]
+    pub fn fingerprint(&self) -> [u8; 32] {
+        Sha256::digest(&self.der).into()
+    }
+
+    /// The subject as an RFC 4514 string.
+    #[must_use]
+    pub fn subject(&self) -> String {
+        self.cert.tbs_certificate().subject().to_string()
+    }
+
+    /// The issuer as an RFC 4514 string.
+    #[must_use]
+    pub fn issuer(&self) -> String {
+        self.cert.tbs_certificate().issuer().to_string()
+    }
+
+    /// Whether this certificate's issuer name equals `other`'s subject name.
+    #[must_use]
+    pub fn issued_by_name(&self, other: &Cert) -> bool {
+        self.cert.tbs_certificate().issuer() == other.cert.tbs_certificate().subject()
+    }
+
+    /// The serial number, big-endian bytes as encoded (leading zero stripped).
+    #[must_use]
+    pub fn serial(&self) -> Vec<u8> {
+        strip_leading_zeros(self.cert.tbs_certificate().serial_number().as_bytes())
+    }
+
+    /// `notBefore` and `notAfter`, seconds since the Unix epoch.
+    #[must_use]
+    pub fn validity_unix(&self) -> (u64, u64) {
+        let v = self.cert.tbs_certificate().validity();
+        (
+            v.not_before.to_unix_duration().as_secs(),
+            v.not_after.to_unix_duration().as_secs(),
+        )
+    }
+
+    /// Checks `notBefore <= at <= notAfter`, with a reason when it fails.
+    pub fn check_validity(&self, at: u64) -> Result<(), String> {
+        let (nb, na) = self.validity_unix();
+        if at < nb {
+            Err(format!(
+                "{} not valid before {}",
+                self.subject(),
+                fmt_unix(nb)
+            ))
+        } else if at > na {
+            Err(format!("{} expired {}", self.subject(), fmt_unix(na)))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The subject public key.
+    pub fn public_key(&self) -> Result<PublicKey, X509Error> {
+        public_key_from_spki(self.cert.tbs_certificate().subject_public_key_info())
+    }
+
+    /// The value (inner OCTET STRING content) of the extension with this OID.
+    #[must_use]
+    pub fn extension(&self, oid: &ObjectIdentifier) -> Option<&[u8]> {
+        let exts = self.cert.tbs_certificate().extensions()?;
+        exts.iter()
+            .find(|e| e.extn_id == *oid)
+            .map(|e| e.extn_value.as_bytes())
+    }
+
+    /// Verifies this certificate's signature with `issuer`'s public key.
+    pub fn verify_signed_by(&self, issuer: &PublicKey) -> Result<(), X509Error> {
+        let tbs = first_element(&self.der).ok_or(X509Error::Der("certificate"))?;
+        let sig = self
+            .cert
+            .signature()
+            .as_bytes()
+            .ok_or(X509Error::Signature)?;
+        verify_signature(issuer, &self.cert.signature_algorithm().oid, tbs, sig)
+    }
+}
+
+/// A parsed certificate revocation list.
+#[derive(Clone, Debug)]
+pub struct Crl {
+    der: Vec<u8>,
+    crl: CertificateList,
+}
+
+impl Crl {
+    /// Parses a DER or PEM CRL.
+    pub fn from_der_or_pem(bytes: &[u8]) -> Result<Self, X509Error> {
+        let der = if looks_like_pem(bytes) {
+            let blocks = pem_blocks(bytes, "X509 CRL")?;
+            blocks.into_iter().next().ok_or(X509Error::NoPem("crl"))?
+        } else {
+            bytes.to_vec()
+        };
+        let crl = CertificateList::from_der(&der).map_err(|_| X509Error::Der("crl"))?;
+        Ok(Self { der, crl })
+    }
+
+    /// The issuer as an RFC 4514 string.
+    #[must_use]
+    pub fn issuer(&self) -> String {
+        self.crl.tbs_cert_list.issuer.to_string()
+    }
+
+    /// Whether the CRL's issuer name equals the certificate's subject name.
+    #[must_use]
+    pub fn issued_by_name(&self, cert: &Cert) -> bool {
+        self.crl.tbs_cert_list.issuer == *cert.cert.tbs_certificate().subject()
+    }
+
+    /// Verifies the CRL signature with `issuer`'s public key.
+    pub fn verify_signed_by(&self, issuer: &PublicKey) -> Result<(), X509Error> {
+        let tbs = first_element(&self.der).ok_or(X509Error::Der("crl"))?;
+        let sig = self.crl.signature.as_bytes().ok_or(X509Error::Signature)?;
+        verify_signature(issuer, &self.crl.signature_algorithm.oid, tbs, sig)
+    }
+
+    /// Checks `thisUpdate <= at <= nextUpdate` (no nextUpdate: no upper bound).
+    pub fn check_validity(&self, at: u64) -> Result<(), String> {
+        let tbs = &self.crl.tbs_cert_list;
+        let this = tbs.this_update.to_unix_duration().as_secs();
+        if at < this {
+            return Err(format!(
+                "crl of {} issued after the instant ({})",
+                self.issuer(),
+                fmt_unix(this)
+            ));
+        }
+        if let Some(next) = tbs.next_update {
+            let next = next.to_unix_duration().as_secs();
+            if at > next {
+                return Err(format!(
+                    "crl of {} stale since {}",
+                    self.issuer(),
+                    fmt_unix(next)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `thisUpdate` and `nextUpdate` (no nextUpdate: `u64::MAX`), seconds since the Unix epoch.
+    #[must_use]
+    pub fn window(&self) -> (u64, u64) {
+        let tbs = &self.crl.tbs_cert_list;
+        let next = tbs
+            .next_update
+            .map_or(u64::MAX, |t| t.to_unix_duration().as_secs());
+        (tbs.this_update.to_unix_duration().as_secs(), next)
+    }
+
+    /// Whether a serial number (as returned by [`Cert::serial`]) is listed.
+    #[must_use]
+    pub fn revokes(&self, serial: &[u8]) -> bool {
+        self.crl
+            .tbs_cert_list
+            .revoked_certificates
+            .as_ref()
+            .is_some_and(|list| {
+                list.iter()
+                    .any(|r| strip_leading_zeros(r.serial_number.as_bytes()) == serial)
+            })
+    }
+
+    /// Number of revoked entries.
+    #[must_use]
+    pub fn entries(&self) -> usize {
+        self.crl
+            .tbs_cert_list
+            .revoked_certificates
+            .as_ref()
+            .map_or(0, Vec::len)
+    }
+}
+
+/// Whether the bytes look like PEM text rather than DER.
+#[must_use]
+pub fn looks_like_pem(bytes: &[u8]) -> bool {
+    bytes.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+/// Decodes every PEM block with this label, in order. Text between blocks is ignored; a block
+/// that does not decode is an error (a corrupted chain must not silently lose a certificate).
+pub fn pem_blocks(text: &[u8], label: &'static str) -> Result<Vec<Vec<u8>>, X509Error> {
+    let text = std::str::from_utf8(text).map_err(|_| X509Error::Pem)?;
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(&begin) {
+        let after = rest.get(start..).ok_or(X509Error::Pem)?;
+        let stop = after.find(&end).ok_or(X509Error::Pem)? + end.len();
+        let block = after.get(..stop).ok_or(X509Error::Pem)?;
+        let (found, der) = der::pem::decode_vec(block.as_bytes()).map_err(|_| X509Error::Pem)?;
+        if found != label {
+            return Err(X509Error::Pem);
+        }
+        out.push(der);
+        rest = after.get(stop..).ok_or(X509Error::Pem)?;
+    }
+    if out.is_empty() {
+        return Err(X509Error::NoPem(label));
+    }
+    Ok(out)
+}
+
+/// Parses every certificate of a PEM bundle, or one DER certificate.
+pub fn certs_from_der_or_pem(bytes: &[u8]) -> Result<Vec<Cert>, X509Error> {
+    if looks_like_pem(bytes) {
+        pem_blocks(bytes, "CERTIFICATE")?
+            .iter()
+            .map(|d| Cert::from_der(d))
+            .collect()
+    } else {
+        Ok(vec![Cert::from_der(bytes)?])
+    }
+}
+
+fn public_key_from_spki(
+    spki: &x509_cert::spki::SubjectPublicKeyInfoOwned,
+) -> Result<PublicKey, X509Error> {
+    let alg = spki.algorithm.oid;
+    let raw = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or(X509Error::PublicKey)?;
+    if alg == EC_PUBLIC_KEY {
+        let curve: ObjectIdentifier = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as().ok())
+            .ok_or(X509Error::PublicKey)?;
+        if curve == SECP256R1 {
+            PublicKey::new(KeyKind::P256, raw)
+        } else if curve == SECP384R1 {
+            PublicKey::new(KeyKind::P384, raw)
+        } else {
+            Err(X509Error::UnsupportedAlgorithm(format!("curve {curve}")))
+        }
+    } else if alg == RSA_ENCRYPTION || alg == RSASSA_PSS {
+        // The BIT STRING holds a PKCS#1 RSAPublicKey.
+        PublicKey::new(KeyKind::Rsa, raw)
+    } else {
+        Err(X509Error::UnsupportedAlgorithm(format!("key {alg}")))
+    }
+}
+
+/// Verifies an X.509 signature (DER ECDSA or RSASSA-PSS) over `msg`.
+fn verify_signature(
+    key: &PublicKey,
+    alg: &ObjectIdentifier,
+    msg: &[u8],
+    signature: &[u8],
+) -> Result<(), X509Error> {
+    let matches = matches!(
+        (key.kind(), *alg),
+        (KeyKind::P256, ECDSA_SHA256) | (KeyKind::P384, ECDSA_SHA384) | (KeyKind::Rsa, RSASSA_PSS)
+    );
+    if !matches {
+        return Err(X509Error::UnsupportedAlgorithm(format!("signature {alg}")));
+    }
+    key.verify_der(msg, signature)
+}
+
+/// The TLV bytes of the first element inside an outer DER SEQUENCE (the signed TBS part).
+fn first_element(der: &[u8]) -> Option<&[u8]> {
+    let (_, inner_start, _) = tlv_header(der)?;
+    let inner = der.get(inner_start..)?;
+    let (_, start, len) = tlv_header(inner)?;
+    inner.get(..start.checked_add(len)?)
+}
+
+/// Parses a DER tag and definite length: (tag, header length, content length).
+fn tlv_header(bytes: &[u8]) -> Option<(u8, usize, usize)> {
+    let tag = *bytes.first()?;
+    let first = *bytes.get(1)?;
+    if first < 0x80 {
+        return Some((tag, 2, usize::from(first)));
+    }
+    let n = usize::from(first & 0x7f);
+    if n == 0 || n > 4 {
+        return None;
+    }
+    let mut len = 0usize;
+    for b in bytes.get(2..2 + n)? {
+        len = (len << 8) | usize::from(*b);
+    }
+    Some((tag, 2 + n, len))
+}
+
+/// The (tag, content) of each DER element in `bytes`, which they must fill exactly. Only
+/// single-byte tags; `None` on any malformation.
+#[must_use]
+pub fn der_items(mut bytes: &[u8]) -> Option<Vec<(u8, &[u8])>> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let (tag, start, len) = tlv_header(bytes)?;
+        if tag & 0x1f == 0x1f {
+            return None;
+        }
+        let end = start.checked_add(len)?;
+        out.push((tag, bytes.get(start..end)?));
+        bytes = bytes.get(end..)?;
+    }
+    Some(out)
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> Vec<u8> {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    bytes.get(first..).unwrap_or_default().to_vec()
+}
+
+/// Formats seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+#[must_use]
+pub fn fmt_unix(secs: u64) -> String {
+    match der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs)) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minutes(),
+            t.seconds()
+        ),
+        Err(_) => format!("@{secs}"),
+    }
+}
+
+/// Parses an RFC 3339 UTC instant `YYYY-MM-DDTHH:MM:SS[.fff]Z` (as Intel collateral writes them).
+#[must_use]
+pub fn parse_rfc3339_utc(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    if b.len() < 20 || *b.last()? != b'Z' || b.get(4) != Some(&b'-') || b.get(10) != Some(&b'T') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u16> { text.get(r)?.parse().ok() };
+    let dt = der::DateTime::new(
+        num(0..4)?,
+        u8::try_from(num(5..7)?).ok()?,
+        u8::try_from(num(8..10)?).ok()?,
+        u8::try_from(num(11..13)?).ok()?,
+        u8::try_from(num(14..16)?).ok()?,
+        u8::try_from(num(17..19)?).ok()?,
+    )
+    .ok()?;
+    Some(dt.unix_duration().as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trip() {
+        let t = parse_rfc3339_utc("2025-07-19T10:00:35Z").unwrap();
+        assert_eq!(t, 1_752_919_235);
+        assert_eq!(fmt_unix(t), "2025-07-19T10:00:35Z");
+        assert_eq!(parse_rfc3339_utc("2025-07-19T10:00:35.123Z"), Some(t));
+        assert_eq!(parse_rfc3339_utc("2025-07-19 10:00:35"), None);
+    }
+
+    #[test]
+    fn tlv_header_rejects_indefinite_and_short() {
+        assert_eq!(tlv_header(&[0x30, 0x80]), None);
+        assert_eq!(tlv_header(&[0x30]), None);
+        assert_eq!(tlv_header(&[0x30, 0x82, 0x01, 0x00]), Some((0x30, 4, 256)));
+    }
+}

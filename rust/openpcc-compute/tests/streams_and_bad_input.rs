@@ -1,0 +1,100 @@
+//! Token streams (length hiding, incremental release) and bad input through the public API.
+
+use std::time::Duration;
+
+use openpcc_compute::{media, ComputeRequest, Error, Framing, NodeRequest, Padding, TokenStreamOpener, TokenStreamSealer, SUITE};
+use openpcc_hpke::SecretKey;
+
+const NODE: &str = "01936e5a-0000-7000-8000-000000000001";
+
+fn setup() -> (ComputeRequest, NodeRequest) {
+    let (sk, pk): (SecretKey, Vec<u8>) = SUITE.generate_key_pair().unwrap();
+    let req = ComputeRequest::seal(Framing::Unchunked, b"prompt", [(NODE, pk.as_slice())]).unwrap();
+    let key = req.encapsulated_keys().next().unwrap().1.to_vec();
+    let node = NodeRequest::unwrap(req.media_type(), &key, &sk).unwrap();
+    (req, node)
+}
+
+/// Streams `tokens` 30 ms apart; returns chunk sizes and the wire.
+fn stream(node: &NodeRequest, tokens: &[Vec<u8>], padding: Padding) -> (Vec<usize>, Vec<u8>) {
+    let ms = Duration::from_millis;
+    let sealer = node.response_sealer(Framing::Chunked).unwrap();
+    let headers = vec![(b"content-type".to_vec(), b"application/x-ndjson".to_vec())];
+    let mut s = TokenStreamSealer::new(sealer, 200, &headers, padding, ms(0)).unwrap();
+    let mut chunks = s.start().unwrap();
+    let mut t = ms(0);
+    for tok in tokens {
+        t += ms(30);
+        chunks.extend(s.poll(t).unwrap());
+        chunks.extend(s.push(tok, t).unwrap());
+    }
+    chunks.extend(s.poll(t + ms(30)).unwrap());
+    chunks.extend(s.finish(&[]).unwrap());
+    let mut wire = s.response_nonce().to_vec();
+    wire.extend(chunks.concat());
+    (chunks.iter().map(Vec::len).collect(), wire)
+}
+
+fn open(req: &ComputeRequest, wire: &[u8]) -> Vec<u8> {
+    let mut o = TokenStreamOpener::new(req.response_opener(NODE, media::CHUNKED_RESPONSE).unwrap()).unwrap();
+    // Feed byte by byte: the opener must cope with any split.
+    let mut body = Vec::new();
+    for b in wire {
+        body.extend(o.push(std::slice::from_ref(b)).unwrap());
+    }
+    body.extend(o.finish().unwrap().body);
+    body
+}
+
+#[test]
+fn fixed_padding_sizes_do_not_depend_on_token_lengths() {
+    let (req, node) = setup();
+    let mut seen = None;
+    for seed in 0u8..20 {
+        // Same count, lengths 1..=300 varying with the seed (some pieces fill most of a frame).
+        let tokens: Vec<Vec<u8>> = (0..12u16).map(|i| vec![b'a' + seed % 26; 1 + usize::from((u16::from(seed) * 37 + i * 91) % 300)]).collect();
+        let (sizes, wire) = stream(&node, &tokens, Padding::default());
+        assert_eq!(open(&req, &wire), tokens.concat());
+        match &seen {
+            None => seen = Some(sizes),
+            Some(first) => assert_eq!(&sizes, first, "seed {seed}"),
+        }
+    }
+}
+
+#[test]
+fn per_piece_padding_leaks_lengths() {
+    let (req, node) = setup();
+    let a: Vec<Vec<u8>> = vec![b"x".to_vec(), b"yy".to_vec()];
+    let b: Vec<Vec<u8>> = vec![b"xxx".to_vec(), b"y".to_vec()];
+    let (sa, wa) = stream(&node, &a, Padding::PerPiece);
+    let (sb, _) = stream(&node, &b, Padding::PerPiece);
+    assert_ne!(sa, sb);
+    assert_eq!(open(&req, &wa), a.concat());
+}
+
+#[test]
+fn tampered_stream_chunk_is_not_released() {
+    let (req, node) = setup();
+    let tokens = vec![b"first".to_vec(), b"second".to_vec()];
+    let (sizes, mut wire) = stream(&node, &tokens, Padding::default());
+    // Chunk 0 is the head alone (flushed 20 ms after the start), chunk 1 carries "first", chunk 2 "second".
+    let second_chunk_start = 16 + sizes[0] + sizes[1];
+    wire[second_chunk_start + 5] ^= 1;
+    let mut o = TokenStreamOpener::new(req.response_opener(NODE, media::CHUNKED_RESPONSE).unwrap()).unwrap();
+    let first = o.push(&wire[..second_chunk_start]).unwrap();
+    assert_eq!(first, b"first");
+    assert_eq!(o.push(&wire[second_chunk_start..]), Err(Error::Decrypt));
+    assert_eq!(o.push(b""), Err(Error::Finished));
+}
+
+#[test]
+fn unknown_node_and_wrong_media_types() {
+    let (req, node) = setup();
+    assert_eq!(req.response_opener("other", media::CHUNKED_RESPONSE).err(), Some(Error::UnknownNode));
+    assert_eq!(req.response_opener(NODE, media::REQUEST).err(), Some(Error::UnsupportedMediaType));
+    let unchunked = req.response_opener(NODE, media::RESPONSE).unwrap();
+    assert_eq!(TokenStreamOpener::new(unchunked).err(), Some(Error::UnsupportedMediaType));
+    let sealer = node.response_sealer(Framing::Unchunked).unwrap();
+    assert!(matches!(TokenStreamSealer::new(sealer, 200, &[], Padding::default(), Duration::ZERO), Err(Error::InvalidArgument(_))));
+}

@@ -1,0 +1,76 @@
+//! Client side: request encapsulation and response decapsulation.
+
+use openpcc_hpke::{SecretKey, SenderContext, SenderOptions, Suite};
+
+use crate::header::{RequestHeader, HEADER_LEN};
+use crate::response::ResponseSecret;
+use crate::{Error, KeyConfig, Labels, BHTTP_LABELS};
+
+/// Where the client's ephemeral HPKE key comes from.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Ephemeral<'a> {
+    /// A fresh random key (the only choice outside tests).
+    #[default]
+    Random,
+    /// Derived from this input keying material with the KEM's `DeriveKeyPair` (tests only).
+    Ikm(&'a [u8]),
+    /// This serialized ephemeral secret key (DHKEMs; tests only, e.g. RFC 9458 Appendix A).
+    SecretKey(&'a [u8]),
+}
+
+/// The client's handle for decapsulating the response to its request.
+#[derive(Clone, Debug)]
+pub struct ClientContext(pub(crate) ResponseSecret);
+
+impl ClientContext {
+    /// Decapsulates `response_nonce || ct`.
+    pub fn decapsulate_response(&self, data: &[u8]) -> Result<Vec<u8>, Error> {
+        self.0.open(data)
+    }
+}
+
+/// Encapsulates `msg` for the key config's first symmetric suite with a random ephemeral key:
+/// returns `hdr || enc || ct` and the context for the response.
+pub fn encapsulate_request(config: &KeyConfig, msg: &[u8]) -> Result<(Vec<u8>, ClientContext), Error> {
+    encapsulate_request_with(config, msg, BHTTP_LABELS, Ephemeral::Random)
+}
+
+/// [`encapsulate_request`] with explicit labels and ephemeral key source.
+pub fn encapsulate_request_with(
+    config: &KeyConfig,
+    msg: &[u8],
+    labels: Labels,
+    ephemeral: Ephemeral<'_>,
+) -> Result<(Vec<u8>, ClientContext), Error> {
+    let (mut out, mut sender, context) = setup_client(config, labels, ephemeral)?;
+    out.reserve(msg.len() + 16);
+    out.extend_from_slice(&sender.seal(b"", msg)?);
+    Ok((out, context))
+}
+
+/// HPKE sender setup: returns `hdr || enc`, the sender context and the response context.
+pub(crate) fn setup_client(
+    config: &KeyConfig,
+    labels: Labels,
+    ephemeral: Ephemeral<'_>,
+) -> Result<(Vec<u8>, SenderContext, ClientContext), Error> {
+    let first = config.symmetric().first().ok_or(Error::KeyConfig("no symmetric algorithms"))?;
+    let header = RequestHeader { key_id: config.key_id(), suite: Suite::new(config.kem(), first.kdf, first.aead) };
+    let info = header.info(labels.request);
+    let (enc, sender) = match ephemeral {
+        Ephemeral::Random => header.suite.setup_base_sender(config.public_key(), &info)?,
+        Ephemeral::Ikm(ikm) => {
+            let opts = SenderOptions { ikm_e: Some(ikm), ..SenderOptions::default() };
+            header.suite.setup_sender(config.public_key(), &info, &opts)?
+        }
+        Ephemeral::SecretKey(sk) => {
+            let sk_e = SecretKey::from_bytes(config.kem(), sk).map_err(|_| Error::InvalidKey("ephemeral secret key"))?;
+            header.suite.setup_base_sender_with_ephemeral(config.public_key(), &info, &sk_e)?
+        }
+    };
+    let secret = ResponseSecret::new(header.suite, enc.clone(), |len| sender.export(labels.response, len))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + enc.len());
+    out.extend_from_slice(&header.encode());
+    out.extend_from_slice(&enc);
+    Ok((out, sender, ClientContext(secret)))
+}
