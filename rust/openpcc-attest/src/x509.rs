@@ -267,7 +267,7 @@ impl Cert {
     pub fn verify_signed_by(&self, issuer: &PublicKey) -> Result<(), X509Error> {
         let tbs = first_element(&self.der).ok_or(X509Error::Der("certificate"))?;
         let sig = self
-            .cert
+            .parsed
             .signature()
             .as_bytes()
             .ok_or(X509Error::Signature)?;
