@@ -158,7 +158,9 @@ impl PublicKey {
 #[derive(Clone, Debug)]
 pub struct Cert {
     der: Vec<u8>,
-    cert: Certificate,
+    parsed: Certificate,
+    /// RFC 4514 formatting is slow (tens of microseconds): done once, on first use.
+    subject: std::sync::OnceLock<String>,
 }
 
 impl Cert {
@@ -167,7 +169,8 @@ impl Cert {
         let cert = Certificate::from_der(der).map_err(|_| X509Error::Der("certificate"))?;
         Ok(Self {
             der: der.to_vec(),
-            cert,
+            parsed: cert,
+            subject: std::sync::OnceLock::new(),
         })
     }
 
@@ -197,31 +200,33 @@ impl Cert {
     /// The subject as an RFC 4514 string.
     #[must_use]
     pub fn subject(&self) -> String {
-        self.cert.tbs_certificate().subject().to_string()
+        self.subject
+            .get_or_init(|| self.parsed.tbs_certificate().subject().to_string())
+            .clone()
     }
 
     /// The issuer as an RFC 4514 string.
     #[must_use]
     pub fn issuer(&self) -> String {
-        self.cert.tbs_certificate().issuer().to_string()
+        self.parsed.tbs_certificate().issuer().to_string()
     }
 
     /// Whether this certificate's issuer name equals `other`'s subject name.
     #[must_use]
     pub fn issued_by_name(&self, other: &Cert) -> bool {
-        self.cert.tbs_certificate().issuer() == other.cert.tbs_certificate().subject()
+        self.parsed.tbs_certificate().issuer() == other.parsed.tbs_certificate().subject()
     }
 
     /// The serial number, big-endian bytes as encoded (leading zero stripped).
     #[must_use]
     pub fn serial(&self) -> Vec<u8> {
-        strip_leading_zeros(self.cert.tbs_certificate().serial_number().as_bytes())
+        strip_leading_zeros(self.parsed.tbs_certificate().serial_number().as_bytes())
     }
 
     /// `notBefore` and `notAfter`, seconds since the Unix epoch.
     #[must_use]
     pub fn validity_unix(&self) -> (u64, u64) {
-        let v = self.cert.tbs_certificate().validity();
+        let v = self.parsed.tbs_certificate().validity();
         (
             v.not_before.to_unix_duration().as_secs(),
             v.not_after.to_unix_duration().as_secs(),
@@ -246,13 +251,13 @@ impl Cert {
 
     /// The subject public key.
     pub fn public_key(&self) -> Result<PublicKey, X509Error> {
-        public_key_from_spki(self.cert.tbs_certificate().subject_public_key_info())
+        public_key_from_spki(self.parsed.tbs_certificate().subject_public_key_info())
     }
 
     /// The value (inner OCTET STRING content) of the extension with this OID.
     #[must_use]
     pub fn extension(&self, oid: &ObjectIdentifier) -> Option<&[u8]> {
-        let exts = self.cert.tbs_certificate().extensions()?;
+        let exts = self.parsed.tbs_certificate().extensions()?;
         exts.iter()
             .find(|e| e.extn_id == *oid)
             .map(|e| e.extn_value.as_bytes())
@@ -262,11 +267,11 @@ impl Cert {
     pub fn verify_signed_by(&self, issuer: &PublicKey) -> Result<(), X509Error> {
         let tbs = first_element(&self.der).ok_or(X509Error::Der("certificate"))?;
         let sig = self
-            .cert
+            .parsed
             .signature()
             .as_bytes()
             .ok_or(X509Error::Signature)?;
-        verify_signature(issuer, &self.cert.signature_algorithm().oid, tbs, sig)
+        verify_signature(issuer, &self.parsed.signature_algorithm().oid, tbs, sig)
     }
 }
 
@@ -299,7 +304,7 @@ impl Crl {
     /// Whether the CRL's issuer name equals the certificate's subject name.
     #[must_use]
     pub fn issued_by_name(&self, cert: &Cert) -> bool {
-        self.crl.tbs_cert_list.issuer == *cert.cert.tbs_certificate().subject()
+        self.crl.tbs_cert_list.issuer == *cert.parsed.tbs_certificate().subject()
     }
 
     /// Verifies the CRL signature with `issuer`'s public key.

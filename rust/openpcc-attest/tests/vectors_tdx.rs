@@ -460,3 +460,43 @@ fn azure_tdx_hcl_binds_runtime_data_and_matches_its_quote() {
         let _ = tdx::verify_azure_hcl(&hcl[..cut], Some(&quote));
     }
 }
+
+#[test]
+fn looping_or_reordered_issuer_chains_fail() {
+    let Some(d) = dir() else { return };
+    let raw = read(&d, "collateral/dcap-qvl/tdx_v4_collateral.json");
+    let t = at("2025-07-01T00:00:00Z");
+    let col: Value = serde_json::from_slice(&raw).unwrap();
+    let pem = col["tcb_info_issuer_chain"].as_str().unwrap();
+    let blocks: Vec<String> = pem
+        .split_inclusive("-----END CERTIFICATE-----")
+        .filter(|b| b.contains("BEGIN"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(blocks.len(), 2);
+    let (signer, root) = (&blocks[0], &blocks[1]);
+    for bad in [
+        format!("{signer}\n{signer}\n{root}"), // the signer "issued by" itself: a loop
+        format!("{root}\n{root}"),             // the root repeated
+        format!("{root}\n{signer}"),           // reversed
+        signer.clone(),                        // root missing: signed by the root, so accepted
+    ] {
+        let mut c = col.clone();
+        c["tcb_info_issuer_chain"] = bad.clone().into();
+        let v = verify(
+            &d,
+            "quotes/dcap-qvl_tdx_v4.dat",
+            c.to_string().as_bytes(),
+            t,
+        );
+        if bad == *signer {
+            assert!(v.valid(), "{:?}", v.checks);
+        } else {
+            assert!(
+                failed(&v).contains(&"tdx.collateral.tcb_info"),
+                "{:?}",
+                v.checks
+            );
+        }
+    }
+}

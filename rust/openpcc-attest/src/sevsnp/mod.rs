@@ -439,10 +439,10 @@ fn chain_outcome(roots: &Roots, ev: &Evidence<'_>) -> ChainOutcome {
         out.checks = v.checks;
         return out;
     };
-    let leaf = match Cert::from_der_or_pem(vcek_bytes)
+    let parsed = Cert::from_der_or_pem(vcek_bytes)
         .map_err(|e| e.to_string())
-        .and_then(|c| VcekInfo::from_cert(&c).map(|i| (c, i)))
-    {
+        .and_then(|c| VcekInfo::from_cert(&c).map(|i| (c, i)));
+    let (leaf, info) = match parsed {
         Ok(pair) => pair,
         Err(e) => {
             v.fail("sevsnp.vcek", format!("VCEK does not parse: {e}"));
@@ -450,26 +450,12 @@ fn chain_outcome(roots: &Roots, ev: &Evidence<'_>) -> ChainOutcome {
             return out;
         }
     };
-    let (leaf, info) = leaf;
-    v.pass(
-        "sevsnp.vcek",
-        format!(
-            "{} for {}",
-            info.kind(),
-            info.product.as_deref().unwrap_or("unknown product")
-        ),
-    );
-    out.windows.push((
-        info.kind().to_owned(),
-        leaf.validity_unix().0,
-        leaf.validity_unix().1,
-    ));
-    if let Some(path) = chain_path(roots, ev, &leaf, &mut v) {
-        let (ask, ark) = path;
-        out.windows
-            .push((ask.subject(), ask.validity_unix().0, ask.validity_unix().1));
-        out.windows
-            .push((ark.subject(), ark.validity_unix().0, ark.validity_unix().1));
+    let product = info.product.as_deref().unwrap_or("unknown product");
+    v.pass("sevsnp.vcek", format!("{} for {product}", info.kind()));
+    out.windows.push(window(info.kind().to_owned(), &leaf));
+    if let Some((ask, ark)) = chain_path(roots, ev, &leaf, &mut v) {
+        out.windows.push(window(ask.subject(), &ask));
+        out.windows.push(window(ark.subject(), &ark));
         if let Some(crl) = ev.crl {
             if let Some(w) = check_crl(&mut v, crl, &ask, &ark) {
                 out.windows.push(w);
@@ -479,6 +465,11 @@ fn chain_outcome(roots: &Roots, ev: &Evidence<'_>) -> ChainOutcome {
     out.vcek = Some(info);
     out.checks = v.checks;
     out
+}
+
+fn window(what: String, cert: &Cert) -> (String, u64, u64) {
+    let (not_before, not_after) = cert.validity_unix();
+    (what, not_before, not_after)
 }
 
 /// Finds and verifies the ASK (or ASVK) that signed the leaf and the ARK that signed it.

@@ -232,6 +232,7 @@ pub struct ChainStage {
     verdict: Verdict,
     fingerprint: [u8; 32],
     chain: Vec<Cert>,
+    windows: Vec<Window>,
     leaf_key: Option<PublicKey>,
     info: Option<PckInfo>,
 }
@@ -262,12 +263,7 @@ fn verify_staged(
         return v;
     };
     check_qe_report_signature(&mut v, &q, leaf_key);
-    check_windows(
-        &mut v,
-        "tdx.pck_chain.validity",
-        chain.chain.iter().map(cert_window).collect(),
-        at,
-    );
+    check_windows(&mut v, "tdx.pck_chain.validity", chain.windows.clone(), at);
     let stage = collateral_of(&chain);
     absorb(&mut v, &stage.verdict);
     let Some(col) = &stage.col else { return v };
@@ -309,6 +305,7 @@ fn chain_stage(pck_chain: &[u8], root: &TdxRoot) -> ChainStage {
         verdict: Verdict::new(),
         fingerprint,
         chain: Vec::new(),
+        windows: Vec::new(),
         leaf_key: None,
         info: None,
     };
@@ -337,6 +334,7 @@ fn chain_stage(pck_chain: &[u8], root: &TdxRoot) -> ChainStage {
                 ),
             }
         }
+        stage.windows = chain.iter().map(cert_window).collect();
         stage.chain = chain;
     }
     stage.verdict = v;
