@@ -4,6 +4,8 @@ and bad input (every case a specific exception class, no plaintext of the bad pa
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -440,3 +442,36 @@ def test_no_secret_in_repr_or_errors(nodes: list) -> None:  # type: ignore[type-
         compute.NodeRequest.unwrap(req.media_type, key[:-1] + b"\x00", nodes[0][1])
     except ComputeUnwrapError as e:
         assert nodes[0][1].hex() not in str(e) and key.hex() not in str(e)
+
+
+_STREAM_NODE = _node_key()
+_STREAM_REQ = compute.seal_request(b"p", [(IDS[0], _STREAM_NODE[2])])
+_STREAM_SERVER = compute.NodeRequest.unwrap(
+    _STREAM_REQ.media_type, _STREAM_REQ.encapsulated_keys[0][1], _STREAM_NODE[1]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(st.binary(min_size=0, max_size=700), st.integers(min_value=0, max_value=40_000_000)),
+        max_size=25,
+    ),
+    frame=st.integers(min_value=16, max_value=514),
+    split=st.integers(min_value=1, max_value=600),
+)
+def test_fixed_policy_property(events: list[tuple[bytes, int]], frame: int, split: int) -> None:
+    """Any pieces at any times: every non-final chunk is exactly `frame` bytes of plaintext, and the
+    opener gives back exactly the pieces, whatever the wire is split into."""
+    s = _STREAM_SERVER.token_stream_sealer(200, padding="fixed", frame=frame, max_delay_ms=20.0, now_ns=0)
+    chunks, t = list(s.start()), 0
+    for piece, gap in events:
+        t += gap
+        chunks += s.poll(t) + s.push(piece, t)
+    chunks += s.finish()
+    assert {len(c) for c in chunks[:-1]} <= {frame + 16 + (1 if frame + 16 < 64 else 2)}
+    assert len(chunks[-1]) == 17
+    wire = s.response_nonce + b"".join(chunks)
+    opener = _STREAM_REQ.token_stream_opener(IDS[0])
+    body = b"".join(opener.push(wire[i : i + split]) for i in range(0, len(wire), split))
+    assert body + opener.finish()[0] == b"".join(p for p, _ in events)

@@ -1,4 +1,5 @@
 //! Token streams (length hiding, incremental release) and bad input through the public API.
+#![allow(clippy::cast_possible_truncation)] // the test PRNG is cut down to bytes on purpose
 
 use std::time::Duration;
 
@@ -116,4 +117,48 @@ fn unknown_node_and_wrong_media_types() {
         TokenStreamSealer::new(sealer, 200, &[], Padding::default(), Duration::ZERO),
         Err(Error::InvalidArgument(_))
     ));
+}
+
+/// A malicious node controls the plaintext inside authentic chunks: arbitrary BHTTP bytes must give a
+/// typed result, never a panic or a hang.
+#[test]
+fn arbitrary_plaintext_from_the_node_never_panics() {
+    let (req, node) = setup();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..300 {
+        let mut sealer = node.response_sealer(Framing::Chunked).unwrap();
+        let mut wire = sealer.response_nonce().to_vec();
+        let chunks = next() % 6;
+        for _ in 0..chunks {
+            let len = 1 + (next() % 64) as usize;
+            // Mostly small values so the parser gets deep into the message structure.
+            let pt: Vec<u8> = (0..len)
+                .map(|_| {
+                    if next() % 3 == 0 {
+                        (next() % 256) as u8
+                    } else {
+                        (next() % 8) as u8
+                    }
+                })
+                .collect();
+            wire.extend(sealer.seal_chunk(&pt).unwrap());
+        }
+        wire.extend(sealer.seal_final(b"").unwrap());
+        let mut o =
+            TokenStreamOpener::new(req.response_opener(NODE, media::CHUNKED_RESPONSE).unwrap())
+                .unwrap();
+        let result = match o.push(&wire) {
+            Ok(_) => o.finish().map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if round == 0 {
+            assert!(result.is_err()); // no chunks at all: not a BHTTP message
+        }
+    }
 }
