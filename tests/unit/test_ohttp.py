@@ -168,3 +168,11 @@ def test_plain_round_trip(key: ohttp.GatewayKey, request: bytes, response: bytes
     got, responder = key.decapsulate_request(data)
     assert got == request
     assert client.decapsulate_response(responder.encapsulate_response(response)) == response
+
+
+def test_hpke_enums_are_accepted() -> None:
+    from openpcc.hpke import AEAD, KDF, KEM
+
+    key = ohttp.GatewayKey.from_seed(1, KEM.X25519, SEED, [(KDF.HKDF_SHA256, AEAD.AES_128_GCM)])
+    assert key.key_config.kem == KEM.X25519
+    assert key.key_config.symmetric_algorithms == [(KDF.HKDF_SHA256, AEAD.AES_128_GCM)]

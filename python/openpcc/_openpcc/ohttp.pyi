@@ -47,7 +47,7 @@ class KeyConfig:
     @staticmethod
     def decode(data: bytes) -> KeyConfig:
         """Decodes exactly one key config; trailing bytes raise ``KeyConfigError``."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 def encode_key_configs(configs: Sequence[KeyConfig]) -> bytes:
     """An ``application/ohttp-keys`` list: each config prefixed by its u16 length."""
