@@ -33,7 +33,13 @@ class KeyConfig:
     ``OHTTPUnsupportedError`` for unknown algorithm ids.
     """
 
-    def __new__(cls, key_id: int, kem: int, public_key: bytes, symmetric_algorithms: Sequence[tuple[int, int]]) -> KeyConfig: ...
+    def __new__(
+        cls,
+        key_id: int,
+        kem: int,
+        public_key: bytes,
+        symmetric_algorithms: Sequence[tuple[int, int]],
+    ) -> KeyConfig: ...
     @property
     def key_id(self) -> int: ...
     @property
@@ -74,12 +80,18 @@ class GatewayKey:
     """A gateway key pair and its key config. ``repr`` never shows the secret key."""
 
     @staticmethod
-    def from_secret_key(key_id: int, kem: int, secret_key: bytes, symmetric_algorithms: Sequence[tuple[int, int]]) -> GatewayKey: ...
+    def from_secret_key(
+        key_id: int, kem: int, secret_key: bytes, symmetric_algorithms: Sequence[tuple[int, int]]
+    ) -> GatewayKey: ...
     @staticmethod
-    def from_seed(key_id: int, kem: int, seed: bytes, symmetric_algorithms: Sequence[tuple[int, int]]) -> GatewayKey:
+    def from_seed(
+        key_id: int, kem: int, seed: bytes, symmetric_algorithms: Sequence[tuple[int, int]]
+    ) -> GatewayKey:
         """``DeriveKeyPair(seed)`` of the KEM, as the reference gateway derives its key."""
     @staticmethod
-    def generate(key_id: int, kem: int, symmetric_algorithms: Sequence[tuple[int, int]]) -> GatewayKey:
+    def generate(
+        key_id: int, kem: int, symmetric_algorithms: Sequence[tuple[int, int]]
+    ) -> GatewayKey:
         """A fresh random key pair."""
     @property
     def key_config(self) -> KeyConfig: ...
@@ -123,7 +135,9 @@ class ChunkedRequestSealer:
 class ChunkedRequestOpener:
     """Gateway side of a chunked request: ``feed`` wire bytes, get chunk plaintexts."""
 
-    def __new__(cls, gateway_key: GatewayKey, *, max_chunk_len: int = 4096) -> ChunkedRequestOpener: ...
+    def __new__(
+        cls, gateway_key: GatewayKey, *, max_chunk_len: int = 4096
+    ) -> ChunkedRequestOpener: ...
     @property
     def response_context(self) -> ResponseContext | None:
         """Available once the header and enc have arrived."""
@@ -151,6 +165,8 @@ class ChunkedResponseSealer:
 class ChunkedResponseOpener:
     """Client side of a chunked response."""
 
-    def __new__(cls, client_context: ClientContext, *, max_chunk_len: int = 16384) -> ChunkedResponseOpener: ...
+    def __new__(
+        cls, client_context: ClientContext, *, max_chunk_len: int = 16384
+    ) -> ChunkedResponseOpener: ...
     def feed(self, data: bytes) -> list[bytes]: ...
     def finish(self) -> bytes: ...

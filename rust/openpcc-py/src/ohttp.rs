@@ -214,6 +214,7 @@ impl PyResponseContext {
         Ok(PyBytes::new(py, &sealed))
     }
 
+    #[allow(clippy::unused_self)] // Python calls it on the instance
     fn __repr__(&self) -> &'static str {
         "ResponseContext(<secret>)"
     }
@@ -230,6 +231,7 @@ impl PyClientContext {
         Ok(PyBytes::new(py, &msg))
     }
 
+    #[allow(clippy::unused_self)] // Python calls it on the instance
     fn __repr__(&self) -> &'static str {
         "ClientContext(<secret>)"
     }
