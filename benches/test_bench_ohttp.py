@@ -13,6 +13,7 @@ do the same work. Run: ``make bench`` or ``pytest benches/test_bench_ohttp.py --
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, hmac
@@ -20,7 +21,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from openpcc import ohttp
 from pyhpke import AEADId, CipherSuite, KDFId, KEMId
-from pytest_benchmark.fixture import BenchmarkFixture
 
 KEY_ID = 1
 SEED = bytes(range(32))
@@ -28,6 +28,7 @@ MESSAGE = bytes(1024)
 HEADER = bytes([KEY_ID]) + bytes.fromhex("002000010001")
 REQUEST_INFO = b"message/bhttp request\x00" + HEADER
 BATCH = 1000
+Paired = Callable[[str, str], Any]  # the `paired(group, impl)` fixture of benches/conftest.py
 
 
 # --- peer: RFC 9458 on pyhpke + cryptography ----------------------------------
@@ -142,29 +143,25 @@ def test_peer_interoperates(gateway: ohttp.GatewayKey, peer: PeerOHTTP) -> None:
 # --- request encapsulation / decapsulation -----------------------------------------
 
 
-@pytest.mark.benchmark(group="ohttp-encapsulate-x25519-1KiB")
-def test_encapsulate_openpcc(benchmark: BenchmarkFixture, gateway: ohttp.GatewayKey) -> None:
+def test_encapsulate_openpcc(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     config = gateway.key_config
-    benchmark(ohttp.encapsulate_request, config, MESSAGE)
+    paired("ohttp-encapsulate-x25519-1KiB", "openpcc")(ohttp.encapsulate_request, config, MESSAGE)
 
 
-@pytest.mark.benchmark(group="ohttp-encapsulate-x25519-1KiB")
-def test_encapsulate_peer_pyhpke(benchmark: BenchmarkFixture, peer: PeerOHTTP) -> None:
-    benchmark(peer.encapsulate, MESSAGE)
+def test_encapsulate_peer_pyhpke(paired: Paired, peer: PeerOHTTP) -> None:
+    paired("ohttp-encapsulate-x25519-1KiB", "pyhpke")(peer.encapsulate, MESSAGE)
 
 
-@pytest.mark.benchmark(group="ohttp-decapsulate-x25519-1KiB")
-def test_decapsulate_openpcc(benchmark: BenchmarkFixture, gateway: ohttp.GatewayKey) -> None:
+def test_decapsulate_openpcc(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     data, _ = ohttp.encapsulate_request(gateway.key_config, MESSAGE)
-    benchmark(gateway.decapsulate_request, data)
+    paired("ohttp-decapsulate-x25519-1KiB", "openpcc")(gateway.decapsulate_request, data)
 
 
-@pytest.mark.benchmark(group="ohttp-decapsulate-x25519-1KiB")
 def test_decapsulate_peer_pyhpke(
-    benchmark: BenchmarkFixture, gateway: ohttp.GatewayKey, peer: PeerOHTTP
+    paired: Paired, gateway: ohttp.GatewayKey, peer: PeerOHTTP
 ) -> None:
     data, _ = ohttp.encapsulate_request(gateway.key_config, MESSAGE)
-    benchmark(peer.decapsulate, data)
+    paired("ohttp-decapsulate-x25519-1KiB", "pyhpke")(peer.decapsulate, data)
 
 
 # --- chunked streams -----------------------------------------------------------------
@@ -228,34 +225,31 @@ def seal_open_peer(sealer: PeerChunks, opener: PeerChunks, pt: bytes) -> Callabl
     return run
 
 
-@pytest.mark.benchmark(group="chunk-seal-open-32B")
-def test_chunk_32_openpcc(benchmark: BenchmarkFixture, gateway: ohttp.GatewayKey) -> None:
+def test_chunk_32_openpcc(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     sealer, opener, _, _ = chunk_pair(gateway, 4096)
-    benchmark(seal_open_openpcc(sealer, opener, bytes(32)))
+    paired("chunk-seal-open-32B", "openpcc")(seal_open_openpcc(sealer, opener, bytes(32)))
 
 
-@pytest.mark.benchmark(group="chunk-seal-open-32B")
-def test_chunk_32_peer_cryptography(benchmark: BenchmarkFixture, gateway: ohttp.GatewayKey) -> None:
+def test_chunk_32_peer_cryptography(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     _, _, peer_sealer, peer_opener = chunk_pair(gateway, 4096)
-    benchmark(seal_open_peer(peer_sealer, peer_opener, bytes(32)))
+    paired("chunk-seal-open-32B", "cryptography")(
+        seal_open_peer(peer_sealer, peer_opener, bytes(32))
+    )
 
 
-@pytest.mark.benchmark(group="chunk-seal-open-16KiB")
-def test_chunk_16k_openpcc(benchmark: BenchmarkFixture, gateway: ohttp.GatewayKey) -> None:
+def test_chunk_16k_openpcc(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     sealer, opener, _, _ = chunk_pair(gateway, 16384)
-    benchmark(seal_open_openpcc(sealer, opener, bytes(16384)))
+    paired("chunk-seal-open-16KiB", "openpcc")(seal_open_openpcc(sealer, opener, bytes(16384)))
 
 
-@pytest.mark.benchmark(group="chunk-seal-open-16KiB")
-def test_chunk_16k_peer_cryptography(
-    benchmark: BenchmarkFixture, gateway: ohttp.GatewayKey
-) -> None:
+def test_chunk_16k_peer_cryptography(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     _, _, peer_sealer, peer_opener = chunk_pair(gateway, 16384)
-    benchmark(seal_open_peer(peer_sealer, peer_opener, bytes(16384)))
+    paired("chunk-seal-open-16KiB", "cryptography")(
+        seal_open_peer(peer_sealer, peer_opener, bytes(16384))
+    )
 
 
-@pytest.mark.benchmark(group=f"chunk-seal-open-32B-batch{BATCH}")
-def test_chunk_32_batch_openpcc(benchmark: BenchmarkFixture, gateway: ohttp.GatewayKey) -> None:
+def test_chunk_32_batch_openpcc(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     sealer, opener, _, _ = chunk_pair(gateway, 4096)
     chunks = [bytes(32)] * BATCH
 
@@ -263,13 +257,10 @@ def test_chunk_32_batch_openpcc(benchmark: BenchmarkFixture, gateway: ohttp.Gate
         wire = b"".join(sealer.feed_many(chunks))
         assert len(opener.feed(wire)) == BATCH
 
-    benchmark(run)
+    paired(f"chunk-seal-open-32B-batch{BATCH}", "openpcc")(run)
 
 
-@pytest.mark.benchmark(group=f"chunk-seal-open-32B-batch{BATCH}")
-def test_chunk_32_batch_peer_cryptography(
-    benchmark: BenchmarkFixture, gateway: ohttp.GatewayKey
-) -> None:
+def test_chunk_32_batch_peer_cryptography(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     _, _, peer_sealer, peer_opener = chunk_pair(gateway, 4096)
     chunk = bytes(32)
 
@@ -277,4 +268,4 @@ def test_chunk_32_batch_peer_cryptography(
         wire = b"".join([peer_sealer.seal(chunk) for _ in range(BATCH)])
         assert len(peer_opener.open_all(wire)) == BATCH
 
-    benchmark(run)
+    paired(f"chunk-seal-open-32B-batch{BATCH}", "cryptography")(run)
