@@ -302,3 +302,21 @@ def test_plain_request_is_not_a_chunked_request(key: ohttp.GatewayKey, attempt: 
     with pytest.raises((OHTTPDecryptError, ChunkTooLargeError, TruncatedStreamError)):
         opener.feed(request)
         opener.finish()
+
+
+def test_plain_and_chunked_contexts_do_not_mix(key: ohttp.GatewayKey, exchange: Exchange) -> None:
+    # A plain exchange's contexts refuse chunked use, and the other way round.
+    _, responder = key.decapsulate_request(exchange[0])
+    with pytest.raises(OHTTPUsageError):
+        ohttp.ChunkedResponseSealer(responder)
+    with pytest.raises(OHTTPUsageError):
+        ohttp.ChunkedResponseOpener(exchange[2])
+
+    stream, sealer = chunked_request(key, b"q")
+    opener = ohttp.ChunkedRequestOpener(key)
+    opener.feed(stream)
+    assert opener.response_context is not None
+    with pytest.raises(OHTTPUsageError):
+        opener.response_context.encapsulate_response(b"plain answer")
+    with pytest.raises(OHTTPUsageError):
+        sealer.client_context.decapsulate_response(exchange[1])

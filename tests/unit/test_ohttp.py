@@ -181,3 +181,25 @@ def test_hpke_enums_are_accepted() -> None:
     key = ohttp.GatewayKey.from_seed(1, KEM.X25519, SEED, [(KDF.HKDF_SHA256, AEAD.AES_128_GCM)])
     assert key.key_config.kem == KEM.X25519
     assert key.key_config.symmetric_algorithms == [(KDF.HKDF_SHA256, AEAD.AES_128_GCM)]
+
+
+def test_threads_share_a_gateway_key(key: ohttp.GatewayKey) -> None:
+    """HPKE work runs without the GIL; a shared key and per-thread streams stay consistent."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def exchange(i: int) -> bytes:
+        body = bytes([i]) * (20_000 + i)  # large enough to take the GIL-free paths
+        data, client = ohttp.encapsulate_request(key.key_config, body)
+        request, responder = key.decapsulate_request(data)
+        assert request == body
+        response = responder.encapsulate_response(request)
+        assert client.decapsulate_response(response) == body
+        sealer = ohttp.ChunkedRequestSealer(key.key_config, max_chunk_len=16384)
+        opener = ohttp.ChunkedRequestOpener(key, max_chunk_len=16384)
+        wire = b"".join(sealer.feed(body) + sealer.finish())
+        assert b"".join(opener.feed(wire)) + opener.finish() == body
+        return wire
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        wires = list(pool.map(exchange, range(16)))
+    assert len({len(w) for w in wires}) == 16

@@ -147,7 +147,10 @@ class ChunkedRequestOpener:
 
 @final
 class ChunkedResponseSealer:
-    """Gateway side of a chunked response. The first wire piece returned is the response nonce."""
+    """Gateway side of a chunked response. The first wire piece returned is the response nonce.
+
+    ``response_context`` must come from a ``ChunkedRequestOpener`` (else ``OHTTPUsageError``).
+    """
 
     def __new__(
         cls,
@@ -163,7 +166,8 @@ class ChunkedResponseSealer:
 
 @final
 class ChunkedResponseOpener:
-    """Client side of a chunked response."""
+    """Client side of a chunked response; ``client_context`` must come from a ``ChunkedRequestSealer``
+    (else ``OHTTPUsageError``)."""
 
     def __new__(
         cls, client_context: ClientContext, *, max_chunk_len: int = 16384

@@ -407,8 +407,10 @@ struct PyChunkedResponseOpener(Mutex<chunked::ChunkedResponseOpener>);
 impl PyChunkedResponseOpener {
     #[new]
     #[pyo3(signature = (client_context, *, max_chunk_len=16384))]
-    fn new(client_context: &PyClientContext, max_chunk_len: usize) -> Self {
-        Self(Mutex::new(chunked::ChunkedResponseOpener::new(client_context.0.clone(), max_chunk_len)))
+    fn new(client_context: &PyClientContext, max_chunk_len: usize) -> PyResult<Self> {
+        let opener = chunked::ChunkedResponseOpener::new(client_context.0.clone(), max_chunk_len);
+        opener.check_context().map_err(to_py_err)?;
+        Ok(Self(Mutex::new(opener)))
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
