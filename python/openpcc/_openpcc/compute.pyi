@@ -1,4 +1,5 @@
 from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 REQUEST: str
 CHUNKED_REQUEST: str
@@ -9,7 +10,7 @@ ENCAPSULATED_KEY_LEN: int
 DEFAULT_FRAME: int
 DEFAULT_MAX_DELAY_MS: float
 
-Fields = Sequence[tuple[bytes, bytes]]
+Fields: TypeAlias = Sequence[tuple[bytes, bytes]]
 
 class ComputeRequest:
     @property
