@@ -4,14 +4,15 @@ Run: ``make bench`` or ``.venv/bin/python -m pytest -q benches/test_bench_comput
 --benchmark-only --benchmark-columns=min,median,mean,ops,rounds``.
 
 Groups pair ``openpcc`` with ``cryptography`` (the baseline peer, checked for correctness against openpcc
-before it is timed). Stream groups report per-token CPU; ``extra_info`` carries bytes per token on the wire.
+before it is timed) through the shared ``paired(group, impl)`` fixture, so ``benches/ratios.py`` puts them in
+the common ratio table. In stream groups ``openpcc`` is the default (length-hiding) policy and
+``openpcc-per-piece`` the reference-like one. Stream groups report per-token CPU; ``extra_info`` carries bytes per token on the wire.
 """
 
 from __future__ import annotations
 
 import hmac
 import os
-from hashlib import sha256
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -19,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
-
 from openpcc import compute
 
 HEADER = bytes.fromhex("00001000010001")
@@ -39,18 +39,24 @@ def _labeled_extract(sid: bytes, salt: bytes, label: bytes, ikm: bytes) -> bytes
 
 
 def _labeled_expand(sid: bytes, prk: bytes, label: bytes, info: bytes, n: int) -> bytes:
-    return HKDFExpand(SHA256(), n, n.to_bytes(2, "big") + b"HPKE-v1" + sid + label + info).derive(prk)
+    return HKDFExpand(SHA256(), n, n.to_bytes(2, "big") + b"HPKE-v1" + sid + label + info).derive(
+        prk
+    )
 
 
 def _pub(key: ec.EllipticCurvePublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    return key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
 
 
 def baseline_encapsulate(dek: bytes, pk_r: bytes, info: bytes) -> bytes:
     """HPKE base-mode SetupS + Seal("multi-encap-key", DEK) for DHKEM(P-256)/HKDF-SHA256/AES-128-GCM."""
     sk_e = ec.generate_private_key(ec.SECP256R1())
     enc = _pub(sk_e.public_key())
-    dh = sk_e.exchange(ec.ECDH(), ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), pk_r))
+    dh = sk_e.exchange(
+        ec.ECDH(), ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), pk_r)
+    )
     eae_prk = _labeled_extract(KEM_ID, b"", b"eae_prk", dh)
     shared = _labeled_expand(KEM_ID, eae_prk, b"shared_secret", enc + pk_r, 32)
     ctx = (
@@ -75,9 +81,15 @@ def baseline_open(body: bytes, key: bytes, sk_r: ec.EllipticCurvePrivateKey) -> 
     enc, wrapped = key[7:72], key[72:]
     pk_r = _pub(sk_r.public_key())
     dh = sk_r.exchange(ec.ECDH(), ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), enc))
-    shared = _labeled_expand(KEM_ID, _labeled_extract(KEM_ID, b"", b"eae_prk", dh), b"shared_secret", enc + pk_r, 32)
+    shared = _labeled_expand(
+        KEM_ID, _labeled_extract(KEM_ID, b"", b"eae_prk", dh), b"shared_secret", enc + pk_r, 32
+    )
     info = compute.REQUEST.encode() + b"\x00" + HEADER
-    ctx = b"\x00" + _labeled_extract(SUITE_ID, b"", b"psk_id_hash", b"") + _labeled_extract(SUITE_ID, b"", b"info_hash", info)
+    ctx = (
+        b"\x00"
+        + _labeled_extract(SUITE_ID, b"", b"psk_id_hash", b"")
+        + _labeled_extract(SUITE_ID, b"", b"info_hash", info)
+    )
     secret = _labeled_extract(SUITE_ID, shared, b"secret", b"")
     k = _labeled_expand(SUITE_ID, secret, b"key", ctx, 16)
     n = _labeled_expand(SUITE_ID, secret, b"base_nonce", ctx, 12)
@@ -108,8 +120,8 @@ def test_baseline_is_the_same_scheme() -> None:
 
 @pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("n", [1, 3, 8])
-def test_seal_openpcc(benchmark, n: int, size: str) -> None:  # type: ignore[no-untyped-def]
-    benchmark.group = f"compute-seal-{n}c-{size}"
+def test_seal_openpcc(paired, n: int, size: str) -> None:  # type: ignore[no-untyped-def]
+    benchmark = paired(f"compute-seal-{n}c-{size}", "openpcc")
     pt = os.urandom(SIZES[size])
     cands = list(zip(IDS[:n], PKS[:n]))
     benchmark(compute.seal_request, pt, cands)
@@ -117,15 +129,15 @@ def test_seal_openpcc(benchmark, n: int, size: str) -> None:  # type: ignore[no-
 
 @pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("n", [1, 3, 8])
-def test_seal_cryptography(benchmark, n: int, size: str) -> None:  # type: ignore[no-untyped-def]
-    benchmark.group = f"compute-seal-{n}c-{size}"
+def test_seal_cryptography(paired, n: int, size: str) -> None:  # type: ignore[no-untyped-def]
+    benchmark = paired(f"compute-seal-{n}c-{size}", "cryptography")
     pt = os.urandom(SIZES[size])
     benchmark(baseline_seal, pt, PKS[:n])
 
 
 @pytest.mark.parametrize("size", list(SIZES))
-def test_node_open_openpcc(benchmark, size: str) -> None:  # type: ignore[no-untyped-def]
-    benchmark.group = f"compute-node-open-{size}"
+def test_node_open_openpcc(paired, size: str) -> None:  # type: ignore[no-untyped-def]
+    benchmark = paired(f"compute-node-open-{size}", "openpcc")
     pt = os.urandom(SIZES[size])
     req = compute.seal_request(pt, [(IDS[0], PKS[0])])
     key, body = req.encapsulated_keys[0][1], req.body
@@ -137,8 +149,8 @@ def test_node_open_openpcc(benchmark, size: str) -> None:  # type: ignore[no-unt
 
 
 @pytest.mark.parametrize("size", list(SIZES))
-def test_node_open_cryptography(benchmark, size: str) -> None:  # type: ignore[no-untyped-def]
-    benchmark.group = f"compute-node-open-{size}"
+def test_node_open_cryptography(paired, size: str) -> None:  # type: ignore[no-untyped-def]
+    benchmark = paired(f"compute-node-open-{size}", "cryptography")
     pt = os.urandom(SIZES[size])
     body, (key,) = baseline_seal(pt, PKS[:1])
     assert benchmark(baseline_open, body, key, NODES[0]) == pt
@@ -148,7 +160,9 @@ def test_node_open_cryptography(benchmark, size: str) -> None:  # type: ignore[n
 
 N_TOKENS = 1000
 TOKEN_LINES = [f'{{"response":"tok{i % 97}","done":false}}\n'.encode() for i in range(N_TOKENS)]
-STEP_NS = 25_000_000  # one token every 25 ms: each token gets its own flush under the default policy
+STEP_NS = (
+    25_000_000  # one token every 25 ms: each token gets its own flush under the default policy
+)
 
 
 def _node() -> tuple[compute.ComputeRequest, compute.NodeRequest]:
@@ -158,7 +172,9 @@ def _node() -> tuple[compute.ComputeRequest, compute.NodeRequest]:
 
 def _seal_stream(node: compute.NodeRequest, padding: str) -> list[bytes]:
     """Node side: N_TOKENS tokens through push/poll, as a server loop would call them."""
-    s = node.token_stream_sealer(200, [(b"content-type", b"application/x-ndjson")], padding=padding, now_ns=0)
+    s = node.token_stream_sealer(
+        200, [(b"content-type", b"application/x-ndjson")], padding=padding, now_ns=0
+    )
     out = [s.response_nonce, *s.start()]
     t = 0
     for tok in TOKEN_LINES:
@@ -179,9 +195,13 @@ def _open_stream(req: compute.ComputeRequest, chunks: list[bytes]) -> int:
     return n + len(o.finish()[0])
 
 
+def _stream_impl(padding: str) -> str:
+    return "openpcc" if padding == "fixed" else f"openpcc-{padding}"
+
+
 @pytest.mark.parametrize("padding", ["fixed", "per-piece"])
-def test_stream_seal_openpcc(benchmark, padding: str) -> None:  # type: ignore[no-untyped-def]
-    benchmark.group = "compute-stream-seal-1000-tokens"
+def test_stream_seal_openpcc(paired, padding: str) -> None:  # type: ignore[no-untyped-def]
+    benchmark = paired("compute-stream-seal-1000-tokens", _stream_impl(padding))
     _, node = _node()
     chunks = benchmark(_seal_stream, node, padding)
     benchmark.extra_info["wire_bytes_per_token"] = sum(map(len, chunks)) / N_TOKENS
@@ -189,8 +209,8 @@ def test_stream_seal_openpcc(benchmark, padding: str) -> None:  # type: ignore[n
 
 
 @pytest.mark.parametrize("padding", ["fixed", "per-piece"])
-def test_stream_open_openpcc(benchmark, padding: str) -> None:  # type: ignore[no-untyped-def]
-    benchmark.group = "compute-stream-open-1000-tokens"
+def test_stream_open_openpcc(paired, padding: str) -> None:  # type: ignore[no-untyped-def]
+    benchmark = paired("compute-stream-open-1000-tokens", _stream_impl(padding))
     req, node = _node()
     chunks = _seal_stream(node, padding)
     assert benchmark(_open_stream, req, chunks) == sum(map(len, TOKEN_LINES))
@@ -204,9 +224,9 @@ def _plaintext_loop() -> int:
 
 
 @pytest.mark.parametrize("group", ["seal", "open"])
-def test_stream_plaintext(benchmark, group: str) -> None:  # type: ignore[no-untyped-def]
+def test_stream_plaintext(paired, group: str) -> None:  # type: ignore[no-untyped-def]
     """The floor: the same tokens through a Python loop without encryption."""
-    benchmark.group = f"compute-stream-{group}-1000-tokens"
+    benchmark = paired(f"compute-stream-{group}-1000-tokens", "plaintext")
     benchmark(_plaintext_loop)
 
 
@@ -216,23 +236,27 @@ KEY, BASE = os.urandom(16), int.from_bytes(os.urandom(12), "big")
 def _crypto_seal() -> list[bytes]:
     enc = AESGCM(KEY)
     return [
-        bytes([len(tok) + 17]) + enc.encrypt((BASE ^ i).to_bytes(12, "big"), bytes([len(tok)]) + tok, b"")
+        bytes([len(tok) + 17])
+        + enc.encrypt((BASE ^ i).to_bytes(12, "big"), bytes([len(tok)]) + tok, b"")
         for i, tok in enumerate(TOKEN_LINES)
     ]
 
 
-def test_stream_seal_cryptography(benchmark) -> None:  # type: ignore[no-untyped-def]
+def test_stream_seal_cryptography(paired) -> None:  # type: ignore[no-untyped-def]
     """Baseline peer: the reference's one-chunk-per-token scheme on `cryptography` AES-GCM."""
-    benchmark.group = "compute-stream-seal-1000-tokens"
+    benchmark = paired("compute-stream-seal-1000-tokens", "cryptography")
     benchmark(_crypto_seal)
 
 
-def test_stream_open_cryptography(benchmark) -> None:  # type: ignore[no-untyped-def]
-    benchmark.group = "compute-stream-open-1000-tokens"
+def test_stream_open_cryptography(paired) -> None:  # type: ignore[no-untyped-def]
+    benchmark = paired("compute-stream-open-1000-tokens", "cryptography")
     chunks = _crypto_seal()
 
     def run() -> int:
         dec = AESGCM(KEY)
-        return sum(len(dec.decrypt((BASE ^ i).to_bytes(12, "big"), c[1:], b"")) for i, c in enumerate(chunks))
+        return sum(
+            len(dec.decrypt((BASE ^ i).to_bytes(12, "big"), c[1:], b""))
+            for i, c in enumerate(chunks)
+        )
 
     benchmark(run)

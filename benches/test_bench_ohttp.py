@@ -13,21 +13,22 @@ do the same work. Run: ``make bench`` or ``pytest benches/test_bench_ohttp.py --
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
-from pyhpke import AEADId, CipherSuite, KDFId, KEMId
-
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from openpcc import ohttp
+from pyhpke import AEADId, CipherSuite, KDFId, KEMId
 
 KEY_ID = 1
 SEED = bytes(range(32))
 MESSAGE = bytes(1024)
-HEADER = bytes([KEY_ID]) + bytes.fromhex("0020" "0001" "0001")
+HEADER = bytes([KEY_ID]) + bytes.fromhex("002000010001")
 REQUEST_INFO = b"message/bhttp request\x00" + HEADER
 BATCH = 1000
+Paired = Callable[[str, str], Any]  # the `paired(group, impl)` fixture of benches/conftest.py
 
 
 # --- peer: RFC 9458 on pyhpke + cryptography ----------------------------------
@@ -37,7 +38,9 @@ class PeerOHTTP:
     """RFC 9458 request/response for DHKEM(X25519) / HKDF-SHA256 / AES-128-GCM in plain Python."""
 
     def __init__(self, secret_key: bytes, public_key: bytes) -> None:
-        self.suite = CipherSuite.new(KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.AES128_GCM)
+        self.suite = CipherSuite.new(
+            KEMId.DHKEM_X25519_HKDF_SHA256, KDFId.HKDF_SHA256, AEADId.AES128_GCM
+        )
         self.pk = self.suite.kem.deserialize_public_key(public_key)
         self.sk = self.suite.kem.deserialize_private_key(secret_key)
 
@@ -53,9 +56,15 @@ class PeerOHTTP:
         return ctx.open(ct), enc, ctx.export(b"message/bhttp response", 16)
 
 
-def peer_response_key(secret: bytes, enc: bytes, response_nonce: bytes, context: bytes) -> tuple[bytes, bytes]:
+def peer_response_key(
+    secret: bytes, enc: bytes, response_nonce: bytes, context: bytes
+) -> tuple[bytes, bytes]:
     del context  # the exporter label is already in `secret`
-    prk = HKDF(algorithm=hashes.SHA256(), length=32, salt=enc + response_nonce, info=b"")._extract(secret)  # noqa: SLF001
+    extract = hmac.HMAC(
+        enc + response_nonce, hashes.SHA256()
+    )  # HKDF-Extract(salt, ikm) = HMAC(salt, ikm)
+    extract.update(secret)
+    prk = extract.finalize()
     key = HKDFExpand(algorithm=hashes.SHA256(), length=16, info=b"key").derive(prk)
     nonce = HKDFExpand(algorithm=hashes.SHA256(), length=12, info=b"nonce").derive(prk)
     return key, nonce
@@ -134,33 +143,33 @@ def test_peer_interoperates(gateway: ohttp.GatewayKey, peer: PeerOHTTP) -> None:
 # --- request encapsulation / decapsulation -----------------------------------------
 
 
-@pytest.mark.benchmark(group="ohttp-encapsulate-x25519-1KiB")
-def test_encapsulate_openpcc(benchmark, gateway: ohttp.GatewayKey) -> None:
+def test_encapsulate_openpcc(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     config = gateway.key_config
-    benchmark(ohttp.encapsulate_request, config, MESSAGE)
+    paired("ohttp-encapsulate-x25519-1KiB", "openpcc")(ohttp.encapsulate_request, config, MESSAGE)
 
 
-@pytest.mark.benchmark(group="ohttp-encapsulate-x25519-1KiB")
-def test_encapsulate_peer_pyhpke(benchmark, peer: PeerOHTTP) -> None:
-    benchmark(peer.encapsulate, MESSAGE)
+def test_encapsulate_peer_pyhpke(paired: Paired, peer: PeerOHTTP) -> None:
+    paired("ohttp-encapsulate-x25519-1KiB", "pyhpke")(peer.encapsulate, MESSAGE)
 
 
-@pytest.mark.benchmark(group="ohttp-decapsulate-x25519-1KiB")
-def test_decapsulate_openpcc(benchmark, gateway: ohttp.GatewayKey) -> None:
+def test_decapsulate_openpcc(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     data, _ = ohttp.encapsulate_request(gateway.key_config, MESSAGE)
-    benchmark(gateway.decapsulate_request, data)
+    paired("ohttp-decapsulate-x25519-1KiB", "openpcc")(gateway.decapsulate_request, data)
 
 
-@pytest.mark.benchmark(group="ohttp-decapsulate-x25519-1KiB")
-def test_decapsulate_peer_pyhpke(benchmark, gateway: ohttp.GatewayKey, peer: PeerOHTTP) -> None:
+def test_decapsulate_peer_pyhpke(
+    paired: Paired, gateway: ohttp.GatewayKey, peer: PeerOHTTP
+) -> None:
     data, _ = ohttp.encapsulate_request(gateway.key_config, MESSAGE)
-    benchmark(peer.decapsulate, data)
+    paired("ohttp-decapsulate-x25519-1KiB", "pyhpke")(peer.decapsulate, data)
 
 
 # --- chunked streams -----------------------------------------------------------------
 
 
-def chunk_pair(gateway: ohttp.GatewayKey, chunk_len: int) -> tuple[ohttp.ChunkedResponseSealer, ohttp.ChunkedResponseOpener, PeerChunks, PeerChunks]:
+def chunk_pair(
+    gateway: ohttp.GatewayKey, chunk_len: int
+) -> tuple[ohttp.ChunkedResponseSealer, ohttp.ChunkedResponseOpener, PeerChunks, PeerChunks]:
     """An openpcc sealer/opener pair over one response stream, and a peer pair with the same keys."""
     sealer = ohttp.ChunkedRequestSealer(gateway.key_config)
     request_opener = ohttp.ChunkedRequestOpener(gateway)
@@ -171,7 +180,12 @@ def chunk_pair(gateway: ohttp.GatewayKey, chunk_len: int) -> tuple[ohttp.Chunked
     response_opener = ohttp.ChunkedResponseOpener(sealer.client_context, max_chunk_len=chunk_len)
     nonce_piece = response_sealer.feed(b"x")  # [response nonce, first chunk]
     assert response_opener.feed(b"".join(nonce_piece)) == [b"x"]
-    return response_sealer, response_opener, PeerChunks(bytes(16), bytes(12)), PeerChunks(bytes(16), bytes(12))
+    return (
+        response_sealer,
+        response_opener,
+        PeerChunks(bytes(16), bytes(12)),
+        PeerChunks(bytes(16), bytes(12)),
+    )
 
 
 def test_peer_chunk_framing_interoperates(gateway: ohttp.GatewayKey, peer: PeerOHTTP) -> None:
@@ -192,7 +206,9 @@ def test_peer_chunk_framing_interoperates(gateway: ohttp.GatewayKey, peer: PeerO
     assert PeerChunks(key, aead_nonce).open_all(wire[16:-17]) == [bytes([i]) * 32 for i in range(3)]
 
 
-def seal_open_openpcc(sealer: ohttp.ChunkedResponseSealer, opener: ohttp.ChunkedResponseOpener, pt: bytes) -> Callable[[], None]:
+def seal_open_openpcc(
+    sealer: ohttp.ChunkedResponseSealer, opener: ohttp.ChunkedResponseOpener, pt: bytes
+) -> Callable[[], None]:
     def run() -> None:
         (wire,) = sealer.feed(pt)
         (got,) = opener.feed(wire)
@@ -209,32 +225,31 @@ def seal_open_peer(sealer: PeerChunks, opener: PeerChunks, pt: bytes) -> Callabl
     return run
 
 
-@pytest.mark.benchmark(group="chunk-seal-open-32B")
-def test_chunk_32_openpcc(benchmark, gateway: ohttp.GatewayKey) -> None:
+def test_chunk_32_openpcc(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     sealer, opener, _, _ = chunk_pair(gateway, 4096)
-    benchmark(seal_open_openpcc(sealer, opener, bytes(32)))
+    paired("chunk-seal-open-32B", "openpcc")(seal_open_openpcc(sealer, opener, bytes(32)))
 
 
-@pytest.mark.benchmark(group="chunk-seal-open-32B")
-def test_chunk_32_peer_cryptography(benchmark, gateway: ohttp.GatewayKey) -> None:
+def test_chunk_32_peer_cryptography(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     _, _, peer_sealer, peer_opener = chunk_pair(gateway, 4096)
-    benchmark(seal_open_peer(peer_sealer, peer_opener, bytes(32)))
+    paired("chunk-seal-open-32B", "cryptography")(
+        seal_open_peer(peer_sealer, peer_opener, bytes(32))
+    )
 
 
-@pytest.mark.benchmark(group="chunk-seal-open-16KiB")
-def test_chunk_16k_openpcc(benchmark, gateway: ohttp.GatewayKey) -> None:
+def test_chunk_16k_openpcc(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     sealer, opener, _, _ = chunk_pair(gateway, 16384)
-    benchmark(seal_open_openpcc(sealer, opener, bytes(16384)))
+    paired("chunk-seal-open-16KiB", "openpcc")(seal_open_openpcc(sealer, opener, bytes(16384)))
 
 
-@pytest.mark.benchmark(group="chunk-seal-open-16KiB")
-def test_chunk_16k_peer_cryptography(benchmark, gateway: ohttp.GatewayKey) -> None:
+def test_chunk_16k_peer_cryptography(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     _, _, peer_sealer, peer_opener = chunk_pair(gateway, 16384)
-    benchmark(seal_open_peer(peer_sealer, peer_opener, bytes(16384)))
+    paired("chunk-seal-open-16KiB", "cryptography")(
+        seal_open_peer(peer_sealer, peer_opener, bytes(16384))
+    )
 
 
-@pytest.mark.benchmark(group=f"chunk-seal-open-32B-batch{BATCH}")
-def test_chunk_32_batch_openpcc(benchmark, gateway: ohttp.GatewayKey) -> None:
+def test_chunk_32_batch_openpcc(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     sealer, opener, _, _ = chunk_pair(gateway, 4096)
     chunks = [bytes(32)] * BATCH
 
@@ -242,11 +257,10 @@ def test_chunk_32_batch_openpcc(benchmark, gateway: ohttp.GatewayKey) -> None:
         wire = b"".join(sealer.feed_many(chunks))
         assert len(opener.feed(wire)) == BATCH
 
-    benchmark(run)
+    paired(f"chunk-seal-open-32B-batch{BATCH}", "openpcc")(run)
 
 
-@pytest.mark.benchmark(group=f"chunk-seal-open-32B-batch{BATCH}")
-def test_chunk_32_batch_peer_cryptography(benchmark, gateway: ohttp.GatewayKey) -> None:
+def test_chunk_32_batch_peer_cryptography(paired: Paired, gateway: ohttp.GatewayKey) -> None:
     _, _, peer_sealer, peer_opener = chunk_pair(gateway, 4096)
     chunk = bytes(32)
 
@@ -254,4 +268,4 @@ def test_chunk_32_batch_peer_cryptography(benchmark, gateway: ohttp.GatewayKey) 
         wire = b"".join([peer_sealer.seal(chunk) for _ in range(BATCH)])
         assert len(peer_opener.open_all(wire)) == BATCH
 
-    benchmark(run)
+    paired(f"chunk-seal-open-32B-batch{BATCH}", "cryptography")(run)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from openpcc import bhttp
 from openpcc._openpcc.compute import (
     CHUNKED_REQUEST,
     CHUNKED_RESPONSE,
@@ -30,13 +31,13 @@ from openpcc._openpcc.compute import (
     ResponseOpener,
     TokenStreamOpener,
     TokenStreamSealer,
+    _decode_message_json,
+    _encode_message_json,
     decode_compute_request_info,
     encode_compute_request_info,
     message_names,
     seal_request,
 )
-from openpcc._openpcc.compute import _decode_message_json, _encode_message_json
-from openpcc import bhttp
 
 __all__ = [
     "CHUNKED_REQUEST",
@@ -64,6 +65,7 @@ __all__ = [
     "seal_request",
 ]
 
+
 def _encode_like_reference(message: bhttp.Request | bhttp.Response, indeterminate: bool) -> bytes:
     # messages/messages.go: compute messages are padded to a multiple of 514 with 514-byte content chunks.
     return bhttp.encode(
@@ -87,7 +89,9 @@ def open_http_request(node: NodeRequest, body: bytes) -> bhttp.Request:
     return bhttp.decode_request(node.open_body(body))
 
 
-def seal_http_response(node: NodeRequest, response: bhttp.Response, *, chunked: bool = True) -> bytes:
+def seal_http_response(
+    node: NodeRequest, response: bhttp.Response, *, chunked: bool = True
+) -> bytes:
     """Node side: encodes ``response`` as the reference does and seals it (the reference always chunks)."""
     return node.seal_response(_encode_like_reference(response, chunked), chunked=chunked)
 

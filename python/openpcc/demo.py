@@ -37,35 +37,52 @@ def _fields(fields: list[tuple[bytes, bytes]]) -> str:
 
 def _relay_view(direction: str, content_type: str, body: bytes, header_len: int = 0) -> None:
     clear = f"header {body[:header_len].hex()} (key id, KEM, KDF, AEAD) then " if header_len else ""
-    _say("relay", f"{direction} {content_type}, {len(body)} bytes: {clear}opaque {body[header_len:header_len + 8].hex()}...")
+    _say(
+        "relay",
+        f"{direction} {content_type}, {len(body)} bytes: {clear}opaque {body[header_len : header_len + 8].hex()}...",
+    )
 
 
 def main(args: argparse.Namespace | None = None) -> int:
     del args  # no options yet
     key = _gateway_key()
     config = key.key_config
-    _say("gateway", f"key id {config.key_id}, KEM 0x{config.kem:04x}, public key {len(config.public_key)} bytes, "
-                    f"key config {len(ohttp.encode_key_configs([config]))} bytes (application/ohttp-keys)")
+    _say(
+        "gateway",
+        f"key id {config.key_id}, KEM 0x{config.kem:04x}, public key {len(config.public_key)} bytes, "
+        f"key config {len(ohttp.encode_key_configs([config]))} bytes (application/ohttp-keys)",
+    )
 
     # Client: a Binary HTTP request, padded as the reference pads it, sealed for the gateway.
     request = bhttp.Request(
-        method=b"POST", scheme=b"https", authority=b"confsec-router.invalid", path=b"/",
+        method=b"POST",
+        scheme=b"https",
+        authority=b"confsec-router.invalid",
+        path=b"/",
         headers=[(b"content-type", b"application/json"), (b"user-agent", b"Go-http-client/1.1")],
         content=b'{"model": "demo", "prompt": "hello"}',
     )
     inner = bhttp.encode(request, pad_to_multiple_of=PAD)
     sealed_request, client = ohttp.encapsulate_request(config, inner)
     enc_len = len(sealed_request) - 7 - len(inner) - 16
-    _say("client", f"POST https://confsec-router.invalid/ -> BHTTP {len(inner)} bytes (padded to {PAD}), "
-                   f"OHTTP request {len(sealed_request)} = 7 header + {enc_len} enc + {len(inner)} ciphertext + 16 tag")
+    _say(
+        "client",
+        f"POST https://confsec-router.invalid/ -> BHTTP {len(inner)} bytes (padded to {PAD}), "
+        f"OHTTP request {len(sealed_request)} = 7 header + {enc_len} enc + {len(inner)} ciphertext + 16 tag",
+    )
     _relay_view("->", "message/ohttp-req", sealed_request, header_len=7)
 
     # Gateway: decapsulate, read the inner request, answer.
     opened, responder = key.decapsulate_request(sealed_request)
     seen = bhttp.decode_request(opened)
-    _say("gateway", f"{seen.method.decode()} {seen.scheme.decode()}://{seen.authority.decode()}{seen.path.decode()} "
-                    f"[{_fields(seen.headers)}] body {seen.content!r}")
-    response = bhttp.Response(200, headers=[(b"content-type", b"application/json")], content=b'{"answer": "hi"}')
+    _say(
+        "gateway",
+        f"{seen.method.decode()} {seen.scheme.decode()}://{seen.authority.decode()}{seen.path.decode()} "
+        f"[{_fields(seen.headers)}] body {seen.content!r}",
+    )
+    response = bhttp.Response(
+        200, headers=[(b"content-type", b"application/json")], content=b'{"answer": "hi"}'
+    )
     sealed_response = responder.encapsulate_response(bhttp.encode(response, pad_to_multiple_of=PAD))
     _relay_view("<-", "message/ohttp-res", sealed_response)
     answer = bhttp.decode_response(client.decapsulate_response(sealed_response))
@@ -73,21 +90,32 @@ def main(args: argparse.Namespace | None = None) -> int:
 
     # The same exchange with a chunked response, as compute responses are: fixed 532-byte chunks.
     sealer = ohttp.ChunkedRequestSealer(config, fixed_chunk_len=PAD)
-    request_wire = sealer.feed(bhttp.encode(request, indeterminate=True, pad_to_multiple_of=PAD)) + sealer.finish()
+    request_wire = (
+        sealer.feed(bhttp.encode(request, indeterminate=True, pad_to_multiple_of=PAD))
+        + sealer.finish()
+    )
     opener = ohttp.ChunkedRequestOpener(key)
     opener.feed(b"".join(request_wire))
     opener.finish()
     assert opener.response_context is not None
     chunked_response = response.replace(content=b"x" * 600, trailers=[(b"x-refund", b"0")])
     response_sealer = ohttp.ChunkedResponseSealer(opener.response_context, fixed_chunk_len=PAD)
-    response_wire = response_sealer.feed(bhttp.encode(chunked_response, indeterminate=True, pad_to_multiple_of=PAD))
+    response_wire = response_sealer.feed(
+        bhttp.encode(chunked_response, indeterminate=True, pad_to_multiple_of=PAD)
+    )
     response_wire += response_sealer.finish()
-    _say("relay", f"chunked request pieces {[len(p) for p in request_wire]} bytes, "
-                  f"chunked response pieces {[len(p) for p in response_wire]} bytes")
+    _say(
+        "relay",
+        f"chunked request pieces {[len(p) for p in request_wire]} bytes, "
+        f"chunked response pieces {[len(p) for p in response_wire]} bytes",
+    )
     response_opener = ohttp.ChunkedResponseOpener(sealer.client_context)
     plaintext = b"".join(pt for piece in response_wire for pt in response_opener.feed(piece))
     plaintext += response_opener.finish()
     streamed = bhttp.decode_response(plaintext)
-    _say("client", f"chunked: status {streamed.status}, {len(streamed.content)} body bytes, "
-                   f"trailers [{_fields(streamed.trailers)}]")
+    _say(
+        "client",
+        f"chunked: status {streamed.status}, {len(streamed.content)} body bytes, "
+        f"trailers [{_fields(streamed.trailers)}]",
+    )
     return 0

@@ -5,15 +5,27 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["router.proto", "router_agent.proto", "router_health.proto", "router_cluster.proto", "computeworker.proto", "currency.proto", "evidence.proto", "httpfmt.proto"]
-        .map(|f| root.join("csprotos").join(f));
+    let files = [
+        "router.proto",
+        "router_agent.proto",
+        "router_health.proto",
+        "router_cluster.proto",
+        "computeworker.proto",
+        "currency.proto",
+        "evidence.proto",
+        "httpfmt.proto",
+    ]
+    .map(|f| root.join("csprotos").join(f));
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }
     let descriptors = protox::compile(&files, [&root])?;
     // The descriptor set is embedded too: it lets Python encode/decode any of these messages from dicts.
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(out.join("csprotos.fds"), prost::Message::encode_to_vec(&descriptors))?;
+    std::fs::write(
+        out.join("csprotos.fds"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
     prost_build::Config::new().compile_fds(descriptors)?;
     Ok(())
 }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from openpcc import ohttp
 from openpcc.exceptions import (
     ChunkTooLargeError,
@@ -19,6 +18,7 @@ from openpcc.exceptions import (
 
 SEED = bytes(range(32))
 HDR, ENC, TAG, NONCE = 7, 32, 16, 16
+Exchange = tuple[bytes, bytes, ohttp.ClientContext]
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,9 @@ def test_gateway_key_bad_material() -> None:
     with pytest.raises(KeyConfigError):
         ohttp.GatewayKey.from_secret_key(1, 0x0020, bytes(31), [(1, 1)])
     with pytest.raises(KeyConfigError):
-        ohttp.GatewayKey.from_seed(1, 0x0012, bytes(32), [(1, 1)])  # P-521 needs >= 66 bytes of seed
+        ohttp.GatewayKey.from_seed(
+            1, 0x0012, bytes(32), [(1, 1)]
+        )  # P-521 needs >= 66 bytes of seed
     with pytest.raises(OHTTPUnsupportedError):
         ohttp.GatewayKey.from_seed(1, 0x0020, SEED, [(0x0009, 1)])
 
@@ -102,26 +104,32 @@ def test_gateway_key_bad_material() -> None:
 # --- plain requests and responses ----------------------------------------------
 
 
-@pytest.mark.parametrize("cut", [0, 1, HDR - 1, HDR, HDR + 1, HDR + ENC - 1, HDR + ENC, HDR + ENC + TAG - 1])
-def test_request_truncated_before_tag_is_malformed(key: ohttp.GatewayKey, exchange: tuple, cut: int) -> None:
+@pytest.mark.parametrize(
+    "cut", [0, 1, HDR - 1, HDR, HDR + 1, HDR + ENC - 1, HDR + ENC, HDR + ENC + TAG - 1]
+)
+def test_request_truncated_before_tag_is_malformed(
+    key: ohttp.GatewayKey, exchange: Exchange, cut: int
+) -> None:
     with pytest.raises(MalformedMessageError):
         key.decapsulate_request(exchange[0][:cut])
 
 
-def test_request_truncated_inside_ciphertext_fails_to_decrypt(key: ohttp.GatewayKey, exchange: tuple) -> None:
+def test_request_truncated_inside_ciphertext_fails_to_decrypt(
+    key: ohttp.GatewayKey, exchange: Exchange
+) -> None:
     request = exchange[0]
     for cut in range(HDR + ENC + TAG, len(request)):
         with pytest.raises(OHTTPDecryptError):
             key.decapsulate_request(request[:cut])
 
 
-def test_request_trailing_bytes(key: ohttp.GatewayKey, exchange: tuple) -> None:
+def test_request_trailing_bytes(key: ohttp.GatewayKey, exchange: Exchange) -> None:
     with pytest.raises(OHTTPDecryptError):
         key.decapsulate_request(exchange[0] + b"\x00")
 
 
 @pytest.mark.parametrize("region", ["enc", "ciphertext", "tag"])
-def test_request_flipped_byte(key: ohttp.GatewayKey, exchange: tuple, region: str) -> None:
+def test_request_flipped_byte(key: ohttp.GatewayKey, exchange: Exchange, region: str) -> None:
     request = bytearray(exchange[0])
     index = {"enc": HDR + 3, "ciphertext": HDR + ENC + 1, "tag": len(request) - 1}[region]
     request[index] ^= 0x40
@@ -129,7 +137,7 @@ def test_request_flipped_byte(key: ohttp.GatewayKey, exchange: tuple, region: st
         key.decapsulate_request(bytes(request))
 
 
-def test_request_wrong_key_id(key: ohttp.GatewayKey, exchange: tuple) -> None:
+def test_request_wrong_key_id(key: ohttp.GatewayKey, exchange: Exchange) -> None:
     with pytest.raises(KeyIdMismatchError):
         key.decapsulate_request(b"\x06" + exchange[0][1:])
 
@@ -137,41 +145,41 @@ def test_request_wrong_key_id(key: ohttp.GatewayKey, exchange: tuple) -> None:
 @pytest.mark.parametrize(
     ("header_tail", "error"),
     [
-        (bytes.fromhex("0020" "0001" "0002"), SuiteMismatchError),  # AES-256-GCM: known, not offered
-        (bytes.fromhex("0010" "0001" "0001"), SuiteMismatchError),  # P-256 KEM instead of X25519
-        (bytes.fromhex("0020" "0003" "0001"), SuiteMismatchError),
-        (bytes.fromhex("0020" "0001" "0099"), OHTTPUnsupportedError),
-        (bytes.fromhex("0020" "0099" "0001"), OHTTPUnsupportedError),
-        (bytes.fromhex("0099" "0001" "0001"), OHTTPUnsupportedError),
+        (bytes.fromhex("002000010002"), SuiteMismatchError),  # AES-256-GCM: known, not offered
+        (bytes.fromhex("001000010001"), SuiteMismatchError),  # P-256 KEM instead of X25519
+        (bytes.fromhex("002000030001"), SuiteMismatchError),
+        (bytes.fromhex("002000010099"), OHTTPUnsupportedError),
+        (bytes.fromhex("002000990001"), OHTTPUnsupportedError),
+        (bytes.fromhex("009900010001"), OHTTPUnsupportedError),
     ],
 )
 def test_request_unsupported_or_unoffered_suite(
-    key: ohttp.GatewayKey, exchange: tuple, header_tail: bytes, error: type[Exception]
+    key: ohttp.GatewayKey, exchange: Exchange, header_tail: bytes, error: type[Exception]
 ) -> None:
     with pytest.raises(error):
         key.decapsulate_request(exchange[0][:1] + header_tail + exchange[0][HDR:])
 
 
 @pytest.mark.parametrize("cut", [0, NONCE - 1, NONCE, NONCE + TAG - 1])
-def test_response_too_short(exchange: tuple, cut: int) -> None:
+def test_response_too_short(exchange: Exchange, cut: int) -> None:
     with pytest.raises(MalformedMessageError):
         exchange[2].decapsulate_response(exchange[1][:cut])
 
 
 @pytest.mark.parametrize("index", [0, NONCE, -1])
-def test_response_flipped_byte(exchange: tuple, index: int) -> None:
+def test_response_flipped_byte(exchange: Exchange, index: int) -> None:
     response = bytearray(exchange[1])
     response[index] ^= 1
     with pytest.raises(OHTTPDecryptError):
         exchange[2].decapsulate_response(bytes(response))
 
 
-def test_response_trailing_bytes(exchange: tuple) -> None:
+def test_response_trailing_bytes(exchange: Exchange) -> None:
     with pytest.raises(OHTTPDecryptError):
         exchange[2].decapsulate_response(exchange[1] + b"\x00")
 
 
-def test_response_nonce_seam_checks_length(key: ohttp.GatewayKey, exchange: tuple) -> None:
+def test_response_nonce_seam_checks_length(key: ohttp.GatewayKey, exchange: Exchange) -> None:
     _, responder = key.decapsulate_request(exchange[0])
     with pytest.raises(OHTTPUsageError):
         responder.encapsulate_response(b"x", response_nonce=bytes(15))
@@ -180,7 +188,9 @@ def test_response_nonce_seam_checks_length(key: ohttp.GatewayKey, exchange: tupl
 # --- chunked streams -----------------------------------------------------------
 
 
-def chunked_request(key: ohttp.GatewayKey, *bodies: bytes) -> tuple[bytes, ohttp.ChunkedRequestSealer]:
+def chunked_request(
+    key: ohttp.GatewayKey, *bodies: bytes
+) -> tuple[bytes, ohttp.ChunkedRequestSealer]:
     sealer = ohttp.ChunkedRequestSealer(key.key_config)
     return b"".join([w for b in bodies for w in sealer.feed(b)] + sealer.finish()), sealer
 
@@ -281,9 +291,32 @@ def test_bad_sealer_options(key: ohttp.GatewayKey) -> None:
         ohttp.ChunkedRequestSealer(key.key_config, max_chunk_len=0)
 
 
-def test_plain_request_is_not_a_chunked_request(key: ohttp.GatewayKey, exchange: tuple) -> None:
-    # Same key, different HPKE info label: the chunked opener cannot read a plain request.
+@pytest.mark.parametrize("attempt", range(20))
+def test_plain_request_is_not_a_chunked_request(key: ohttp.GatewayKey, attempt: int) -> None:
+    # Same key, different HPKE info label: the chunked opener cannot read a plain request. The first
+    # ciphertext byte is random, so it reads as a final indicator (then the tag fails), a length too
+    # large (refused), or a length the stream never completes (truncated).
+    del attempt
+    request, _ = ohttp.encapsulate_request(key.key_config, b"plain request body")
     opener = ohttp.ChunkedRequestOpener(key)
-    with pytest.raises((OHTTPDecryptError, ChunkTooLargeError)):
-        opener.feed(exchange[0])
+    with pytest.raises((OHTTPDecryptError, ChunkTooLargeError, TruncatedStreamError)):
+        opener.feed(request)
         opener.finish()
+
+
+def test_plain_and_chunked_contexts_do_not_mix(key: ohttp.GatewayKey, exchange: Exchange) -> None:
+    # A plain exchange's contexts refuse chunked use, and the other way round.
+    _, responder = key.decapsulate_request(exchange[0])
+    with pytest.raises(OHTTPUsageError):
+        ohttp.ChunkedResponseSealer(responder)
+    with pytest.raises(OHTTPUsageError):
+        ohttp.ChunkedResponseOpener(exchange[2])
+
+    stream, sealer = chunked_request(key, b"q")
+    opener = ohttp.ChunkedRequestOpener(key)
+    opener.feed(stream)
+    assert opener.response_context is not None
+    with pytest.raises(OHTTPUsageError):
+        opener.response_context.encapsulate_response(b"plain answer")
+    with pytest.raises(OHTTPUsageError):
+        sealer.client_context.decapsulate_response(exchange[1])

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-
 from openpcc import compute
 
 pytestmark = pytest.mark.interop
@@ -30,20 +29,34 @@ IDS = [f"01936e5a-0000-7000-8000-00000000000{i}" for i in range(1, 4)]
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
     go = shutil.which("go")
     if go is None:
-        pytest.skip("`go` is not on PATH: live interop with the Go reference skipped (recorded vectors still run)")
+        pytest.skip(
+            "`go` is not on PATH: live interop with the Go reference skipped (recorded vectors still run)"
+        )
     out = tmp_path_factory.mktemp("interop") / "interop"
     build = subprocess.run(
-        [go, "build", "-o", str(out), "."], cwd=HARNESS, capture_output=True, text=True, timeout=600,
+        [go, "build", "-o", str(out), "."],
+        cwd=HARNESS,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=600,
         env={**os.environ, "GOFLAGS": "-mod=readonly"},
     )
     if build.returncode != 0:
-        pytest.skip(f"Go harness did not build (module proxy unreachable?): {build.stderr.strip()[-400:]}")
+        pytest.skip(
+            f"Go harness did not build (module proxy unreachable?): {build.stderr.strip()[-400:]}"
+        )
     return out
 
 
 def _run(harness: Path, mode: str, payload: dict[str, Any]) -> Any:
     res = subprocess.run(
-        [str(harness), mode], input=json.dumps(payload), capture_output=True, text=True, timeout=120
+        [str(harness), mode],
+        input=json.dumps(payload),
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
     )
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
@@ -57,12 +70,18 @@ def _nodes() -> list[dict[str, str]]:
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
         out.append(
-            {"id": node_id, "sk": sk.private_numbers().private_value.to_bytes(32, "big").hex(), "pk": pk.hex()}
+            {
+                "id": node_id,
+                "sk": sk.private_numbers().private_value.to_bytes(32, "big").hex(),
+                "pk": pk.hex(),
+            }
         )
     return out
 
 
-REQUEST_PT = b"\x00\x04POST\x04http\x0fconfsec.invalid\x0c/api/generate" + b"\x00" * 484  # 514 bytes
+REQUEST_PT = (
+    b"\x00\x04POST\x04http\x0fconfsec.invalid\x0c/api/generate" + b"\x00" * 484
+)  # 514 bytes
 RESPONSE_PIECES = [b"\x03\x40\xc8", b"\x00", b"\x05hello", b"\x00\x00", b"\x00" * 504]
 TOKENS = [b'{"response":"Hi"}\n', b'{"response":" there"}\n', b'{"done":true}\n']
 
@@ -73,33 +92,61 @@ def test_reference_client_to_our_node(harness: Path, media_type: str) -> None:
     rng = os.urandom(32 + 12 + 32 * 3)
     chunks = [REQUEST_PT] if media_type == compute.REQUEST else [REQUEST_PT[:100], REQUEST_PT[100:]]
     client_in: dict[str, Any] = {
-        "nodes": nodes, "media_type": media_type, "chunks": [c.hex() for c in chunks],
-        "candidates": [0, 1, 2], "rng": rng.hex(), "responses": [],
+        "nodes": nodes,
+        "media_type": media_type,
+        "chunks": [c.hex() for c in chunks],
+        "candidates": [0, 1, 2],
+        "rng": rng.hex(),
+        "responses": [],
     }
     sealed = _run(harness, "client", client_in)
     body = bytes.fromhex(sealed["body"])
     responses = []
     for ci, key_hex in enumerate(sealed["encapsulated_keys"]):
-        node = compute.NodeRequest.unwrap(media_type, bytes.fromhex(key_hex), bytes.fromhex(nodes[ci]["sk"]))
+        node = compute.NodeRequest.unwrap(
+            media_type, bytes.fromhex(key_hex), bytes.fromhex(nodes[ci]["sk"])
+        )
         assert node.open_body(body) == REQUEST_PT
-        responses.append({"candidate": ci, "media_type": compute.RESPONSE,
-                          "body": node.seal_response(b"".join(RESPONSE_PIECES), chunked=False).hex()})
-        responses.append({"candidate": ci, "media_type": compute.CHUNKED_RESPONSE,
-                          "body": node.seal_response(b"".join(RESPONSE_PIECES)).hex()})
+        responses.append(
+            {
+                "candidate": ci,
+                "media_type": compute.RESPONSE,
+                "body": node.seal_response(b"".join(RESPONSE_PIECES), chunked=False).hex(),
+            }
+        )
+        responses.append(
+            {
+                "candidate": ci,
+                "media_type": compute.CHUNKED_RESPONSE,
+                "body": node.seal_response(b"".join(RESPONSE_PIECES)).hex(),
+            }
+        )
         for padding in ("fixed", "per-piece"):
-            s = node.token_stream_sealer(200, [(b"content-type", b"application/x-ndjson")], padding=padding, now_ns=0)
+            s = node.token_stream_sealer(
+                200, [(b"content-type", b"application/x-ndjson")], padding=padding, now_ns=0
+            )
             wire = s.response_nonce + b"".join(s.start())
             for i, tok in enumerate(TOKENS):
-                wire += b"".join(s.poll(now_ns=(i + 1) * 30_000_000) + s.push(tok, now_ns=(i + 1) * 30_000_000))
+                wire += b"".join(
+                    s.poll(now_ns=(i + 1) * 30_000_000) + s.push(tok, now_ns=(i + 1) * 30_000_000)
+                )
             wire += b"".join(s.poll(now_ns=10**9) + s.finish([(b"x-refund-amount", b"")]))
-            responses.append({"candidate": ci, "media_type": compute.CHUNKED_RESPONSE, "body": wire.hex(),
-                              "stream": padding})
+            responses.append(
+                {
+                    "candidate": ci,
+                    "media_type": compute.CHUNKED_RESPONSE,
+                    "body": wire.hex(),
+                    "stream": padding,
+                }
+            )
     opened = _run(harness, "client", {**client_in, "responses": responses})
     assert opened["body"] == sealed["body"]  # same RNG bytes, same contexts
     for resp, res in zip(responses, opened["results"]):
         assert not res.get("error"), res["error"]
         if "stream" in resp:
-            assert res["status"] == 200 and res["header"] == {"Content-Type": ["application/x-ndjson"]}
+            assert res["status"] == 200 and res["header"] == {
+                "Content-Type": ["application/x-ndjson"]
+            }
             # The reference sees our filler as insignificant whitespace in the body.
             text = b"".join(TOKENS).decode()
             assert res["body"].replace(" ", "") == text.replace(" ", "")
@@ -113,14 +160,26 @@ def test_reference_client_to_our_node(harness: Path, media_type: str) -> None:
 @pytest.mark.parametrize("chunked", [False, True])
 def test_our_client_to_reference_node(harness: Path, chunked: bool) -> None:
     nodes = _nodes()
-    req = compute.seal_request(REQUEST_PT, [(n["id"], bytes.fromhex(n["pk"])) for n in nodes], chunked=chunked)
+    req = compute.seal_request(
+        REQUEST_PT, [(n["id"], bytes.fromhex(n["pk"])) for n in nodes], chunked=chunked
+    )
     for ci, (node_id, key) in enumerate(req.encapsulated_keys):
         for resp_media in (compute.RESPONSE, compute.CHUNKED_RESPONSE):
-            payload = {"node_sk": nodes[ci]["sk"], "requests": [{
-                "media_type": req.media_type, "encapsulated_key": key.hex(), "body": req.body.hex(),
-                "response": {"media_type": resp_media, "chunks": [p.hex() for p in RESPONSE_PIECES],
-                             "nonce": os.urandom(16).hex()},
-            }]}
+            payload = {
+                "node_sk": nodes[ci]["sk"],
+                "requests": [
+                    {
+                        "media_type": req.media_type,
+                        "encapsulated_key": key.hex(),
+                        "body": req.body.hex(),
+                        "response": {
+                            "media_type": resp_media,
+                            "chunks": [p.hex() for p in RESPONSE_PIECES],
+                            "nonce": os.urandom(16).hex(),
+                        },
+                    }
+                ],
+            }
             (res,) = _run(harness, "node", payload)
             assert not res.get("error"), res["error"]
             assert bytes.fromhex(res["request_plaintext"]) == REQUEST_PT

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpcc import compute
 from openpcc.exceptions import (
     ComputeArgumentError,
@@ -79,7 +80,7 @@ def test_responses_are_bound_to_their_candidate(nodes: list) -> None:  # type: i
 
 
 def test_external_dh_path_matches_software_key(nodes: list) -> None:  # type: ignore[type-arg]
-    sk_obj, sk, pk = nodes[0]
+    sk_obj, _, pk = nodes[0]
     req = compute.seal_request(PLAINTEXT, [(IDS[0], pk)])
     key = req.encapsulated_keys[0][1]
     seen: list[bytes] = []
@@ -131,7 +132,10 @@ def test_routing_info_lists_candidates_in_order(nodes: list) -> None:  # type: i
 
 
 def _stream(
-    nodes: list, tokens: list[bytes], padding: str, step_ns: int = 30_000_000  # type: ignore[type-arg]
+    nodes: list,
+    tokens: list[bytes],
+    padding: str,
+    step_ns: int = 30_000_000,  # type: ignore[type-arg]
 ) -> tuple[list[int], bytes, compute.ComputeRequest]:
     """Seals `tokens` arriving `step_ns` apart; returns the wire chunk sizes, the wire and the request."""
     req = compute.seal_request(b"prompt", [(IDS[0], nodes[0][2])])
@@ -200,7 +204,7 @@ def test_opener_yields_each_token_as_its_chunk_arrives(nodes: list) -> None:  # 
     got = b"".join(opener.push(c) for c in chunks)
     assert big.startswith(got) and len(got) > 400
     rest = s.finish()
-    assert b"".join(opener.push(c) for c in rest) + opener.finish()[0] == big[len(got):]
+    assert b"".join(opener.push(c) for c in rest) + opener.finish()[0] == big[len(got) :]
 
 
 def test_filler_reads_as_whitespace_body_to_a_reference_decoder(nodes: list) -> None:  # type: ignore[type-arg]
@@ -240,7 +244,9 @@ def test_token_stream_arguments() -> None:
 
 @pytest.fixture()
 def sealed(nodes: list) -> tuple[compute.ComputeRequest, bytes, bytes]:  # type: ignore[type-arg]
-    req = compute.seal_request(PLAINTEXT, [(IDS[0], nodes[0][2]), (IDS[1], nodes[1][2])], chunked=True)
+    req = compute.seal_request(
+        PLAINTEXT, [(IDS[0], nodes[0][2]), (IDS[1], nodes[1][2])], chunked=True
+    )
     return req, req.encapsulated_keys[0][1], nodes[0][1]
 
 
@@ -314,7 +320,9 @@ def test_truncated_and_extended_bodies(sealed: tuple, nodes: list) -> None:  # t
     with pytest.raises(ComputeDecryptError):
         node.open_body(body + b"\x00")  # extended
     unchunked = compute.seal_request(PLAINTEXT, [(IDS[0], nodes[0][2])])
-    n2 = compute.NodeRequest.unwrap(unchunked.media_type, unchunked.encapsulated_keys[0][1], nodes[0][1])
+    n2 = compute.NodeRequest.unwrap(
+        unchunked.media_type, unchunked.encapsulated_keys[0][1], nodes[0][1]
+    )
     # nonce(12) | ciphertext | tag(16)
     with pytest.raises(ComputeTruncatedError):
         n2.open_body(unchunked.body[:11])
@@ -335,7 +343,7 @@ def test_reordered_dropped_and_replayed_chunks_release_nothing_bad(sealed: tuple
         "replayed chunk": body[:b1] + body[a0:a1] + body[b1:],
         "replayed final": body + final,
     }
-    for name, bad in cases.items():
+    for bad in cases.values():
         with pytest.raises(ComputeDecryptError):
             node.open_body(bad)
 
@@ -343,7 +351,9 @@ def test_reordered_dropped_and_replayed_chunks_release_nothing_bad(sealed: tuple
 def test_incremental_response_releases_only_authenticated_chunks(sealed: tuple) -> None:  # type: ignore[type-arg]
     req, _, _ = sealed
     node = _node(sealed)
-    body = node._seal_response_with([b"one", b"two", b"three"], compute.CHUNKED_RESPONSE, b"\x07" * 16)
+    body = node._seal_response_with(
+        [b"one", b"two", b"three"], compute.CHUNKED_RESPONSE, b"\x07" * 16
+    )
     # nonce(16) | 01 13 ct(19) | 01 13 ct(19) | 01 15 ct(21) | 00 tag(16)
     c1, c2 = 16, 16 + 20
     c3 = c2 + 20
@@ -391,7 +401,10 @@ def test_messages_by_name_round_trip_with_explicit_presence() -> None:
     assert "csprotos.ComputeRequestInfo" in compute.message_names()
     data = compute.encode_message("csprotos.ComputeManifestRequest", {"tags": ["llm"], "limit": 0})
     assert data == bytes.fromhex("0a036c6c6d1000")  # limit=0 is on the wire: explicit presence
-    assert compute.decode_message("csprotos.ComputeManifestRequest", data) == {"tags": ["llm"], "limit": 0}
+    assert compute.decode_message("csprotos.ComputeManifestRequest", data) == {
+        "tags": ["llm"],
+        "limit": 0,
+    }
     event = {
         "nodeId": "01936e5a-0000-7000-8000-000000000001",
         "eventIndex": "3",
@@ -416,15 +429,21 @@ def test_http_helpers_pad_like_the_reference(nodes: list) -> None:  # type: igno
     from openpcc import bhttp
 
     request = bhttp.Request(
-        method=b"POST", scheme=b"http", authority=b"confsec.invalid", path=b"/api/chat",
-        headers=[(b"content-type", b"application/json")], content=b'{"model":"m"}' * 100,
+        method=b"POST",
+        scheme=b"http",
+        authority=b"confsec.invalid",
+        path=b"/api/chat",
+        headers=[(b"content-type", b"application/json")],
+        content=b'{"model":"m"}' * 100,
     )
     for chunked in (False, True):
         req = compute.seal_http_request(request, [(IDS[0], nodes[0][2])], chunked=chunked)
         node = compute.NodeRequest.unwrap(req.media_type, req.encapsulated_keys[0][1], nodes[0][1])
         assert len(node.open_body(req.body)) % 514 == 0
         assert compute.open_http_request(node, req.body).content == request.content
-        response = bhttp.Response(status=200, headers=[(b"content-type", b"text/plain")], content=b"ok")
+        response = bhttp.Response(
+            status=200, headers=[(b"content-type", b"text/plain")], content=b"ok"
+        )
         body = compute.seal_http_response(node, response, chunked=chunked)
         media = compute.CHUNKED_RESPONSE if chunked else compute.RESPONSE
         assert compute.open_http_response(req, IDS[0], media, body).content == b"ok"
@@ -440,3 +459,40 @@ def test_no_secret_in_repr_or_errors(nodes: list) -> None:  # type: ignore[type-
         compute.NodeRequest.unwrap(req.media_type, key[:-1] + b"\x00", nodes[0][1])
     except ComputeUnwrapError as e:
         assert nodes[0][1].hex() not in str(e) and key.hex() not in str(e)
+
+
+_STREAM_NODE = _node_key()
+_STREAM_REQ = compute.seal_request(b"p", [(IDS[0], _STREAM_NODE[2])])
+_STREAM_SERVER = compute.NodeRequest.unwrap(
+    _STREAM_REQ.media_type, _STREAM_REQ.encapsulated_keys[0][1], _STREAM_NODE[1]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(
+            st.binary(min_size=0, max_size=700), st.integers(min_value=0, max_value=40_000_000)
+        ),
+        max_size=25,
+    ),
+    frame=st.integers(min_value=16, max_value=514),
+    split=st.integers(min_value=1, max_value=600),
+)
+def test_fixed_policy_property(events: list[tuple[bytes, int]], frame: int, split: int) -> None:
+    """Any pieces at any times: every non-final chunk is exactly `frame` bytes of plaintext, and the
+    opener gives back exactly the pieces, whatever the wire is split into."""
+    s = _STREAM_SERVER.token_stream_sealer(
+        200, padding="fixed", frame=frame, max_delay_ms=20.0, now_ns=0
+    )
+    chunks, t = list(s.start()), 0
+    for piece, gap in events:
+        t += gap
+        chunks += s.poll(t) + s.push(piece, t)
+    chunks += s.finish()
+    assert {len(c) for c in chunks[:-1]} <= {frame + 16 + (1 if frame + 16 < 64 else 2)}
+    assert len(chunks[-1]) == 17
+    wire = s.response_nonce + b"".join(chunks)
+    opener = _STREAM_REQ.token_stream_opener(IDS[0])
+    body = b"".join(opener.push(wire[i : i + split]) for i in range(0, len(wire), split))
+    assert body + opener.finish()[0] == b"".join(p for p, _ in events)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from openpcc import ohttp
 from openpcc.exceptions import DecryptError, OHTTPError, OpenPCCError
 
@@ -24,7 +25,9 @@ def key() -> ohttp.GatewayKey:
 def test_round_trip_every_kem_and_suite(kem: int, suite: tuple[int, int]) -> None:
     key = ohttp.GatewayKey.from_seed(9, kem, SEED * 3, [suite])
     data, client = ohttp.encapsulate_request(key.key_config, b"GET /")
-    assert data[:7] == bytes([9]) + kem.to_bytes(2, "big") + suite[0].to_bytes(2, "big") + suite[1].to_bytes(2, "big")
+    assert data[:7] == bytes([9]) + kem.to_bytes(2, "big") + suite[0].to_bytes(2, "big") + suite[
+        1
+    ].to_bytes(2, "big")
     request, responder = key.decapsulate_request(data)
     assert request == b"GET /"
     response = responder.encapsulate_response(b"200 OK")
@@ -123,13 +126,15 @@ def test_feed_many_equals_feed(key: ohttp.GatewayKey) -> None:
     assert many.feed_many(chunks) == expected
 
 
-def chunked_round_trip(key: ohttp.GatewayKey, pieces: list[bytes], cuts: list[int], fixed: int | None) -> None:
+def chunked_round_trip(
+    key: ohttp.GatewayKey, pieces: list[bytes], cuts: list[int], fixed: int | None
+) -> None:
     body = b"".join(pieces)
     sealer = ohttp.ChunkedRequestSealer(key.key_config, fixed_chunk_len=fixed)
     wire = b"".join([w for p in pieces for w in sealer.feed(p)] + sealer.finish())
     opener = ohttp.ChunkedRequestOpener(key)
     bounds = sorted({0, len(wire), *(c % (len(wire) + 1) for c in cuts)})
-    opened = [pt for a, b in zip(bounds, bounds[1:]) for pt in opener.feed(wire[a:b])]
+    opened = [pt for a, b in itertools.pairwise(bounds) for pt in opener.feed(wire[a:b])]
     opened.append(opener.finish())
     got = b"".join(opened)
     if fixed is None:
@@ -143,7 +148,7 @@ def chunked_round_trip(key: ohttp.GatewayKey, pieces: list[bytes], cuts: list[in
     rwire = b"".join([w for p in pieces for w in rsealer.feed(p)] + rsealer.finish())
     ropener = ohttp.ChunkedResponseOpener(sealer.client_context)
     rbounds = sorted({0, len(rwire), *(c % (len(rwire) + 1) for c in cuts)})
-    ropened = [pt for a, b in zip(rbounds, rbounds[1:]) for pt in ropener.feed(rwire[a:b])]
+    ropened = [pt for a, b in itertools.pairwise(rbounds) for pt in ropener.feed(rwire[a:b])]
     ropened.append(ropener.finish())
     assert b"".join(ropened)[: len(body)] == body
 
@@ -168,3 +173,33 @@ def test_plain_round_trip(key: ohttp.GatewayKey, request: bytes, response: bytes
     got, responder = key.decapsulate_request(data)
     assert got == request
     assert client.decapsulate_response(responder.encapsulate_response(response)) == response
+
+
+def test_hpke_enums_are_accepted() -> None:
+    from openpcc.hpke import AEAD, KDF, KEM
+
+    key = ohttp.GatewayKey.from_seed(1, KEM.X25519, SEED, [(KDF.HKDF_SHA256, AEAD.AES_128_GCM)])
+    assert key.key_config.kem == KEM.X25519
+    assert key.key_config.symmetric_algorithms == [(KDF.HKDF_SHA256, AEAD.AES_128_GCM)]
+
+
+def test_threads_share_a_gateway_key(key: ohttp.GatewayKey) -> None:
+    """HPKE work runs without the GIL; a shared key and per-thread streams stay consistent."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def exchange(i: int) -> bytes:
+        body = bytes([i]) * (20_000 + i)  # large enough to take the GIL-free paths
+        data, client = ohttp.encapsulate_request(key.key_config, body)
+        request, responder = key.decapsulate_request(data)
+        assert request == body
+        response = responder.encapsulate_response(request)
+        assert client.decapsulate_response(response) == body
+        sealer = ohttp.ChunkedRequestSealer(key.key_config, max_chunk_len=16384)
+        opener = ohttp.ChunkedRequestOpener(key, max_chunk_len=16384)
+        wire = b"".join(sealer.feed(body) + sealer.finish())
+        assert b"".join(opener.feed(wire)) + opener.finish() == body
+        return wire
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        wires = list(pool.map(exchange, range(16)))
+    assert len({len(w) for w in wires}) == 16

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from openpcc import compute
 
 VECTORS = Path(__file__).resolve().parents[1] / "interop" / "compute-vectors.json"
@@ -50,7 +49,13 @@ def _seal_like_reference(req: dict[str, Any]) -> compute.ComputeRequest:
 
 def test_vector_file_covers_the_cases() -> None:
     names = {r["name"] for r in REQUESTS}
-    assert names == {"unchunked-1", "unchunked-3", "chunked-exact-1", "chunked-exact-3", "chunked-natural-3"}
+    assert names == {
+        "unchunked-1",
+        "unchunked-3",
+        "chunked-exact-1",
+        "chunked-exact-3",
+        "chunked-natural-3",
+    }
     # The RNG stream is read in the reference's order: DEK(32), body nonce(12), 32-byte seed per candidate.
     for r in REQUESTS:
         rng = _h(r["rng"])
@@ -106,4 +111,4 @@ def test_reference_plaintexts_decode_with_padding() -> None:
         assert decoded.path == b"/api/generate" and b"sky" in decoded.content
         for resp in req["responses"]:
             r = bhttp.decode_response(b"".join(_h(c) for c in resp["chunks"]))
-            assert r.status == 200 and r.content.endswith(b" scattering\"}\n")
+            assert r.status == 200 and r.content.endswith(b' scattering"}\n')

@@ -1,4 +1,7 @@
+"""The compute layer (multi-recipient requests, responses, token streams); see ``openpcc.compute``."""
+
 from collections.abc import Callable, Sequence
+from typing import TypeAlias, final
 
 REQUEST: str
 CHUNKED_REQUEST: str
@@ -9,8 +12,32 @@ ENCAPSULATED_KEY_LEN: int
 DEFAULT_FRAME: int
 DEFAULT_MAX_DELAY_MS: float
 
-Fields = Sequence[tuple[bytes, bytes]]
+_Fields: TypeAlias = Sequence[tuple[bytes, bytes]]
 
+__all__ = [
+    "CHUNKED_REQUEST",
+    "CHUNKED_RESPONSE",
+    "DEFAULT_FRAME",
+    "DEFAULT_MAX_DELAY_MS",
+    "ENCAPSULATED_KEY_LEN",
+    "MAX_CHUNK_PLAINTEXT",
+    "REQUEST",
+    "RESPONSE",
+    "ComputeRequest",
+    "NodeRequest",
+    "ResponseOpener",
+    "TokenStreamOpener",
+    "TokenStreamSealer",
+    "_decode_message_json",
+    "_encode_message_json",
+    "_seal_request_with",
+    "decode_compute_request_info",
+    "encode_compute_request_info",
+    "message_names",
+    "seal_request",
+]
+
+@final
 class ComputeRequest:
     @property
     def media_type(self) -> str: ...
@@ -24,10 +51,12 @@ class ComputeRequest:
     def open_response(self, node_id: str, media_type: str, body: bytes) -> bytes: ...
     def token_stream_opener(self, node_id: str) -> TokenStreamOpener: ...
 
+@final
 class ResponseOpener:
     def push(self, data: bytes) -> list[bytes]: ...
     def finish(self) -> bytes: ...
 
+@final
 class NodeRequest:
     @staticmethod
     def unwrap(media_type: str, encapsulated_key: bytes, secret_key: bytes) -> NodeRequest: ...
@@ -45,14 +74,15 @@ class NodeRequest:
     def token_stream_sealer(
         self,
         status: int = 200,
-        headers: Fields = (),
+        headers: _Fields = ...,
         *,
         padding: str = "fixed",
-        frame: int = 512,
+        frame: int = ...,
         max_delay_ms: float = 20.0,
         now_ns: int | None = None,
     ) -> TokenStreamSealer: ...
 
+@final
 class TokenStreamSealer:
     @property
     def response_nonce(self) -> bytes: ...
@@ -61,8 +91,9 @@ class TokenStreamSealer:
     def start(self) -> list[bytes]: ...
     def push(self, piece: bytes, now_ns: int | None = None) -> list[bytes]: ...
     def poll(self, now_ns: int | None = None) -> list[bytes]: ...
-    def finish(self, trailers: Fields = ()) -> list[bytes]: ...
+    def finish(self, trailers: _Fields = ...) -> list[bytes]: ...
 
+@final
 class TokenStreamOpener:
     @property
     def status(self) -> int | None: ...

@@ -33,7 +33,13 @@ class KeyConfig:
     ``OHTTPUnsupportedError`` for unknown algorithm ids.
     """
 
-    def __new__(cls, key_id: int, kem: int, public_key: bytes, symmetric_algorithms: Sequence[tuple[int, int]]) -> KeyConfig: ...
+    def __new__(
+        cls,
+        key_id: int,
+        kem: int,
+        public_key: bytes,
+        symmetric_algorithms: Sequence[tuple[int, int]],
+    ) -> KeyConfig: ...
     @property
     def key_id(self) -> int: ...
     @property
@@ -47,7 +53,7 @@ class KeyConfig:
     @staticmethod
     def decode(data: bytes) -> KeyConfig:
         """Decodes exactly one key config; trailing bytes raise ``KeyConfigError``."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 def encode_key_configs(configs: Sequence[KeyConfig]) -> bytes:
     """An ``application/ohttp-keys`` list: each config prefixed by its u16 length."""
@@ -74,12 +80,18 @@ class GatewayKey:
     """A gateway key pair and its key config. ``repr`` never shows the secret key."""
 
     @staticmethod
-    def from_secret_key(key_id: int, kem: int, secret_key: bytes, symmetric_algorithms: Sequence[tuple[int, int]]) -> GatewayKey: ...
+    def from_secret_key(
+        key_id: int, kem: int, secret_key: bytes, symmetric_algorithms: Sequence[tuple[int, int]]
+    ) -> GatewayKey: ...
     @staticmethod
-    def from_seed(key_id: int, kem: int, seed: bytes, symmetric_algorithms: Sequence[tuple[int, int]]) -> GatewayKey:
+    def from_seed(
+        key_id: int, kem: int, seed: bytes, symmetric_algorithms: Sequence[tuple[int, int]]
+    ) -> GatewayKey:
         """``DeriveKeyPair(seed)`` of the KEM, as the reference gateway derives its key."""
     @staticmethod
-    def generate(key_id: int, kem: int, symmetric_algorithms: Sequence[tuple[int, int]]) -> GatewayKey:
+    def generate(
+        key_id: int, kem: int, symmetric_algorithms: Sequence[tuple[int, int]]
+    ) -> GatewayKey:
         """A fresh random key pair."""
     @property
     def key_config(self) -> KeyConfig: ...
@@ -123,7 +135,9 @@ class ChunkedRequestSealer:
 class ChunkedRequestOpener:
     """Gateway side of a chunked request: ``feed`` wire bytes, get chunk plaintexts."""
 
-    def __new__(cls, gateway_key: GatewayKey, *, max_chunk_len: int = 4096) -> ChunkedRequestOpener: ...
+    def __new__(
+        cls, gateway_key: GatewayKey, *, max_chunk_len: int = 4096
+    ) -> ChunkedRequestOpener: ...
     @property
     def response_context(self) -> ResponseContext | None:
         """Available once the header and enc have arrived."""
@@ -133,7 +147,10 @@ class ChunkedRequestOpener:
 
 @final
 class ChunkedResponseSealer:
-    """Gateway side of a chunked response. The first wire piece returned is the response nonce."""
+    """Gateway side of a chunked response. The first wire piece returned is the response nonce.
+
+    ``response_context`` must come from a ``ChunkedRequestOpener`` (else ``OHTTPUsageError``).
+    """
 
     def __new__(
         cls,
@@ -149,8 +166,11 @@ class ChunkedResponseSealer:
 
 @final
 class ChunkedResponseOpener:
-    """Client side of a chunked response."""
+    """Client side of a chunked response; ``client_context`` must come from a ``ChunkedRequestSealer``
+    (else ``OHTTPUsageError``)."""
 
-    def __new__(cls, client_context: ClientContext, *, max_chunk_len: int = 16384) -> ChunkedResponseOpener: ...
+    def __new__(
+        cls, client_context: ClientContext, *, max_chunk_len: int = 16384
+    ) -> ChunkedResponseOpener: ...
     def feed(self, data: bytes) -> list[bytes]: ...
     def finish(self) -> bytes: ...

@@ -25,14 +25,22 @@ struct Candidate {
 
 impl ComputeRequest {
     /// Seals `plaintext` once and wraps its key for each `(node id, request-encryption public key)`.
-    pub fn seal<'a>(framing: Framing, plaintext: &[u8], candidates: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Result<Self, Error> {
+    pub fn seal<'a>(
+        framing: Framing,
+        plaintext: &[u8],
+        candidates: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<Self, Error> {
         let sealed = SealedRequest::seal(framing, plaintext)?;
         Self::for_candidates(sealed, candidates, SealedRequest::encapsulate_key)
     }
 
     /// Wraps the key of an already sealed body; `encapsulate` is the per-candidate wrapping (test seams pass
     /// a deterministic one).
-    pub fn for_candidates<'a, F>(sealed: SealedRequest, candidates: impl IntoIterator<Item = (&'a str, &'a [u8])>, mut encapsulate: F) -> Result<Self, Error>
+    pub fn for_candidates<'a, F>(
+        sealed: SealedRequest,
+        candidates: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        mut encapsulate: F,
+    ) -> Result<Self, Error>
     where
         F: FnMut(&SealedRequest, &[u8]) -> Result<(Vec<u8>, ClientContext), Error>,
     {
@@ -42,12 +50,19 @@ impl ComputeRequest {
                 return Err(Error::InvalidArgument("duplicate candidate id"));
             }
             let (encapsulated_key, ctx) = encapsulate(&sealed, pk)?;
-            out.push(Candidate { id: id.to_owned(), encapsulated_key, ctx });
+            out.push(Candidate {
+                id: id.to_owned(),
+                encapsulated_key,
+                ctx,
+            });
         }
         if out.is_empty() {
             return Err(Error::InvalidArgument("at least one candidate is required"));
         }
-        Ok(Self { sealed, candidates: out })
+        Ok(Self {
+            sealed,
+            candidates: out,
+        })
     }
 
     /// The request media type.
@@ -64,7 +79,9 @@ impl ComputeRequest {
 
     /// `(node id, encapsulated key)` per candidate, in the order given.
     pub fn encapsulated_keys(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.candidates.iter().map(|c| (c.id.as_str(), c.encapsulated_key.as_slice()))
+        self.candidates
+            .iter()
+            .map(|c| (c.id.as_str(), c.encapsulated_key.as_slice()))
     }
 
     /// The `ComputeRequestInfo` protobuf of the `X-Routing-Info` header (before base64).
@@ -74,7 +91,11 @@ impl ComputeRequest {
             candidates: self
                 .candidates
                 .iter()
-                .map(|c| ComputeCandidate { id: Some(c.id.clone()), encapsulated_key: Some(c.encapsulated_key.clone()), ..Default::default() })
+                .map(|c| ComputeCandidate {
+                    id: Some(c.id.clone()),
+                    encapsulated_key: Some(c.encapsulated_key.clone()),
+                    ..Default::default()
+                })
                 .collect(),
         };
         info.encode_to_vec()
@@ -82,8 +103,16 @@ impl ComputeRequest {
 
     /// The opener for the response of the node the router chose (its `X-Node-ID`). A node that was not a
     /// candidate is [`Error::UnknownNode`], never a silent fallback to another context.
-    pub fn response_opener(&self, node_id: &str, response_media_type: &str) -> Result<ResponseOpener, Error> {
-        let candidate = self.candidates.iter().find(|c| c.id == node_id).ok_or(Error::UnknownNode)?;
+    pub fn response_opener(
+        &self,
+        node_id: &str,
+        response_media_type: &str,
+    ) -> Result<ResponseOpener, Error> {
+        let candidate = self
+            .candidates
+            .iter()
+            .find(|c| c.id == node_id)
+            .ok_or(Error::UnknownNode)?;
         candidate.ctx.response_opener(response_media_type)
     }
 }

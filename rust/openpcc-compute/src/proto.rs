@@ -23,26 +23,38 @@ static DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/csprotos.f
 
 fn pool() -> Result<&'static DescriptorPool, ComputeError> {
     static POOL: OnceLock<Option<DescriptorPool>> = OnceLock::new();
-    POOL.get_or_init(|| DescriptorPool::decode(DESCRIPTORS).ok()).as_ref().ok_or(ComputeError::Malformed("embedded descriptors"))
+    POOL.get_or_init(|| DescriptorPool::decode(DESCRIPTORS).ok())
+        .as_ref()
+        .ok_or(ComputeError::Malformed("embedded descriptors"))
 }
 
 /// Names of every message of the schema (`csprotos.ComputeRequestInfo`, ...).
 pub fn message_names() -> Result<Vec<String>, ComputeError> {
-    Ok(pool()?.all_messages().map(|m| m.full_name().to_owned()).collect())
+    Ok(pool()?
+        .all_messages()
+        .map(|m| m.full_name().to_owned())
+        .collect())
 }
 
 /// Serializes the protobuf-JSON form of message `name` (bytes fields are base64 strings).
 pub fn encode_json(name: &str, json: &str) -> Result<Vec<u8>, ComputeError> {
-    let desc = pool()?.get_message_by_name(name).ok_or(ComputeError::InvalidArgument("unknown message name"))?;
+    let desc = pool()?
+        .get_message_by_name(name)
+        .ok_or(ComputeError::InvalidArgument("unknown message name"))?;
     let mut de = serde_json::Deserializer::from_str(json);
-    let msg = DynamicMessage::deserialize(desc, &mut de).map_err(|_| ComputeError::InvalidArgument("value does not match the message schema"))?;
-    de.end().map_err(|_| ComputeError::InvalidArgument("trailing data after the JSON value"))?;
+    let msg = DynamicMessage::deserialize(desc, &mut de)
+        .map_err(|_| ComputeError::InvalidArgument("value does not match the message schema"))?;
+    de.end()
+        .map_err(|_| ComputeError::InvalidArgument("trailing data after the JSON value"))?;
     Ok(msg.encode_to_vec())
 }
 
 /// Parses message `name` and returns its protobuf-JSON form (fields that are present, even when zero).
 pub fn decode_json(name: &str, data: &[u8]) -> Result<String, ComputeError> {
-    let desc = pool()?.get_message_by_name(name).ok_or(ComputeError::InvalidArgument("unknown message name"))?;
-    let msg = DynamicMessage::decode(desc, data).map_err(|_| ComputeError::Malformed("protobuf message"))?;
+    let desc = pool()?
+        .get_message_by_name(name)
+        .ok_or(ComputeError::InvalidArgument("unknown message name"))?;
+    let msg = DynamicMessage::decode(desc, data)
+        .map_err(|_| ComputeError::Malformed("protobuf message"))?;
     serde_json::to_string(&msg).map_err(|_| ComputeError::Malformed("protobuf message"))
 }

@@ -1,7 +1,9 @@
 //! Multi-recipient compute requests (spec §4.2): the body sealed once under a fresh 32-byte data key (DEK),
 //! and the DEK wrapped for each candidate node with HPKE.
 
-use openpcc_hpke::{Aead, Kdf, Kem, RecipientContext, SecretKey, SenderContext, SenderOptions, Suite};
+use openpcc_hpke::{
+    Aead, Kdf, Kem, RecipientContext, SecretKey, SenderContext, SenderOptions, Suite,
+};
 use openpcc_twoway::{AeadKey, ChunkCipher, ChunkOpener, ChunkSealer, CounterNonceAead};
 use zeroize::Zeroizing;
 
@@ -30,7 +32,11 @@ fn body_cipher(dek: &[u8; DEK_LEN], body_nonce: [u8; NONCE_LEN]) -> CounterNonce
 }
 
 /// Seals every piece as one or more non-final chunks of at most 514 bytes.
-pub(crate) fn seal_pieces(sealer: &mut ChunkSealer<CounterNonceAead>, piece: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+pub(crate) fn seal_pieces(
+    sealer: &mut ChunkSealer<CounterNonceAead>,
+    piece: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     for chunk in piece.chunks(MAX_CHUNK_PLAINTEXT) {
         sealer.seal_chunk(chunk, out)?;
     }
@@ -62,7 +68,10 @@ pub struct SealedRequest {
 
 impl std::fmt::Debug for SealedRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealedRequest").field("framing", &self.framing).field("body_len", &self.body.len()).finish_non_exhaustive()
+        f.debug_struct("SealedRequest")
+            .field("framing", &self.framing)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -82,10 +91,17 @@ impl SealedRequest {
 
     /// Test seam: a caller-chosen DEK and body nonce (reusing either destroys confidentiality).
     #[doc(hidden)]
-    pub fn seal_with(framing: Framing, pieces: &[&[u8]], dek: &[u8; DEK_LEN], body_nonce: [u8; NONCE_LEN]) -> Result<Self, Error> {
+    pub fn seal_with(
+        framing: Framing,
+        pieces: &[&[u8]],
+        dek: &[u8; DEK_LEN],
+        body_nonce: [u8; NONCE_LEN],
+    ) -> Result<Self, Error> {
         let mut cipher = body_cipher(dek, body_nonce);
         let total: usize = pieces.iter().map(|p| p.len()).sum();
-        let mut body = Vec::with_capacity(NONCE_LEN + total + TAG_LEN * (1 + total / MAX_CHUNK_PLAINTEXT) + 64);
+        let mut body = Vec::with_capacity(
+            NONCE_LEN + total + TAG_LEN * (1 + total / MAX_CHUNK_PLAINTEXT) + 64,
+        );
         body.extend_from_slice(&body_nonce);
         match framing {
             Framing::Unchunked => match pieces {
@@ -100,7 +116,11 @@ impl SealedRequest {
                 sealer.seal_final(b"", &mut body)?;
             }
         }
-        Ok(Self { framing, dek: Zeroizing::new(*dek), body })
+        Ok(Self {
+            framing,
+            dek: Zeroizing::new(*dek),
+            body,
+        })
     }
 
     /// The request media type (`Content-Type` towards the router).
@@ -129,11 +149,25 @@ impl SealedRequest {
 
     /// Test seam: a deterministic ephemeral key (`DeriveKeyPair(ikm_e)`, as circl does from its RNG).
     #[doc(hidden)]
-    pub fn encapsulate_key_with(&self, public_key: &[u8], ikm_e: &[u8]) -> Result<(Vec<u8>, ClientContext), Error> {
-        self.encapsulate(public_key, &SenderOptions { ikm_e: Some(ikm_e), ..SenderOptions::default() })
+    pub fn encapsulate_key_with(
+        &self,
+        public_key: &[u8],
+        ikm_e: &[u8],
+    ) -> Result<(Vec<u8>, ClientContext), Error> {
+        self.encapsulate(
+            public_key,
+            &SenderOptions {
+                ikm_e: Some(ikm_e),
+                ..SenderOptions::default()
+            },
+        )
     }
 
-    fn encapsulate(&self, public_key: &[u8], opts: &SenderOptions<'_>) -> Result<(Vec<u8>, ClientContext), Error> {
+    fn encapsulate(
+        &self,
+        public_key: &[u8],
+        opts: &SenderOptions<'_>,
+    ) -> Result<(Vec<u8>, ClientContext), Error> {
         let (enc, mut ctx) = SUITE.setup_sender(public_key, &info(self.framing), opts)?;
         let wrapped = ctx.seal(MULTI_ENCAP_AAD, self.dek.as_ref())?;
         let mut out = Vec::with_capacity(ENCAPSULATED_KEY_LEN);
@@ -167,7 +201,9 @@ impl ClientContext {
 
 /// Splits an encapsulated key into `(enc, wrapped DEK)` after checking its header.
 fn split_encapsulated_key(encapsulated_key: &[u8]) -> Result<(&[u8], &[u8]), Error> {
-    let header = encapsulated_key.get(..HEADER.len()).ok_or(Error::Truncated)?;
+    let header = encapsulated_key
+        .get(..HEADER.len())
+        .ok_or(Error::Truncated)?;
     if header != HEADER {
         return Err(Error::HeaderMismatch);
     }
@@ -177,14 +213,18 @@ fn split_encapsulated_key(encapsulated_key: &[u8]) -> Result<(&[u8], &[u8]), Err
     if encapsulated_key.len() > ENCAPSULATED_KEY_LEN {
         return Err(Error::TrailingData);
     }
-    let rest = encapsulated_key.get(HEADER.len()..).ok_or(Error::Truncated)?;
+    let rest = encapsulated_key
+        .get(HEADER.len()..)
+        .ok_or(Error::Truncated)?;
     Ok(rest.split_at(ENC_LEN))
 }
 
 /// `enc` comes from the peer: a point that does not validate is malformed input, not a caller mistake.
 fn peer_key_error(e: openpcc_hpke::Error) -> Error {
     match e {
-        openpcc_hpke::Error::InvalidKey => Error::Malformed("encapsulated key: enc is not a valid P-256 point"),
+        openpcc_hpke::Error::InvalidKey => {
+            Error::Malformed("encapsulated key: enc is not a valid P-256 point")
+        }
         other => other.into(),
     }
 }
@@ -199,36 +239,67 @@ pub struct NodeRequest {
 
 impl std::fmt::Debug for NodeRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeRequest").field("framing", &self.framing).finish_non_exhaustive()
+        f.debug_struct("NodeRequest")
+            .field("framing", &self.framing)
+            .finish_non_exhaustive()
     }
 }
 
 impl NodeRequest {
     /// Unwraps the DEK with the node's request-encryption key held in software.
-    pub fn unwrap(request_media_type: &str, encapsulated_key: &[u8], secret_key: &SecretKey) -> Result<Self, Error> {
+    pub fn unwrap(
+        request_media_type: &str,
+        encapsulated_key: &[u8],
+        secret_key: &SecretKey,
+    ) -> Result<Self, Error> {
         let framing = Framing::of_request(request_media_type)?;
         let (enc, wrapped) = split_encapsulated_key(encapsulated_key)?;
-        let ctx = SUITE.setup_base_recipient(enc, secret_key, &info(framing)).map_err(peer_key_error)?;
+        let ctx = SUITE
+            .setup_base_recipient(enc, secret_key, &info(framing))
+            .map_err(peer_key_error)?;
         Self::finish_unwrap(framing, ctx, enc, wrapped)
     }
 
     /// Unwraps the DEK when the KEM's Diffie-Hellman runs elsewhere (a TPM's `ECDH_ZGen` on the REK): `dh`
     /// gets the 65-byte ephemeral public key and returns the 32-byte x-coordinate of the shared point.
-    pub fn unwrap_external<F>(request_media_type: &str, encapsulated_key: &[u8], public_key: &[u8], dh: F) -> Result<Self, Error>
+    pub fn unwrap_external<F>(
+        request_media_type: &str,
+        encapsulated_key: &[u8],
+        public_key: &[u8],
+        dh: F,
+    ) -> Result<Self, Error>
     where
         F: FnOnce(&[u8]) -> Result<Vec<u8>, openpcc_hpke::Error>,
     {
         let framing = Framing::of_request(request_media_type)?;
         let (enc, wrapped) = split_encapsulated_key(encapsulated_key)?;
-        let ctx = SUITE.setup_base_recipient_external(enc, public_key, &info(framing), dh).map_err(peer_key_error)?;
+        let ctx = SUITE
+            .setup_base_recipient_external(enc, public_key, &info(framing), dh)
+            .map_err(peer_key_error)?;
         Self::finish_unwrap(framing, ctx, enc, wrapped)
     }
 
-    fn finish_unwrap(framing: Framing, mut ctx: RecipientContext, enc: &[u8], wrapped: &[u8]) -> Result<Self, Error> {
+    fn finish_unwrap(
+        framing: Framing,
+        mut ctx: RecipientContext,
+        enc: &[u8],
+        wrapped: &[u8],
+    ) -> Result<Self, Error> {
         // A key for another node (or for the other media type) derives another context: the open fails.
-        let dek = Zeroizing::new(ctx.open(MULTI_ENCAP_AAD, wrapped).map_err(|_| Error::UnwrapFailed)?);
-        let dek: [u8; DEK_LEN] = dek.as_slice().try_into().map_err(|_| Error::Malformed("data key length"))?;
-        Ok(Self { framing, dek: Zeroizing::new(dek), ctx, enc: enc.to_vec() })
+        let dek = Zeroizing::new(
+            ctx.open(MULTI_ENCAP_AAD, wrapped)
+                .map_err(|_| Error::UnwrapFailed)?,
+        );
+        let dek: [u8; DEK_LEN] = dek
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Malformed("data key length"))?;
+        Ok(Self {
+            framing,
+            dek: Zeroizing::new(dek),
+            ctx,
+            enc: enc.to_vec(),
+        })
     }
 
     /// The request framing (from its media type).
@@ -255,7 +326,11 @@ impl NodeRequest {
 
     /// An incremental opener of the request body.
     pub fn body_opener(&self) -> Result<BodyOpener, Error> {
-        Ok(BodyOpener { dek: self.dek.clone(), framing: self.framing, state: BodyState::AwaitNonce(Vec::new()) })
+        Ok(BodyOpener {
+            dek: self.dek.clone(),
+            framing: self.framing,
+            state: BodyState::AwaitNonce(Vec::new()),
+        })
     }
 
     /// A sealer for the response, with a fresh 16-byte response nonce.
@@ -265,7 +340,11 @@ impl NodeRequest {
 
     /// Test seam: a caller-chosen response nonce.
     #[doc(hidden)]
-    pub fn response_sealer_with(&self, framing: Framing, response_nonce: [u8; RESPONSE_NONCE_LEN]) -> Result<ResponseSealer, Error> {
+    pub fn response_sealer_with(
+        &self,
+        framing: Framing,
+        response_nonce: [u8; RESPONSE_NONCE_LEN],
+    ) -> Result<ResponseSealer, Error> {
         let secret = ResponseSecret::new(|c, l| self.ctx.export(c, l), &self.enc, framing)?;
         ResponseSealer::new(&secret, framing, response_nonce)
     }
@@ -286,7 +365,9 @@ pub struct BodyOpener {
 
 impl std::fmt::Debug for BodyOpener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BodyOpener").field("framing", &self.framing).finish_non_exhaustive()
+        f.debug_struct("BodyOpener")
+            .field("framing", &self.framing)
+            .finish_non_exhaustive()
     }
 }
 
@@ -299,13 +380,17 @@ impl BodyOpener {
         let rest = match &mut self.state {
             BodyState::AwaitNonce(buf) => {
                 buf.extend_from_slice(data);
-                let Some(nonce) = buf.get(..NONCE_LEN) else { return Ok(Vec::new()) };
+                let Some(nonce) = buf.get(..NONCE_LEN) else {
+                    return Ok(Vec::new());
+                };
                 let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Error::Truncated)?;
                 let rest = buf.split_off(NONCE_LEN);
                 let cipher = body_cipher(&self.dek, nonce);
                 self.state = match self.framing {
                     Framing::Unchunked => BodyState::Unchunked(cipher, Vec::new()),
-                    Framing::Chunked => BodyState::Chunked(ChunkOpener::new(cipher, MAX_CHUNK_PLAINTEXT)),
+                    Framing::Chunked => {
+                        BodyState::Chunked(ChunkOpener::new(cipher, MAX_CHUNK_PLAINTEXT))
+                    }
                 };
                 rest
             }

@@ -3,7 +3,9 @@
 //! `secret = Export(<response media type>, 16)`, `prk = HKDF-Extract(enc || response_nonce, secret)`,
 //! `key = Expand(prk, "key", 16)`, `nonce = Expand(prk, "nonce", 12)`; AES-128-GCM with counter nonces.
 
-use openpcc_twoway::{response_key_material, ChunkCipher, ChunkOpener, ChunkSealer, CounterNonceAead};
+use openpcc_twoway::{
+    response_key_material, ChunkCipher, ChunkOpener, ChunkSealer, CounterNonceAead,
+};
 use zeroize::Zeroizing;
 
 use crate::media::{Framing, MAX_CHUNK_PLAINTEXT};
@@ -21,13 +23,26 @@ pub(crate) struct ResponseSecret {
 }
 
 impl ResponseSecret {
-    pub(crate) fn new(export: impl FnOnce(&[u8], usize) -> Result<Vec<u8>, openpcc_hpke::Error>, enc: &[u8], framing: Framing) -> Result<Self, Error> {
+    pub(crate) fn new(
+        export: impl FnOnce(&[u8], usize) -> Result<Vec<u8>, openpcc_hpke::Error>,
+        enc: &[u8],
+        framing: Framing,
+    ) -> Result<Self, Error> {
         let secret = Zeroizing::new(export(framing.response_media_type().as_bytes(), KEY_LEN)?);
-        Ok(Self { secret, enc: enc.to_vec() })
+        Ok(Self {
+            secret,
+            enc: enc.to_vec(),
+        })
     }
 
     fn cipher(&self, response_nonce: &[u8; RESPONSE_NONCE_LEN]) -> Result<CounterNonceAead, Error> {
-        let (key, nonce) = response_key_material(SUITE.kdf, SUITE.aead, &self.secret, &self.enc, response_nonce)?;
+        let (key, nonce) = response_key_material(
+            SUITE.kdf,
+            SUITE.aead,
+            &self.secret,
+            &self.enc,
+            response_nonce,
+        )?;
         Ok(CounterNonceAead::new(key, nonce))
     }
 }
@@ -45,18 +60,27 @@ pub struct ResponseSealer {
 
 impl std::fmt::Debug for ResponseSealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseSealer").field("media_type", &self.media_type()).finish_non_exhaustive()
+        f.debug_struct("ResponseSealer")
+            .field("media_type", &self.media_type())
+            .finish_non_exhaustive()
     }
 }
 
 impl ResponseSealer {
-    pub(crate) fn new(secret: &ResponseSecret, framing: Framing, response_nonce: [u8; RESPONSE_NONCE_LEN]) -> Result<Self, Error> {
+    pub(crate) fn new(
+        secret: &ResponseSecret,
+        framing: Framing,
+        response_nonce: [u8; RESPONSE_NONCE_LEN],
+    ) -> Result<Self, Error> {
         let cipher = secret.cipher(&response_nonce)?;
         let state = match framing {
             Framing::Unchunked => SealerState::Unchunked(cipher),
             Framing::Chunked => SealerState::Chunked(ChunkSealer::new(cipher)),
         };
-        Ok(Self { response_nonce, state })
+        Ok(Self {
+            response_nonce,
+            state,
+        })
     }
 
     fn framing(&self) -> Framing {
@@ -92,7 +116,9 @@ impl ResponseSealer {
     /// One non-final chunk on the wire (1..=514 plaintext bytes).
     pub fn seal_chunk(&mut self, pt: &[u8]) -> Result<Vec<u8>, Error> {
         if pt.len() > MAX_CHUNK_PLAINTEXT {
-            return Err(Error::InvalidArgument("chunk plaintext must be at most 514 bytes"));
+            return Err(Error::InvalidArgument(
+                "chunk plaintext must be at most 514 bytes",
+            ));
         }
         let mut out = Vec::with_capacity(pt.len() + 18);
         self.chunks()?.seal_chunk(pt, &mut out)?;
@@ -102,10 +128,14 @@ impl ResponseSealer {
     /// The final chunk on the wire.
     pub fn seal_final(self, pt: &[u8]) -> Result<Vec<u8>, Error> {
         let SealerState::Chunked(sealer) = self.state else {
-            return Err(Error::InvalidArgument("sealer is for an unchunked response"));
+            return Err(Error::InvalidArgument(
+                "sealer is for an unchunked response",
+            ));
         };
         if pt.len() > MAX_CHUNK_PLAINTEXT {
-            return Err(Error::InvalidArgument("chunk plaintext must be at most 514 bytes"));
+            return Err(Error::InvalidArgument(
+                "chunk plaintext must be at most 514 bytes",
+            ));
         }
         let mut out = Vec::with_capacity(pt.len() + 17);
         sealer.seal_final(pt, &mut out)?;
@@ -114,14 +144,19 @@ impl ResponseSealer {
 
     /// Whole chunked body from plaintext pieces: one chunk per piece (pieces over 514 bytes are cut), then an
     /// empty final chunk, as the reference sealer does.
-    pub fn seal_chunked<'a>(mut self, pieces: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<u8>, Error> {
+    pub fn seal_chunked<'a>(
+        mut self,
+        pieces: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Vec<u8>, Error> {
         let mut out = self.response_nonce.to_vec();
         let sealer = self.chunks()?;
         for piece in pieces {
             seal_pieces(sealer, piece, &mut out)?;
         }
         let SealerState::Chunked(sealer) = self.state else {
-            return Err(Error::InvalidArgument("sealer is for an unchunked response"));
+            return Err(Error::InvalidArgument(
+                "sealer is for an unchunked response",
+            ));
         };
         sealer.seal_final(b"", &mut out)?;
         Ok(out)
@@ -130,7 +165,9 @@ impl ResponseSealer {
     fn chunks(&mut self) -> Result<&mut ChunkSealer<CounterNonceAead>, Error> {
         match &mut self.state {
             SealerState::Chunked(sealer) => Ok(sealer),
-            SealerState::Unchunked(_) => Err(Error::InvalidArgument("sealer is for an unchunked response")),
+            SealerState::Unchunked(_) => Err(Error::InvalidArgument(
+                "sealer is for an unchunked response",
+            )),
         }
     }
 }
@@ -151,7 +188,9 @@ pub struct ResponseOpener {
 
 impl std::fmt::Debug for ResponseOpener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseOpener").field("framing", &self.framing).finish_non_exhaustive()
+        f.debug_struct("ResponseOpener")
+            .field("framing", &self.framing)
+            .finish_non_exhaustive()
     }
 }
 
@@ -161,7 +200,12 @@ pub const MAX_UNCHUNKED_RESPONSE: usize = 16 << 20;
 
 impl ResponseOpener {
     pub(crate) fn new(secret: ResponseSecret, framing: Framing) -> Self {
-        Self { secret, framing, max_unchunked: MAX_UNCHUNKED_RESPONSE, state: OpenerState::AwaitNonce(Vec::new()) }
+        Self {
+            secret,
+            framing,
+            max_unchunked: MAX_UNCHUNKED_RESPONSE,
+            state: OpenerState::AwaitNonce(Vec::new()),
+        }
     }
 
     /// The response media type this opener expects.
@@ -175,13 +219,18 @@ impl ResponseOpener {
         let rest = match &mut self.state {
             OpenerState::AwaitNonce(buf) => {
                 buf.extend_from_slice(data);
-                let Some(nonce) = buf.get(..RESPONSE_NONCE_LEN) else { return Ok(Vec::new()) };
-                let nonce: [u8; RESPONSE_NONCE_LEN] = nonce.try_into().map_err(|_| Error::Truncated)?;
+                let Some(nonce) = buf.get(..RESPONSE_NONCE_LEN) else {
+                    return Ok(Vec::new());
+                };
+                let nonce: [u8; RESPONSE_NONCE_LEN] =
+                    nonce.try_into().map_err(|_| Error::Truncated)?;
                 let rest = buf.split_off(RESPONSE_NONCE_LEN);
                 let cipher = self.secret.cipher(&nonce)?;
                 self.state = match self.framing {
                     Framing::Unchunked => OpenerState::Unchunked(cipher, Vec::new()),
-                    Framing::Chunked => OpenerState::Chunked(ChunkOpener::new(cipher, MAX_CHUNK_PLAINTEXT)),
+                    Framing::Chunked => {
+                        OpenerState::Chunked(ChunkOpener::new(cipher, MAX_CHUNK_PLAINTEXT))
+                    }
                 };
                 rest
             }
@@ -214,8 +263,11 @@ impl ResponseOpener {
         if let (Framing::Unchunked, OpenerState::AwaitNonce(buf)) = (self.framing, &self.state) {
             if buf.is_empty() {
                 // Whole-body fast path: decrypt straight from the caller's buffer (one copy).
-                let (nonce, ct) = body.split_at_checked(RESPONSE_NONCE_LEN).ok_or(Error::Truncated)?;
-                let nonce: [u8; RESPONSE_NONCE_LEN] = nonce.try_into().map_err(|_| Error::Truncated)?;
+                let (nonce, ct) = body
+                    .split_at_checked(RESPONSE_NONCE_LEN)
+                    .ok_or(Error::Truncated)?;
+                let nonce: [u8; RESPONSE_NONCE_LEN] =
+                    nonce.try_into().map_err(|_| Error::Truncated)?;
                 return Ok(self.secret.cipher(&nonce)?.open(b"", ct)?);
             }
         }

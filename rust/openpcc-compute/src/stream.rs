@@ -45,7 +45,10 @@ pub enum Padding {
 
 impl Default for Padding {
     fn default() -> Self {
-        Padding::Fixed { frame: DEFAULT_FRAME, max_delay: DEFAULT_MAX_DELAY }
+        Padding::Fixed {
+            frame: DEFAULT_FRAME,
+            max_delay: DEFAULT_MAX_DELAY,
+        }
     }
 }
 
@@ -63,11 +66,19 @@ fn encode_fields(fields: &[(Vec<u8>, Vec<u8>)], out: &mut Vec<u8>) {
 fn validate_fields(fields: &[(Vec<u8>, Vec<u8>)]) -> Result<(), Error> {
     let mut size = 0usize;
     for (name, value) in fields {
-        if name.is_empty() || name.iter().any(|b| !b.is_ascii_graphic() || b.is_ascii_uppercase()) {
-            return Err(Error::InvalidArgument("field name must be lower-case visible ascii"));
+        if name.is_empty()
+            || name
+                .iter()
+                .any(|b| !b.is_ascii_graphic() || b.is_ascii_uppercase())
+        {
+            return Err(Error::InvalidArgument(
+                "field name must be lower-case visible ascii",
+            ));
         }
         if value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(Error::InvalidArgument("field value must not contain CR, LF or NUL"));
+            return Err(Error::InvalidArgument(
+                "field value must not contain CR, LF or NUL",
+            ));
         }
         size += name.len() + value.len() + 4;
     }
@@ -91,12 +102,22 @@ pub struct TokenStreamSealer {
 impl TokenStreamSealer {
     /// Starts a stream answering `status` with `headers` (lower-case names). The head is sent with the first
     /// flush; `now` is a monotonic clock reading.
-    pub fn new(sealer: ResponseSealer, status: u16, headers: &[(Vec<u8>, Vec<u8>)], padding: Padding, now: Duration) -> Result<Self, Error> {
+    pub fn new(
+        sealer: ResponseSealer,
+        status: u16,
+        headers: &[(Vec<u8>, Vec<u8>)],
+        padding: Padding,
+        now: Duration,
+    ) -> Result<Self, Error> {
         if sealer.media_type() != Framing::Chunked.response_media_type() {
-            return Err(Error::InvalidArgument("token streams need a chunked response sealer"));
+            return Err(Error::InvalidArgument(
+                "token streams need a chunked response sealer",
+            ));
         }
         if !(200..=599).contains(&status) {
-            return Err(Error::InvalidArgument("status must be a final status (200..=599)"));
+            return Err(Error::InvalidArgument(
+                "status must be a final status (200..=599)",
+            ));
         }
         if let Padding::Fixed { frame, .. } = padding {
             if !(MIN_FRAME..=MAX_CHUNK_PLAINTEXT).contains(&frame) {
@@ -109,7 +130,14 @@ impl TokenStreamSealer {
         varint::encode(u64::from(status), &mut head);
         encode_fields(headers, &mut head);
         let response_nonce = sealer.response_nonce();
-        let mut me = Self { sealer: Some(sealer), response_nonce, padding, pending: Vec::new(), deadline: None, emitted_plaintext: 0 };
+        let mut me = Self {
+            sealer: Some(sealer),
+            response_nonce,
+            padding,
+            pending: Vec::new(),
+            deadline: None,
+            emitted_plaintext: 0,
+        };
         me.append(&head, now);
         Ok(me)
     }
@@ -159,7 +187,9 @@ impl TokenStreamSealer {
             return Err(Error::Finished);
         }
         match (self.padding, self.deadline) {
-            (Padding::Fixed { frame, .. }, Some(deadline)) if now >= deadline => self.flush_padded(frame),
+            (Padding::Fixed { frame, .. }, Some(deadline)) if now >= deadline => {
+                self.flush_padded(frame)
+            }
             _ => Ok(Vec::new()),
         }
     }
@@ -207,7 +237,10 @@ impl TokenStreamSealer {
 
     fn emit_pending_unpadded(&mut self) -> Result<Vec<Vec<u8>>, Error> {
         let pending = std::mem::take(&mut self.pending);
-        let out = pending.chunks(MAX_CHUNK_PLAINTEXT).map(|c| self.seal(c)).collect();
+        let out = pending
+            .chunks(MAX_CHUNK_PLAINTEXT)
+            .map(|c| self.seal(c))
+            .collect();
         self.deadline = None;
         out
     }
@@ -300,7 +333,15 @@ impl TokenStreamOpener {
         if opener.media_type() != Framing::Chunked.response_media_type() {
             return Err(Error::UnsupportedMediaType);
         }
-        Ok(Self { opener: Some(opener), state: ParseState::Framing, buf: Vec::new(), status: None, headers: Vec::new(), trailers: Vec::new(), failed: false })
+        Ok(Self {
+            opener: Some(opener),
+            state: ParseState::Framing,
+            buf: Vec::new(),
+            status: None,
+            headers: Vec::new(),
+            trailers: Vec::new(),
+            failed: false,
+        })
     }
 
     /// The status, once the head has arrived.
@@ -342,11 +383,18 @@ impl TokenStreamOpener {
         self.parse(&last, &mut body)?;
         // The reference decoder reads two virtual zero bytes at the end, so a message that stops right after
         // its content or trailer section still decodes; do the same.
-        if matches!(self.state, ParseState::Content | ParseState::Fields(Section::Trailer, _)) && self.buf.is_empty() {
+        if matches!(
+            self.state,
+            ParseState::Content | ParseState::Fields(Section::Trailer, _)
+        ) && self.buf.is_empty()
+        {
             self.parse(&[0, 0], &mut body)?;
         }
         match self.state {
-            ParseState::Padding => Ok(StreamEnd { body, trailers: self.trailers }),
+            ParseState::Padding => Ok(StreamEnd {
+                body,
+                trailers: self.trailers,
+            }),
             _ => Err(Error::Truncated),
         }
     }
@@ -359,7 +407,9 @@ impl TokenStreamOpener {
             let input = buf.get(pos..).unwrap_or_default();
             let step = match &mut self.state {
                 ParseState::ContentData { remaining, filler } => {
-                    let take = usize::try_from(*remaining).unwrap_or(usize::MAX).min(input.len());
+                    let take = usize::try_from(*remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(input.len());
                     if take == 0 {
                         None
                     } else {
@@ -394,11 +444,15 @@ impl TokenStreamOpener {
 
     /// Parses one structural element at the start of `input`; `None` when more bytes are needed.
     fn parse_structural(&mut self, input: &[u8]) -> Result<Option<usize>, Error> {
-        let Some((value, len, minimal)) = decode_varint(input)? else { return Ok(None) };
+        let Some((value, len, minimal)) = decode_varint(input)? else {
+            return Ok(None);
+        };
         match self.state {
             ParseState::Framing => {
                 if value != 3 {
-                    return Err(Error::Malformed("bhttp framing: token streams are indeterminate-length responses"));
+                    return Err(Error::Malformed(
+                        "bhttp framing: token streams are indeterminate-length responses",
+                    ));
                 }
                 self.state = ParseState::Status;
                 Ok(Some(len))
@@ -424,7 +478,9 @@ impl TokenStreamOpener {
                     };
                     return Ok(Some(len));
                 }
-                let Some((name, value, used)) = parse_field_line(input)? else { return Ok(None) };
+                let Some((name, value, used)) = parse_field_line(input)? else {
+                    return Ok(None);
+                };
                 let size = size + used;
                 if size > MAX_FIELD_SECTION {
                     return Err(Error::Limit("field section size"));
@@ -442,7 +498,10 @@ impl TokenStreamOpener {
                     ParseState::Fields(Section::Trailer, 0)
                 } else {
                     // Our filler is the only content chunk with a non-shortest length prefix.
-                    ParseState::ContentData { remaining: value, filler: !minimal }
+                    ParseState::ContentData {
+                        remaining: value,
+                        filler: !minimal,
+                    }
                 };
                 Ok(Some(len))
             }
@@ -455,21 +514,37 @@ impl TokenStreamOpener {
 type FieldLine = (Vec<u8>, Vec<u8>, usize);
 
 fn parse_field_line(input: &[u8]) -> Result<Option<FieldLine>, Error> {
-    let Some((name_len, name_len_len)) = varint::decode(input)? else { return Ok(None) };
-    let name_len_usize = usize::try_from(name_len).map_err(|_| Error::Limit("field section size"))?;
+    let Some((name_len, name_len_len)) = varint::decode(input)? else {
+        return Ok(None);
+    };
+    let name_len_usize =
+        usize::try_from(name_len).map_err(|_| Error::Limit("field section size"))?;
     if name_len_usize > MAX_FIELD_SECTION {
         return Err(Error::Limit("field section size"));
     }
     let name_end = name_len_len + name_len_usize;
-    let Some(name) = input.get(name_len_len..name_end) else { return Ok(None) };
-    let Some((value_len, value_len_len)) = varint::decode(input.get(name_end..).unwrap_or_default())? else { return Ok(None) };
-    let value_len_usize = usize::try_from(value_len).map_err(|_| Error::Limit("field section size"))?;
+    let Some(name) = input.get(name_len_len..name_end) else {
+        return Ok(None);
+    };
+    let Some((value_len, value_len_len)) =
+        varint::decode(input.get(name_end..).unwrap_or_default())?
+    else {
+        return Ok(None);
+    };
+    let value_len_usize =
+        usize::try_from(value_len).map_err(|_| Error::Limit("field section size"))?;
     if value_len_usize > MAX_FIELD_SECTION {
         return Err(Error::Limit("field section size"));
     }
     let value_start = name_end + value_len_len;
-    let Some(value) = input.get(value_start..value_start + value_len_usize) else { return Ok(None) };
-    Ok(Some((name.to_vec(), value.to_vec(), value_start + value_len_usize)))
+    let Some(value) = input.get(value_start..value_start + value_len_usize) else {
+        return Ok(None);
+    };
+    Ok(Some((
+        name.to_vec(),
+        value.to_vec(),
+        value_start + value_len_usize,
+    )))
 }
 
 #[cfg(test)]

@@ -7,7 +7,10 @@ use openpcc_hpke::SecretKey;
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/interop/compute-vectors.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/interop/compute-vectors.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -42,17 +45,24 @@ fn client_seals_exactly_like_the_reference() {
                 (n["id"].as_str().unwrap().to_owned(), hx(&n["pk"]))
             })
             .collect();
-        let req = ComputeRequest::for_candidates(sealed, cands.iter().map(|(id, pk)| (id.as_str(), pk.as_slice())), |s, pk| {
-            s.encapsulate_key_with(pk, ikm_iter.next().unwrap())
-        })
+        let req = ComputeRequest::for_candidates(
+            sealed,
+            cands.iter().map(|(id, pk)| (id.as_str(), pk.as_slice())),
+            |s, pk| s.encapsulate_key_with(pk, ikm_iter.next().unwrap()),
+        )
         .unwrap();
         let got: Vec<Vec<u8>> = req.encapsulated_keys().map(|(_, k)| k.to_vec()).collect();
         assert_eq!(got, list(&r["encapsulated_keys"]), "{}", r["name"]);
         // The client opens every candidate's reference response with that candidate's context.
         for resp in r["responses"].as_array().unwrap() {
             let id = &cands[resp["candidate"].as_u64().unwrap() as usize].0;
-            let opener = req.response_opener(id, resp["media_type"].as_str().unwrap()).unwrap();
-            assert_eq!(opener.open_all(&hx(&resp["body"])).unwrap(), list(&resp["chunks"]).concat());
+            let opener = req
+                .response_opener(id, resp["media_type"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(
+                opener.open_all(&hx(&resp["body"])).unwrap(),
+                list(&resp["chunks"]).concat()
+            );
         }
     }
 }
@@ -68,15 +78,25 @@ fn node_opens_and_answers_exactly_like_the_reference() {
             let node = &nodes[idx.as_u64().unwrap() as usize];
             let sk = SecretKey::from_bytes(SUITE.kem, &hx(&node["sk"])).unwrap();
             let req = NodeRequest::unwrap(media_type, &keys[ci], &sk).unwrap();
-            assert_eq!(req.open_body(&hx(&r["body"])).unwrap(), list(&r["chunks"]).concat());
-            for resp in r["responses"].as_array().unwrap().iter().filter(|x| x["candidate"].as_u64() == Some(ci as u64)) {
+            assert_eq!(
+                req.open_body(&hx(&r["body"])).unwrap(),
+                list(&r["chunks"]).concat()
+            );
+            for resp in r["responses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| x["candidate"].as_u64() == Some(ci as u64))
+            {
                 let framing = Framing::of_response(resp["media_type"].as_str().unwrap()).unwrap();
                 let nonce: [u8; 16] = hx(&resp["response_nonce"]).try_into().unwrap();
                 let sealer = req.response_sealer_with(framing, nonce).unwrap();
                 let chunks = list(&resp["chunks"]);
                 let body = match framing {
                     Framing::Unchunked => sealer.seal_unchunked(&chunks.concat()).unwrap(),
-                    Framing::Chunked => sealer.seal_chunked(chunks.iter().map(Vec::as_slice)).unwrap(),
+                    Framing::Chunked => sealer
+                        .seal_chunked(chunks.iter().map(Vec::as_slice))
+                        .unwrap(),
                 };
                 assert_eq!(body, hx(&resp["body"]), "{} candidate {ci}", r["name"]);
             }

@@ -1,8 +1,12 @@
 //! Token streams (length hiding, incremental release) and bad input through the public API.
+#![allow(clippy::cast_possible_truncation)] // the test PRNG is cut down to bytes on purpose
 
 use std::time::Duration;
 
-use openpcc_compute::{media, ComputeRequest, Error, Framing, NodeRequest, Padding, TokenStreamOpener, TokenStreamSealer, SUITE};
+use openpcc_compute::{
+    media, ComputeRequest, Error, Framing, NodeRequest, Padding, TokenStreamOpener,
+    TokenStreamSealer, SUITE,
+};
 use openpcc_hpke::SecretKey;
 
 const NODE: &str = "01936e5a-0000-7000-8000-000000000001";
@@ -36,7 +40,8 @@ fn stream(node: &NodeRequest, tokens: &[Vec<u8>], padding: Padding) -> (Vec<usiz
 }
 
 fn open(req: &ComputeRequest, wire: &[u8]) -> Vec<u8> {
-    let mut o = TokenStreamOpener::new(req.response_opener(NODE, media::CHUNKED_RESPONSE).unwrap()).unwrap();
+    let mut o = TokenStreamOpener::new(req.response_opener(NODE, media::CHUNKED_RESPONSE).unwrap())
+        .unwrap();
     // Feed byte by byte: the opener must cope with any split.
     let mut body = Vec::new();
     for b in wire {
@@ -52,7 +57,9 @@ fn fixed_padding_sizes_do_not_depend_on_token_lengths() {
     let mut seen = None;
     for seed in 0u8..20 {
         // Same count, lengths 1..=300 varying with the seed (some pieces fill most of a frame).
-        let tokens: Vec<Vec<u8>> = (0..12u16).map(|i| vec![b'a' + seed % 26; 1 + usize::from((u16::from(seed) * 37 + i * 91) % 300)]).collect();
+        let tokens: Vec<Vec<u8>> = (0..12u16)
+            .map(|i| vec![b'a' + seed % 26; 1 + usize::from((u16::from(seed) * 37 + i * 91) % 300)])
+            .collect();
         let (sizes, wire) = stream(&node, &tokens, Padding::default());
         assert_eq!(open(&req, &wire), tokens.concat());
         match &seen {
@@ -81,7 +88,8 @@ fn tampered_stream_chunk_is_not_released() {
     // Chunk 0 is the head alone (flushed 20 ms after the start), chunk 1 carries "first", chunk 2 "second".
     let second_chunk_start = 16 + sizes[0] + sizes[1];
     wire[second_chunk_start + 5] ^= 1;
-    let mut o = TokenStreamOpener::new(req.response_opener(NODE, media::CHUNKED_RESPONSE).unwrap()).unwrap();
+    let mut o = TokenStreamOpener::new(req.response_opener(NODE, media::CHUNKED_RESPONSE).unwrap())
+        .unwrap();
     let first = o.push(&wire[..second_chunk_start]).unwrap();
     assert_eq!(first, b"first");
     assert_eq!(o.push(&wire[second_chunk_start..]), Err(Error::Decrypt));
@@ -91,10 +99,66 @@ fn tampered_stream_chunk_is_not_released() {
 #[test]
 fn unknown_node_and_wrong_media_types() {
     let (req, node) = setup();
-    assert_eq!(req.response_opener("other", media::CHUNKED_RESPONSE).err(), Some(Error::UnknownNode));
-    assert_eq!(req.response_opener(NODE, media::REQUEST).err(), Some(Error::UnsupportedMediaType));
+    assert_eq!(
+        req.response_opener("other", media::CHUNKED_RESPONSE).err(),
+        Some(Error::UnknownNode)
+    );
+    assert_eq!(
+        req.response_opener(NODE, media::REQUEST).err(),
+        Some(Error::UnsupportedMediaType)
+    );
     let unchunked = req.response_opener(NODE, media::RESPONSE).unwrap();
-    assert_eq!(TokenStreamOpener::new(unchunked).err(), Some(Error::UnsupportedMediaType));
+    assert_eq!(
+        TokenStreamOpener::new(unchunked).err(),
+        Some(Error::UnsupportedMediaType)
+    );
     let sealer = node.response_sealer(Framing::Unchunked).unwrap();
-    assert!(matches!(TokenStreamSealer::new(sealer, 200, &[], Padding::default(), Duration::ZERO), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        TokenStreamSealer::new(sealer, 200, &[], Padding::default(), Duration::ZERO),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+/// A malicious node controls the plaintext inside authentic chunks: arbitrary BHTTP bytes must give a
+/// typed result, never a panic or a hang.
+#[test]
+fn arbitrary_plaintext_from_the_node_never_panics() {
+    let (req, node) = setup();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..300 {
+        let mut sealer = node.response_sealer(Framing::Chunked).unwrap();
+        let mut wire = sealer.response_nonce().to_vec();
+        let chunks = next() % 6;
+        for _ in 0..chunks {
+            let len = 1 + (next() % 64) as usize;
+            // Mostly small values so the parser gets deep into the message structure.
+            let pt: Vec<u8> = (0..len)
+                .map(|_| {
+                    if next() % 3 == 0 {
+                        (next() % 256) as u8
+                    } else {
+                        (next() % 8) as u8
+                    }
+                })
+                .collect();
+            wire.extend(sealer.seal_chunk(&pt).unwrap());
+        }
+        wire.extend(sealer.seal_final(b"").unwrap());
+        let mut o =
+            TokenStreamOpener::new(req.response_opener(NODE, media::CHUNKED_RESPONSE).unwrap())
+                .unwrap();
+        let result = match o.push(&wire) {
+            Ok(_) => o.finish().map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if round == 0 {
+            assert!(result.is_err()); // no chunks at all: not a BHTTP message
+        }
+    }
 }

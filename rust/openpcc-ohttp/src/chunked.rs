@@ -260,6 +260,7 @@ impl ChunkedResponseSealer {
     /// A sealer with a random response nonce, or the given one (test vectors only).
     pub fn new(context: &ResponseContext, options: SealerOptions, response_nonce: Option<&[u8]>) -> Result<Self, Error> {
         let secret = &context.0;
+        secret.expect_chunked(true)?;
         let nonce = match response_nonce {
             Some(nonce) if nonce.len() == secret.nonce_len() => nonce.to_vec(),
             Some(_) => return Err(Error::Usage("response nonce length")),
@@ -294,9 +295,15 @@ impl ChunkedResponseOpener {
         Self { context, max_chunk_len, stream: StreamOpener::new() }
     }
 
+    /// Fails unless the context comes from a chunked request (checked on the first `push` too).
+    pub fn check_context(&self) -> Result<(), Error> {
+        self.context.0.expect_chunked(true)
+    }
+
     /// Appends the plaintext of every chunk `data` completes.
     pub fn push(&mut self, data: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
         let secret = &self.context.0;
+        secret.expect_chunked(true)?;
         let max = self.max_chunk_len;
         let nonce_len = secret.nonce_len();
         let setup = |nonce: &[u8]| Ok(ChunkOpener::new(secret.aead(nonce)?, max));

@@ -68,7 +68,7 @@ pub(crate) fn setup_client(
             header.suite.setup_base_sender_with_ephemeral(config.public_key(), &info, &sk_e)?
         }
     };
-    let secret = ResponseSecret::new(header.suite, enc.clone(), |len| sender.export(labels.response, len))?;
+    let secret = ResponseSecret::new(header.suite, enc.clone(), labels, |label, len| sender.export(label, len))?;
     let mut out = Vec::with_capacity(HEADER_LEN + enc.len());
     out.extend_from_slice(&header.encode());
     out.extend_from_slice(&enc);

@@ -115,7 +115,7 @@ impl GatewayKey {
             openpcc_hpke::Error::InvalidKey | openpcc_hpke::Error::InvalidInput(_) => Error::Malformed("enc is not a valid public key"),
             other => other.into(),
         })?;
-        let response = ResponseSecret::new(suite, enc.to_vec(), |len| recipient.export(labels.response, len))?;
+        let response = ResponseSecret::new(suite, enc.to_vec(), labels, |label, len| recipient.export(label, len))?;
         Ok((recipient, ResponseContext(response)))
     }
 }

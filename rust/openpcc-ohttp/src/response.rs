@@ -4,7 +4,7 @@ use openpcc_hpke::{Aead, Kdf, Suite};
 use openpcc_twoway::{response_key_material, response_nonce_len, ChunkCipher, CounterNonceAead};
 use zeroize::Zeroizing;
 
-use crate::Error;
+use crate::{Error, Labels, BHTTP_CHUNKED_LABELS};
 
 /// What both ends keep after the request to protect the response: the suite, `enc`, and the
 /// exported response secret.
@@ -14,6 +14,8 @@ pub(crate) struct ResponseSecret {
     aead: Aead,
     enc: Vec<u8>,
     secret: Zeroizing<Vec<u8>>,
+    /// The labels of the request: a chunked exchange must be answered chunked, a plain one plainly.
+    labels: Labels,
 }
 
 impl ResponseSecret {
@@ -21,10 +23,20 @@ impl ResponseSecret {
     pub(crate) fn new(
         suite: Suite,
         enc: Vec<u8>,
-        export: impl FnOnce(usize) -> Result<Vec<u8>, openpcc_hpke::Error>,
+        labels: Labels,
+        export: impl FnOnce(&[u8], usize) -> Result<Vec<u8>, openpcc_hpke::Error>,
     ) -> Result<Self, Error> {
-        let secret = Zeroizing::new(export(response_nonce_len(suite.aead))?);
-        Ok(Self { kdf: suite.kdf, aead: suite.aead, enc, secret })
+        let secret = Zeroizing::new(export(labels.response, response_nonce_len(suite.aead))?);
+        Ok(Self { kdf: suite.kdf, aead: suite.aead, enc, secret, labels })
+    }
+
+    /// Fails unless this context belongs to a chunked (`true`) or plain (`false`) exchange.
+    pub(crate) fn expect_chunked(&self, chunked: bool) -> Result<(), Error> {
+        match (self.labels == BHTTP_CHUNKED_LABELS, chunked) {
+            (true, false) => Err(Error::Usage("a chunked request needs a chunked response")),
+            (false, true) => Err(Error::Usage("a plain request needs a plain response")),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn nonce_len(&self) -> usize {
@@ -44,6 +56,7 @@ impl ResponseSecret {
     }
 
     pub(crate) fn seal(&self, msg: &[u8], response_nonce: &[u8]) -> Result<Vec<u8>, Error> {
+        self.expect_chunked(false)?;
         let mut out = Vec::with_capacity(response_nonce.len() + msg.len() + 16);
         out.extend_from_slice(response_nonce);
         self.aead(response_nonce)?.seal_into(b"", msg, &mut out)?;
@@ -51,6 +64,7 @@ impl ResponseSecret {
     }
 
     pub(crate) fn open(&self, data: &[u8]) -> Result<Vec<u8>, Error> {
+        self.expect_chunked(false)?;
         let nonce_len = self.nonce_len();
         let (Some(nonce), Some(ct)) = (data.get(..nonce_len), data.get(nonce_len..)) else {
             return Err(Error::Malformed("response shorter than its nonce"));

@@ -46,7 +46,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_CHUNK_PLAINTEXT", core::media::MAX_CHUNK_PLAINTEXT)?;
     m.add("ENCAPSULATED_KEY_LEN", core::request::ENCAPSULATED_KEY_LEN)?;
     m.add("DEFAULT_FRAME", core::stream::DEFAULT_FRAME)?;
-    m.add("DEFAULT_MAX_DELAY_MS", core::stream::DEFAULT_MAX_DELAY.as_secs_f64() * 1000.0)?;
+    m.add(
+        "DEFAULT_MAX_DELAY_MS",
+        core::stream::DEFAULT_MAX_DELAY.as_secs_f64() * 1000.0,
+    )?;
     Ok(())
 }
 
@@ -64,7 +67,8 @@ fn err(e: core::Error) -> PyErr {
         E::UnsupportedMediaType => UnsupportedMediaTypeError::new_err(msg),
         E::UnknownNode => UnknownNodeError::new_err(msg),
         E::Finished => ComputeStateError::new_err(msg),
-        E::InvalidArgument(_) | E::Hpke(openpcc_hpke::Error::InvalidKey | openpcc_hpke::Error::InvalidInput(_)) => {
+        E::InvalidArgument(_)
+        | E::Hpke(openpcc_hpke::Error::InvalidKey | openpcc_hpke::Error::InvalidInput(_)) => {
             ComputeArgumentError::new_err(msg)
         }
         _ => ComputeError::new_err(msg),
@@ -80,7 +84,8 @@ fn framing_of(chunked: bool) -> Framing {
 }
 
 fn fixed<const N: usize>(b: &[u8], what: &'static str) -> PyResult<[u8; N]> {
-    b.try_into().map_err(|_| err(core::Error::InvalidArgument(what)))
+    b.try_into()
+        .map_err(|_| err(core::Error::InvalidArgument(what)))
 }
 
 /// The default clock: nanoseconds since the first use, monotonic.
@@ -94,8 +99,14 @@ fn now(now_ns: Option<u64>) -> Duration {
 
 type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
-fn fields_to_py<'py>(py: Python<'py>, fields: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-    fields.iter().map(|(n, v)| (PyBytes::new(py, n), PyBytes::new(py, v))).collect()
+fn fields_to_py<'py>(
+    py: Python<'py>,
+    fields: &[(Vec<u8>, Vec<u8>)],
+) -> Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+    fields
+        .iter()
+        .map(|(n, v)| (PyBytes::new(py, n), PyBytes::new(py, v)))
+        .collect()
 }
 
 fn chunks_to_py(py: Python<'_>, chunks: Vec<Vec<u8>>) -> Vec<Bound<'_, PyBytes>> {
@@ -125,7 +136,10 @@ impl ComputeRequest {
     /// `[(node_id, encapsulated_key)]`, in candidate order.
     #[getter]
     fn encapsulated_keys<'py>(&self, py: Python<'py>) -> Vec<(String, Bound<'py, PyBytes>)> {
-        self.0.encapsulated_keys().map(|(id, k)| (id.to_owned(), PyBytes::new(py, k))).collect()
+        self.0
+            .encapsulated_keys()
+            .map(|(id, k)| (id.to_owned(), PyBytes::new(py, k)))
+            .collect()
     }
 
     /// The serialized `ComputeRequestInfo` for `X-Routing-Info` (base64 it for the header).
@@ -136,32 +150,64 @@ impl ComputeRequest {
 
     /// An incremental opener for the response of `node_id` (the router's `X-Node-ID`).
     fn response_opener(&self, node_id: &str, media_type: &str) -> PyResult<ResponseOpener> {
-        Ok(ResponseOpener(Some(self.0.response_opener(node_id, media_type).map_err(err)?)))
+        Ok(ResponseOpener(Some(
+            self.0.response_opener(node_id, media_type).map_err(err)?,
+        )))
     }
 
     /// Opens a whole response body of `node_id`.
-    fn open_response<'py>(&self, py: Python<'py>, node_id: &str, media_type: &str, body: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    fn open_response<'py>(
+        &self,
+        py: Python<'py>,
+        node_id: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let opener = self.0.response_opener(node_id, media_type).map_err(err)?;
-        let pt = if body.len() > DETACH_THRESHOLD { py.detach(|| opener.open_all(body)) } else { opener.open_all(body) };
+        let pt = if body.len() > DETACH_THRESHOLD {
+            py.detach(|| opener.open_all(body))
+        } else {
+            opener.open_all(body)
+        };
         Ok(PyBytes::new(py, &pt.map_err(err)?))
     }
 
     /// A token-stream opener for the (chunked) response of `node_id`.
     fn token_stream_opener(&self, node_id: &str) -> PyResult<TokenStreamOpener> {
-        let opener = self.0.response_opener(node_id, core::media::CHUNKED_RESPONSE).map_err(err)?;
-        Ok(TokenStreamOpener(Some(core::TokenStreamOpener::new(opener).map_err(err)?)))
+        let opener = self
+            .0
+            .response_opener(node_id, core::media::CHUNKED_RESPONSE)
+            .map_err(err)?;
+        Ok(TokenStreamOpener(Some(
+            core::TokenStreamOpener::new(opener).map_err(err)?,
+        )))
     }
 
     fn __repr__(&self) -> String {
-        format!("ComputeRequest(media_type={:?}, candidates={})", self.0.media_type(), self.0.encapsulated_keys().count())
+        format!(
+            "ComputeRequest(media_type={:?}, candidates={})",
+            self.0.media_type(),
+            self.0.encapsulated_keys().count()
+        )
     }
 }
 
 /// Seals `plaintext` (a BHTTP request, padded to 514) for `candidates` = `[(node_id, public_key)]`.
 #[pyfunction]
 #[pyo3(signature = (plaintext, candidates, *, chunked = false))]
-fn seal_request(py: Python<'_>, plaintext: &[u8], candidates: Vec<(String, Vec<u8>)>, chunked: bool) -> PyResult<ComputeRequest> {
-    let run = || core::ComputeRequest::seal(framing_of(chunked), plaintext, candidates.iter().map(|(i, k)| (i.as_str(), k.as_slice())));
+fn seal_request(
+    py: Python<'_>,
+    plaintext: &[u8],
+    candidates: Vec<(String, Vec<u8>)>,
+    chunked: bool,
+) -> PyResult<ComputeRequest> {
+    let run = || {
+        core::ComputeRequest::seal(
+            framing_of(chunked),
+            plaintext,
+            candidates.iter().map(|(i, k)| (i.as_str(), k.as_slice())),
+        )
+    };
     // Each candidate costs two P-256 scalar multiplications: always worth releasing the GIL.
     Ok(ComputeRequest(py.detach(run).map_err(err)?))
 }
@@ -169,17 +215,32 @@ fn seal_request(py: Python<'_>, plaintext: &[u8], candidates: Vec<(String, Vec<u
 /// Test seam: deterministic DEK, body nonce and one ephemeral seed per candidate (never in production).
 #[pyfunction]
 #[pyo3(signature = (pieces, candidates, media_type, dek, body_nonce, ikm_e))]
-fn _seal_request_with(pieces: Vec<Vec<u8>>, candidates: Vec<(String, Vec<u8>)>, media_type: &str, dek: &[u8], body_nonce: &[u8], ikm_e: Vec<Vec<u8>>) -> PyResult<ComputeRequest> {
+fn _seal_request_with(
+    pieces: Vec<Vec<u8>>,
+    candidates: Vec<(String, Vec<u8>)>,
+    media_type: &str,
+    dek: &[u8],
+    body_nonce: &[u8],
+    ikm_e: Vec<Vec<u8>>,
+) -> PyResult<ComputeRequest> {
     let framing = Framing::of_request(media_type).map_err(err)?;
     if ikm_e.len() != candidates.len() {
         return Err(err(core::Error::InvalidArgument("one ikm_e per candidate")));
     }
     let refs: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
-    let sealed = core::SealedRequest::seal_with(framing, &refs, &fixed::<32>(dek, "dek must be 32 bytes")?, fixed::<12>(body_nonce, "body nonce must be 12 bytes")?).map_err(err)?;
+    let sealed = core::SealedRequest::seal_with(
+        framing,
+        &refs,
+        &fixed::<32>(dek, "dek must be 32 bytes")?,
+        fixed::<12>(body_nonce, "body nonce must be 12 bytes")?,
+    )
+    .map_err(err)?;
     let mut ikms = ikm_e.iter();
-    let req = core::ComputeRequest::for_candidates(sealed, candidates.iter().map(|(i, k)| (i.as_str(), k.as_slice())), |s, pk| {
-        s.encapsulate_key_with(pk, ikms.next().map(Vec::as_slice).unwrap_or_default())
-    })
+    let req = core::ComputeRequest::for_candidates(
+        sealed,
+        candidates.iter().map(|(i, k)| (i.as_str(), k.as_slice())),
+        |s, pk| s.encapsulate_key_with(pk, ikms.next().map(Vec::as_slice).unwrap_or_default()),
+    )
     .map_err(err)?;
     Ok(ComputeRequest(req))
 }
@@ -213,24 +274,39 @@ struct NodeRequest(core::NodeRequest);
 impl NodeRequest {
     /// Unwraps the data key with the node's P-256 request-encryption secret key (32 bytes).
     #[staticmethod]
-    fn unwrap(py: Python<'_>, media_type: &str, encapsulated_key: &[u8], secret_key: &[u8]) -> PyResult<Self> {
+    fn unwrap(
+        py: Python<'_>,
+        media_type: &str,
+        encapsulated_key: &[u8],
+        secret_key: &[u8],
+    ) -> PyResult<Self> {
         let sk = SecretKey::from_bytes(core::SUITE.kem, secret_key).map_err(|e| err(e.into()))?;
-        let req = py.detach(|| core::NodeRequest::unwrap(media_type, encapsulated_key, &sk)).map_err(err)?;
+        let req = py
+            .detach(|| core::NodeRequest::unwrap(media_type, encapsulated_key, &sk))
+            .map_err(err)?;
         Ok(Self(req))
     }
 
     /// Unwraps the data key when the ECDH runs elsewhere (a TPM): `dh(enc: bytes) -> bytes` returns the
     /// 32-byte x-coordinate of `sk_R * enc`; `public_key` is the node's 65-byte public key.
     #[staticmethod]
-    fn unwrap_external(media_type: &str, encapsulated_key: &[u8], public_key: &[u8], dh: Bound<'_, PyAny>) -> PyResult<Self> {
+    fn unwrap_external(
+        media_type: &str,
+        encapsulated_key: &[u8],
+        public_key: &[u8],
+        dh: Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
         let mut py_error: Option<PyErr> = None;
-        let result = core::NodeRequest::unwrap_external(media_type, encapsulated_key, public_key, |enc| {
-            let out = dh.call1((PyBytes::new(dh.py(), enc),)).and_then(|r| r.extract::<Vec<u8>>());
-            out.map_err(|e| {
-                py_error = Some(e);
-                openpcc_hpke::Error::ExternalDh
-            })
-        });
+        let result =
+            core::NodeRequest::unwrap_external(media_type, encapsulated_key, public_key, |enc| {
+                let out = dh
+                    .call1((PyBytes::new(dh.py(), enc),))
+                    .and_then(|r| r.extract::<Vec<u8>>());
+                out.map_err(|e| {
+                    py_error = Some(e);
+                    openpcc_hpke::Error::ExternalDh
+                })
+            });
         match (result, py_error) {
             (Ok(req), _) => Ok(Self(req)),
             (Err(_), Some(e)) => Err(e), // the callback's own exception, unchanged
@@ -246,13 +322,22 @@ impl NodeRequest {
 
     /// Opens the whole body; nothing is returned unless all of it authenticates.
     fn open_body<'py>(&self, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-        let pt = if body.len() > DETACH_THRESHOLD { py.detach(|| self.0.open_body(body)) } else { self.0.open_body(body) };
+        let pt = if body.len() > DETACH_THRESHOLD {
+            py.detach(|| self.0.open_body(body))
+        } else {
+            self.0.open_body(body)
+        };
         Ok(PyBytes::new(py, &pt.map_err(err)?))
     }
 
     /// Seals a whole response (chunked: cut into 514-byte chunks, then the empty final chunk).
     #[pyo3(signature = (plaintext, *, chunked = true))]
-    fn seal_response<'py>(&self, py: Python<'py>, plaintext: &[u8], chunked: bool) -> PyResult<Bound<'py, PyBytes>> {
+    fn seal_response<'py>(
+        &self,
+        py: Python<'py>,
+        plaintext: &[u8],
+        chunked: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let run = || {
             let sealer = self.0.response_sealer(framing_of(chunked))?;
             if chunked {
@@ -261,14 +346,30 @@ impl NodeRequest {
                 sealer.seal_unchunked(plaintext)
             }
         };
-        let body = if plaintext.len() > DETACH_THRESHOLD { py.detach(run) } else { run() };
+        let body = if plaintext.len() > DETACH_THRESHOLD {
+            py.detach(run)
+        } else {
+            run()
+        };
         Ok(PyBytes::new(py, &body.map_err(err)?))
     }
 
     /// Test seam: a response with a chosen nonce, one chunk per piece.
-    fn _seal_response_with<'py>(&self, py: Python<'py>, pieces: Vec<Vec<u8>>, media_type: &str, response_nonce: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    fn _seal_response_with<'py>(
+        &self,
+        py: Python<'py>,
+        pieces: Vec<Vec<u8>>,
+        media_type: &str,
+        response_nonce: &[u8],
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let framing = Framing::of_response(media_type).map_err(err)?;
-        let sealer = self.0.response_sealer_with(framing, fixed::<16>(response_nonce, "response nonce must be 16 bytes")?).map_err(err)?;
+        let sealer = self
+            .0
+            .response_sealer_with(
+                framing,
+                fixed::<16>(response_nonce, "response nonce must be 16 bytes")?,
+            )
+            .map_err(err)?;
         let body = match framing {
             Framing::Unchunked => sealer.seal_unchunked(&pieces.concat()),
             Framing::Chunked => sealer.seal_chunked(pieces.iter().map(Vec::as_slice)),
@@ -279,19 +380,37 @@ impl NodeRequest {
     /// A token-stream sealer for a chunked response. `padding` is `"fixed"` (default: every chunk carries
     /// `frame` bytes, flushed within `max_delay_ms`) or `"per-piece"` (the reference's chunking).
     #[pyo3(signature = (status = 200, headers = Vec::new(), *, padding = "fixed", frame = core::stream::DEFAULT_FRAME, max_delay_ms = 20.0, now_ns = None))]
-    fn token_stream_sealer(&self, status: u16, headers: Fields, padding: &str, frame: usize, max_delay_ms: f64, now_ns: Option<u64>) -> PyResult<TokenStreamSealer> {
+    fn token_stream_sealer(
+        &self,
+        status: u16,
+        headers: Fields,
+        padding: &str,
+        frame: usize,
+        max_delay_ms: f64,
+        now_ns: Option<u64>,
+    ) -> PyResult<TokenStreamSealer> {
         let padding = match padding {
             "fixed" => {
                 if !(0.0..=60_000.0).contains(&max_delay_ms) {
-                    return Err(err(core::Error::InvalidArgument("max_delay_ms must be 0..=60000")));
+                    return Err(err(core::Error::InvalidArgument(
+                        "max_delay_ms must be 0..=60000",
+                    )));
                 }
-                Padding::Fixed { frame, max_delay: Duration::from_secs_f64(max_delay_ms / 1000.0) }
+                Padding::Fixed {
+                    frame,
+                    max_delay: Duration::from_secs_f64(max_delay_ms / 1000.0),
+                }
             }
             "per-piece" => Padding::PerPiece,
-            _ => return Err(err(core::Error::InvalidArgument("padding must be 'fixed' or 'per-piece'"))),
+            _ => {
+                return Err(err(core::Error::InvalidArgument(
+                    "padding must be 'fixed' or 'per-piece'",
+                )))
+            }
         };
         let sealer = self.0.response_sealer(Framing::Chunked).map_err(err)?;
-        let stream = core::TokenStreamSealer::new(sealer, status, &headers, padding, now(now_ns)).map_err(err)?;
+        let stream = core::TokenStreamSealer::new(sealer, status, &headers, padding, now(now_ns))
+            .map_err(err)?;
         Ok(TokenStreamSealer(stream))
     }
 }
@@ -315,25 +434,43 @@ impl TokenStreamSealer {
 
     /// Adds a token piece; returns the wire chunks ready now.
     #[pyo3(signature = (piece, now_ns = None))]
-    fn push<'py>(&mut self, py: Python<'py>, piece: &[u8], now_ns: Option<u64>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-        Ok(chunks_to_py(py, self.0.push(piece, now(now_ns)).map_err(err)?))
+    fn push<'py>(
+        &mut self,
+        py: Python<'py>,
+        piece: &[u8],
+        now_ns: Option<u64>,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        Ok(chunks_to_py(
+            py,
+            self.0.push(piece, now(now_ns)).map_err(err)?,
+        ))
     }
 
     /// Flushes (padded) if the deadline passed; returns the wire chunks.
     #[pyo3(signature = (now_ns = None))]
-    fn poll<'py>(&mut self, py: Python<'py>, now_ns: Option<u64>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    fn poll<'py>(
+        &mut self,
+        py: Python<'py>,
+        now_ns: Option<u64>,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
         Ok(chunks_to_py(py, self.0.poll(now(now_ns)).map_err(err)?))
     }
 
     /// The clock reading (ns) at which `poll` must next be called, or None when nothing is pending.
     #[getter]
     fn next_deadline_ns(&self) -> Option<u64> {
-        self.0.next_deadline().map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        self.0
+            .next_deadline()
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
     }
 
     /// Ends the body with `trailers`; returns the last chunks including the final one.
     #[pyo3(signature = (trailers = Vec::new()))]
-    fn finish<'py>(&mut self, py: Python<'py>, trailers: Fields) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    fn finish<'py>(
+        &mut self,
+        py: Python<'py>,
+        trailers: Fields,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
         Ok(chunks_to_py(py, self.0.finish(&trailers).map_err(err)?))
     }
 }
@@ -359,12 +496,21 @@ impl TokenStreamOpener {
     /// The header fields received so far.
     #[getter]
     fn headers<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        self.0.as_ref().map(|o| fields_to_py(py, o.headers())).unwrap_or_default()
+        self.0
+            .as_ref()
+            .map(|o| fields_to_py(py, o.headers()))
+            .unwrap_or_default()
     }
 
     /// End of stream: `(last body bytes, trailers)`.
     #[allow(clippy::type_complexity)]
-    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>)> {
+    fn finish<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> PyResult<(
+        Bound<'py, PyBytes>,
+        Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>,
+    )> {
         let opener = self.0.take().ok_or_else(|| err(core::Error::Finished))?;
         let end = opener.finish().map_err(err)?;
         Ok((PyBytes::new(py, &end.body), fields_to_py(py, &end.trailers)))
@@ -375,11 +521,18 @@ impl TokenStreamOpener {
 
 /// Serializes `ComputeRequestInfo{candidates: [ComputeCandidate{id, encapsulated_key}]}`.
 #[pyfunction]
-fn encode_compute_request_info(py: Python<'_>, candidates: Vec<(String, Vec<u8>)>) -> Bound<'_, PyBytes> {
+fn encode_compute_request_info(
+    py: Python<'_>,
+    candidates: Vec<(String, Vec<u8>)>,
+) -> Bound<'_, PyBytes> {
     let info = core::proto::ComputeRequestInfo {
         candidates: candidates
             .into_iter()
-            .map(|(id, key)| core::proto::ComputeCandidate { id: Some(id), encapsulated_key: Some(key), ..Default::default() })
+            .map(|(id, key)| core::proto::ComputeCandidate {
+                id: Some(id),
+                encapsulated_key: Some(key),
+                ..Default::default()
+            })
             .collect(),
     };
     PyBytes::new(py, &info.encode_to_vec())
@@ -387,9 +540,22 @@ fn encode_compute_request_info(py: Python<'_>, candidates: Vec<(String, Vec<u8>)
 
 /// Parses a `ComputeRequestInfo` into `[(id, encapsulated_key)]` (absent fields read as empty).
 #[pyfunction]
-fn decode_compute_request_info<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Vec<(String, Bound<'py, PyBytes>)>> {
-    let info = core::proto::ComputeRequestInfo::decode(data).map_err(|_| err(core::Error::Malformed("ComputeRequestInfo protobuf")))?;
-    Ok(info.candidates.into_iter().map(|c| (c.id.unwrap_or_default(), PyBytes::new(py, &c.encapsulated_key.unwrap_or_default()))).collect())
+fn decode_compute_request_info<'py>(
+    py: Python<'py>,
+    data: &[u8],
+) -> PyResult<Vec<(String, Bound<'py, PyBytes>)>> {
+    let info = core::proto::ComputeRequestInfo::decode(data)
+        .map_err(|_| err(core::Error::Malformed("ComputeRequestInfo protobuf")))?;
+    Ok(info
+        .candidates
+        .into_iter()
+        .map(|c| {
+            (
+                c.id.unwrap_or_default(),
+                PyBytes::new(py, &c.encapsulated_key.unwrap_or_default()),
+            )
+        })
+        .collect())
 }
 
 /// Every message of the schema (`proto/csprotos/*.proto`), by full name.
@@ -400,8 +566,15 @@ fn message_names() -> PyResult<Vec<String>> {
 
 /// Serializes message `name` from its protobuf-JSON text (used by `openpcc.compute.encode_message`).
 #[pyfunction]
-fn _encode_message_json<'py>(py: Python<'py>, name: &str, json: &str) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(PyBytes::new(py, &core::proto::encode_json(name, json).map_err(err)?))
+fn _encode_message_json<'py>(
+    py: Python<'py>,
+    name: &str,
+    json: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(
+        py,
+        &core::proto::encode_json(name, json).map_err(err)?,
+    ))
 }
 
 /// Parses message `name` into its protobuf-JSON text (used by `openpcc.compute.decode_message`).

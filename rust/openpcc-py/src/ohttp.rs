@@ -214,6 +214,7 @@ impl PyResponseContext {
         Ok(PyBytes::new(py, &sealed))
     }
 
+    #[allow(clippy::unused_self)] // Python calls it on the instance
     fn __repr__(&self) -> &'static str {
         "ResponseContext(<secret>)"
     }
@@ -230,6 +231,7 @@ impl PyClientContext {
         Ok(PyBytes::new(py, &msg))
     }
 
+    #[allow(clippy::unused_self)] // Python calls it on the instance
     fn __repr__(&self) -> &'static str {
         "ClientContext(<secret>)"
     }
@@ -405,8 +407,10 @@ struct PyChunkedResponseOpener(Mutex<chunked::ChunkedResponseOpener>);
 impl PyChunkedResponseOpener {
     #[new]
     #[pyo3(signature = (client_context, *, max_chunk_len=16384))]
-    fn new(client_context: &PyClientContext, max_chunk_len: usize) -> Self {
-        Self(Mutex::new(chunked::ChunkedResponseOpener::new(client_context.0.clone(), max_chunk_len)))
+    fn new(client_context: &PyClientContext, max_chunk_len: usize) -> PyResult<Self> {
+        let opener = chunked::ChunkedResponseOpener::new(client_context.0.clone(), max_chunk_len);
+        opener.check_context().map_err(to_py_err)?;
+        Ok(Self(Mutex::new(opener)))
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
