@@ -549,3 +549,21 @@ fn random_exact(len: usize) -> Vec<u8> {
     getrandom::fill(&mut out).unwrap();
     out
 }
+
+#[test]
+fn explicit_ephemeral_key_matches_ikm_e() {
+    for kem in [Kem::P256, Kem::X25519, Kem::X448] {
+        let suite = Suite::new(kem, Kdf::HkdfSha256, Aead::Aes128Gcm);
+        let (_, pk_r) = suite.generate_key_pair().unwrap();
+        let ikm_e = vec![9u8; kem.secret_key_len()];
+        let (sk_e, _) = suite.derive_key_pair(&ikm_e).unwrap();
+        let opts = SenderOptions { ikm_e: Some(&ikm_e), ..SenderOptions::default() };
+        let (enc1, mut s1) = suite.setup_sender(&pk_r, b"i", &opts).unwrap();
+        let (enc2, mut s2) = suite.setup_base_sender_with_ephemeral(&pk_r, b"i", &sk_e).unwrap();
+        assert_eq!(enc1, enc2);
+        assert_eq!(s1.seal(b"", b"m").unwrap(), s2.seal(b"", b"m").unwrap());
+    }
+    let hybrid = Suite::new(Kem::X25519Kyber768Draft00, Kdf::HkdfSha256, Aead::Aes128Gcm);
+    let (sk, pk) = hybrid.generate_key_pair().unwrap();
+    assert!(matches!(hybrid.setup_base_sender_with_ephemeral(&pk, b"", &sk), Err(Error::Unsupported(_))));
+}

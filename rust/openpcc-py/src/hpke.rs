@@ -178,7 +178,8 @@ impl Suite {
         Ok(PyBytes::new(py, &pk))
     }
 
-    #[pyo3(signature = (pk_r, info=None, *, psk=None, psk_id=None, sk_s=None, ikm_e=None))]
+    #[pyo3(signature = (pk_r, info=None, *, psk=None, psk_id=None, sk_s=None, ikm_e=None),
+        text_signature = "($self, pk_r, info=b'', *, psk=None, psk_id=None, sk_s=None, ikm_e=None)")]
     #[allow(clippy::too_many_arguments)]
     fn setup_sender<'py>(
         &self,
@@ -209,7 +210,8 @@ impl Suite {
         Ok((PyBytes::new(py, &enc), SenderContext::new(ctx)))
     }
 
-    #[pyo3(signature = (enc, sk_r, info=None, *, psk=None, psk_id=None, pk_s=None))]
+    #[pyo3(signature = (enc, sk_r, info=None, *, psk=None, psk_id=None, pk_s=None),
+        text_signature = "($self, enc, sk_r, info=b'', *, psk=None, psk_id=None, pk_s=None)")]
     #[allow(clippy::too_many_arguments)]
     fn setup_recipient(
         &self,
@@ -238,7 +240,7 @@ impl Suite {
 
     /// Base-mode recipient whose `DH(skR, pkE)` is done elsewhere. `dh` is the shared secret as bytes, or a
     /// callable taking the ephemeral public key (`enc`) and returning it; its exceptions propagate.
-    #[pyo3(signature = (enc, pk_r, dh, info=None))]
+    #[pyo3(signature = (enc, pk_r, dh, info=None), text_signature = "($self, enc, pk_r, dh, info=b'')")]
     fn setup_recipient_external(
         &self,
         py: Python<'_>,
@@ -279,7 +281,7 @@ impl Suite {
     }
 
     /// One-shot base-mode seal: `(enc, ct)`.
-    #[pyo3(signature = (pk_r, pt, info=None, aad=None))]
+    #[pyo3(signature = (pk_r, pt, info=None, aad=None), text_signature = "($self, pk_r, pt, info=b'', aad=b'')")]
     fn seal<'py>(
         &self,
         py: Python<'py>,
@@ -299,7 +301,7 @@ impl Suite {
     }
 
     /// One-shot base-mode open.
-    #[pyo3(signature = (enc, sk_r, ct, info=None, aad=None))]
+    #[pyo3(signature = (enc, sk_r, ct, info=None, aad=None), text_signature = "($self, enc, sk_r, ct, info=b'', aad=b'')")]
     fn open<'py>(
         &self,
         py: Python<'py>,
@@ -458,7 +460,7 @@ impl SenderContext {
 #[pymethods]
 impl SenderContext {
     /// `Seal(aad, pt)`: ciphertext || tag; each call uses the next sequence number.
-    #[pyo3(signature = (pt, aad=None))]
+    #[pyo3(signature = (pt, aad=None), text_signature = "($self, pt, aad=b'')")]
     fn seal<'py>(
         &self,
         py: Python<'py>,
@@ -527,7 +529,7 @@ impl RecipientContext {
 #[pymethods]
 impl RecipientContext {
     /// `Open(aad, ct)`: the plaintext; a failure raises `OpenError` and leaves the sequence number alone.
-    #[pyo3(signature = (ct, aad=None))]
+    #[pyo3(signature = (ct, aad=None), text_signature = "($self, ct, aad=b'')")]
     fn open<'py>(
         &self,
         py: Python<'py>,
@@ -593,7 +595,7 @@ impl AeadKey {
         })
     }
 
-    #[pyo3(signature = (nonce, pt, aad=None))]
+    #[pyo3(signature = (nonce, pt, aad=None), text_signature = "($self, nonce, pt, aad=b'')")]
     fn seal<'py>(
         &self,
         py: Python<'py>,
@@ -608,7 +610,7 @@ impl AeadKey {
         })
     }
 
-    #[pyo3(signature = (nonce, ct, aad=None))]
+    #[pyo3(signature = (nonce, ct, aad=None), text_signature = "($self, nonce, ct, aad=b'')")]
     fn open<'py>(
         &self,
         py: Python<'py>,
