@@ -163,7 +163,8 @@ def normalize_response(response: Response, *, indeterminate: bool = False) -> Re
 
 @final
 class Head:
-    """Event: control data and headers; `message` has empty content and trailers."""
+    """Event: control data and headers; `message` has empty content and trailers (and no
+    informational responses: those arrive as their own events)."""
 
     @property
     def message(self) -> Request | Response: ...

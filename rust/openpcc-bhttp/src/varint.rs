@@ -8,7 +8,7 @@
 pub const MAX: u64 = (1 << 62) - 1;
 
 /// The number of bytes the shortest encoding of `value` takes. Values above [`MAX`] report 8;
-/// [`write`] refuses them.
+/// [`write()`] refuses them.
 #[must_use]
 pub fn encoded_len(value: u64) -> usize {
     match value {
