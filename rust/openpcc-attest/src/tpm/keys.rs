@@ -260,10 +260,11 @@ fn parsed_pkcs1_key(
         HashAlg::Sha512 => &rs::RSA_PKCS1_2048_8192_SHA512,
     };
     let id = (key.n.clone(), key.e.clone(), hash);
+    // Nothing panics while the lock is held; should it ever, the map is still consistent.
     let mut cache = CACHE
         .get_or_init(|| Mutex::new(HashMap::new()))
         .lock()
-        .ok()?;
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(parsed) = cache.get(&id) {
         return Some(Arc::clone(parsed));
     }
