@@ -33,6 +33,8 @@ test: build-dev test-rust test-python ## every Rust and Python test
 
 test-rust: ## Rust unit and vector tests of the core crates
 	cargo test --release $(CARGO_LOCK) --workspace --exclude openpcc-py
+	# the pure-Rust fallback of the HPKE backend must keep passing too
+	cargo test --release $(CARGO_LOCK) -p openpcc-hpke --no-default-features
 
 test-python: build-dev ## Python tests against the built extension
 	$(PY) -m pytest -q tests
@@ -46,3 +48,20 @@ bench: build-dev ## benchmarks: openpcc against named peers, one ratio table
 
 lint-rust: ## clippy over the workspace
 	cargo clippy --release --workspace --all-targets -- -D warnings
+
+FUZZ_DIR    := rust/fuzz
+
+fuzz: ## run every cargo-fuzz target in rust/fuzz/fuzz_targets for FUZZ_SECONDS (default 20) each
+	@command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+	cargo +nightly fuzz build --fuzz-dir $(FUZZ_DIR)
+	@mkdir -p $(FUZZ_DIR)/artifacts
+	@for src in $(FUZZ_DIR)/fuzz_targets/*.rs; do \
+		target=$$(basename "$$src" .rs); log=$(FUZZ_DIR)/artifacts/$$target.log; \
+		echo "== fuzz $$target for $(FUZZ_SECONDS)s (log: $$log)"; \
+		if cargo +nightly fuzz run --fuzz-dir $(FUZZ_DIR) "$$target" -- -max_total_time=$(FUZZ_SECONDS) \
+			-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$$log" 2>&1; then \
+			grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$$log"; \
+		else \
+			tail -n 40 "$$log"; echo "fuzz target $$target FAILED: reproducer in $(FUZZ_DIR)/artifacts/$$target/"; exit 1; \
+		fi; \
+	done

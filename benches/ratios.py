@@ -1,6 +1,9 @@
 """Print one table from a pytest-benchmark JSON file: per group, each case's median, its rate, and how
 openpcc compares with it (peer median / openpcc median; above 1 means openpcc is faster).
 
+A case is named by ``extra_info["impl"]`` (the ``paired`` fixture sets it) or else by the first of
+``openpcc``, ``pyhpke``, ``cryptography`` found in its test function's name.
+
 Usage: python benches/ratios.py BENCHMARK_JSON
 """
 
@@ -15,9 +18,17 @@ from typing import Any
 OPENPCC = "openpcc"
 
 
+# Benchmarks that do not set ``extra_info["impl"]`` are labelled by the first of these in their test name.
+KNOWN_IMPLS = (OPENPCC, "pyhpke", "cryptography")
+
+
 def _impl(bench: dict[str, Any]) -> str:
     impl = bench.get("extra_info", {}).get("impl")
-    return str(impl) if impl else str(bench["name"])
+    if impl:
+        return str(impl)
+    name = str(bench["name"])
+    function = name.split("[", 1)[0]
+    return next((known for known in KNOWN_IMPLS if known in function), name)
 
 
 def _format_time(seconds: float) -> str:
@@ -32,7 +43,10 @@ def table(data: dict[str, Any]) -> str:
     for bench in data["benchmarks"]:
         groups[bench.get("group") or bench["name"]].append((_impl(bench), bench["stats"]["median"]))
     width = max([len(g) for g in groups] + [5])
-    lines = [f"{'group':<{width}}  {'case':<14} {'median':>11} {'ops/s':>11}  openpcc speed-up"]
+    case_width = max([len(impl) for cases in groups.values() for impl, _ in cases] + [14])
+    lines = [
+        f"{'group':<{width}}  {'case':<{case_width}} {'median':>11} {'ops/s':>11}  openpcc speed-up"
+    ]
     lines.append("-" * len(lines[0]))
     for group in sorted(groups):
         cases = sorted(groups[group], key=lambda case: (case[0] != OPENPCC, case[0]))
@@ -44,7 +58,8 @@ def table(data: dict[str, Any]) -> str:
             else:
                 ratio = f"{median / ours:.2f}x"
             lines.append(
-                f"{label:<{width}}  {impl:<14} {_format_time(median):>11} {1 / median:>11,.0f}  {ratio}"
+                f"{label:<{width}}  {impl:<{case_width}} {_format_time(median):>11}"
+                f" {1 / median:>11,.0f}  {ratio}"
             )
     return "\n".join(lines)
 

@@ -10,13 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives import hpke as pyca_hpke
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pyhpke import AEADId, CipherSuite, KDFId, KEMId, KEMKey
-
 from openpcc import hpke
+from pyhpke import AEADId, CipherSuite, KDFId, KEMId, KEMKey
 
 PT_1K = bytes(range(256)) * 4
 INFO = b"message/bhttp request"
@@ -30,7 +29,9 @@ def _pyca_keys(curve: str) -> tuple[Any, Any, bytes]:
     if curve == "x25519":
         sk = x25519.X25519PrivateKey.generate()
         raw = sk.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
         )
         return sk, sk.public_key(), raw
     sk_ec = ec.generate_private_key(ec.SECP256R1())
@@ -48,7 +49,9 @@ def curve(request: pytest.FixtureRequest) -> str:
     return request.param  # type: ignore[no-any-return]
 
 
-def _setups(curve: str) -> dict[str, tuple[Callable[[], bytes], Callable[[], tuple[Any, ...]], Callable[..., bytes]]]:
+def _setups(
+    curve: str,
+) -> dict[str, tuple[Callable[[], bytes], Callable[[], tuple[Any, ...]], Callable[..., bytes]]]:
     """Per implementation: (seal+open, seal, open) closures over the same key and plaintext."""
     ours_kem, pyca_kem, pyhpke_kem = SUITES[curve]
     pyca_sk, pyca_pk, raw_sk = _pyca_keys(curve)
@@ -87,10 +90,16 @@ def _setups(curve: str) -> dict[str, tuple[Callable[[], bytes], Callable[[], tup
     sealed_pyca = pyca.encrypt(PT_1K, pyca_pk, INFO)
     sealed_other = other_seal()
     return {
-        "openpcc": (ours_round, lambda: ours.seal(pk, PT_1K, INFO),
-                    lambda: ours.open(sealed_ours[0], sk, sealed_ours[1], INFO)),
-        "cryptography": (pyca_round, lambda: (pyca.encrypt(PT_1K, pyca_pk, INFO),),
-                         lambda: pyca.decrypt(sealed_pyca, pyca_sk, INFO)),
+        "openpcc": (
+            ours_round,
+            lambda: ours.seal(pk, PT_1K, INFO),
+            lambda: ours.open(sealed_ours[0], sk, sealed_ours[1], INFO),
+        ),
+        "cryptography": (
+            pyca_round,
+            lambda: (pyca.encrypt(PT_1K, pyca_pk, INFO),),
+            lambda: pyca.decrypt(sealed_pyca, pyca_sk, INFO),
+        ),
         "pyhpke": (pyhpke_round, other_seal, lambda: other_open(*sealed_other)),
     }
 
@@ -158,3 +167,17 @@ def test_hpke_context_seal_open_32b(paired: Paired, impl: str) -> None:
             return aead.decrypt(NONCE, aead.encrypt(NONCE, PT_1K[:32], None), None)
 
     assert paired("aead seal+open 32B (context vs raw AESGCM)", impl)(round_trip) == PT_1K[:32]
+
+
+def test_hpke_seal_open_1k_hybrid(paired: Paired) -> None:
+    """The gateway suite (0x0030, no Python peer implements it): for scale next to the DHKEM groups."""
+    suite = hpke.Suite(
+        hpke.KEM.X25519_KYBER768_DRAFT00, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM
+    )
+    sk, pk = suite.generate_key_pair()
+
+    def round_trip() -> bytes:
+        enc, ct = suite.seal(pk, PT_1K, INFO)
+        return suite.open(enc, sk, ct, INFO)
+
+    assert paired("hpke seal+open 1KiB x25519kyber768 (no peer)", "openpcc")(round_trip) == PT_1K

@@ -1,15 +1,197 @@
-"""The ``openpcc`` command line."""
+"""The ``openpcc`` command line.
+
+``openpcc demo`` runs the end-to-end demo. ``openpcc verify <kind> ...`` verifies attestation
+evidence and exits 0 when valid, 1 when invalid, 2 when an input cannot be read (missing file,
+bad hex, bad instant, or bytes that are not the format at all).
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+EXIT_VALID = 0
+EXIT_INVALID = 1
+EXIT_UNREADABLE = 2
+
+
+class UnreadableInput(Exception):
+    """An input file or option value could not be read."""
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from openpcc.demo import main as demo_main
 
     return demo_main(args)
+
+
+# --- argument helpers -------------------------------------------------------
+
+
+def _required(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UnreadableInput(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _read(path: str | None) -> bytes | None:
+    return None if path is None else _required(path)
+
+
+def _instant(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UnreadableInput(f"--at is not an ISO-8601 instant: {text!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _hex(text: str | None, option: str) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise UnreadableInput(f"{option} is not hex") from None
+
+
+def _pcr_file(path: str | None) -> dict[int, bytes] | None:
+    data = _read(path)
+    if data is None:
+        return None
+    try:
+        raw = json.loads(data)
+        values = raw.get("pcrs", raw) if isinstance(raw, dict) else None
+        if not isinstance(values, dict):
+            raise ValueError("expected an object of PCR index to hex value")
+        return {int(k): bytes.fromhex(v) for k, v in values.items()}
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise UnreadableInput(f"{path}: not a PCR file ({exc})") from None
+
+
+# --- verify subcommands -----------------------------------------------------
+
+
+def _verify_sev_snp(a: argparse.Namespace) -> Any:
+    from openpcc.attestation import sevsnp
+
+    return sevsnp.verify_report(
+        _required(a.report), vcek=_read(a.vcek), chain=_read(a.chain), crl=_read(a.crl),
+        at=_instant(a.at),
+    )
+
+
+def _verify_tdx(a: argparse.Namespace) -> Any:
+    from openpcc.attestation import tdx
+
+    return tdx.verify_quote(_required(a.quote), collateral=_required(a.collateral), at=_instant(a.at))
+
+
+def _verify_tpm_quote(a: argparse.Namespace) -> Any:
+    from openpcc.attestation import tpm
+
+    return tpm.verify_quote(
+        _required(a.attest), _required(a.signature), _required(a.ak),
+        nonce=_hex(a.nonce, "--nonce"), pcrs=_pcr_file(a.pcrs), at=_instant(a.at),
+    )
+
+
+def _verify_eventlog(a: argparse.Namespace) -> Any:
+    from openpcc.attestation import eventlog
+
+    return eventlog.verify_event_log(_required(a.log))
+
+
+def _verify_nvidia(a: argparse.Namespace) -> Any:
+    from openpcc.attestation import nvidia
+
+    return nvidia.verify_evidence(_required(a.evidence), nonce=_hex(a.nonce, "--nonce"), at=_instant(a.at))
+
+
+def _verify_evidence(a: argparse.Namespace) -> Any:
+    from openpcc.attestation import load_policy, verify_evidence
+
+    policy = load_policy(_required(a.policy))
+    nonce = _hex(a.nonce, "--nonce")
+    return verify_evidence(_required(a.bundle), policy, nonce=nonce, at=_instant(a.at))
+
+
+def _report(verdict: Any, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(verdict.to_dict(), indent=2, sort_keys=True))
+    else:
+        for check in verdict.checks:
+            mark = "ok  " if check.ok else "FAIL"
+            print(f"{mark} {check.name}: {check.detail}")
+        print("valid" if verdict.valid else "INVALID")
+    return EXIT_VALID if verdict.valid else EXIT_INVALID
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from openpcc.exceptions import MalformedInputError
+
+    runner: Callable[[argparse.Namespace], Any] = args.verify
+    try:
+        verdict = runner(args)
+    except (UnreadableInput, MalformedInputError) as exc:
+        if args.json:
+            print(json.dumps({"valid": False, "error": str(exc), "checks": [], "claims": {}}))
+        print(f"openpcc verify: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    return _report(verdict, args.json)
+
+
+def _add_verify(commands: Any) -> None:
+    verify = commands.add_parser(
+        "verify",
+        help="verify attestation evidence",
+        description="Verify attestation evidence. Exit 0 valid, 1 invalid, 2 unreadable input.",
+    )
+    kinds = verify.add_subparsers(dest="kind", required=True, metavar="KIND")
+
+    def kind(name: str, helptext: str, run: Callable[[argparse.Namespace], Any]) -> argparse.ArgumentParser:
+        p = kinds.add_parser(name, help=helptext, description=helptext)
+        p.add_argument("--at", metavar="ISO-8601", help="instant to judge certificates and collateral at (default: now)")
+        p.add_argument("--json", action="store_true", help="print valid, checks and claims as JSON")
+        p.set_defaults(run=_run_verify, verify=run)
+        return p
+
+    p = kind("sev-snp", "an AMD SEV-SNP attestation report (raw, or Azure HCL-wrapped)", _verify_sev_snp)
+    p.add_argument("report")
+    p.add_argument("--vcek", help="VCEK or VLEK certificate (DER or PEM)")
+    p.add_argument("--chain", help="ASK and ARK certificates (PEM); default: the built-in AMD roots")
+    p.add_argument("--crl", help="AMD certificate revocation list (DER or PEM)")
+
+    p = kind("tdx", "an Intel TDX quote (v4 or v5) with its collateral", _verify_tdx)
+    p.add_argument("quote")
+    p.add_argument("--collateral", required=True, help="collateral JSON (TCB info, QE identity, CRLs, chains)")
+
+    p = kind("tpm-quote", "a TPM 2.0 quote (TPMS_ATTEST + TPMT_SIGNATURE) under an attestation key", _verify_tpm_quote)
+    p.add_argument("--attest", required=True, help="TPMS_ATTEST bytes")
+    p.add_argument("--signature", required=True, help="TPMT_SIGNATURE bytes")
+    p.add_argument("--ak", required=True, help="AK public area (TPMT_PUBLIC / TPM2B_PUBLIC) or AK certificate")
+    p.add_argument("--nonce", metavar="HEX", help="expected qualifying data")
+    p.add_argument("--pcrs", help='JSON {"bank": "sha256", "pcrs": {"0": "hex", ...}} of the quoted PCRs')
+
+    p = kind("eventlog", "a TCG (UEFI) event log: replay every PCR bank", _verify_eventlog)
+    p.add_argument("log")
+
+    p = kind("nvidia", "NVIDIA GPU or NVSwitch evidence (SPDM measurements and certificate chain)", _verify_nvidia)
+    p.add_argument("evidence")
+    p.add_argument("--nonce", metavar="HEX", help="expected SPDM nonce")
+
+    p = kind("evidence", "a node's evidence bundle against a policy", _verify_evidence)
+    p.add_argument("bundle")
+    p.add_argument("--policy", required=True, help="policy TOML")
+    p.add_argument("--nonce", required=True, metavar="HEX", help="the client's nonce")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the end-to-end demo on embedded defaults and print what each party saw.",
     )
     demo.set_defaults(run=_run_demo)
+    _add_verify(commands)
     return parser
 
 

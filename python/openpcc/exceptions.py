@@ -66,10 +66,52 @@ class UnsupportedSuiteError(HPKEError, UnsupportedError):
     """A KEM, KDF or AEAD identifier that is not supported."""
 
 
+# --- BHTTP (RFC 9292) -------------------------------------------------------
+
+
+class BHTTPError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.bhttp``."""
+
+
+class BHTTPDecodeError(BHTTPError, MalformedInputError):
+    """Bytes do not form a valid binary HTTP message (bad framing, field, status...)."""
+
+
+class BHTTPTruncatedError(BHTTPDecodeError):
+    """The message ends at a point where RFC 9292 does not allow truncation."""
+
+
+class BHTTPPaddingError(BHTTPDecodeError):
+    """A non-zero byte follows the message, where only zero padding may."""
+
+
+class BHTTPLimitError(BHTTPDecodeError, LimitError):
+    """A field section or control data field is larger than the decoder's limit."""
+
+
+class BHTTPEncodeError(BHTTPError, ValueError):
+    """A message cannot be encoded: invalid field name or value, status out of range, bad option."""
+
+
+class BHTTPStateError(BHTTPError, UsageError):
+    """A stream decoder was used after ``finish()`` or after it raised."""
+
+
+# --- attestation ------------------------------------------------------------
+
+
+class AttestationError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.attestation``."""
+
+
+class EvidenceFormatError(AttestationError, MalformedInputError):
+    """Evidence bytes do not parse as their format requires."""
+
+
 # --- TPM 2.0 (openpcc.attestation.tpm, openpcc.node_identity) ---------------
 
 
-class TPMError(OpenPCCError):
+class TPMError(AttestationError):
     """Base of the errors raised by the TPM parsers and the TPM command client."""
 
 

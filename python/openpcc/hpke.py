@@ -35,12 +35,12 @@ from openpcc.exceptions import (
 
 __all__ = [
     "AEAD",
+    "KDF",
+    "KEM",
     "AEADKey",
     "HPKEError",
     "InvalidInputError",
     "InvalidKeyError",
-    "KDF",
-    "KEM",
     "MessageLimitError",
     "OpenError",
     "RecipientContext",

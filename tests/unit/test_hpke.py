@@ -6,10 +6,11 @@ from __future__ import annotations
 import threading
 
 import pytest
+from cryptography.hazmat.primitives import hpke as pyca
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from openpcc import exceptions
 from openpcc.hpke import (
     AEAD,
@@ -35,7 +36,11 @@ GATEWAY_SEED = bytes.fromhex("0f4eda2e6c806018fb1082a6b0d8dc30c3aee556b41ac47cda
 
 def test_enums_hold_iana_ids_and_ints_are_accepted() -> None:
     assert (KEM.P256, KEM.X25519_KYBER768_DRAFT00, KDF.HKDF_SHA384, AEAD.EXPORT_ONLY) == (
-        0x10, 0x30, 2, 0xFFFF)
+        0x10,
+        0x30,
+        2,
+        0xFFFF,
+    )
     suite = Suite(0x20, 1, 3)
     assert suite == Suite(KEM.X25519, KDF.HKDF_SHA256, AEAD.CHACHA20_POLY1305)
     assert suite.kem is KEM.X25519 and suite.kdf is KDF.HKDF_SHA256
@@ -44,7 +49,8 @@ def test_enums_hold_iana_ids_and_ints_are_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kem", "kdf", "aead"), [(0x13, 1, 1), (0x20, 4, 1), (0x20, 1, 4), (-1, 1, 1), (0x20, 1, 1 << 20)]
+    ("kem", "kdf", "aead"),
+    [(0x13, 1, 1), (0x20, 4, 1), (0x20, 1, 4), (-1, 1, 1), (0x20, 1, 1 << 20)],
 )
 def test_unknown_ids_raise_unsupported(kem: int, kdf: int, aead: int) -> None:
     with pytest.raises(UnsupportedSuiteError):
@@ -56,7 +62,13 @@ def test_error_classes_sit_in_their_families() -> None:
     assert issubclass(InvalidInputError, exceptions.MalformedInputError)
     assert issubclass(UnsupportedSuiteError, exceptions.UnsupportedError)
     assert issubclass(MessageLimitError, exceptions.LimitError)
-    for cls in (OpenError, InvalidKeyError, MessageLimitError, InvalidInputError, UnsupportedSuiteError):
+    for cls in (
+        OpenError,
+        InvalidKeyError,
+        MessageLimitError,
+        InvalidInputError,
+        UnsupportedSuiteError,
+    ):
         assert issubclass(cls, HPKEError)
 
 
@@ -108,6 +120,7 @@ def _zgen_p256(sk: ec.EllipticCurvePrivateKey):  # type: ignore[no-untyped-def]
     def dh(pk_e: bytes) -> bytes:
         peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), pk_e)
         return sk.exchange(ec.ECDH(), peer)
+
     return dh
 
 
@@ -124,15 +137,18 @@ def test_external_dh_with_a_callable_matches_the_sender() -> None:
 
     recipient = P256.setup_recipient_external(enc, pk_r, dh, b"application/confsec-req")
     assert seen == [enc]
-    assert recipient.open(sender.seal(b"DEK" * 10, b"multi-encap-key"), b"multi-encap-key") == b"DEK" * 10
+    assert (
+        recipient.open(sender.seal(b"DEK" * 10, b"multi-encap-key"), b"multi-encap-key")
+        == b"DEK" * 10
+    )
     assert recipient.export(b"resp", 16) == sender.export(b"resp", 16)
 
 
 def test_external_dh_with_bytes_and_x25519() -> None:
     device = x25519.X25519PrivateKey.generate()
-    from cryptography.hazmat.primitives import serialization
-
-    pk_r = device.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    pk_r = device.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
     enc, ct = X25519.seal(pk_r, b"pt")
     shared = device.exchange(x25519.X25519PublicKey.from_public_bytes(enc))
     assert X25519.setup_recipient_external(enc, pk_r, shared).open(ct) == b"pt"
@@ -192,8 +208,13 @@ def test_invalid_points() -> None:
 
 
 def test_invalid_secret_keys() -> None:
-    for kem, data in [(KEM.P256, bytes(32)), (KEM.P256, b"\xff" * 32), (KEM.P256, bytes(31)),
-                      (KEM.X25519, bytes(33)), (KEM.X25519_KYBER768_DRAFT00, bytes(2432))]:
+    for kem, data in [
+        (KEM.P256, bytes(32)),
+        (KEM.P256, b"\xff" * 32),
+        (KEM.P256, bytes(31)),
+        (KEM.X25519, bytes(33)),
+        (KEM.X25519_KYBER768_DRAFT00, bytes(2432)),
+    ]:
         with pytest.raises(InvalidKeyError):
             SecretKey.from_bytes(kem, data)
     x_sk, _ = X25519.generate_key_pair()
@@ -306,8 +327,10 @@ def test_aead_key() -> None:
 def test_aead_key_matches_cryptography() -> None:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-    for aead, peer, key in [(AEAD.AES_128_GCM, AESGCM, bytes(range(16))),
-                            (AEAD.CHACHA20_POLY1305, ChaCha20Poly1305, bytes(range(32)))]:
+    for aead, peer, key in [
+        (AEAD.AES_128_GCM, AESGCM, bytes(range(16))),
+        (AEAD.CHACHA20_POLY1305, ChaCha20Poly1305, bytes(range(32))),
+    ]:
         nonce, pt = bytes(range(12)), bytes(range(256)) * 300  # large enough to release the GIL
         assert AEADKey(aead, key).seal(nonce, pt, b"a") == peer(key).encrypt(nonce, pt, b"a")
 
@@ -320,8 +343,15 @@ def test_secrets_never_appear_in_repr_or_str() -> None:
     secret_hex = sk.to_bytes().hex()
     enc, sender = P256.setup_sender(pk)
     recipient = P256.setup_recipient(enc, sk)
-    texts = [repr(sk), str(sk), repr(sender), str(sender), repr(recipient), str(recipient),
-             repr(AEADKey(AEAD.AES_128_GCM, sk.to_bytes()[:16]))]
+    texts = [
+        repr(sk),
+        str(sk),
+        repr(sender),
+        str(sender),
+        repr(recipient),
+        str(recipient),
+        repr(AEADKey(AEAD.AES_128_GCM, sk.to_bytes()[:16])),
+    ]
     for raise_error in (
         lambda: P256.open(enc, sk, b"\x00" * 40),
         lambda: P256.setup_recipient(enc[:-1], sk),
@@ -379,8 +409,15 @@ def test_contexts_are_safe_across_threads() -> None:
     psk=st.one_of(st.none(), st.binary(min_size=1, max_size=48)),
     auth=st.booleans(),
 )
-def test_round_trip(kem: KEM, kdf: KDF, aead: AEAD, messages: list[tuple[bytes, bytes]],
-                    info: bytes, psk: bytes | None, auth: bool) -> None:
+def test_round_trip(
+    kem: KEM,
+    kdf: KDF,
+    aead: AEAD,
+    messages: list[tuple[bytes, bytes]],
+    info: bytes,
+    psk: bytes | None,
+    auth: bool,
+) -> None:
     suite = Suite(kem, kdf, aead)
     sk_r, pk_r = suite.generate_key_pair()
     sk_s, pk_s = suite.generate_key_pair() if auth else (None, None)
@@ -400,3 +437,44 @@ def test_garbage_never_crashes(enc: bytes, ct: bytes) -> None:
     for suite, key in ((X25519, sk), (P256, p_sk)):
         with pytest.raises(HPKEError):
             suite.open(enc, key, ct)
+
+
+# --- interop with cryptography's HPKE where the RFC vectors have no case (P-384, HKDF-SHA384) ------------
+
+
+@pytest.mark.parametrize(
+    ("kem", "kdf", "aead"),
+    [
+        (KEM.P384, KDF.HKDF_SHA384, AEAD.AES_256_GCM),
+        (KEM.P384, KDF.HKDF_SHA256, AEAD.CHACHA20_POLY1305),
+        (KEM.P256, KDF.HKDF_SHA384, AEAD.AES_128_GCM),
+        (KEM.X25519, KDF.HKDF_SHA384, AEAD.CHACHA20_POLY1305),
+        (KEM.P521, KDF.HKDF_SHA384, AEAD.AES_256_GCM),
+    ],
+)
+def test_interoperates_with_cryptography_hpke(kem: KEM, kdf: KDF, aead: AEAD) -> None:
+    """Both directions against OpenSSL's HPKE (base mode, empty aad, which is all its API offers)."""
+    pyca_suite = pyca.Suite(
+        getattr(pyca.KEM, kem.name), getattr(pyca.KDF, kdf.name), getattr(pyca.AEAD, aead.name)
+    )
+    suite = Suite(kem, kdf, aead)
+    if kem == KEM.X25519:
+        pyca_sk = x25519.X25519PrivateKey.generate()
+        raw = pyca_sk.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+    else:
+        curve = {KEM.P256: ec.SECP256R1(), KEM.P384: ec.SECP384R1(), KEM.P521: ec.SECP521R1()}[kem]
+        pyca_sk = ec.generate_private_key(curve)
+        nsk = {KEM.P256: 32, KEM.P384: 48, KEM.P521: 66}[kem]
+        raw = pyca_sk.private_numbers().private_value.to_bytes(nsk, "big")
+    sk = SecretKey.from_bytes(kem, raw)
+    info, pt = b"interop info", b"interop plaintext" * 5
+
+    enc, ct = suite.seal(sk.public_key(), pt, info)
+    assert pyca_suite.decrypt(enc + ct, pyca_sk, info) == pt
+    theirs = pyca_suite.encrypt(pt, pyca_sk.public_key(), info)
+    enc_len = len(enc)
+    assert suite.open(theirs[:enc_len], sk, theirs[enc_len:], info) == pt

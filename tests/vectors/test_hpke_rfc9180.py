@@ -7,9 +7,16 @@ from functools import cache
 from typing import Any
 
 import pytest
+from openpcc.hpke import (
+    AEAD,
+    KEM,
+    InvalidKeyError,
+    OpenError,
+    SecretKey,
+    Suite,
+    UnsupportedSuiteError,
+)
 from support.vectors import load_json
-
-from openpcc.hpke import AEAD, KEM, OpenError, SecretKey, Suite, UnsupportedSuiteError
 
 VECTORS = "test-vectors.json.gz"
 
@@ -64,8 +71,12 @@ def test_case(index: int) -> None:
     assert enc == _h(case, "enc")
     # The recipient gets the serialized secret key, the sender's key object: both forms are accepted.
     recipient = suite.setup_recipient(
-        enc, SecretKey.from_bytes(case["kem_id"], _h(case, "skRm")), info,
-        psk=psk, psk_id=psk_id, pk_s=pk_s,
+        enc,
+        SecretKey.from_bytes(case["kem_id"], _h(case, "skRm")),
+        info,
+        psk=psk,
+        psk_id=psk_id,
+        pk_s=pk_s,
     )
 
     for seq, encryption in enumerate(case["encryptions"]):
@@ -84,7 +95,16 @@ def test_case(index: int) -> None:
         tampered = bytes([ct[0] ^ 1]) + ct[1:]
         with pytest.raises(OpenError):
             recipient.open(tampered, b"aad")
+        with pytest.raises(OpenError):
+            recipient.open(ct, b"aae")
         assert recipient.open(ct, b"aad") == b"next"
+        # A flipped bit in enc: off the curve (InvalidKeyError) or another shared secret (OpenError).
+        bad_enc = enc[:-1] + bytes([enc[-1] ^ 1])
+        first = case["encryptions"][0]
+        with pytest.raises((OpenError, InvalidKeyError)):
+            suite.setup_recipient(bad_enc, sk_r, info, psk=psk, psk_id=psk_id, pk_s=pk_s).open(
+                _h(first, "ct"), _h(first, "aad")
+            )
 
     for export in case["exports"]:
         context, length = _h(export, "exporter_context"), export["L"]

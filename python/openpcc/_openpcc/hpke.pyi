@@ -1,13 +1,17 @@
 """Stubs of ``openpcc._openpcc.hpke`` (re-exported by ``openpcc.hpke``)."""
 
 from collections.abc import Callable
+from typing import final
 
 from openpcc.hpke import AEAD, KDF, KEM
 
+__all__ = ["AEADKey", "RecipientContext", "SecretKey", "SenderContext", "Suite"]
+
+@final
 class Suite:
     """An HPKE ciphersuite. Unknown ids raise ``UnsupportedSuiteError``."""
 
-    def __init__(self, kem: int, kdf: int, aead: int) -> None: ...
+    def __new__(cls, kem: int, kdf: int, aead: int) -> Suite: ...
     @property
     def kem(self) -> KEM: ...
     @property
@@ -58,15 +62,18 @@ class Suite:
         ``dh`` is the shared secret (x-coordinate for NIST curves) or a callable taking the ephemeral public
         key (``enc``) and returning it; exceptions it raises propagate unchanged. DHKEMs only.
         """
-    def seal(self, pk_r: bytes, pt: bytes, info: bytes = b"", aad: bytes = b"") -> tuple[bytes, bytes]:
+    def seal(
+        self, pk_r: bytes, pt: bytes, info: bytes = b"", aad: bytes = b""
+    ) -> tuple[bytes, bytes]:
         """One-shot base-mode seal: ``(enc, ct)``."""
     def open(
         self, enc: bytes, sk_r: SecretKey | bytes, ct: bytes, info: bytes = b"", aad: bytes = b""
     ) -> bytes:
         """One-shot base-mode open; ``OpenError`` if ``ct`` does not authenticate."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+@final
 class SecretKey:
     """A KEM secret key; never shown by ``repr``, compared in constant time (also with ``bytes``)."""
 
@@ -79,9 +86,10 @@ class SecretKey:
     def to_bytes(self) -> bytes:
         """The RFC 9180 serialization (for 0x0030: X25519 key || Kyber768 secret key)."""
     def __bytes__(self) -> bytes: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     __hash__: None  # type: ignore[assignment]
 
+@final
 class SenderContext:
     """Seals messages in order (sequence numbers) and exports secrets. Thread-safe."""
 
@@ -95,6 +103,7 @@ class SenderContext:
         """``Export``; ``length`` at most 255 × the KDF hash length, else ``InvalidInputError``."""
     def _set_seq(self, seq: int) -> None: ...
 
+@final
 class RecipientContext:
     """Opens messages in order and exports secrets. Thread-safe."""
 
@@ -107,9 +116,10 @@ class RecipientContext:
     def export(self, exporter_context: bytes, length: int) -> bytes: ...
     def _set_seq(self, seq: int) -> None: ...
 
+@final
 class AEADKey:
     """A raw AEAD key with caller-chosen 12-byte nonces (never reuse a nonce with one key)."""
 
-    def __init__(self, aead: int, key: bytes) -> None: ...
+    def __new__(cls, aead: int, key: bytes) -> AEADKey: ...
     def seal(self, nonce: bytes, pt: bytes, aad: bytes = b"") -> bytes: ...
     def open(self, nonce: bytes, ct: bytes, aad: bytes = b"") -> bytes: ...

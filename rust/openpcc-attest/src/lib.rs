@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod eventlog;
+pub mod nvidia;
 pub mod tpm;
 pub mod verdict;
 

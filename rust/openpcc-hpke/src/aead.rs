@@ -1,8 +1,12 @@
 //! The AEAD ciphers behind the contexts, keyed once per context.
 
+#[cfg(not(feature = "aws-lc"))]
 use aes_gcm::aead::inout::InOutBuf;
+#[cfg(not(feature = "aws-lc"))]
 use aes_gcm::aead::{AeadInOut, KeyInit};
+#[cfg(not(feature = "aws-lc"))]
 use aes_gcm::{Aes128Gcm, Aes256Gcm};
+#[cfg(not(feature = "aws-lc"))]
 use chacha20poly1305::ChaCha20Poly1305;
 
 use crate::{Aead, Error};
@@ -11,31 +15,80 @@ use crate::{Aead, Error};
 pub(crate) const NONCE_LEN: usize = 12;
 pub(crate) const TAG_LEN: usize = 16;
 
-/// A keyed AEAD (the key schedules zeroize on drop).
+/// A keyed AEAD (the key schedules are wiped on drop).
 pub(crate) enum Cipher {
+    #[cfg(feature = "aws-lc")]
+    AwsLc(crate::awslc::AeadCipher),
+    #[cfg(not(feature = "aws-lc"))]
     Aes128(Box<Aes128Gcm>),
+    #[cfg(not(feature = "aws-lc"))]
     Aes256(Box<Aes256Gcm>),
+    #[cfg(not(feature = "aws-lc"))]
     ChaCha(Box<ChaCha20Poly1305>),
 }
 
 impl Cipher {
     /// Keys the AEAD; `None` for export-only.
+    #[cfg(feature = "aws-lc")]
+    pub(crate) fn new(aead: Aead, key: &[u8]) -> Result<Option<Self>, Error> {
+        Ok(crate::awslc::AeadCipher::new(aead, key)?.map(Cipher::AwsLc))
+    }
+
+    /// Keys the AEAD; `None` for export-only.
+    #[cfg(not(feature = "aws-lc"))]
     pub(crate) fn new(aead: Aead, key: &[u8]) -> Result<Option<Self>, Error> {
         let bad_key = |_| Error::InvalidInput("aead key has the wrong length");
         Ok(Some(match aead {
-            Aead::Aes128Gcm => Cipher::Aes128(Box::new(Aes128Gcm::new_from_slice(key).map_err(bad_key)?)),
-            Aead::Aes256Gcm => Cipher::Aes256(Box::new(Aes256Gcm::new_from_slice(key).map_err(bad_key)?)),
-            Aead::ChaCha20Poly1305 => {
-                Cipher::ChaCha(Box::new(ChaCha20Poly1305::new_from_slice(key).map_err(bad_key)?))
+            Aead::Aes128Gcm => {
+                Cipher::Aes128(Box::new(Aes128Gcm::new_from_slice(key).map_err(bad_key)?))
             }
+            Aead::Aes256Gcm => {
+                Cipher::Aes256(Box::new(Aes256Gcm::new_from_slice(key).map_err(bad_key)?))
+            }
+            Aead::ChaCha20Poly1305 => Cipher::ChaCha(Box::new(
+                ChaCha20Poly1305::new_from_slice(key).map_err(bad_key)?,
+            )),
             Aead::ExportOnly => return Ok(None),
         }))
     }
 
     /// Encrypts `pt` into `out`, which must be exactly `pt.len() + TAG_LEN` bytes.
-    pub(crate) fn seal_into(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], pt: &[u8], out: &mut [u8]) -> Result<(), Error> {
+    pub(crate) fn seal_into(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        pt: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
         let (body, tag_out) = split_tag_mut(out, pt.len())?;
-        let buf = InOutBuf::new(pt, body).map_err(|_| Error::InvalidInput("output buffer has the wrong length"))?;
+        self.seal_parts(nonce, aad, pt, body, tag_out)
+    }
+
+    #[cfg(feature = "aws-lc")]
+    fn seal_parts(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        pt: &[u8],
+        body: &mut [u8],
+        tag_out: &mut [u8],
+    ) -> Result<(), Error> {
+        match self {
+            Cipher::AwsLc(c) => c.seal(*nonce, aad, pt, body, tag_out),
+        }
+    }
+
+    #[cfg(not(feature = "aws-lc"))]
+    fn seal_parts(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        pt: &[u8],
+        body: &mut [u8],
+        tag_out: &mut [u8],
+    ) -> Result<(), Error> {
+        let buf = InOutBuf::new(pt, body)
+            .map_err(|_| Error::InvalidInput("output buffer has the wrong length"))?;
         let tag = match self {
             Cipher::Aes128(c) => c.encrypt_inout_detached(nonce.into(), aad, buf),
             Cipher::Aes256(c) => c.encrypt_inout_detached(nonce.into(), aad, buf),
@@ -47,22 +100,67 @@ impl Cipher {
     }
 
     /// Decrypts and authenticates `ct` (body || tag) into `out`, which must be `ct.len() - TAG_LEN` bytes.
-    /// On failure `out` is left untouched.
-    pub(crate) fn open_into(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], ct: &[u8], out: &mut [u8]) -> Result<(), Error> {
+    /// On failure `out` is zeroed.
+    pub(crate) fn open_into(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        ct: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
         let body_len = ct.len().checked_sub(TAG_LEN).ok_or(Error::OpenFailed)?;
+        if out.len() != body_len {
+            return Err(Error::InvalidInput("output buffer has the wrong length"));
+        }
         let (body, tag) = ct.split_at(body_len);
-        let buf = InOutBuf::new(body, out).map_err(|_| Error::InvalidInput("output buffer has the wrong length"))?;
-        let result = match self {
-            Cipher::Aes128(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag.try_into().map_err(|_| Error::OpenFailed)?),
-            Cipher::Aes256(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag.try_into().map_err(|_| Error::OpenFailed)?),
-            Cipher::ChaCha(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag.try_into().map_err(|_| Error::OpenFailed)?),
-        };
-        result.map_err(|_| Error::OpenFailed)
+        let result = self.open_parts(nonce, aad, body, tag, out);
+        if result.is_err() {
+            out.fill(0);
+        }
+        result
+    }
+
+    #[cfg(feature = "aws-lc")]
+    fn open_parts(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        body: &[u8],
+        tag: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        match self {
+            Cipher::AwsLc(c) => c.open(*nonce, aad, body, tag, out),
+        }
+    }
+
+    #[cfg(not(feature = "aws-lc"))]
+    fn open_parts(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        body: &[u8],
+        tag: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
+        let buf = InOutBuf::new(body, out)
+            .map_err(|_| Error::InvalidInput("output buffer has the wrong length"))?;
+        let tag = tag.try_into().map_err(|_| Error::OpenFailed)?;
+        match self {
+            Cipher::Aes128(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
+            Cipher::Aes256(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
+            Cipher::ChaCha(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
+        }
+        .map_err(|_| Error::OpenFailed)
     }
 }
 
 fn split_tag_mut(out: &mut [u8], body_len: usize) -> Result<(&mut [u8], &mut [u8]), Error> {
-    if out.len() != body_len.checked_add(TAG_LEN).ok_or(Error::InvalidInput("message too long"))? {
+    if out.len()
+        != body_len
+            .checked_add(TAG_LEN)
+            .ok_or(Error::InvalidInput("message too long"))?
+    {
         return Err(Error::InvalidInput("output buffer has the wrong length"));
     }
     Ok(out.split_at_mut(body_len))
@@ -81,7 +179,8 @@ impl AeadKey {
         if key.len() != aead.key_len() {
             return Err(Error::InvalidInput("aead key has the wrong length"));
         }
-        let cipher = Cipher::new(aead, key)?.ok_or(Error::Unsupported("the suite's aead is export-only"))?;
+        let cipher =
+            Cipher::new(aead, key)?.ok_or(Error::Unsupported("the suite's aead is export-only"))?;
         Ok(Self { aead, cipher })
     }
 
@@ -92,18 +191,35 @@ impl AeadKey {
     }
 
     /// Encrypts `pt` into `out` (exactly `pt.len() + 16` bytes).
-    pub fn seal_into(&self, nonce: &[u8], aad: &[u8], pt: &[u8], out: &mut [u8]) -> Result<(), Error> {
+    pub fn seal_into(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        pt: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
         self.cipher.seal_into(nonce_array(nonce)?, aad, pt, out)
     }
 
     /// Decrypts `ct` (body || tag) into `out` (exactly `ct.len() - 16` bytes).
-    pub fn open_into(&self, nonce: &[u8], aad: &[u8], ct: &[u8], out: &mut [u8]) -> Result<(), Error> {
+    pub fn open_into(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        ct: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), Error> {
         self.cipher.open_into(nonce_array(nonce)?, aad, ct, out)
     }
 
     /// Encrypts `pt`, returning ciphertext || tag.
     pub fn seal(&self, nonce: &[u8], aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = vec![0u8; pt.len().checked_add(TAG_LEN).ok_or(Error::InvalidInput("message too long"))?];
+        let mut out = vec![
+            0u8;
+            pt.len()
+                .checked_add(TAG_LEN)
+                .ok_or(Error::InvalidInput("message too long"))?
+        ];
         self.seal_into(nonce, aad, pt, &mut out)?;
         Ok(out)
     }
@@ -118,10 +234,14 @@ impl AeadKey {
 
 impl core::fmt::Debug for AeadKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("AeadKey").field("aead", &self.aead).finish_non_exhaustive()
+        f.debug_struct("AeadKey")
+            .field("aead", &self.aead)
+            .finish_non_exhaustive()
     }
 }
 
 fn nonce_array(nonce: &[u8]) -> Result<&[u8; NONCE_LEN], Error> {
-    nonce.try_into().map_err(|_| Error::InvalidInput("nonce must be 12 bytes"))
+    nonce
+        .try_into()
+        .map_err(|_| Error::InvalidInput("nonce must be 12 bytes"))
 }

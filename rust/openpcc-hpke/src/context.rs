@@ -37,7 +37,13 @@ struct Context {
 }
 
 /// `KeySchedule<ROLE>(mode, shared_secret, info, psk, psk_id)`.
-fn key_schedule(suite: Suite, mode: Mode, shared_secret: &[u8], info: &[u8], psk: Option<(&[u8], &[u8])>) -> Result<Context, Error> {
+fn key_schedule(
+    suite: Suite,
+    mode: Mode,
+    shared_secret: &[u8],
+    info: &[u8],
+    psk: Option<(&[u8], &[u8])>,
+) -> Result<Context, Error> {
     let (psk, psk_id) = psk.unwrap_or((b"", b""));
     // VerifyPSKInputs: the psk and its id come together, and only in the psk modes.
     if psk.is_empty() != psk_id.is_empty() {
@@ -56,24 +62,42 @@ fn key_schedule(suite: Suite, mode: Mode, shared_secret: &[u8], info: &[u8], psk
     let key = kdf.labeled_expand(&suite_id, &secret, b"key", &context, suite.aead.key_len())?;
     let mut base_nonce = Zeroizing::new([0u8; NONCE_LEN]);
     if suite.aead.nonce_len() == NONCE_LEN {
-        kdf.labeled_expand_into(&suite_id, &secret, b"base_nonce", &context, base_nonce.as_mut())?;
+        kdf.labeled_expand_into(
+            &suite_id,
+            &secret,
+            b"base_nonce",
+            &context,
+            base_nonce.as_mut(),
+        )?;
     }
-    let exporter_secret = kdf.labeled_expand(&suite_id, &secret, b"exp", &context, kdf.hash_len())?;
-    Ok(Context { suite, cipher: Cipher::new(suite.aead, &key)?, base_nonce, seq: 0, exporter_secret })
+    let exporter_secret =
+        kdf.labeled_expand(&suite_id, &secret, b"exp", &context, kdf.hash_len())?;
+    Ok(Context {
+        suite,
+        cipher: Cipher::new(suite.aead, &key)?,
+        base_nonce,
+        seq: 0,
+        exporter_secret,
+    })
 }
 
 impl Context {
     /// `ComputeNonce(seq)`: the base nonce XOR the big-endian sequence number.
     fn nonce(&self) -> [u8; NONCE_LEN] {
         let mut nonce = *self.base_nonce;
-        for (byte, seq_byte) in nonce[NONCE_LEN - 8..].iter_mut().zip(self.seq.to_be_bytes()) {
+        for (byte, seq_byte) in nonce[NONCE_LEN - 8..]
+            .iter_mut()
+            .zip(self.seq.to_be_bytes())
+        {
             *byte ^= seq_byte;
         }
         nonce
     }
 
     fn cipher(&self) -> Result<&Cipher, Error> {
-        self.cipher.as_ref().ok_or(Error::Unsupported("the suite's aead is export-only"))
+        self.cipher
+            .as_ref()
+            .ok_or(Error::Unsupported("the suite's aead is export-only"))
     }
 
     // The RFC limit is 2^96 - 1 messages; a u64 counter caps at 2^64 - 1, still unreachable in practice.
@@ -105,7 +129,13 @@ impl Context {
         if out.len() > self.suite.kdf.max_expand_len() {
             return Err(Error::InvalidInput("export length too large"));
         }
-        self.suite.kdf.labeled_expand_into(&self.suite.suite_id(), &self.exporter_secret, b"sec", exporter_context, out)
+        self.suite.kdf.labeled_expand_into(
+            &self.suite.suite_id(),
+            &self.exporter_secret,
+            b"sec",
+            exporter_context,
+            out,
+        )
     }
 }
 
@@ -150,13 +180,22 @@ pub struct SenderContext(Context);
 pub struct RecipientContext(Context);
 
 impl SenderContext {
-    pub(crate) fn new(suite: Suite, mode: Mode, shared_secret: &[u8], info: &[u8], psk: Option<(&[u8], &[u8])>) -> Result<Self, Error> {
+    pub(crate) fn new(
+        suite: Suite,
+        mode: Mode,
+        shared_secret: &[u8],
+        info: &[u8],
+        psk: Option<(&[u8], &[u8])>,
+    ) -> Result<Self, Error> {
         key_schedule(suite, mode, shared_secret, info, psk).map(Self)
     }
 
     /// `Seal(aad, pt)`: returns ciphertext || tag and advances the sequence number.
     pub fn seal(&mut self, aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, Error> {
-        let len = pt.len().checked_add(TAG_LEN).ok_or(Error::InvalidInput("message too long"))?;
+        let len = pt
+            .len()
+            .checked_add(TAG_LEN)
+            .ok_or(Error::InvalidInput("message too long"))?;
         let mut out = vec![0u8; len];
         self.seal_into(aad, pt, &mut out)?;
         Ok(out)
@@ -181,7 +220,13 @@ impl SenderContext {
 }
 
 impl RecipientContext {
-    pub(crate) fn new(suite: Suite, mode: Mode, shared_secret: &[u8], info: &[u8], psk: Option<(&[u8], &[u8])>) -> Result<Self, Error> {
+    pub(crate) fn new(
+        suite: Suite,
+        mode: Mode,
+        shared_secret: &[u8],
+        info: &[u8],
+        psk: Option<(&[u8], &[u8])>,
+    ) -> Result<Self, Error> {
         key_schedule(suite, mode, shared_secret, info, psk).map(Self)
     }
 
@@ -202,12 +247,18 @@ impl RecipientContext {
 
 impl fmt::Debug for SenderContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SenderContext").field("suite", &self.0.suite).field("seq", &self.0.seq).finish_non_exhaustive()
+        f.debug_struct("SenderContext")
+            .field("suite", &self.0.suite)
+            .field("seq", &self.0.seq)
+            .finish_non_exhaustive()
     }
 }
 
 impl fmt::Debug for RecipientContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecipientContext").field("suite", &self.0.suite).field("seq", &self.0.seq).finish_non_exhaustive()
+        f.debug_struct("RecipientContext")
+            .field("suite", &self.0.suite)
+            .field("seq", &self.0.seq)
+            .finish_non_exhaustive()
     }
 }

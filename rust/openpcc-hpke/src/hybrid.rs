@@ -1,10 +1,10 @@
-//! X25519Kyber768Draft00 (0x0030) as circl implements it (spec §2.2): DHKEM(X25519, HKDF-SHA256) and
-//! round-3 Kyber768 side by side, shared secret = ss_x25519 || ss_kyber, keys and `enc` concatenated.
+//! `X25519Kyber768Draft00` (0x0030) as circl implements it (spec §2.2): DHKEM(X25519, HKDF-SHA256) and
+//! round-3 Kyber768 side by side, shared secret = `ss_x25519 || ss_kyber`, keys and `enc` concatenated.
 
 use openpcc_kyber as kyber;
 use zeroize::Zeroizing;
 
-use crate::dh::{self, Secret};
+use crate::dh::{self, DhSecret, Secret};
 use crate::kem::{self, Encapsulation};
 use crate::{Error, Kem};
 
@@ -15,6 +15,7 @@ const KYBER_PK_OFFSET: usize = kyber::SECRET_KEY_LEN - kyber::PUBLIC_KEY_LEN - 6
 /// The sender's randomness: a 32-byte X25519 `DeriveKeyPair` seed and a 32-byte Kyber encapsulation seed.
 pub(crate) const ENCAPSULATION_SEED_LEN: usize = 64;
 
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(kyber_error)`
 fn kyber_error(err: kyber::Error) -> Error {
     match err {
         kyber::Error::RandomnessUnavailable => Error::Rng,
@@ -47,25 +48,38 @@ pub(crate) fn random_secret() -> Result<Secret, Error> {
     derive_secret(seed.as_slice())
 }
 
-/// Splits a serialized hybrid secret key and checks both halves.
-fn split_secret(sk: &[u8]) -> Result<(&[u8], kyber::SecretKey), Error> {
-    if sk.len() != KEM.secret_key_len() {
-        return Err(Error::InvalidKey);
-    }
-    let (x25519_sk, kyber_sk) = sk.split_at(X25519_LEN);
-    Ok((x25519_sk, kyber::SecretKey::from_bytes(kyber_sk).map_err(kyber_error)?))
+/// A loaded hybrid secret key: the X25519 half ready for DH, the Kyber half parsed and checked.
+pub(crate) struct HybridSecret {
+    x25519: DhSecret,
+    kyber: kyber::SecretKey,
+    public: Vec<u8>,
 }
 
-/// X25519 public key || the Kyber public key embedded in the Kyber secret key.
-pub(crate) fn public_key(sk: &[u8]) -> Result<Vec<u8>, Error> {
-    let (x25519_sk, kyber_sk) = split_secret(sk)?;
-    let kyber_pk = kyber_sk
-        .as_bytes()
-        .get(KYBER_PK_OFFSET..KYBER_PK_OFFSET + kyber::PUBLIC_KEY_LEN)
-        .ok_or(Error::InvalidKey)?;
-    let mut pk = dh::public_key(Kem::X25519, x25519_sk)?;
-    pk.extend_from_slice(kyber_pk);
-    Ok(pk)
+impl HybridSecret {
+    /// Parses X25519 secret key (32) || Kyber768 secret key (2400).
+    pub(crate) fn from_bytes(sk: &[u8]) -> Result<Self, Error> {
+        if sk.len() != KEM.secret_key_len() {
+            return Err(Error::InvalidKey);
+        }
+        let (x25519_bytes, kyber_bytes) = sk.split_at(X25519_LEN);
+        let x25519 = DhSecret::from_bytes(Kem::X25519, Zeroizing::new(x25519_bytes.to_vec()))?;
+        let kyber = kyber::SecretKey::from_bytes(kyber_bytes).map_err(kyber_error)?;
+        let kyber_pk = kyber
+            .as_bytes()
+            .get(KYBER_PK_OFFSET..KYBER_PK_OFFSET + kyber::PUBLIC_KEY_LEN)
+            .ok_or(Error::InvalidKey)?;
+        let public = [x25519.public(), kyber_pk].concat();
+        Ok(Self {
+            x25519,
+            kyber,
+            public,
+        })
+    }
+
+    /// X25519 public key || Kyber768 public key.
+    pub(crate) fn public(&self) -> &[u8] {
+        &self.public
+    }
 }
 
 /// `Encap(pkR)` from a 64-byte seed (random unless given; a given seed is for test vectors only).
@@ -84,11 +98,15 @@ pub(crate) fn encap(pk_r: &[u8], seed: Option<&[u8]>) -> Result<Encapsulation, E
     };
     let (x25519_seed, kyber_seed) = seed.split_at(X25519_LEN);
     let (x25519_pk, kyber_pk) = pk_r.split_at(X25519_LEN);
-    let x25519_sk_e = dh::derive_secret(Kem::X25519, x25519_seed)?;
+    let x25519_sk_e = DhSecret::ephemeral(Kem::X25519, Some(x25519_seed))?;
     let x25519 = kem::dhkem_encap(Kem::X25519, &x25519_sk_e, x25519_pk, None)?;
-    let kyber_seed: Zeroizing<[u8; 32]> =
-        Zeroizing::new(kyber_seed.try_into().map_err(|_| Error::InvalidInput("ikm_e"))?);
-    let (kyber_ct, kyber_ss) = kyber::encapsulate_with_seed(kyber_pk, &kyber_seed).map_err(kyber_error)?;
+    let kyber_seed: Zeroizing<[u8; 32]> = Zeroizing::new(
+        kyber_seed
+            .try_into()
+            .map_err(|_| Error::InvalidInput("ikm_e"))?,
+    );
+    let (kyber_ct, kyber_ss) =
+        kyber::encapsulate_with_seed(kyber_pk, &kyber_seed).map_err(kyber_error)?;
     let kyber_ss = Zeroizing::new(kyber_ss);
 
     let mut enc = x25519.enc;
@@ -98,18 +116,15 @@ pub(crate) fn encap(pk_r: &[u8], seed: Option<&[u8]>) -> Result<Encapsulation, E
     Ok(Encapsulation { enc, shared_secret })
 }
 
-/// `Decap(enc, skR)`; `pk_r` is the recipient's serialized public key (for the X25519 KEM context).
-pub(crate) fn decap(enc: &[u8], sk_r: &[u8], pk_r: &[u8]) -> Result<Secret, Error> {
+/// `Decap(enc, skR)`: X25519 DHKEM on the first 32 bytes, Kyber on the rest.
+pub(crate) fn decap(enc: &[u8], sk_r: &HybridSecret) -> Result<Secret, Error> {
     if enc.len() != KEM.enc_len() {
         return Err(Error::InvalidInput("enc has the wrong length"));
     }
-    let (x25519_sk, kyber_sk) = split_secret(sk_r)?;
     let (x25519_enc, kyber_ct) = enc.split_at(X25519_LEN);
-    let x25519_pk = pk_r.get(..X25519_LEN).ok_or(Error::InvalidKey)?;
-    let dh = dh::diffie_hellman(Kem::X25519, x25519_sk, x25519_enc)?;
-    let mut shared_secret = kem::extract_and_expand(Kem::X25519, &[&dh], &[x25519_enc, x25519_pk])?;
+    let mut shared_secret = kem::dhkem_decap(Kem::X25519, x25519_enc, &sk_r.x25519)?;
     // Kyber decapsulation never fails on a well-sized ciphertext (implicit rejection); the AEAD catches it.
-    let kyber_ss = Zeroizing::new(kyber::decapsulate(&kyber_sk, kyber_ct).map_err(kyber_error)?);
+    let kyber_ss = Zeroizing::new(kyber::decapsulate(&sk_r.kyber, kyber_ct).map_err(kyber_error)?);
     shared_secret.extend_from_slice(kyber_ss.as_slice());
     Ok(shared_secret)
 }

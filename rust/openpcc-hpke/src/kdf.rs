@@ -14,7 +14,13 @@ pub(crate) type Prk = Zeroizing<Vec<u8>>;
 
 impl Kdf {
     /// `LabeledExtract(salt, label, ikm)`; `ikm` is given in pieces that are hashed as their concatenation.
-    pub(crate) fn labeled_extract(self, suite_id: &[u8], salt: &[u8], label: &[u8], ikm: &[&[u8]]) -> Prk {
+    pub(crate) fn labeled_extract(
+        self,
+        suite_id: &[u8],
+        salt: &[u8],
+        label: &[u8],
+        ikm: &[&[u8]],
+    ) -> Prk {
         match self {
             Kdf::HkdfSha256 => extract::<Hmac<Sha256>>(suite_id, salt, label, ikm),
             Kdf::HkdfSha384 => extract::<Hmac<Sha384>>(suite_id, salt, label, ikm),
@@ -71,9 +77,18 @@ fn extract<H: HmacImpl>(suite_id: &[u8], salt: &[u8], label: &[u8], ikm: &[&[u8]
     Zeroizing::new(prk.to_vec())
 }
 
-fn expand<H: HmacImpl>(suite_id: &[u8], prk: &[u8], label: &[u8], info: &[u8], out: &mut [u8]) -> Result<(), Error> {
+fn expand<H: HmacImpl>(
+    suite_id: &[u8],
+    prk: &[u8],
+    label: &[u8],
+    info: &[u8],
+    out: &mut [u8],
+) -> Result<(), Error> {
     let len = u16::try_from(out.len()).map_err(|_| Error::InvalidInput("length too large"))?;
     let hkdf = GenericHkdf::<H>::from_prk(prk).map_err(|_| Error::InvalidInput("prk too short"))?;
-    hkdf.expand_multi_info(&[&len.to_be_bytes(), VERSION_LABEL, suite_id, label, info], out)
-        .map_err(|_| Error::InvalidInput("length too large"))
+    hkdf.expand_multi_info(
+        &[&len.to_be_bytes(), VERSION_LABEL, suite_id, label, info],
+        out,
+    )
+    .map_err(|_| Error::InvalidInput("length too large"))
 }

@@ -1,21 +1,30 @@
-//! The secret key type: serialized bytes plus the public key computed once at construction.
+//! The secret key type: serialized bytes plus the loaded key material, made once at construction.
 
 use core::fmt;
+use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::{kem, Error, Kem};
+use crate::dh::DhSecret;
+use crate::hybrid::HybridSecret;
+use crate::{Error, Kem};
+
+/// What a secret key is loaded as.
+pub(crate) enum KeyMaterial {
+    Dh(DhSecret),
+    Hybrid(HybridSecret),
+}
 
 /// A KEM secret key in its RFC 9180 serialization (for 0x0030: X25519 key || Kyber768 secret key).
 ///
-/// The bytes are zeroized on drop and never printed; equality is constant-time. The public key is computed
-/// once when the key is made, so decapsulation costs no extra scalar multiplication.
+/// The bytes are zeroized on drop and never printed; equality is constant-time. The key is parsed and its
+/// public key computed once, when it is made, so decapsulation costs one scalar multiplication.
 #[derive(Clone)]
 pub struct SecretKey {
     kem: Kem,
     bytes: Zeroizing<Vec<u8>>,
-    public: Vec<u8>,
+    material: Arc<KeyMaterial>,
 }
 
 impl SecretKey {
@@ -27,10 +36,17 @@ impl SecretKey {
         Self::from_secret(kem, Zeroizing::new(bytes.to_vec()))
     }
 
-    /// Builds the key from owned serialized bytes, computing (and thereby validating) its public key.
+    /// Builds the key from owned serialized bytes, validating them.
     pub(crate) fn from_secret(kem: Kem, bytes: Zeroizing<Vec<u8>>) -> Result<Self, Error> {
-        let public = kem::public_key(kem, &bytes)?;
-        Ok(Self { kem, bytes, public })
+        let material = match kem {
+            Kem::X25519Kyber768Draft00 => KeyMaterial::Hybrid(HybridSecret::from_bytes(&bytes)?),
+            dhkem => KeyMaterial::Dh(DhSecret::from_bytes(dhkem, bytes.clone())?),
+        };
+        Ok(Self {
+            kem,
+            bytes,
+            material: Arc::new(material),
+        })
     }
 
     /// The serialized secret key. Handle with care.
@@ -54,19 +70,28 @@ impl SecretKey {
     /// The serialized public key.
     #[must_use]
     pub fn public_key(&self) -> &[u8] {
-        &self.public
+        match &*self.material {
+            KeyMaterial::Dh(dh) => dh.public(),
+            KeyMaterial::Hybrid(hybrid) => hybrid.public(),
+        }
+    }
+
+    pub(crate) fn material(&self) -> &KeyMaterial {
+        &self.material
     }
 }
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretKey").field("kem", &self.kem).finish_non_exhaustive()
+        f.debug_struct("SecretKey")
+            .field("kem", &self.kem)
+            .finish_non_exhaustive()
     }
 }
 
 impl PartialEq for SecretKey {
     fn eq(&self, other: &Self) -> bool {
-        self.kem == other.kem && bool::from(self.bytes.as_slice().ct_eq(other.bytes.as_slice()))
+        self.kem == other.kem && self.ct_eq_bytes(&other.bytes)
     }
 }
 

@@ -31,7 +31,10 @@ fn subtract_q_if_needed(x: u32) -> u16 {
 }
 
 /// Reduces any u32 to `[0, q)`.
-#[allow(clippy::cast_possible_truncation, reason = "a remainder mod q is below q")]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "a remainder mod q is below q"
+)]
 pub(crate) fn reduce(x: u32) -> u16 {
     divmod_q(x).1 as u16
 }
@@ -69,7 +72,18 @@ mod tests {
 
     #[test]
     fn divmod_matches_integer_division_at_the_edges_and_on_a_sweep() {
-        let edges = [0, 1, 3328, 3329, 3330, 6657, 6658, u32::MAX, u32::MAX - 1, 1 << 31];
+        let edges = [
+            0,
+            1,
+            3328,
+            3329,
+            3330,
+            6657,
+            6658,
+            u32::MAX,
+            u32::MAX - 1,
+            1 << 31,
+        ];
         let sweep = (0..2_000_000u32).map(|i| i.wrapping_mul(2_654_435_761));
         for x in edges.into_iter().chain(sweep) {
             assert_eq!(divmod_q(x), (x / Q32, x % Q32), "x = {x}");

@@ -11,6 +11,10 @@
 //! division instructions; the re-encryption check and the key selection use `subtle`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![allow(
+    clippy::doc_markdown,
+    reason = "docs use the specification's notation (Z_q, Encode_12, t_hat), not code names"
+)]
 
 mod field;
 mod pke;
@@ -78,7 +82,9 @@ impl SecretKey {
             expected: SECRET_KEY_LEN,
             got: bytes.len(),
         })?;
-        let mut key = Self { bytes: Box::new([0u8; SECRET_KEY_LEN]) };
+        let mut key = Self {
+            bytes: Box::new([0u8; SECRET_KEY_LEN]),
+        };
         key.bytes.copy_from_slice(array);
         let public_key = key.public_key_bytes();
         if pke::PublicKey::from_bytes(public_key).is_none() {
@@ -96,6 +102,8 @@ impl SecretKey {
         self.bytes.as_slice()
     }
 
+    /// A fixed field of the key. The offsets are constants inside the 2400 bytes (asserted
+    /// above), so the zero fallback is unreachable; it only avoids a panic path.
     fn part<const LEN: usize>(&self, offset: usize) -> &[u8; LEN] {
         self.bytes
             .get(offset..offset + LEN)

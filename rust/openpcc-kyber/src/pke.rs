@@ -11,6 +11,8 @@ use crate::symmetric::{hash_g, prf, xof};
 
 /// Module rank of Kyber768.
 const K: usize = 3;
+/// K as a PRF nonce offset: the second noise vector starts at nonce K, e2 uses nonce 2K.
+const K_NONCE: u8 = 3;
 /// Bits per coefficient of the compressed u and v.
 const DU: u32 = 10;
 const DV: u32 = 4;
@@ -76,15 +78,6 @@ fn ntt_vector(vector: &mut PolyVec) {
     vector.iter_mut().for_each(Poly::ntt);
 }
 
-/// Inner product of two vectors in the NTT domain.
-fn ntt_dot(a: &PolyVec, b: &PolyVec) -> Poly {
-    let mut sum = Poly::zero();
-    for (x, y) in a.iter().zip(b) {
-        sum.add_ntt_product(x, y);
-    }
-    sum
-}
-
 fn vector_to_bytes(vector: &PolyVec, out: &mut [u8]) {
     for (poly, chunk) in vector.iter().zip(out.chunks_exact_mut(POLY_BYTES)) {
         poly.to_bytes(chunk);
@@ -102,14 +95,18 @@ pub(crate) fn generate(d: &[u8; 32]) -> ([u8; PUBLIC_KEY_LEN], Zeroizing<[u8; SE
 
     let a = sample_matrix(&rho, false);
     let mut s_hat = sample_noise_vector(&sigma, 0);
-    let mut e_hat = sample_noise_vector(&sigma, K as u8);
+    let mut e_hat = sample_noise_vector(&sigma, K_NONCE);
     ntt_vector(&mut s_hat);
     ntt_vector(&mut e_hat);
 
     let mut public_key = [0u8; PUBLIC_KEY_LEN];
     let (t_bytes, rho_out) = public_key.split_at_mut(VECTOR_BYTES);
-    for ((row, e), chunk) in a.iter().zip(&e_hat).zip(t_bytes.chunks_exact_mut(POLY_BYTES)) {
-        let mut t = ntt_dot(row, &s_hat);
+    for ((row, e), chunk) in a
+        .iter()
+        .zip(&e_hat)
+        .zip(t_bytes.chunks_exact_mut(POLY_BYTES))
+    {
+        let mut t = Poly::ntt_inner_product(row, &s_hat);
         t.add_assign(e);
         t.to_bytes(chunk);
     }
@@ -131,32 +128,39 @@ impl PublicKey {
     /// FIPS 203 added; round-3 keys produced honestly always pass it).
     pub(crate) fn from_bytes(bytes: &[u8; PUBLIC_KEY_LEN]) -> Option<Self> {
         let (t_bytes, rho_bytes) = bytes.split_at(VECTOR_BYTES);
-        let mut t_polys = t_bytes.chunks_exact(POLY_BYTES).map(Poly::from_canonical_bytes);
+        let mut t_polys = t_bytes
+            .chunks_exact(POLY_BYTES)
+            .map(Poly::from_canonical_bytes);
         let t_hat = [t_polys.next()??, t_polys.next()??, t_polys.next()??];
         let mut rho = [0u8; 32];
         rho.copy_from_slice(rho_bytes);
-        Some(Self { t_hat, a_transposed: sample_matrix(&rho, true) })
+        Some(Self {
+            t_hat,
+            a_transposed: sample_matrix(&rho, true),
+        })
     }
 
     /// Enc(pk, m, r): deterministic given the 32-byte coins `r`.
-    #[allow(clippy::cast_possible_truncation, reason = "nonce 2K = 6")]
     pub(crate) fn encrypt(&self, message: &[u8; 32], coins: &[u8; 32]) -> [u8; CIPHERTEXT_LEN] {
         let mut r_hat = sample_noise_vector(coins, 0);
-        let e1 = sample_noise_vector(coins, K as u8);
-        let e2 = Poly::sample_cbd2(&prf(coins, 2 * K as u8));
+        let e1 = sample_noise_vector(coins, K_NONCE);
+        let e2 = Poly::sample_cbd2(&prf(coins, 2 * K_NONCE));
         ntt_vector(&mut r_hat);
 
         let mut ciphertext = [0u8; CIPHERTEXT_LEN];
         let (u_bytes, v_bytes) = ciphertext.split_at_mut(U_BYTES);
-        for ((row, e), chunk) in
-            self.a_transposed.iter().zip(&e1).zip(u_bytes.chunks_exact_mut(U_POLY_BYTES))
+        for ((row, e), chunk) in self
+            .a_transposed
+            .iter()
+            .zip(&e1)
+            .zip(u_bytes.chunks_exact_mut(U_POLY_BYTES))
         {
-            let mut u = ntt_dot(row, &r_hat);
+            let mut u = Poly::ntt_inner_product(row, &r_hat);
             u.inverse_ntt();
             u.add_assign(e);
             u.compress_into(DU, chunk);
         }
-        let mut v = ntt_dot(&self.t_hat, &r_hat);
+        let mut v = Poly::ntt_inner_product(&self.t_hat, &r_hat);
         v.inverse_ntt();
         v.add_assign(&e2);
         v.add_assign(&Poly::from_message(message));
@@ -171,16 +175,21 @@ pub(crate) struct SecretVector(PolyVec);
 impl SecretVector {
     pub(crate) fn from_bytes(bytes: &[u8; SECRET_KEY_LEN]) -> Self {
         let mut polys = bytes.chunks_exact(POLY_BYTES).map(Poly::from_bytes_reduced);
-        Self(core::array::from_fn(|_| polys.next().unwrap_or_else(Poly::zero)))
+        Self(core::array::from_fn(|_| {
+            polys.next().unwrap_or_else(Poly::zero)
+        }))
     }
 
     /// Dec(sk, c) = Compress_1(v - NTT^-1(s_hat . NTT(u))).
     pub(crate) fn decrypt(&self, ciphertext: &[u8; CIPHERTEXT_LEN]) -> Zeroizing<[u8; 32]> {
         let (u_bytes, v_bytes) = ciphertext.split_at(U_BYTES);
-        let mut u_polys = u_bytes.chunks_exact(U_POLY_BYTES).map(|c| Poly::decompress_from(c, DU));
-        let mut u_hat: PolyVec = core::array::from_fn(|_| u_polys.next().unwrap_or_else(Poly::zero));
+        let mut u_polys = u_bytes
+            .chunks_exact(U_POLY_BYTES)
+            .map(|c| Poly::decompress_from(c, DU));
+        let mut u_hat: PolyVec =
+            core::array::from_fn(|_| u_polys.next().unwrap_or_else(Poly::zero));
         ntt_vector(&mut u_hat);
-        let mut w = ntt_dot(&self.0, &u_hat);
+        let mut w = Poly::ntt_inner_product(&self.0, &u_hat);
         w.inverse_ntt();
         let mut difference = Poly::decompress_from(v_bytes, DV);
         difference.sub_assign(&w);

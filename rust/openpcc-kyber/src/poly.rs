@@ -15,6 +15,8 @@ pub(crate) const POLY_BYTES: usize = 384;
 
 /// zeta = 17 is a primitive 256th root of unity mod q.
 const ZETA: u16 = 17;
+/// round(q / 2) = Decompress_1(1): how a message bit 1 is encoded.
+const HALF_Q_ROUNDED: u16 = 1665;
 /// 128^-1 mod q, the scale factor of the inverse transform.
 const INV_128: u16 = 3303;
 
@@ -107,23 +109,33 @@ impl Poly {
         }
     }
 
-    /// `self += a * b` where all three are in the NTT domain.
-    pub(crate) fn add_ntt_product(&mut self, a: &Self, b: &Self) {
-        let pairs = self
-            .coeffs
-            .chunks_exact_mut(2)
-            .zip(a.coeffs.chunks_exact(2))
-            .zip(b.coeffs.chunks_exact(2))
-            .zip(GAMMAS);
-        for (((out, a), b), gamma) in pairs {
-            if let ([o0, o1], [a0, a1], [b0, b1]) = (out, a, b) {
-                // (a0 + a1 X)(b0 + b1 X) mod (X^2 - gamma)
-                let c0 = field::add(field::mul(*a0, *b0), field::mul(field::mul(*a1, *b1), gamma));
-                let c1 = field::add(field::mul(*a0, *b1), field::mul(*a1, *b0));
-                *o0 = field::add(*o0, c0);
-                *o1 = field::add(*o1, c1);
+    /// `sum_i a[i] * b[i]` in the NTT domain. Each factor of the NTT splitting is
+    /// Z_q[X]/(X^2 - gamma), so a pair (c0, c1) takes a0 b0 + a1 b1 gamma and a0 b1 + a1 b0.
+    /// Sums stay unreduced (each term is below 2 q^2) and are reduced once at the end.
+    pub(crate) fn ntt_inner_product<const L: usize>(a: &[Self; L], b: &[Self; L]) -> Self {
+        const { assert!(L <= 64, "unreduced sums must fit in u32") };
+        let mut sums = [0u32; N];
+        for (x, y) in a.iter().zip(b) {
+            let pairs = sums
+                .chunks_exact_mut(2)
+                .zip(x.coeffs.chunks_exact(2))
+                .zip(y.coeffs.chunks_exact(2))
+                .zip(GAMMAS);
+            for (((sum, x), y), gamma) in pairs {
+                if let ([s0, s1], &[x0, x1], &[y0, y1]) = (sum, x, y) {
+                    let (x0, x1, y0, y1) =
+                        (u32::from(x0), u32::from(x1), u32::from(y0), u32::from(y1));
+                    *s0 += x0 * y0 + u32::from(field::reduce(x1 * y1)) * u32::from(gamma);
+                    *s1 += x0 * y1 + x1 * y0;
+                }
             }
         }
+        let mut product = Self::zero();
+        for (coeff, sum) in product.coeffs.iter_mut().zip(&sums) {
+            *coeff = field::reduce(*sum);
+        }
+        sums.zeroize();
+        product
     }
 
     /// CBD with eta = 2 from 128 bytes of PRF output: each nibble `b0 b1 b2 b3` (low bit first)
@@ -148,7 +160,9 @@ impl Poly {
 
     /// Unpack `d`-bit values from `bytes` (32 d bytes) then Decompress_d.
     pub(crate) fn decompress_from(bytes: &[u8], d: u32) -> Self {
-        let mut poly = Self { coeffs: unpack_bits(bytes, d) };
+        let mut poly = Self {
+            coeffs: unpack_bits(bytes, d),
+        };
         for c in &mut poly.coeffs {
             *c = decompress(*c, d);
         }
@@ -162,14 +176,18 @@ impl Poly {
 
     /// Decode_12 of 384 bytes, or `None` if a coefficient is not below q (public inputs only).
     pub(crate) fn from_canonical_bytes(bytes: &[u8]) -> Option<Self> {
-        let poly = Self { coeffs: unpack_bits(bytes, 12) };
+        let poly = Self {
+            coeffs: unpack_bits(bytes, 12),
+        };
         poly.coeffs.iter().all(|&c| c < Q).then_some(poly)
     }
 
     /// Decode_12 of 384 bytes with every coefficient reduced mod q, as FIPS 203's ByteDecode_12
     /// does; used for the secret vector, which must not be inspected with branches.
     pub(crate) fn from_bytes_reduced(bytes: &[u8]) -> Self {
-        let mut poly = Self { coeffs: unpack_bits(bytes, 12) };
+        let mut poly = Self {
+            coeffs: unpack_bits(bytes, 12),
+        };
         for c in &mut poly.coeffs {
             *c = field::reduce(u32::from(*c));
         }
@@ -178,9 +196,11 @@ impl Poly {
 
     /// Decompress_1 of a 32-byte message: bit 1 becomes round(q/2) = 1665.
     pub(crate) fn from_message(message: &[u8; 32]) -> Self {
-        let mut poly = Self { coeffs: unpack_bits(message, 1) };
+        let mut poly = Self {
+            coeffs: unpack_bits(message, 1),
+        };
         for c in &mut poly.coeffs {
-            *c = 0u16.wrapping_sub(*c) & 1665;
+            *c = 0u16.wrapping_sub(*c) & HALF_Q_ROUNDED;
         }
         poly
     }
@@ -205,7 +225,10 @@ fn decompress(y: u16, d: u32) -> u16 {
 }
 
 /// Packs 256 values of `d` bits each, least significant bit first, into `out` (32 d bytes).
-#[allow(clippy::cast_possible_truncation, reason = "one byte is taken at a time")]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "one byte is taken at a time"
+)]
 fn pack_bits(values: &[u16; N], d: u32, out: &mut [u8]) {
     let mut out_bytes = out.iter_mut();
     let (mut buffer, mut buffered_bits) = (0u32, 0u32);
@@ -297,13 +320,32 @@ mod tests {
         let (mut a_hat, mut b_hat) = (a.clone(), b.clone());
         a_hat.ntt();
         b_hat.ntt();
-        let mut product = Poly::zero();
-        product.add_ntt_product(&a_hat, &b_hat);
+        let mut product = Poly::ntt_inner_product(&[a_hat], &[b_hat]);
         product.inverse_ntt();
         assert_eq!(product.coeffs, schoolbook(&a, &b).coeffs);
     }
 
     #[test]
+    fn ntt_inner_product_is_the_sum_of_products() {
+        let a = [10, 11, 12].map(pseudo_random_poly);
+        let b = [20, 21, 22].map(pseudo_random_poly);
+        let mut expected = Poly::zero();
+        for (x, y) in a.iter().zip(&b) {
+            expected.add_assign(&schoolbook(x, y));
+        }
+        let (mut a_hat, mut b_hat) = (a.clone(), b.clone());
+        a_hat.iter_mut().chain(b_hat.iter_mut()).for_each(Poly::ntt);
+        let mut product = Poly::ntt_inner_product(&a_hat, &b_hat);
+        product.inverse_ntt();
+        assert_eq!(product.coeffs, expected.coeffs);
+    }
+
+    #[test]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "small positive"
+    )]
     fn compression_rounds_to_nearest_and_decompression_inverts_it_within_bound() {
         for d in [1u32, 4, 10, 11] {
             for x in 0..Q {
@@ -314,7 +356,10 @@ mod tests {
                 let back = i32::from(decompress(y, d));
                 let distance = (back - i32::from(x)).rem_euclid(i32::from(Q));
                 let distance = distance.min(i32::from(Q) - distance);
-                assert!(distance <= (i32::from(Q) + (1 << (d + 1)) - 1) >> (d + 1), "d={d} x={x}");
+                assert!(
+                    distance <= (i32::from(Q) + (1 << (d + 1)) - 1) >> (d + 1),
+                    "d={d} x={x}"
+                );
             }
         }
     }

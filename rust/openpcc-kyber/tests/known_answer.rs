@@ -1,8 +1,8 @@
-//! Known answers from the OpenPCC reference description (openpcc-reference.md §13.3).
+//! Known answers from the reference description (`openpcc-reference.md` §13.3).
 
 use openpcc_kyber::{keypair_from_seed, PUBLIC_KEY_LEN, SECRET_KEY_LEN};
 
-/// The Kyber768 half of the mem-gateway's dev key: bytes 32..95 of its 0x0030 DeriveKeyPair expand.
+/// The Kyber768 half of the mem-gateway's dev key: bytes 32..95 of its 0x0030 `DeriveKeyPair` expand.
 const GATEWAY_KYBER_SEED: &str = "5befba09d5ce3ee22c39ec74f7a799fc0e6aba077a9dd5bcc5976326921c32f1\
                                   a592b7aa7056f6750b205a1c4cf725b725cc945937d2e081886e6f8c93a6a538";
 

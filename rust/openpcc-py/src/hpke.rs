@@ -1,4 +1,4 @@
-//! `openpcc._openpcc.hpke`: bindings over `openpcc-hpke` (RFC 9180 plus circl's X25519Kyber768Draft00).
+//! `openpcc._openpcc.hpke`: bindings over `openpcc-hpke` (RFC 9180 plus circl's `X25519Kyber768Draft00`).
 //!
 //! KEM work always runs with the GIL released; AEAD work only above `DETACH_THRESHOLD` bytes, where the
 //! cost of releasing and re-taking the GIL is small next to the work.
@@ -28,16 +28,23 @@ pub(crate) fn to_py_err(err: core::Error) -> PyErr {
         core::Error::OpenFailed => OpenError::new_err(message),
         core::Error::InvalidKey => InvalidKeyError::new_err(message),
         core::Error::MessageLimit => MessageLimitError::new_err(message),
-        core::Error::InvalidInput(_) | core::Error::ExternalDh => InvalidInputError::new_err(message),
-        core::Error::UnsupportedSuite(_) | core::Error::Unsupported(_) => UnsupportedSuiteError::new_err(message),
+        core::Error::InvalidInput(_) | core::Error::ExternalDh => {
+            InvalidInputError::new_err(message)
+        }
+        core::Error::UnsupportedSuite(_) | core::Error::Unsupported(_) => {
+            UnsupportedSuiteError::new_err(message)
+        }
         _ => HPKEError::new_err(message),
     }
 }
 
 /// An algorithm id from a Python int (or `IntEnum`); out-of-range values are unsupported ids, not overflows.
 fn algorithm_id(value: &Bound<'_, PyAny>) -> PyResult<u16> {
-    let id: i64 = value.extract().map_err(|_| PyTypeError::new_err("algorithm ids are ints"))?;
-    u16::try_from(id).map_err(|_| UnsupportedSuiteError::new_err("unsupported algorithm id (out of range)"))
+    let id: i64 = value
+        .extract()
+        .map_err(|_| PyTypeError::new_err("algorithm ids are ints"))?;
+    u16::try_from(id)
+        .map_err(|_| UnsupportedSuiteError::new_err("unsupported algorithm id (out of range)"))
 }
 
 fn enum_member<'py>(py: Python<'py>, enum_name: &str, id: u16) -> PyResult<Bound<'py, PyAny>> {
@@ -77,7 +84,11 @@ enum SecretKeyView<'a> {
 }
 
 impl SecretKeyView<'_> {
-    fn with<T>(&self, kem: core::Kem, f: impl FnOnce(&core::SecretKey) -> Result<T, core::Error>) -> Result<T, core::Error> {
+    fn with<T>(
+        &self,
+        kem: core::Kem,
+        f: impl FnOnce(&core::SecretKey) -> Result<T, core::Error>,
+    ) -> Result<T, core::Error> {
         match self {
             Self::Key(key) => f(key),
             Self::Bytes(bytes) => f(&core::SecretKey::from_bytes(kem, bytes)?),
@@ -85,11 +96,16 @@ impl SecretKeyView<'_> {
     }
 }
 
-fn psk_pair<'a>(psk: Option<&'a [u8]>, psk_id: Option<&'a [u8]>) -> PyResult<Option<(&'a [u8], &'a [u8])>> {
+fn psk_pair<'a>(
+    psk: Option<&'a [u8]>,
+    psk_id: Option<&'a [u8]>,
+) -> PyResult<Option<(&'a [u8], &'a [u8])>> {
     match (psk, psk_id) {
         (None, None) => Ok(None),
         (Some(psk), Some(id)) => Ok(Some((psk, id))),
-        _ => Err(InvalidInputError::new_err("invalid input: psk and psk_id must be given together")),
+        _ => Err(InvalidInputError::new_err(
+            "invalid input: psk and psk_id must be given together",
+        )),
     }
 }
 
@@ -102,8 +118,14 @@ pub(crate) struct Suite {
 #[pymethods]
 impl Suite {
     #[new]
-    fn new(kem: &Bound<'_, PyAny>, kdf: &Bound<'_, PyAny>, aead: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let inner = core::Suite::from_ids(algorithm_id(kem)?, algorithm_id(kdf)?, algorithm_id(aead)?).map_err(to_py_err)?;
+    fn new(
+        kem: &Bound<'_, PyAny>,
+        kdf: &Bound<'_, PyAny>,
+        aead: &Bound<'_, PyAny>,
+    ) -> PyResult<Self> {
+        let inner =
+            core::Suite::from_ids(algorithm_id(kem)?, algorithm_id(kdf)?, algorithm_id(aead)?)
+                .map_err(to_py_err)?;
         Ok(Self { inner })
     }
 
@@ -122,24 +144,42 @@ impl Suite {
         enum_member(py, "AEAD", self.inner.aead.id())
     }
 
-    fn derive_key_pair<'py>(&self, py: Python<'py>, ikm: &[u8]) -> PyResult<(SecretKey, Bound<'py, PyBytes>)> {
-        let (sk, pk) = py.detach(|| self.inner.derive_key_pair(ikm)).map_err(to_py_err)?;
+    fn derive_key_pair<'py>(
+        &self,
+        py: Python<'py>,
+        ikm: &[u8],
+    ) -> PyResult<(SecretKey, Bound<'py, PyBytes>)> {
+        let (sk, pk) = py
+            .detach(|| self.inner.derive_key_pair(ikm))
+            .map_err(to_py_err)?;
         Ok((SecretKey { inner: sk }, PyBytes::new(py, &pk)))
     }
 
-    fn generate_key_pair<'py>(&self, py: Python<'py>) -> PyResult<(SecretKey, Bound<'py, PyBytes>)> {
-        let (sk, pk) = py.detach(|| self.inner.generate_key_pair()).map_err(to_py_err)?;
+    fn generate_key_pair<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(SecretKey, Bound<'py, PyBytes>)> {
+        let (sk, pk) = py
+            .detach(|| self.inner.generate_key_pair())
+            .map_err(to_py_err)?;
         Ok((SecretKey { inner: sk }, PyBytes::new(py, &pk)))
     }
 
-    fn public_key<'py>(&self, py: Python<'py>, sk: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    fn public_key<'py>(
+        &self,
+        py: Python<'py>,
+        sk: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let sk = SecretKeyArg::extract(sk)?;
         let view = sk.view();
-        let pk = py.detach(|| view.with(self.inner.kem, |sk| self.inner.public_key(sk))).map_err(to_py_err)?;
+        let pk = py
+            .detach(|| view.with(self.inner.kem, |sk| self.inner.public_key(sk)))
+            .map_err(to_py_err)?;
         Ok(PyBytes::new(py, &pk))
     }
 
-    #[pyo3(signature = (pk_r, info=None, *, psk=None, psk_id=None, sk_s=None, ikm_e=None))]
+    #[pyo3(signature = (pk_r, info=None, *, psk=None, psk_id=None, sk_s=None, ikm_e=None),
+        text_signature = "($self, pk_r, info=b'', *, psk=None, psk_id=None, sk_s=None, ikm_e=None)")]
     #[allow(clippy::too_many_arguments)]
     fn setup_sender<'py>(
         &self,
@@ -170,7 +210,8 @@ impl Suite {
         Ok((PyBytes::new(py, &enc), SenderContext::new(ctx)))
     }
 
-    #[pyo3(signature = (enc, sk_r, info=None, *, psk=None, psk_id=None, pk_s=None))]
+    #[pyo3(signature = (enc, sk_r, info=None, *, psk=None, psk_id=None, pk_s=None),
+        text_signature = "($self, enc, sk_r, info=b'', *, psk=None, psk_id=None, pk_s=None)")]
     #[allow(clippy::too_many_arguments)]
     fn setup_recipient(
         &self,
@@ -188,14 +229,18 @@ impl Suite {
         let opts = core::RecipientOptions { psk, pk_s };
         let info = info.unwrap_or_default();
         let ctx = py
-            .detach(|| view.with(self.inner.kem, |sk| self.inner.setup_recipient(enc, sk, info, &opts)))
+            .detach(|| {
+                view.with(self.inner.kem, |sk| {
+                    self.inner.setup_recipient(enc, sk, info, &opts)
+                })
+            })
             .map_err(to_py_err)?;
         Ok(RecipientContext::new(ctx))
     }
 
     /// Base-mode recipient whose `DH(skR, pkE)` is done elsewhere. `dh` is the shared secret as bytes, or a
     /// callable taking the ephemeral public key (`enc`) and returning it; its exceptions propagate.
-    #[pyo3(signature = (enc, pk_r, dh, info=None))]
+    #[pyo3(signature = (enc, pk_r, dh, info=None), text_signature = "($self, enc, pk_r, dh, info=b'')")]
     fn setup_recipient_external(
         &self,
         py: Python<'_>,
@@ -207,8 +252,16 @@ impl Suite {
         let info = info.unwrap_or_default();
         let mut raised: Option<PyErr> = None;
         let provider = |pk_e: &[u8]| -> Result<Vec<u8>, core::Error> {
-            let result = if dh.is_callable() { dh.call1((PyBytes::new(py, pk_e),)) } else { Ok(dh.clone()) };
-            match result.and_then(|value| value.extract::<Vec<u8>>().map_err(|_| PyTypeError::new_err("dh must give bytes"))) {
+            let result = if dh.is_callable() {
+                dh.call1((PyBytes::new(py, pk_e),))
+            } else {
+                Ok(dh.clone())
+            };
+            match result.and_then(|value| {
+                value
+                    .extract::<Vec<u8>>()
+                    .map_err(|_| PyTypeError::new_err("dh must give bytes"))
+            }) {
                 Ok(shared) => Ok(shared),
                 Err(err) => {
                     raised = Some(err);
@@ -217,7 +270,9 @@ impl Suite {
             }
         };
         // Not detached: the provider may call back into Python; the rest is two HKDF calls.
-        let result = self.inner.setup_base_recipient_external(enc, pk_r, info, provider);
+        let result = self
+            .inner
+            .setup_base_recipient_external(enc, pk_r, info, provider);
         match (result, raised) {
             (_, Some(err)) => Err(err),
             (Ok(ctx), None) => Ok(RecipientContext::new(ctx)),
@@ -226,7 +281,7 @@ impl Suite {
     }
 
     /// One-shot base-mode seal: `(enc, ct)`.
-    #[pyo3(signature = (pk_r, pt, info=None, aad=None))]
+    #[pyo3(signature = (pk_r, pt, info=None, aad=None), text_signature = "($self, pk_r, pt, info=b'', aad=b'')")]
     fn seal<'py>(
         &self,
         py: Python<'py>,
@@ -236,7 +291,9 @@ impl Suite {
         aad: Option<&[u8]>,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
         let (info, aad) = (info.unwrap_or_default(), aad.unwrap_or_default());
-        let (enc, mut ctx) = py.detach(|| self.inner.setup_base_sender(pk_r, info)).map_err(to_py_err)?;
+        let (enc, mut ctx) = py
+            .detach(|| self.inner.setup_base_sender(pk_r, info))
+            .map_err(to_py_err)?;
         let ct = PyBytes::new_with(py, sealed_len(pt)?, |out| {
             maybe_detach(py, pt.len(), || ctx.seal_into(aad, pt, out)).map_err(to_py_err)
         })?;
@@ -244,7 +301,7 @@ impl Suite {
     }
 
     /// One-shot base-mode open.
-    #[pyo3(signature = (enc, sk_r, ct, info=None, aad=None))]
+    #[pyo3(signature = (enc, sk_r, ct, info=None, aad=None), text_signature = "($self, enc, sk_r, ct, info=b'', aad=b'')")]
     fn open<'py>(
         &self,
         py: Python<'py>,
@@ -258,7 +315,11 @@ impl Suite {
         let sk_r = SecretKeyArg::extract(sk_r)?;
         let view = sk_r.view();
         let mut ctx = py
-            .detach(|| view.with(self.inner.kem, |sk| self.inner.setup_base_recipient(enc, sk, info)))
+            .detach(|| {
+                view.with(self.inner.kem, |sk| {
+                    self.inner.setup_base_recipient(enc, sk, info)
+                })
+            })
             .map_err(to_py_err)?;
         PyBytes::new_with(py, opened_len(ct), |out| {
             maybe_detach(py, ct.len(), || ctx.open_into(aad, ct, out)).map_err(to_py_err)
@@ -267,11 +328,18 @@ impl Suite {
 
     fn __repr__(&self) -> String {
         let s = self.inner;
-        format!("Suite(kem=0x{:04x}, kdf=0x{:04x}, aead=0x{:04x})", s.kem.id(), s.kdf.id(), s.aead.id())
+        format!(
+            "Suite(kem=0x{:04x}, kdf=0x{:04x}, aead=0x{:04x})",
+            s.kem.id(),
+            s.kdf.id(),
+            s.aead.id()
+        )
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<Suite>().is_ok_and(|other| other.get().inner == self.inner)
+        other
+            .cast::<Suite>()
+            .is_ok_and(|other| other.get().inner == self.inner)
     }
 
     fn __hash__(&self) -> u64 {
@@ -310,7 +378,9 @@ impl SecretKey {
     #[staticmethod]
     fn from_bytes(py: Python<'_>, kem: &Bound<'_, PyAny>, data: &[u8]) -> PyResult<Self> {
         let kem = core::Kem::try_from(algorithm_id(kem)?).map_err(to_py_err)?;
-        let inner = py.detach(|| core::SecretKey::from_bytes(kem, data)).map_err(to_py_err)?;
+        let inner = py
+            .detach(|| core::SecretKey::from_bytes(kem, data))
+            .map_err(to_py_err)?;
         Ok(Self { inner })
     }
 
@@ -338,9 +408,12 @@ impl SecretKey {
         if let Ok(other) = other.cast::<SecretKey>() {
             return other.get().inner == self.inner;
         }
-        other.extract::<PyBackedBytes>().is_ok_and(|bytes| self.inner.ct_eq_bytes(&bytes))
+        other
+            .extract::<PyBackedBytes>()
+            .is_ok_and(|bytes| self.inner.ct_eq_bytes(&bytes))
     }
 
+    #[allow(clippy::unused_self)] // a secret key must not be a dict key (its hash would leak bits)
     fn __hash__(&self) -> PyResult<isize> {
         Err(PyTypeError::new_err("SecretKey is not hashable"))
     }
@@ -352,11 +425,18 @@ impl SecretKey {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic cannot leave a context half-updated (seq moves only after success), so poison is harmless.
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn export_bytes<'py>(py: Python<'py>, length: i64, export: impl FnOnce(usize) -> Result<Vec<u8>, core::Error>) -> PyResult<Bound<'py, PyBytes>> {
-    let length = usize::try_from(length).map_err(|_| InvalidInputError::new_err("invalid input: negative export length"))?;
+fn export_bytes(
+    py: Python<'_>,
+    length: i64,
+    export: impl FnOnce(usize) -> Result<Vec<u8>, core::Error>,
+) -> PyResult<Bound<'_, PyBytes>> {
+    let length = usize::try_from(length)
+        .map_err(|_| InvalidInputError::new_err("invalid input: negative export length"))?;
     let value = export(length).map_err(to_py_err)?;
     Ok(PyBytes::new(py, &value))
 }
@@ -370,24 +450,40 @@ pub(crate) struct SenderContext {
 
 impl SenderContext {
     fn new(ctx: core::SenderContext) -> Self {
-        Self { suite: ctx.suite(), inner: Mutex::new(ctx) }
+        Self {
+            suite: ctx.suite(),
+            inner: Mutex::new(ctx),
+        }
     }
 }
 
 #[pymethods]
 impl SenderContext {
     /// `Seal(aad, pt)`: ciphertext || tag; each call uses the next sequence number.
-    #[pyo3(signature = (pt, aad=None))]
-    fn seal<'py>(&self, py: Python<'py>, pt: &[u8], aad: Option<&[u8]>) -> PyResult<Bound<'py, PyBytes>> {
+    #[pyo3(signature = (pt, aad=None), text_signature = "($self, pt, aad=b'')")]
+    fn seal<'py>(
+        &self,
+        py: Python<'py>,
+        pt: &[u8],
+        aad: Option<&[u8]>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let aad = aad.unwrap_or_default();
         PyBytes::new_with(py, sealed_len(pt)?, |out| {
-            maybe_detach(py, pt.len(), || lock(&self.inner).seal_into(aad, pt, out)).map_err(to_py_err)
+            maybe_detach(py, pt.len(), || lock(&self.inner).seal_into(aad, pt, out))
+                .map_err(to_py_err)
         })
     }
 
     /// `Export(exporter_context, length)`.
-    fn export<'py>(&self, py: Python<'py>, exporter_context: &[u8], length: i64) -> PyResult<Bound<'py, PyBytes>> {
-        export_bytes(py, length, |len| lock(&self.inner).export(exporter_context, len))
+    fn export<'py>(
+        &self,
+        py: Python<'py>,
+        exporter_context: &[u8],
+        length: i64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        export_bytes(py, length, |len| {
+            lock(&self.inner).export(exporter_context, len)
+        })
     }
 
     #[getter]
@@ -406,7 +502,11 @@ impl SenderContext {
     }
 
     fn __repr__(&self) -> String {
-        format!("SenderContext(suite={}, seq={})", Suite { inner: self.suite }.__repr__(), self.seq())
+        format!(
+            "SenderContext(suite={}, seq={})",
+            Suite { inner: self.suite }.__repr__(),
+            self.seq()
+        )
     }
 }
 
@@ -419,24 +519,40 @@ pub(crate) struct RecipientContext {
 
 impl RecipientContext {
     fn new(ctx: core::RecipientContext) -> Self {
-        Self { suite: ctx.suite(), inner: Mutex::new(ctx) }
+        Self {
+            suite: ctx.suite(),
+            inner: Mutex::new(ctx),
+        }
     }
 }
 
 #[pymethods]
 impl RecipientContext {
     /// `Open(aad, ct)`: the plaintext; a failure raises `OpenError` and leaves the sequence number alone.
-    #[pyo3(signature = (ct, aad=None))]
-    fn open<'py>(&self, py: Python<'py>, ct: &[u8], aad: Option<&[u8]>) -> PyResult<Bound<'py, PyBytes>> {
+    #[pyo3(signature = (ct, aad=None), text_signature = "($self, ct, aad=b'')")]
+    fn open<'py>(
+        &self,
+        py: Python<'py>,
+        ct: &[u8],
+        aad: Option<&[u8]>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let aad = aad.unwrap_or_default();
         PyBytes::new_with(py, opened_len(ct), |out| {
-            maybe_detach(py, ct.len(), || lock(&self.inner).open_into(aad, ct, out)).map_err(to_py_err)
+            maybe_detach(py, ct.len(), || lock(&self.inner).open_into(aad, ct, out))
+                .map_err(to_py_err)
         })
     }
 
     /// `Export(exporter_context, length)`.
-    fn export<'py>(&self, py: Python<'py>, exporter_context: &[u8], length: i64) -> PyResult<Bound<'py, PyBytes>> {
-        export_bytes(py, length, |len| lock(&self.inner).export(exporter_context, len))
+    fn export<'py>(
+        &self,
+        py: Python<'py>,
+        exporter_context: &[u8],
+        length: i64,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        export_bytes(py, length, |len| {
+            lock(&self.inner).export(exporter_context, len)
+        })
     }
 
     #[getter]
@@ -455,7 +571,11 @@ impl RecipientContext {
     }
 
     fn __repr__(&self) -> String {
-        format!("RecipientContext(suite={}, seq={})", Suite { inner: self.suite }.__repr__(), self.seq())
+        format!(
+            "RecipientContext(suite={}, seq={})",
+            Suite { inner: self.suite }.__repr__(),
+            self.seq()
+        )
     }
 }
 
@@ -470,22 +590,38 @@ impl AeadKey {
     #[new]
     fn new(aead: &Bound<'_, PyAny>, key: &[u8]) -> PyResult<Self> {
         let aead = core::Aead::try_from(algorithm_id(aead)?).map_err(to_py_err)?;
-        Ok(Self { inner: core::AeadKey::new(aead, key).map_err(to_py_err)? })
-    }
-
-    #[pyo3(signature = (nonce, pt, aad=None))]
-    fn seal<'py>(&self, py: Python<'py>, nonce: &[u8], pt: &[u8], aad: Option<&[u8]>) -> PyResult<Bound<'py, PyBytes>> {
-        let aad = aad.unwrap_or_default();
-        PyBytes::new_with(py, sealed_len(pt)?, |out| {
-            maybe_detach(py, pt.len(), || self.inner.seal_into(nonce, aad, pt, out)).map_err(to_py_err)
+        Ok(Self {
+            inner: core::AeadKey::new(aead, key).map_err(to_py_err)?,
         })
     }
 
-    #[pyo3(signature = (nonce, ct, aad=None))]
-    fn open<'py>(&self, py: Python<'py>, nonce: &[u8], ct: &[u8], aad: Option<&[u8]>) -> PyResult<Bound<'py, PyBytes>> {
+    #[pyo3(signature = (nonce, pt, aad=None), text_signature = "($self, nonce, pt, aad=b'')")]
+    fn seal<'py>(
+        &self,
+        py: Python<'py>,
+        nonce: &[u8],
+        pt: &[u8],
+        aad: Option<&[u8]>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let aad = aad.unwrap_or_default();
+        PyBytes::new_with(py, sealed_len(pt)?, |out| {
+            maybe_detach(py, pt.len(), || self.inner.seal_into(nonce, aad, pt, out))
+                .map_err(to_py_err)
+        })
+    }
+
+    #[pyo3(signature = (nonce, ct, aad=None), text_signature = "($self, nonce, ct, aad=b'')")]
+    fn open<'py>(
+        &self,
+        py: Python<'py>,
+        nonce: &[u8],
+        ct: &[u8],
+        aad: Option<&[u8]>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let aad = aad.unwrap_or_default();
         PyBytes::new_with(py, opened_len(ct), |out| {
-            maybe_detach(py, ct.len(), || self.inner.open_into(nonce, aad, ct, out)).map_err(to_py_err)
+            maybe_detach(py, ct.len(), || self.inner.open_into(nonce, aad, ct, out))
+                .map_err(to_py_err)
         })
     }
 

@@ -1,6 +1,6 @@
 module openpcc.test/interop/kyber
 
-go 1.26.8
+go 1.24.0
 
 require github.com/cloudflare/circl v1.6.1
 

@@ -125,21 +125,34 @@ func vectors(extra int) []vector {
 	return out
 }
 
-func main() {
-	extra := flag.Int("extra", 0, "number of additional SHAKE-derived vectors")
-	flag.Parse()
+// render returns the JSON document with the 12 fixed vectors plus `extra` more.
+func render(extra int) ([]byte, error) {
 	file := vectorFile{
 		Source:    "github.com/cloudflare/circl v1.6.1, kem/kyber/kyber768 (NewKeyFromSeed, EncapsulateTo, DecapsulateTo)",
 		Generator: "cd tests/interop/kyber && go run . > circl-kyber768-vectors.json",
 		Notes: "secret_key is circl's packed layout s_hat || pk || H(pk) || z. corrupted_ciphertext is ciphertext " +
 			"with bit corrupted_bit flipped (LSB-first); corrupted_shared_secret and random_shared_secret are " +
 			"circl's implicit-rejection outputs for those ciphertexts.",
-		Vectors: vectors(*extra),
+		Vectors: vectors(extra),
 	}
-	encoder := json.NewEncoder(os.Stdout)
+	var out bytes.Buffer
+	encoder := json.NewEncoder(&out)
 	encoder.SetIndent("", "  ")
 	encoder.SetEscapeHTML(false)
 	if err := encoder.Encode(file); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+func main() {
+	extra := flag.Int("extra", 0, "number of additional SHAKE-derived vectors")
+	flag.Parse()
+	out, err := render(*extra)
+	if err == nil {
+		_, err = os.Stdout.Write(out)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

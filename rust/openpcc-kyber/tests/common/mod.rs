@@ -49,7 +49,9 @@ fn unhex(field: &str, value: &str) -> Vec<u8> {
 }
 
 fn fixed<const N: usize>(field: &str, value: &str) -> [u8; N] {
-    unhex(field, value).try_into().unwrap_or_else(|v: Vec<u8>| panic!("{field} has {} bytes", v.len()))
+    unhex(field, value)
+        .try_into()
+        .unwrap_or_else(|v: Vec<u8>| panic!("{field} has {} bytes", v.len()))
 }
 
 /// K = SHAKE256(z || SHA3-256(c)), computed here independently of the crate.
@@ -68,7 +70,11 @@ pub(crate) fn check_vector(v: &Vector) {
     let name = &v.name;
     let (pk, sk) = keypair_from_seed(&fixed::<64>("key_seed", &v.key_seed));
     assert_eq!(hex::encode(&pk), v.public_key, "{name}: public key");
-    assert_eq!(hex::encode(sk.as_bytes()), v.secret_key, "{name}: secret key");
+    assert_eq!(
+        hex::encode(sk.as_bytes()),
+        v.secret_key,
+        "{name}: secret key"
+    );
 
     let (ct, ss) = encapsulate_with_seed(&pk, &fixed::<32>("encaps_seed", &v.encaps_seed))
         .unwrap_or_else(|e| panic!("{name}: encapsulate: {e}"));
@@ -77,18 +83,38 @@ pub(crate) fn check_vector(v: &Vector) {
 
     let parsed = SecretKey::from_bytes(&unhex("secret_key", &v.secret_key))
         .unwrap_or_else(|e| panic!("{name}: circl's secret key refused: {e}"));
-    assert_eq!(decapsulate(&parsed, &ct).ok(), Some(ss), "{name}: decapsulate");
+    assert_eq!(
+        decapsulate(&parsed, &ct).ok(),
+        Some(ss),
+        "{name}: decapsulate"
+    );
 
     let corrupted = unhex("corrupted_ciphertext", &v.corrupted_ciphertext);
     let mut expected_corruption = ct.clone();
     expected_corruption[v.corrupted_bit / 8] ^= 1 << (v.corrupted_bit % 8);
-    assert_eq!(corrupted, expected_corruption, "{name}: corrupted ciphertext is one bit flip");
+    assert_eq!(
+        corrupted, expected_corruption,
+        "{name}: corrupted ciphertext is one bit flip"
+    );
     check_rejection(name, &sk, &corrupted, &v.corrupted_shared_secret);
-    check_rejection(name, &parsed, &unhex("random_ciphertext", &v.random_ciphertext), &v.random_shared_secret);
+    check_rejection(
+        name,
+        &parsed,
+        &unhex("random_ciphertext", &v.random_ciphertext),
+        &v.random_shared_secret,
+    );
 }
 
 fn check_rejection(name: &str, sk: &SecretKey, ciphertext: &[u8], circl_key: &str) {
     let key = decapsulate(sk, ciphertext).unwrap_or_else(|e| panic!("{name}: rejected with {e}"));
-    assert_eq!(hex::encode(key), circl_key, "{name}: implicit rejection key vs circl");
-    assert_eq!(key, implicit_rejection_key(sk.as_bytes(), ciphertext), "{name}: KDF(z || H(c))");
+    assert_eq!(
+        hex::encode(key),
+        circl_key,
+        "{name}: implicit rejection key vs circl"
+    );
+    assert_eq!(
+        key,
+        implicit_rejection_key(sk.as_bytes(), ciphertext),
+        "{name}: KDF(z || H(c))"
+    );
 }

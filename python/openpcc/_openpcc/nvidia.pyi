@@ -1,0 +1,10 @@
+DEVICE_ROOT_PEM: str
+
+def verify_evidence(
+    data: bytes,
+    at_unix: int,
+    nonce: bytes | None = None,
+    roots: bytes | None = None,
+    chain: bytes | None = None,
+) -> str: ...
+def _clear_signature_cache() -> None: ...

@@ -1,0 +1,170 @@
+//! Device certificate chains: leaf first, each certificate signed by the next, anchored at a
+//! built-in or caller-given root. NVIDIA device chains are ECDSA P-384 with SHA-384 throughout.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use der::Encode;
+use sha2::{Digest, Sha256};
+use p384::ecdsa::signature::Verifier;
+use p384::ecdsa::{Signature, VerifyingKey};
+use x509_cert::ext::pkix::BasicConstraints;
+use x509_cert::Certificate;
+
+use super::NvidiaError;
+
+/// "NVIDIA Device Identity CA", the anchor of GPU and `NVSwitch` device chains (from nvtrust's
+/// local GPU verifier, `verifier_device_root.pem`).
+pub const DEVICE_ROOT_PEM: &str = include_str!("verifier_device_root.pem");
+
+const ECDSA_WITH_SHA384: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+const ID_EC_PUBLIC_KEY: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const SECP384R1: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.3.132.0.34");
+/// Real chains have five certificates; anything much longer is not a device chain.
+const MAX_CHAIN: usize = 10;
+
+/// Parses concatenated PEM certificates.
+pub fn parse_pem_chain(pem: &[u8]) -> Result<Vec<Certificate>, NvidiaError> {
+    let certs = Certificate::load_pem_chain(pem).map_err(|_| NvidiaError::BadCertificate("pem chain does not parse"))?;
+    if certs.is_empty() {
+        return Err(NvidiaError::BadCertificate("no certificate"));
+    }
+    if certs.len() > MAX_CHAIN {
+        return Err(NvidiaError::BadCertificate("chain too long"));
+    }
+    Ok(certs)
+}
+
+/// The built-in device root.
+pub fn default_roots() -> Result<Vec<Certificate>, NvidiaError> {
+    parse_pem_chain(DEVICE_ROOT_PEM.as_bytes())
+}
+
+/// The P-384 key of a certificate.
+pub(super) fn p384_key(cert: &Certificate) -> Result<VerifyingKey, NvidiaError> {
+    let spki = cert.tbs_certificate().subject_public_key_info();
+    let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.decode_as::<der::oid::ObjectIdentifier>().ok());
+    if spki.algorithm.oid != ID_EC_PUBLIC_KEY || curve != Some(SECP384R1) {
+        return Err(NvidiaError::BadCertificate("key is not ecdsa p-384"));
+    }
+    VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes())
+        .map_err(|_| NvidiaError::BadCertificate("p-384 point is invalid"))
+}
+
+/// (certificate, issuer) pairs whose signature already verified, keyed by a hash of both DER
+/// encodings. A signature's validity does not depend on time, so reusing it is safe; validity
+/// windows, CA flags and names are still checked on every call. Cleared when full.
+static VERIFIED_PAIRS: Mutex<Option<HashSet<[u8; 32]>>> = Mutex::new(None);
+const MAX_CACHED_PAIRS: usize = 4096;
+
+fn pair_key(cert: &Certificate, issuer: &Certificate) -> Option<[u8; 32]> {
+    let cert_der = cert.to_der().ok()?;
+    let issuer_der = issuer.to_der().ok()?;
+    let len = u64::try_from(cert_der.len()).ok()?.to_be_bytes();
+    Some(Sha256::new().chain_update(len).chain_update(&cert_der).chain_update(&issuer_der).finalize().into())
+}
+
+fn cached(key: &[u8; 32]) -> bool {
+    VERIFIED_PAIRS.lock().ok().is_some_and(|set| set.as_ref().is_some_and(|s| s.contains(key)))
+}
+
+fn remember(key: [u8; 32]) {
+    if let Ok(mut guard) = VERIFIED_PAIRS.lock() {
+        let set = guard.get_or_insert_with(HashSet::new);
+        if set.len() >= MAX_CACHED_PAIRS {
+            set.clear();
+        }
+        set.insert(key);
+    }
+}
+
+/// Forgets every cached certificate signature (for cold-path measurements and tests).
+pub fn clear_signature_cache() {
+    if let Ok(mut guard) = VERIFIED_PAIRS.lock() {
+        *guard = None;
+    }
+}
+
+/// Verifies `cert`'s signature with `issuer`'s key, or finds the pair already verified.
+fn verify_signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), NvidiaError> {
+    let key = pair_key(cert, issuer);
+    check_signed_by(cert, issuer, key.as_ref().is_some_and(cached))?;
+    if let Some(key) = key {
+        remember(key);
+    }
+    Ok(())
+}
+
+fn check_signed_by(cert: &Certificate, issuer: &Certificate, signature_known_good: bool) -> Result<(), NvidiaError> {
+    if cert.signature_algorithm().oid != ECDSA_WITH_SHA384 {
+        return Err(NvidiaError::BadCertificate("signature algorithm is not ecdsa-with-sha384"));
+    }
+    if cert.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
+        return Err(NvidiaError::Chain("issuer name does not match the next certificate"));
+    }
+    let key = p384_key(issuer)?;
+    if signature_known_good {
+        return Ok(());
+    }
+    let tbs = cert.tbs_certificate().to_der().map_err(|_| NvidiaError::BadCertificate("tbs does not encode"))?;
+    let sig_der = cert.signature().as_bytes().ok_or(NvidiaError::BadCertificate("signature bit string"))?;
+    let sig = Signature::from_der(sig_der).map_err(|_| NvidiaError::BadCertificate("signature is not der ecdsa"))?;
+    key.verify(&tbs, &sig).map_err(|_| NvidiaError::Chain("certificate signature does not verify"))
+}
+
+fn is_ca(cert: &Certificate) -> bool {
+    matches!(cert.tbs_certificate().get_extension::<BasicConstraints>(), Ok(Some((_, bc))) if bc.ca)
+}
+
+fn check_validity(cert: &Certificate, at_unix: u64) -> Result<(), NvidiaError> {
+    let validity = cert.tbs_certificate().validity();
+    let not_before = validity.not_before.to_unix_duration().as_secs();
+    let not_after = validity.not_after.to_unix_duration().as_secs();
+    if at_unix < not_before {
+        return Err(NvidiaError::Chain("a certificate is not yet valid"));
+    }
+    if at_unix > not_after {
+        return Err(NvidiaError::Chain("a certificate has expired"));
+    }
+    Ok(())
+}
+
+fn der_of(cert: &Certificate) -> Result<Vec<u8>, NvidiaError> {
+    cert.to_der().map_err(|_| NvidiaError::BadCertificate("certificate does not encode"))
+}
+
+/// Verifies `chain` (leaf first) at `at_unix`: each certificate within its validity window and
+/// signed by the next; every issuer a CA; no certificate repeated; the last certificate either is
+/// one of `roots` or is signed by one. Returns how the chain was anchored.
+pub fn verify_chain(chain: &[Certificate], roots: &[Certificate], at_unix: u64) -> Result<String, NvidiaError> {
+    let ders: Vec<Vec<u8>> = chain.iter().map(der_of).collect::<Result<_, _>>()?;
+    for (i, der) in ders.iter().enumerate() {
+        if ders.iter().skip(i + 1).any(|other| other == der) {
+            return Err(NvidiaError::Chain("a certificate repeats (loop)"));
+        }
+    }
+    for cert in chain {
+        check_validity(cert, at_unix)?;
+    }
+    for pair in chain.windows(2) {
+        let [cert, issuer] = pair else { continue };
+        if !is_ca(issuer) {
+            return Err(NvidiaError::Chain("an issuing certificate is not a ca"));
+        }
+        verify_signed_by(cert, issuer)?;
+    }
+    let last = chain.last().ok_or(NvidiaError::BadCertificate("no certificate"))?;
+    let last_der = ders.last().ok_or(NvidiaError::BadCertificate("no certificate"))?;
+    for root in roots {
+        if der_of(root)? == *last_der {
+            return Ok(format!("{} certificates, ending at the trusted root", chain.len()));
+        }
+    }
+    for root in roots {
+        if verify_signed_by(last, root).is_ok() && is_ca(root) {
+            check_validity(root, at_unix)?;
+            return Ok(format!("{} certificates, issued by the trusted root", chain.len()));
+        }
+    }
+    Err(NvidiaError::Chain("chain does not end at a trusted root"))
+}
