@@ -52,7 +52,8 @@ impl RsaKey {
     }
 
     fn bits(&self) -> usize {
-        self.n.len() * 8 - self.n.first().map_or(8, |b| b.leading_zeros() as usize)
+        // Leading zero bytes are stripped, so only an empty modulus has no first byte.
+        (self.n.len() * 8).saturating_sub(self.n.first().map_or(8, |b| b.leading_zeros() as usize))
     }
 
     fn lc_components(&self) -> aws_lc_rs::signature::RsaPublicKeyComponents<&[u8]> {
@@ -339,5 +340,22 @@ fn rsa_pss(
         HashAlg::Sha256 => run::<Sha256>(&public, digest, sig),
         HashAlg::Sha384 => run::<Sha384>(&public, digest, sig),
         HashAlg::Sha512 => run::<Sha512>(&public, digest, sig),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `tpm_verify` fuzz target: an RSA public area with keyBits 0 and an empty
+    /// modulus overflowed the bit count.
+    #[test]
+    fn empty_rsa_modulus_is_a_key_error() {
+        let public = [
+            0x00, 0x01, 0x00, 0x0b, 0x00, 0x05, 0x00, 0x72, 0x00, 0x00, 0x00, 0x10, 0x00, 0x14, 0x00,
+            0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        let public = TpmtPublic::decode(&public).unwrap();
+        assert!(matches!(VerifyKey::from_tpmt(&public), Err(TpmError::Key(_))));
     }
 }
