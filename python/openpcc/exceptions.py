@@ -66,10 +66,21 @@ class UnsupportedSuiteError(HPKEError, UnsupportedError):
     """A KEM, KDF or AEAD identifier that is not supported."""
 
 
+# --- attestation ------------------------------------------------------------
+
+
+class AttestationError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.attestation``."""
+
+
+class EvidenceFormatError(AttestationError, MalformedInputError):
+    """Evidence bytes do not parse as their format requires."""
+
+
 # --- TPM 2.0 (openpcc.attestation.tpm, openpcc.node_identity) ---------------
 
 
-class TPMError(OpenPCCError):
+class TPMError(AttestationError):
     """Base of the errors raised by the TPM parsers and the TPM command client."""
 
 
@@ -92,17 +103,6 @@ class TPMCommandError(TPMError):
         super().__init__(f"{command} failed with TPM response code {rc:#x}")
         self.command = command
         self.rc = rc
-
-
-# --- attestation ------------------------------------------------------------
-
-
-class AttestationError(OpenPCCError):
-    """Base of the errors raised by ``openpcc.attestation``."""
-
-
-class EvidenceFormatError(AttestationError, MalformedInputError):
-    """Evidence bytes do not parse as their format requires."""
 
 
 # --- OHTTP (RFC 9458, chunked OHTTP) ----------------------------------------

@@ -68,7 +68,9 @@ def _unix(at: datetime | None) -> int:
 
 
 def _pcr_dict(pcrs: Mapping[int, bytes] | None) -> dict[int, bytes] | None:
-    return None if pcrs is None else {int(k): bytes(v) for k, v in pcrs.items()}
+    if pcrs is None or (type(pcrs) is dict and all(type(v) is bytes for v in pcrs.values())):
+        return pcrs  # already what the core takes: no copy
+    return {int(k): bytes(v) for k, v in pcrs.items()}
 
 
 def verify_quote(

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use openpcc_attest::tpm::{
-    self, AkSource, CreationInput, Freshness, HashAlg, IdentityInput, PcrValues, QuoteInput, TpmError,
-    TpmsAttest, TpmtPublic, TpmtSignature,
+    self, AkSource, CreationInput, Freshness, HashAlg, IdentityInput, PcrValues, QuoteInput,
+    TpmError, TpmsAttest, TpmtPublic, TpmtSignature,
 };
 use openpcc_attest::Verdict;
 use pyo3::exceptions::PyValueError;
@@ -34,7 +34,11 @@ fn to_py_err(e: &TpmError) -> PyErr {
 type PyVerdict = (Vec<(String, bool, String)>, Py<PyAny>);
 
 fn verdict_to_py(py: Python<'_>, verdict: Verdict) -> PyResult<PyVerdict> {
-    let checks = verdict.checks.into_iter().map(|c| (c.name, c.ok, c.detail)).collect();
+    let checks = verdict
+        .checks
+        .into_iter()
+        .map(|c| (c.name, c.ok, c.detail))
+        .collect();
     let claims = PyDict::new(py);
     for (key, value) in &verdict.claims {
         claims.set_item(key, json_to_py(py, value)?)?;
@@ -49,7 +53,12 @@ fn json_to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
         Value::Number(n) => match (n.as_u64(), n.as_i64()) {
             (Some(u), _) => u.into_pyobject(py)?.into_any().unbind(),
             (None, Some(i)) => i.into_pyobject(py)?.into_any().unbind(),
-            _ => n.as_f64().unwrap_or_default().into_pyobject(py)?.into_any().unbind(),
+            _ => n
+                .as_f64()
+                .unwrap_or_default()
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
         },
         Value::String(s) => PyString::new(py, s).into_any().unbind(),
         Value::Array(items) => {
@@ -70,13 +79,20 @@ fn json_to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
 }
 
 fn bank(name: &str) -> PyResult<HashAlg> {
-    HashAlg::from_name(name).ok_or_else(|| PyValueError::new_err(format!("unknown PCR bank {name:?}")))
+    HashAlg::from_name(name)
+        .ok_or_else(|| PyValueError::new_err(format!("unknown PCR bank {name:?}")))
 }
 
 // `Vec<u8>` arguments would be extracted byte by byte from `bytes`; `PyBackedBytes` is one copy.
-fn pcr_values(pcrs: Option<BTreeMap<u32, PyBackedBytes>>, bank_name: &str) -> PyResult<Option<PcrValues>> {
+fn pcr_values(
+    pcrs: Option<BTreeMap<u32, PyBackedBytes>>,
+    bank_name: &str,
+) -> PyResult<Option<PcrValues>> {
     let bank = bank(bank_name)?;
-    Ok(pcrs.map(|values| PcrValues { bank, values: owned_values(values) }))
+    Ok(pcrs.map(|values| PcrValues {
+        bank,
+        values: owned_values(values),
+    }))
 }
 
 fn owned_values(values: BTreeMap<u32, PyBackedBytes>) -> BTreeMap<u32, Vec<u8>> {
@@ -116,7 +132,11 @@ fn verify_quote(
         tpm::verify_quote(&QuoteInput {
             attest,
             signature,
-            ak: AkSource { ak, intermediates: &owned_list(intermediates), at_unix },
+            ak: AkSource {
+                ak,
+                intermediates: &owned_list(intermediates),
+                at_unix,
+            },
             nonce: freshness(nonce, nonce_required),
             pcrs: pcrs.as_ref(),
         })
@@ -140,7 +160,11 @@ fn verify_certify_creation(
         tpm::verify_certify_creation(&CreationInput {
             attest,
             signature,
-            ak: AkSource { ak, intermediates: &owned_list(intermediates), at_unix },
+            ak: AkSource {
+                ak,
+                intermediates: &owned_list(intermediates),
+                at_unix,
+            },
             object_public,
         })
     });
@@ -182,7 +206,10 @@ fn verify_identity(
     intermediates: Vec<PyBackedBytes>,
     at_unix: u64,
 ) -> PyResult<PyVerdict> {
-    let pcrs = PcrValues { bank: self::bank(bank)?, values: owned_values(pcrs) };
+    let pcrs = PcrValues {
+        bank: self::bank(bank)?,
+        values: owned_values(pcrs),
+    };
     let verdict = py.detach(|| {
         tpm::verify_identity(&IdentityInput {
             quote,
@@ -191,7 +218,11 @@ fn verify_identity(
             creation,
             creation_signature,
             rek_public,
-            ak: AkSource { ak, intermediates: &owned_list(intermediates), at_unix },
+            ak: AkSource {
+                ak,
+                intermediates: &owned_list(intermediates),
+                at_unix,
+            },
             nonce: freshness(nonce, nonce_required),
             policy_pcrs: &policy_pcrs,
         })
@@ -202,8 +233,19 @@ fn verify_identity(
 /// Checks an attestation key alone (certificate chain at `at_unix`, or public-area attributes).
 #[pyfunction]
 #[pyo3(signature = (ak, *, intermediates, at_unix))]
-fn verify_ak(py: Python<'_>, ak: &[u8], intermediates: Vec<PyBackedBytes>, at_unix: u64) -> PyResult<PyVerdict> {
-    let verdict = py.detach(|| tpm::verify_ak(&AkSource { ak, intermediates: &owned_list(intermediates), at_unix }));
+fn verify_ak(
+    py: Python<'_>,
+    ak: &[u8],
+    intermediates: Vec<PyBackedBytes>,
+    at_unix: u64,
+) -> PyResult<PyVerdict> {
+    let verdict = py.detach(|| {
+        tpm::verify_ak(&AkSource {
+            ak,
+            intermediates: &owned_list(intermediates),
+            at_unix,
+        })
+    });
     verdict_to_py(py, verdict)
 }
 
@@ -211,21 +253,28 @@ fn verify_ak(py: Python<'_>, ak: &[u8], intermediates: Vec<PyBackedBytes>, at_un
 #[pyfunction]
 fn parse_attest(py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
     let wrapped = data.get(2..6) == Some(&tpm::TPM_GENERATED.to_be_bytes()[..]);
-    let attest = if wrapped { TpmsAttest::decode_2b(data).map(|(a, _)| a) } else { TpmsAttest::decode(data) };
+    let attest = if wrapped {
+        TpmsAttest::decode_2b(data).map(|(a, _)| a)
+    } else {
+        TpmsAttest::decode(data)
+    };
     json_to_py(py, &attest.map_err(|e| to_py_err(&e))?.to_json())
 }
 
 /// Parses a `TPMT_PUBLIC` or `TPM2B_PUBLIC`; returns its fields (with the name) as a dict.
 #[pyfunction]
 fn parse_public(py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
-    let public = TpmtPublic::decode(data).or_else(|first| TpmtPublic::decode_2b(data).map_err(|_| first));
+    let public =
+        TpmtPublic::decode(data).or_else(|first| TpmtPublic::decode_2b(data).map_err(|_| first));
     json_to_py(py, &public.map_err(|e| to_py_err(&e))?.to_json())
 }
 
 /// The name (`nameAlg || H(TPMT_PUBLIC)`) of a `TPMT_PUBLIC`.
 #[pyfunction]
 fn public_name<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-    let name = TpmtPublic::decode(data).and_then(|p| p.name()).map_err(|e| to_py_err(&e))?;
+    let name = TpmtPublic::decode(data)
+        .and_then(|p| p.name())
+        .map_err(|e| to_py_err(&e))?;
     Ok(PyBytes::new(py, &name))
 }
 
@@ -245,7 +294,10 @@ fn policy_pcr_digest<'py>(
     values: Vec<PyBackedBytes>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let refs: Vec<&[u8]> = values.iter().map(|v| &**v).collect();
-    Ok(PyBytes::new(py, &tpm::policy_pcr_digest(self::bank(bank)?, &pcrs, &refs)))
+    Ok(PyBytes::new(
+        py,
+        &tpm::policy_pcr_digest(self::bank(bank)?, &pcrs, &refs),
+    ))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -111,7 +111,14 @@ impl TpmsAttest {
             other => return Err(TpmError::UnsupportedAttestType(other)),
         };
         r.finish()?;
-        Ok(Self { attest_type, qualified_signer, extra_data, clock_info, firmware_version, attested })
+        Ok(Self {
+            attest_type,
+            qualified_signer,
+            extra_data,
+            clock_info,
+            firmware_version,
+            attested,
+        })
     }
 
     /// Parses a `TPM2B_ATTEST` (16-bit size, then exactly one `TPMS_ATTEST`) and returns the
@@ -127,14 +134,23 @@ impl TpmsAttest {
     #[must_use]
     pub fn to_json(&self) -> Value {
         let body = match &self.attested {
-            Attested::Quote { pcr_select, pcr_digest } => json!({
+            Attested::Quote {
+                pcr_select,
+                pcr_digest,
+            } => json!({
                 "pcrSelect": pcr_select.iter().map(|s| json!({"hash": s.hash, "pcrs": s.pcrs})).collect::<Vec<_>>(),
                 "pcrDigest": hex(pcr_digest),
             }),
-            Attested::Creation { object_name, creation_hash } => json!({
+            Attested::Creation {
+                object_name,
+                creation_hash,
+            } => json!({
                 "objectName": hex(object_name), "creationHash": hex(creation_hash),
             }),
-            Attested::Certify { name, qualified_name } => json!({
+            Attested::Certify {
+                name,
+                qualified_name,
+            } => json!({
                 "name": hex(name), "qualifiedName": hex(qualified_name),
             }),
         };

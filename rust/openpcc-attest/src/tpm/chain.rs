@@ -20,18 +20,36 @@ struct Embedded {
 }
 
 const ROOTS: &[Embedded] = &[
-    Embedded { label: "gce-ek-ak-root", pem: include_str!("roots/gce_ek_ak_root.pem") },
-    Embedded { label: "azure-vtpm-root-2023", pem: include_str!("roots/azure_tpm_root_2023.pem") },
+    Embedded {
+        label: "gce-ek-ak-root",
+        pem: include_str!("roots/gce_ek_ak_root.pem"),
+    },
+    Embedded {
+        label: "azure-vtpm-root-2023",
+        pem: include_str!("roots/azure_tpm_root_2023.pem"),
+    },
 ];
 
 /// The Azure vTPM CAs: Azure does not ship its intermediate with the AK certificate.
 const INTERMEDIATES: &[Embedded] = &[
-    Embedded { label: "azure-vtpm-ca-01", pem: include_str!("roots/azure_tpm_intermediate_01.pem") },
-    Embedded { label: "azure-vtpm-ca-03", pem: include_str!("roots/azure_tpm_intermediate_03.pem") },
+    Embedded {
+        label: "azure-vtpm-ca-01",
+        pem: include_str!("roots/azure_tpm_intermediate_01.pem"),
+    },
+    Embedded {
+        label: "azure-vtpm-ca-03",
+        pem: include_str!("roots/azure_tpm_intermediate_03.pem"),
+    },
 ];
 
 fn parse_embedded(list: &'static [Embedded]) -> Vec<(&'static str, Certificate)> {
-    list.iter().filter_map(|e| Certificate::from_pem(e.pem.as_bytes()).ok().map(|c| (e.label, c))).collect()
+    list.iter()
+        .filter_map(|e| {
+            Certificate::from_pem(e.pem.as_bytes())
+                .ok()
+                .map(|c| (e.label, c))
+        })
+        .collect()
 }
 
 fn roots() -> &'static [(&'static str, Certificate)] {
@@ -76,11 +94,21 @@ fn parse_der_certificate(bytes: &[u8]) -> Result<Certificate, TpmError> {
 fn pem_body(block: &[u8]) -> Result<Vec<u8>, TpmError> {
     const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
     const END: &[u8] = b"-----END CERTIFICATE-----";
-    let body = block.strip_prefix(BEGIN).ok_or(TpmError::Certificate("pem block is not a certificate"))?;
+    let body = block
+        .strip_prefix(BEGIN)
+        .ok_or(TpmError::Certificate("pem block is not a certificate"))?;
     let end = find(body, END).ok_or(TpmError::Certificate("pem block has no end line"))?;
-    let text: Vec<u8> = body.get(..end).unwrap_or_default().iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-    base64ct::Base64::decode_vec(std::str::from_utf8(&text).map_err(|_| TpmError::Certificate("bad pem"))?)
-        .map_err(|_| TpmError::Certificate("bad pem base64"))
+    let text: Vec<u8> = body
+        .get(..end)
+        .unwrap_or_default()
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    base64ct::Base64::decode_vec(
+        std::str::from_utf8(&text).map_err(|_| TpmError::Certificate("bad pem"))?,
+    )
+    .map_err(|_| TpmError::Certificate("bad pem base64"))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -90,12 +118,14 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// The bytes of the first DER element, by its encoded length.
 fn der_prefix(bytes: &[u8]) -> Result<&[u8], TpmError> {
     let mut reader = SliceReader::new(bytes).map_err(|_| TpmError::Certificate("bad der"))?;
-    let header = Header::decode(&mut reader).map_err(|_| TpmError::Certificate("bad der header"))?;
+    let header =
+        Header::decode(&mut reader).map_err(|_| TpmError::Certificate("bad der header"))?;
     let total = header
         .encoded_len()
         .and_then(|h| h + header.length())
         .map_err(|_| TpmError::Certificate("bad der length"))?;
-    let total = usize::try_from(u32::from(total)).map_err(|_| TpmError::Certificate("bad der length"))?;
+    let total =
+        usize::try_from(u32::from(total)).map_err(|_| TpmError::Certificate("bad der length"))?;
     bytes.get(..total).ok_or(TpmError::Truncated("certificate"))
 }
 
@@ -123,19 +153,33 @@ fn signed_by(child: &Certificate, issuer: &Certificate) -> bool {
     if child.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
         return false;
     }
-    let Ok(key) = certificate_key(issuer) else { return false };
-    let Ok(tbs) = child.tbs_certificate().to_der() else { return false };
-    let Some(sig) = child.signature().as_bytes() else { return false };
-    key.verify_x509(&child.signature_algorithm().oid, &tbs, sig).is_ok()
+    let Ok(key) = certificate_key(issuer) else {
+        return false;
+    };
+    let Ok(tbs) = child.tbs_certificate().to_der() else {
+        return false;
+    };
+    let Some(sig) = child.signature().as_bytes() else {
+        return false;
+    };
+    key.verify_x509(&child.signature_algorithm().oid, &tbs, sig)
+        .is_ok()
 }
 
 /// Follows `leaf` up through `intermediates` (and the built-in Azure CAs) to a built-in root,
 /// checking every signature, CA flag and validity window at `at_unix`. Returns the subjects on
 /// the path, leaf first, ending with the root's label.
-pub fn verify_chain(leaf: &Certificate, intermediates: &[Certificate], at_unix: u64) -> Result<Vec<String>, String> {
+pub fn verify_chain(
+    leaf: &Certificate,
+    intermediates: &[Certificate],
+    at_unix: u64,
+) -> Result<Vec<String>, String> {
     let mut path = vec![subject_text(leaf)];
     if !valid_at(leaf, at_unix) {
-        return Err(format!("certificate {} is outside its validity window", path[0]));
+        return Err(format!(
+            "certificate {} is outside its validity window",
+            path[0]
+        ));
     }
     let mut current = leaf.clone();
     for _ in 0..MAX_DEPTH {
@@ -146,8 +190,13 @@ pub fn verify_chain(leaf: &Certificate, intermediates: &[Certificate], at_unix: 
             path.push((*label).to_owned());
             return Ok(path);
         }
-        let candidates = intermediates.iter().chain(embedded_intermediates().iter().map(|(_, c)| c));
-        let Some(issuer) = candidates.filter(|c| is_ca(c)).find(|c| signed_by(&current, c)) else {
+        let candidates = intermediates
+            .iter()
+            .chain(embedded_intermediates().iter().map(|(_, c)| c));
+        let Some(issuer) = candidates
+            .filter(|c| is_ca(c))
+            .find(|c| signed_by(&current, c))
+        else {
             return Err(format!(
                 "no known issuer signed {} (issuer {})",
                 subject_text(&current),
@@ -155,7 +204,10 @@ pub fn verify_chain(leaf: &Certificate, intermediates: &[Certificate], at_unix: 
             ));
         };
         if !valid_at(issuer, at_unix) {
-            return Err(format!("intermediate {} is outside its validity window", subject_text(issuer)));
+            return Err(format!(
+                "intermediate {} is outside its validity window",
+                subject_text(issuer)
+            ));
         }
         path.push(subject_text(issuer));
         current = issuer.clone();

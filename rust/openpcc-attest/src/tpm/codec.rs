@@ -22,8 +22,14 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn bytes(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], TpmError> {
-        let end = self.pos.checked_add(len).ok_or(TpmError::Truncated(field))?;
-        let out = self.buf.get(self.pos..end).ok_or(TpmError::Truncated(field))?;
+        let end = self
+            .pos
+            .checked_add(len)
+            .ok_or(TpmError::Truncated(field))?;
+        let out = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(TpmError::Truncated(field))?;
         self.pos = end;
         Ok(out)
     }

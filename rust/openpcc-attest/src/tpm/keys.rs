@@ -1,7 +1,10 @@
 //! Verification keys for TPM signatures: from a `TPMT_PUBLIC` or an X.509 `SubjectPublicKeyInfo`.
 
 use const_oid::ObjectIdentifier;
-use der::Decode;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use der::{Decode, Encode};
 use rsa::{BoxedUint, Pkcs1v15Sign, PublicKey as RsaPublicKey};
 use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
@@ -38,7 +41,9 @@ impl RsaKey {
         let key = Self { n, e };
         let odd = |b: &[u8]| b.last().is_some_and(|x| x & 1 == 1);
         if !(1024..=8192).contains(&key.bits()) || !odd(&key.n) {
-            return Err(TpmError::Key("rsa modulus must be odd and 1024 to 8192 bits"));
+            return Err(TpmError::Key(
+                "rsa modulus must be odd and 1024 to 8192 bits",
+            ));
         }
         if key.e.len() > 4 || !odd(&key.e) || key.e == [1] {
             return Err(TpmError::Key("rsa exponent"));
@@ -47,11 +52,15 @@ impl RsaKey {
     }
 
     fn bits(&self) -> usize {
-        self.n.len() * 8 - self.n.first().map_or(8, |b| b.leading_zeros() as usize)
+        // Leading zero bytes are stripped, so only an empty modulus has no first byte.
+        (self.n.len() * 8).saturating_sub(self.n.first().map_or(8, |b| b.leading_zeros() as usize))
     }
 
     fn lc_components(&self) -> aws_lc_rs::signature::RsaPublicKeyComponents<&[u8]> {
-        aws_lc_rs::signature::RsaPublicKeyComponents { n: &self.n, e: &self.e }
+        aws_lc_rs::signature::RsaPublicKeyComponents {
+            n: &self.n,
+            e: &self.e,
+        }
     }
 }
 
@@ -82,17 +91,24 @@ impl VerifyKey {
     /// The key in a `TPMT_PUBLIC` (RSA, or ECC on P-256/P-384).
     pub fn from_tpmt(public: &TpmtPublic) -> Result<Self, TpmError> {
         match &public.key {
-            PublicKey::Rsa { exponent, modulus, .. } => RsaKey::new(modulus, &exponent.to_be_bytes()).map(Self::Rsa),
+            PublicKey::Rsa {
+                exponent, modulus, ..
+            } => RsaKey::new(modulus, &exponent.to_be_bytes()).map(Self::Rsa),
             PublicKey::Ecc { curve, x, y, .. } => ecc_key(*curve, x, y),
         }
     }
 
     /// The key in an X.509 `SubjectPublicKeyInfo`.
     pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, TpmError> {
-        let bits = spki.subject_public_key.as_bytes().ok_or(TpmError::Key("spki bit string"))?;
+        let bits = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or(TpmError::Key("spki bit string"))?;
         if spki.algorithm.oid == OID_RSA {
-            let key = rsa::pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(bits).map_err(|_| TpmError::Key("rsa key encoding"))?;
-            return RsaKey::new(key.modulus.as_bytes(), key.public_exponent.as_bytes()).map(Self::Rsa);
+            let key = rsa::pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(bits)
+                .map_err(|_| TpmError::Key("rsa key encoding"))?;
+            return RsaKey::new(key.modulus.as_bytes(), key.public_exponent.as_bytes())
+                .map(Self::Rsa);
         }
         if spki.algorithm.oid == OID_EC {
             let curve = spki
@@ -120,24 +136,37 @@ impl VerifyKey {
     pub fn verify_tpm(&self, sig: &TpmtSignature, message: &[u8]) -> Result<(), TpmError> {
         let digest = sig.hash().digest(message);
         match (self, sig) {
-            (Self::Rsa(key), TpmtSignature::RsaSsa { hash, sig }) => rsa_pkcs1(key, *hash, message, sig),
-            (Self::Rsa(key), TpmtSignature::RsaPss { hash, sig }) => rsa_pss(key, *hash, message, &digest, sig),
+            (Self::Rsa(key), TpmtSignature::RsaSsa { hash, sig }) => {
+                rsa_pkcs1(key, *hash, message, sig)
+            }
+            (Self::Rsa(key), TpmtSignature::RsaPss { hash, sig }) => {
+                rsa_pss(key, *hash, message, &digest, sig)
+            }
             (Self::P256(key), TpmtSignature::Ecdsa { r, s, .. }) => {
                 let sig = p256::ecdsa::Signature::from_slice(&scalars(r, s, 32)?)
                     .map_err(|_| TpmError::BadSignature)?;
-                key.verify_prehash(&digest, &sig).map_err(|_| TpmError::BadSignature)
+                key.verify_prehash(&digest, &sig)
+                    .map_err(|_| TpmError::BadSignature)
             }
             (Self::P384(key), TpmtSignature::Ecdsa { r, s, .. }) => {
                 let sig = p384::ecdsa::Signature::from_slice(&scalars(r, s, 48)?)
                     .map_err(|_| TpmError::BadSignature)?;
-                key.verify_prehash(&digest, &sig).map_err(|_| TpmError::BadSignature)
+                key.verify_prehash(&digest, &sig)
+                    .map_err(|_| TpmError::BadSignature)
             }
-            _ => Err(TpmError::Key("signature scheme does not match the key type")),
+            _ => Err(TpmError::Key(
+                "signature scheme does not match the key type",
+            )),
         }
     }
 
     /// Checks an X.509 signature (`algorithm` from the certificate) over `message` (the TBS bytes).
-    pub fn verify_x509(&self, algorithm: &ObjectIdentifier, message: &[u8], sig: &[u8]) -> Result<(), TpmError> {
+    pub fn verify_x509(
+        &self,
+        algorithm: &ObjectIdentifier,
+        message: &[u8],
+        sig: &[u8],
+    ) -> Result<(), TpmError> {
         let hash = match *algorithm {
             OID_SHA256_RSA | OID_ECDSA_SHA256 => HashAlg::Sha256,
             OID_SHA384_RSA | OID_ECDSA_SHA384 => HashAlg::Sha384,
@@ -149,14 +178,20 @@ impl VerifyKey {
         match self {
             Self::Rsa(key) if is_rsa => rsa_pkcs1(key, hash, message, sig),
             Self::P256(key) if !is_rsa => {
-                let sig = p256::ecdsa::Signature::from_der(sig).map_err(|_| TpmError::BadSignature)?;
-                key.verify_prehash(&digest, &sig).map_err(|_| TpmError::BadSignature)
+                let sig =
+                    p256::ecdsa::Signature::from_der(sig).map_err(|_| TpmError::BadSignature)?;
+                key.verify_prehash(&digest, &sig)
+                    .map_err(|_| TpmError::BadSignature)
             }
             Self::P384(key) if !is_rsa => {
-                let sig = p384::ecdsa::Signature::from_der(sig).map_err(|_| TpmError::BadSignature)?;
-                key.verify_prehash(&digest, &sig).map_err(|_| TpmError::BadSignature)
+                let sig =
+                    p384::ecdsa::Signature::from_der(sig).map_err(|_| TpmError::BadSignature)?;
+                key.verify_prehash(&digest, &sig)
+                    .map_err(|_| TpmError::BadSignature)
             }
-            _ => Err(TpmError::Key("certificate signature algorithm does not match the issuer key")),
+            _ => Err(TpmError::Key(
+                "certificate signature algorithm does not match the issuer key",
+            )),
         }
     }
 
@@ -199,22 +234,62 @@ fn scalars(r: &[u8], s: &[u8], size: usize) -> Result<Vec<u8>, TpmError> {
         return Err(TpmError::BadSignature);
     }
     let mut out = vec![0u8; 2 * size];
-    out.get_mut(size - r.len()..size).ok_or(TpmError::BadSignature)?.copy_from_slice(r);
-    out.get_mut(2 * size - s.len()..).ok_or(TpmError::BadSignature)?.copy_from_slice(s);
+    out.get_mut(size - r.len()..size)
+        .ok_or(TpmError::BadSignature)?
+        .copy_from_slice(r);
+    out.get_mut(2 * size - s.len()..)
+        .ok_or(TpmError::BadSignature)?
+        .copy_from_slice(s);
     Ok(out)
+}
+
+/// Parsed AWS-LC keys by (modulus, exponent, hash): a verifier sees the same few AKs again and
+/// again, and a parsed key keeps its Montgomery context, a third of the cost of one check.
+type ParsedKeys = HashMap<(Vec<u8>, Vec<u8>, HashAlg), Arc<aws_lc_rs::signature::ParsedPublicKey>>;
+const PARSED_KEYS_MAX: usize = 256;
+
+fn parsed_pkcs1_key(
+    key: &RsaKey,
+    hash: HashAlg,
+) -> Option<Arc<aws_lc_rs::signature::ParsedPublicKey>> {
+    use aws_lc_rs::signature as rs;
+    static CACHE: OnceLock<Mutex<ParsedKeys>> = OnceLock::new();
+    let alg: &'static rs::RsaParameters = match hash {
+        HashAlg::Sha1 => &rs::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+        HashAlg::Sha256 => &rs::RSA_PKCS1_2048_8192_SHA256,
+        HashAlg::Sha384 => &rs::RSA_PKCS1_2048_8192_SHA384,
+        HashAlg::Sha512 => &rs::RSA_PKCS1_2048_8192_SHA512,
+    };
+    let id = (key.n.clone(), key.e.clone(), hash);
+    // Nothing panics while the lock is held; should it ever, the map is still consistent.
+    let mut cache = CACHE
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(parsed) = cache.get(&id) {
+        return Some(Arc::clone(parsed));
+    }
+    let der = rsa::pkcs1::RsaPublicKey {
+        modulus: der::asn1::UintRef::new(&key.n).ok()?,
+        public_exponent: der::asn1::UintRef::new(&key.e).ok()?,
+    }
+    .to_der()
+    .ok()?;
+    let parsed = Arc::new(rs::ParsedPublicKey::new(alg, der).ok()?);
+    if cache.len() >= PARSED_KEYS_MAX {
+        cache.clear();
+    }
+    cache.insert(id, Arc::clone(&parsed));
+    Some(parsed)
 }
 
 /// RSASSA-PKCS1-v1_5 over `message`: AWS-LC for keys of 2048 bits and more, `rsa` below that.
 fn rsa_pkcs1(key: &RsaKey, hash: HashAlg, message: &[u8], sig: &[u8]) -> Result<(), TpmError> {
-    use aws_lc_rs::signature as rs;
     if key.bits() >= 2048 {
-        let alg = match hash {
-            HashAlg::Sha1 => &rs::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
-            HashAlg::Sha256 => &rs::RSA_PKCS1_2048_8192_SHA256,
-            HashAlg::Sha384 => &rs::RSA_PKCS1_2048_8192_SHA384,
-            HashAlg::Sha512 => &rs::RSA_PKCS1_2048_8192_SHA512,
-        };
-        return key.lc_components().verify(alg, message, sig).map_err(|_| TpmError::BadSignature);
+        let parsed = parsed_pkcs1_key(key, hash).ok_or(TpmError::Key("rsa key rejected"))?;
+        return parsed
+            .verify_sig(message, sig)
+            .map_err(|_| TpmError::BadSignature);
     }
     let scheme = match hash {
         HashAlg::Sha1 => Pkcs1v15Sign::new::<Sha1>(),
@@ -223,12 +298,20 @@ fn rsa_pkcs1(key: &RsaKey, hash: HashAlg, message: &[u8], sig: &[u8]) -> Result<
         HashAlg::Sha512 => Pkcs1v15Sign::new::<Sha512>(),
     };
     let digest = hash.digest(message);
-    rsa_crate_key(&key.n, &key.e)?.verify(scheme, &digest, sig).map_err(|_| TpmError::BadSignature)
+    rsa_crate_key(&key.n, &key.e)?
+        .verify(scheme, &digest, sig)
+        .map_err(|_| TpmError::BadSignature)
 }
 
 /// RSASSA-PSS. TPMs use either the hash length or the maximum as salt length: AWS-LC covers the
 /// first (SHA-256 and up, 2048+ bits, via AWS-LC); otherwise the `rsa` crate recovers the salt length.
-fn rsa_pss(key: &RsaKey, hash: HashAlg, message: &[u8], digest: &[u8], sig: &[u8]) -> Result<(), TpmError> {
+fn rsa_pss(
+    key: &RsaKey,
+    hash: HashAlg,
+    message: &[u8],
+    digest: &[u8],
+    sig: &[u8],
+) -> Result<(), TpmError> {
     use aws_lc_rs::signature as rs;
     fn run<D>(key: &RsaPublicKey, digest: &[u8], sig: &[u8]) -> Result<(), TpmError>
     where
@@ -236,7 +319,9 @@ fn rsa_pss(key: &RsaKey, hash: HashAlg, message: &[u8], digest: &[u8], sig: &[u8
     {
         let verifier = rsa::pss::VerifyingKey::<D>::new_with_auto_salt_len(key.clone());
         let sig = rsa::pss::Signature::try_from(sig).map_err(|_| TpmError::BadSignature)?;
-        verifier.verify_prehash(digest, &sig).map_err(|_| TpmError::BadSignature)
+        verifier
+            .verify_prehash(digest, &sig)
+            .map_err(|_| TpmError::BadSignature)
     }
     let lc_alg = match hash {
         HashAlg::Sha256 => Some(&rs::RSA_PSS_2048_8192_SHA256),
@@ -255,5 +340,22 @@ fn rsa_pss(key: &RsaKey, hash: HashAlg, message: &[u8], digest: &[u8], sig: &[u8
         HashAlg::Sha256 => run::<Sha256>(&public, digest, sig),
         HashAlg::Sha384 => run::<Sha384>(&public, digest, sig),
         HashAlg::Sha512 => run::<Sha512>(&public, digest, sig),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `tpm_verify` fuzz target: an RSA public area with keyBits 0 and an empty
+    /// modulus overflowed the bit count.
+    #[test]
+    fn empty_rsa_modulus_is_a_key_error() {
+        let public = [
+            0x00, 0x01, 0x00, 0x0b, 0x00, 0x05, 0x00, 0x72, 0x00, 0x00, 0x00, 0x10, 0x00, 0x14, 0x00,
+            0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        let public = TpmtPublic::decode(&public).unwrap();
+        assert!(matches!(VerifyKey::from_tpmt(&public), Err(TpmError::Key(_))));
     }
 }

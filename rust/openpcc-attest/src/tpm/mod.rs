@@ -16,15 +16,18 @@ mod signature;
 mod verify;
 
 pub use alg::HashAlg;
-pub use attest::{Attested, ClockInfo, TpmsAttest, ST_ATTEST_CERTIFY, ST_ATTEST_CREATION, ST_ATTEST_QUOTE, TPM_GENERATED};
+pub use attest::{
+    Attested, ClockInfo, TpmsAttest, ST_ATTEST_CERTIFY, ST_ATTEST_CREATION, ST_ATTEST_QUOTE,
+    TPM_GENERATED,
+};
 pub use chain::{certificate_key, parse_certificate, root_labels, verify_chain};
 pub use keys::VerifyKey;
 pub use pcr::{encode_selection_list, policy_pcr_digest, PcrSelection};
 pub use public::{attr, PublicKey, Scheme, TpmtPublic};
 pub use signature::TpmtSignature;
 pub use verify::{
-    check_rek, verify_ak, verify_certify_creation, verify_identity, verify_quote, AkSource, CreationInput, Freshness,
-    IdentityInput, PcrValues, QuoteInput, REFERENCE_PCRS,
+    check_rek, verify_ak, verify_certify_creation, verify_identity, verify_quote, AkSource,
+    CreationInput, Freshness, IdentityInput, PcrValues, QuoteInput, REFERENCE_PCRS,
 };
 
 /// Why TPM bytes could not be parsed or a signature not checked.

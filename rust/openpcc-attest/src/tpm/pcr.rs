@@ -29,7 +29,11 @@ impl PcrSelection {
         let mut sorted = pcrs.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
-        Self { hash: bank.id(), size_of_select: needed.max(3), pcrs: sorted }
+        Self {
+            hash: bank.id(),
+            size_of_select: needed.max(3),
+            pcrs: sorted,
+        }
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
@@ -60,10 +64,18 @@ pub(crate) fn read_selection_list(r: &mut Reader<'_>) -> Result<Vec<PcrSelection
         }
         let bitmap = r.bytes(usize::from(size_of_select), "pcr selection bitmap")?;
         let pcrs = (0u32..)
-            .zip(bitmap.iter().flat_map(|byte| (0..8).map(move |bit| byte & (1 << bit) != 0)))
+            .zip(
+                bitmap
+                    .iter()
+                    .flat_map(|byte| (0..8).map(move |bit| byte & (1 << bit) != 0)),
+            )
             .filter_map(|(index, set)| set.then_some(index))
             .collect();
-        out.push(PcrSelection { hash, size_of_select, pcrs });
+        out.push(PcrSelection {
+            hash,
+            size_of_select,
+            pcrs,
+        });
     }
     Ok(out)
 }

@@ -141,7 +141,16 @@ impl TpmtPublic {
             other => return Err(TpmError::UnsupportedAlgorithm(other)),
         };
         let raw = r.consumed().get(start..).unwrap_or_default().to_vec();
-        Ok(Self { alg, name_alg, object_attributes, auth_policy, symmetric, scheme, key, raw })
+        Ok(Self {
+            alg,
+            name_alg,
+            object_attributes,
+            auth_policy,
+            symmetric,
+            scheme,
+            key,
+            raw,
+        })
     }
 
     /// The object's name: `nameAlg || H_nameAlg(TPMT_PUBLIC)`.
@@ -162,7 +171,11 @@ impl TpmtPublic {
     #[must_use]
     pub fn to_json(&self) -> Value {
         let key = match &self.key {
-            PublicKey::Rsa { key_bits, exponent, modulus } => json!({
+            PublicKey::Rsa {
+                key_bits,
+                exponent,
+                modulus,
+            } => json!({
                 "type": "rsa", "keyBits": key_bits, "exponent": exponent, "modulus": hex(modulus),
             }),
             PublicKey::Ecc { curve, x, y, .. } => json!({
@@ -216,9 +229,18 @@ fn read_rsa(r: &mut Reader<'_>) -> Result<(Scheme, PublicKey), TpmError> {
     };
     let modulus = r.tpm2b("rsa modulus")?.to_vec();
     if modulus.len() * 8 != usize::from(key_bits) {
-        return Err(TpmError::Invalid("rsa keyBits differs from the modulus size"));
+        return Err(TpmError::Invalid(
+            "rsa keyBits differs from the modulus size",
+        ));
     }
-    Ok((scheme, PublicKey::Rsa { key_bits, exponent, modulus }))
+    Ok((
+        scheme,
+        PublicKey::Rsa {
+            key_bits,
+            exponent,
+            modulus,
+        },
+    ))
 }
 
 fn read_ecc(r: &mut Reader<'_>) -> Result<(Scheme, PublicKey), TpmError> {

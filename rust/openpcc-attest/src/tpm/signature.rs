@@ -62,7 +62,9 @@ impl TpmtSignature {
     #[must_use]
     pub fn hash(&self) -> HashAlg {
         match self {
-            Self::RsaSsa { hash, .. } | Self::RsaPss { hash, .. } | Self::Ecdsa { hash, .. } => *hash,
+            Self::RsaSsa { hash, .. } | Self::RsaPss { hash, .. } | Self::Ecdsa { hash, .. } => {
+                *hash
+            }
         }
     }
 

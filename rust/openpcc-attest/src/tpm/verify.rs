@@ -41,8 +41,11 @@ pub struct PcrValues {
 
 impl PcrValues {
     fn to_json(&self) -> Value {
-        let values: serde_json::Map<String, Value> =
-            self.values.iter().map(|(i, v)| (i.to_string(), Value::String(hex(v)))).collect();
+        let values: serde_json::Map<String, Value> = self
+            .values
+            .iter()
+            .map(|(i, v)| (i.to_string(), Value::String(hex(v))))
+            .collect();
         json!({ "bank": self.bank.name(), "values": values })
     }
 }
@@ -69,11 +72,15 @@ fn load_ak(v: &mut Verdict, src: &AkSource<'_>) -> Option<LoadedAk> {
     if looks_like_certificate(src.ak) {
         return load_ak_certificate(v, src);
     }
-    let public = TpmtPublic::decode(src.ak).or_else(|first| TpmtPublic::decode_2b(src.ak).map_err(|_| first));
+    let public = TpmtPublic::decode(src.ak)
+        .or_else(|first| TpmtPublic::decode_2b(src.ak).map_err(|_| first));
     let public = match public {
         Ok(p) => p,
         Err(e) => {
-            v.fail("tpm.ak.parse", format!("ak is neither a TPMT_PUBLIC, a TPM2B_PUBLIC nor a certificate: {e}"));
+            v.fail(
+                "tpm.ak.parse",
+                format!("ak is neither a TPMT_PUBLIC, a TPM2B_PUBLIC nor a certificate: {e}"),
+            );
             return None;
         }
     };
@@ -84,14 +91,26 @@ fn load_ak(v: &mut Verdict, src: &AkSource<'_>) -> Option<LoadedAk> {
             return None;
         }
     };
-    v.pass("tpm.ak.parse", format!("TPMT_PUBLIC {} key (not authenticated by a certificate)", key.describe()));
+    v.pass(
+        "tpm.ak.parse",
+        format!(
+            "TPMT_PUBLIC {} key (not authenticated by a certificate)",
+            key.describe()
+        ),
+    );
     let restricted_signer = public.has(attr::RESTRICTED | attr::SIGN_ENCRYPT | attr::FIXED_TPM);
     v.check(
         "tpm.ak.attributes",
         restricted_signer,
-        format!("ak attributes {:?}; required fixedTPM, restricted, sign", attr::names(public.object_attributes)),
+        format!(
+            "ak attributes {:?}; required fixedTPM, restricted, sign",
+            attr::names(public.object_attributes)
+        ),
     );
-    v.claim("ak_name", public.name().map(|n| hex(&n)).unwrap_or_default());
+    v.claim(
+        "ak_name",
+        public.name().map(|n| hex(&n)).unwrap_or_default(),
+    );
     v.claim("ak_source", "tpmt_public");
     Some(LoadedAk { key })
 }
@@ -116,7 +135,10 @@ fn load_ak_certificate(v: &mut Verdict, src: &AkSource<'_>) -> Option<LoadedAk> 
             return None;
         }
     };
-    v.pass("tpm.ak.parse", format!("X.509 certificate with a {} key", key.describe()));
+    v.pass(
+        "tpm.ak.parse",
+        format!("X.509 certificate with a {} key", key.describe()),
+    );
     let mut intermediates: Vec<Certificate> = Vec::new();
     for (i, raw) in src.intermediates.iter().enumerate() {
         match parse_certificate(raw) {
@@ -148,16 +170,30 @@ pub fn verify_ak(src: &AkSource<'_>) -> Verdict {
 }
 
 /// Accepts a `TPMS_ATTEST` or a `TPM2B_ATTEST` and returns the parsed body and the signed bytes.
-fn parse_attest<'a>(v: &mut Verdict, prefix: &str, bytes: &'a [u8]) -> Option<(TpmsAttest, &'a [u8])> {
+fn parse_attest<'a>(
+    v: &mut Verdict,
+    prefix: &str,
+    bytes: &'a [u8],
+) -> Option<(TpmsAttest, &'a [u8])> {
     let wrapped = bytes.get(2..6) == Some(&TPM_GENERATED.to_be_bytes()[..]);
-    let parsed = if wrapped { TpmsAttest::decode_2b(bytes) } else { TpmsAttest::decode(bytes).map(|a| (a, bytes)) };
+    let parsed = if wrapped {
+        TpmsAttest::decode_2b(bytes)
+    } else {
+        TpmsAttest::decode(bytes).map(|a| (a, bytes))
+    };
     match parsed {
         Ok(ok) => {
-            v.pass(&format!("{prefix}.parse"), format!("TPMS_ATTEST of {} bytes", ok.1.len()));
+            v.pass(
+                &format!("{prefix}.parse"),
+                format!("TPMS_ATTEST of {} bytes", ok.1.len()),
+            );
             Some(ok)
         }
         Err(TpmError::BadMagic) => {
-            v.fail(&format!("{prefix}.magic"), "magic is not TPM_GENERATED_VALUE (0xff544347)");
+            v.fail(
+                &format!("{prefix}.magic"),
+                "magic is not TPM_GENERATED_VALUE (0xff544347)",
+            );
             None
         }
         Err(e) => {
@@ -171,17 +207,39 @@ fn parse_signature(v: &mut Verdict, prefix: &str, bytes: &[u8]) -> Option<TpmtSi
     match TpmtSignature::decode(bytes) {
         Ok(sig) => Some(sig),
         Err(e) => {
-            v.fail(&format!("{prefix}.signature"), format!("TPMT_SIGNATURE: {e}"));
+            v.fail(
+                &format!("{prefix}.signature"),
+                format!("TPMT_SIGNATURE: {e}"),
+            );
             None
         }
     }
 }
 
-fn check_signature(v: &mut Verdict, prefix: &str, ak: &LoadedAk, sig: &TpmtSignature, signed: &[u8]) -> bool {
+fn check_signature(
+    v: &mut Verdict,
+    prefix: &str,
+    ak: &LoadedAk,
+    sig: &TpmtSignature,
+    signed: &[u8],
+) -> bool {
     let name = format!("{prefix}.signature");
     match ak.key.verify_tpm(sig, signed) {
-        Ok(()) => v.check(&name, true, format!("{}-{} under the {} ak", sig.scheme_name(), sig.hash().name(), ak.key.describe())),
-        Err(e) => v.check(&name, false, format!("{}-{}: {e}", sig.scheme_name(), sig.hash().name())),
+        Ok(()) => v.check(
+            &name,
+            true,
+            format!(
+                "{}-{} under the {} ak",
+                sig.scheme_name(),
+                sig.hash().name(),
+                ak.key.describe()
+            ),
+        ),
+        Err(e) => v.check(
+            &name,
+            false,
+            format!("{}-{}: {e}", sig.scheme_name(), sig.hash().name()),
+        ),
     }
 }
 
@@ -190,14 +248,27 @@ fn check_nonce(v: &mut Verdict, name: &str, extra_data: &[u8], freshness: Freshn
         Freshness::Nonce(expected) => {
             let same = expected.len() == extra_data.len() && bool::from(expected.ct_eq(extra_data));
             let detail = if same {
-                format!("extraData equals the expected {}-byte nonce", expected.len())
+                format!(
+                    "extraData equals the expected {}-byte nonce",
+                    expected.len()
+                )
             } else {
-                format!("extraData ({} bytes) differs from the expected nonce ({} bytes)", extra_data.len(), expected.len())
+                format!(
+                    "extraData ({} bytes) differs from the expected nonce ({} bytes)",
+                    extra_data.len(),
+                    expected.len()
+                )
             };
             v.check(name, same, detail);
         }
         Freshness::NotRequired => {
-            v.pass(name, format!("caller accepted evidence without a nonce (extraData {} bytes)", extra_data.len()));
+            v.pass(
+                name,
+                format!(
+                    "caller accepted evidence without a nonce (extraData {} bytes)",
+                    extra_data.len()
+                ),
+            );
         }
         Freshness::Unspecified => {
             v.fail(name, "no expected nonce given: freshness unproven (pass a nonce, or say none is required)");
@@ -241,10 +312,22 @@ pub struct QuoteInput<'a> {
 pub fn verify_quote(input: &QuoteInput<'_>) -> Verdict {
     let mut v = Verdict::new();
     let ak = load_ak(&mut v, &input.ak);
-    let Some((attest, signed)) = parse_attest(&mut v, "tpm.attest", input.attest) else { return v };
+    let Some((attest, signed)) = parse_attest(&mut v, "tpm.attest", input.attest) else {
+        return v;
+    };
     attest_claims(&mut v, &attest);
-    let Attested::Quote { pcr_select, pcr_digest } = &attest.attested else {
-        v.fail("tpm.attest.type", format!("attestation type {:#06x} is not a quote ({ST_ATTEST_QUOTE:#06x})", attest.attest_type));
+    let Attested::Quote {
+        pcr_select,
+        pcr_digest,
+    } = &attest.attested
+    else {
+        v.fail(
+            "tpm.attest.type",
+            format!(
+                "attestation type {:#06x} is not a quote ({ST_ATTEST_QUOTE:#06x})",
+                attest.attest_type
+            ),
+        );
         return v;
     };
     v.pass("tpm.attest.type", "TPM_ST_ATTEST_QUOTE");
@@ -253,24 +336,42 @@ pub fn verify_quote(input: &QuoteInput<'_>) -> Verdict {
         check_signature(&mut v, "tpm.quote", ak, sig, signed);
     }
     check_nonce(&mut v, "tpm.quote.nonce", &attest.extra_data, input.nonce);
-    let selected: Vec<(u16, Vec<u32>)> =
-        pcr_select.iter().filter(|s| !s.pcrs.is_empty()).map(|s| (s.hash, s.pcrs.clone())).collect();
-    v.claim("pcr_selection", selected.iter().map(|(h, p)| json!({"hash": h, "pcrs": p})).collect::<Vec<_>>());
+    let selected: Vec<(u16, Vec<u32>)> = pcr_select
+        .iter()
+        .filter(|s| !s.pcrs.is_empty())
+        .map(|s| (s.hash, s.pcrs.clone()))
+        .collect();
+    v.claim(
+        "pcr_selection",
+        selected
+            .iter()
+            .map(|(h, p)| json!({"hash": h, "pcrs": p}))
+            .collect::<Vec<_>>(),
+    );
     let Some(pcrs) = input.pcrs else {
-        v.fail("tpm.quote.pcr_digest", "no PCR values given: the quoted pcrDigest cannot be matched");
+        v.fail(
+            "tpm.quote.pcr_digest",
+            "no PCR values given: the quoted pcrDigest cannot be matched",
+        );
         return v;
     };
     v.claim("pcrs", pcrs.to_json());
     check_pcr_selection(&mut v, &selected, pcrs);
     // The TPM hashes the selected values with the signing scheme's hash, whatever the bank.
     let Some(sig) = sig else { return v };
-    let digest = sig.hash().digest_parts(pcrs.values.values().map(Vec::as_slice));
+    let digest = sig
+        .hash()
+        .digest_parts(pcrs.values.values().map(Vec::as_slice));
     let same = digest.len() == pcr_digest.len() && bool::from(digest.ct_eq(pcr_digest));
     v.check(
         "tpm.quote.pcr_digest",
         same,
         if same {
-            format!("{}(concat of {} PCR values) equals pcrDigest", sig.hash().name(), pcrs.values.len())
+            format!(
+                "{}(concat of {} PCR values) equals pcrDigest",
+                sig.hash().name(),
+                pcrs.values.len()
+            )
         } else {
             "pcrDigest differs from the hash of the given PCR values".to_owned()
         },
@@ -279,15 +380,27 @@ pub fn verify_quote(input: &QuoteInput<'_>) -> Verdict {
 }
 
 fn check_pcr_selection(v: &mut Verdict, selected: &[(u16, Vec<u32>)], pcrs: &PcrValues) {
-    let wrong_size: Vec<u32> =
-        pcrs.values.iter().filter(|(_, val)| val.len() != pcrs.bank.size()).map(|(i, _)| *i).collect();
+    let wrong_size: Vec<u32> = pcrs
+        .values
+        .iter()
+        .filter(|(_, val)| val.len() != pcrs.bank.size())
+        .map(|(i, _)| *i)
+        .collect();
     v.check(
         "tpm.quote.pcr_values",
         wrong_size.is_empty(),
         if wrong_size.is_empty() {
-            format!("{} {} values of {} bytes", pcrs.values.len(), pcrs.bank.name(), pcrs.bank.size())
+            format!(
+                "{} {} values of {} bytes",
+                pcrs.values.len(),
+                pcrs.bank.name(),
+                pcrs.bank.size()
+            )
         } else {
-            format!("PCR values {wrong_size:?} are not {} bytes long", pcrs.bank.size())
+            format!(
+                "PCR values {wrong_size:?} are not {} bytes long",
+                pcrs.bank.size()
+            )
         },
     );
     let given: Vec<u32> = pcrs.values.keys().copied().collect();
@@ -295,11 +408,18 @@ fn check_pcr_selection(v: &mut Verdict, selected: &[(u16, Vec<u32>)], pcrs: &Pcr
         [(hash, indices)] => *hash == pcrs.bank.id() && *indices == given,
         _ => false,
     };
-    let quoted: Vec<String> = selected.iter().map(|(h, p)| format!("{}:{p:?}", bank_name(*h))).collect();
+    let quoted: Vec<String> = selected
+        .iter()
+        .map(|(h, p)| format!("{}:{p:?}", bank_name(*h)))
+        .collect();
     v.check(
         "tpm.quote.pcr_selection",
         ok,
-        format!("quote selects [{}]; values given for {}:{given:?}", quoted.join(", "), pcrs.bank.name()),
+        format!(
+            "quote selects [{}]; values given for {}:{given:?}",
+            quoted.join(", "),
+            pcrs.bank.name()
+        ),
     );
 }
 
@@ -325,16 +445,31 @@ pub struct CreationInput<'a> {
 pub fn verify_certify_creation(input: &CreationInput<'_>) -> Verdict {
     let mut v = Verdict::new();
     let ak = load_ak(&mut v, &input.ak);
-    let Some((attest, signed)) = parse_attest(&mut v, "tpm.creation", input.attest) else { return v };
-    let Attested::Creation { object_name, creation_hash } = &attest.attested else {
-        v.fail("tpm.creation.type", format!("attestation type {:#06x} is not creation ({ST_ATTEST_CREATION:#06x})", attest.attest_type));
+    let Some((attest, signed)) = parse_attest(&mut v, "tpm.creation", input.attest) else {
+        return v;
+    };
+    let Attested::Creation {
+        object_name,
+        creation_hash,
+    } = &attest.attested
+    else {
+        v.fail(
+            "tpm.creation.type",
+            format!(
+                "attestation type {:#06x} is not creation ({ST_ATTEST_CREATION:#06x})",
+                attest.attest_type
+            ),
+        );
         return v;
     };
     v.pass("tpm.creation.type", "TPM_ST_ATTEST_CREATION");
     v.claim("object_name", hex(object_name));
     v.claim("creation_hash", hex(creation_hash));
     v.claim("signer", hex(&attest.qualified_signer));
-    if let (Some(ak), Some(sig)) = (&ak, parse_signature(&mut v, "tpm.creation", input.signature)) {
+    if let (Some(ak), Some(sig)) = (
+        &ak,
+        parse_signature(&mut v, "tpm.creation", input.signature),
+    ) {
         check_signature(&mut v, "tpm.creation", ak, &sig, signed);
     }
     if let Some(public) = input.object_public {
@@ -344,10 +479,17 @@ pub fn verify_certify_creation(input: &CreationInput<'_>) -> Verdict {
                 v.check(
                     "tpm.creation.object_name",
                     same,
-                    if same { "certified objectName is the name of the given key" } else { "certified objectName is not the name of the given key" },
+                    if same {
+                        "certified objectName is the name of the given key"
+                    } else {
+                        "certified objectName is not the name of the given key"
+                    },
                 );
             }
-            Err(e) => v.fail("tpm.creation.object_name", format!("certified key TPMT_PUBLIC: {e}")),
+            Err(e) => v.fail(
+                "tpm.creation.object_name",
+                format!("certified key TPMT_PUBLIC: {e}"),
+            ),
         }
     }
     v
@@ -368,11 +510,18 @@ pub fn check_rek(rek_public: &[u8], pcrs: Option<&PcrValues>, policy_pcrs: &[u32
     };
     v.pass("tpm.rek.parse", "TPMT_PUBLIC");
     let point = rek_point(&public);
-    v.check("tpm.rek.type", point.is_some(), "REK must be an ECC NIST P-256 key with 32-byte coordinates");
+    v.check(
+        "tpm.rek.type",
+        point.is_some(),
+        "REK must be an ECC NIST P-256 key with 32-byte coordinates",
+    );
     if let Some(point) = point {
         v.claim("rek_public_key", hex(&point));
     }
-    v.claim("rek_name", public.name().map(|n| hex(&n)).unwrap_or_default());
+    v.claim(
+        "rek_name",
+        public.name().map(|n| hex(&n)).unwrap_or_default(),
+    );
     check_rek_attributes(&mut v, public.object_attributes);
     check_rek_policy(&mut v, &public.auth_policy, pcrs, policy_pcrs);
     v
@@ -381,7 +530,12 @@ pub fn check_rek(rek_public: &[u8], pcrs: Option<&PcrValues>, policy_pcrs: &[u32
 /// The uncompressed SEC1 point (65 bytes) of a P-256 `TPMT_PUBLIC`.
 fn rek_point(public: &TpmtPublic) -> Option<Vec<u8>> {
     match &public.key {
-        PublicKey::Ecc { curve: ECC_NIST_P256, x, y, .. } if public.alg == ALG_ECC && x.len() == 32 && y.len() == 32 => {
+        PublicKey::Ecc {
+            curve: ECC_NIST_P256,
+            x,
+            y,
+            ..
+        } if public.alg == ALG_ECC && x.len() == 32 && y.len() == 32 => {
             let mut p = vec![0x04];
             p.extend_from_slice(x);
             p.extend_from_slice(y);
@@ -392,26 +546,41 @@ fn rek_point(public: &TpmtPublic) -> Option<Vec<u8>> {
 }
 
 fn check_rek_attributes(v: &mut Verdict, bits: u32) {
-    let required = attr::FIXED_TPM | attr::FIXED_PARENT | attr::SENSITIVE_DATA_ORIGIN | attr::DECRYPT;
+    let required =
+        attr::FIXED_TPM | attr::FIXED_PARENT | attr::SENSITIVE_DATA_ORIGIN | attr::DECRYPT;
     let forbidden = attr::USER_WITH_AUTH | attr::SIGN_ENCRYPT | attr::RESTRICTED;
     let missing = attr::names(required & !bits);
     let present = attr::names(forbidden & bits);
     v.check(
         "tpm.rek.attributes",
         missing.is_empty() && present.is_empty(),
-        format!("attributes {:?}; missing {missing:?}; forbidden but set {present:?}", attr::names(bits)),
+        format!(
+            "attributes {:?}; missing {missing:?}; forbidden but set {present:?}",
+            attr::names(bits)
+        ),
     );
 }
 
-fn check_rek_policy(v: &mut Verdict, auth_policy: &[u8], pcrs: Option<&PcrValues>, policy_pcrs: &[u32]) {
+fn check_rek_policy(
+    v: &mut Verdict,
+    auth_policy: &[u8],
+    pcrs: Option<&PcrValues>,
+    policy_pcrs: &[u32],
+) {
     let Some(pcrs) = pcrs else {
-        v.fail("tpm.rek.policy", "no PCR values given to recompute the PolicyPCR digest");
+        v.fail(
+            "tpm.rek.policy",
+            "no PCR values given to recompute the PolicyPCR digest",
+        );
         return;
     };
     let mut values = Vec::new();
     for index in policy_pcrs {
         let Some(value) = pcrs.values.get(index) else {
-            v.fail("tpm.rek.policy", format!("PCR {index} of the policy set has no value"));
+            v.fail(
+                "tpm.rek.policy",
+                format!("PCR {index} of the policy set has no value"),
+            );
             return;
         };
         values.push(value.as_slice());
@@ -422,9 +591,15 @@ fn check_rek_policy(v: &mut Verdict, auth_policy: &[u8], pcrs: Option<&PcrValues
         "tpm.rek.policy",
         same,
         if same {
-            format!("authPolicy is PolicyPCR over {} PCRs {policy_pcrs:?}", pcrs.bank.name())
+            format!(
+                "authPolicy is PolicyPCR over {} PCRs {policy_pcrs:?}",
+                pcrs.bank.name()
+            )
         } else {
-            format!("authPolicy is not PolicyPCR over {} PCRs {policy_pcrs:?} with the quoted values", pcrs.bank.name())
+            format!(
+                "authPolicy is not PolicyPCR over {} PCRs {policy_pcrs:?} with the quoted values",
+                pcrs.bank.name()
+            )
         },
     );
 }
@@ -470,8 +645,18 @@ pub fn verify_identity(input: &IdentityInput<'_>) -> Verdict {
         object_public: Some(input.rek_public),
     });
     // The AK checks were already recorded by the quote.
-    let creation_checks = creation.checks.into_iter().filter(|c| !c.name.starts_with("tpm.ak.")).collect();
-    v.merge("creation_", Verdict { checks: creation_checks, claims: creation.claims });
+    let creation_checks = creation
+        .checks
+        .into_iter()
+        .filter(|c| !c.name.starts_with("tpm.ak."))
+        .collect();
+    v.merge(
+        "creation_",
+        Verdict {
+            checks: creation_checks,
+            claims: creation.claims,
+        },
+    );
     let rek = check_rek(input.rek_public, Some(input.pcrs), input.policy_pcrs);
     v.merge("", rek);
     if !v.valid() {
