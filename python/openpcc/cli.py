@@ -65,20 +65,19 @@ def _hex(text: str | None, option: str) -> bytes | None:
 
 def _pcr_file(path: str | None) -> tuple[str, dict[int, bytes] | None]:
     """``(bank, {index: value})`` from ``{"bank": "sha256", "pcrs": {...}}`` (or a bare index map)."""
-    data = _read(path)
-    if data is None:
+    from openpcc.attestation import tpm
+
+    if path is None:
         return "sha256", None
     try:
-        raw = json.loads(data)
-        values = raw.get("pcrs", raw) if isinstance(raw, dict) else None
-        if not isinstance(values, dict):
-            raise ValueError("expected an object of PCR index to hex value")
-        bank = str(raw.get("bank", "sha256")) if "pcrs" in raw else "sha256"
-        if bank not in ("sha1", "sha256", "sha384", "sha512"):
-            raise ValueError(f"unknown PCR bank {bank!r}")
-        return bank, {int(k): bytes.fromhex(v) for k, v in values.items()}
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise UnreadableInput(f"{path}: not a PCR file ({exc})") from None
+        raw = json.loads(_required(path))
+    except ValueError:
+        raise UnreadableInput(f"{path}: not a PCR file (not JSON)") from None
+    if isinstance(raw, dict) and "pcrs" not in raw:
+        raw = {"pcrs": raw}
+    if not isinstance(raw, dict):
+        raise UnreadableInput(f"{path}: not a PCR file (expected a JSON object)")
+    return tpm.parse_pcrs(raw)
 
 
 # --- verify subcommands -----------------------------------------------------
@@ -105,7 +104,8 @@ def _verify_tpm_quote(a: argparse.Namespace) -> Any:
     bank, pcrs = _pcr_file(a.pcrs)
     return tpm.verify_quote(
         _required(a.attest), _required(a.signature), _required(a.ak),
-        nonce=_hex(a.nonce, "--nonce"), pcrs=pcrs, bank=bank, at=_instant(a.at),
+        nonce=_hex(a.nonce, "--nonce"), nonce_required=not a.no_nonce, pcrs=pcrs, bank=bank,
+        at=_instant(a.at),
     )
 
 
@@ -184,6 +184,10 @@ def _add_verify(commands: Any) -> None:
     p.add_argument("--signature", required=True, help="TPMT_SIGNATURE bytes")
     p.add_argument("--ak", required=True, help="AK public area (TPMT_PUBLIC / TPM2B_PUBLIC) or AK certificate")
     p.add_argument("--nonce", metavar="HEX", help="expected qualifying data")
+    p.add_argument(
+        "--no-nonce", action="store_true",
+        help="accept a quote without qualifying data (replayable: only for evidence you collected yourself)",
+    )
     p.add_argument("--pcrs", help='JSON {"bank": "sha256", "pcrs": {"0": "hex", ...}} of the quoted PCRs')
 
     p = kind("eventlog", "a TCG (UEFI) event log: replay every PCR bank", _verify_eventlog)

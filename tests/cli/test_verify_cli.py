@@ -464,3 +464,37 @@ def test_evidence_human_output(tmp_path: Path) -> None:
     assert lines[-1] == "INVALID"
     assert any(line.startswith("FAIL tpm.identity:") for line in lines)
     assert any(line.startswith("ok   tpm.quote.signature:") for line in lines)
+
+
+NO_NONCE = "go-tpm-tools/extracted/gce-cos-85-no-nonce"
+
+
+def _no_nonce_args(tmp_path: Path) -> list[str]:
+    quotes = load_json("tpm", "expected.json")["quotes"]
+    case = next(q for q in quotes if q["file"].endswith("gce-cos-85-no-nonce.pb"))
+    bank = next(b for b in case["banks"] if b["bank"] == "sha256")
+    pcrs = write(
+        tmp_path, "pcrs.json", json.dumps({"bank": "sha256", "pcrs": bank["pcr_values"]}).encode()
+    )
+    return [
+        "tpm-quote",
+        "--attest", str(vector_path("tpm", f"{NO_NONCE}.quote_sha256.tpms_attest.bin")),
+        "--signature", str(vector_path("tpm", f"{NO_NONCE}.quote_sha256.tpmt_signature.bin")),
+        "--ak", str(vector_path("tpm", f"{NO_NONCE}.ak_pub.tpmt_public.bin")),
+        "--pcrs", pcrs,
+    ]
+
+
+def test_tpm_quote_without_nonce_fails_freshness_unless_accepted(tmp_path: Path) -> None:
+    rc, doc = run(*_no_nonce_args(tmp_path))
+    assert (rc, failed(doc)) == (INVALID, ["tpm.quote.nonce"])
+    rc, doc = run(*_no_nonce_args(tmp_path), "--no-nonce")
+    assert_shape(doc)
+    assert (rc, doc["valid"]) == (VALID, True), failed(doc)
+
+
+def test_tpm_quote_unknown_pcr_bank_is_unreadable(tmp_path: Path) -> None:
+    args = _no_nonce_args(tmp_path)
+    args[-1] = write(tmp_path, "bad.json", b'{"bank": "md5", "pcrs": {"0": "00"}}')
+    rc, _ = run(*args)
+    assert rc == UNREADABLE

@@ -223,6 +223,9 @@ def policy_pcr_digest(values: Mapping[int, bytes], *, bank: str = "sha256") -> b
     return _tpm.policy_pcr_digest(bank, indices, [bytes(values[i]) for i in indices])
 
 
+PCR_BANKS = ("sha1", "sha256", "sha384", "sha512")
+
+
 def parse_pcrs(document: Mapping[str, Any]) -> tuple[str, dict[int, bytes]]:
     """``(bank, {index: value})`` from the PCR file's JSON object (see the module docstring)."""
     try:
@@ -231,6 +234,8 @@ def parse_pcrs(document: Mapping[str, Any]) -> tuple[str, dict[int, bytes]]:
         pcrs = {int(index): bytes.fromhex(str(value)) for index, value in entries.items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MalformedTPMStructureError(f"PCR document: {type(exc).__name__}") from None
+    if bank not in PCR_BANKS:
+        raise MalformedTPMStructureError(f"PCR document: unknown bank {bank!r}")
     return bank, pcrs
 
 
