@@ -10,7 +10,7 @@ PYTHON      ?= python3
 CARGO_LOCK  := $(if $(CI),--locked,)
 FUZZ_SECONDS ?= 20
 
-.PHONY: help venv build-dev demo test test-rust test-python bench fuzz lint-rust
+.PHONY: help venv system-deps build-dev demo test test-rust test-python bench fuzz lint-rust
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -29,7 +29,11 @@ build-dev: venv ## build the Rust extension (release profile) into .venv
 demo: build-dev ## run the end-to-end demo on embedded defaults
 	$(PY) -m openpcc demo
 
-test: build-dev test-rust test-python ## every Rust and Python test
+system-deps: ## install the software TPM (swtpm) the node-identity tests need (root: apt-get)
+	@if [ "$$(id -u)" -eq 0 ]; then bash scripts/install-swtpm.sh; \
+	elif ! command -v swtpm >/dev/null; then echo "swtpm missing and not root: its tests will skip (run scripts/install-swtpm.sh as root)"; fi
+
+test: system-deps build-dev test-rust test-python ## every Rust and Python test
 
 test-rust: ## Rust unit and vector tests of the core crates
 	cargo test --release $(CARGO_LOCK) --workspace --exclude openpcc-py

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,29 +22,16 @@ from openpcc.attestation.bundle import bundle_from_identity, report_data
 from openpcc.node_identity import NodeIdentity
 from openpcc.tpm import SwtpmProcess, TpmClient
 
+from tests.support.swtpm import ensure_swtpm
+
 ROOT = Path(__file__).resolve().parents[2]
-INSTALL = ROOT / "scripts" / "install-swtpm.sh"
 DEV_POLICY = ROOT / "policies" / "dev.toml"
-
-
-def _ensure_swtpm() -> None:
-    if shutil.which("swtpm"):
-        return
-    if os.geteuid() != 0 or not INSTALL.exists():
-        pytest.skip(
-            "swtpm is not installed and cannot be installed here: run scripts/install-swtpm.sh as root"
-        )
-    result = subprocess.run([str(INSTALL)], capture_output=True, text=True, check=False)
-    if result.returncode != 0 or not shutil.which("swtpm"):
-        pytest.skip(
-            f"scripts/install-swtpm.sh could not install swtpm: {result.stderr.strip()[-300:]}"
-        )
 
 
 @pytest.fixture
 def node() -> Iterator[NodeIdentity]:
     """A node identity on a TPM of its own (tests extend PCRs)."""
-    _ensure_swtpm()
+    ensure_swtpm()
     with SwtpmProcess() as proc:
         client = TpmClient(proc.transport())
         identity = NodeIdentity.provision(client)

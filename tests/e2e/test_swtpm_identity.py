@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,26 +18,12 @@ from openpcc.node_identity import REFERENCE_PCRS, NodeIdentity
 from openpcc.tpm import DeviceTransport, SwtpmProcess, TcpTransport, TpmClient
 from openpcc.tpm.client import rek_template
 
-INSTALL = Path(__file__).resolve().parents[2] / "scripts" / "install-swtpm.sh"
-
-
-def _ensure_swtpm() -> None:
-    if shutil.which("swtpm"):
-        return
-    if os.geteuid() != 0:
-        pytest.skip(
-            "swtpm is not installed and we are not root: run scripts/install-swtpm.sh as root"
-        )
-    result = subprocess.run([str(INSTALL)], capture_output=True, text=True, check=False)
-    if result.returncode != 0 or not shutil.which("swtpm"):
-        pytest.skip(
-            f"scripts/install-swtpm.sh could not install swtpm: {result.stderr.strip()[-300:]}"
-        )
+from tests.support.swtpm import ensure_swtpm
 
 
 @pytest.fixture(scope="module")
 def swtpm() -> Iterator[SwtpmProcess]:
-    _ensure_swtpm()
+    ensure_swtpm()
     with SwtpmProcess() as proc:
         yield proc
 
@@ -47,7 +31,7 @@ def swtpm() -> Iterator[SwtpmProcess]:
 @pytest.fixture
 def fresh_swtpm() -> Iterator[SwtpmProcess]:
     """A TPM of its own, for tests that extend PCRs or load extra objects."""
-    _ensure_swtpm()
+    ensure_swtpm()
     with SwtpmProcess() as proc:
         yield proc
 

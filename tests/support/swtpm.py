@@ -1,0 +1,25 @@
+"""Makes sure the Debian software TPM (swtpm) is there, or skips with the reason.
+
+``make test`` installs it first (``scripts/install-swtpm.sh``); this covers a bare ``pytest`` run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+INSTALL = Path(__file__).resolve().parents[2] / "scripts" / "install-swtpm.sh"
+
+
+def ensure_swtpm() -> None:
+    if shutil.which("swtpm"):
+        return
+    if os.geteuid() != 0 or not INSTALL.exists():
+        pytest.skip("swtpm is not installed and we are not root: run scripts/install-swtpm.sh as root")
+    result = subprocess.run([str(INSTALL)], capture_output=True, text=True, check=False)
+    if result.returncode != 0 or not shutil.which("swtpm"):
+        pytest.skip(f"scripts/install-swtpm.sh could not install swtpm: {result.stderr.strip()[-300:]}")
