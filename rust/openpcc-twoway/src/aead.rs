@@ -127,12 +127,21 @@ impl ChunkCipher for CounterNonceAead {
     }
 
     fn open(&mut self, aad: &[u8], ct: &[u8]) -> Result<Vec<u8>, Error> {
-        let nonce = self.next_nonce()?;
         let body_len = ct.len().checked_sub(TAG_LEN).ok_or(Error::Decrypt)?;
         let mut pt = vec![0u8; body_len];
-        self.cipher.open_into(&nonce, aad, ct, &mut pt)?;
-        self.counter += 1;
+        self.open_into(aad, ct, &mut pt)?;
         Ok(pt)
+    }
+
+    fn open_into(&mut self, aad: &[u8], ct: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        let nonce = self.next_nonce()?;
+        let body_len = ct.len().checked_sub(TAG_LEN).ok_or(Error::Decrypt)?;
+        if out.len() != body_len {
+            return Err(Error::Usage("output buffer has the wrong length"));
+        }
+        self.cipher.open_into(&nonce, aad, ct, out)?;
+        self.counter += 1;
+        Ok(())
     }
 
     fn tag_len(&self) -> usize {
