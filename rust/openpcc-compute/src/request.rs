@@ -310,12 +310,28 @@ impl NodeRequest {
 
     /// Opens the whole request body. Nothing is returned unless every part authenticates.
     pub fn open_body(&self, body: &[u8]) -> Result<Vec<u8>, Error> {
-        if self.framing == Framing::Unchunked {
-            // Whole-body fast path: decrypt straight from the caller's buffer (one copy).
-            let (nonce, ct) = body.split_at_checked(NONCE_LEN).ok_or(Error::Truncated)?;
-            let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Error::Truncated)?;
-            return Ok(body_cipher(&self.dek, nonce).open(b"", ct)?);
-        }
+        let Some(len) = self.body_plaintext_len(body) else {
+            return self.open_body_incrementally(body);
+        };
+        let mut out = vec![0u8; len];
+        self.open_body_into(body, &mut out)?;
+        Ok(out)
+    }
+
+    /// The length [`NodeRequest::open_body`] would return for `body`, or `None` if `body` is malformed
+    /// (then `open_body` says how).
+    #[must_use]
+    pub fn body_plaintext_len(&self, body: &[u8]) -> Option<usize> {
+        crate::whole::plaintext_len(self.framing, body, NONCE_LEN)
+    }
+
+    /// Opens the whole request body into `out`, exactly [`NodeRequest::body_plaintext_len`] bytes, with no
+    /// intermediate buffer (for callers that own the output, e.g. a Python `bytes`). Zeroed on failure.
+    pub fn open_body_into(&self, body: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        crate::whole::open_into(self.framing, body, out, |nonce| Ok(body_cipher(&self.dek, *nonce)))
+    }
+
+    fn open_body_incrementally(&self, body: &[u8]) -> Result<Vec<u8>, Error> {
         let mut opener = self.body_opener()?;
         let mut chunks = opener.push(body)?;
         chunks.push(opener.finish()?);

@@ -260,19 +260,34 @@ impl ResponseOpener {
 
     /// Opens a whole body at once (chunk plaintexts concatenated).
     pub fn open_all(mut self, body: &[u8]) -> Result<Vec<u8>, Error> {
-        if let (Framing::Unchunked, OpenerState::AwaitNonce(buf)) = (self.framing, &self.state) {
-            if buf.is_empty() {
-                // Whole-body fast path: decrypt straight from the caller's buffer (one copy).
-                let (nonce, ct) = body
-                    .split_at_checked(RESPONSE_NONCE_LEN)
-                    .ok_or(Error::Truncated)?;
-                let nonce: [u8; RESPONSE_NONCE_LEN] =
-                    nonce.try_into().map_err(|_| Error::Truncated)?;
-                return Ok(self.secret.cipher(&nonce)?.open(b"", ct)?);
-            }
+        if let Some(len) = self.plaintext_len(body) {
+            let mut out = vec![0u8; len];
+            self.open_all_into(body, &mut out)?;
+            return Ok(out);
         }
         let mut out: Vec<u8> = self.push(body)?.concat();
         out.extend_from_slice(&self.finish()?);
         Ok(out)
+    }
+
+    /// The length [`ResponseOpener::open_all`] would return for `body` on this fresh opener, or `None` if
+    /// `body` is malformed or bytes were already pushed (then `open_all` says what is wrong).
+    #[must_use]
+    pub fn plaintext_len(&self, body: &[u8]) -> Option<usize> {
+        match &self.state {
+            OpenerState::AwaitNonce(buf) if buf.is_empty() => {
+                crate::whole::plaintext_len(self.framing, body, RESPONSE_NONCE_LEN)
+            }
+            _ => None,
+        }
+    }
+
+    /// Opens a whole body into `out`, exactly [`ResponseOpener::plaintext_len`] bytes, with no intermediate
+    /// buffer. The opener must be fresh. Zeroed on failure.
+    pub fn open_all_into(self, body: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        if !matches!(&self.state, OpenerState::AwaitNonce(buf) if buf.is_empty()) {
+            return Err(Error::InvalidArgument("opener already in use"));
+        }
+        crate::whole::open_into(self.framing, body, out, |nonce| self.secret.cipher(nonce))
     }
 }
