@@ -393,14 +393,14 @@ pub const MAX_UNCHUNKED_REQUEST: usize = 16 << 20;
 impl BodyOpener {
     /// Feeds body bytes; returns the plaintext of the chunks they complete (always empty when unchunked).
     pub fn push(&mut self, data: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+        // Only the nonce is buffered here; the rest goes straight to the body state (no copies).
         let rest = match &mut self.state {
             BodyState::AwaitNonce(buf) => {
-                buf.extend_from_slice(data);
-                let Some(nonce) = buf.get(..NONCE_LEN) else {
+                let (head, rest) = data.split_at(NONCE_LEN.saturating_sub(buf.len()).min(data.len()));
+                buf.extend_from_slice(head);
+                let Ok(nonce) = <[u8; NONCE_LEN]>::try_from(buf.as_slice()) else {
                     return Ok(Vec::new());
                 };
-                let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Error::Truncated)?;
-                let rest = buf.split_off(NONCE_LEN);
                 let cipher = body_cipher(&self.dek, nonce);
                 self.state = match self.framing {
                     Framing::Unchunked => BodyState::Unchunked(cipher, Vec::new()),
@@ -410,7 +410,7 @@ impl BodyOpener {
                 };
                 rest
             }
-            _ => data.to_vec(),
+            _ => data,
         };
         match &mut self.state {
             BodyState::AwaitNonce(_) => Ok(Vec::new()),
@@ -418,10 +418,10 @@ impl BodyOpener {
                 if buf.len() + rest.len() > MAX_UNCHUNKED_REQUEST {
                     return Err(Error::Limit("unchunked request size"));
                 }
-                buf.extend_from_slice(&rest);
+                buf.extend_from_slice(rest);
                 Ok(Vec::new())
             }
-            BodyState::Chunked(opener) => Ok(opener.push(&rest)?),
+            BodyState::Chunked(opener) => Ok(opener.push(rest)?),
         }
     }
 

@@ -216,15 +216,14 @@ impl ResponseOpener {
 
     /// Feeds body bytes; returns the plaintext of every chunk they complete (always empty when unchunked).
     pub fn push(&mut self, data: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+        // Only the nonce is buffered here; the rest goes straight to the body state (no copies).
         let rest = match &mut self.state {
             OpenerState::AwaitNonce(buf) => {
-                buf.extend_from_slice(data);
-                let Some(nonce) = buf.get(..RESPONSE_NONCE_LEN) else {
+                let (head, rest) = data.split_at(RESPONSE_NONCE_LEN.saturating_sub(buf.len()).min(data.len()));
+                buf.extend_from_slice(head);
+                let Ok(nonce) = <[u8; RESPONSE_NONCE_LEN]>::try_from(buf.as_slice()) else {
                     return Ok(Vec::new());
                 };
-                let nonce: [u8; RESPONSE_NONCE_LEN] =
-                    nonce.try_into().map_err(|_| Error::Truncated)?;
-                let rest = buf.split_off(RESPONSE_NONCE_LEN);
                 let cipher = self.secret.cipher(&nonce)?;
                 self.state = match self.framing {
                     Framing::Unchunked => OpenerState::Unchunked(cipher, Vec::new()),
@@ -234,7 +233,7 @@ impl ResponseOpener {
                 };
                 rest
             }
-            _ => data.to_vec(),
+            _ => data,
         };
         match &mut self.state {
             OpenerState::AwaitNonce(_) => Ok(Vec::new()),
@@ -242,10 +241,10 @@ impl ResponseOpener {
                 if buf.len() + rest.len() > self.max_unchunked {
                     return Err(Error::Limit("unchunked response size"));
                 }
-                buf.extend_from_slice(&rest);
+                buf.extend_from_slice(rest);
                 Ok(Vec::new())
             }
-            OpenerState::Chunked(opener) => Ok(opener.push(&rest)?),
+            OpenerState::Chunked(opener) => Ok(opener.push(rest)?),
         }
     }
 
