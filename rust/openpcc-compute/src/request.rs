@@ -328,7 +328,9 @@ impl NodeRequest {
     /// Opens the whole request body into `out`, exactly [`NodeRequest::body_plaintext_len`] bytes, with no
     /// intermediate buffer (for callers that own the output, e.g. a Python `bytes`). Zeroed on failure.
     pub fn open_body_into(&self, body: &[u8], out: &mut [u8]) -> Result<(), Error> {
-        crate::whole::open_into(self.framing, body, out, |nonce| Ok(body_cipher(&self.dek, *nonce)))
+        crate::whole::open_into(self.framing, body, out, |nonce| {
+            Ok(body_cipher(&self.dek, *nonce))
+        })
     }
 
     fn open_body_incrementally(&self, body: &[u8]) -> Result<Vec<u8>, Error> {
@@ -396,7 +398,8 @@ impl BodyOpener {
         // Only the nonce is buffered here; the rest goes straight to the body state (no copies).
         let rest = match &mut self.state {
             BodyState::AwaitNonce(buf) => {
-                let (head, rest) = data.split_at(NONCE_LEN.saturating_sub(buf.len()).min(data.len()));
+                let (head, rest) =
+                    data.split_at(NONCE_LEN.saturating_sub(buf.len()).min(data.len()));
                 buf.extend_from_slice(head);
                 let Ok(nonce) = <[u8; NONCE_LEN]>::try_from(buf.as_slice()) else {
                     return Ok(Vec::new());

@@ -219,7 +219,8 @@ impl ResponseOpener {
         // Only the nonce is buffered here; the rest goes straight to the body state (no copies).
         let rest = match &mut self.state {
             OpenerState::AwaitNonce(buf) => {
-                let (head, rest) = data.split_at(RESPONSE_NONCE_LEN.saturating_sub(buf.len()).min(data.len()));
+                let (head, rest) =
+                    data.split_at(RESPONSE_NONCE_LEN.saturating_sub(buf.len()).min(data.len()));
                 buf.extend_from_slice(head);
                 let Ok(nonce) = <[u8; RESPONSE_NONCE_LEN]>::try_from(buf.as_slice()) else {
                     return Ok(Vec::new());

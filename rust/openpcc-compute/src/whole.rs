@@ -29,8 +29,10 @@ pub(crate) fn open_into<const N: usize>(
     let (nonce, sealed) = body.split_first_chunk::<N>().ok_or(Error::Truncated)?;
     let mut cipher = cipher(nonce)?;
     match framing {
-        Framing::Unchunked => cipher.open_into(b"", sealed, out)?,
-        Framing::Chunked => ChunkOpener::new(cipher, MAX_CHUNK_PLAINTEXT).open_stream_into(sealed, out)?,
+        Framing::Unchunked => cipher.open_into(b"", sealed, out),
+        Framing::Chunked => {
+            ChunkOpener::new(cipher, MAX_CHUNK_PLAINTEXT).open_stream_into(sealed, out)
+        }
     }
-    Ok(())
+    .map_err(Error::from)
 }
