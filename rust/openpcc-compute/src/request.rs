@@ -432,7 +432,10 @@ impl BodyOpener {
     pub fn finish(self) -> Result<Vec<u8>, Error> {
         match self.state {
             BodyState::AwaitNonce(_) => Err(Error::Truncated),
-            BodyState::Unchunked(mut cipher, buf) => Ok(cipher.open(b"", &buf)?),
+            BodyState::Unchunked(mut cipher, mut buf) => {
+                cipher.open_in_place(b"", &mut buf)?;
+                Ok(buf)
+            }
             BodyState::Chunked(opener) => Ok(opener.finish()?),
         }
     }

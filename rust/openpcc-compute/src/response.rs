@@ -253,7 +253,10 @@ impl ResponseOpener {
     pub fn finish(self) -> Result<Vec<u8>, Error> {
         match self.state {
             OpenerState::AwaitNonce(_) => Err(Error::Truncated),
-            OpenerState::Unchunked(mut cipher, buf) => Ok(cipher.open(b"", &buf)?),
+            OpenerState::Unchunked(mut cipher, mut buf) => {
+                cipher.open_in_place(b"", &mut buf)?;
+                Ok(buf)
+            }
             OpenerState::Chunked(opener) => Ok(opener.finish()?),
         }
     }
