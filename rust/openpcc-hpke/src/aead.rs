@@ -195,7 +195,7 @@ impl Cipher {
         body: &mut [u8],
     ) -> Result<(), Error> {
         let buf = InOutBuf::from(body);
-        let tag = (&*tag).try_into().map_err(|_| Error::OpenFailed)?;
+        let tag = tag.try_into().map_err(|_| Error::OpenFailed)?;
         match self {
             Cipher::Aes128(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
             Cipher::Aes256(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
