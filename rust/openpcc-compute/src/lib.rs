@@ -14,6 +14,7 @@ pub mod proto;
 pub mod request;
 pub mod response;
 pub mod stream;
+mod whole;
 
 pub use client::ComputeRequest;
 pub use error::Error;

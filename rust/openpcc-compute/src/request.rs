@@ -310,12 +310,30 @@ impl NodeRequest {
 
     /// Opens the whole request body. Nothing is returned unless every part authenticates.
     pub fn open_body(&self, body: &[u8]) -> Result<Vec<u8>, Error> {
-        if self.framing == Framing::Unchunked {
-            // Whole-body fast path: decrypt straight from the caller's buffer (one copy).
-            let (nonce, ct) = body.split_at_checked(NONCE_LEN).ok_or(Error::Truncated)?;
-            let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Error::Truncated)?;
-            return Ok(body_cipher(&self.dek, nonce).open(b"", ct)?);
-        }
+        let Some(len) = self.body_plaintext_len(body) else {
+            return self.open_body_incrementally(body);
+        };
+        let mut out = vec![0u8; len];
+        self.open_body_into(body, &mut out)?;
+        Ok(out)
+    }
+
+    /// The length [`NodeRequest::open_body`] would return for `body`, or `None` if `body` is malformed
+    /// (then `open_body` says how).
+    #[must_use]
+    pub fn body_plaintext_len(&self, body: &[u8]) -> Option<usize> {
+        crate::whole::plaintext_len(self.framing, body, NONCE_LEN)
+    }
+
+    /// Opens the whole request body into `out`, exactly [`NodeRequest::body_plaintext_len`] bytes, with no
+    /// intermediate buffer (for callers that own the output, e.g. a Python `bytes`). Zeroed on failure.
+    pub fn open_body_into(&self, body: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        crate::whole::open_into(self.framing, body, out, |nonce| {
+            Ok(body_cipher(&self.dek, *nonce))
+        })
+    }
+
+    fn open_body_incrementally(&self, body: &[u8]) -> Result<Vec<u8>, Error> {
         let mut opener = self.body_opener()?;
         let mut chunks = opener.push(body)?;
         chunks.push(opener.finish()?);
@@ -377,14 +395,15 @@ pub const MAX_UNCHUNKED_REQUEST: usize = 16 << 20;
 impl BodyOpener {
     /// Feeds body bytes; returns the plaintext of the chunks they complete (always empty when unchunked).
     pub fn push(&mut self, data: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+        // Only the nonce is buffered here; the rest goes straight to the body state (no copies).
         let rest = match &mut self.state {
             BodyState::AwaitNonce(buf) => {
-                buf.extend_from_slice(data);
-                let Some(nonce) = buf.get(..NONCE_LEN) else {
+                let (head, rest) =
+                    data.split_at(NONCE_LEN.saturating_sub(buf.len()).min(data.len()));
+                buf.extend_from_slice(head);
+                let Ok(nonce) = <[u8; NONCE_LEN]>::try_from(buf.as_slice()) else {
                     return Ok(Vec::new());
                 };
-                let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Error::Truncated)?;
-                let rest = buf.split_off(NONCE_LEN);
                 let cipher = body_cipher(&self.dek, nonce);
                 self.state = match self.framing {
                     Framing::Unchunked => BodyState::Unchunked(cipher, Vec::new()),
@@ -394,7 +413,7 @@ impl BodyOpener {
                 };
                 rest
             }
-            _ => data.to_vec(),
+            _ => data,
         };
         match &mut self.state {
             BodyState::AwaitNonce(_) => Ok(Vec::new()),
@@ -402,10 +421,10 @@ impl BodyOpener {
                 if buf.len() + rest.len() > MAX_UNCHUNKED_REQUEST {
                     return Err(Error::Limit("unchunked request size"));
                 }
-                buf.extend_from_slice(&rest);
+                buf.extend_from_slice(rest);
                 Ok(Vec::new())
             }
-            BodyState::Chunked(opener) => Ok(opener.push(&rest)?),
+            BodyState::Chunked(opener) => Ok(opener.push(rest)?),
         }
     }
 
@@ -413,7 +432,10 @@ impl BodyOpener {
     pub fn finish(self) -> Result<Vec<u8>, Error> {
         match self.state {
             BodyState::AwaitNonce(_) => Err(Error::Truncated),
-            BodyState::Unchunked(mut cipher, buf) => Ok(cipher.open(b"", &buf)?),
+            BodyState::Unchunked(mut cipher, mut buf) => {
+                cipher.open_in_place(b"", &mut buf)?;
+                Ok(buf)
+            }
             BodyState::Chunked(opener) => Ok(opener.finish()?),
         }
     }

@@ -216,15 +216,15 @@ impl ResponseOpener {
 
     /// Feeds body bytes; returns the plaintext of every chunk they complete (always empty when unchunked).
     pub fn push(&mut self, data: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+        // Only the nonce is buffered here; the rest goes straight to the body state (no copies).
         let rest = match &mut self.state {
             OpenerState::AwaitNonce(buf) => {
-                buf.extend_from_slice(data);
-                let Some(nonce) = buf.get(..RESPONSE_NONCE_LEN) else {
+                let (head, rest) =
+                    data.split_at(RESPONSE_NONCE_LEN.saturating_sub(buf.len()).min(data.len()));
+                buf.extend_from_slice(head);
+                let Ok(nonce) = <[u8; RESPONSE_NONCE_LEN]>::try_from(buf.as_slice()) else {
                     return Ok(Vec::new());
                 };
-                let nonce: [u8; RESPONSE_NONCE_LEN] =
-                    nonce.try_into().map_err(|_| Error::Truncated)?;
-                let rest = buf.split_off(RESPONSE_NONCE_LEN);
                 let cipher = self.secret.cipher(&nonce)?;
                 self.state = match self.framing {
                     Framing::Unchunked => OpenerState::Unchunked(cipher, Vec::new()),
@@ -234,7 +234,7 @@ impl ResponseOpener {
                 };
                 rest
             }
-            _ => data.to_vec(),
+            _ => data,
         };
         match &mut self.state {
             OpenerState::AwaitNonce(_) => Ok(Vec::new()),
@@ -242,10 +242,10 @@ impl ResponseOpener {
                 if buf.len() + rest.len() > self.max_unchunked {
                     return Err(Error::Limit("unchunked response size"));
                 }
-                buf.extend_from_slice(&rest);
+                buf.extend_from_slice(rest);
                 Ok(Vec::new())
             }
-            OpenerState::Chunked(opener) => Ok(opener.push(&rest)?),
+            OpenerState::Chunked(opener) => Ok(opener.push(rest)?),
         }
     }
 
@@ -253,26 +253,44 @@ impl ResponseOpener {
     pub fn finish(self) -> Result<Vec<u8>, Error> {
         match self.state {
             OpenerState::AwaitNonce(_) => Err(Error::Truncated),
-            OpenerState::Unchunked(mut cipher, buf) => Ok(cipher.open(b"", &buf)?),
+            OpenerState::Unchunked(mut cipher, mut buf) => {
+                cipher.open_in_place(b"", &mut buf)?;
+                Ok(buf)
+            }
             OpenerState::Chunked(opener) => Ok(opener.finish()?),
         }
     }
 
     /// Opens a whole body at once (chunk plaintexts concatenated).
     pub fn open_all(mut self, body: &[u8]) -> Result<Vec<u8>, Error> {
-        if let (Framing::Unchunked, OpenerState::AwaitNonce(buf)) = (self.framing, &self.state) {
-            if buf.is_empty() {
-                // Whole-body fast path: decrypt straight from the caller's buffer (one copy).
-                let (nonce, ct) = body
-                    .split_at_checked(RESPONSE_NONCE_LEN)
-                    .ok_or(Error::Truncated)?;
-                let nonce: [u8; RESPONSE_NONCE_LEN] =
-                    nonce.try_into().map_err(|_| Error::Truncated)?;
-                return Ok(self.secret.cipher(&nonce)?.open(b"", ct)?);
-            }
+        if let Some(len) = self.plaintext_len(body) {
+            let mut out = vec![0u8; len];
+            self.open_all_into(body, &mut out)?;
+            return Ok(out);
         }
         let mut out: Vec<u8> = self.push(body)?.concat();
         out.extend_from_slice(&self.finish()?);
         Ok(out)
+    }
+
+    /// The length [`ResponseOpener::open_all`] would return for `body` on this fresh opener, or `None` if
+    /// `body` is malformed or bytes were already pushed (then `open_all` says what is wrong).
+    #[must_use]
+    pub fn plaintext_len(&self, body: &[u8]) -> Option<usize> {
+        match &self.state {
+            OpenerState::AwaitNonce(buf) if buf.is_empty() => {
+                crate::whole::plaintext_len(self.framing, body, RESPONSE_NONCE_LEN)
+            }
+            _ => None,
+        }
+    }
+
+    /// Opens a whole body into `out`, exactly [`ResponseOpener::plaintext_len`] bytes, with no intermediate
+    /// buffer. The opener must be fresh. Zeroed on failure.
+    pub fn open_all_into(self, body: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        if !matches!(&self.state, OpenerState::AwaitNonce(buf) if buf.is_empty()) {
+            return Err(Error::InvalidArgument("opener already in use"));
+        }
+        crate::whole::open_into(self.framing, body, out, |nonce| self.secret.cipher(nonce))
     }
 }

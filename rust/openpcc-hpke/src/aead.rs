@@ -155,6 +155,56 @@ impl Cipher {
     }
 }
 
+impl Cipher {
+    /// Decrypts and authenticates `buf` (body || tag) in place; returns the body length. On failure the
+    /// body is zeroed.
+    pub(crate) fn open_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<usize, Error> {
+        let body_len = buf.len().checked_sub(TAG_LEN).ok_or(Error::OpenFailed)?;
+        let (body, tag) = buf.split_at_mut(body_len);
+        let result = self.open_in_place_parts(nonce, aad, tag, body);
+        if result.is_err() {
+            body.fill(0);
+        }
+        result.map(|()| body_len)
+    }
+
+    #[cfg(feature = "aws-lc")]
+    fn open_in_place_parts(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        tag: &[u8],
+        body: &mut [u8],
+    ) -> Result<(), Error> {
+        match self {
+            Cipher::AwsLc(c) => c.open_in_place(*nonce, aad, tag, body),
+        }
+    }
+
+    #[cfg(not(feature = "aws-lc"))]
+    fn open_in_place_parts(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        tag: &[u8],
+        body: &mut [u8],
+    ) -> Result<(), Error> {
+        let buf = InOutBuf::from(body);
+        let tag = tag.try_into().map_err(|_| Error::OpenFailed)?;
+        match self {
+            Cipher::Aes128(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
+            Cipher::Aes256(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
+            Cipher::ChaCha(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
+        }
+        .map_err(|_| Error::OpenFailed)
+    }
+}
+
 fn split_tag_mut(out: &mut [u8], body_len: usize) -> Result<(&mut [u8], &mut [u8]), Error> {
     if out.len()
         != body_len
@@ -212,6 +262,12 @@ impl AeadKey {
         self.cipher.open_into(nonce_array(nonce)?, aad, ct, out)
     }
 
+    /// Decrypts `buf` (ciphertext || tag) in place, for large messages that should not need a second
+    /// buffer; returns `len`, the plaintext being `buf[..len]`. On failure that part of `buf` is zeroed.
+    pub fn open_in_place(&self, nonce: &[u8], aad: &[u8], buf: &mut [u8]) -> Result<usize, Error> {
+        self.cipher.open_in_place(nonce_array(nonce)?, aad, buf)
+    }
+
     /// Encrypts `pt`, returning ciphertext || tag.
     pub fn seal(&self, nonce: &[u8], aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, Error> {
         let mut out = vec![
@@ -244,4 +300,50 @@ fn nonce_array(nonce: &[u8]) -> Result<&[u8; NONCE_LEN], Error> {
     nonce
         .try_into()
         .map_err(|_| Error::InvalidInput("nonce must be 12 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_in_place_known_answer() {
+        // NIST GCM test case 2: zero AES-128 key and nonce, 16 zero bytes.
+        let key = AeadKey::new(Aead::Aes128Gcm, &[0; 16]).unwrap();
+        let mut buf =
+            hex::decode("0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf")
+                .unwrap();
+        assert_eq!(key.open_in_place(&[0; 12], b"", &mut buf).unwrap(), 16);
+        assert_eq!(buf[..16], [0; 16]);
+    }
+
+    #[test]
+    fn open_in_place_matches_open_and_fails_closed() {
+        for (aead, len) in [
+            (Aead::Aes128Gcm, 16),
+            (Aead::Aes256Gcm, 32),
+            (Aead::ChaCha20Poly1305, 32),
+        ] {
+            let key = AeadKey::new(aead, &vec![9; len]).unwrap();
+            let ct = key.seal(&[1; 12], b"aad", &[0x5a; 1000]).unwrap();
+            let mut buf = ct.clone();
+            assert_eq!(key.open_in_place(&[1; 12], b"aad", &mut buf).unwrap(), 1000);
+            assert_eq!(buf[..1000], key.open(&[1; 12], b"aad", &ct).unwrap()[..]);
+
+            let mut forged = ct.clone();
+            forged[0] ^= 1;
+            assert!(matches!(
+                key.open_in_place(&[1; 12], b"aad", &mut forged),
+                Err(Error::OpenFailed)
+            ));
+            assert!(
+                forged[..1000].iter().all(|&b| b == 0),
+                "nothing released on failure"
+            );
+            assert!(matches!(
+                key.open_in_place(&[1; 12], b"", &mut [0; 15]),
+                Err(Error::OpenFailed)
+            ));
+        }
+    }
 }

@@ -113,4 +113,23 @@ impl AeadCipher {
             )
             .map_err(|_| Error::OpenFailed)
     }
+
+    /// Decrypts `body` in place after checking `tag`; `body` must not be used on failure.
+    pub(crate) fn open_in_place(
+        &self,
+        nonce: [u8; 12],
+        aad: &[u8],
+        tag: &[u8],
+        body: &mut [u8],
+    ) -> Result<(), Error> {
+        self.0
+            .open_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                tag,
+                body,
+            )
+            .map(|_| ())
+            .map_err(|_| Error::OpenFailed)
+    }
 }

@@ -85,6 +85,16 @@ impl CounterNonceAead {
         self.counter
     }
 
+    /// Opens the next chunk in place: `buf` (ciphertext || tag) becomes its plaintext, so a large
+    /// buffered message needs no second buffer. On failure the plaintext part is zeroed.
+    pub fn open_in_place(&mut self, aad: &[u8], buf: &mut Vec<u8>) -> Result<(), Error> {
+        let nonce = self.next_nonce()?;
+        let len = self.cipher.open_in_place(&nonce, aad, buf)?;
+        buf.truncate(len);
+        self.counter += 1;
+        Ok(())
+    }
+
     fn next_nonce(&self) -> Result<[u8; 12], Error> {
         if self.counter == u64::MAX {
             return Err(Error::SequenceOverflow);
@@ -127,12 +137,21 @@ impl ChunkCipher for CounterNonceAead {
     }
 
     fn open(&mut self, aad: &[u8], ct: &[u8]) -> Result<Vec<u8>, Error> {
-        let nonce = self.next_nonce()?;
         let body_len = ct.len().checked_sub(TAG_LEN).ok_or(Error::Decrypt)?;
         let mut pt = vec![0u8; body_len];
-        self.cipher.open_into(&nonce, aad, ct, &mut pt)?;
-        self.counter += 1;
+        self.open_into(aad, ct, &mut pt)?;
         Ok(pt)
+    }
+
+    fn open_into(&mut self, aad: &[u8], ct: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        let nonce = self.next_nonce()?;
+        let body_len = ct.len().checked_sub(TAG_LEN).ok_or(Error::Decrypt)?;
+        if out.len() != body_len {
+            return Err(Error::Usage("output buffer has the wrong length"));
+        }
+        self.cipher.open_into(&nonce, aad, ct, out)?;
+        self.counter += 1;
+        Ok(())
     }
 
     fn tag_len(&self) -> usize {
@@ -177,6 +196,25 @@ mod tests {
             assert!(matches!(opener.open(b"b", &second), Err(Error::Decrypt)));
         }
         assert!(matches!(AeadKey::from_slice(Aead::Aes128Gcm, &[0; 32]), Err(Error::Malformed(_))));
+    }
+
+    #[test]
+    fn open_in_place_matches_open() {
+        let mut sealer = CounterNonceAead::new(AeadKey::Aes256Gcm(Zeroizing::new([4; 32])), [2; 12]);
+        let first = sealer.seal(b"", b"first").unwrap();
+        let second = sealer.seal(b"", b"second").unwrap();
+        let mut opener = CounterNonceAead::new(AeadKey::Aes256Gcm(Zeroizing::new([4; 32])), [2; 12]);
+        let mut buf = first.clone();
+        opener.open_in_place(b"", &mut buf).unwrap();
+        assert_eq!(buf, b"first");
+        assert_eq!(opener.counter(), 1);
+        let mut buf = second.clone();
+        assert!(matches!(opener.open_in_place(b"x", &mut buf), Err(Error::Decrypt)));
+        assert_eq!(opener.counter(), 1, "a failed open does not advance the counter");
+        assert!(matches!(opener.open_in_place(b"", &mut vec![0; 15]), Err(Error::Decrypt)));
+        let mut buf = second;
+        opener.open_in_place(b"", &mut buf).unwrap();
+        assert_eq!(buf, b"second");
     }
 
     #[test]

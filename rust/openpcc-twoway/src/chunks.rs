@@ -21,6 +21,15 @@ pub trait ChunkCipher: Send {
     }
     /// Opens the next chunk.
     fn open(&mut self, aad: &[u8], ct: &[u8]) -> Result<Vec<u8>, Error>;
+    /// Opens the next chunk into `out`, exactly `ct.len() - tag_len()` bytes (zeroed on error).
+    fn open_into(&mut self, aad: &[u8], ct: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        if ct.len().checked_sub(self.tag_len()).is_some_and(|len| len != out.len()) {
+            return Err(Error::Usage("output buffer has the wrong length"));
+        }
+        let pt = zeroize::Zeroizing::new(self.open(aad, ct)?);
+        out.copy_from_slice(&pt);
+        Ok(())
+    }
     /// Length of the authentication tag each sealed chunk carries.
     fn tag_len(&self) -> usize;
 }
@@ -35,9 +44,36 @@ impl<C: ChunkCipher + ?Sized> ChunkCipher for Box<C> {
     fn open(&mut self, aad: &[u8], ct: &[u8]) -> Result<Vec<u8>, Error> {
         (**self).open(aad, ct)
     }
+    fn open_into(&mut self, aad: &[u8], ct: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        (**self).open_into(aad, ct, out)
+    }
     fn tag_len(&self) -> usize {
         (**self).tag_len()
     }
+}
+
+/// The plaintext length of `input` if it is one complete, well-formed chunk stream (every chunk at most
+/// `max_plaintext` bytes and at least a tag long), else `None`: the incremental [`ChunkOpener`] then
+/// names the fault. Lets callers size the output of [`ChunkOpener::open_stream_into`] up front.
+#[must_use]
+pub fn stream_plaintext_len(input: &[u8], tag_len: usize, max_plaintext: usize) -> Option<usize> {
+    let chunk_lens = tag_len..=max_plaintext.saturating_add(tag_len);
+    let mut total = 0usize;
+    let mut rest = input;
+    loop {
+        let (len, prefix) = varint::decode(rest).ok()??;
+        rest = rest.get(prefix..)?;
+        if len == 0 {
+            break;
+        }
+        let len = usize::try_from(len).ok().filter(|len| chunk_lens.contains(len))?;
+        rest = rest.get(len..)?;
+        total = total.checked_add(len - tag_len)?;
+    }
+    if !chunk_lens.contains(&rest.len()) {
+        return None;
+    }
+    total.checked_add(rest.len() - tag_len)
 }
 
 /// Writes a chunked stream: any number of non-final chunks, then exactly one final chunk.
@@ -143,6 +179,50 @@ impl<C: ChunkCipher> ChunkOpener<C> {
         }
     }
 
+    /// Opens a whole stream held in memory straight into `out`, which must be exactly its
+    /// [`stream_plaintext_len`]: no per-chunk allocation, no concatenation. The opener must be fresh.
+    /// Errors are those of [`push`](Self::push) then [`finish`](Self::finish); on error `out` is zeroed.
+    pub fn open_stream_into(mut self, input: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        if self.state != State::Chunks || !self.buf.is_empty() {
+            return Err(Error::Usage("opener already in use"));
+        }
+        let result = self.open_stream_inner(input, out);
+        if result.is_err() {
+            out.fill(0);
+        }
+        result
+    }
+
+    fn open_stream_inner(&mut self, input: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        let tag_len = self.cipher.tag_len();
+        let mut rest = input;
+        let mut written = 0;
+        loop {
+            let (len, prefix) = varint::decode(rest)?.ok_or(Error::Truncated)?;
+            rest = rest.get(prefix..).ok_or(Error::Truncated)?;
+            if len == 0 {
+                break;
+            }
+            let len = usize::try_from(len).map_err(|_| Error::ChunkTooLarge)?;
+            if len > self.max_ct {
+                return Err(Error::ChunkTooLarge);
+            }
+            let (ct, tail) = rest.split_at_checked(len).ok_or(Error::Truncated)?;
+            let pt_len = len.checked_sub(tag_len).ok_or(Error::Decrypt)?;
+            let end = written + pt_len;
+            let dst = out.get_mut(written..end).ok_or(Error::Usage("output buffer has the wrong length"))?;
+            self.cipher.open_into(b"", ct, dst)?;
+            written = end;
+            rest = tail;
+        }
+        // The final chunk runs to the end of the input.
+        if rest.len() > self.max_ct {
+            return Err(Error::ChunkTooLarge);
+        }
+        let dst = out.get_mut(written..).ok_or(Error::Usage("output buffer has the wrong length"))?;
+        self.cipher.open_into(FINAL_CHUNK_AAD, rest, dst)
+    }
+
     fn push_inner(&mut self, data: &[u8], mut sink: impl FnMut(Vec<u8>)) -> Result<(), Error> {
         match self.state {
             State::Failed => return Err(Error::Usage("stream failed earlier")),
@@ -228,6 +308,59 @@ mod tests {
             assert_eq!(got, chunks.iter().map(|c| c.to_vec()).collect::<Vec<_>>());
             assert_eq!(opener.finish().unwrap(), b"tail");
         }
+    }
+
+    /// The incremental path's outcome for a whole stream, as one plaintext.
+    fn open_incrementally(wire: &[u8], max_plaintext: usize) -> Result<Vec<u8>, Error> {
+        let mut opener = ChunkOpener::new(cipher(), max_plaintext);
+        let mut out = opener.push(wire)?.concat();
+        out.extend(opener.finish()?);
+        Ok(out)
+    }
+
+    #[test]
+    fn whole_stream_open_matches_incremental_open() {
+        let wire = stream(&[b"first", &[0xaa; 100], b"z"], b"tail");
+        let want = [&b"first"[..], &[0xaa; 100], b"z", b"tail"].concat();
+        assert_eq!(stream_plaintext_len(&wire, 16, 100), Some(want.len()));
+        let mut out = vec![0u8; want.len()];
+        ChunkOpener::new(cipher(), 100).open_stream_into(&wire, &mut out).unwrap();
+        assert_eq!(out, want);
+        assert_eq!(open_incrementally(&wire, 100).unwrap(), want);
+    }
+
+    #[test]
+    fn whole_stream_open_fails_like_incremental_open() {
+        let wire = stream(&[b"first", &[0xaa; 100]], b"tail");
+        let mut tampered = wire.clone();
+        tampered[3] ^= 1;
+        let cases: [(&[u8], usize); 5] = [
+            (&wire[..wire.len() - 20], 4096), // final chunk empty: shorter than a tag
+            (&wire[..30], 4096),               // cut inside a chunk
+            (&wire[..21], 4096),               // no final indicator
+            (&wire, 99),                       // a chunk over the limit
+            (&tampered, 4096),                 // forged
+        ];
+        for (input, max) in cases {
+            let incremental = open_incrementally(input, max).unwrap_err();
+            let mut out = vec![0u8; input.len()];
+            let whole = ChunkOpener::new(cipher(), max).open_stream_into(input, &mut out).unwrap_err();
+            assert_eq!(format!("{whole:?}"), format!("{incremental:?}"));
+            assert!(out.iter().all(|&b| b == 0), "nothing released on failure");
+        }
+    }
+
+    #[test]
+    fn plaintext_len_refuses_what_cannot_open() {
+        let wire = stream(&[b"first"], b"tail");
+        assert_eq!(stream_plaintext_len(&wire, 16, 4096), Some(9));
+        assert_eq!(stream_plaintext_len(&wire[..wire.len() - 1], 16, 4096), Some(8));
+        assert_eq!(stream_plaintext_len(&wire[..wire.len() - 5], 16, 4096), None, "final shorter than a tag");
+        assert_eq!(stream_plaintext_len(&wire[..10], 16, 4096), None, "cut inside a chunk");
+        assert_eq!(stream_plaintext_len(&wire[..22], 16, 4096), None, "no final indicator");
+        assert_eq!(stream_plaintext_len(&wire, 16, 4), None, "a chunk over the limit");
+        assert_eq!(stream_plaintext_len(&[0x05, 0, 0, 0, 0, 0, 0], 16, 4096), None, "chunk shorter than a tag");
+        assert_eq!(stream_plaintext_len(&[], 16, 4096), None);
     }
 
     #[test]

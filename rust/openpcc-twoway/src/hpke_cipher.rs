@@ -27,6 +27,9 @@ impl ChunkCipher for RecipientContext {
     fn open(&mut self, aad: &[u8], ct: &[u8]) -> Result<Vec<u8>, Error> {
         Ok(RecipientContext::open(self, aad, ct)?)
     }
+    fn open_into(&mut self, aad: &[u8], ct: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        Ok(RecipientContext::open_into(self, aad, ct, out)?)
+    }
     fn tag_len(&self) -> usize {
         HPKE_TAG_LEN
     }

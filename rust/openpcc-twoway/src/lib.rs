@@ -17,6 +17,6 @@ mod response;
 pub mod varint;
 
 pub use aead::{AeadKey, CounterNonceAead};
-pub use chunks::{ChunkCipher, ChunkOpener, ChunkSealer, FINAL_CHUNK_AAD};
+pub use chunks::{stream_plaintext_len, ChunkCipher, ChunkOpener, ChunkSealer, FINAL_CHUNK_AAD};
 pub use error::Error;
 pub use response::{response_key_material, response_nonce_len};
