@@ -222,39 +222,28 @@ def _pcr_file(tmp_path: Path, bank: str, pcrs: dict[str, str] | None = None) -> 
     return write(tmp_path, f"pcrs_{bank}.json", json.dumps({"bank": bank, "pcrs": values}).encode())
 
 
+def _tpm_quote_args(quote: str, bank: str, *options: str) -> list[str]:
+    """``tpm-quote`` on the attest, signature and AK files of the vector QUOTE in BANK, then OPTIONS."""
+    return [
+        "tpm-quote",
+        "--attest", str(vector_path("tpm", f"{quote}.quote_{bank}.tpms_attest.bin")),
+        "--signature", str(vector_path("tpm", f"{quote}.quote_{bank}.tpmt_signature.bin")),
+        "--ak", str(vector_path("tpm", f"{quote}.ak_pub.tpmt_public.bin")),
+        *options,
+    ]
+
+
 @pytest.mark.parametrize("bank", ["sha1", "sha256", "sha384"])
 def test_tpm_quote_with_nonce_and_pcrs(tmp_path: Path, bank: str) -> None:
     pcrs = _pcr_file(tmp_path, bank)
-    rc, doc = run(
-        "tpm-quote",
-        "--attest",
-        str(vector_path("tpm", f"{COS}.quote_{bank}.tpms_attest.bin")),
-        "--signature",
-        str(vector_path("tpm", f"{COS}.quote_{bank}.tpmt_signature.bin")),
-        "--ak",
-        str(vector_path("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
-        "--nonce",
-        "9009",
-        "--pcrs",
-        pcrs,
-    )
+    rc, doc = run(*_tpm_quote_args(COS, bank, "--nonce", "9009", "--pcrs", pcrs))
     assert_shape(doc)
     assert (rc, doc["valid"]) == (VALID, True), failed(doc)
 
 
 def test_tpm_quote_wrong_nonce_is_invalid(tmp_path: Path) -> None:
     rc, doc = run(
-        "tpm-quote",
-        "--attest",
-        str(vector_path("tpm", f"{COS}.quote_sha256.tpms_attest.bin")),
-        "--signature",
-        str(vector_path("tpm", f"{COS}.quote_sha256.tpmt_signature.bin")),
-        "--ak",
-        str(vector_path("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
-        "--nonce",
-        "9008",
-        "--pcrs",
-        _pcr_file(tmp_path, "sha256"),
+        *_tpm_quote_args(COS, "sha256", "--nonce", "9008", "--pcrs", _pcr_file(tmp_path, "sha256"))
     )
     assert (rc, failed(doc)) == (INVALID, ["tpm.quote.nonce"])
 
@@ -263,34 +252,12 @@ def test_tpm_quote_altered_pcr_is_invalid(tmp_path: Path) -> None:
     pcrs = dict(cos_bank("sha256")["pcr_values"])
     pcrs["0"] = "11" * 32
     path = _pcr_file(tmp_path, "sha256", pcrs)
-    rc, doc = run(
-        "tpm-quote",
-        "--attest",
-        str(vector_path("tpm", f"{COS}.quote_sha256.tpms_attest.bin")),
-        "--signature",
-        str(vector_path("tpm", f"{COS}.quote_sha256.tpmt_signature.bin")),
-        "--ak",
-        str(vector_path("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
-        "--nonce",
-        "9009",
-        "--pcrs",
-        path,
-    )
+    rc, doc = run(*_tpm_quote_args(COS, "sha256", "--nonce", "9009", "--pcrs", path))
     assert (rc, failed(doc)) == (INVALID, ["tpm.quote.pcr_digest"])
 
 
 def test_tpm_quote_bad_hex_nonce_is_unreadable() -> None:
-    rc, _ = run(
-        "tpm-quote",
-        "--attest",
-        str(vector_path("tpm", f"{COS}.quote_sha256.tpms_attest.bin")),
-        "--signature",
-        str(vector_path("tpm", f"{COS}.quote_sha256.tpmt_signature.bin")),
-        "--ak",
-        str(vector_path("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
-        "--nonce",
-        "zz",
-    )
+    rc, _ = run(*_tpm_quote_args(COS, "sha256", "--nonce", "zz"))
     assert rc == UNREADABLE
 
 
@@ -441,13 +408,7 @@ def test_evidence_unreadable_inputs(
 
 def test_tpm_quote_unknown_pcr_bank_is_unreadable(tmp_path: Path) -> None:
     path = write(tmp_path, "p.json", b'{"bank": "md5", "pcrs": {"0": "00"}}')
-    rc, doc = run(
-        "tpm-quote",
-        "--attest", str(vector_path("tpm", f"{COS}.quote_sha256.tpms_attest.bin")),
-        "--signature", str(vector_path("tpm", f"{COS}.quote_sha256.tpmt_signature.bin")),
-        "--ak", str(vector_path("tpm", f"{COS}.ak_pub.tpmt_public.bin")),
-        "--pcrs", path,
-    )
+    rc, doc = run(*_tpm_quote_args(COS, "sha256", "--pcrs", path))
     assert rc == UNREADABLE
     assert "md5" in doc["error"]
 
@@ -476,13 +437,7 @@ def _no_nonce_args(tmp_path: Path) -> list[str]:
     pcrs = write(
         tmp_path, "pcrs.json", json.dumps({"bank": "sha256", "pcrs": bank["pcr_values"]}).encode()
     )
-    return [
-        "tpm-quote",
-        "--attest", str(vector_path("tpm", f"{NO_NONCE}.quote_sha256.tpms_attest.bin")),
-        "--signature", str(vector_path("tpm", f"{NO_NONCE}.quote_sha256.tpmt_signature.bin")),
-        "--ak", str(vector_path("tpm", f"{NO_NONCE}.ak_pub.tpmt_public.bin")),
-        "--pcrs", pcrs,
-    ]
+    return _tpm_quote_args(NO_NONCE, "sha256", "--pcrs", pcrs)
 
 
 def test_tpm_quote_without_nonce_fails_freshness_unless_accepted(tmp_path: Path) -> None:

@@ -1,5 +1,7 @@
 //! Every TCG event log in the shared vectors replays to its expected PCRs; mutations fail cleanly.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -7,14 +9,7 @@ use openpcc_attest::eventlog::{self, DataCheck, ExpectedPcrs, HashAlg};
 use serde_json::Value;
 
 fn vectors_dir() -> Option<PathBuf> {
-    let root = std::env::var_os("OPENPCC_VECTORS").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"), PathBuf::from);
-    let dir = root.join("tpm");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: shared vectors not found at {}", dir.display());
-        None
-    }
+    common::vectors_dir("tpm")
 }
 
 struct Case {

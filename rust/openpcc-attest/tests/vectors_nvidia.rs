@@ -1,6 +1,8 @@
 //! NVIDIA GPU and `NVSwitch` SPDM evidence from the shared vectors: every sample valid, every
 //! mutation rejected with the check that catches it.
 
+mod common;
+
 use std::path::PathBuf;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -13,9 +15,7 @@ use serde_json::Value;
 const AT: u64 = 1_767_225_600;
 
 fn dir() -> Option<PathBuf> {
-    let root = std::env::var_os("OPENPCC_VECTORS").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"), PathBuf::from);
-    let dir = root.join("nvidia");
-    dir.is_dir().then_some(dir)
+    common::vectors_dir("nvidia")
 }
 
 fn read(name: &str) -> Vec<u8> {

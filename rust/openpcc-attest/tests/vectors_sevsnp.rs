@@ -3,41 +3,17 @@
 
 #![allow(clippy::many_single_char_names)] // d = vectors dir, t = instant, v = verdict...
 
+mod common;
+
+use common::{at, failed, read};
 use std::path::PathBuf;
 
 use openpcc_attest::sevsnp::{self, Evidence, Roots, SevSnpVerifier};
-use openpcc_attest::x509::parse_rfc3339_utc;
 use openpcc_attest::Verdict;
 use serde_json::Value;
 
 fn dir() -> Option<PathBuf> {
-    let root = std::env::var_os("OPENPCC_VECTORS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
-        PathBuf::from,
-    );
-    let d = root.join("sev-snp");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        eprintln!("skipping: {} missing", d.display());
-        None
-    }
-}
-
-fn read(d: &std::path::Path, name: &str) -> Vec<u8> {
-    std::fs::read(d.join(name)).unwrap()
-}
-
-fn at(text: &str) -> u64 {
-    parse_rfc3339_utc(text).unwrap()
-}
-
-fn failed(v: &Verdict) -> Vec<&str> {
-    v.checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| c.name.as_str())
-        .collect()
+    common::vectors_dir("sev-snp")
 }
 
 fn verify(

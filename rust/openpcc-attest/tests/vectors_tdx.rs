@@ -4,45 +4,21 @@
 
 #![allow(clippy::many_single_char_names)] // d = vectors dir, t = instant, v = verdict...
 
+mod common;
+
+use common::{at, failed, read};
 use std::path::{Path, PathBuf};
 
 use openpcc_attest::tdx::{self, TdxRoot};
-use openpcc_attest::x509::parse_rfc3339_utc;
 use openpcc_attest::Verdict;
 use serde_json::{json, Value};
 
 fn dir() -> Option<PathBuf> {
-    let root = std::env::var_os("OPENPCC_VECTORS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
-        PathBuf::from,
-    );
-    let d = root.join("tdx");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        eprintln!("skipping: {} missing", d.display());
-        None
-    }
-}
-
-fn read(d: &Path, name: &str) -> Vec<u8> {
-    std::fs::read(d.join(name)).unwrap()
+    common::vectors_dir("tdx")
 }
 
 fn text(d: &Path, name: &str) -> String {
     String::from_utf8(read(d, name)).unwrap()
-}
-
-fn at(t: &str) -> u64 {
-    parse_rfc3339_utc(t).unwrap()
-}
-
-fn failed(v: &Verdict) -> Vec<&str> {
-    v.checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| c.name.as_str())
-        .collect()
 }
 
 /// The go-tdx-guest PCS bodies and DER CRLs, in the collateral JSON format.

@@ -2,6 +2,9 @@
 //! quote gives the outcome `expected.json` states, the derived negatives fail with the named
 //! check, and mutated input never panics.
 
+mod common;
+
+use common::{failed, read};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -14,21 +17,7 @@ use openpcc_attest::Verdict;
 use serde_json::Value;
 
 fn root() -> Option<PathBuf> {
-    let base = std::env::var_os("OPENPCC_VECTORS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
-        PathBuf::from,
-    );
-    let dir = base.join("tpm");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: shared vectors not found at {}", dir.display());
-        None
-    }
-}
-
-fn read(dir: &Path, name: &str) -> Vec<u8> {
-    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    common::vectors_dir("tpm")
 }
 
 fn expected(dir: &Path) -> Value {
@@ -45,14 +34,6 @@ fn ak(bytes: &[u8]) -> AkSource<'_> {
         intermediates: &[],
         at_unix: JAN_2026,
     }
-}
-
-fn failed(v: &Verdict) -> Vec<&str> {
-    v.checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| c.name.as_str())
-        .collect()
 }
 
 fn assert_valid(v: &Verdict, what: &str) {

@@ -145,13 +145,7 @@ impl Cipher {
     ) -> Result<(), Error> {
         let buf = InOutBuf::new(body, out)
             .map_err(|_| Error::InvalidInput("output buffer has the wrong length"))?;
-        let tag = tag.try_into().map_err(|_| Error::OpenFailed)?;
-        match self {
-            Cipher::Aes128(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
-            Cipher::Aes256(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
-            Cipher::ChaCha(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
-        }
-        .map_err(|_| Error::OpenFailed)
+        self.decrypt_detached(nonce, aad, buf, tag)
     }
 }
 
@@ -194,7 +188,18 @@ impl Cipher {
         tag: &[u8],
         body: &mut [u8],
     ) -> Result<(), Error> {
-        let buf = InOutBuf::from(body);
+        self.decrypt_detached(nonce, aad, InOutBuf::from(body), tag)
+    }
+
+    /// Decrypts `buf` and checks `tag`; any failure (a tag of the wrong size included) is `OpenFailed`.
+    #[cfg(not(feature = "aws-lc"))]
+    fn decrypt_detached(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: InOutBuf<'_, '_, u8>,
+        tag: &[u8],
+    ) -> Result<(), Error> {
         let tag = tag.try_into().map_err(|_| Error::OpenFailed)?;
         match self {
             Cipher::Aes128(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),

@@ -125,6 +125,14 @@ impl Context {
         Ok(())
     }
 
+    /// Suite and sequence number only: the keys stay out of `Debug`.
+    fn debug_as(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("suite", &self.suite)
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+
     fn export_into(&self, exporter_context: &[u8], out: &mut [u8]) -> Result<(), Error> {
         if out.len() > self.suite.kdf.max_expand_len() {
             return Err(Error::InvalidInput("export length too large"));
@@ -141,6 +149,16 @@ impl Context {
 
 macro_rules! common_context_methods {
     () => {
+        pub(crate) fn new(
+            suite: Suite,
+            mode: Mode,
+            shared_secret: &[u8],
+            info: &[u8],
+            psk: Option<(&[u8], &[u8])>,
+        ) -> Result<Self, Error> {
+            key_schedule(suite, mode, shared_secret, info, psk).map(Self)
+        }
+
         /// `Export(exporter_context, L)` (RFC 9180 §5.3); `len` is at most 255 × the KDF's hash length.
         pub fn export(&self, exporter_context: &[u8], len: usize) -> Result<Vec<u8>, Error> {
             let mut out = vec![0u8; len.min(self.0.suite.kdf.max_expand_len() + 1)];
@@ -180,16 +198,6 @@ pub struct SenderContext(Context);
 pub struct RecipientContext(Context);
 
 impl SenderContext {
-    pub(crate) fn new(
-        suite: Suite,
-        mode: Mode,
-        shared_secret: &[u8],
-        info: &[u8],
-        psk: Option<(&[u8], &[u8])>,
-    ) -> Result<Self, Error> {
-        key_schedule(suite, mode, shared_secret, info, psk).map(Self)
-    }
-
     /// `Seal(aad, pt)`: returns ciphertext || tag and advances the sequence number.
     pub fn seal(&mut self, aad: &[u8], pt: &[u8]) -> Result<Vec<u8>, Error> {
         let len = pt
@@ -220,16 +228,6 @@ impl SenderContext {
 }
 
 impl RecipientContext {
-    pub(crate) fn new(
-        suite: Suite,
-        mode: Mode,
-        shared_secret: &[u8],
-        info: &[u8],
-        psk: Option<(&[u8], &[u8])>,
-    ) -> Result<Self, Error> {
-        key_schedule(suite, mode, shared_secret, info, psk).map(Self)
-    }
-
     /// `Open(aad, ct)`: returns the plaintext and advances the sequence number; a failure leaves it unchanged.
     pub fn open(&mut self, aad: &[u8], ct: &[u8]) -> Result<Vec<u8>, Error> {
         let mut out = vec![0u8; ct.len().saturating_sub(TAG_LEN)];
@@ -247,18 +245,12 @@ impl RecipientContext {
 
 impl fmt::Debug for SenderContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SenderContext")
-            .field("suite", &self.0.suite)
-            .field("seq", &self.0.seq)
-            .finish_non_exhaustive()
+        self.0.debug_as("SenderContext", f)
     }
 }
 
 impl fmt::Debug for RecipientContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RecipientContext")
-            .field("suite", &self.0.suite)
-            .field("seq", &self.0.seq)
-            .finish_non_exhaustive()
+        self.0.debug_as("RecipientContext", f)
     }
 }

@@ -461,15 +461,25 @@ fn decode_core(
     detach_if(py, bytes.len(), || core::decode_with(bytes, config)).map_err(|e| decode_error(&e))
 }
 
+/// Decodes a message, of the kind `expect` when given, into its Python class.
+fn decode_message(
+    py: Python<'_>,
+    data: &PyBackedBytes,
+    max_header_bytes: usize,
+    expect: Option<core::Kind>,
+) -> PyResult<Py<PyAny>> {
+    message_to_py(
+        py,
+        decode_core(py, data, &config(max_header_bytes, expect))?.message,
+    )
+}
+
 /// Decodes a message (request or response), accepting zero padding and the truncations RFC 9292
 /// allows.
 #[pyfunction]
 #[pyo3(signature = (data, *, max_header_bytes = 16384))]
 fn decode(py: Python<'_>, data: PyBackedBytes, max_header_bytes: usize) -> PyResult<Py<PyAny>> {
-    message_to_py(
-        py,
-        decode_core(py, &data, &config(max_header_bytes, None))?.message,
-    )
+    decode_message(py, &data, max_header_bytes, None)
 }
 
 /// Decodes a request; a response is a `BHTTPDecodeError`.
@@ -480,15 +490,7 @@ fn decode_request(
     data: PyBackedBytes,
     max_header_bytes: usize,
 ) -> PyResult<Py<PyAny>> {
-    message_to_py(
-        py,
-        decode_core(
-            py,
-            &data,
-            &config(max_header_bytes, Some(core::Kind::Request)),
-        )?
-        .message,
-    )
+    decode_message(py, &data, max_header_bytes, Some(core::Kind::Request))
 }
 
 /// Decodes a response; a request is a `BHTTPDecodeError`.
@@ -499,15 +501,7 @@ fn decode_response(
     data: PyBackedBytes,
     max_header_bytes: usize,
 ) -> PyResult<Py<PyAny>> {
-    message_to_py(
-        py,
-        decode_core(
-            py,
-            &data,
-            &config(max_header_bytes, Some(core::Kind::Response)),
-        )?
-        .message,
-    )
+    decode_message(py, &data, max_header_bytes, Some(core::Kind::Response))
 }
 
 /// A decoded message with its framing and padding.

@@ -441,141 +441,105 @@ fn export_bytes(
     Ok(PyBytes::new(py, &value))
 }
 
-/// The sender side of an HPKE context: `seal` messages in order, `export` secrets.
-#[pyclass(frozen, module = "openpcc.hpke")]
-pub(crate) struct SenderContext {
-    inner: Mutex<core::SenderContext>,
-    suite: core::Suite,
+/// One HPKE context class: the core context behind a mutex, its direction's own methods, and the
+/// `export`/`seq`/`suite`/`_set_seq`/`__repr__` methods both directions share.
+macro_rules! context_class {
+    ($(#[$doc:meta])* $name:ident($core:ty) { $($methods:tt)* }) => {
+        $(#[$doc])*
+        #[pyclass(frozen, module = "openpcc.hpke")]
+        pub(crate) struct $name {
+            inner: Mutex<$core>,
+            suite: core::Suite,
+        }
+
+        impl $name {
+            fn new(ctx: $core) -> Self {
+                Self {
+                    suite: ctx.suite(),
+                    inner: Mutex::new(ctx),
+                }
+            }
+        }
+
+        #[pymethods]
+        impl $name {
+            $($methods)*
+
+            /// `Export(exporter_context, length)`.
+            fn export<'py>(
+                &self,
+                py: Python<'py>,
+                exporter_context: &[u8],
+                length: i64,
+            ) -> PyResult<Bound<'py, PyBytes>> {
+                export_bytes(py, length, |len| {
+                    lock(&self.inner).export(exporter_context, len)
+                })
+            }
+
+            #[getter]
+            fn seq(&self) -> u64 {
+                lock(&self.inner).seq()
+            }
+
+            #[getter]
+            fn suite(&self) -> Suite {
+                Suite { inner: self.suite }
+            }
+
+            /// Test seam: jump to sequence number `seq` (to reach the message limit).
+            fn _set_seq(&self, seq: u64) {
+                lock(&self.inner).set_seq_for_tests(seq);
+            }
+
+            fn __repr__(&self) -> String {
+                format!(
+                    concat!(stringify!($name), "(suite={}, seq={})"),
+                    Suite { inner: self.suite }.__repr__(),
+                    self.seq()
+                )
+            }
+        }
+    };
 }
 
-impl SenderContext {
-    fn new(ctx: core::SenderContext) -> Self {
-        Self {
-            suite: ctx.suite(),
-            inner: Mutex::new(ctx),
+context_class! {
+    /// The sender side of an HPKE context: `seal` messages in order, `export` secrets.
+    SenderContext(core::SenderContext) {
+        /// `Seal(aad, pt)`: ciphertext || tag; each call uses the next sequence number.
+        #[pyo3(signature = (pt, aad=None), text_signature = "($self, pt, aad=b'')")]
+        fn seal<'py>(
+            &self,
+            py: Python<'py>,
+            pt: &[u8],
+            aad: Option<&[u8]>,
+        ) -> PyResult<Bound<'py, PyBytes>> {
+            let aad = aad.unwrap_or_default();
+            PyBytes::new_with(py, sealed_len(pt)?, |out| {
+                maybe_detach(py, pt.len(), || lock(&self.inner).seal_into(aad, pt, out))
+                    .map_err(to_py_err)
+            })
         }
     }
 }
 
-#[pymethods]
-impl SenderContext {
-    /// `Seal(aad, pt)`: ciphertext || tag; each call uses the next sequence number.
-    #[pyo3(signature = (pt, aad=None), text_signature = "($self, pt, aad=b'')")]
-    fn seal<'py>(
-        &self,
-        py: Python<'py>,
-        pt: &[u8],
-        aad: Option<&[u8]>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let aad = aad.unwrap_or_default();
-        PyBytes::new_with(py, sealed_len(pt)?, |out| {
-            maybe_detach(py, pt.len(), || lock(&self.inner).seal_into(aad, pt, out))
-                .map_err(to_py_err)
-        })
-    }
-
-    /// `Export(exporter_context, length)`.
-    fn export<'py>(
-        &self,
-        py: Python<'py>,
-        exporter_context: &[u8],
-        length: i64,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        export_bytes(py, length, |len| {
-            lock(&self.inner).export(exporter_context, len)
-        })
-    }
-
-    #[getter]
-    fn seq(&self) -> u64 {
-        lock(&self.inner).seq()
-    }
-
-    #[getter]
-    fn suite(&self) -> Suite {
-        Suite { inner: self.suite }
-    }
-
-    /// Test seam: jump to sequence number `seq` (to reach the message limit).
-    fn _set_seq(&self, seq: u64) {
-        lock(&self.inner).set_seq_for_tests(seq);
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "SenderContext(suite={}, seq={})",
-            Suite { inner: self.suite }.__repr__(),
-            self.seq()
-        )
-    }
-}
-
-/// The recipient side of an HPKE context: `open` messages in order, `export` secrets.
-#[pyclass(frozen, module = "openpcc.hpke")]
-pub(crate) struct RecipientContext {
-    inner: Mutex<core::RecipientContext>,
-    suite: core::Suite,
-}
-
-impl RecipientContext {
-    fn new(ctx: core::RecipientContext) -> Self {
-        Self {
-            suite: ctx.suite(),
-            inner: Mutex::new(ctx),
+context_class! {
+    /// The recipient side of an HPKE context: `open` messages in order, `export` secrets.
+    RecipientContext(core::RecipientContext) {
+        /// `Open(aad, ct)`: the plaintext; a failure raises `OpenError` and leaves the sequence number alone.
+        #[pyo3(signature = (ct, aad=None), text_signature = "($self, ct, aad=b'')")]
+        fn open<'py>(
+            &self,
+            py: Python<'py>,
+            ct: &[u8],
+            aad: Option<&[u8]>,
+        ) -> PyResult<Bound<'py, PyBytes>> {
+            let aad = aad.unwrap_or_default();
+            PyBytes::new_with(py, opened_len(ct), |out| {
+                maybe_detach(py, ct.len(), || lock(&self.inner).open_into(aad, ct, out))
+                    .map_err(to_py_err)
+            })
         }
-    }
-}
-
-#[pymethods]
-impl RecipientContext {
-    /// `Open(aad, ct)`: the plaintext; a failure raises `OpenError` and leaves the sequence number alone.
-    #[pyo3(signature = (ct, aad=None), text_signature = "($self, ct, aad=b'')")]
-    fn open<'py>(
-        &self,
-        py: Python<'py>,
-        ct: &[u8],
-        aad: Option<&[u8]>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let aad = aad.unwrap_or_default();
-        PyBytes::new_with(py, opened_len(ct), |out| {
-            maybe_detach(py, ct.len(), || lock(&self.inner).open_into(aad, ct, out))
-                .map_err(to_py_err)
-        })
-    }
-
-    /// `Export(exporter_context, length)`.
-    fn export<'py>(
-        &self,
-        py: Python<'py>,
-        exporter_context: &[u8],
-        length: i64,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        export_bytes(py, length, |len| {
-            lock(&self.inner).export(exporter_context, len)
-        })
-    }
-
-    #[getter]
-    fn seq(&self) -> u64 {
-        lock(&self.inner).seq()
-    }
-
-    #[getter]
-    fn suite(&self) -> Suite {
-        Suite { inner: self.suite }
-    }
-
-    /// Test seam: jump to sequence number `seq` (to reach the message limit).
-    fn _set_seq(&self, seq: u64) {
-        lock(&self.inner).set_seq_for_tests(seq);
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "RecipientContext(suite={}, seq={})",
-            Suite { inner: self.suite }.__repr__(),
-            self.seq()
-        )
     }
 }
 

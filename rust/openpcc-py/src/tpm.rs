@@ -103,6 +103,21 @@ fn owned_list(items: Vec<PyBackedBytes>) -> Vec<Vec<u8>> {
     items.into_iter().map(|v| v.to_vec()).collect()
 }
 
+/// Runs `verify` with the attestation key `ak`, its `intermediates` and the instant `at_unix`.
+fn with_ak<R>(
+    ak: &[u8],
+    intermediates: Vec<PyBackedBytes>,
+    at_unix: u64,
+    verify: impl FnOnce(AkSource<'_>) -> R,
+) -> R {
+    let intermediates = owned_list(intermediates);
+    verify(AkSource {
+        ak,
+        intermediates: &intermediates,
+        at_unix,
+    })
+}
+
 fn freshness(nonce: Option<&[u8]>, nonce_required: bool) -> Freshness<'_> {
     match (nonce, nonce_required) {
         (Some(n), _) => Freshness::Nonce(n),
@@ -129,16 +144,14 @@ fn verify_quote(
 ) -> PyResult<PyVerdict> {
     let pcrs = pcr_values(pcrs, bank)?;
     let verdict = py.detach(|| {
-        tpm::verify_quote(&QuoteInput {
-            attest,
-            signature,
-            ak: AkSource {
+        with_ak(ak, intermediates, at_unix, |ak| {
+            tpm::verify_quote(&QuoteInput {
+                attest,
+                signature,
                 ak,
-                intermediates: &owned_list(intermediates),
-                at_unix,
-            },
-            nonce: freshness(nonce, nonce_required),
-            pcrs: pcrs.as_ref(),
+                nonce: freshness(nonce, nonce_required),
+                pcrs: pcrs.as_ref(),
+            })
         })
     });
     verdict_to_py(py, verdict)
@@ -157,15 +170,13 @@ fn verify_certify_creation(
     at_unix: u64,
 ) -> PyResult<PyVerdict> {
     let verdict = py.detach(|| {
-        tpm::verify_certify_creation(&CreationInput {
-            attest,
-            signature,
-            ak: AkSource {
+        with_ak(ak, intermediates, at_unix, |ak| {
+            tpm::verify_certify_creation(&CreationInput {
+                attest,
+                signature,
                 ak,
-                intermediates: &owned_list(intermediates),
-                at_unix,
-            },
-            object_public,
+                object_public,
+            })
         })
     });
     verdict_to_py(py, verdict)
@@ -211,20 +222,18 @@ fn verify_identity(
         values: owned_values(pcrs),
     };
     let verdict = py.detach(|| {
-        tpm::verify_identity(&IdentityInput {
-            quote,
-            quote_signature,
-            pcrs: &pcrs,
-            creation,
-            creation_signature,
-            rek_public,
-            ak: AkSource {
+        with_ak(ak, intermediates, at_unix, |ak| {
+            tpm::verify_identity(&IdentityInput {
+                quote,
+                quote_signature,
+                pcrs: &pcrs,
+                creation,
+                creation_signature,
+                rek_public,
                 ak,
-                intermediates: &owned_list(intermediates),
-                at_unix,
-            },
-            nonce: freshness(nonce, nonce_required),
-            policy_pcrs: &policy_pcrs,
+                nonce: freshness(nonce, nonce_required),
+                policy_pcrs: &policy_pcrs,
+            })
         })
     });
     verdict_to_py(py, verdict)
@@ -239,13 +248,7 @@ fn verify_ak(
     intermediates: Vec<PyBackedBytes>,
     at_unix: u64,
 ) -> PyResult<PyVerdict> {
-    let verdict = py.detach(|| {
-        tpm::verify_ak(&AkSource {
-            ak,
-            intermediates: &owned_list(intermediates),
-            at_unix,
-        })
-    });
+    let verdict = py.detach(|| with_ak(ak, intermediates, at_unix, |ak| tpm::verify_ak(&ak)));
     verdict_to_py(py, verdict)
 }
 
