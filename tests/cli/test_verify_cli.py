@@ -447,9 +447,3 @@ def test_tpm_quote_without_nonce_fails_freshness_unless_accepted(tmp_path: Path)
     assert_shape(doc)
     assert (rc, doc["valid"]) == (VALID, True), failed(doc)
 
-
-def test_tpm_quote_unknown_pcr_bank_is_unreadable(tmp_path: Path) -> None:
-    args = _no_nonce_args(tmp_path)
-    args[-1] = write(tmp_path, "bad.json", b'{"bank": "md5", "pcrs": {"0": "00"}}')
-    rc, _ = run(*args)
-    assert rc == UNREADABLE
