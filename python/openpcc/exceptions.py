@@ -77,6 +77,10 @@ class EvidenceFormatError(AttestationError, MalformedInputError):
     """Evidence bytes do not parse as their format requires."""
 
 
+class TEECollectionError(AttestationError):
+    """The TEE could not produce a report (no configfs-tsm interface, a raced or failed request)."""
+
+
 # --- TPM 2.0 (openpcc.attestation.tpm, openpcc.node_identity) ---------------
 
 
