@@ -10,15 +10,12 @@ use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::Certificate;
 
 use super::NvidiaError;
-use crate::x509::{KeyKind, PublicKey, X509Error};
+use crate::x509::{KeyKind, PublicKey, X509Error, ECDSA_SHA384, EC_PUBLIC_KEY, SECP384R1};
 
 /// "NVIDIA Device Identity CA", the anchor of GPU and `NVSwitch` device chains (from nvtrust's
 /// local GPU verifier, `verifier_device_root.pem`).
 pub const DEVICE_ROOT_PEM: &str = include_str!("verifier_device_root.pem");
 
-const ECDSA_WITH_SHA384: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-const ID_EC_PUBLIC_KEY: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const SECP384R1: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.3.132.0.34");
 /// Real chains have five certificates; anything much longer is not a device chain.
 const MAX_CHAIN: usize = 10;
 
@@ -44,7 +41,7 @@ pub fn default_roots() -> Result<Vec<Certificate>, NvidiaError> {
 fn p384_point(cert: &Certificate) -> Result<&[u8], NvidiaError> {
     let spki = cert.tbs_certificate().subject_public_key_info();
     let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.decode_as::<der::oid::ObjectIdentifier>().ok());
-    if spki.algorithm.oid != ID_EC_PUBLIC_KEY || curve != Some(SECP384R1) {
+    if spki.algorithm.oid != EC_PUBLIC_KEY || curve != Some(SECP384R1) {
         return Err(NvidiaError::BadCertificate("key is not ecdsa p-384"));
     }
     Ok(spki.subject_public_key.raw_bytes())
@@ -110,7 +107,7 @@ fn verify_signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), Nvid
 }
 
 fn check_signed_by(cert: &Certificate, issuer: &Certificate, signature_known_good: bool) -> Result<(), NvidiaError> {
-    if cert.signature_algorithm().oid != ECDSA_WITH_SHA384 {
+    if cert.signature_algorithm().oid != ECDSA_SHA384 {
         return Err(NvidiaError::BadCertificate("signature algorithm is not ecdsa-with-sha384"));
     }
     if cert.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
