@@ -6,20 +6,16 @@ use std::sync::Mutex;
 
 use der::Encode;
 use sha2::{Digest, Sha256};
-use p384::ecdsa::signature::Verifier;
-use p384::ecdsa::{Signature, VerifyingKey};
 use x509_cert::ext::pkix::BasicConstraints;
 use x509_cert::Certificate;
 
 use super::NvidiaError;
+use crate::x509::{KeyKind, PublicKey, X509Error, ECDSA_SHA384, EC_PUBLIC_KEY, SECP384R1};
 
 /// "NVIDIA Device Identity CA", the anchor of GPU and `NVSwitch` device chains (from nvtrust's
 /// local GPU verifier, `verifier_device_root.pem`).
 pub const DEVICE_ROOT_PEM: &str = include_str!("verifier_device_root.pem");
 
-const ECDSA_WITH_SHA384: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-const ID_EC_PUBLIC_KEY: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const SECP384R1: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("1.3.132.0.34");
 /// Real chains have five certificates; anything much longer is not a device chain.
 const MAX_CHAIN: usize = 10;
 
@@ -40,15 +36,30 @@ pub fn default_roots() -> Result<Vec<Certificate>, NvidiaError> {
     parse_pem_chain(DEVICE_ROOT_PEM.as_bytes())
 }
 
-/// The P-384 key of a certificate.
-pub(super) fn p384_key(cert: &Certificate) -> Result<VerifyingKey, NvidiaError> {
+/// The P-384 point of a certificate, as the shared X.509 code verifies with (aws-lc). NVIDIA
+/// chains allow no other key type, so anything else is refused here before any parsing.
+fn p384_point(cert: &Certificate) -> Result<&[u8], NvidiaError> {
     let spki = cert.tbs_certificate().subject_public_key_info();
     let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.decode_as::<der::oid::ObjectIdentifier>().ok());
-    if spki.algorithm.oid != ID_EC_PUBLIC_KEY || curve != Some(SECP384R1) {
+    if spki.algorithm.oid != EC_PUBLIC_KEY || curve != Some(SECP384R1) {
         return Err(NvidiaError::BadCertificate("key is not ecdsa p-384"));
     }
-    VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes())
-        .map_err(|_| NvidiaError::BadCertificate("p-384 point is invalid"))
+    Ok(spki.subject_public_key.raw_bytes())
+}
+
+/// The validated P-384 key of a certificate, for DER (X.509) signatures.
+fn p384_key(cert: &Certificate) -> Result<PublicKey, NvidiaError> {
+    PublicKey::new(KeyKind::P384, p384_point(cert)?).map_err(|_| NvidiaError::BadCertificate("p-384 point is invalid"))
+}
+
+/// Verifies a raw r‖s P-384 / SHA-384 signature (SPDM) with the certificate's key.
+pub(super) fn verify_fixed_p384(cert: &Certificate, msg: &[u8], signature: &[u8]) -> Result<(), NvidiaError> {
+    // One parse, for the raw encoding only: the key is validated as it is first used.
+    let key = PublicKey::for_fixed_signatures(KeyKind::P384, p384_point(cert)?);
+    key.verify_fixed(msg, signature).map_err(|e| match e {
+        X509Error::PublicKey => NvidiaError::BadCertificate("p-384 point is invalid"),
+        _ => NvidiaError::Chain("signature does not verify"),
+    })
 }
 
 /// (certificate, issuer) pairs whose signature already verified, keyed by a hash of both DER
@@ -96,20 +107,21 @@ fn verify_signed_by(cert: &Certificate, issuer: &Certificate) -> Result<(), Nvid
 }
 
 fn check_signed_by(cert: &Certificate, issuer: &Certificate, signature_known_good: bool) -> Result<(), NvidiaError> {
-    if cert.signature_algorithm().oid != ECDSA_WITH_SHA384 {
+    if cert.signature_algorithm().oid != ECDSA_SHA384 {
         return Err(NvidiaError::BadCertificate("signature algorithm is not ecdsa-with-sha384"));
     }
     if cert.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
         return Err(NvidiaError::Chain("issuer name does not match the next certificate"));
     }
-    let key = p384_key(issuer)?;
     if signature_known_good {
-        return Ok(());
+        // The same issuer DER verified this pair before, so its key is a valid P-384 point.
+        return p384_point(issuer).map(drop);
     }
+    let key = p384_key(issuer)?;
     let tbs = cert.tbs_certificate().to_der().map_err(|_| NvidiaError::BadCertificate("tbs does not encode"))?;
     let sig_der = cert.signature().as_bytes().ok_or(NvidiaError::BadCertificate("signature bit string"))?;
-    let sig = Signature::from_der(sig_der).map_err(|_| NvidiaError::BadCertificate("signature is not der ecdsa"))?;
-    key.verify(&tbs, &sig).map_err(|_| NvidiaError::Chain("certificate signature does not verify"))
+    // aws-lc parses the DER ECDSA-Sig-Value strictly; a malformed one fails like a wrong one.
+    key.verify_der(&tbs, sig_der).map_err(|_| NvidiaError::Chain("certificate signature does not verify"))
 }
 
 fn is_ca(cert: &Certificate) -> bool {

@@ -2,13 +2,11 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use p384::ecdsa::signature::Verifier;
-use p384::ecdsa::Signature;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use x509_cert::Certificate;
 
-use super::chain::{default_roots, p384_key, parse_pem_chain, verify_chain};
+use super::chain::{default_roots, parse_pem_chain, verify_chain, verify_fixed_p384};
 use super::spdm::{driver_version, parse_exchange, parse_opaque, vbios_version, Exchange};
 use super::NvidiaError;
 use crate::Verdict;
@@ -239,12 +237,7 @@ fn check_signature(verdict: &mut Verdict, prefix: &str, x: &Exchange<'_>, leaf: 
         verdict.fail(&name, "the request did not ask for a signature");
         return;
     }
-    let outcome = p384_key(leaf).and_then(|key| {
-        let sig = Signature::from_slice(x.response.signature)
-            .map_err(|_| NvidiaError::BadCertificate("signature is not a p-384 r||s pair"))?;
-        key.verify(x.signed, &sig).map_err(|_| NvidiaError::Chain("signature does not verify"))
-    });
-    match outcome {
+    match verify_fixed_p384(leaf, x.signed, x.response.signature) {
         Ok(()) => verdict.pass(&name, "ECDSA P-384 signature over request and response verifies with the leaf key"),
         Err(e) => verdict.fail(&name, e.to_string()),
     }
