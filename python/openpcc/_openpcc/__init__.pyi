@@ -8,5 +8,6 @@ from . import ohttp as ohttp
 from . import sevsnp as sevsnp
 from . import tdx as tdx
 from . import tpm as tpm
+from . import verdict as verdict
 
 __version__: str

@@ -1,3 +1,5 @@
+from .verdict import Verdict
+
 DEVICE_ROOT_PEM: str
 
 def verify_evidence(
@@ -6,5 +8,5 @@ def verify_evidence(
     nonce: bytes | None = None,
     roots: bytes | None = None,
     chain: bytes | None = None,
-) -> str: ...
+) -> Verdict: ...
 def _clear_signature_cache() -> None: ...

@@ -1,9 +1,8 @@
 """TPM 2.0 verification core (``openpcc._openpcc.tpm``). Use ``openpcc.attestation.tpm``."""
 
-from typing import Any, TypeAlias
+from typing import Any
 
-#: ``([(name, ok, detail), ...], claims)``
-_Verdict: TypeAlias = tuple[list[tuple[str, bool, str]], dict[str, Any]]
+from .verdict import Verdict as _Verdict
 
 REFERENCE_PCRS: list[int]
 ROOT_LABELS: list[str]

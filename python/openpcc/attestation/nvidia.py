@@ -37,7 +37,7 @@ def verify_evidence(
     proves consistency, not freshness. ``at`` (default: now) is the instant certificates are
     judged at; a naive datetime is taken as UTC. ``roots`` (PEM) replaces the built-in root.
     """
-    return Verdict.from_json(_nvidia.verify_evidence(bytes(data), _unix_seconds(at), nonce, roots, chain))
+    return _nvidia.verify_evidence(bytes(data), _unix_seconds(at), nonce, roots, chain)
 
 
 def _unix_seconds(at: datetime | None) -> int:

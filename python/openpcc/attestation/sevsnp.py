@@ -28,13 +28,12 @@ def verify_report(
     ``vcek``: the VCEK or VLEK, DER or PEM. ``chain``: PEM with the ASK (or ASVK) and ARK, any
     order; without it the built-in AMD intermediates are used. ``crl``: the ARK's CRL, DER or PEM.
     """
-    text = _core.verify_report(report, vcek=vcek, chain=chain, crl=crl, at=unix_seconds(at))
-    return Verdict.from_json(text)
+    return _core.verify_report(report, vcek=vcek, chain=chain, crl=crl, at=unix_seconds(at))
 
 
 def parse_report(report: bytes) -> Verdict:
     """Parses a report (no signature check); ``claims`` holds every field."""
-    return Verdict.from_json(_core.parse_report(report))
+    return _core.parse_report(report)
 
 
 class SevSnpVerifier:
@@ -58,5 +57,4 @@ class SevSnpVerifier:
         at: datetime | None = None,
     ) -> Verdict:
         """Same as :func:`verify_report`."""
-        text = self._inner.verify(report, vcek=vcek, chain=chain, crl=crl, at=unix_seconds(at))
-        return Verdict.from_json(text)
+        return self._inner.verify(report, vcek=vcek, chain=chain, crl=crl, at=unix_seconds(at))

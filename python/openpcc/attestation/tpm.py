@@ -1,7 +1,7 @@
 """TPM 2.0 evidence: quote, certify-creation and request-encryption-key verification.
 
 All parsing and cryptography run in the Rust core (``openpcc._openpcc.tpm``); this module turns
-Python arguments into its calls and its JSON into :class:`~openpcc.attestation.verdict.Verdict`.
+Python arguments into its calls, which return a :class:`~openpcc.attestation.verdict.Verdict`.
 
 Verifiers never raise on bad evidence: every problem is a failed, named check
 (``tpm.attest.parse``, ``tpm.attest.magic``, ``tpm.attest.type``, ``tpm.quote.signature``,
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from openpcc._openpcc import tpm as _tpm
-from openpcc.attestation.verdict import Check, Verdict
+from openpcc.attestation.verdict import Verdict
 from openpcc.exceptions import MalformedTPMStructureError
 
 __all__ = [
@@ -51,13 +51,6 @@ __all__ = [
 
 #: PCRs the reference binds the request-encryption key to (spec §5.4), SHA-256 bank.
 REFERENCE_PCRS: tuple[int, ...] = tuple(_tpm.REFERENCE_PCRS)
-
-
-def _verdict(raw: tuple[list[tuple[str, bool, str]], dict[str, Any]]) -> Verdict:
-    checks, claims = raw
-    return Verdict(
-        checks=tuple(Check(name, ok, detail) for name, ok, detail in checks), claims=claims
-    )
 
 
 def _unix(at: datetime | None) -> int:
@@ -100,7 +93,7 @@ def verify_quote(
     and the hash (with the signature's hash algorithm) of the values in ascending index order
     must equal ``pcrDigest``. Without ``pcrs`` the digest check fails.
     """
-    raw = _tpm.verify_quote(
+    return _tpm.verify_quote(
         attest,
         signature,
         ak,
@@ -111,7 +104,6 @@ def verify_quote(
         intermediates=[bytes(c) for c in intermediates],
         at_unix=_unix(at),
     )
-    return _verdict(raw)
 
 
 def verify_certify_creation(
@@ -125,7 +117,7 @@ def verify_certify_creation(
 ) -> Verdict:
     """Verifies a TPM2_CertifyCreation by the AK; with ``object_public`` (a ``TPMT_PUBLIC``) also
     that the certified ``objectName`` is that key's name."""
-    raw = _tpm.verify_certify_creation(
+    return _tpm.verify_certify_creation(
         attest,
         signature,
         ak,
@@ -133,7 +125,6 @@ def verify_certify_creation(
         intermediates=[bytes(c) for c in intermediates],
         at_unix=_unix(at),
     )
-    return _verdict(raw)
 
 
 def check_rek(
@@ -146,8 +137,7 @@ def check_rek(
     """Checks a request-encryption key ``TPMT_PUBLIC``: P-256, fixedTPM, fixedParent,
     sensitiveDataOrigin, decrypt, not sign/restricted, userWithAuth clear, and ``authPolicy`` equal
     to PolicyPCR over ``policy_pcrs`` with the given values."""
-    raw = _tpm.check_rek(rek_public, pcrs=_pcr_dict(pcrs), bank=bank, policy_pcrs=list(policy_pcrs))
-    return _verdict(raw)
+    return _tpm.check_rek(rek_public, pcrs=_pcr_dict(pcrs), bank=bank, policy_pcrs=list(policy_pcrs))
 
 
 def verify_identity(
@@ -169,7 +159,7 @@ def verify_identity(
     """Verifies a compute node's TPM identity: the quote, the AK's CertifyCreation of the REK and
     the REK itself. ``claims["rek_public_key"]`` (hex, uncompressed P-256) is present only when
     every check passed."""
-    raw = _tpm.verify_identity(
+    return _tpm.verify_identity(
         quote=quote,
         quote_signature=quote_signature,
         pcrs={int(k): bytes(v) for k, v in pcrs.items()},
@@ -184,7 +174,6 @@ def verify_identity(
         intermediates=[bytes(c) for c in intermediates],
         at_unix=_unix(at),
     )
-    return _verdict(raw)
 
 
 def verify_ak(
@@ -192,8 +181,7 @@ def verify_ak(
 ) -> Verdict:
     """Checks an attestation key alone: a certificate's chain to the built-in GCE/Azure roots at
     ``at`` (``tpm.ak.chain``), or a public area's restricted-signing attributes."""
-    raw = _tpm.verify_ak(ak, intermediates=[bytes(c) for c in intermediates], at_unix=_unix(at))
-    return _verdict(raw)
+    return _tpm.verify_ak(ak, intermediates=[bytes(c) for c in intermediates], at_unix=_unix(at))
 
 
 def parse_attest(data: bytes) -> dict[str, Any]:

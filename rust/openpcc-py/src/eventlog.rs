@@ -7,6 +7,8 @@ use pyo3::import_exception;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::verdict;
+
 import_exception!(openpcc.exceptions, EvidenceFormatError);
 import_exception!(openpcc.exceptions, UnsupportedError);
 
@@ -15,16 +17,17 @@ fn to_py_err(e: EventLogError) -> PyErr {
 }
 
 /// Parses, replays and checks a log; compares with `expected_pcrs` ({bank: {index: value}}) when
-/// given. Returns the verdict as JSON (`valid`, `checks`, `claims`).
+/// given.
 #[pyfunction]
 #[pyo3(signature = (log, expected_pcrs=None))]
 fn verify_event_log(
     py: Python<'_>,
     log: &[u8],
     expected_pcrs: Option<HashMap<String, HashMap<u32, Vec<u8>>>>,
-) -> PyResult<String> {
+) -> PyResult<verdict::Verdict> {
     let expected = expected_pcrs.map(expected_from_names).transpose()?;
-    Ok(py.detach(|| eventlog::verify(log, expected.as_ref()).to_json()))
+    let core = py.detach(|| eventlog::verify(log, expected.as_ref()));
+    verdict::to_py(py, core)
 }
 
 fn expected_from_names(by_name: HashMap<String, HashMap<u32, Vec<u8>>>) -> PyResult<ExpectedPcrs> {

@@ -1,4 +1,4 @@
-//! The `openpcc._openpcc` extension module: thin PyO3 bindings over the pure-Rust crates.
+//! The `openpcc._openpcc` extension module: thin `PyO3` bindings over the pure-Rust crates.
 //!
 //! Each submodule mirrors one file here and one `python/openpcc/_openpcc/<name>.pyi` stub.
 
@@ -13,6 +13,7 @@ mod ohttp;
 mod sevsnp;
 mod tdx;
 mod tpm;
+mod verdict;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -22,7 +23,7 @@ type Register = fn(&Bound<'_, PyModule>) -> PyResult<()>;
 #[pymodule(gil_used = false)]
 fn _openpcc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    let submodules: [(&str, Register); 10] = [
+    let submodules: [(&str, Register); 11] = [
         ("attestation", attestation::register),
         ("bhttp", bhttp::register),
         ("compute", compute::register),
@@ -33,6 +34,7 @@ fn _openpcc(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("sevsnp", sevsnp::register),
         ("tdx", tdx::register),
         ("tpm", tpm::register),
+        ("verdict", verdict::register),
     ];
     for (name, register) in submodules {
         add_submodule(m, name, register)?;
@@ -46,7 +48,10 @@ fn add_submodule(parent: &Bound<'_, PyModule>, name: &str, register: Register) -
     let child = PyModule::new(py, name)?;
     register(&child)?;
     parent.add_submodule(&child)?;
-    let modules = py.import("sys")?.getattr("modules")?.cast_into::<PyDict>()?;
+    let modules = py
+        .import("sys")?
+        .getattr("modules")?
+        .cast_into::<PyDict>()?;
     modules.set_item(format!("openpcc._openpcc.{name}"), child)?;
     Ok(())
 }

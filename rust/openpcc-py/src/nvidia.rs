@@ -3,7 +3,9 @@
 use openpcc_attest::nvidia::{self, VerifyOptions};
 use pyo3::prelude::*;
 
-/// Verifies the evidence in `data` at `at_unix`; returns the verdict as JSON.
+use crate::verdict::{self, Verdict};
+
+/// Verifies the evidence in `data` at `at_unix`.
 #[pyfunction]
 #[pyo3(signature = (data, at_unix, nonce=None, roots=None, chain=None))]
 fn verify_evidence(
@@ -13,9 +15,15 @@ fn verify_evidence(
     nonce: Option<Vec<u8>>,
     roots: Option<Vec<u8>>,
     chain: Option<Vec<u8>>,
-) -> String {
-    let opts = VerifyOptions { nonce, at_unix, roots_pem: roots, chain_pem: chain };
-    py.detach(|| nvidia::verify_evidence(data, &opts).to_json())
+) -> PyResult<Verdict> {
+    let opts = VerifyOptions {
+        nonce,
+        at_unix,
+        roots_pem: roots,
+        chain_pem: chain,
+    };
+    let core = py.detach(|| nvidia::verify_evidence(data, &opts));
+    verdict::to_py(py, core)
 }
 
 /// Forgets the certificate signatures already verified (benchmarks of the cold path).

@@ -1,13 +1,13 @@
-//! `openpcc._openpcc.sevsnp`: AMD SEV-SNP report parsing and verification. Verdicts cross the
-//! boundary as JSON (`openpcc.attestation.verdict.Verdict.from_json` reads them).
+//! `openpcc._openpcc.sevsnp`: AMD SEV-SNP report parsing and verification, returning a `Verdict`.
 
 use openpcc_attest::sevsnp::{self, Evidence, Roots, SevSnpVerifier as CoreVerifier};
 use pyo3::prelude::*;
 
 use crate::errors::EvidenceFormatError;
+use crate::verdict::{self, Verdict};
 
 /// Verifies a report (bare or Azure HCL) with its VCEK/VLEK, optional chain and CRL, at `at`
-/// (seconds since the Unix epoch) against the built-in AMD roots. Returns the verdict JSON.
+/// (seconds since the Unix epoch) against the built-in AMD roots.
 #[pyfunction]
 #[pyo3(signature = (report, *, vcek = None, chain = None, crl = None, at))]
 fn verify_report(
@@ -17,8 +17,8 @@ fn verify_report(
     chain: Option<&[u8]>,
     crl: Option<&[u8]>,
     at: u64,
-) -> String {
-    py.detach(|| {
+) -> PyResult<Verdict> {
+    let core = py.detach(|| {
         let roots = builtin_roots();
         sevsnp::verify_report(
             &Evidence {
@@ -30,14 +30,14 @@ fn verify_report(
             },
             roots,
         )
-        .to_json()
-    })
+    });
+    verdict::to_py(py, core)
 }
 
-/// Parses a report and returns the verdict JSON (one parse check per layer, plus claims).
+/// Parses a report: one parse check per layer, plus claims.
 #[pyfunction]
-fn parse_report(report: &[u8]) -> String {
-    sevsnp::parse_report(report).to_json()
+fn parse_report(py: Python<'_>, report: &[u8]) -> PyResult<Verdict> {
+    verdict::to_py(py, sevsnp::parse_report(report))
 }
 
 fn builtin_roots() -> &'static Roots {
@@ -78,18 +78,17 @@ impl SevSnpVerifier {
         chain: Option<&[u8]>,
         crl: Option<&[u8]>,
         at: u64,
-    ) -> String {
-        py.detach(|| {
-            self.inner
-                .verify(&Evidence {
-                    report,
-                    vcek,
-                    chain,
-                    crl,
-                    at,
-                })
-                .to_json()
-        })
+    ) -> PyResult<Verdict> {
+        let core = py.detach(|| {
+            self.inner.verify(&Evidence {
+                report,
+                vcek,
+                chain,
+                crl,
+                at,
+            })
+        });
+        verdict::to_py(py, core)
     }
 }
 

@@ -1,8 +1,7 @@
 //! `openpcc._openpcc.tpm`: TPM 2.0 quote, certify-creation and REK verification.
 //!
-//! Verifiers return the verdict as `(checks, claims)` Python objects, built directly rather than
-//! through JSON (the JSON round trip cost as much as the RSA check); they never raise on bad
-//! evidence. The parse helpers raise `MalformedTPMStructureError` or
+//! Verifiers return a `Verdict` built directly rather than through JSON (the JSON round trip cost
+//! as much as the RSA check); they never raise on bad evidence. The parse helpers raise `MalformedTPMStructureError` or
 //! `UnsupportedTPMAlgorithmError`.
 
 use std::collections::BTreeMap;
@@ -11,12 +10,12 @@ use openpcc_attest::tpm::{
     self, AkSource, CreationInput, Freshness, HashAlg, IdentityInput, PcrValues, QuoteInput,
     TpmError, TpmsAttest, TpmtPublic, TpmtSignature,
 };
-use openpcc_attest::Verdict;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString};
-use serde_json::Value;
+
+use crate::verdict;
+use pyo3::types::PyBytes;
 
 pyo3::import_exception!(openpcc.exceptions, MalformedTPMStructureError);
 pyo3::import_exception!(openpcc.exceptions, UnsupportedTPMAlgorithmError);
@@ -28,54 +27,6 @@ fn to_py_err(e: &TpmError) -> PyErr {
         }
         _ => MalformedTPMStructureError::new_err(e.to_string()),
     }
-}
-
-/// A verdict as `(checks, claims)`: `[(name, ok, detail), ...]` and a dict, built directly (no JSON).
-type PyVerdict = (Vec<(String, bool, String)>, Py<PyAny>);
-
-fn verdict_to_py(py: Python<'_>, verdict: Verdict) -> PyResult<PyVerdict> {
-    let checks = verdict
-        .checks
-        .into_iter()
-        .map(|c| (c.name, c.ok, c.detail))
-        .collect();
-    let claims = PyDict::new(py);
-    for (key, value) in &verdict.claims {
-        claims.set_item(key, json_to_py(py, value)?)?;
-    }
-    Ok((checks, claims.into_any().unbind()))
-}
-
-fn json_to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
-    Ok(match value {
-        Value::Null => py.None(),
-        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any().unbind(),
-        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => u.into_pyobject(py)?.into_any().unbind(),
-            (None, Some(i)) => i.into_pyobject(py)?.into_any().unbind(),
-            _ => n
-                .as_f64()
-                .unwrap_or_default()
-                .into_pyobject(py)?
-                .into_any()
-                .unbind(),
-        },
-        Value::String(s) => PyString::new(py, s).into_any().unbind(),
-        Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(json_to_py(py, item)?)?;
-            }
-            list.into_any().unbind()
-        }
-        Value::Object(map) => {
-            let dict = PyDict::new(py);
-            for (k, v) in map {
-                dict.set_item(k, json_to_py(py, v)?)?;
-            }
-            dict.into_any().unbind()
-        }
-    })
 }
 
 fn bank(name: &str) -> PyResult<HashAlg> {
@@ -141,7 +92,7 @@ fn verify_quote(
     bank: &str,
     intermediates: Vec<PyBackedBytes>,
     at_unix: u64,
-) -> PyResult<PyVerdict> {
+) -> PyResult<verdict::Verdict> {
     let pcrs = pcr_values(pcrs, bank)?;
     let verdict = py.detach(|| {
         with_ak(ak, intermediates, at_unix, |ak| {
@@ -154,7 +105,7 @@ fn verify_quote(
             })
         })
     });
-    verdict_to_py(py, verdict)
+    verdict::to_py(py, verdict)
 }
 
 /// Verifies a `TPM2_CertifyCreation`; returns the verdict.
@@ -168,7 +119,7 @@ fn verify_certify_creation(
     object_public: Option<&[u8]>,
     intermediates: Vec<PyBackedBytes>,
     at_unix: u64,
-) -> PyResult<PyVerdict> {
+) -> PyResult<verdict::Verdict> {
     let verdict = py.detach(|| {
         with_ak(ak, intermediates, at_unix, |ak| {
             tpm::verify_certify_creation(&CreationInput {
@@ -179,7 +130,7 @@ fn verify_certify_creation(
             })
         })
     });
-    verdict_to_py(py, verdict)
+    verdict::to_py(py, verdict)
 }
 
 /// Checks a request-encryption key's public area; returns the verdict.
@@ -191,9 +142,9 @@ fn check_rek(
     pcrs: Option<BTreeMap<u32, PyBackedBytes>>,
     bank: &str,
     policy_pcrs: Vec<u32>,
-) -> PyResult<PyVerdict> {
+) -> PyResult<verdict::Verdict> {
     let pcrs = pcr_values(pcrs, bank)?;
-    verdict_to_py(py, tpm::check_rek(rek_public, pcrs.as_ref(), &policy_pcrs))
+    verdict::to_py(py, tpm::check_rek(rek_public, pcrs.as_ref(), &policy_pcrs))
 }
 
 /// Verifies a node's TPM identity (quote, certify-creation of the REK, REK); returns the verdict.
@@ -216,7 +167,7 @@ fn verify_identity(
     policy_pcrs: Vec<u32>,
     intermediates: Vec<PyBackedBytes>,
     at_unix: u64,
-) -> PyResult<PyVerdict> {
+) -> PyResult<verdict::Verdict> {
     let pcrs = PcrValues {
         bank: self::bank(bank)?,
         values: owned_values(pcrs),
@@ -236,7 +187,7 @@ fn verify_identity(
             })
         })
     });
-    verdict_to_py(py, verdict)
+    verdict::to_py(py, verdict)
 }
 
 /// Checks an attestation key alone (certificate chain at `at_unix`, or public-area attributes).
@@ -247,9 +198,9 @@ fn verify_ak(
     ak: &[u8],
     intermediates: Vec<PyBackedBytes>,
     at_unix: u64,
-) -> PyResult<PyVerdict> {
+) -> PyResult<verdict::Verdict> {
     let verdict = py.detach(|| with_ak(ak, intermediates, at_unix, |ak| tpm::verify_ak(&ak)));
-    verdict_to_py(py, verdict)
+    verdict::to_py(py, verdict)
 }
 
 /// Parses a `TPMS_ATTEST` or `TPM2B_ATTEST`; returns its fields as a dict.
@@ -261,7 +212,7 @@ fn parse_attest(py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
     } else {
         TpmsAttest::decode(data)
     };
-    json_to_py(py, &attest.map_err(|e| to_py_err(&e))?.to_json())
+    verdict::json_to_py(py, &attest.map_err(|e| to_py_err(&e))?.to_json())
 }
 
 /// Parses a `TPMT_PUBLIC` or `TPM2B_PUBLIC`; returns its fields (with the name) as a dict.
@@ -269,7 +220,7 @@ fn parse_attest(py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
 fn parse_public(py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
     let public =
         TpmtPublic::decode(data).or_else(|first| TpmtPublic::decode_2b(data).map_err(|_| first));
-    json_to_py(py, &public.map_err(|e| to_py_err(&e))?.to_json())
+    verdict::json_to_py(py, &public.map_err(|e| to_py_err(&e))?.to_json())
 }
 
 /// The name (`nameAlg || H(TPMT_PUBLIC)`) of a `TPMT_PUBLIC`.

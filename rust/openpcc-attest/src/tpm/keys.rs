@@ -134,24 +134,25 @@ impl VerifyKey {
 
     /// Checks a TPM signature over `message` (the marshalled `TPMS_ATTEST`).
     pub fn verify_tpm(&self, sig: &TpmtSignature, message: &[u8]) -> Result<(), TpmError> {
-        let digest = sig.hash().digest(message);
+        // RSASSA hashes inside AWS-LC; the other schemes take the digest.
+        let digest = || sig.hash().digest(message);
         match (self, sig) {
             (Self::Rsa(key), TpmtSignature::RsaSsa { hash, sig }) => {
                 rsa_pkcs1(key, *hash, message, sig)
             }
             (Self::Rsa(key), TpmtSignature::RsaPss { hash, sig }) => {
-                rsa_pss(key, *hash, message, &digest, sig)
+                rsa_pss(key, *hash, message, &digest(), sig)
             }
             (Self::P256(key), TpmtSignature::Ecdsa { r, s, .. }) => {
                 let sig = p256::ecdsa::Signature::from_slice(&scalars(r, s, 32)?)
                     .map_err(|_| TpmError::BadSignature)?;
-                key.verify_prehash(&digest, &sig)
+                key.verify_prehash(&digest(), &sig)
                     .map_err(|_| TpmError::BadSignature)
             }
             (Self::P384(key), TpmtSignature::Ecdsa { r, s, .. }) => {
                 let sig = p384::ecdsa::Signature::from_slice(&scalars(r, s, 48)?)
                     .map_err(|_| TpmError::BadSignature)?;
-                key.verify_prehash(&digest, &sig)
+                key.verify_prehash(&digest(), &sig)
                     .map_err(|_| TpmError::BadSignature)
             }
             _ => Err(TpmError::Key(
@@ -352,10 +353,13 @@ mod tests {
     #[test]
     fn empty_rsa_modulus_is_a_key_error() {
         let public = [
-            0x00, 0x01, 0x00, 0x0b, 0x00, 0x05, 0x00, 0x72, 0x00, 0x00, 0x00, 0x10, 0x00, 0x14, 0x00,
-            0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x01, 0x00, 0x0b, 0x00, 0x05, 0x00, 0x72, 0x00, 0x00, 0x00, 0x10, 0x00, 0x14,
+            0x00, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
         ];
         let public = TpmtPublic::decode(&public).unwrap();
-        assert!(matches!(VerifyKey::from_tpmt(&public), Err(TpmError::Key(_))));
+        assert!(matches!(
+            VerifyKey::from_tpmt(&public),
+            Err(TpmError::Key(_))
+        ));
     }
 }

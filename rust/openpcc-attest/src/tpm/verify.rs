@@ -1,6 +1,7 @@
 //! Quote, certify-creation and request-encryption-key verification, each giving a [`Verdict`].
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
@@ -40,13 +41,17 @@ pub struct PcrValues {
 }
 
 impl PcrValues {
+    // Built field by field: `json!` would serialize the values map a second time.
     fn to_json(&self) -> Value {
         let values: serde_json::Map<String, Value> = self
             .values
             .iter()
             .map(|(i, v)| (i.to_string(), Value::String(hex(v))))
             .collect();
-        json!({ "bank": self.bank.name(), "values": values })
+        let mut out = serde_json::Map::new();
+        out.insert("bank".into(), Value::String(self.bank.name().into()));
+        out.insert("values".into(), Value::Object(values));
+        Value::Object(out)
     }
 }
 
@@ -345,7 +350,7 @@ pub fn verify_quote(input: &QuoteInput<'_>) -> Verdict {
         "pcr_selection",
         selected
             .iter()
-            .map(|(h, p)| json!({"hash": h, "pcrs": p}))
+            .map(|(h, p)| selection_json(*h, p))
             .collect::<Vec<_>>(),
     );
     let Some(pcrs) = input.pcrs else {
@@ -379,6 +384,16 @@ pub fn verify_quote(input: &QuoteInput<'_>) -> Verdict {
     v
 }
 
+fn selection_json(hash: u16, pcrs: &[u32]) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("hash".into(), Value::from(hash));
+    out.insert(
+        "pcrs".into(),
+        Value::Array(pcrs.iter().map(|&i| Value::from(i)).collect()),
+    );
+    Value::Object(out)
+}
+
 fn check_pcr_selection(v: &mut Verdict, selected: &[(u16, Vec<u32>)], pcrs: &PcrValues) {
     let wrong_size: Vec<u32> = pcrs
         .values
@@ -398,7 +413,8 @@ fn check_pcr_selection(v: &mut Verdict, selected: &[(u16, Vec<u32>)], pcrs: &Pcr
             )
         } else {
             format!(
-                "PCR values {wrong_size:?} are not {} bytes long",
+                "PCR values [{}] are not {} bytes long",
+                index_ranges(&wrong_size),
                 pcrs.bank.size()
             )
         },
@@ -410,17 +426,42 @@ fn check_pcr_selection(v: &mut Verdict, selected: &[(u16, Vec<u32>)], pcrs: &Pcr
     };
     let quoted: Vec<String> = selected
         .iter()
-        .map(|(h, p)| format!("{}:{p:?}", bank_name(*h)))
+        .map(|(h, p)| format!("{}:[{}]", bank_name(*h), index_ranges(p)))
         .collect();
     v.check(
         "tpm.quote.pcr_selection",
         ok,
         format!(
-            "quote selects [{}]; values given for {}:{given:?}",
+            "quote selects [{}]; values given for {}:[{}]",
             quoted.join(", "),
-            pcrs.bank.name()
+            pcrs.bank.name(),
+            index_ranges(&given)
         ),
     );
+}
+
+/// Ascending PCR indices for humans: runs of three or more as `a-b`, e.g. `0-5,7,8,12`.
+fn index_ranges(indices: &[u32]) -> String {
+    let mut out = String::new();
+    let mut rest = indices;
+    while let Some((&first, _)) = rest.split_first() {
+        let run = 1 + rest
+            .windows(2)
+            .take_while(|w| w[0].checked_add(1) == Some(w[1]))
+            .count();
+        if !out.is_empty() {
+            out.push(',');
+        }
+        let last = rest.get(run - 1).copied().unwrap_or(first);
+        if run >= 3 {
+            let _ = write!(out, "{first}-{last}");
+        } else {
+            let items: Vec<String> = rest.iter().take(run).map(u32::to_string).collect();
+            out.push_str(&items.join(","));
+        }
+        rest = rest.get(run..).unwrap_or_default();
+    }
+    out
 }
 
 fn bank_name(id: u16) -> String {
@@ -663,4 +704,19 @@ pub fn verify_identity(input: &IdentityInput<'_>) -> Verdict {
         v.claims.remove("rek_public_key");
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::index_ranges;
+
+    #[test]
+    fn index_ranges_compacts_runs_of_three_or_more() {
+        assert_eq!(index_ranges(&[]), "");
+        assert_eq!(index_ranges(&[0, 1, 2, 3, 4, 5, 7, 8, 12]), "0-5,7,8,12");
+        assert_eq!(index_ranges(&[3]), "3");
+        assert_eq!(index_ranges(&[0, 2, 3, 4, 23]), "0,2-4,23");
+        let top = format!("{}-{}", u32::MAX - 2, u32::MAX);
+        assert_eq!(index_ranges(&[u32::MAX - 2, u32::MAX - 1, u32::MAX]), top);
+    }
 }
