@@ -3,6 +3,10 @@
 Groups:
 * ``tpm-quote-sha256``: go-tpm-tools GCE quote, RSA-2048 RSASSA-SHA256 AK, 24 SHA-256 PCRs.
 * ``tpm-quote-sha384``: same AK, 24 SHA-384 PCRs (the biggest PCR map a PC-client quote carries).
+* ``tpm-quote+eventlog``: the SHA-256 quote, then the node's event log (crypto-agile, 3 banks)
+  replayed with its event data hashed, PCRs 0-9 compared with the quoted values: what a verifier
+  does to learn what booted. The baseline adds the ``hashlib`` event-log verifier of
+  ``test_bench_verify_eventlog.py`` to the quote check below.
 Each group also has the bare RSA-2048 signature verification (``cryptography``, key prepared) as
 the floor (``floor-rsa2048``).
 Run: ``make bench`` or ``.venv/bin/python -m pytest benches/test_bench_verify_tpm.py --benchmark-enable``.
@@ -16,8 +20,9 @@ import struct
 from typing import Any
 
 import pytest
-from openpcc.attestation import tpm
+from openpcc.attestation import eventlog, tpm
 
+from benches.test_bench_verify_eventlog import python_verify as python_verify_event_log
 from tests.support.vectors import load_json, read_bytes
 
 padding = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.padding")
@@ -37,7 +42,16 @@ def _case(bank_name: str) -> dict[str, Any]:
         "ak": read_bytes("tpm", quote["extracted_files"]["ak_pub"]),
         "pcrs": {int(k): bytes.fromhex(v) for k, v in bank["pcr_values"].items()},
         "bank": bank_name,
+        "event_log": read_bytes("tpm", quote["extracted_files"]["event_log"]),
     }
+
+
+#: The PCRs the GCE event log measures into (firmware, boot loader, kernel).
+LOGGED_PCRS = range(10)
+
+
+def _logged(pcrs: dict[int, bytes]) -> dict[str, dict[int, bytes]]:
+    return {"sha256": {i: pcrs[i] for i in LOGGED_PCRS}}
 
 
 # --- the Python baseline: the same checks, on `cryptography` -------------------------------------
@@ -148,6 +162,37 @@ def test_floor_rsa2048_signature_only(paired: Any, bank: str) -> None:
     paired(f"tpm-quote-{bank}", "floor-rsa2048")(
         floor_rsa_verify, c["attest"], c["signature"], _rsa_ak(c["ak"])
     )
+
+
+def openpcc_quote_and_log(c: dict[str, Any]) -> bool:
+    quote = tpm.verify_quote(
+        c["attest"], c["signature"], c["ak"], nonce=NONCE, pcrs=c["pcrs"], bank="sha256"
+    )
+    log = eventlog.verify_event_log(c["event_log"], expected_pcrs=_logged(c["pcrs"]))
+    return quote.valid and log.valid
+
+
+def python_quote_and_log(c: dict[str, Any]) -> bool:
+    return python_verify_quote(
+        c["attest"], c["signature"], c["ak"], NONCE, c["pcrs"], "sha256"
+    ) and python_verify_event_log(c["event_log"], _logged(c["pcrs"]))
+
+
+def test_openpcc_quote_and_event_log(paired: Any) -> None:
+    assert paired("tpm-quote+eventlog", "openpcc")(openpcc_quote_and_log, _case("sha256"))
+
+
+def test_python_quote_and_event_log(paired: Any) -> None:
+    assert paired("tpm-quote+eventlog", "cryptography+hashlib")(
+        python_quote_and_log, _case("sha256")
+    )
+
+
+def test_quote_and_log_pipelines_reject_a_log_that_does_not_match() -> None:
+    c = _case("sha256")
+    assert openpcc_quote_and_log(c) and python_quote_and_log(c)
+    other = dict(c, pcrs={**c["pcrs"], 4: bytes(32)})
+    assert not openpcc_quote_and_log(other) and not python_quote_and_log(other)
 
 
 def test_baseline_rejects_what_openpcc_rejects() -> None:
