@@ -1,6 +1,10 @@
 """Print one table from a pytest-benchmark JSON file: per group, each case's median, its rate, and how
 openpcc compares with it (peer median / openpcc median; above 1 means openpcc is faster).
 
+Rows named ``openpcc-<variant>`` (``openpcc-cached``, ``openpcc-per-piece``) are other ways of
+calling openpcc itself, not peers: their column reads ``variant: N.NNx`` = the main ``openpcc``
+row's median / the variant's median (above 1 means the variant is faster than the main row).
+
 A case is named by ``extra_info["impl"]`` (the ``paired`` fixture sets it) or else by the first of
 ``openpcc``, ``pyhpke``, ``cryptography`` found in its test function's name.
 
@@ -55,6 +59,8 @@ def table(data: dict[str, Any]) -> str:
             label = group if position == 0 else ""
             if impl == OPENPCC or ours is None:
                 ratio = "-"
+            elif impl.startswith(OPENPCC + "-"):
+                ratio = f"variant: {ours / median:.2f}x"
             else:
                 ratio = f"{median / ours:.2f}x"
             lines.append(
