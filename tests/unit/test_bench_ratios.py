@@ -1,0 +1,41 @@
+"""`benches/ratios.py`: the one table `make bench` prints."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+RATIOS = Path(__file__).resolve().parents[2] / "benches" / "ratios.py"
+
+
+def _table(rows: list[tuple[str, str, float]]) -> list[list[str]]:
+    spec = importlib.util.spec_from_file_location("ratios", RATIOS)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    data: dict[str, Any] = {
+        "benchmarks": [
+            {"name": f"test_{impl}", "group": group, "extra_info": {"impl": impl}, "stats": {"median": median}}
+            for group, impl, median in rows
+        ]
+    }
+    return [line.split() for line in module.table(data).splitlines()[2:]]
+
+
+def test_peer_ratio_is_peer_median_over_ours_and_variants_are_not_peers() -> None:
+    lines = _table(
+        [
+            ("g", "peer", 30e-6),
+            ("g", "openpcc", 20e-6),
+            ("g", "openpcc-cached", 5e-6),
+        ]
+    )
+    assert lines[0][:2] == ["g", "openpcc"] and lines[0][-1] == "-"
+    assert lines[1][0] == "openpcc-cached" and lines[1][-2:] == ["variant:", "4.00x"]
+    assert lines[2][0] == "peer" and lines[2][-1] == "1.50x"
+
+
+def test_a_group_without_openpcc_has_no_ratio() -> None:
+    lines = _table([("h", "peer", 1e-3)])
+    assert lines[0][0] == "h" and lines[0][-1] == "-"
