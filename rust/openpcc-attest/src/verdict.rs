@@ -1,10 +1,10 @@
 //! The outcome of verifying one piece of evidence.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// One named check and its outcome.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// Stable, dotted name such as `sevsnp.signature` or `tdx.pck_chain`.
     pub name: String,

@@ -5,7 +5,7 @@
 //! only asks `valid` never pays for them). Verdicts built in Python (`Verdict(checks, claims)`)
 //! keep the dict they were given.
 
-use openpcc_attest::Verdict as CoreVerdict;
+use openpcc_attest::{Check as CoreCheck, Verdict as CoreVerdict};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -89,16 +89,13 @@ impl Verdict {
         let parsed: JsonVerdict = py
             .detach(|| serde_json::from_str(text))
             .map_err(|e| PyValueError::new_err(format!("verdict json: {e}")))?;
-        let checks = parsed
-            .checks
-            .into_iter()
-            .map(|c| Check {
-                name: c.name,
-                ok: c.ok,
-                detail: c.detail,
-            })
-            .collect();
-        from_parts(py, checks, parsed.claims)
+        to_py(
+            py,
+            CoreVerdict {
+                checks: parsed.checks,
+                claims: parsed.claims,
+            },
+        )
     }
 
     #[getter]
@@ -183,45 +180,33 @@ impl Verdict {
 }
 
 #[derive(Deserialize)]
-struct JsonCheck {
-    name: String,
-    ok: bool,
-    detail: String,
-}
-
-#[derive(Deserialize)]
 struct JsonVerdict {
-    checks: Vec<JsonCheck>,
+    checks: Vec<CoreCheck>,
     #[serde(default)]
     claims: Map<String, Value>,
 }
 
-fn from_parts(py: Python<'_>, checks: Vec<Check>, claims: Map<String, Value>) -> PyResult<Verdict> {
-    let valid = !checks.is_empty() && checks.iter().all(|c| c.ok);
-    let objects = checks
+/// Hands a core verdict to Python: one object per check; claims stay in Rust until read.
+pub(crate) fn to_py(py: Python<'_>, verdict: CoreVerdict) -> PyResult<Verdict> {
+    let valid = verdict.valid();
+    let objects = verdict
+        .checks
         .into_iter()
-        .map(|c| Bound::new(py, c))
+        .map(|c| {
+            let check = Check {
+                name: c.name,
+                ok: c.ok,
+                detail: c.detail,
+            };
+            Bound::new(py, check)
+        })
         .collect::<PyResult<Vec<_>>>()?;
     Ok(Verdict {
         checks: PyTuple::new(py, objects)?.unbind(),
         valid,
-        pending_claims: Some(claims),
+        pending_claims: Some(verdict.claims),
         claims: PyOnceLock::new(),
     })
-}
-
-/// Hands a core verdict to Python: one object per check; claims stay in Rust until read.
-pub(crate) fn to_py(py: Python<'_>, verdict: CoreVerdict) -> PyResult<Verdict> {
-    let checks = verdict
-        .checks
-        .into_iter()
-        .map(|c| Check {
-            name: c.name,
-            ok: c.ok,
-            detail: c.detail,
-        })
-        .collect();
-    from_parts(py, checks, verdict.claims)
 }
 
 fn claims_to_py(py: Python<'_>, claims: Option<&Map<String, Value>>) -> PyResult<Py<PyDict>> {
