@@ -226,6 +226,31 @@ def test_expired_leaf_alone_is_rejected() -> None:
     assert nvidia.verify_evidence(data, nonce=nonce, roots=pki.root_pem(), at=leaf_window[1]).valid
 
 
+def test_hex_report_followed_by_the_chain_is_accepted(pki: synth.DevicePki) -> None:
+    """The nvtrust sample-pair format (hex report, then PEM chain) carries the same evidence."""
+    nonce = os.urandom(32)
+    report = synth.GpuReport.build(pki, nonce)
+    data = report.raw.hex().encode() + b"\n" + pki.chain_pem()
+    verdict = nvidia.verify_evidence(data, nonce=nonce, roots=pki.root_pem(), at=AT)
+    assert verdict.valid, verdict.failures
+    assert verdict.claims["devices"][0]["measurements"] == synth.measurements_claim(report.blocks)
+
+
+def test_every_single_bit_flip_of_the_report_is_rejected(pki: synth.DevicePki) -> None:
+    """Every byte of request‖response‖signature is covered: a flip anywhere fails a check."""
+    import random
+
+    nonce = os.urandom(32)
+    report = synth.GpuReport.build(pki, nonce)
+    rng = random.Random(7)
+    for offset in range(len(report.raw)):
+        raw = bytearray(report.raw)
+        raw[offset] ^= 1 << rng.randrange(8)
+        data = synth.evidence_json(replace(report, raw=bytes(raw)))
+        verdict = nvidia.verify_evidence(data, nonce=nonce, roots=pki.root_pem(), at=AT)
+        assert not verdict.valid, offset
+
+
 def test_file_versions_must_match_the_signed_opaque_data(pki: synth.DevicePki) -> None:
     nonce = os.urandom(32)
     item = synth.GpuReport.build(pki, nonce).item()
