@@ -44,7 +44,16 @@ from tests.support.vectors import read_bytes
 ROOT = Path(__file__).resolve().parents[2]
 DEV_POLICY = ROOT / "policies" / "dev.toml"
 AT = datetime(2026, 6, 1, tzinfo=UTC)
-GPU_CHECKS = ("spdm", "chain", "signature", "nonce", "driver_version", "vbios_version")
+GPU_CHECKS = (
+    "spdm",
+    "measurements_requested",
+    "chain",
+    "signature",
+    "nonce",
+    "driver_version",
+    "vbios_version",
+    "fwid",
+)
 
 
 def failed(verdict) -> list[str]:
@@ -249,6 +258,38 @@ def test_every_single_bit_flip_of_the_report_is_rejected(pki: synth.DevicePki) -
         data = synth.evidence_json(replace(report, raw=bytes(raw)))
         verdict = nvidia.verify_evidence(data, nonce=nonce, roots=pki.root_pem(), at=AT)
         assert not verdict.valid, offset
+
+
+def test_a_request_for_one_block_only_is_rejected(pki: synth.DevicePki) -> None:
+    nonce = os.urandom(32)
+    report = synth.GpuReport.build(pki, nonce, operation=1)
+    verdict = nvidia.verify_evidence(
+        synth.evidence_json(report), nonce=nonce, roots=pki.root_pem(), at=AT
+    )
+    assert failed(verdict) == ["nvidia.0.measurements_requested"]
+
+
+def test_signed_fwid_must_be_the_leaf_certificates(pki: synth.DevicePki) -> None:
+    nonce = os.urandom(32)
+    report = synth.GpuReport.build(pki, nonce, fwid=hashlib.sha384(b"other firmware").digest())
+    verdict = nvidia.verify_evidence(
+        synth.evidence_json(report), nonce=nonce, roots=pki.root_pem(), at=AT
+    )
+    assert failed(verdict) == ["nvidia.0.fwid"]
+
+
+def test_a_ca_leaf_cannot_sign_device_evidence() -> None:
+    pki = synth.make_pki(leaf_is_ca=True)
+    nonce = os.urandom(32)
+    verdict = nvidia.verify_evidence(
+        synth.evidence_json(synth.GpuReport.build(pki, nonce)),
+        nonce=nonce,
+        roots=pki.root_pem(),
+        at=AT,
+    )
+    assert failed(verdict) == ["nvidia.0.chain", "nvidia.0.signature"]
+    chain = next(c for c in verdict.checks if c.name == "nvidia.0.chain")
+    assert "leaf is a ca" in chain.detail
 
 
 def test_file_versions_must_match_the_signed_opaque_data(pki: synth.DevicePki) -> None:

@@ -171,9 +171,11 @@ def make_pki(
     validity: tuple[datetime, datetime] = (NOT_BEFORE, NOT_AFTER),
     leaf_validity: tuple[datetime, datetime] | None = None,
     fwid: bytes | None = None,
+    leaf_is_ca: bool = False,
 ) -> DevicePki:
     """A fresh synthetic root and an H100-shaped chain under it. ``leaf_validity`` narrows only the
-    device leaf's window (to test a certificate outside its validity)."""
+    device leaf's window (to test a certificate outside its validity); ``leaf_is_ca`` gives the
+    leaf CA constraints and usages (a chain a verifier must refuse)."""
     fwid = fwid if fwid is not None else hashlib.sha384(b"synthetic gpu firmware").digest()
     root_key, identity_key, ica_key, brom_key, leaf_key = (_p384() for _ in range(5))
     root_name = _name("Synthetic Device Identity CA")
@@ -193,7 +195,7 @@ def make_pki(
         leaf_key,
         brom_name,
         brom_key,
-        ca=False,
+        ca=leaf_is_ca,
         validity=leaf_validity or validity,
         extra=(dice,),
     )
@@ -215,11 +217,17 @@ def measurements_claim(blocks: Mapping[int, bytes]) -> dict[str, str]:
     return {str(i): v.hex() for i, v in blocks.items()}
 
 
-def request(nonce: bytes, *, slot: int = 0, attributes: int = SIGNATURE_REQUESTED) -> bytes:
+def request(
+    nonce: bytes,
+    *,
+    slot: int = 0,
+    attributes: int = SIGNATURE_REQUESTED,
+    operation: int = ALL_MEASUREMENTS,
+) -> bytes:
     """SPDM 1.1 GET_MEASUREMENTS: version, code, param1 (attributes), param2, nonce, slot."""
     if len(nonce) != 32:
         raise ValueError("the SPDM nonce is 32 bytes")
-    return bytes([SPDM_1_1, GET_MEASUREMENTS, attributes, ALL_MEASUREMENTS]) + nonce + bytes([slot])
+    return bytes([SPDM_1_1, GET_MEASUREMENTS, attributes, operation]) + nonce + bytes([slot])
 
 
 def _block(index: int, value: bytes) -> bytes:
@@ -297,14 +305,19 @@ class GpuReport:
         signer: ec.EllipticCurvePrivateKey | None = None,
         driver_version: str = "590.12",
         vbios_version: str = "96.00.A5.00.01",
+        operation: int = ALL_MEASUREMENTS,
+        fwid: bytes | None = None,
     ) -> GpuReport:
-        """A report for ``nonce`` signed by the PKI's leaf key (or by ``signer``, to forge one)."""
+        """A report for ``nonce`` signed by the PKI's leaf key (or by ``signer``, to forge one).
+        ``operation`` is the request's param2; ``fwid`` replaces the leaf's FWID in the opaque data."""
         blocks = dict(blocks if blocks is not None else block_values())
         responder_nonce = os.urandom(32)
         opaque = opaque_data(
-            driver_version=driver_version, vbios_version=vbios_version, fwid=pki.fwid
+            driver_version=driver_version,
+            vbios_version=vbios_version,
+            fwid=pki.fwid if fwid is None else fwid,
         )
-        transcript = request(nonce) + response_unsigned(
+        transcript = request(nonce, operation=operation) + response_unsigned(
             blocks, responder_nonce=responder_nonce, opaque=opaque
         )
         raw = transcript + sign_transcript(signer or pki.leaf_key, transcript)

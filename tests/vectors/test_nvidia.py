@@ -57,7 +57,10 @@ def test_json_files_are_valid_with_expected_claims(name: str, expected: list[dic
         if "driver_version" in case:
             assert (device["driver_version"], device["vbios_version"]) == (case["driver_version"], case["vbios_version"])
     names = {c.name for c in verdict.checks}
-    assert {f"nvidia.{i}.{k}" for i in range(len(cases)) for k in ("spdm", "chain", "signature", "nonce")} <= names
+    assert {f"nvidia.{i}.{k}" for i in range(len(cases)) for k in ("spdm", "measurements_requested", "chain", "signature", "nonce", "fwid")} <= names
+    fwid_details = {c.detail for c in verdict.checks if c.name.endswith(".fwid")}
+    if name == "gpu_evidence.json":  # GPUs sign their FWID; NVSwitches send none
+        assert fwid_details == {"the opaque data's FWID is the one in the leaf certificate's DICE TcbInfo"}
 
 
 def test_raw_hex_report_and_chain(hopper_pair: bytes, expected: list[dict]) -> None:

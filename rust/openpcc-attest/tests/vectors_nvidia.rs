@@ -153,7 +153,7 @@ fn wrong_root_dropped_leaf_and_foreign_chain_are_rejected() {
     dropped.push(b'\n');
     dropped.extend(&chain.as_bytes()[second..]);
     let v = nvidia::verify_evidence(&dropped, &opts());
-    assert_eq!(failed(&v), ["nvidia.0.signature"], "the BROM key must not verify the FMC signature");
+    assert_eq!(failed(&v), ["nvidia.0.chain", "nvidia.0.signature"], "the BROM certificate is a CA, not a device leaf");
 
     let list: Value = serde_json::from_slice(&read("gpu_evidence.json")).unwrap();
     let mut item = list[0].clone();

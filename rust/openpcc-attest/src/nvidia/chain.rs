@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use der::Encode;
 use sha2::{Digest, Sha256};
-use x509_cert::ext::pkix::BasicConstraints;
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
 use x509_cert::Certificate;
 
 use super::NvidiaError;
@@ -128,6 +128,56 @@ fn is_ca(cert: &Certificate) -> bool {
     matches!(cert.tbs_certificate().get_extension::<BasicConstraints>(), Ok(Some((_, bc))) if bc.ca)
 }
 
+/// RFC 5280 §4.2.1.3: a key usage extension, when present, must allow the use.
+fn usage_allows(cert: &Certificate, usage: KeyUsages) -> Result<bool, NvidiaError> {
+    match cert.tbs_certificate().get_extension::<KeyUsage>() {
+        Ok(Some((_, ku))) => Ok(ku.0.contains(usage)),
+        Ok(None) => Ok(true),
+        Err(_) => Err(NvidiaError::BadCertificate("key usage extension does not parse")),
+    }
+}
+
+/// The leaf signs SPDM transcripts: it must not be a CA and may sign (digitalSignature).
+fn check_leaf(leaf: &Certificate) -> Result<(), NvidiaError> {
+    if is_ca(leaf) {
+        return Err(NvidiaError::Chain("the device leaf is a ca certificate"));
+    }
+    if !usage_allows(leaf, KeyUsages::DigitalSignature)? {
+        return Err(NvidiaError::Chain("the device leaf's key usage does not allow digital signatures"));
+    }
+    Ok(())
+}
+
+/// TCG DICE `TcbInfo` (2.23.133.5.4.1): NVIDIA leaves carry the firmware id there.
+const DICE_TCB_INFO: der::oid::ObjectIdentifier = der::oid::ObjectIdentifier::new_unwrap("2.23.133.5.4.1");
+/// DER of `OID sha-384` followed by the header of a 48-byte OCTET STRING: how an FWID is encoded.
+const SHA384_FWID_PREFIX: [u8; 13] = [0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x04, 0x30];
+
+/// The SHA-384 firmware ids in the leaf's DICE `TcbInfo` extension (none if it has no such extension).
+#[must_use]
+pub fn leaf_fwids(leaf: &Certificate) -> Vec<Vec<u8>> {
+    let Some(value) = leaf
+        .tbs_certificate()
+        .extensions()
+        .into_iter()
+        .flatten()
+        .find(|e| e.extn_id == DICE_TCB_INFO)
+        .map(|e| e.extn_value.as_bytes())
+    else {
+        return Vec::new();
+    };
+    let mut fwids = Vec::new();
+    let mut rest = value;
+    while let Some(at) = rest.windows(SHA384_FWID_PREFIX.len()).position(|w| w == SHA384_FWID_PREFIX) {
+        let start = at + SHA384_FWID_PREFIX.len();
+        if let Some(fwid) = rest.get(start..start + 48) {
+            fwids.push(fwid.to_vec());
+        }
+        rest = rest.get(start..).unwrap_or_default();
+    }
+    fwids
+}
+
 fn check_validity(cert: &Certificate, at_unix: u64) -> Result<(), NvidiaError> {
     let validity = cert.tbs_certificate().validity();
     let not_before = validity.not_before.to_unix_duration().as_secs();
@@ -146,7 +196,8 @@ fn der_of(cert: &Certificate) -> Result<Vec<u8>, NvidiaError> {
 }
 
 /// Verifies `chain` (leaf first) at `at_unix`: each certificate within its validity window and
-/// signed by the next; every issuer a CA; no certificate repeated; the last certificate either is
+/// signed by the next; the leaf not a CA and allowed to sign; every issuer a CA allowed to sign
+/// certificates; no certificate repeated; the last certificate either is
 /// one of `roots` or is signed by one. Returns how the chain was anchored.
 pub fn verify_chain(chain: &[Certificate], roots: &[Certificate], at_unix: u64) -> Result<String, NvidiaError> {
     let ders: Vec<Vec<u8>> = chain.iter().map(der_of).collect::<Result<_, _>>()?;
@@ -158,10 +209,14 @@ pub fn verify_chain(chain: &[Certificate], roots: &[Certificate], at_unix: u64) 
     for cert in chain {
         check_validity(cert, at_unix)?;
     }
+    check_leaf(chain.first().ok_or(NvidiaError::BadCertificate("no certificate"))?)?;
     for pair in chain.windows(2) {
         let [cert, issuer] = pair else { continue };
         if !is_ca(issuer) {
             return Err(NvidiaError::Chain("an issuing certificate is not a ca"));
+        }
+        if !usage_allows(issuer, KeyUsages::KeyCertSign)? {
+            return Err(NvidiaError::Chain("an issuing certificate's key usage does not allow certificate signing"));
         }
         verify_signed_by(cert, issuer)?;
     }

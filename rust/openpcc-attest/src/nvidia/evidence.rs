@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use x509_cert::Certificate;
 
-use super::chain::{default_roots, parse_pem_chain, verify_chain, verify_fixed_p384};
-use super::spdm::{driver_version, parse_exchange, parse_opaque, vbios_version, Exchange};
+use super::chain::{default_roots, leaf_fwids, parse_pem_chain, verify_chain, verify_fixed_p384};
+use super::spdm::{driver_version, opaque_fwid, parse_exchange, parse_opaque, vbios_version, Exchange, ALL_MEASUREMENTS};
 use super::NvidiaError;
 use crate::Verdict;
 
@@ -174,10 +174,19 @@ fn verify_item(verdict: &mut Verdict, i: usize, item: &Item, roots: &[Certificat
         ),
     );
     add_exchange_claims(&mut claims, &exchange);
+    check_all_blocks_requested(verdict, &prefix, &exchange);
     let leaf = check_chain(verdict, &prefix, item, roots, opts.at_unix, &mut claims);
     check_signature(verdict, &prefix, &exchange, leaf.as_ref());
     check_nonce(verdict, &prefix, &exchange, item, opts);
-    check_versions(verdict, &prefix, &exchange, item, &mut claims);
+    let records = match parse_opaque(exchange.response.opaque) {
+        Ok(records) => records,
+        Err(e) => {
+            verdict.fail(&format!("{prefix}.opaque"), e.to_string());
+            return Value::Object(claims);
+        }
+    };
+    check_versions(verdict, &prefix, &records, item, &mut claims);
+    check_fwid(verdict, &prefix, &records, leaf.as_ref());
     Value::Object(claims)
 }
 
@@ -257,22 +266,47 @@ fn check_nonce(verdict: &mut Verdict, prefix: &str, x: &Exchange<'_>, item: &Ite
     }
 }
 
+/// A request for fewer than all blocks lets a device leave measurements out unnoticed.
+fn check_all_blocks_requested(verdict: &mut Verdict, prefix: &str, x: &Exchange<'_>) {
+    let name = format!("{prefix}.measurements_requested");
+    if x.request.operation == ALL_MEASUREMENTS {
+        verdict.pass(&name, format!("all blocks requested; {} returned", x.response.blocks.len()));
+    } else {
+        verdict.fail(
+            &name,
+            format!("the request asked for block {:#04x} only, not all blocks (0xff)", x.request.operation),
+        );
+    }
+}
+
+/// The opaque data's FWID (signed with the measurements) must be one the leaf certificate names.
+fn check_fwid(verdict: &mut Verdict, prefix: &str, records: &[(u16, &[u8])], leaf: Option<&Certificate>) {
+    let name = format!("{prefix}.fwid");
+    let Some(fwid) = opaque_fwid(records) else {
+        verdict.pass(&name, "no FWID record in the opaque data (NVSwitch evidence carries none)");
+        return;
+    };
+    // Without a trusted leaf the chain and signature checks have failed already.
+    let Some(leaf) = leaf else { return };
+    let named = leaf_fwids(leaf);
+    if named.iter().any(|f| f.as_slice() == fwid) {
+        verdict.pass(&name, "the opaque data's FWID is the one in the leaf certificate's DICE TcbInfo");
+    } else if named.is_empty() {
+        verdict.fail(&name, "the leaf certificate names no SHA-384 FWID to compare the opaque data's FWID with");
+    } else {
+        verdict.fail(&name, "the opaque data's FWID differs from the leaf certificate's");
+    }
+}
+
 fn check_versions(
     verdict: &mut Verdict,
     prefix: &str,
-    x: &Exchange<'_>,
+    records: &[(u16, &[u8])],
     item: &Item,
     claims: &mut Map<String, Value>,
 ) {
-    let records = match parse_opaque(x.response.opaque) {
-        Ok(records) => records,
-        Err(e) => {
-            verdict.fail(&format!("{prefix}.opaque"), e.to_string());
-            return;
-        }
-    };
-    let signed_driver = driver_version(&records);
-    let signed_vbios = vbios_version(&records);
+    let signed_driver = driver_version(records);
+    let signed_vbios = vbios_version(records);
     claims.insert("driver_version".into(), json!(signed_driver));
     claims.insert("vbios_version".into(), json!(signed_vbios));
     let opaque: Map<String, Value> =

@@ -172,6 +172,16 @@ pub fn parse_opaque(opaque: &[u8]) -> Result<Vec<(u16, &[u8])>, NvidiaError> {
 pub(super) const OPAQUE_DRIVER_VERSION: u16 = 3;
 /// VBIOS version, 8 bytes.
 pub(super) const OPAQUE_VBIOS_VERSION: u16 = 6;
+/// The firmware id (SHA-384) of the code that signed the measurements; GPUs send it, `NVSwitches` do not.
+pub(super) const OPAQUE_FWID: u16 = 20;
+/// `GET_MEASUREMENTS` param2 asking for every measurement block.
+pub const ALL_MEASUREMENTS: u8 = 0xFF;
+
+/// The FWID record of the opaque data, if any.
+#[must_use]
+pub fn opaque_fwid<'a>(records: &[(u16, &'a [u8])]) -> Option<&'a [u8]> {
+    records.iter().find(|(k, _)| *k == OPAQUE_FWID).map(|(_, v)| *v)
+}
 
 /// The driver version string from the opaque data.
 #[must_use]
