@@ -506,7 +506,11 @@ def _sevsnp(
     verdict = run.run(
         "sevsnp.verify",
         lambda: sevsnp.verify_report(
-            report, vcek=vcek.data if vcek else None, chain=policy.trust_roots.amd_chain, at=when
+            report,
+            vcek=vcek.data if vcek else None,
+            chain=policy.trust_roots.amd_chain,
+            at=when,
+            roots=policy.trust_roots.amd_arks,
         ),
     )
     claims = verdict.claims
