@@ -169,6 +169,7 @@ def test_bound_report_under_the_synthetic_roots_is_valid(
     assert "TEE" in check(verdict, "policy.tpm.ak_trust").detail
     assert verdict.claims["tee"] == "sev-snp"
     assert verdict.claims["sevsnp"]["measurement"] == MEASUREMENT.hex()
+    assert verdict.claims["sevsnp"]["roots"] == "policy amd_arks"
     assert verdict.claims["rek_public_key"] == node.rek_public_key.hex()
 
 
@@ -238,6 +239,7 @@ def test_production_default_roots_reject_the_synthetic_chain(
     # The shipped production policy as is: everything else holds, the AMD chain does not.
     verdict = verify_evidence(bundle, Policy.production(), nonce=nonce)
     assert failed(verdict) == ["sevsnp.chain.vcek"]
+    assert verdict.claims["sevsnp"]["roots"] == "built-in AMD"
     assert "rek_public_key" not in verdict.claims
     assert Policy.production().trust_roots.amd_arks is None
 
@@ -324,3 +326,51 @@ def test_unparsable_roots_built_without_the_loader(
     assert not verdict.valid
     assert failed(verdict)[0] == "sevsnp.verify"
     assert verdict.failures[0].detail.startswith("EvidenceFormatError")
+
+
+def signed_offsets(kind: int, vcek: Vcek) -> list[int]:
+    """Offsets a flip must be caught at. Left out: the report's reserved signature area past s
+    (0x330..0x4A0), which is not signed, and the VCEK's outer signatureAlgorithm (its RSASSA-PSS
+    parameters are not signed and the verifier uses AMD's fixed ones); a flip there leaves every
+    signed byte as it was."""
+    if kind == T.SEVSNP_REPORT:
+        return list(range(0x330))
+    der = vcek.der
+    outer_header = 4  # SEQUENCE with a two-byte length
+    algorithm_start = outer_header + len(vcek.cert.tbs_certificate_bytes)
+    algorithm_end = len(der) - (4 + 1 + len(vcek.cert.signature))  # BIT STRING header, pad byte
+    assert der[algorithm_end] == 0x03  # the signature BIT STRING starts there
+    return [i for i in range(len(der)) if not algorithm_start <= i < algorithm_end]
+
+
+def test_every_bit_flip_in_the_tee_pieces_fails(
+    node: NodeIdentity, vcek: Vcek, policy: Policy
+) -> None:
+    """A flipped bit in the report's signed bytes or signature, or in the VCEK, never gives a
+    valid verdict."""
+    import random
+
+    from openpcc.exceptions import EvidenceFormatError
+
+    nonce = os.urandom(32)
+    bundle = EvidenceList.decode(snp_bundle(node, nonce, vcek))
+    assert verify_evidence(bundle, policy, nonce=nonce).valid
+    rng = random.Random(5)
+    for _ in range(150):
+        pieces = list(bundle)
+        index = rng.choice(
+            [i for i, p in enumerate(pieces) if p.kind in (T.SEVSNP_REPORT, T.OPENPCC_SEVSNP_VCEK)]
+        )
+        piece = pieces[index]
+        blob = bytearray(piece.signature or piece.data)
+        blob[rng.choice(signed_offsets(piece.kind, vcek))] ^= 1 << rng.randrange(8)
+        if piece.kind == T.SEVSNP_REPORT:
+            pieces[index] = EvidencePiece(piece.kind, piece.data, bytes(blob))
+        else:
+            pieces[index] = EvidencePiece(piece.kind, bytes(blob))
+        try:
+            verdict = verify_evidence(EvidenceList.of(pieces), policy, nonce=nonce)
+        except EvidenceFormatError:
+            continue
+        assert not verdict.valid, (piece.name, blob.hex()[:16])
+        assert "rek_public_key" not in verdict.claims

@@ -517,6 +517,10 @@ def _sevsnp(
     run.claims["sevsnp"] = {
         k: claims[k] for k in ("measurement", "policy", "reported_tcb_decoded") if k in claims
     }
+    # A verdict under replaced roots must say so: such a chain was not necessarily signed by AMD.
+    run.claims["sevsnp"]["roots"] = (
+        "built-in AMD" if policy.trust_roots.amd_arks is None else "policy amd_arks"
+    )
     measurement = _unhex(claims.get("measurement"))
     _pinned(
         run,
