@@ -127,7 +127,9 @@ def _sign_rsa_pss(builder: x509.CertificateBuilder, key: rsa.RSAPrivateKey) -> x
     return builder.sign(key, hashes.SHA384(), rsa_padding=_PSS)
 
 
-def _ca_builder(subject: x509.Name, issuer: x509.Name, public: rsa.RSAPublicKey, serial: int):
+def _ca_builder(
+    subject: x509.Name, issuer: x509.Name, public: rsa.RSAPublicKey, serial: int
+) -> x509.CertificateBuilder:
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
