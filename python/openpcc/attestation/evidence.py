@@ -506,13 +506,21 @@ def _sevsnp(
     verdict = run.run(
         "sevsnp.verify",
         lambda: sevsnp.verify_report(
-            report, vcek=vcek.data if vcek else None, chain=policy.trust_roots.amd_chain, at=when
+            report,
+            vcek=vcek.data if vcek else None,
+            chain=policy.trust_roots.amd_chain,
+            at=when,
+            roots=policy.trust_roots.amd_arks,
         ),
     )
     claims = verdict.claims
     run.claims["sevsnp"] = {
         k: claims[k] for k in ("measurement", "policy", "reported_tcb_decoded") if k in claims
     }
+    # A verdict under replaced roots must say so: such a chain was not necessarily signed by AMD.
+    run.claims["sevsnp"]["roots"] = (
+        "built-in AMD" if policy.trust_roots.amd_arks is None else "policy amd_arks"
+    )
     measurement = _unhex(claims.get("measurement"))
     _pinned(
         run,

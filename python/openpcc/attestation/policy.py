@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from openpcc.attestation.bundle import EvidenceType
-from openpcc.exceptions import PolicyError
+from openpcc.exceptions import OpenPCCError, PolicyError
 
 __all__ = ["Policy", "SevSnpPolicy", "TdxPolicy", "TpmPolicy", "TrustRoots", "load_policy"]
 
@@ -69,15 +69,25 @@ class TpmPolicy:
 
 @dataclass(frozen=True)
 class TrustRoots:
-    """``[trust_roots]``: PEM text replacing the built-in anchors (``None`` = built-in)."""
+    """``[trust_roots]``: PEM text replacing the built-in anchors (``None`` = built-in).
+
+    ``amd_chain``: the ASK/ASVK (and ARK) to build SEV-SNP chains with instead of the built-in
+    intermediates. ``amd_arks``: the ARKs to trust *instead of* AMD's built-in roots; then no
+    built-in intermediate is offered either, so ``amd_chain`` must be set too.
+    """
 
     amd_chain: bytes | None = None
+    amd_arks: bytes | None = None
     intel_root: bytes | None = None
     nvidia_device_root: bytes | None = None
     tpm_ak_intermediates: tuple[bytes, ...] = ()
 
     def __repr__(self) -> str:
-        set_ = [n for n in ("amd_chain", "intel_root", "nvidia_device_root") if getattr(self, n)]
+        set_ = [
+            n
+            for n in ("amd_chain", "amd_arks", "intel_root", "nvidia_device_root")
+            if getattr(self, n)
+        ]
         return (
             f"TrustRoots(overridden={set_}, tpm_ak_intermediates={len(self.tpm_ak_intermediates)})"
         )
@@ -278,14 +288,33 @@ class _Reader:
 
         roots = TrustRoots(
             amd_chain=pem("amd_chain"),
+            amd_arks=self._amd_arks(pem("amd_arks")),
             intel_root=pem("intel_root"),
             nvidia_device_root=pem("nvidia_device_root"),
             tpm_ak_intermediates=tuple(
                 s.encode() for s in (self.strings("tpm_ak_intermediates") or [])
             ),
         )
+        if roots.amd_arks is not None and roots.amd_chain is None:
+            raise PolicyError(
+                f"{self.where}amd_arks replaces the built-in AMD roots and intermediates: "
+                f"give the ASK in {self.where}amd_chain too"
+            )
         self.finish()
         return roots
+
+    def _amd_arks(self, value: bytes | None) -> bytes | None:
+        """Replacing a trust anchor is parsed now: a broken one is a policy error, not a
+        verification failure on every report."""
+        if value is None:
+            return None
+        from openpcc.attestation.sevsnp import check_roots
+
+        try:
+            check_roots(value)
+        except OpenPCCError as exc:
+            raise PolicyError(f"{self.where}amd_arks: {exc}") from None
+        return value
 
 
 def _hex(text: str, length: int, where: str) -> bytes:

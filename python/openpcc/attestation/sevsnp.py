@@ -6,13 +6,14 @@ chip-id match. Nothing is fetched from the network: without a VCEK the verdict f
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from openpcc._openpcc import sevsnp as _core
 from openpcc.attestation._instant import unix_seconds
 from openpcc.attestation.verdict import Verdict
 
-__all__ = ["SevSnpVerifier", "parse_report", "verify_report"]
+__all__ = ["SevSnpVerifier", "check_roots", "parse_report", "verify_report"]
 
 
 def verify_report(
@@ -22,13 +23,33 @@ def verify_report(
     chain: bytes | None = None,
     crl: bytes | None = None,
     at: datetime | None = None,
+    roots: bytes | None = None,
 ) -> Verdict:
     """Verifies a report at ``at`` (default now).
 
     ``vcek``: the VCEK or VLEK, DER or PEM. ``chain``: PEM with the ASK (or ASVK) and ARK, any
     order; without it the built-in AMD intermediates are used. ``crl``: the ARK's CRL, DER or PEM.
+    ``roots``: PEM of the ARKs to trust *instead of* the built-in AMD roots (``None`` = built-in);
+    with it no built-in intermediate is offered either, so ``chain`` must hold the ASK. Raises
+    :class:`~openpcc.exceptions.EvidenceFormatError` when ``roots`` holds no parsable certificate.
     """
-    return _core.verify_report(report, vcek=vcek, chain=chain, crl=crl, at=unix_seconds(at))
+    if roots is None:
+        return _core.verify_report(report, vcek=vcek, chain=chain, crl=crl, at=unix_seconds(at))
+    return _verifier_for(bytes(roots)).verify(
+        report, vcek=vcek, chain=chain, crl=crl, at=unix_seconds(at)
+    )
+
+
+def check_roots(roots: bytes) -> None:
+    """Raises :class:`~openpcc.exceptions.EvidenceFormatError` unless ``roots`` is a PEM bundle
+    (or one DER certificate) of ARKs, as ``verify_report(roots=...)`` takes."""
+    _verifier_for(bytes(roots))
+
+
+@functools.lru_cache(maxsize=8)
+def _verifier_for(roots: bytes) -> _core.SevSnpVerifier:
+    """One verifier per root set: a policy's ARKs are parsed once and its chains cached."""
+    return _core.SevSnpVerifier(roots)
 
 
 def parse_report(report: bytes) -> Verdict:

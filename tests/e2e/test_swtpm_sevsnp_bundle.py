@@ -1,0 +1,376 @@
+"""The swtpm node's bundle plus an SEV-SNP report: the success path and each way it fails.
+
+Real AMD-signed reports bind data we cannot choose, so the report here is synthetic
+(``tests/support/snp_synthetic``): our own ARK, ASK and VCEK, trusted through the policy's
+``[trust_roots] amd_arks``. The report's ``report_data`` is ``SHA-512(nonce || REK name)`` for the
+swtpm node's REK, the binding ``verify_evidence`` checks (``binding.report_data``).
+
+The TPM quote itself is not in ``report_data`` under this binding: the quote is bound to the
+nonce by its qualifying data and the REK by the AK-certified creation, and the report to both the
+nonce and the REK. Only the reference's binding (``SHA-256(quote signature)``, accepted with
+``accept_reference_binding``) puts the quote in the report; a test below shows both.
+
+The policy is production's except for the TEE pins, the evidence it requires and the AMD roots.
+It does not set ``danger_allow_software_tpm``: the bare swtpm AK passes ``policy.tpm.ak_trust``
+because the TEE report vouches for the REK instead.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from openpcc.attestation import (
+    EvidenceList,
+    EvidencePiece,
+    EvidenceType,
+    Policy,
+    load_policy,
+    verify_evidence,
+)
+from openpcc.attestation import tpm as tpm_verify
+from openpcc.attestation.bundle import bundle_from_identity, reference_report_data, report_data
+from openpcc.attestation.policy import TrustRoots
+from openpcc.node_identity import NodeIdentity
+from openpcc.tpm import SwtpmProcess, TpmClient
+
+from tests.support.snp_synthetic import (
+    POLICY_DEBUG,
+    POLICY_DEFAULT,
+    Chain,
+    ReportFields,
+    Tcb,
+    Vcek,
+    build_report,
+    synthetic_chain,
+)
+from tests.support.swtpm import ensure_swtpm
+
+T = EvidenceType
+MEASUREMENT = bytes.fromhex("5a" * 48)
+TCB = Tcb(bootloader=9, tee=0, snp=23, microcode=72)
+GOOD = ReportFields(measurement=MEASUREMENT)
+
+
+@pytest.fixture
+def node() -> Iterator[NodeIdentity]:
+    ensure_swtpm()
+    with SwtpmProcess() as proc:
+        client = TpmClient(proc.transport())
+        identity = NodeIdentity.provision(client)
+        yield identity
+        identity.close()
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def chain() -> Chain:
+    return synthetic_chain("genoa")
+
+
+@pytest.fixture(scope="module")
+def vcek(chain: Chain) -> Vcek:
+    return chain.issue_vcek(TCB)
+
+
+def policy_toml(chain: Chain, *, trust_roots: bool = True) -> str:
+    roots = (
+        f'amd_arks = """\n{chain.ark_pem.decode()}"""\n'
+        f'amd_chain = """\n{chain.chain_pem.decode()}"""\n'
+        if trust_roots
+        else ""
+    )
+    return f"""
+name = "synthetic-sev-snp"
+require_tee = true
+required_evidence = ["TPM_QUOTE", "TPM_CERTIFY_REK_CREATION", "TPMT_PUBLIC", "AK_TPMT_PUBLIC",
+                     "SEVSNP_REPORT", "OPENPCC_SEVSNP_VCEK"]
+[sevsnp]
+allowed_measurements = ["{MEASUREMENT.hex()}"]
+[sevsnp.min_tcb]
+bootloader = 9
+snp = 23
+microcode = 72
+[trust_roots]
+{roots}"""
+
+
+@pytest.fixture(scope="module")
+def policy(chain: Chain) -> Policy:
+    return load_policy(policy_toml(chain))
+
+
+def rek_name(node: NodeIdentity) -> bytes:
+    return tpm_verify.public_name(node.rek_public)
+
+
+def snp_pieces(report: bytes, vcek: Vcek) -> list[EvidencePiece]:
+    # Reference layout: data = go-sev-guest Attestation protobuf (not read here), signature = report.
+    return [
+        EvidencePiece(T.SEVSNP_REPORT, b"", report),
+        EvidencePiece(T.OPENPCC_SEVSNP_VCEK, vcek.der),
+    ]
+
+
+def snp_bundle(
+    node: NodeIdentity,
+    nonce: bytes,
+    vcek: Vcek,
+    *,
+    bound_to: tuple[bytes, bytes] | None = None,
+    fields: ReportFields = GOOD,
+    signer: Vcek | None = None,
+) -> bytes:
+    """The node's bundle for ``nonce`` with a report whose report_data binds ``bound_to``
+    (nonce, REK name), by default this nonce and this node's REK."""
+    bound_nonce, bound_name = bound_to or (nonce, rek_name(node))
+    report = build_report(
+        fields.but(report_data=report_data(bound_nonce, bound_name)),
+        vcek,
+        signer=signer.key if signer else None,
+    )
+    return bundle_from_identity(node, nonce, extra=snp_pieces(report, vcek)).encode()
+
+
+def failed(verdict) -> list[str]:
+    return [c.name for c in verdict.failures]
+
+
+def check(verdict, name: str):
+    return next(c for c in verdict.checks if c.name == name)
+
+
+def test_bound_report_under_the_synthetic_roots_is_valid(
+    node: NodeIdentity, vcek: Vcek, policy: Policy
+) -> None:
+    nonce = os.urandom(32)
+    verdict = verify_evidence(snp_bundle(node, nonce, vcek), policy, nonce=nonce)
+    assert verdict.valid, verdict.failures
+    assert check(verdict, "binding.report_data").ok
+    assert "SHA-512(nonce || REK name)" in check(verdict, "binding.report_data").detail
+    for name in (
+        "sevsnp.report.signature",
+        "sevsnp.chain.ark",
+        "sevsnp.tcb.match",
+        "sevsnp.chip_id.match",
+        "policy.sevsnp.measurement",
+        "policy.sevsnp.debug",
+        "policy.sevsnp.tcb",
+        "evidence.required.SEVSNP_REPORT",
+        "evidence.required.OPENPCC_SEVSNP_VCEK",
+        "tpm.quote.nonce",
+    ):
+        assert check(verdict, name).ok, name
+    assert "TEE" in check(verdict, "policy.tpm.ak_trust").detail
+    assert verdict.claims["tee"] == "sev-snp"
+    assert verdict.claims["sevsnp"]["measurement"] == MEASUREMENT.hex()
+    assert verdict.claims["sevsnp"]["roots"] == "policy amd_arks"
+    assert verdict.claims["rek_public_key"] == node.rek_public_key.hex()
+
+
+def test_report_bound_to_another_nonce(node: NodeIdentity, vcek: Vcek, policy: Policy) -> None:
+    nonce = os.urandom(32)
+    # The quote answers this nonce, the report another one (a report replayed from another session).
+    bundle = snp_bundle(node, nonce, vcek, bound_to=(os.urandom(32), rek_name(node)))
+    verdict = verify_evidence(bundle, policy, nonce=nonce)
+    assert failed(verdict) == ["binding.report_data"]
+    assert "rek_public_key" not in verdict.claims
+    # Verified with another nonce altogether, the quote fails too.
+    verdict = verify_evidence(snp_bundle(node, nonce, vcek), policy, nonce=os.urandom(32))
+    assert failed(verdict) == ["tpm.quote.nonce", "binding.report_data"]
+
+
+def test_report_bound_to_another_rek_name(node: NodeIdentity, vcek: Vcek, policy: Policy) -> None:
+    nonce = os.urandom(32)
+    # A genuine TPM name, but the AK's, not the REK's: the TEE vouches for another key.
+    other_name = tpm_verify.public_name(node.ak_public)
+    verdict = verify_evidence(
+        snp_bundle(node, nonce, vcek, bound_to=(nonce, other_name)), policy, nonce=nonce
+    )
+    assert failed(verdict) == ["binding.report_data"]
+    assert "rek_public_key" not in verdict.claims
+
+
+def test_measurement_not_in_the_policy(node: NodeIdentity, vcek: Vcek, policy: Policy) -> None:
+    nonce = os.urandom(32)
+    fields = ReportFields(measurement=bytes.fromhex("a5" * 48))
+    verdict = verify_evidence(snp_bundle(node, nonce, vcek, fields=fields), policy, nonce=nonce)
+    assert failed(verdict) == ["policy.sevsnp.measurement"]
+    assert "a5a5" in verdict.failures[0].detail
+
+
+def test_debug_enabled_in_the_guest_policy(node: NodeIdentity, vcek: Vcek, policy: Policy) -> None:
+    nonce = os.urandom(32)
+    fields = ReportFields(measurement=MEASUREMENT, policy=POLICY_DEFAULT | POLICY_DEBUG)
+    verdict = verify_evidence(snp_bundle(node, nonce, vcek, fields=fields), policy, nonce=nonce)
+    assert failed(verdict) == ["policy.sevsnp.debug"]
+    assert verdict.claims["sevsnp"]["policy"] == hex(POLICY_DEFAULT | POLICY_DEBUG)
+
+
+def test_tcb_below_the_minimum(node: NodeIdentity, chain: Chain, policy: Policy) -> None:
+    nonce = os.urandom(32)
+    # A genuine report and VCEK of an older firmware: they agree with each other (tcb.match).
+    old = chain.issue_vcek(replace(TCB, snp=22, microcode=70))
+    verdict = verify_evidence(snp_bundle(node, nonce, old), policy, nonce=nonce)
+    assert failed(verdict) == ["policy.sevsnp.tcb"]
+    assert verdict.failures[0].detail == (
+        "reported TCB below the minimum: snp 22 < 23; microcode 70 < 72"
+    )
+
+
+def test_production_default_roots_reject_the_synthetic_chain(
+    node: NodeIdentity, chain: Chain, vcek: Vcek, policy: Policy
+) -> None:
+    nonce = os.urandom(32)
+    bundle = snp_bundle(node, nonce, vcek)
+    # The same policy with the built-in AMD roots: no AMD ASK issued this VCEK.
+    builtin = replace(policy, trust_roots=TrustRoots())
+    assert failed(verify_evidence(bundle, builtin, nonce=nonce)) == ["sevsnp.chain.vcek"]
+    # Given the synthetic chain but not its ARK as a root: the ARK is not one of AMD's.
+    chain_only = replace(policy, trust_roots=TrustRoots(amd_chain=chain.chain_pem))
+    verdict = verify_evidence(bundle, chain_only, nonce=nonce)
+    assert failed(verdict) == ["sevsnp.chain.ark"]
+    assert "not a trusted AMD root" in verdict.failures[0].detail
+    # The shipped production policy as is: everything else holds, the AMD chain does not.
+    verdict = verify_evidence(bundle, Policy.production(), nonce=nonce)
+    assert failed(verdict) == ["sevsnp.chain.vcek"]
+    assert verdict.claims["sevsnp"]["roots"] == "built-in AMD"
+    assert "rek_public_key" not in verdict.claims
+    assert Policy.production().trust_roots.amd_arks is None
+
+
+def test_report_signed_by_another_vcek(
+    node: NodeIdentity, chain: Chain, vcek: Vcek, policy: Policy
+) -> None:
+    nonce = os.urandom(32)
+    # A VCEK the synthetic ASK really issued, for the same chip and TCB, but not the one shipped.
+    other = chain.issue_vcek(TCB)
+    verdict = verify_evidence(snp_bundle(node, nonce, vcek, signer=other), policy, nonce=nonce)
+    assert failed(verdict) == ["sevsnp.report.signature"]
+    # Shipping the signer's certificate instead makes it valid again.
+    assert verify_evidence(snp_bundle(node, nonce, other), policy, nonce=nonce).valid
+
+
+def test_vcek_from_an_untrusted_ask(node: NodeIdentity, policy: Policy) -> None:
+    nonce = os.urandom(32)
+    stranger = synthetic_chain("genoa", "other").issue_vcek(TCB)
+    verdict = verify_evidence(snp_bundle(node, nonce, stranger), policy, nonce=nonce)
+    assert failed(verdict) == ["sevsnp.chain.vcek"]
+
+
+def test_missing_vcek_piece(node: NodeIdentity, vcek: Vcek, policy: Policy) -> None:
+    nonce = os.urandom(32)
+    report = build_report(
+        ReportFields(measurement=MEASUREMENT, report_data=report_data(nonce, rek_name(node))), vcek
+    )
+    pieces = [EvidencePiece(T.SEVSNP_REPORT, b"", report)]
+    bundle = bundle_from_identity(node, nonce, extra=pieces).encode()
+    verdict = verify_evidence(bundle, policy, nonce=nonce)
+    assert failed(verdict) == ["evidence.required.OPENPCC_SEVSNP_VCEK", "sevsnp.vcek"]
+
+
+def test_reference_binding_to_the_quote_only_when_the_policy_accepts_it(
+    node: NodeIdentity, vcek: Vcek, policy: Policy
+) -> None:
+    nonce = os.urandom(32)
+    bundle = bundle_from_identity(node, nonce)
+    quote = bundle.first(T.TPM_QUOTE)
+    assert quote is not None
+    fields = ReportFields(
+        measurement=MEASUREMENT, report_data=reference_report_data(quote.signature)
+    )
+    pieces = [*snp_pieces(build_report(fields, vcek), vcek), *bundle]
+    encoded = EvidenceList.of(pieces).encode()
+    assert failed(verify_evidence(encoded, policy, nonce=nonce)) == ["binding.report_data"]
+    relaxed = replace(policy, accept_reference_binding=True)
+    verdict = verify_evidence(encoded, relaxed, nonce=nonce)
+    assert verdict.valid, verdict.failures
+    assert "quote signature" in check(verdict, "binding.report_data").detail
+
+
+def test_cli_with_a_policy_file(
+    node: NodeIdentity, chain: Chain, vcek: Vcek, tmp_path: Path
+) -> None:
+    nonce = os.urandom(32)
+    bundle = tmp_path / "bundle.pb"
+    bundle.write_bytes(snp_bundle(node, nonce, vcek))
+    policy_file = tmp_path / "snp.toml"
+    policy_file.write_text(policy_toml(chain))
+    builtin_file = tmp_path / "builtin.toml"
+    builtin_file.write_text(policy_toml(chain, trust_roots=False))
+
+    def run(policy: Path) -> int:
+        command = [sys.executable, "-m", "openpcc", "verify", "evidence", str(bundle)]
+        command += ["--policy", str(policy), "--nonce", nonce.hex(), "--json"]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        return proc.returncode
+
+    assert run(policy_file) == 0
+    assert run(builtin_file) == 1
+
+
+def test_unparsable_roots_built_without_the_loader(
+    node: NodeIdentity, chain: Chain, vcek: Vcek, policy: Policy
+) -> None:
+    # load_policy rejects such roots; a Policy built in code gets a failed check, not an exception.
+    nonce = os.urandom(32)
+    broken = replace(
+        policy, trust_roots=TrustRoots(amd_chain=chain.chain_pem, amd_arks=b"not a certificate")
+    )
+    verdict = verify_evidence(snp_bundle(node, nonce, vcek), broken, nonce=nonce)
+    assert not verdict.valid
+    assert failed(verdict)[0] == "sevsnp.verify"
+    assert verdict.failures[0].detail.startswith("EvidenceFormatError")
+
+
+def signed_offsets(kind: int, vcek: Vcek) -> list[int]:
+    """Offsets a flip must be caught at. Left out: the report's reserved signature area past s
+    (0x330..0x4A0), which is not signed, and the VCEK's outer signatureAlgorithm (its RSASSA-PSS
+    parameters are not signed and the verifier uses AMD's fixed ones); a flip there leaves every
+    signed byte as it was."""
+    if kind == T.SEVSNP_REPORT:
+        return list(range(0x330))
+    der = vcek.der
+    outer_header = 4  # SEQUENCE with a two-byte length
+    algorithm_start = outer_header + len(vcek.cert.tbs_certificate_bytes)
+    algorithm_end = len(der) - (4 + 1 + len(vcek.cert.signature))  # BIT STRING header, pad byte
+    assert der[algorithm_end] == 0x03  # the signature BIT STRING starts there
+    return [i for i in range(len(der)) if not algorithm_start <= i < algorithm_end]
+
+
+def test_every_bit_flip_in_the_tee_pieces_fails(
+    node: NodeIdentity, vcek: Vcek, policy: Policy
+) -> None:
+    """A flipped bit in the report's signed bytes or signature, or in the VCEK, never gives a
+    valid verdict."""
+    import random
+
+    from openpcc.exceptions import EvidenceFormatError
+
+    nonce = os.urandom(32)
+    bundle = EvidenceList.decode(snp_bundle(node, nonce, vcek))
+    assert verify_evidence(bundle, policy, nonce=nonce).valid
+    rng = random.Random(5)
+    for _ in range(150):
+        pieces = list(bundle)
+        index = rng.choice(
+            [i for i, p in enumerate(pieces) if p.kind in (T.SEVSNP_REPORT, T.OPENPCC_SEVSNP_VCEK)]
+        )
+        piece = pieces[index]
+        blob = bytearray(piece.signature or piece.data)
+        blob[rng.choice(signed_offsets(piece.kind, vcek))] ^= 1 << rng.randrange(8)
+        if piece.kind == T.SEVSNP_REPORT:
+            pieces[index] = EvidencePiece(piece.kind, piece.data, bytes(blob))
+        else:
+            pieces[index] = EvidencePiece(piece.kind, bytes(blob))
+        try:
+            verdict = verify_evidence(EvidenceList.of(pieces), policy, nonce=nonce)
+        except EvidenceFormatError:
+            continue
+        assert not verdict.valid, (piece.name, blob.hex()[:16])
+        assert "rek_public_key" not in verdict.claims
