@@ -88,14 +88,16 @@ def _verify_sev_snp(a: argparse.Namespace) -> Any:
 
     return sevsnp.verify_report(
         _required(a.report), vcek=_read(a.vcek), chain=_read(a.chain), crl=_read(a.crl),
-        at=_instant(a.at),
+        at=_instant(a.at), roots=_read(a.roots),
     )
 
 
 def _verify_tdx(a: argparse.Namespace) -> Any:
     from openpcc.attestation import tdx
 
-    return tdx.verify_quote(_required(a.quote), collateral=_required(a.collateral), at=_instant(a.at))
+    return tdx.verify_quote(
+        _required(a.quote), collateral=_required(a.collateral), at=_instant(a.at), root=_read(a.root)
+    )
 
 
 def _verify_tpm_quote(a: argparse.Namespace) -> Any:
@@ -118,7 +120,10 @@ def _verify_eventlog(a: argparse.Namespace) -> Any:
 def _verify_nvidia(a: argparse.Namespace) -> Any:
     from openpcc.attestation import nvidia
 
-    return nvidia.verify_evidence(_required(a.evidence), nonce=_hex(a.nonce, "--nonce"), at=_instant(a.at))
+    return nvidia.verify_evidence(
+        _required(a.evidence), nonce=_hex(a.nonce, "--nonce"), at=_instant(a.at),
+        roots=_read(a.roots), chain=_read(a.chain),
+    )
 
 
 def _verify_evidence(a: argparse.Namespace) -> Any:
@@ -174,10 +179,15 @@ def _add_verify(commands: Any) -> None:
     p.add_argument("--vcek", help="VCEK or VLEK certificate (DER or PEM)")
     p.add_argument("--chain", help="ASK and ARK certificates (PEM); default: the built-in AMD roots")
     p.add_argument("--crl", help="AMD certificate revocation list (DER or PEM)")
+    p.add_argument(
+        "--roots",
+        help="ARK certificates (PEM) to trust instead of the built-in AMD roots; --chain must then hold the ASK",
+    )
 
     p = kind("tdx", "an Intel TDX quote (v4 or v5) with its collateral", _verify_tdx)
     p.add_argument("quote")
     p.add_argument("--collateral", required=True, help="collateral JSON (TCB info, QE identity, CRLs, chains)")
+    p.add_argument("--root", help="trust anchor (DER or PEM) instead of the built-in Intel SGX Root CA")
 
     p = kind("tpm-quote", "a TPM 2.0 quote (TPMS_ATTEST + TPMT_SIGNATURE) under an attestation key", _verify_tpm_quote)
     p.add_argument("--attest", required=True, help="TPMS_ATTEST bytes")
@@ -196,6 +206,8 @@ def _add_verify(commands: Any) -> None:
     p = kind("nvidia", "NVIDIA GPU or NVSwitch evidence (SPDM measurements and certificate chain)", _verify_nvidia)
     p.add_argument("evidence")
     p.add_argument("--nonce", metavar="HEX", help="expected SPDM nonce")
+    p.add_argument("--roots", help="device root certificate(s) (PEM) instead of the built-in NVIDIA Device Identity CA")
+    p.add_argument("--chain", help="the device certificate chain (PEM), for hex evidence that does not carry it")
 
     p = kind("evidence", "a node's evidence bundle against a policy", _verify_evidence)
     p.add_argument("bundle")
