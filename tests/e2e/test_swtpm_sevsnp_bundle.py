@@ -328,26 +328,43 @@ def test_unparsable_roots_built_without_the_loader(
     assert verdict.failures[0].detail.startswith("EvidenceFormatError")
 
 
-def signed_offsets(kind: int, vcek: Vcek) -> list[int]:
-    """Offsets a flip must be caught at. Left out: the report's reserved signature area past s
-    (0x330..0x4A0), which is not signed, and the VCEK's outer signatureAlgorithm (its RSASSA-PSS
-    parameters are not signed and the verifier uses AMD's fixed ones); a flip there leaves every
-    signed byte as it was."""
-    if kind == T.SEVSNP_REPORT:
-        return list(range(0x330))
+def outer_algorithm_span(vcek: Vcek) -> range:
+    """Where the VCEK's outer (unsigned) signatureAlgorithm sits in its DER."""
     der = vcek.der
     outer_header = 4  # SEQUENCE with a two-byte length
     algorithm_start = outer_header + len(vcek.cert.tbs_certificate_bytes)
     algorithm_end = len(der) - (4 + 1 + len(vcek.cert.signature))  # BIT STRING header, pad byte
     assert der[algorithm_end] == 0x03  # the signature BIT STRING starts there
-    return [i for i in range(len(der)) if not algorithm_start <= i < algorithm_end]
+    return range(algorithm_start, algorithm_end)
+
+
+def test_unsigned_regions_are_refused_too(node: NodeIdentity, vcek: Vcek, policy: Policy) -> None:
+    """The two places a flip changes no signed byte: the report's reserved bytes after s, and the
+    VCEK's outer signatureAlgorithm (RFC 5280: it must equal the signed one)."""
+    nonce = os.urandom(32)
+    bundle = EvidenceList.decode(snp_bundle(node, nonce, vcek))
+    pieces = list(bundle)
+    report_at = next(i for i, p in enumerate(pieces) if p.kind == T.SEVSNP_REPORT)
+    report = bytearray(pieces[report_at].signature)
+    report[0x400] ^= 1
+    tampered = [*pieces]
+    tampered[report_at] = EvidencePiece(T.SEVSNP_REPORT, pieces[report_at].data, bytes(report))
+    verdict = verify_evidence(EvidenceList.of(tampered), policy, nonce=nonce)
+    assert failed(verdict) == ["sevsnp.report.signature"]
+    assert "0x330..0x4A0" in verdict.failures[0].detail
+
+    vcek_at = next(i for i, p in enumerate(pieces) if p.kind == T.OPENPCC_SEVSNP_VCEK)
+    der = bytearray(vcek.der)
+    der[outer_algorithm_span(vcek)[-1]] ^= 1  # the last byte of the PSS parameters
+    tampered = [*pieces]
+    tampered[vcek_at] = EvidencePiece(T.OPENPCC_SEVSNP_VCEK, bytes(der))
+    assert not verify_evidence(EvidenceList.of(tampered), policy, nonce=nonce).valid
 
 
 def test_every_bit_flip_in_the_tee_pieces_fails(
     node: NodeIdentity, vcek: Vcek, policy: Policy
 ) -> None:
-    """A flipped bit in the report's signed bytes or signature, or in the VCEK, never gives a
-    valid verdict."""
+    """A flipped bit anywhere in the report or the VCEK never gives a valid verdict."""
     import random
 
     from openpcc.exceptions import EvidenceFormatError
@@ -363,7 +380,7 @@ def test_every_bit_flip_in_the_tee_pieces_fails(
         )
         piece = pieces[index]
         blob = bytearray(piece.signature or piece.data)
-        blob[rng.choice(signed_offsets(piece.kind, vcek))] ^= 1 << rng.randrange(8)
+        blob[rng.randrange(len(blob))] ^= 1 << rng.randrange(8)
         if piece.kind == T.SEVSNP_REPORT:
             pieces[index] = EvidencePiece(piece.kind, piece.data, bytes(blob))
         else:

@@ -163,10 +163,22 @@ pub struct Cert {
     subject: std::sync::OnceLock<String>,
 }
 
+/// RFC 5280 §4.1.1.2: the outer `signatureAlgorithm` must equal the signed `tbsCertificate.signature`.
+/// The outer one is not signed: were they allowed to differ, its parameters (RSASSA-PSS hash, MGF
+/// and salt) could be rewritten without breaking the signature.
+#[must_use]
+pub fn algorithms_agree(cert: &Certificate) -> bool {
+    cert.signature_algorithm() == cert.tbs_certificate().signature()
+}
+
 impl Cert {
-    /// Parses one DER certificate; trailing bytes are rejected.
+    /// Parses one DER certificate; trailing bytes are rejected, and so is an outer signature
+    /// algorithm that differs from the signed one.
     pub fn from_der(der: &[u8]) -> Result<Self, X509Error> {
         let cert = Certificate::from_der(der).map_err(|_| X509Error::Der("certificate"))?;
+        if !algorithms_agree(&cert) {
+            return Err(X509Error::Der("certificate whose signature algorithm differs from its signed one"));
+        }
         Ok(Self {
             der: der.to_vec(),
             parsed: cert,

@@ -114,10 +114,12 @@ fn flipped_report_or_signature_bytes_fail_the_signature() {
 fn reserved_signature_bytes_must_be_zero() {
     let Some(d) = dir() else { return };
     let s = milan(&d);
-    let mut r = s.report.clone();
-    r[0x2A0 + 50] = 1;
-    let v = verify(&r, Some(&s.vcek), None, None, at(T_VALID));
-    assert_eq!(failed(&v), ["sevsnp.report.signature"]);
+    for offset in [0x2A0 + 50, 0x2E8 + 71, 0x330, 0x49F] {
+        let mut r = s.report.clone();
+        r[offset] = 1;
+        let v = verify(&r, Some(&s.vcek), None, None, at(T_VALID));
+        assert_eq!(failed(&v), ["sevsnp.report.signature"], "offset {offset:#x}");
+    }
 }
 
 #[test]

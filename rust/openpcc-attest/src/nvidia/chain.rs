@@ -28,6 +28,9 @@ pub fn parse_pem_chain(pem: &[u8]) -> Result<Vec<Certificate>, NvidiaError> {
     if certs.len() > MAX_CHAIN {
         return Err(NvidiaError::BadCertificate("chain too long"));
     }
+    if !certs.iter().all(crate::x509::algorithms_agree) {
+        return Err(NvidiaError::BadCertificate("signature algorithm differs from the signed one"));
+    }
     Ok(certs)
 }
 

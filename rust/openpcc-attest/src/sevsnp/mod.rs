@@ -331,6 +331,11 @@ fn check_signature(v: &mut Verdict, report: &Report<'_>, key: &VcekInfo) {
         v.fail(NAME, "signature r or s has non-zero bytes above 48");
         return;
     };
+    // Unsigned bytes that could be changed freely: AMD writes zeros, so anything else is refused.
+    if !report.signature_reserved_is_zero() {
+        v.fail(NAME, "the reserved bytes 0x330..0x4A0 after the signature are not zero");
+        return;
+    }
     let mut fixed = [0u8; 96];
     fixed[..48].copy_from_slice(&r);
     fixed[48..].copy_from_slice(&s);

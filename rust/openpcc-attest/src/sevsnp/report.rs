@@ -273,6 +273,13 @@ impl<'a> Report<'a> {
         Some((to_be(SIG_R)?, to_be(SIG_S)?))
     }
 
+    /// Whether the signature field past r and s (`0x330..0x4A0`, reserved, not signed) is zero.
+    #[must_use]
+    pub fn signature_reserved_is_zero(&self) -> bool {
+        let start = SIG_S + SIG_COMPONENT_LEN;
+        self.field(start, REPORT_LEN - start).iter().all(|b| *b == 0)
+    }
+
     fn version_string(&self, at: usize) -> String {
         // [build, minor, major]
         format!("{}.{}.{}", self.raw[at + 2], self.raw[at + 1], self.raw[at])
