@@ -78,12 +78,20 @@ fn signed(text: &str, signature: Option<&str>, what: &'static str) -> Result<Sig
             serde_json::from_str(text).map_err(|_| TdxError::Collateral(what))?;
         (body.body.get().to_owned(), body.signature)
     };
-    let signature = hex::decode(sig_hex.trim()).map_err(|_| TdxError::Collateral(what))?;
+    let signature = decode_hex(sig_hex.trim()).ok_or(TdxError::Collateral(what))?;
     Ok(Signed { text, signature })
 }
 
 fn hex_der(text: &str, what: &'static str) -> Result<Vec<u8>, TdxError> {
-    hex::decode(text.trim().trim_start_matches("0x")).map_err(|_| TdxError::Collateral(what))
+    decode_hex(text.trim().trim_start_matches("0x")).ok_or(TdxError::Collateral(what))
+}
+
+/// Hex to bytes as `hex::decode` reads it; decoding into a sized buffer is several times faster
+/// than its collecting iterator, which showed in kilobyte-long CRLs.
+pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    let mut out = vec![0; text.len() / 2];
+    hex::decode_to_slice(text, &mut out).ok()?;
+    Some(out)
 }
 
 impl Collateral {
@@ -433,8 +441,8 @@ pub fn level_status(level: &TcbLevel) -> Status {
 /// lengths differ.
 #[must_use]
 pub fn masked_equal(value: &[u8], expected_hex: &str, mask_hex: &str) -> Option<bool> {
-    let expected = hex::decode(expected_hex).ok()?;
-    let mask = hex::decode(mask_hex).ok()?;
+    let expected = decode_hex(expected_hex)?;
+    let mask = decode_hex(mask_hex)?;
     if expected.len() != value.len() || mask.len() != value.len() {
         return None;
     }

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest as _, Sha256};
 
 use crate::verdict::Verdict;
-use crate::x509::{self, Cert, Crl, KeyKind, PublicKey};
+use crate::x509::{self, Cert, KeyKind, PublicKey, RevocationList};
 pub use azure::verify_azure_hcl;
 use collateral::{Collateral, Status};
 pub use pck::PckInfo;
@@ -65,7 +65,7 @@ const MAX_CHAIN: usize = 5;
 /// The trusted Intel SGX Root CA.
 #[derive(Clone, Debug)]
 pub struct TdxRoot {
-    root: Cert,
+    root: Arc<Cert>,
     key: PublicKey,
 }
 
@@ -85,7 +85,10 @@ impl TdxRoot {
     pub fn from_der_or_pem(bytes: &[u8]) -> Result<Self, x509::X509Error> {
         let root = Cert::from_der_or_pem(bytes)?;
         let key = root.public_key()?;
-        Ok(Self { root, key })
+        Ok(Self {
+            root: Arc::new(root),
+            key,
+        })
     }
 }
 
@@ -231,7 +234,9 @@ impl Default for TdxVerifier {
 pub struct ChainStage {
     verdict: Verdict,
     fingerprint: [u8; 32],
-    chain: Vec<Cert>,
+    chain: Vec<Arc<Cert>>,
+    /// The key of the PCK's issuer (it signs the PCK CRL).
+    issuer_key: Option<PublicKey>,
     windows: Vec<Window>,
     leaf_key: Option<PublicKey>,
     info: Option<PckInfo>,
@@ -263,16 +268,11 @@ fn verify_staged(
         return v;
     };
     check_qe_report_signature(&mut v, &q, leaf_key);
-    check_windows(&mut v, "tdx.pck_chain.validity", chain.windows.clone(), at);
+    check_windows(&mut v, "tdx.pck_chain.validity", &chain.windows, at);
     let stage = collateral_of(&chain);
     absorb(&mut v, &stage.verdict);
     let Some(col) = &stage.col else { return v };
-    check_windows(
-        &mut v,
-        "tdx.collateral.freshness",
-        stage.windows.clone(),
-        at,
-    );
+    check_windows(&mut v, "tdx.collateral.freshness", &stage.windows, at);
     let is_td = q.body_kind != BodyKind::Sgx;
     check_collateral_kind(&mut v, col, is_td);
     let qe_status = check_qe_identity_match(&mut v, &q, &col.qe_identity);
@@ -305,11 +305,12 @@ fn chain_stage(pck_chain: &[u8], root: &TdxRoot) -> ChainStage {
         verdict: Verdict::new(),
         fingerprint,
         chain: Vec::new(),
+        issuer_key: None,
         windows: Vec::new(),
         leaf_key: None,
         info: None,
     };
-    if let Some(chain) = check_pck_chain(&mut v, pck_chain, root) {
+    if let Some((chain, issuer_key)) = check_pck_chain(&mut v, pck_chain, root) {
         if let Some(leaf) = chain.first() {
             match leaf.public_key() {
                 Ok(k) if k.kind() == KeyKind::P256 => stage.leaf_key = Some(k),
@@ -336,6 +337,7 @@ fn chain_stage(pck_chain: &[u8], root: &TdxRoot) -> ChainStage {
         }
         stage.windows = chain.iter().map(cert_window).collect();
         stage.chain = chain;
+        stage.issuer_key = issuer_key;
     }
     stage.verdict = v;
     stage
@@ -369,7 +371,7 @@ fn collateral_stage(
                 "tdx.collateral.parse",
                 "TCB info, QE identity and CRLs parsed",
             );
-            stage.windows = check_collateral_docs(&mut v, &chain.chain, info, &col, root);
+            stage.windows = check_collateral_docs(&mut v, chain, info, &col, root);
             stage.col = Some(col);
         }
         Err(e) => v.fail("tdx.collateral.parse", e.to_string()),
@@ -412,10 +414,42 @@ fn check_qe_binding(v: &mut Verdict, q: &Quote<'_>) {
     }
 }
 
-/// Parses and verifies the PCK chain up to the pinned root; returns it leaf first.
-fn check_pck_chain(v: &mut Verdict, pck_chain: &[u8], root: &TdxRoot) -> Option<Vec<Cert>> {
+/// Parses a PEM bundle (or one DER certificate). A certificate identical to the pinned root is
+/// not parsed again: the pinned root's parse is used (same bytes, same result).
+fn parse_chain(bytes: &[u8], root: &TdxRoot) -> Result<Vec<Arc<Cert>>, x509::X509Error> {
+    let parse = |der: &[u8]| {
+        if der == root.root.der() {
+            Ok(Arc::clone(&root.root))
+        } else {
+            Cert::from_der(der).map(Arc::new)
+        }
+    };
+    if x509::looks_like_pem(bytes) {
+        x509::public_pem_blocks(bytes, "CERTIFICATE")?
+            .iter()
+            .map(|der| parse(der))
+            .collect()
+    } else {
+        Ok(vec![parse(bytes)?])
+    }
+}
+
+/// The public key of a chain certificate (the pinned root's is already parsed).
+fn key_of(cert: &Arc<Cert>, root: &TdxRoot) -> Result<PublicKey, x509::X509Error> {
+    if Arc::ptr_eq(cert, &root.root) {
+        Ok(root.key.clone())
+    } else {
+        cert.public_key()
+    }
+}
+
+/// A verified chain (leaf first) and the key of the leaf's issuer, if the chain has one.
+type VerifiedChain = (Vec<Arc<Cert>>, Option<PublicKey>);
+
+/// Parses and verifies the PCK chain up to the pinned root.
+fn check_pck_chain(v: &mut Verdict, pck_chain: &[u8], root: &TdxRoot) -> Option<VerifiedChain> {
     const NAME: &str = "tdx.pck_chain";
-    let chain = match x509::certs_from_der_or_pem(pck_chain) {
+    let chain = match parse_chain(pck_chain, root) {
         Ok(c) if (1..=MAX_CHAIN).contains(&c.len()) => c,
         Ok(c) => {
             v.fail(NAME, format!("PCK chain has {} certificates", c.len()));
@@ -427,19 +461,19 @@ fn check_pck_chain(v: &mut Verdict, pck_chain: &[u8], root: &TdxRoot) -> Option<
         }
     };
     match verify_to_root(&chain, root) {
-        Ok(()) => {
+        Ok(issuer_key) => {
             v.pass(
                 NAME,
                 format!(
                     "{} → Intel SGX Root CA verifies",
                     chain
                         .iter()
-                        .map(Cert::subject)
+                        .map(|c| c.subject())
                         .collect::<Vec<_>>()
                         .join(" → ")
                 ),
             );
-            Some(chain)
+            Some((chain, issuer_key))
         }
         Err(why) => {
             v.fail(NAME, why);
@@ -449,10 +483,12 @@ fn check_pck_chain(v: &mut Verdict, pck_chain: &[u8], root: &TdxRoot) -> Option<
 }
 
 /// Each certificate is signed by the next; the last is the pinned root itself or signed by it.
-fn verify_to_root(chain: &[Cert], root: &TdxRoot) -> Result<(), String> {
+/// Returns the key of the first certificate's issuer when the chain holds it.
+fn verify_to_root(chain: &[Arc<Cert>], root: &TdxRoot) -> Result<Option<PublicKey>, String> {
     let Some((last, _)) = chain.split_last() else {
         return Err("empty chain".into());
     };
+    let mut issuer_key = None;
     for pair in chain.windows(2) {
         let [child, parent] = pair else { continue };
         if !child.issued_by_name(parent) {
@@ -465,9 +501,8 @@ fn verify_to_root(chain: &[Cert], root: &TdxRoot) -> Result<(), String> {
         if parent.der() == child.der() {
             return Err(format!("chain repeats {}", child.subject()));
         }
-        parent
-            .public_key()
-            .and_then(|k| child.verify_signed_by(&k))
+        let key = key_of(parent, root)
+            .and_then(|k| child.verify_signed_by(&k).map(|()| k))
             .map_err(|e| {
                 format!(
                     "signature of {} by {}: {e}",
@@ -475,9 +510,10 @@ fn verify_to_root(chain: &[Cert], root: &TdxRoot) -> Result<(), String> {
                     parent.subject()
                 )
             })?;
+        issuer_key.get_or_insert(key);
     }
-    if last.der() == root.root.der() {
-        return Ok(());
+    if Arc::ptr_eq(last, &root.root) {
+        return Ok(issuer_key);
     }
     if last.issued_by_name(last) {
         return Err(format!(
@@ -490,7 +526,8 @@ fn verify_to_root(chain: &[Cert], root: &TdxRoot) -> Result<(), String> {
             "{} is not signed by the trusted Intel SGX Root CA",
             last.subject()
         )
-    })
+    })?;
+    Ok(issuer_key)
 }
 
 fn check_qe_report_signature(v: &mut Verdict, q: &Quote<'_>, key: &PublicKey) {
@@ -501,83 +538,125 @@ fn check_qe_report_signature(v: &mut Verdict, q: &Quote<'_>, key: &PublicKey) {
     }
 }
 
-type Window = (String, u64, u64);
-
-fn cert_window(c: &Cert) -> Window {
-    let (nb, na) = c.validity_unix();
-    (c.subject(), nb, na)
+/// What a validity window belongs to; named only when the window fails (formatting a
+/// certificate's subject costs more than checking the window).
+#[derive(Clone, Debug)]
+enum Label {
+    Cert(Arc<Cert>),
+    Text(&'static str),
 }
 
-fn check_windows(v: &mut Verdict, name: &str, windows: Vec<Window>, at: u64) {
-    let t = x509::fmt_unix(at);
-    for (what, nb, na) in windows {
-        if at < nb {
-            v.fail(
-                name,
-                format!(
-                    "{what} not valid before {} (instant {t})",
-                    x509::fmt_unix(nb)
-                ),
-            );
-            return;
-        }
-        if at > na {
-            v.fail(
-                name,
-                format!(
-                    "{what} expired or stale since {} (instant {t})",
-                    x509::fmt_unix(na)
-                ),
-            );
-            return;
+impl Label {
+    fn text(&self) -> String {
+        match self {
+            Self::Cert(c) => c.subject(),
+            Self::Text(t) => (*t).to_owned(),
         }
     }
-    v.pass(name, format!("all valid at {t}"));
 }
 
-/// Verifies a collateral signing chain (signing cert, root) and the document's signature.
-fn check_signed_doc(
-    chain_pem: &[u8],
-    signed: &collateral::Signed,
-    root: &TdxRoot,
-) -> Result<Cert, String> {
-    let chain = x509::certs_from_der_or_pem(chain_pem).map_err(|e| format!("issuer chain: {e}"))?;
+type Window = (Label, u64, u64);
+
+fn cert_window(c: &Arc<Cert>) -> Window {
+    let (nb, na) = c.validity_unix();
+    (Label::Cert(Arc::clone(c)), nb, na)
+}
+
+fn check_windows(v: &mut Verdict, name: &str, windows: &[Window], at: u64) {
+    let t = x509::fmt_unix(at);
+    let failure = windows.iter().find_map(|(label, nb, na)| {
+        if at < *nb {
+            Some(format!(
+                "{} not valid before {} (instant {t})",
+                label.text(),
+                x509::fmt_unix(*nb)
+            ))
+        } else if at > *na {
+            Some(format!(
+                "{} expired or stale since {} (instant {t})",
+                label.text(),
+                x509::fmt_unix(*na)
+            ))
+        } else {
+            None
+        }
+    });
+    match failure {
+        Some(why) => v.fail(name, why),
+        None => v.pass(name, format!("all valid at {t}")),
+    }
+}
+
+/// A collateral signing certificate, chained to the pinned root, and its P-256 key.
+#[derive(Clone)]
+struct Signer {
+    cert: Arc<Cert>,
+    key: PublicKey,
+}
+
+/// Parses and verifies a collateral issuer chain (signing certificate, root).
+fn verify_signer_chain(chain_pem: &[u8], root: &TdxRoot) -> Result<Signer, String> {
+    let chain = parse_chain(chain_pem, root).map_err(|e| format!("issuer chain: {e}"))?;
     if chain.is_empty() || chain.len() > MAX_CHAIN {
         return Err("issuer chain length".into());
     }
     verify_to_root(&chain, root)?;
-    let issuer_cert = chain.first().ok_or("empty issuer chain")?.clone();
-    let key = issuer_cert.public_key().map_err(|e| e.to_string())?;
+    let cert = Arc::clone(chain.first().ok_or("empty issuer chain")?);
+    let key = key_of(&cert, root).map_err(|e| e.to_string())?;
     if key.kind() != KeyKind::P256 {
         return Err("signing key is not P-256".into());
     }
-    key.verify_fixed(signed.text.as_bytes(), &signed.signature)
-        .map_err(|_| format!("signature by {} does not verify", issuer_cert.subject()))?;
-    Ok(issuer_cert)
+    Ok(Signer { cert, key })
+}
+
+/// Verifies a document's signature by its (already verified) signer.
+fn check_signed_doc(
+    signer: &Result<Signer, String>,
+    doc: &collateral::Signed,
+) -> Result<Arc<Cert>, String> {
+    let signer = signer.as_ref().map_err(Clone::clone)?;
+    signer
+        .key
+        .verify_fixed(doc.text.as_bytes(), &doc.signature)
+        .map_err(|_| format!("signature by {} does not verify", signer.cert.subject()))?;
+    Ok(Arc::clone(&signer.cert))
 }
 
 /// Signatures, chains and CRLs of the collateral; returns the freshness windows to judge.
 fn check_collateral_docs(
     v: &mut Verdict,
-    chain: &[Cert],
+    chain: &ChainStage,
     info: &PckInfo,
     col: &Collateral,
     root: &TdxRoot,
 ) -> Vec<Window> {
-    let mut windows: Vec<Window> = Vec::new();
-    let tcb_signer = check_tcb_info_doc(v, col, info, root);
-    let qe_signer = check_qe_identity_doc(v, col, root);
-    let signers: Vec<&Cert> = [&tcb_signer, &qe_signer].into_iter().flatten().collect();
-    windows.extend(signers.iter().map(|c| cert_window(c)));
+    let tcb_chain = verify_signer_chain(&col.tcb_info_chain, root);
+    // Intel serves one chain for both documents: identical bytes are verified once per call.
+    let qe_chain = if col.qe_identity_chain == col.tcb_info_chain {
+        tcb_chain.clone()
+    } else {
+        verify_signer_chain(&col.qe_identity_chain, root)
+    };
+    let tcb_signer = check_tcb_info_doc(v, col, info, &tcb_chain);
+    let qe_signer = check_qe_identity_doc(v, col, &qe_chain);
+    let mut signers: Vec<Arc<Cert>> = tcb_signer.into_iter().collect();
+    if let Some(qe) = qe_signer {
+        if !signers.iter().any(|s| Arc::ptr_eq(s, &qe)) {
+            signers.push(qe);
+        }
+    }
+    let mut windows: Vec<Window> = signers.iter().map(cert_window).collect();
     check_crls(v, col, chain, &signers, root, &mut windows);
-    for (what, issue, next) in [
+    for (what, unreadable, issue, next) in [
         (
             "TCB info",
+            "TCB info (unreadable dates)",
             &col.tcb_info.issue_date,
             &col.tcb_info.next_update,
         ),
         (
             "QE identity",
+            "QE identity (unreadable dates)",
             &col.qe_identity.issue_date,
             &col.qe_identity.next_update,
         ),
@@ -586,8 +665,8 @@ fn check_collateral_docs(
             x509::parse_rfc3339_utc(issue),
             x509::parse_rfc3339_utc(next),
         ) {
-            (Some(a), Some(b)) => windows.push((what.to_owned(), a, b)),
-            _ => windows.push((format!("{what} (unreadable dates)"), u64::MAX, 0)),
+            (Some(a), Some(b)) => windows.push((Label::Text(what), a, b)),
+            _ => windows.push((Label::Text(unreadable), u64::MAX, 0)),
         }
     }
     windows
@@ -627,10 +706,10 @@ fn check_tcb_info_doc(
     v: &mut Verdict,
     col: &Collateral,
     info: &PckInfo,
-    root: &TdxRoot,
-) -> Option<Cert> {
+    signer: &Result<Signer, String>,
+) -> Option<Arc<Cert>> {
     const NAME: &str = "tdx.collateral.tcb_info";
-    let signer = match check_signed_doc(&col.tcb_info_chain, &col.tcb_info_signed, root) {
+    let signer = match check_signed_doc(signer, &col.tcb_info_signed) {
         Ok(s) => s,
         Err(e) => {
             v.fail(NAME, format!("TCB info: {e}"));
@@ -665,9 +744,13 @@ fn check_tcb_info_doc(
     Some(signer)
 }
 
-fn check_qe_identity_doc(v: &mut Verdict, col: &Collateral, root: &TdxRoot) -> Option<Cert> {
+fn check_qe_identity_doc(
+    v: &mut Verdict,
+    col: &Collateral,
+    signer: &Result<Signer, String>,
+) -> Option<Arc<Cert>> {
     const NAME: &str = "tdx.collateral.qe_identity";
-    let signer = match check_signed_doc(&col.qe_identity_chain, &col.qe_identity_signed, root) {
+    let signer = match check_signed_doc(signer, &col.qe_identity_signed) {
         Ok(s) => s,
         Err(e) => {
             v.fail(NAME, format!("QE identity: {e}"));
@@ -688,24 +771,25 @@ fn check_qe_identity_doc(v: &mut Verdict, col: &Collateral, root: &TdxRoot) -> O
 fn check_crls(
     v: &mut Verdict,
     col: &Collateral,
-    chain: &[Cert],
-    signers: &[&Cert],
+    chain: &ChainStage,
+    signers: &[Arc<Cert>],
     root: &TdxRoot,
     windows: &mut Vec<Window>,
 ) {
     const NAME: &str = "tdx.collateral.crl";
     let result = (|| -> Result<String, String> {
-        let root_crl =
-            Crl::from_der_or_pem(&col.root_ca_crl).map_err(|e| format!("root CA CRL: {e}"))?;
+        let root_crl = RevocationList::from_der_or_pem(&col.root_ca_crl)
+            .map_err(|e| format!("root CA CRL: {e}"))?;
         if !root_crl.issued_by_name(&root.root) {
             return Err("root CA CRL is not issued by the Intel SGX Root CA".into());
         }
         root_crl
             .verify_signed_by(&root.key)
             .map_err(|e| format!("root CA CRL: {e}"))?;
-        let (leaf, intermediates) = chain.split_first().ok_or("empty PCK chain")?;
+        let (leaf, intermediates) = chain.chain.split_first().ok_or("empty PCK chain")?;
         let pck_issuer = intermediates.first().ok_or("PCK chain has no issuing CA")?;
-        let pck_crl = Crl::from_der_or_pem(&col.pck_crl).map_err(|e| format!("PCK CRL: {e}"))?;
+        let pck_crl =
+            RevocationList::from_der_or_pem(&col.pck_crl).map_err(|e| format!("PCK CRL: {e}"))?;
         if !pck_crl.issued_by_name(pck_issuer) {
             return Err(format!(
                 "PCK CRL issuer {} is not the PCK's issuer {}",
@@ -713,21 +797,24 @@ fn check_crls(
                 pck_issuer.subject()
             ));
         }
-        let key = pck_issuer.public_key().map_err(|e| e.to_string())?;
+        let key = chain
+            .issuer_key
+            .as_ref()
+            .ok_or("PCK chain has no issuing CA")?;
         pck_crl
-            .verify_signed_by(&key)
+            .verify_signed_by(key)
             .map_err(|e| format!("PCK CRL: {e}"))?;
         if pck_crl.revokes(&leaf.serial()) {
             return Err("the PCK certificate is revoked".into());
         }
-        for cert in intermediates.iter().chain(signers.iter().copied()) {
+        for cert in intermediates.iter().chain(signers) {
             if cert.der() != root.root.der() && root_crl.revokes(&cert.serial()) {
                 return Err(format!("{} is revoked by the root CA CRL", cert.subject()));
             }
         }
         for (what, crl) in [("root CA CRL", &root_crl), ("PCK CRL", &pck_crl)] {
             let (a, b) = crl.window();
-            windows.push((what.to_owned(), a, b));
+            windows.push((Label::Text(what), a, b));
         }
         Ok(format!(
             "CRLs verify; PCK not among {} revoked entries",
@@ -749,7 +836,7 @@ fn check_qe_identity_match(
     const NAME: &str = "tdx.qe_identity.match";
     let r = q.qe_report;
     let field = |at: usize, len: usize| r.get(at..at + len).unwrap_or_default();
-    let mrsigner_ok = hex::decode(&id.mrsigner).is_ok_and(|m| m == field(128, 32));
+    let mrsigner_ok = collateral::decode_hex(&id.mrsigner).is_some_and(|m| m == field(128, 32));
     let prod_ok = quote::le16(field(256, 2)) == id.isvprodid;
     let misc_ok =
         collateral::masked_equal(field(16, 4), &id.miscselect, &id.miscselect_mask) == Some(true);
@@ -831,7 +918,7 @@ fn check_module_identity(v: &mut Verdict, q: &Quote<'_>, info: &collateral::TcbI
             }
         }
     };
-    if !hex::decode(want_signer).is_ok_and(|w| w == signer) {
+    if collateral::decode_hex(want_signer).is_none_or(|w| w != signer) {
         v.fail(NAME, "MRSIGNERSEAM differs from the TDX module identity");
         return Module::Failed;
     }
