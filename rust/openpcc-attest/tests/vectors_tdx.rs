@@ -476,3 +476,88 @@ fn looping_or_reordered_issuer_chains_fail() {
         }
     }
 }
+
+/// Every CRL of the TDX vectors: the go-tdx-guest DER files and the hex ones of each dcap-qvl
+/// collateral.
+fn all_crls(d: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = vec![
+        (
+            "go pck".to_owned(),
+            read(d, "collateral/go-tdx-guest/pckcrl_platform.der"),
+        ),
+        (
+            "go root".to_owned(),
+            read(d, "collateral/go-tdx-guest/rootcrl.der"),
+        ),
+    ];
+    for name in ["tdx_v4", "tdx_v5_outdated", "sgx_v3"] {
+        let col: Value = serde_json::from_slice(&read(
+            d,
+            &format!("collateral/dcap-qvl/{name}_collateral.json"),
+        ))
+        .unwrap();
+        for key in ["pck_crl", "root_ca_crl"] {
+            let der = hex::decode(col[key].as_str().unwrap()).unwrap();
+            out.push((format!("{name} {key}"), der));
+        }
+    }
+    out
+}
+
+/// `RevocationList` (entries checked in place) must accept exactly what `Crl` (entries decoded
+/// by x509-cert) accepts, and agree on issuer, window, entries and every listed serial.
+fn crl_readers_agree(der: &[u8], serials: &[Vec<u8>]) -> Result<bool, String> {
+    use openpcc_attest::x509::{Crl, RevocationList};
+    match (
+        Crl::from_der_or_pem(der),
+        RevocationList::from_der_or_pem(der),
+    ) {
+        (Ok(full), Ok(fast)) => {
+            let same = full.issuer() == fast.issuer()
+                && full.window() == fast.window()
+                && full.entries() == fast.entries()
+                && serials.iter().all(|s| full.revokes(s) == fast.revokes(s));
+            same.then_some(true)
+                .ok_or_else(|| "readers disagree".to_owned())
+        }
+        (Err(a), Err(b)) if a == b => Ok(false),
+        (a, b) => Err(format!("full {:?} vs fast {:?}", a.err(), b.err())),
+    }
+}
+
+#[test]
+fn revocation_list_reads_crls_exactly_as_x509_cert_does() {
+    use der::Decode as _;
+    let Some(d) = dir() else { return };
+    for (name, der) in all_crls(&d) {
+        let crl: x509_cert::crl::CertificateList =
+            x509_cert::crl::CertificateList::from_der(&der).unwrap();
+        let mut serials: Vec<Vec<u8>> = crl
+            .tbs_cert_list
+            .revoked_certificates
+            .iter()
+            .flatten()
+            .map(|r| {
+                let b = r.serial_number.as_bytes();
+                b[b.iter().position(|x| *x != 0).unwrap_or(b.len())..].to_vec()
+            })
+            .collect();
+        serials.push(vec![0x01, 0x02]);
+        assert_eq!(crl_readers_agree(&der, &serials), Ok(true), "{name}");
+        // Every byte of the header and first entries; the entries after repeat their shape.
+        for i in (0..der.len()).filter(|i| *i < 640 || i % 7 == 0) {
+            for mask in [0x01, 0x80, 0xff] {
+                let mut m = der.clone();
+                m[i] ^= mask;
+                let r = crl_readers_agree(&m, &serials);
+                assert!(r.is_ok(), "{name}: byte {i} ^ {mask:#x}: {r:?}");
+            }
+        }
+        for cut in (0..der.len()).step_by(3) {
+            assert!(
+                crl_readers_agree(&der[..cut], &serials).is_ok(),
+                "{name}: cut {cut}"
+            );
+        }
+    }
+}
