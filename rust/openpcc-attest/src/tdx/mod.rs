@@ -141,11 +141,16 @@ fn parse_into<'a>(bytes: &'a [u8], v: &mut Verdict) -> Option<Quote<'a>> {
     }
 }
 
+/// Lower-case hex, as claims and messages show bytes.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    base16ct::lower::encode_string(bytes)
+}
+
 fn pck_claims(v: &mut Verdict, info: &PckInfo) {
-    v.claim("fmspc", hex::encode(&info.fmspc));
-    v.claim("pce_id", hex::encode(&info.pce_id));
+    v.claim("fmspc", to_hex(&info.fmspc));
+    v.claim("pce_id", to_hex(&info.pce_id));
     v.claim("pck_pce_svn", info.pce_svn);
-    v.claim("pck_cpusvn", hex::encode(info.sgx_comps));
+    v.claim("pck_cpusvn", to_hex(&info.sgx_comps));
 }
 
 /// Verifies a quote with its collateral at `at` (seconds since the Unix epoch).
@@ -203,16 +208,19 @@ impl TdxVerifier {
 
     /// Same verdict as [`verify_quote`], reusing cached chain and collateral checks.
     pub fn verify(&self, bytes: &[u8], collateral: Option<&[u8]>, at: u64) -> Verdict {
+        let chain_key = std::cell::Cell::new([0u8; 32]);
         verify_staged(
             bytes,
             at,
             |chain| {
-                let key: [u8; 32] = Sha256::digest(chain).into();
-                cached(&self.chains, key, || chain_stage(chain, &self.root))
+                chain_key.set(Sha256::digest(chain).into());
+                cached(&self.chains, chain_key.get(), || {
+                    chain_stage(chain, &self.root)
+                })
             },
             |chain| {
                 let mut h = Sha256::new();
-                h.update(chain.fingerprint);
+                h.update(chain_key.get());
                 h.update(collateral.unwrap_or_default());
                 h.update([u8::from(collateral.is_some())]);
                 cached(&self.collaterals, h.finalize().into(), || {
@@ -233,7 +241,6 @@ impl Default for TdxVerifier {
 #[derive(Debug)]
 pub struct ChainStage {
     verdict: Verdict,
-    fingerprint: [u8; 32],
     chain: Vec<Arc<Cert>>,
     /// The key of the PCK's issuer (it signs the PCK CRL).
     issuer_key: Option<PublicKey>,
@@ -300,10 +307,8 @@ fn absorb(v: &mut Verdict, stage: &Verdict) {
 
 fn chain_stage(pck_chain: &[u8], root: &TdxRoot) -> ChainStage {
     let mut v = Verdict::new();
-    let fingerprint: [u8; 32] = Sha256::digest(pck_chain).into();
     let mut stage = ChainStage {
         verdict: Verdict::new(),
-        fingerprint,
         chain: Vec::new(),
         issuer_key: None,
         windows: Vec::new(),
@@ -320,11 +325,7 @@ fn chain_stage(pck_chain: &[u8], root: &TdxRoot) -> ChainStage {
                 Some(info) => {
                     v.pass(
                         "tdx.pck.extension",
-                        format!(
-                            "FMSPC {}, PCE SVN {}",
-                            hex::encode(&info.fmspc),
-                            info.pce_svn
-                        ),
+                        format!("FMSPC {}, PCE SVN {}", to_hex(&info.fmspc), info.pce_svn),
                     );
                     pck_claims(&mut v, &info);
                     stage.info = Some(info);
@@ -718,16 +719,16 @@ fn check_tcb_info_doc(
     };
     let t = &col.tcb_info;
     let id = t.id.as_deref().unwrap_or("SGX");
-    if !t.fmspc.eq_ignore_ascii_case(&hex::encode(&info.fmspc)) {
+    if !t.fmspc.eq_ignore_ascii_case(&to_hex(&info.fmspc)) {
         v.fail(
             NAME,
             format!(
                 "TCB info FMSPC {} is not the PCK's {}",
                 t.fmspc,
-                hex::encode(&info.fmspc)
+                to_hex(&info.fmspc)
             ),
         );
-    } else if !t.pce_id.eq_ignore_ascii_case(&hex::encode(&info.pce_id)) {
+    } else if !t.pce_id.eq_ignore_ascii_case(&to_hex(&info.pce_id)) {
         v.fail(NAME, "TCB info PCE-ID is not the PCK's");
     } else {
         v.pass(
@@ -1001,7 +1002,7 @@ fn check_tcb_status(
             NAME,
             format!(
                 "no TCB level matches the platform (CPUSVN {}, PCE SVN {})",
-                hex::encode(info.sgx_comps),
+                to_hex(&info.sgx_comps),
                 info.pce_svn
             ),
         );
