@@ -31,8 +31,7 @@ def verify_quote(
     ``root``: a trust anchor other than the built-in Intel SGX Root CA (DER or PEM). Without
     collateral the quote's own signatures and chain are checked and ``tdx.collateral.parse`` fails.
     """
-    text = _core.verify_quote(quote, collateral=collateral, at=unix_seconds(at), root=root)
-    return Verdict.from_json(text)
+    return _core.verify_quote(quote, collateral=collateral, at=unix_seconds(at), root=root)
 
 
 def verify_azure_hcl(hcl_report: bytes, *, quote: bytes | None = None) -> Verdict:
@@ -40,12 +39,12 @@ def verify_azure_hcl(hcl_report: bytes, *, quote: bytes | None = None) -> Verdic
     keys), its inner hashes hold, and (given ``quote``) MRTD, RTMRs and REPORTDATA equal the
     quote's. The TDREPORT is not signed: verify the quote with :func:`verify_quote` as well.
     """
-    return Verdict.from_json(_core.verify_azure_hcl(hcl_report, quote=quote))
+    return _core.verify_azure_hcl(hcl_report, quote=quote)
 
 
 def parse_quote(quote: bytes) -> Verdict:
     """Parses a quote (no signature check); ``claims`` holds the header, body and PCK fields."""
-    return Verdict.from_json(_core.parse_quote(quote))
+    return _core.parse_quote(quote)
 
 
 class TdxVerifier:
@@ -61,4 +60,4 @@ class TdxVerifier:
 
     def verify(self, quote: bytes, *, collateral: bytes | None, at: datetime | None = None) -> Verdict:
         """Same as :func:`verify_quote`."""
-        return Verdict.from_json(self._inner.verify(quote, collateral=collateral, at=unix_seconds(at)))
+        return self._inner.verify(quote, collateral=collateral, at=unix_seconds(at))

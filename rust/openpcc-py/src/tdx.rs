@@ -1,10 +1,11 @@
 //! `openpcc._openpcc.tdx`: Intel TDX (and SGX) DCAP quote parsing and verification with
-//! collateral. Verdicts cross the boundary as JSON.
+//! collateral, returning a `Verdict`.
 
 use openpcc_attest::tdx::{self, TdxRoot, TdxVerifier as CoreVerifier};
 use pyo3::prelude::*;
 
 use crate::errors::EvidenceFormatError;
+use crate::verdict::{self, Verdict};
 
 fn builtin_root() -> &'static TdxRoot {
     static ROOT: std::sync::OnceLock<TdxRoot> = std::sync::OnceLock::new();
@@ -21,27 +22,28 @@ fn verify_quote(
     collateral: Option<&[u8]>,
     at: u64,
     root: Option<&[u8]>,
-) -> PyResult<String> {
+) -> PyResult<Verdict> {
     let custom = root
         .map(TdxRoot::from_der_or_pem)
         .transpose()
         .map_err(|e| EvidenceFormatError::new_err(format!("root: {e}")))?;
     let root = custom.as_ref().unwrap_or_else(|| builtin_root());
-    Ok(py.detach(|| tdx::verify_quote(quote, collateral, at, root).to_json()))
+    let core = py.detach(|| tdx::verify_quote(quote, collateral, at, root));
+    verdict::to_py(py, core)
 }
 
 /// Checks an Azure TDX HCL report (runtime-data binding, TDREPORT hashes) and, when given, that
 /// its TDREPORT matches the quote. The quote itself is verified by `verify_quote`.
 #[pyfunction]
 #[pyo3(signature = (hcl_report, *, quote = None))]
-fn verify_azure_hcl(hcl_report: &[u8], quote: Option<&[u8]>) -> String {
-    tdx::verify_azure_hcl(hcl_report, quote).to_json()
+fn verify_azure_hcl(py: Python<'_>, hcl_report: &[u8], quote: Option<&[u8]>) -> PyResult<Verdict> {
+    verdict::to_py(py, tdx::verify_azure_hcl(hcl_report, quote))
 }
 
-/// Parses a quote and returns the verdict JSON (the parse check plus claims).
+/// Parses a quote: the parse check plus claims.
 #[pyfunction]
-fn parse_quote(quote: &[u8]) -> String {
-    tdx::parse_quote(quote).to_json()
+fn parse_quote(py: Python<'_>, quote: &[u8]) -> PyResult<Verdict> {
+    verdict::to_py(py, tdx::parse_quote(quote))
 }
 
 /// A verifier that caches the PCK chain and collateral checks (by their bytes).
@@ -68,8 +70,15 @@ impl TdxVerifier {
 
     /// Same as the module's `verify_quote`, reusing cached chain and collateral checks.
     #[pyo3(signature = (quote, *, collateral = None, at))]
-    fn verify(&self, py: Python<'_>, quote: &[u8], collateral: Option<&[u8]>, at: u64) -> String {
-        py.detach(|| self.inner.verify(quote, collateral, at).to_json())
+    fn verify(
+        &self,
+        py: Python<'_>,
+        quote: &[u8],
+        collateral: Option<&[u8]>,
+        at: u64,
+    ) -> PyResult<Verdict> {
+        let core = py.detach(|| self.inner.verify(quote, collateral, at));
+        verdict::to_py(py, core)
     }
 }
 
