@@ -278,6 +278,47 @@ fn tampered_collateral_is_rejected() {
     }
 }
 
+/// The issuer chain with one base64 character changed in the signature of its first
+/// certificate (its last bytes).
+fn corrupt_first_signature(pem: &str) -> String {
+    let end = pem.find("-----END CERTIFICATE-----").unwrap();
+    let mut b = pem.as_bytes().to_vec();
+    let i = (end - 40..end - 10)
+        .rev()
+        .find(|&i| b[i - 1..=i + 1].iter().all(u8::is_ascii_alphanumeric))
+        .unwrap();
+    b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(b).unwrap()
+}
+
+#[test]
+fn each_issuer_chain_is_checked_unless_the_two_are_identical() {
+    let Some(d) = dir() else { return };
+    let raw = read(&d, "collateral/dcap-qvl/tdx_v4_collateral.json");
+    let t = at("2025-07-01T00:00:00Z");
+    let run = |key: &str, chain: String| {
+        let mut col: Value = serde_json::from_slice(&raw).unwrap();
+        col[key] = chain.into();
+        verify(
+            &d,
+            "quotes/dcap-qvl_tdx_v4.dat",
+            col.to_string().as_bytes(),
+            t,
+        )
+    };
+    let col: Value = serde_json::from_slice(&raw).unwrap();
+    let chain = col["tcb_info_issuer_chain"].as_str().unwrap().to_owned();
+    assert_eq!(col["qe_identity_issuer_chain"].as_str().unwrap(), chain);
+    // Same certificates, other bytes: verified on its own and fine.
+    let v = run("qe_identity_issuer_chain", chain.replace('\n', "\r\n"));
+    assert!(v.valid(), "{:?}", v.checks);
+    // A bad signing certificate in either chain fails that document only.
+    let v = run("qe_identity_issuer_chain", corrupt_first_signature(&chain));
+    assert_eq!(failed(&v), ["tdx.collateral.qe_identity"]);
+    let v = run("tcb_info_issuer_chain", corrupt_first_signature(&chain));
+    assert_eq!(failed(&v), ["tdx.collateral.tcb_info"]);
+}
+
 #[test]
 fn a_wrong_root_fails_the_chain() {
     let Some(d) = dir() else { return };
