@@ -304,6 +304,9 @@ impl Crl {
             bytes.to_vec()
         };
         let crl = CertificateList::from_der(&der).map_err(|_| X509Error::Der("crl"))?;
+        if crl.signature_algorithm != crl.tbs_cert_list.signature {
+            return Err(X509Error::Der("crl whose signature algorithm differs from its signed one"));
+        }
         Ok(Self { der, crl })
     }
 
@@ -412,11 +415,11 @@ impl RevocationList {
         } else {
             bytes.to_vec()
         };
-        Self::from_der(der).map_err(|_| X509Error::Der("crl"))
+        Self::from_der(der)
     }
 
     /// `CertificateList` as RFC 5280 §5.1 and `x509-cert` define it; trailing bytes rejected.
-    fn from_der(der: Vec<u8>) -> der::Result<Self> {
+    fn from_der(der: Vec<u8>) -> Result<Self, X509Error> {
         use der::Reader as _;
         let mut list = Self {
             der: Vec::new(),
@@ -428,26 +431,37 @@ impl RevocationList {
             serials: Vec::new(),
             serial_ends: Vec::new(),
         };
-        let mut reader = der::SliceReader::new(&der)?;
+        let mut algorithms_agree = true;
+        let mut reader = der::SliceReader::new(&der).map_err(|_| X509Error::Der("crl"))?;
         reader.sequence(|outer| {
-            outer.sequence(|tbs| list.read_tbs(tbs))?;
+            let signed_algorithm = outer.sequence(|tbs| list.read_tbs(tbs))?;
             let algorithm = spki::AlgorithmIdentifierRef::decode(outer)?;
+            // RFC 5280 §5.1.1.2: the unsigned outer algorithm must equal the signed one.
+            algorithms_agree = algorithm == signed_algorithm;
             list.signature_algorithm = algorithm.oid;
             let signature = der::asn1::BitStringRef::decode(outer)?;
             // `None` when the BIT STRING has unused bits: such a signature never verifies.
             list.signature = signature.as_bytes().map(<[u8]>::to_vec);
             Ok::<_, der::Error>(())
-        })?;
-        reader.finish()?;
+        })
+        .and_then(|()| reader.finish().map(drop))
+        .map_err(|_| X509Error::Der("crl"))?;
+        if !algorithms_agree {
+            return Err(X509Error::Der("crl whose signature algorithm differs from its signed one"));
+        }
         list.der = der;
         Ok(list)
     }
 
-    fn read_tbs(&mut self, tbs: &mut der::SliceReader<'_>) -> der::Result<()> {
+    /// Reads the `TBSCertList` and returns its (signed) signature algorithm.
+    fn read_tbs<'a>(
+        &mut self,
+        tbs: &mut der::SliceReader<'a>,
+    ) -> der::Result<spki::AlgorithmIdentifierRef<'a>> {
         use der::{Reader as _, Tag};
         use x509_cert::time::Time;
         x509_cert::Version::decode(tbs)?;
-        spki::AlgorithmIdentifierRef::decode(tbs)?;
+        let signed_algorithm = spki::AlgorithmIdentifierRef::decode(tbs)?;
         self.issuer = x509_cert::name::Name::decode(tbs)?;
         self.this_update = Time::decode(tbs)?.to_unix_duration().as_secs();
         self.next_update = Option::<Time>::decode(tbs)?.map(|t| t.to_unix_duration().as_secs());
@@ -463,7 +477,7 @@ impl RevocationList {
             tbs,
             der::TagNumber(0),
         )?;
-        Ok(())
+        Ok(signed_algorithm)
     }
 
     /// `SEQUENCE { userCertificate INTEGER, revocationDate Time, crlEntryExtensions OPTIONAL }`.

@@ -602,3 +602,38 @@ fn revocation_list_reads_crls_exactly_as_x509_cert_does() {
         }
     }
 }
+
+/// DER of the OID ecdsa-with-SHA256 (1.2.840.10045.4.3.2); its last byte 0x02 becomes 0x03 for SHA-384.
+const ECDSA_SHA256: [u8; 10] = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02];
+
+#[test]
+fn a_crl_whose_outer_algorithm_differs_from_the_signed_one_is_refused() {
+    use openpcc_attest::x509::{Crl, RevocationList, X509Error};
+    let Some(d) = dir() else { return };
+    let expected = X509Error::Der("crl whose signature algorithm differs from its signed one");
+    for (name, der) in all_crls(&d) {
+        let outer = der
+            .windows(ECDSA_SHA256.len())
+            .rposition(|w| w == ECDSA_SHA256)
+            .expect("ecdsa-with-SHA256 crl");
+        let mut m = der.clone();
+        m[outer + ECDSA_SHA256.len() - 1] = 0x03; // ecdsa-with-SHA384, outside the signed bytes
+        assert_eq!(Crl::from_der_or_pem(&m).err(), Some(expected.clone()), "{name}");
+        assert_eq!(RevocationList::from_der_or_pem(&m).err(), Some(expected.clone()), "{name}");
+    }
+}
+
+#[test]
+fn a_certificate_whose_outer_algorithm_differs_from_the_signed_one_is_refused() {
+    use openpcc_attest::x509::{Cert, X509Error};
+    let Some(d) = dir() else { return };
+    let der = read(&d, "intel_sgx_root_ca.der");
+    assert!(Cert::from_der(&der).is_ok());
+    let outer = der.windows(10).rposition(|w| w == ECDSA_SHA256).unwrap();
+    let mut m = der.clone();
+    m[outer + 9] = 0x03;
+    assert_eq!(
+        Cert::from_der(&m).err(),
+        Some(X509Error::Der("certificate whose signature algorithm differs from its signed one"))
+    );
+}
