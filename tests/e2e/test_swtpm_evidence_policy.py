@@ -20,9 +20,8 @@ import pytest
 from openpcc.attestation import EvidenceList, EvidenceType, Policy, load_policy, verify_evidence
 from openpcc.attestation.bundle import bundle_from_identity, report_data
 from openpcc.node_identity import NodeIdentity
-from openpcc.tpm import SwtpmProcess, TpmClient
 
-from tests.support.swtpm import ensure_swtpm
+from tests.support.swtpm import provisioned_node
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_POLICY = ROOT / "policies" / "dev.toml"
@@ -31,13 +30,8 @@ DEV_POLICY = ROOT / "policies" / "dev.toml"
 @pytest.fixture
 def node() -> Iterator[NodeIdentity]:
     """A node identity on a TPM of its own (tests extend PCRs)."""
-    ensure_swtpm()
-    with SwtpmProcess() as proc:
-        client = TpmClient(proc.transport())
-        identity = NodeIdentity.provision(client)
+    with provisioned_node() as identity:
         yield identity
-        identity.close()
-        client.close()
 
 
 @pytest.fixture

@@ -35,10 +35,9 @@ from openpcc.attestation import tpm as tpm_verify
 from openpcc.attestation.bundle import bundle_from_identity, gpu_nonce
 from openpcc.attestation.policy import TrustRoots
 from openpcc.node_identity import NodeIdentity
-from openpcc.tpm import SwtpmProcess, TpmClient
 
 from tests.support import nvidia_synthetic as synth
-from tests.support.swtpm import ensure_swtpm
+from tests.support.swtpm import provisioned_node
 from tests.support.vectors import read_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -306,13 +305,8 @@ def test_file_versions_must_match_the_signed_opaque_data(pki: synth.DevicePki) -
 @pytest.fixture(scope="module")
 def node() -> Iterator[NodeIdentity]:
     """One node identity for the module: no test here extends PCRs."""
-    ensure_swtpm()
-    with SwtpmProcess() as proc:
-        client = TpmClient(proc.transport())
-        identity = NodeIdentity.provision(client)
+    with provisioned_node() as identity:
         yield identity
-        identity.close()
-        client.close()
 
 
 def _toml_string(pem: bytes) -> str:

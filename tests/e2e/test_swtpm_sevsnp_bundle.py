@@ -37,7 +37,6 @@ from openpcc.attestation import tpm as tpm_verify
 from openpcc.attestation.bundle import bundle_from_identity, reference_report_data, report_data
 from openpcc.attestation.policy import TrustRoots
 from openpcc.node_identity import NodeIdentity
-from openpcc.tpm import SwtpmProcess, TpmClient
 
 from tests.support.snp_synthetic import (
     POLICY_DEBUG,
@@ -49,7 +48,7 @@ from tests.support.snp_synthetic import (
     build_report,
     synthetic_chain,
 )
-from tests.support.swtpm import ensure_swtpm
+from tests.support.swtpm import provisioned_node
 
 T = EvidenceType
 MEASUREMENT = bytes.fromhex("5a" * 48)
@@ -59,13 +58,8 @@ GOOD = ReportFields(measurement=MEASUREMENT)
 
 @pytest.fixture
 def node() -> Iterator[NodeIdentity]:
-    ensure_swtpm()
-    with SwtpmProcess() as proc:
-        client = TpmClient(proc.transport())
-        identity = NodeIdentity.provision(client)
+    with provisioned_node() as identity:
         yield identity
-        identity.close()
-        client.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from openpcc.node_identity import NodeIdentity
 
 INSTALL = Path(__file__).resolve().parents[2] / "scripts" / "install-swtpm.sh"
 
@@ -23,3 +29,20 @@ def ensure_swtpm() -> None:
     result = subprocess.run([str(INSTALL)], capture_output=True, text=True, check=False)
     if result.returncode != 0 or not shutil.which("swtpm"):
         pytest.skip(f"scripts/install-swtpm.sh could not install swtpm: {result.stderr.strip()[-300:]}")
+
+
+@contextmanager
+def provisioned_node() -> Iterator[NodeIdentity]:
+    """A compute-node identity provisioned on a fresh swtpm of its own, closed afterwards."""
+    from openpcc.node_identity import NodeIdentity
+    from openpcc.tpm import SwtpmProcess, TpmClient
+
+    ensure_swtpm()
+    with SwtpmProcess() as proc:
+        client = TpmClient(proc.transport())
+        identity = NodeIdentity.provision(client)
+        try:
+            yield identity
+        finally:
+            identity.close()
+            client.close()

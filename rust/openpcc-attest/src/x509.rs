@@ -631,32 +631,26 @@ pub fn looks_like_pem(bytes: &[u8]) -> bool {
 /// Decodes every PEM block with this label, in order. Text between blocks is ignored; a block
 /// that does not decode is an error (a corrupted chain must not silently lose a certificate).
 pub fn pem_blocks(text: &[u8], label: &'static str) -> Result<Vec<Vec<u8>>, X509Error> {
-    let text = std::str::from_utf8(text).map_err(|_| X509Error::Pem)?;
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find(&begin) {
-        let after = rest.get(start..).ok_or(X509Error::Pem)?;
-        let stop = after.find(&end).ok_or(X509Error::Pem)? + end.len();
-        let block = after.get(..stop).ok_or(X509Error::Pem)?;
-        let (found, der) = der::pem::decode_vec(block.as_bytes()).map_err(|_| X509Error::Pem)?;
-        if found != label {
-            return Err(X509Error::Pem);
-        }
-        out.push(der);
-        rest = after.get(stop..).ok_or(X509Error::Pem)?;
-    }
-    if out.is_empty() {
-        return Err(X509Error::NoPem(label));
-    }
-    Ok(out)
+    each_pem_block(text, label, |block, _| {
+        let (found, der) = der::pem::decode_vec(block).ok()?;
+        (found == label).then_some(der)
+    })
 }
 
 /// [`pem_blocks`] for public data (certificates, CRLs): the same RFC 7468 strict grammar and
 /// 64-column lines, but a table-driven base64 decoder, several times faster than the
 /// constant-time one `pem-rfc7468` uses (which only secrets need).
 pub fn public_pem_blocks(text: &[u8], label: &'static str) -> Result<Vec<Vec<u8>>, X509Error> {
+    each_pem_block(text, label, |_, encapsulated| decode_pem_text(encapsulated))
+}
+
+/// Finds each `-----BEGIN label-----` … `-----END label-----` block and decodes it with
+/// `decode(whole block, text between the boundary lines)`.
+fn each_pem_block(
+    text: &[u8],
+    label: &'static str,
+    decode: impl Fn(&[u8], &[u8]) -> Option<Vec<u8>>,
+) -> Result<Vec<Vec<u8>>, X509Error> {
     let text = std::str::from_utf8(text).map_err(|_| X509Error::Pem)?;
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
@@ -665,11 +659,11 @@ pub fn public_pem_blocks(text: &[u8], label: &'static str) -> Result<Vec<Vec<u8>
     while let Some(start) = rest.find(&begin) {
         let after = rest.get(start..).ok_or(X509Error::Pem)?;
         let stop = after.find(&end).ok_or(X509Error::Pem)? + end.len();
-        let encapsulated = after
-            .as_bytes()
+        let block = after.as_bytes().get(..stop).ok_or(X509Error::Pem)?;
+        let encapsulated = block
             .get(begin.len()..stop - end.len())
             .ok_or(X509Error::Pem)?;
-        out.push(decode_pem_text(encapsulated).ok_or(X509Error::Pem)?);
+        out.push(decode(block, encapsulated).ok_or(X509Error::Pem)?);
         rest = after.get(stop..).ok_or(X509Error::Pem)?;
     }
     if out.is_empty() {
