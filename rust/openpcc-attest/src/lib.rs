@@ -16,3 +16,8 @@ pub mod verdict;
 pub mod x509;
 
 pub use verdict::{Check, Verdict};
+
+/// Lower-case hex, as claims and messages show bytes.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    base16ct::lower::encode_string(bytes)
+}

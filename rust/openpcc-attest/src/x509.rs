@@ -9,7 +9,6 @@ use aws_lc_rs::signature as sig;
 use der::asn1::ObjectIdentifier;
 use der::Decode;
 use sha2::{Digest as _, Sha256};
-use x509_cert::crl::CertificateList;
 use x509_cert::Certificate;
 
 /// Why an X.509 object could not be parsed or did not verify.
@@ -287,109 +286,10 @@ impl Cert {
     }
 }
 
-/// A parsed certificate revocation list.
-#[derive(Clone, Debug)]
-pub struct Crl {
-    der: Vec<u8>,
-    crl: CertificateList,
-}
-
-impl Crl {
-    /// Parses a DER or PEM CRL.
-    pub fn from_der_or_pem(bytes: &[u8]) -> Result<Self, X509Error> {
-        let der = if looks_like_pem(bytes) {
-            let blocks = pem_blocks(bytes, "X509 CRL")?;
-            blocks.into_iter().next().ok_or(X509Error::NoPem("crl"))?
-        } else {
-            bytes.to_vec()
-        };
-        let crl = CertificateList::from_der(&der).map_err(|_| X509Error::Der("crl"))?;
-        if crl.signature_algorithm != crl.tbs_cert_list.signature {
-            return Err(X509Error::Der("crl whose signature algorithm differs from its signed one"));
-        }
-        Ok(Self { der, crl })
-    }
-
-    /// The issuer as an RFC 4514 string.
-    #[must_use]
-    pub fn issuer(&self) -> String {
-        self.crl.tbs_cert_list.issuer.to_string()
-    }
-
-    /// Whether the CRL's issuer name equals the certificate's subject name.
-    #[must_use]
-    pub fn issued_by_name(&self, cert: &Cert) -> bool {
-        self.crl.tbs_cert_list.issuer == *cert.parsed.tbs_certificate().subject()
-    }
-
-    /// Verifies the CRL signature with `issuer`'s public key.
-    pub fn verify_signed_by(&self, issuer: &PublicKey) -> Result<(), X509Error> {
-        let tbs = first_element(&self.der).ok_or(X509Error::Der("crl"))?;
-        let sig = self.crl.signature.as_bytes().ok_or(X509Error::Signature)?;
-        verify_signature(issuer, &self.crl.signature_algorithm.oid, tbs, sig)
-    }
-
-    /// Checks `thisUpdate <= at <= nextUpdate` (no nextUpdate: no upper bound).
-    pub fn check_validity(&self, at: u64) -> Result<(), String> {
-        let tbs = &self.crl.tbs_cert_list;
-        let this = tbs.this_update.to_unix_duration().as_secs();
-        if at < this {
-            return Err(format!(
-                "crl of {} issued after the instant ({})",
-                self.issuer(),
-                fmt_unix(this)
-            ));
-        }
-        if let Some(next) = tbs.next_update {
-            let next = next.to_unix_duration().as_secs();
-            if at > next {
-                return Err(format!(
-                    "crl of {} stale since {}",
-                    self.issuer(),
-                    fmt_unix(next)
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// `thisUpdate` and `nextUpdate` (no nextUpdate: `u64::MAX`), seconds since the Unix epoch.
-    #[must_use]
-    pub fn window(&self) -> (u64, u64) {
-        let tbs = &self.crl.tbs_cert_list;
-        let next = tbs
-            .next_update
-            .map_or(u64::MAX, |t| t.to_unix_duration().as_secs());
-        (tbs.this_update.to_unix_duration().as_secs(), next)
-    }
-
-    /// Whether a serial number (as returned by [`Cert::serial`]) is listed.
-    #[must_use]
-    pub fn revokes(&self, serial: &[u8]) -> bool {
-        self.crl
-            .tbs_cert_list
-            .revoked_certificates
-            .as_ref()
-            .is_some_and(|list| {
-                list.iter()
-                    .any(|r| strip_leading_zeros(r.serial_number.as_bytes()) == serial)
-            })
-    }
-
-    /// Number of revoked entries.
-    #[must_use]
-    pub fn entries(&self) -> usize {
-        self.crl
-            .tbs_cert_list
-            .revoked_certificates
-            .as_ref()
-            .map_or(0, Vec::len)
-    }
-}
-
-/// A CRL parsed for revocation lookups. It accepts exactly what [`Crl`] accepts (the same DER
-/// rules, field by field), but checks each revoked entry in place and keeps only its serial
-/// number: decoding dozens of entries into owned structures dominated a PCK CRL's parse.
+/// A certificate revocation list, parsed for revocation lookups. It accepts exactly what
+/// `x509-cert`'s `CertificateList` accepts (the same DER rules, field by field; the vector tests
+/// compare the two), but checks each revoked entry in place and keeps only its serial number:
+/// decoding dozens of entries into owned structures dominated a PCK CRL's parse.
 #[derive(Clone, Debug)]
 pub struct RevocationList {
     der: Vec<u8>,

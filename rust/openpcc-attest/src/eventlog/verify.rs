@@ -154,7 +154,7 @@ pub fn pcrs_json(pcrs: &Pcrs) -> Value {
     let banks: Map<String, Value> = pcrs
         .iter()
         .map(|(bank, regs)| {
-            let regs: Map<String, Value> = regs.iter().map(|(i, v)| (i.to_string(), Value::String(hex::encode(v)))).collect();
+            let regs: Map<String, Value> = regs.iter().map(|(i, v)| (i.to_string(), Value::String(crate::to_hex(v)))).collect();
             (bank.name().to_owned(), Value::Object(regs))
         })
         .collect();
@@ -211,7 +211,7 @@ pub fn event_json(event: &Event<'_>) -> Value {
         .iter()
         .map(|(alg, d)| {
             let name = HashAlg::from_tpm_alg(*alg).map_or_else(|| format!("{alg:#06x}"), |a| a.name().to_owned());
-            (name, Value::String(hex::encode(d)))
+            (name, Value::String(crate::to_hex(d)))
         })
         .collect();
     json!({
@@ -221,7 +221,7 @@ pub fn event_json(event: &Event<'_>) -> Value {
         "type": event.event_type,
         "type_name": event.type_name(),
         "digests": digests,
-        "data": hex::encode(event.data),
+        "data": crate::to_hex(event.data),
         "data_check": check_event_data(event).name(),
         "decoded": decoded_json(&decode_event_data(event)),
     })
@@ -230,14 +230,14 @@ pub fn event_json(event: &Event<'_>) -> Value {
 fn decoded_json(decoded: &DecodedData<'_>) -> Value {
     match decoded {
         DecodedData::Variable(v) => {
-            json!({"kind": "efi_variable", "guid": v.guid, "name": v.name, "data": hex::encode(v.data)})
+            json!({"kind": "efi_variable", "guid": v.guid, "name": v.name, "data": crate::to_hex(v.data)})
         }
         DecodedData::ImageLoad(i) => json!({
             "kind": "image_load",
             "location": i.location,
             "length": i.length,
             "link_time_address": i.link_time_address,
-            "device_path": hex::encode(i.device_path),
+            "device_path": crate::to_hex(i.device_path),
             "file_path": i.file_path,
         }),
         DecodedData::Separator(value) => json!({"kind": "separator", "value": value, "error": *value == 1}),

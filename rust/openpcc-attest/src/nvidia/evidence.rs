@@ -192,10 +192,10 @@ fn verify_item(verdict: &mut Verdict, i: usize, item: &Item, roots: &[Certificat
 
 fn add_exchange_claims(claims: &mut Map<String, Value>, x: &Exchange<'_>) {
     let measurements: Map<String, Value> =
-        x.response.blocks.iter().map(|b| (b.index.to_string(), Value::String(hex::encode(b.value)))).collect();
+        x.response.blocks.iter().map(|b| (b.index.to_string(), Value::String(crate::to_hex(b.value)))).collect();
     claims.insert("measurements".into(), Value::Object(measurements));
-    claims.insert("request_nonce".into(), json!(hex::encode(x.request.nonce)));
-    claims.insert("responder_nonce".into(), json!(hex::encode(x.response.nonce)));
+    claims.insert("request_nonce".into(), json!(crate::to_hex(&x.request.nonce)));
+    claims.insert("responder_nonce".into(), json!(crate::to_hex(&x.response.nonce)));
     claims.insert("slot".into(), json!(x.request.slot));
 }
 
@@ -310,7 +310,7 @@ fn check_versions(
     claims.insert("driver_version".into(), json!(signed_driver));
     claims.insert("vbios_version".into(), json!(signed_vbios));
     let opaque: Map<String, Value> =
-        records.iter().map(|(k, v)| (k.to_string(), Value::String(hex::encode(v)))).collect();
+        records.iter().map(|(k, v)| (k.to_string(), Value::String(crate::to_hex(v)))).collect();
     claims.insert("opaque".into(), Value::Object(opaque));
     for (what, claimed, signed) in
         [("driver_version", &item.driver_version, signed_driver), ("vbios_version", &item.vbios_version, signed_vbios)]

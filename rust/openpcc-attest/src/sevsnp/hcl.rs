@@ -126,6 +126,6 @@ impl HclReport<'_> {
     #[must_use]
     pub fn runtime_data_claim(&self) -> serde_json::Value {
         serde_json::from_slice(self.runtime_data)
-            .unwrap_or_else(|_| serde_json::Value::String(hex::encode(self.runtime_data)))
+            .unwrap_or_else(|_| serde_json::Value::String(crate::to_hex(self.runtime_data)))
     }
 }

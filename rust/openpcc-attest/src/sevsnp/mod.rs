@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest as _, Sha256};
 
 use crate::verdict::{Check, Verdict};
-use crate::x509::{self, Cert, Crl, PublicKey};
+use crate::x509::{self, Cert, PublicKey, RevocationList};
 pub use report::{Generation, Report, SigningKey, Tcb};
 use vcek::VcekInfo;
 
@@ -566,7 +566,7 @@ fn find_issuer(child: &Cert, candidates: &[Cert], name: &str, v: &mut Verdict) -
 
 fn check_crl(v: &mut Verdict, bytes: &[u8], ask: &Cert, ark: &Cert) -> Option<(String, u64, u64)> {
     const NAME: &str = "sevsnp.crl";
-    let crl = match Crl::from_der_or_pem(bytes) {
+    let crl = match RevocationList::from_der_or_pem(bytes) {
         Ok(c) => c,
         Err(e) => {
             v.fail(NAME, format!("CRL does not parse: {e}"));
@@ -590,7 +590,7 @@ fn check_crl(v: &mut Verdict, bytes: &[u8], ask: &Cert, ark: &Cert) -> Option<(S
             format!(
                 "{} (serial {}) is revoked",
                 ask.subject(),
-                hex::encode(ask.serial())
+                crate::to_hex(&ask.serial())
             ),
         );
         return None;

@@ -288,7 +288,7 @@ impl<'a> Report<'a> {
     /// Every field as claims. The TCB is decoded with `generation` when known.
     #[must_use]
     pub fn claims(&self, generation: Option<Generation>) -> Map<String, Value> {
-        let h = |at: usize, len: usize| Value::String(hex::encode(self.field(at, len)));
+        let h = |at: usize, len: usize| Value::String(crate::to_hex(self.field(at, len)));
         let policy = self.policy();
         let bit = |n: u32| policy >> n & 1 == 1;
         let mut c = Map::new();

@@ -77,7 +77,7 @@ pub fn verify_azure_hcl(bytes: &[u8], quote: Option<&[u8]>) -> Verdict {
 }
 
 fn record_claims(v: &mut Verdict, report: &[u8]) {
-    let hx = |at: usize, len: usize| super::to_hex(part(report, (at, len)));
+    let hx = |at: usize, len: usize| crate::to_hex(part(report, (at, len)));
     v.claim("report_data", hx(REPORT_DATA.0, REPORT_DATA.1));
     v.claim("td_attributes", hx(512, 8));
     v.claim("xfam", hx(520, 8));

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest as _, Sha256};
 
+use crate::to_hex;
 use crate::verdict::Verdict;
 use crate::x509::{self, Cert, KeyKind, PublicKey, RevocationList};
 pub use azure::verify_azure_hcl;
@@ -139,11 +140,6 @@ fn parse_into<'a>(bytes: &'a [u8], v: &mut Verdict) -> Option<Quote<'a>> {
             None
         }
     }
-}
-
-/// Lower-case hex, as claims and messages show bytes.
-pub(crate) fn to_hex(bytes: &[u8]) -> String {
-    base16ct::lower::encode_string(bytes)
 }
 
 fn pck_claims(v: &mut Verdict, info: &PckInfo) {

@@ -264,7 +264,7 @@ impl<'a> Quote<'a> {
     /// Header and body fields as claims.
     #[must_use]
     pub fn claims(&self) -> Map<String, Value> {
-        let hx = |b: &[u8]| Value::String(super::to_hex(b));
+        let hx = |b: &[u8]| Value::String(crate::to_hex(b));
         let h = |at: usize, len: usize| hx(self.header.get(at..at + len).unwrap_or_default());
         let b = |at: usize, len: usize| hx(self.body_field(at, len));
         let mut c = Map::new();
@@ -328,7 +328,7 @@ impl<'a> Quote<'a> {
     #[must_use]
     pub fn qe_report_claims(&self) -> Value {
         let f = |at: usize, len: usize| {
-            super::to_hex(self.qe_report.get(at..at + len).unwrap_or_default())
+            crate::to_hex(self.qe_report.get(at..at + len).unwrap_or_default())
         };
         serde_json::json!({
             "mrenclave": f(64, 32),

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use super::codec::Reader;
 use super::pcr::{read_selection_list, PcrSelection};
-use super::public::hex;
+use crate::to_hex as hex;
 use super::TpmError;
 
 /// `TPM_GENERATED_VALUE`: every TPM-made attestation starts with it, so a restricted key never

@@ -1,5 +1,6 @@
 //! `TPMT_PUBLIC` / `TPM2B_PUBLIC`: a TPM object's public area, its attributes and its name.
 
+use crate::to_hex as hex;
 use serde_json::{json, Value};
 
 use super::alg::{
@@ -252,14 +253,3 @@ fn read_ecc(r: &mut Reader<'_>) -> Result<(Scheme, PublicKey), TpmError> {
     Ok((scheme, PublicKey::Ecc { curve, kdf, x, y }))
 }
 
-/// Lower-case hex. A table lookup: `write!("{:02x}")` per byte cost more than the RSA check
-/// for a quote's 24 PCR values.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)]);
-        out.push(DIGITS[usize::from(b & 0x0f)]);
-    }
-    String::from_utf8(out).unwrap_or_default()
-}

@@ -12,7 +12,8 @@ use super::attest::{Attested, TpmsAttest, ST_ATTEST_CREATION, ST_ATTEST_QUOTE, T
 use super::chain::{certificate_key, parse_certificate, verify_chain};
 use super::keys::VerifyKey;
 use super::pcr::policy_pcr_digest;
-use super::public::{attr, hex, PublicKey, TpmtPublic};
+use super::public::{attr, PublicKey, TpmtPublic};
+use crate::to_hex as hex;
 use super::signature::TpmtSignature;
 use super::TpmError;
 use crate::Verdict;
