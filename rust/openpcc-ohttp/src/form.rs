@@ -6,9 +6,9 @@ use crate::Error;
 pub const REQUEST_MEDIA_TYPE: &str = "message/ohttp-req";
 /// `Content-Type` of a plain encapsulated response (RFC 9458 §9.3).
 pub const RESPONSE_MEDIA_TYPE: &str = "message/ohttp-res";
-/// `Content-Type` of a chunked encapsulated request (draft-ietf-ohai-chunked-ohttp §6).
+/// `Content-Type` of a chunked encapsulated request (draft-ietf-ohai-chunked-ohttp).
 pub const CHUNKED_REQUEST_MEDIA_TYPE: &str = "message/ohttp-chunked-req";
-/// `Content-Type` of a chunked encapsulated response (draft-ietf-ohai-chunked-ohttp §6).
+/// `Content-Type` of a chunked encapsulated response (draft-ietf-ohai-chunked-ohttp).
 pub const CHUNKED_RESPONSE_MEDIA_TYPE: &str = "message/ohttp-chunked-res";
 
 /// How one message (a request or a response) is encapsulated. A response may take either form

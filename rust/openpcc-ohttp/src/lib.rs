@@ -46,7 +46,7 @@ pub use openpcc_hpke::{Aead, Kdf, Kem};
 
 /// Default plaintext length of the chunks a sealer emits (the reference twoway sealer's default).
 pub const DEFAULT_SEAL_CHUNK_LEN: usize = 4096;
-/// Default largest request chunk plaintext the gateway accepts: draft-ietf-ohai-chunked-ohttp §3
+/// Default largest request chunk plaintext the gateway accepts: draft-ietf-ohai-chunked-ohttp
 /// requires every implementation to accept 16384 bytes (the `ohttp` crate 0.8 sends such chunks).
 pub const DEFAULT_MAX_REQUEST_CHUNK: usize = 16384;
 /// The reference gateway's request chunk limit (its BHTTP decoder's default), a deviation from the
