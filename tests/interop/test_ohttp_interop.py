@@ -1,5 +1,6 @@
 """Live OHTTP interop with the reference's github.com/openpcc/ohttp v0.0.80 over loopback HTTP, both
-suites (0x0030, 0x0020), all four request/response pairings:
+suites (0x0030, 0x0020), all four request/response pairings, each side in the module's default
+configuration and in OpenPCC's (fixed 532-byte chunks, messages padded to multiples of 532):
 
 * the reference gateway (``ohttp.Middleware``; harness ``tests/interop/ohttp``) against our client
   (``encapsulate_request`` / ``ChunkedRequestSealer``, then ``ResponseOpener`` by the response's
@@ -42,6 +43,8 @@ BODY = b"openpcc live interop " * 250  # 5250 bytes: more than one 4096-byte req
 DIGEST = hashlib.sha256(BODY).hexdigest()
 FORMS = ["plain", "chunked"]
 PATHS = ["/plain", "/chunked"]
+CONFIGS = ["default", "openpcc"]
+OPENPCC_CHUNK = ohttp.REFERENCE_CHUNK_LEN  # 532
 
 
 def _request_type(form: str) -> str:
@@ -107,7 +110,8 @@ def reference_gateway(ohttp_peer: Path) -> Iterator[dict[str, Any]]:
     try:
         assert proc.stdout is not None
         info: dict[str, Any] = json.loads(proc.stdout.readline())
-        assert urlsplit(info["url"]).hostname == "127.0.0.1"
+        assert sorted(info["urls"]) == CONFIGS
+        assert all(urlsplit(url).hostname == "127.0.0.1" for url in info["urls"].values())
         yield info
     finally:
         if proc.stdin is not None:
@@ -132,11 +136,24 @@ def _post(url: str, content_type: str, body: bytes) -> tuple[int, str, bytes]:
 
 
 def _seal_request(
-    config: ohttp.KeyConfig, form: str, message: bytes
+    config: ohttp.KeyConfig, form: str, setup: str, inner: bhttp.Request
 ) -> tuple[bytes, ohttp.ClientContext]:
-    if form == "plain":
+    """Seals ``inner`` as our client does: in the ``openpcc`` setup padded to multiples of 532 and
+    (chunked) cut into fixed 532-byte chunks, as the reference client is configured (spec §2.6)."""
+    chunked = form == "chunked"
+    if setup == "openpcc":
+        message = bhttp.encode(
+            inner,
+            indeterminate=chunked,
+            pad_to_multiple_of=OPENPCC_CHUNK,
+            max_encoded_chunk_len=OPENPCC_CHUNK,
+        )
+    else:
+        message = bhttp.encode(inner, indeterminate=chunked)
+    if not chunked:
         return ohttp.encapsulate_request(config, message)
-    sealer = ohttp.ChunkedRequestSealer(config)
+    fixed = OPENPCC_CHUNK if setup == "openpcc" else None
+    sealer = ohttp.ChunkedRequestSealer(config, fixed_chunk_len=fixed)
     wire = sealer.feed(message) + sealer.finish()
     return b"".join(wire), sealer.client_context
 
@@ -144,8 +161,9 @@ def _seal_request(
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("key_id", sorted(KEYS))
+@pytest.mark.parametrize("setup", CONFIGS)
 def test_reference_gateway_answers_our_client(
-    reference_gateway: dict[str, Any], key_id: int, form: str, path: str
+    reference_gateway: dict[str, Any], setup: str, key_id: int, form: str, path: str
 ) -> None:
     configs = [ohttp.KeyConfig.decode(bytes.fromhex(c)) for c in reference_gateway["key_configs"]]
     config = next(c for c in configs if c.key_id == key_id)
@@ -158,12 +176,15 @@ def test_reference_gateway_answers_our_client(
         headers=[("content-type", "application/octet-stream")],
         content=BODY,
     )
-    wire, client = _seal_request(config, form, bhttp.encode(inner, indeterminate=form == "chunked"))
-    status, content_type, body = _post(reference_gateway["url"], _request_type(form), wire)
+    wire, client = _seal_request(config, form, setup, inner)
+    status, content_type, body = _post(reference_gateway["urls"][setup], _request_type(form), wire)
     assert status == 200
     assert content_type == _response_type(path), "the reference picks the form from the response"
     opener = ohttp.ResponseOpener(client, content_type)
-    reply = bhttp.decode_response(b"".join(opener.feed(body)) + opener.finish())
+    plaintext = b"".join(opener.feed(body)) + opener.finish()
+    if setup == "openpcc":
+        assert len(plaintext) % OPENPCC_CHUNK == 0, "the OpenPCC gateway pads responses"
+    reply = bhttp.decode_response(plaintext)
     assert reply.status == 200
     assert reply.content == f"reference {path} {DIGEST}".encode()
     assert (dict(reply.trailers).get(b"x-digest") == DIGEST.encode()) == (path == "/chunked")
@@ -271,11 +292,13 @@ def test_reference_client_against_our_gateway(
     results = json.loads(run.stdout)
     seen = set()
     for r in results:
-        case = (r["kem"], r["request_form"], r["path"])
+        case = (r["config"], r["kem"], r["request_form"], r["path"])
         seen.add(case)
         assert r["request_media_type"] == _request_type(r["request_form"]), case
         assert r["response_media_type"] == _response_type(r["path"]), case
         assert r["status"] == 200, case
         assert r["response_body"] == f"openpcc {r['path']} {DIGEST}", case
         assert (r["trailers"].get("X-Digest") == DIGEST) == (r["path"] == "/chunked"), case
-    assert len(seen) == 8, "2 suites x 2 request forms x 2 response forms"
+    assert len(seen) == 16, (
+        "2 client configurations x 2 suites x 2 request forms x 2 response forms"
+    )

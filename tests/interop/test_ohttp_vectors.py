@@ -1,6 +1,7 @@
 """Exchanges recorded from the reference's github.com/openpcc/ohttp v0.0.80 (its Transport client against
 its Middleware gateway over loopback HTTP; ``ohttp-vectors.json``), checked without Go: all four
-request/response pairings on 0x0030 and 0x0020.
+request/response pairings on 0x0030 and 0x0020, in the module's default configuration and in OpenPCC's
+(fixed 532-byte chunks, messages padded to multiples of 532).
 
 * our gateway opens the reference client's plain and chunked requests (``RequestOpener`` by media type);
 * the reference gateway picks the response form from the response (``/plain`` known length ->
@@ -36,7 +37,8 @@ CASES = DATA["cases"]
 
 
 def _name(case: dict[str, Any]) -> str:
-    return f"kem{case['kem']:04x}-{case['request_form']}-req-{case['path'].strip('/')}-resp"
+    path = case["path"].strip("/")
+    return f"{case['config']}-kem{case['kem']:04x}-{case['request_form']}-req-{path}-resp"
 
 
 def _gateway_key(key_id: int) -> ohttp.GatewayKey:
@@ -69,8 +71,10 @@ def _chunk_plaintext_lens(wire: bytes, nonce_len: int) -> list[int]:
 
 
 def test_vectors_cover_every_pairing_on_both_suites() -> None:
-    pairings = {(c["kem"], c["request_media_type"], c["response_media_type"]) for c in CASES}
-    assert len(pairings) == 8
+    pairings = {
+        (c["config"], c["kem"], c["request_media_type"], c["response_media_type"]) for c in CASES
+    }
+    assert len(pairings) == 16
     assert "v0.0.80" in DATA["versions"]
 
 
@@ -113,6 +117,8 @@ def test_our_gateway_on_reference_exchange(case: dict[str, Any]) -> None:
     assert at == len(response_pt)
     assert b"".join(pieces + sealer.finish()) == response
 
+    if case["config"] == "openpcc":  # OpenPCC pads every message to a multiple of 532 (spec §2.6)
+        assert len(request_pt) % 532 == 0 and len(response_pt) % 532 == 0
     reply = bhttp.decode_response(response_pt)
     digest = hashlib.sha256(inner.content).hexdigest()
     assert reply.status == 200

@@ -23,7 +23,7 @@ import_exception!(openpcc.exceptions, ChunkLimitError);
 import_exception!(openpcc.exceptions, OHTTPUsageError);
 import_exception!(openpcc.exceptions, OHTTPMediaTypeError);
 
-// Signature defaults are literals (so `inspect.signature` shows them); they must equal the constants.
+// Signature defaults are written as literals, as in the stub; they must equal the crate constants.
 const _: () = assert!(openpcc_ohttp::DEFAULT_SEAL_CHUNK_LEN == 4096);
 const _: () = assert!(openpcc_ohttp::DEFAULT_MAX_REQUEST_CHUNK == 16384);
 const _: () = assert!(openpcc_ohttp::DEFAULT_MAX_RESPONSE_CHUNK == 16384);

@@ -4,6 +4,10 @@
 // X25519Kyber768Draft00 (0x0030) with the mem-gateway seed, id 2 on DHKEM(X25519) (0x0020); both
 // HKDF-SHA256 / AES-128-GCM.
 //
+// Two configurations of each side: "default" (the ohttp module's defaults) and "openpcc" (how OpenPCC
+// configures them, spec §2.6: the client pads BHTTP to multiples of 532 and seals fixed 532-byte request
+// chunks; the gateway does the same to responses).
+//
 // The inner handler (the "target") answers POST /plain with a known-length body (so the reference
 // gateway sends message/ohttp-res) and POST /chunked with a flushed body and an X-Digest trailer
 // (so it sends message/ohttp-chunked-res), whatever the request's form. Its body is
@@ -11,10 +15,11 @@
 //
 // Modes:
 //
-//	ohttp-peer gateway   serve the reference gateway on 127.0.0.1; print {"url", "key_configs"};
-//	                     stop when stdin closes.
-//	ohttp-peer client    read {"url", "key_configs", "body"} on stdin; run the reference Transport
-//	                     against that gateway for every key, request form and path; print the results.
+//	ohttp-peer gateway   serve the reference gateway on 127.0.0.1 in both configurations; print
+//	                     {"urls": {config: url}, "key_configs"}; stop when stdin closes.
+//	ohttp-peer client    read {"url", "key_configs", "body"} on stdin; run the reference Transport in
+//	                     both configurations against that gateway for every key, request form and
+//	                     path; print the results.
 //	ohttp-peer vectors   reference Transport against the reference gateway in-process (loopback), with
 //	                     a deterministic client RNG; print every exchange as JSON test vectors.
 package main
@@ -36,8 +41,33 @@ import (
 
 	"github.com/cloudflare/circl/hpke"
 	"github.com/openpcc/ohttp"
+	obhttp "github.com/openpcc/ohttp/encoding/bhttp"
 	"github.com/openpcc/twoway"
 )
+
+// openpccChunkLen is OpenPCC's fixed encapsulated chunk length (spec §2.6).
+const openpccChunkLen = 532
+
+// configs are the two ways the reference's sides are set up: the module's defaults, and OpenPCC's.
+var configs = []string{"default", "openpcc"}
+
+func gatewayOptions(config string) []ohttp.GatewayOption {
+	if config == "default" {
+		return nil
+	}
+	decoder, err := obhttp.NewRequestDecoder(obhttp.FixedLengthResponseChunks(), obhttp.MaxResponseChunkLen(openpccChunkLen))
+	check(err)
+	return []ohttp.GatewayOption{ohttp.WithRequestDecoder(decoder)}
+}
+
+func transportOptions(config string) []ohttp.TransportOption {
+	if config == "default" {
+		return nil
+	}
+	encoder, err := obhttp.NewRequestEncoder(obhttp.FixedLengthRequestChunks(), obhttp.MaxRequestChunkLen(openpccChunkLen))
+	check(err)
+	return []ohttp.TransportOption{ohttp.WithRequestEncoder(encoder)}
+}
 
 // Versions of the reference modules this harness is built against (kept equal to go.mod).
 const referenceVersions = "github.com/openpcc/ohttp v0.0.80, twoway v0.0.80, bhttp v0.0.80, cloudflare/circl v1.6.1"
@@ -130,8 +160,8 @@ func target(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveGateway serves the reference gateway middleware on a loopback port.
-func serveGateway(keys []peerKey) (*http.Server, string) {
-	gateway, err := ohttp.NewGateway(keyRing(keys))
+func serveGateway(keys []peerKey, config string) (*http.Server, string) {
+	gateway, err := ohttp.NewGateway(keyRing(keys), gatewayOptions(config)...)
 	check(err)
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	check(err)
@@ -187,6 +217,7 @@ func (t *tapeReader) Read(p []byte) (int, error) {
 }
 
 type result struct {
+	Config              string            `json:"config"`
 	KeyID               byte              `json:"key_id"`
 	Kem                 uint16            `json:"kem"`
 	RequestForm         string            `json:"request_form"`
@@ -220,7 +251,7 @@ func innerRequest(form, path string, body []byte) *http.Request {
 }
 
 // roundTrip sends one request through the reference Transport and reads the inner response.
-func roundTrip(transport *ohttp.Transport, k peerKey, form, path string, body []byte) result {
+func roundTrip(transport *ohttp.Transport, config string, k peerKey, form, path string, body []byte) result {
 	resp, err := transport.RoundTrip(innerRequest(form, path, body))
 	check(err)
 	respBody, err := io.ReadAll(resp.Body)
@@ -231,17 +262,18 @@ func roundTrip(transport *ohttp.Transport, k peerKey, form, path string, body []
 		trailers[name] = resp.Trailer.Get(name)
 	}
 	return result{
-		KeyID: k.id, Kem: uint16(k.kem), RequestForm: form, Path: path, RequestBody: hex.EncodeToString(body),
+		Config: config, KeyID: k.id, Kem: uint16(k.kem), RequestForm: form, Path: path, RequestBody: hex.EncodeToString(body),
 		Status: resp.StatusCode, ResponseBody: string(respBody), Trailers: trailers,
 	}
 }
 
-func newTransport(k peerKey, url string, rng io.Reader, rec *recorder) *ohttp.Transport {
+func newTransport(setup string, k peerKey, url string, rng io.Reader, rec *recorder) *ohttp.Transport {
 	config := k.pair.KeyConfig
 	suite := hpke.NewSuite(config.KemID, config.SymmetricAlgorithms[0].KDFID, config.SymmetricAlgorithms[0].AEADID)
 	sender, err := twoway.NewRequestSender(suite, config.KeyID, config.PublicKey, rng)
 	check(err)
-	transport, err := ohttp.NewTransportWithSender(sender, url, ohttp.WithHTTPClient(&http.Client{Transport: rec, Timeout: 30 * time.Second}))
+	opts := append(transportOptions(setup), ohttp.WithHTTPClient(&http.Client{Transport: rec, Timeout: 30 * time.Second}))
+	transport, err := ohttp.NewTransportWithSender(sender, url, opts...)
 	check(err)
 	return transport
 }
@@ -251,14 +283,18 @@ var paths = []string{"/plain", "/chunked"}
 
 func gatewayMode() {
 	keys := peerKeys()
-	server, url := serveGateway(keys)
-	configs := []string{}
-	for _, k := range keys {
-		configs = append(configs, keyConfigHex(k))
+	urls := map[string]string{}
+	for _, config := range configs {
+		server, url := serveGateway(keys, config)
+		defer server.Close()
+		urls[config] = url
 	}
-	check(json.NewEncoder(os.Stdout).Encode(map[string]any{"url": url, "key_configs": configs, "versions": referenceVersions}))
+	keyConfigs := []string{}
+	for _, k := range keys {
+		keyConfigs = append(keyConfigs, keyConfigHex(k))
+	}
+	check(json.NewEncoder(os.Stdout).Encode(map[string]any{"urls": urls, "key_configs": keyConfigs, "versions": referenceVersions}))
 	_, _ = io.Copy(io.Discard, os.Stdin)
-	check(server.Close())
 }
 
 func clientMode() {
@@ -274,12 +310,14 @@ func clientMode() {
 		var config ohttp.KeyConfig
 		check(config.UnmarshalBinary(mustHex(configHex)))
 		k := peerKey{id: config.KeyID, kem: config.KemID, pair: ohttp.KeyPair{KeyConfig: config}}
-		for _, form := range forms {
-			for _, path := range paths {
-				rec := &recorder{}
-				r := roundTrip(newTransport(k, in.URL, nil, rec), k, form, path, body)
-				r.RequestMediaType, r.ResponseMediaType = rec.requestType, rec.responseType
-				results = append(results, r)
+		for _, setup := range configs {
+			for _, form := range forms {
+				for _, path := range paths {
+					rec := &recorder{}
+					r := roundTrip(newTransport(setup, k, in.URL, nil, rec), setup, k, form, path, body)
+					r.RequestMediaType, r.ResponseMediaType = rec.requestType, rec.responseType
+					results = append(results, r)
+				}
 			}
 		}
 	}
@@ -338,21 +376,23 @@ func chunking(chunked bool) []twoway.Option {
 
 func vectorsMode() {
 	keys := peerKeys()
-	server, url := serveGateway(keys)
-	defer server.Close()
-	body := bytes.Repeat([]byte("openpcc interop "), 300) // 4800 bytes: two request chunks
+	body := bytes.Repeat([]byte("openpcc interop "), 300) // 4800 bytes: two or more request chunks
 	cases := []result{}
-	for _, k := range keys {
-		for _, form := range forms {
-			for _, path := range paths {
-				rng := newTape(fmt.Sprintf("openpcc ohttp vectors key %d %s %s", k.id, form, path))
-				rec := &recorder{}
-				r := roundTrip(newTransport(k, url, rng, rec), k, form, path, body)
-				r.RequestMediaType, r.ResponseMediaType = rec.requestType, rec.responseType
-				openRecorded(k, &r, rng.tape, rec)
-				cases = append(cases, r)
+	for _, setup := range configs {
+		server, url := serveGateway(keys, setup)
+		for _, k := range keys {
+			for _, form := range forms {
+				for _, path := range paths {
+					rng := newTape(fmt.Sprintf("openpcc ohttp vectors %s key %d %s %s", setup, k.id, form, path))
+					rec := &recorder{}
+					r := roundTrip(newTransport(setup, k, url, rng, rec), setup, k, form, path, body)
+					r.RequestMediaType, r.ResponseMediaType = rec.requestType, rec.responseType
+					openRecorded(k, &r, rng.tape, rec)
+					cases = append(cases, r)
+				}
 			}
 		}
+		check(server.Close())
 	}
 	keyList := []map[string]any{}
 	for _, k := range keys {
@@ -361,7 +401,7 @@ func vectorsMode() {
 	out := json.NewEncoder(os.Stdout)
 	out.SetIndent("", " ")
 	check(out.Encode(map[string]any{
-		"description": "Exchanges between the reference's ohttp.Transport (client RNG = SHAKE-256 of a per-case seed; " +
+		"description": "Exchanges between the reference's ohttp.Transport (configs: the module's defaults, and OpenPCC's fixed 532-byte chunks and padding; client RNG = SHAKE-256 of a per-case seed; " +
 			"client_rng is what it read) and the reference's ohttp.Middleware gateway over loopback HTTP. " +
 			"Plaintexts opened with twoway. Regenerate: cd tests/interop/ohttp && go run . vectors > ../ohttp-vectors.json",
 		"versions": referenceVersions,
@@ -385,4 +425,3 @@ func main() {
 		check(errors.New("unknown mode " + os.Args[1]))
 	}
 }
-
