@@ -1,7 +1,7 @@
 //! Exchanges recorded from the reference (`github.com/openpcc/ohttp` v0.0.80: its `Transport` client
 //! against its `Middleware` gateway over loopback HTTP; `tests/interop/ohttp-vectors.json`), all four
 //! request/response pairings on 0x0030 and 0x0020, with the module's default configuration and with
-//! OpenPCC's (fixed 532-byte chunks, padded messages). Byte for byte, without Go:
+//! `OpenPCC`'s (fixed 532-byte chunks, padded messages). Byte for byte, without Go:
 //! * our gateway opens the reference client's requests, and re-seals the reference gateway's
 //!   responses identically (same nonce, same chunk boundaries);
 //! * our client, with the reference client's RNG bytes as its ephemeral input, re-seals the same
