@@ -29,9 +29,11 @@ build-dev: venv ## build the Rust extension (release profile) into .venv
 demo: build-dev ## run the end-to-end demo on embedded defaults
 	$(PY) -m openpcc demo
 
-system-deps: ## install the software TPM (swtpm) the node-identity tests need (root: apt-get)
+system-deps: ## install swtpm (node-identity tests) and PostgreSQL (store tests) when root (apt-get)
 	@if [ "$$(id -u)" -eq 0 ]; then bash scripts/install-swtpm.sh; \
 	elif ! command -v swtpm >/dev/null; then echo "swtpm missing and not root: its tests will skip (run scripts/install-swtpm.sh as root)"; fi
+	@if [ "$$(id -u)" -eq 0 ]; then bash scripts/install-postgres.sh; \
+	elif ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then echo "PostgreSQL missing and not root: its tests will skip (run scripts/install-postgres.sh as root)"; fi
 
 test: system-deps build-dev test-rust test-python ## every Rust and Python test
 
