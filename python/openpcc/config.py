@@ -119,6 +119,10 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
             "lock_duration", float, 300.0,
             "seconds a lock holds before another request may take the nonce (reference: 300)", _positive,
         ),
+        Setting(
+            "purge_interval", float, 600.0,
+            "seconds between deletions of nonce records past their validity window", _positive,
+        ),
     ),
     "router": (),
     "node": (),

@@ -158,3 +158,13 @@ def test_an_unreachable_database_is_a_typed_error(tmp_path: os.PathLike[str]) ->
     open(blocker, "w").close()
     with pytest.raises(StoreUnavailableError):
         open_nonce_store(f"sqlite:{blocker}/sub/db.sqlite3")
+
+
+def test_the_sqlite_file_is_private(tmp_path: os.PathLike[str]) -> None:
+    import stat
+    from pathlib import Path
+
+    path = Path(tmp_path) / "role" / "noncelock.sqlite3"
+    open_nonce_store(f"sqlite:{path}").close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700

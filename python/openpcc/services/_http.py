@@ -57,6 +57,7 @@ class HTTPService:
         self.cfg = cfg
         self.log = logger or logging.getLogger(f"openpcc.services.{cfg.label}")
         self._checks: dict[str, ReadinessCheck] = {}
+        self._startups: list[Callable[[], Awaitable[None]]] = []
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
         self._active = 0
         self._stopping = False
@@ -98,6 +99,10 @@ class HTTPService:
         """``check()`` returns None when the role can serve, or a short reason why not (no secrets)."""
         self._checks[name] = check
 
+    def on_startup(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Runs ``action`` once the socket is bound (start background tasks here)."""
+        self._startups.append(action)
+
     def on_cleanup(self, action: Callable[[], Awaitable[None]]) -> None:
         """Runs ``action`` after the last in-flight request finished at shutdown (close stores here)."""
         self._cleanups.append(action)
@@ -116,6 +121,8 @@ class HTTPService:
         site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port, backlog=128)
         await site.start()
         host, port = self._runner.addresses[0][:2]
+        for action in self._startups:
+            await action()
         self.log.info("%s listening on %s:%d", self.cfg.label, host, port)
         return host, port
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,8 @@ class SQLiteBackend(Backend):
         self.path = path
         try:
             ensure_private_dir(path.parent)
+            # Created 0600 before SQLite opens it; its -wal and -shm files take the same mode.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
             conn = self._connection()
             conn.execute("PRAGMA journal_mode=WAL")
         except (OSError, sqlite3.Error) as exc:
