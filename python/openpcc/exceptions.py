@@ -325,6 +325,10 @@ class IdempotencyConflictError(BankError):
     """An operation id was reused with different arguments."""
 
 
+class BalanceLimitError(BankError, LimitError):
+    """A credit would take the balance past the store's maximum, or an amount is out of range."""
+
+
 class RequestRejectedError(ServiceError):
     """A service refuses a request with one of the stable wire codes of ``openpcc.services.errors``.
 

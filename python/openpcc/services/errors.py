@@ -46,6 +46,7 @@ class Code(IntEnum):
     INSUFFICIENT_BALANCE = 500
     UNKNOWN_ACCOUNT = 501
     IDEMPOTENCY_CONFLICT = 502
+    BALANCE_LIMIT = 503
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ ERRORS: dict[Code, ErrorInfo] = {
     Code.INSUFFICIENT_BALANCE: ErrorInfo(429, "insufficient balance"),
     Code.UNKNOWN_ACCOUNT: ErrorInfo(400, "invalid account"),
     Code.IDEMPOTENCY_CONFLICT: ErrorInfo(409, "operation id reused with different arguments"),
+    Code.BALANCE_LIMIT: ErrorInfo(400, "amount out of range"),
 }
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from openpcc.exceptions import SettingValueError
-from openpcc.services.store.base import Backend, NonceStore
+from openpcc.services.store.base import AccountKind, BankStore, Backend, NonceStore
 
 
 def open_backend(database: str) -> Backend:
@@ -26,4 +26,10 @@ def open_nonce_store(database: str) -> NonceStore:
     return SQLNonceStore(open_backend(database))
 
 
-__all__ = ["Backend", "NonceStore", "open_backend", "open_nonce_store"]
+def open_bank_store(database: str) -> BankStore:
+    from openpcc.services.store.sql import SQLBankStore
+
+    return SQLBankStore(open_backend(database))
+
+
+__all__ = ["AccountKind", "Backend", "BankStore", "NonceStore", "open_backend", "open_bank_store", "open_nonce_store"]

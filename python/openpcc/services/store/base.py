@@ -154,3 +154,57 @@ class NonceStore(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+
+class AccountKind:
+    """The two kinds of account, in separate namespaces: an id of one kind never reaches the other."""
+
+    API_KEY = "apikey"  # the auth bank's identified accounts, one per API key (id: the key's hash)
+    BLIND = "blind"  # the blind bank's pseudonymous accounts (id: the hash of the bearer token)
+
+
+# The largest balance a store keeps: far above any sum of currency values (MaxAmount is about 2^35),
+# far below int64 overflow.
+MAX_BALANCE = 1 << 62
+
+
+class BankStore(abc.ABC):
+    """Balances of the auth bank (API-key accounts) and the blind bank (pseudonymous accounts), spec §8.6.
+
+    Must:
+
+    * check and change a balance in one transaction: a debit never takes a balance below zero, however
+      many debits race (``InsufficientBalanceError``, the same for unknown and empty accounts);
+    * apply an operation id at most once: a replay with the same arguments returns the first result
+      without changing anything, a replay with other arguments raises ``IdempotencyConflictError``;
+    * refuse amounts outside ``1..MAX_BALANCE`` and credits past ``MAX_BALANCE`` (``BalanceLimitError``);
+    * keep API-key and pseudonymous accounts apart, store only hashes of API keys and bearer tokens
+      (callers pass ``account`` ids that are already hashes), and lose no committed operation on a crash.
+    """
+
+    @abc.abstractmethod
+    def create_api_key_account(self, account: bytes, label: str, balance: int) -> None:
+        """A new API-key account holding ``balance``; ``IdempotencyConflictError`` if the id exists."""
+
+    @abc.abstractmethod
+    def account_exists(self, kind: str, account: bytes) -> bool: ...
+
+    @abc.abstractmethod
+    def balance(self, kind: str, account: bytes) -> int:
+        """The balance; 0 for an unknown account."""
+
+    @abc.abstractmethod
+    def credit(self, kind: str, account: bytes, amount: int, op_id: bytes, *, create: bool) -> int:
+        """Adds ``amount``; creates the account when ``create`` (a blind deposit), else
+        ``UnknownAccountError`` for a missing one (funding an API key). Returns the new balance."""
+
+    @abc.abstractmethod
+    def debit(self, kind: str, account: bytes, amount: int, op_id: bytes) -> int:
+        """Takes ``amount`` if the balance allows, all in one transaction. Returns the new balance."""
+
+    @abc.abstractmethod
+    def debit_all(self, kind: str, account: bytes, op_id: bytes) -> int:
+        """Zeroes the account and returns what it held (``InsufficientBalanceError`` when nothing)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
