@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
-
 from openpcc.exceptions import (
     BalanceLimitError,
     IdempotencyConflictError,

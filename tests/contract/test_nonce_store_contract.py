@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from openpcc.exceptions import (
     MigrationError,
     NonceConsumedError,

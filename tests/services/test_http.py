@@ -17,7 +17,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-
 from openpcc import config
 from openpcc.compute import decode_message
 from openpcc.exceptions import RequestRejectedError
@@ -296,7 +295,7 @@ def test_every_error_code_has_a_status_a_message_and_documentation() -> None:
     for code, status, message in codes:
         assert 400 <= status < 600 and message
         assert code // 100 in (2, 3, 4, 5), f"code {code} is outside the documented ranges"
-        assert re.search(rf"^\| {code} \| {status} \| {re.escape(message)} \| \S", docs, re.M), (
+        assert re.search(rf"^\| {code} \| {status} \| {re.escape(message)} \| \S", docs, re.MULTILINE), (
             f"docs/errors.md has no row for code {code}"
         )
     assert set(ERRORS) == set(Code)

@@ -15,13 +15,17 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from support.servers import RoleProcess, free_port, role_process
-
 from openpcc.compute import decode_message, encode_message
-from openpcc.exceptions import NonceConsumedError, NonceInvalidError, NonceLockedError, TicketMismatchError
+from openpcc.exceptions import (
+    NonceConsumedError,
+    NonceInvalidError,
+    NonceLockedError,
+    TicketMismatchError,
+)
 from openpcc.services.errors import ERROR_CODE_HEADER
 from openpcc.services.noncelock import Nonce, NonceLockClient, lock_request, unlock_request
 from openpcc.services.store import open_backend, open_nonce_store
+from support.servers import RoleProcess, free_port, role_process
 
 BINARY = {"Content-Type": "application/octet-stream"}
 

@@ -7,7 +7,6 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from openpcc import config
 from openpcc.exceptions import (
     ConfigError,

@@ -29,7 +29,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import ClientSession, web
@@ -87,7 +87,7 @@ class Nonce:
         return self.timestamp + QUANTUM_S + CLOCK_SKEW_S + RETENTION_MARGIN_S
 
     def to_message(self) -> dict[str, Any]:
-        when = datetime.fromtimestamp(self.timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = datetime.fromtimestamp(self.timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"timestamp": when, "nonce": base64.b64encode(self.value).decode()}
 
 

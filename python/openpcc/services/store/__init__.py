@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from openpcc.exceptions import SettingValueError
-from openpcc.services.store.base import AccountKind, BankStore, Backend, NonceStore
+from openpcc.services.store.base import AccountKind, Backend, BankStore, NonceStore
 
 
 def open_backend(database: str) -> Backend:

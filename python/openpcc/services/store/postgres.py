@@ -68,9 +68,8 @@ class PostgresBackend(Backend):
             self._forget_connection()
             conn = self._connection()
         try:
-            with conn.transaction():
-                with conn.cursor() as cur:
-                    yield _Translating(cur)
+            with conn.transaction(), conn.cursor() as cur:
+                yield _Translating(cur)
         except self._psycopg.OperationalError as exc:
             self._forget_connection()
             raise StoreUnavailableError(f"PostgreSQL unavailable: {type(exc).__name__}") from None

@@ -11,7 +11,14 @@ from openpcc.exceptions import (
     TicketMismatchError,
     UnknownAccountError,
 )
-from openpcc.services.store.base import MAX_BALANCE, BankStore, Backend, Cursor, Migration, NonceStore
+from openpcc.services.store.base import (
+    MAX_BALANCE,
+    Backend,
+    BankStore,
+    Cursor,
+    Migration,
+    NonceStore,
+)
 
 NONCE_MIGRATIONS = (
     Migration(
@@ -19,21 +26,25 @@ NONCE_MIGRATIONS = (
         "nonces: one row per locked or consumed nonce",
         {
             "sqlite": (
-                "CREATE TABLE nonces ("
-                " nonce BLOB PRIMARY KEY CHECK (length(nonce) = 24),"
-                " state TEXT NOT NULL CHECK (state IN ('locked', 'consumed')),"
-                " ticket TEXT,"
-                " lock_expires_at REAL NOT NULL,"
-                " purge_after INTEGER NOT NULL)",
+                (
+                    "CREATE TABLE nonces ("
+                    " nonce BLOB PRIMARY KEY CHECK (length(nonce) = 24),"
+                    " state TEXT NOT NULL CHECK (state IN ('locked', 'consumed')),"
+                    " ticket TEXT,"
+                    " lock_expires_at REAL NOT NULL,"
+                    " purge_after INTEGER NOT NULL)"
+                ),
                 "CREATE INDEX nonces_purge ON nonces (purge_after)",
             ),
             "postgresql": (
-                "CREATE TABLE nonces ("
-                " nonce BYTEA PRIMARY KEY CHECK (length(nonce) = 24),"
-                " state TEXT NOT NULL CHECK (state IN ('locked', 'consumed')),"
-                " ticket TEXT,"
-                " lock_expires_at DOUBLE PRECISION NOT NULL,"
-                " purge_after BIGINT NOT NULL)",
+                (
+                    "CREATE TABLE nonces ("
+                    " nonce BYTEA PRIMARY KEY CHECK (length(nonce) = 24),"
+                    " state TEXT NOT NULL CHECK (state IN ('locked', 'consumed')),"
+                    " ticket TEXT,"
+                    " lock_expires_at DOUBLE PRECISION NOT NULL,"
+                    " purge_after BIGINT NOT NULL)"
+                ),
                 "CREATE INDEX nonces_purge ON nonces (purge_after)",
             ),
         },
@@ -133,14 +144,18 @@ BANK_MIGRATIONS = (
         "bank: accounts (hashed ids, non-negative balances) and applied operations (idempotency)",
         {
             dialect: (
-                "CREATE TABLE bank_accounts ("
-                f" id {blob} NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('apikey', 'blind')),"
-                " label TEXT NOT NULL DEFAULT '',"
-                f" balance {bigint} NOT NULL CHECK (balance >= 0 AND balance <= {MAX_BALANCE}),"
-                " PRIMARY KEY (kind, id))",
-                "CREATE TABLE bank_operations ("
-                f" op_id {blob} PRIMARY KEY, kind TEXT NOT NULL, account {blob} NOT NULL,"
-                f" operation TEXT NOT NULL, amount {bigint} NOT NULL, result {bigint})",
+                (
+                    "CREATE TABLE bank_accounts ("
+                    f" id {blob} NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('apikey', 'blind')),"
+                    " label TEXT NOT NULL DEFAULT '',"
+                    f" balance {bigint} NOT NULL CHECK (balance >= 0 AND balance <= {MAX_BALANCE}),"
+                    " PRIMARY KEY (kind, id))"
+                ),
+                (
+                    "CREATE TABLE bank_operations ("
+                    f" op_id {blob} PRIMARY KEY, kind TEXT NOT NULL, account {blob} NOT NULL,"
+                    f" operation TEXT NOT NULL, amount {bigint} NOT NULL, result {bigint})"
+                ),
             )
             for dialect, blob, bigint in (("sqlite", "BLOB", "INTEGER"), ("postgresql", "BYTEA", "BIGINT"))
         },

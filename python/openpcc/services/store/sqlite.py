@@ -67,6 +67,5 @@ class SQLiteBackend(Backend):
 def sqlite_path(database: str) -> Path:
     """The file of a ``sqlite:PATH`` (or ``sqlite:///PATH``) location."""
     rest = database.removeprefix("sqlite:")
-    if rest.startswith("//"):
-        rest = rest[2:]
+    rest = rest.removeprefix("//")
     return Path(rest)
