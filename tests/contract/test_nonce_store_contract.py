@@ -12,6 +12,7 @@ from openpcc.exceptions import (
     MigrationError,
     NonceConsumedError,
     NonceLockedError,
+    StoreError,
     StoreUnavailableError,
     TicketMismatchError,
 )
@@ -167,3 +168,9 @@ def test_the_sqlite_file_is_private(tmp_path: os.PathLike[str]) -> None:
     open_nonce_store(f"sqlite:{path}").close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_a_statement_the_schema_refuses_is_a_typed_store_error(store: NonceStore) -> None:
+    with pytest.raises(StoreError):
+        store.lock(b"short", "t", NOW, LOCK, PURGE_AFTER)  # the CHECK on the 24-byte key
+    store.lock(nonce(), "t", NOW, LOCK, PURGE_AFTER)  # the store still works afterwards

@@ -255,3 +255,24 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(server: RoleProcess, dat
 def test_sigterm_stops_the_server_cleanly(server: RoleProcess) -> None:
     assert server.terminate() == 0
     assert "stopped" in server.output()
+
+
+def test_a_lock_expires_and_its_ticket_dies(database: str, tmp_path: Path) -> None:
+    port = free_port()
+    with role_process("noncelock", config_text(database, port, lock_duration=0.5), tmp_path, port) as proc:
+
+        async def body() -> None:
+            async with aiohttp.ClientSession() as s:
+                client = NonceLockClient(proc.url, s)
+                nonce = current_nonce()
+                stale = await client.lock(nonce)
+                with pytest.raises(NonceLockedError):
+                    await client.lock(nonce)
+                await asyncio.sleep(0.7)
+                with pytest.raises(TicketMismatchError):
+                    await client.consume(nonce, stale)
+                fresh = await client.lock(nonce)
+                assert fresh != stale
+                await client.consume(nonce, fresh)
+
+        run(body())

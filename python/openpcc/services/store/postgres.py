@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from openpcc.exceptions import StoreUnavailableError
+from openpcc.exceptions import StoreError, StoreUnavailableError
 from openpcc.services.store.base import Backend, Cursor
 
 CONNECT_TIMEOUT_S = 10
@@ -73,6 +73,8 @@ class PostgresBackend(Backend):
         except self._psycopg.OperationalError as exc:
             self._forget_connection()
             raise StoreUnavailableError(f"PostgreSQL unavailable: {type(exc).__name__}") from None
+        except self._psycopg.Error as exc:  # a constraint or a statement the schema refuses: a bug of ours
+            raise StoreError(f"PostgreSQL refused the operation: {type(exc).__name__}") from None
 
     def _lock_for_migrations(self, cur: Cursor) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK_KEY,))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from openpcc.config import ensure_private_dir
-from openpcc.exceptions import StoreUnavailableError
+from openpcc.exceptions import StoreError, StoreUnavailableError
 from openpcc.services.store.base import Backend, Cursor
 
 BUSY_TIMEOUT_MS = 10_000
@@ -54,6 +54,12 @@ class SQLiteBackend(Backend):
             raise StoreUnavailableError(f"SQLite store unavailable: {type(exc).__name__}") from None
         try:
             yield cur
+        except sqlite3.OperationalError as exc:  # busy past the timeout, disk full, I/O error
+            conn.rollback()
+            raise StoreUnavailableError(f"SQLite store unavailable: {type(exc).__name__}") from None
+        except sqlite3.Error as exc:  # a constraint or a statement the schema refuses: a bug of ours
+            conn.rollback()
+            raise StoreError(f"SQLite refused the operation: {type(exc).__name__}") from None
         except BaseException:
             conn.rollback()
             raise
