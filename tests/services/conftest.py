@@ -1,1 +1,1 @@
-from support.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
+from support.postgres import database, postgres_server, postgres_url  # noqa: F401  (fixtures)

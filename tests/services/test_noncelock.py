@@ -47,13 +47,6 @@ def server(database: str, tmp_path: Path) -> Iterator[RoleProcess]:
         yield proc
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:{tmp_path / 'noncelock.sqlite3'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 def run(coro: object) -> object:
     return asyncio.run(asyncio.wait_for(coro, timeout=120))  # type: ignore[arg-type]
 

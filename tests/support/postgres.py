@@ -152,3 +152,12 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_server.url(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database location for each store implementation: an SQLite file, or a new PostgreSQL
+    database on the session's server."""
+    if request.param == "sqlite":
+        return f"sqlite:{tmp_path / 'store' / 'test.sqlite3'}"
+    return str(request.getfixturevalue("postgres_url"))
