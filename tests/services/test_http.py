@@ -171,6 +171,7 @@ def test_requests_beyond_max_concurrency_get_503_at_once(tmp_path: Path) -> None
             slow = [asyncio.create_task(get("/slow?s=1")) for _ in range(2)]
             await asyncio.sleep(0.3)
             assert await get("/slow?s=0") == 503
+            assert await get("/metrics") == 200  # operations endpoints still answer
             assert sorted(await asyncio.gather(*slow)) == [200, 200]
             assert await get("/slow?s=0") == 200
 
@@ -238,6 +239,8 @@ def test_shutdown_finishes_in_flight_requests_and_refuses_new_ones(tmp_path: Pat
             in_flight = asyncio.create_task(get())
             await asyncio.sleep(0.3)
             stopping = asyncio.create_task(service.stop())
+            await asyncio.sleep(0)
+            assert (await service.health()).reasons == {"service": "shutting down"}
             assert await in_flight == (200, "done")
             await stopping
             with pytest.raises(aiohttp.ClientConnectionError):

@@ -41,6 +41,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ReadinessCheck = Callable[[], Awaitable[str | None]]  # None when ready, else the reason it is not
 
 _BINARY_ROUTE = web.AppKey("openpcc_binary_routes", set)
+_OPERATIONS_ROUTES = frozenset({"/healthz", "/_health", "/metrics"})
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -175,9 +176,11 @@ class HTTPService:
         route = _route_name(request)
         binary = route in request.app[_BINARY_ROUTE]
         started = time.perf_counter()
-        status = 500
-        if self._stopping:
-            response: web.StreamResponse = error_response(Code.SHUTTING_DOWN, binary=binary)
+        if route in _OPERATIONS_ROUTES:
+            # Cheap and read-only: answered even when overloaded or stopping, so probes see why.
+            response: web.StreamResponse = await handler(request)
+        elif self._stopping:
+            response = error_response(Code.SHUTTING_DOWN, binary=binary)
         elif self._active >= self.cfg["max_concurrency"]:
             response = error_response(Code.OVERLOADED, binary=binary)
         else:
