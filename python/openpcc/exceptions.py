@@ -339,3 +339,11 @@ class RequestRejectedError(ServiceError):
         super().__init__(f"error {code}" + (f": {detail}" if detail else ""))
         self.code = code
         self.detail = detail
+
+
+class HTTPStreamError(ServiceError):
+    """A streamed HTTP exchange with another role failed: unreachable, timed out, or a malformed answer."""
+
+
+class TrailerError(ServiceError, ValueError):
+    """A trailer that was not announced in the ``Trailer`` header, or a name or value HTTP cannot carry."""
