@@ -98,7 +98,8 @@ COMMON_SETTINGS: tuple[Setting, ...] = (
     Setting("max_concurrency", int, 256, "requests handled at once; more get 503 at once", lambda v: _positive(v)),
     Setting(
         "request_timeout", float, 30.0,
-        "seconds a request may take to arrive (headers and body), against slow clients", _positive,
+        "seconds a request may take to arrive (headers and body), against slow clients; also the idle keep-alive limit",
+        _positive,
     ),
     Setting("shutdown_timeout", float, 10.0, "seconds in-flight requests get to finish on SIGTERM/SIGINT", _positive),
     Setting("log_level", str, "info", "`debug`, `info`, `warning` or `error`", _log_level),
