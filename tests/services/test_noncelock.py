@@ -269,3 +269,36 @@ def test_a_lock_expires_and_its_ticket_dies(database: str, tmp_path: Path) -> No
                 await client.consume(nonce, fresh)
 
         run(body())
+
+
+def test_two_replicas_sharing_one_database_still_give_exactly_one_success(database: str, tmp_path: Path) -> None:
+    """Atomicity comes from the database, not from a process: spends split over two servers."""
+    ports = [free_port(), free_port()]
+    with (
+        role_process("noncelock", config_text(database, ports[0]), tmp_path / "a", ports[0]) as first,
+        role_process("noncelock", config_text(database, ports[1]), tmp_path / "b", ports[1]) as second,
+    ):
+        nonce = current_nonce()
+
+        async def body() -> list[str]:
+            go = asyncio.Event()
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
+
+                async def spend(url: str) -> str:
+                    await go.wait()
+                    status, answer, _ = await post(s, url + "/lock", lock_request(nonce))
+                    if status != 200:
+                        return str(status)
+                    ticket = decode_message("csprotos.LockResponse", answer)["ticket"]
+                    status, _, _ = await post(s, url + "/consume", unlock_request(nonce, ticket))
+                    return "spent" if status == 200 else f"consume {status}"
+
+                tasks = [asyncio.create_task(spend((first, second)[i % 2].url)) for i in range(64)]
+                await asyncio.sleep(0.1)
+                go.set()
+                return list(await asyncio.gather(*tasks))
+
+        outcomes = run(body())
+    assert isinstance(outcomes, list)
+    assert outcomes.count("spent") == 1, outcomes
+    assert set(outcomes) <= {"spent", "409", "410"}, outcomes
