@@ -97,6 +97,17 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
+    """The tests' server: fsync off, since a test's data need not survive a power cut."""
+    yield from _run_server(durable=False)
+
+
+@pytest.fixture(scope="session")
+def durable_postgres_server() -> Iterator[PostgresServer]:
+    """The benchmarks' server: fsync on, as SQLite's synchronous=FULL, so their figures compare."""
+    yield from _run_server(durable=True)
+
+
+def _run_server(durable: bool) -> Iterator[PostgresServer]:
     bin_dir = _find_or_install()
     if os.geteuid() == 0:
         try:
@@ -117,7 +128,8 @@ def postgres_server() -> Iterator[PostgresServer]:
         )
         if init.returncode != 0:
             _unavailable(f"initdb failed: {init.stderr.strip()[-300:]}")
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=300"
+        fsync = "on" if durable else "off"
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync={fsync} -c max_connections=300"
         start = subprocess.run(
             _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
                              "-w", "-t", str(START_TIMEOUT_S), "start"]),
@@ -142,15 +154,24 @@ def postgres_server() -> Iterator[PostgresServer]:
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """A fresh, empty database on the session's server, dropped after the test."""
+    yield from _fresh_database(postgres_server)
+
+
+@pytest.fixture
+def durable_postgres_url(durable_postgres_server: PostgresServer) -> Iterator[str]:
+    yield from _fresh_database(durable_postgres_server)
+
+
+def _fresh_database(server: PostgresServer) -> Iterator[str]:
     import psycopg
 
     name = "t_" + uuid.uuid4().hex[:16]
-    with psycopg.connect(postgres_server.url(), autocommit=True) as conn:
+    with psycopg.connect(server.url(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield postgres_server.url(name)
+        yield server.url(name)
     finally:
-        with psycopg.connect(postgres_server.url(), autocommit=True) as conn:
+        with psycopg.connect(server.url(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
