@@ -9,6 +9,7 @@ import base64
 import os
 import secrets
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -302,3 +303,50 @@ def test_two_replicas_sharing_one_database_still_give_exactly_one_success(databa
     assert isinstance(outcomes, list)
     assert outcomes.count("spent") == 1, outcomes
     assert set(outcomes) <= {"spent", "409", "410"}, outcomes
+
+
+def test_a_lock_whose_caller_hung_up_is_released_at_once(tmp_path: Path) -> None:
+    """The caller closes its connection while the lock is being taken: it can never learn the ticket,
+    so the server frees the nonce instead of leaving it locked for lock_duration (300 s here)."""
+    from openpcc import config
+    from openpcc.services.noncelock import NonceLockService
+
+    real = open_nonce_store(f"sqlite:{tmp_path / 'n.sqlite3'}")
+    entered, taken = threading.Event(), threading.Event()
+
+    class SlowLock:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def lock(self, *args: object) -> None:
+            entered.set()
+            time.sleep(0.5)  # the caller hangs up meanwhile
+            real.lock(*args)  # type: ignore[arg-type]
+            taken.set()
+
+    cfg = config.load(None, env={"OPENPCC_HOME": str(tmp_path), "OPENPCC_NONCELOCK_PORT": "0"}).role("noncelock")
+    nonce = current_nonce()
+
+    async def body() -> None:
+        service = NonceLockService(cfg, store=SlowLock())  # type: ignore[arg-type]
+        host, port = await service.start()
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+            payload = lock_request(nonce)
+            writer.write(
+                b"POST /lock HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload
+            )
+            await writer.drain()
+            assert await asyncio.to_thread(entered.wait, 5)
+            writer.close()
+            assert await asyncio.to_thread(taken.wait, 5)  # the lock was really taken...
+            for _ in range(100):  # ...and is given back well before it would expire (bounded: 5 s)
+                if real.state(nonce.key, time.time()) == "free":
+                    break
+                await asyncio.sleep(0.05)
+            assert real.state(nonce.key, time.time()) == "free"
+        finally:
+            await service.stop()
+
+    run(body())
