@@ -163,7 +163,10 @@ def durable_postgres_url(durable_postgres_server: PostgresServer) -> Iterator[st
 
 
 def _fresh_database(server: PostgresServer) -> Iterator[str]:
-    import psycopg
+    try:
+        import psycopg
+    except ImportError:
+        _unavailable("the psycopg driver is not installed (pip install 'psycopg[binary]')")
 
     name = "t_" + uuid.uuid4().hex[:16]
     with psycopg.connect(server.url(), autocommit=True) as conn:
