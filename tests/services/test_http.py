@@ -64,6 +64,14 @@ async def running(service: _http.HTTPService) -> AsyncIterator[str]:
         await service.stop()
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(200):  # bounded: 10 s
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in 10 s")
+
+
 def run(coro: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(coro(), timeout=60))
 
@@ -169,7 +177,7 @@ def test_requests_beyond_max_concurrency_get_503_at_once(tmp_path: Path) -> None
                     return r.status
 
             slow = [asyncio.create_task(get("/slow?s=1")) for _ in range(2)]
-            await asyncio.sleep(0.3)
+            await until(lambda: service.in_flight == 2)
             assert await get("/slow?s=0") == 503
             assert await get("/metrics") == 200  # operations endpoints still answer
             assert sorted(await asyncio.gather(*slow)) == [200, 200]
@@ -237,7 +245,7 @@ def test_shutdown_finishes_in_flight_requests_and_refuses_new_ones(tmp_path: Pat
                     return r.status, await r.text()
 
             in_flight = asyncio.create_task(get())
-            await asyncio.sleep(0.3)
+            await until(lambda: service.in_flight == 1)
             stopping = asyncio.create_task(service.stop())
             await asyncio.sleep(0)
             assert (await service.health()).reasons == {"service": "shutting down"}

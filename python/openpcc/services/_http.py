@@ -137,6 +137,11 @@ class HTTPService:
             await action()
         self.log.info("%s stopped", self.cfg.label)
 
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled now (the operations endpoints excepted)."""
+        return self._active
+
     async def health(self) -> Health:
         if self._stopping:
             return Health(False, {"service": "shutting down"})
