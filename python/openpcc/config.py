@@ -102,6 +102,11 @@ COMMON_SETTINGS: tuple[Setting, ...] = (
         _positive,
     ),
     Setting("shutdown_timeout", float, 10.0, "seconds in-flight requests get to finish on SIGTERM/SIGINT", _positive),
+    Setting(
+        "auth_token_file", str, "",
+        "a 0600 file holding a bearer token every caller must send (`Authorization: Bearer ...`); "
+        "empty: no token, as the reference (its peers send none)",
+    ),
     Setting("log_level", str, "info", "`debug`, `info`, `warning` or `error`", _log_level),
 )
 

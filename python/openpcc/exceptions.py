@@ -341,6 +341,10 @@ class RequestRejectedError(ServiceError):
         self.detail = detail
 
 
+class UnauthorizedError(ServiceError, PermissionError):
+    """Another role refused our bearer token (HTTP 401), or we sent none where it requires one."""
+
+
 class HTTPStreamError(ServiceError):
     """A streamed HTTP exchange with another role failed: unreachable, timed out, or a malformed answer."""
 

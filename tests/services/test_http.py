@@ -325,3 +325,40 @@ def test_the_client_session_ignores_proxy_variables(monkeypatch: pytest.MonkeyPa
 def test_json_error_bodies_decode_as_the_reference_json_error(tmp_path: Path) -> None:
     response = _http.error_response(Code.NOT_FOUND)
     assert json.loads(response.text or "")["error"] == "not found"
+
+
+def test_a_configured_bearer_token_is_required_and_never_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = "tok-" + "9" * 28
+    token_file = tmp_path / "keys" / "noncelock.token"
+    config.write_key_file(token_file, token.encode() + b"\n")
+    service = build(tmp_path, auth_token_file=token_file)
+
+    async def body() -> None:
+        async with running(service) as url, aiohttp.ClientSession() as client:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}):
+                async with client.post(url + "/echo", data=b"x", headers=headers) as r:
+                    assert r.status == 401 and r.headers[ERROR_CODE_HEADER] == "207"
+            async with client.post(url + "/echo", data=b"x", headers={"Authorization": f"Bearer {token}"}) as r:
+                assert r.status == 200
+            async with client.get(url + "/healthz") as r:  # probes need no token
+                assert r.status == 200
+
+    with caplog.at_level(logging.DEBUG):
+        run(body)
+    assert token not in caplog.text
+
+
+def test_a_token_file_others_can_read_or_a_short_token_is_refused(tmp_path: Path) -> None:
+    from openpcc.exceptions import InsecureFileError, SettingValueError
+
+    short = tmp_path / "keys" / "short.token"
+    config.write_key_file(short, b"abc")
+    with pytest.raises(SettingValueError):
+        build(tmp_path, auth_token_file=short)
+    loose = tmp_path / "keys" / "loose.token"
+    config.write_key_file(loose, b"x" * 32)
+    loose.chmod(0o644)
+    with pytest.raises(InsecureFileError):
+        build(tmp_path, auth_token_file=loose)

@@ -350,3 +350,27 @@ def test_a_lock_whose_caller_hung_up_is_released_at_once(tmp_path: Path) -> None
             await service.stop()
 
     run(body())
+
+
+def test_a_token_protected_server_serves_only_callers_with_the_token(tmp_path: Path) -> None:
+    from openpcc.config import write_key_file
+    from openpcc.exceptions import UnauthorizedError
+
+    token = secrets.token_hex(16)
+    token_file = tmp_path / "keys" / "noncelock.token"
+    write_key_file(token_file, token.encode())
+    port = free_port()
+    text = config_text(f"sqlite:{tmp_path / 'n.sqlite3'}", port, auth_token_file=str(token_file))
+    with role_process("noncelock", text, tmp_path, port) as proc:
+
+        async def body() -> None:
+            async with aiohttp.ClientSession() as s:
+                with pytest.raises(UnauthorizedError):
+                    await NonceLockClient(proc.url, s).lock(current_nonce())
+                with pytest.raises(UnauthorizedError):
+                    await NonceLockClient(proc.url, s, token="not-" + token).lock(current_nonce())
+                async with NonceLockClient(proc.url, s, token=token).spend(current_nonce()):
+                    pass
+
+        run(body())
+    assert token not in proc.output()

@@ -13,6 +13,7 @@ readiness checks, and calls :func:`serve` (or :meth:`HTTPService.start` in tests
   on binary routes, JSON elsewhere;
 * graceful shutdown on SIGTERM/SIGINT: stop accepting, report not ready, let in-flight requests finish
   for up to ``shutdown_timeout`` seconds;
+* an optional bearer token (``auth_token_file``) every request but the operations endpoints must carry;
 * logs with the method, the route pattern, the status and the duration, never a body, a raw path, a
   header value or a client address (aiohttp's access log, which prints the peer address, is off).
 """
@@ -21,19 +22,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import prometheus_client
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from openpcc.config import RoleConfig
-from openpcc.exceptions import RequestRejectedError
+from openpcc.config import RoleConfig, read_key_file
+from openpcc.exceptions import RequestRejectedError, SettingValueError
 from openpcc.services.errors import ERROR_CODE_HEADER, ERRORS, Code
 
 BINARY = "application/octet-stream"
@@ -63,6 +66,7 @@ class HTTPService:
         self._active = 0
         self._stopping = False
         self._runner: web.AppRunner | None = None
+        self._token = _load_token(cfg)
         # aiohttp's protocol errors name the peer and quote the raw bytes: keep only the error's type.
         self._protocol_log = logging.getLogger(f"openpcc.services.{cfg.label}.http")
         self._protocol_log.addFilter(_redact_protocol_record)
@@ -184,6 +188,8 @@ class HTTPService:
         if route in _OPERATIONS_ROUTES:
             # Cheap and read-only: answered even when overloaded or stopping, so probes see why.
             response: web.StreamResponse = await handler(request)
+        elif self._token is not None and not _authorized(request, self._token):
+            response = error_response(Code.UNAUTHORIZED, binary=binary)
         elif self._stopping:
             response = error_response(Code.SHUTTING_DOWN, binary=binary)
         elif self._active >= self.cfg["max_concurrency"]:
@@ -218,6 +224,21 @@ class HTTPService:
         finally:
             self._active -= 1
             self._active_gauge.dec()
+
+
+def _load_token(cfg: RoleConfig) -> bytes | None:
+    path = str(cfg["auth_token_file"])
+    if not path:
+        return None
+    token = read_key_file(Path(path)).strip()
+    if len(token) < 16:
+        raise SettingValueError("auth_token_file must hold a token of at least 16 bytes")
+    return token
+
+
+def _authorized(request: web.Request, token: bytes) -> bool:
+    presented = request.headers.get("Authorization", "").encode("latin-1", "replace")
+    return hmac.compare_digest(presented, b"Bearer " + token)
 
 
 def _redact_protocol_record(record: logging.LogRecord) -> bool:

@@ -32,6 +32,7 @@ class Code(IntEnum):
     NOT_FOUND = 204
     METHOD_NOT_ALLOWED = 205
     INVALID_MESSAGE = 206
+    UNAUTHORIZED = 207
 
     OVERLOADED = 300
     SHUTTING_DOWN = 301
@@ -65,6 +66,7 @@ ERRORS: dict[Code, ErrorInfo] = {
     Code.NOT_FOUND: ErrorInfo(404, "not found"),
     Code.METHOD_NOT_ALLOWED: ErrorInfo(405, "method not allowed"),
     Code.INVALID_MESSAGE: ErrorInfo(400, "invalid input"),
+    Code.UNAUTHORIZED: ErrorInfo(401, "unauthorized"),
     Code.OVERLOADED: ErrorInfo(503, "too many requests in flight"),
     Code.SHUTTING_DOWN: ErrorInfo(503, "shutting down"),
     Code.STORE_UNAVAILABLE: ErrorInfo(503, "store unavailable"),

@@ -46,6 +46,7 @@ from openpcc.exceptions import (
     ServiceError,
     StoreUnavailableError,
     TicketMismatchError,
+    UnauthorizedError,
 )
 from openpcc.services import _http
 from openpcc.services.errors import ERROR_CODE_HEADER, Code
@@ -249,9 +250,12 @@ class NonceLockClient:
     """Calls a nonce-locking service (ours or the reference's credithole) and maps its statuses back to
     :class:`NonceLockedError`, :class:`NonceConsumedError` and :class:`NonceInvalidError`."""
 
-    def __init__(self, base_url: str, session: ClientSession) -> None:
+    def __init__(self, base_url: str, session: ClientSession, *, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session
+        self._headers = {"Content-Type": _http.BINARY}
+        if token is not None:
+            self._headers["Authorization"] = f"Bearer {token}"
 
     async def lock(self, nonce: Nonce) -> str:
         body = await self._post("/lock", lock_request(nonce))
@@ -277,12 +281,13 @@ class NonceLockClient:
         await self.consume(nonce, ticket)
 
     async def _post(self, path: str, body: bytes) -> bytes:
-        headers = {"Content-Type": _http.BINARY}
-        async with self.session.post(self.base_url + path, data=body, headers=headers) as resp:
+        async with self.session.post(self.base_url + path, data=body, headers=self._headers) as resp:
             answer = await resp.read()
             if resp.status == 200:
                 return answer
             code = resp.headers.get(ERROR_CODE_HEADER, "")
+        if resp.status == 401:
+            raise UnauthorizedError("nonce locking refused our token")
         if resp.status == 409:
             raise NonceLockedError("nonce is locked")
         if resp.status == 410:
