@@ -14,6 +14,7 @@ from openpcc.exceptions import (
     IdempotencyConflictError,
     InsufficientBalanceError,
     UnknownAccountError,
+    UsageError,
 )
 from openpcc.services.store import AccountKind, BankStore, open_backend, open_bank_store
 from openpcc.services.store.base import MAX_BALANCE
@@ -216,3 +217,16 @@ def test_a_process_killed_mid_operation_loses_no_committed_debit(database: str) 
     assert confirmed <= len(recorded) <= confirmed + 1  # at most one commit whose print the kill cut off
     with _opened(database) as bank:
         assert bank.balance(BLIND, a) == 10_000_000 - 10 * len(recorded)  # and the balance agrees
+
+
+def test_account_ids_are_kind_separated_hashes_of_the_secret(bank: BankStore) -> None:
+    from openpcc.services.store import account_id
+
+    token = bytes(range(32))
+    blind, key = account_id(BLIND, token), account_id(KEY, token)
+    assert len(blind) == len(key) == 32 and blind != key and token not in (blind, key)
+    assert account_id(BLIND, token) == blind  # stable across calls and processes
+    bank.credit(BLIND, blind, 5, op("d"), create=True)
+    assert bank.balance(BLIND, account_id(BLIND, token)) == 5
+    with pytest.raises(UsageError):
+        account_id("other", token)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from openpcc.exceptions import SettingValueError
-from openpcc.services.store.base import AccountKind, Backend, BankStore, NonceStore
+from openpcc.services.store.base import AccountKind, Backend, BankStore, NonceStore, account_id
 
 
 def open_backend(database: str) -> Backend:
@@ -32,4 +32,13 @@ def open_bank_store(database: str) -> BankStore:
     return SQLBankStore(open_backend(database))
 
 
-__all__ = ["AccountKind", "Backend", "BankStore", "NonceStore", "open_backend", "open_bank_store", "open_nonce_store"]
+__all__ = [
+    "AccountKind",
+    "Backend",
+    "BankStore",
+    "NonceStore",
+    "account_id",
+    "open_backend",
+    "open_bank_store",
+    "open_nonce_store",
+]

@@ -9,13 +9,14 @@ operation), never from a lock in this process, so several processes or replicas 
 from __future__ import annotations
 
 import abc
+import hashlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from openpcc.exceptions import MigrationError
+from openpcc.exceptions import MigrationError, UsageError
 
 
 class Cursor(Protocol):
@@ -162,6 +163,19 @@ class AccountKind:
 
     API_KEY = "apikey"  # the auth bank's identified accounts, one per API key (id: the key's hash)
     BLIND = "blind"  # the blind bank's pseudonymous accounts (id: the hash of the bearer token)
+
+
+def account_id(kind: str, secret: bytes) -> bytes:
+    """The id a bank stores for an API key or a bearer token: SHA-256 over a kind-separated label.
+
+    The secret itself is never stored, so a copy of the database cannot spend. A fast hash suffices
+    because both secrets are random with at least 128 bits (32-byte account tokens, generated API keys),
+    so there is no dictionary to try. ``hmac.compare_digest`` is not needed on lookup: the database
+    compares hashes, which reveal nothing about the secret.
+    """
+    if kind not in (AccountKind.API_KEY, AccountKind.BLIND):
+        raise UsageError("unknown account kind")
+    return hashlib.sha256(b"openpcc account v1\x00" + kind.encode() + b"\x00" + secret).digest()
 
 
 # The largest balance a store keeps: far above any sum of currency values (MaxAmount is about 2^35),
