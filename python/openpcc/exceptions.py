@@ -289,6 +289,10 @@ class MigrationError(StoreError):
     """The database schema is newer than this openpcc, or a migration failed."""
 
 
+class InvalidMessageError(ServiceError, MalformedInputError):
+    """A request body does not decode as its protobuf message, or is not that message's canonical encoding."""
+
+
 class NonceLockError(ServiceError):
     """Base of the nonce-locking outcomes a caller must handle (spec §8.5)."""
 

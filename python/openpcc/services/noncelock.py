@@ -37,6 +37,7 @@ from aiohttp import ClientSession, web
 from openpcc import config
 from openpcc.compute import decode_message, encode_message
 from openpcc.exceptions import (
+    InvalidMessageError,
     MalformedInputError,
     NonceConsumedError,
     NonceInvalidError,
@@ -44,6 +45,7 @@ from openpcc.exceptions import (
     NonceLockError,
     RequestRejectedError,
     ServiceError,
+    StoreError,
     StoreUnavailableError,
     TicketMismatchError,
     UnauthorizedError,
@@ -102,9 +104,9 @@ def _decode_strict(name: str, body: bytes) -> dict[str, Any]:
         message = decode_message(name, body)
         canonical = encode_message(name, message)
     except (MalformedInputError, ValueError):
-        raise NonceInvalidError(f"body is not a {name.split('.')[-1]}") from None
+        raise InvalidMessageError(f"body is not a {name.split('.')[-1]}") from None
     if canonical != body:
-        raise NonceInvalidError("unknown fields or a non-canonical encoding")
+        raise InvalidMessageError("unknown fields or a non-canonical encoding")
     return message
 
 
@@ -143,6 +145,7 @@ def unlock_request(nonce: Nonce, ticket: str) -> bytes:
 
 
 _OUTCOMES: dict[type[Exception], Code] = {
+    InvalidMessageError: Code.INVALID_MESSAGE,
     NonceInvalidError: Code.INVALID_NONCE,
     NonceLockedError: Code.NONCE_LOCKED,
     NonceConsumedError: Code.NONCE_CONSUMED,
@@ -198,8 +201,8 @@ class NonceLockService:
             try:
                 purged = await asyncio.to_thread(self.store.purge, self.clock())
                 log.debug("purged %d expired nonce records", purged)
-            except StoreUnavailableError:
-                log.warning("purge skipped: store unavailable")
+            except StoreError as exc:
+                log.warning("purge skipped: %s", type(exc).__name__)
 
     async def _read(self, request: web.Request, name: str) -> tuple[Nonce, dict[str, Any]]:
         _http.require_binary(request)
@@ -239,7 +242,7 @@ class NonceLockService:
 def _as_rejection() -> Any:
     try:
         yield
-    except (NonceLockError, StoreUnavailableError) as exc:
+    except (InvalidMessageError, NonceLockError, StoreUnavailableError) as exc:
         raise RequestRejectedError(_OUTCOMES[type(exc)]) from None
 
 
