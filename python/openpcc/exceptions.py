@@ -193,57 +193,6 @@ class PolicyError(AttestationError, MalformedInputError):
     """A policy document is not valid TOML, has an unknown key, or a value of the wrong type."""
 
 
-# --- compute layer (multi-recipient requests, responses, token streams) -----
-
-
-class ComputeError(OpenPCCError):
-    """Base of the errors raised by ``openpcc.compute``."""
-
-
-class ComputeDecryptError(ComputeError, DecryptError):
-    """A body, chunk or response failed to authenticate: tampered, reordered, dropped or replayed."""
-
-
-class ComputeUnwrapError(ComputeDecryptError):
-    """The data key could not be unwrapped: the encapsulated key is for another node, or was altered."""
-
-
-class ComputeMalformedError(ComputeError, MalformedInputError):
-    """A compute message does not parse (wrong encapsulated-key header, bad BHTTP inside a token stream)."""
-
-
-class ComputeTruncatedError(ComputeMalformedError):
-    """A compute message ended early: no final chunk, or fewer bytes than its fixed fields need."""
-
-
-class ComputeTrailingDataError(ComputeMalformedError):
-    """Bytes after the end of a compute message."""
-
-
-class ComputeChunkTooLargeError(ComputeError, LimitError):
-    """A chunk is larger than the compute layer's 514-byte plaintext limit."""
-
-
-class ComputeLimitError(ComputeError, LimitError):
-    """A size or counter limit of the compute layer was reached."""
-
-
-class UnsupportedMediaTypeError(ComputeError, UnsupportedError):
-    """A media type that is not a compute request/response type of the expected direction."""
-
-
-class UnknownNodeError(ComputeError, LookupError):
-    """The router named a node (``X-Node-ID``) that was not one of the request's candidates."""
-
-
-class ComputeStateError(ComputeError, UsageError):
-    """A stream was used after it finished or failed."""
-
-
-class ComputeArgumentError(ComputeError, ValueError):
-    """An argument to ``openpcc.compute`` is not valid (key, size, status, field)."""
-
-
 # --- configuration (openpcc.config) -----------------------------------------
 
 
@@ -355,3 +304,54 @@ class HTTPStreamError(ServiceError):
 
 class TrailerError(ServiceError, ValueError):
     """A trailer that was not announced in the ``Trailer`` header, or a name or value HTTP cannot carry."""
+
+
+# --- compute layer (multi-recipient requests, responses, token streams) -----
+
+
+class ComputeError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.compute``."""
+
+
+class ComputeDecryptError(ComputeError, DecryptError):
+    """A body, chunk or response failed to authenticate: tampered, reordered, dropped or replayed."""
+
+
+class ComputeUnwrapError(ComputeDecryptError):
+    """The data key could not be unwrapped: the encapsulated key is for another node, or was altered."""
+
+
+class ComputeMalformedError(ComputeError, MalformedInputError):
+    """A compute message does not parse (wrong encapsulated-key header, bad BHTTP inside a token stream)."""
+
+
+class ComputeTruncatedError(ComputeMalformedError):
+    """A compute message ended early: no final chunk, or fewer bytes than its fixed fields need."""
+
+
+class ComputeTrailingDataError(ComputeMalformedError):
+    """Bytes after the end of a compute message."""
+
+
+class ComputeChunkTooLargeError(ComputeError, LimitError):
+    """A chunk is larger than the compute layer's 514-byte plaintext limit."""
+
+
+class ComputeLimitError(ComputeError, LimitError):
+    """A size or counter limit of the compute layer was reached."""
+
+
+class UnsupportedMediaTypeError(ComputeError, UnsupportedError):
+    """A media type that is not a compute request/response type of the expected direction."""
+
+
+class UnknownNodeError(ComputeError, LookupError):
+    """The router named a node (``X-Node-ID``) that was not one of the request's candidates."""
+
+
+class ComputeStateError(ComputeError, UsageError):
+    """A stream was used after it finished or failed."""
+
+
+class ComputeArgumentError(ComputeError, ValueError):
+    """An argument to ``openpcc.compute`` is not valid (key, size, status, field)."""
