@@ -20,9 +20,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from openpcc.exceptions import InsufficientBalanceError, NonceConsumedError  # noqa: E402
-from openpcc.services.store import AccountKind, open_bank_store, open_nonce_store  # noqa: E402
-from support.postgres import durable_postgres_server, durable_postgres_url  # noqa: E402,F401  (fixtures)
+from openpcc.exceptions import InsufficientBalanceError, NonceConsumedError
+from openpcc.services.store import AccountKind, open_bank_store, open_nonce_store
+from support.postgres import durable_postgres_server, durable_postgres_url  # noqa: F401  (fixtures)
 
 NOW = 1_800_000_000.0
 HOUR = int(NOW) // 3600 * 3600

@@ -153,7 +153,7 @@ class HTTPService:
         for name, check in self._checks.items():
             try:
                 reason = await check()
-            except Exception as exc:  # a failing check means "not ready", whatever it raised
+            except Exception as exc:  # noqa: BLE001  (a failing check means "not ready", whatever it raised)
                 reason = f"check failed: {type(exc).__name__}"
             if reason is not None:
                 reasons[name] = reason
@@ -217,7 +217,7 @@ class HTTPService:
             return error_response(_code_for_status(exc.status), binary=binary)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (any bug becomes a 500, never a dropped connection)
             # The type only: an exception's text may quote input.
             self.log.error("%s %s failed: %s", request.method, _route_name(request), type(exc).__name__)
             return error_response(Code.INTERNAL, binary=binary)

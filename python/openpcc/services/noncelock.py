@@ -116,7 +116,7 @@ def _nonce_from(message: dict[str, Any]) -> Nonce:
         raise NonceInvalidError("nonce with timestamp and value required")
     try:
         value = base64.b64decode(raw["nonce"], validate=True)
-        when = datetime.fromisoformat(str(raw["timestamp"]).replace("Z", "+00:00"))
+        when = datetime.fromisoformat(str(raw["timestamp"]))
     except (binascii.Error, ValueError):
         raise NonceInvalidError("nonce does not decode") from None
     if len(value) != NONCE_LENGTH:

@@ -9,6 +9,7 @@ operation), never from a lock in this process, so several processes or replicas 
 from __future__ import annotations
 
 import abc
+import contextlib
 import hashlib
 import threading
 from collections.abc import Iterator, Sequence
@@ -72,19 +73,13 @@ class Backend(abc.ABC):
             with self._all_lock:
                 if conn in self._all:
                     self._all.remove(conn)
-            try:
-                conn.close()
-            except Exception:  # a broken connection may fail to close; it is dropped either way
-                pass
+            _close_quietly(conn)
 
     def close(self) -> None:
         with self._all_lock:
             conns, self._all = self._all, []
         for conn in conns:
-            try:
-                conn.close()
-            except Exception:
-                pass
+            _close_quietly(conn)
 
     def migrate(self, component: str, migrations: Sequence[Migration]) -> int:
         """Applies the missing ``migrations`` of ``component`` in order; returns the schema version."""
@@ -116,6 +111,12 @@ class Backend(abc.ABC):
 
     def _lock_for_migrations(self, cur: Cursor) -> None:
         """Serializes concurrent starts against one database (a no-op where the transaction already does)."""
+
+
+def _close_quietly(conn: Any) -> None:
+    # A broken connection may fail to close; it is dropped either way.
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 class NonceStore(abc.ABC):
