@@ -412,7 +412,7 @@ def test_another_client_nonce_is_rejected(
     piece, _ = gpu_piece(pki, gpu_nonce(nonce, rek_name(node)))
     bundle = bundle_from_identity(node, nonce, extra=[piece]).encode()
     verdict = verify_evidence(bundle, gpu_policy, nonce=os.urandom(32))
-    assert failed(verdict) == ["tpm.quote.nonce", "nvidia.0.nonce"]
+    assert failed(verdict) == ["tpm.quote.nonce", "evidence.age", "nvidia.0.nonce"]
     assert "rek_public_key" not in verdict.claims
 
 

@@ -358,32 +358,37 @@ def test_a_different_ak_public_area_with_the_same_key_is_not_the_signer() -> Non
 
 
 @pytest.mark.parametrize(
-    ("which", "accept_reference", "ok"),
+    ("which", "accept_reference", "ok", "binds"),
     [
-        ("ours", False, True),
-        ("ours", True, True),
-        ("reference", False, False),
-        ("reference", True, True),
-        ("other", True, False),
+        ("ours_ak", False, True, "ak"),
+        ("ours", False, True, "rek"),
+        ("ours", True, True, "rek"),
+        ("reference", False, False, None),
+        ("reference", True, True, "quote"),
+        ("other", True, False, None),
     ],
 )
-def test_report_data_bindings(which: str, accept_reference: bool, ok: bool) -> None:
+def test_report_data_bindings(which: str, accept_reference: bool, ok: bool, binds: str | None) -> None:
     from dataclasses import replace
 
     from openpcc.attestation import evidence
     from openpcc.attestation.bundle import reference_report_data, report_data
 
     nonce, name, quote_sig = b"n" * 32, b"\x00\x0b" + b"k" * 32, b"signature bytes"
+    ak = b"\x00\x0b" + b"a" * 32
     value = {
+        "ours_ak": report_data(nonce, name, ak),
         "ours": report_data(nonce, name),
         "reference": reference_report_data(quote_sig),
         "other": bytes(64),
     }[which]
     run = evidence._Run()
     policy = replace(Policy.production(), accept_reference_binding=accept_reference)
-    evidence._report_data(run, policy, value.hex(), nonce, name, quote_sig)
+    assert evidence._report_data(run, policy, value.hex(), nonce, name, ak, quote_sig) == binds
     assert [(c.name, c.ok) for c in run.checks] == [("binding.report_data", ok)]
     assert reference_report_data(quote_sig)[32:] == bytes(32)
+    # The AK-binding form is domain-separated from the REK-only one.
+    assert report_data(nonce, name, ak) != report_data(nonce, name + ak)
 
 
 from hypothesis import given, settings

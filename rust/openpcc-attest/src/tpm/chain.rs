@@ -171,7 +171,9 @@ fn signed_by(child: &Certificate, issuer: &Certificate) -> bool {
 }
 
 /// Follows `leaf` up through `intermediates` (and the built-in Azure CAs) to a built-in root,
-/// checking every signature, CA flag and validity window at `at_unix`. Returns the subjects on
+/// checking every signature and validity window at `at_unix`, then the shared path rules
+/// ([`crate::x509::check_path`]: issuers are CAs with keyCertSign, path lengths hold, the AK
+/// certificate is no CA and may sign). Returns the subjects on
 /// the path, leaf first, ending with the root's label.
 pub fn verify_chain(
     leaf: &Certificate,
@@ -186,11 +188,14 @@ pub fn verify_chain(
         ));
     }
     let mut current = leaf.clone();
+    let mut certs = vec![leaf.clone()];
     for _ in 0..MAX_DEPTH {
         if let Some((label, root)) = roots().iter().find(|(_, r)| signed_by(&current, r)) {
             if !valid_at(root, at_unix) {
                 return Err(format!("root {label} is outside its validity window"));
             }
+            certs.push(root.clone());
+            crate::x509::check_path(&certs.iter().collect::<Vec<_>>())?;
             path.push((*label).to_owned());
             return Ok(path);
         }
@@ -214,6 +219,7 @@ pub fn verify_chain(
             ));
         }
         path.push(subject_text(issuer));
+        certs.push(issuer.clone());
         current = issuer.clone();
     }
     Err("chain too long or looping".into())
