@@ -109,7 +109,7 @@ tpm_ak_intermediates = ["x", "y"]
         ("[tdx.allowed_rtmr]\n4 = []", "tdx.allowed_rtmr.4"),
         ("[tpm.pcrs]\nseven = []", "tpm.pcrs.seven"),
         ("[trust_roots]\nark = 'x'", "trust_roots.ark"),
-        ("[gpu]", "gpu"),
+        ("[gpu]\nrequire_cc = true", "gpu.require_cc"),
     ],
 )
 def test_unknown_keys_are_errors(document: str, message: str) -> None:
@@ -217,3 +217,12 @@ def test_policy_production_defaults_pin_nothing() -> None:
     policy = Policy.production()
     assert policy.require_tee and not policy.sevsnp.allowed_measurements
     assert not policy.tdx.allowed_mrtd
+
+
+def test_gpu_measurement_pins() -> None:
+    policy = load_policy(
+        f'require_tee = false\n[gpu.allowed_measurements]\n2 = ["{M48}"]\n'.encode()
+    )
+    assert policy.gpu.allowed_measurements[2] == {bytes.fromhex(M48)}
+    with pytest.raises(PolicyError, match="gpu.allowed_measurements.0: SPDM measurement index"):
+        load_policy(f'require_tee = false\n[gpu.allowed_measurements]\n0 = ["{M48}"]\n'.encode())

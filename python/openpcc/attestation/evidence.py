@@ -855,7 +855,33 @@ def _gpu(
             roots=policy.trust_roots.nvidia_device_root,
         ),
     )
-    run.claims["gpu"] = verdict.claims.get("devices", [])
+    devices = verdict.claims.get("devices", [])
+    run.claims["gpu"] = devices
+    _gpu_measurements(run, policy, devices)
+
+
+def _gpu_measurements(run: _Run, policy: Policy, devices: list[Any]) -> None:
+    """Each GPU's signed SPDM measurement blocks against the policy's pinned values."""
+    pinned = policy.gpu.allowed_measurements
+    if not pinned:
+        return
+    if not devices:
+        run.check("policy.gpu.measurements", False, "no verified GPU measurements to compare")
+        return
+    for n, device in enumerate(devices):
+        reported = device.get("measurements") or {}
+        wrong = [
+            str(index)
+            for index, allowed in sorted(pinned.items())
+            if _unhex(reported.get(str(index))) not in allowed
+        ]
+        run.check(
+            f"policy.gpu.{n}.measurements",
+            not wrong,
+            f"the {len(pinned)} pinned measurement block(s) have allowed values"
+            if not wrong
+            else f"measurement block(s) {', '.join(wrong)} missing or not among the allowed values",
+        )
 
 
 # --- helpers ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from openpcc.attestation.bundle import EvidenceType
 from openpcc.exceptions import OpenPCCError, PolicyError
 
 __all__ = [
+    "GpuPolicy",
     "Policy",
     "SevSnpPolicy",
     "TdxPolicy",
@@ -90,6 +91,16 @@ class TdxPolicy:
 
 
 @dataclass(frozen=True)
+class GpuPolicy:
+    """``[gpu]``: pinned SPDM measurement blocks (block index -> allowed 48-byte values; empty =
+    not pinned) every GPU of the evidence must report."""
+
+    allowed_measurements: Mapping[int, frozenset[bytes]] = field(
+        default_factory=lambda: _frozen({})
+    )
+
+
+@dataclass(frozen=True)
 class TpmPolicy:
     """``[tpm]``: the REK's PolicyPCR set, PCR golden values, event-log replay set, and whether
     weak AKs (RSA under 2048 bits, SHA-1 signatures) are accepted."""
@@ -145,6 +156,7 @@ class Policy:
     sevsnp: SevSnpPolicy = SevSnpPolicy()
     tdx: TdxPolicy = TdxPolicy()
     tpm: TpmPolicy = TpmPolicy()
+    gpu: GpuPolicy = GpuPolicy()
     trust_roots: TrustRoots = TrustRoots()
 
     @classmethod
@@ -302,6 +314,7 @@ class _Reader:
             sevsnp=self.sub("sevsnp").sevsnp(),
             tdx=self.sub("tdx").tdx(),
             tpm=self.sub("tpm").tpm(),
+            gpu=self.sub("gpu").gpu(),
             trust_roots=self.sub("trust_roots").trust_roots(),
         )
         self.finish()
@@ -357,6 +370,17 @@ class _Reader:
         weak = self.boolean("allow_weak_ak", False)
         self.finish()
         return TpmPolicy(rek, replay, _frozen(golden), weak)
+
+    def gpu(self) -> GpuPolicy:
+        table = self.sub("allowed_measurements")
+        pinned: dict[int, frozenset[bytes]] = {}
+        for key in list(table.table):
+            if not key.isdigit() or not 1 <= int(key) <= 254:
+                raise PolicyError(f"{table.where}{key}: SPDM measurement index must be 1-254")
+            pinned[int(key)] = table.hexes(key, 48)
+        table.finish()
+        self.finish()
+        return GpuPolicy(_frozen(pinned))
 
     def trust_roots(self) -> TrustRoots:
         def pem(key: str) -> bytes | None:
