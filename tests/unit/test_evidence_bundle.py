@@ -422,3 +422,72 @@ def test_arbitrary_bytes_decode_or_raise_the_format_error(data: bytes) -> None:
         decode_tpm_quote(data)
     except EvidenceFormatError:
         pass
+
+
+def _filled_production(measurement: str, mrtd: str, tcb: dict[str, int]) -> Policy:
+    from pathlib import Path
+
+    template = (Path(__file__).resolve().parents[2] / "policies" / "production.toml").read_text()
+    return load_policy(
+        template.replace("<48-byte hex SEV-SNP launch measurement of your guest image>", measurement)
+        .replace("<48-byte hex MRTD of your TD image>", mrtd)
+        .replace('"<minimum bootloader SVN>"', str(tcb["bootloader"]))
+        .replace('"<minimum TEE SVN>"', str(tcb["tee"]))
+        .replace('"<minimum SNP firmware SVN>"', str(tcb["snp"]))
+        .replace('"<minimum microcode SVN>"', str(tcb["microcode"]))
+    )
+
+
+def test_real_vectors_pass_their_tee_checks_under_a_production_policy_pinning_them() -> None:
+    """The production template filled with the real vectors' values: every SEV-SNP / TDX check
+    and every TEE policy check passes. (The bundle still fails as a whole: these reports bind
+    data of their own, not this nonce and REK, and the cos quote has no REK.)"""
+    snp_case = load_json("sev-snp", "expected.json")["cases"][1]  # Azure Genoa HCL report
+    tdx_case = load_json("tdx", "expected.json")["collateral_cases"][0]  # dcap-qvl v4, UpToDate
+    snp_report = read_bytes("sev-snp", snp_case["file"])
+    from openpcc.attestation import sevsnp
+    from openpcc.attestation.tdx import parse_quote
+
+    snp_at = datetime(2026, 1, 1, tzinfo=UTC)
+    snp_claims = sevsnp.verify_report(
+        snp_report, vcek=read_bytes("sev-snp", snp_case["vcek"]), at=snp_at
+    ).claims
+    quote = read_bytes("tdx", tdx_case["quote"])
+    policy = _filled_production(
+        snp_claims["measurement"], parse_quote(quote).claims["mrtd"], snp_claims["reported_tcb_decoded"]
+    )
+    for kind, pieces, at, prefixes in (
+        (
+            "sev-snp",
+            [
+                EvidencePiece(T.SEVSNP_REPORT, b"", snp_report),
+                EvidencePiece(T.OPENPCC_SEVSNP_VCEK, read_bytes("sev-snp", snp_case["vcek"])),
+            ],
+            snp_at,
+            ("sevsnp.", "policy.sevsnp."),
+        ),
+        (
+            "tdx",
+            [
+                EvidencePiece(T.TDX_REPORT, quote),
+                EvidencePiece(T.OPENPCC_TDX_COLLATERAL, read_bytes("tdx", tdx_case["collateral"])),
+            ],
+            datetime.fromisoformat(tdx_case["suggested_verification_time"]),
+            ("tdx.", "policy.tdx."),
+        ),
+    ):
+        verdict = verify_evidence(
+            EvidenceList.of([*cos_bundle(), *pieces]).encode(), policy, nonce=bytes(32), at=at
+        )
+        tee_checks = [c for c in verdict.checks if c.name.startswith(prefixes)]
+        assert len(tee_checks) >= 8, kind
+        assert all(c.ok for c in tee_checks), [c for c in tee_checks if not c.ok]
+        assert not verdict.valid and "binding.report_data" in failed(verdict)
+        # Unpinned, the same evidence fails the TEE's pins.
+        unpinned = Policy.production()
+        names = failed(
+            verify_evidence(
+                EvidenceList.of([*cos_bundle(), *pieces]).encode(), unpinned, nonce=bytes(32), at=at
+            )
+        )
+        assert ("policy.sevsnp.measurement" if kind == "sev-snp" else "policy.tdx.mrtd") in names

@@ -927,7 +927,12 @@ SIGNED_BY = {
     "pcrs": ("tpm.quote.signature", "tpm.quote.pcr_digest"),
     "eventlog": ("tpm.quote.signature", "tpm.quote.pcr_digest", "eventlog.pcrs.sha256"),
     "sevsnp": ("sevsnp.report.signature", "sevsnp.chain.path"),
-    "tdx": ("tdx.quote.signature", "tdx.qe_report.signature", "tdx.pck_chain"),
+    "tdx": (
+        "tdx.quote.signature",
+        "tdx.qe_report.signature",
+        "tdx.pck_chain",
+        "tdx.collateral.tcb_info",
+    ),
     "gpu": ("nvidia.",),
     "rek_public_key": ("tpm.quote.signature",),
 }
