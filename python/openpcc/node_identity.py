@@ -148,8 +148,9 @@ class NodeIdentity:
             x, _y = self.client.ecdh_zgen_encrypted(
                 self.rek_handle, self.rek_public, session, enc[1:33], enc[33:65]
             )
-        except (TPMCommandError, MalformedTPMStructureError):
-            # A successful ECDH_ZGen ends the (not continued) session; a failed command leaves it.
+        except TPMCommandError:
+            # A successful ECDH_ZGen ends the (not continued) session, even when its response
+            # then fails our HMAC check; a failed command leaves it open.
             self.client.flush(session.handle)
             raise
         return x.rjust(32, b"\x00")

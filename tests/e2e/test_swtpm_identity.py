@@ -244,3 +244,25 @@ def test_ecdh_zgen_session_never_carries_z_in_the_clear(identity: NodeIdentity) 
     assert recording.seen, "the ECDH ran over the recorded transport"
     assert z not in wire
     assert z[:16] not in wire and z[16:] not in wire
+
+
+class _Tampering(_Recording):
+    """Flips one bit of the ECDH_ZGen response's encrypted point (a man in the middle)."""
+
+    def transact(self, command: bytes) -> bytes:
+        response = bytearray(self.inner.transact(command))
+        if command[6:10] == (0x154).to_bytes(4, "big") and len(response) > 20:
+            response[20] ^= 1  # inside outPoint, after the header and parameterSize
+        return bytes(response)
+
+
+def test_ecdh_zgen_refuses_a_tampered_encrypted_response(identity: NodeIdentity) -> None:
+    enc = b"\x04" + identity.rek_public_key[1:]  # any valid point: the REK's own
+    original = identity.client._transport
+    identity.client._transport = _Tampering(original)
+    try:
+        with pytest.raises(MalformedTPMStructureError, match="response HMAC"):
+            identity.ecdh(enc)
+    finally:
+        identity.client._transport = original
+    assert len(identity.ecdh(enc)) == 32  # the session was cleaned up; the next one works

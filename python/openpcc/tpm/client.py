@@ -416,8 +416,13 @@ class TpmClient:
         """One command with one session; returns (response parameters, response auth area)."""
         body = handles + u32(len(auth)) + auth + params
         command = u16(ST_SESSIONS) + u32(10 + len(body)) + u32(_CC[name]) + body
-        response = Reader(self._transport.transact(command))
-        _tag, _size, rc = response.u16(), response.u32(), response.u32()
+        for attempt in range(_RETRIES):
+            # A transient code means the TPM did not run the command: the session is unchanged.
+            response = Reader(self._transport.transact(command))
+            _tag, _size, rc = response.u16(), response.u32(), response.u32()
+            if rc not in _TRANSIENT or attempt == _RETRIES - 1:
+                break
+            time.sleep(0.01 * (attempt + 1))
         if rc != 0:
             raise TPMCommandError(name, rc)
         parameters = response.take(response.u32())
