@@ -41,7 +41,6 @@ from openpcc.node_identity import NodeIdentity
 
 from tests.support.snp_synthetic import (
     POLICY_DEBUG,
-    POLICY_MIGRATE_MA as SNP_MIGRATE_MA,
     POLICY_DEFAULT,
     Chain,
     ReportFields,
@@ -49,6 +48,9 @@ from tests.support.snp_synthetic import (
     Vcek,
     build_report,
     synthetic_chain,
+)
+from tests.support.snp_synthetic import (
+    POLICY_MIGRATE_MA as SNP_MIGRATE_MA,
 )
 from tests.support.swtpm import provisioned_node
 
@@ -188,7 +190,9 @@ def test_report_bound_to_another_nonce(node: NodeIdentity, vcek: Vcek, policy: P
     nonce = os.urandom(32)
     # The quote answers this nonce, the report another one (a report replayed from another session).
     other = os.urandom(32)
-    bundle = snp_bundle(node, nonce, vcek, bound_to=report_data(other, rek_name(node), ak_name(node)))
+    bundle = snp_bundle(
+        node, nonce, vcek, bound_to=report_data(other, rek_name(node), ak_name(node))
+    )
     verdict = verify_evidence(bundle, policy, nonce=nonce)
     # Unbound, the report vouches for no AK either.
     assert failed(verdict) == ["binding.report_data", "policy.tpm.ak_trust"]
@@ -256,7 +260,11 @@ def test_production_default_roots_reject_the_synthetic_chain(
     # The production defaults as they are: the AMD chain does not hold, and nothing is pinned,
     # so no guest passes (an unpinned TEE accepts none).
     verdict = verify_evidence(bundle, Policy.production(), nonce=nonce)
-    assert failed(verdict) == ["sevsnp.chain.vcek", "policy.sevsnp.measurement", "policy.sevsnp.tcb"]
+    assert failed(verdict) == [
+        "sevsnp.chain.vcek",
+        "policy.sevsnp.measurement",
+        "policy.sevsnp.tcb",
+    ]
     assert verdict.claims["sevsnp"]["roots"] == "built-in AMD"
     assert "rek_public_key" not in verdict.claims
     assert Policy.production().trust_roots.amd_arks is None
@@ -283,7 +291,9 @@ def test_vcek_from_an_untrusted_ask(node: NodeIdentity, policy: Policy) -> None:
 
 def test_missing_vcek_piece(node: NodeIdentity, vcek: Vcek, policy: Policy) -> None:
     nonce = os.urandom(32)
-    report = build_report(ReportFields(measurement=MEASUREMENT, report_data=bound(node, nonce)), vcek)
+    report = build_report(
+        ReportFields(measurement=MEASUREMENT, report_data=bound(node, nonce)), vcek
+    )
     pieces = [EvidencePiece(T.SEVSNP_REPORT, b"", report)]
     bundle = bundle_from_identity(node, nonce, extra=pieces).encode()
     verdict = verify_evidence(bundle, policy, nonce=nonce)
@@ -527,8 +537,12 @@ def test_sevsnp_crl_refuses_a_revoked_ask_on_the_bundle_path(
     assert failed(verdict) == ["sevsnp.crl"]
     # The caller's own CRL takes the piece's place.
     clean = revoking_crl(chain, ())
-    verdict = verify_evidence(snp_bundle(node, nonce, vcek), policy, nonce=nonce, sevsnp_crl=revoked)
+    verdict = verify_evidence(
+        snp_bundle(node, nonce, vcek), policy, nonce=nonce, sevsnp_crl=revoked
+    )
     assert failed(verdict) == ["sevsnp.crl"]
-    ok = verify_evidence(snp_bundle(node, nonce, vcek, extra=piece), policy, nonce=nonce, sevsnp_crl=clean)
+    ok = verify_evidence(
+        snp_bundle(node, nonce, vcek, extra=piece), policy, nonce=nonce, sevsnp_crl=clean
+    )
     assert ok.valid, ok.failures
     assert ok.claims["sevsnp"]["crl"] == "checked"

@@ -234,7 +234,12 @@ def mint_pck_under(pki_: Pki, tcb: bytes) -> tuple[ec.EllipticCurvePrivateKey, x
     """What a holder of one PCK private key can make: a "PCK" with any TCB, signed by that PCK."""
     key = _p256()
     cert = issue(
-        "Intel SGX PCK Certificate", key, pki_.pck, pki_.pck_key, ca=False, sgx=sgx_extension(tcb, 255)
+        "Intel SGX PCK Certificate",
+        key,
+        pki_.pck,
+        pki_.pck_key,
+        ca=False,
+        sgx=sgx_extension(tcb, 255),
     )
     return key, cert
 

@@ -186,7 +186,9 @@ def test_policy_load_refuses_max_age_without_nonce() -> None:
     with pytest.raises(PolicyError) as info:
         load_policy(b"require_tee = false\nrequire_nonce = false\nmax_evidence_age_seconds = 60\n")
     assert "max_evidence_age_seconds" in str(info.value) and "require_nonce" in str(info.value)
-    relaxed = load_policy(b"require_tee = false\nrequire_nonce = false\nmax_evidence_age_seconds = 0\n")
+    relaxed = load_policy(
+        b"require_tee = false\nrequire_nonce = false\nmax_evidence_age_seconds = 0\n"
+    )
     assert relaxed.max_evidence_age is None
 
 

@@ -368,7 +368,9 @@ def test_a_different_ak_public_area_with_the_same_key_is_not_the_signer() -> Non
         ("other", True, False, None),
     ],
 )
-def test_report_data_bindings(which: str, accept_reference: bool, ok: bool, binds: str | None) -> None:
+def test_report_data_bindings(
+    which: str, accept_reference: bool, ok: bool, binds: str | None
+) -> None:
     from dataclasses import replace
 
     from openpcc.attestation import evidence
@@ -429,7 +431,9 @@ def _filled_production(measurement: str, mrtd: str, tcb: dict[str, int]) -> Poli
 
     template = (Path(__file__).resolve().parents[2] / "policies" / "production.toml").read_text()
     return load_policy(
-        template.replace("<48-byte hex SEV-SNP launch measurement of your guest image>", measurement)
+        template.replace(
+            "<48-byte hex SEV-SNP launch measurement of your guest image>", measurement
+        )
         .replace("<48-byte hex MRTD of your TD image>", mrtd)
         .replace('"<minimum bootloader SVN>"', str(tcb["bootloader"]))
         .replace('"<minimum TEE SVN>"', str(tcb["tee"]))
@@ -454,7 +458,9 @@ def test_real_vectors_pass_their_tee_checks_under_a_production_policy_pinning_th
     ).claims
     quote = read_bytes("tdx", tdx_case["quote"])
     policy = _filled_production(
-        snp_claims["measurement"], parse_quote(quote).claims["mrtd"], snp_claims["reported_tcb_decoded"]
+        snp_claims["measurement"],
+        parse_quote(quote).claims["mrtd"],
+        snp_claims["reported_tcb_decoded"],
     )
     for kind, pieces, at, prefixes in (
         (

@@ -267,7 +267,7 @@ def test_roots_that_are_not_certificates() -> None:
 def test_policy_amd_arks() -> None:
     chain = synthetic_chain()
     policy = load_policy(
-        'require_tee = false\n'
+        "require_tee = false\n"
         f'[trust_roots]\namd_arks = """{chain.ark_pem.decode()}"""\n'
         f'amd_chain = """{chain.chain_pem.decode()}"""\n'.encode()
     )

@@ -13,7 +13,12 @@ from openpcc.attestation.tdx import verify_quote
 from tests.support import tdx_synthetic as syn
 from tests.support.vectors import load_json
 
-CHAIN_CHECKS = ("tdx.quote.signature", "tdx.qe_report.binding", "tdx.pck_chain", "tdx.qe_report.signature")
+CHAIN_CHECKS = (
+    "tdx.quote.signature",
+    "tdx.qe_report.binding",
+    "tdx.pck_chain",
+    "tdx.qe_report.signature",
+)
 COLLATERAL_CHECKS = ("tdx.collateral.tcb_info", "tdx.collateral.qe_identity", "tdx.collateral.crl")
 
 
@@ -63,7 +68,9 @@ def test_tdx_pck_chain_refuses_pck_issued_by_a_ca_that_is_not_a_pck_ca() -> None
     CA with its own name) may not issue PCKs: the shape is Intel's."""
     pki = syn.pki()
     other_key = syn._p256()
-    other = syn.issue("Intel SGX Other CA", other_key, pki.root, pki.root_key, ca=True, path_length=0)
+    other = syn.issue(
+        "Intel SGX Other CA", other_key, pki.root, pki.root_key, ca=True, path_length=0
+    )
     pck_key = syn._p256()
     pck = syn.issue(
         "Intel SGX PCK Certificate", pck_key, other, other_key, ca=False,
@@ -78,7 +85,9 @@ def test_tdx_pck_chain_refuses_a_ca_beyond_its_path_length() -> None:
     """A sub-CA under the PCK Platform CA (pathLen 0) issuing the PCK breaks the CA's constraint."""
     pki = syn.pki()
     sub_key = syn._p256()
-    sub = syn.issue("Intel SGX PCK Platform CA", sub_key, pki.ca, pki.ca_key, ca=True, path_length=0)
+    sub = syn.issue(
+        "Intel SGX PCK Platform CA", sub_key, pki.ca, pki.ca_key, ca=True, path_length=0
+    )
     pck_key = syn._p256()
     pck = syn.issue(
         "Intel SGX PCK Certificate", pck_key, sub, sub_key, ca=False,
@@ -111,7 +120,9 @@ def test_tdx_collateral_crl_refuses_pck_crl_from_a_ca_without_crl_sign(
     """The PCK CRL must come from the CA that issued the PCK, and that CA must assert cRLSign."""
     pki = syn.pki()
     ca_key = syn._p256()
-    ca = syn.issue("Intel SGX PCK Platform CA", ca_key, pki.root, pki.root_key, ca=True, path_length=0)
+    ca = syn.issue(
+        "Intel SGX PCK Platform CA", ca_key, pki.root, pki.root_key, ca=True, path_length=0
+    )
     ca_no_crl = syn.x509.load_der_x509_certificate(ca.public_bytes(syn.serialization.Encoding.DER))
     # Re-issue the CA with keyCertSign only.
     builder = (

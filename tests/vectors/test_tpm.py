@@ -92,7 +92,10 @@ def test_windows_gce_quote_and_creation_are_valid() -> None:
     assert tpm.public_name(ak).hex() == expected["ak_public"]["name"]
     assert tpm.parse_signature(_b64(w["Quote"]["Signature"])) == ("rsassa", "sha1")
     creation = tpm.verify_certify_creation(
-        _b64(w["AK"]["CreateAttestation"]), _b64(w["AK"]["CreateSignature"]), ak, object_public=ak,
+        _b64(w["AK"]["CreateAttestation"]),
+        _b64(w["AK"]["CreateSignature"]),
+        ak,
+        object_public=ak,
         allow_weak_ak=True,
     )
     assert creation.valid, creation.failures

@@ -226,8 +226,10 @@ def _evidence_age(
             "(OPENPCC_COLLECTED_AT bound into the quote)",
         )
         return
-    signed = nonce is not None and _passed(run, "tpm.quote.signature") and _passed(
-        run, "tpm.quote.nonce"
+    signed = (
+        nonce is not None
+        and _passed(run, "tpm.quote.signature")
+        and _passed(run, "tpm.quote.nonce")
     )
     if not signed:
         run.check(
@@ -796,7 +798,11 @@ def _ak_trust(
             "policy.tpm.ak_trust",
             True,
             "AK is a bare public area bound to the TEE report ("
-            + ("its name is in the report data" if binding == "ak" else "the report data binds the quote it signed")
+            + (
+                "its name is in the report data"
+                if binding == "ak"
+                else "the report data binds the quote it signed"
+            )
             + ")",
         )
     elif policy.danger_allow_software_tpm:
@@ -920,7 +926,9 @@ def _pinned(
 
 
 #: Claims that are the verifier's own bookkeeping, not statements of the evidence.
-VERIFIER_CLAIMS = frozenset({"policy", "pieces", "ignored_pieces", "tee", "ak_source", "unsigned_claims"})
+VERIFIER_CLAIMS = frozenset(
+    {"policy", "pieces", "ignored_pieces", "tee", "ak_source", "unsigned_claims"}
+)
 #: Claim -> the checks that must all pass for a signature to cover it.
 SIGNED_BY = {
     "collected_at": ("evidence.age",),

@@ -20,7 +20,11 @@ fn real_gce_ak_chain_meets_the_path_rules() {
     ) else {
         return;
     };
-    let path = [leaf[0].certificate(), inter[0].certificate(), root[0].certificate()];
+    let path = [
+        leaf[0].certificate(),
+        inter[0].certificate(),
+        root[0].certificate(),
+    ];
     assert_eq!(x509::check_path(&path), Ok(()));
 }
 
@@ -43,7 +47,11 @@ fn check_path_refuses_an_intermediate_beyond_a_zero_path_length() {
     ) else {
         return;
     };
-    let ok = [leaf[0].certificate(), inter[0].certificate(), root[0].certificate()];
+    let ok = [
+        leaf[0].certificate(),
+        inter[0].certificate(),
+        root[0].certificate(),
+    ];
     assert_eq!(x509::check_path(&ok), Ok(()));
     let deep = [
         leaf[0].certificate(),
