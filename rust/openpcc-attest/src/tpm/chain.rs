@@ -180,6 +180,19 @@ pub fn verify_chain(
     intermediates: &[Certificate],
     at_unix: u64,
 ) -> Result<Vec<String>, String> {
+    let mut offered: Vec<Certificate> = intermediates.to_vec();
+    offered.extend(embedded_intermediates().iter().map(|(_, c)| c.clone()));
+    verify_chain_to(leaf, &offered, roots(), at_unix)
+}
+
+/// [`verify_chain`] to the given trust anchors (label, certificate), offering only
+/// `intermediates`: the same walk and rules, for anchors other than the built-in vendor roots.
+pub fn verify_chain_to(
+    leaf: &Certificate,
+    intermediates: &[Certificate],
+    anchors: &[(&str, Certificate)],
+    at_unix: u64,
+) -> Result<Vec<String>, String> {
     let mut path = vec![subject_text(leaf)];
     if !valid_at(leaf, at_unix) {
         return Err(format!(
@@ -190,7 +203,7 @@ pub fn verify_chain(
     let mut current = leaf.clone();
     let mut certs = vec![leaf.clone()];
     for _ in 0..MAX_DEPTH {
-        if let Some((label, root)) = roots().iter().find(|(_, r)| signed_by(&current, r)) {
+        if let Some((label, root)) = anchors.iter().find(|(_, r)| signed_by(&current, r)) {
             if !valid_at(root, at_unix) {
                 return Err(format!("root {label} is outside its validity window"));
             }
@@ -199,10 +212,8 @@ pub fn verify_chain(
             path.push((*label).to_owned());
             return Ok(path);
         }
-        let candidates = intermediates
+        let Some(issuer) = intermediates
             .iter()
-            .chain(embedded_intermediates().iter().map(|(_, c)| c));
-        let Some(issuer) = candidates
             .filter(|c| is_ca(c))
             .find(|c| signed_by(&current, c))
         else {
