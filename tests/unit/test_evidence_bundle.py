@@ -497,3 +497,17 @@ def test_real_vectors_pass_their_tee_checks_under_a_production_policy_pinning_th
             )
         )
         assert ("policy.sevsnp.measurement" if kind == "sev-snp" else "policy.tdx.mrtd") in names
+
+
+def test_a_nonce_too_long_for_the_ak_binding_is_a_failed_check_not_an_exception() -> None:
+    from openpcc.attestation import evidence
+    from openpcc.attestation.bundle import report_data
+
+    nonce, name, ak = b"n" * 300, b"\x00\x0b" + b"k" * 32, b"\x00\x0b" + b"a" * 32
+    with pytest.raises(EvidenceFormatError):
+        report_data(nonce, name, ak)
+    run = evidence._Run()
+    binds = evidence._report_data(
+        run, Policy.production(), report_data(nonce, name).hex(), nonce, name, ak, b"sig"
+    )
+    assert binds == "rek" and [c.ok for c in run.checks] == [True]

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from openpcc._openpcc import attestation as _core
+from openpcc.exceptions import EvidenceFormatError
 
 __all__ = [
     "EvidenceList",
@@ -195,6 +196,8 @@ def report_data(nonce: bytes, rek_name: bytes, ak_name: bytes | None = None) -> 
     ``SHA-512(nonce || REK name)``, which vouches for the REK but not the AK."""
     if ak_name is None:
         return hashlib.sha512(bytes(nonce) + bytes(rek_name)).digest()
+    if len(nonce) > 255:
+        raise EvidenceFormatError("a nonce bound with the AK is at most 255 bytes")
     return hashlib.sha512(
         REPORT_DATA_AK_TAG + bytes([len(nonce)]) + bytes(nonce) + bytes(rek_name) + bytes(ak_name)
     ).digest()

@@ -744,8 +744,10 @@ def _report_data(
         run.check("binding.report_data", False, "the TEE report's report_data is unreadable")
         return None
     if nonce is not None and rek_name is not None:
-        if ak_name is not None and hmac.compare_digest(
-            actual, report_data(nonce, rek_name, ak_name)
+        if (
+            ak_name is not None
+            and len(nonce) <= 255
+            and hmac.compare_digest(actual, report_data(nonce, rek_name, ak_name))
         ):
             run.check(
                 "binding.report_data",
