@@ -194,7 +194,9 @@ class BHTTPStateError(BHTTPError, UsageError):
 
 
 class PolicyError(AttestationError, MalformedInputError):
-    """A policy document is not valid TOML, has an unknown key, or a value of the wrong type."""
+    """A policy document is not valid TOML, has an unknown key or a value of the wrong type, or
+    does not fail closed (no launch-measurement pins under ``require_tee``, a maximum age without
+    a nonce, an unfilled ``"<placeholder>"``)."""
 
 
 # --- configuration (openpcc.config) -----------------------------------------
