@@ -258,11 +258,11 @@ fn verify(
 }
 
 #[pyfunction]
-fn metadata_message<'py>(
-    py: Python<'py>,
+fn metadata_message(
+    py: Python<'_>,
     info: PyBackedBytes,
     msg: PyBackedBytes,
-) -> PyResult<Bound<'py, PyBytes>> {
+) -> PyResult<Bound<'_, PyBytes>> {
     let out = core::metadata_message(&info, &msg).map_err(to_py_err)?;
     Ok(PyBytes::new(py, &out))
 }

@@ -10,6 +10,14 @@ use pyo3::types::PyBytes;
 
 pyo3::import_exception!(openpcc.exceptions, MalformedCreditError);
 
+/// `(value, timestamp, nonce, signature)` of a decoded credit.
+type CreditFields<'py> = (
+    Bound<'py, PyBytes>,
+    i64,
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+);
+
 fn malformed(what: &str) -> PyErr {
     MalformedCreditError::new_err(format!("malformed credit message: {what}"))
 }
@@ -46,13 +54,13 @@ fn currency_bytes(value: Option<Currency>) -> PyResult<Vec<u8>> {
 
 /// `Credit{value: Currency{currency}, nonce: Nonce{timestamp, nonce}, signature}` serialized.
 #[pyfunction]
-fn encode_credit<'py>(
-    py: Python<'py>,
+fn encode_credit(
+    py: Python<'_>,
     value: PyBackedBytes,
     timestamp: i64,
     nonce: PyBackedBytes,
     signature: PyBackedBytes,
-) -> Bound<'py, PyBytes> {
+) -> Bound<'_, PyBytes> {
     let credit = Credit {
         value: Some(Currency {
             currency: Some(value.to_vec()),
@@ -65,15 +73,7 @@ fn encode_credit<'py>(
 
 /// The fields of a serialized `Credit`: `(value, timestamp, nonce, signature)`; every field must be present.
 #[pyfunction]
-fn decode_credit<'py>(
-    py: Python<'py>,
-    data: PyBackedBytes,
-) -> PyResult<(
-    Bound<'py, PyBytes>,
-    i64,
-    Bound<'py, PyBytes>,
-    Bound<'py, PyBytes>,
-)> {
+fn decode_credit(py: Python<'_>, data: PyBackedBytes) -> PyResult<CreditFields<'_>> {
     let credit = Credit::decode(&*data).map_err(|_| malformed("not a Credit protobuf"))?;
     let value = currency_bytes(credit.value)?;
     let (timestamp, nonce) = nonce_fields(credit.nonce)?;
@@ -90,13 +90,13 @@ fn decode_credit<'py>(
 
 /// `Nonce{timestamp{seconds}, nonce}` serialized (the credithole's lock body carries it).
 #[pyfunction]
-fn encode_nonce<'py>(py: Python<'py>, timestamp: i64, nonce: PyBackedBytes) -> Bound<'py, PyBytes> {
+fn encode_nonce(py: Python<'_>, timestamp: i64, nonce: PyBackedBytes) -> Bound<'_, PyBytes> {
     PyBytes::new(py, &nonce_message(timestamp, &nonce).encode_to_vec())
 }
 
 /// `(timestamp, nonce)` of a serialized `Nonce`.
 #[pyfunction]
-fn decode_nonce<'py>(py: Python<'py>, data: PyBackedBytes) -> PyResult<(i64, Bound<'py, PyBytes>)> {
+fn decode_nonce(py: Python<'_>, data: PyBackedBytes) -> PyResult<(i64, Bound<'_, PyBytes>)> {
     let nonce = Nonce::decode(&*data).map_err(|_| malformed("not a Nonce protobuf"))?;
     let (timestamp, bytes) = nonce_fields(Some(nonce))?;
     Ok((timestamp, PyBytes::new(py, &bytes)))
@@ -104,7 +104,7 @@ fn decode_nonce<'py>(py: Python<'py>, data: PyBackedBytes) -> PyResult<(i64, Bou
 
 /// `Currency{currency}` serialized (the text form of a value is its base64).
 #[pyfunction]
-fn encode_currency<'py>(py: Python<'py>, value: PyBackedBytes) -> Bound<'py, PyBytes> {
+fn encode_currency(py: Python<'_>, value: PyBackedBytes) -> Bound<'_, PyBytes> {
     let msg = Currency {
         currency: Some(value.to_vec()),
     };
@@ -113,18 +113,18 @@ fn encode_currency<'py>(py: Python<'py>, value: PyBackedBytes) -> Bound<'py, PyB
 
 /// The blind bytes inside a serialized `Currency`.
 #[pyfunction]
-fn decode_currency<'py>(py: Python<'py>, data: PyBackedBytes) -> PyResult<Bound<'py, PyBytes>> {
+fn decode_currency(py: Python<'_>, data: PyBackedBytes) -> PyResult<Bound<'_, PyBytes>> {
     let msg = Currency::decode(&*data).map_err(|_| malformed("not a Currency protobuf"))?;
     Ok(PyBytes::new(py, &currency_bytes(Some(msg))?))
 }
 
 /// `BlindSignRequest{value, blinded_message}` serialized.
 #[pyfunction]
-fn encode_blind_sign_request<'py>(
-    py: Python<'py>,
+fn encode_blind_sign_request(
+    py: Python<'_>,
     value: PyBackedBytes,
     blinded_message: PyBackedBytes,
-) -> Bound<'py, PyBytes> {
+) -> Bound<'_, PyBytes> {
     let msg = BlindSignRequest {
         value: Some(Currency {
             currency: Some(value.to_vec()),
@@ -136,10 +136,10 @@ fn encode_blind_sign_request<'py>(
 
 /// `(value, blinded_message)` of a serialized `BlindSignRequest`.
 #[pyfunction]
-fn decode_blind_sign_request<'py>(
-    py: Python<'py>,
+fn decode_blind_sign_request(
+    py: Python<'_>,
     data: PyBackedBytes,
-) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+) -> PyResult<(Bound<'_, PyBytes>, Bound<'_, PyBytes>)> {
     let msg = BlindSignRequest::decode(&*data)
         .map_err(|_| malformed("not a BlindSignRequest protobuf"))?;
     let value = currency_bytes(msg.value)?;
