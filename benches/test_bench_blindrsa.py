@@ -25,9 +25,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from openpcc import blindrsa  # noqa: E402
-from tests.support.blindrsa_peer import GoPeer, build_peer  # noqa: E402
-from tests.support.currency_key import TEST_CURRENCY_KEY_PEM as KEY_PEM  # noqa: E402
+from openpcc import blindrsa
+
+from tests.support.blindrsa_peer import GoPeer, build_peer
+from tests.support.currency_key import TEST_CURRENCY_KEY_PEM as KEY_PEM
+
 ROUND = 10
 INFO = bytes.fromhex("0224")
 MSG = bytes(range(24))
@@ -45,7 +47,9 @@ def group(step: str) -> str:
 
 def _mgf1(seed: bytes, length: int) -> bytes:
     blocks = (length + 47) // 48
-    return b"".join(hashlib.sha384(seed + i.to_bytes(4, "big")).digest() for i in range(blocks))[:length]
+    return b"".join(hashlib.sha384(seed + i.to_bytes(4, "big")).digest() for i in range(blocks))[
+        :length
+    ]
 
 
 def _pss_encode(message: bytes, em_bits: int, salt: bytes) -> bytes:
@@ -86,9 +90,9 @@ class PythonIntegers:
 
     def _e_prime(self, info: bytes) -> int:
         okm = bytearray(
-            HKDF(hashes.SHA384(), self.k // 2 + 16, self.n.to_bytes(self.k, "big"), b"PBRSA").derive(
-                b"key" + info + b"\x00"
-            )[: self.k // 2]
+            HKDF(
+                hashes.SHA384(), self.k // 2 + 16, self.n.to_bytes(self.k, "big"), b"PBRSA"
+            ).derive(b"key" + info + b"\x00")[: self.k // 2]
         )
         okm[0] &= 0x3F
         okm[-1] |= 1
@@ -146,8 +150,15 @@ def ours() -> dict[str, Any]:
     blinded, inv = blindrsa.pb_blind(pk, MSG, INFO, zero_salt=True)
     blind_sig = blindrsa.pb_blind_sign(sk, blinded, INFO)
     sig = blindrsa.pb_finalize(pk, MSG, INFO, blind_sig, inv)
-    return {"sk": sk, "pk": pk, "derived": sk.derive(INFO), "blinded": blinded, "inv": inv,
-            "blind_sig": blind_sig, "sig": sig}
+    return {
+        "sk": sk,
+        "pk": pk,
+        "derived": sk.derive(INFO),
+        "blinded": blinded,
+        "inv": inv,
+        "blind_sig": blind_sig,
+        "sig": sig,
+    }
 
 
 def _repeat(step: Callable[[], object]) -> Callable[[], None]:

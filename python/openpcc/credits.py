@@ -26,8 +26,8 @@ import binascii
 import math
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from openpcc import blindrsa
 from openpcc._openpcc import credits as _wire
@@ -59,6 +59,8 @@ __all__ = [
     "Nonce",
     "PendingCredit",
     "Value",
+    "public_key_from_jwk",
+    "public_key_to_jwk",
     "random_rounding_factor",
     "safe_nonce_timestamp",
 ]
@@ -181,6 +183,31 @@ ATTESTATION_VALUE = Value.special(0)
 def random_rounding_factor() -> float:
     """A uniform float in [0, 1) with 53 random bits."""
     return secrets.randbits(53) / (1 << 53)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def public_key_to_jwk(key: blindrsa.PublicKey) -> dict[str, str]:
+    """The currency public key as the JWK the reference publishes (``kty`` RSA, ``n``, ``e``)."""
+    return {"kty": "RSA", "n": _b64url(key.n), "e": _b64url(key.e)}
+
+
+def public_key_from_jwk(jwk: dict[str, object]) -> blindrsa.PublicKey:
+    """Parses an RSA JWK (``kty``, ``n``, ``e`` in base64url); ``BlindRSAKeyError`` otherwise."""
+    n_text, e_text = jwk.get("n"), jwk.get("e")
+    if jwk.get("kty") != "RSA" or not isinstance(n_text, str) or not isinstance(e_text, str):
+        raise blindrsa.BlindRSAKeyError("not an RSA JWK with n and e")
+    try:
+        n, e = (_b64url_decode(text) for text in (n_text, e_text))
+    except (binascii.Error, ValueError) as exc:
+        raise blindrsa.BlindRSAKeyError("JWK n or e is not base64url") from exc
+    return blindrsa.PublicKey(n, e)
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 # --- nonces -----------------------------------------------------------------
@@ -330,7 +357,12 @@ class PendingCredit:
         """Unblinds and checks the signature; ``InvalidCreditError`` if the issuer signed wrongly."""
         try:
             signature = blindrsa.pb_finalize(
-                key, self.nonce.blind_bytes, self.value.blind_bytes, blind_signature, self.inv, VARIANT
+                key,
+                self.nonce.blind_bytes,
+                self.value.blind_bytes,
+                blind_signature,
+                self.inv,
+                VARIANT,
             )
         except BlindRSAError as exc:
             raise InvalidCreditError(f"blind signature does not finalize: {exc}") from exc

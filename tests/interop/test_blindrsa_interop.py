@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from openpcc import blindrsa
 from openpcc.credits import Credit, Nonce, Value
+
 from tests.support.blindrsa_peer import GoPeer, build_peer
 from tests.support.currency_key import TEST_CURRENCY_KEY_PEM, load_test_currency_key
 
@@ -37,7 +37,11 @@ def test_circl_signs_the_same_credit_bytes(peer: GoPeer) -> None:
     # ...and ours, through blinding, is the same bytes (zero salt: RSA-PSS becomes deterministic).
     blinded, inv = blindrsa.pb_blind(pk, NONCE.blind_bytes, VALUE.blind_bytes, zero_salt=True)
     ours = blindrsa.pb_finalize(
-        pk, NONCE.blind_bytes, VALUE.blind_bytes, blindrsa.pb_blind_sign(sk, blinded, VALUE.blind_bytes), inv
+        pk,
+        NONCE.blind_bytes,
+        VALUE.blind_bytes,
+        blindrsa.pb_blind_sign(sk, blinded, VALUE.blind_bytes),
+        inv,
     )
     assert ours == peer.signature
     # circl's own steps run (blind, sign, finalize and verify each check their results).

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from openpcc.blindrsa import SecretKey
 
-TEST_CURRENCY_KEY_PEM = Path(__file__).resolve().parents[1] / "data" / "currency" / "test-currency-key.pem"
+TEST_CURRENCY_KEY_PEM = (
+    Path(__file__).resolve().parents[1] / "data" / "currency" / "test-currency-key.pem"
+)
 
 
 def load_test_currency_key() -> SecretKey:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from openpcc import blindrsa
 from openpcc._openpcc.blindrsa import _blind_with_factor
 from openpcc.exceptions import (
@@ -13,6 +12,7 @@ from openpcc.exceptions import (
     MalformedInputError,
     UnsafePrimesError,
 )
+
 from tests.support.currency_key import load_test_currency_key
 
 
@@ -72,7 +72,9 @@ def test_bad_input(sk: blindrsa.SecretKey) -> None:
         _blind_with_factor(pk, b"m", b"", bytes(k))
     blinded, _ = blindrsa.blind(pk, b"m", blindrsa.PSS_DETERMINISTIC)
     with pytest.raises(InvalidSignatureError):
-        blindrsa.finalize(pk, b"m", blindrsa.blind_sign(sk, blinded), b"\x01" * k, blindrsa.PSS_DETERMINISTIC)
+        blindrsa.finalize(
+            pk, b"m", blindrsa.blind_sign(sk, blinded), b"\x01" * k, blindrsa.PSS_DETERMINISTIC
+        )
     with pytest.raises(BlindRSAInputError, match="unknown variant"):
         blindrsa.prepare(b"m", "RSABSSA-SHA256-PSS-Randomized")
     with pytest.raises(BlindRSAKeyError):

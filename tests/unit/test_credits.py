@@ -9,7 +9,6 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from openpcc import blindrsa
 from openpcc.credits import (
     ATTESTATION_VALUE,
@@ -29,6 +28,7 @@ from openpcc.exceptions import (
     MalformedInputError,
     UnsafePrimesError,
 )
+
 from tests.support.currency_key import load_test_currency_key
 
 HOUR = 3600
@@ -165,8 +165,8 @@ def test_credit_wire_bytes() -> None:
     nonce = Nonce(0x1234, bytes(range(16)))
     credit = Credit(Value.exact(2621440), nonce, b"\xaa" * 3)
     expected = (
-        bytes.fromhex("0a04" "0a020224")
-        + bytes.fromhex("1217" "0a03" "08b424" "1210")
+        bytes.fromhex("0a040a020224")
+        + bytes.fromhex("12170a0308b4241210")
         + bytes(range(16))
         + bytes.fromhex("1a03aaaaaa")
     )
@@ -180,10 +180,10 @@ def test_credit_wire_bytes() -> None:
     [
         b"",  # nothing present
         bytes.fromhex("0a040a020224"),  # value only
-        bytes.fromhex("0a040a020224" "1a01aa"),  # no nonce
-        bytes.fromhex("0a040a020224" "1212" "1210") + bytes(16) + b"\x1a\x01\xaa",  # no timestamp
-        bytes.fromhex("0a040a020224" "1206" "0a02" "0801" "1200" "1a01aa"),  # empty nonce
-        bytes.fromhex("0a030a0102" "1206" "0a02" "0801" "1200" "1a01aa"),  # 1-byte value
+        bytes.fromhex("0a040a0202241a01aa"),  # no nonce
+        bytes.fromhex("0a040a02022412121210") + bytes(16) + b"\x1a\x01\xaa",  # no timestamp
+        bytes.fromhex("0a040a02022412060a02080112001a01aa"),  # empty nonce
+        bytes.fromhex("0a030a010212060a02080112001a01aa"),  # 1-byte value
         b"\xff\xff",
     ],
 )
@@ -212,7 +212,9 @@ def test_blind_issuance_round_trip(issuer: Issuer) -> None:
     with pytest.raises(InvalidCreditError):
         Credit(Value.exact(524288), credit.nonce, credit.signature).verify(key)
     with pytest.raises(InvalidCreditError):
-        Credit(value, Nonce(credit.nonce.timestamp + HOUR, credit.nonce.nonce), credit.signature).verify(key)
+        Credit(
+            value, Nonce(credit.nonce.timestamp + HOUR, credit.nonce.nonce), credit.signature
+        ).verify(key)
     # Signed for another value, the blind signature does not finalize.
     with pytest.raises(InvalidCreditError):
         pending.finalize(key, issuer.blind_sign(Value.exact(16), pending.blinded_message))
@@ -260,9 +262,9 @@ def test_credit_matches_the_reference_construction_in_python_integers(issuer: Is
     n = int.from_bytes(key.n, "big")
     k = key.modulus_len
     info = credit.value.blind_bytes
-    okm = HKDF(
-        algorithm=hashes.SHA384(), length=k // 2 + 16, salt=key.n, info=b"PBRSA"
-    ).derive(b"key" + info + b"\x00")
+    okm = HKDF(algorithm=hashes.SHA384(), length=k // 2 + 16, salt=key.n, info=b"PBRSA").derive(
+        b"key" + info + b"\x00"
+    )
     e_prime = bytearray(okm[: k // 2])
     e_prime[0] &= 0x3F
     e_prime[-1] |= 1
@@ -271,3 +273,20 @@ def test_credit_matches_the_reference_construction_in_python_integers(issuer: Is
     assert len(message) == 3 + 4 + 2 + 24
     encoded = pow(int.from_bytes(credit.signature, "big"), int.from_bytes(e_prime, "big"), n)
     assert encoded.to_bytes(k, "big") == _pss_zero_salt_encoding(message, n.bit_length() - 1)
+
+
+def test_public_key_jwk_round_trip(issuer: Issuer) -> None:
+    from openpcc.credits import public_key_from_jwk, public_key_to_jwk
+    from openpcc.exceptions import BlindRSAKeyError
+
+    jwk = public_key_to_jwk(issuer.public_key)
+    assert jwk["kty"] == "RSA" and jwk["e"] == "AQAB" and "=" not in jwk["n"]
+    assert public_key_from_jwk(jwk) == issuer.public_key
+    bad_jwks: list[dict[str, object]] = [
+        {"kty": "EC", "n": "AQAB", "e": "AQAB"},
+        {"kty": "RSA", "n": 5, "e": "AQAB"},
+        {"kty": "RSA", "n": "!!!", "e": "AQAB"},
+    ]
+    for bad in bad_jwks:
+        with pytest.raises(BlindRSAKeyError):
+            public_key_from_jwk(bad)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from openpcc import blindrsa
 from openpcc._openpcc.blindrsa import _blind_with_factor, _pb_blind_with_factor
 from openpcc.exceptions import BlindRSAInputError, InvalidSignatureError
+
 from tests.support.vectors import load_json
 
 
