@@ -98,3 +98,18 @@ def test_partially_blind_needs_safe_primes() -> None:
     assert not plain.has_safe_primes()
     with pytest.raises(UnsafePrimesError):
         plain.derive(b"\x00\x10")
+
+
+def test_generated_keys_have_safe_primes() -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    sk = blindrsa.SecretKey.generate(1024)
+    assert sk.public_key().bits == 1024
+    numbers = serialization.load_der_private_key(sk.to_der(), None).private_numbers()  # type: ignore[union-attr]
+    for prime in (numbers.p, numbers.q):
+        half = (prime - 1) // 2
+        assert pow(2, prime - 1, prime) == 1 and pow(2, half - 1, half) == 1  # Fermat, base 2
+    # A fresh parse recomputes the check rather than trusting the generator.
+    assert blindrsa.SecretKey.from_der(sk.to_der()).has_safe_primes()
+    with pytest.raises(BlindRSAKeyError):
+        blindrsa.SecretKey.generate(1000)
