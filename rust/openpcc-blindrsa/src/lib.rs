@@ -23,8 +23,8 @@ mod error;
 mod keys;
 mod pss;
 
-use crypto_bigint::modular::{BoxedMontyForm, BoxedMontyParams};
-use crypto_bigint::{BoxedUint, Gcd, NonZero, Odd, Resize as _};
+use crypto_bigint::modular::BoxedMontyForm;
+use crypto_bigint::{BoxedUint, Gcd, NonZero, Resize as _};
 use rsa::traits::PublicKeyParts;
 use sha2::{Digest, Sha384};
 use zeroize::Zeroizing;
@@ -323,13 +323,10 @@ fn blind_with(pk: &PublicKey, msg: &[u8], salt: &[u8], r: &BoxedUint) -> Result<
             .into_option()
             .ok_or(Error::NotInvertible("blinding factor"))?,
     );
-    let params = BoxedMontyParams::new(
-        Odd::new(n.as_ref().clone())
-            .into_option()
-            .ok_or(Error::InvalidKey("even modulus"))?,
-    );
-    let x = BoxedMontyForm::new(r.clone(), &params)
-        .pow(pk.inner.e())
+    // r^e mod n: constant-time in r; the exponent is public, so only its bit length is used.
+    let e = pk.inner.e();
+    let x = BoxedMontyForm::new(r.clone(), pk.inner.n_params())
+        .pow_bounded_exp(e, e.bit_width())
         .retrieve();
     let z = m.mul_mod(&x, n);
     Ok(Blinded {
