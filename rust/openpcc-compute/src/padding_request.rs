@@ -27,8 +27,8 @@ pub fn padding_request_field() -> (Vec<u8>, Vec<u8>) {
 /// and returns the token-stream padding to answer with: [`Padding::default`] (fixed) when the client asked
 /// for `fixed`, [`Padding::PerPiece`] (what the reference sends) when it did not ask.
 ///
-/// A value other than `fixed` (ASCII case and surrounding spaces ignored) is
-/// [`Error::InvalidArgument`] and leaves `headers` unchanged: the node answers 400 rather than guess.
+/// A value other than `fixed` (ASCII case and surrounding spaces ignored) is [`Error::Malformed`] and
+/// leaves `headers` unchanged: the node answers 400 rather than guess.
 pub fn take_padding_request(headers: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<Padding, Error> {
     let mut asked = false;
     for (name, value) in headers.iter() {
@@ -37,7 +37,9 @@ pub fn take_padding_request(headers: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<Pad
                 .trim_ascii()
                 .eq_ignore_ascii_case(PADDING_FIXED.as_bytes())
             {
-                return Err(Error::InvalidArgument("x-openpcc-padding must be 'fixed'"));
+                return Err(Error::Malformed(
+                    "x-openpcc-padding value (only 'fixed' is defined)",
+                ));
             }
             asked = true;
         }
@@ -86,7 +88,7 @@ mod tests {
         let mut h = before.clone();
         assert!(matches!(
             take_padding_request(&mut h),
-            Err(Error::InvalidArgument(_))
+            Err(Error::Malformed(_))
         ));
         assert_eq!(h, before);
     }

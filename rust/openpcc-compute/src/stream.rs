@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use openpcc_bhttp::normalize::{canonical_name, trailer_name_allowed};
 use openpcc_twoway::varint;
 
 use crate::media::{Framing, MAX_CHUNK_PLAINTEXT};
@@ -100,15 +101,38 @@ pub struct TokenStreamSealer {
     announced_trailers: Vec<Vec<u8>>,
 }
 
-/// The field names a `trailer` header field of `headers` announces (lower-cased, in order).
-fn announced_trailers(headers: &[(Vec<u8>, Vec<u8>)]) -> Vec<Vec<u8>> {
-    headers
+/// The field names the `trailer` header fields of `headers` announce (lower-cased, sorted, unique).
+fn announced_trailers(headers: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<Vec<u8>>, Error> {
+    let mut names: Vec<Vec<u8>> = headers
         .iter()
         .filter(|(name, _)| name.eq_ignore_ascii_case(b"trailer"))
         .flat_map(|(_, value)| value.split(|&b| b == b','))
         .map(|name| name.trim_ascii().to_ascii_lowercase())
         .filter(|name| !name.is_empty())
-        .collect()
+        .collect();
+    if names.iter().any(|n| !trailer_name_allowed(n)) {
+        return Err(Error::InvalidArgument(
+            "trailer header names a field that cannot be a trailer",
+        ));
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// `headers` with their `trailer` fields replaced by one, as the reference encoder writes it: the announced
+/// names in Go's canonical form, sorted, joined by `,` (Go keys its trailer map by that exact text).
+fn head_fields(headers: &[(Vec<u8>, Vec<u8>)], announced: &[Vec<u8>]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = headers
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case(b"trailer"))
+        .cloned()
+        .collect();
+    if !announced.is_empty() {
+        let canonical: Vec<Vec<u8>> = announced.iter().map(|n| canonical_name(n)).collect();
+        out.push((b"trailer".to_vec(), canonical.join(&b","[..])));
+    }
+    out
 }
 
 /// Every trailer must be announced in the head, because the reference's BHTTP decoder keeps only trailers
@@ -132,7 +156,8 @@ fn check_trailers(trailers: &[(Vec<u8>, Vec<u8>)], announced: &[Vec<u8>]) -> Res
 impl TokenStreamSealer {
     /// Starts a stream answering `status` with `headers` (lower-case names). The head is sent with the first
     /// flush; `now` is a monotonic clock reading. Trailers given to [`TokenStreamSealer::finish`] must be
-    /// announced here, in a `trailer` header field (`trailer: x-a, x-b`).
+    /// announced here, in a `trailer` header field (`trailer: x-a, x-b`); the head carries them as the
+    /// reference does (one `trailer` field, canonical names, sorted: `X-A,X-B`).
     pub fn new(
         sealer: ResponseSealer,
         status: u16,
@@ -156,10 +181,11 @@ impl TokenStreamSealer {
             }
         }
         validate_fields(headers)?;
+        let announced = announced_trailers(headers)?;
         let mut head = Vec::new();
         varint::encode(3, &mut head); // indeterminate-length response
         varint::encode(u64::from(status), &mut head);
-        encode_fields(headers, &mut head);
+        encode_fields(&head_fields(headers, &announced), &mut head);
         let response_nonce = sealer.response_nonce();
         let mut me = Self {
             sealer: Some(sealer),
@@ -168,7 +194,7 @@ impl TokenStreamSealer {
             pending: Vec::new(),
             deadline: None,
             emitted_plaintext: 0,
-            announced_trailers: announced_trailers(headers),
+            announced_trailers: announced,
         };
         me.append(&head, now);
         Ok(me)
