@@ -28,8 +28,8 @@ from openpcc import bhttp
 from openpcc._openpcc.compute import (
     CHUNKED_REQUEST,
     CHUNKED_RESPONSE,
-    DEFAULT_FRAME,
     CURRENCY_SIGNIFICANT_BITS,
+    DEFAULT_FRAME,
     DEFAULT_MAX_DELAY_MS,
     ENCAPSULATED_KEY_LEN,
     MAX_CHUNK_PLAINTEXT,

@@ -108,7 +108,9 @@ def record(harness: Path) -> dict[str, Any]:
         padding, wire, outer = our_node(case)
         case.update(padding=padding, wire=wire.hex(), outer_trailer=outer)
         response = {"candidate": 0, "media_type": compute.CHUNKED_RESPONSE, "body": wire.hex()}
-        opened = run(harness, "client", {**client_in, "responses": [{**response, "outer_trailer": outer}]})
+        opened = run(
+            harness, "client", {**client_in, "responses": [{**response, "outer_trailer": outer}]}
+        )
         case["reference_client"] = opened["results"][0]
         case["reference_node"] = run(
             harness,
