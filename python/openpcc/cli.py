@@ -2,7 +2,8 @@
 
 ``openpcc demo`` runs the end-to-end demo. ``openpcc verify <kind> ...`` verifies attestation
 evidence and exits 0 when valid, 1 when invalid, 2 when an input cannot be read (missing file,
-bad hex, bad instant, or bytes that are not the format at all).
+bad hex, bad instant, or bytes that are not the format at all). ``openpcc transparency ...``
+verifies signed statements and keeps or watches a transparency log (same exit codes).
 """
 
 from __future__ import annotations
@@ -228,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_run_demo)
     _add_verify(commands)
+    from openpcc.transparency.cli import add_commands as add_transparency
+
+    add_transparency(commands)
     return parser
 
 
