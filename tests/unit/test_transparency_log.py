@@ -9,7 +9,6 @@ import itertools
 from pathlib import Path
 
 import pytest
-
 from openpcc.exceptions import (
     EntryNotLoggedError,
     LogProofError,
@@ -42,7 +41,19 @@ h = bytes.fromhex
 
 # RFC 6962 test leaves and roots of the trees of sizes 1..8 (certificate-transparency's
 # merkle_tree_test vectors, also used by transparency-dev/merkle).
-LEAVES = [h(x) for x in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f")]
+LEAVES = [
+    h(x)
+    for x in (
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    )
+]
 ROOTS = [
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
     "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
@@ -53,20 +64,29 @@ ROOTS = [
     "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
     "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
 ]
-INCLUSION_5_OF_8 = [h(x) for x in (
-    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-)]
-CONSISTENCY_6_TO_8 = [h(x) for x in (
-    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-)]
-CONSISTENCY_2_TO_5 = [h(x) for x in (
-    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-)]
+INCLUSION_5_OF_8 = [
+    h(x)
+    for x in (
+        "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+        "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    )
+]
+CONSISTENCY_6_TO_8 = [
+    h(x)
+    for x in (
+        "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+        "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    )
+]
+CONSISTENCY_2_TO_5 = [
+    h(x)
+    for x in (
+        "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+        "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+    )
+]
 
 
 def _store(count: int) -> merkle.MemoryHashStore:
@@ -132,7 +152,10 @@ def test_every_proof_of_a_300_leaf_tree_verifies() -> None:
 GO_SIGNER = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 GO_VERIFIER = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 GO_TEXT = b"If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-GO_NOTE = GO_TEXT + "\n\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n".encode()
+GO_NOTE = (
+    GO_TEXT
+    + "\n\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n".encode()
+)
 
 # A published CT log checkpoint (arche2025h1, Ed25519 note key) with a tlog-cosignature/v1 by the
 # remora witness, plus signatures from keys we do not know (which must be ignored).
@@ -147,7 +170,9 @@ U7WM79jrzyhGZ5/GUBTpM7NzwdyfFx61t3RovgcC4Ro=
 \u2014 remora.n621.de 2net5wAAAABqEiEgPlfF3V06o0Y+fHM+J5J9s27wgxxcOVSpZ/2g/KSiXCg9DEZI+aVCIobWX9sXTynk5XeU/zZ0WBxtqB0DrAWfBw==
 \u2014 witness.stagemole.eu Z/euoAAAAABqEiEgw0i+7g2ENfDAWHmtRzCfKTHSDwYDJA2NmKeGi9Y8FtEyOUvVr+AJmIY/2TUFucgKi7lI7cUiOvKFYe/TmN9DAg==
 """.encode()
-REAL_LOG_KEY = "arche2025h1.staging.ct.transparency.dev+ba2f06c0+AU0vHmlGCS/PdN8b2OaGmKprLI8HKM+dJ472xgFYh15f"
+REAL_LOG_KEY = (
+    "arche2025h1.staging.ct.transparency.dev+ba2f06c0+AU0vHmlGCS/PdN8b2OaGmKprLI8HKM+dJ472xgFYh15f"
+)
 REAL_WITNESS_KEY = "remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2"
 
 
@@ -180,7 +205,9 @@ def test_quorum_not_met_and_unknown_log_are_refused() -> None:
     signed = SignedCheckpoint.parse(REAL_CHECKPOINT)
     other = Signer.generate("witness.example/other", COSIGNATURE_V1).verifier
     with pytest.raises(NoteVerificationError, match="1 of the 2"):
-        signed.verify(Verifier.parse(REAL_LOG_KEY), (Verifier.parse(REAL_WITNESS_KEY), other), quorum=2)
+        signed.verify(
+            Verifier.parse(REAL_LOG_KEY), (Verifier.parse(REAL_WITNESS_KEY), other), quorum=2
+        )
     with pytest.raises(NoteVerificationError, match="origin"):
         signed.verify(Verifier.parse(GO_VERIFIER))
 
@@ -203,7 +230,12 @@ def test_malformed_notes_raise_note_error(bad: bytes) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    [b"origin\n01\nAAAA\n", b"origin\n1\n" + base64.b64encode(b"x" * 31) + b"\n", b"\n1\n" + base64.b64encode(b"x" * 32) + b"\n", b"origin\n1\n"],
+    [
+        b"origin\n01\nAAAA\n",
+        b"origin\n1\n" + base64.b64encode(b"x" * 31) + b"\n",
+        b"\n1\n" + base64.b64encode(b"x" * 32) + b"\n",
+        b"origin\n1\n",
+    ],
 )
 def test_malformed_checkpoints_raise_note_error(text: bytes) -> None:
     with pytest.raises(NoteError):
@@ -245,7 +277,13 @@ def test_tiles_give_the_same_proofs_as_the_log(tmp_path: Path) -> None:
     assert again.size == 600 and again.index_of(b"entry 42") == 42
 
 
-def _client(log: TransparencyLog, tmp_path: Path, name: str, witnesses: tuple[Verifier, ...] = (), quorum: int = 0) -> LogClient:
+def _client(
+    log: TransparencyLog,
+    tmp_path: Path,
+    name: str,
+    witnesses: tuple[Verifier, ...] = (),
+    quorum: int = 0,
+) -> LogClient:
     trust = LogTrust(log.signer.verifier, witnesses, quorum)
     return LogClient(trust, DirectoryFetch(log.directory), tmp_path / f"{name}.checkpoint")
 
@@ -292,7 +330,9 @@ def test_split_view_is_detected_when_a_client_sees_the_other_history(tmp_path: P
     signer = Signer.generate("log.example/openpcc")
     honest = _fork(tmp_path, signer, [b"image", b"key for everyone"], "honest")
     forked = _fork(tmp_path, signer, [b"image", b"key only for bob"], "forked")
-    alice = LogClient(LogTrust(signer.verifier), DirectoryFetch(honest.directory), tmp_path / "alice")
+    alice = LogClient(
+        LogTrust(signer.verifier), DirectoryFetch(honest.directory), tmp_path / "alice"
+    )
     bob = LogClient(LogTrust(signer.verifier), DirectoryFetch(forked.directory), tmp_path / "bob")
     alice.update()
     bob.update()
@@ -307,7 +347,9 @@ def test_split_view_is_detected_when_a_client_sees_the_other_history(tmp_path: P
         bob.update()
 
 
-def _witnessed(tmp_path: Path, log: TransparencyLog, witnesses: list[Witness], old_size: int) -> bytes:
+def _witnessed(
+    tmp_path: Path, log: TransparencyLog, witnesses: list[Witness], old_size: int
+) -> bytes:
     signed = SignedCheckpoint.parse((log.directory / "checkpoint").read_bytes())
     proof = log.consistency_proof(old_size, signed.checkpoint.size)
     for witness in witnesses:
@@ -316,24 +358,35 @@ def _witnessed(tmp_path: Path, log: TransparencyLog, witnesses: list[Witness], o
     return signed.encode()
 
 
-def test_witnesses_refuse_to_cosign_a_fork_so_clients_lacking_quorum_refuse_it(tmp_path: Path) -> None:
+def test_witnesses_refuse_to_cosign_a_fork_so_clients_lacking_quorum_refuse_it(
+    tmp_path: Path,
+) -> None:
     signer = Signer.generate("log.example/openpcc")
     clock = itertools.count(1_700_000_000).__next__
     witnesses = [
-        Witness(Signer.generate(f"witness{i}.example", COSIGNATURE_V1), [signer.verifier], tmp_path / f"w{i}.json", clock)
+        Witness(
+            Signer.generate(f"witness{i}.example", COSIGNATURE_V1),
+            [signer.verifier],
+            tmp_path / f"w{i}.json",
+            clock,
+        )
         for i in range(2)
     ]
     keys = tuple(w.signer.verifier for w in witnesses)
     honest = _fork(tmp_path, signer, [b"image", b"key for everyone"], "honest")
     _witnessed(tmp_path, honest, witnesses, 0)
-    alice = LogClient(LogTrust(signer.verifier, keys, 2), DirectoryFetch(honest.directory), tmp_path / "alice")
+    alice = LogClient(
+        LogTrust(signer.verifier, keys, 2), DirectoryFetch(honest.directory), tmp_path / "alice"
+    )
     assert alice.update().size == 2
     # The witnesses refuse the fork: it is not consistent with what they cosigned.
     forked = _fork(tmp_path, signer, [b"image", b"key only for bob", b"padding"], "forked")
     proof = forked.consistency_proof(2, 3)
     with pytest.raises(SplitViewError, match="refusing to cosign"):
         witnesses[0].cosign((forked.directory / "checkpoint").read_bytes(), proof)
-    bob = LogClient(LogTrust(signer.verifier, keys, 2), DirectoryFetch(forked.directory), tmp_path / "bob")
+    bob = LogClient(
+        LogTrust(signer.verifier, keys, 2), DirectoryFetch(forked.directory), tmp_path / "bob"
+    )
     with pytest.raises(NoteVerificationError, match="0 of the 2"):
         bob.update()
     # The honest log grows; the witnesses cosign, and Alice follows.
@@ -346,7 +399,12 @@ def test_witnesses_refuse_to_cosign_a_fork_so_clients_lacking_quorum_refuse_it(t
 
 def test_witness_refuses_a_rollback_and_unknown_logs(tmp_path: Path) -> None:
     log, signer = _log(tmp_path)
-    witness = Witness(Signer.generate("w.example", COSIGNATURE_V1), [signer.verifier], tmp_path / "w.json", lambda: 1)
+    witness = Witness(
+        Signer.generate("w.example", COSIGNATURE_V1),
+        [signer.verifier],
+        tmp_path / "w.json",
+        lambda: 1,
+    )
     log.append(b"a")
     small = log.publish().encode()
     witness.cosign(small, [])
@@ -355,7 +413,9 @@ def test_witness_refuses_a_rollback_and_unknown_logs(tmp_path: Path) -> None:
     witness.cosign(large.encode(), log.consistency_proof(1, 2))
     with pytest.raises(SplitViewError, match="older"):
         witness.cosign(small, [])
-    stranger = SignedCheckpoint.sign(Checkpoint("other.example/log", 1, b"\0" * 32), Signer.generate("other.example/log"))
+    stranger = SignedCheckpoint.sign(
+        Checkpoint("other.example/log", 1, b"\0" * 32), Signer.generate("other.example/log")
+    )
     with pytest.raises(LogStateError):
         witness.cosign(stranger.encode(), [])
 

@@ -62,7 +62,9 @@ def fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
         elif wire == _LEN:
             length, pos = _varint(data, pos)
             if length > len(data) - pos:
-                raise BundleFormatError(f"protobuf field {number} claims {length} bytes past the end")
+                raise BundleFormatError(
+                    f"protobuf field {number} claims {length} bytes past the end"
+                )
             yield number, wire, data[pos : pos + length]
             pos += length
         elif wire in (_I64, _I32):
@@ -117,7 +119,11 @@ _ENVELOPE: Schema = {
 BUNDLE: Schema = {
     1: ("mediaType", "string", False),
     2: ("verificationMaterial", _VERIFICATION_MATERIAL, False),
-    3: ("messageSignature", {1: ("messageDigest", _HASH_OUTPUT, False), 2: ("signature", "bytes", False)}, False),
+    3: (
+        "messageSignature",
+        {1: ("messageDigest", _HASH_OUTPUT, False), 2: ("signature", "bytes", False)},
+        False,
+    ),
     4: ("dsseEnvelope", _ENVELOPE, False),
 }
 

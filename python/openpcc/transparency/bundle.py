@@ -78,7 +78,9 @@ class Bundle:
         try:
             inner = SigstoreBundle.from_json(json.dumps(document))
         except (SigstoreError, ValueError, TypeError, KeyError) as exc:
-            raise BundleFormatError(f"bundle does not match the Sigstore schema: {_short(exc)}") from exc
+            raise BundleFormatError(
+                f"bundle does not match the Sigstore schema: {_short(exc)}"
+            ) from exc
         return cls(document=document, sigstore=inner)
 
     @property
@@ -95,10 +97,11 @@ class Bundle:
         return self.sigstore.signing_certificate
 
     @property
-    def integrated_time(self) -> datetime:
-        """The transparency log's integrated time (the reference's ``BundleMetadata.Timestamp``)."""
+    def integrated_time(self) -> datetime | None:
+        """The transparency log's integrated time (the reference's ``BundleMetadata.Timestamp``);
+        ``None`` for a Rekor v2 entry, whose time comes from RFC 3161 timestamps instead."""
         seconds = self.sigstore.log_entry._inner.integrated_time
-        return datetime.fromtimestamp(int(seconds), tz=UTC)
+        return datetime.fromtimestamp(int(seconds), tz=UTC) if seconds else None
 
 
 def _short(exc: BaseException) -> str:

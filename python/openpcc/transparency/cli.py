@@ -30,7 +30,7 @@ class HTTPFetch:
         from openpcc.exceptions import LogProofError
 
         try:
-            with urllib.request.urlopen(self.base_url + path, timeout=self.timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(self.base_url + path, timeout=self.timeout) as response:
                 data: bytes = response.read(MAX_FETCH_BYTES + 1)
         except OSError as exc:
             raise LogProofError(f"cannot fetch {path} from the log: {type(exc).__name__}") from exc
@@ -104,7 +104,10 @@ def _monitor(args: argparse.Namespace) -> int:
     checkpoint = client.update()
     for index, entry in client.entries(start):
         print(f"{index}\t{_describe(entry)}")
-    print(f"checkpoint {checkpoint.origin} size {checkpoint.size} root {checkpoint.root.hex()}", file=sys.stderr)
+    print(
+        f"checkpoint {checkpoint.origin} size {checkpoint.size} root {checkpoint.root.hex()}",
+        file=sys.stderr,
+    )
     return EXIT_VALID
 
 
@@ -114,7 +117,10 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     from openpcc.transparency.verify import StatementVerifier
 
     identity = Identity(
-        issuer=args.issuer, issuer_regex=args.issuer_regex, subject=args.subject, subject_regex=args.subject_regex
+        issuer=args.issuer,
+        issuer_regex=args.issuer_regex,
+        subject=args.subject,
+        subject_regex=args.subject_regex,
     )
     verifier = StatementVerifier(args.trusted_root, IdentityPolicy((identity,)))
     bundle = Path(args.bundle).read_bytes()
@@ -123,7 +129,7 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         "predicate_type": signed.statement.predicate_type,
         "issuer": signed.issuer,
         "subject": signed.subject,
-        "integrated_time": signed.integrated_time.isoformat(),
+        "integrated_time": signed.integrated_time.isoformat() if signed.integrated_time else None,
         "subjects": {s.name: s.sha256.hex() for s in signed.statement.subjects},
     }
     if signed.statement.predicate_type == "https://confident.security/v2/ohttp-keys":
@@ -161,20 +167,30 @@ def add_commands(commands: Any) -> None:
     p = sub.add_parser("keygen", help="make an Ed25519 log key (or a witness cosigner key)")
     p.add_argument("name", help="key name, e.g. log.example.org/openpcc")
     p.add_argument("--out", required=True, help="file for the private key (mode 0600)")
-    p.add_argument("--cosigner", action="store_true", help="a witness cosignature/v1 key (type 0x04)")
+    p.add_argument(
+        "--cosigner", action="store_true", help="a witness cosignature/v1 key (type 0x04)"
+    )
     p.set_defaults(run=_guarded(_keygen))
 
-    p = sub.add_parser("append", help="append entries (statement bundles) to a log directory and publish")
+    p = sub.add_parser(
+        "append", help="append entries (statement bundles) to a log directory and publish"
+    )
     p.add_argument("--log", required=True, help="the log's tlog-tiles directory")
     p.add_argument("--key", required=True, help="file holding the log's private key")
     p.add_argument("entries", nargs="+", help="files to append")
     p.set_defaults(run=_guarded(_append))
 
-    p = sub.add_parser("monitor", help="print every new entry of a log, after checking its checkpoint")
+    p = sub.add_parser(
+        "monitor", help="print every new entry of a log, after checking its checkpoint"
+    )
     p.add_argument("--log", required=True, help="log directory or http(s) URL")
     p.add_argument("--log-key", required=True, help="the log's verifier key (name+id+key)")
-    p.add_argument("--witness", action="append", default=[], help="a witness verifier key (repeatable)")
-    p.add_argument("--quorum", type=int, default=None, help="witness cosignatures required (default: all)")
+    p.add_argument(
+        "--witness", action="append", default=[], help="a witness verifier key (repeatable)"
+    )
+    p.add_argument(
+        "--quorum", type=int, default=None, help="witness cosignatures required (default: all)"
+    )
     p.add_argument("--state", required=True, help="file keeping the last checkpoint seen")
     p.set_defaults(run=_guarded(_monitor))
 
@@ -188,5 +204,7 @@ def add_commands(commands: Any) -> None:
     subject.add_argument("--subject", help="exact signer identity (SAN)")
     subject.add_argument("--subject-regex", help="signer identity, full-match regular expression")
     p.add_argument("--predicate-type", default=None, help="required predicate type")
-    p.add_argument("--at", default=None, help="RFC 3339 time for the OHTTP key rotation check (default: now)")
+    p.add_argument(
+        "--at", default=None, help="RFC 3339 time for the OHTTP key rotation check (default: now)"
+    )
     p.set_defaults(run=_guarded(_verify_bundle))

@@ -80,7 +80,10 @@ def _subproof(store: HashStore, m: int, start: int, end: int, complete: bool) ->
         return [] if complete else [subtree_hash(store, start, end)]
     k = _split(size)
     if m <= k:
-        return [*_subproof(store, m, start, start + k, complete), subtree_hash(store, start + k, end)]
+        return [
+            *_subproof(store, m, start, start + k, complete),
+            subtree_hash(store, start + k, end),
+        ]
     return [*_subproof(store, m - k, start + k, end, False), subtree_hash(store, start, start + k)]
 
 
@@ -107,9 +110,13 @@ def root_from_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[byte
     return r
 
 
-def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes) -> None:
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes
+) -> None:
     if not hmac.compare_digest(root_from_inclusion(index, size, leaf, proof), root):
-        raise LogProofError(f"inclusion proof for leaf {index} does not lead to the root of size {size}")
+        raise LogProofError(
+            f"inclusion proof for leaf {index} does not lead to the root of size {size}"
+        )
 
 
 def verify_consistency(
@@ -152,7 +159,9 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     if sn != 0 or not (hmac.compare_digest(fr, old_root) and hmac.compare_digest(sr, new_root)):
-        raise LogProofError(f"tree of size {new_size} is not an extension of the tree of size {old_size}")
+        raise LogProofError(
+            f"tree of size {new_size} is not an extension of the tree of size {old_size}"
+        )
 
 
 class MemoryHashStore:

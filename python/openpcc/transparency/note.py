@@ -56,7 +56,9 @@ class Verifier:
     def __post_init__(self) -> None:
         _check_name(self.name)
         if self.sig_type not in (ED25519, COSIGNATURE_V1) or len(self.public_key) != 32:
-            raise NoteError("only Ed25519 (0x01) and cosignature/v1 (0x04) keys of 32 bytes are supported")
+            raise NoteError(
+                "only Ed25519 (0x01) and cosignature/v1 (0x04) keys of 32 bytes are supported"
+            )
 
     @property
     def key_id(self) -> bytes:
@@ -93,7 +95,9 @@ class Verifier:
                 raise NoteVerificationError(f"cosignature from {self.name!r} is not 72 bytes")
             timestamp = int.from_bytes(signature[:8], "big")
             if timestamp >= 1 << 63:
-                raise NoteVerificationError(f"cosignature from {self.name!r} has an invalid timestamp")
+                raise NoteVerificationError(
+                    f"cosignature from {self.name!r} has an invalid timestamp"
+                )
             message = cosigned_message(text, timestamp)
             signature = signature[8:]
         try:
@@ -236,17 +240,26 @@ class Checkpoint:
     extensions: tuple[str, ...] = ()
 
     def text(self) -> bytes:
-        lines = [self.origin, str(self.size), base64.b64encode(self.root).decode(), *self.extensions]
+        lines = [
+            self.origin,
+            str(self.size),
+            base64.b64encode(self.root).decode(),
+            *self.extensions,
+        ]
         return "".join(line + "\n" for line in lines).encode()
 
     @classmethod
     def parse_text(cls, text: bytes) -> Checkpoint:
         lines = text.decode("utf-8", errors="strict").split("\n")
         if len(lines) < 4 or lines[-1] != "":
-            raise NoteError("a checkpoint has an origin, a size and a root hash, each on its own line")
+            raise NoteError(
+                "a checkpoint has an origin, a size and a root hash, each on its own line"
+            )
         origin, size, root, *extensions = lines[:-1]
         if not origin or not re.fullmatch(r"0|[1-9][0-9]{0,19}", size) or int(size) >= 1 << 63:
-            raise NoteError("checkpoint origin is empty or its size is not a decimal without leading zeros")
+            raise NoteError(
+                "checkpoint origin is empty or its size is not a decimal without leading zeros"
+            )
         try:
             raw_root = base64.b64decode(root, validate=True)
         except (ValueError, binascii.Error) as exc:
@@ -272,12 +285,16 @@ class SignedCheckpoint:
         return cls(checkpoint, Note(text, ()).add(signer.sign(text)))
 
     def cosign(self, signer: Signer, timestamp: int) -> SignedCheckpoint:
-        return SignedCheckpoint(self.checkpoint, self.note.add(signer.sign(self.note.text, timestamp=timestamp)))
+        return SignedCheckpoint(
+            self.checkpoint, self.note.add(signer.sign(self.note.text, timestamp=timestamp))
+        )
 
     def encode(self) -> bytes:
         return self.note.encode()
 
-    def verify(self, log_key: Verifier, witnesses: tuple[Verifier, ...] = (), quorum: int = 0) -> int:
+    def verify(
+        self, log_key: Verifier, witnesses: tuple[Verifier, ...] = (), quorum: int = 0
+    ) -> int:
         """Check the log's signature and at least ``quorum`` witness cosignatures; returns how many verified.
 
         Signatures from unknown keys are ignored (signed-note); a bad signature from a known key

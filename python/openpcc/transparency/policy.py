@@ -121,7 +121,9 @@ def _subject(cert: x509.Certificate) -> str:
         if other.type_id == FULCIO_OTHERNAME
     ]
     if len(names) != 1:
-        raise IdentityMismatchError(f"signing certificate has {len(names)} identities, expected one")
+        raise IdentityMismatchError(
+            f"signing certificate has {len(names)} identities, expected one"
+        )
     return names[0]
 
 

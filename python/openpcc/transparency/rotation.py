@@ -52,7 +52,9 @@ def parse_key_rotation_periods(data: bytes) -> list[KeyRotationPeriod]:
     periods = []
     for item in items:
         if not isinstance(item, dict) or set(item) != {"active_from", "active_until", "key_id"}:
-            raise StatementError("a key rotation period needs exactly active_from, active_until, key_id")
+            raise StatementError(
+                "a key rotation period needs exactly active_from, active_until, key_id"
+            )
         key_id = item["key_id"]
         if type(key_id) is not int or not 0 <= key_id <= 255:
             raise StatementError("a key rotation period's key_id must be an integer 0..255")

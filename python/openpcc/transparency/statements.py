@@ -111,7 +111,9 @@ def predicate_data(statement: Statement, field: tuple[str, str]) -> bytes:
     return data
 
 
-def build_statement(predicate_type: str, fields: Sequence[tuple[tuple[str, str], bytes]]) -> Statement:
+def build_statement(
+    predicate_type: str, fields: Sequence[tuple[tuple[str, str], bytes]]
+) -> Statement:
     """A statement whose predicate holds each data base64-encoded, with one subject per data."""
     subjects = tuple(Subject(name, hashlib.sha256(data).digest()) for (_, name), data in fields)
     predicate = {key: base64.b64encode(data).decode() for (key, _), data in fields}

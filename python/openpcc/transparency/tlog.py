@@ -37,7 +37,7 @@ from openpcc.exceptions import (
     TransparencyError,
 )
 from openpcc.transparency import merkle
-from openpcc.transparency.note import Checkpoint, Signer, SignedCheckpoint, Verifier
+from openpcc.transparency.note import Checkpoint, SignedCheckpoint, Signer, Verifier
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
@@ -133,7 +133,9 @@ class TransparencyLog:
         with self._lock:
             size = self.size
             self._write_tiles(size)
-            signed = SignedCheckpoint.sign(Checkpoint(self.origin, size, self._hashes.root(size)), self.signer)
+            signed = SignedCheckpoint.sign(
+                Checkpoint(self.origin, size, self._hashes.root(size)), self.signer
+            )
             _atomic_write(self.directory / "checkpoint", signed.encode())
             return signed
 
@@ -154,9 +156,13 @@ class TransparencyLog:
         level = 0
         while True:
             count = size >> (TILE_HEIGHT * level)
-            if count == 0 or (level > 0 and count < 1):
+            if count == 0:
                 break
-            row = self._hashes.levels[TILE_HEIGHT * level] if TILE_HEIGHT * level < len(self._hashes.levels) else []
+            row = (
+                self._hashes.levels[TILE_HEIGHT * level]
+                if TILE_HEIGHT * level < len(self._hashes.levels)
+                else []
+            )
             for n in range((count + TILE_WIDTH - 1) // TILE_WIDTH):
                 width = min(TILE_WIDTH, count - n * TILE_WIDTH)
                 target = self.directory / tile_path(level, n, width)
@@ -178,7 +184,9 @@ class TransparencyLog:
         try:
             signed = SignedCheckpoint.parse(path.read_bytes())
             signed.verify(self.signer.verifier)
-            entries = read_entries(DirectoryFetch(self.directory), 0, signed.checkpoint.size, signed.checkpoint.size)
+            entries = read_entries(
+                DirectoryFetch(self.directory), 0, signed.checkpoint.size, signed.checkpoint.size
+            )
         except (OSError, OpenPCCError) as exc:
             raise LogStateError(f"cannot reload the log from {self.directory}: {exc}") from exc
         for entry in entries:
@@ -226,7 +234,9 @@ class TileHashStore:
         first = index << rise  # first node of the tile row under this subtree
         count = self.size >> (TILE_HEIGHT * tile_level)
         if first + (1 << rise) > count:
-            raise LogProofError(f"subtree at level {level} index {index} is not complete in size {self.size}")
+            raise LogProofError(
+                f"subtree at level {level} index {index} is not complete in size {self.size}"
+            )
         n = first // TILE_WIDTH
         width = min(TILE_WIDTH, count - n * TILE_WIDTH)
         tile = self._tile(tile_level, n, width)
@@ -241,7 +251,9 @@ class TileHashStore:
         if key not in self._tiles:
             data = self.fetch(tile_path(level, n, width))
             if len(data) != 32 * width:
-                raise LogProofError(f"tile {tile_path(level, n, width)} has {len(data)} bytes, expected {32 * width}")
+                raise LogProofError(
+                    f"tile {tile_path(level, n, width)} has {len(data)} bytes, expected {32 * width}"
+                )
             self._tiles[key] = data
         return self._tiles[key]
 
@@ -259,13 +271,17 @@ class LogTrust:
 
     def __post_init__(self) -> None:
         if not 0 <= self.quorum <= len(self.witnesses):
-            raise LogStateError(f"witness quorum {self.quorum} is not between 0 and {len(self.witnesses)}")
+            raise LogStateError(
+                f"witness quorum {self.quorum} is not between 0 and {len(self.witnesses)}"
+            )
 
 
 class LogClient:
     """Follows one log: verified checkpoints, consistency with the last one seen, inclusion of entries."""
 
-    def __init__(self, trust: LogTrust, fetch: Fetch, state_path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, trust: LogTrust, fetch: Fetch, state_path: str | os.PathLike[str] | None = None
+    ) -> None:
         self.trust, self.fetch = trust, fetch
         self.state_path = Path(state_path) if state_path is not None else None
         self.latest: SignedCheckpoint | None = self._load_state()
@@ -302,13 +318,17 @@ class LogClient:
             if index is None:
                 index = self._find(entry, checkpoint.size)
             if not 0 <= index < checkpoint.size:
-                raise EntryNotLoggedError(f"index {index} is outside the log of size {checkpoint.size}")
+                raise EntryNotLoggedError(
+                    f"index {index} is outside the log of size {checkpoint.size}"
+                )
             logged = read_entries(self.fetch, index, index + 1, checkpoint.size)[0]
             if logged != entry:
                 raise EntryNotLoggedError(f"the log holds a different entry at index {index}")
             store = TileHashStore(self.fetch, checkpoint.size)
             proof = merkle.inclusion_proof(store, index, checkpoint.size)
-            merkle.verify_inclusion(index, checkpoint.size, merkle.leaf_hash(entry), proof, checkpoint.root)
+            merkle.verify_inclusion(
+                index, checkpoint.size, merkle.leaf_hash(entry), proof, checkpoint.root
+            )
         except LogProofError as exc:
             raise EntryNotLoggedError(f"entry is not provably in the log: {exc}") from exc
         return index
@@ -321,7 +341,9 @@ class LogClient:
         store = TileHashStore(self.fetch, checkpoint.size)
         if merkle.subtree_hash(store, 0, checkpoint.size) != checkpoint.root:
             raise LogProofError("the log's tiles do not match its checkpoint")
-        for offset, entry in enumerate(read_entries(self.fetch, start, checkpoint.size, checkpoint.size)):
+        for offset, entry in enumerate(
+            read_entries(self.fetch, start, checkpoint.size, checkpoint.size)
+        ):
             index = start + offset
             if merkle.leaf_hash(entry) != store.stored_hash(0, index):
                 raise LogProofError(f"entry {index} does not match its tile")
@@ -335,10 +357,9 @@ class LogClient:
             if small.size == large.size:
                 merkle.verify_consistency(small.size, large.size, small.root, large.root, [])
                 return
-            if large is new:
-                proof = merkle.consistency_proof(TileHashStore(self.fetch, large.size), small.size, large.size)
-            else:
-                proof = merkle.consistency_proof(TileHashStore(self.fetch, large.size), small.size, large.size)
+            # The larger tree's tiles give the proof; its signed root authenticates them.
+            store = TileHashStore(self.fetch, large.size)
+            proof = merkle.consistency_proof(store, small.size, large.size)
             merkle.verify_consistency(small.size, large.size, small.root, large.root, proof)
         except LogProofError as exc:
             raise SplitViewError(
@@ -395,16 +416,20 @@ class Witness:
         signed = SignedCheckpoint.parse(data)
         log_key = self.logs.get(signed.checkpoint.origin)
         if log_key is None:
-            raise LogStateError(f"this witness does not follow the log {signed.checkpoint.origin[:100]!r}")
+            raise LogStateError(
+                f"this witness does not follow the log {signed.checkpoint.origin[:100]!r}"
+            )
         signed.verify(log_key)
         new = signed.checkpoint
         with self._lock:
             state = self._load()
-            seen = state.get(new.origin)
+            seen = _seen(state, new.origin)
             if seen is not None:
-                old_size, old_root = int(seen["size"]), base64.b64decode(seen["root"])
+                old_size, old_root = seen
                 if new.size < old_size:
-                    raise SplitViewError(f"checkpoint of size {new.size} is older than the {old_size} already cosigned")
+                    raise SplitViewError(
+                        f"checkpoint of size {new.size} is older than the {old_size} already cosigned"
+                    )
                 try:
                     merkle.verify_consistency(old_size, new.size, old_root, new.root, proof)
                 except LogProofError as exc:
@@ -426,6 +451,22 @@ class Witness:
         if not isinstance(state, dict):
             raise LogStateError(f"witness state {self.state_path} is not a JSON object")
         return state
+
+
+def _seen(state: dict[str, dict[str, object]], origin: str) -> tuple[int, bytes] | None:
+    entry = state.get(origin)
+    if entry is None:
+        return None
+    size, root = (
+        entry.get("size") if isinstance(entry, dict) else None,
+        entry.get("root") if isinstance(entry, dict) else None,
+    )
+    if type(size) is not int or not isinstance(root, str):
+        raise LogStateError(f"witness state for {origin[:100]!r} is malformed")
+    try:
+        return size, base64.b64decode(root, validate=True)
+    except ValueError as exc:
+        raise LogStateError(f"witness state for {origin[:100]!r} is malformed") from exc
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

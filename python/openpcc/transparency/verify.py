@@ -65,7 +65,7 @@ class SignedStatement:
     statement: Statement
     issuer: str
     subject: str
-    integrated_time: datetime
+    integrated_time: datetime | None
     bundle_sha256: bytes
 
 
@@ -84,7 +84,9 @@ def load_trusted_root(path: str | PathLike[str]) -> TrustedRoot:
     try:
         return TrustedRoot.from_file(str(path))
     except (OSError, *_LIBRARY_ERRORS) as exc:
-        raise TrustRootError(f"cannot load the trusted root {str(path)[-120:]}: {type(exc).__name__}") from exc
+        raise TrustRootError(
+            f"cannot load the trusted root {str(path)[-120:]}: {type(exc).__name__}"
+        ) from exc
 
 
 class StatementVerifier:
@@ -111,7 +113,9 @@ class StatementVerifier:
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def verify_statement(self, bundle: Bundle | bytes, predicate_type: str | None = None) -> SignedStatement:
+    def verify_statement(
+        self, bundle: Bundle | bytes, predicate_type: str | None = None
+    ) -> SignedStatement:
         """Verify a DSSE bundle and return its in-toto statement (of ``predicate_type`` if given)."""
         if isinstance(bundle, Bundle):
             signed = self._verify_dsse(bundle, _document_digest(bundle))
@@ -119,14 +123,18 @@ class StatementVerifier:
             raw = bytes(bundle)
             key = hashlib.sha256(raw).digest()
             cached = self._cached(key)
-            signed = cached if cached is not None else self._verify_dsse(Bundle.from_bytes(raw), key)
+            signed = (
+                cached if cached is not None else self._verify_dsse(Bundle.from_bytes(raw), key)
+            )
             if cached is None:
                 self._remember(key, signed)
         if predicate_type is not None:
             signed.statement.require_type(predicate_type)
         return signed
 
-    def verify_artifact(self, bundle: Bundle | bytes, artifact: bytes, *, prehashed: bool = False) -> tuple[str, str]:
+    def verify_artifact(
+        self, bundle: Bundle | bytes, artifact: bytes, *, prehashed: bool = False
+    ) -> tuple[str, str]:
         """Verify a message-signature bundle over ``artifact`` (or over its SHA-256 if ``prehashed``).
 
         Returns the signer's ``(issuer, subject)``.
@@ -137,7 +145,9 @@ class StatementVerifier:
         target: bytes | Hashed = artifact
         if prehashed:
             if len(artifact) != 32:
-                raise BundleVerificationError("a prehashed artifact must be a 32-byte SHA-256 digest")
+                raise BundleVerificationError(
+                    "a prehashed artifact must be a 32-byte SHA-256 digest"
+                )
             target = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=bytes(artifact))
         self._call(self._verifier.verify_artifact, target, parsed.sigstore, self._policy)
         return certificate_identity(parsed.certificate)
@@ -180,7 +190,9 @@ class StatementVerifier:
     def _verify_dsse(self, bundle: Bundle, digest: bytes) -> SignedStatement:
         if not bundle.is_dsse:
             raise BundleFormatError("bundle holds a message signature, not a DSSE statement")
-        payload_type, payload = self._call(self._verifier.verify_dsse, bundle.sigstore, self._policy)
+        payload_type, payload = self._call(
+            self._verifier.verify_dsse, bundle.sigstore, self._policy
+        )
         if payload_type != IN_TOTO_PAYLOAD_TYPE:
             raise StatementError(f"DSSE payload type is {str(payload_type)[:80]!r}, not in-toto")
         issuer, subject = certificate_identity(bundle.certificate)
