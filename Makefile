@@ -29,7 +29,7 @@ build-dev: venv ## build the Rust extension (release profile) into .venv
 demo: build-dev ## run the end-to-end demo on embedded defaults
 	$(PY) -m openpcc demo
 
-system-deps: ## install the software TPM (swtpm) the node-identity tests need (root: apt-get)
+system-deps: system-deps-postgres ## install swtpm (node-identity tests) and PostgreSQL (store tests) when root (apt-get)
 	@if [ "$$(id -u)" -eq 0 ]; then bash scripts/install-swtpm.sh; \
 	elif ! command -v swtpm >/dev/null; then echo "swtpm missing and not root: its tests will skip (run scripts/install-swtpm.sh as root)"; fi
 
@@ -69,3 +69,8 @@ fuzz: ## run every cargo-fuzz target in rust/fuzz/fuzz_targets for FUZZ_SECONDS 
 			tail -n 40 "$$log"; echo "fuzz target $$target FAILED: reproducer in $(FUZZ_DIR)/artifacts/$$target/"; exit 1; \
 		fi; \
 	done
+
+.PHONY: system-deps-postgres
+system-deps-postgres: ## install PostgreSQL for the store tests when root (apt-get); the tests start their own server
+	@if [ "$$(id -u)" -eq 0 ]; then bash scripts/install-postgres.sh; \
+	elif ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then echo "PostgreSQL missing and not root: its tests will skip, or fail when CI is set (run scripts/install-postgres.sh as root)"; fi

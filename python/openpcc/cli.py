@@ -1,6 +1,6 @@
 """The ``openpcc`` command line.
 
-``openpcc demo`` runs the end-to-end demo. ``openpcc verify <kind> ...`` verifies attestation
+``openpcc demo`` runs the end-to-end demo. ``openpcc noncelock`` serves nonce locking. ``openpcc verify <kind> ...`` verifies attestation
 evidence and exits 0 when valid, 1 when invalid, 2 when an input cannot be read (missing file,
 bad hex, bad instant, or bytes that are not the format at all). ``openpcc transparency ...``
 verifies signed statements and keeps or watches a transparency log (same exit codes).
@@ -216,6 +216,31 @@ def _add_verify(commands: Any) -> None:
     p.add_argument("--nonce", required=True, metavar="HEX", help="the client's nonce")
 
 
+def _run_noncelock(args: argparse.Namespace) -> int:
+    from openpcc.exceptions import ConfigError, StoreError
+    from openpcc.services import noncelock
+
+    try:
+        return noncelock.main(args)
+    except (ConfigError, StoreError) as exc:
+        print(f"openpcc noncelock: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+
+
+def _add_noncelock(commands: Any) -> None:
+    p = commands.add_parser(
+        "noncelock",
+        help="serve nonce locking (the reference's credithole API, port 3501)",
+        description=(
+            "Serve nonce locking: POST /lock, /consume and /release as the reference's credithole, over "
+            "SQLite (default) or PostgreSQL. Runs until SIGTERM or Ctrl-C, then finishes in-flight "
+            "requests. Exit 2 when the configuration or the store cannot be read."
+        ),
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (default: every setting's default)")
+    p.set_defaults(run=_run_noncelock)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openpcc",
@@ -229,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_run_demo)
     _add_verify(commands)
+    _add_noncelock(commands)
     from openpcc.transparency.cli import add_commands as add_transparency
 
     add_transparency(commands)

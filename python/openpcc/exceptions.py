@@ -197,6 +197,119 @@ class PolicyError(AttestationError, MalformedInputError):
     """A policy document is not valid TOML, has an unknown key, or a value of the wrong type."""
 
 
+# --- configuration (openpcc.config) -----------------------------------------
+
+
+class ConfigError(OpenPCCError):
+    """Base of the errors raised while reading a role's configuration or its data directory."""
+
+
+class ConfigSyntaxError(ConfigError, MalformedInputError):
+    """The configuration file is not valid TOML, or a table has the wrong shape."""
+
+
+class UnknownSettingError(ConfigError, KeyError):
+    """A role, table or setting name (in the file or an ``OPENPCC_*`` variable) that openpcc does not know."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class SettingValueError(ConfigError, ValueError):
+    """A setting has the wrong type or is out of range."""
+
+
+class InsecureFileError(ConfigError):
+    """A key file or data directory is readable by other users (its mode must be 0600 / 0700)."""
+
+
+# --- server roles and their stores (openpcc.services) -----------------------
+
+
+class ServiceError(OpenPCCError):
+    """Base of the errors raised by the server roles in ``openpcc.services``."""
+
+
+class StoreError(ServiceError):
+    """Base of the errors raised by a role's store (SQLite or PostgreSQL)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database cannot be opened or reached, or its driver is not installed."""
+
+
+class MigrationError(StoreError):
+    """The database schema is newer than this openpcc, or a migration failed."""
+
+
+class InvalidMessageError(ServiceError, MalformedInputError):
+    """A request body does not decode as its protobuf message, or is not that message's canonical encoding."""
+
+
+class NonceLockError(ServiceError):
+    """Base of the nonce-locking outcomes a caller must handle (spec §8.5)."""
+
+
+class NonceInvalidError(NonceLockError, MalformedInputError):
+    """A nonce of the wrong length or outside its validity window."""
+
+
+class NonceLockedError(NonceLockError):
+    """The nonce is locked by another transaction (HTTP 409)."""
+
+
+class NonceConsumedError(NonceLockError):
+    """The nonce was already spent (HTTP 410)."""
+
+
+class TicketMismatchError(NonceLockError):
+    """Consume or release named a ticket that does not hold the nonce's lock."""
+
+
+class BankError(ServiceError):
+    """Base of the bank-store outcomes a caller must handle (spec §8.6)."""
+
+
+class InsufficientBalanceError(BankError):
+    """The account does not hold enough for the debit (unknown accounts hold nothing)."""
+
+
+class UnknownAccountError(BankError, LookupError):
+    """The account or API key does not exist."""
+
+
+class IdempotencyConflictError(BankError):
+    """An operation id was reused with different arguments."""
+
+
+class BalanceLimitError(BankError, LimitError):
+    """A credit would take the balance past the store's maximum, or an amount is out of range."""
+
+
+class RequestRejectedError(ServiceError):
+    """A service refuses a request with one of the stable wire codes of ``openpcc.services.errors``.
+
+    ``code`` is the number; ``detail`` an optional reason that names fields and sizes, never their values.
+    """
+
+    def __init__(self, code: int, detail: str | None = None) -> None:
+        super().__init__(f"error {code}" + (f": {detail}" if detail else ""))
+        self.code = code
+        self.detail = detail
+
+
+class UnauthorizedError(ServiceError, PermissionError):
+    """Another role refused our bearer token (HTTP 401), or we sent none where it requires one."""
+
+
+class HTTPStreamError(ServiceError):
+    """A streamed HTTP exchange with another role failed: unreachable, timed out, or a malformed answer."""
+
+
+class TrailerError(ServiceError, ValueError):
+    """A trailer that was not announced in the ``Trailer`` header, or a name or value HTTP cannot carry."""
+
+
 # --- compute layer (multi-recipient requests, responses, token streams) -----
 
 

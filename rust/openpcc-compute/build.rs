@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "currency.proto",
         "evidence.proto",
         "httpfmt.proto",
+        "anonpay_noncelocking.proto",
     ]
     .map(|f| root.join("csprotos").join(f));
     for f in &files {

@@ -1,0 +1,399 @@
+"""Configuration of every server role: one TOML file with a table per role, environment overrides,
+and the data directory that holds each role's keys and database.
+
+```toml
+home = "/var/lib/openpcc"      # optional; $OPENPCC_HOME wins
+
+[noncelock]
+port = 3501
+database = "postgresql://openpcc@db.internal/openpcc"
+
+[node.a]                       # nodes are named: [node.a], [node.b], ... (ports 3700, 3701, ...)
+[node.b]
+```
+
+Every setting has a safe default (servers bind 127.0.0.1), so an empty file or no file at all is a
+valid configuration. ``OPENPCC_<ROLE>_<KEY>`` overrides a setting (``OPENPCC_NONCELOCK_PORT=4501``;
+for a node ``OPENPCC_NODE_<NAME>_<KEY>``). Unknown roles, tables or settings are errors, never
+ignored: a typo must not silently leave a default in force. ``docs/configuration.md`` lists every
+setting; a test keeps it in sync with :data:`SETTINGS`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from openpcc.exceptions import (
+    ConfigSyntaxError,
+    InsecureFileError,
+    SettingValueError,
+    UnknownSettingError,
+)
+
+ENV_PREFIX = "OPENPCC_"
+HOME_ENV = "OPENPCC_HOME"
+
+# The reference's ports (spec §1.1); nodes count up from 3700 in the order their tables appear.
+DEFAULT_PORTS: Mapping[str, int] = {
+    "auth": 3000,
+    "relay": 3100,
+    "gateway": 3200,
+    "bank": 3500,
+    "noncelock": 3501,
+    "router": 3600,
+    "node": 3700,
+}
+ROLES = tuple(DEFAULT_PORTS)
+NAMED_ROLES = frozenset({"node"})  # roles configured as [role.<name>] subtables
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key: its type, default and meaning (the line ``docs/configuration.md`` shows)."""
+
+    key: str
+    kind: type
+    default: Any
+    help: str
+    check: Callable[[Any], str | None] | None = field(default=None, compare=False)
+
+
+def _port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else "must be 0..65535 (0: any free port)"
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 and math.isfinite(value) else "must be a positive finite number"
+
+
+def _database(value: str) -> str | None:
+    if value == "" or value.startswith(("sqlite:", "postgresql://", "postgres://")):
+        return None
+    return "must be empty (SQLite under data_dir), sqlite:PATH or a postgresql:// URL"
+
+
+def _log_level(value: str) -> str | None:
+    levels = ("debug", "info", "warning", "error")
+    return None if value in levels else f"must be one of {', '.join(levels)}"
+
+
+# Settings every role has. A role's own defaults (its port, a smaller body limit) are in ROLE_DEFAULTS.
+COMMON_SETTINGS: tuple[Setting, ...] = (
+    Setting("host", str, "127.0.0.1", "address to listen on; loopback unless you mean to expose the role"),
+    Setting("port", int, 0, "TCP port (the reference's port for the role; 0 picks a free one)", _port),
+    Setting("data_dir", str, "", "directory for keys and the SQLite file; empty: `<home>/<role>`"),
+    Setting(
+        "database", str, "",
+        "store: empty for SQLite at `<data_dir>/<role>.sqlite3`, `sqlite:PATH`, or a `postgresql://` URL",
+        _database,
+    ),
+    Setting("max_body_bytes", int, 1 << 20, "largest request body accepted (413 beyond)", lambda v: _positive(v)),
+    Setting("max_concurrency", int, 256, "requests handled at once; more get 503 at once", lambda v: _positive(v)),
+    Setting(
+        "request_timeout", float, 30.0,
+        "seconds a request may take to arrive (headers and body), against slow clients; also the idle keep-alive limit",
+        _positive,
+    ),
+    Setting("shutdown_timeout", float, 10.0, "seconds in-flight requests get to finish on SIGTERM/SIGINT", _positive),
+    Setting(
+        "auth_token_file", str, "",
+        "a 0600 file holding a bearer token every caller must send (`Authorization: Bearer ...`); "
+        "empty: no token, as the reference (its peers send none)",
+    ),
+    Setting("log_level", str, "info", "`debug`, `info`, `warning` or `error`", _log_level),
+)
+
+ROLE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    role: {"port": port} for role, port in DEFAULT_PORTS.items()
+} | {"noncelock": {"port": DEFAULT_PORTS["noncelock"], "max_body_bytes": 4096}}
+
+# Settings only one role has. Other roles add theirs here (and to docs/configuration.md).
+ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
+    "auth": (),
+    "relay": (),
+    "gateway": (),
+    "bank": (),
+    "noncelock": (
+        Setting(
+            "lock_duration", float, 300.0,
+            "seconds a lock holds before another request may take the nonce (reference: 300)", _positive,
+        ),
+        Setting(
+            "purge_interval", float, 600.0,
+            "seconds between deletions of nonce records past their validity window", _positive,
+        ),
+    ),
+    "router": (),
+    "node": (),
+}
+
+
+def settings_for(role: str) -> tuple[Setting, ...]:
+    """Every setting of ``role`` with the role's own defaults applied."""
+    if role not in ROLE_SETTINGS:
+        raise UnknownSettingError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    overrides = ROLE_DEFAULTS.get(role, {})
+    common = tuple(
+        Setting(s.key, s.kind, overrides.get(s.key, s.default), s.help, s.check) for s in COMMON_SETTINGS
+    )
+    return common + ROLE_SETTINGS[role]
+
+
+SETTINGS: Mapping[str, tuple[Setting, ...]] = {role: settings_for(role) for role in ROLES}
+
+
+# --- values -----------------------------------------------------------------
+
+
+def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+    """``value`` as the setting's type, or SettingValueError naming where it came from (never the value
+    itself when it could be a secret, e.g. a database URL with a password)."""
+    where = f"{origin}: {setting.key}"
+    kind = setting.kind
+    if isinstance(value, str) and kind is not str:
+        value = _parse_text(setting, value, where)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise SettingValueError(f"{where} must be {kind.__name__}, got {type(value).__name__}")
+    if setting.check is not None and (problem := setting.check(value)) is not None:
+        raise SettingValueError(f"{where} {problem}")
+    return value
+
+
+def _parse_text(setting: Setting, text: str, where: str) -> Any:
+    try:
+        if setting.kind is bool:
+            lowered = text.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        return setting.kind(text.strip())
+    except ValueError:
+        raise SettingValueError(f"{where} must be {setting.kind.__name__}") from None
+
+
+@dataclass(frozen=True)
+class RoleConfig:
+    """The settings of one role instance (``role``, and ``name`` for nodes), all validated.
+
+    ``cfg.port``, ``cfg.host`` ... for the common settings; ``cfg["lock_duration"]`` for the role's own.
+    """
+
+    role: str
+    name: str | None
+    values: Mapping[str, Any]
+    home: Path
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self.values[key]
+        except KeyError:
+            raise UnknownSettingError(f"role {self.role} has no setting {key!r}") from None
+
+    @property
+    def label(self) -> str:
+        """``noncelock`` or ``node-a``: the role's name in logs, metrics and paths."""
+        return self.role if self.name is None else f"{self.role}-{self.name}"
+
+    @property
+    def host(self) -> str:
+        return str(self.values["host"])
+
+    @property
+    def port(self) -> int:
+        return int(self.values["port"])
+
+    @property
+    def data_dir(self) -> Path:
+        configured = str(self.values["data_dir"])
+        return Path(configured) if configured else self.home / self.label
+
+    @property
+    def database(self) -> str:
+        """The store's location: ``sqlite:PATH`` or a ``postgresql://`` URL (never logged: it may hold a password)."""
+        configured = str(self.values["database"])
+        return configured or f"sqlite:{self.data_dir / (self.role + '.sqlite3')}"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole configuration file: ``home`` and the raw tables, validated per role on :meth:`role`."""
+
+    home: Path
+    tables: Mapping[str, Mapping[str, Any]]
+    env: Mapping[str, str]
+
+    def role(self, role: str, name: str | None = None) -> RoleConfig:
+        """The validated settings of ``role`` (and node ``name``): file, then environment, then defaults."""
+        settings = {s.key: s for s in settings_for(role)}
+        table, origin, port_offset = self._table(role, name)
+        values: dict[str, Any] = {}
+        for key, raw in table.items():
+            if key not in settings:
+                raise UnknownSettingError(f"{origin}: unknown setting {key!r} for role {role}")
+            values[key] = _coerce(settings[key], raw, origin)
+        prefix = _env_prefix(role, name)
+        for var, raw in self.env.items():
+            if var.startswith(prefix):
+                key = var[len(prefix):].lower()
+                if key not in settings:
+                    raise UnknownSettingError(f"{var}: unknown setting {key!r} for role {role}")
+                values[key] = _coerce(settings[key], raw, var)
+        for key, setting in settings.items():
+            values.setdefault(key, setting.default + port_offset if key == "port" else setting.default)
+        return RoleConfig(role, name, values, self.home)
+
+    def node_names(self) -> list[str]:
+        """Names of the ``[node.<name>]`` tables, in file order."""
+        return list(self.tables.get("node", {}))
+
+    def _table(self, role: str, name: str | None) -> tuple[Mapping[str, Any], str, int]:
+        raw = self.tables.get(role, {})
+        if role not in NAMED_ROLES:
+            if name is not None:
+                raise UnknownSettingError(f"role {role} has no named instances")
+            return raw, f"[{role}]", 0
+        if name is None:
+            raise UnknownSettingError(f"role {role} needs an instance name ([{role}.<name>])")
+        names = list(raw)
+        if name not in raw:
+            # An instance without a table runs on defaults, after the ones the file names.
+            return {}, f"[{role}.{name}]", len(names)
+        port_offset = names.index(name)
+        return raw[name], f"[{role}.{name}]", port_offset
+
+
+def _env_prefix(role: str, name: str | None) -> str:
+    parts = [role] if name is None else [role, name]
+    return ENV_PREFIX + "_".join(p.upper().replace("-", "_") for p in parts) + "_"
+
+
+def default_home(env: Mapping[str, str] | None = None) -> Path:
+    """``$OPENPCC_HOME``, else ``$XDG_DATA_HOME/openpcc``, else ``~/.local/share/openpcc``."""
+    env = os.environ if env is None else env
+    if env.get(HOME_ENV):
+        return Path(env[HOME_ENV])
+    xdg = env.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "openpcc"
+
+
+def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Reads ``path`` (no file: every default) and checks the shape of its tables.
+
+    Settings are validated per role by :meth:`Config.role`, so a file may hold tables for roles this
+    process does not run; every table must still name a known role.
+    """
+    env = dict(os.environ if env is None else env)
+    document: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                document = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigSyntaxError(f"cannot read config {path}: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigSyntaxError(f"config {path} is not valid TOML: {exc}") from None
+    home = document.pop("home", None)
+    if home is not None and not isinstance(home, str):
+        raise SettingValueError("home must be a string")
+    tables = _check_tables(document)
+    resolved_home = Path(env[HOME_ENV]) if env.get(HOME_ENV) else Path(home) if home else default_home(env)
+    return Config(resolved_home, tables, env)
+
+
+def _check_tables(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    tables: dict[str, Mapping[str, Any]] = {}
+    for role, table in document.items():
+        if role not in ROLE_SETTINGS:
+            raise UnknownSettingError(f"unknown table [{role}]; roles: {', '.join(ROLES)}")
+        if not isinstance(table, dict):
+            raise ConfigSyntaxError(f"{role} must be a table ([{role}])")
+        if role in NAMED_ROLES:
+            for name, sub in table.items():
+                if not isinstance(sub, dict):
+                    raise ConfigSyntaxError(f"[{role}] holds named instances: write [{role}.{name}]")
+        tables[role] = table
+    return tables
+
+
+# --- the data directory and key files -----------------------------------------
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Creates ``path`` (and parents) with mode 0700; refuses an existing one others can read or write."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise InsecureFileError(f"data directory {path} has mode {mode:04o}; it must be 0700")
+    return path
+
+
+def write_key_file(path: Path, data: bytes) -> None:
+    """Writes a secret to a new file with mode 0600 (created so, never chmod-ed after the write)."""
+    ensure_private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing temp file keeps its old mode through O_CREAT
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def read_key_file(path: Path) -> bytes:
+    """Reads a secret written by :func:`write_key_file`; refuses one that others may read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & 0o077:
+            raise InsecureFileError(f"key file {path} has mode {mode:04o}; it must be 0600")
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+# --- documentation --------------------------------------------------------------
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        return f'`"{value}"`'
+    return f"`{value}`"
+
+
+def settings_markdown() -> str:
+    """The settings tables of ``docs/configuration.md`` (a test checks the file holds exactly this)."""
+    lines: list[str] = []
+    for role in ROLES:
+        heading = f"[{role}.<name>]" if role in NAMED_ROLES else f"[{role}]"
+        lines += [f"### `{heading}`", "", "| setting | type | default | meaning |", "|---|---|---|---|"]
+        for s in SETTINGS[role]:
+            default = _shown(s.default) + (" + the node's index" if role in NAMED_ROLES and s.key == "port" else "")
+            lines.append(f"| `{s.key}` | {s.kind.__name__} | {default} | {s.help} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def iter_settings() -> Iterator[tuple[str, Setting]]:
+    """Every ``(role, setting)`` pair."""
+    for role in ROLES:
+        for s in SETTINGS[role]:
+            yield role, s

@@ -1,0 +1,87 @@
+"""The stable error codes every openpcc service puts on the wire, grouped by hundreds.
+
+| range | family |
+|---|---|
+| 1xx | keys (reserved for the gateway's OHTTP key errors, which keep the reference's numbers) |
+| 2xx | the request itself: its framing, size, media type, timing |
+| 3xx | the service's state: capacity, shutdown, storage |
+| 4xx | credits and nonces |
+| 5xx | bank accounts and balances |
+
+Binary endpoints answer the reference's ``Error{Message}`` protobuf (spec §1.5) with the code in the
+``X-Openpcc-Error-Code`` header; the others answer JSON ``{"error": message, "code": n}``, which the
+reference's JSON error decoder also reads. Numbers never change meaning once released; a test checks
+that each has a message, a status and a line in ``docs/errors.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+ERROR_CODE_HEADER = "X-Openpcc-Error-Code"
+
+
+class Code(IntEnum):
+    """Stable wire codes (see the module docstring for the ranges)."""
+
+    BAD_REQUEST = 200
+    BODY_TOO_LARGE = 201
+    UNSUPPORTED_MEDIA_TYPE = 202
+    REQUEST_TIMEOUT = 203
+    NOT_FOUND = 204
+    METHOD_NOT_ALLOWED = 205
+    INVALID_MESSAGE = 206
+    UNAUTHORIZED = 207
+
+    OVERLOADED = 300
+    SHUTTING_DOWN = 301
+    STORE_UNAVAILABLE = 302
+    INTERNAL = 399
+
+    INVALID_NONCE = 400
+    NONCE_LOCKED = 401
+    NONCE_CONSUMED = 402
+    TICKET_MISMATCH = 403
+
+    INSUFFICIENT_BALANCE = 500
+    UNKNOWN_ACCOUNT = 501
+    IDEMPOTENCY_CONFLICT = 502
+    BALANCE_LIMIT = 503
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    status: int
+    message: str
+
+
+# Messages the reference uses are kept word for word ("invalid input", "nonce is locked", ...), so a
+# reference peer that compares texts still understands us.
+ERRORS: dict[Code, ErrorInfo] = {
+    Code.BAD_REQUEST: ErrorInfo(400, "bad request"),
+    Code.BODY_TOO_LARGE: ErrorInfo(413, "request body too large"),
+    Code.UNSUPPORTED_MEDIA_TYPE: ErrorInfo(415, "invalid Content-Type, requires 'application/octet-stream'"),
+    Code.REQUEST_TIMEOUT: ErrorInfo(408, "request not received in time"),
+    Code.NOT_FOUND: ErrorInfo(404, "not found"),
+    Code.METHOD_NOT_ALLOWED: ErrorInfo(405, "method not allowed"),
+    Code.INVALID_MESSAGE: ErrorInfo(400, "invalid input"),
+    Code.UNAUTHORIZED: ErrorInfo(401, "unauthorized"),
+    Code.OVERLOADED: ErrorInfo(503, "too many requests in flight"),
+    Code.SHUTTING_DOWN: ErrorInfo(503, "shutting down"),
+    Code.STORE_UNAVAILABLE: ErrorInfo(503, "store unavailable"),
+    Code.INTERNAL: ErrorInfo(500, "internal server error"),
+    Code.INVALID_NONCE: ErrorInfo(400, "invalid input"),
+    Code.NONCE_LOCKED: ErrorInfo(409, "nonce is locked"),
+    Code.NONCE_CONSUMED: ErrorInfo(410, "nonce is consumed"),
+    Code.TICKET_MISMATCH: ErrorInfo(400, "invalid input"),
+    Code.INSUFFICIENT_BALANCE: ErrorInfo(429, "insufficient balance"),
+    Code.UNKNOWN_ACCOUNT: ErrorInfo(400, "invalid account"),
+    Code.IDEMPOTENCY_CONFLICT: ErrorInfo(409, "operation id reused with different arguments"),
+    Code.BALANCE_LIMIT: ErrorInfo(400, "amount out of range"),
+}
+
+
+def list_error_codes() -> list[tuple[int, int, str]]:
+    """``(code, HTTP status, message)`` for every code, in order."""
+    return [(int(code), ERRORS[code].status, ERRORS[code].message) for code in Code]
