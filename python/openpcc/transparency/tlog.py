@@ -46,6 +46,14 @@ MAX_ENTRY_BYTES = 0xFFFF
 Fetch = Callable[[str], bytes]
 
 
+class WitnessConflictError(TransparencyError):
+    """The caller's ``old`` size is not the size this witness last cosigned (tlog-witness 409)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"this witness last cosigned size {size}")
+        self.size = size
+
+
 class EntryTooLargeError(TransparencyError, LimitError):
     """An entry is longer than the 65535 bytes a tlog-tiles entry bundle can frame."""
 
@@ -411,8 +419,14 @@ class Witness:
         self.state_path = Path(state_path)
         self._lock = threading.Lock()
 
-    def cosign(self, data: bytes, proof: Sequence[bytes]) -> SignedCheckpoint:
-        """Verify the log's signature and consistency from our last view; return the checkpoint cosigned."""
+    def cosign(
+        self, data: bytes, proof: Sequence[bytes], old_size: int | None = None
+    ) -> SignedCheckpoint:
+        """Verify the log's signature and consistency from our last view; return the checkpoint cosigned.
+
+        ``old_size`` is the size the caller believes we last cosigned (c2sp.org/tlog-witness): if it
+        is not, ``WitnessConflictError`` carries ours so the caller can resend a proof from it.
+        """
         signed = SignedCheckpoint.parse(data)
         log_key = self.logs.get(signed.checkpoint.origin)
         if log_key is None:
@@ -424,6 +438,8 @@ class Witness:
         with self._lock:
             state = self._load()
             seen = _seen(state, new.origin)
+            if old_size is not None and old_size != (seen[0] if seen is not None else 0):
+                raise WitnessConflictError(seen[0] if seen is not None else 0)
             if seen is not None:
                 old_size, old_root = seen
                 if new.size < old_size:
@@ -451,6 +467,30 @@ class Witness:
         if not isinstance(state, dict):
             raise LogStateError(f"witness state {self.state_path} is not a JSON object")
         return state
+
+
+def parse_add_checkpoint(body: bytes) -> tuple[int, list[bytes], bytes]:
+    """A c2sp.org/tlog-witness ``add-checkpoint`` body: ``old <N>``, proof hashes, blank line, checkpoint."""
+    head, sep, checkpoint = body.partition(b"\n\n")
+    lines = head.split(b"\n")
+    if not sep or not lines[0].startswith(b"old ") or not lines[0][4:].isdigit():
+        raise NoteError(
+            "add-checkpoint body is 'old <size>', proof lines, a blank line, a checkpoint"
+        )
+    try:
+        proof = [base64.b64decode(line, validate=True) for line in lines[1:]]
+    except ValueError as exc:
+        raise NoteError("add-checkpoint proof line is not base64") from exc
+    if len(proof) > 63 or any(len(p) != 32 for p in proof):
+        raise NoteError(
+            "add-checkpoint proof has more than 63 lines or a hash that is not 32 bytes"
+        )
+    return int(lines[0][4:]), proof, checkpoint
+
+
+def encode_add_checkpoint(old_size: int, proof: Sequence[bytes], checkpoint: bytes) -> bytes:
+    lines = [f"old {old_size}".encode(), *(base64.b64encode(p) for p in proof)]
+    return b"\n".join(lines) + b"\n\n" + checkpoint
 
 
 def _seen(state: dict[str, dict[str, object]], origin: str) -> tuple[int, bytes] | None:
