@@ -236,8 +236,15 @@ class TileHashStore:
     def __init__(self, fetch: Fetch, size: int) -> None:
         self.fetch, self.size = fetch, size
         self._tiles: dict[tuple[int, int, int], bytes] = {}
+        self._hashes: dict[tuple[int, int], bytes] = {}
 
     def stored_hash(self, level: int, index: int) -> bytes:
+        cached = self._hashes.get((level, index))
+        if cached is None:
+            cached = self._hashes[(level, index)] = self._compute(level, index)
+        return cached
+
+    def _compute(self, level: int, index: int) -> bytes:
         tile_level, rise = divmod(level, TILE_HEIGHT)
         first = index << rise  # first node of the tile row under this subtree
         count = self.size >> (TILE_HEIGHT * tile_level)
