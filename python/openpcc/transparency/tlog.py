@@ -157,6 +157,9 @@ class TransparencyLog:
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         return merkle.consistency_proof(self._hashes, old_size, new_size)
 
+    def root(self, size: int) -> bytes:
+        return self._hashes.root(size)
+
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         return merkle.inclusion_proof(self._hashes, index, size)
 
