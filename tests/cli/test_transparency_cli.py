@@ -132,3 +132,51 @@ def test_verify_bundle(tmp_path: Path) -> None:
         subject,
     )
     assert missing.returncode == 2
+
+
+def test_local_profile_sign_verify_and_monitor(tmp_path: Path) -> None:
+    profile = tmp_path / "profile"
+    init = _run("profile-init", "--dir", str(profile))
+    assert init.returncode == 0, init.stderr
+    log_key = init.stdout.split("log key: ")[1].strip()
+    jwk = tmp_path / "jwk.json"
+    jwk.write_bytes(b'{"kty":"RSA","use":"sig","kid":"0","n":"AQAB","e":"AQAB"}')
+    bundle = tmp_path / "jwk.sigstore.json"
+    signed = _run(
+        "sign",
+        "--profile",
+        str(profile),
+        "--identity",
+        "ops@openpcc.localhost",
+        "--issuer",
+        "https://openpcc.localhost/oidc",
+        "--jwk",
+        str(jwk),
+        "--out",
+        str(bundle),
+    )
+    assert signed.returncode == 0, signed.stderr
+    verified = _run(
+        "verify",
+        str(bundle),
+        "--trusted-root",
+        str(profile / "trusted_root.json"),
+        "--issuer",
+        "https://openpcc.localhost/oidc",
+        "--subject",
+        "ops@openpcc.localhost",
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert '"predicate_type": "https://confident.security/v1/public-key"' in verified.stdout
+    monitor = _run(
+        "monitor",
+        "--log",
+        str(profile / "log"),
+        "--log-key",
+        log_key,
+        "--state",
+        str(tmp_path / "seen"),
+    )
+    assert monitor.returncode == 0, monitor.stderr
+    assert monitor.stdout.startswith("0\tdsse entry signed by ops@openpcc.localhost (https://openpcc.localhost/oidc)")
+    assert (profile / "ca.key").stat().st_mode & 0o777 == 0o600

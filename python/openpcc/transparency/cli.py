@@ -79,11 +79,35 @@ def _append(args: argparse.Namespace) -> int:
     return EXIT_VALID
 
 
+def _describe_log_entry(entry: bytes) -> str | None:
+    """A Rekor-style ``dsse`` entry (what the local signing profile logs): signer and payload digest."""
+    import base64
+
+    from cryptography import x509
+
+    from openpcc.transparency.policy import certificate_identity
+
+    try:
+        body = json.loads(entry)
+        spec = body["spec"]
+        if body.get("kind") != "dsse":
+            return None
+        cert = x509.load_pem_x509_certificate(base64.b64decode(spec["signatures"][0]["verifier"]))
+        issuer, subject = certificate_identity(cert)
+        digest = spec["payloadHash"]["value"]
+    except (ValueError, KeyError, IndexError, TypeError, TransparencyError):
+        return None
+    return f"dsse entry signed by {subject} ({issuer}), statement sha256 {str(digest)[:16]}"
+
+
 def _describe(entry: bytes) -> str:
     """One line naming a logged statement: predicate type and subjects (signature not checked here)."""
     from openpcc.transparency.bundle import Bundle
     from openpcc.transparency.statements import Statement
 
+    described = _describe_log_entry(entry) if entry[:1] == b"{" else None
+    if described is not None:
+        return described
     try:
         bundle = Bundle.from_bytes(entry)
         payload = bundle.sigstore._dsse_envelope
@@ -141,6 +165,40 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     return EXIT_VALID
 
 
+def _profile_init(args: argparse.Namespace) -> int:
+    from openpcc.transparency.local import LocalSigstore
+
+    # The command line is the caller: it may take the clock for the profile's start of validity.
+    profile = LocalSigstore.generate(args.name, str(Path(args.dir) / "log"), datetime.now(UTC))
+    path = profile.save(args.dir)
+    print(f"trusted root: {path / 'trusted_root.json'}")
+    print(f"log key: {profile.log.signer.verifier.encode()}")
+    return EXIT_VALID
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from openpcc.transparency import statements
+    from openpcc.transparency.local import LocalSigstore
+
+    profile = LocalSigstore.load(args.profile)
+    if args.ohttp_keys:
+        if not args.rotation_periods:
+            raise MalformedInputError("--ohttp-keys needs --rotation-periods")
+        statement = statements.ohttp_keys_statement(
+            Path(args.ohttp_keys).read_bytes(), Path(args.rotation_periods).read_bytes()
+        )
+    elif args.jwk:
+        statement = statements.public_key_statement(Path(args.jwk).read_bytes())
+    else:
+        statement = statements.image_manifest_statement(Path(args.image_manifest).read_bytes())
+    bundle = profile.sign_statement(
+        statement, identity=args.identity, issuer=args.issuer, at=datetime.now(UTC)
+    )
+    Path(args.out).write_bytes(bundle)
+    print(f"{statement.predicate_type} signed by {args.identity}, log size {profile.log.size}")
+    return EXIT_VALID
+
+
 def _guarded(run: Any) -> Any:
     def wrapper(args: argparse.Namespace) -> int:
         try:
@@ -193,6 +251,31 @@ def add_commands(commands: Any) -> None:
     )
     p.add_argument("--state", required=True, help="file keeping the last checkpoint seen")
     p.set_defaults(run=_guarded(_monitor))
+
+    p = sub.add_parser(
+        "profile-init", help="make a local signing profile: CA, CT key, log (offline)"
+    )
+    p.add_argument(
+        "--dir", required=True, help="directory for the keys (0600), trusted_root.json and the log"
+    )
+    p.add_argument(
+        "--name", default="openpcc.localhost", help="the profile's name (CA, log origin)"
+    )
+    p.set_defaults(run=_guarded(_profile_init))
+
+    p = sub.add_parser("sign", help="sign a statement with a local profile and log it")
+    p.add_argument("--profile", required=True, help="directory made by profile-init")
+    p.add_argument(
+        "--identity", required=True, help="signer identity for the certificate (email or URI)"
+    )
+    p.add_argument("--issuer", required=True, help="OIDC issuer recorded in the certificate")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--ohttp-keys", help="application/ohttp-keys file (with --rotation-periods)")
+    what.add_argument("--jwk", help="currency public key JWK file")
+    what.add_argument("--image-manifest", help="Packer image manifest JSON file")
+    p.add_argument("--rotation-periods", help="key rotation periods JSON file")
+    p.add_argument("--out", required=True, help="bundle file to write (JSON, v0.3)")
+    p.set_defaults(run=_guarded(_sign))
 
     p = sub.add_parser("verify", help="verify a Sigstore statement bundle offline")
     p.add_argument("bundle", help="bundle file (protobuf or JSON)")

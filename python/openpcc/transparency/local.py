@@ -20,8 +20,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import rfc8785
@@ -125,6 +127,55 @@ class LocalSigstore:
             log,
             now - timedelta(minutes=1),
         )
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the keys (0600), the CA certificate and ``trusted_root.json`` under ``directory``."""
+        from openpcc import config
+
+        path = config.ensure_private_dir(Path(directory))
+        for name, key in (("ca", self.ca_key), ("ct", self.ct_key), ("rekor", self.log_key)):
+            pem = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            config.write_key_file(path / f"{name}.key", pem)
+        config.write_key_file(path / "log.key", self.log.signer.encode_private().encode())
+        (path / "ca.pem").write_bytes(self.ca_cert.public_bytes(serialization.Encoding.PEM))
+        profile = {
+            "name": self.name,
+            "created": _rfc3339(self.created),
+            "log": str(self.log.directory),
+        }
+        (path / "profile.json").write_text(json.dumps(profile, indent=2) + "\n")
+        (path / "trusted_root.json").write_text(json.dumps(self.trusted_root(), indent=2) + "\n")
+        (path / "log.vkey").write_text(self.log.signer.verifier.encode() + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> LocalSigstore:
+        from openpcc import config
+
+        path = Path(directory)
+        try:
+            profile = json.loads((path / "profile.json").read_text())
+            keys = {}
+            for name in ("ca", "ct", "rekor"):
+                key = serialization.load_pem_private_key(
+                    config.read_key_file(path / f"{name}.key"), None
+                )
+                if not isinstance(key, ec.EllipticCurvePrivateKey):
+                    raise TrustRootError(f"{name}.key is not an EC key")
+                keys[name] = key
+            ca_cert = x509.load_pem_x509_certificate((path / "ca.pem").read_bytes())
+            signer = Signer.parse(config.read_key_file(path / "log.key").decode().strip())
+            created = datetime.fromisoformat(profile["created"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise TrustRootError(
+                f"cannot load the signing profile in {path}: {type(exc).__name__}"
+            ) from exc
+        log = TransparencyLog(profile["log"], signer)
+        return cls(profile["name"], keys["ca"], ca_cert, keys["ct"], keys["rekor"], log, created)
 
     def trusted_root(self) -> dict[str, Any]:
         """The Sigstore trusted root naming this profile's CA, log key and CT key."""
