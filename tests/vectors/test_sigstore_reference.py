@@ -346,3 +346,25 @@ def test_reference_statement_bundles_verify_and_their_predicates_match() -> None
                 hashlib.sha256(base64.b64decode(statement.predicate[key])).digest()
                 == subject.sha256
             )
+
+
+def test_a_signed_key_absent_from_the_log_is_refused(
+    staging: StatementVerifier, ohttp_bundle: bytes, currency_bundle: bytes, tmp_path: Path
+) -> None:
+    from openpcc.exceptions import EntryNotLoggedError
+    from openpcc.transparency import LoggedStatementVerifier
+    from openpcc.transparency.note import Signer
+    from openpcc.transparency.tlog import DirectoryFetch, LogClient, LogTrust, TransparencyLog
+
+    log = TransparencyLog(tmp_path / "log", Signer.generate("log.example/openpcc"))
+    index = log.append(currency_bundle)
+    log.publish()
+    client = LogClient(
+        LogTrust(log.signer.verifier), DirectoryFetch(log.directory), tmp_path / "seen"
+    )
+    client.update()
+    logged = LoggedStatementVerifier(staging, client)
+    assert logged.currency_jwk(currency_bundle, index=index) == CURRENCY_JWK
+    # Validly signed, but never published to the log: a key shown only to this client.
+    with pytest.raises(EntryNotLoggedError):
+        logged.ohttp_keys(ohttp_bundle, INSIDE_PERIOD)

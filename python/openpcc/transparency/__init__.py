@@ -46,6 +46,7 @@ from openpcc.transparency.tlog import (
     Witness,
 )
 from openpcc.transparency.verify import (
+    LoggedStatementVerifier,
     OHTTPKeys,
     SignedStatement,
     StatementVerifier,
@@ -71,6 +72,7 @@ __all__ = [
     "LogProofError",
     "LogStateError",
     "LogTrust",
+    "LoggedStatementVerifier",
     "NoteError",
     "NoteVerificationError",
     "OHTTPKeys",

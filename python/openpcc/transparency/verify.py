@@ -232,3 +232,42 @@ def _document_digest(bundle: Bundle) -> bytes:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text[:200]
+
+
+class LoggedStatementVerifier:
+    """A :class:`StatementVerifier` that also requires every statement bundle to be in a log.
+
+    The bundle's bytes must be an entry of the log that ``log_client`` follows (its latest verified,
+    witness-cosigned checkpoint), proven by an inclusion proof from the log's tiles. A key or image
+    shown to this client but not published to everyone is refused with ``EntryNotLoggedError``.
+    Call ``log_client.update()`` before, to see the newest checkpoint.
+    """
+
+    def __init__(self, verifier: StatementVerifier, log_client: Any) -> None:
+        self.verifier = verifier
+        self.log_client = log_client
+
+    def _logged(self, bundle: bytes, index: int | None) -> None:
+        self.log_client.require_included(bundle, index)
+
+    def verify_statement(
+        self, bundle: bytes, predicate_type: str | None = None, *, index: int | None = None
+    ) -> SignedStatement:
+        signed = self.verifier.verify_statement(bundle, predicate_type)
+        self._logged(bundle, index)
+        return signed
+
+    def ohttp_keys(self, bundle: bytes, at: datetime, *, index: int | None = None) -> OHTTPKeys:
+        keys = self.verifier.ohttp_keys(bundle, at)
+        self._logged(bundle, index)
+        return keys
+
+    def currency_jwk(self, bundle: bytes, *, index: int | None = None) -> bytes:
+        jwk = self.verifier.currency_jwk(bundle)
+        self._logged(bundle, index)
+        return jwk
+
+    def image_manifest(self, bundle: bytes, *, index: int | None = None) -> dict[str, Any]:
+        manifest = self.verifier.image_manifest(bundle)
+        self._logged(bundle, index)
+        return manifest
