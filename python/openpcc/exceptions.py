@@ -414,3 +414,15 @@ class EntryNotLoggedError(TransparencyError):
 
 class LogStateError(TransparencyError):
     """The client's or witness's saved state is unreadable, or belongs to another log."""
+
+
+class EntryTooLargeError(TransparencyError, LimitError):
+    """A log entry is longer than the 65535 bytes a tlog-tiles entry bundle can frame."""
+
+
+class WitnessConflictError(TransparencyError):
+    """The caller's ``old`` size is not the size this witness last cosigned (tlog-witness 409)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"this witness last cosigned size {size}")
+        self.size = size

@@ -452,3 +452,28 @@ def test_saved_state_from_another_key_is_refused(tmp_path: Path) -> None:
 def test_leaf_hash_is_domain_separated() -> None:
     assert merkle.leaf_hash(b"") == hashlib.sha256(b"\x00").digest()
     assert merkle.node_hash(b"a", b"b") == hashlib.sha256(b"\x01ab").digest()
+
+
+def test_oversized_entries_and_witness_conflicts_are_typed(tmp_path: Path) -> None:
+    from openpcc.exceptions import EntryTooLargeError, WitnessConflictError
+    from openpcc.transparency.tlog import encode_add_checkpoint, parse_add_checkpoint
+
+    log, signer = _log(tmp_path)
+    with pytest.raises(EntryTooLargeError):
+        log.append(b"x" * 65536)
+    assert log.append(b"x" * 65535) == 0
+    signed = log.publish().encode()
+    witness = Witness(
+        Signer.generate("w.example", COSIGNATURE_V1),
+        [signer.verifier],
+        tmp_path / "w.json",
+        lambda: 5,
+    )
+    with pytest.raises(WitnessConflictError) as conflict:
+        witness.cosign(signed, [], old_size=3)
+    assert conflict.value.size == 0
+    witness.cosign(signed, [], old_size=0)
+    old, proof, checkpoint = parse_add_checkpoint(encode_add_checkpoint(1, [b"\x01" * 32], signed))
+    assert (old, proof, checkpoint) == (1, [b"\x01" * 32], signed)
+    with pytest.raises(NoteError):
+        parse_add_checkpoint(b"old x\n\n" + signed)

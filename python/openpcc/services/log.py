@@ -114,7 +114,7 @@ class LogService:
             leaf = bytes.fromhex(request.match_info["leaf"])
         except ValueError:
             return web.Response(status=400, text="leaf hash is not hex")
-        index = self.log._index.get(leaf)
+        index = self.log.lookup(leaf)
         if index is None:
             return web.Response(status=404, text="entry is not in the log")
         return web.json_response({"index": index})

@@ -22,11 +22,17 @@ from collections.abc import Callable
 from aiohttp import web
 
 from openpcc import config
-from openpcc.exceptions import LogStateError, NoteError, NoteVerificationError, SplitViewError
+from openpcc.exceptions import (
+    LogStateError,
+    NoteError,
+    NoteVerificationError,
+    SplitViewError,
+    WitnessConflictError,
+)
 from openpcc.services import _http
 from openpcc.services.log import load_or_create_signer
 from openpcc.transparency.note import COSIGNATURE_V1, Verifier
-from openpcc.transparency.tlog import Witness, WitnessConflictError, parse_add_checkpoint
+from openpcc.transparency.tlog import Witness, parse_add_checkpoint
 
 ROLE = "witness"
 log = logging.getLogger("openpcc.services.witness")

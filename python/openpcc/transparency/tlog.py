@@ -28,13 +28,14 @@ from pathlib import Path
 
 from openpcc.exceptions import (
     EntryNotLoggedError,
-    LimitError,
+    EntryTooLargeError,
     LogProofError,
     LogStateError,
     NoteError,
     OpenPCCError,
     SplitViewError,
     TransparencyError,
+    WitnessConflictError,
 )
 from openpcc.transparency import merkle
 from openpcc.transparency.note import Checkpoint, SignedCheckpoint, Signer, Verifier
@@ -44,18 +45,6 @@ TILE_WIDTH = 1 << TILE_HEIGHT
 MAX_ENTRY_BYTES = 0xFFFF
 
 Fetch = Callable[[str], bytes]
-
-
-class WitnessConflictError(TransparencyError):
-    """The caller's ``old`` size is not the size this witness last cosigned (tlog-witness 409)."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__(f"this witness last cosigned size {size}")
-        self.size = size
-
-
-class EntryTooLargeError(TransparencyError, LimitError):
-    """An entry is longer than the 65535 bytes a tlog-tiles entry bundle can frame."""
 
 
 def tile_path(level: int, index: int, width: int = TILE_WIDTH) -> str:
@@ -129,6 +118,10 @@ class TransparencyLog:
             self._entries.append(entry)
             self._index[leaf] = index
             return index
+
+    def lookup(self, leaf_hash: bytes) -> int | None:
+        """The index of the entry whose RFC 9162 leaf hash is ``leaf_hash``, if logged."""
+        return self._index.get(bytes(leaf_hash))
 
     def index_of(self, entry: bytes) -> int:
         try:
