@@ -93,11 +93,24 @@ def _verify_sev_snp(a: argparse.Namespace) -> Any:
     )
 
 
+#: Intel TCB statuses a relying party may choose to accept besides UpToDate (never Revoked).
+TDX_ACCEPTABLE_STATUSES = (
+    "SWHardeningNeeded",
+    "ConfigurationNeeded",
+    "ConfigurationAndSWHardeningNeeded",
+    "OutOfDate",
+    "OutOfDateConfigurationNeeded",
+    "TDRelaunchAdvised",
+    "TDRelaunchAdvisedConfigurationNeeded",
+)
+
+
 def _verify_tdx(a: argparse.Namespace) -> Any:
     from openpcc.attestation import tdx
 
     return tdx.verify_quote(
-        _required(a.quote), collateral=_required(a.collateral), at=_instant(a.at), root=_read(a.root)
+        _required(a.quote), collateral=_required(a.collateral), at=_instant(a.at), root=_read(a.root),
+        accept_tcb_status=a.accept_tcb_status or (),
     )
 
 
@@ -132,7 +145,9 @@ def _verify_evidence(a: argparse.Namespace) -> Any:
 
     policy = load_policy(_required(a.policy))
     nonce = _hex(a.nonce, "--nonce")
-    return verify_evidence(_required(a.bundle), policy, nonce=nonce, at=_instant(a.at))
+    return verify_evidence(
+        _required(a.bundle), policy, nonce=nonce, at=_instant(a.at), sevsnp_crl=_read(a.sevsnp_crl)
+    )
 
 
 def _report(verdict: Any, as_json: bool) -> int:
@@ -189,6 +204,11 @@ def _add_verify(commands: Any) -> None:
     p.add_argument("quote")
     p.add_argument("--collateral", required=True, help="collateral JSON (TCB info, QE identity, CRLs, chains)")
     p.add_argument("--root", help="trust anchor (DER or PEM) instead of the built-in Intel SGX Root CA")
+    p.add_argument(
+        "--accept-tcb-status", action="append", metavar="STATUS", choices=TDX_ACCEPTABLE_STATUSES,
+        help="also accept this Intel TCB status (repeatable): the platform then has a known, unfixed "
+        "weakness; default: UpToDate only",
+    )
 
     p = kind("tpm-quote", "a TPM 2.0 quote (TPMS_ATTEST + TPMT_SIGNATURE) under an attestation key", _verify_tpm_quote)
     p.add_argument("--attest", required=True, help="TPMS_ATTEST bytes")
@@ -212,8 +232,12 @@ def _add_verify(commands: Any) -> None:
 
     p = kind("evidence", "a node's evidence bundle against a policy", _verify_evidence)
     p.add_argument("bundle")
-    p.add_argument("--policy", required=True, help="policy TOML")
+    p.add_argument(
+        "--policy", required=True,
+        help="policy TOML (policies/production.toml is a template: fill in its <placeholders> first)",
+    )
     p.add_argument("--nonce", required=True, metavar="HEX", help="the client's nonce")
+    p.add_argument("--sevsnp-crl", help="AMD CRL (DER or PEM) for the SEV-SNP report's ARK")
 
 
 def _run_noncelock(args: argparse.Namespace) -> int:

@@ -194,7 +194,9 @@ class BHTTPStateError(BHTTPError, UsageError):
 
 
 class PolicyError(AttestationError, MalformedInputError):
-    """A policy document is not valid TOML, has an unknown key, or a value of the wrong type."""
+    """A policy document is not valid TOML, has an unknown key or a value of the wrong type, or
+    does not fail closed (no launch-measurement pins under ``require_tee``, a maximum age without
+    a nonce, an unfilled ``"<placeholder>"``)."""
 
 
 # --- configuration (openpcc.config) -----------------------------------------
@@ -359,6 +361,57 @@ class ComputeStateError(ComputeError, UsageError):
 
 class ComputeArgumentError(ComputeError, ValueError):
     """An argument to ``openpcc.compute`` is not valid (key, size, status, field)."""
+
+
+# --- blind RSA signatures (RFC 9474, partially blind RSA) --------------------
+
+
+class BlindRSAError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.blindrsa``."""
+
+
+class BlindRSAInputError(BlindRSAError, MalformedInputError):
+    """A blinded message, blind signature, inverse or signature has the wrong length, is not below
+    the modulus, or is not invertible modulo n; or a variant name is unknown."""
+
+
+class BlindRSAKeyError(BlindRSAError, ValueError):
+    """An RSA key does not parse, has an unsupported size or exponent, or is inconsistent."""
+
+
+class UnsafePrimesError(BlindRSAKeyError):
+    """Partially blind RSA needs a key whose primes are safe primes; this one's are not."""
+
+
+class InvalidSignatureError(BlindRSAError):
+    """A (blind) signature does not verify for this key, message and metadata."""
+
+
+class BlindRSASigningError(BlindRSAError):
+    """The private-key operation failed its own check against the public key."""
+
+
+# --- anonymous credits (openpcc.credits) -------------------------------------
+
+
+class CreditError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.credits``."""
+
+
+class CurrencyValueError(CreditError, ValueError):
+    """An amount that cannot be represented, is out of range, or a special value used as an amount."""
+
+
+class MalformedCreditError(CreditError, MalformedInputError):
+    """A credit, nonce or currency value does not parse (bad protobuf, wrong lengths, missing fields)."""
+
+
+class InvalidCreditError(CreditError):
+    """A credit's signature does not verify under the currency key for its value."""
+
+
+class ExpiredCreditError(CreditError):
+    """A credit's nonce timestamp is outside its validity window."""
 
 
 # --- transparency (openpcc.transparency: Sigstore bundles, statements, logs) ---

@@ -24,7 +24,9 @@ What is created (spec §5.4, §6.1):
 
 Decryption runs ``TPM2_ECDH_ZGen`` inside a fresh policy session that has executed PolicyPCR: the
 private key never leaves the TPM, and after any of the policy PCRs is extended the session's
-digest no longer matches ``authPolicy`` and the TPM refuses (``TPMCommandError``).
+digest no longer matches ``authPolicy`` and the TPM refuses (``TPMCommandError``). The session is
+salted to the SRK and encrypts the response, so the shared point crosses the TPM interface only as
+ciphertext (docs/tpm.md).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from openpcc.exceptions import MalformedTPMStructureError, TPMCommandError
 from openpcc.tpm.client import (
     RH_ENDORSEMENT,
     RH_OWNER,
+    SaltedSession,
     Signed,
     TpmClient,
     ecc_ak_template,
@@ -72,6 +75,9 @@ class NodeIdentity:
     creation: Signed
     policy_pcrs: tuple[int, ...]
     pcr_values: dict[int, bytes]
+    #: The SRK's ``TPMT_PUBLIC``: the key ECDH_ZGen sessions are salted to. A primary key is
+    #: derived from the owner seed, so re-creating it gives this same public area.
+    srk_public: bytes = b""
 
     @classmethod
     def provision(
@@ -104,6 +110,7 @@ class NodeIdentity:
             creation=creation,
             policy_pcrs=tuple(policy_pcrs),
             pcr_values=pcr_values,
+            srk_public=srk.public,
         )
 
     @property
@@ -129,18 +136,35 @@ class NodeIdentity:
 
     def ecdh(self, enc: bytes) -> bytes:
         """The X coordinate of ``d·enc`` (32 bytes) for the HPKE DHKEM(P-256) ``dh`` step, computed
-        by TPM2_ECDH_ZGen under a PolicyPCR session. ``enc`` is an uncompressed SEC1 point."""
+        by TPM2_ECDH_ZGen under a PolicyPCR session. ``enc`` is an uncompressed SEC1 point.
+
+        The session is salted to the SRK and encrypts the response: Z crosses the TPM interface
+        only as ciphertext under a key the TPM and this process share (see docs/tpm.md)."""
         if len(enc) != 65 or enc[0] != 0x04:
             raise MalformedTPMStructureError("enc must be a 65-byte uncompressed P-256 point")
-        session = self.client.start_policy_session()
+        session = self._salted_session()
         try:
-            self.client.policy_pcr(session, self.policy_pcrs)
-            x, _y = self.client.ecdh_zgen(self.rek_handle, session, enc[1:33], enc[33:65])
+            self.client.policy_pcr(session.handle, self.policy_pcrs)
+            x, _y = self.client.ecdh_zgen_encrypted(
+                self.rek_handle, self.rek_public, session, enc[1:33], enc[33:65]
+            )
         except TPMCommandError:
-            # A successful ECDH_ZGen ends the (not continued) session; a failed command leaves it.
-            self.client.flush(session)
+            # A successful ECDH_ZGen ends the (not continued) session, even when its response
+            # then fails our HMAC check; a failed command leaves it open.
+            self.client.flush(session.handle)
             raise
         return x.rjust(32, b"\x00")
+
+    def _salted_session(self) -> SaltedSession:
+        """Re-creates the SRK (the same primary key: same seed, same template), checks it is the
+        one recorded at provisioning, salts a policy session to it and flushes it again."""
+        srk = self.client.create_primary(RH_OWNER, srk_template())
+        try:
+            if self.srk_public and srk.public != self.srk_public:
+                raise MalformedTPMStructureError("the SRK differs from the one at provisioning")
+            return self.client.start_salted_policy_session(srk.handle, srk.public)
+        finally:
+            self.client.flush(srk.handle)
 
     def dh_function(self) -> Callable[[bytes], bytes]:
         """``ecdh`` as a plain callable, for HPKE's external-DH recipient setup."""

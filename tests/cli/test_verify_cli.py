@@ -162,7 +162,16 @@ def test_tdx_collateral_cases(tmp_path: Path, index: int) -> None:
     assert_shape(doc)
     status = case["tcb_level_match"]["status"]
     assert doc["claims"]["tcb_status"] == status
-    if case["expected"].startswith("valid"):
+    if case["expected"].startswith("valid") and status != "UpToDate":
+        # Intel calls it valid; a relying party must accept the status knowingly.
+        assert (rc, failed(doc)) == (INVALID, ["tdx.tcb.status"])
+        rc, doc = run(
+            "tdx", str(vector_path("tdx", case["quote"])),
+            "--collateral", _tdx_collateral(tmp_path, case), "--at", when,
+            "--accept-tcb-status", status,
+        )  # fmt: skip
+        assert (rc, doc["valid"]) == (VALID, True), failed(doc)
+    elif case["expected"].startswith("valid"):
         assert (rc, doc["valid"]) == (VALID, True), failed(doc)
     else:
         assert rc == INVALID
@@ -376,15 +385,32 @@ def test_evidence_bundle_without_rek_is_invalid_with_named_checks(tmp_path: Path
     assert "rek_public_key" not in doc["claims"]
 
 
-def test_evidence_under_the_production_policy_file(tmp_path: Path) -> None:
-    rc, doc = run(
-        "evidence",
-        _cos_bundle(tmp_path),
-        "--policy",
-        str(Path(__file__).resolve().parents[2] / "policies" / "production.toml"),
-        "--nonce",
-        "9009" * 8,
+def test_evidence_under_the_unfilled_production_template_says_so(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "openpcc", "verify", "evidence", _cos_bundle(tmp_path),
+            "--policy", str(Path(__file__).resolve().parents[2] / "policies" / "production.toml"),
+            "--nonce", "9009" * 8,
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == UNREADABLE
+    assert "placeholder" in proc.stderr and "template" in proc.stderr, proc.stderr
+    assert "sevsnp.allowed_measurements" in proc.stderr
+
+
+def test_evidence_under_a_filled_production_policy(tmp_path: Path) -> None:
+    template = (Path(__file__).resolve().parents[2] / "policies" / "production.toml").read_text()
+    filled = tmp_path / "production.toml"
+    filled.write_text(
+        template.replace("<48-byte hex SEV-SNP launch measurement of your guest image>", "ab" * 48)
+        .replace("<48-byte hex MRTD of your TD image>", "ab" * 48)
+        .replace('"<minimum bootloader SVN>"', "9")
+        .replace('"<minimum TEE SVN>"', "0")
+        .replace('"<minimum SNP firmware SVN>"', "23")
+        .replace('"<minimum microcode SVN>"', "72")
     )
+    rc, doc = run("evidence", _cos_bundle(tmp_path), "--policy", str(filled), "--nonce", "9009" * 8)
     assert rc == INVALID
     assert {"policy.tee", "policy.tpm.ak_trust", "tpm.quote.nonce"} <= set(failed(doc))
 

@@ -76,3 +76,22 @@ def test_tdx_root_option_replaces_the_intel_root(tmp_path: Path) -> None:
     other = write(tmp_path, "other.pem", snp.synthetic_chain("genoa").ark_pem)
     rc, doc = run(*args, "--root", other)
     assert rc == INVALID and any("chain" in name or "root" in name for name in failed(doc)), failed(doc)
+
+
+def test_tdx_cli_refuses_a_pck_minted_under_a_pck(tmp_path: Path) -> None:
+    """`openpcc verify tdx --root`: the honest synthetic chain verifies its chain checks, the
+    chain a PCK-key holder mints fails tdx.pck_chain (exit 1)."""
+    from tests.support import tdx_synthetic as syn
+
+    pki = syn.pki()
+    real = load_json("tdx", "collateral/dcap-qvl/tdx_v4_collateral.json")
+    collateral = write(tmp_path, "collateral.json", syn.collateral(pki, real))
+    root = write(tmp_path, "root.pem", pki.root_pem)
+    at = syn.COLLATERAL_INSTANT.strftime("%Y-%m-%dT%H:%M:%SZ")
+    honest = write(tmp_path, "honest.dat", syn.build_quote(pki.pck_chain(), pki.pck_key))
+    rc, doc = run("tdx", honest, "--collateral", collateral, "--root", root, "--at", at)
+    assert "tdx.pck_chain" not in failed(doc) and "tdx.collateral.tcb_info" not in failed(doc)
+    key, minted = syn.mint_pck_under(pki, bytes([255] * 16))
+    forged = write(tmp_path, "forged.dat", syn.build_quote((minted, *pki.pck_chain()), key))
+    rc, doc = run("tdx", forged, "--collateral", collateral, "--root", root, "--at", at)
+    assert rc == INVALID and "tdx.pck_chain" in failed(doc)

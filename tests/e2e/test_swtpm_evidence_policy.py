@@ -64,7 +64,8 @@ def test_dev_policy_accepts_with_the_right_nonce(node: NodeIdentity, dev: Policy
 def test_wrong_nonce_is_rejected(node: NodeIdentity, dev: Policy) -> None:
     bundle = bundle_from_identity(node, os.urandom(32)).encode()
     verdict = verify_evidence(bundle, dev, nonce=os.urandom(32))
-    assert failed(verdict) == ["tpm.quote.nonce"]
+    # The collection time is signed only through the nonce-bound quote: unsigned now.
+    assert failed(verdict) == ["tpm.quote.nonce", "evidence.age"]
     assert "rek_public_key" not in verdict.claims
 
 
@@ -77,8 +78,11 @@ def test_production_default_rejects_a_software_tpm(node: NodeIdentity) -> None:
     assert "rek_public_key" not in verdict.claims
 
 
-def test_production_toml_equals_the_default(node: NodeIdentity) -> None:
-    assert load_policy((ROOT / "policies" / "production.toml").read_bytes()) == Policy.production()
+def test_production_toml_is_a_template_that_refuses_to_load(node: NodeIdentity) -> None:
+    from openpcc.exceptions import PolicyError
+
+    with pytest.raises(PolicyError, match="placeholder .* template"):
+        load_policy((ROOT / "policies" / "production.toml").read_bytes())
 
 
 def test_extended_policy_pcr_is_rejected(node: NodeIdentity, dev: Policy) -> None:
@@ -118,7 +122,29 @@ def test_forged_collection_time_breaks_the_quote_binding(node: NodeIdentity, dev
         for p in pieces
     ]
     verdict = verify_evidence(EvidenceList.of(forged).encode(), dev, nonce=nonce)
-    assert failed(verdict) == ["tpm.quote.nonce"]
+    assert failed(verdict) == ["tpm.quote.nonce", "evidence.age"]
+
+
+def test_evidence_age_refuses_an_unsigned_collection_time(node: NodeIdentity, dev: Policy) -> None:
+    """Old evidence replayed with a fresh OPENPCC_COLLECTED_AT, under a policy (built in code:
+    load_policy refuses it) that limits age but needs no nonce: nothing signs that time."""
+    from dataclasses import replace
+
+    nonce = os.urandom(32)
+    taken = int(datetime.now(UTC).timestamp()) - 7200
+    pieces = list(bundle_from_identity(node, nonce, collected_at=taken))
+    now = int(datetime.now(UTC).timestamp())
+    replayed = [
+        p
+        if p.kind != EvidenceType.OPENPCC_COLLECTED_AT
+        else type(p)(p.kind, now.to_bytes(8, "big"))
+        for p in pieces
+    ]
+    no_nonce = replace(dev, require_nonce=False)
+    verdict = verify_evidence(EvidenceList.of(replayed).encode(), no_nonce, nonce=None)
+    assert failed(verdict) == ["evidence.age"]
+    assert "not covered by a signature" in verdict.failures[0].detail
+    assert "collected_at" in verdict.claims["unsigned_claims"]
 
 
 def test_tee_report_data_binding_value(node: NodeIdentity) -> None:
@@ -158,7 +184,8 @@ def test_cli_verify_evidence(node: NodeIdentity, tmp_path: Path) -> None:
 
     assert run(DEV_POLICY, nonce.hex()) == 0
     assert run(DEV_POLICY, os.urandom(32).hex()) == 1
-    assert run(ROOT / "policies" / "production.toml", nonce.hex()) == 1
+    # The shipped production policy is a template: unreadable (2) until its pins are filled in.
+    assert run(ROOT / "policies" / "production.toml", nonce.hex()) == 2
 
 
 def test_every_mutation_gives_a_failed_verdict_or_a_format_error(

@@ -412,7 +412,7 @@ def test_another_client_nonce_is_rejected(
     piece, _ = gpu_piece(pki, gpu_nonce(nonce, rek_name(node)))
     bundle = bundle_from_identity(node, nonce, extra=[piece]).encode()
     verdict = verify_evidence(bundle, gpu_policy, nonce=os.urandom(32))
-    assert failed(verdict) == ["tpm.quote.nonce", "nvidia.0.nonce"]
+    assert failed(verdict) == ["tpm.quote.nonce", "evidence.age", "nvidia.0.nonce"]
     assert "rek_public_key" not in verdict.claims
 
 
@@ -547,3 +547,23 @@ def test_cli_with_the_gpu_policy_file(
         "nvidia.0.chain",
         "nvidia.0.signature",
     ]
+
+
+def test_policy_gpu_measurements_refuses_a_gpu_whose_blocks_are_not_pinned(
+    node: NodeIdentity, gpu_policy: Policy, pki: synth.DevicePki
+) -> None:
+    """A genuine, bound GPU report whose firmware measurements are not the pinned ones."""
+    from openpcc.attestation.policy import GpuPolicy
+
+    nonce = os.urandom(32)
+    piece, report = gpu_piece(pki, gpu_nonce(nonce, rek_name(node)))
+    bundle = bundle_from_identity(node, nonce, extra=[piece]).encode()
+    good = {2: frozenset({report.blocks[2]}), 5: frozenset({report.blocks[5]})}
+    pinned = replace(gpu_policy, gpu=GpuPolicy(good))
+    verdict = verify_evidence(bundle, pinned, nonce=nonce)
+    assert verdict.valid, verdict.failures
+    assert "policy.gpu.0.measurements" in passed(verdict)
+    other = replace(gpu_policy, gpu=GpuPolicy({**good, 5: frozenset({bytes(48)})}))
+    verdict = verify_evidence(bundle, other, nonce=nonce)
+    assert failed(verdict) == ["policy.gpu.0.measurements"]
+    assert "block(s) 5" in verdict.failures[0].detail

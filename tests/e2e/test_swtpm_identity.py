@@ -203,3 +203,66 @@ def test_real_device_reads_pcrs() -> None:
     with TpmClient(DeviceTransport("/dev/tpmrm0")) as client:
         values = client.pcr_read(REFERENCE_PCRS)
     assert sorted(values) == sorted(REFERENCE_PCRS)
+
+
+class _Recording:
+    """A transport that keeps every command and response it carries (what a bus sniffer sees)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.seen: list[bytes] = []
+
+    def transact(self, command: bytes) -> bytes:
+        response = self.inner.transact(command)
+        self.seen += [command, response]
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_ecdh_zgen_session_never_carries_z_in_the_clear(identity: NodeIdentity) -> None:
+    """The decryption session is salted to the SRK and encrypts ECDH_ZGen's response: neither
+    coordinate of the shared point appears on the TPM interface, and the result is still Z."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ephemeral = ec.generate_private_key(ec.SECP256R1())
+    enc = ephemeral.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    rek = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), identity.rek_public_key)
+    z = ephemeral.exchange(ec.ECDH(), rek)
+    original = identity.client._transport
+    recording = _Recording(original)
+    identity.client._transport = recording
+    try:
+        assert identity.ecdh(enc) == z
+    finally:
+        identity.client._transport = original
+    wire = b"".join(recording.seen)
+    assert recording.seen, "the ECDH ran over the recorded transport"
+    assert z not in wire
+    assert z[:16] not in wire and z[16:] not in wire
+
+
+class _Tampering(_Recording):
+    """Flips one bit of the ECDH_ZGen response's encrypted point (a man in the middle)."""
+
+    def transact(self, command: bytes) -> bytes:
+        response = bytearray(self.inner.transact(command))
+        if command[6:10] == (0x154).to_bytes(4, "big") and len(response) > 20:
+            response[20] ^= 1  # inside outPoint, after the header and parameterSize
+        return bytes(response)
+
+
+def test_ecdh_zgen_refuses_a_tampered_encrypted_response(identity: NodeIdentity) -> None:
+    enc = b"\x04" + identity.rek_public_key[1:]  # any valid point: the REK's own
+    original = identity.client._transport
+    identity.client._transport = _Tampering(original)
+    try:
+        with pytest.raises(MalformedTPMStructureError, match="response HMAC"):
+            identity.ecdh(enc)
+    finally:
+        identity.client._transport = original
+    assert len(identity.ecdh(enc)) == 32  # the session was cleaned up; the next one works

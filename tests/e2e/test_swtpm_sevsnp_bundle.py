@@ -2,17 +2,18 @@
 
 Real AMD-signed reports bind data we cannot choose, so the report here is synthetic
 (``tests/support/snp_synthetic``): our own ARK, ASK and VCEK, trusted through the policy's
-``[trust_roots] amd_arks``. The report's ``report_data`` is ``SHA-512(nonce || REK name)`` for the
-swtpm node's REK, the binding ``verify_evidence`` checks (``binding.report_data``).
+``[trust_roots] amd_arks``. The report's ``report_data`` binds the nonce, the swtpm node's REK
+name and its AK name (``bundle.report_data(nonce, rek_name, ak_name)``), the binding
+``verify_evidence`` checks (``binding.report_data``).
 
-The TPM quote itself is not in ``report_data`` under this binding: the quote is bound to the
-nonce by its qualifying data and the REK by the AK-certified creation, and the report to both the
-nonce and the REK. Only the reference's binding (``SHA-256(quote signature)``, accepted with
-``accept_reference_binding``) puts the quote in the report; a test below shows both.
+The quote is bound to the nonce by its qualifying data and the REK by the AK-certified creation;
+the report binds the nonce, the REK and the AK, so the quote and its PCRs count. A report that
+binds only the REK leaves the bare AK unbound: ``policy.tpm.ak_trust`` then fails. The reference's
+binding (``SHA-256(quote signature)``, accepted with ``accept_reference_binding``) binds the quote
+and so its AK; a test below shows it.
 
 The policy is production's except for the TEE pins, the evidence it requires and the AMD roots.
-It does not set ``danger_allow_software_tpm``: the bare swtpm AK passes ``policy.tpm.ak_trust``
-because the TEE report vouches for the REK instead.
+It does not set ``danger_allow_software_tpm``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ from tests.support.snp_synthetic import (
     Vcek,
     build_report,
     synthetic_chain,
+)
+from tests.support.snp_synthetic import (
+    POLICY_MIGRATE_MA as SNP_MIGRATE_MA,
 )
 from tests.support.swtpm import provisioned_node
 
@@ -88,6 +92,7 @@ required_evidence = ["TPM_QUOTE", "TPM_CERTIFY_REK_CREATION", "TPMT_PUBLIC", "AK
 allowed_measurements = ["{MEASUREMENT.hex()}"]
 [sevsnp.min_tcb]
 bootloader = 9
+tee = 0
 snp = 23
 microcode = 72
 [trust_roots]
@@ -103,6 +108,15 @@ def rek_name(node: NodeIdentity) -> bytes:
     return tpm_verify.public_name(node.rek_public)
 
 
+def ak_name(node: NodeIdentity) -> bytes:
+    return tpm_verify.public_name(node.ak_public)
+
+
+def bound(node: NodeIdentity, nonce: bytes) -> bytes:
+    """The report data a node with a bare AK must have its TEE sign."""
+    return report_data(nonce, rek_name(node), ak_name(node))
+
+
 def snp_pieces(report: bytes, vcek: Vcek) -> list[EvidencePiece]:
     # Reference layout: data = go-sev-guest Attestation protobuf (not read here), signature = report.
     return [
@@ -116,19 +130,19 @@ def snp_bundle(
     nonce: bytes,
     vcek: Vcek,
     *,
-    bound_to: tuple[bytes, bytes] | None = None,
+    bound_to: bytes | None = None,
     fields: ReportFields = GOOD,
     signer: Vcek | None = None,
+    extra: tuple[EvidencePiece, ...] = (),
 ) -> bytes:
-    """The node's bundle for ``nonce`` with a report whose report_data binds ``bound_to``
-    (nonce, REK name), by default this nonce and this node's REK."""
-    bound_nonce, bound_name = bound_to or (nonce, rek_name(node))
+    """The node's bundle for ``nonce`` with a report whose report_data is ``bound_to``, by
+    default this nonce, this node's REK and its AK."""
     report = build_report(
-        fields.but(report_data=report_data(bound_nonce, bound_name)),
+        fields.but(report_data=bound_to if bound_to is not None else bound(node, nonce)),
         vcek,
         signer=signer.key if signer else None,
     )
-    return bundle_from_identity(node, nonce, extra=snp_pieces(report, vcek)).encode()
+    return bundle_from_identity(node, nonce, extra=[*snp_pieces(report, vcek), *extra]).encode()
 
 
 def failed(verdict) -> list[str]:
@@ -146,7 +160,7 @@ def test_bound_report_under_the_synthetic_roots_is_valid(
     verdict = verify_evidence(snp_bundle(node, nonce, vcek), policy, nonce=nonce)
     assert verdict.valid, verdict.failures
     assert check(verdict, "binding.report_data").ok
-    assert "SHA-512(nonce || REK name)" in check(verdict, "binding.report_data").detail
+    assert "REK name || AK name" in check(verdict, "binding.report_data").detail
     for name in (
         "sevsnp.report.signature",
         "sevsnp.chain.ark",
@@ -155,12 +169,17 @@ def test_bound_report_under_the_synthetic_roots_is_valid(
         "policy.sevsnp.measurement",
         "policy.sevsnp.debug",
         "policy.sevsnp.tcb",
+        "policy.sevsnp.vmpl",
+        "policy.sevsnp.migration_agent",
+        "sevsnp.chain.path",
+        "evidence.age",
         "evidence.required.SEVSNP_REPORT",
         "evidence.required.OPENPCC_SEVSNP_VCEK",
         "tpm.quote.nonce",
     ):
         assert check(verdict, name).ok, name
-    assert "TEE" in check(verdict, "policy.tpm.ak_trust").detail
+    assert "bound to the TEE report" in check(verdict, "policy.tpm.ak_trust").detail
+    assert verdict.claims["unsigned_claims"] == []
     assert verdict.claims["tee"] == "sev-snp"
     assert verdict.claims["sevsnp"]["measurement"] == MEASUREMENT.hex()
     assert verdict.claims["sevsnp"]["roots"] == "policy amd_arks"
@@ -170,23 +189,31 @@ def test_bound_report_under_the_synthetic_roots_is_valid(
 def test_report_bound_to_another_nonce(node: NodeIdentity, vcek: Vcek, policy: Policy) -> None:
     nonce = os.urandom(32)
     # The quote answers this nonce, the report another one (a report replayed from another session).
-    bundle = snp_bundle(node, nonce, vcek, bound_to=(os.urandom(32), rek_name(node)))
+    other = os.urandom(32)
+    bundle = snp_bundle(
+        node, nonce, vcek, bound_to=report_data(other, rek_name(node), ak_name(node))
+    )
     verdict = verify_evidence(bundle, policy, nonce=nonce)
-    assert failed(verdict) == ["binding.report_data"]
+    # Unbound, the report vouches for no AK either.
+    assert failed(verdict) == ["binding.report_data", "policy.tpm.ak_trust"]
     assert "rek_public_key" not in verdict.claims
-    # Verified with another nonce altogether, the quote fails too.
+    # Verified with another nonce altogether, the quote (and so the signed time) fails too.
     verdict = verify_evidence(snp_bundle(node, nonce, vcek), policy, nonce=os.urandom(32))
-    assert failed(verdict) == ["tpm.quote.nonce", "binding.report_data"]
+    assert failed(verdict) == [
+        "tpm.quote.nonce",
+        "evidence.age",
+        "binding.report_data",
+        "policy.tpm.ak_trust",
+    ]
 
 
 def test_report_bound_to_another_rek_name(node: NodeIdentity, vcek: Vcek, policy: Policy) -> None:
     nonce = os.urandom(32)
     # A genuine TPM name, but the AK's, not the REK's: the TEE vouches for another key.
     other_name = tpm_verify.public_name(node.ak_public)
-    verdict = verify_evidence(
-        snp_bundle(node, nonce, vcek, bound_to=(nonce, other_name)), policy, nonce=nonce
-    )
-    assert failed(verdict) == ["binding.report_data"]
+    wrong = report_data(nonce, other_name, ak_name(node))
+    verdict = verify_evidence(snp_bundle(node, nonce, vcek, bound_to=wrong), policy, nonce=nonce)
+    assert failed(verdict) == ["binding.report_data", "policy.tpm.ak_trust"]
     assert "rek_public_key" not in verdict.claims
 
 
@@ -230,9 +257,14 @@ def test_production_default_roots_reject_the_synthetic_chain(
     verdict = verify_evidence(bundle, chain_only, nonce=nonce)
     assert failed(verdict) == ["sevsnp.chain.ark"]
     assert "not a trusted AMD root" in verdict.failures[0].detail
-    # The shipped production policy as is: everything else holds, the AMD chain does not.
+    # The production defaults as they are: the AMD chain does not hold, and nothing is pinned,
+    # so no guest passes (an unpinned TEE accepts none).
     verdict = verify_evidence(bundle, Policy.production(), nonce=nonce)
-    assert failed(verdict) == ["sevsnp.chain.vcek"]
+    assert failed(verdict) == [
+        "sevsnp.chain.vcek",
+        "policy.sevsnp.measurement",
+        "policy.sevsnp.tcb",
+    ]
     assert verdict.claims["sevsnp"]["roots"] == "built-in AMD"
     assert "rek_public_key" not in verdict.claims
     assert Policy.production().trust_roots.amd_arks is None
@@ -260,7 +292,7 @@ def test_vcek_from_an_untrusted_ask(node: NodeIdentity, policy: Policy) -> None:
 def test_missing_vcek_piece(node: NodeIdentity, vcek: Vcek, policy: Policy) -> None:
     nonce = os.urandom(32)
     report = build_report(
-        ReportFields(measurement=MEASUREMENT, report_data=report_data(nonce, rek_name(node))), vcek
+        ReportFields(measurement=MEASUREMENT, report_data=bound(node, nonce)), vcek
     )
     pieces = [EvidencePiece(T.SEVSNP_REPORT, b"", report)]
     bundle = bundle_from_identity(node, nonce, extra=pieces).encode()
@@ -280,7 +312,10 @@ def test_reference_binding_to_the_quote_only_when_the_policy_accepts_it(
     )
     pieces = [*snp_pieces(build_report(fields, vcek), vcek), *bundle]
     encoded = EvidenceList.of(pieces).encode()
-    assert failed(verify_evidence(encoded, policy, nonce=nonce)) == ["binding.report_data"]
+    assert failed(verify_evidence(encoded, policy, nonce=nonce)) == [
+        "binding.report_data",
+        "policy.tpm.ak_trust",
+    ]
     relaxed = replace(policy, accept_reference_binding=True)
     verdict = verify_evidence(encoded, relaxed, nonce=nonce)
     assert verdict.valid, verdict.failures
@@ -355,10 +390,36 @@ def test_unsigned_regions_are_refused_too(node: NodeIdentity, vcek: Vcek, policy
     assert not verify_evidence(EvidenceList.of(tampered), policy, nonce=nonce).valid
 
 
-def test_every_bit_flip_in_the_tee_pieces_fails(
+def test_every_bit_flip_in_the_tee_pieces_fails(chain: Chain, vcek: Vcek) -> None:
+    """Every single-bit flip of the report (1184 bytes) and of the VCEK's DER, each one, never
+    verifies: judged by the SEV-SNP verifier the bundle path runs, with the same roots."""
+    from openpcc.attestation.sevsnp import SevSnpVerifier
+
+    verifier = SevSnpVerifier(roots=chain.ark_pem)
+    report = build_report(GOOD.but(report_data=bytes(64)), vcek)
+
+    def valid(report: bytes, vcek_der: bytes) -> bool:
+        return verifier.verify(report, vcek=vcek_der, chain=chain.chain_pem).valid
+
+    assert valid(report, vcek.der)
+    flipped = 0
+    for blob, rebuild in (
+        (report, lambda b: (b, vcek.der)),
+        (vcek.der, lambda b: (report, b)),
+    ):
+        for bit in range(len(blob) * 8):
+            mutated = bytearray(blob)
+            mutated[bit // 8] ^= 1 << (bit % 8)
+            assert not valid(*rebuild(bytes(mutated))), bit
+            flipped += 1
+    assert flipped == (len(report) + len(vcek.der)) * 8
+
+
+def test_sampled_bit_flips_through_verify_evidence_fail(
     node: NodeIdentity, vcek: Vcek, policy: Policy
 ) -> None:
-    """A flipped bit anywhere in the report or the VCEK never gives a valid verdict."""
+    """150 random single-bit flips (of the ~19 000 the test above makes one by one) through the
+    whole bundle path: never a valid verdict, never a REK key in the claims."""
     import random
 
     from openpcc.exceptions import EvidenceFormatError
@@ -385,3 +446,103 @@ def test_every_bit_flip_in_the_tee_pieces_fails(
             continue
         assert not verdict.valid, (piece.name, blob.hex()[:16])
         assert "rek_public_key" not in verdict.claims
+
+
+# --- issue 9: each hole, built as an attack, refused by the named check ----------------------
+
+
+def test_policy_tpm_ak_trust_refuses_a_bare_ak_the_report_does_not_bind(
+    node: NodeIdentity, vcek: Vcek, policy: Policy
+) -> None:
+    """The TEE vouches for the REK only: the AK (and so the quote and its PCRs) could be any
+    TPM's, a software one included."""
+    nonce = os.urandom(32)
+    rek_only = report_data(nonce, rek_name(node))
+    verdict = verify_evidence(snp_bundle(node, nonce, vcek, bound_to=rek_only), policy, nonce=nonce)
+    assert failed(verdict) == ["policy.tpm.ak_trust"]
+    assert "does not bind" in verdict.failures[0].detail
+    assert "rek_public_key" not in verdict.claims
+
+
+def test_policy_sevsnp_vmpl_refuses_a_report_from_another_vmpl(
+    node: NodeIdentity, vcek: Vcek, policy: Policy
+) -> None:
+    nonce = os.urandom(32)
+    verdict = verify_evidence(
+        snp_bundle(node, nonce, vcek, fields=GOOD.but(vmpl=2)), policy, nonce=nonce
+    )
+    assert failed(verdict) == ["policy.sevsnp.vmpl"]
+    lenient = replace(policy, sevsnp=replace(policy.sevsnp, vmpl=2))
+    assert verify_evidence(
+        snp_bundle(node, nonce, vcek, fields=GOOD.but(vmpl=2)), lenient, nonce=nonce
+    ).valid
+
+
+def test_policy_sevsnp_migration_agent_refuses_migrate_ma(
+    node: NodeIdentity, vcek: Vcek, policy: Policy
+) -> None:
+    nonce = os.urandom(32)
+    fields = GOOD.but(policy=POLICY_DEFAULT | SNP_MIGRATE_MA)
+    verdict = verify_evidence(snp_bundle(node, nonce, vcek, fields=fields), policy, nonce=nonce)
+    assert failed(verdict) == ["policy.sevsnp.migration_agent"]
+    lenient = replace(policy, sevsnp=replace(policy.sevsnp, allow_migration_agent=True))
+    assert verify_evidence(snp_bundle(node, nonce, vcek, fields=fields), lenient, nonce=nonce).valid
+
+
+def test_policy_sevsnp_measurement_refuses_an_unpinned_guest(
+    node: NodeIdentity, vcek: Vcek, policy: Policy
+) -> None:
+    """A Policy built in code with require_tee and no pins: no SEV-SNP guest passes."""
+    nonce = os.urandom(32)
+    unpinned = replace(policy, sevsnp=replace(policy.sevsnp, allowed_measurements=frozenset()))
+    verdict = verify_evidence(snp_bundle(node, nonce, vcek), unpinned, nonce=nonce)
+    assert failed(verdict) == ["policy.sevsnp.measurement"]
+    assert "not pinned" in verdict.failures[0].detail
+
+
+def revoking_crl(chain: Chain, serials: tuple[int, ...]) -> bytes:
+    """AMD's CRL shape: issued and signed (RSASSA-PSS SHA-384) by the ARK."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(chain.ark.subject)
+        .last_update(now - timedelta(days=1))
+        .next_update(now + timedelta(days=30))
+    )
+    for serial in serials:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(serial)
+            .revocation_date(now - timedelta(days=1))
+            .build()
+        )
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
+    crl = builder.sign(chain.ark_key, hashes.SHA384(), rsa_padding=pss)
+    return crl.public_bytes(serialization.Encoding.DER)
+
+
+def test_sevsnp_crl_refuses_a_revoked_ask_on_the_bundle_path(
+    node: NodeIdentity, chain: Chain, vcek: Vcek, policy: Policy
+) -> None:
+    nonce = os.urandom(32)
+    revoked = revoking_crl(chain, (chain.ask.serial_number,))
+    piece = (EvidencePiece(T.OPENPCC_SEVSNP_CRL, revoked),)
+    verdict = verify_evidence(snp_bundle(node, nonce, vcek, extra=piece), policy, nonce=nonce)
+    assert failed(verdict) == ["sevsnp.crl"]
+    # The caller's own CRL takes the piece's place.
+    clean = revoking_crl(chain, ())
+    verdict = verify_evidence(
+        snp_bundle(node, nonce, vcek), policy, nonce=nonce, sevsnp_crl=revoked
+    )
+    assert failed(verdict) == ["sevsnp.crl"]
+    ok = verify_evidence(
+        snp_bundle(node, nonce, vcek, extra=piece), policy, nonce=nonce, sevsnp_crl=clean
+    )
+    assert ok.valid, ok.failures
+    assert ok.claims["sevsnp"]["crl"] == "checked"

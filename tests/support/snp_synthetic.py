@@ -5,8 +5,8 @@ SEV-SNP report (``report_data = SHA-512(nonce || REK name)``) can only be reache
 our own. This module builds them the way AMD does:
 
 * an ARK: RSA-4096, self-signed with RSASSA-PSS (SHA-384, MGF1-SHA-384, salt 48);
-* an ASK: RSA-4096, signed by the ARK the same way;
-* a VCEK (or VLEK): EC P-384, signed by the ASK, carrying AMD's KDS extensions (OIDs
+* an ASK and an ASVK (``SEV-VLEK-<product>``): RSA-4096, signed by the ARK the same way;
+* a VCEK (or VLEK): EC P-384, signed by the ASK (a VLEK by the ASVK), carrying AMD's KDS extensions (OIDs
   ``1.3.6.1.4.1.3704.1.x``): structVersion, productName (IA5String), blSPL/teeSPL/snpSPL/ucodeSPL
   (and fmcSPL for Turin) as DER INTEGERs, hwID as the raw chip id bytes (64, or 8 for Turin);
 * an ``ATTESTATION_REPORT`` (AMD SEV-SNP ABI, table "ATTESTATION_REPORT"), version 3 or 5,
@@ -38,6 +38,8 @@ SIGNATURE_ALGO_ECDSA_P384_SHA384 = 1
 #: Guest policy: bit 17 is reserved and must be one, bit 16 allows SMT, bit 19 allows debugging.
 POLICY_DEFAULT = (1 << 17) | (1 << 16)
 POLICY_DEBUG = 1 << 19
+#: Guest policy bit 18: a migration agent may be associated with the guest.
+POLICY_MIGRATE_MA = 1 << 18
 FLAG_MASK_CHIP_ID = 1 << 1
 SIGNING_KEY_VCEK, SIGNING_KEY_VLEK = 0, 1
 
@@ -189,6 +191,8 @@ class Chain:
     ark: x509.Certificate = field(repr=False)
     ask_key: rsa.RSAPrivateKey = field(repr=False)
     ask: x509.Certificate = field(repr=False)
+    asvk_key: rsa.RSAPrivateKey = field(repr=False)
+    asvk: x509.Certificate = field(repr=False)
 
     @property
     def ark_pem(self) -> bytes:
@@ -196,8 +200,8 @@ class Chain:
 
     @property
     def chain_pem(self) -> bytes:
-        """ASK then ARK, as AMD's KDS ``cert_chain`` is."""
-        return pem(self.ask, self.ark)
+        """ASK, ASVK, then ARK (AMD's KDS serves ASK+ARK for VCEKs and ASVK+ARK for VLEKs)."""
+        return pem(self.ask, self.asvk, self.ark)
 
     def issue_vcek(
         self,
@@ -234,7 +238,7 @@ class Chain:
         builder = (
             x509.CertificateBuilder()
             .subject_name(_name("SEV-VLEK" if vlek else "SEV-VCEK"))
-            .issuer_name(self.ask.subject)
+            .issuer_name(self.asvk.subject if vlek else self.ask.subject)
             .public_key(key.public_key())
             # AMD issues VCEKs with serial 0, which cryptography refuses to build (the real
             # vectors cover serial 0).
@@ -245,7 +249,7 @@ class Chain:
         for oid, value in extensions:
             if oid not in omit:
                 builder = builder.add_extension(x509.UnrecognizedExtension(oid, value), False)
-        cert = _sign_rsa_pss(builder, self.ask_key)
+        cert = _sign_rsa_pss(builder, self.asvk_key if vlek else self.ask_key)
         return Vcek(key, cert, product, tcb, chip_id, vlek)
 
 
@@ -269,7 +273,68 @@ def _chain(product: str, label: str) -> Chain:
     ark_name, ask_name = _name(f"ARK-{prod.name}"), _name(f"SEV-{prod.name}")
     ark = _sign_rsa_pss(_ca_builder(ark_name, ark_name, ark_key.public_key(), 0x20000), ark_key)
     ask = _sign_rsa_pss(_ca_builder(ask_name, ark_name, ask_key.public_key(), 0x20001), ark_key)
-    return Chain(prod, ark_key, ark, ask_key, ask)
+    asvk_key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    asvk_name = _name(f"SEV-VLEK-{prod.name}")
+    asvk = _sign_rsa_pss(_ca_builder(asvk_name, ark_name, asvk_key.public_key(), 0x20002), ark_key)
+    return Chain(prod, ark_key, ark, ask_key, ask, asvk_key, asvk)
+
+
+def reissue_ask(chain: Chain, *, ca: bool = True, key_cert_sign: bool = True) -> x509.Certificate:
+    """The chain's ASK (same name, same key, signed by the same ARK) with other CA extensions:
+    what a misissued intermediate looks like."""
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(chain.ask.subject)
+        .issuer_name(chain.ark.subject)
+        .public_key(chain.ask_key.public_key())
+        .serial_number(0x20003)
+        .not_valid_before(NOT_BEFORE)
+        .not_valid_after(NOT_AFTER)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=key_cert_sign,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    )
+    return _sign_rsa_pss(builder, chain.ark_key)
+
+
+def vcek_under(issuer: Vcek, product: str = "genoa") -> Vcek:
+    """What a holder of one VCEK private key can make: a "VCEK" (same chip, any TCB) signed by it."""
+    prod = PRODUCTS[product]
+    key = ec.generate_private_key(ec.SECP384R1())
+    tcb = Tcb(bootloader=255, tee=255, snp=255, microcode=255)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name("SEV-VCEK"))
+        .issuer_name(issuer.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOT_BEFORE)
+        .not_valid_after(NOT_AFTER)
+    )
+    for oid, value in (
+        (OID_STRUCT_VERSION, _der_integer(0)),
+        (OID_PRODUCT_NAME, _der_ia5(prod.product_name)),
+        (OID_BL_SPL, _der_integer(255)),
+        (OID_TEE_SPL, _der_integer(255)),
+        (OID_SNP_SPL, _der_integer(255)),
+        (OID_UCODE_SPL, _der_integer(255)),
+        (OID_HW_ID, issuer.chip_id[: prod.hwid_len]),
+    ):
+        builder = builder.add_extension(x509.UnrecognizedExtension(oid, value), False)
+    cert = builder.sign(issuer.key, hashes.SHA384())
+    return Vcek(key, cert, prod, tcb, issuer.chip_id)
 
 
 def impostor_ark(product: str = "genoa") -> tuple[rsa.RSAPrivateKey, x509.Certificate]:

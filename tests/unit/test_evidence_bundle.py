@@ -358,32 +358,39 @@ def test_a_different_ak_public_area_with_the_same_key_is_not_the_signer() -> Non
 
 
 @pytest.mark.parametrize(
-    ("which", "accept_reference", "ok"),
+    ("which", "accept_reference", "ok", "binds"),
     [
-        ("ours", False, True),
-        ("ours", True, True),
-        ("reference", False, False),
-        ("reference", True, True),
-        ("other", True, False),
+        ("ours_ak", False, True, "ak"),
+        ("ours", False, True, "rek"),
+        ("ours", True, True, "rek"),
+        ("reference", False, False, None),
+        ("reference", True, True, "quote"),
+        ("other", True, False, None),
     ],
 )
-def test_report_data_bindings(which: str, accept_reference: bool, ok: bool) -> None:
+def test_report_data_bindings(
+    which: str, accept_reference: bool, ok: bool, binds: str | None
+) -> None:
     from dataclasses import replace
 
     from openpcc.attestation import evidence
     from openpcc.attestation.bundle import reference_report_data, report_data
 
     nonce, name, quote_sig = b"n" * 32, b"\x00\x0b" + b"k" * 32, b"signature bytes"
+    ak = b"\x00\x0b" + b"a" * 32
     value = {
+        "ours_ak": report_data(nonce, name, ak),
         "ours": report_data(nonce, name),
         "reference": reference_report_data(quote_sig),
         "other": bytes(64),
     }[which]
     run = evidence._Run()
     policy = replace(Policy.production(), accept_reference_binding=accept_reference)
-    evidence._report_data(run, policy, value.hex(), nonce, name, quote_sig)
+    assert evidence._report_data(run, policy, value.hex(), nonce, name, ak, quote_sig) == binds
     assert [(c.name, c.ok) for c in run.checks] == [("binding.report_data", ok)]
     assert reference_report_data(quote_sig)[32:] == bytes(32)
+    # The AK-binding form is domain-separated from the REK-only one.
+    assert report_data(nonce, name, ak) != report_data(nonce, name + ak)
 
 
 from hypothesis import given, settings
@@ -417,3 +424,90 @@ def test_arbitrary_bytes_decode_or_raise_the_format_error(data: bytes) -> None:
         decode_tpm_quote(data)
     except EvidenceFormatError:
         pass
+
+
+def _filled_production(measurement: str, mrtd: str, tcb: dict[str, int]) -> Policy:
+    from pathlib import Path
+
+    template = (Path(__file__).resolve().parents[2] / "policies" / "production.toml").read_text()
+    return load_policy(
+        template.replace(
+            "<48-byte hex SEV-SNP launch measurement of your guest image>", measurement
+        )
+        .replace("<48-byte hex MRTD of your TD image>", mrtd)
+        .replace('"<minimum bootloader SVN>"', str(tcb["bootloader"]))
+        .replace('"<minimum TEE SVN>"', str(tcb["tee"]))
+        .replace('"<minimum SNP firmware SVN>"', str(tcb["snp"]))
+        .replace('"<minimum microcode SVN>"', str(tcb["microcode"]))
+    )
+
+
+def test_real_vectors_pass_their_tee_checks_under_a_production_policy_pinning_them() -> None:
+    """The production template filled with the real vectors' values: every SEV-SNP / TDX check
+    and every TEE policy check passes. (The bundle still fails as a whole: these reports bind
+    data of their own, not this nonce and REK, and the cos quote has no REK.)"""
+    snp_case = load_json("sev-snp", "expected.json")["cases"][1]  # Azure Genoa HCL report
+    tdx_case = load_json("tdx", "expected.json")["collateral_cases"][0]  # dcap-qvl v4, UpToDate
+    snp_report = read_bytes("sev-snp", snp_case["file"])
+    from openpcc.attestation import sevsnp
+    from openpcc.attestation.tdx import parse_quote
+
+    snp_at = datetime(2026, 1, 1, tzinfo=UTC)
+    snp_claims = sevsnp.verify_report(
+        snp_report, vcek=read_bytes("sev-snp", snp_case["vcek"]), at=snp_at
+    ).claims
+    quote = read_bytes("tdx", tdx_case["quote"])
+    policy = _filled_production(
+        snp_claims["measurement"],
+        parse_quote(quote).claims["mrtd"],
+        snp_claims["reported_tcb_decoded"],
+    )
+    for kind, pieces, at, prefixes in (
+        (
+            "sev-snp",
+            [
+                EvidencePiece(T.SEVSNP_REPORT, b"", snp_report),
+                EvidencePiece(T.OPENPCC_SEVSNP_VCEK, read_bytes("sev-snp", snp_case["vcek"])),
+            ],
+            snp_at,
+            ("sevsnp.", "policy.sevsnp."),
+        ),
+        (
+            "tdx",
+            [
+                EvidencePiece(T.TDX_REPORT, quote),
+                EvidencePiece(T.OPENPCC_TDX_COLLATERAL, read_bytes("tdx", tdx_case["collateral"])),
+            ],
+            datetime.fromisoformat(tdx_case["suggested_verification_time"]),
+            ("tdx.", "policy.tdx."),
+        ),
+    ):
+        verdict = verify_evidence(
+            EvidenceList.of([*cos_bundle(), *pieces]).encode(), policy, nonce=bytes(32), at=at
+        )
+        tee_checks = [c for c in verdict.checks if c.name.startswith(prefixes)]
+        assert len(tee_checks) >= 8, kind
+        assert all(c.ok for c in tee_checks), [c for c in tee_checks if not c.ok]
+        assert not verdict.valid and "binding.report_data" in failed(verdict)
+        # Unpinned, the same evidence fails the TEE's pins.
+        unpinned = Policy.production()
+        names = failed(
+            verify_evidence(
+                EvidenceList.of([*cos_bundle(), *pieces]).encode(), unpinned, nonce=bytes(32), at=at
+            )
+        )
+        assert ("policy.sevsnp.measurement" if kind == "sev-snp" else "policy.tdx.mrtd") in names
+
+
+def test_a_nonce_too_long_for_the_ak_binding_is_a_failed_check_not_an_exception() -> None:
+    from openpcc.attestation import evidence
+    from openpcc.attestation.bundle import report_data
+
+    nonce, name, ak = b"n" * 300, b"\x00\x0b" + b"k" * 32, b"\x00\x0b" + b"a" * 32
+    with pytest.raises(EvidenceFormatError):
+        report_data(nonce, name, ak)
+    run = evidence._Run()
+    binds = evidence._report_data(
+        run, Policy.production(), report_data(nonce, name).hex(), nonce, name, ak, b"sig"
+    )
+    assert binds == "rek" and [c.ok for c in run.checks] == [True]

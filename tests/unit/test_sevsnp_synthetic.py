@@ -27,7 +27,9 @@ from tests.support.snp_synthetic import (
     build_report,
     impostor_ark,
     pem,
+    reissue_ask,
     synthetic_chain,
+    vcek_under,
 )
 
 AT = datetime(2026, 6, 1, tzinfo=UTC)
@@ -37,6 +39,7 @@ EVERY_CHECK = {
     "sevsnp.chain.vcek",
     "sevsnp.chain.ask",
     "sevsnp.chain.ark",
+    "sevsnp.chain.path",
     "sevsnp.chain.validity",
     "sevsnp.report.signing_key",
     "sevsnp.report.signature",
@@ -264,6 +267,7 @@ def test_roots_that_are_not_certificates() -> None:
 def test_policy_amd_arks() -> None:
     chain = synthetic_chain()
     policy = load_policy(
+        "require_tee = false\n"
         f'[trust_roots]\namd_arks = """{chain.ark_pem.decode()}"""\n'
         f'amd_chain = """{chain.chain_pem.decode()}"""\n'.encode()
     )
@@ -288,3 +292,72 @@ def test_several_arks_in_one_bundle() -> None:
             at=AT,
         )
         assert verdict.valid, verdict.failures
+
+
+# --- path rules (issue 9): each attack is built, then refused by the named check -------------
+
+
+def test_sevsnp_chain_path_refuses_vcek_signed_by_a_vcek() -> None:
+    """A holder of one VCEK's private key mints a "VCEK" stating any TCB under it. (The old
+    verifier refused it later, at sevsnp.chain.ask, because the real VCEK is not issued by an
+    ARK; the path rule now stops it where it breaks: a VCEK is no CA.)"""
+    chain = synthetic_chain()
+    real = chain.issue_vcek()
+    minted = vcek_under(real)
+    report = build_report(ReportFields(), minted)
+    verdict = verify(report, minted.der, chain=pem(real.cert, chain.ask, chain.ark))
+    assert failed(verdict) == ["sevsnp.chain.path"]
+    assert "not a CA" in verdict.failures[0].detail
+
+
+@pytest.mark.parametrize(
+    ("ca", "key_cert_sign", "reason"),
+    [(False, True, "not a CA"), (True, False, "keyCertSign")],
+)
+def test_sevsnp_chain_path_refuses_an_ask_that_may_not_issue(
+    ca: bool, key_cert_sign: bool, reason: str
+) -> None:
+    chain = synthetic_chain()
+    vcek = chain.issue_vcek()
+    ask = reissue_ask(chain, ca=ca, key_cert_sign=key_cert_sign)
+    verdict = verify(build_report(ReportFields(), vcek), vcek.der, chain=pem(ask, chain.ark))
+    assert failed(verdict) == ["sevsnp.chain.path"]
+    assert reason in verdict.failures[0].detail
+
+
+def test_sevsnp_chain_path_refuses_a_vlek_issued_by_an_ask() -> None:
+    """VLEKs come from the ASVK (SEV-VLEK-<product>), VCEKs from the ASK: not interchangeable."""
+    chain = synthetic_chain()
+    vlek = chain.issue_vcek(vlek=True)
+    misplaced = vcek_under_ask_as_vlek(chain)
+    report = build_report(ReportFields(flags=SIGNING_KEY_VLEK << 2), misplaced)
+    verdict = verify(report, misplaced.der)
+    assert failed(verdict) == ["sevsnp.chain.path"]
+    assert "ASVK" in verdict.failures[0].detail
+    honest = verify(build_report(ReportFields(flags=SIGNING_KEY_VLEK << 2), vlek), vlek.der)
+    assert honest.valid, honest.failures
+
+
+def vcek_under_ask_as_vlek(chain):
+    """A VLEK-named certificate signed by the ASK (as the old synthetic chain issued them)."""
+    import dataclasses
+
+    from cryptography import x509 as _x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    vlek = chain.issue_vcek(vlek=True)
+    builder = (
+        _x509.CertificateBuilder()
+        .subject_name(vlek.cert.subject)
+        .issuer_name(chain.ask.subject)
+        .public_key(vlek.key.public_key())
+        .serial_number(_x509.random_serial_number())
+        .not_valid_before(vlek.cert.not_valid_before_utc)
+        .not_valid_after(vlek.cert.not_valid_after_utc)
+    )
+    for ext in vlek.cert.extensions:
+        builder = builder.add_extension(ext.value, ext.critical)
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48)
+    cert = builder.sign(chain.ask_key, hashes.SHA384(), rsa_padding=pss)
+    return dataclasses.replace(vlek, cert=cert)

@@ -79,12 +79,24 @@ def test_windows_gce_quote_and_creation_are_valid() -> None:
         pcrs=pcrs,
         bank="sha1",
         nonce_required=False,
+        allow_weak_ak=True,
     )
     assert verdict.valid, verdict.failures
+    # This Windows AK signs with SHA-1: refused unless the caller (a policy) allows weak AKs.
+    strict = tpm.verify_quote(
+        _b64(w["Quote"]["Quote"]), _b64(w["Quote"]["Signature"]), ak,
+        pcrs=pcrs, bank="sha1", nonce_required=False,
+    )  # fmt: skip
+    assert _failed(strict) == ["tpm.quote.signature"]
+    assert "SHA-1" in strict.failures[0].detail
     assert tpm.public_name(ak).hex() == expected["ak_public"]["name"]
     assert tpm.parse_signature(_b64(w["Quote"]["Signature"])) == ("rsassa", "sha1")
     creation = tpm.verify_certify_creation(
-        _b64(w["AK"]["CreateAttestation"]), _b64(w["AK"]["CreateSignature"]), ak, object_public=ak
+        _b64(w["AK"]["CreateAttestation"]),
+        _b64(w["AK"]["CreateSignature"]),
+        ak,
+        object_public=ak,
+        allow_weak_ak=True,
     )
     assert creation.valid, creation.failures
     assert creation.claims["object_name"] == expected["ak_public"]["name"]
@@ -99,6 +111,7 @@ def test_missing_nonce_is_a_failed_freshness_check() -> None:
         _b64(w["AK"]["Public"]),
         pcrs=pcrs,
         bank="sha1",
+        allow_weak_ak=True,
     )
     assert _failed(verdict) == ["tpm.quote.nonce"]
 

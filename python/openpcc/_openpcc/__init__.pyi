@@ -1,6 +1,8 @@
 from . import attestation as attestation
 from . import bhttp as bhttp
+from . import blindrsa as blindrsa
 from . import compute as compute
+from . import credits as credits
 from . import eventlog as eventlog
 from . import hpke as hpke
 from . import nvidia as nvidia

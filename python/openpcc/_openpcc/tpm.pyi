@@ -18,6 +18,7 @@ def verify_quote(
     bank: str,
     intermediates: list[bytes],
     at_unix: int,
+    allow_weak_ak: bool = False,
 ) -> _Verdict: ...
 def verify_certify_creation(
     attest: bytes,
@@ -27,6 +28,7 @@ def verify_certify_creation(
     object_public: bytes | None,
     intermediates: list[bytes],
     at_unix: int,
+    allow_weak_ak: bool = False,
 ) -> _Verdict: ...
 def check_rek(
     rek_public: bytes, *, pcrs: dict[int, bytes] | None, bank: str, policy_pcrs: list[int]
@@ -46,6 +48,7 @@ def verify_identity(
     policy_pcrs: list[int],
     intermediates: list[bytes],
     at_unix: int,
+    allow_weak_ak: bool = False,
 ) -> _Verdict: ...
 def verify_ak(ak: bytes, *, intermediates: list[bytes], at_unix: int) -> _Verdict: ...
 def parse_attest(data: bytes) -> dict[str, Any]: ...

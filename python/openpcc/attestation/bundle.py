@@ -18,14 +18,20 @@ Extension pieces (data layout; signature empty unless stated):
 * ``OPENPCC_TDX_COLLATERAL``: TDX collateral as the JSON ``openpcc verify tdx`` takes (the
   reference's ``TDX_COLLATERAL`` is a protobuf this verifier does not read).
 * ``OPENPCC_SEVSNP_VCEK``: the VCEK or VLEK (DER or PEM) for the SNP report.
+* ``OPENPCC_SEVSNP_CRL``: AMD's CRL for the report's ARK (DER or PEM); checked when present (a
+  caller's own CRL, ``verify_evidence(sevsnp_crl=...)``, takes its place).
 
 Bindings (what the node must put where; all checked by ``verify_evidence``):
 
 * TPM quote qualifying data = ``SHA-256("openpcc-quote-v1" || u64be(collected_at) || nonce)``
   when an ``OPENPCC_COLLECTED_AT`` piece is present, else the client nonce itself.
-* TEE ``report_data`` (64 bytes) = ``SHA-512(nonce || REK name)``, the REK name being
-  ``nameAlg || H(TPMT_PUBLIC)``. The reference's ``SHA-256(quote signature) || 0^32`` is accepted
-  only when the policy sets ``accept_reference_binding``.
+* TEE ``report_data`` (64 bytes) =
+  ``SHA-512("openpcc-report-ak-v1" || u8(len(nonce)) || nonce || REK name || AK name)``, names
+  being ``nameAlg || H(TPMT_PUBLIC)``: the TEE vouches for the REK *and* the AK, so the quote and
+  its PCRs count. The older ``SHA-512(nonce || REK name)`` still binds the REK, but a bare AK is
+  then not trusted (``policy.tpm.ak_trust`` fails) unless it carries a vendor certificate. The
+  reference's ``SHA-256(quote signature) || 0^32`` (which binds the quote, hence its AK) is
+  accepted only when the policy sets ``accept_reference_binding``.
 * GPU SPDM nonce = ``SHA-256(SHA-512(nonce || REK name))``: derived from the value the CPU report
   carries, so the GPU evidence is bound to the CPU report and to the client nonce.
 """
@@ -38,6 +44,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from openpcc._openpcc import attestation as _core
+from openpcc.exceptions import EvidenceFormatError
 
 __all__ = [
     "EvidenceList",
@@ -82,6 +89,7 @@ class EvidenceType(IntEnum):
     OPENPCC_NVIDIA_EVIDENCE = _EXTENSION_BASE + 3
     OPENPCC_TDX_COLLATERAL = _EXTENSION_BASE + 4
     OPENPCC_SEVSNP_VCEK = _EXTENSION_BASE + 5
+    OPENPCC_SEVSNP_CRL = _EXTENSION_BASE + 6
 
     @classmethod
     def parse(cls, name: str | int) -> EvidenceType:
@@ -177,9 +185,22 @@ def quote_qualifying_data(nonce: bytes, collected_at: int | None) -> bytes:
     ).digest()
 
 
-def report_data(nonce: bytes, rek_name: bytes) -> bytes:
-    """The 64-byte TEE ``report_data`` binding the client nonce and the REK."""
-    return hashlib.sha512(bytes(nonce) + bytes(rek_name)).digest()
+#: Domain tag of the report data that binds the AK as well as the REK.
+REPORT_DATA_AK_TAG = b"openpcc-report-ak-v1"
+
+
+def report_data(nonce: bytes, rek_name: bytes, ak_name: bytes | None = None) -> bytes:
+    """The 64-byte TEE ``report_data``. With ``ak_name`` it binds the client nonce, the REK and
+    the AK: ``SHA-512(tag || u8(len(nonce)) || nonce || REK name || AK name)`` (the form a node
+    with a bare AK must use: only then do its quote and PCRs count). Without, the older
+    ``SHA-512(nonce || REK name)``, which vouches for the REK but not the AK."""
+    if ak_name is None:
+        return hashlib.sha512(bytes(nonce) + bytes(rek_name)).digest()
+    if len(nonce) > 255:
+        raise EvidenceFormatError("a nonce bound with the AK is at most 255 bytes")
+    return hashlib.sha512(
+        REPORT_DATA_AK_TAG + bytes([len(nonce)]) + bytes(nonce) + bytes(rek_name) + bytes(ak_name)
+    ).digest()
 
 
 def reference_report_data(quote_signature: bytes) -> bytes:

@@ -97,10 +97,15 @@ def verify_evidence(
     *,
     nonce: bytes | None,
     at: datetime | None = None,
+    sevsnp_crl: bytes | None = None,
 ) -> Verdict:
     """Verifies a ``SignedEvidenceList`` under ``policy`` for the client's ``nonce`` at ``at``
     (default now). Raises :class:`~openpcc.exceptions.EvidenceFormatError` only when ``bundle``
-    is not a ``SignedEvidenceList`` at all; anything wrong inside it is a failed check."""
+    is not a ``SignedEvidenceList`` at all; anything wrong inside it is a failed check.
+
+    ``sevsnp_crl``: AMD's CRL for the report's ARK (DER or PEM), checked instead of an
+    ``OPENPCC_SEVSNP_CRL`` piece when given. ``claims["unsigned_claims"]`` names the claims no
+    verified signature covers (see docs/attestation-policy.md)."""
     evidence = bundle if isinstance(bundle, EvidenceList) else EvidenceList.decode(bundle)
     when = _utc(at)
     run = _Run()
@@ -108,16 +113,21 @@ def verify_evidence(
     run.claims["pieces"] = evidence.kinds()
     _structure(run, evidence, policy)
     _nonce(run, policy, nonce)
-    collected_at = _collected_at(run, evidence, policy, when)
+    collected_at = _collected_at(run, evidence)
     identity = _tpm(run, evidence, policy, nonce, collected_at, when)
+    _evidence_age(run, policy, collected_at, nonce, when)
     if identity is not None:
         _golden_pcrs(run, policy, identity["pcrs"])
         _event_log(run, evidence, policy, identity["pcrs"])
     rek_name = identity["rek_name"] if identity else None
     quote_sig = identity["quote_signature"] if identity else None
-    tee = _tee(run, evidence, policy, nonce, rek_name, quote_sig, when)
-    _ak_trust(run, evidence, policy, tee)
+    ak_name = identity["ak_name"] if identity else None
+    tee, binding = _tee(
+        run, evidence, policy, nonce, rek_name, ak_name, quote_sig, when, sevsnp_crl
+    )
+    _ak_trust(run, evidence, policy, tee, binding)
     _gpu(run, evidence, policy, nonce, rek_name, when)
+    _mark_unsigned(run)
     verdict = run.verdict()
     if verdict.valid and identity is not None and identity.get("rek_public_key"):
         run.claims["rek_public_key"] = identity["rek_public_key"]
@@ -169,33 +179,72 @@ def _nonce(run: _Run, policy: Policy, nonce: bytes | None) -> None:
         run.check("evidence.nonce", False, "the policy requires a client nonce of 16 to 64 bytes")
 
 
-def _collected_at(run: _Run, evidence: EvidenceList, policy: Policy, when: datetime) -> int | None:
+def _collected_at(run: _Run, evidence: EvidenceList) -> int | None:
+    """The node's stated collection time; it is authenticated only later, by the quote."""
     piece = evidence.first(T.OPENPCC_COLLECTED_AT)
-    stamp: int | None = None
-    if piece is not None:
-        if len(piece.data) == 8:
-            stamp = int.from_bytes(piece.data, "big")
-            run.claims["collected_at"] = stamp
-        else:
-            run.check(
-                "evidence.collected_at",
-                False,
-                f"OPENPCC_COLLECTED_AT must be 8 bytes, got {len(piece.data)}",
-            )
+    if piece is None:
+        return None
+    if len(piece.data) != 8:
+        run.check(
+            "evidence.collected_at",
+            False,
+            f"OPENPCC_COLLECTED_AT must be 8 bytes, got {len(piece.data)}",
+        )
+        return None
+    stamp = int.from_bytes(piece.data, "big")
+    run.claims["collected_at"] = stamp
+    return stamp
+
+
+def _passed(run: _Run, name: str) -> bool:
+    return any(c.name == name for c in run.checks) and all(
+        c.ok for c in run.checks if c.name == name
+    )
+
+
+def _passed_all(run: _Run, name: str) -> bool:
+    """``name`` passed; a name ending in ``.`` means every check under that prefix (at least one)."""
+    if not name.endswith("."):
+        return _passed(run, name)
+    under = [c for c in run.checks if c.name.startswith(name)]
+    return bool(under) and all(c.ok for c in under)
+
+
+def _evidence_age(
+    run: _Run, policy: Policy, stamp: int | None, nonce: bytes | None, when: datetime
+) -> None:
+    """The age check counts only a collection time a signature covers: the quote's qualifying
+    data is SHA-256("openpcc-quote-v1" || u64be(collected_at) || nonce), so the time is signed
+    exactly when the quote's signature and its nonce check both passed with the client's nonce."""
     if policy.max_evidence_age is None:
-        return stamp
+        return
     if stamp is None:
         run.check(
             "evidence.age",
             False,
-            "the policy limits evidence age but the bundle has no signed collection time",
+            "the policy limits evidence age but the bundle has no collection time "
+            "(OPENPCC_COLLECTED_AT bound into the quote)",
         )
-        return None
+        return
+    signed = (
+        nonce is not None
+        and _passed(run, "tpm.quote.signature")
+        and _passed(run, "tpm.quote.nonce")
+    )
+    if not signed:
+        run.check(
+            "evidence.age",
+            False,
+            "the collection time is not covered by a signature (it is bound only through the "
+            "quote's qualifying data with the client's nonce, and that did not verify): an "
+            "unsigned time proves nothing about age",
+        )
+        return
     try:
         collected = datetime.fromtimestamp(stamp, UTC)
     except (OverflowError, OSError, ValueError):
         run.check("evidence.age", False, "collection time out of range")
-        return stamp
+        return
     age = when - collected
     if age < -CLOCK_SKEW:
         run.check(
@@ -212,9 +261,8 @@ def _collected_at(run: _Run, evidence: EvidenceList, policy: Policy, when: datet
             "evidence.age",
             True,
             f"collected {max(age, timedelta(0))} ago (limit {policy.max_evidence_age}); "
-            "the quote's qualifying data authenticates the time",
+            "the time is signed: it is in the quote's qualifying data with the client's nonce",
         )
-    return stamp
 
 
 # --- TPM ------------------------------------------------------------------------
@@ -286,6 +334,7 @@ def _tpm(
                 bank="sha256",
                 nonce_required=policy.require_nonce,
                 intermediates=intermediates,
+                allow_weak_ak=policy.tpm.allow_weak_ak,
             ),
         )
         if source == "tpmt_public":
@@ -298,6 +347,7 @@ def _tpm(
         return {
             "pcrs": pcrs,
             "rek_name": None,
+            "ak_name": _ak_name(ak, source),
             "quote_signature": quote.signature,
             "rek_public_key": None,
         }
@@ -317,6 +367,7 @@ def _tpm(
             policy_pcrs=policy.tpm.rek_pcrs,
             at=when,
             intermediates=intermediates,
+            allow_weak_ak=policy.tpm.allow_weak_ak,
         ),
     )
     _rek_name_piece(run, rek)
@@ -329,9 +380,20 @@ def _tpm(
     return {
         "pcrs": pcrs,
         "rek_name": rek_name,
+        "ak_name": _ak_name(ak, source),
         "quote_signature": quote.signature,
         "rek_public_key": verdict.claims.get("rek_public_key"),
     }
+
+
+def _ak_name(ak: bytes, source: str) -> bytes | None:
+    """A bare AK's TPM name (what a TEE report binds); ``None`` for certificates."""
+    if source != "tpmt_public":
+        return None
+    try:
+        return tpm_verify.public_name(ak)
+    except OpenPCCError:
+        return None
 
 
 _HIERARCHIES = {0x4000000B: "endorsement", 0x40000001: "owner", 0x4000000C: "platform"}
@@ -459,9 +521,13 @@ def _tee(
     policy: Policy,
     nonce: bytes | None,
     rek_name: bytes | None,
+    ak_name: bytes | None,
     quote_signature: bytes | None,
     when: datetime,
-) -> str | None:
+    sevsnp_crl: bytes | None,
+) -> tuple[str | None, str | None]:
+    """Judges the TEE report; returns the TEE and what its report data binds (see
+    :func:`_report_data`)."""
     present = [k for k in (T.SEVSNP_REPORT, T.TDX_REPORT) if evidence.first(k) is not None]
     if not present:
         ok = not policy.require_tee
@@ -473,61 +539,78 @@ def _tee(
             else "no TEE report (SEVSNP_REPORT or TDX_REPORT); the policy requires one",
         )
         run.claims["tee"] = None
-        return None
+        return None, None
     if len(present) > 1:
         run.check(
             "policy.tee",
             False,
             "both an SEV-SNP and a TDX report: exactly one TEE report is allowed",
         )
-        return None
+        return None, None
     kind = present[0]
     tee = "sev-snp" if kind == T.SEVSNP_REPORT else "tdx"
     run.claims["tee"] = tee
     piece = evidence.first(kind)
     if piece is None:  # unreachable: `present` lists only types that have a piece
-        return None
+        return None, None
     if kind == T.SEVSNP_REPORT:
-        claims = _sevsnp(run, evidence, policy, piece, when)
+        claims = _sevsnp(run, evidence, policy, piece, when, sevsnp_crl)
     else:
         claims = _tdx(run, evidence, policy, piece, when)
-    _report_data(run, policy, claims.get("report_data"), nonce, rek_name, quote_signature)
-    return tee
+    binding = _report_data(
+        run, policy, claims.get("report_data"), nonce, rek_name, ak_name, quote_signature
+    )
+    return tee, binding
+
+
+SNP_MIGRATE_MA_BIT = 1 << 18  # guest policy bit 18: a migration agent may be associated
 
 
 def _sevsnp(
-    run: _Run, evidence: EvidenceList, policy: Policy, piece: EvidencePiece, when: datetime
+    run: _Run,
+    evidence: EvidenceList,
+    policy: Policy,
+    piece: EvidencePiece,
+    when: datetime,
+    sevsnp_crl: bytes | None,
 ) -> dict[str, Any]:
     from openpcc.attestation import sevsnp
 
     # Reference layout: data = go-sev-guest Attestation protobuf, signature = the raw report.
     report = piece.signature if piece.signature else piece.data
     vcek = evidence.first(T.OPENPCC_SEVSNP_VCEK)
+    crl_piece = evidence.first(T.OPENPCC_SEVSNP_CRL)
+    crl = sevsnp_crl if sevsnp_crl is not None else (crl_piece.data if crl_piece else None)
     verdict = run.run(
         "sevsnp.verify",
         lambda: sevsnp.verify_report(
             report,
             vcek=vcek.data if vcek else None,
             chain=policy.trust_roots.amd_chain,
+            crl=crl,
             at=when,
             roots=policy.trust_roots.amd_arks,
         ),
     )
     claims = verdict.claims
     run.claims["sevsnp"] = {
-        k: claims[k] for k in ("measurement", "policy", "reported_tcb_decoded") if k in claims
+        k: claims[k]
+        for k in ("measurement", "policy", "reported_tcb_decoded", "vmpl")
+        if k in claims
     }
     # A verdict under replaced roots must say so: such a chain was not necessarily signed by AMD.
     run.claims["sevsnp"]["roots"] = (
         "built-in AMD" if policy.trust_roots.amd_arks is None else "policy amd_arks"
     )
+    run.claims["sevsnp"]["crl"] = "checked" if crl is not None else "not supplied"
     measurement = _unhex(claims.get("measurement"))
     _pinned(
         run,
+        policy,
         "policy.sevsnp.measurement",
         measurement,
         policy.sevsnp.allowed_measurements,
-        "launch measurement",
+        "SEV-SNP launch measurement",
     )
     guest_policy = _int(claims.get("policy"))
     if policy.forbid_debug:
@@ -539,21 +622,55 @@ def _sevsnp(
             if not debug
             else "guest policy allows debugging (or is unreadable); the policy forbids it",
         )
-    tcb = claims.get("reported_tcb_decoded") or {}
+    migration = guest_policy is None or bool(guest_policy & SNP_MIGRATE_MA_BIT)
+    migration_ok = not migration or policy.sevsnp.allow_migration_agent
+    run.check(
+        "policy.sevsnp.migration_agent",
+        migration_ok,
+        "guest policy allows no migration agent"
+        if not migration
+        else (
+            "guest policy allows a migration agent; the policy accepts that"
+            if migration_ok
+            else "guest policy allows a migration agent (MIGRATE_MA, or unreadable), which could "
+            "export the guest's memory; the policy forbids it (sevsnp.allow_migration_agent)"
+        ),
+    )
+    vmpl = _int(claims.get("vmpl"))
+    run.check(
+        "policy.sevsnp.vmpl",
+        vmpl == policy.sevsnp.vmpl,
+        f"report requested at VMPL {vmpl}, as the policy requires"
+        if vmpl == policy.sevsnp.vmpl
+        else f"report requested at VMPL {vmpl}; the policy requires VMPL {policy.sevsnp.vmpl} "
+        "(a less privileged VMPL does not speak for the whole guest)",
+    )
+    _min_tcb(run, policy, claims.get("reported_tcb_decoded") or {})
+    return claims
+
+
+def _min_tcb(run: _Run, policy: Policy, tcb: Mapping[str, Any]) -> None:
+    if not policy.sevsnp.min_tcb:
+        run.check(
+            "policy.sevsnp.tcb",
+            not policy.require_tee,
+            "the policy sets no minimum TCB (require_tee = false)"
+            if not policy.require_tee
+            else "the policy sets no minimum TCB (sevsnp.min_tcb): any patch level would pass",
+        )
+        return
     low = [
         f"{c} {tcb.get(c)} < {m}"
         for c, m in policy.sevsnp.min_tcb.items()
         if not isinstance(tcb.get(c), int) or tcb[c] < m
     ]
-    if policy.sevsnp.min_tcb:
-        run.check(
-            "policy.sevsnp.tcb",
-            not low,
-            "reported TCB meets the minimum"
-            if not low
-            else f"reported TCB below the minimum: {'; '.join(low)}",
-        )
-    return claims
+    run.check(
+        "policy.sevsnp.tcb",
+        not low,
+        "reported TCB meets the minimum"
+        if not low
+        else f"reported TCB below the minimum: {'; '.join(low)}",
+    )
 
 
 def _tdx(
@@ -569,6 +686,7 @@ def _tdx(
             collateral=collateral.data if collateral else None,
             at=when,
             root=policy.trust_roots.intel_root,
+            accept_tcb_status=sorted(policy.tdx.allowed_tcb_status),
         ),
     )
     claims = verdict.claims
@@ -577,10 +695,13 @@ def _tdx(
         for k in ("mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "tcb_status")
         if k in claims
     }
-    _pinned(run, "policy.tdx.mrtd", _unhex(claims.get("mrtd")), policy.tdx.allowed_mrtd, "MRTD")
+    _pinned(
+        run, policy, "policy.tdx.mrtd", _unhex(claims.get("mrtd")), policy.tdx.allowed_mrtd, "MRTD"
+    )
     for index, allowed in sorted(policy.tdx.allowed_rtmr.items()):
         _pinned(
             run,
+            policy,
             f"policy.tdx.rtmr{index}",
             _unhex(claims.get(f"rtmr{index}")),
             allowed,
@@ -612,23 +733,37 @@ def _report_data(
     value: Any,
     nonce: bytes | None,
     rek_name: bytes | None,
+    ak_name: bytes | None,
     quote_signature: bytes | None,
-) -> None:
+) -> str | None:
+    """Checks the TEE report's data; returns what it binds: ``"ak"`` (nonce, REK and AK names),
+    ``"quote"`` (the reference binding: the quote's signature, so the AK too), ``"rek"`` (nonce
+    and REK name only: the AK is not bound) or ``None``."""
     actual = _unhex(value)
     if actual is None:
         run.check("binding.report_data", False, "the TEE report's report_data is unreadable")
-        return
-    if (
-        nonce is not None
-        and rek_name is not None
-        and hmac.compare_digest(actual, report_data(nonce, rek_name))
-    ):
-        run.check(
-            "binding.report_data",
-            True,
-            "report_data = SHA-512(nonce || REK name): the TEE vouches for this REK and nonce",
-        )
-        return
+        return None
+    if nonce is not None and rek_name is not None:
+        if (
+            ak_name is not None
+            and len(nonce) <= 255
+            and hmac.compare_digest(actual, report_data(nonce, rek_name, ak_name))
+        ):
+            run.check(
+                "binding.report_data",
+                True,
+                "report_data = SHA-512(tag || nonce || REK name || AK name): the TEE vouches "
+                "for this REK, this AK and this nonce",
+            )
+            return "ak"
+        if hmac.compare_digest(actual, report_data(nonce, rek_name)):
+            run.check(
+                "binding.report_data",
+                True,
+                "report_data = SHA-512(nonce || REK name): the TEE vouches for this REK and "
+                "nonce (not for the AK)",
+            )
+            return "rek"
     if (
         policy.accept_reference_binding
         and quote_signature is not None
@@ -639,32 +774,52 @@ def _report_data(
             True,
             "report_data = SHA-256(quote signature) padded (reference binding, accepted by the policy)",
         )
-        return
+        return "quote"
     run.check(
         "binding.report_data",
         False,
         "report_data binds neither this nonce and REK"
         + (" nor the quote (reference binding)" if policy.accept_reference_binding else ""),
     )
+    return None
 
 
-def _ak_trust(run: _Run, evidence: EvidenceList, policy: Policy, tee: str | None) -> None:
+def _ak_trust(
+    run: _Run, evidence: EvidenceList, policy: Policy, tee: str | None, binding: str | None
+) -> None:
+    """A bare AK (a public area the node chose) gives assurance only when a TEE report binds it
+    (its name, or the quote it signed, in the report data): otherwise the quote, its PCRs and the
+    event log replayed against them may come from any TPM, software included."""
     source = run.claims.get("ak_source")
     if source in ("gce", "azure"):
-        return  # tpm.ak.chain already judged the certificate chain
+        return  # tpm.ak.chain already judged the certificate chain to the vendor's root
     if source != "tpmt_public":
         return
-    if policy.danger_allow_software_tpm:
+    if tee is not None and binding in ("ak", "quote"):
         run.check(
             "policy.tpm.ak_trust",
             True,
-            "AK is a bare public area (any TPM, software included); accepted by danger_allow_software_tpm",
+            "AK is a bare public area bound to the TEE report ("
+            + (
+                "its name is in the report data"
+                if binding == "ak"
+                else "the report data binds the quote it signed"
+            )
+            + ")",
+        )
+    elif policy.danger_allow_software_tpm:
+        run.check(
+            "policy.tpm.ak_trust",
+            True,
+            "AK is a bare public area (any TPM, software included); accepted by "
+            "danger_allow_software_tpm: the PCR and event-log checks prove nothing about hardware",
         )
     elif tee is not None:
         run.check(
             "policy.tpm.ak_trust",
-            True,
-            "AK is a bare public area; the REK is vouched for by the TEE report's binding instead",
+            False,
+            "AK is a bare public area the TEE report does not bind (its name is not in the report "
+            "data): the quote, its PCRs and the event log may come from any TPM and do not count",
         )
     else:
         run.check(
@@ -708,23 +863,60 @@ def _gpu(
             roots=policy.trust_roots.nvidia_device_root,
         ),
     )
-    run.claims["gpu"] = verdict.claims.get("devices", [])
+    devices = verdict.claims.get("devices", [])
+    run.claims["gpu"] = devices
+    _gpu_measurements(run, policy, devices)
+
+
+def _gpu_measurements(run: _Run, policy: Policy, devices: list[Any]) -> None:
+    """Each GPU's signed SPDM measurement blocks against the policy's pinned values."""
+    pinned = policy.gpu.allowed_measurements
+    if not pinned:
+        return
+    if not devices:
+        run.check("policy.gpu.measurements", False, "no verified GPU measurements to compare")
+        return
+    for n, device in enumerate(devices):
+        reported = device.get("measurements") or {}
+        wrong = [
+            str(index)
+            for index, allowed in sorted(pinned.items())
+            if _unhex(reported.get(str(index))) not in allowed
+        ]
+        run.check(
+            f"policy.gpu.{n}.measurements",
+            not wrong,
+            f"the {len(pinned)} pinned measurement block(s) have allowed values"
+            if not wrong
+            else f"measurement block(s) {', '.join(wrong)} missing or not among the allowed values",
+        )
 
 
 # --- helpers ---------------------------------------------------------------------------
 
 
 def _pinned(
-    run: _Run, name: str, value: bytes | None, allowed: frozenset[bytes], what: str
+    run: _Run,
+    policy: Policy,
+    name: str,
+    value: bytes | None,
+    allowed: frozenset[bytes],
+    what: str,
 ) -> None:
+    """An unpinned value fails under ``require_tee`` (a policy that pins no measurement for a TEE
+    accepts no guest of that TEE) and passes, saying so, otherwise."""
     if not allowed:
-        run.check(
-            name,
-            value is not None,
-            f"{what} not pinned by the policy (any value accepted)"
-            if value is not None
-            else f"{what} unreadable",
-        )
+        if value is None:
+            run.check(name, False, f"{what} unreadable")
+        elif policy.require_tee:
+            run.check(
+                name,
+                False,
+                f"{what} {value.hex()[:16]}... is not pinned by the policy: with require_tee an "
+                "unpinned TEE accepts no guest",
+            )
+        else:
+            run.check(name, True, f"{what} not pinned (require_tee = false: any value accepted)")
     elif value in allowed:
         run.check(name, True, f"{what} {value.hex()[:16]}... is allowed")
     else:
@@ -733,6 +925,40 @@ def _pinned(
             False,
             f"{what} {value.hex() if value else 'unreadable'} is not among the {len(allowed)} allowed value(s)",
         )
+
+
+#: Claims that are the verifier's own bookkeeping, not statements of the evidence.
+VERIFIER_CLAIMS = frozenset(
+    {"policy", "pieces", "ignored_pieces", "tee", "ak_source", "unsigned_claims"}
+)
+#: Claim -> the checks that must all pass for a signature to cover it.
+SIGNED_BY = {
+    "collected_at": ("evidence.age",),
+    "pcrs": ("tpm.quote.signature", "tpm.quote.pcr_digest"),
+    "eventlog": ("tpm.quote.signature", "tpm.quote.pcr_digest", "eventlog.pcrs.sha256"),
+    "sevsnp": ("sevsnp.report.signature", "sevsnp.chain.path"),
+    "tdx": (
+        "tdx.quote.signature",
+        "tdx.qe_report.signature",
+        "tdx.pck_chain",
+        "tdx.collateral.tcb_info",
+    ),
+    "gpu": ("nvidia.",),
+    "rek_public_key": ("tpm.quote.signature",),
+}
+
+
+def _mark_unsigned(run: _Run) -> None:
+    """Lists, as ``claims["unsigned_claims"]``, every evidence claim no passing signature check
+    covers (a node can write anything there); the verifier's own claims are not listed."""
+    unsigned = []
+    for key in sorted(run.claims):
+        if key in VERIFIER_CLAIMS:
+            continue
+        needed = SIGNED_BY.get(key)
+        if needed is None or not all(_passed_all(run, n) for n in needed):
+            unsigned.append(key)
+    run.claims["unsigned_claims"] = unsigned
 
 
 def _unhex(value: Any) -> bytes | None:

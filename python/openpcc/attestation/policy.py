@@ -3,6 +3,20 @@
 Unknown keys and wrongly typed values are errors (:class:`~openpcc.exceptions.PolicyError`), so
 a typo never silently weakens a policy. Omitted keys take the *production* defaults: a TEE report
 is required, debug is forbidden, the client nonce must be bound, evidence must be recent.
+
+A policy fails closed at load (:func:`load_policy`):
+
+* with ``require_tee`` it must pin what it trusts: at least one launch measurement
+  (``sevsnp.allowed_measurements`` or ``tdx.allowed_mrtd``), and for SEV-SNP a minimum TCB
+  (``sevsnp.min_tcb`` bootloader, tee, snp, microcode). Without them any guest on any patch level
+  would pass; the error names the missing keys.
+* a maximum evidence age needs ``require_nonce``: the collection time is authenticated only
+  through the quote's qualifying data, which exists only with the client's nonce.
+* a value written as a ``"<placeholder>"`` (``policies/production.toml`` is such a template) is
+  an error until it is filled in.
+
+:meth:`Policy.production` gives the production *defaults* with nothing pinned: evidence from a
+TEE fails its measurement checks under it (an unpinned TEE section accepts no guest).
 """
 
 from __future__ import annotations
@@ -17,7 +31,16 @@ from typing import Any
 from openpcc.attestation.bundle import EvidenceType
 from openpcc.exceptions import OpenPCCError, PolicyError
 
-__all__ = ["Policy", "SevSnpPolicy", "TdxPolicy", "TpmPolicy", "TrustRoots", "load_policy"]
+__all__ = [
+    "GpuPolicy",
+    "Policy",
+    "SevSnpPolicy",
+    "TdxPolicy",
+    "TpmPolicy",
+    "TrustRoots",
+    "check_fails_closed",
+    "load_policy",
+]
 
 #: PCRs the reference binds the REK to and quotes (spec §6.1), SHA-256 bank.
 REFERENCE_PCRS = (0, 1, 2, 3, 4, 5, 7, 8, 12)
@@ -25,6 +48,8 @@ REFERENCE_PCRS = (0, 1, 2, 3, 4, 5, 7, 8, 12)
 #: node's software after boot, so no firmware log covers it.
 EVENTLOG_PCRS = (0, 1, 2, 3, 4, 5, 7, 8)
 SNP_TCB_COMPONENTS = ("bootloader", "tee", "snp", "microcode", "fmc")
+#: SEV-SNP TCB components a production policy must set a minimum for (``fmc`` is Turin only).
+SNP_REQUIRED_MIN_TCB = ("bootloader", "tee", "snp", "microcode")
 TDX_TCB_STATUSES = (
     "UpToDate",
     "SWHardeningNeeded",
@@ -32,7 +57,8 @@ TDX_TCB_STATUSES = (
     "ConfigurationAndSWHardeningNeeded",
     "OutOfDate",
     "OutOfDateConfigurationNeeded",
-    "Revoked",
+    "TDRelaunchAdvised",
+    "TDRelaunchAdvisedConfigurationNeeded",
 )
 _DEFAULT_REQUIRED = ("TPM_QUOTE", "TPM_CERTIFY_REK_CREATION", "TPMT_PUBLIC")
 
@@ -43,15 +69,21 @@ def _frozen(mapping: Mapping[Any, Any]) -> Mapping[Any, Any]:
 
 @dataclass(frozen=True)
 class SevSnpPolicy:
-    """``[sevsnp]``: pinned launch measurements (empty = not pinned) and minimum TCB."""
+    """``[sevsnp]``: pinned launch measurements (empty = no SEV-SNP guest accepted under
+    ``require_tee``), minimum TCB, the VMPL the report must come from, and whether a migration
+    agent may be associated with the guest (guest policy bit MIGRATE_MA)."""
 
     allowed_measurements: frozenset[bytes] = frozenset()
     min_tcb: Mapping[str, int] = field(default_factory=lambda: _frozen({}))
+    vmpl: int = 0
+    allow_migration_agent: bool = False
 
 
 @dataclass(frozen=True)
 class TdxPolicy:
-    """``[tdx]``: pinned MRTD and RTMR values (empty = not pinned), accepted TCB statuses."""
+    """``[tdx]``: pinned MRTD (empty = no TDX guest accepted under ``require_tee``) and RTMR
+    values, and the Intel TCB statuses accepted (``UpToDate`` by default; ``OutOfDate``,
+    ``ConfigurationNeeded``, ``SWHardeningNeeded``… only when listed)."""
 
     allowed_mrtd: frozenset[bytes] = frozenset()
     allowed_rtmr: Mapping[int, frozenset[bytes]] = field(default_factory=lambda: _frozen({}))
@@ -59,12 +91,25 @@ class TdxPolicy:
 
 
 @dataclass(frozen=True)
+class GpuPolicy:
+    """``[gpu]``: pinned SPDM measurement blocks (block index -> allowed 48-byte values; empty =
+    not pinned) every GPU of the evidence must report."""
+
+    allowed_measurements: Mapping[int, frozenset[bytes]] = field(
+        default_factory=lambda: _frozen({})
+    )
+
+
+@dataclass(frozen=True)
 class TpmPolicy:
-    """``[tpm]``: the REK's PolicyPCR set, PCR golden values, event-log replay set."""
+    """``[tpm]``: the REK's PolicyPCR set, PCR golden values, event-log replay set, and whether
+    weak AKs (RSA under 2048 bits, SHA-1 signatures) are accepted."""
 
     rek_pcrs: tuple[int, ...] = REFERENCE_PCRS
     eventlog_pcrs: tuple[int, ...] = EVENTLOG_PCRS
     golden_pcrs: Mapping[int, frozenset[bytes]] = field(default_factory=lambda: _frozen({}))
+    #: Accept an RSA AK under 2048 bits and SHA-1 signatures (refused by default).
+    allow_weak_ak: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,11 +156,15 @@ class Policy:
     sevsnp: SevSnpPolicy = SevSnpPolicy()
     tdx: TdxPolicy = TdxPolicy()
     tpm: TpmPolicy = TpmPolicy()
+    gpu: GpuPolicy = GpuPolicy()
     trust_roots: TrustRoots = TrustRoots()
 
     @classmethod
     def production(cls) -> Policy:
-        """The default: a TEE report is required, no debug, nonce-bound evidence at most 5 minutes old."""
+        """The production defaults: a TEE report is required, no debug, nonce-bound evidence at
+        most 5 minutes old. Nothing is pinned, so no TEE guest passes its measurement checks:
+        load a policy that pins your fleet's values with :func:`load_policy` (which refuses one
+        that pins nothing)."""
         return cls()
 
     @classmethod
@@ -138,7 +187,36 @@ def load_policy(document: bytes | str) -> Policy:
         raise PolicyError("policy is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"policy is not valid TOML: {exc}") from None
-    return _Reader(raw, "").policy()
+    policy = _Reader(raw, "").policy()
+    check_fails_closed(policy)
+    return policy
+
+
+def check_fails_closed(policy: Policy) -> None:
+    """Raises :class:`~openpcc.exceptions.PolicyError` naming the keys a policy is missing to
+    fail closed (see the module docstring)."""
+    if policy.max_evidence_age is not None and not policy.require_nonce:
+        raise PolicyError(
+            "max_evidence_age_seconds is set but require_nonce is false: the collection time is "
+            "signed only through the quote's qualifying data with the client's nonce; set "
+            "require_nonce = true or max_evidence_age_seconds = 0"
+        )
+    if not policy.require_tee:
+        return
+    snp, tdx = policy.sevsnp, policy.tdx
+    if not snp.allowed_measurements and not tdx.allowed_mrtd:
+        raise PolicyError(
+            "require_tee = true but the policy pins no launch measurement: set "
+            "sevsnp.allowed_measurements (with sevsnp.min_tcb) and/or tdx.allowed_mrtd; "
+            "without them any guest image on any patch level would pass"
+        )
+    if snp.allowed_measurements:
+        missing = [f"sevsnp.min_tcb.{c}" for c in SNP_REQUIRED_MIN_TCB if c not in snp.min_tcb]
+        if missing:
+            raise PolicyError(
+                f"require_tee = true and SEV-SNP measurements are pinned but the minimum TCB is "
+                f"not: set {', '.join(missing)}"
+            )
 
 
 class _Reader:
@@ -157,6 +235,12 @@ class _Reader:
         if key not in self.table:
             return None
         value = self.table[key]
+        for item in value if isinstance(value, list) else [value]:
+            if _is_placeholder(item):
+                raise PolicyError(
+                    f"{self._path(key)}: placeholder {item} is not filled in; this policy is a "
+                    "template (policies/production.toml): pin your fleet's values before using it"
+                )
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise PolicyError(f"{self._path(key)}: expected {what}, got {type(value).__name__}")
         return value
@@ -230,6 +314,7 @@ class _Reader:
             sevsnp=self.sub("sevsnp").sevsnp(),
             tdx=self.sub("tdx").tdx(),
             tpm=self.sub("tpm").tpm(),
+            gpu=self.sub("gpu").gpu(),
             trust_roots=self.sub("trust_roots").trust_roots(),
         )
         self.finish()
@@ -248,8 +333,12 @@ class _Reader:
         if any(v > 255 for v in minimum.values()):
             raise PolicyError(f"{self.where}min_tcb: components are 0-255")
         tcb.finish()
+        vmpl = self.integer("vmpl", 0)
+        if vmpl is None or vmpl > 3:
+            raise PolicyError(f"{self.where}vmpl: must be 0-3")
+        migration = self.boolean("allow_migration_agent", False)
         self.finish()
-        return SevSnpPolicy(frozenset(measurements), _frozen(minimum))
+        return SevSnpPolicy(frozenset(measurements), _frozen(minimum), vmpl, migration)
 
     def tdx(self) -> TdxPolicy:
         mrtd = self.hexes("allowed_mrtd", 48)
@@ -278,8 +367,20 @@ class _Reader:
                 raise PolicyError(f"{golden_table.where}{key}: PCR index must be 0-23")
             golden[int(key)] = golden_table.hexes(key, 32)
         golden_table.finish()
+        weak = self.boolean("allow_weak_ak", False)
         self.finish()
-        return TpmPolicy(rek, replay, _frozen(golden))
+        return TpmPolicy(rek, replay, _frozen(golden), weak)
+
+    def gpu(self) -> GpuPolicy:
+        table = self.sub("allowed_measurements")
+        pinned: dict[int, frozenset[bytes]] = {}
+        for key in list(table.table):
+            if not key.isdigit() or not 1 <= int(key) <= 254:
+                raise PolicyError(f"{table.where}{key}: SPDM measurement index must be 1-254")
+            pinned[int(key)] = table.hexes(key, 48)
+        table.finish()
+        self.finish()
+        return GpuPolicy(_frozen(pinned))
 
     def trust_roots(self) -> TrustRoots:
         def pem(key: str) -> bytes | None:
@@ -315,6 +416,10 @@ class _Reader:
         except OpenPCCError as exc:
             raise PolicyError(f"{self.where}amd_arks: {exc}") from None
         return value
+
+
+def _is_placeholder(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("<") and value.endswith(">")
 
 
 def _hex(text: str, length: int, where: str) -> bytes:

@@ -10,6 +10,7 @@ former), ``tcb_info_issuer_chain`` (PEM), the same three for ``qe_identity``, an
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from openpcc._openpcc import tdx as _core
@@ -25,13 +26,23 @@ def verify_quote(
     collateral: bytes | None,
     at: datetime | None = None,
     root: bytes | None = None,
+    accept_tcb_status: Iterable[str] = (),
 ) -> Verdict:
     """Verifies a quote with its collateral at ``at`` (default now).
 
     ``root``: a trust anchor other than the built-in Intel SGX Root CA (DER or PEM). Without
     collateral the quote's own signatures and chain are checked and ``tdx.collateral.parse`` fails.
+    ``accept_tcb_status``: Intel TCB statuses accepted besides ``UpToDate`` (for example
+    ``OutOfDate``, ``SWHardeningNeeded``, ``ConfigurationNeeded``); any other status fails
+    ``tdx.tcb.status``. ``Revoked`` is never accepted.
     """
-    return _core.verify_quote(quote, collateral=collateral, at=unix_seconds(at), root=root)
+    return _core.verify_quote(
+        quote,
+        collateral=collateral,
+        at=unix_seconds(at),
+        root=root,
+        accept_tcb_status=list(accept_tcb_status),
+    )
 
 
 def verify_azure_hcl(hcl_report: bytes, *, quote: bytes | None = None) -> Verdict:
@@ -58,6 +69,18 @@ class TdxVerifier:
     def __init__(self, root: bytes | None = None) -> None:
         self._inner = _core.TdxVerifier(root)
 
-    def verify(self, quote: bytes, *, collateral: bytes | None, at: datetime | None = None) -> Verdict:
+    def verify(
+        self,
+        quote: bytes,
+        *,
+        collateral: bytes | None,
+        at: datetime | None = None,
+        accept_tcb_status: Iterable[str] = (),
+    ) -> Verdict:
         """Same as :func:`verify_quote`."""
-        return self._inner.verify(quote, collateral=collateral, at=unix_seconds(at))
+        return self._inner.verify(
+            quote,
+            collateral=collateral,
+            at=unix_seconds(at),
+            accept_tcb_status=list(accept_tcb_status),
+        )

@@ -77,6 +77,7 @@ def verify_quote(
     bank: str = "sha256",
     nonce_required: bool = True,
     intermediates: Iterable[bytes] = (),
+    allow_weak_ak: bool = False,
 ) -> Verdict:
     """Verifies a TPM2_Quote.
 
@@ -92,6 +93,9 @@ def verify_quote(
     ``pcrs`` are the values of one ``bank``; their indices must be exactly the quote's selection,
     and the hash (with the signature's hash algorithm) of the values in ascending index order
     must equal ``pcrDigest``. Without ``pcrs`` the digest check fails.
+
+    An RSA AK under 2048 bits or a SHA-1 signature fails the signature check unless
+    ``allow_weak_ak`` (a policy's ``tpm.allow_weak_ak``) says otherwise.
     """
     return _tpm.verify_quote(
         attest,
@@ -103,6 +107,7 @@ def verify_quote(
         bank=bank,
         intermediates=[bytes(c) for c in intermediates],
         at_unix=_unix(at),
+        allow_weak_ak=allow_weak_ak,
     )
 
 
@@ -114,6 +119,7 @@ def verify_certify_creation(
     object_public: bytes | None = None,
     at: datetime | None = None,
     intermediates: Iterable[bytes] = (),
+    allow_weak_ak: bool = False,
 ) -> Verdict:
     """Verifies a TPM2_CertifyCreation by the AK; with ``object_public`` (a ``TPMT_PUBLIC``) also
     that the certified ``objectName`` is that key's name."""
@@ -124,6 +130,7 @@ def verify_certify_creation(
         object_public=object_public,
         intermediates=[bytes(c) for c in intermediates],
         at_unix=_unix(at),
+        allow_weak_ak=allow_weak_ak,
     )
 
 
@@ -155,6 +162,7 @@ def verify_identity(
     policy_pcrs: Iterable[int] = REFERENCE_PCRS,
     at: datetime | None = None,
     intermediates: Iterable[bytes] = (),
+    allow_weak_ak: bool = False,
 ) -> Verdict:
     """Verifies a compute node's TPM identity: the quote, the AK's CertifyCreation of the REK and
     the REK itself. ``claims["rek_public_key"]`` (hex, uncompressed P-256) is present only when
@@ -173,6 +181,7 @@ def verify_identity(
         policy_pcrs=list(policy_pcrs),
         intermediates=[bytes(c) for c in intermediates],
         at_unix=_unix(at),
+        allow_weak_ak=allow_weak_ak,
     )
 
 

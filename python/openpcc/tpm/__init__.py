@@ -8,11 +8,11 @@ PCR_Extend, StartAuthSession, PolicyPCR, PolicyGetDigest, ECDH_ZGen, FlushContex
 hundred lines of marshalling over one transport abstraction, with no dependency at all.
 Every structure the TPM returns is then verified by the Rust core (``openpcc.attestation.tpm``).
 
-Sessions are password (``TPM_RS_PW``, empty auth) for hierarchies and keys, and an unsalted,
-unbound policy session for the request-encryption key: the key's ``authPolicy`` is PolicyPCR,
-so the session carries no HMAC. Parameter encryption is not used: nothing secret crosses the
-bus (the ECDH input is a peer's public point; the output is the shared point, which a local
-attacker on the bus could read, the same exposure as the reference's go-tpm code).
+Sessions are password (``TPM_RS_PW``, empty auth) for hierarchies and keys. The request-encryption
+key is used through a policy session (its ``authPolicy`` is PolicyPCR) that is salted to the SRK
+(ECDH with an ephemeral key, KDFe "SECRET") and encrypts ECDH_ZGen's response with AES-128-CFB
+under the session key (KDFa "ATH", then "CFB"): the shared point Z never crosses the TPM interface
+in the clear, and the command and response carry the session HMAC.
 """
 
 from openpcc.tpm.client import TpmClient

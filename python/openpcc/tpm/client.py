@@ -7,11 +7,21 @@ auth areas] | parameters``; a response is ``tag u16 | size u32 | responseCode u3
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import struct
 import time
 from dataclasses import dataclass
 from typing import Self
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+
+try:  # TPM parameter encryption is AES-CFB; cryptography >= 47 files CFB under "decrepit".
+    from cryptography.hazmat.decrepit.ciphers.modes import CFB
+except ImportError:  # pragma: no cover - older cryptography
+    from cryptography.hazmat.primitives.ciphers.modes import CFB
 
 from openpcc.exceptions import MalformedTPMStructureError, TPMCommandError
 from openpcc.tpm.transport import Transport
@@ -32,6 +42,8 @@ ALG_ECC = 0x0023
 ALG_CFB = 0x0043
 ECC_NIST_P256 = 0x0003
 SE_POLICY = 0x01
+#: TPMA_SESSION: encrypt (the first response parameter is encrypted with the session key).
+SESSION_ENCRYPT = 0x40
 
 # TPMA_OBJECT bits.
 FIXED_TPM = 1 << 1
@@ -138,6 +150,64 @@ class Signed:
 
     attest: bytes
     signature: bytes
+
+
+def kdfa(key: bytes, label: bytes, context_u: bytes, context_v: bytes, bits: int) -> bytes:
+    """TPM 2.0 Part 1 §11.4.10.2 KDFa with SHA-256 (SP 800-108 counter-mode HMAC)."""
+    out = b""
+    counter = 1
+    while len(out) * 8 < bits:
+        block = u32(counter) + label + b"\x00" + context_u + context_v + u32(bits)
+        out += hmac.new(key, block, hashlib.sha256).digest()
+        counter += 1
+    return out[: bits // 8]
+
+
+def kdfe(z: bytes, label: bytes, party_u: bytes, party_v: bytes, bits: int) -> bytes:
+    """TPM 2.0 Part 1 §11.4.10.3 KDFe with SHA-256 (SP 800-56A concatenation KDF)."""
+    out = b""
+    counter = 1
+    while len(out) * 8 < bits:
+        out += hashlib.sha256(u32(counter) + z + label + b"\x00" + party_u + party_v).digest()
+        counter += 1
+    return out[: bits // 8]
+
+
+def ecc_point(public: bytes) -> tuple[bytes, bytes]:
+    """(x, y) of an ECC ``TPMT_PUBLIC``: its ``unique`` field, the last two TPM2Bs."""
+    r = Reader(public)
+    if r.u16() != ALG_ECC:
+        raise MalformedTPMStructureError("salt key is not an ECC key")
+    r.u16()  # nameAlg
+    r.u32()  # objectAttributes
+    r.tpm2b()  # authPolicy
+    if r.u16() != ALG_NULL:  # symmetric: algorithm, keyBits, mode
+        r.u16()
+        r.u16()
+    if r.u16() != ALG_NULL:  # scheme and its hash
+        r.u16()
+    r.u16()  # curveID
+    if r.u16() != ALG_NULL:  # kdf and its hash
+        r.u16()
+    return r.tpm2b(), r.tpm2b()
+
+
+def object_name(public: bytes) -> bytes:
+    """A SHA-256 object's name: ``nameAlg || SHA-256(TPMT_PUBLIC)``."""
+    return u16(ALG_SHA256) + hashlib.sha256(public).digest()
+
+
+@dataclass(frozen=True)
+class SaltedSession:
+    """A salted policy session: its handle, the session key both sides derived, and the TPM's
+    latest nonce (needed for the next command's HMAC)."""
+
+    handle: int
+    session_key: bytes = b""
+    nonce_tpm: bytes = b""
+
+    def __repr__(self) -> str:  # the session key stays out of logs
+        return f"SaltedSession(handle={self.handle:#x})"
 
 
 class TpmClient:
@@ -262,6 +332,37 @@ class TpmClient:
         (handle,), _ = self._run("StartAuthSession", u32(RH_NULL) + u32(RH_NULL), params, None, 1)
         return handle
 
+    def start_salted_policy_session(self, salt_key: int, salt_public: bytes) -> SaltedSession:
+        """A policy session salted to the loaded ECC decrypt key ``salt_key`` (whose
+        ``TPMT_PUBLIC`` is ``salt_public``), with AES-128-CFB parameter encryption.
+
+        The salt is ECDH between an ephemeral key of ours and ``salt_key``: only the TPM and we
+        know it, so only we can derive the session key (KDFa "ATH") that encrypts responses
+        (TPM 2.0 Part 1 §19.6: salted sessions, §21: session-based encryption)."""
+        tpm_x, tpm_y = ecc_point(salt_public)
+        tpm_key = ec.EllipticCurvePublicNumbers(
+            int.from_bytes(tpm_x, "big"), int.from_bytes(tpm_y, "big"), ec.SECP256R1()
+        ).public_key()
+        ephemeral = ec.generate_private_key(ec.SECP256R1())
+        numbers = ephemeral.public_key().public_numbers()
+        eph_x, eph_y = numbers.x.to_bytes(32, "big"), numbers.y.to_bytes(32, "big")
+        z = ephemeral.exchange(ec.ECDH(), tpm_key)
+        salt = kdfe(z, b"SECRET", eph_x, tpm_x.rjust(32, b"\x00"), 256)
+        nonce_caller = secrets.token_bytes(32)
+        params = (
+            tpm2b(nonce_caller)
+            + tpm2b(tpm2b(eph_x) + tpm2b(eph_y))
+            + bytes([SE_POLICY])
+            + u16(ALG_AES)
+            + u16(128)
+            + u16(ALG_CFB)
+            + u16(ALG_SHA256)
+        )
+        (handle,), r = self._run("StartAuthSession", u32(salt_key) + u32(RH_NULL), params, None, 1)
+        nonce_tpm = r.tpm2b()
+        session_key = kdfa(salt, b"ATH", nonce_tpm, nonce_caller, 256)
+        return SaltedSession(handle, session_key, nonce_tpm)
+
     def policy_pcr(self, session: int, pcrs: list[int] | tuple[int, ...]) -> None:
         """PolicyPCR with an empty digest: the TPM folds in the PCRs' current values."""
         self._run("PolicyPCR", u32(session), tpm2b(b"") + pcr_selection(pcrs))
@@ -276,6 +377,56 @@ class TpmClient:
         _, r = self._run("ECDH_ZGen", u32(key), tpm2b(tpm2b(x) + tpm2b(y)), [auth])
         point = Reader(r.tpm2b())
         return point.tpm2b(), point.tpm2b()
+
+    def ecdh_zgen_encrypted(
+        self, key: int, key_public: bytes, session: SaltedSession, x: bytes, y: bytes
+    ) -> tuple[bytes, bytes]:
+        """ECDH_ZGen with the response encrypted under the salted ``session``: Z crosses the
+        TPM interface only as AES-128-CFB ciphertext. The command carries the session HMAC
+        (key = session key: no PolicyAuthValue) and the response HMAC is checked before the
+        point is decrypted."""
+        code = _CC["ECDH_ZGen"]
+        params = tpm2b(tpm2b(x) + tpm2b(y))
+        nonce_caller = secrets.token_bytes(32)
+        attrs = bytes([SESSION_ENCRYPT])
+        cp_hash = hashlib.sha256(u32(code) + object_name(key_public) + params).digest()
+        command_hmac = hmac.new(
+            session.session_key, cp_hash + nonce_caller + session.nonce_tpm + attrs, hashlib.sha256
+        ).digest()
+        auth = u32(session.handle) + tpm2b(nonce_caller) + attrs + tpm2b(command_hmac)
+        encrypted, response_auth = self._run_with_response_auth("ECDH_ZGen", u32(key), params, auth)
+        r = Reader(response_auth)
+        nonce_tpm, _attrs, response_hmac = r.tpm2b(), r.take(1), r.tpm2b()
+        rp_hash = hashlib.sha256(u32(0) + u32(code) + encrypted).digest()
+        expected = hmac.new(
+            session.session_key, rp_hash + nonce_tpm + nonce_caller + _attrs, hashlib.sha256
+        ).digest()
+        if not hmac.compare_digest(expected, response_hmac):
+            raise MalformedTPMStructureError("ECDH_ZGen response HMAC does not verify")
+        body = Reader(encrypted)
+        ciphertext = body.tpm2b()
+        stream = kdfa(session.session_key, b"CFB", nonce_tpm, nonce_caller, 256)
+        decryptor = Cipher(algorithms.AES(stream[:16]), CFB(stream[16:])).decryptor()
+        point = Reader(decryptor.update(ciphertext) + decryptor.finalize())
+        return point.tpm2b(), point.tpm2b()
+
+    def _run_with_response_auth(
+        self, name: str, handles: bytes, params: bytes, auth: bytes
+    ) -> tuple[bytes, bytes]:
+        """One command with one session; returns (response parameters, response auth area)."""
+        body = handles + u32(len(auth)) + auth + params
+        command = u16(ST_SESSIONS) + u32(10 + len(body)) + u32(_CC[name]) + body
+        for attempt in range(_RETRIES):
+            # A transient code means the TPM did not run the command: the session is unchanged.
+            response = Reader(self._transport.transact(command))
+            _tag, _size, rc = response.u16(), response.u32(), response.u32()
+            if rc not in _TRANSIENT or attempt == _RETRIES - 1:
+                break
+            time.sleep(0.01 * (attempt + 1))
+        if rc != 0:
+            raise TPMCommandError(name, rc)
+        parameters = response.take(response.u32())
+        return parameters, response.rest()
 
     def flush(self, handle: int) -> None:
         self._run("FlushContext", params=u32(handle))

@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         ak,
         intermediates: &[],
         at_unix: 1_767_225_600,
+        allow_weak: false,
     };
     let v = verify_quote(&QuoteInput {
         attest,

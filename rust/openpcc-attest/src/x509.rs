@@ -4,6 +4,11 @@
 //!
 //! Certificate parsing is `x509-cert`'s; signatures are checked over the *original* TBS bytes
 //! (not a re-encoding), so a certificate whose DER is not canonical still verifies as signed.
+//!
+//! [`check_path`] is the one path validator every vendor chain goes through once its signatures
+//! verify (TDX PCK and collateral signers, SEV-SNP, TPM AK certificates, NVIDIA): each issuer is a
+//! CA allowed to sign certificates and its path length constraint holds; the leaf is not a CA.
+//! The vendor's own shape (which names sit where) is checked by the vendor module on top.
 
 use aws_lc_rs::signature as sig;
 use der::asn1::ObjectIdentifier;
@@ -274,6 +279,18 @@ impl Cert {
             .map(|e| e.extn_value.as_bytes())
     }
 
+    /// The parsed certificate.
+    #[must_use]
+    pub fn certificate(&self) -> &Certificate {
+        &self.parsed
+    }
+
+    /// The subject's common name (the first CN attribute), if it is a printable or UTF-8 string.
+    #[must_use]
+    pub fn common_name(&self) -> Option<String> {
+        common_name(&self.parsed)
+    }
+
     /// Verifies this certificate's signature with `issuer`'s public key.
     pub fn verify_signed_by(&self, issuer: &PublicKey) -> Result<(), X509Error> {
         let tbs = first_element(&self.der).ok_or(X509Error::Der("certificate"))?;
@@ -284,6 +301,127 @@ impl Cert {
             .ok_or(X509Error::Signature)?;
         verify_signature(issuer, &self.parsed.signature_algorithm().oid, tbs, sig)
     }
+}
+
+// --- path validation (RFC 5280 §6.1.4 (k), (l), (m), (n); §4.2.1.3, §4.2.1.9) ---------------
+
+/// The subject common name of a certificate (first CN attribute, printable or UTF-8 string).
+#[must_use]
+pub fn common_name(cert: &Certificate) -> Option<String> {
+    use der::asn1::{PrintableStringRef, Utf8StringRef};
+    const CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
+    let rdns: &Vec<x509_cert::name::RelativeDistinguishedName> =
+        cert.tbs_certificate().subject().as_ref().as_ref();
+    rdns.iter()
+        .flat_map(|rdn| rdn.as_ref().iter())
+        .find(|atv| atv.oid == CN)
+        .and_then(|atv| {
+            PrintableStringRef::try_from(&atv.value)
+                .map(|s| s.as_str().to_owned())
+                .or_else(|_| Utf8StringRef::try_from(&atv.value).map(|s| s.as_str().to_owned()))
+                .ok()
+        })
+}
+
+/// The `basicConstraints` of a certificate: `Ok(None)` when absent.
+fn basic_constraints(
+    cert: &Certificate,
+) -> Result<Option<x509_cert::ext::pkix::BasicConstraints>, String> {
+    cert.tbs_certificate()
+        .get_extension::<x509_cert::ext::pkix::BasicConstraints>()
+        .map(|found| found.map(|(_, bc)| bc))
+        .map_err(|_| format!("{}: basicConstraints does not parse", format_name(cert.tbs_certificate().subject())))
+}
+
+/// Whether the certificate's `keyUsage` asserts `usage`: `Ok(None)` when it has no `keyUsage`.
+fn key_usage_allows(
+    cert: &Certificate,
+    usage: x509_cert::ext::pkix::KeyUsages,
+) -> Result<Option<bool>, String> {
+    cert.tbs_certificate()
+        .get_extension::<x509_cert::ext::pkix::KeyUsage>()
+        .map(|found| found.map(|(_, ku)| ku.0.contains(usage)))
+        .map_err(|_| format!("{}: keyUsage does not parse", format_name(cert.tbs_certificate().subject())))
+}
+
+/// An issuer must be a CA (`basicConstraints` cA TRUE), its `keyUsage` must be present and assert
+/// `keyCertSign` (RFC 5280 §4.2.1.3: CAs include it), and its `pathLenConstraint`, when present,
+/// must allow `intermediates_below` CA certificates between it and the leaf. Self-issued
+/// intermediates are counted too: no vendor chain has them, so this is only stricter.
+pub fn check_issuer(issuer: &Certificate, intermediates_below: usize) -> Result<(), String> {
+    use x509_cert::ext::pkix::KeyUsages;
+    let name = || format_name(issuer.tbs_certificate().subject());
+    if !basic_constraints(issuer)?.is_some_and(|bc| bc.ca) {
+        return Err(format!(
+            "{} issues a certificate but is not a CA (basicConstraints cA is not TRUE)",
+            name()
+        ));
+    }
+    check_path_length(issuer, intermediates_below)?;
+    match key_usage_allows(issuer, KeyUsages::KeyCertSign)? {
+        Some(true) => Ok(()),
+        Some(false) => Err(format!(
+            "{} issues a certificate but its keyUsage does not assert keyCertSign",
+            name()
+        )),
+        None => Err(format!(
+            "{} issues a certificate but has no keyUsage (a CA must assert keyCertSign)",
+            name()
+        )),
+    }
+}
+
+/// An issuer's `pathLenConstraint`, when present, allows `intermediates_below` CAs under it.
+pub fn check_path_length(issuer: &Certificate, intermediates_below: usize) -> Result<(), String> {
+    match basic_constraints(issuer)?.and_then(|bc| bc.path_len_constraint) {
+        Some(max) if intermediates_below > usize::from(max) => Err(format!(
+            "{} allows {max} CA certificate(s) below it (pathLenConstraint), the path has {intermediates_below}",
+            format_name(issuer.tbs_certificate().subject())
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The issuer of a CRL must assert `cRLSign` in its `keyUsage` (RFC 5280 §4.2.1.3).
+pub fn check_crl_issuer(issuer: &Certificate) -> Result<(), String> {
+    match key_usage_allows(issuer, x509_cert::ext::pkix::KeyUsages::CRLSign)? {
+        Some(true) => Ok(()),
+        _ => Err(format!(
+            "{} signs a CRL but its keyUsage does not assert cRLSign",
+            format_name(issuer.tbs_certificate().subject())
+        )),
+    }
+}
+
+/// A leaf signs evidence, not certificates: it must not be a CA, and a `keyUsage`, when present,
+/// must assert `digitalSignature`.
+pub fn check_end_entity(leaf: &Certificate) -> Result<(), String> {
+    use x509_cert::ext::pkix::KeyUsages;
+    let name = || format_name(leaf.tbs_certificate().subject());
+    if basic_constraints(leaf)?.is_some_and(|bc| bc.ca) {
+        return Err(format!("the leaf {} is a CA certificate", name()));
+    }
+    if key_usage_allows(leaf, KeyUsages::DigitalSignature)? == Some(false) {
+        return Err(format!(
+            "the leaf {}'s keyUsage does not assert digitalSignature",
+            name()
+        ));
+    }
+    Ok(())
+}
+
+/// The CA rules along a path whose signatures already verified: `path` is leaf first, trust
+/// anchor last. The leaf is an end entity ([`check_end_entity`]); every other certificate, the
+/// anchor included, is an issuer ([`check_issuer`]) with the CAs between it and the leaf below it.
+pub fn check_path(path: &[&Certificate]) -> Result<(), String> {
+    let Some((leaf, issuers)) = path.split_first() else {
+        return Err("empty certificate path".into());
+    };
+    check_end_entity(leaf)?;
+    for (below, issuer) in issuers.iter().enumerate() {
+        check_issuer(issuer, below)?;
+    }
+    Ok(())
 }
 
 /// A certificate revocation list, parsed for revocation lookups. It accepts exactly what

@@ -33,6 +33,16 @@ fn ak(bytes: &[u8]) -> AkSource<'_> {
         ak: bytes,
         intermediates: &[],
         at_unix: JAN_2026,
+        allow_weak: false,
+    }
+}
+
+/// The Windows (go-attestation) AK signs with SHA-1: its vectors verify only when weak AKs are
+/// allowed, as a policy's `tpm.allow_weak_ak` does.
+fn weak_ak(bytes: &[u8]) -> AkSource<'_> {
+    AkSource {
+        allow_weak: true,
+        ..ak(bytes)
     }
 }
 
@@ -131,17 +141,25 @@ fn windows_gce_quote_and_creation_are_valid() {
     let v = verify_quote(&QuoteInput {
         attest: &w.quote,
         signature: &w.sig,
-        ak: ak(&w.ak),
+        ak: weak_ak(&w.ak),
         nonce: Freshness::NotRequired,
         pcrs: Some(&w.pcrs),
     });
     assert_valid(&v, "windows quote");
     assert_eq!(v.claims["pcrs"]["bank"], "sha1");
+    let strict = verify_quote(&QuoteInput {
+        attest: &w.quote,
+        signature: &w.sig,
+        ak: ak(&w.ak),
+        nonce: Freshness::NotRequired,
+        pcrs: Some(&w.pcrs),
+    });
+    assert_eq!(failed(&strict), ["tpm.quote.signature"]);
 
     let c = verify_certify_creation(&CreationInput {
         attest: &w.create_attest,
         signature: &w.create_sig,
-        ak: ak(&w.ak),
+        ak: weak_ak(&w.ak),
         object_public: Some(&w.ak),
     });
     assert_valid(&c, "windows creation");
@@ -221,6 +239,7 @@ fn chain(dir: &Path, leaf: &str, intermediates: &[&str], at: u64) -> Verdict {
             ak: &leaf,
             intermediates: &inter,
             at_unix: at,
+            allow_weak: false,
         },
         nonce: Freshness::NotRequired,
         pcrs: None,
@@ -445,7 +464,7 @@ fn malformed_quotes_and_wrong_keys_fail_with_the_named_check() {
     let v = verify_quote(&QuoteInput {
         attest: &w.create_attest,
         signature: &w.create_sig,
-        ak: ak(&w.ak),
+        ak: weak_ak(&w.ak),
         nonce,
         pcrs: None,
     });
@@ -500,7 +519,7 @@ fn mutated_input_never_panics_and_never_verifies() {
         let v = verify_certify_creation(&CreationInput {
             attest: &a,
             signature: &w.create_sig,
-            ak: ak(&w.ak),
+            ak: weak_ak(&w.ak),
             object_public: Some(&w.ak),
         });
         assert!(!v.valid());
@@ -603,7 +622,7 @@ fn certify_creation_negatives_name_the_failed_check() {
         failed(&verify_certify_creation(&CreationInput {
             attest,
             signature: sig,
-            ak: ak(&w.ak),
+            ak: weak_ak(&w.ak),
             object_public: Some(object),
         }))
         .into_iter()

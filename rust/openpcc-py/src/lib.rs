@@ -4,7 +4,9 @@
 
 mod attestation;
 mod bhttp;
+mod blindrsa;
 mod compute;
+mod credits;
 mod errors;
 mod eventlog;
 mod hpke;
@@ -23,10 +25,12 @@ type Register = fn(&Bound<'_, PyModule>) -> PyResult<()>;
 #[pymodule(gil_used = false)]
 fn _openpcc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    let submodules: [(&str, Register); 11] = [
+    let submodules: [(&str, Register); 13] = [
         ("attestation", attestation::register),
         ("bhttp", bhttp::register),
+        ("blindrsa", blindrsa::register),
         ("compute", compute::register),
+        ("credits", credits::register),
         ("eventlog", eventlog::register),
         ("hpke", hpke::register),
         ("nvidia", nvidia::register),

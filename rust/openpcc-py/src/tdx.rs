@@ -1,7 +1,7 @@
 //! `openpcc._openpcc.tdx`: Intel TDX (and SGX) DCAP quote parsing and verification with
 //! collateral, returning a `Verdict`.
 
-use openpcc_attest::tdx::{self, TdxRoot, TdxVerifier as CoreVerifier};
+use openpcc_attest::tdx::{self, AcceptedTcb, TdxRoot, TdxVerifier as CoreVerifier};
 use pyo3::prelude::*;
 
 use crate::errors::EvidenceFormatError;
@@ -12,23 +12,30 @@ fn builtin_root() -> &'static TdxRoot {
     ROOT.get_or_init(TdxRoot::builtin)
 }
 
+fn accepted(statuses: Option<Vec<String>>) -> AcceptedTcb {
+    statuses.map_or_else(AcceptedTcb::default, AcceptedTcb::new)
+}
+
 /// Verifies a quote with its collateral (JSON, see the Rust `tdx::collateral` docs) at `at`
 /// (seconds since the Unix epoch). `root`: another trust anchor than the Intel SGX Root CA.
+/// `accept_tcb_status`: TCB statuses accepted besides `UpToDate`.
 #[pyfunction]
-#[pyo3(signature = (quote, *, collateral = None, at, root = None))]
+#[pyo3(signature = (quote, *, collateral = None, at, root = None, accept_tcb_status = None))]
 fn verify_quote(
     py: Python<'_>,
     quote: &[u8],
     collateral: Option<&[u8]>,
     at: u64,
     root: Option<&[u8]>,
+    accept_tcb_status: Option<Vec<String>>,
 ) -> PyResult<Verdict> {
+    let accepted = accepted(accept_tcb_status);
     let custom = root
         .map(TdxRoot::from_der_or_pem)
         .transpose()
         .map_err(|e| EvidenceFormatError::new_err(format!("root: {e}")))?;
     let root = custom.as_ref().unwrap_or_else(|| builtin_root());
-    let core = py.detach(|| tdx::verify_quote(quote, collateral, at, root));
+    let core = py.detach(|| tdx::verify_quote_accepting(quote, collateral, at, root, &accepted));
     verdict::to_py(py, core)
 }
 
@@ -69,15 +76,17 @@ impl TdxVerifier {
     }
 
     /// Same as the module's `verify_quote`, reusing cached chain and collateral checks.
-    #[pyo3(signature = (quote, *, collateral = None, at))]
+    #[pyo3(signature = (quote, *, collateral = None, at, accept_tcb_status = None))]
     fn verify(
         &self,
         py: Python<'_>,
         quote: &[u8],
         collateral: Option<&[u8]>,
         at: u64,
+        accept_tcb_status: Option<Vec<String>>,
     ) -> PyResult<Verdict> {
-        let core = py.detach(|| self.inner.verify(quote, collateral, at));
+        let accepted = accepted(accept_tcb_status);
+        let core = py.detach(|| self.inner.verify_accepting(quote, collateral, at, &accepted));
         verdict::to_py(py, core)
     }
 }

@@ -54,11 +54,13 @@ fn owned_list(items: Vec<PyBackedBytes>) -> Vec<Vec<u8>> {
     items.into_iter().map(|v| v.to_vec()).collect()
 }
 
-/// Runs `verify` with the attestation key `ak`, its `intermediates` and the instant `at_unix`.
+/// Runs `verify` with the attestation key `ak`, its `intermediates`, the instant `at_unix` and
+/// whether weak AKs (RSA under 2048 bits, SHA-1 signatures) are allowed.
 fn with_ak<R>(
     ak: &[u8],
     intermediates: Vec<PyBackedBytes>,
     at_unix: u64,
+    allow_weak: bool,
     verify: impl FnOnce(AkSource<'_>) -> R,
 ) -> R {
     let intermediates = owned_list(intermediates);
@@ -66,6 +68,7 @@ fn with_ak<R>(
         ak,
         intermediates: &intermediates,
         at_unix,
+        allow_weak,
     })
 }
 
@@ -79,7 +82,7 @@ fn freshness(nonce: Option<&[u8]>, nonce_required: bool) -> Freshness<'_> {
 
 /// Verifies a quote; returns the verdict.
 #[pyfunction]
-#[pyo3(signature = (attest, signature, ak, *, nonce, nonce_required, pcrs, bank, intermediates, at_unix))]
+#[pyo3(signature = (attest, signature, ak, *, nonce, nonce_required, pcrs, bank, intermediates, at_unix, allow_weak_ak = false))]
 #[allow(clippy::too_many_arguments)] // mirrors the keyword-only Python signature
 fn verify_quote(
     py: Python<'_>,
@@ -92,10 +95,11 @@ fn verify_quote(
     bank: &str,
     intermediates: Vec<PyBackedBytes>,
     at_unix: u64,
+    allow_weak_ak: bool,
 ) -> PyResult<verdict::Verdict> {
     let pcrs = pcr_values(pcrs, bank)?;
     let verdict = py.detach(|| {
-        with_ak(ak, intermediates, at_unix, |ak| {
+        with_ak(ak, intermediates, at_unix, allow_weak_ak, |ak| {
             tpm::verify_quote(&QuoteInput {
                 attest,
                 signature,
@@ -110,7 +114,8 @@ fn verify_quote(
 
 /// Verifies a `TPM2_CertifyCreation`; returns the verdict.
 #[pyfunction]
-#[pyo3(signature = (attest, signature, ak, *, object_public, intermediates, at_unix))]
+#[pyo3(signature = (attest, signature, ak, *, object_public, intermediates, at_unix, allow_weak_ak = false))]
+#[allow(clippy::too_many_arguments)] // mirrors the keyword-only Python signature
 fn verify_certify_creation(
     py: Python<'_>,
     attest: &[u8],
@@ -119,9 +124,10 @@ fn verify_certify_creation(
     object_public: Option<&[u8]>,
     intermediates: Vec<PyBackedBytes>,
     at_unix: u64,
+    allow_weak_ak: bool,
 ) -> PyResult<verdict::Verdict> {
     let verdict = py.detach(|| {
-        with_ak(ak, intermediates, at_unix, |ak| {
+        with_ak(ak, intermediates, at_unix, allow_weak_ak, |ak| {
             tpm::verify_certify_creation(&CreationInput {
                 attest,
                 signature,
@@ -150,7 +156,7 @@ fn check_rek(
 /// Verifies a node's TPM identity (quote, certify-creation of the REK, REK); returns the verdict.
 #[pyfunction]
 #[pyo3(signature = (*, quote, quote_signature, pcrs, bank, creation, creation_signature, rek_public, ak,
-                    nonce, nonce_required, policy_pcrs, intermediates, at_unix))]
+                    nonce, nonce_required, policy_pcrs, intermediates, at_unix, allow_weak_ak = false))]
 #[allow(clippy::too_many_arguments)] // mirrors the keyword-only Python signature
 fn verify_identity(
     py: Python<'_>,
@@ -167,13 +173,14 @@ fn verify_identity(
     policy_pcrs: Vec<u32>,
     intermediates: Vec<PyBackedBytes>,
     at_unix: u64,
+    allow_weak_ak: bool,
 ) -> PyResult<verdict::Verdict> {
     let pcrs = PcrValues {
         bank: self::bank(bank)?,
         values: owned_values(pcrs),
     };
     let verdict = py.detach(|| {
-        with_ak(ak, intermediates, at_unix, |ak| {
+        with_ak(ak, intermediates, at_unix, allow_weak_ak, |ak| {
             tpm::verify_identity(&IdentityInput {
                 quote,
                 quote_signature,
@@ -199,7 +206,8 @@ fn verify_ak(
     intermediates: Vec<PyBackedBytes>,
     at_unix: u64,
 ) -> PyResult<verdict::Verdict> {
-    let verdict = py.detach(|| with_ak(ak, intermediates, at_unix, |ak| tpm::verify_ak(&ak)));
+    let verdict =
+        py.detach(|| with_ak(ak, intermediates, at_unix, false, |ak| tpm::verify_ak(&ak)));
     verdict::to_py(py, verdict)
 }
 

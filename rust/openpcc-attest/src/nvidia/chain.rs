@@ -194,6 +194,17 @@ fn check_validity(cert: &Certificate, at_unix: u64) -> Result<(), NvidiaError> {
     Ok(())
 }
 
+/// The shared path rules over the whole path, anchor included: NVIDIA's own checks above already
+/// cover the CA flags and key usages (a missing keyUsage allowed, as NVIDIA issues them); this
+/// adds the path length constraints.
+fn check_path_lengths(chain: &[Certificate], anchor: Option<&Certificate>) -> Result<(), NvidiaError> {
+    let path: Vec<&Certificate> = chain.iter().chain(anchor).collect();
+    for (below, issuer) in path.iter().skip(1).enumerate() {
+        crate::x509::check_path_length(issuer, below).map_err(NvidiaError::Path)?;
+    }
+    Ok(())
+}
+
 fn der_of(cert: &Certificate) -> Result<Vec<u8>, NvidiaError> {
     cert.to_der().map_err(|_| NvidiaError::BadCertificate("certificate does not encode"))
 }
@@ -227,12 +238,14 @@ pub fn verify_chain(chain: &[Certificate], roots: &[Certificate], at_unix: u64) 
     let last_der = ders.last().ok_or(NvidiaError::BadCertificate("no certificate"))?;
     for root in roots {
         if der_of(root)? == *last_der {
+            check_path_lengths(chain, None)?;
             return Ok(format!("{} certificates, ending at the trusted root", chain.len()));
         }
     }
     for root in roots {
         if verify_signed_by(last, root).is_ok() && is_ca(root) {
             check_validity(root, at_unix)?;
+            check_path_lengths(chain, Some(root))?;
             return Ok(format!("{} certificates, issued by the trusted root", chain.len()));
         }
     }

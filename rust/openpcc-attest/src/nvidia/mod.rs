@@ -47,6 +47,9 @@ pub enum NvidiaError {
     /// The chain does not verify.
     #[error("{0}")]
     Chain(&'static str),
+    /// The chain breaks a path rule shared with every vendor (`x509::check_path`).
+    #[error("{0}")]
+    Path(String),
     /// The evidence container (JSON, base64, hex) is malformed.
     #[error("bad evidence format: {0}")]
     Format(&'static str),

@@ -4,7 +4,8 @@
 //! explicit instant, and the match of the reported TCB and chip id against the VCEK.
 //!
 //! Check names: `sevsnp.report.parse`, `sevsnp.hcl.parse`, `sevsnp.hcl.report_data`,
-//! `sevsnp.vcek`, `sevsnp.chain.ark`, `sevsnp.chain.ask`, `sevsnp.chain.vcek`, `sevsnp.crl`,
+//! `sevsnp.vcek`, `sevsnp.chain.ark`, `sevsnp.chain.ask`, `sevsnp.chain.vcek`, `sevsnp.chain.path`,
+//! `sevsnp.crl`,
 //! `sevsnp.chain.validity`, `sevsnp.report.signing_key`, `sevsnp.report.signature`,
 //! `sevsnp.tcb.match`, `sevsnp.chip_id.match`.
 
@@ -507,7 +508,28 @@ fn chain_path(
         }
     }
     let ask = find_issuer(leaf, &intermediates, "sevsnp.chain.vcek", v)?;
+    // The issuer must be a CA before anything is built on it (a VCEK "issuing" a VCEK stops here).
+    let below_ask = x509::check_end_entity(leaf.certificate())
+        .and_then(|()| x509::check_issuer(ask.certificate(), 0))
+        .and_then(|()| check_leaf_issuer(leaf, &ask));
+    if let Err(why) = below_ask {
+        v.fail("sevsnp.chain.path", why);
+        return None;
+    }
     let ark = find_issuer(&ask, &roots.arks, "sevsnp.chain.ask", v)?;
+    if let Err(why) = x509::check_path(&[leaf.certificate(), ask.certificate(), ark.certificate()]) {
+        v.fail("sevsnp.chain.path", why);
+        return None;
+    }
+    v.pass(
+        "sevsnp.chain.path",
+        format!(
+            "{} → {} → {}: issuers are CAs allowed to sign certificates, path lengths hold",
+            leaf.common_name().unwrap_or_default(),
+            ask.common_name().unwrap_or_default(),
+            ark.common_name().unwrap_or_default()
+        ),
+    );
     match ark.public_key().and_then(|k| ark.verify_signed_by(&k)) {
         Ok(()) => v.pass(
             "sevsnp.chain.ark",
@@ -522,6 +544,19 @@ fn chain_path(
         }
     }
     Some((ask, ark))
+}
+
+/// AMD's shape: a VCEK is issued by the ASK (`SEV-<product>`), a VLEK by the ASVK
+/// (`SEV-VLEK-<product>`); a VLEK signed by an ASK, or the reverse, is not a key AMD issued.
+fn check_leaf_issuer(leaf: &Cert, issuer: &Cert) -> Result<(), String> {
+    let leaf_is_vlek = leaf.common_name().is_some_and(|n| n.starts_with("SEV-VLEK"));
+    let issuer_name = issuer.common_name().unwrap_or_default();
+    let issuer_is_asvk = issuer_name.starts_with("SEV-VLEK-");
+    match (leaf_is_vlek, issuer_is_asvk) {
+        (false, false) | (true, true) if issuer_name.starts_with("SEV-") => Ok(()),
+        (true, _) => Err(format!("a VLEK must be issued by an ASVK (SEV-VLEK-…), not {issuer_name}")),
+        (false, _) => Err(format!("a VCEK must be issued by an ASK (SEV-…), not {issuer_name}")),
+    }
 }
 
 /// The candidate whose subject is `child`'s issuer and whose key verifies `child`.
@@ -578,6 +613,10 @@ fn check_crl(v: &mut Verdict, bytes: &[u8], ask: &Cert, ark: &Cert) -> Option<(S
             NAME,
             format!("CRL issuer {} is not {}", crl.issuer(), ark.subject()),
         );
+        return None;
+    }
+    if let Err(e) = x509::check_crl_issuer(ark.certificate()) {
+        v.fail(NAME, e);
         return None;
     }
     if let Err(e) = ark.public_key().and_then(|k| crl.verify_signed_by(&k)) {

@@ -62,6 +62,10 @@ pub enum TdxError {
 const INTEL_ROOT_PEM: &str = include_str!("intel_sgx_root_ca.pem");
 /// A PCK chain longer than this is rejected (Intel's is 3).
 const MAX_CHAIN: usize = 5;
+/// The CAs Intel issues PCK certificates from (Intel PCK certificate profile).
+const PCK_CA_NAMES: [&str; 2] = ["Intel SGX PCK Platform CA", "Intel SGX PCK Processor CA"];
+/// The certificate that signs TCB info and QE identity documents.
+const TCB_SIGNING_NAME: &str = "Intel SGX TCB Signing";
 
 /// The trusted Intel SGX Root CA.
 #[derive(Clone, Debug)]
@@ -149,12 +153,66 @@ fn pck_claims(v: &mut Verdict, info: &PckInfo) {
     v.claim("pck_cpusvn", to_hex(&info.sgx_comps));
 }
 
-/// Verifies a quote with its collateral at `at` (seconds since the Unix epoch).
+/// The TCB statuses a relying party accepts besides `UpToDate` (Intel leaves this to the relying
+/// party: `SWHardeningNeeded`, `ConfigurationNeeded`, `OutOfDate`… each mean a known weakness the
+/// platform has not fixed). `Revoked` and unknown statuses are never accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcceptedTcb {
+    statuses: Vec<String>,
+}
+
+impl AcceptedTcb {
+    /// `UpToDate` only: the default.
+    #[must_use]
+    pub fn up_to_date_only() -> Self {
+        Self::new(["UpToDate"])
+    }
+
+    /// These statuses (`UpToDate` is always accepted).
+    #[must_use]
+    pub fn new<S: AsRef<str>>(statuses: impl IntoIterator<Item = S>) -> Self {
+        let mut statuses: Vec<String> = statuses
+            .into_iter()
+            .map(|s| s.as_ref().to_owned())
+            .filter(|s| s != "Revoked")
+            .collect();
+        statuses.push("UpToDate".into());
+        statuses.sort();
+        statuses.dedup();
+        Self { statuses }
+    }
+
+    fn accepts(&self, status: &str) -> bool {
+        self.statuses.iter().any(|s| s == status)
+    }
+}
+
+impl Default for AcceptedTcb {
+    fn default() -> Self {
+        Self::up_to_date_only()
+    }
+}
+
+/// Verifies a quote with its collateral at `at` (seconds since the Unix epoch), accepting only
+/// the `UpToDate` TCB status.
 #[must_use]
 pub fn verify_quote(bytes: &[u8], collateral: Option<&[u8]>, at: u64, root: &TdxRoot) -> Verdict {
+    verify_quote_accepting(bytes, collateral, at, root, &AcceptedTcb::default())
+}
+
+/// [`verify_quote`] accepting the TCB statuses in `accepted`.
+#[must_use]
+pub fn verify_quote_accepting(
+    bytes: &[u8],
+    collateral: Option<&[u8]>,
+    at: u64,
+    root: &TdxRoot,
+    accepted: &AcceptedTcb,
+) -> Verdict {
     verify_staged(
         bytes,
         at,
+        accepted,
         |chain| Arc::new(chain_stage(chain, root)),
         |chain| Arc::new(collateral_stage(collateral, chain, root)),
     )
@@ -204,10 +262,22 @@ impl TdxVerifier {
 
     /// Same verdict as [`verify_quote`], reusing cached chain and collateral checks.
     pub fn verify(&self, bytes: &[u8], collateral: Option<&[u8]>, at: u64) -> Verdict {
+        self.verify_accepting(bytes, collateral, at, &AcceptedTcb::default())
+    }
+
+    /// Same verdict as [`verify_quote_accepting`], reusing cached chain and collateral checks.
+    pub fn verify_accepting(
+        &self,
+        bytes: &[u8],
+        collateral: Option<&[u8]>,
+        at: u64,
+        accepted: &AcceptedTcb,
+    ) -> Verdict {
         let chain_key = std::cell::Cell::new([0u8; 32]);
         verify_staged(
             bytes,
             at,
+            accepted,
             |chain| {
                 chain_key.set(Sha256::digest(chain).into());
                 cached(&self.chains, chain_key.get(), || {
@@ -256,6 +326,7 @@ pub struct CollateralStage {
 fn verify_staged(
     bytes: &[u8],
     at: u64,
+    accepted: &AcceptedTcb,
     chain_of: impl FnOnce(&[u8]) -> Arc<ChainStage>,
     collateral_of: impl FnOnce(&ChainStage) -> Arc<CollateralStage>,
 ) -> Verdict {
@@ -291,6 +362,7 @@ fn verify_staged(
         &col.tcb_info,
         qe_status.as_ref(),
         &module_status,
+        accepted,
     );
     v
 }
@@ -457,7 +529,7 @@ fn check_pck_chain(v: &mut Verdict, pck_chain: &[u8], root: &TdxRoot) -> Option<
             return None;
         }
     };
-    match verify_to_root(&chain, root) {
+    match verify_to_root(&chain, root).and_then(|k| check_pck_shape(&chain, root).map(|()| k)) {
         Ok(issuer_key) => {
             v.pass(
                 NAME,
@@ -479,7 +551,8 @@ fn check_pck_chain(v: &mut Verdict, pck_chain: &[u8], root: &TdxRoot) -> Option<
     }
 }
 
-/// Each certificate is signed by the next; the last is the pinned root itself or signed by it.
+/// Each certificate is signed by the next; the last is the pinned root itself or signed by it;
+/// then the shared path rules ([`x509::check_path`]) hold over the whole path, root included.
 /// Returns the key of the first certificate's issuer when the chain holds it.
 fn verify_to_root(chain: &[Arc<Cert>], root: &TdxRoot) -> Result<Option<PublicKey>, String> {
     let Some((last, _)) = chain.split_last() else {
@@ -509,22 +582,67 @@ fn verify_to_root(chain: &[Arc<Cert>], root: &TdxRoot) -> Result<Option<PublicKe
             })?;
         issuer_key.get_or_insert(key);
     }
-    if Arc::ptr_eq(last, &root.root) {
-        return Ok(issuer_key);
+    if !Arc::ptr_eq(last, &root.root) {
+        if last.issued_by_name(last) {
+            return Err(format!(
+                "chain ends in {}, not the trusted Intel SGX Root CA",
+                last.subject()
+            ));
+        }
+        last.verify_signed_by(&root.key).map_err(|_| {
+            format!(
+                "{} is not signed by the trusted Intel SGX Root CA",
+                last.subject()
+            )
+        })?;
     }
-    if last.issued_by_name(last) {
-        return Err(format!(
-            "chain ends in {}, not the trusted Intel SGX Root CA",
-            last.subject()
-        ));
+    let mut path: Vec<&x509_cert::Certificate> = chain.iter().map(|c| c.certificate()).collect();
+    if !Arc::ptr_eq(last, &root.root) {
+        path.push(root.root.certificate());
     }
-    last.verify_signed_by(&root.key).map_err(|_| {
-        format!(
-            "{} is not signed by the trusted Intel SGX Root CA",
-            last.subject()
-        )
-    })?;
+    x509::check_path(&path)?;
     Ok(issuer_key)
+}
+
+/// The certificates of a verified chain below the root (the root, when included, is last).
+fn below_root<'c>(chain: &'c [Arc<Cert>], root: &TdxRoot) -> &'c [Arc<Cert>] {
+    match chain.split_last() {
+        Some((last, rest)) if Arc::ptr_eq(last, &root.root) => rest,
+        _ => chain,
+    }
+}
+
+/// Intel's PCK certificate profile: PCK leaf → Intel SGX PCK Platform CA or Processor CA → root.
+fn check_pck_shape(chain: &[Arc<Cert>], root: &TdxRoot) -> Result<(), String> {
+    let names: Vec<String> = below_root(chain, root)
+        .iter()
+        .map(|c| c.common_name().unwrap_or_default())
+        .collect();
+    match names.as_slice() {
+        [_, ca] if PCK_CA_NAMES.contains(&ca.as_str()) => Ok(()),
+        [_, ca] => Err(format!(
+            "the PCK's issuer is {ca:?}, not an Intel SGX PCK Platform or Processor CA"
+        )),
+        _ => Err(format!(
+            "a PCK chain is PCK → PCK Platform/Processor CA → Intel SGX Root CA; this one has {} certificate(s) below the root",
+            names.len()
+        )),
+    }
+}
+
+/// Intel's collateral signer profile: the TCB Signing certificate directly under the root.
+fn check_signer_shape(chain: &[Arc<Cert>], root: &TdxRoot) -> Result<(), String> {
+    match below_root(chain, root) {
+        [signer] if signer.common_name().as_deref() == Some(TCB_SIGNING_NAME) => Ok(()),
+        [signer] => Err(format!(
+            "collateral signed by {}, not the {TCB_SIGNING_NAME} certificate",
+            signer.subject()
+        )),
+        below => Err(format!(
+            "the {TCB_SIGNING_NAME} certificate sits directly under the Intel SGX Root CA; this chain has {} certificate(s) below the root",
+            below.len()
+        )),
+    }
 }
 
 fn check_qe_report_signature(v: &mut Verdict, q: &Quote<'_>, key: &PublicKey) {
@@ -598,6 +716,7 @@ fn verify_signer_chain(chain_pem: &[u8], root: &TdxRoot) -> Result<Signer, Strin
         return Err("issuer chain length".into());
     }
     verify_to_root(&chain, root)?;
+    check_signer_shape(&chain, root)?;
     let cert = Arc::clone(chain.first().ok_or("empty issuer chain")?);
     let key = key_of(&cert, root).map_err(|e| e.to_string())?;
     if key.kind() != KeyKind::P256 {
@@ -787,6 +906,9 @@ fn check_crls(
         let pck_issuer = intermediates.first().ok_or("PCK chain has no issuing CA")?;
         let pck_crl =
             RevocationList::from_der_or_pem(&col.pck_crl).map_err(|e| format!("PCK CRL: {e}"))?;
+        x509::check_crl_issuer(root.root.certificate())
+            .map_err(|e| format!("root CA CRL: {e}"))?;
+        x509::check_crl_issuer(pck_issuer.certificate()).map_err(|e| format!("PCK CRL: {e}"))?;
         if !pck_crl.issued_by_name(pck_issuer) {
             return Err(format!(
                 "PCK CRL issuer {} is not the PCK's issuer {}",
@@ -988,6 +1110,7 @@ fn check_tcb_status(
     tcb: &collateral::TcbInfo,
     qe: Option<&Status>,
     module: &Module,
+    accepted: &AcceptedTcb,
 ) {
     const NAME: &str = "tdx.tcb.status";
     let tee = q.tee_tcb_svn();
@@ -1052,6 +1175,17 @@ fn check_tcb_status(
         } else {
             format!(" ({})", status.advisory_ids.join(", "))
         };
-        v.pass(NAME, format!("TCB status {}{adv}", status.status));
+        if accepted.accepts(&status.status) {
+            v.pass(NAME, format!("TCB status {}{adv}", status.status));
+        } else {
+            v.fail(
+                NAME,
+                format!(
+                    "TCB status {}{adv} is not accepted (accepted: {}); a relying party may accept it explicitly",
+                    status.status,
+                    accepted.statuses.join(", ")
+                ),
+            );
+        }
     }
 }

@@ -171,11 +171,26 @@ fn signed_by(child: &Certificate, issuer: &Certificate) -> bool {
 }
 
 /// Follows `leaf` up through `intermediates` (and the built-in Azure CAs) to a built-in root,
-/// checking every signature, CA flag and validity window at `at_unix`. Returns the subjects on
+/// checking every signature and validity window at `at_unix`, then the shared path rules
+/// ([`crate::x509::check_path`]: issuers are CAs with keyCertSign, path lengths hold, the AK
+/// certificate is no CA and may sign). Returns the subjects on
 /// the path, leaf first, ending with the root's label.
 pub fn verify_chain(
     leaf: &Certificate,
     intermediates: &[Certificate],
+    at_unix: u64,
+) -> Result<Vec<String>, String> {
+    let mut offered: Vec<Certificate> = intermediates.to_vec();
+    offered.extend(embedded_intermediates().iter().map(|(_, c)| c.clone()));
+    verify_chain_to(leaf, &offered, roots(), at_unix)
+}
+
+/// [`verify_chain`] to the given trust anchors (label, certificate), offering only
+/// `intermediates`: the same walk and rules, for anchors other than the built-in vendor roots.
+pub fn verify_chain_to(
+    leaf: &Certificate,
+    intermediates: &[Certificate],
+    anchors: &[(&str, Certificate)],
     at_unix: u64,
 ) -> Result<Vec<String>, String> {
     let mut path = vec![subject_text(leaf)];
@@ -186,18 +201,19 @@ pub fn verify_chain(
         ));
     }
     let mut current = leaf.clone();
+    let mut certs = vec![leaf.clone()];
     for _ in 0..MAX_DEPTH {
-        if let Some((label, root)) = roots().iter().find(|(_, r)| signed_by(&current, r)) {
+        if let Some((label, root)) = anchors.iter().find(|(_, r)| signed_by(&current, r)) {
             if !valid_at(root, at_unix) {
                 return Err(format!("root {label} is outside its validity window"));
             }
+            certs.push(root.clone());
+            crate::x509::check_path(&certs.iter().collect::<Vec<_>>())?;
             path.push((*label).to_owned());
             return Ok(path);
         }
-        let candidates = intermediates
+        let Some(issuer) = intermediates
             .iter()
-            .chain(embedded_intermediates().iter().map(|(_, c)| c));
-        let Some(issuer) = candidates
             .filter(|c| is_ca(c))
             .find(|c| signed_by(&current, c))
         else {
@@ -214,6 +230,7 @@ pub fn verify_chain(
             ));
         }
         path.push(subject_text(issuer));
+        certs.push(issuer.clone());
         current = issuer.clone();
     }
     Err("chain too long or looping".into())

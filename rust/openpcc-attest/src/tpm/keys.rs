@@ -196,6 +196,15 @@ impl VerifyKey {
         }
     }
 
+    /// The modulus size of an RSA key (`None` for EC keys).
+    #[must_use]
+    pub fn rsa_bits(&self) -> Option<usize> {
+        match self {
+            Self::Rsa(key) => Some(key.bits()),
+            Self::P256(_) | Self::P384(_) => None,
+        }
+    }
+
     /// A short description for claims: `rsa-2048`, `p256`, `p384`.
     #[must_use]
     pub fn describe(&self) -> String {

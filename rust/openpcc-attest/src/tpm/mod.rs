@@ -20,7 +20,7 @@ pub use attest::{
     Attested, ClockInfo, TpmsAttest, ST_ATTEST_CERTIFY, ST_ATTEST_CREATION, ST_ATTEST_QUOTE,
     TPM_GENERATED,
 };
-pub use chain::{certificate_key, parse_certificate, root_labels, verify_chain};
+pub use chain::{certificate_key, parse_certificate, root_labels, verify_chain, verify_chain_to};
 pub use keys::VerifyKey;
 pub use pcr::{encode_selection_list, policy_pcr_digest, PcrSelection};
 pub use public::{attr, PublicKey, Scheme, TpmtPublic};

@@ -65,11 +65,28 @@ pub struct AkSource<'a> {
     pub intermediates: &'a [Vec<u8>],
     /// Instant (Unix seconds) to judge certificate validity at.
     pub at_unix: u64,
+    /// Accept an RSA AK under 2048 bits and SHA-1 signatures (refused by default).
+    pub allow_weak: bool,
 }
 
 /// The attestation key once loaded.
 struct LoadedAk {
     key: VerifyKey,
+    allow_weak: bool,
+}
+
+/// RSA moduli under this many bits are refused for AKs unless the caller allows weak keys.
+const MIN_RSA_BITS: usize = 2048;
+
+/// Why an AK signature is too weak to count, if it is (RSA under 2048 bits, SHA-1).
+fn weakness(key: &VerifyKey, sig: &TpmtSignature) -> Option<String> {
+    if let Some(bits) = key.rsa_bits().filter(|b| *b < MIN_RSA_BITS) {
+        return Some(format!(
+            "the ak is RSA-{bits}, under {MIN_RSA_BITS} bits (a policy may allow weak AKs)"
+        ));
+    }
+    (sig.hash() == crate::tpm::HashAlg::Sha1)
+        .then(|| "the signature uses SHA-1 (a policy may allow weak AKs)".to_owned())
 }
 
 /// Loads the AK and records `tpm.ak.*` checks. A `TPMT_PUBLIC` AK is only checked for being a
@@ -118,7 +135,10 @@ fn load_ak(v: &mut Verdict, src: &AkSource<'_>) -> Option<LoadedAk> {
         public.name().map(|n| hex(&n)).unwrap_or_default(),
     );
     v.claim("ak_source", "tpmt_public");
-    Some(LoadedAk { key })
+    Some(LoadedAk {
+        key,
+        allow_weak: src.allow_weak,
+    })
 }
 
 fn looks_like_certificate(ak: &[u8]) -> bool {
@@ -151,7 +171,10 @@ fn load_ak_certificate(v: &mut Verdict, src: &AkSource<'_>) -> Option<LoadedAk> 
             Ok(c) => intermediates.push(c),
             Err(e) => {
                 v.fail("tpm.ak.chain", format!("intermediate {i}: {e}"));
-                return Some(LoadedAk { key });
+                return Some(LoadedAk {
+                    key,
+                    allow_weak: src.allow_weak,
+                });
             }
         }
     }
@@ -164,7 +187,10 @@ fn load_ak_certificate(v: &mut Verdict, src: &AkSource<'_>) -> Option<LoadedAk> 
     }
     v.claim("ak_source", "certificate");
     v.claim("ak_subject", cert.tbs_certificate().subject().to_string());
-    Some(LoadedAk { key })
+    Some(LoadedAk {
+        key,
+        allow_weak: src.allow_weak,
+    })
 }
 
 /// Checks an attestation key on its own: parse, attributes (public area) or chain (certificate).
@@ -230,6 +256,11 @@ fn check_signature(
     signed: &[u8],
 ) -> bool {
     let name = format!("{prefix}.signature");
+    if !ak.allow_weak {
+        if let Some(why) = weakness(&ak.key, sig) {
+            return v.check(&name, false, why);
+        }
+    }
     match ak.key.verify_tpm(sig, signed) {
         Ok(()) => v.check(
             &name,

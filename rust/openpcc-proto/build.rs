@@ -1,22 +1,18 @@
-//! Generates the protobuf types from `proto/csprotos/*.proto` (the one schema source for Rust and Python)
-//! with a pure-Rust compiler (protox), so no `protoc` binary is needed.
+//! Generates the protobuf types from every `proto/csprotos/*.proto` (the one schema source for Rust and
+//! Python) with a pure-Rust compiler (protox), so no `protoc` binary is needed.
 
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = [
-        "router.proto",
-        "router_agent.proto",
-        "router_health.proto",
-        "router_cluster.proto",
-        "computeworker.proto",
-        "currency.proto",
-        "evidence.proto",
-        "httpfmt.proto",
-        "anonpay_noncelocking.proto",
-    ]
-    .map(|f| root.join("csprotos").join(f));
+    let dir = root.join("csprotos");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "proto"))
+        .collect();
+    files.sort();
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }
