@@ -49,6 +49,8 @@ DEFAULT_PORTS: Mapping[str, int] = {
     "noncelock": 3501,
     "router": 3600,
     "node": 3700,
+    "log": 3900,
+    "witness": 3910,
 }
 ROLES = tuple(DEFAULT_PORTS)
 NAMED_ROLES = frozenset({"node"})  # roles configured as [role.<name>] subtables
@@ -112,7 +114,12 @@ COMMON_SETTINGS: tuple[Setting, ...] = (
 
 ROLE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     role: {"port": port} for role, port in DEFAULT_PORTS.items()
-} | {"noncelock": {"port": DEFAULT_PORTS["noncelock"], "max_body_bytes": 4096}}
+} | {
+    "noncelock": {"port": DEFAULT_PORTS["noncelock"], "max_body_bytes": 4096},
+    # A log entry is framed with a u16 length in tlog-tiles entry bundles.
+    "log": {"port": DEFAULT_PORTS["log"], "max_body_bytes": 65535},
+    "witness": {"port": DEFAULT_PORTS["witness"], "max_body_bytes": 65536},
+}
 
 # Settings only one role has. Other roles add theirs here (and to docs/configuration.md).
 ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
@@ -132,6 +139,23 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
     ),
     "router": (),
     "node": (),
+    "log": (
+        Setting(
+            "origin", str, "openpcc.localhost/log",
+            "the log's name: its checkpoint origin and key name (no spaces or '+')",
+        ),
+        Setting(
+            "witness_urls", str, "",
+            "comma-separated base URLs of witnesses asked to cosign each new checkpoint (c2sp.org/tlog-witness)",
+        ),
+    ),
+    "witness": (
+        Setting("name", str, "openpcc.localhost/witness", "the witness's key name (no spaces or '+')"),
+        Setting(
+            "log_keys", str, "",
+            "comma-separated verifier keys (`name+id+key`) of the logs this witness follows",
+        ),
+    ),
 }
 
 
