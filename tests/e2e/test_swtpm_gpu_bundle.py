@@ -836,3 +836,39 @@ def test_rim_policy_errors(pki: synth.DevicePki, rim_pki: rims.RimPki, tmp_path:
     section = f"[gpu]\nrim_files = ['{rim}']\nrim_roots = '{roots}'\n"
     with pytest.raises(PolicyError, match="gpu.rim_roots"):
         load_policy(gpu_policy_toml(None, gpu_section=section))
+
+
+def test_cli_with_a_rim_policy_file(
+    node: NodeIdentity, pki: synth.DevicePki, rim_pki: rims.RimPki, tmp_path: Path
+) -> None:
+    """``openpcc verify evidence`` with ``[gpu] rim_files``: valid for the GPU's versions,
+    invalid (exit 1, ``nvidia.0.rim.version``) when the driver RIM is for another version."""
+    nonce = os.urandom(32)
+    piece, _ = gpu_piece(pki, gpu_nonce(nonce, rek_name(node)))
+    bundle_path = tmp_path / "bundle.pb"
+    bundle_path.write_bytes(bundle_from_identity(node, nonce, extra=[piece]).encode())
+
+    def run(files: list[bytes], where: Path) -> tuple[int, list[str]]:
+        where.mkdir()
+        rim_policy(pki, rim_pki.root_pem(), files, where)  # writes the files, checks it loads
+        policy_path = where / "policy.toml"
+        paths = ", ".join(f"'{where / f'rim{k}.swidtag'}'" for k in range(len(files)))
+        section = f"[gpu]\nrim_files = [{paths}]\nrim_roots = '{where / 'rim-roots.pem'}'\n"
+        policy_path.write_text(gpu_policy_toml(pki.root_pem(), gpu_section=section))
+        proc = subprocess.run(
+            [sys.executable, "-m", "openpcc", "verify", "evidence", str(bundle_path)]
+            + ["--policy", str(policy_path), "--nonce", nonce.hex(), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        out = json.loads(proc.stdout)
+        return proc.returncode, [c["name"] for c in out["checks"] if not c["ok"]]
+
+    assert run(rim_files(rim_pki, tmp_path), tmp_path / "ok") == (0, [])
+    other = rim_files(rim_pki, tmp_path, driver_version="591.01")
+    assert run(other, tmp_path / "other") == (
+        1,
+        ["nvidia.0.rim.version", "nvidia.0.rim.measurements"],
+    )
