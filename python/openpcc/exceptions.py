@@ -199,6 +199,20 @@ class PolicyError(AttestationError, MalformedInputError):
     a nonce, an unfilled ``"<placeholder>"``)."""
 
 
+class RimError(AttestationError):
+    """An NVIDIA reference integrity manifest (RIM) that cannot be trusted."""
+
+
+class RimChainError(RimError):
+    """A RIM's signing certificate does not chain to the policy's RIM roots
+    (``nvidia.rim.<k>.chain``)."""
+
+
+class RimSignatureError(RimError):
+    """A RIM's XML-DSig signature does not verify, or does not cover the whole manifest
+    (``nvidia.rim.<k>.signature``)."""
+
+
 # --- configuration (openpcc.config) -----------------------------------------
 
 
