@@ -30,13 +30,17 @@ if [ "$(installed_version llama-cpp-python)" = "$LLAMA_CPP_PYTHON_VERSION" ]; th
 	echo "install-model: llama-cpp-python $LLAMA_CPP_PYTHON_VERSION already installed"
 else
 	echo "install-model: building llama-cpp-python $LLAMA_CPP_PYTHON_VERSION (compiles llama.cpp; about 5 minutes on 2 cores)"
-	# portable build (no -march=native), one compile job at a time, at low priority: the machine is shared
+	# portable build (no -march=native) at low priority; CMAKE_BUILD_PARALLEL_LEVEL=1 on a shared machine
 	export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
-	export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-1}"
+	export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
+	log="$VENV/install-model.log"
+	echo "install-model: full build log in $log; compile progress below ([step/steps])"
 	nice -n 10 "$PY" -m pip install -v --no-cache-dir "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION" 2>&1 \
-		| grep --line-buffered -E '^\s*\[ *[0-9]+(%|/[0-9]+)\]|Building|Successfully|ERROR|error:|Collecting|Installing' || true
+		| tee "$log" \
+		| grep --line-buffered -E '^\s*\[ *[0-9]+(%|/[0-9]+)\]|Building wheel|Successfully|ERROR|error:' || true
 	if [ "$(installed_version llama-cpp-python)" != "$LLAMA_CPP_PYTHON_VERSION" ]; then
-		echo "install-model: llama-cpp-python $LLAMA_CPP_PYTHON_VERSION failed to install (rerun with the full log: $PY -m pip install -v llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION)" >&2
+		tail -n 40 "$log" >&2
+		echo "install-model: llama-cpp-python $LLAMA_CPP_PYTHON_VERSION failed to install (full log: $log)" >&2
 		exit 1
 	fi
 fi

@@ -50,6 +50,21 @@ def shipped_model_path() -> Path:
     raise EngineUnavailableError(f"{MODEL_DISTRIBUTION} is installed but holds no .gguf file; {INSTALL_HINT}")
 
 
+def missing_prerequisite() -> str | None:
+    """What of the embedded engine is not installed (None: everything), for skips and error texts."""
+    try:
+        installed = importlib.metadata.version("llama-cpp-python")
+    except importlib.metadata.PackageNotFoundError:
+        return f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION} (import llama_cpp)"
+    if installed != LLAMA_CPP_PYTHON_VERSION:
+        return f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION} (found {installed})"
+    try:
+        shipped_model_path()
+    except EngineUnavailableError:
+        return f"the .gguf file of the Python distribution {MODEL_DISTRIBUTION}=={MODEL_DISTRIBUTION_VERSION}"
+    return None
+
+
 def _import_llama_cpp() -> Any:
     try:
         import llama_cpp
