@@ -81,14 +81,16 @@ def engine_request(engine: LlamaEngine):  # type: ignore[no-untyped-def]
 
 
 def test_stream_sends_one_event_per_token(engine: LlamaEngine) -> None:
-    async def go() -> list[bytes]:
+    async def go() -> tuple[list[bytes], Usage | None]:
         async with await engine.open(CHAT, chat(max_tokens=6, stream=True)) as answer:
-            return await collect(answer)
+            return await collect(answer), answer.usage
 
-    pieces = run(go())
-    assert pieces[-1] == SSE_DONE  # type: ignore[index]
-    content = [o for o in chunks(b"".join(pieces))[1:-1]]  # type: ignore[arg-type]
-    assert 1 <= len(content) <= 6
+    pieces, usage = run(go())  # type: ignore[misc]
+    assert pieces[-1] == SSE_DONE
+    objs = chunks(b"".join(pieces))
+    content = objs[1:-1]  # between the role chunk and the finish_reason chunk
+    assert all(o["choices"][0]["delta"]["content"] for o in content)
+    assert usage is not None and len(content) == usage.completion_tokens == 6
 
 
 def test_cancellation_stops_the_worker(engine: LlamaEngine) -> None:
@@ -134,3 +136,13 @@ def test_prompt_longer_than_the_context_is_refused(engine: LlamaEngine) -> None:
     long = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "word " * 5000}]}
     with pytest.raises(ContextLengthError):
         run(engine.open(CHAT, long))
+
+
+def test_node_settings_build_the_embedded_engine_by_default(engine: LlamaEngine, tmp_path: object) -> None:
+    from openpcc import config
+    from openpcc.services.engines import from_config
+
+    built = from_config(config.load(None, {}).role("node", "a"))
+    assert isinstance(built, LlamaEngine)
+    assert built.models == (DEFAULT_MODEL,) and built.model_path == engine.model_path
+    assert built.context_tokens == 2048 and built.max_tokens == 512
