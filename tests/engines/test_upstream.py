@@ -248,3 +248,34 @@ async def test_a_stream_answered_as_json_is_refused() -> None:
 def test_bad_base_url_is_refused() -> None:
     with pytest.raises(EngineUnavailableError):
         UpstreamEngine("ftp://127.0.0.1:1")
+
+
+@async_test
+async def test_closing_early_drops_the_upstream_connection_so_it_stops() -> None:
+    written = [0]
+    stopped = asyncio.Event()
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        try:
+            for _ in range(2000):
+                chunk = {"choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": None}]}
+                await response.write(_sse(chunk))
+                written[0] += 1
+                await asyncio.sleep(0.005)
+        except (ConnectionError, asyncio.CancelledError):
+            stopped.set()
+            raise
+        return response
+
+    async with loopback_app(endless) as url, engine_for(url) as engine:
+        answer = await engine.open(CHAT, chat(stream=True))
+        received = 0
+        async for _piece in answer:
+            received += 1
+            if received == 3:
+                break
+        await answer.aclose()
+        await asyncio.wait_for(stopped.wait(), 10)
+    assert written[0] < 2000
