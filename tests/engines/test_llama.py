@@ -146,3 +146,17 @@ def test_node_settings_build_the_embedded_engine_by_default(engine: LlamaEngine,
     assert isinstance(built, LlamaEngine)
     assert built.models == (DEFAULT_MODEL,) and built.model_path == engine.model_path
     assert built.context_tokens == 2048 and built.max_tokens == 512
+
+
+def test_concurrent_requests_take_turns_and_agree(engine: LlamaEngine) -> None:
+    async def one() -> tuple[str, Usage | None]:
+        async with await engine.open(CHAT, chat(max_tokens=4)) as answer:
+            body = json.loads(await answer.read())
+        return body["choices"][0]["message"]["content"], answer.usage
+
+    async def both() -> list[tuple[str, Usage | None]]:
+        return list(await asyncio.gather(one(), one(), one()))
+
+    results = run(both())
+    assert len(set(results)) == 1  # type: ignore[arg-type]
+    assert results[0][1] is not None and results[0][1].completion_tokens == 4  # type: ignore[index]
