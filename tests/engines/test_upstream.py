@@ -101,6 +101,7 @@ def test_usage_is_kept_when_the_client_asks_and_non_stream_passes_through() -> N
                     body_out = json.loads(await answer.read())
                 assert body_out["choices"][0]["message"]["content"] == TEXT
                 assert answer.usage == Usage(6, 6)
+                assert await engine.check() is None  # its /v1/models answers
 
         asyncio.run(asyncio.wait_for(run(), 60))
 
@@ -148,7 +149,9 @@ async def test_unreachable_upstream_is_unavailable() -> None:
     async with engine_for(f"http://127.0.0.1:{free_port()}") as engine:
         with pytest.raises(EngineUnavailableError) as raised:
             await engine.open(CHAT, chat())
+        reason = await engine.check()
     assert raised.value.status == 503
+    assert reason is not None and "unreachable" in reason
 
 
 @pytest.mark.parametrize(

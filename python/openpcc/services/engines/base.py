@@ -390,6 +390,10 @@ class Engine(ABC):
     @abstractmethod
     async def _open(self, request: CompletionRequest) -> EngineResponse: ...
 
+    async def check(self) -> str | None:
+        """None when the engine can answer, else a short reason (a node's readiness check)."""
+        return None
+
     async def aclose(self) -> None:
         """Releases what the engine holds (HTTP sessions, the model)."""
 

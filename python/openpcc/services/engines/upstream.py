@@ -75,6 +75,16 @@ class UpstreamEngine(Engine):
             )
         return self._session
 
+    async def check(self) -> str | None:
+        """Asks the upstream's ``GET /v1/models`` (every OpenAI-compatible server has it)."""
+        try:
+            async with self._client().get(
+                self.base_url + "/v1/models", headers=self._headers, timeout=aiohttp.ClientTimeout(total=5)
+            ) as answer:
+                return None if answer.status == 200 else f"the upstream answered HTTP {answer.status}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return f"the upstream is unreachable ({type(exc).__name__})"
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
