@@ -10,7 +10,7 @@ PYTHON      ?= python3
 CARGO_LOCK  := $(if $(CI),--locked,)
 FUZZ_SECONDS ?= 20
 
-.PHONY: help venv system-deps build-dev demo test test-rust test-python bench fuzz lint-rust
+.PHONY: help venv system-deps build-dev demo test test-rust test-python bench fuzz lint-rust vectors-manifest
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -49,6 +49,12 @@ bench: build-dev ## benchmarks: openpcc against named peers, one ratio table
 	mkdir -p $(dir $(BENCH_JSON))
 	$(PY) -m pytest -q benches --benchmark-enable --benchmark-only --benchmark-columns=min,median,mean,ops,rounds --benchmark-json=$(BENCH_JSON)
 	$(PY) benches/ratios.py $(BENCH_JSON)
+
+VECTORS_DIR := tests/data/vectors
+
+vectors-manifest: ## rewrite tests/data/vectors/SHA256SUMS after a deliberate change to the vectors
+	cd $(VECTORS_DIR) && find . -type f ! -path ./SHA256SUMS ! -path ./README.md | sed 's|^\./||' \
+		| LC_ALL=C sort | xargs sha256sum > SHA256SUMS
 
 lint-rust: ## clippy over the workspace
 	cargo clippy --release --workspace --all-targets -- -D warnings

@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from openpcc import compute
+from support.prerequisites import missing
 
 pytestmark = pytest.mark.interop
 
@@ -29,7 +30,7 @@ IDS = [f"01936e5a-0000-7000-8000-00000000000{i}" for i in range(1, 4)]
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
     go = shutil.which("go")
     if go is None:
-        pytest.skip(
+        missing(
             "`go` is not on PATH: live interop with the Go reference skipped (recorded vectors still run)"
         )
     out = tmp_path_factory.mktemp("interop") / "interop"
@@ -43,7 +44,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env={**os.environ, "GOFLAGS": "-mod=readonly"},
     )
     if build.returncode != 0:
-        pytest.skip(
+        missing(
             f"Go harness did not build (module proxy unreachable?): {build.stderr.strip()[-400:]}"
         )
     return out

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from openpcc import ohttp
+from support.prerequisites import missing
 
 pytestmark = pytest.mark.interop
 
@@ -28,7 +29,7 @@ OUR_RESPONSE = b"openpcc response " * 70
 def peer_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     go = shutil.which("go")
     if go is None:
-        pytest.skip("go is not installed")
+        missing("go is not installed (not on PATH)")
     binary = tmp_path_factory.mktemp("ohttp-peer") / "ohttp-peer"
     build = subprocess.run(
         [go, "build", "-o", str(binary), "."],
@@ -39,7 +40,7 @@ def peer_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=False,
     )
     if build.returncode != 0:
-        pytest.skip(f"could not build the Go peer: {build.stderr.strip()[-300:]}")
+        missing(f"could not build the Go peer: {build.stderr.strip()[-300:]}")
     return binary
 
 

@@ -1,4 +1,4 @@
-"""NVIDIA GPU and NVSwitch SPDM evidence from the shared vectors, and its mutations."""
+"""NVIDIA GPU and NVSwitch SPDM evidence from the repository vectors, and its mutations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SEV-SNP vectors (../shared/vectors/sev-snp) through the Python API."""
+"""SEV-SNP vectors (tests/data/vectors/sev-snp) through the Python API."""
 
 from __future__ import annotations
 

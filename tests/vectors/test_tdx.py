@@ -1,4 +1,4 @@
-"""TDX vectors (../shared/vectors/tdx) through the Python API."""
+"""TDX vectors (tests/data/vectors/tdx) through the Python API."""
 
 from __future__ import annotations
 
