@@ -12,8 +12,12 @@ use std::path::PathBuf;
 
 /// Whether `CI` is set, as `tests/support/prerequisites.py` reads it.
 pub(crate) fn running_in_ci() -> bool {
-    std::env::var("CI")
-        .is_ok_and(|value| !matches!(value.trim().to_ascii_lowercase().as_str(), "" | "0" | "false"))
+    std::env::var("CI").is_ok_and(|value| {
+        !matches!(
+            value.trim().to_ascii_lowercase().as_str(),
+            "" | "0" | "false"
+        )
+    })
 }
 
 /// Reports a missing prerequisite: panics under CI, otherwise prints `skipped: <what>` on stderr.
