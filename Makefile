@@ -10,7 +10,7 @@ PYTHON      ?= python3
 CARGO_LOCK  := $(if $(CI),--locked,)
 FUZZ_SECONDS ?= 20
 
-.PHONY: help venv system-deps build-dev demo test test-rust test-python bench fuzz lint-rust vectors-manifest wheel
+.PHONY: help venv system-deps build-dev demo test test-rust test-python bench fuzz lint-rust vectors-manifest wheel lint lint-python
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -70,6 +70,12 @@ VECTORS_DIR := tests/data/vectors
 vectors-manifest: ## rewrite tests/data/vectors/SHA256SUMS after a deliberate change to the vectors
 	cd $(VECTORS_DIR) && find . -type f ! -path ./SHA256SUMS ! -path ./README.md | sed 's|^\./||' \
 		| LC_ALL=C sort | xargs sha256sum > SHA256SUMS
+
+lint: lint-python ## every linter that passes today (CI runs it); clippy: make lint-rust
+
+lint-python: venv ## ruff and mypy --strict, both configured in pyproject.toml
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/mypy
 
 lint-rust: ## clippy over the workspace
 	cargo clippy --release --workspace --all-targets -- -D warnings

@@ -30,17 +30,20 @@ build_py="$work/build-venv/bin/python"
 step "sdist"
 (cd "$repo" && "$work/build-venv/bin/maturin" sdist --out "$work/sdist")
 sdist=$(echo "$work"/sdist/openpcc-*.tar.gz)
-tar -tzf "$sdist" | sed 's|^[^/]*/||' | grep -qx 'proto/csprotos/router.proto' \
-    || { echo "the sdist lacks proto/ (build input of rust/openpcc-compute)" >&2; exit 1; }
+listing=$(tar -tzf "$sdist" | sed 's|^[^/]*/||')
+for needed in proto/csprotos/router.proto LICENSE README.md; do
+    grep -qx "$needed" <<<"$listing" || { echo "the sdist lacks $needed" >&2; exit 1; }
+done
 
 step "wheel from the sdist with pip (isolated build environment)"
 if [[ "$(uname -s)" == Linux ]]; then
     # pip's isolated environment has maturin only: put the build venv's zig on PATH for --zig.
+    # --no-cache-dir: a wheel cached from an earlier sdist must not stand in for this build.
     zig_dir=$("$build_py" -c 'import os, ziglang; print(os.path.dirname(ziglang.__file__))')
     PATH="$zig_dir:$PATH" MATURIN_PEP517_ARGS="--zig --compatibility $policy" \
-        "$build_py" -m pip wheel --no-deps --wheel-dir "$work/dist" "$sdist"
+        "$build_py" -m pip wheel --no-cache-dir --no-deps --wheel-dir "$work/dist" "$sdist"
 else
-    "$build_py" -m pip wheel --no-deps --wheel-dir "$work/dist" "$sdist"
+    "$build_py" -m pip wheel --no-cache-dir --no-deps --wheel-dir "$work/dist" "$sdist"
 fi
 wheel=$(echo "$work"/dist/openpcc-*.whl)
 echo "built $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB)"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from support.prerequisites import missing, running_in_ci
 from support.vectors import load_json, vectors_root
 

@@ -8,10 +8,8 @@ Regenerate it with ``make vectors-manifest`` after a deliberate update, and note
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
-
 from support.vectors import REPOSITORY_VECTORS
 
 MANIFEST = REPOSITORY_VECTORS / "SHA256SUMS"
