@@ -71,7 +71,7 @@ vectors-manifest: ## rewrite tests/data/vectors/SHA256SUMS after a deliberate ch
 	cd $(VECTORS_DIR) && find . -type f ! -path ./SHA256SUMS ! -path ./README.md | sed 's|^\./||' \
 		| LC_ALL=C sort | xargs sha256sum > SHA256SUMS
 
-lint: lint-python ## every linter that passes today (CI runs it); clippy: make lint-rust
+lint: lint-python lint-rust ## ruff, mypy --strict and clippy (CI runs it; rustfmt is not clean yet)
 
 lint-python: venv ## ruff and mypy --strict, both configured in pyproject.toml
 	$(VENV)/bin/ruff check
