@@ -8,9 +8,9 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from openpcc.attestation.eventlog import parse_event_log, replay, verify_event_log
 from openpcc.exceptions import EvidenceFormatError, MalformedInputError, UnsupportedError
+
 from tests.support.vectors import load_json, read_bytes
 
 
