@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from openpcc import compute
+from support.prerequisites import missing
 
 from tests.support import go_interop, stream_interop
 
