@@ -18,7 +18,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from openpcc import compute
-from support.prerequisites import missing
 
 from tests.support import go_interop, stream_interop
 
