@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import json
-import os
 import threading
 from collections.abc import Iterator
 
@@ -22,6 +21,7 @@ from openpcc.services.engines.llama import (
     LlamaEngine,
     missing_prerequisite,
 )
+from support.prerequisites import missing
 
 from .helpers import chunks, collect, streamed_text
 
@@ -31,12 +31,9 @@ PROMPT = "Write a long story about a dragon who learns to bake bread."
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[LlamaEngine]:
-    missing = missing_prerequisite()
-    if missing is not None:
-        message = f"embedded model not installed: looked for {missing}; run `make model`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    absent = missing_prerequisite()
+    if absent is not None:
+        missing(f"embedded model not installed: looked for {absent}; run `make model`")
     yield LlamaEngine(max_tokens=64)
 
 
