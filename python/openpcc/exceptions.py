@@ -242,3 +242,18 @@ class ComputeStateError(ComputeError, UsageError):
 
 class ComputeArgumentError(ComputeError, ValueError):
     """An argument to ``openpcc.compute`` is not valid (key, size, status, field)."""
+
+
+# --- relay and gateway servers (openpcc.services) -----------------------------
+
+
+class EdgeError(OpenPCCError):
+    """Base of the errors raised when starting or stopping a relay or gateway server."""
+
+
+class EdgeConfigError(EdgeError, ValueError):
+    """A relay or gateway setting, or a gateway key file, is not usable."""
+
+
+class EdgeBindError(EdgeError, OSError):
+    """The relay or gateway cannot listen on the configured address."""

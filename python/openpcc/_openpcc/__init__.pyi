@@ -1,6 +1,7 @@
 from . import attestation as attestation
 from . import bhttp as bhttp
 from . import compute as compute
+from . import edge as edge
 from . import eventlog as eventlog
 from . import hpke as hpke
 from . import nvidia as nvidia

@@ -5,6 +5,7 @@
 mod attestation;
 mod bhttp;
 mod compute;
+mod edge;
 mod errors;
 mod eventlog;
 mod hpke;
@@ -23,10 +24,11 @@ type Register = fn(&Bound<'_, PyModule>) -> PyResult<()>;
 #[pymodule(gil_used = false)]
 fn _openpcc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    let submodules: [(&str, Register); 11] = [
+    let submodules: [(&str, Register); 12] = [
         ("attestation", attestation::register),
         ("bhttp", bhttp::register),
         ("compute", compute::register),
+        ("edge", edge::register),
         ("eventlog", eventlog::register),
         ("hpke", hpke::register),
         ("nvidia", nvidia::register),

@@ -1,0 +1,1 @@
+"""Server roles, one module each (``openpcc <role> --config FILE``)."""
