@@ -155,6 +155,10 @@ class ChunkLimitError(OHTTPError, LimitError):
 class OHTTPUsageError(OHTTPError, UsageError):
     """A sealer or opener was used after finishing or after an error, or with invalid options."""
 
+
+class OHTTPMediaTypeError(OHTTPError, UnsupportedError):
+    """A ``Content-Type`` that is not the OHTTP request (or response) media type expected."""
+
 # --- BHTTP (RFC 9292) -------------------------------------------------------
 
 

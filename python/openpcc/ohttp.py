@@ -10,7 +10,22 @@ Plain messages::
     assert client.decapsulate_response(reply) == bhttp_response
 
 Chunked messages: ``ChunkedRequestSealer`` (client) -> ``ChunkedRequestOpener`` (gateway), then
-``ChunkedResponseSealer`` (gateway) -> ``ChunkedResponseOpener`` (client). ``feed`` takes bytes as
+``ChunkedResponseSealer`` (gateway) -> ``ChunkedResponseOpener`` (client).
+
+The response's form does not follow the request's (the reference gateway answers chunked whenever
+the inner response streams or announces trailers): every context answers or opens either form. A
+gateway opens by the request's ``Content-Type`` and picks the response form::
+
+    opener = RequestOpener(key, content_type)           # message/ohttp-req or -chunked-req
+    pieces = opener.feed(body); last = opener.finish()
+    sealer = ResponseSealer(opener.response_context, chunked=streams)
+    send(sealer.media_type, sealer.feed(bhttp_response) + sealer.finish())
+
+and a client opens by the response's ``Content-Type``::
+
+    reply = ResponseOpener(client_context, response_content_type)
+    bhttp_response = b"".join(reply.feed(body)) + reply.finish()
+ ``feed`` takes bytes as
 they arrive and returns what is ready (wire pieces from sealers, chunk plaintexts from openers);
 ``finish`` closes the stream and detects truncation. ``fixed_chunk_len=REFERENCE_CHUNK_LEN`` gives
 the reference's fixed 532-byte chunks (550 bytes on the wire, zero-padded tail, 17-byte final).
@@ -22,9 +37,15 @@ Errors are in ``openpcc.exceptions`` under ``OHTTPError``.
 from __future__ import annotations
 
 from openpcc._openpcc.ohttp import (
+    CHUNKED_REQUEST_MEDIA_TYPE,
+    CHUNKED_RESPONSE_MEDIA_TYPE,
     DEFAULT_MAX_REQUEST_CHUNK,
     DEFAULT_MAX_RESPONSE_CHUNK,
+    DEFAULT_SEAL_CHUNK_LEN,
     REFERENCE_CHUNK_LEN,
+    REFERENCE_MAX_REQUEST_CHUNK,
+    REQUEST_MEDIA_TYPE,
+    RESPONSE_MEDIA_TYPE,
     ChunkedRequestOpener,
     ChunkedRequestSealer,
     ChunkedResponseOpener,
@@ -32,7 +53,10 @@ from openpcc._openpcc.ohttp import (
     ClientContext,
     GatewayKey,
     KeyConfig,
+    RequestOpener,
     ResponseContext,
+    ResponseOpener,
+    ResponseSealer,
     decode_key_configs,
     encapsulate_request,
     encode_key_configs,
@@ -45,6 +69,7 @@ from openpcc.exceptions import (
     MalformedMessageError,
     OHTTPDecryptError,
     OHTTPError,
+    OHTTPMediaTypeError,
     OHTTPUnsupportedError,
     OHTTPUsageError,
     SuiteMismatchError,
@@ -59,11 +84,17 @@ X25519_KEM = 0x0020
 HKDF_SHA256_AES128GCM = (0x0001, 0x0001)
 
 __all__ = [
+    "CHUNKED_REQUEST_MEDIA_TYPE",
+    "CHUNKED_RESPONSE_MEDIA_TYPE",
     "DEFAULT_MAX_REQUEST_CHUNK",
     "DEFAULT_MAX_RESPONSE_CHUNK",
+    "DEFAULT_SEAL_CHUNK_LEN",
     "HKDF_SHA256_AES128GCM",
     "REFERENCE_CHUNK_LEN",
     "REFERENCE_KEM",
+    "REFERENCE_MAX_REQUEST_CHUNK",
+    "REQUEST_MEDIA_TYPE",
+    "RESPONSE_MEDIA_TYPE",
     "X25519_KEM",
     "ChunkLimitError",
     "ChunkTooLargeError",
@@ -79,9 +110,13 @@ __all__ = [
     "MalformedMessageError",
     "OHTTPDecryptError",
     "OHTTPError",
+    "OHTTPMediaTypeError",
     "OHTTPUnsupportedError",
     "OHTTPUsageError",
+    "RequestOpener",
     "ResponseContext",
+    "ResponseOpener",
+    "ResponseSealer",
     "SuiteMismatchError",
     "TruncatedStreamError",
     "decode_key_configs",

@@ -1,106 +1,304 @@
-"""OHTTP interop with the Go reference: github.com/openpcc/twoway (what github.com/openpcc/ohttp seals and
-opens with) over cloudflare/circl HPKE, on the reference suite 0x0030 and the mem-gateway key.
+"""Live OHTTP interop with the reference's github.com/openpcc/ohttp v0.0.80 over loopback HTTP, both
+suites (0x0030, 0x0020), all four request/response pairings, each side in the module's default
+configuration and in OpenPCC's (fixed 532-byte chunks, messages padded to multiples of 532):
 
-Both directions, plain and chunked: Go client -> openpcc gateway -> Go client, and openpcc client -> Go
-gateway -> openpcc client. Skipped when Go (or its module proxy) is unavailable."""
+* the reference gateway (``ohttp.Middleware``; harness ``tests/interop/ohttp``) against our client
+  (``encapsulate_request`` / ``ChunkedRequestSealer``, then ``ResponseOpener`` by the response's
+  ``Content-Type``);
+* the reference client (``ohttp.Transport``) against our gateway (``RequestOpener`` by the request's
+  ``Content-Type``, ``ResponseSealer`` of the form the response needs) behind a loopback HTTP server.
+
+The harness is built once per session into a temporary directory. Without ``go`` (>= 1.25) on PATH the
+tests skip saying so; with ``CI`` set a missing or old Go, or a failed build, fails them. The recorded
+exchanges in ``ohttp-vectors.json`` are checked without Go by ``test_ohttp_vectors.py``."""
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
+import os
+import re
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
 from pathlib import Path
+from typing import Any, ClassVar, NoReturn
+from urllib.parse import urlsplit
 
 import pytest
-from openpcc import ohttp
+from openpcc import bhttp, ohttp
+from openpcc.exceptions import OpenPCCError
 
 pytestmark = pytest.mark.interop
 
-PEER_DIR = Path(__file__).resolve().parent / "ohttp"
-SEED = bytes.fromhex("0f4eda2e6c806018fb1082a6b0d8dc30c3aee556b41ac47cda7db81a57985997")
-GO_REQUEST = b"go request " * 100
-GO_RESPONSE = b"go response " * 100
-OUR_REQUEST = b"openpcc request " * 70
-OUR_RESPONSE = b"openpcc response " * 70
+HARNESS_DIR = Path(__file__).resolve().parent / "ohttp"
+MIN_GO = (1, 25)
+MEM_GATEWAY_SEED = bytes.fromhex("0f4eda2e6c806018fb1082a6b0d8dc30c3aee556b41ac47cda7db81a57985997")
+KEYS = {1: (ohttp.REFERENCE_KEM, MEM_GATEWAY_SEED), 2: (ohttp.X25519_KEM, bytes([0x22]) * 32)}
+BODY = b"openpcc live interop " * 250  # 5250 bytes: more than one 4096-byte request chunk
+DIGEST = hashlib.sha256(BODY).hexdigest()
+FORMS = ["plain", "chunked"]
+PATHS = ["/plain", "/chunked"]
+CONFIGS = ["default", "openpcc"]
+OPENPCC_CHUNK = ohttp.REFERENCE_CHUNK_LEN  # 532
 
 
-@pytest.fixture(scope="module")
-def peer_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _request_type(form: str) -> str:
+    return ohttp.CHUNKED_REQUEST_MEDIA_TYPE if form == "chunked" else ohttp.REQUEST_MEDIA_TYPE
+
+
+def _response_type(path: str) -> str:
+    """What the target's answer on ``path`` makes the gateway send: /chunked streams with a trailer."""
+    return ohttp.CHUNKED_RESPONSE_MEDIA_TYPE if path == "/chunked" else ohttp.RESPONSE_MEDIA_TYPE
+
+
+def _missing(what: str) -> NoReturn:
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} (CI is set: the live OHTTP interop checks are required)")
+    pytest.skip(what)
+
+
+def _go_version(go: str) -> tuple[int, int]:
+    out = subprocess.run(
+        [go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60, check=False
+    )
+    match = re.match(r"go(\d+)\.(\d+)", out.stdout.strip())
+    if out.returncode != 0 or match is None:
+        _missing(f"`go env GOVERSION` failed: {out.stderr.strip()[-300:]}")
+    return int(match.group(1)), int(match.group(2))
+
+
+@pytest.fixture(scope="session")
+def ohttp_peer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     go = shutil.which("go")
     if go is None:
-        pytest.skip("go is not installed")
+        _missing("`go` (>= 1.25, for github.com/openpcc/ohttp v0.0.80) not found on PATH")
+    version = _go_version(go)
+    if version < MIN_GO:
+        _missing(f"`go` on PATH is {version[0]}.{version[1]}; the v0.0.80 modules need >= 1.25")
     binary = tmp_path_factory.mktemp("ohttp-peer") / "ohttp-peer"
     build = subprocess.run(
         [go, "build", "-o", str(binary), "."],
-        cwd=PEER_DIR,
+        cwd=HARNESS_DIR,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
         check=False,
+        env={**os.environ, "GOFLAGS": "-mod=mod"},
     )
     if build.returncode != 0:
-        pytest.skip(f"could not build the Go peer: {build.stderr.strip()[-300:]}")
+        _missing(f"the Go harness {HARNESS_DIR} did not build: {build.stderr.strip()[-400:]}")
     return binary
 
 
-def chunked_open(
-    opener: ohttp.ChunkedRequestOpener | ohttp.ChunkedResponseOpener, data: bytes
-) -> bytes:
-    return b"".join(opener.feed(data)) + opener.finish()
+# --- the reference gateway against our client ----------------------------------------------
 
 
-def test_interop_with_go_reference(peer_binary: Path) -> None:
-    key = ohttp.GatewayKey.from_seed(1, ohttp.REFERENCE_KEM, SEED, [ohttp.HKDF_SHA256_AES128GCM])
+@pytest.fixture(scope="module")
+def reference_gateway(ohttp_peer: Path) -> Iterator[dict[str, Any]]:
     proc = subprocess.Popen(
-        [str(peer_binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [str(ohttp_peer), "gateway"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
-        assert proc.stdout is not None and proc.stdin is not None
-        go_requests = json.loads(proc.stdout.readline())
-
-        # openpcc gateway opens the Go client's requests and answers them.
-        request, responder = key.decapsulate_request(bytes.fromhex(go_requests["plain_request"]))
-        assert request == GO_REQUEST
-        plain_response = responder.encapsulate_response(OUR_RESPONSE)
-        chunked_request = bytes.fromhex(go_requests["chunked_request"])
-        opener = ohttp.ChunkedRequestOpener(key)
-        assert chunked_open(opener, chunked_request) == GO_REQUEST
-        assert opener.response_context is not None
-        sealer = ohttp.ChunkedResponseSealer(
-            opener.response_context, max_chunk_len=ohttp.REFERENCE_CHUNK_LEN
-        )
-        chunked_response = b"".join(sealer.feed(OUR_RESPONSE) + sealer.finish())
-
-        # openpcc client requests for the Go gateway.
-        our_plain, plain_client = ohttp.encapsulate_request(key.key_config, OUR_REQUEST)
-        our_sealer = ohttp.ChunkedRequestSealer(
-            key.key_config, fixed_chunk_len=ohttp.REFERENCE_CHUNK_LEN
-        )
-        our_chunked = b"".join(our_sealer.feed(OUR_REQUEST) + our_sealer.finish())
-
-        message = {
-            "plain_response": plain_response.hex(),
-            "chunked_response": chunked_response.hex(),
-            "plain_request": our_plain.hex(),
-            "chunked_request": our_chunked.hex(),
-        }
-        proc.stdin.write(json.dumps(message) + "\n")
-        proc.stdin.flush()
-        reply = json.loads(proc.stdout.readline())
+        assert proc.stdout is not None
+        info: dict[str, Any] = json.loads(proc.stdout.readline())
+        assert sorted(info["urls"]) == CONFIGS
+        assert all(urlsplit(url).hostname == "127.0.0.1" for url in info["urls"].values())
+        yield info
     finally:
         if proc.stdin is not None:
             proc.stdin.close()
-        assert proc.wait(timeout=60) == 0, "Go peer failed (see stderr)"
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
-    # The Go client opened openpcc's responses.
-    assert bytes.fromhex(reply["plain_response_pt"]) == OUR_RESPONSE
-    assert bytes.fromhex(reply["chunked_response_pt"]) == OUR_RESPONSE
-    # The Go gateway opened openpcc's requests (the chunked one with its 532-byte zero padding).
-    assert bytes.fromhex(reply["plain_request_pt"]) == OUR_REQUEST
-    padded = bytes.fromhex(reply["chunked_request_pt"])
-    assert padded[: len(OUR_REQUEST)] == OUR_REQUEST and not any(padded[len(OUR_REQUEST) :])
-    assert len(padded) % ohttp.REFERENCE_CHUNK_LEN == 0
-    # openpcc's client opens the Go gateway's responses.
-    assert plain_client.decapsulate_response(bytes.fromhex(reply["plain_response"])) == GO_RESPONSE
-    chunked_reply = ohttp.ChunkedResponseOpener(our_sealer.client_context)
-    assert chunked_open(chunked_reply, bytes.fromhex(reply["chunked_response"])) == GO_RESPONSE
+
+def _post(url: str, content_type: str, body: bytes) -> tuple[int, str, bytes]:
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request("POST", parts.path or "/", body=body, headers={"Content-Type": content_type})
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Content-Type") or "", resp.read()
+    finally:
+        conn.close()
+
+
+def _seal_request(
+    config: ohttp.KeyConfig, form: str, setup: str, inner: bhttp.Request
+) -> tuple[bytes, ohttp.ClientContext]:
+    """Seals ``inner`` as our client does: in the ``openpcc`` setup padded to multiples of 532 and
+    (chunked) cut into fixed 532-byte chunks, as the reference client is configured (spec §2.6)."""
+    chunked = form == "chunked"
+    if setup == "openpcc":
+        message = bhttp.encode(
+            inner,
+            indeterminate=chunked,
+            pad_to_multiple_of=OPENPCC_CHUNK,
+            max_encoded_chunk_len=OPENPCC_CHUNK,
+        )
+    else:
+        message = bhttp.encode(inner, indeterminate=chunked)
+    if not chunked:
+        return ohttp.encapsulate_request(config, message)
+    fixed = OPENPCC_CHUNK if setup == "openpcc" else None
+    sealer = ohttp.ChunkedRequestSealer(config, fixed_chunk_len=fixed)
+    wire = sealer.feed(message) + sealer.finish()
+    return b"".join(wire), sealer.client_context
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("key_id", sorted(KEYS))
+@pytest.mark.parametrize("setup", CONFIGS)
+def test_reference_gateway_answers_our_client(
+    reference_gateway: dict[str, Any], setup: str, key_id: int, form: str, path: str
+) -> None:
+    configs = [ohttp.KeyConfig.decode(bytes.fromhex(c)) for c in reference_gateway["key_configs"]]
+    config = next(c for c in configs if c.key_id == key_id)
+    assert config.kem == KEYS[key_id][0]
+    inner = bhttp.Request(
+        method="POST",
+        scheme="https",
+        authority="ohttp.invalid",
+        path=path,
+        headers=[("content-type", "application/octet-stream")],
+        content=BODY,
+    )
+    wire, client = _seal_request(config, form, setup, inner)
+    status, content_type, body = _post(reference_gateway["urls"][setup], _request_type(form), wire)
+    assert status == 200
+    assert content_type == _response_type(path), "the reference picks the form from the response"
+    opener = ohttp.ResponseOpener(client, content_type)
+    plaintext = b"".join(opener.feed(body)) + opener.finish()
+    if setup == "openpcc":
+        assert len(plaintext) % OPENPCC_CHUNK == 0, "the OpenPCC gateway pads responses"
+    reply = bhttp.decode_response(plaintext)
+    assert reply.status == 200
+    assert reply.content == f"reference {path} {DIGEST}".encode()
+    assert (dict(reply.trailers).get(b"x-digest") == DIGEST.encode()) == (path == "/chunked")
+
+
+# --- the reference client against our gateway -----------------------------------------------
+
+
+def _read_body(headers: Any, rfile: BufferedIOBase) -> bytes:
+    """The outer request body: Content-Length, or HTTP/1.1 chunked transfer coding (the reference
+    client streams chunked OHTTP requests)."""
+    if headers.get("Transfer-Encoding", "").lower() != "chunked":
+        return rfile.read(int(headers.get("Content-Length", "0")))
+    body = bytearray()
+    for _ in range(1 << 16):
+        size = int(rfile.readline().split(b";")[0].strip(), 16)
+        if size == 0:
+            while rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            return bytes(body)
+        body += rfile.read(size)
+        rfile.readline()
+    raise ValueError("too many transfer chunks")
+
+
+class OurGateway(BaseHTTPRequestHandler):
+    """Our OHTTP gateway: opens by the request's media type, answers /plain with a known-length
+    response (plain OHTTP) and /chunked with a streamed, trailered one (chunked OHTTP)."""
+
+    protocol_version = "HTTP/1.1"
+    keys: ClassVar[dict[int, ohttp.GatewayKey]] = {}
+
+    def do_POST(self) -> None:
+        try:
+            body = _read_body(self.headers, self.rfile)
+            key = self.keys.get(body[0]) if body else None
+            if key is None:
+                raise ValueError("unknown key id")
+            opener = ohttp.RequestOpener(key, self.headers.get("Content-Type", ""))
+            request = bhttp.decode_request(b"".join(opener.feed(body)) + opener.finish())
+            assert opener.response_context is not None
+            wire, media_type = self._answer(opener.response_context, request)
+        except (OpenPCCError, ValueError) as err:
+            self.send_error(400, type(err).__name__)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", media_type)
+        self.send_header("Content-Length", str(len(wire)))
+        self.end_headers()
+        self.wfile.write(wire)
+
+    @staticmethod
+    def _answer(context: ohttp.ResponseContext, request: bhttp.Request) -> tuple[bytes, str]:
+        path = request.path.decode()
+        digest = hashlib.sha256(request.content).hexdigest()
+        streamed = path == "/chunked"
+        announced = [("trailer", "X-Digest")] if streamed else []
+        reply = bhttp.Response(
+            status=200,
+            headers=[("content-type", "text/plain"), *announced],
+            content=f"openpcc {path} {digest}".encode(),
+            trailers=[("x-digest", digest)] if streamed else None,
+        )
+        sealer = ohttp.ResponseSealer(context, chunked=streamed)
+        pieces = sealer.feed(bhttp.encode(reply, indeterminate=streamed)) + sealer.finish()
+        return b"".join(pieces), sealer.media_type
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: no request line or client address in the test output."""
+
+
+@pytest.fixture(scope="module")
+def our_gateway() -> Iterator[tuple[str, list[ohttp.KeyConfig]]]:
+    keys = {
+        key_id: ohttp.GatewayKey.from_seed(key_id, kem, seed, [ohttp.HKDF_SHA256_AES128GCM])
+        for key_id, (kem, seed) in KEYS.items()
+    }
+    handler = type("Gateway", (OurGateway,), {"keys": keys})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host!s}:{port}/", [k.key_config for k in keys.values()]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_reference_client_against_our_gateway(
+    ohttp_peer: Path, our_gateway: tuple[str, list[ohttp.KeyConfig]]
+) -> None:
+    url, configs = our_gateway
+    payload = {"url": url, "key_configs": [c.encode().hex() for c in configs], "body": BODY.hex()}
+    run = subprocess.run(
+        [str(ohttp_peer), "client"],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    results = json.loads(run.stdout)
+    seen = set()
+    for r in results:
+        case = (r["config"], r["kem"], r["request_form"], r["path"])
+        seen.add(case)
+        assert r["request_media_type"] == _request_type(r["request_form"]), case
+        assert r["response_media_type"] == _response_type(r["path"]), case
+        assert r["status"] == 200, case
+        assert r["response_body"] == f"openpcc {r['path']} {DIGEST}", case
+        assert (r["trailers"].get("X-Digest") == DIGEST) == (r["path"] == "/chunked"), case
+    assert len(seen) == 16, (
+        "2 client configurations x 2 suites x 2 request forms x 2 response forms"
+    )

@@ -4,9 +4,15 @@ from collections.abc import Sequence
 from typing import final
 
 __all__ = [
+    "CHUNKED_REQUEST_MEDIA_TYPE",
+    "CHUNKED_RESPONSE_MEDIA_TYPE",
     "DEFAULT_MAX_REQUEST_CHUNK",
     "DEFAULT_MAX_RESPONSE_CHUNK",
+    "DEFAULT_SEAL_CHUNK_LEN",
     "REFERENCE_CHUNK_LEN",
+    "REFERENCE_MAX_REQUEST_CHUNK",
+    "REQUEST_MEDIA_TYPE",
+    "RESPONSE_MEDIA_TYPE",
     "ChunkedRequestOpener",
     "ChunkedRequestSealer",
     "ChunkedResponseOpener",
@@ -14,15 +20,33 @@ __all__ = [
     "ClientContext",
     "GatewayKey",
     "KeyConfig",
+    "RequestOpener",
     "ResponseContext",
+    "ResponseOpener",
+    "ResponseSealer",
     "decode_key_configs",
     "encapsulate_request",
     "encode_key_configs",
 ]
 
+#: Largest request chunk plaintext a gateway opener accepts by default: 16384, which
+#: draft-ietf-ohai-chunked-ohttp requires every implementation to accept.
 DEFAULT_MAX_REQUEST_CHUNK: int
+#: The reference gateway's request chunk limit (4096), a deviation from the draft; pass it as
+#: ``max_chunk_len`` to be as strict as the reference.
+REFERENCE_MAX_REQUEST_CHUNK: int
+#: Largest response chunk plaintext a client opener accepts by default (16384).
 DEFAULT_MAX_RESPONSE_CHUNK: int
+#: Default chunk plaintext length of the sealers (4096, the reference sealer's default).
+DEFAULT_SEAL_CHUNK_LEN: int
+#: The reference's fixed chunk plaintext length (532).
 REFERENCE_CHUNK_LEN: int
+#: ``Content-Type`` values: ``message/ohttp-req``, ``message/ohttp-res``,
+#: ``message/ohttp-chunked-req``, ``message/ohttp-chunked-res``.
+REQUEST_MEDIA_TYPE: str
+RESPONSE_MEDIA_TYPE: str
+CHUNKED_REQUEST_MEDIA_TYPE: str
+CHUNKED_RESPONSE_MEDIA_TYPE: str
 
 @final
 class KeyConfig:
@@ -63,17 +87,29 @@ def decode_key_configs(data: bytes) -> list[KeyConfig]:
 
 @final
 class ResponseContext:
-    """The gateway's handle for answering one decapsulated request."""
+    """The gateway's handle for answering one decapsulated request (plain or chunked) in either form:
+    plain with ``encapsulate_response`` (``message/ohttp-res``), chunked with ``ChunkedResponseSealer``
+    (``message/ohttp-chunked-res``), or ``ResponseSealer(ctx, chunked=...)``."""
 
     def encapsulate_response(self, message: bytes, *, response_nonce: bytes | None = None) -> bytes:
-        """``response_nonce || AEAD(message)``. ``response_nonce`` is for test vectors only."""
+        """A plain response: ``response_nonce || AEAD(message)``. ``response_nonce`` is for test
+        vectors only."""
+    @property
+    def request_chunked(self) -> bool:
+        """Whether the request was chunked (it does not constrain the response's form)."""
 
 @final
 class ClientContext:
-    """The client's handle for the response to its request."""
+    """The client's handle for the response to its request, in either form: plain with
+    ``decapsulate_response``, chunked with ``ChunkedResponseOpener``, or by its ``Content-Type``
+    with ``ResponseOpener``."""
 
     def decapsulate_response(self, data: bytes) -> bytes:
-        """Opens ``response_nonce || ct``. Raises ``MalformedMessageError`` or ``OHTTPDecryptError``."""
+        """Opens a plain response ``response_nonce || ct``. Raises ``MalformedMessageError`` or
+        ``OHTTPDecryptError``."""
+    @property
+    def request_chunked(self) -> bool:
+        """Whether the request was chunked (it does not constrain the response's form)."""
 
 @final
 class GatewayKey:
@@ -123,7 +159,7 @@ class ChunkedRequestSealer:
     ) -> ChunkedRequestSealer: ...
     @property
     def client_context(self) -> ClientContext:
-        """The context for the chunked response (feed it to ``ChunkedResponseOpener``)."""
+        """The context for the response, plain or chunked (see ``ResponseOpener``)."""
     def feed(self, data: bytes) -> list[bytes]:
         """Seals what ``data`` completes; returns the wire pieces ready to send."""
     def feed_many(self, chunks: Sequence[bytes]) -> list[bytes]:
@@ -133,24 +169,26 @@ class ChunkedRequestSealer:
 
 @final
 class ChunkedRequestOpener:
-    """Gateway side of a chunked request: ``feed`` wire bytes, get chunk plaintexts."""
+    """Gateway side of a chunked request: ``feed`` wire bytes, get chunk plaintexts.
+
+    ``max_chunk_len`` bounds each chunk's plaintext (``ChunkTooLargeError`` beyond): 16384 by
+    default as the chunked-OHTTP draft requires, ``REFERENCE_MAX_REQUEST_CHUNK`` (4096) to refuse
+    what the reference gateway refuses."""
 
     def __new__(
-        cls, gateway_key: GatewayKey, *, max_chunk_len: int = 4096
+        cls, gateway_key: GatewayKey, *, max_chunk_len: int = 16384
     ) -> ChunkedRequestOpener: ...
     @property
     def response_context(self) -> ResponseContext | None:
-        """Available once the header and enc have arrived."""
+        """Available once the header and enc have arrived; answers in either form."""
     def feed(self, data: bytes) -> list[bytes]: ...
     def finish(self) -> bytes:
         """The final chunk's plaintext; ``TruncatedStreamError`` if the stream ended before it."""
 
 @final
 class ChunkedResponseSealer:
-    """Gateway side of a chunked response. The first wire piece returned is the response nonce.
-
-    ``response_context`` must come from a ``ChunkedRequestOpener`` (else ``OHTTPUsageError``).
-    """
+    """Gateway side of a chunked response (``message/ohttp-chunked-res``) to a plain or chunked
+    request. The first wire piece returned is the response nonce."""
 
     def __new__(
         cls,
@@ -166,11 +204,80 @@ class ChunkedResponseSealer:
 
 @final
 class ChunkedResponseOpener:
-    """Client side of a chunked response; ``client_context`` must come from a ``ChunkedRequestSealer``
-    (else ``OHTTPUsageError``)."""
+    """Client side of a chunked response, to a plain or chunked request."""
 
     def __new__(
         cls, client_context: ClientContext, *, max_chunk_len: int = 16384
     ) -> ChunkedResponseOpener: ...
+    def feed(self, data: bytes) -> list[bytes]: ...
+    def finish(self) -> bytes: ...
+
+@final
+class RequestOpener:
+    """Gateway side of a request of the form its ``Content-Type`` names (``message/ohttp-req`` or
+    ``message/ohttp-chunked-req``; any other raises ``OHTTPMediaTypeError``).
+
+    Chunked: ``feed`` returns chunk plaintexts as they complete and ``finish`` the final one. Plain:
+    ``feed`` collects (returns ``[]``) and ``finish`` returns the whole request, so bound the body size
+    before feeding. Both judge the header (key id, suite) as soon as its 7 bytes arrive.
+    ``max_chunk_len`` is as for ``ChunkedRequestOpener``.
+
+    Then answer in the form you pick: ``ResponseSealer(opener.response_context, chunked=...)``.
+    """
+
+    def __new__(
+        cls, gateway_key: GatewayKey, media_type: str, *, max_chunk_len: int = 16384
+    ) -> RequestOpener: ...
+    @property
+    def chunked(self) -> bool: ...
+    @property
+    def response_context(self) -> ResponseContext | None:
+        """Chunked: once the header and enc have arrived. Plain: after ``finish``."""
+    def feed(self, data: bytes) -> list[bytes]: ...
+    def finish(self) -> bytes: ...
+
+@final
+class ResponseSealer:
+    """Gateway side of a response in the form the caller picks (``chunked``), to a request of either
+    form. Send its pieces with ``Content-Type: media_type``.
+
+    Chunked: as ``ChunkedResponseSealer`` (the nonce is the first piece). Plain: ``feed`` collects
+    (returns ``[]``) and ``finish`` returns ``[response_nonce || ct]``. ``response_nonce`` is for test
+    vectors only.
+    """
+
+    def __new__(
+        cls,
+        response_context: ResponseContext,
+        *,
+        chunked: bool,
+        fixed_chunk_len: int | None = None,
+        max_chunk_len: int = 4096,
+        response_nonce: bytes | None = None,
+    ) -> ResponseSealer: ...
+    @property
+    def media_type(self) -> str:
+        """``message/ohttp-res`` or ``message/ohttp-chunked-res``."""
+    @property
+    def chunked(self) -> bool: ...
+    def feed(self, data: bytes) -> list[bytes]: ...
+    def finish(self) -> list[bytes]: ...
+
+@final
+class ResponseOpener:
+    """Client side of a response of the form its ``Content-Type`` names (``message/ohttp-res`` or
+    ``message/ohttp-chunked-res``, whatever the request's form, as the reference client picks its
+    opener; any other raises ``OHTTPMediaTypeError``).
+
+    Chunked: ``feed`` returns chunk plaintexts as they complete, ``finish`` the final one
+    (``TruncatedStreamError`` if it never came). Plain: ``feed`` collects and ``finish`` returns the
+    whole response.
+    """
+
+    def __new__(
+        cls, client_context: ClientContext, media_type: str, *, max_chunk_len: int = 16384
+    ) -> ResponseOpener: ...
+    @property
+    def chunked(self) -> bool: ...
     def feed(self, data: bytes) -> list[bytes]: ...
     def finish(self) -> bytes: ...

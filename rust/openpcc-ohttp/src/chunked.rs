@@ -4,6 +4,10 @@
 //!   gives the nonces), labels `"message/bhttp chunked request"` / `"... response"`.
 //! * Response: `response_nonce || chunk* || final`, chunk `i` sealed with nonce `aead_nonce XOR i`.
 //!
+//! A chunked response may answer a plain request and a plain response a chunked one (the response
+//! secret depends on the response's form only, spec §2.4/§2.5), so [`ChunkedResponseSealer`] and
+//! [`ChunkedResponseOpener`] take the context of a request of either form.
+//!
 //! Sealers emit one chunk per `push` (split at `max_chunk_len`), or with `fixed_chunk_len` (the
 //! reference's 532) accumulate exactly that many bytes per chunk and zero-pad the tail (RFC 9292
 //! padding, which is what the reference's BHTTP padding amounts to). The final chunk is always empty,
@@ -15,7 +19,7 @@ use openpcc_twoway::{ChunkCipher, ChunkOpener, ChunkSealer, CounterNonceAead};
 use crate::client::{setup_client, ClientContext, Ephemeral};
 use crate::header::HEADER_LEN;
 use crate::response::ResponseContext;
-use crate::{Error, GatewayKey, KeyConfig, BHTTP_CHUNKED_LABELS, DEFAULT_MAX_REQUEST_CHUNK};
+use crate::{Error, Form, GatewayKey, KeyConfig, DEFAULT_SEAL_CHUNK_LEN};
 
 /// How a sealer cuts plaintext into chunks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +32,7 @@ pub struct SealerOptions {
 
 impl Default for SealerOptions {
     fn default() -> Self {
-        Self { max_chunk_len: DEFAULT_MAX_REQUEST_CHUNK, fixed_chunk_len: None }
+        Self { max_chunk_len: DEFAULT_SEAL_CHUNK_LEN, fixed_chunk_len: None }
     }
 }
 
@@ -192,7 +196,7 @@ pub struct ChunkedRequestSealer(StreamSealer<SenderContext>);
 impl ChunkedRequestSealer {
     /// Sets up HPKE towards `config` (its first symmetric suite). The first output piece is `hdr || enc`.
     pub fn new(config: &KeyConfig, options: SealerOptions, ephemeral: Ephemeral<'_>) -> Result<(Self, ClientContext), Error> {
-        let (prefix, sender, context) = setup_client(config, BHTTP_CHUNKED_LABELS, ephemeral)?;
+        let (prefix, sender, context) = setup_client(config, Form::Chunked, ephemeral)?;
         Ok((Self(StreamSealer::new(prefix, sender, options)?), context))
     }
 
@@ -216,7 +220,10 @@ pub struct ChunkedRequestOpener {
 }
 
 impl ChunkedRequestOpener {
-    /// An opener accepting request chunks of at most `max_chunk_len` plaintext bytes.
+    /// An opener accepting request chunks of at most `max_chunk_len` plaintext bytes: the draft's
+    /// [`DEFAULT_MAX_REQUEST_CHUNK`](crate::DEFAULT_MAX_REQUEST_CHUNK) (16384), or
+    /// [`REFERENCE_MAX_REQUEST_CHUNK`](crate::REFERENCE_MAX_REQUEST_CHUNK) (4096) to be as strict as
+    /// the reference gateway.
     #[must_use]
     pub fn new(key: GatewayKey, max_chunk_len: usize) -> Self {
         Self { key, max_chunk_len, stream: StreamOpener::new(), response: None }
@@ -234,14 +241,15 @@ impl ChunkedRequestOpener {
         };
         let setup = |prefix: &[u8]| {
             let (header, enc) = prefix.split_at(HEADER_LEN.min(prefix.len()));
-            let (recipient, context) = key.setup(header, enc, BHTTP_CHUNKED_LABELS)?;
+            let (recipient, context) = key.setup(header, enc, Form::Chunked)?;
             *response = Some(context);
             Ok(ChunkOpener::new(recipient, max))
         };
         self.stream.push(data, prefix_len, setup, out)
     }
 
-    /// The response context, available once the header and enc have been read.
+    /// The response context (for a response of either form), available once the header and enc
+    /// have been read.
     #[must_use]
     pub fn response_context(&self) -> Option<&ResponseContext> {
         self.response.as_ref()
@@ -253,20 +261,16 @@ impl ChunkedRequestOpener {
     }
 }
 
-/// Gateway: seals a chunked response. The first output piece is the response nonce.
+/// Gateway: seals a chunked response (`message/ohttp-chunked-res`) to a request of either form.
+/// The first output piece is the response nonce.
 pub struct ChunkedResponseSealer(StreamSealer<CounterNonceAead>);
 
 impl ChunkedResponseSealer {
     /// A sealer with a random response nonce, or the given one (test vectors only).
     pub fn new(context: &ResponseContext, options: SealerOptions, response_nonce: Option<&[u8]>) -> Result<Self, Error> {
         let secret = &context.0;
-        secret.expect_chunked(true)?;
-        let nonce = match response_nonce {
-            Some(nonce) if nonce.len() == secret.nonce_len() => nonce.to_vec(),
-            Some(_) => return Err(Error::Usage("response nonce length")),
-            None => secret.random_nonce()?,
-        };
-        let aead = secret.aead(&nonce)?;
+        let nonce = secret.nonce_or_random(response_nonce)?;
+        let aead = secret.aead(Form::Chunked, &nonce)?;
         Ok(Self(StreamSealer::new(nonce, aead, options)?))
     }
 
@@ -281,7 +285,8 @@ impl ChunkedResponseSealer {
     }
 }
 
-/// Client: opens a chunked response as wire bytes arrive.
+/// Client: opens a chunked response (`message/ohttp-chunked-res`) to a request of either form as
+/// wire bytes arrive.
 pub struct ChunkedResponseOpener {
     context: ClientContext,
     max_chunk_len: usize,
@@ -295,18 +300,12 @@ impl ChunkedResponseOpener {
         Self { context, max_chunk_len, stream: StreamOpener::new() }
     }
 
-    /// Fails unless the context comes from a chunked request (checked on the first `push` too).
-    pub fn check_context(&self) -> Result<(), Error> {
-        self.context.0.expect_chunked(true)
-    }
-
     /// Appends the plaintext of every chunk `data` completes.
     pub fn push(&mut self, data: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
         let secret = &self.context.0;
-        secret.expect_chunked(true)?;
         let max = self.max_chunk_len;
         let nonce_len = secret.nonce_len();
-        let setup = |nonce: &[u8]| Ok(ChunkOpener::new(secret.aead(nonce)?, max));
+        let setup = |nonce: &[u8]| Ok(ChunkOpener::new(secret.aead(Form::Chunked, nonce)?, max));
         self.stream.push(data, |_| Ok(nonce_len), setup, out)
     }
 

@@ -37,6 +37,9 @@ pub enum Error {
     /// The chunk sequence is exhausted.
     #[error("chunk sequence exhausted")]
     SequenceOverflow,
+    /// A `Content-Type` that is not the OHTTP media type expected here.
+    #[error("media type: {0}")]
+    MediaType(&'static str),
     /// The API was used out of order or with inconsistent arguments.
     #[error("misuse: {0}")]
     Usage(&'static str),

@@ -6,7 +6,7 @@ use openpcc_hpke::{RecipientContext, SecretKey, Suite};
 
 use crate::header::{RequestHeader, HEADER_LEN};
 use crate::response::{ResponseContext, ResponseSecret};
-use crate::{Error, KeyConfig, Kem, Labels, SymmetricSuite, BHTTP_LABELS};
+use crate::{Error, Form, KeyConfig, Kem, SymmetricSuite};
 
 /// A gateway key pair and its public key config. Cheap to clone (shared).
 #[derive(Clone)]
@@ -69,13 +69,9 @@ impl GatewayKey {
         &self.0.config
     }
 
-    /// Decapsulates `hdr || enc || ct` (RFC 9458 labels); returns the request and its response context.
+    /// Decapsulates a plain request (`message/ohttp-req`): `hdr || enc || ct`. Returns the request and
+    /// the context that answers it in either form.
     pub fn decapsulate_request(&self, data: &[u8]) -> Result<(Vec<u8>, ResponseContext), Error> {
-        self.decapsulate_request_with(data, BHTTP_LABELS)
-    }
-
-    /// [`decapsulate_request`](Self::decapsulate_request) with explicit labels.
-    pub fn decapsulate_request_with(&self, data: &[u8], labels: Labels) -> Result<(Vec<u8>, ResponseContext), Error> {
         let header = data.get(..HEADER_LEN).ok_or(Error::Malformed("request shorter than its header"))?;
         let suite = self.check_header(header)?;
         let enc_end = HEADER_LEN + suite.kem.enc_len();
@@ -84,7 +80,7 @@ impl GatewayKey {
         if ct.len() < suite.aead.tag_len() {
             return Err(Error::Malformed("request shorter than the aead tag"));
         }
-        let (mut recipient, response) = self.setup(header, enc, labels)?;
+        let (mut recipient, response) = self.setup(header, enc, Form::Plain)?;
         let msg = recipient.open(b"", ct)?;
         Ok((msg, response))
     }
@@ -105,17 +101,18 @@ impl GatewayKey {
     }
 
     /// HPKE recipient setup for a checked header and its enc.
-    pub(crate) fn setup(&self, header: &[u8], enc: &[u8], labels: Labels) -> Result<(RecipientContext, ResponseContext), Error> {
+    pub(crate) fn setup(&self, header: &[u8], enc: &[u8], form: Form) -> Result<(RecipientContext, ResponseContext), Error> {
         let suite = self.check_header(header)?;
-        let mut info = Vec::with_capacity(labels.request.len() + 1 + HEADER_LEN);
-        info.extend_from_slice(labels.request);
+        let label = form.request_label();
+        let mut info = Vec::with_capacity(label.len() + 1 + HEADER_LEN);
+        info.extend_from_slice(label);
         info.push(0);
         info.extend_from_slice(header);
         let recipient = suite.setup_base_recipient(enc, &self.0.secret, &info).map_err(|err| match err {
             openpcc_hpke::Error::InvalidKey | openpcc_hpke::Error::InvalidInput(_) => Error::Malformed("enc is not a valid public key"),
             other => other.into(),
         })?;
-        let response = ResponseSecret::new(suite, enc.to_vec(), labels, |label, len| recipient.export(label, len))?;
+        let response = ResponseSecret::new(suite, enc.to_vec(), form, |label, len| recipient.export(label, len))?;
         Ok((recipient, ResponseContext(response)))
     }
 }

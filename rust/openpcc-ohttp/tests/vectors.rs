@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use openpcc_ohttp::chunked::{ChunkedRequestOpener, ChunkedRequestSealer, ChunkedResponseOpener, ChunkedResponseSealer, SealerOptions};
-use openpcc_ohttp::{encapsulate_request_with, Ephemeral, GatewayKey, KeyConfig, BHTTP_LABELS};
+use openpcc_ohttp::{encapsulate_request_with, Ephemeral, GatewayKey, KeyConfig};
 use serde_json::Value;
 
 fn load(name: &str) -> Option<Value> {
@@ -38,7 +38,7 @@ fn rfc9458_appendix_a() {
     let request = hex_field(&v, "request_bhttp");
     let eph = hex_field(&v, "client_ephemeral_sk");
     let (encapsulated, client) =
-        encapsulate_request_with(key.key_config(), &request, BHTTP_LABELS, Ephemeral::SecretKey(&eph)).unwrap();
+        encapsulate_request_with(key.key_config(), &request, Ephemeral::SecretKey(&eph)).unwrap();
     assert_eq!(encapsulated, hex_field(&v, "encapsulated_request"));
 
     let (opened, response_ctx) = key.decapsulate_request(&encapsulated).unwrap();

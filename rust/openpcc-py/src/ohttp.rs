@@ -3,7 +3,8 @@
 use std::sync::{Mutex, MutexGuard};
 
 use openpcc_ohttp::chunked::{self, SealerOptions};
-use openpcc_ohttp::{Aead, Ephemeral, Error, Kdf, Kem, SymmetricSuite, BHTTP_LABELS};
+use openpcc_ohttp::stream;
+use openpcc_ohttp::{Aead, Ephemeral, Error, Form, Kdf, Kem, SymmetricSuite};
 use pyo3::exceptions::PyValueError;
 use pyo3::import_exception;
 use pyo3::prelude::*;
@@ -20,6 +21,12 @@ import_exception!(openpcc.exceptions, TruncatedStreamError);
 import_exception!(openpcc.exceptions, ChunkTooLargeError);
 import_exception!(openpcc.exceptions, ChunkLimitError);
 import_exception!(openpcc.exceptions, OHTTPUsageError);
+import_exception!(openpcc.exceptions, OHTTPMediaTypeError);
+
+// Signature defaults are written as literals, as in the stub; they must equal the crate constants.
+const _: () = assert!(openpcc_ohttp::DEFAULT_SEAL_CHUNK_LEN == 4096);
+const _: () = assert!(openpcc_ohttp::DEFAULT_MAX_REQUEST_CHUNK == 16384);
+const _: () = assert!(openpcc_ohttp::DEFAULT_MAX_RESPONSE_CHUNK == 16384);
 
 /// Chunk work on fewer bytes than this runs with the GIL held (releasing it costs more).
 const DETACH_THRESHOLD: usize = 16 * 1024;
@@ -37,6 +44,7 @@ fn to_py_err(err: Error) -> PyErr {
         Error::ChunkTooLarge => ChunkTooLargeError::new_err(msg),
         Error::SequenceOverflow => ChunkLimitError::new_err(msg),
         Error::Usage(_) => OHTTPUsageError::new_err(msg),
+        Error::MediaType(_) => OHTTPMediaTypeError::new_err(msg),
         _ => OHTTPError::new_err(msg),
     }
 }
@@ -214,6 +222,12 @@ impl PyResponseContext {
         Ok(PyBytes::new(py, &sealed))
     }
 
+    /// Whether the request was chunked (the response may take either form).
+    #[getter]
+    fn request_chunked(&self) -> bool {
+        self.0.request_form() == Form::Chunked
+    }
+
     #[allow(clippy::unused_self)] // Python calls it on the instance
     fn __repr__(&self) -> &'static str {
         "ResponseContext(<secret>)"
@@ -229,6 +243,12 @@ impl PyClientContext {
     fn decapsulate_response<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
         let msg = maybe_detach(py, data.len() >= DETACH_THRESHOLD, || self.0.decapsulate_response(data)).map_err(to_py_err)?;
         Ok(PyBytes::new(py, &msg))
+    }
+
+    /// Whether the request was chunked (the response may take either form).
+    #[getter]
+    fn request_chunked(&self) -> bool {
+        self.0.request_form() == Form::Chunked
     }
 
     #[allow(clippy::unused_self)] // Python calls it on the instance
@@ -250,7 +270,7 @@ fn encapsulate_request<'py>(
     ephemeral_secret_key: Option<&[u8]>,
 ) -> PyResult<(Bound<'py, PyBytes>, PyClientContext)> {
     let (data, ctx) = py
-        .detach(|| openpcc_ohttp::encapsulate_request_with(&key_config.0, message, BHTTP_LABELS, ephemeral(ephemeral_secret_key)))
+        .detach(|| openpcc_ohttp::encapsulate_request_with(&key_config.0, message, ephemeral(ephemeral_secret_key)))
         .map_err(to_py_err)?;
     Ok((PyBytes::new(py, &data), PyClientContext(ctx)))
 }
@@ -333,7 +353,7 @@ struct PyChunkedRequestOpener(Mutex<chunked::ChunkedRequestOpener>);
 #[pymethods]
 impl PyChunkedRequestOpener {
     #[new]
-    #[pyo3(signature = (gateway_key, *, max_chunk_len=4096))]
+    #[pyo3(signature = (gateway_key, *, max_chunk_len=16384))]
     fn new(gateway_key: &PyGatewayKey, max_chunk_len: usize) -> Self {
         Self(Mutex::new(chunked::ChunkedRequestOpener::new(gateway_key.0.clone(), max_chunk_len)))
     }
@@ -407,10 +427,8 @@ struct PyChunkedResponseOpener(Mutex<chunked::ChunkedResponseOpener>);
 impl PyChunkedResponseOpener {
     #[new]
     #[pyo3(signature = (client_context, *, max_chunk_len=16384))]
-    fn new(client_context: &PyClientContext, max_chunk_len: usize) -> PyResult<Self> {
-        let opener = chunked::ChunkedResponseOpener::new(client_context.0.clone(), max_chunk_len);
-        opener.check_context().map_err(to_py_err)?;
-        Ok(Self(Mutex::new(opener)))
+    fn new(client_context: &PyClientContext, max_chunk_len: usize) -> Self {
+        Self(Mutex::new(chunked::ChunkedResponseOpener::new(client_context.0.clone(), max_chunk_len)))
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
@@ -427,6 +445,126 @@ impl PyChunkedResponseOpener {
     }
 }
 
+/// Gateway: opens a request of the form its `Content-Type` names.
+#[pyclass(frozen, module = "openpcc.ohttp", name = "RequestOpener")]
+struct PyRequestOpener(Mutex<stream::RequestOpener>);
+
+#[pymethods]
+impl PyRequestOpener {
+    #[new]
+    #[pyo3(signature = (gateway_key, media_type, *, max_chunk_len=16384))]
+    fn new(gateway_key: &PyGatewayKey, media_type: &str, max_chunk_len: usize) -> PyResult<Self> {
+        let opener = stream::RequestOpener::for_media_type(gateway_key.0.clone(), media_type, max_chunk_len).map_err(to_py_err)?;
+        Ok(Self(Mutex::new(opener)))
+    }
+
+    #[getter]
+    fn chunked(&self) -> PyResult<bool> {
+        Ok(lock(&self.0)?.form() == Form::Chunked)
+    }
+
+    #[getter]
+    fn response_context(&self) -> PyResult<Option<PyResponseContext>> {
+        Ok(lock(&self.0)?.response_context().cloned().map(PyResponseContext))
+    }
+
+    fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        let heavy = {
+            let opener = lock(&self.0)?;
+            opener.form() == Form::Chunked && opener.response_context().is_none()
+        } || data.len() >= DETACH_THRESHOLD;
+        let out = with_lock(py, heavy, &self.0, |s| {
+            let mut out = Vec::new();
+            s.push(data, &mut out).map(|()| out)
+        })?;
+        bytes_list(py, &out)
+    }
+
+    fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        // A plain request is decapsulated here (HPKE setup included).
+        let heavy = lock(&self.0)?.form() == Form::Plain;
+        let last = with_lock(py, heavy, &self.0, stream::RequestOpener::finish)?;
+        Ok(PyBytes::new(py, &last))
+    }
+}
+
+/// Gateway: seals a response in the form the caller picks.
+#[pyclass(frozen, module = "openpcc.ohttp", name = "ResponseSealer")]
+struct PyResponseSealer(Mutex<stream::ResponseSealer>);
+
+#[pymethods]
+impl PyResponseSealer {
+    #[new]
+    #[pyo3(signature = (response_context, *, chunked, fixed_chunk_len=None, max_chunk_len=4096, response_nonce=None))]
+    fn new(
+        response_context: &PyResponseContext,
+        chunked: bool,
+        fixed_chunk_len: Option<usize>,
+        max_chunk_len: usize,
+        response_nonce: Option<&[u8]>,
+    ) -> PyResult<Self> {
+        let form = if chunked { Form::Chunked } else { Form::Plain };
+        let options = sealer_options(fixed_chunk_len, max_chunk_len);
+        let inner = stream::ResponseSealer::new(&response_context.0, form, options, response_nonce).map_err(to_py_err)?;
+        Ok(Self(Mutex::new(inner)))
+    }
+
+    #[getter]
+    fn media_type(&self) -> PyResult<&'static str> {
+        Ok(lock(&self.0)?.media_type())
+    }
+
+    #[getter]
+    fn chunked(&self) -> PyResult<bool> {
+        Ok(lock(&self.0)?.form() == Form::Chunked)
+    }
+
+    fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.0, |s| feed_all(&[data], |d, o| s.push(d, o)))?;
+        bytes_list(py, &out)
+    }
+
+    fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = with_lock(py, true, &self.0, |s| {
+            let mut out = Vec::new();
+            s.finish(&mut out).map(|()| out)
+        })?;
+        bytes_list(py, &out)
+    }
+}
+
+/// Client: opens a response of the form its `Content-Type` names.
+#[pyclass(frozen, module = "openpcc.ohttp", name = "ResponseOpener")]
+struct PyResponseOpener(Mutex<stream::ResponseOpener>);
+
+#[pymethods]
+impl PyResponseOpener {
+    #[new]
+    #[pyo3(signature = (client_context, media_type, *, max_chunk_len=16384))]
+    fn new(client_context: &PyClientContext, media_type: &str, max_chunk_len: usize) -> PyResult<Self> {
+        let opener = stream::ResponseOpener::for_media_type(client_context.0.clone(), media_type, max_chunk_len).map_err(to_py_err)?;
+        Ok(Self(Mutex::new(opener)))
+    }
+
+    #[getter]
+    fn chunked(&self) -> PyResult<bool> {
+        Ok(lock(&self.0)?.form() == Form::Chunked)
+    }
+
+    fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.0, |s| {
+            let mut out = Vec::new();
+            s.push(data, &mut out).map(|()| out)
+        })?;
+        bytes_list(py, &out)
+    }
+
+    fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let last = with_lock(py, true, &self.0, stream::ResponseOpener::finish)?;
+        Ok(PyBytes::new(py, &last))
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyKeyConfig>()?;
     m.add_class::<PyGatewayKey>()?;
@@ -436,11 +574,20 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyChunkedRequestOpener>()?;
     m.add_class::<PyChunkedResponseSealer>()?;
     m.add_class::<PyChunkedResponseOpener>()?;
+    m.add_class::<PyRequestOpener>()?;
+    m.add_class::<PyResponseSealer>()?;
+    m.add_class::<PyResponseOpener>()?;
     m.add_function(wrap_pyfunction!(encode_key_configs, m)?)?;
     m.add_function(wrap_pyfunction!(decode_key_configs, m)?)?;
     m.add_function(wrap_pyfunction!(encapsulate_request, m)?)?;
     m.add("DEFAULT_MAX_REQUEST_CHUNK", openpcc_ohttp::DEFAULT_MAX_REQUEST_CHUNK)?;
     m.add("DEFAULT_MAX_RESPONSE_CHUNK", openpcc_ohttp::DEFAULT_MAX_RESPONSE_CHUNK)?;
+    m.add("REFERENCE_MAX_REQUEST_CHUNK", openpcc_ohttp::REFERENCE_MAX_REQUEST_CHUNK)?;
+    m.add("DEFAULT_SEAL_CHUNK_LEN", openpcc_ohttp::DEFAULT_SEAL_CHUNK_LEN)?;
+    m.add("REQUEST_MEDIA_TYPE", openpcc_ohttp::REQUEST_MEDIA_TYPE)?;
+    m.add("RESPONSE_MEDIA_TYPE", openpcc_ohttp::RESPONSE_MEDIA_TYPE)?;
+    m.add("CHUNKED_REQUEST_MEDIA_TYPE", openpcc_ohttp::CHUNKED_REQUEST_MEDIA_TYPE)?;
+    m.add("CHUNKED_RESPONSE_MEDIA_TYPE", openpcc_ohttp::CHUNKED_RESPONSE_MEDIA_TYPE)?;
     m.add("REFERENCE_CHUNK_LEN", openpcc_ohttp::REFERENCE_CHUNK_LEN)?;
     Ok(())
 }
