@@ -49,6 +49,8 @@ bench: build-dev ## benchmarks: openpcc against named peers, one ratio table
 	mkdir -p $(dir $(BENCH_JSON))
 	$(PY) -m pytest -q benches --benchmark-enable --benchmark-only --benchmark-columns=min,median,mean,ops,rounds --benchmark-json=$(BENCH_JSON)
 	$(PY) benches/ratios.py $(BENCH_JSON)
+	# relay and gateway under load against the reference's (needs taskset and 2 CPUs; Go for the peers)
+	$(PY) benches/edge_load.py --json $(dir $(BENCH_JSON))edge-bench.json
 
 lint-rust: ## clippy over the workspace
 	cargo clippy --release --workspace --all-targets -- -D warnings

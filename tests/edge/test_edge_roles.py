@@ -60,6 +60,27 @@ def test_chunked_compute_request_streams_with_trailers(stack: Stack, kem: int) -
     assert (b"x-refund", b"cmVmdW5k") in [(k.lower(), v) for k, v in reply.response.trailers]
 
 
+@pytest.mark.parametrize("request_form", ["plain", "chunked"])
+@pytest.mark.parametrize("response_form", ["plain", "chunked"])
+def test_response_form_follows_the_response(stack: Stack, request_form: str, response_form: str) -> None:
+    """All four pairings: a known-length upstream answer is sealed plain, a streaming one chunked,
+    whatever the request's form."""
+    (stack.state / "release").touch()  # the streaming upstream need not wait here
+    if response_form == "plain":
+        request = edge.inner_request(BANK, "/exchange", b"e" * 700)
+    else:
+        request = edge.inner_request(ROUTER, "/", b"p" * 700)
+    send = edge.send_plain if request_form == "plain" else edge.send_chunked
+    reply = send(stack.relay.url, config_for(stack, 0x0030), request)
+    assert reply.status == 200 and reply.response is not None
+    expected = "message/ohttp-res" if response_form == "plain" else "message/ohttp-chunked-res"
+    assert reply.content_type == expected
+    if response_form == "plain":
+        assert json.loads(reply.response.content)["len"] == 700
+    else:
+        assert reply.response.content == b"first piece second piece"
+
+
 def test_chunked_bank_request(stack: Stack) -> None:
     body = bytes(range(256)) * 20
     reply = edge.send_chunked(stack.relay.url, config_for(stack, 0x0030), edge.inner_request(BANK, "/withdraw", body))

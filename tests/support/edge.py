@@ -169,59 +169,61 @@ def _post(url: str, content_type: str, body: bytes | Iterator[bytes], timeout: f
 
 
 def send_plain(url: str, config: ohttp.KeyConfig, request: bhttp.Request, timeout: float = 15.0,
-               extra: dict[str, str] | None = None) -> Reply:
+               extra: dict[str, str] | None = None, on_first_piece: object = None) -> Reply:
     """A plain OHTTP request (known-length BHTTP padded to 532) through ``url``."""
     encoded = bhttp.encode(bhttp.normalize_request(request), pad_to_multiple_of=532)
     data, context = ohttp.encapsulate_request(config, encoded)
     conn, resp = _post(url, "message/ohttp-req", data, timeout, extra)
     try:
-        body = resp.read()
-        ctype = resp.getheader("Content-Type", "")
-        if resp.status != 200:
-            return Reply(resp.status, ctype, None, body)
-        if ctype == "message/ohttp-res":
-            return Reply(200, ctype, bhttp.decode_response(context.decapsulate_response(body)), body)
-        raise AssertionError(f"unexpected response type {ctype}")
+        return _read_response(resp, context, on_first_piece)
     finally:
         conn.close()
 
 
 def send_chunked(url: str, config: ohttp.KeyConfig, request: bhttp.Request, timeout: float = 15.0,
                  on_first_piece: object = None) -> Reply:
-    """A chunked OHTTP request (indeterminate BHTTP, reference 532-byte chunks); reads the chunked
-    response incrementally and calls ``on_first_piece()`` when the first content arrives."""
+    """A chunked OHTTP request (indeterminate BHTTP, reference 532-byte chunks) through ``url``."""
     encoded = bhttp.encode(bhttp.normalize_request(request, indeterminate=True), indeterminate=True)
     sealer = ohttp.ChunkedRequestSealer(config, fixed_chunk_len=ohttp.REFERENCE_CHUNK_LEN)
     pieces = sealer.feed(encoded) + sealer.finish()
     conn, resp = _post(url, "message/ohttp-chunked-req", iter(pieces), timeout)
     try:
-        ctype = resp.getheader("Content-Type", "")
-        if resp.status != 200:
-            return Reply(resp.status, ctype, None, resp.read())
-        if ctype != "message/ohttp-chunked-res":
-            raise AssertionError(f"unexpected response type {ctype}")
-        opener = ohttp.ChunkedResponseOpener(sealer.client_context)
-        decoder = bhttp.StreamDecoder()
-        events: list[object] = []
-        first_at = None
-        raw = b""
-        while True:
-            data = resp.read1(65536)
-            if not data:
-                break
-            raw += data
-            for pt in opener.feed(data):
-                new = decoder.feed(pt)
-                if first_at is None and any(isinstance(e, bhttp.BodyChunk) for e in new):
-                    first_at = time.monotonic()
-                    if callable(on_first_piece):
-                        on_first_piece()
-                events.extend(new)
-        events.extend(decoder.feed(opener.finish()))
-        events.extend(decoder.finish())
-        return Reply(200, ctype, _assemble(events), raw, first_at)
+        return _read_response(resp, sealer.client_context, on_first_piece)
     finally:
         conn.close()
+
+
+def _read_response(resp: http.client.HTTPResponse, context: ohttp.ClientContext, on_first_piece: object) -> Reply:
+    """Opens a plain or chunked response (by its Content-Type); a chunked one is read incrementally
+    and ``on_first_piece()`` is called when its first content arrives."""
+    ctype = resp.getheader("Content-Type", "")
+    if resp.status != 200:
+        return Reply(resp.status, ctype, None, resp.read())
+    if ctype == "message/ohttp-res":
+        body = resp.read()
+        return Reply(200, ctype, bhttp.decode_response(context.decapsulate_response(body)), body)
+    if ctype != "message/ohttp-chunked-res":
+        raise AssertionError(f"unexpected response type {ctype}")
+    opener = ohttp.ChunkedResponseOpener(context)
+    decoder = bhttp.StreamDecoder()
+    events: list[object] = []
+    first_at = None
+    raw = b""
+    while True:
+        data = resp.read1(65536)
+        if not data:
+            break
+        raw += data
+        for pt in opener.feed(data):
+            new = decoder.feed(pt)
+            if first_at is None and any(isinstance(e, bhttp.BodyChunk) for e in new):
+                first_at = time.monotonic()
+                if callable(on_first_piece):
+                    on_first_piece()
+            events.extend(new)
+    events.extend(decoder.feed(opener.finish()))
+    events.extend(decoder.finish())
+    return Reply(200, ctype, _assemble(events), raw, first_at)
 
 
 def _assemble(events: list[object]) -> bhttp.Response:

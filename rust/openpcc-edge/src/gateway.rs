@@ -33,10 +33,6 @@ const CHUNKED_REQUEST: &str = "message/ohttp-chunked-req";
 const PLAIN_RESPONSE: &str = "message/ohttp-res";
 const CHUNKED_RESPONSE: &str = "message/ohttp-chunked-res";
 
-/// Whether the OHTTP layer can answer a request in the other form (plain request, chunked
-/// response and the reverse). Until it can, the response takes the request's form.
-const MIXED_FORMS: bool = false;
-
 /// Why an outer request is refused (spec §1.5). The reason is a fixed text, never input bytes.
 #[derive(Clone, Copy, Debug)]
 enum Reject {
@@ -199,7 +195,7 @@ impl Gateway {
             }
             channel.boxed_unsync()
         };
-        self.dispatch(&head, body, context, false, LimitFlag::default()).await
+        self.dispatch(&head, body, context, LimitFlag::default()).await
     }
 
     async fn chunked(&self, body: Incoming) -> Result<Response<EdgeBody>, Reject> {
@@ -232,7 +228,7 @@ impl Gateway {
         let invalid = LimitFlag::default();
         let pump_flag = invalid.clone();
         tokio::spawn(async move { reader.pump(body, tx, pump_flag).await });
-        self.dispatch(&head, channel.boxed_unsync(), context, true, invalid).await
+        self.dispatch(&head, channel.boxed_unsync(), context, invalid).await
     }
 
     async fn dispatch(
@@ -240,14 +236,13 @@ impl Gateway {
         head: &openpcc_bhttp::Request,
         body: EdgeBody,
         context: ResponseContext,
-        chunked_request: bool,
         invalid_request: LimitFlag,
     ) -> Result<Response<EdgeBody>, Reject> {
         let base = match inner::route(head) {
             Route::HostNotAllowed => return Err(Reject::Request("inner host not allowed")),
-            Route::NotFound => return self.local(&context, chunked_request, 404, "404 page not found\n"),
-            Route::MethodNotAllowed => return self.local(&context, chunked_request, 405, "Method Not Allowed\n"),
-            Route::Ping => return self.local(&context, chunked_request, 200, "gateway"),
+            Route::NotFound => return local(&context, 404, "404 page not found\n"),
+            Route::MethodNotAllowed => return local(&context, 405, "Method Not Allowed\n"),
+            Route::Ping => return local(&context, 200, "gateway"),
             Route::Forward(Upstream::Bank) => &self.bank,
             Route::Forward(Upstream::Router) => &self.router,
         };
@@ -257,30 +252,14 @@ impl Gateway {
             Err(_) if invalid_request.too_large() => return Err(Reject::Request("invalid request stream")),
             Err(_) => return Err(Reject::Upstream),
         };
+        // The response's form follows the response, as the reference's middleware decides it: a
+        // streaming upstream (chunked transfer, or trailers announced) gets a chunked response.
         let streaming = response.headers().contains_key(TRAILER) || response.body().size_hint().exact().is_none();
-        let chunked = if MIXED_FORMS { streaming } else { chunked_request };
-        if chunked {
+        if streaming {
             self.seal_streaming(&context, response)
         } else {
             self.seal_plain(&context, response).await
         }
-    }
-
-    /// A response the gateway makes itself (ping, allow-list refusals), sealed in the request's form.
-    fn local(&self, context: &ResponseContext, chunked: bool, status: u16, body: &'static str) -> Result<Response<EdgeBody>, Reject> {
-        let fields = vec![openpcc_bhttp::Field::new("content-type", "text/plain; charset=utf-8")];
-        if chunked {
-            let mut sealer = ChunkedResponseSealer::new(context, response_sealer_options(), None).map_err(|_| Reject::Internal)?;
-            let mut out = Vec::new();
-            let mut pt = StreamingResponse::head(status, &fields);
-            StreamingResponse::chunk(&Bytes::from_static(body.as_bytes()), &mut pt);
-            pt.extend(StreamingResponse::end(&[]));
-            sealer.push(&pt, &mut out).map_err(|_| Reject::Internal)?;
-            sealer.finish(&mut out).map_err(|_| Reject::Internal)?;
-            return Ok(ohttp_response(CHUNKED_RESPONSE, full(out.concat())));
-        }
-        let response = openpcc_bhttp::Response { status, headers: fields, content: body.as_bytes().to_vec(), ..Default::default() };
-        seal_known_length(context, &response)
     }
 
     async fn seal_plain(&self, context: &ResponseContext, response: Response<Incoming>) -> Result<Response<EdgeBody>, Reject> {
@@ -307,6 +286,13 @@ impl Gateway {
         let keep: Vec<Keep> = vec![Box::new(self.metrics.stream_started())];
         Ok(ohttp_response(CHUNKED_RESPONSE, Tracked::new(sealing, self.metrics.clone(), keep).boxed_unsync()))
     }
+}
+
+/// A response the gateway makes itself (ping, allow-list refusals): known length, so plain.
+fn local(context: &ResponseContext, status: u16, body: &'static str) -> Result<Response<EdgeBody>, Reject> {
+    let fields = vec![openpcc_bhttp::Field::new("content-type", "text/plain; charset=utf-8")];
+    let response = openpcc_bhttp::Response { status, headers: fields, content: body.as_bytes().to_vec(), ..Default::default() };
+    seal_known_length(context, &response)
 }
 
 /// Chunked responses: one sealed chunk per upstream piece (at most the reference's 532 bytes of
