@@ -228,7 +228,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         for r in members:
             if "rps" in r:
                 ratio = ""
-                if ours is not None and r is not ours and r["rps"]:
+                if ours is not None and r is not ours and r["rps"] and not r["impl"].startswith("direct"):
                     ratio = f"  openpcc/peer rps {ours['rps'] / r['rps']:.2f}x"
                 extra = f"  added p50 {r['added_p50_ms']:.3f} ms" if "added_p50_ms" in r else ""
                 print(f"  {r['impl']:<44} {r['rps']:>9.1f} req/s  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms"
