@@ -54,6 +54,7 @@ pub fn full(bytes: impl Into<Bytes>) -> EdgeBody {
 }
 
 /// An empty body.
+#[must_use]
 pub fn empty() -> EdgeBody {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }

@@ -184,12 +184,12 @@ impl Gateway {
         let (inner, context) = key.decapsulate_request(&bytes).map_err(|e| ohttp_reject(&e))?;
         let config = DecoderConfig { expect: Some(Kind::Request), ..DecoderConfig::default() };
         let mut head = openpcc_bhttp::decode_request(&inner, &config).map_err(|_| Reject::Request("inner request is not binary http"))?;
-        let content = Bytes::from(std::mem::take(&mut head.content));
+        let payload = Bytes::from(std::mem::take(&mut head.content));
         let body = if head.trailers.is_empty() {
-            full(content)
+            full(payload)
         } else {
             let (tx, channel) = ChannelBody::new(3);
-            let frames = [Frame::data(content), Frame::trailers(inner::trailer_map(&head.trailers))];
+            let frames = [Frame::data(payload), Frame::trailers(inner::trailer_map(&head.trailers))];
             for piece in frames.into_iter().map(Piece::Frame).chain([Piece::End]) {
                 tx.try_send(piece).map_err(|_| Reject::Internal)?;
             }
@@ -217,7 +217,7 @@ impl Gateway {
                 Some(r) => r,
                 None => reader.insert(ChunkedReader::new(self.key_for(data.first().copied())?, self.max_request_chunk)),
             };
-            reader.feed(&data).map_err(|r| r)?;
+            reader.feed(&data)?;
             if let Some(head) = reader.take_head() {
                 break head;
             }

@@ -124,6 +124,7 @@ pub fn upstream_request(head: &openpcc_bhttp::Request, base: &Uri, body: EdgeBod
 }
 
 /// Trailer fields of an inner request, for the upstream body.
+#[must_use]
 pub fn trailer_map(fields: &[openpcc_bhttp::Field]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for field in fields {
@@ -136,6 +137,7 @@ pub fn trailer_map(fields: &[openpcc_bhttp::Field]) -> HeaderMap {
 
 /// The fields of an upstream response to carry inside BHTTP: hop-by-hop ones dropped, sorted by
 /// name as the reference's encoder does (stable for repeated names).
+#[must_use]
 pub fn response_fields(headers: &HeaderMap, keep_trailer_decl: bool) -> Vec<openpcc_bhttp::Field> {
     let mut fields: Vec<openpcc_bhttp::Field> = headers
         .iter()

@@ -233,3 +233,66 @@ impl KeyStore {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, key_id: u8, kem: u16, from: u64, until: u64) {
+        let body = format!(
+            r#"{{"key_id":{key_id},"kem":{kem},"seed":"{}","active_from":{from},"active_until":{until}}}"#,
+            "ab".repeat(32)
+        );
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("openpcc-edge-keys-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn windows_publish_early_and_accept_inside() {
+        let dir = temp_dir("windows");
+        write(&dir, "a.json", 1, 0x0020, 100, 200);
+        write(&dir, "b.json", 2, 0x0030, 180, 300);
+        write(&dir, ".hidden.json", 3, 0x0020, 0, 1000); // ignored: half-written files are dot-files
+        write(&dir, "bad.json", 4, 0x0099, 0, 1000); // skipped: unknown KEM
+        std::fs::write(dir.join("junk.json"), "{not json").unwrap();
+        let (set, skipped) = KeySet::load(&dir);
+        assert_eq!(skipped, 2);
+        assert!(set.accept(1, 150).is_ok());
+        assert_eq!(set.accept(2, 150).err(), Some(KeyProblem::Inactive)); // published, not yet active
+        assert_eq!(set.published(150).count(), 2);
+        assert!(set.accept(1, 190).is_ok() && set.accept(2, 190).is_ok()); // overlap
+        assert_eq!(set.accept(1, 201).err(), Some(KeyProblem::Inactive));
+        assert_eq!(set.accept(3, 150).err(), Some(KeyProblem::NotFound));
+        assert_eq!(set.published(250).count(), 1);
+        let configs = decode_configs(&set.encoded_configs(150));
+        assert_eq!(configs, vec![(1, 0x0020), (2, 0x0030)]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn decode_configs(data: &[u8]) -> Vec<(u8, u16)> {
+        openpcc_ohttp::decode_key_configs(data).unwrap().iter().map(|c| (c.key_id(), c.kem().id())).collect()
+    }
+
+    #[test]
+    fn refresh_sees_new_files_and_keeps_keys_when_emptied() {
+        let dir = temp_dir("refresh");
+        write(&dir, "a.json", 1, 0x0020, 0, u64::MAX / 2);
+        let store = KeyStore::open(dir.clone()).unwrap();
+        assert_eq!(store.current().active_count(10), 1);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write(&dir, "b.json", 2, 0x0020, 0, u64::MAX / 2);
+        assert!(store.refresh());
+        assert_eq!(store.current().active_count(10), 2);
+        std::fs::remove_file(dir.join("a.json")).unwrap();
+        std::fs::remove_file(dir.join("b.json")).unwrap();
+        assert!(!store.refresh()); // an emptied directory keeps the last keys
+        assert_eq!(store.current().active_count(10), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

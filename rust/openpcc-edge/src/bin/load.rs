@@ -83,7 +83,7 @@ struct Tally {
     received_bytes: u64,
 }
 
-async fn worker(args: Arc<Args>, index: usize, start: Instant, measure_from: Instant, until: Instant) -> Tally {
+async fn worker(args: Arc<Args>, index: usize, measure_from: Instant, until: Instant) -> Tally {
     let mut tally = Tally::default();
     let mut n = index;
     'connections: while Instant::now() < until {
@@ -133,7 +133,6 @@ async fn worker(args: Arc<Args>, index: usize, start: Instant, measure_from: Ins
             }
         }
     }
-    let _ = start;
     tally
 }
 
@@ -163,10 +162,7 @@ fn echo(listen: &str) -> ! {
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(|request: hyper::Request<hyper::body::Incoming>| async move {
                     let body = request.into_body().collect().await.map(http_body_util::Collected::to_bytes).unwrap_or_default();
-                    let response = hyper::Response::builder()
-                        .header("content-type", "application/octet-stream")
-                        .body(Full::new(body));
-                    response
+                    hyper::Response::builder().header("content-type", "application/octet-stream").body(Full::new(body))
                 });
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
@@ -175,9 +171,9 @@ fn echo(listen: &str) -> ! {
 }
 
 fn main() {
-    let argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some("--echo") {
-        echo(argv.get(2).map_or("127.0.0.1:0", String::as_str));
+    let raw_args: Vec<String> = std::env::args().collect();
+    if raw_args.get(1).map(String::as_str) == Some("--echo") {
+        echo(raw_args.get(2).map_or("127.0.0.1:0", String::as_str));
     }
     let args = Arc::new(parse_args());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|_| usage("runtime"));
@@ -186,7 +182,7 @@ fn main() {
         let measure_from = start + Duration::from_secs_f64(args.warmup);
         let until = measure_from + Duration::from_secs_f64(args.seconds);
         let tasks: Vec<_> = (0..args.concurrency)
-            .map(|i| tokio::spawn(worker(args.clone(), i, start, measure_from, until)))
+            .map(|i| tokio::spawn(worker(args.clone(), i, measure_from, until)))
             .collect();
         let mut tallies = Vec::new();
         for task in tasks {
