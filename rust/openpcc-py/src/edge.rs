@@ -47,7 +47,7 @@ impl PyEdgeServer {
         self.address.clone()
     }
 
-    /// Counters: role, running, active_streams, open_connections, requests_total, active_keys.
+    /// Counters: `role`, `running`, `active_streams`, `open_connections`, `requests_total`, `active_keys`.
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let status = self.server.lock().map_err(|_| EdgeError::new_err("server state poisoned"))?.status();
         let dict = PyDict::new(py);
