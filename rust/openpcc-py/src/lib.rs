@@ -4,6 +4,7 @@
 
 mod attestation;
 mod bhttp;
+mod buffers;
 mod blindrsa;
 mod compute;
 mod credits;
