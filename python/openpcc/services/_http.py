@@ -270,7 +270,7 @@ def error_response(code: Code, detail: str | None = None, *, binary: bool = Fals
     info = ERRORS[code]
     message = info.message if not detail else f"{info.message}: {detail}"
     headers = {ERROR_CODE_HEADER: str(int(code))}
-    if info.status == 503:
+    if info.status in (429, 503):
         headers["Retry-After"] = "1"
     if binary:
         from openpcc.compute import encode_message
