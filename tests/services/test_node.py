@@ -322,3 +322,40 @@ def test_software_key_only_with_the_danger_setting(tmp_path: Path) -> None:
     assert check(Policy.dev()) is False
     dev_text = (ROOT / "policies" / "dev.toml").read_text()
     assert check(load_policy(dev_text.replace("name = \"dev\"", "name = \"dev\"\ndanger_allow_software_request_key = true"))) is True
+
+
+def test_chunked_request_media_type(node: RoleProcess) -> None:
+    me = info(node)
+    candidates = [(me["node_id"], base64.b64decode(me["request_public_key"]))]
+    sealed = compute.seal_http_request(chat_request("in chunks"), candidates, chunked=True)
+    assert sealed.media_type == compute.CHUNKED_REQUEST
+    status, body = open_answer(sealed, me["node_id"], run(send(node, outer_headers(sealed), sealed.body)).wire)
+    assert status == 200 and sse_text(body) == "in chunks"
+
+
+def test_embedded_model_answers_through_the_node(tmp_path: Path) -> None:
+    from openpcc.services.engines.llama import DEFAULT_MODEL, missing_prerequisite
+
+    missing = missing_prerequisite()
+    if missing is not None:
+        message = f"embedded model not installed: looked for {missing}; run `make model`"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    need_swtpm()
+    port = free_port()
+    text = node_config(port, max_tokens=16).replace('engine = "echo"', 'engine = "llama"')
+    with role_process("node", text, tmp_path, port, ("--name", "a")) as llama:
+        me = info(llama)
+        assert f"model={DEFAULT_MODEL}" in me["tags"]
+        body = {"model": DEFAULT_MODEL, "stream": True, "temperature": 0, "max_tokens": 16,
+                "messages": [{"role": "user", "content": f"Say hello. {CANARY}"}]}
+        request = chat_request("").replace(content=json.dumps(body).encode())
+        sealed = seal(me, request)
+        answer = run(send(llama, outer_headers(sealed, credit=4096), sealed.body))
+        status, plain = open_answer(sealed, me["node_id"], answer.wire)
+        assert status == 200
+        assert sse_text(plain).strip()
+        refund = compute.parse_refund_amount_trailer(answer.trailers[REFUND])
+        assert 0 < refund < 4096  # the model's tokens were counted
+        assert CANARY not in llama.output()
