@@ -217,6 +217,7 @@ def test_client_disconnect_stops_the_engine(tmp_path: Path) -> None:
         assert metric(slow, "openpcc_node_engine_streams") == 0
         # 400 tokens at 50 ms would take 20 s; the node is free again at once
         assert info(slow)["node_id"] == me["node_id"]
+        assert " ERROR " not in slow.output()
 
 
 def test_bad_input_gets_a_clear_4xx_and_the_node_keeps_serving(node: RoleProcess) -> None:
@@ -293,6 +294,8 @@ def test_healthz_and_no_secret_in_the_log(node: RoleProcess) -> None:
     assert CANARY not in log
     assert "127.0.0.1:" not in log.replace(f"127.0.0.1:{node.url.rsplit(':', 1)[1]}", "")
     assert "secret" not in log and "alpha" not in log
+    assert " ERROR " not in log
+    assert "X-Encapsulated-Key" not in log and "x-encapsulated-key" not in log
 
 
 def test_software_key_only_with_the_danger_setting(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ class Code(IntEnum):
     SHUTTING_DOWN = 301
     STORE_UNAVAILABLE = 302
     RATE_LIMITED = 320
+    NOT_READY = 321
     INTERNAL = 399
 
     INVALID_NONCE = 400
@@ -73,6 +74,7 @@ ERRORS: dict[Code, ErrorInfo] = {
     Code.DECAPSULATION_FAILED: ErrorInfo(400, "failed to decapsulate encrypted request"),
     Code.REPLAYED_REQUEST: ErrorInfo(409, "request already received"),
     Code.RATE_LIMITED: ErrorInfo(429, "too many requests, retry later"),
+    Code.NOT_READY: ErrorInfo(503, "not ready"),
     Code.OVERLOADED: ErrorInfo(503, "too many requests in flight"),
     Code.SHUTTING_DOWN: ErrorInfo(503, "shutting down"),
     Code.STORE_UNAVAILABLE: ErrorInfo(503, "store unavailable"),

@@ -315,7 +315,7 @@ class NodeService:
 
     def _ready_parts(self) -> tuple[RequestKey, Engine]:
         if self.key is None or self.engine is None:
-            raise RequestRejectedError(Code.SHUTTING_DOWN, "not ready yet")
+            raise RequestRejectedError(Code.NOT_READY, "the request key or the engine is still loading")
         return self.key, self.engine
 
     @property
@@ -480,15 +480,18 @@ class NodeService:
                 await _pump(answer, sealer, response)
                 await _write(response, sealer.finish())
                 await response.finish({compute.REFUND_AMOUNT_TRAILER: self._refund_value(_unused(credit, answer))})
-        except (ConnectionResetError, asyncio.CancelledError):
+        except asyncio.CancelledError:
             how = "cancelled"
             raise
+        except ConnectionResetError:
+            how = "cancelled"  # the peer went away: the engine's answer is closed above, nothing more to send
         except EngineError as exc:
-            # Headers are out: like the reference, cut the stream off (no final chunk, so the client
-            # cannot take it for a whole answer).
+            # Headers are out: like the reference, cut the stream off. Without its final chunk the
+            # client's opener reports a truncated answer, and without a trailer the router refunds nothing.
             how = "failed"
             self.log.warning("%s: engine failed mid-stream (%s)", self.cfg.label, type(exc).__name__)
-            raise
+            if request.transport is not None:
+                request.transport.close()
         finally:
             self._streams.dec()
             self._ended.labels(how).inc()
