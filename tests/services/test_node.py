@@ -187,6 +187,35 @@ def test_invalid_inner_request_is_answered_encrypted_with_the_whole_credit_back(
     assert compute.parse_refund_amount_trailer(answer.trailers[REFUND]) == 64
 
 
+def inner(**change: Any) -> bhttp.Request:
+    return chat_request("hello").replace(**change)
+
+
+INNER_CASES = {
+    "not POST": (inner(method=b"GET"), 404),
+    "not a completion path": (inner(path=b"/admin"), 404),
+    "text body": (inner(headers=[(b"content-type", b"text/plain")]), 415),
+    "no content type": (inner(headers=[]), 415),
+    "content encoding": (inner(headers=[(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]), 400),
+    "header over 1024 bytes": (inner(headers=[(b"content-type", b"application/json"), (b"x-big", b"a" * 1025)]), 431),
+    "not JSON": (inner(content=b"{not json"), 400),
+    "model not served": (inner(content=json.dumps({"model": "other", "messages": []}).encode()), 404),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INNER_CASES))
+def test_inner_request_checks(node: RoleProcess, case: str) -> None:
+    request, expected = INNER_CASES[case]
+    me = info(node)
+    sealed = seal(me, request)
+    answer = run(send(node, outer_headers(sealed, credit=100), sealed.body))
+    assert answer.status == 200
+    status, body = open_answer(sealed, me["node_id"], answer.wire)
+    assert status == expected, body
+    assert "error" in json.loads(body)
+    assert compute.parse_refund_amount_trailer(answer.trailers[REFUND]) == 100
+
+
 def metric(node: RoleProcess, name: str) -> float:
     with urllib.request.urlopen(node.url + "/metrics", timeout=10) as resp:
         text = resp.read().decode()
