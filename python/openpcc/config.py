@@ -150,6 +150,8 @@ ROLE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     # A log entry is framed with a u16 length in tlog-tiles entry bundles.
     "log": {"port": DEFAULT_PORTS["log"], "max_body_bytes": 65535},
     "witness": {"port": DEFAULT_PORTS["witness"], "max_body_bytes": 65536},
+    # The reference's inner bodies reach 1 MiB; BHTTP, padding and AEAD framing add about 4%.
+    "node": {"port": DEFAULT_PORTS["node"], "max_body_bytes": 2 << 20},
 }
 
 # Settings only one role has. Other roles add theirs here (and to docs/configuration.md).

@@ -232,12 +232,20 @@ def test_client_disconnect_stops_the_engine(tmp_path: Path) -> None:
         me = info(slow)
         sealed = seal(me, chat_request(" ".join(["word"] * 400)), padding=False)
 
-        async def read_a_little() -> None:
+        async def read_a_little() -> tuple[bytes, float]:
+            opener = sealed.token_stream_opener(me["node_id"])
+            seen = b""
             async with open_stream("POST", slow.url + "/", headers=outer_headers(sealed), body=sealed.body) as r:
-                async for _chunk in r.iter_body():
-                    break
+                async for chunk in r.iter_body():
+                    seen += opener.push(chunk)
+                    if b"word" in seen:
+                        # the first tokens are here while the engine is still generating: no buffering
+                        return seen, await asyncio.to_thread(metric, slow, "openpcc_node_engine_streams")
+            return seen, -1.0
 
-        run(read_a_little())
+        first, streams_while_reading = run(read_a_little())
+        assert b'"content":"word"' in first.replace(b" ", b"")
+        assert streams_while_reading == 1
         cancelled = 'openpcc_node_engine_streams_ended_total{how="cancelled"}'
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and metric(slow, cancelled) < 1:
