@@ -399,3 +399,14 @@ def test_embedded_model_answers_through_the_node(tmp_path: Path) -> None:
         refund = compute.parse_refund_amount_trailer(answer.trailers[REFUND])
         assert 0 < refund < 4096  # the model's tokens were counted
         assert CANARY not in llama.output()
+
+
+def test_software_key_check_is_refused_with_require_tee() -> None:
+    from openpcc.services.node import SoftwareRequestKey
+
+    bundle = SoftwareRequestKey().evidence(b"")
+    allowed_but_tee = Policy(danger_allow_software_request_key=True)  # production defaults: require_tee
+    verdict = verify_evidence(bundle, allowed_but_tee, nonce=secrets.token_bytes(32))
+    (found,) = [c for c in verdict.checks if c.name == "node.software_request_key"]
+    assert found.ok is False and verdict.valid is False
+    assert verdict.claims["software_request_key"] is True
