@@ -236,6 +236,18 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
             "seconds an encapsulated key is remembered: a request sent again within it is refused (409)", _positive,
         ),
         Setting(
+            "router_url", str, "",
+            "base URL of a router to register with by `POST /node-events` (the reference's node agent, spec §9.1); "
+            "empty: none",
+            _http_url,
+        ),
+        Setting(
+            "advertise_url", str, "",
+            "the URL the router reaches this node at (its `RoutingInfo.url`); empty: `http://<host>:<port>/`",
+            _http_url,
+        ),
+        Setting("heartbeat_interval", float, 60.0, "seconds between heartbeats to `router_url`", _positive),
+        Setting(
             "refund_significant_bits", int, 5,
             "leading binary digits the refund keeps, rounded down (5: the currency's own precision; fewer: "
             "coarser, see docs/refunds.md)",

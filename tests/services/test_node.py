@@ -410,3 +410,50 @@ def test_software_key_check_is_refused_with_require_tee() -> None:
     (found,) = [c for c in verdict.checks if c.name == "node.software_request_key"]
     assert found.ok is False and verdict.valid is False
     assert verdict.claims["software_request_key"] is True
+
+
+def test_registers_with_a_router_by_node_events(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    events: list[bytes] = []
+
+    class Router(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802  (http.server's name)
+            assert self.path == "/node-events"
+            assert self.headers["Content-Type"] == "application/octet-stream"
+            events.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    router = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Router)
+    thread = threading.Thread(target=router.serve_forever, daemon=True)
+    thread.start()
+    try:
+        need_swtpm()
+        port = free_port()
+        text = node_config(port, router_url=f"http://127.0.0.1:{router.server_address[1]}", heartbeat_interval=0.2)
+        with role_process("node", text, tmp_path, port, ("--name", "a")) as registered:
+            me = info(registered)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and len(events) < 2:
+                time.sleep(0.05)
+        first = compute.decode_message("csprotos.NodeEvent", events[0])
+        assert first["nodeId"] == me["node_id"] and int(first.get("eventIndex", 0)) == 0
+        routing = first["heartbeat"]["routingInfo"]
+        assert routing["url"] == f"http://127.0.0.1:{port}/"
+        assert routing["healthcheckUrl"] == f"http://127.0.0.1:{port}/_health"
+        assert routing["tags"] == ["llm", "model=echo"]
+        evidence = EvidenceList.decode(compute.encode_message("csprotos.SignedEvidenceList", routing["evidence"]))
+        assert evidence.first(EvidenceType.TPM_QUOTE) is not None
+        assert evidence.first(EvidenceType.OPENPCC_COLLECTED_AT) is not None
+        last = compute.decode_message("csprotos.NodeEvent", events[-1])
+        assert "shutdown" in last and int(last["eventIndex"]) == len(events) - 1
+    finally:
+        router.shutdown()
+        router.server_close()
+        thread.join(timeout=10)

@@ -66,6 +66,8 @@ class HTTPService:
         self._active = 0
         self._stopping = False
         self._runner: web.AppRunner | None = None
+        #: ``(host, port)`` once bound (the port chosen when ``port = 0``).
+        self.address: tuple[str, int] | None = None
         self._token = _load_token(cfg)
         # aiohttp's protocol errors name the peer and quote the raw bytes: keep only the error's type.
         self._protocol_log = logging.getLogger(f"openpcc.services.{cfg.label}.http")
@@ -126,6 +128,7 @@ class HTTPService:
         site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port, backlog=128)
         await site.start()
         host, port = self._runner.addresses[0][:2]
+        self.address = (str(host), int(port))
         for action in self._startups:
             await action()
         self.log.info("%s listening on %s:%d", self.cfg.label, host, port)

@@ -19,6 +19,7 @@ import asyncio
 import base64
 import binascii
 import collections
+import contextlib
 import hashlib
 import json
 import math
@@ -258,6 +259,8 @@ class NodeService:
         self._quotes = TokenBucket(float(cfg["evidence_quotes_per_second"]))
         self._evidence: collections.OrderedDict[bytes, tuple[float, bytes]] = collections.OrderedDict()
         self._evidence_lock = asyncio.Lock()
+        self._agent_task: asyncio.Task[None] | None = None
+        self._event_index = 0
         registry = self.http.registry
         self._streams = Gauge("openpcc_node_engine_streams", "Engine answers being streamed", registry=registry)
         self._ended = Counter(
@@ -287,9 +290,61 @@ class NodeService:
             where = "swtpm" if tpm == "swtpm" else "tcp" if tpm.startswith("tcp:") else "device"
             kind = "SOFTWARE (danger_software_request_key)" if self.key.software else f"a TPM ({where})"
             self.log.info("%s ready: node id %s, request key in %s", self.cfg.label, self.node_id, kind)
+            if self.cfg["router_url"]:
+                self._agent_task = asyncio.get_running_loop().create_task(self._agent())
         except Exception as exc:  # noqa: BLE001  (reported by /healthz; the node stays up to say why)
             self._setup_error = f"setup failed: {type(exc).__name__}"
             self.log.error("%s %s", self.cfg.label, self._setup_error)
+
+    # --- registration (the reference's node agent, spec §9.1) -----------------------------
+
+    @property
+    def url(self) -> str:
+        configured = str(self.cfg["advertise_url"])
+        port = self.http.address[1] if self.http.address else self.cfg.port
+        return configured or f"http://{self.cfg.host}:{port}/"
+
+    def _node_event(self, index: int, payload: dict[str, Any]) -> bytes:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return compute.encode_message(
+            "csprotos.NodeEvent", {"nodeId": self.node_id, "eventIndex": index, "timestamp": stamp, **payload}
+        )
+
+    async def _heartbeat_payload(self) -> dict[str, Any]:
+        key, _engine = self._ready_parts()
+        evidence = await asyncio.to_thread(key.evidence, b"")
+        routing = {
+            "url": self.url,
+            "healthcheckUrl": self.url.rstrip("/") + "/_health",
+            "tags": self.tags,
+            "evidence": compute.decode_message("csprotos.SignedEvidenceList", evidence),
+        }
+        return {"heartbeat": {"routingInfo": routing}}
+
+    async def _post_event(self, body: bytes) -> None:
+        target = str(self.cfg["router_url"]).rstrip("/") + "/node-events"
+        try:
+            async with _http.client_session(timeout=10) as session:
+                async with session.post(target, data=body, headers={"Content-Type": _http.BINARY}) as resp:
+                    if resp.status != 200:
+                        self.log.warning("%s: the router answered %d to a node event", self.cfg.label, resp.status)
+        except Exception as exc:  # noqa: BLE001  (the router may be down: try again at the next beat)
+            self.log.warning("%s: node event not delivered (%s)", self.cfg.label, type(exc).__name__)
+
+    async def _agent(self) -> None:
+        interval = float(self.cfg["heartbeat_interval"])
+        while True:
+            await self._post_event(self._node_event(self._event_index, await self._heartbeat_payload()))
+            self._event_index += 1
+            await asyncio.sleep(interval)
+
+    async def _stop_agent(self) -> None:
+        if self._agent_task is None:
+            return
+        self._agent_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._agent_task
+        await self._post_event(self._node_event(self._event_index, {"shutdown": {}}))
 
     def _make_key(self) -> RequestKey:
         if self.cfg["danger_software_request_key"]:
@@ -298,6 +353,7 @@ class NodeService:
         return TpmRequestKey(str(self.cfg["tpm"]))
 
     async def _close(self) -> None:
+        await self._stop_agent()
         if self.engine is not None:
             await self.engine.aclose()
         if self.key is not None:
