@@ -14,6 +14,7 @@ import secrets
 import shutil
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,7 @@ def sse_text(body: bytes) -> str:
 def test_streamed_answer_is_the_echo_with_a_rounded_refund(node: RoleProcess) -> None:
     me = info(node)
     assert me["software_request_key"] is False
+    assert uuid.UUID(me["node_id"]).version == 7 and uuid.UUID(me["node_id"]).variant == uuid.RFC_4122
     prompt = f"alpha beta {CANARY} gamma"
     sealed = seal(me, chat_request(prompt))
     answer = run(send(node, outer_headers(sealed, credit=1000), sealed.body))

@@ -260,6 +260,7 @@ class NodeService:
         self._evidence: collections.OrderedDict[bytes, tuple[float, bytes]] = collections.OrderedDict()
         self._evidence_lock = asyncio.Lock()
         self._agent_task: asyncio.Task[None] | None = None
+        self._load_task: asyncio.Task[None] | None = None
         self._event_index = 0
         registry = self.http.registry
         self._streams = Gauge("openpcc_node_engine_streams", "Engine answers being streamed", registry=registry)
@@ -280,7 +281,8 @@ class NodeService:
     # --- lifecycle -------------------------------------------------------------------
 
     async def _setup(self) -> None:
-        asyncio.get_running_loop().create_task(self._load())
+        # Provisioning and model loading take seconds: serve /healthz (not ready, and why) meanwhile.
+        self._load_task = asyncio.get_running_loop().create_task(self._load())
 
     async def _load(self) -> None:
         try:
