@@ -459,3 +459,17 @@ def test_registers_with_a_router_by_node_events(tmp_path: Path) -> None:
         router.shutdown()
         router.server_close()
         thread.join(timeout=10)
+
+
+def test_concurrent_requests_each_get_their_own_answer(node: RoleProcess) -> None:
+    me = info(node)
+    prompts = [f"user {i} says {secrets.token_hex(4)}" for i in range(8)]
+    sealed = [seal(me, chat_request(p)) for p in prompts]
+
+    async def all_at_once() -> list[Answer]:
+        return list(await asyncio.gather(*(send(node, outer_headers(s), s.body) for s in sealed)))
+
+    answers = run(all_at_once())
+    for prompt, request, answer in zip(prompts, sealed, answers, strict=True):
+        status, body = open_answer(request, me["node_id"], answer.wire)
+        assert status == 200 and sse_text(body) == prompt
