@@ -232,6 +232,11 @@ def test_client_disconnect_stops_the_engine(tmp_path: Path) -> None:
     text = node_config(port, echo_token_delay=0.05)
     with role_process("node", text, tmp_path, port, ("--name", "a")) as slow:
         me = info(slow)
+        # tokens 50 ms apart: padded frames go out at their 20 ms deadline, between tokens
+        short = seal(me, chat_request("a b c d"), padding=True)
+        wire = run(send(slow, outer_headers(short), short.body)).wire
+        assert (len(wire) - NONCE_LEN - FINAL_CHUNK) % FRAME_CHUNK == 0
+        assert sse_text(open_answer(short, me["node_id"], wire)[1]) == "a b c d"
         sealed = seal(me, chat_request(" ".join(["word"] * 400)), padding=False)
 
         async def read_a_little() -> tuple[bytes, float]:
