@@ -322,6 +322,25 @@ def _add_edge_roles(commands: Any) -> None:
         p.set_defaults(run=_run_edge_role)
 
 
+def _add_node(commands: Any) -> None:
+    p = commands.add_parser(
+        "node",
+        help="serve a compute node (request key in a TPM, an engine; port 3700 + its index)",
+        description=(
+            "Serve a compute node: POST / (encrypted compute requests from the router, answered as an "
+            "encrypted token stream with the X-Refund-Amount trailer), GET|POST /evidence, GET /info, "
+            "/healthz, /_health, /metrics (docs/node.md). The request-encryption key lives in the TPM the "
+            "node's `tpm` setting names. Runs until SIGTERM or Ctrl-C. Exit 2 when the configuration "
+            "cannot be read."
+        ),
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (default: every setting's default)")
+    p.add_argument(
+        "--name", metavar="NAME", help="which [node.<name>] table to serve (optional when there is one)"
+    )
+    p.set_defaults(run=_run_role("node"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openpcc",
@@ -337,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify(commands)
     _add_edge_roles(commands)
     _add_noncelock(commands)
+    _add_node(commands)
     _add_transparency_roles(commands)
     from openpcc.transparency.cli import add_commands as add_transparency
 

@@ -94,6 +94,24 @@ def _http_url(value: str) -> str | None:
     return None if value == "" or value.startswith(("http://", "https://")) else "must be an http:// or https:// URL"
 
 
+def _tpm(value: str) -> str | None:
+    if value == "swtpm" or value.startswith(("tcp:", "/")):
+        return None
+    return "must be `swtpm`, `tcp:HOST:PORT` or a device path"
+
+
+def _uuid7(value: str) -> str | None:
+    import uuid
+
+    if value == "":
+        return None
+    try:
+        ok = uuid.UUID(value).version == 7 and str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        ok = False
+    return None if ok else "must be a UUIDv7 in its canonical form"
+
+
 def _log_level(value: str) -> str | None:
     levels = ("debug", "info", "warning", "error")
     return None if value in levels else f"must be one of {', '.join(levels)}"
@@ -132,6 +150,8 @@ ROLE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     # A log entry is framed with a u16 length in tlog-tiles entry bundles.
     "log": {"port": DEFAULT_PORTS["log"], "max_body_bytes": 65535},
     "witness": {"port": DEFAULT_PORTS["witness"], "max_body_bytes": 65536},
+    # The reference's inner bodies reach 1 MiB; BHTTP, padding and AEAD framing add about 4%.
+    "node": {"port": DEFAULT_PORTS["node"], "max_body_bytes": 2 << 20},
 }
 
 # Settings only one role has. Other roles add theirs here (and to docs/configuration.md).
@@ -185,6 +205,53 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
         Setting(
             "upstream_api_key_file", str, "",
             "`upstream`: a 0600 file holding the bearer token the upstream requires; empty: none",
+        ),
+        Setting(
+            "tpm", str, "swtpm",
+            "where the request-encryption key lives: `swtpm` (a software TPM the node starts, state discarded "
+            "at exit), `tcp:HOST:PORT` (a running swtpm's data channel) or a device such as `/dev/tpmrm0`",
+            _tpm,
+        ),
+        Setting(
+            "danger_software_request_key", bool, False,
+            "DANGER: keep the request-encryption key in this process instead of a TPM; the node's evidence "
+            "declares it and only a policy with `danger_allow_software_request_key` accepts such a node",
+        ),
+        Setting("node_id", str, "", "the node's UUIDv7; empty: a fresh one at each start", _uuid7),
+        Setting(
+            "tags", str, "",
+            "comma-separated routing tags (`llm,model=echo`); empty: `llm` and `model=<the engine's model>`",
+        ),
+        Setting(
+            "evidence_quotes_per_second", float, 5.0,
+            "fresh TPM quotes over callers' nonces per second (burst: the same number); more get 429",
+            _positive,
+        ),
+        Setting(
+            "evidence_cache_seconds", float, 60.0,
+            "seconds the evidence for one nonce is answered again without a new quote", _positive,
+        ),
+        Setting(
+            "replay_window", float, 600.0,
+            "seconds an encapsulated key is remembered: a request sent again within it is refused (409)", _positive,
+        ),
+        Setting(
+            "router_url", str, "",
+            "base URL of a router to register with by `POST /node-events` (the reference's node agent, spec §9.1); "
+            "empty: none",
+            _http_url,
+        ),
+        Setting(
+            "advertise_url", str, "",
+            "the URL the router reaches this node at (its `RoutingInfo.url`); empty: `http://<host>:<port>/`",
+            _http_url,
+        ),
+        Setting("heartbeat_interval", float, 60.0, "seconds between heartbeats to `router_url`", _positive),
+        Setting(
+            "refund_significant_bits", int, 5,
+            "leading binary digits the refund keeps, rounded down (5: the currency's own precision; fewer: "
+            "coarser, see docs/refunds.md)",
+            lambda v: None if 1 <= v <= 5 else "must be 1..5",
         ),
     ),
     "log": (

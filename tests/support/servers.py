@@ -71,8 +71,10 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
 
 
 @contextmanager
-def role_process(role: str, config_text: str, workdir: Path, port: int) -> Iterator[RoleProcess]:
-    """Runs ``openpcc <role> --config FILE`` in its own process until the block ends."""
+def role_process(
+    role: str, config_text: str, workdir: Path, port: int, extra_args: tuple[str, ...] = ()
+) -> Iterator[RoleProcess]:
+    """Runs ``openpcc <role> --config FILE [extra_args]`` in its own process until the block ends."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / f"{role}-{port}.toml"
     config_file.write_text(config_text)
@@ -81,7 +83,7 @@ def role_process(role: str, config_text: str, workdir: Path, port: int) -> Itera
     env["OPENPCC_HOME"] = str(workdir / "home")
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "openpcc", role, "--config", str(config_file)],
+            [sys.executable, "-m", "openpcc", role, "--config", str(config_file), *extra_args],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
         )
     running = RoleProcess(proc, f"http://127.0.0.1:{port}", log)

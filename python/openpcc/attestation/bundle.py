@@ -20,6 +20,10 @@ Extension pieces (data layout; signature empty unless stated):
 * ``OPENPCC_SEVSNP_VCEK``: the VCEK or VLEK (DER or PEM) for the SNP report.
 * ``OPENPCC_SEVSNP_CRL``: AMD's CRL for the report's ARK (DER or PEM); checked when present (a
   caller's own CRL, ``verify_evidence(sevsnp_crl=...)``, takes its place).
+* ``OPENPCC_SOFTWARE_REQUEST_KEY``: the node's declaration that its request-encryption key (the
+  uncompressed P-256 point in ``data``) is held in its process, not in a TPM (the node setting
+  ``danger_software_request_key``). ``verify_evidence`` fails ``node.software_request_key`` for it
+  unless the policy sets ``danger_allow_software_request_key`` and not ``require_tee``.
 
 Bindings (what the node must put where; all checked by ``verify_evidence``):
 
@@ -90,6 +94,7 @@ class EvidenceType(IntEnum):
     OPENPCC_TDX_COLLATERAL = _EXTENSION_BASE + 4
     OPENPCC_SEVSNP_VCEK = _EXTENSION_BASE + 5
     OPENPCC_SEVSNP_CRL = _EXTENSION_BASE + 6
+    OPENPCC_SOFTWARE_REQUEST_KEY = _EXTENSION_BASE + 7
 
     @classmethod
     def parse(cls, name: str | int) -> EvidenceType:

@@ -117,6 +117,7 @@ def verify_evidence(
     run.claims["policy"] = policy.name
     run.claims["pieces"] = evidence.kinds()
     _structure(run, evidence, policy)
+    _software_request_key(run, evidence, policy)
     _nonce(run, policy, nonce)
     collected_at = _collected_at(run, evidence)
     identity = _tpm(run, evidence, policy, nonce, collected_at, when)
@@ -173,6 +174,22 @@ def _structure(run: _Run, evidence: EvidenceList, policy: Policy) -> None:
     )
     if ignored:
         run.claims["ignored_pieces"] = ignored
+
+
+def _software_request_key(run: _Run, evidence: EvidenceList, policy: Policy) -> None:
+    """A node that declares a software-held request key is accepted only by a policy that allows it
+    and does not require a TEE (the production policy refuses it)."""
+    if evidence.first(T.OPENPCC_SOFTWARE_REQUEST_KEY) is None:
+        return
+    run.claims["software_request_key"] = True
+    allowed = policy.danger_allow_software_request_key and not policy.require_tee
+    run.check(
+        "node.software_request_key",
+        allowed,
+        "danger_allow_software_request_key: the request key is in the node's process, not in a TPM"
+        if allowed
+        else "the node holds its request-encryption key in software; the policy does not allow it",
+    )
 
 
 def _nonce(run: _Run, policy: Policy, nonce: bytes | None) -> None:

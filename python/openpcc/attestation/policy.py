@@ -156,6 +156,9 @@ class Policy:
     name: str = "production"
     require_tee: bool = True
     danger_allow_software_tpm: bool = False
+    #: Accept a node that declares its request-encryption key is held in software, not in a TPM
+    #: (``OPENPCC_SOFTWARE_REQUEST_KEY``). Never together with ``require_tee``.
+    danger_allow_software_request_key: bool = False
     forbid_debug: bool = True
     require_nonce: bool = True
     accept_reference_binding: bool = False
@@ -320,6 +323,9 @@ class _Reader:
             require_tee=self.boolean("require_tee", base.require_tee),
             danger_allow_software_tpm=self.boolean(
                 "danger_allow_software_tpm", base.danger_allow_software_tpm
+            ),
+            danger_allow_software_request_key=self.boolean(
+                "danger_allow_software_request_key", base.danger_allow_software_request_key
             ),
             forbid_debug=self.boolean("forbid_debug", base.forbid_debug),
             require_nonce=self.boolean("require_nonce", base.require_nonce),

@@ -66,6 +66,8 @@ class HTTPService:
         self._active = 0
         self._stopping = False
         self._runner: web.AppRunner | None = None
+        #: ``(host, port)`` once bound (the port chosen when ``port = 0``).
+        self.address: tuple[str, int] | None = None
         self._token = _load_token(cfg)
         # aiohttp's protocol errors name the peer and quote the raw bytes: keep only the error's type.
         self._protocol_log = logging.getLogger(f"openpcc.services.{cfg.label}.http")
@@ -126,6 +128,7 @@ class HTTPService:
         site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port, backlog=128)
         await site.start()
         host, port = self._runner.addresses[0][:2]
+        self.address = (str(host), int(port))
         for action in self._startups:
             await action()
         self.log.info("%s listening on %s:%d", self.cfg.label, host, port)
@@ -270,7 +273,7 @@ def error_response(code: Code, detail: str | None = None, *, binary: bool = Fals
     info = ERRORS[code]
     message = info.message if not detail else f"{info.message}: {detail}"
     headers = {ERROR_CODE_HEADER: str(int(code))}
-    if info.status == 503:
+    if info.status in (429, 503):
         headers["Retry-After"] = "1"
     if binary:
         from openpcc.compute import encode_message

@@ -33,10 +33,14 @@ class Code(IntEnum):
     METHOD_NOT_ALLOWED = 205
     INVALID_MESSAGE = 206
     UNAUTHORIZED = 207
+    DECAPSULATION_FAILED = 220
+    REPLAYED_REQUEST = 221
 
     OVERLOADED = 300
     SHUTTING_DOWN = 301
     STORE_UNAVAILABLE = 302
+    RATE_LIMITED = 320
+    NOT_READY = 321
     INTERNAL = 399
 
     INVALID_NONCE = 400
@@ -67,6 +71,10 @@ ERRORS: dict[Code, ErrorInfo] = {
     Code.METHOD_NOT_ALLOWED: ErrorInfo(405, "method not allowed"),
     Code.INVALID_MESSAGE: ErrorInfo(400, "invalid input"),
     Code.UNAUTHORIZED: ErrorInfo(401, "unauthorized"),
+    Code.DECAPSULATION_FAILED: ErrorInfo(400, "failed to decapsulate encrypted request"),
+    Code.REPLAYED_REQUEST: ErrorInfo(409, "request already received"),
+    Code.RATE_LIMITED: ErrorInfo(429, "too many requests, retry later"),
+    Code.NOT_READY: ErrorInfo(503, "not ready"),
     Code.OVERLOADED: ErrorInfo(503, "too many requests in flight"),
     Code.SHUTTING_DOWN: ErrorInfo(503, "shutting down"),
     Code.STORE_UNAVAILABLE: ErrorInfo(503, "store unavailable"),
