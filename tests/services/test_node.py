@@ -120,7 +120,7 @@ def run(coro: Any) -> Any:
 
 def open_answer(sealed: compute.ComputeRequest, node_id: str, wire: bytes) -> tuple[int | None, bytes]:
     opener = sealed.token_stream_opener(node_id)
-    body = opener.push(wire)
+    body = opener.feed(wire)
     status = opener.status  # read before finish(), which consumes it
     rest, _trailers = opener.finish()
     return status, body + rest
@@ -244,7 +244,7 @@ def test_client_disconnect_stops_the_engine(tmp_path: Path) -> None:
             seen = b""
             async with open_stream("POST", slow.url + "/", headers=outer_headers(sealed), body=sealed.body) as r:
                 async for chunk in r.iter_body():
-                    seen += opener.push(chunk)
+                    seen += opener.feed(chunk)
                     if b"word" in seen:
                         # the first tokens are here while the engine is still generating: no buffering
                         return seen, await asyncio.to_thread(metric, slow, "openpcc_node_engine_streams")

@@ -499,7 +499,7 @@ class NodeService:
         response = self._outer_response()
         await response.prepare(request)
         await _write(response, [sealer.response_nonce, *sealer.start()])
-        await _write(response, sealer.push(json.dumps(body).encode(), time.monotonic_ns()))
+        await _write(response, sealer.feed(json.dumps(body).encode(), time.monotonic_ns()))
         await _write(response, sealer.finish())
         await response.finish({compute.REFUND_AMOUNT_TRAILER: self._refund_value(credit)})
         return response
@@ -582,7 +582,7 @@ async def _pump(answer: EngineResponse, sealer: compute.TokenStreamSealer, respo
             if piece is _END:
                 return
             now = time.monotonic_ns()
-            await _write(response, sealer.poll(now) + sealer.push(piece, now))
+            await _write(response, sealer.poll(now) + sealer.feed(piece, now))
     finally:
         if pending is not None and not pending.done():
             pending.cancel()
