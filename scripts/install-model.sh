@@ -30,12 +30,13 @@ if [ "$(installed_version llama-cpp-python)" = "$LLAMA_CPP_PYTHON_VERSION" ]; th
 	echo "install-model: llama-cpp-python $LLAMA_CPP_PYTHON_VERSION already installed"
 else
 	echo "install-model: building llama-cpp-python $LLAMA_CPP_PYTHON_VERSION (compiles llama.cpp; about 5 minutes on 2 cores)"
-	# portable build (no -march=native) at low priority; CMAKE_BUILD_PARALLEL_LEVEL=1 on a shared machine
+	# portable build (no -march=native) at low priority; CMAKE_BUILD_PARALLEL_LEVEL=1 on a shared machine.
+	# pip keeps the built wheel in its cache, so later venvs on the same machine (CI clones) install it in seconds.
 	export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
 	export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 	log="$VENV/install-model.log"
 	echo "install-model: full build log in $log; compile progress below ([step/steps])"
-	nice -n 10 "$PY" -m pip install -v --no-cache-dir "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION" 2>&1 \
+	nice -n 10 "$PY" -m pip install -v "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION" 2>&1 \
 		| tee "$log" \
 		| grep --line-buffered -E '^\s*\[ *[0-9]+(%|/[0-9]+)\]|Building wheel|Successfully|ERROR|error:' || true
 	if [ "$(installed_version llama-cpp-python)" != "$LLAMA_CPP_PYTHON_VERSION" ]; then
