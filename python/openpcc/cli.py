@@ -1,6 +1,6 @@
 """The ``openpcc`` command line.
 
-``openpcc demo`` runs the end-to-end demo. ``openpcc noncelock`` serves nonce locking. ``openpcc verify <kind> ...`` verifies attestation
+``openpcc demo`` runs the end-to-end demo. ``openpcc noncelock`` serves nonce locking, ``openpcc bank`` the blind bank. ``openpcc verify <kind> ...`` verifies attestation
 evidence and exits 0 when valid, 1 when invalid, 2 when an input cannot be read (missing file,
 bad hex, bad instant, or bytes that are not the format at all).
 """
@@ -264,6 +264,32 @@ def _add_noncelock(commands: Any) -> None:
     p.set_defaults(run=_run_noncelock)
 
 
+def _run_bank(args: argparse.Namespace) -> int:
+    from openpcc.exceptions import ConfigError, StoreError
+    from openpcc.services import bank
+
+    try:
+        return bank.main(args)
+    except (ConfigError, StoreError) as exc:
+        print(f"openpcc bank: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+
+
+def _add_bank(commands: Any) -> None:
+    p = commands.add_parser(
+        "bank",
+        help="serve the blind bank (the reference's BlindBank API, port 3500)",
+        description=(
+            "Serve the blind bank: POST /deposit, /withdraw, /exchange, /withdraw-full and /balance as the "
+            "reference's, with pseudonymous accounts over SQLite (default) or PostgreSQL. Needs the currency "
+            "signing key (currency_key_file). Runs until SIGTERM or Ctrl-C, then finishes in-flight requests. "
+            "Exit 2 when the configuration, the key or the store cannot be read."
+        ),
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (default: every setting's default)")
+    p.set_defaults(run=_run_bank)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openpcc",
@@ -278,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_run_demo)
     _add_verify(commands)
     _add_noncelock(commands)
+    _add_bank(commands)
     return parser
 
 

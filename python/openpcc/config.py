@@ -112,14 +112,31 @@ COMMON_SETTINGS: tuple[Setting, ...] = (
 
 ROLE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     role: {"port": port} for role, port in DEFAULT_PORTS.items()
-} | {"noncelock": {"port": DEFAULT_PORTS["noncelock"], "max_body_bytes": 4096}}
+} | {
+    "noncelock": {"port": DEFAULT_PORTS["noncelock"], "max_body_bytes": 4096},
+    "bank": {"port": DEFAULT_PORTS["bank"], "max_body_bytes": 16384},
+}
 
 # Settings only one role has. Other roles add theirs here (and to docs/configuration.md).
 ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
     "auth": (),
     "relay": (),
     "gateway": (),
-    "bank": (),
+    "bank": (
+        Setting(
+            "currency_key_file", str, "",
+            "the currency signing key (RSA PEM with safe primes, mode 0600); empty: `<data_dir>/currency-key.pem`",
+        ),
+        Setting(
+            "noncelock_url", str, "",
+            "nonce-locking service the bank spends credits through (e.g. `http://127.0.0.1:3501`); "
+            "empty: nonces are locked in the bank's own database",
+        ),
+        Setting(
+            "noncelock_token_file", str, "",
+            "a 0600 file with the bearer token the nonce-locking service requires; empty: none",
+        ),
+    ),
     "noncelock": (
         Setting(
             "lock_duration", float, 300.0,

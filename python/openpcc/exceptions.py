@@ -412,3 +412,12 @@ class InvalidCreditError(CreditError):
 
 class ExpiredCreditError(CreditError):
     """A credit's nonce timestamp is outside its validity window."""
+
+
+class WrongCreditValueError(CreditError):
+    """A credit's value is not the one the operation requires (a special or zero value where an amount
+    is needed, or a value other than the one requested)."""
+
+
+class RefundRefusedError(CreditError):
+    """A refund above the credit spent, for a node the caller has not admitted, or asked for twice."""

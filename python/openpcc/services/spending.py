@@ -1,0 +1,159 @@
+"""Spending credits (spec §8.5): the router's and the banks' side of a payment.
+
+:class:`Spender` checks a credit (its value, its nonce's validity window, its signature under the
+currency key for that value), then locks its nonce and hands back a :class:`Transaction`. The caller
+commits (the nonce is consumed: the credit can never be spent again), commits with a refund, or rolls
+back (the lock is released: the credit stays spendable). Locks go through a :class:`NonceLocker`: the
+nonce-locking service over HTTP (:class:`~openpcc.services.noncelock.NonceLockClient`) or a role's own
+:class:`~openpcc.services.store.NonceStore` (:class:`StoreNonceLocker`), which are interchangeable.
+
+Refunds differ from the reference, whose router mints whatever refund a node asks for (spec §12.2):
+:meth:`Transaction.commit_with_refund` mints an unblinded credit only when the amount is at most the
+credit spent and the node is one the caller says it admitted; otherwise ``RefundRefusedError`` and
+nothing is minted. The refund is minted after the nonce is consumed, so a failed commit never leaves
+both the spent credit and its refund usable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable, Collection
+from typing import Protocol
+
+from openpcc import blindrsa
+from openpcc.credits import Credit, Issuer, Value
+from openpcc.exceptions import (
+    RefundRefusedError,
+    UsageError,
+    WrongCreditValueError,
+)
+from openpcc.services.noncelock import Nonce as LockNonce
+from openpcc.services.store import NonceStore
+
+__all__ = ["NonceLocker", "Spender", "StoreNonceLocker", "Transaction", "lock_nonce_of"]
+
+
+class NonceLocker(Protocol):
+    """What a spender needs from nonce locking (``NonceLockClient`` and ``StoreNonceLocker`` have it)."""
+
+    async def lock(self, nonce: LockNonce) -> str: ...
+    async def consume(self, nonce: LockNonce, ticket: str) -> None: ...
+    async def release(self, nonce: LockNonce, ticket: str) -> None: ...
+
+
+def lock_nonce_of(credit: Credit) -> LockNonce:
+    """The credit's nonce in the form nonce locking keys it by."""
+    return LockNonce(credit.nonce.timestamp, credit.nonce.nonce)
+
+
+class StoreNonceLocker:
+    """Nonce locking on a role's own :class:`NonceStore` (its database), for a role that is not pointed at
+    a nonce-locking service. Tickets are random; the store's contract does the rest."""
+
+    def __init__(
+        self, store: NonceStore, *, lock_duration: float = 300.0, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self.lock_duration = lock_duration
+        self.clock = clock
+
+    async def lock(self, nonce: LockNonce) -> str:
+        ticket = secrets.token_hex(16)
+        await asyncio.to_thread(
+            self.store.lock, nonce.key, ticket, self.clock(), self.lock_duration, nonce.purge_after
+        )
+        return ticket
+
+    async def consume(self, nonce: LockNonce, ticket: str) -> None:
+        await asyncio.to_thread(self.store.consume, nonce.key, ticket, self.clock())
+
+    async def release(self, nonce: LockNonce, ticket: str) -> None:
+        await asyncio.to_thread(self.store.release, nonce.key, ticket, self.clock())
+
+
+class Spender:
+    """Verifies and locks credits. ``issuer`` (the currency signing key) is needed only to mint refunds."""
+
+    def __init__(
+        self,
+        public_key: blindrsa.PublicKey,
+        locker: NonceLocker,
+        *,
+        issuer: Issuer | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.public_key = public_key
+        self.locker = locker
+        self.issuer = issuer
+        self.clock = clock
+
+    def check(self, credit: Credit, *, value: Value | None = None) -> None:
+        """Everything but the lock: a spendable value (the required one when ``value`` is given), a nonce
+        in its validity window, a signature that verifies (``WrongCreditValueError``,
+        ``ExpiredCreditError``, ``InvalidCreditError``)."""
+        if not credit.value.is_spendable:
+            raise WrongCreditValueError("credit value must be a non-zero amount")
+        if value is not None and credit.value != value:
+            raise WrongCreditValueError("credit value is not the one required")
+        credit.check(self.public_key, int(self.clock()))
+
+    async def begin(self, credit: Credit, *, value: Value | None = None) -> Transaction:
+        """Checks ``credit`` and locks its nonce (``NonceLockedError`` while another transaction holds it,
+        ``NonceConsumedError`` once spent)."""
+        self.check(credit, value=value)
+        nonce = lock_nonce_of(credit)
+        ticket = await self.locker.lock(nonce)
+        return Transaction(self, credit, nonce, ticket)
+
+
+class Transaction:
+    """One locked credit. Exactly one of :meth:`commit`, :meth:`commit_with_refund` or :meth:`rollback`
+    takes effect; a rollback after a commit does nothing (as the reference's ``Rollback``)."""
+
+    def __init__(self, spender: Spender, credit: Credit, nonce: LockNonce, ticket: str) -> None:
+        self.spender = spender
+        self.credit = credit
+        self._nonce = nonce
+        self._ticket = ticket
+        self._done = False
+
+    async def __aenter__(self) -> Transaction:
+        return self
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        """Rolls back when the block raised or did not finish the transaction."""
+        if not self._done:
+            await asyncio.shield(self.rollback())
+
+    async def commit(self) -> None:
+        self._claim()
+        await self.spender.locker.consume(self._nonce, self._ticket)
+
+    async def commit_with_refund(self, refund: Value, node_id: str, admitted: Collection[str]) -> Credit:
+        """Commits, then mints an unblinded credit of ``refund`` for the node ``node_id``. Refused, before
+        anything changes, when ``node_id`` is not in ``admitted`` (the nodes the caller sent the request
+        to), when ``refund`` is not an amount, or when it is more than the credit spent."""
+        issuer = self.spender.issuer
+        if issuer is None:
+            raise UsageError("this spender holds no currency signing key; it cannot mint refunds")
+        if node_id not in admitted:
+            raise RefundRefusedError("refund from a node the caller did not admit")
+        if not refund.is_spendable:
+            raise RefundRefusedError("refund must be a non-zero amount (commit without one instead)")
+        if refund.amount > self.credit.value.amount:
+            raise RefundRefusedError("refund is more than the credit spent")
+        await self.commit()
+        return issuer.issue_unblinded(refund, int(self.spender.clock()))
+
+    async def rollback(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        await self.spender.locker.release(self._nonce, self._ticket)
+
+    def _claim(self) -> None:
+        if self._done:
+            raise UsageError("the transaction was already committed or rolled back")
+        self._done = True
