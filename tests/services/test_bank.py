@@ -20,6 +20,7 @@ import pytest
 from openpcc import config
 from openpcc.compute import decode_message, encode_message
 from openpcc.credits import Credit, Issuer, PendingCredit, Value
+from openpcc.exceptions import InsufficientBalanceError, NonceConsumedError
 from openpcc.services.errors import ERROR_CODE_HEADER, Code
 from openpcc.services.store import open_backend
 from support.currency_key import TEST_CURRENCY_KEY_PEM, load_test_currency_key
@@ -231,3 +232,71 @@ def test_a_missing_currency_key_exits_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert b"no currency signing key" in proc.stderr
+
+
+class CountingIssuer(Issuer):
+    def __init__(self) -> None:
+        super().__init__(load_test_currency_key())
+        self.signed = 0
+
+    def blind_sign(self, value: Value, blinded_message: bytes) -> bytes:
+        self.signed += 1
+        return super().blind_sign(value, blinded_message)
+
+
+def test_the_balance_is_debited_before_anything_is_signed(tmp_path: Path) -> None:
+    from openpcc.services.bank import BlindBankService
+    from openpcc.services.store import AccountKind, account_id
+
+    cfg = config.load(None, env={"OPENPCC_HOME": str(tmp_path)}).role("bank")
+    issuer = CountingIssuer()
+    token = secrets.token_bytes(32)
+    account = account_id(AccountKind.BLIND, token)
+
+    async def go() -> None:
+        service = BlindBankService(cfg, issuer=issuer)
+        try:
+            await service.deposit(account, credit(64))
+            wanted = [(Value.exact(64), PendingCredit.create(KEY, Value.exact(64)).blinded_message),
+                      (Value.exact(1), PendingCredit.create(KEY, Value.exact(1)).blinded_message)]
+            with pytest.raises(InsufficientBalanceError):
+                await service.withdraw(account, wanted)
+            assert issuer.signed == 0
+            balance, signatures = await service.withdraw(account, wanted[:1])
+            assert (balance, len(signatures), issuer.signed) == (0, 1, 1)
+        finally:
+            await service.http.stop()
+
+    asyncio.run(go())
+
+
+def test_a_credit_spent_at_the_router_cannot_be_deposited(database: str, tmp_path: Path) -> None:
+    """Bank and router share one nonce-locking service (``noncelock_url``): a credit the spending API
+    committed is refused by the bank (410), and one the bank took is refused to the spender."""
+    from openpcc.services import _http
+    from openpcc.services.noncelock import NonceLockClient
+    from openpcc.services.spending import Spender
+
+    lock_port, bank_port = free_port(), free_port()
+    lock_text = f'[noncelock]\nport = {lock_port}\ndatabase = "{database}"\n'
+    bank_text = bank_config(database, bank_port, tmp_path / "bankdata") + (
+        f'noncelock_url = "http://127.0.0.1:{lock_port}"\n'
+    )
+    at_router, at_bank = credit(64), credit(64)
+    token = secrets.token_bytes(32)
+    with role_process("noncelock", lock_text, tmp_path, lock_port), role_process(
+        "bank", bank_text, tmp_path, bank_port
+    ) as bank:
+
+        async def spend(c: Credit) -> None:
+            async with _http.client_session() as session:
+                spender = Spender(KEY, NonceLockClient(f"http://127.0.0.1:{lock_port}", session))
+                async with await spender.begin(c) as txn:
+                    await txn.commit()
+
+        asyncio.run(spend(at_router))
+        status, _, code = call(bank.url, "/deposit", deposit_body(token, at_router))
+        assert (status, code) == (410, str(int(Code.NONCE_CONSUMED)))
+        ok(bank.url, "/deposit", deposit_body(token, at_bank), "DepositResponse")
+        with pytest.raises(NonceConsumedError):
+            asyncio.run(spend(at_bank))

@@ -311,7 +311,14 @@ class BlindBankService:
         total = sum(value.amount for value, _ in requests)
         op = operation_id(b"withdraw", account, *(value.blind_bytes + blinded for value, blinded in requests))
         balance = await asyncio.to_thread(self.store.debit, AccountKind.BLIND, account, total, op)
-        signatures = [await asyncio.to_thread(self.issuer.blind_sign, v, b) for v, b in requests]
+        try:
+            signatures = [await asyncio.to_thread(self.issuer.blind_sign, v, b) for v, b in requests]
+        except BlindRSAError:
+            # Inputs were checked, so this is the key's fault: give the money back, sign nothing.
+            await asyncio.to_thread(
+                self.store.credit, AccountKind.BLIND, account, total, operation_id(b"undo", op), create=True
+            )
+            raise
         return balance, signatures
 
     async def _exchange(self, request: web.Request) -> web.StreamResponse:
@@ -333,7 +340,8 @@ class BlindBankService:
         with as_rejection():
             message = await self._read(request, "WithdrawFullUnblindedRequest")
             credit = await self.withdraw_full(account_of(message))
-        return self._answer("WithdrawFullUnblindedResponse", {"credit": decode_message("csprotos.Credit", credit.encode())})
+        answer = {"credit": decode_message("csprotos.Credit", credit.encode())}
+        return self._answer("WithdrawFullUnblindedResponse", answer)
 
     async def withdraw_full(self, account: bytes) -> Credit:
         """Zeroes the account and issues an unblinded credit of its stochastically rounded balance."""
