@@ -39,7 +39,9 @@ def bank_config(database: str, port: int, data_dir: Path) -> str:
 @pytest.fixture
 def bank(database: str, tmp_path: Path) -> Iterator[RoleProcess]:
     port = free_port()
-    with role_process("bank", bank_config(database, port, tmp_path / "bankdata"), tmp_path, port) as proc:
+    with role_process(
+        "bank", bank_config(database, port, tmp_path / "bankdata"), tmp_path, port
+    ) as proc:
         yield proc
 
 
@@ -56,21 +58,30 @@ def credit_message(c: Credit) -> dict[str, Any]:
 
 
 def deposit_body(token: bytes, c: Credit) -> bytes:
-    return encode_message("csprotos.DepositRequest", {"accountToken": b64(token), "credit": credit_message(c)})
+    return encode_message(
+        "csprotos.DepositRequest", {"accountToken": b64(token), "credit": credit_message(c)}
+    )
 
 
 def withdraw_body(token: bytes, pendings: list[PendingCredit]) -> bytes:
     requests = [decode_message("csprotos.BlindSignRequest", p.sign_request()) for p in pendings]
-    return encode_message("csprotos.BatchWithdrawRequest", {"requests": requests, "accountToken": b64(token)})
+    return encode_message(
+        "csprotos.BatchWithdrawRequest", {"requests": requests, "accountToken": b64(token)}
+    )
 
 
 def token_body(name: str, token: bytes) -> bytes:
     return encode_message(f"csprotos.{name}", {"accountToken": b64(token)})
 
 
-def call(url: str, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes, str]:
+def call(
+    url: str, path: str, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, bytes, str]:
     async def go() -> tuple[int, bytes, str]:
-        async with aiohttp.ClientSession() as s, s.post(url + path, data=body, headers=headers or BINARY) as r:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(url + path, data=body, headers=headers or BINARY) as r,
+        ):
             return r.status, await r.read(), r.headers.get(ERROR_CODE_HEADER, "")
 
     return asyncio.run(asyncio.wait_for(go(), timeout=60))
@@ -89,8 +100,11 @@ def snapshot(database: str) -> dict[str, list[tuple[Any, ...]]]:
         with backend.transaction() as cur:
             rows = {}
             for table in ("bank_accounts", "bank_operations", "nonces"):
-                cur.execute(f"SELECT * FROM {table}")  # noqa: S608  (fixed table names)
-                rows[table] = sorted(tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in cur.fetchall())
+                cur.execute(f"SELECT * FROM {table}")
+                rows[table] = sorted(
+                    tuple(bytes(v) if isinstance(v, memoryview) else v for v in r)
+                    for r in cur.fetchall()
+                )
             return rows
     finally:
         backend.close()
@@ -98,9 +112,24 @@ def snapshot(database: str) -> dict[str, list[tuple[Any, ...]]]:
 
 def test_deposit_withdraw_exchange_and_withdraw_full(bank: RoleProcess) -> None:
     token = secrets.token_bytes(32)
-    assert int(ok(bank.url, "/balance", token_body("BalanceRequest", token), "BalanceResponse").get("balance", 0)) == 0
-    assert int(ok(bank.url, "/deposit", deposit_body(token, credit(512)), "DepositResponse")["balance"]) == 512
-    assert int(ok(bank.url, "/deposit", deposit_body(token, credit(64)), "DepositResponse")["balance"]) == 576
+    assert (
+        int(
+            ok(bank.url, "/balance", token_body("BalanceRequest", token), "BalanceResponse").get(
+                "balance", 0
+            )
+        )
+        == 0
+    )
+    assert (
+        int(
+            ok(bank.url, "/deposit", deposit_body(token, credit(512)), "DepositResponse")["balance"]
+        )
+        == 512
+    )
+    assert (
+        int(ok(bank.url, "/deposit", deposit_body(token, credit(64)), "DepositResponse")["balance"])
+        == 576
+    )
 
     pendings = [PendingCredit.create(KEY, Value.exact(amount)) for amount in (256, 128, 64)]
     answer = ok(bank.url, "/withdraw", withdraw_body(token, pendings), "BatchWithdrawResponse")
@@ -116,19 +145,34 @@ def test_deposit_withdraw_exchange_and_withdraw_full(bank: RoleProcess) -> None:
 
     fresh = PendingCredit.create(KEY, Value.exact(256))
     exchange = encode_message(
-        "csprotos.ExchangeRequest", {"credit": credit_message(withdrawn[0]), "blindedMessage": b64(fresh.blinded_message)}
+        "csprotos.ExchangeRequest",
+        {"credit": credit_message(withdrawn[0]), "blindedMessage": b64(fresh.blinded_message)},
     )
     signed = ok(bank.url, "/exchange", exchange, "ExchangeResponse")
     fresh.finalize(KEY, base64.b64decode(signed["blindSignature"])).check(KEY)
     status, _, code = call(bank.url, "/exchange", exchange)
     assert (status, code) == (410, str(int(Code.NONCE_CONSUMED)))
 
-    full = ok(bank.url, "/withdraw-full", token_body("WithdrawFullUnblindedRequest", token), "WithdrawFullUnblindedResponse")
+    full = ok(
+        bank.url,
+        "/withdraw-full",
+        token_body("WithdrawFullUnblindedRequest", token),
+        "WithdrawFullUnblindedResponse",
+    )
     whole = Credit.decode(encode_message("csprotos.Credit", full["credit"]))
     whole.check(KEY)
     assert whole.value.amount == 128
-    assert int(ok(bank.url, "/balance", token_body("BalanceRequest", token), "BalanceResponse").get("balance", 0)) == 0
-    status, _, code = call(bank.url, "/withdraw-full", token_body("WithdrawFullUnblindedRequest", token))
+    assert (
+        int(
+            ok(bank.url, "/balance", token_body("BalanceRequest", token), "BalanceResponse").get(
+                "balance", 0
+            )
+        )
+        == 0
+    )
+    status, _, code = call(
+        bank.url, "/withdraw-full", token_body("WithdrawFullUnblindedRequest", token)
+    )
     assert (status, code) == (429, str(int(Code.INSUFFICIENT_BALANCE)))
 
 
@@ -157,7 +201,9 @@ def _funded(bank: RoleProcess, amount: int = 64) -> bytes:
     return token
 
 
-def _bad_cases(bank: RoleProcess) -> dict[str, tuple[str, bytes, int, Code | None, dict[str, str] | None]]:
+def _bad_cases(
+    bank: RoleProcess,
+) -> dict[str, tuple[str, bytes, int, Code | None, dict[str, str] | None]]:
     token = _funded(bank)
     spent = credit(32)
     ok(bank.url, "/deposit", deposit_body(token, spent), "DepositResponse")
@@ -169,42 +215,153 @@ def _bad_cases(bank: RoleProcess) -> dict[str, tuple[str, bytes, int, Code | Non
     special_pending = PendingCredit.create(KEY, Value.special(0))
     bad_blind = encode_message(
         "csprotos.BatchWithdrawRequest",
-        {"requests": [{"value": {"currency": b64(Value.exact(1).blind_bytes)}, "blindedMessage": b64(b"\xff" * 256)}],
-         "accountToken": b64(token)},
+        {
+            "requests": [
+                {
+                    "value": {"currency": b64(Value.exact(1).blind_bytes)},
+                    "blindedMessage": b64(b"\xff" * 256),
+                }
+            ],
+            "accountToken": b64(token),
+        },
     )
     return {
-        "forged": ("/deposit", deposit_body(token, dataclasses.replace(good, signature=bytes(256))), 400, Code.INVALID_CREDIT, None),
-        "relabelled-value": ("/deposit", deposit_body(token, relabelled), 400, Code.INVALID_CREDIT, None),
-        "expired": ("/deposit", deposit_body(token, credit(16, int(time.time()) - 3 * 86400)), 400, Code.EXPIRED_CREDIT, None),
+        "forged": (
+            "/deposit",
+            deposit_body(token, dataclasses.replace(good, signature=bytes(256))),
+            400,
+            Code.INVALID_CREDIT,
+            None,
+        ),
+        "relabelled-value": (
+            "/deposit",
+            deposit_body(token, relabelled),
+            400,
+            Code.INVALID_CREDIT,
+            None,
+        ),
+        "expired": (
+            "/deposit",
+            deposit_body(token, credit(16, int(time.time()) - 3 * 86400)),
+            400,
+            Code.EXPIRED_CREDIT,
+            None,
+        ),
         "replayed": ("/deposit", deposit_body(token, spent), 410, Code.NONCE_CONSUMED, None),
-        "special-value": ("/deposit", deposit_body(token, ISSUER.issue_unblinded(Value.special(0))), 400, Code.WRONG_CREDIT_VALUE, None),
+        "special-value": (
+            "/deposit",
+            deposit_body(token, ISSUER.issue_unblinded(Value.special(0))),
+            400,
+            Code.WRONG_CREDIT_VALUE,
+            None,
+        ),
         "malformed-credit": (
             "/deposit",
-            encode_message("csprotos.DepositRequest", {"accountToken": b64(token), "credit": {"signature": b64(b"x")}}),
-            400, Code.MALFORMED_CREDIT, None,
+            encode_message(
+                "csprotos.DepositRequest",
+                {"accountToken": b64(token), "credit": {"signature": b64(b"x")}},
+            ),
+            400,
+            Code.MALFORMED_CREDIT,
+            None,
         ),
-        "short-token": ("/deposit", deposit_body(token[:31], good), 400, Code.UNKNOWN_ACCOUNT, None),
+        "short-token": (
+            "/deposit",
+            deposit_body(token[:31], good),
+            400,
+            Code.UNKNOWN_ACCOUNT,
+            None,
+        ),
         "garbage": ("/deposit", b"\xff\x00garbage", 400, Code.INVALID_MESSAGE, None),
-        "unknown-field": ("/balance", token_body("BalanceRequest", token) + b"\x78\x01", 400, Code.INVALID_MESSAGE, None),
-        "overdraft": ("/withdraw", withdraw_body(token, [too_much]), 429, Code.INSUFFICIENT_BALANCE, None),
-        "overdraft-sum": ("/withdraw", withdraw_body(token, [pending, small, PendingCredit.create(KEY, Value.exact(64))]), 429, Code.INSUFFICIENT_BALANCE, None),
-        "unknown-account": ("/withdraw", withdraw_body(secrets.token_bytes(32), [small]), 429, Code.INSUFFICIENT_BALANCE, None),
+        "unknown-field": (
+            "/balance",
+            token_body("BalanceRequest", token) + b"\x78\x01",
+            400,
+            Code.INVALID_MESSAGE,
+            None,
+        ),
+        "overdraft": (
+            "/withdraw",
+            withdraw_body(token, [too_much]),
+            429,
+            Code.INSUFFICIENT_BALANCE,
+            None,
+        ),
+        "overdraft-sum": (
+            "/withdraw",
+            withdraw_body(token, [pending, small, PendingCredit.create(KEY, Value.exact(64))]),
+            429,
+            Code.INSUFFICIENT_BALANCE,
+            None,
+        ),
+        "unknown-account": (
+            "/withdraw",
+            withdraw_body(secrets.token_bytes(32), [small]),
+            429,
+            Code.INSUFFICIENT_BALANCE,
+            None,
+        ),
         "empty-batch": ("/withdraw", withdraw_body(token, []), 400, Code.INVALID_MESSAGE, None),
-        "batch-of-16": ("/withdraw", withdraw_body(token, [PendingCredit.create(KEY, Value.exact(1)) for _ in range(16)]), 400, Code.INVALID_MESSAGE, None),
-        "duplicate-blinded": ("/withdraw", withdraw_body(token, [small, small]), 400, Code.INVALID_MESSAGE, None),
-        "special-withdrawal": ("/withdraw", withdraw_body(token, [special_pending]), 400, Code.WRONG_CREDIT_VALUE, None),
+        "batch-of-16": (
+            "/withdraw",
+            withdraw_body(token, [PendingCredit.create(KEY, Value.exact(1)) for _ in range(16)]),
+            400,
+            Code.INVALID_MESSAGE,
+            None,
+        ),
+        "duplicate-blinded": (
+            "/withdraw",
+            withdraw_body(token, [small, small]),
+            400,
+            Code.INVALID_MESSAGE,
+            None,
+        ),
+        "special-withdrawal": (
+            "/withdraw",
+            withdraw_body(token, [special_pending]),
+            400,
+            Code.WRONG_CREDIT_VALUE,
+            None,
+        ),
         "blinded-above-modulus": ("/withdraw", bad_blind, 400, Code.MALFORMED_CREDIT, None),
         "exchange-spent": (
             "/exchange",
-            encode_message("csprotos.ExchangeRequest", {"credit": credit_message(spent), "blindedMessage": b64(pending.blinded_message)}),
-            410, Code.NONCE_CONSUMED, None,
+            encode_message(
+                "csprotos.ExchangeRequest",
+                {"credit": credit_message(spent), "blindedMessage": b64(pending.blinded_message)},
+            ),
+            410,
+            Code.NONCE_CONSUMED,
+            None,
         ),
         "exchange-no-blinded": (
-            "/exchange", encode_message("csprotos.ExchangeRequest", {"credit": credit_message(good)}), 400, Code.MALFORMED_CREDIT, None,
+            "/exchange",
+            encode_message("csprotos.ExchangeRequest", {"credit": credit_message(good)}),
+            400,
+            Code.MALFORMED_CREDIT,
+            None,
         ),
-        "oversized": ("/deposit", deposit_body(token, good) + bytes(20000), 413, Code.BODY_TOO_LARGE, None),
-        "json-content-type": ("/deposit", deposit_body(token, good), 415, Code.UNSUPPORTED_MEDIA_TYPE, {"Content-Type": "application/json"}),
-        "full-unknown-account": ("/withdraw-full", token_body("WithdrawFullUnblindedRequest", secrets.token_bytes(32)), 429, Code.INSUFFICIENT_BALANCE, None),
+        "oversized": (
+            "/deposit",
+            deposit_body(token, good) + bytes(20000),
+            413,
+            Code.BODY_TOO_LARGE,
+            None,
+        ),
+        "json-content-type": (
+            "/deposit",
+            deposit_body(token, good),
+            415,
+            Code.UNSUPPORTED_MEDIA_TYPE,
+            {"Content-Type": "application/json"},
+        ),
+        "full-unknown-account": (
+            "/withdraw-full",
+            token_body("WithdrawFullUnblindedRequest", secrets.token_bytes(32)),
+            429,
+            Code.INSUFFICIENT_BALANCE,
+            None,
+        ),
     }
 
 
@@ -228,7 +385,10 @@ def test_a_missing_currency_key_exits_2(tmp_path: Path) -> None:
     (tmp_path / "bank.toml").write_text(text)
     proc = subprocess.run(
         [sys.executable, "-m", "openpcc", "bank", "--config", str(tmp_path / "bank.toml")],
-        capture_output=True, timeout=60, env={"PATH": "/usr/bin:/bin", "OPENPCC_HOME": str(tmp_path)},
+        check=False,
+        capture_output=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "OPENPCC_HOME": str(tmp_path)},
     )
     assert proc.returncode == 2
     assert b"no currency signing key" in proc.stderr
@@ -257,8 +417,10 @@ def test_the_balance_is_debited_before_anything_is_signed(tmp_path: Path) -> Non
         service = BlindBankService(cfg, issuer=issuer)
         try:
             await service.deposit(account, credit(64))
-            wanted = [(Value.exact(64), PendingCredit.create(KEY, Value.exact(64)).blinded_message),
-                      (Value.exact(1), PendingCredit.create(KEY, Value.exact(1)).blinded_message)]
+            wanted = [
+                (Value.exact(64), PendingCredit.create(KEY, Value.exact(64)).blinded_message),
+                (Value.exact(1), PendingCredit.create(KEY, Value.exact(1)).blinded_message),
+            ]
             with pytest.raises(InsufficientBalanceError):
                 await service.withdraw(account, wanted)
             assert issuer.signed == 0
@@ -284,9 +446,10 @@ def test_a_credit_spent_at_the_router_cannot_be_deposited(database: str, tmp_pat
     )
     at_router, at_bank = credit(64), credit(64)
     token = secrets.token_bytes(32)
-    with role_process("noncelock", lock_text, tmp_path, lock_port), role_process(
-        "bank", bank_text, tmp_path, bank_port
-    ) as bank:
+    with (
+        role_process("noncelock", lock_text, tmp_path, lock_port),
+        role_process("bank", bank_text, tmp_path, bank_port) as bank,
+    ):
 
         async def spend(c: Credit) -> None:
             async with _http.client_session() as session:

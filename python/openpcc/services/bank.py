@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientSession, web
+from aiohttp import web
 
 from openpcc import blindrsa, config
 from openpcc.compute import decode_message, encode_message
@@ -66,16 +66,9 @@ from openpcc.exceptions import (
 )
 from openpcc.services import _http
 from openpcc.services.errors import Code
-from openpcc.services.noncelock import NonceLockClient, decode_strict
-from openpcc.services.spending import NonceLocker, Spender, StoreNonceLocker, lock_nonce_of
-from openpcc.services.store import (
-    AccountKind,
-    BankStore,
-    NonceStore,
-    account_id,
-    open_bank_store,
-    open_nonce_store,
-)
+from openpcc.services.noncelock import decode_strict
+from openpcc.services.spending import RoleNonceLocker, Spender, lock_nonce_of
+from openpcc.services.store import AccountKind, BankStore, account_id, open_bank_store
 
 ROLE = "bank"
 ACCOUNT_TOKEN_LENGTH = 32
@@ -116,9 +109,12 @@ def as_rejection() -> Iterator[None]:
 
 def _reason(exc: Exception) -> str | None:
     # Our own texts name fields and sizes, never values; a peer's or the database's text is not repeated.
-    return str(exc) if type(exc).__module__ == "openpcc.exceptions" and not isinstance(
-        exc, StoreUnavailableError
-    ) else None
+    return (
+        str(exc)
+        if type(exc).__module__ == "openpcc.exceptions"
+        and not isinstance(exc, StoreUnavailableError)
+        else None
+    )
 
 
 # --- reading messages ---------------------------------------------------------------
@@ -138,7 +134,9 @@ def account_of(message: dict[str, Any]) -> bytes:
     """The stored id of the message's account token (``UnknownAccountError`` for a wrong length)."""
     token = _bytes_field(message, "accountToken")
     if len(token) != ACCOUNT_TOKEN_LENGTH:
-        raise UnknownAccountError(f"account token must be {ACCOUNT_TOKEN_LENGTH} bytes, got {len(token)}")
+        raise UnknownAccountError(
+            f"account token must be {ACCOUNT_TOKEN_LENGTH} bytes, got {len(token)}"
+        )
     return account_id(AccountKind.BLIND, token)
 
 
@@ -164,7 +162,9 @@ def blind_request_of(message: dict[str, Any], key: blindrsa.PublicKey) -> tuple[
 def blinded_message_of(message: dict[str, Any], key: blindrsa.PublicKey) -> bytes:
     blinded = _bytes_field(message, "blindedMessage")
     if len(blinded) != key.modulus_len or blinded >= key.n:
-        raise MalformedCreditError(f"blinded message must be {key.modulus_len} bytes below the modulus")
+        raise MalformedCreditError(
+            f"blinded message must be {key.modulus_len} bytes below the modulus"
+        )
     return blinded
 
 
@@ -190,7 +190,9 @@ def load_issuer(cfg: config.RoleConfig) -> Issuer:
     try:
         return Issuer(blindrsa.SecretKey.from_pem(pem.decode("ascii", "replace")))
     except BlindRSAError as exc:
-        raise ConfigError(f"{cfg.label}: the currency key at {path} is unusable: {type(exc).__name__}") from None
+        raise ConfigError(
+            f"{cfg.label}: the currency key at {path} is unusable: {type(exc).__name__}"
+        ) from None
 
 
 class BlindBankService:
@@ -209,35 +211,21 @@ class BlindBankService:
         self.key = self.issuer.public_key
         self.store = store if store is not None else open_bank_store(cfg.database)
         self.clock = clock
-        self._session: ClientSession | None = None
-        self._local_nonces: NonceStore | None = None
-        self.spender = Spender(self.key, self._make_locker(), issuer=self.issuer, clock=clock)
+        self.locker = RoleNonceLocker(cfg, clock)
+        self.spender = Spender(self.key, self.locker, issuer=self.issuer, clock=clock)
         self.http = _http.HTTPService(cfg, logger=log)
         routes = (
-            ("/deposit", self._deposit), ("/withdraw", self._withdraw), ("/exchange", self._exchange),
-            ("/withdraw-full", self._withdraw_full), ("/balance", self._balance),
+            ("/deposit", self._deposit),
+            ("/withdraw", self._withdraw),
+            ("/exchange", self._exchange),
+            ("/withdraw-full", self._withdraw_full),
+            ("/balance", self._balance),
         )
         for path, handler in routes:
             self.http.add_route("POST", path, handler, binary=True)
         self.http.add_readiness_check("store", self._store_ready)
-        self.http.on_startup(self._open_session)
+        self.http.on_startup(self.locker.open)
         self.http.on_cleanup(self._close)
-
-    def _make_locker(self) -> NonceLocker:
-        if str(self.cfg["noncelock_url"]):
-            return _Unstarted()  # the HTTP client needs the running loop: made in _open_session
-        self._local_nonces = open_nonce_store(self.cfg.database)
-        return StoreNonceLocker(self._local_nonces, clock=self.clock)
-
-    async def _open_session(self) -> None:
-        url = str(self.cfg["noncelock_url"])
-        if url:
-            self._session = _http.client_session()
-            self.spender.locker = NonceLockClient(url, self._session, token=self._noncelock_token())
-
-    def _noncelock_token(self) -> str | None:
-        path = str(self.cfg["noncelock_token_file"])
-        return config.read_key_file(Path(path)).decode().strip() if path else None
 
     async def start(self) -> tuple[str, int]:
         return await self.http.start()
@@ -246,11 +234,8 @@ class BlindBankService:
         await self.http.stop()
 
     async def _close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.locker.close()
         await asyncio.to_thread(self.store.close)
-        if self._local_nonces is not None:
-            await asyncio.to_thread(self._local_nonces.close)
 
     async def _store_ready(self) -> str | None:
         try:
@@ -283,7 +268,12 @@ class BlindBankService:
         async with await self.spender.begin(credit) as txn:
             try:
                 balance = await asyncio.to_thread(
-                    self.store.credit, AccountKind.BLIND, account, credit.value.amount, op, create=True
+                    self.store.credit,
+                    AccountKind.BLIND,
+                    account,
+                    credit.value.amount,
+                    op,
+                    create=True,
                 )
             except IdempotencyConflictError:
                 # This nonce was deposited before (into another account) but its lock was never
@@ -299,24 +289,40 @@ class BlindBankService:
             account = account_of(message)
             requests = [blind_request_of(r, self.key) for r in message.get("requests", [])]
             balance, signatures = await self.withdraw(account, requests)
-        body = {"balance": balance, "blindSignatures": [base64.b64encode(s).decode() for s in signatures]}
+        body = {
+            "balance": balance,
+            "blindSignatures": [base64.b64encode(s).decode() for s in signatures],
+        }
         return self._answer("BatchWithdrawResponse", body)
 
-    async def withdraw(self, account: bytes, requests: list[tuple[Value, bytes]]) -> tuple[int, list[bytes]]:
+    async def withdraw(
+        self, account: bytes, requests: list[tuple[Value, bytes]]
+    ) -> tuple[int, list[bytes]]:
         """Debits the sum of ``requests`` first, then signs each; all or nothing."""
         if not 1 <= len(requests) <= MAX_BATCH:
-            raise InvalidMessageError(f"a withdrawal takes 1..{MAX_BATCH} requests, got {len(requests)}")
+            raise InvalidMessageError(
+                f"a withdrawal takes 1..{MAX_BATCH} requests, got {len(requests)}"
+            )
         if len({blinded for _, blinded in requests}) != len(requests):
             raise InvalidMessageError("duplicate blinded messages")
         total = sum(value.amount for value, _ in requests)
-        op = operation_id(b"withdraw", account, *(value.blind_bytes + blinded for value, blinded in requests))
+        op = operation_id(
+            b"withdraw", account, *(value.blind_bytes + blinded for value, blinded in requests)
+        )
         balance = await asyncio.to_thread(self.store.debit, AccountKind.BLIND, account, total, op)
         try:
-            signatures = [await asyncio.to_thread(self.issuer.blind_sign, v, b) for v, b in requests]
+            signatures = [
+                await asyncio.to_thread(self.issuer.blind_sign, v, b) for v, b in requests
+            ]
         except BlindRSAError:
             # Inputs were checked, so this is the key's fault: give the money back, sign nothing.
             await asyncio.to_thread(
-                self.store.credit, AccountKind.BLIND, account, total, operation_id(b"undo", op), create=True
+                self.store.credit,
+                AccountKind.BLIND,
+                account,
+                total,
+                operation_id(b"undo", op),
+                create=True,
             )
             raise
         return balance, signatures
@@ -327,7 +333,9 @@ class BlindBankService:
             credit = credit_of(message)
             blinded = blinded_message_of(message, self.key)
             signature = await self.exchange(credit, blinded)
-        return self._answer("ExchangeResponse", {"blindSignature": base64.b64encode(signature).decode()})
+        return self._answer(
+            "ExchangeResponse", {"blindSignature": base64.b64encode(signature).decode()}
+        )
 
     async def exchange(self, credit: Credit, blinded: bytes) -> bytes:
         """Spends ``credit`` for a blind signature on a new credit of the same value."""
@@ -347,34 +355,34 @@ class BlindBankService:
         """Zeroes the account and issues an unblinded credit of its stochastically rounded balance."""
         held = await asyncio.to_thread(self.store.balance, AccountKind.BLIND, account)
         if held > MAX_AMOUNT:
-            raise BalanceLimitError("the balance is more than one credit can carry; withdraw part first")
+            raise BalanceLimitError(
+                "the balance is more than one credit can carry; withdraw part first"
+            )
         op = operation_id(b"withdraw-full", account, secrets.token_bytes(16))
         taken = await asyncio.to_thread(self.store.debit_all, AccountKind.BLIND, account, op)
         if taken > MAX_AMOUNT:  # a deposit raced in between: put it all back
             await asyncio.to_thread(
-                self.store.credit, AccountKind.BLIND, account, taken, operation_id(b"undo", op), create=True
+                self.store.credit,
+                AccountKind.BLIND,
+                account,
+                taken,
+                operation_id(b"undo", op),
+                create=True,
             )
-            raise BalanceLimitError("the balance is more than one credit can carry; withdraw part first")
-        return await asyncio.to_thread(self.issuer.issue_unblinded, Value.rounded(taken), int(self.clock()))
+            raise BalanceLimitError(
+                "the balance is more than one credit can carry; withdraw part first"
+            )
+        return await asyncio.to_thread(
+            self.issuer.issue_unblinded, Value.rounded(taken), int(self.clock())
+        )
 
     async def _balance(self, request: web.Request) -> web.StreamResponse:
         with as_rejection():
             message = await self._read(request, "BalanceRequest")
-            balance = await asyncio.to_thread(self.store.balance, AccountKind.BLIND, account_of(message))
+            balance = await asyncio.to_thread(
+                self.store.balance, AccountKind.BLIND, account_of(message)
+            )
         return self._answer("BalanceResponse", {"balance": balance})
-
-
-class _Unstarted:
-    """The nonce locker before the service has started (refuses, never reached by a request)."""
-
-    async def lock(self, nonce: object) -> str:
-        raise StoreUnavailableError("the bank has not started")
-
-    async def consume(self, nonce: object, ticket: str) -> None:
-        raise StoreUnavailableError("the bank has not started")
-
-    async def release(self, nonce: object, ticket: str) -> None:
-        raise StoreUnavailableError("the bank has not started")
 
 
 # --- the process -----------------------------------------------------------------------

@@ -20,19 +20,33 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable, Collection
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, Self
+
+from aiohttp import ClientSession
 
 from openpcc import blindrsa
+from openpcc.config import RoleConfig, read_key_file
 from openpcc.credits import Credit, Issuer, Value
 from openpcc.exceptions import (
     RefundRefusedError,
+    StoreUnavailableError,
     UsageError,
     WrongCreditValueError,
 )
+from openpcc.services._http import client_session
 from openpcc.services.noncelock import Nonce as LockNonce
-from openpcc.services.store import NonceStore
+from openpcc.services.noncelock import NonceLockClient
+from openpcc.services.store import NonceStore, open_nonce_store
 
-__all__ = ["NonceLocker", "Spender", "StoreNonceLocker", "Transaction", "lock_nonce_of"]
+__all__ = [
+    "NonceLocker",
+    "RoleNonceLocker",
+    "Spender",
+    "StoreNonceLocker",
+    "Transaction",
+    "lock_nonce_of",
+]
 
 
 class NonceLocker(Protocol):
@@ -53,7 +67,11 @@ class StoreNonceLocker:
     a nonce-locking service. Tickets are random; the store's contract does the rest."""
 
     def __init__(
-        self, store: NonceStore, *, lock_duration: float = 300.0, clock: Callable[[], float] = time.time
+        self,
+        store: NonceStore,
+        *,
+        lock_duration: float = 300.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.lock_duration = lock_duration
@@ -71,6 +89,49 @@ class StoreNonceLocker:
 
     async def release(self, nonce: LockNonce, ticket: str) -> None:
         await asyncio.to_thread(self.store.release, nonce.key, ticket, self.clock())
+
+
+class RoleNonceLocker:
+    """A role's nonce locking as its configuration says: the service at ``noncelock_url`` (with the token
+    in ``noncelock_token_file``), or, when the URL is empty, the role's own database. :meth:`open` must
+    run inside the event loop before the first lock (the HTTP client needs the loop); :meth:`close` at
+    shutdown."""
+
+    def __init__(self, cfg: RoleConfig, clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self._url = str(cfg["noncelock_url"])
+        self._session: ClientSession | None = None
+        self._store: NonceStore | None = None if self._url else open_nonce_store(cfg.database)
+        self._locker: NonceLocker | None = (
+            StoreNonceLocker(self._store, clock=clock) if self._store is not None else None
+        )
+
+    async def open(self) -> None:
+        if self._url and self._session is None:
+            path = str(self.cfg["noncelock_token_file"])
+            token = read_key_file(Path(path)).decode().strip() if path else None
+            self._session = client_session()
+            self._locker = NonceLockClient(self._url, self._session, token=token)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._store is not None:
+            await asyncio.to_thread(self._store.close)
+
+    def _active(self) -> NonceLocker:
+        if self._locker is None:
+            raise StoreUnavailableError("nonce locking is not open yet")
+        return self._locker
+
+    async def lock(self, nonce: LockNonce) -> str:
+        return await self._active().lock(nonce)
+
+    async def consume(self, nonce: LockNonce, ticket: str) -> None:
+        await self._active().consume(nonce, ticket)
+
+    async def release(self, nonce: LockNonce, ticket: str) -> None:
+        await self._active().release(nonce, ticket)
 
 
 class Spender:
@@ -119,7 +180,7 @@ class Transaction:
         self._ticket = ticket
         self._done = False
 
-    async def __aenter__(self) -> Transaction:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
@@ -131,7 +192,9 @@ class Transaction:
         self._claim()
         await self.spender.locker.consume(self._nonce, self._ticket)
 
-    async def commit_with_refund(self, refund: Value, node_id: str, admitted: Collection[str]) -> Credit:
+    async def commit_with_refund(
+        self, refund: Value, node_id: str, admitted: Collection[str]
+    ) -> Credit:
         """Commits, then mints an unblinded credit of ``refund`` for the node ``node_id``. Refused, before
         anything changes, when ``node_id`` is not in ``admitted`` (the nodes the caller sent the request
         to), when ``refund`` is not an amount, or when it is more than the credit spent."""
@@ -141,7 +204,9 @@ class Transaction:
         if node_id not in admitted:
             raise RefundRefusedError("refund from a node the caller did not admit")
         if not refund.is_spendable:
-            raise RefundRefusedError("refund must be a non-zero amount (commit without one instead)")
+            raise RefundRefusedError(
+                "refund must be a non-zero amount (commit without one instead)"
+            )
         if refund.amount > self.credit.value.amount:
             raise RefundRefusedError("refund is more than the credit spent")
         await self.commit()
