@@ -1,6 +1,7 @@
 """The ``openpcc`` command line.
 
-``openpcc demo`` runs the end-to-end demo. ``openpcc noncelock`` serves nonce locking, ``openpcc bank`` the blind bank. ``openpcc verify <kind> ...`` verifies attestation
+``openpcc demo`` runs the end-to-end demo. ``openpcc noncelock`` serves nonce locking, ``openpcc bank`` the blind bank, ``openpcc auth`` the auth bank
+(``openpcc auth keys add --balance N`` prints a new API key). ``openpcc verify <kind> ...`` verifies attestation
 evidence and exits 0 when valid, 1 when invalid, 2 when an input cannot be read (missing file,
 bad hex, bad instant, or bytes that are not the format at all).
 """
@@ -290,6 +291,47 @@ def _add_bank(commands: Any) -> None:
     p.set_defaults(run=_run_bank)
 
 
+def _run_auth(args: argparse.Namespace) -> int:
+    from openpcc.exceptions import ConfigError, ServiceError
+    from openpcc.services import auth
+
+    try:
+        if getattr(args, "keys_command", None) == "add":
+            return auth.add_key_command(args)
+        return auth.main(args)
+    except (ConfigError, ServiceError) as exc:
+        print(f"openpcc auth: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+
+
+def _add_auth(commands: Any) -> None:
+    p = commands.add_parser(
+        "auth",
+        help="serve the auth bank (the reference's Auth API, port 3000), or manage its API keys",
+        description=(
+            "Serve the auth bank: /api/config, /api/auth, /api/attestationRequest and /api/refund as the "
+            "reference's, with API-key accounts over SQLite (default) or PostgreSQL. Needs the currency "
+            "signing key (currency_key_file). 'openpcc auth keys add --balance N' creates a funded API key "
+            "and prints it once. Exit 2 when the configuration, a key or the store cannot be read."
+        ),
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (default: every setting's default)")
+    p.set_defaults(run=_run_auth)
+    sub = p.add_subparsers(dest="auth_command", metavar="COMMAND")
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    add = keys.add_parser("add", help="create a funded API key and print it (only its hash is stored)")
+    add.add_argument("--balance", type=_non_negative_int, required=True, help="initial balance (currency units)")
+    add.add_argument("--label", default="", help="a note for operators (stored in clear)")
+    add.add_argument("--config", metavar="FILE", help="TOML configuration (default: every setting's default)")
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openpcc",
@@ -305,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify(commands)
     _add_noncelock(commands)
     _add_bank(commands)
+    _add_auth(commands)
     return parser
 
 

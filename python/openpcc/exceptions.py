@@ -284,6 +284,10 @@ class IdempotencyConflictError(BankError):
     """An operation id was reused with different arguments."""
 
 
+class InvalidAPIKeyError(BankError, PermissionError):
+    """The auth bank does not know the API key presented (or the header and the body disagree)."""
+
+
 class BalanceLimitError(BankError, LimitError):
     """A credit would take the balance past the store's maximum, or an amount is out of range."""
 

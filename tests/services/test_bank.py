@@ -22,7 +22,7 @@ from openpcc.compute import decode_message, encode_message
 from openpcc.credits import Credit, Issuer, PendingCredit, Value
 from openpcc.exceptions import InsufficientBalanceError, NonceConsumedError
 from openpcc.services.errors import ERROR_CODE_HEADER, Code
-from openpcc.services.store import open_backend
+from support.bank_rows import snapshot
 from support.currency_key import TEST_CURRENCY_KEY_PEM, load_test_currency_key
 from support.servers import RoleProcess, free_port, role_process
 
@@ -91,23 +91,6 @@ def ok(url: str, path: str, body: bytes, answer: str) -> dict[str, Any]:
     status, data, code = call(url, path, body)
     assert status == 200, (status, code, data)
     return decode_message(f"csprotos.{answer}", data)
-
-
-def snapshot(database: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the bank's and the nonces' tables, for "nothing changed" checks."""
-    backend = open_backend(database)
-    try:
-        with backend.transaction() as cur:
-            rows = {}
-            for table in ("bank_accounts", "bank_operations", "nonces"):
-                cur.execute(f"SELECT * FROM {table}")
-                rows[table] = sorted(
-                    tuple(bytes(v) if isinstance(v, memoryview) else v for v in r)
-                    for r in cur.fetchall()
-                )
-            return rows
-    finally:
-        backend.close()
 
 
 def test_deposit_withdraw_exchange_and_withdraw_full(bank: RoleProcess) -> None:

@@ -52,6 +52,7 @@ from openpcc.exceptions import (
     ExpiredCreditError,
     IdempotencyConflictError,
     InsufficientBalanceError,
+    InvalidAPIKeyError,
     InvalidCreditError,
     InvalidMessageError,
     MalformedCreditError,
@@ -93,6 +94,7 @@ _OUTCOMES: tuple[tuple[type[Exception], Code], ...] = (
     (UnknownAccountError, Code.UNKNOWN_ACCOUNT),
     (IdempotencyConflictError, Code.IDEMPOTENCY_CONFLICT),
     (BalanceLimitError, Code.BALANCE_LIMIT),
+    (InvalidAPIKeyError, Code.INVALID_API_KEY),
     (StoreUnavailableError, Code.STORE_UNAVAILABLE),
 )
 

@@ -52,6 +52,7 @@ class Code(IntEnum):
     UNKNOWN_ACCOUNT = 501
     IDEMPOTENCY_CONFLICT = 502
     BALANCE_LIMIT = 503
+    INVALID_API_KEY = 504
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ ERRORS: dict[Code, ErrorInfo] = {
     Code.UNKNOWN_ACCOUNT: ErrorInfo(400, "invalid account"),
     Code.IDEMPOTENCY_CONFLICT: ErrorInfo(409, "operation id reused with different arguments"),
     Code.BALANCE_LIMIT: ErrorInfo(400, "amount out of range"),
+    Code.INVALID_API_KEY: ErrorInfo(401, "invalid API key"),
 }
 
 
