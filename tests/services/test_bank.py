@@ -446,3 +446,57 @@ def test_a_credit_spent_at_the_router_cannot_be_deposited(database: str, tmp_pat
         ok(bank.url, "/deposit", deposit_body(token, at_bank), "DepositResponse")
         with pytest.raises(NonceConsumedError):
             asyncio.run(spend(at_bank))
+
+
+def test_a_bank_killed_mid_deposits_loses_no_committed_balance(
+    database: str, tmp_path: Path
+) -> None:
+    """SIGKILL while 48 deposits are in flight: after a restart every answered deposit is in the balance,
+    and the balance is exactly what the recorded operations say (credit and record in one transaction)."""
+    from openpcc.services.spending import lock_nonce_of
+    from openpcc.services.store import open_nonce_store
+
+    port = free_port()
+    text = bank_config(database, port, tmp_path / "bankdata")
+    token = secrets.token_bytes(32)
+    credits = [credit(16) for _ in range(48)]
+    with role_process("bank", text, tmp_path, port) as bank:
+
+        async def deposit_all() -> list[int | None]:
+            async with aiohttp.ClientSession() as s:
+
+                async def one(c: Credit) -> int | None:
+                    try:
+                        async with s.post(
+                            bank.url + "/deposit", data=deposit_body(token, c), headers=BINARY
+                        ) as r:
+                            await r.read()
+                            return r.status
+                    except aiohttp.ClientError:
+                        return None
+
+                tasks = [asyncio.create_task(one(c)) for c in credits]
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                bank.kill()  # SIGKILL by PID, with most deposits still in flight
+                return [await t for t in tasks]
+
+        statuses = asyncio.run(asyncio.wait_for(deposit_all(), timeout=120))
+    answered = [c for c, status in zip(credits, statuses, strict=True) if status == 200]
+    assert answered, statuses
+    assert None in statuses, "the kill came after every deposit finished; nothing was tested"
+    with role_process("bank", text, tmp_path, port) as bank:
+        balance = int(
+            ok(bank.url, "/balance", token_body("BalanceRequest", token), "BalanceResponse").get(
+                "balance", 0
+            )
+        )
+    rows = snapshot(database)
+    recorded = [row for row in rows["bank_operations"] if "credit" in row]
+    assert balance == 16 * len(recorded)
+    assert balance >= 16 * len(answered)
+    nonces = open_nonce_store(database)
+    try:
+        for c in answered:
+            assert nonces.state(lock_nonce_of(c).key, time.time()) == "consumed"
+    finally:
+        nonces.close()
