@@ -321,3 +321,25 @@ def test_bad_input_is_refused_and_changes_nothing(auth: AuthBank) -> None:
         assert decode_message("csprotos.Error", got[1]).get("Message"), name
         assert snapshot(auth.database) == before, name
     assert auth.api_key not in auth.proc.output()
+
+
+def test_64_simultaneous_withdrawals_never_overdraw(auth: AuthBank) -> None:
+    pendings = [PendingCredit.create(KEY, Value.exact(64)) for _ in range(64)]
+    headers = {"Content-Type": "application/octet-stream", "cf-authorization": auth.api_key}
+
+    async def go() -> list[int]:
+        async with aiohttp.ClientSession() as s:
+
+            async def one(p: PendingCredit) -> int:
+                async with s.post(
+                    auth.proc.url + "/api/auth", data=withdrawal(auth.api_key, p), headers=headers
+                ) as r:
+                    await r.read()
+                    return r.status
+
+            return list(await asyncio.gather(*(one(p) for p in pendings)))
+
+    statuses = asyncio.run(asyncio.wait_for(go(), timeout=120))
+    assert statuses.count(200) == 1000 // 64
+    assert statuses.count(429) == 64 - 1000 // 64
+    assert auth.balance() == 1000 % 64
