@@ -163,7 +163,8 @@ class Spender:
     async def begin(self, credit: Credit, *, value: Value | None = None) -> Transaction:
         """Checks ``credit`` and locks its nonce (``NonceLockedError`` while another transaction holds it,
         ``NonceConsumedError`` once spent)."""
-        self.check(credit, value=value)
+        # The RSA check runs without the GIL: off the event loop, so other requests go on meanwhile.
+        await asyncio.to_thread(self.check, credit, value=value)
         nonce = lock_nonce_of(credit)
         ticket = await self.locker.lock(nonce)
         return Transaction(self, credit, nonce, ticket)
@@ -210,7 +211,7 @@ class Transaction:
         if refund.amount > self.credit.value.amount:
             raise RefundRefusedError("refund is more than the credit spent")
         await self.commit()
-        return issuer.issue_unblinded(refund, int(self.spender.clock()))
+        return await asyncio.to_thread(issuer.issue_unblinded, refund, int(self.spender.clock()))
 
     async def rollback(self) -> None:
         if self._done:
