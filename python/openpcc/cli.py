@@ -332,6 +332,41 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _run_currency_key(args: argparse.Namespace) -> int:
+    from openpcc import blindrsa, config
+    from openpcc.credits import public_key_to_jwk
+    from openpcc.exceptions import ConfigError
+
+    path = Path(args.out)
+    if path.exists():
+        print(f"openpcc currency-key: {path} exists; refusing to replace a signing key", file=sys.stderr)
+        return EXIT_UNREADABLE
+    try:
+        key = blindrsa.SecretKey.generate(args.bits)
+        config.write_key_file(path, key.to_pem().encode())
+    except (ConfigError, blindrsa.BlindRSAError, OSError) as exc:
+        print(f"openpcc currency-key: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    print(json.dumps(public_key_to_jwk(key.public_key())))
+    return 0
+
+
+def _add_currency_key(commands: Any) -> None:
+    p = commands.add_parser(
+        "currency-key",
+        help="create a currency signing key (safe primes) for the banks and the router",
+        description=(
+            "Create a currency signing key: RSA with safe primes (needed by partially blind RSA), written "
+            "as PKCS#8 PEM to a new file with mode 0600, and print its public key as the reference's JWK. "
+            "Point currency_key_file of [bank], [auth] (and the router) at it, or put it at "
+            "<data_dir>/currency-key.pem. 2048 bits can take minutes. Exit 2 if the file exists."
+        ),
+    )
+    p.add_argument("--out", required=True, metavar="FILE", help="the new key file (must not exist)")
+    p.add_argument("--bits", type=int, default=2048, help="modulus size (default 2048)")
+    p.set_defaults(run=_run_currency_key)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openpcc",
@@ -348,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_noncelock(commands)
     _add_bank(commands)
     _add_auth(commands)
+    _add_currency_key(commands)
     return parser
 
 

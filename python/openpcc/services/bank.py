@@ -188,7 +188,9 @@ def load_issuer(cfg: config.RoleConfig) -> Issuer:
     try:
         pem = config.read_key_file(path)
     except FileNotFoundError:
-        raise ConfigError(f"{cfg.label}: no currency signing key at {path}") from None
+        raise ConfigError(
+            f"{cfg.label}: no currency signing key at {path} (create one with: openpcc currency-key --out FILE)"
+        ) from None
     try:
         return Issuer(blindrsa.SecretKey.from_pem(pem.decode("ascii", "replace")))
     except BlindRSAError as exc:
