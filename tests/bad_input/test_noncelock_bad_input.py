@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from openpcc.exceptions import InvalidMessageError, MalformedInputError, NonceInvalidError
 from openpcc.services.noncelock import (
     Nonce,
-    decode_strict,
     _nonce_from,
     _ticket_from,
+    decode_strict,
     lock_request,
 )
 
