@@ -194,3 +194,39 @@ def test_a_spender_without_the_signing_key_mints_nothing(noncelock: RoleProcess)
                 await txn.commit_with_refund(Value.exact(16), "n", {"n"})
 
     run(with_spender(noncelock.url, action, issuer=None))
+
+
+def test_a_roles_own_nonces_are_purged_after_their_window(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openpcc import config
+    from openpcc.services import spending
+
+    monkeypatch.setattr(spending, "PURGE_INTERVAL_S", 0.05)
+    cfg = config.load(
+        None, env={"OPENPCC_HOME": str(tmp_path), "OPENPCC_BANK_DATABASE": database}
+    ).role("bank")
+    now = [time.time()]
+    spent = credit()
+
+    async def go() -> str:
+        locker = spending.RoleNonceLocker(cfg, clock=lambda: now[0])
+        await locker.open()
+        try:
+            async with await Spender(KEY, locker, clock=lambda: now[0]).begin(spent) as txn:
+                await txn.commit()
+            store = open_nonce_store(database)
+            try:
+                assert store.state(lock_nonce_of(spent).key, now[0]) == "consumed"
+                now[0] += 3 * 86400  # long past the credit's validity window
+                for _ in range(100):
+                    await asyncio.sleep(0.05)
+                    if store.state(lock_nonce_of(spent).key, now[0]) == "free":
+                        break
+                return store.state(lock_nonce_of(spent).key, now[0])
+            finally:
+                store.close()
+        finally:
+            await locker.close()
+
+    assert run(go()) == "free"

@@ -17,6 +17,8 @@ both the spent credit and its refund usable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import secrets
 import time
 from collections.abc import Callable, Collection
@@ -30,6 +32,7 @@ from openpcc.config import RoleConfig, read_key_file
 from openpcc.credits import Credit, Issuer, Value
 from openpcc.exceptions import (
     RefundRefusedError,
+    StoreError,
     StoreUnavailableError,
     UsageError,
     WrongCreditValueError,
@@ -38,6 +41,9 @@ from openpcc.services._http import client_session
 from openpcc.services.noncelock import Nonce as LockNonce
 from openpcc.services.noncelock import NonceLockClient
 from openpcc.services.store import NonceStore, open_nonce_store
+
+PURGE_INTERVAL_S = 600.0
+log = logging.getLogger("openpcc.services.spending")
 
 __all__ = [
     "NonceLocker",
@@ -101,19 +107,36 @@ class RoleNonceLocker:
         self.cfg = cfg
         self._url = str(cfg["noncelock_url"])
         self._session: ClientSession | None = None
+        self._clock = clock
+        self._purger: asyncio.Task[None] | None = None
         self._store: NonceStore | None = None if self._url else open_nonce_store(cfg.database)
         self._locker: NonceLocker | None = (
             StoreNonceLocker(self._store, clock=clock) if self._store is not None else None
         )
 
     async def open(self) -> None:
+        if self._store is not None and self._purger is None:
+            self._purger = asyncio.create_task(self._purge_forever(self._store))
         if self._url and self._session is None:
             path = str(self.cfg["noncelock_token_file"])
             token = read_key_file(Path(path)).decode().strip() if path else None
             self._session = client_session()
             self._locker = NonceLockClient(self._url, self._session, token=token)
 
+    async def _purge_forever(self, store: NonceStore) -> None:
+        """Deletes nonces past their validity window now and then, as the nonce-locking service does."""
+        while True:
+            await asyncio.sleep(PURGE_INTERVAL_S)
+            try:
+                await asyncio.to_thread(store.purge, self._clock())
+            except StoreError as exc:
+                log.warning("nonce purge skipped: %s", type(exc).__name__)
+
     async def close(self) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
         if self._session is not None:
             await self._session.close()
         if self._store is not None:
