@@ -3,7 +3,8 @@
 ``openpcc demo`` runs the end-to-end demo. ``openpcc noncelock`` serves nonce locking, ``openpcc bank`` the blind bank, ``openpcc auth`` the auth bank
 (``openpcc auth keys add --balance N`` prints a new API key). ``openpcc verify <kind> ...`` verifies attestation
 evidence and exits 0 when valid, 1 when invalid, 2 when an input cannot be read (missing file,
-bad hex, bad instant, or bytes that are not the format at all).
+bad hex, bad instant, or bytes that are not the format at all). ``openpcc transparency ...``
+verifies signed statements and keeps or watches a transparency log (same exit codes).
 """
 
 from __future__ import annotations
@@ -367,6 +368,32 @@ def _add_currency_key(commands: Any) -> None:
     p.set_defaults(run=_run_currency_key)
 
 
+def _run_role(module: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        from openpcc.exceptions import ConfigError, TransparencyError
+
+        try:
+            result: int = importlib.import_module(f"openpcc.services.{module}").main(args)
+            return result
+        except (ConfigError, TransparencyError, OSError) as exc:
+            print(f"openpcc {module}: {exc}", file=sys.stderr)
+            return EXIT_UNREADABLE
+
+    return run
+
+
+def _add_transparency_roles(commands: Any) -> None:
+    for name, helptext in (
+        ("log", "serve the transparency log (C2SP tlog-tiles, checkpoints cosigned by witnesses; port 3900)"),
+        ("witness", "serve a witness that cosigns consistent log checkpoints (c2sp.org/tlog-witness; port 3910)"),
+    ):
+        p = commands.add_parser(name, help=helptext, description=helptext + ". Exit 2 when the configuration or keys cannot be read.")
+        p.add_argument("--config", metavar="FILE", help="TOML configuration (default: every setting's default)")
+        p.set_defaults(run=_run_role(name))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openpcc",
@@ -384,6 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bank(commands)
     _add_auth(commands)
     _add_currency_key(commands)
+    _add_transparency_roles(commands)
+    from openpcc.transparency.cli import add_commands as add_transparency
+
+    add_transparency(commands)
     return parser
 
 

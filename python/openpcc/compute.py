@@ -9,6 +9,14 @@ compiled into the Rust core; :func:`encode_message`/:func:`decode_message` reach
 and :func:`encode_compute_request_info` is the typed shortcut for ``X-Routing-Info``.
 
 The unchunked/chunked *BHTTP* plaintext (padded to multiples of 514) is built with ``openpcc.bhttp``.
+
+Node side, per request (``docs/token-stream-padding.md``, ``docs/refunds.md``)::
+
+    inner = open_http_request(node, body)              # the decrypted inner request
+    inner, padding = take_padding_request(inner)       # X-Openpcc-Padding removed: the engine never sees it
+    sealer = node.token_stream_sealer(200, headers, padding=padding)   # "fixed" only if the client asked
+    ...                                                # push/poll/finish: the encrypted outer body
+    rounded, value = refund_amount_trailer(unused_credit)   # outer trailer X-Refund-Amount: value
 """
 
 from __future__ import annotations
@@ -20,10 +28,14 @@ from openpcc import bhttp
 from openpcc._openpcc.compute import (
     CHUNKED_REQUEST,
     CHUNKED_RESPONSE,
+    CURRENCY_SIGNIFICANT_BITS,
     DEFAULT_FRAME,
     DEFAULT_MAX_DELAY_MS,
     ENCAPSULATED_KEY_LEN,
     MAX_CHUNK_PLAINTEXT,
+    PADDING_FIXED,
+    PADDING_HEADER,
+    REFUND_AMOUNT_TRAILER,
     REQUEST,
     RESPONSE,
     ComputeRequest,
@@ -33,19 +45,26 @@ from openpcc._openpcc.compute import (
     TokenStreamSealer,
     _decode_message_json,
     _encode_message_json,
+    _take_padding_request,
     decode_compute_request_info,
     encode_compute_request_info,
     message_names,
+    parse_refund_amount_trailer,
+    refund_amount_trailer,
     seal_request,
 )
 
 __all__ = [
     "CHUNKED_REQUEST",
     "CHUNKED_RESPONSE",
+    "CURRENCY_SIGNIFICANT_BITS",
     "DEFAULT_FRAME",
     "DEFAULT_MAX_DELAY_MS",
     "ENCAPSULATED_KEY_LEN",
     "MAX_CHUNK_PLAINTEXT",
+    "PADDING_FIXED",
+    "PADDING_HEADER",
+    "REFUND_AMOUNT_TRAILER",
     "REQUEST",
     "RESPONSE",
     "ComputeRequest",
@@ -60,9 +79,13 @@ __all__ = [
     "message_names",
     "open_http_request",
     "open_http_response",
+    "parse_refund_amount_trailer",
+    "refund_amount_trailer",
     "seal_http_request",
     "seal_http_response",
     "seal_request",
+    "take_padding_request",
+    "with_padding_request",
 ]
 
 
@@ -76,17 +99,39 @@ def _encode_like_reference(message: bhttp.Request | bhttp.Response, indeterminat
     )
 
 
+def with_padding_request(request: bhttp.Request) -> bhttp.Request:
+    """``request`` with one ``X-Openpcc-Padding: fixed`` header field (any earlier one replaced): asks the
+    node for a length-hiding token stream. It travels inside the encrypted request, never in the body."""
+    headers = [(n, v) for n, v in request.headers if n.lower() != PADDING_HEADER.encode()]
+    headers.append((PADDING_HEADER.encode(), PADDING_FIXED.encode()))
+    return request.replace(headers=headers)
+
+
 def seal_http_request(
     request: bhttp.Request, candidates: list[tuple[str, bytes]], *, chunked: bool = False
 ) -> ComputeRequest:
     """Encodes ``request`` as the reference does (BHTTP padded to 514; indeterminate-length when chunked)
-    and seals it for ``candidates`` = ``[(node_id, public_key)]``."""
-    return seal_request(_encode_like_reference(request, chunked), candidates, chunked=chunked)
+    and seals it for ``candidates`` = ``[(node_id, public_key)]``. Our client always asks for length-hiding
+    filler: the header ``X-Openpcc-Padding: fixed`` is added to the inner request."""
+    inner = _encode_like_reference(with_padding_request(request), chunked)
+    return seal_request(inner, candidates, chunked=chunked)
 
 
 def open_http_request(node: NodeRequest, body: bytes) -> bhttp.Request:
-    """Node side: opens the body and decodes its BHTTP request (padding accepted)."""
+    """Node side: opens the body and decodes its BHTTP request (padding accepted). The request still holds
+    any ``X-Openpcc-Padding`` field: pass it through :func:`take_padding_request` before the engine."""
     return bhttp.decode_request(node.open_body(body))
+
+
+def take_padding_request(request: bhttp.Request) -> tuple[bhttp.Request, str]:
+    """Node side: ``(request without X-Openpcc-Padding, padding)`` where padding is ``"fixed"`` when the
+    client asked for filler and ``"per-piece"`` (what the reference sends) when it did not; pass it to
+    ``NodeRequest.token_stream_sealer(padding=...)``. A value other than ``fixed`` raises
+    :class:`openpcc.exceptions.ComputeMalformedError` (answer 400)."""
+    headers, padding = _take_padding_request(request.headers)
+    if padding == "per-piece":
+        return request, padding
+    return request.replace(headers=headers), padding
 
 
 def seal_http_response(

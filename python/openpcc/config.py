@@ -49,6 +49,8 @@ DEFAULT_PORTS: Mapping[str, int] = {
     "noncelock": 3501,
     "router": 3600,
     "node": 3700,
+    "log": 3900,
+    "witness": 3910,
 }
 ROLES = tuple(DEFAULT_PORTS)
 NAMED_ROLES = frozenset({"node"})  # roles configured as [role.<name>] subtables
@@ -116,6 +118,9 @@ ROLE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "noncelock": {"port": DEFAULT_PORTS["noncelock"], "max_body_bytes": 4096},
     "bank": {"port": DEFAULT_PORTS["bank"], "max_body_bytes": 16384},
     "auth": {"port": DEFAULT_PORTS["auth"], "max_body_bytes": 16384},
+    # A log entry is framed with a u16 length in tlog-tiles entry bundles.
+    "log": {"port": DEFAULT_PORTS["log"], "max_body_bytes": 65535},
+    "witness": {"port": DEFAULT_PORTS["witness"], "max_body_bytes": 65536},
 }
 
 # The settings of every role that holds the currency signing key and spends credits.
@@ -170,6 +175,23 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
     ),
     "router": (),
     "node": (),
+    "log": (
+        Setting(
+            "origin", str, "openpcc.localhost/log",
+            "the log's name: its checkpoint origin and key name (no spaces or '+')",
+        ),
+        Setting(
+            "witness_urls", str, "",
+            "comma-separated base URLs of witnesses asked to cosign each new checkpoint (c2sp.org/tlog-witness)",
+        ),
+    ),
+    "witness": (
+        Setting("name", str, "openpcc.localhost/witness", "the witness's key name (no spaces or '+')"),
+        Setting(
+            "log_keys", str, "",
+            "comma-separated verifier keys (`name+id+key`) of the logs this witness follows",
+        ),
+    ),
 }
 
 

@@ -199,6 +199,20 @@ class PolicyError(AttestationError, MalformedInputError):
     a nonce, an unfilled ``"<placeholder>"``)."""
 
 
+class RimError(AttestationError):
+    """An NVIDIA reference integrity manifest (RIM) that cannot be trusted."""
+
+
+class RimChainError(RimError):
+    """A RIM's signing certificate does not chain to the policy's RIM roots
+    (``nvidia.rim.<k>.chain``)."""
+
+
+class RimSignatureError(RimError):
+    """A RIM's XML-DSig signature does not verify, or does not cover the whole manifest
+    (``nvidia.rim.<k>.signature``)."""
+
+
 # --- configuration (openpcc.config) -----------------------------------------
 
 
@@ -425,3 +439,70 @@ class WrongCreditValueError(CreditError):
 
 class RefundRefusedError(CreditError):
     """A refund above the credit spent, for a node the caller has not admitted, or asked for twice."""
+
+
+# --- transparency (openpcc.transparency: Sigstore bundles, statements, logs) ---
+
+
+class TransparencyError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.transparency``."""
+
+
+class BundleFormatError(TransparencyError, MalformedInputError):
+    """A Sigstore bundle does not parse (protobuf or JSON), or has an unsupported media type."""
+
+
+class BundleVerificationError(TransparencyError):
+    """A bundle's signature, certificate chain, timestamps or log entry do not verify."""
+
+
+class IdentityMismatchError(BundleVerificationError):
+    """The signing certificate's OIDC issuer or subject does not match the identity policy."""
+
+
+class StatementError(TransparencyError, MalformedInputError):
+    """An in-toto statement or predicate is malformed, of another type, or its digests disagree."""
+
+
+class KeyRotationError(TransparencyError):
+    """No OHTTP key rotation period is active at the given time, or it names a missing key."""
+
+
+class TrustRootError(TransparencyError, ValueError):
+    """A trusted root, verifier key or policy setting is missing or invalid."""
+
+
+class NoteError(TransparencyError, MalformedInputError):
+    """A signed note, checkpoint or verifier key does not parse (C2SP signed-note, tlog-checkpoint)."""
+
+
+class NoteVerificationError(TransparencyError):
+    """No trusted signature on a note verifies, a known key's signature is bad, or too few witnesses cosigned."""
+
+
+class LogProofError(TransparencyError):
+    """An inclusion or consistency proof does not verify against the checkpoint."""
+
+
+class SplitViewError(LogProofError):
+    """A checkpoint is inconsistent with one seen before: the log shows different histories."""
+
+
+class EntryNotLoggedError(TransparencyError):
+    """A statement, key or image is not in the log (no entry or no valid inclusion proof)."""
+
+
+class LogStateError(TransparencyError):
+    """The client's or witness's saved state is unreadable, or belongs to another log."""
+
+
+class EntryTooLargeError(TransparencyError, LimitError):
+    """A log entry is longer than the 65535 bytes a tlog-tiles entry bundle can frame."""
+
+
+class WitnessConflictError(TransparencyError):
+    """The caller's ``old`` size is not the size this witness last cosigned (tlog-witness 409)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"this witness last cosigned size {size}")
+        self.size = size

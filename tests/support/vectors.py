@@ -27,6 +27,8 @@ def vectors_root() -> Path:
 def topic_dir(topic: str) -> Path:
     path = vectors_root() / topic
     if not path.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared vectors not found in CI: {path}")
         pytest.skip(f"shared vectors not found: {path} (set OPENPCC_VECTORS to their root)")
     return path
 
@@ -34,6 +36,8 @@ def topic_dir(topic: str) -> Path:
 def vector_path(topic: str, name: str) -> Path:
     path = topic_dir(topic) / name
     if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared vector file not found in CI: {path}")
         pytest.skip(f"shared vector file not found: {path}")
     return path
 

@@ -130,6 +130,10 @@ def test_routing_info_lists_candidates_in_order(nodes: list) -> None:  # type: i
 
 # ---------------------------------------------------------------- token streams
 
+# Every inner trailer is announced (the reference decoder drops unannounced ones); no refund inside.
+STREAM_HEADERS = [(b"content-type", b"application/x-ndjson"), (b"trailer", b"x-example")]
+STREAM_TRAILERS = [(b"x-example", b"done")]
+
 
 def _stream(
     nodes: list,
@@ -141,9 +145,7 @@ def _stream(
     req = compute.seal_request(b"prompt", [(IDS[0], nodes[0][2])])
     node = compute.NodeRequest.unwrap(req.media_type, req.encapsulated_keys[0][1], nodes[0][1])
     t = 0
-    s = node.token_stream_sealer(
-        200, [(b"content-type", b"application/x-ndjson")], padding=padding, now_ns=t
-    )
+    s = node.token_stream_sealer(200, STREAM_HEADERS, padding=padding, now_ns=t)
     chunks = list(s.start())
     for tok in tokens:
         t += step_ns
@@ -151,7 +153,7 @@ def _stream(
         chunks += s.push(tok, now_ns=t)
     t += step_ns
     chunks += s.poll(now_ns=t)
-    chunks += s.finish([(b"x-refund-amount", b"")])
+    chunks += s.finish(STREAM_TRAILERS)
     wire = s.response_nonce + b"".join(chunks)
     return [len(c) for c in chunks], wire, req
 
@@ -172,7 +174,7 @@ def test_default_policy_hides_token_lengths(nodes: list) -> None:  # type: ignor
         last, trailers = opener.finish()
         assert body + last == b"".join(tokens)
         assert opener.status is None  # consumed by finish
-        assert trailers == [(b"x-refund-amount", b"")]
+        assert trailers == STREAM_TRAILERS
 
 
 def test_reference_like_policy_leaks_token_lengths(nodes: list) -> None:  # type: ignore[type-arg]
@@ -218,7 +220,7 @@ def test_filler_reads_as_whitespace_body_to_a_reference_decoder(nodes: list) -> 
     msg = bhttp.decode(plain)
     assert msg.status == 200
     assert msg.content.replace(b" ", b"") == b"".join(TOKENS_A).replace(b" ", b"")
-    assert msg.trailers == [(b"x-refund-amount", b"")]
+    assert msg.trailers == STREAM_TRAILERS
 
 
 def test_token_stream_arguments() -> None:
@@ -496,3 +498,61 @@ def test_fixed_policy_property(events: list[tuple[bytes, int]], frame: int, spli
     opener = _STREAM_REQ.token_stream_opener(IDS[0])
     body = b"".join(opener.push(wire[i : i + split]) for i in range(0, len(wire), split))
     assert body + opener.finish()[0] == b"".join(p for p, _ in events)
+
+
+# ---------------------------------------------------------------- padding request and refund
+
+
+def test_our_client_asks_for_padding_and_the_node_strips_it(nodes: list) -> None:  # type: ignore[type-arg]
+    from openpcc import bhttp
+
+    request = bhttp.Request(
+        b"POST",
+        b"http",
+        b"confsec.invalid",
+        b"/api/generate",
+        [(b"content-type", b"application/json"), (b"X-Openpcc-Padding", b"other")],
+        b'{"model":"m"}',
+    )
+    req = compute.seal_http_request(request, [(IDS[0], nodes[0][2])])
+    node = compute.NodeRequest.unwrap(req.media_type, req.encapsulated_keys[0][1], nodes[0][1])
+    inner = compute.open_http_request(node, req.body)
+    assert (b"x-openpcc-padding", b"fixed") in inner.headers  # one field, the earlier one replaced
+    assert [n for n, _ in inner.headers].count(b"x-openpcc-padding") == 1
+    for_engine, padding = compute.take_padding_request(inner)
+    assert padding == "fixed"
+    assert for_engine.headers == [(b"content-type", b"application/json")]
+    assert for_engine.content == b'{"model":"m"}'  # never a body field
+    # A reference client does not ask: the reference's chunking, request untouched.
+    plain = request.replace(headers=[(b"content-type", b"application/json")])
+    assert compute.take_padding_request(plain) == (plain, "per-piece")
+    with pytest.raises(ComputeMalformedError):
+        compute.take_padding_request(request)
+
+
+def test_refund_trailer_is_rounded_down_to_currency_steps() -> None:
+    assert compute.REFUND_AMOUNT_TRAILER == "X-Refund-Amount"
+    assert compute.refund_amount_trailer(0) == (0, "")
+    assert compute.refund_amount_trailer(262_150) == (262_144, "CgIA8A==")  # Currency{00 f0}
+    rounded, value = compute.refund_amount_trailer(261_144)
+    assert rounded == 253_952 and compute.parse_refund_amount_trailer(value) == rounded
+    assert compute.refund_amount_trailer(1000, significant_bits=3)[0] == 896
+    assert compute.refund_amount_trailer(1000, significant_bits=1)[0] == 512
+    for amount in range(0, 3000, 7):
+        got, value = compute.refund_amount_trailer(amount)
+        assert got <= amount and compute.parse_refund_amount_trailer(value) == got
+    with pytest.raises(ComputeArgumentError):
+        compute.refund_amount_trailer(5, significant_bits=6)
+    with pytest.raises(ComputeMalformedError):
+        compute.parse_refund_amount_trailer("CgIBAA==")  # the special attestation value
+
+
+def test_stream_trailers_must_be_announced_and_refund_is_refused(nodes: list) -> None:  # type: ignore[type-arg]
+    req = compute.seal_request(b"p", [(IDS[0], nodes[0][2])])
+    node = compute.NodeRequest.unwrap(req.media_type, req.encapsulated_keys[0][1], nodes[0][1])
+    s = node.token_stream_sealer(200, [(b"content-type", b"text/plain")], now_ns=0)
+    with pytest.raises(ComputeArgumentError):
+        s.finish([(b"x-example", b"1")])
+    with pytest.raises(ComputeArgumentError):
+        s.finish([(b"x-refund-amount", b"")])
+    assert s.finish()[-1]  # still usable: nothing was sealed by the refused calls

@@ -1,4 +1,4 @@
-"""openpcc.compute against vectors the Go reference (twoway v0.0.37, bhttp v0.0.37) produced.
+"""openpcc.compute against vectors the Go reference (twoway v0.0.80, bhttp v0.0.80) produced.
 
 The vectors live in ``tests/interop/compute-vectors.json``; ``tests/interop/README.md`` gives the command
 that regenerates them. Every check compares exact bytes.

@@ -11,16 +11,24 @@ MAX_CHUNK_PLAINTEXT: int
 ENCAPSULATED_KEY_LEN: int
 DEFAULT_FRAME: int
 DEFAULT_MAX_DELAY_MS: float
+PADDING_HEADER: str
+PADDING_FIXED: str
+REFUND_AMOUNT_TRAILER: str
+CURRENCY_SIGNIFICANT_BITS: int
 
 _Fields: TypeAlias = Sequence[tuple[bytes, bytes]]
 
 __all__ = [
     "CHUNKED_REQUEST",
     "CHUNKED_RESPONSE",
+    "CURRENCY_SIGNIFICANT_BITS",
     "DEFAULT_FRAME",
     "DEFAULT_MAX_DELAY_MS",
     "ENCAPSULATED_KEY_LEN",
     "MAX_CHUNK_PLAINTEXT",
+    "PADDING_FIXED",
+    "PADDING_HEADER",
+    "REFUND_AMOUNT_TRAILER",
     "REQUEST",
     "RESPONSE",
     "ComputeRequest",
@@ -31,9 +39,12 @@ __all__ = [
     "_decode_message_json",
     "_encode_message_json",
     "_seal_request_with",
+    "_take_padding_request",
     "decode_compute_request_info",
     "encode_compute_request_info",
     "message_names",
+    "parse_refund_amount_trailer",
+    "refund_amount_trailer",
     "seal_request",
 ]
 
@@ -81,6 +92,17 @@ class NodeRequest:
         max_delay_ms: float = 20.0,
         now_ns: int | None = None,
     ) -> TokenStreamSealer: ...
+    def _token_stream_sealer_with(
+        self,
+        response_nonce: bytes,
+        status: int = 200,
+        headers: _Fields = ...,
+        *,
+        padding: str = "fixed",
+        frame: int = ...,
+        max_delay_ms: float = 20.0,
+        now_ns: int | None = None,
+    ) -> TokenStreamSealer: ...
 
 @final
 class TokenStreamSealer:
@@ -118,3 +140,6 @@ def decode_compute_request_info(data: bytes) -> list[tuple[str, bytes]]: ...
 def message_names() -> list[str]: ...
 def _encode_message_json(name: str, json: str) -> bytes: ...
 def _decode_message_json(name: str, data: bytes) -> str: ...
+def _take_padding_request(headers: _Fields) -> tuple[list[tuple[bytes, bytes]], str]: ...
+def refund_amount_trailer(amount: int, *, significant_bits: int = 5) -> tuple[int, str]: ...
+def parse_refund_amount_trailer(value: str) -> int: ...

@@ -127,7 +127,8 @@ fn sorted(mut fields: Vec<Field>) -> Vec<Field> {
 }
 
 /// Go's `CanonicalMIMEHeaderKey` for a valid token: upper case at the start and after each `-`.
-fn canonical_name(name: &[u8]) -> Vec<u8> {
+#[must_use]
+pub fn canonical_name(name: &[u8]) -> Vec<u8> {
     let mut upper = true;
     name.iter()
         .map(|&b| {
@@ -142,35 +143,14 @@ fn canonical_name(name: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// Go `httpguts.ValidTrailerHeader`: fields that must not be sent as trailers.
+/// Go `httpguts.ValidTrailerHeader` for a lower-case name: false for fields that must not be trailers.
+#[must_use]
+pub fn trailer_name_allowed(name: &[u8]) -> bool {
+    !FORBIDDEN_TRAILERS.contains(&name)
+}
+
 fn check_trailer_names(trailers: &[Field]) -> Result<(), EncodeError> {
-    const FORBIDDEN: [&[u8]; 21] = [
-        b"authorization",
-        b"cache-control",
-        b"connection",
-        b"content-encoding",
-        b"content-length",
-        b"content-range",
-        b"content-type",
-        b"expect",
-        b"host",
-        b"keep-alive",
-        b"max-forwards",
-        b"pragma",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"proxy-connection",
-        b"range",
-        b"realm",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"www-authenticate",
-    ];
-    match trailers
-        .iter()
-        .position(|f| FORBIDDEN.contains(&f.name.as_slice()))
-    {
+    match trailers.iter().position(|f| !trailer_name_allowed(&f.name)) {
         Some(index) => Err(EncodeError::InvalidField {
             part: Part::Trailers,
             index,
@@ -179,6 +159,30 @@ fn check_trailer_names(trailers: &[Field]) -> Result<(), EncodeError> {
         None => Ok(()),
     }
 }
+
+const FORBIDDEN_TRAILERS: [&[u8]; 21] = [
+    b"authorization",
+    b"cache-control",
+    b"connection",
+    b"content-encoding",
+    b"content-length",
+    b"content-range",
+    b"content-type",
+    b"expect",
+    b"host",
+    b"keep-alive",
+    b"max-forwards",
+    b"pragma",
+    b"proxy-authenticate",
+    b"proxy-authorization",
+    b"proxy-connection",
+    b"range",
+    b"realm",
+    b"te",
+    b"trailer",
+    b"transfer-encoding",
+    b"www-authenticate",
+];
 
 #[cfg(test)]
 mod tests {

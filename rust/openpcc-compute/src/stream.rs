@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use openpcc_bhttp::normalize::{canonical_name, trailer_name_allowed};
 use openpcc_twoway::varint;
 
 use crate::media::{Framing, MAX_CHUNK_PLAINTEXT};
@@ -97,11 +98,66 @@ pub struct TokenStreamSealer {
     pending: Vec<u8>,
     deadline: Option<Duration>,
     emitted_plaintext: usize,
+    announced_trailers: Vec<Vec<u8>>,
+}
+
+/// The field names the `trailer` header fields of `headers` announce (lower-cased, sorted, unique).
+fn announced_trailers(headers: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<Vec<u8>>, Error> {
+    let mut names: Vec<Vec<u8>> = headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case(b"trailer"))
+        .flat_map(|(_, value)| value.split(|&b| b == b','))
+        .map(|name| name.trim_ascii().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect();
+    if names.iter().any(|n| !trailer_name_allowed(n)) {
+        return Err(Error::InvalidArgument(
+            "trailer header names a field that cannot be a trailer",
+        ));
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// `headers` with their `trailer` fields replaced by one, as the reference encoder writes it: the announced
+/// names in Go's canonical form, sorted, joined by `,` (Go keys its trailer map by that exact text).
+fn head_fields(headers: &[(Vec<u8>, Vec<u8>)], announced: &[Vec<u8>]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = headers
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case(b"trailer"))
+        .cloned()
+        .collect();
+    if !announced.is_empty() {
+        let canonical: Vec<Vec<u8>> = announced.iter().map(|n| canonical_name(n)).collect();
+        out.push((b"trailer".to_vec(), canonical.join(&b","[..])));
+    }
+    out
+}
+
+/// Every trailer must be announced in the head, because the reference's BHTTP decoder keeps only trailers
+/// when a `Trailer` field announces some; the refund never goes inside (it is the outer `X-Refund-Amount`).
+fn check_trailers(trailers: &[(Vec<u8>, Vec<u8>)], announced: &[Vec<u8>]) -> Result<(), Error> {
+    for (name, _) in trailers {
+        if name.eq_ignore_ascii_case(crate::refund::REFUND_AMOUNT_TRAILER.as_bytes()) {
+            return Err(Error::InvalidArgument(
+                "the refund goes on the outer response (refund::refund_amount_trailer), not inside",
+            ));
+        }
+        if !announced.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+            return Err(Error::InvalidArgument(
+                "trailer field not announced in a trailer header field",
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl TokenStreamSealer {
     /// Starts a stream answering `status` with `headers` (lower-case names). The head is sent with the first
-    /// flush; `now` is a monotonic clock reading.
+    /// flush; `now` is a monotonic clock reading. Trailers given to [`TokenStreamSealer::finish`] must be
+    /// announced here, in a `trailer` header field (`trailer: x-a, x-b`); the head carries them as the
+    /// reference does (one `trailer` field, canonical names, sorted: `X-A,X-B`).
     pub fn new(
         sealer: ResponseSealer,
         status: u16,
@@ -125,10 +181,11 @@ impl TokenStreamSealer {
             }
         }
         validate_fields(headers)?;
+        let announced = announced_trailers(headers)?;
         let mut head = Vec::new();
         varint::encode(3, &mut head); // indeterminate-length response
         varint::encode(u64::from(status), &mut head);
-        encode_fields(headers, &mut head);
+        encode_fields(&head_fields(headers, &announced), &mut head);
         let response_nonce = sealer.response_nonce();
         let mut me = Self {
             sealer: Some(sealer),
@@ -137,6 +194,7 @@ impl TokenStreamSealer {
             pending: Vec::new(),
             deadline: None,
             emitted_plaintext: 0,
+            announced_trailers: announced,
         };
         me.append(&head, now);
         Ok(me)
@@ -194,12 +252,14 @@ impl TokenStreamSealer {
         }
     }
 
-    /// Ends the body, writes `trailers` and the padding, and seals the final chunk.
+    /// Ends the body, writes `trailers` (each announced in the head) and the padding, and seals the final
+    /// chunk.
     pub fn finish(&mut self, trailers: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<Vec<u8>>, Error> {
         if self.sealer.is_none() {
             return Err(Error::Finished);
         }
         validate_fields(trailers)?;
+        check_trailers(trailers, &self.announced_trailers)?;
         let mut tail = vec![0u8]; // end of content
         encode_fields(trailers, &mut tail);
         self.pending.extend_from_slice(&tail);

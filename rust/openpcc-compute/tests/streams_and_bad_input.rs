@@ -162,3 +162,75 @@ fn arbitrary_plaintext_from_the_node_never_panics() {
         }
     }
 }
+
+fn fields(list: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    list.iter()
+        .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+#[test]
+fn trailers_must_be_announced_and_the_refund_stays_outside() {
+    let (req, node) = setup();
+    let now = Duration::ZERO;
+    let headers = fields(&[
+        ("content-type", "text/plain"),
+        ("trailer", "X-Usage, x-other"),
+    ]);
+    for bad in [
+        fields(&[("x-unannounced", "1")]),
+        fields(&[("x-refund-amount", "CgIA8A==")]),
+    ] {
+        let sealer = node.response_sealer(Framing::Chunked).unwrap();
+        let mut s = TokenStreamSealer::new(sealer, 200, &headers, Padding::PerPiece, now).unwrap();
+        assert!(matches!(s.finish(&bad), Err(Error::InvalidArgument(_))));
+        // nothing was sealed: the stream can still finish properly
+        assert!(s.finish(&fields(&[("x-usage", "7")])).is_ok());
+    }
+    let sealer = node.response_sealer(Framing::Chunked).unwrap();
+    let forbidden = fields(&[("trailer", "content-length")]);
+    assert!(matches!(
+        TokenStreamSealer::new(sealer, 200, &forbidden, Padding::PerPiece, now),
+        Err(Error::InvalidArgument(_))
+    ));
+    let sealer = node.response_sealer(Framing::Chunked).unwrap();
+    let mut s = TokenStreamSealer::new(sealer, 200, &headers, Padding::default(), now).unwrap();
+    let mut wire = s.response_nonce().to_vec();
+    wire.extend(s.push(b"hello", now).unwrap().concat());
+    wire.extend(
+        s.finish(&fields(&[("x-usage", "7"), ("x-other", "")]))
+            .unwrap()
+            .concat(),
+    );
+    let mut o = TokenStreamOpener::new(req.response_opener(NODE, media::CHUNKED_RESPONSE).unwrap())
+        .unwrap();
+    let mut body = o.push(&wire).unwrap();
+    // the announcement is written as the reference writes it
+    let head = fields(&[
+        ("content-type", "text/plain"),
+        ("trailer", "X-Other,X-Usage"),
+    ]);
+    assert_eq!(o.headers(), head.as_slice());
+    let end = o.finish().unwrap();
+    body.extend(end.body);
+    assert_eq!(body, b"hello");
+    assert_eq!(end.trailers, fields(&[("x-usage", "7"), ("x-other", "")]));
+}
+
+#[test]
+fn node_pads_only_when_the_request_asks() {
+    let (req, node) = setup();
+    let tokens = vec![b"{\"a\":1}\n".to_vec(), b"{\"b\":2}\n".to_vec()];
+    for (asked, expect_fixed) in [(true, true), (false, false)] {
+        let mut inner = fields(&[("content-type", "application/json")]);
+        if asked {
+            inner.push(openpcc_compute::padding_request_field());
+        }
+        let padding = openpcc_compute::take_padding_request(&mut inner).unwrap();
+        assert_eq!(inner, fields(&[("content-type", "application/json")]));
+        let (sizes, wire) = stream(&node, &tokens, padding);
+        assert_eq!(open(&req, &wire), tokens.concat());
+        let uniform = sizes[..sizes.len() - 1].iter().all(|&n| n == 2 + 512 + 16);
+        assert_eq!(uniform, expect_fixed, "{sizes:?}");
+    }
+}

@@ -48,6 +48,16 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(message_names, m)?)?;
     m.add_function(wrap_pyfunction!(_encode_message_json, m)?)?;
     m.add_function(wrap_pyfunction!(_decode_message_json, m)?)?;
+    m.add_function(wrap_pyfunction!(_take_padding_request, m)?)?;
+    m.add_function(wrap_pyfunction!(refund_amount_trailer, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_refund_amount_trailer, m)?)?;
+    m.add("PADDING_HEADER", core::PADDING_HEADER)?;
+    m.add("PADDING_FIXED", core::padding_request::PADDING_FIXED)?;
+    m.add("REFUND_AMOUNT_TRAILER", core::REFUND_AMOUNT_TRAILER)?;
+    m.add(
+        "CURRENCY_SIGNIFICANT_BITS",
+        core::refund::CURRENCY_SIGNIFICANT_BITS,
+    )?;
     m.add("REQUEST", core::media::REQUEST)?;
     m.add("CHUNKED_REQUEST", core::media::CHUNKED_REQUEST)?;
     m.add("RESPONSE", core::media::RESPONSE)?;
@@ -393,7 +403,8 @@ impl NodeRequest {
     }
 
     /// A token-stream sealer for a chunked response. `padding` is `"fixed"` (default: every chunk carries
-    /// `frame` bytes, flushed within `max_delay_ms`) or `"per-piece"` (the reference's chunking).
+    /// `frame` bytes, flushed within `max_delay_ms`) or `"per-piece"` (the reference's chunking); a node
+    /// takes it from the request with `take_padding_request`. Trailers must be announced in `headers`.
     #[pyo3(signature = (status = 200, headers = Vec::new(), *, padding = "fixed", frame = core::stream::DEFAULT_FRAME, max_delay_ms = 20.0, now_ns = None))]
     fn token_stream_sealer(
         &self,
@@ -404,30 +415,81 @@ impl NodeRequest {
         max_delay_ms: f64,
         now_ns: Option<u64>,
     ) -> PyResult<TokenStreamSealer> {
-        let padding = match padding {
-            "fixed" => {
-                if !(0.0..=60_000.0).contains(&max_delay_ms) {
-                    return Err(err(core::Error::InvalidArgument(
-                        "max_delay_ms must be 0..=60000",
-                    )));
-                }
-                Padding::Fixed {
-                    frame,
-                    max_delay: Duration::from_secs_f64(max_delay_ms / 1000.0),
-                }
-            }
-            "per-piece" => Padding::PerPiece,
-            _ => {
-                return Err(err(core::Error::InvalidArgument(
-                    "padding must be 'fixed' or 'per-piece'",
-                )))
-            }
-        };
         let sealer = self.0.response_sealer(Framing::Chunked).map_err(err)?;
-        let stream = core::TokenStreamSealer::new(sealer, status, &headers, padding, now(now_ns))
-            .map_err(err)?;
-        Ok(TokenStreamSealer(stream))
+        token_stream(
+            sealer,
+            status,
+            &headers,
+            padding,
+            frame,
+            max_delay_ms,
+            now_ns,
+        )
     }
+
+    /// Test seam: a token-stream sealer with a chosen response nonce (never in production).
+    #[pyo3(signature = (response_nonce, status = 200, headers = Vec::new(), *, padding = "fixed", frame = core::stream::DEFAULT_FRAME, max_delay_ms = 20.0, now_ns = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn _token_stream_sealer_with(
+        &self,
+        response_nonce: &[u8],
+        status: u16,
+        headers: Fields,
+        padding: &str,
+        frame: usize,
+        max_delay_ms: f64,
+        now_ns: Option<u64>,
+    ) -> PyResult<TokenStreamSealer> {
+        let nonce = fixed::<16>(response_nonce, "response nonce must be 16 bytes")?;
+        let sealer = self
+            .0
+            .response_sealer_with(Framing::Chunked, nonce)
+            .map_err(err)?;
+        token_stream(
+            sealer,
+            status,
+            &headers,
+            padding,
+            frame,
+            max_delay_ms,
+            now_ns,
+        )
+    }
+}
+
+fn parse_padding(padding: &str, frame: usize, max_delay_ms: f64) -> PyResult<Padding> {
+    match padding {
+        "fixed" => {
+            if !(0.0..=60_000.0).contains(&max_delay_ms) {
+                return Err(err(core::Error::InvalidArgument(
+                    "max_delay_ms must be 0..=60000",
+                )));
+            }
+            Ok(Padding::Fixed {
+                frame,
+                max_delay: Duration::from_secs_f64(max_delay_ms / 1000.0),
+            })
+        }
+        "per-piece" => Ok(Padding::PerPiece),
+        _ => Err(err(core::Error::InvalidArgument(
+            "padding must be 'fixed' or 'per-piece'",
+        ))),
+    }
+}
+
+fn token_stream(
+    sealer: core::ResponseSealer,
+    status: u16,
+    headers: &[(Vec<u8>, Vec<u8>)],
+    padding: &str,
+    frame: usize,
+    max_delay_ms: f64,
+    now_ns: Option<u64>,
+) -> PyResult<TokenStreamSealer> {
+    let padding = parse_padding(padding, frame, max_delay_ms)?;
+    let stream =
+        core::TokenStreamSealer::new(sealer, status, headers, padding, now(now_ns)).map_err(err)?;
+    Ok(TokenStreamSealer(stream))
 }
 
 /// Node side of a token stream: pieces in, wire chunks out.
@@ -479,7 +541,8 @@ impl TokenStreamSealer {
             .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
     }
 
-    /// Ends the body with `trailers`; returns the last chunks including the final one.
+    /// Ends the body with `trailers` (each announced by a `trailer` header field at the start); returns the
+    /// last chunks including the final one.
     #[pyo3(signature = (trailers = Vec::new()))]
     fn finish<'py>(
         &mut self,
@@ -530,6 +593,36 @@ impl TokenStreamOpener {
         let end = opener.finish().map_err(err)?;
         Ok((PyBytes::new(py, &end.body), fields_to_py(py, &end.trailers)))
     }
+}
+
+// ---------------------------------------------------------------- padding request and refund
+
+/// Node side: `(headers without X-Openpcc-Padding, padding)`, padding `"fixed"` when the client asked for
+/// filler and `"per-piece"` (the reference's chunking) when it did not (used by
+/// `openpcc.compute.take_padding_request`).
+#[pyfunction]
+fn _take_padding_request(mut headers: Fields) -> PyResult<(Fields, &'static str)> {
+    let padding = core::take_padding_request(&mut headers).map_err(err)?;
+    let name = match padding {
+        Padding::Fixed { .. } => "fixed",
+        Padding::PerPiece => "per-piece",
+    };
+    Ok((headers, name))
+}
+
+/// Node side: `(rounded amount, value)` of the outer `X-Refund-Amount` trailer for a refund of `amount`,
+/// rounded down to `significant_bits` leading bits (5: the currency's own steps; fewer: coarser). The value
+/// is empty (no refund) when the amount rounds to 0.
+#[pyfunction]
+#[pyo3(signature = (amount, *, significant_bits = core::refund::CURRENCY_SIGNIFICANT_BITS))]
+fn refund_amount_trailer(amount: u64, significant_bits: u32) -> PyResult<(u64, String)> {
+    core::refund_amount_trailer(amount, significant_bits).map_err(err)
+}
+
+/// Router side: the amount an `X-Refund-Amount` trailer value carries (0 when empty).
+#[pyfunction]
+fn parse_refund_amount_trailer(value: &str) -> PyResult<u64> {
+    core::refund::parse_refund_amount_trailer(value).map_err(err)
 }
 
 // ---------------------------------------------------------------- protobuf

@@ -4,6 +4,7 @@
 //	go run . vectors          print deterministic vectors (JSON) to stdout
 //	go run . node   < in.json the reference as compute node: open our requests, seal responses
 //	go run . client < in.json the reference as client: re-seal a request deterministically, open our responses
+//	go run . encode-response < in.json  the reference node's BHTTP encoding of a streamed response, decoded
 //
 // All randomness comes from explicit byte strings in the input (or a SHAKE-256 stream for `vectors`), read in
 // the order twoway reads it: DEK(32), body nonce(12), then one 32-byte HPKE seed per candidate; the node reads
@@ -14,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha3"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -95,7 +97,7 @@ func (r *recordingReader) Read(p []byte) (int, error) {
 
 func main() {
 	if len(os.Args) != 2 {
-		fail(errors.New("usage: interop vectors|node|client"))
+		fail(errors.New("usage: interop vectors|node|client|encode-response"))
 	}
 	var out any
 	var err error
@@ -106,6 +108,8 @@ func main() {
 		out, err = runNode(os.Stdin)
 	case "client":
 		out, err = runClient(os.Stdin)
+	case "encode-response":
+		out, err = runEncodeResponse(os.Stdin)
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -509,6 +513,8 @@ type clientInput struct {
 		Candidate int      `json:"candidate"`
 		MediaType string   `json:"media_type"`
 		Body      hexBytes `json:"body"`
+		// OuterTrailer is the node's plaintext X-Refund-Amount trailer, read as the router reads it.
+		OuterTrailer *string `json:"outer_trailer,omitempty"`
 	} `json:"responses"`
 }
 
@@ -519,6 +525,8 @@ type clientResult struct {
 	Header    map[string][]string `json:"header,omitempty"`
 	Body      string              `json:"body,omitempty"`
 	Trailer   map[string][]string `json:"trailer,omitempty"`
+	// Refund is the amount the router would credit from the outer X-Refund-Amount trailer.
+	Refund *uint64 `json:"refund_amount,omitempty"`
 }
 
 // runClient re-seals the request from the same RNG bytes (so it holds the same HPKE contexts as the vectors),
@@ -546,7 +554,16 @@ func runClient(in io.Reader) (*struct {
 		Results   []clientResult `json:"results"`
 	}{Body: body, EncapKeys: encKeys}
 	for _, r := range inp.Responses {
-		out.Results = append(out.Results, openResponse(openers, r.Candidate, r.MediaType, r.Body))
+		res := openResponse(openers, r.Candidate, r.MediaType, r.Body)
+		if r.OuterTrailer != nil && res.Error == "" {
+			amount, err := refundAmount(*r.OuterTrailer)
+			if err != nil {
+				res.Error = "refund trailer: " + err.Error()
+			} else {
+				res.Refund = &amount
+			}
+		}
+		out.Results = append(out.Results, res)
 	}
 	return out, nil
 }
@@ -571,6 +588,11 @@ func openResponse(openers []twoway.ResponseOpenerFunc, candidate int, media stri
 	if err != nil {
 		return clientResult{Error: err.Error()}
 	}
+	return decodeResponse(pt)
+}
+
+// decodeResponse is the reference client's BHTTP decoding of a compute response plaintext.
+func decodeResponse(pt []byte) clientResult {
 	res := clientResult{Plaintext: pt}
 	dec := &bhttp.ResponseDecoder{}
 	hr, err := dec.DecodeResponse(context.Background(), bytes.NewReader(pt))
@@ -585,4 +607,76 @@ func openResponse(openers []twoway.ResponseOpenerFunc, candidate int, media stri
 	}
 	res.Status, res.Header, res.Body, res.Trailer = hr.StatusCode, hr.Header, string(b), hr.Trailer
 	return res
+}
+
+// refundAmount reads an X-Refund-Amount trailer value as the router does (spec §5.3): empty means no refund,
+// otherwise b64(Currency proto{1: 2 blind bytes}), whose amount follows spec §8.1. The openpcc module is not a
+// dependency of this harness, so the few lines of currency decoding are written here from the spec.
+func refundAmount(value string) (uint64, error) {
+	if value == "" {
+		return 0, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(value)
+	if err != nil {
+		return 0, err
+	}
+	if len(raw) != 4 || raw[0] != 0x0a || raw[1] != 2 {
+		return 0, fmt.Errorf("not a Currency message with 2 blind bytes: %x", raw)
+	}
+	if raw[2] > 3 || raw[2]&1 == 1 {
+		return 0, fmt.Errorf("special or invalid currency value %x", raw[2:])
+	}
+	v := uint64(raw[2]>>1)<<8 | uint64(raw[3])
+	exp, mant := v>>4, v&0xf
+	if exp == 0 {
+		return mant, nil
+	}
+	return (mant | 0x10) << (exp - 1), nil
+}
+
+type encodeResponseInput struct {
+	Status   int         `json:"status"`
+	Headers  [][2]string `json:"headers"`
+	Pieces   []hexBytes  `json:"pieces"` // body, one Read per piece (a token per line, as an LLM streams)
+	Trailers [][2]string `json:"trailers"`
+}
+
+// runEncodeResponse is what the reference node itself would send for a streamed engine response: its BHTTP
+// encoder (indeterminate length, 514-byte chunks, padded to 514) over an http.Response whose body yields
+// one piece per Read, with its trailers pre-declared; then the reference decoder's view of those bytes.
+func runEncodeResponse(in io.Reader) (clientResult, error) {
+	var inp encodeResponseInput
+	if err := json.NewDecoder(in).Decode(&inp); err != nil {
+		return clientResult{}, err
+	}
+	hr := &http.Response{
+		StatusCode: inp.Status, ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, ContentLength: -1,
+	}
+	for _, h := range inp.Headers {
+		hr.Header.Add(h[0], h[1])
+	}
+	var pieces [][]byte
+	for _, p := range inp.Pieces {
+		pieces = append(pieces, p)
+	}
+	hr.Body = io.NopCloser(&piecesReader{pieces: pieces})
+	if len(inp.Trailers) > 0 {
+		hr.Trailer = http.Header{}
+		for _, t := range inp.Trailers {
+			hr.Trailer.Add(t[0], t[1])
+		}
+	}
+	enc := bhttp.NewIndeterminateLengthResponseEncoder()
+	enc.PadToMultipleOf = computeChunkLen
+	enc.MaxEncodedChunkLen = computeChunkLen
+	msg, err := enc.EncodeResponse(hr)
+	if err != nil {
+		return clientResult{}, err
+	}
+	pt, err := io.ReadAll(msg)
+	if err != nil {
+		return clientResult{}, err
+	}
+	return decodeResponse(pt), nil
 }

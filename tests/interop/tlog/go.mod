@@ -1,0 +1,5 @@
+module openpcc.test/interop/tlog
+
+go 1.26.0
+
+require golang.org/x/mod v0.43.0
