@@ -72,6 +72,8 @@ bench: build-dev model ## benchmarks: openpcc against named peers, one ratio tab
 	mkdir -p $(dir $(BENCH_JSON))
 	$(PY) -m pytest -q benches --benchmark-enable --benchmark-only --benchmark-columns=min,median,mean,ops,rounds --benchmark-json=$(BENCH_JSON)
 	$(PY) benches/ratios.py $(BENCH_JSON)
+	# relay and gateway under load against the reference's (needs taskset and 2 CPUs; Go for the peers)
+	$(PY) benches/edge_load.py --json $(dir $(BENCH_JSON))edge-bench.json
 
 VECTORS_DIR := tests/data/vectors
 

@@ -180,7 +180,7 @@ def _seal_stream(node: compute.NodeRequest, padding: str) -> list[bytes]:
     for tok in TOKEN_LINES:
         t += STEP_NS
         out += s.poll(t)
-        out += s.push(tok, t)
+        out += s.feed(tok, t)
     out += s.poll(t + STEP_NS)
     out += s.finish()
     return out
@@ -191,7 +191,7 @@ def _open_stream(req: compute.ComputeRequest, chunks: list[bytes]) -> int:
     o = req.token_stream_opener(IDS[0])
     n = 0
     for c in chunks:
-        n += len(o.push(c))
+        n += len(o.feed(c))
     return n + len(o.finish()[0])
 
 

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from openpcc import ohttp
+from openpcc._openpcc.ohttp import _chunked_response_sealer_with_nonce
 from pyhpke import AEADId, CipherSuite, KDFId, KEMId
 
 KEY_ID = 1
@@ -198,7 +199,7 @@ def test_peer_chunk_framing_interoperates(gateway: ohttp.GatewayKey, peer: PeerO
     assert opener.feed(request) == [] and opener.finish() == b""
     assert opener.response_context is not None
     nonce = bytes(range(16))
-    response = ohttp.ChunkedResponseSealer(opener.response_context, response_nonce=nonce)
+    response = _chunked_response_sealer_with_nonce(opener.response_context, nonce)
     wire = b"".join(response.feed_many([bytes([i]) * 32 for i in range(3)]) + response.finish())
     secret = ctx.export(b"message/bhttp chunked response", 16)
     key, aead_nonce = peer_response_key(secret, enc, nonce, b"")

@@ -1,6 +1,7 @@
 """The ``openpcc`` command line.
 
-``openpcc demo`` runs the end-to-end demo. ``openpcc noncelock`` serves nonce locking, ``openpcc bank`` the blind bank, ``openpcc auth`` the auth bank
+``openpcc demo`` runs the end-to-end demo. ``openpcc relay|gateway --config FILE`` run the OHTTP relay and gateway roles until SIGTERM/SIGINT.
+``openpcc noncelock`` serves nonce locking, ``openpcc bank`` the blind bank, ``openpcc auth`` the auth bank
 (``openpcc auth keys add --balance N`` prints a new API key). ``openpcc verify <kind> ...`` verifies attestation
 evidence and exits 0 when valid, 1 when invalid, 2 when an input cannot be read (missing file,
 bad hex, bad instant, or bytes that are not the format at all). ``openpcc transparency ...``
@@ -394,6 +395,36 @@ def _add_transparency_roles(commands: Any) -> None:
         p.set_defaults(run=_run_role(name))
 
 
+# --- relay and gateway roles ---------------------------------------------------
+
+
+def _run_edge_role(args: argparse.Namespace) -> int:
+    from openpcc.exceptions import EdgeError
+
+    try:
+        if args.command == "relay":
+            from openpcc.services import relay
+
+            return relay.main(args.config)
+        from openpcc.services import gateway
+
+        return gateway.main(args.config)
+    except EdgeError as exc:
+        print(f"openpcc {args.command}: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+
+
+def _add_edge_roles(commands: Any) -> None:
+    roles = {
+        "relay": "run the OHTTP relay (forwards encapsulated requests to the gateway, hides clients)",
+        "gateway": "run the OHTTP gateway (decapsulates, forwards to the bank and the router)",
+    }
+    for name, helptext in roles.items():
+        p = commands.add_parser(name, help=helptext, description=f"{helptext}. Stops gracefully on SIGTERM/SIGINT.")
+        p.add_argument("--config", metavar="FILE", help=f"TOML file with a [{name}] table (default: built-in defaults)")
+        p.set_defaults(run=_run_edge_role)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openpcc",
@@ -407,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_run_demo)
     _add_verify(commands)
+    _add_edge_roles(commands)
     _add_noncelock(commands)
     _add_bank(commands)
     _add_auth(commands)

@@ -10,12 +10,16 @@ and :func:`encode_compute_request_info` is the typed shortcut for ``X-Routing-In
 
 The unchunked/chunked *BHTTP* plaintext (padded to multiples of 514) is built with ``openpcc.bhttp``.
 
+Every byte argument accepts ``bytes``, ``bytearray`` or ``memoryview`` (the node's secret key is copied once
+into memory that is zeroized after use); streams take input with ``feed``. A ``NodeRequest`` answers at most
+once: a second ``seal_response`` or ``token_stream_sealer`` raises ``ComputeStateError``.
+
 Node side, per request (``docs/token-stream-padding.md``, ``docs/refunds.md``)::
 
     inner = open_http_request(node, body)              # the decrypted inner request
     inner, padding = take_padding_request(inner)       # X-Openpcc-Padding removed: the engine never sees it
     sealer = node.token_stream_sealer(200, headers, padding=padding)   # "fixed" only if the client asked
-    ...                                                # push/poll/finish: the encrypted outer body
+    ...                                                # feed/poll/finish: the encrypted outer body
     rounded, value = refund_amount_trailer(unused_credit)   # outer trailer X-Refund-Amount: value
 """
 

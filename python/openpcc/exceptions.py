@@ -584,3 +584,18 @@ class WitnessConflictError(TransparencyError):
     def __init__(self, size: int) -> None:
         super().__init__(f"this witness last cosigned size {size}")
         self.size = size
+
+
+# --- relay and gateway servers (openpcc.services) -----------------------------
+
+
+class EdgeError(OpenPCCError):
+    """Base of the errors raised when starting or stopping a relay or gateway server."""
+
+
+class EdgeConfigError(EdgeError, ValueError):
+    """A relay or gateway setting, or a gateway key file, is not usable."""
+
+
+class EdgeBindError(EdgeError, OSError):
+    """The relay or gateway cannot listen on the configured address."""

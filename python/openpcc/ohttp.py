@@ -25,13 +25,17 @@ and a client opens by the response's ``Content-Type``::
 
     reply = ResponseOpener(client_context, response_content_type)
     bhttp_response = b"".join(reply.feed(body)) + reply.finish()
- ``feed`` takes bytes as
-they arrive and returns what is ready (wire pieces from sealers, chunk plaintexts from openers);
-``finish`` closes the stream and detects truncation. ``fixed_chunk_len=REFERENCE_CHUNK_LEN`` gives
-the reference's fixed 532-byte chunks (550 bytes on the wire, zero-padded tail, 17-byte final).
 
-The ``ephemeral_secret_key`` and ``response_nonce`` arguments exist for test vectors only.
-Errors are in ``openpcc.exceptions`` under ``OHTTPError``.
+``feed`` takes bytes as they arrive and returns what is ready (wire pieces from sealers, chunk
+plaintexts from openers); ``finish`` closes the stream and detects truncation.
+``fixed_chunk_len=REFERENCE_CHUNK_LEN`` gives the reference's fixed 532-byte chunks (550 bytes on the
+wire, zero-padded tail, 17-byte final).
+
+A ``ResponseContext`` answers at most once: a second response or response sealer for the same request
+raises ``OHTTPUsageError``. Every byte argument accepts ``bytes``, ``bytearray`` or ``memoryview``; secret
+keys and seeds are copied once into memory that is zeroized after use. A fixed ephemeral key or response
+nonce (for known-answer tests only) goes through the private ``_..._with_ephemeral``/``_..._with_nonce``
+hooks of ``openpcc._openpcc.ohttp``. Errors are in ``openpcc.exceptions`` under ``OHTTPError``.
 """
 
 from __future__ import annotations

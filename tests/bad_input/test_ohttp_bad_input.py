@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from openpcc import ohttp
+from openpcc._openpcc.ohttp import _encapsulate_response_with_nonce
 from openpcc.exceptions import (
     ChunkTooLargeError,
     KeyConfigError,
@@ -182,7 +183,7 @@ def test_response_trailing_bytes(exchange: Exchange) -> None:
 def test_response_nonce_seam_checks_length(key: ohttp.GatewayKey, exchange: Exchange) -> None:
     _, responder = key.decapsulate_request(exchange[0])
     with pytest.raises(OHTTPUsageError):
-        responder.encapsulate_response(b"x", response_nonce=bytes(15))
+        _encapsulate_response_with_nonce(responder, b"x", bytes(15))
 
 
 # --- chunked streams -----------------------------------------------------------

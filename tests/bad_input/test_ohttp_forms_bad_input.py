@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from openpcc import ohttp
+from openpcc._openpcc.ohttp import _response_sealer_with_nonce
 from openpcc.exceptions import (
     KeyIdMismatchError,
     MalformedMessageError,
@@ -125,7 +126,7 @@ def test_use_after_finish(key: ohttp.GatewayKey) -> None:
     with pytest.raises(OHTTPUsageError):
         sealer.feed(b"late")
     with pytest.raises(OHTTPUsageError):
-        ohttp.ResponseSealer(opener.response_context, chunked=True, response_nonce=bytes(3))
+        _response_sealer_with_nonce(opener.response_context, bytes(3), chunked=True)
     reply = ohttp.ResponseOpener(client, response_type)
     reply.feed(response)
     reply.finish()

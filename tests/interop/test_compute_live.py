@@ -76,26 +76,29 @@ def test_reference_client_to_our_node(harness: Path, media_type: str) -> None:
     body = bytes.fromhex(sealed["body"])
     responses = []
     for ci, key_hex in enumerate(sealed["encapsulated_keys"]):
-        node = compute.NodeRequest.unwrap(
-            media_type, bytes.fromhex(key_hex), bytes.fromhex(nodes[ci]["sk"])
-        )
-        assert node.open_body(body) == REQUEST_PT
+        # A node request answers once: one unwrap per answer.
+        def unwrap(key_hex: str = key_hex, sk_hex: str = nodes[ci]["sk"]) -> compute.NodeRequest:
+            return compute.NodeRequest.unwrap(
+                media_type, bytes.fromhex(key_hex), bytes.fromhex(sk_hex)
+            )
+
+        assert unwrap().open_body(body) == REQUEST_PT
         responses.append(
             {
                 "candidate": ci,
                 "media_type": compute.RESPONSE,
-                "body": node.seal_response(b"".join(RESPONSE_PIECES), chunked=False).hex(),
+                "body": unwrap().seal_response(b"".join(RESPONSE_PIECES), chunked=False).hex(),
             }
         )
         responses.append(
             {
                 "candidate": ci,
                 "media_type": compute.CHUNKED_RESPONSE,
-                "body": node.seal_response(b"".join(RESPONSE_PIECES)).hex(),
+                "body": unwrap().seal_response(b"".join(RESPONSE_PIECES)).hex(),
             }
         )
         for padding in ("fixed", "per-piece"):
-            s = node.token_stream_sealer(
+            s = unwrap().token_stream_sealer(
                 200,
                 [(b"content-type", b"application/x-ndjson"), (b"trailer", b"x-example")],
                 padding=padding,
@@ -104,7 +107,7 @@ def test_reference_client_to_our_node(harness: Path, media_type: str) -> None:
             wire = s.response_nonce + b"".join(s.start())
             for i, tok in enumerate(TOKENS):
                 wire += b"".join(
-                    s.poll(now_ns=(i + 1) * 30_000_000) + s.push(tok, now_ns=(i + 1) * 30_000_000)
+                    s.poll(now_ns=(i + 1) * 30_000_000) + s.feed(tok, now_ns=(i + 1) * 30_000_000)
                 )
             wire += b"".join(s.poll(now_ns=10**9) + s.finish([(b"x-example", b"done")]))
             responses.append(

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from openpcc import bhttp, ohttp
+from openpcc._openpcc.ohttp import _response_sealer_with_nonce
 
 VECTORS = Path(__file__).resolve().parent / "ohttp-vectors.json"
 TAG_LEN = 16
@@ -106,8 +107,8 @@ def test_our_gateway_on_reference_exchange(case: dict[str, Any]) -> None:
     assert context is not None and context.request_chunked == opener.chunked
 
     nonce = response[:16]
-    sealer = ohttp.ResponseSealer(
-        context, chunked=chunked_response, max_chunk_len=16384, response_nonce=nonce
+    sealer = _response_sealer_with_nonce(
+        context, nonce, chunked=chunked_response, max_chunk_len=16384
     )
     assert sealer.media_type == expected_type
     pieces, at = [], 0

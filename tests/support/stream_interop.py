@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from openpcc import bhttp, compute
+from openpcc._openpcc.compute import _token_stream_sealer_with
 
 VECTORS = Path(__file__).resolve().parents[1] / "interop" / "stream-vectors.json"
 COMPUTE_VECTORS = Path(__file__).resolve().parents[1] / "interop" / "compute-vectors.json"
@@ -68,14 +69,14 @@ def our_node(case: dict[str, Any]) -> tuple[str, bytes, str]:
     inner = compute.open_http_request(node, bytes.fromhex(case["request_body"]))
     for_engine, padding = compute.take_padding_request(inner)
     assert all(n.lower() != compute.PADDING_HEADER.encode() for n, _ in for_engine.headers)
-    s = node._token_stream_sealer_with(
-        response_nonce(case["name"]), 200, HEADERS, padding=padding, now_ns=0
+    s = _token_stream_sealer_with(
+        node, response_nonce(case["name"]), 200, HEADERS, padding=padding, now_ns=0
     )
     chunks = list(s.start())
     t = 0
     for tok in TOKENS:
         t += STEP_NS
-        chunks += s.poll(now_ns=t) + s.push(tok, now_ns=t)
+        chunks += s.poll(now_ns=t) + s.feed(tok, now_ns=t)
     chunks += s.poll(now_ns=t + STEP_NS) + s.finish(TRAILERS)
     _, outer = compute.refund_amount_trailer(CREDIT - USED)
     return padding, s.response_nonce + b"".join(chunks), outer

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpcc import compute
+from openpcc._openpcc.compute import _seal_response_with
 from openpcc.exceptions import (
     ComputeArgumentError,
     ComputeChunkTooLargeError,
@@ -49,9 +50,9 @@ def test_round_trip_every_candidate(nodes: list, chunked: bool) -> None:  # type
     assert req.media_type == (compute.CHUNKED_REQUEST if chunked else compute.REQUEST)
     for (node_id, key), (_, sk, _) in zip(req.encapsulated_keys, nodes):
         assert len(key) == 120 and key[:7] == bytes.fromhex("00001000010001")
-        node = compute.NodeRequest.unwrap(req.media_type, key, sk)
-        assert node.open_body(req.body) == PLAINTEXT
-        for resp_chunked in (False, True):
+        for resp_chunked in (False, True):  # a node request answers once: one unwrap per answer
+            node = compute.NodeRequest.unwrap(req.media_type, key, sk)
+            assert node.open_body(req.body) == PLAINTEXT
             media = compute.CHUNKED_RESPONSE if resp_chunked else compute.RESPONSE
             body = node.seal_response(b"answer " * 200, chunked=resp_chunked)
             assert req.open_response(node_id, media, body) == b"answer " * 200
@@ -150,7 +151,7 @@ def _stream(
     for tok in tokens:
         t += step_ns
         chunks += s.poll(now_ns=t)  # the deadline of the previous token passed
-        chunks += s.push(tok, now_ns=t)
+        chunks += s.feed(tok, now_ns=t)
     t += step_ns
     chunks += s.poll(now_ns=t)
     chunks += s.finish(STREAM_TRAILERS)
@@ -170,7 +171,7 @@ def test_default_policy_hides_token_lengths(nodes: list) -> None:  # type: ignor
     assert len(wire_a) == len(wire_b)
     for tokens, wire, req in ((TOKENS_A, wire_a, req_a), (TOKENS_B, wire_b, req_b)):
         opener = req.token_stream_opener(IDS[0])
-        body = opener.push(wire)
+        body = opener.feed(wire)
         last, trailers = opener.finish()
         assert body + last == b"".join(tokens)
         assert opener.status is None  # consumed by finish
@@ -185,7 +186,7 @@ def test_reference_like_policy_leaks_token_lengths(nodes: list) -> None:  # type
     # One chunk per token: varint(len) + the token's own content-chunk framing + tag shows its length.
     assert sizes_a[1:4] == [1 + 1 + len(t) + 16 for t in TOKENS_A]
     opener = req_a.token_stream_opener(IDS[0])
-    assert opener.push(wire_a) + opener.finish()[0] == b"".join(TOKENS_A)
+    assert opener.feed(wire_a) + opener.finish()[0] == b"".join(TOKENS_A)
 
 
 def test_opener_yields_each_token_as_its_chunk_arrives(nodes: list) -> None:  # type: ignore[type-arg]
@@ -193,20 +194,20 @@ def test_opener_yields_each_token_as_its_chunk_arrives(nodes: list) -> None:  # 
     node = compute.NodeRequest.unwrap(req.media_type, req.encapsulated_keys[0][1], nodes[0][1])
     s = node.token_stream_sealer(200, [(b"content-type", b"text/plain")], now_ns=0)
     opener = req.token_stream_opener(IDS[0])
-    assert opener.push(s.response_nonce) == b""
-    assert s.push(b"hello", now_ns=1) == []  # waits for more tokens, at most 20 ms
+    assert opener.feed(s.response_nonce) == b""
+    assert s.feed(b"hello", now_ns=1) == []  # waits for more tokens, at most 20 ms
     assert s.next_deadline_ns == 20_000_000
     assert s.poll(now_ns=19_999_999) == []
     (chunk,) = s.poll(now_ns=20_000_000)
-    assert opener.push(chunk) == b"hello"
+    assert opener.feed(chunk) == b"hello"
     assert opener.status == 200 and opener.headers == [(b"content-type", b"text/plain")]
     big = bytes(range(256)) * 3
-    chunks = s.push(big, now_ns=30_000_000)  # more than a frame: full frames go out at once
+    chunks = s.feed(big, now_ns=30_000_000)  # more than a frame: full frames go out at once
     assert [len(c) for c in chunks] == [530]
-    got = b"".join(opener.push(c) for c in chunks)
+    got = b"".join(opener.feed(c) for c in chunks)
     assert big.startswith(got) and len(got) > 400
     rest = s.finish()
-    assert b"".join(opener.push(c) for c in rest) + opener.finish()[0] == big[len(got) :]
+    assert b"".join(opener.feed(c) for c in rest) + opener.finish()[0] == big[len(got) :]
 
 
 def test_filler_reads_as_whitespace_body_to_a_reference_decoder(nodes: list) -> None:  # type: ignore[type-arg]
@@ -214,9 +215,9 @@ def test_filler_reads_as_whitespace_body_to_a_reference_decoder(nodes: list) -> 
     from openpcc import bhttp
 
     _, wire, req = _stream(nodes, TOKENS_A, "fixed")
-    plain = b"".join(req.response_opener(IDS[0], compute.CHUNKED_RESPONSE).push(wire[:]))
+    plain = b"".join(req.response_opener(IDS[0], compute.CHUNKED_RESPONSE).feed(wire[:]))
     opener = req.response_opener(IDS[0], compute.CHUNKED_RESPONSE)
-    plain = b"".join(opener.push(wire)) + opener.finish()
+    plain = b"".join(opener.feed(wire)) + opener.finish()
     msg = bhttp.decode(plain)
     assert msg.status == 200
     assert msg.content.replace(b" ", b"") == b"".join(TOKENS_A).replace(b" ", b"")
@@ -238,7 +239,7 @@ def test_token_stream_arguments() -> None:
     s = node.token_stream_sealer()
     s.finish()
     with pytest.raises(ComputeStateError):
-        s.push(b"late")
+        s.feed(b"late")
 
 
 # ---------------------------------------------------------------- bad input
@@ -353,8 +354,8 @@ def test_reordered_dropped_and_replayed_chunks_release_nothing_bad(sealed: tuple
 def test_incremental_response_releases_only_authenticated_chunks(sealed: tuple) -> None:  # type: ignore[type-arg]
     req, _, _ = sealed
     node = _node(sealed)
-    body = node._seal_response_with(
-        [b"one", b"two", b"three"], compute.CHUNKED_RESPONSE, b"\x07" * 16
+    body = _seal_response_with(
+        node, [b"one", b"two", b"three"], compute.CHUNKED_RESPONSE, b"\x07" * 16
     )
     # nonce(16) | 01 13 ct(19) | 01 13 ct(19) | 01 15 ct(21) | 00 tag(16)
     c1, c2 = 16, 16 + 20
@@ -363,22 +364,22 @@ def test_incremental_response_releases_only_authenticated_chunks(sealed: tuple) 
     reordered = body[:c1] + body[c2:c3] + body[c1:c2] + body[c3:]
     o = req.response_opener(IDS[0], compute.CHUNKED_RESPONSE)
     with pytest.raises(ComputeDecryptError):
-        o.push(reordered)
+        o.feed(reordered)
     with pytest.raises(ComputeStateError):
-        o.push(b"")  # a failed opener stays failed
+        o.feed(b"")  # a failed opener stays failed
     o = req.response_opener(IDS[0], compute.CHUNKED_RESPONSE)
-    assert o.push(body[:c2]) == [b"one"]
+    assert o.feed(body[:c2]) == [b"one"]
     with pytest.raises(ComputeDecryptError):
-        o.push(body[c3:end])  # "two" dropped
+        o.feed(body[c3:end])  # "two" dropped
     o = req.response_opener(IDS[0], compute.CHUNKED_RESPONSE)
-    assert o.push(body) == [b"one", b"two", b"three"]
+    assert o.feed(body) == [b"one", b"two", b"three"]
     assert o.finish() == b""
     o = req.response_opener(IDS[0], compute.CHUNKED_RESPONSE)
-    o.push(body + body[end:])  # final chunk replayed
+    o.feed(body + body[end:])  # final chunk replayed
     with pytest.raises(ComputeDecryptError):
         o.finish()
     o = req.response_opener(IDS[0], compute.CHUNKED_RESPONSE)
-    o.push(body[:end])
+    o.feed(body[:end])
     with pytest.raises(ComputeTruncatedError):
         o.finish()
 
@@ -392,11 +393,11 @@ def test_oversized_chunk_is_refused_before_buffering(sealed: tuple) -> None:  # 
         node.open_body(body[:12] + bytes([0x42, 0x13]))
     o = req.response_opener(IDS[0], compute.CHUNKED_RESPONSE)
     with pytest.raises(ComputeChunkTooLargeError):
-        o.push(b"\x00" * 16 + bytes([0x80, 0x10, 0x00, 0x00]))
+        o.feed(b"\x00" * 16 + bytes([0x80, 0x10, 0x00, 0x00]))
     # After the final indicator, more than one chunk's worth of data is too much.
     o = req.response_opener(IDS[0], compute.CHUNKED_RESPONSE)
     with pytest.raises(ComputeChunkTooLargeError):
-        o.push(b"\x00" * 16 + b"\x00" + b"\x00" * 531)
+        o.feed(b"\x00" * 16 + b"\x00" + b"\x00" * 531)
 
 
 def test_messages_by_name_round_trip_with_explicit_presence() -> None:
@@ -465,9 +466,13 @@ def test_no_secret_in_repr_or_errors(nodes: list) -> None:  # type: ignore[type-
 
 _STREAM_NODE = _node_key()
 _STREAM_REQ = compute.seal_request(b"p", [(IDS[0], _STREAM_NODE[2])])
-_STREAM_SERVER = compute.NodeRequest.unwrap(
-    _STREAM_REQ.media_type, _STREAM_REQ.encapsulated_keys[0][1], _STREAM_NODE[1]
-)
+
+
+def _stream_server() -> compute.NodeRequest:
+    """The node side of `_STREAM_REQ`, unwrapped afresh: a node request answers once."""
+    return compute.NodeRequest.unwrap(
+        _STREAM_REQ.media_type, _STREAM_REQ.encapsulated_keys[0][1], _STREAM_NODE[1]
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -484,19 +489,19 @@ _STREAM_SERVER = compute.NodeRequest.unwrap(
 def test_fixed_policy_property(events: list[tuple[bytes, int]], frame: int, split: int) -> None:
     """Any pieces at any times: every non-final chunk is exactly `frame` bytes of plaintext, and the
     opener gives back exactly the pieces, whatever the wire is split into."""
-    s = _STREAM_SERVER.token_stream_sealer(
+    s = _stream_server().token_stream_sealer(
         200, padding="fixed", frame=frame, max_delay_ms=20.0, now_ns=0
     )
     chunks, t = list(s.start()), 0
     for piece, gap in events:
         t += gap
-        chunks += s.poll(t) + s.push(piece, t)
+        chunks += s.poll(t) + s.feed(piece, t)
     chunks += s.finish()
     assert {len(c) for c in chunks[:-1]} <= {frame + 16 + (1 if frame + 16 < 64 else 2)}
     assert len(chunks[-1]) == 17
     wire = s.response_nonce + b"".join(chunks)
     opener = _STREAM_REQ.token_stream_opener(IDS[0])
-    body = b"".join(opener.push(wire[i : i + split]) for i in range(0, len(wire), split))
+    body = b"".join(opener.feed(wire[i : i + split]) for i in range(0, len(wire), split))
     assert body + opener.finish()[0] == b"".join(p for p, _ in events)
 
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpcc import ohttp
+from openpcc._openpcc.ohttp import _chunked_response_sealer_with_nonce
 from openpcc.exceptions import DecryptError, OHTTPError, OpenPCCError
 
 SUITES = [(0x0001, 0x0001), (0x0001, 0x0002), (0x0001, 0x0003), (0x0002, 0x0001), (0x0003, 0x0002)]
@@ -114,13 +115,16 @@ def test_max_chunk_len_splits_large_feeds(key: ohttp.GatewayKey) -> None:
 
 
 def test_feed_many_equals_feed(key: ohttp.GatewayKey) -> None:
-    opener = ohttp.ChunkedRequestOpener(key)
-    opener.feed(b"".join(ohttp.ChunkedRequestSealer(key.key_config).finish()))
-    ctx = opener.response_context
-    assert ctx is not None
+    request = b"".join(ohttp.ChunkedRequestSealer(key.key_config).finish())
+    contexts = []
+    for _ in range(2):  # a context answers once: two openers of the same request, one per sealer
+        opener = ohttp.ChunkedRequestOpener(key)
+        opener.feed(request)
+        assert opener.response_context is not None
+        contexts.append(opener.response_context)
     nonce = bytes(16)
-    one = ohttp.ChunkedResponseSealer(ctx, response_nonce=nonce)
-    many = ohttp.ChunkedResponseSealer(ctx, response_nonce=nonce)
+    one = _chunked_response_sealer_with_nonce(contexts[0], nonce)
+    many = _chunked_response_sealer_with_nonce(contexts[1], nonce)
     chunks = [bytes([i]) * 32 for i in range(10)]
     expected = [p for c in chunks for p in one.feed(c)]
     assert many.feed_many(chunks) == expected

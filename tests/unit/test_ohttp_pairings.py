@@ -68,18 +68,19 @@ def test_form_specific_apis_answer_either_request_form(
     key: ohttp.GatewayKey, request_chunked: bool
 ) -> None:
     wire, client, _ = seal_request(key, request_chunked, b"question")
-    if request_chunked:
+
+    def open_request() -> ohttp.ResponseContext:  # a context answers once: one per answer
+        if not request_chunked:
+            return key.decapsulate_request(wire)[1]
         opener = ohttp.ChunkedRequestOpener(key)
         opener.feed(wire)
         opener.finish()
-        context = opener.response_context
-        assert context is not None
-    else:
-        _, context = key.decapsulate_request(wire)
+        assert opener.response_context is not None
+        return opener.response_context
 
-    plain = context.encapsulate_response(b"plain answer")
+    plain = open_request().encapsulate_response(b"plain answer")
     assert client.decapsulate_response(plain) == b"plain answer"
-    sealer = ohttp.ChunkedResponseSealer(context)
+    sealer = ohttp.ChunkedResponseSealer(open_request())
     chunked = b"".join(sealer.feed(b"chunked answer") + sealer.finish())
     reply = ohttp.ChunkedResponseOpener(client)
     assert b"".join(reply.feed(chunked)) + reply.finish() == b"chunked answer"

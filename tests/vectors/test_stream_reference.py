@@ -51,7 +51,7 @@ def test_our_client_reads_our_node(name: str) -> None:
     )
     assert req.body.hex() == case["request_body"]  # the reference client sealed the same bytes
     opener = req.token_stream_opener(node["id"])
-    body = opener.push(bytes.fromhex(case["wire"]))
+    body = opener.feed(bytes.fromhex(case["wire"]))
     last, trailers = opener.finish()
     assert body + last == b"".join(si.TOKENS)  # filler (if any) removed
     assert trailers == si.TRAILERS

@@ -3,6 +3,7 @@ from . import bhttp as bhttp
 from . import blindrsa as blindrsa
 from . import compute as compute
 from . import credits as credits
+from . import edge as edge
 from . import eventlog as eventlog
 from . import hpke as hpke
 from . import nvidia as nvidia

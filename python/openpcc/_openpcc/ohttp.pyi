@@ -1,7 +1,7 @@
 """Oblivious HTTP (RFC 9458) and chunked OHTTP; see ``openpcc.ohttp``."""
 
 from collections.abc import Sequence
-from typing import final
+from typing import TypeAlias, final
 
 __all__ = [
     "CHUNKED_REQUEST_MEDIA_TYPE",
@@ -24,10 +24,20 @@ __all__ = [
     "ResponseContext",
     "ResponseOpener",
     "ResponseSealer",
+    "_chunked_request_sealer_with_ephemeral",
+    "_chunked_response_sealer_with_nonce",
+    "_encapsulate_request_with_ephemeral",
+    "_encapsulate_response_with_nonce",
+    "_response_sealer_with_nonce",
     "decode_key_configs",
     "encapsulate_request",
     "encode_key_configs",
 ]
+
+# Any bytes-like object. Public inputs given as ``bytes`` are read in place; other buffers are copied
+# once (they could change while the GIL is released). Secret inputs (secret keys, seeds, ephemeral keys)
+# are always copied once into memory that is zeroized after use.
+_Buffer: TypeAlias = bytes | bytearray | memoryview
 
 #: Largest request chunk plaintext a gateway opener accepts by default: 16384, which
 #: draft-ietf-ohai-chunked-ohttp requires every implementation to accept.
@@ -61,7 +71,7 @@ class KeyConfig:
         cls,
         key_id: int,
         kem: int,
-        public_key: bytes,
+        public_key: _Buffer,
         symmetric_algorithms: Sequence[tuple[int, int]],
     ) -> KeyConfig: ...
     @property
@@ -75,28 +85,34 @@ class KeyConfig:
     def encode(self) -> bytes:
         """The RFC 9458 encoding (no length prefix)."""
     @staticmethod
-    def decode(data: bytes) -> KeyConfig:
+    def decode(data: _Buffer) -> KeyConfig:
         """Decodes exactly one key config; trailing bytes raise ``KeyConfigError``."""
     def __eq__(self, other: object, /) -> bool: ...
 
 def encode_key_configs(configs: Sequence[KeyConfig]) -> bytes:
     """An ``application/ohttp-keys`` list: each config prefixed by its u16 length."""
 
-def decode_key_configs(data: bytes) -> list[KeyConfig]:
+def decode_key_configs(data: _Buffer) -> list[KeyConfig]:
     """Decodes an ``application/ohttp-keys`` list; every entry must parse exactly, and it may not be empty."""
 
 @final
 class ResponseContext:
     """The gateway's handle for answering one decapsulated request (plain or chunked) in either form:
     plain with ``encapsulate_response`` (``message/ohttp-res``), chunked with ``ChunkedResponseSealer``
-    (``message/ohttp-chunked-res``), or ``ResponseSealer(ctx, chunked=...)``."""
+    (``message/ohttp-chunked-res``), or ``ResponseSealer(ctx, chunked=...)``.
 
-    def encapsulate_response(self, message: bytes, *, response_nonce: bytes | None = None) -> bytes:
-        """A plain response: ``response_nonce || AEAD(message)``. ``response_nonce`` is for test
-        vectors only."""
+    It answers at most once: a second ``encapsulate_response`` or response sealer for the same request
+    (from this handle or another one an opener returned) raises ``OHTTPUsageError``; an attempt refused
+    for its arguments does not count."""
+
+    def encapsulate_response(self, message: _Buffer) -> bytes:
+        """A plain response: ``response_nonce || AEAD(message)`` with a fresh random nonce."""
     @property
     def request_chunked(self) -> bool:
         """Whether the request was chunked (it does not constrain the response's form)."""
+    @property
+    def answered(self) -> bool:
+        """Whether this request has been answered (through this or another handle on it)."""
 
 @final
 class ClientContext:
@@ -104,7 +120,7 @@ class ClientContext:
     ``decapsulate_response``, chunked with ``ChunkedResponseOpener``, or by its ``Content-Type``
     with ``ResponseOpener``."""
 
-    def decapsulate_response(self, data: bytes) -> bytes:
+    def decapsulate_response(self, data: _Buffer) -> bytes:
         """Opens a plain response ``response_nonce || ct``. Raises ``MalformedMessageError`` or
         ``OHTTPDecryptError``."""
     @property
@@ -117,11 +133,11 @@ class GatewayKey:
 
     @staticmethod
     def from_secret_key(
-        key_id: int, kem: int, secret_key: bytes, symmetric_algorithms: Sequence[tuple[int, int]]
+        key_id: int, kem: int, secret_key: _Buffer, symmetric_algorithms: Sequence[tuple[int, int]]
     ) -> GatewayKey: ...
     @staticmethod
     def from_seed(
-        key_id: int, kem: int, seed: bytes, symmetric_algorithms: Sequence[tuple[int, int]]
+        key_id: int, kem: int, seed: _Buffer, symmetric_algorithms: Sequence[tuple[int, int]]
     ) -> GatewayKey:
         """``DeriveKeyPair(seed)`` of the KEM, as the reference gateway derives its key."""
     @staticmethod
@@ -131,15 +147,12 @@ class GatewayKey:
         """A fresh random key pair."""
     @property
     def key_config(self) -> KeyConfig: ...
-    def decapsulate_request(self, data: bytes) -> tuple[bytes, ResponseContext]:
+    def decapsulate_request(self, data: _Buffer) -> tuple[bytes, ResponseContext]:
         """Opens ``hdr || enc || ct``. Checks the key id (``KeyIdMismatchError``) and the suite
         (``SuiteMismatchError``) before any cryptography."""
 
-def encapsulate_request(
-    key_config: KeyConfig, message: bytes, *, ephemeral_secret_key: bytes | None = None
-) -> tuple[bytes, ClientContext]:
-    """``hdr || enc || ct`` for the config's first symmetric suite. ``ephemeral_secret_key`` is for test
-    vectors only (DHKEMs)."""
+def encapsulate_request(key_config: KeyConfig, message: _Buffer) -> tuple[bytes, ClientContext]:
+    """``hdr || enc || ct`` for the config's first symmetric suite, with a fresh ephemeral key."""
 
 @final
 class ChunkedRequestSealer:
@@ -155,14 +168,13 @@ class ChunkedRequestSealer:
         *,
         fixed_chunk_len: int | None = None,
         max_chunk_len: int = 4096,
-        ephemeral_secret_key: bytes | None = None,
     ) -> ChunkedRequestSealer: ...
     @property
     def client_context(self) -> ClientContext:
         """The context for the response, plain or chunked (see ``ResponseOpener``)."""
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: _Buffer) -> list[bytes]:
         """Seals what ``data`` completes; returns the wire pieces ready to send."""
-    def feed_many(self, chunks: Sequence[bytes]) -> list[bytes]:
+    def feed_many(self, chunks: Sequence[_Buffer]) -> list[bytes]:
         """``feed`` for many plaintexts in one call."""
     def finish(self) -> list[bytes]:
         """Seals the padded tail (fixed mode) and the empty final chunk."""
@@ -181,7 +193,7 @@ class ChunkedRequestOpener:
     @property
     def response_context(self) -> ResponseContext | None:
         """Available once the header and enc have arrived; answers in either form."""
-    def feed(self, data: bytes) -> list[bytes]: ...
+    def feed(self, data: _Buffer) -> list[bytes]: ...
     def finish(self) -> bytes:
         """The final chunk's plaintext; ``TruncatedStreamError`` if the stream ended before it."""
 
@@ -196,10 +208,9 @@ class ChunkedResponseSealer:
         *,
         fixed_chunk_len: int | None = None,
         max_chunk_len: int = 4096,
-        response_nonce: bytes | None = None,
     ) -> ChunkedResponseSealer: ...
-    def feed(self, data: bytes) -> list[bytes]: ...
-    def feed_many(self, chunks: Sequence[bytes]) -> list[bytes]: ...
+    def feed(self, data: _Buffer) -> list[bytes]: ...
+    def feed_many(self, chunks: Sequence[_Buffer]) -> list[bytes]: ...
     def finish(self) -> list[bytes]: ...
 
 @final
@@ -209,7 +220,7 @@ class ChunkedResponseOpener:
     def __new__(
         cls, client_context: ClientContext, *, max_chunk_len: int = 16384
     ) -> ChunkedResponseOpener: ...
-    def feed(self, data: bytes) -> list[bytes]: ...
+    def feed(self, data: _Buffer) -> list[bytes]: ...
     def finish(self) -> bytes: ...
 
 @final
@@ -233,7 +244,7 @@ class RequestOpener:
     @property
     def response_context(self) -> ResponseContext | None:
         """Chunked: once the header and enc have arrived. Plain: after ``finish``."""
-    def feed(self, data: bytes) -> list[bytes]: ...
+    def feed(self, data: _Buffer) -> list[bytes]: ...
     def finish(self) -> bytes: ...
 
 @final
@@ -242,8 +253,7 @@ class ResponseSealer:
     form. Send its pieces with ``Content-Type: media_type``.
 
     Chunked: as ``ChunkedResponseSealer`` (the nonce is the first piece). Plain: ``feed`` collects
-    (returns ``[]``) and ``finish`` returns ``[response_nonce || ct]``. ``response_nonce`` is for test
-    vectors only.
+    (returns ``[]``) and ``finish`` returns ``[response_nonce || ct]``.
     """
 
     def __new__(
@@ -253,14 +263,13 @@ class ResponseSealer:
         chunked: bool,
         fixed_chunk_len: int | None = None,
         max_chunk_len: int = 4096,
-        response_nonce: bytes | None = None,
     ) -> ResponseSealer: ...
     @property
     def media_type(self) -> str:
         """``message/ohttp-res`` or ``message/ohttp-chunked-res``."""
     @property
     def chunked(self) -> bool: ...
-    def feed(self, data: bytes) -> list[bytes]: ...
+    def feed(self, data: _Buffer) -> list[bytes]: ...
     def finish(self) -> list[bytes]: ...
 
 @final
@@ -279,5 +288,37 @@ class ResponseOpener:
     ) -> ResponseOpener: ...
     @property
     def chunked(self) -> bool: ...
-    def feed(self, data: bytes) -> list[bytes]: ...
+    def feed(self, data: _Buffer) -> list[bytes]: ...
     def finish(self) -> bytes: ...
+
+# Test hooks for known-answer vectors only: a chosen ephemeral secret key or response nonce. Never use
+# them in production (a fixed nonce or ephemeral key breaks the scheme's security).
+
+def _encapsulate_request_with_ephemeral(
+    key_config: KeyConfig, message: _Buffer, ephemeral_secret_key: _Buffer
+) -> tuple[bytes, ClientContext]: ...
+def _chunked_request_sealer_with_ephemeral(
+    key_config: KeyConfig,
+    ephemeral_secret_key: _Buffer,
+    *,
+    fixed_chunk_len: int | None = None,
+    max_chunk_len: int = 4096,
+) -> ChunkedRequestSealer: ...
+def _encapsulate_response_with_nonce(
+    response_context: ResponseContext, message: _Buffer, response_nonce: _Buffer
+) -> bytes: ...
+def _chunked_response_sealer_with_nonce(
+    response_context: ResponseContext,
+    response_nonce: _Buffer,
+    *,
+    fixed_chunk_len: int | None = None,
+    max_chunk_len: int = 4096,
+) -> ChunkedResponseSealer: ...
+def _response_sealer_with_nonce(
+    response_context: ResponseContext,
+    response_nonce: _Buffer,
+    *,
+    chunked: bool,
+    fixed_chunk_len: int | None = None,
+    max_chunk_len: int = 4096,
+) -> ResponseSealer: ...

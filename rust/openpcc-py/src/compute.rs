@@ -1,5 +1,6 @@
 //! `openpcc._openpcc.compute`: the compute layer (multi-recipient requests, responses, token streams).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,9 @@ use prost::Message;
 use pyo3::import_exception;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use zeroize::Zeroizing;
+
+use crate::buffers::{BytesIn, SecretIn};
 
 import_exception!(openpcc.exceptions, ComputeError);
 import_exception!(openpcc.exceptions, ComputeDecryptError);
@@ -43,6 +47,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TokenStreamOpener>()?;
     m.add_function(wrap_pyfunction!(seal_request, m)?)?;
     m.add_function(wrap_pyfunction!(_seal_request_with, m)?)?;
+    m.add_function(wrap_pyfunction!(_seal_response_with, m)?)?;
+    m.add_function(wrap_pyfunction!(_token_stream_sealer_with, m)?)?;
     m.add_function(wrap_pyfunction!(encode_compute_request_info, m)?)?;
     m.add_function(wrap_pyfunction!(decode_compute_request_info, m)?)?;
     m.add_function(wrap_pyfunction!(message_names, m)?)?;
@@ -117,6 +123,19 @@ fn now(now_ns: Option<u64>) -> Duration {
 }
 
 type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+/// Header or trailer fields as passed in: `(name, value)` pairs of bytes-like objects.
+type FieldsIn = Vec<(BytesIn, BytesIn)>;
+
+fn owned_fields(fields: FieldsIn) -> Fields {
+    fields.into_iter().map(|(n, v)| (n.into_vec(), v.into_vec())).collect()
+}
+
+/// Candidates as passed in: `(node_id, public_key)` pairs.
+type CandidatesIn = Vec<(String, BytesIn)>;
+
+fn candidate_refs(candidates: &[(String, BytesIn)]) -> impl Iterator<Item = (&str, &[u8])> {
+    candidates.iter().map(|(i, k)| (i.as_str(), &**k))
+}
 
 fn fields_to_py<'py>(
     py: Python<'py>,
@@ -180,8 +199,9 @@ impl ComputeRequest {
         py: Python<'py>,
         node_id: &str,
         media_type: &str,
-        body: &[u8],
+        body: BytesIn,
     ) -> PyResult<Bound<'py, PyBytes>> {
+        let body = &*body;
         let opener = self.0.response_opener(node_id, media_type).map_err(err)?;
         let Some(len) = opener.plaintext_len(body) else {
             // Malformed: the incremental path names the fault.
@@ -219,17 +239,11 @@ impl ComputeRequest {
 #[pyo3(signature = (plaintext, candidates, *, chunked = false))]
 fn seal_request(
     py: Python<'_>,
-    plaintext: &[u8],
-    candidates: Vec<(String, Vec<u8>)>,
+    plaintext: BytesIn,
+    candidates: CandidatesIn,
     chunked: bool,
 ) -> PyResult<ComputeRequest> {
-    let run = || {
-        core::ComputeRequest::seal(
-            framing_of(chunked),
-            plaintext,
-            candidates.iter().map(|(i, k)| (i.as_str(), k.as_slice())),
-        )
-    };
+    let run = || core::ComputeRequest::seal(framing_of(chunked), &plaintext, candidate_refs(&candidates));
     // Each candidate costs two P-256 scalar multiplications: always worth releasing the GIL.
     Ok(ComputeRequest(py.detach(run).map_err(err)?))
 }
@@ -238,30 +252,35 @@ fn seal_request(
 #[pyfunction]
 #[pyo3(signature = (pieces, candidates, media_type, dek, body_nonce, ikm_e))]
 fn _seal_request_with(
-    pieces: Vec<Vec<u8>>,
-    candidates: Vec<(String, Vec<u8>)>,
+    pieces: Vec<BytesIn>,
+    candidates: CandidatesIn,
     media_type: &str,
-    dek: &[u8],
-    body_nonce: &[u8],
-    ikm_e: Vec<Vec<u8>>,
+    dek: SecretIn,
+    body_nonce: BytesIn,
+    ikm_e: Vec<SecretIn>,
 ) -> PyResult<ComputeRequest> {
     let framing = Framing::of_request(media_type).map_err(err)?;
     if ikm_e.len() != candidates.len() {
         return Err(err(core::Error::InvalidArgument("one ikm_e per candidate")));
     }
-    let refs: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
+    if dek.len() != 32 {
+        return Err(err(core::Error::InvalidArgument("dek must be 32 bytes")));
+    }
+    let mut dek_array = Zeroizing::new([0u8; 32]);
+    dek_array.copy_from_slice(&dek);
+    let refs: Vec<&[u8]> = pieces.iter().map(|p| &**p).collect();
     let sealed = core::SealedRequest::seal_with(
         framing,
         &refs,
-        &fixed::<32>(dek, "dek must be 32 bytes")?,
-        fixed::<12>(body_nonce, "body nonce must be 12 bytes")?,
+        &dek_array,
+        fixed::<12>(&body_nonce, "body nonce must be 12 bytes")?,
     )
     .map_err(err)?;
     let mut ikms = ikm_e.iter();
     let req = core::ComputeRequest::for_candidates(
         sealed,
-        candidates.iter().map(|(i, k)| (i.as_str(), k.as_slice())),
-        |s, pk| s.encapsulate_key_with(pk, ikms.next().map(Vec::as_slice).unwrap_or_default()),
+        candidate_refs(&candidates),
+        |s, pk| s.encapsulate_key_with(pk, ikms.next().map(|k| &**k).unwrap_or_default()),
     )
     .map_err(err)?;
     Ok(ComputeRequest(req))
@@ -274,9 +293,9 @@ struct ResponseOpener(Option<core::ResponseOpener>);
 #[pymethods]
 impl ResponseOpener {
     /// Feeds body bytes; returns the plaintext of each chunk they complete.
-    fn push<'py>(&mut self, py: Python<'py>, data: &[u8]) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    fn feed<'py>(&mut self, py: Python<'py>, data: BytesIn) -> PyResult<Vec<Bound<'py, PyBytes>>> {
         let opener = self.0.as_mut().ok_or_else(|| err(core::Error::Finished))?;
-        Ok(chunks_to_py(py, opener.push(data).map_err(err)?))
+        Ok(chunks_to_py(py, opener.push(&data).map_err(err)?))
     }
 
     /// End of body: the unchunked plaintext or the final chunk's plaintext.
@@ -288,9 +307,32 @@ impl ResponseOpener {
 
 // ---------------------------------------------------------------- node
 
-/// A request whose data key this node unwrapped; opens the body and keys the response.
+/// A request whose data key this node unwrapped; opens the body and keys the response, at most once: a
+/// second response (`seal_response`, `token_stream_sealer` or a test hook) raises `ComputeStateError`.
 #[pyclass(frozen, module = "openpcc._openpcc.compute")]
-struct NodeRequest(core::NodeRequest);
+struct NodeRequest {
+    inner: core::NodeRequest,
+    answered: AtomicBool,
+}
+
+impl NodeRequest {
+    fn new(inner: core::NodeRequest) -> Self {
+        Self { inner, answered: AtomicBool::new(false) }
+    }
+
+    /// Runs `seal` as this request's one response (a first attempt refused for its arguments does not count).
+    fn answer<R>(&self, seal: impl FnOnce(&core::NodeRequest) -> Result<R, core::Error>) -> PyResult<R> {
+        if self.answered.swap(true, Ordering::AcqRel) {
+            return Err(ComputeStateError::new_err(
+                "this request was already answered: a node request answers at most once",
+            ));
+        }
+        seal(&self.inner).map_err(|e| {
+            self.answered.store(false, Ordering::Release);
+            err(e)
+        })
+    }
+}
 
 #[pymethods]
 impl NodeRequest {
@@ -299,14 +341,14 @@ impl NodeRequest {
     fn unwrap(
         py: Python<'_>,
         media_type: &str,
-        encapsulated_key: &[u8],
-        secret_key: &[u8],
+        encapsulated_key: BytesIn,
+        secret_key: SecretIn,
     ) -> PyResult<Self> {
-        let sk = SecretKey::from_bytes(core::SUITE.kem, secret_key).map_err(|e| err(e.into()))?;
+        let sk = SecretKey::from_bytes(core::SUITE.kem, &secret_key).map_err(|e| err(e.into()))?;
         let req = py
-            .detach(|| core::NodeRequest::unwrap(media_type, encapsulated_key, &sk))
+            .detach(|| core::NodeRequest::unwrap(media_type, &encapsulated_key, &sk))
             .map_err(err)?;
-        Ok(Self(req))
+        Ok(Self::new(req))
     }
 
     /// Unwraps the data key when the ECDH runs elsewhere (a TPM): `dh(enc: bytes) -> bytes` returns the
@@ -314,23 +356,24 @@ impl NodeRequest {
     #[staticmethod]
     fn unwrap_external(
         media_type: &str,
-        encapsulated_key: &[u8],
-        public_key: &[u8],
+        encapsulated_key: BytesIn,
+        public_key: BytesIn,
         dh: Bound<'_, PyAny>,
     ) -> PyResult<Self> {
         let mut py_error: Option<PyErr> = None;
         let result =
-            core::NodeRequest::unwrap_external(media_type, encapsulated_key, public_key, |enc| {
+            core::NodeRequest::unwrap_external(media_type, &encapsulated_key, &public_key, |enc| {
                 let out = dh
                     .call1((PyBytes::new(dh.py(), enc),))
-                    .and_then(|r| r.extract::<Vec<u8>>());
+                    // The shared secret is copied once; its allocation then passes to the core.
+                    .and_then(|r| r.extract::<SecretIn>().map(|s| std::mem::take(&mut *s.into_inner())));
                 out.map_err(|e| {
                     py_error = Some(e);
                     openpcc_hpke::Error::ExternalDh
                 })
             });
         match (result, py_error) {
-            (Ok(req), _) => Ok(Self(req)),
+            (Ok(req), _) => Ok(Self::new(req)),
             (Err(_), Some(e)) => Err(e), // the callback's own exception, unchanged
             (Err(e), None) => Err(err(e)),
         }
@@ -339,19 +382,20 @@ impl NodeRequest {
     /// `application/confsec-req` or `application/confsec-chunked-req`.
     #[getter]
     fn media_type(&self) -> &'static str {
-        self.0.framing().request_media_type()
+        self.inner.framing().request_media_type()
     }
 
     /// Opens the whole body; nothing is returned unless all of it authenticates.
-    fn open_body<'py>(&self, py: Python<'py>, body: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-        let Some(len) = self.0.body_plaintext_len(body) else {
+    fn open_body<'py>(&self, py: Python<'py>, body: BytesIn) -> PyResult<Bound<'py, PyBytes>> {
+        let body = &*body;
+        let Some(len) = self.inner.body_plaintext_len(body) else {
             // Malformed: the incremental path names the fault.
-            let pt = maybe_detach(py, body.len(), || self.0.open_body(body)).map_err(err)?;
+            let pt = maybe_detach(py, body.len(), || self.inner.open_body(body)).map_err(err)?;
             return Ok(PyBytes::new(py, &pt));
         };
         // Decrypt straight into the result: a second large buffer and copy cost more than the AEAD.
         PyBytes::new_with(py, len, |out| {
-            maybe_detach(py, body.len(), || self.0.open_body_into(body, out)).map_err(err)
+            maybe_detach(py, body.len(), || self.inner.open_body_into(body, out)).map_err(err)
         })
     }
 
@@ -360,46 +404,22 @@ impl NodeRequest {
     fn seal_response<'py>(
         &self,
         py: Python<'py>,
-        plaintext: &[u8],
+        plaintext: BytesIn,
         chunked: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
+        let plaintext = &*plaintext;
         let run = || {
-            let sealer = self.0.response_sealer(framing_of(chunked))?;
-            if chunked {
-                sealer.seal_chunked([plaintext])
-            } else {
-                sealer.seal_unchunked(plaintext)
-            }
+            self.answer(|node| {
+                let sealer = node.response_sealer(framing_of(chunked))?;
+                if chunked {
+                    sealer.seal_chunked([plaintext])
+                } else {
+                    sealer.seal_unchunked(plaintext)
+                }
+            })
         };
-        let body = if plaintext.len() > DETACH_THRESHOLD {
-            py.detach(run)
-        } else {
-            run()
-        };
-        Ok(PyBytes::new(py, &body.map_err(err)?))
-    }
-
-    /// Test seam: a response with a chosen nonce, one chunk per piece.
-    fn _seal_response_with<'py>(
-        &self,
-        py: Python<'py>,
-        pieces: Vec<Vec<u8>>,
-        media_type: &str,
-        response_nonce: &[u8],
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let framing = Framing::of_response(media_type).map_err(err)?;
-        let sealer = self
-            .0
-            .response_sealer_with(
-                framing,
-                fixed::<16>(response_nonce, "response nonce must be 16 bytes")?,
-            )
-            .map_err(err)?;
-        let body = match framing {
-            Framing::Unchunked => sealer.seal_unchunked(&pieces.concat()),
-            Framing::Chunked => sealer.seal_chunked(pieces.iter().map(Vec::as_slice)),
-        };
-        Ok(PyBytes::new(py, &body.map_err(err)?))
+        let body = maybe_detach(py, plaintext.len(), run)?;
+        Ok(PyBytes::new(py, &body))
     }
 
     /// A token-stream sealer for a chunked response. `padding` is `"fixed"` (default: every chunk carries
@@ -409,52 +429,57 @@ impl NodeRequest {
     fn token_stream_sealer(
         &self,
         status: u16,
-        headers: Fields,
+        headers: FieldsIn,
         padding: &str,
         frame: usize,
         max_delay_ms: f64,
         now_ns: Option<u64>,
     ) -> PyResult<TokenStreamSealer> {
-        let sealer = self.0.response_sealer(Framing::Chunked).map_err(err)?;
-        token_stream(
-            sealer,
-            status,
-            &headers,
-            padding,
-            frame,
-            max_delay_ms,
-            now_ns,
-        )
+        let padding = parse_padding(padding, frame, max_delay_ms)?;
+        let headers = owned_fields(headers);
+        self.answer(|inner| token_stream(inner.response_sealer(Framing::Chunked)?, status, &headers, padding, now_ns))
     }
+}
 
-    /// Test seam: a token-stream sealer with a chosen response nonce (never in production).
-    #[pyo3(signature = (response_nonce, status = 200, headers = Vec::new(), *, padding = "fixed", frame = core::stream::DEFAULT_FRAME, max_delay_ms = 20.0, now_ns = None))]
-    #[allow(clippy::too_many_arguments)]
-    fn _token_stream_sealer_with(
-        &self,
-        response_nonce: &[u8],
-        status: u16,
-        headers: Fields,
-        padding: &str,
-        frame: usize,
-        max_delay_ms: f64,
-        now_ns: Option<u64>,
-    ) -> PyResult<TokenStreamSealer> {
-        let nonce = fixed::<16>(response_nonce, "response nonce must be 16 bytes")?;
-        let sealer = self
-            .0
-            .response_sealer_with(Framing::Chunked, nonce)
-            .map_err(err)?;
-        token_stream(
-            sealer,
-            status,
-            &headers,
-            padding,
-            frame,
-            max_delay_ms,
-            now_ns,
-        )
-    }
+/// Test hook: `NodeRequest.seal_response` with a chosen nonce, one chunk per piece (never in production).
+#[pyfunction]
+fn _seal_response_with<'py>(
+    py: Python<'py>,
+    node: &NodeRequest,
+    pieces: Vec<BytesIn>,
+    media_type: &str,
+    response_nonce: BytesIn,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let framing = Framing::of_response(media_type).map_err(err)?;
+    let nonce = fixed::<16>(&response_nonce, "response nonce must be 16 bytes")?;
+    let body = node.answer(|inner| {
+        let sealer = inner.response_sealer_with(framing, nonce)?;
+        match framing {
+            Framing::Unchunked => sealer.seal_unchunked(&pieces.iter().flat_map(|p| p.iter().copied()).collect::<Vec<u8>>()),
+            Framing::Chunked => sealer.seal_chunked(pieces.iter().map(|p| &**p)),
+        }
+    })?;
+    Ok(PyBytes::new(py, &body))
+}
+
+/// Test hook: `NodeRequest.token_stream_sealer` with a chosen response nonce (never in production).
+#[pyfunction]
+#[pyo3(signature = (node, response_nonce, status = 200, headers = Vec::new(), *, padding = "fixed", frame = core::stream::DEFAULT_FRAME, max_delay_ms = 20.0, now_ns = None))]
+#[allow(clippy::too_many_arguments)]
+fn _token_stream_sealer_with(
+    node: &NodeRequest,
+    response_nonce: BytesIn,
+    status: u16,
+    headers: FieldsIn,
+    padding: &str,
+    frame: usize,
+    max_delay_ms: f64,
+    now_ns: Option<u64>,
+) -> PyResult<TokenStreamSealer> {
+    let nonce = fixed::<16>(&response_nonce, "response nonce must be 16 bytes")?;
+    let padding = parse_padding(padding, frame, max_delay_ms)?;
+    let headers = owned_fields(headers);
+    node.answer(|inner| token_stream(inner.response_sealer_with(Framing::Chunked, nonce)?, status, &headers, padding, now_ns))
 }
 
 fn parse_padding(padding: &str, frame: usize, max_delay_ms: f64) -> PyResult<Padding> {
@@ -481,15 +506,10 @@ fn token_stream(
     sealer: core::ResponseSealer,
     status: u16,
     headers: &[(Vec<u8>, Vec<u8>)],
-    padding: &str,
-    frame: usize,
-    max_delay_ms: f64,
+    padding: Padding,
     now_ns: Option<u64>,
-) -> PyResult<TokenStreamSealer> {
-    let padding = parse_padding(padding, frame, max_delay_ms)?;
-    let stream =
-        core::TokenStreamSealer::new(sealer, status, headers, padding, now(now_ns)).map_err(err)?;
-    Ok(TokenStreamSealer(stream))
+) -> Result<TokenStreamSealer, core::Error> {
+    core::TokenStreamSealer::new(sealer, status, headers, padding, now(now_ns)).map(TokenStreamSealer)
 }
 
 /// Node side of a token stream: pieces in, wire chunks out.
@@ -511,15 +531,15 @@ impl TokenStreamSealer {
 
     /// Adds a token piece; returns the wire chunks ready now.
     #[pyo3(signature = (piece, now_ns = None))]
-    fn push<'py>(
+    fn feed<'py>(
         &mut self,
         py: Python<'py>,
-        piece: &[u8],
+        piece: BytesIn,
         now_ns: Option<u64>,
     ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
         Ok(chunks_to_py(
             py,
-            self.0.push(piece, now(now_ns)).map_err(err)?,
+            self.0.push(&piece, now(now_ns)).map_err(err)?,
         ))
     }
 
@@ -547,8 +567,9 @@ impl TokenStreamSealer {
     fn finish<'py>(
         &mut self,
         py: Python<'py>,
-        trailers: Fields,
+        trailers: FieldsIn,
     ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let trailers = owned_fields(trailers);
         Ok(chunks_to_py(py, self.0.finish(&trailers).map_err(err)?))
     }
 }
@@ -560,9 +581,9 @@ struct TokenStreamOpener(Option<core::TokenStreamOpener>);
 #[pymethods]
 impl TokenStreamOpener {
     /// Feeds wire bytes; returns the body bytes they complete (filler removed).
-    fn push<'py>(&mut self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    fn feed<'py>(&mut self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyBytes>> {
         let opener = self.0.as_mut().ok_or_else(|| err(core::Error::Finished))?;
-        Ok(PyBytes::new(py, &opener.push(data).map_err(err)?))
+        Ok(PyBytes::new(py, &opener.push(&data).map_err(err)?))
     }
 
     /// The response status once the head arrived.
@@ -601,7 +622,8 @@ impl TokenStreamOpener {
 /// filler and `"per-piece"` (the reference's chunking) when it did not (used by
 /// `openpcc.compute.take_padding_request`).
 #[pyfunction]
-fn _take_padding_request(mut headers: Fields) -> PyResult<(Fields, &'static str)> {
+fn _take_padding_request(headers: FieldsIn) -> PyResult<(Fields, &'static str)> {
+    let mut headers = owned_fields(headers);
     let padding = core::take_padding_request(&mut headers).map_err(err)?;
     let name = match padding {
         Padding::Fixed { .. } => "fixed",
@@ -631,14 +653,14 @@ fn parse_refund_amount_trailer(value: &str) -> PyResult<u64> {
 #[pyfunction]
 fn encode_compute_request_info(
     py: Python<'_>,
-    candidates: Vec<(String, Vec<u8>)>,
+    candidates: CandidatesIn,
 ) -> Bound<'_, PyBytes> {
     let info = core::proto::ComputeRequestInfo {
         candidates: candidates
             .into_iter()
             .map(|(id, key)| core::proto::ComputeCandidate {
                 id: Some(id),
-                encapsulated_key: Some(key),
+                encapsulated_key: Some(key.into_vec()),
                 ..Default::default()
             })
             .collect(),
@@ -648,11 +670,11 @@ fn encode_compute_request_info(
 
 /// Parses a `ComputeRequestInfo` into `[(id, encapsulated_key)]` (absent fields read as empty).
 #[pyfunction]
-fn decode_compute_request_info<'py>(
-    py: Python<'py>,
-    data: &[u8],
-) -> PyResult<Vec<(String, Bound<'py, PyBytes>)>> {
-    let info = core::proto::ComputeRequestInfo::decode(data)
+fn decode_compute_request_info(
+    py: Python<'_>,
+    data: BytesIn,
+) -> PyResult<Vec<(String, Bound<'_, PyBytes>)>> {
+    let info = core::proto::ComputeRequestInfo::decode(&*data)
         .map_err(|_| err(core::Error::Malformed("ComputeRequestInfo protobuf")))?;
     Ok(info
         .candidates
@@ -687,6 +709,6 @@ fn _encode_message_json<'py>(
 
 /// Parses message `name` into its protobuf-JSON text (used by `openpcc.compute.decode_message`).
 #[pyfunction]
-fn _decode_message_json(name: &str, data: &[u8]) -> PyResult<String> {
-    core::proto::decode_json(name, data).map_err(err)
+fn _decode_message_json(name: &str, data: BytesIn) -> PyResult<String> {
+    core::proto::decode_json(name, &data).map_err(err)
 }

@@ -4,9 +4,11 @@
 
 mod attestation;
 mod bhttp;
+mod buffers;
 mod blindrsa;
 mod compute;
 mod credits;
+mod edge;
 mod errors;
 mod eventlog;
 mod hpke;
@@ -25,12 +27,13 @@ type Register = fn(&Bound<'_, PyModule>) -> PyResult<()>;
 #[pymodule(gil_used = false)]
 fn _openpcc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    let submodules: [(&str, Register); 13] = [
+    let submodules: [(&str, Register); 14] = [
         ("attestation", attestation::register),
         ("bhttp", bhttp::register),
         ("blindrsa", blindrsa::register),
         ("compute", compute::register),
         ("credits", credits::register),
+        ("edge", edge::register),
         ("eventlog", eventlog::register),
         ("hpke", hpke::register),
         ("nvidia", nvidia::register),

@@ -1,14 +1,16 @@
 //! `openpcc._openpcc.ohttp`: Oblivious HTTP (RFC 9458) and chunked OHTTP over `openpcc-ohttp`.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use openpcc_ohttp::chunked::{self, SealerOptions};
 use openpcc_ohttp::stream;
 use openpcc_ohttp::{Aead, Ephemeral, Error, Form, Kdf, Kem, SymmetricSuite};
-use pyo3::exceptions::PyValueError;
 use pyo3::import_exception;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
+
+use crate::buffers::{BytesIn, SecretIn};
 
 import_exception!(openpcc.exceptions, OHTTPError);
 import_exception!(openpcc.exceptions, KeyConfigError);
@@ -105,8 +107,8 @@ struct PyKeyConfig(openpcc_ohttp::KeyConfig);
 #[pymethods]
 impl PyKeyConfig {
     #[new]
-    fn new(key_id: u8, kem: u16, public_key: &[u8], symmetric_algorithms: Vec<(u16, u16)>) -> PyResult<Self> {
-        let config = openpcc_ohttp::KeyConfig::new(key_id, kem_from(kem)?, public_key.to_vec(), symmetric_from(symmetric_algorithms)?)
+    fn new(key_id: u8, kem: u16, public_key: BytesIn, symmetric_algorithms: Vec<(u16, u16)>) -> PyResult<Self> {
+        let config = openpcc_ohttp::KeyConfig::new(key_id, kem_from(kem)?, public_key.into_vec(), symmetric_from(symmetric_algorithms)?)
             .map_err(to_py_err)?;
         Ok(Self(config))
     }
@@ -136,8 +138,8 @@ impl PyKeyConfig {
     }
 
     #[staticmethod]
-    fn decode(data: &[u8]) -> PyResult<Self> {
-        openpcc_ohttp::KeyConfig::decode(data).map(Self).map_err(to_py_err)
+    fn decode(data: BytesIn) -> PyResult<Self> {
+        openpcc_ohttp::KeyConfig::decode(&data).map(Self).map_err(to_py_err)
     }
 
     fn __repr__(&self) -> String {
@@ -159,8 +161,8 @@ fn encode_key_configs<'py>(py: Python<'py>, configs: Vec<PyRef<'py, PyKeyConfig>
 }
 
 #[pyfunction]
-fn decode_key_configs(data: &[u8]) -> PyResult<Vec<PyKeyConfig>> {
-    let configs = openpcc_ohttp::decode_key_configs(data).map_err(to_py_err)?;
+fn decode_key_configs(data: BytesIn) -> PyResult<Vec<PyKeyConfig>> {
+    let configs = openpcc_ohttp::decode_key_configs(&data).map_err(to_py_err)?;
     Ok(configs.into_iter().map(PyKeyConfig).collect())
 }
 
@@ -171,17 +173,17 @@ struct PyGatewayKey(openpcc_ohttp::GatewayKey);
 #[pymethods]
 impl PyGatewayKey {
     #[staticmethod]
-    fn from_secret_key(py: Python<'_>, key_id: u8, kem: u16, secret_key: &[u8], symmetric_algorithms: Vec<(u16, u16)>) -> PyResult<Self> {
+    fn from_secret_key(py: Python<'_>, key_id: u8, kem: u16, secret_key: SecretIn, symmetric_algorithms: Vec<(u16, u16)>) -> PyResult<Self> {
         let (kem, symmetric) = (kem_from(kem)?, symmetric_from(symmetric_algorithms)?);
-        py.detach(|| openpcc_ohttp::GatewayKey::from_secret_key(key_id, kem, secret_key, symmetric))
+        py.detach(|| openpcc_ohttp::GatewayKey::from_secret_key(key_id, kem, &secret_key, symmetric))
             .map(Self)
             .map_err(to_py_err)
     }
 
     #[staticmethod]
-    fn from_seed(py: Python<'_>, key_id: u8, kem: u16, seed: &[u8], symmetric_algorithms: Vec<(u16, u16)>) -> PyResult<Self> {
+    fn from_seed(py: Python<'_>, key_id: u8, kem: u16, seed: SecretIn, symmetric_algorithms: Vec<(u16, u16)>) -> PyResult<Self> {
         let (kem, symmetric) = (kem_from(kem)?, symmetric_from(symmetric_algorithms)?);
-        py.detach(|| openpcc_ohttp::GatewayKey::from_seed(key_id, kem, seed, symmetric)).map(Self).map_err(to_py_err)
+        py.detach(|| openpcc_ohttp::GatewayKey::from_seed(key_id, kem, &seed, symmetric)).map(Self).map_err(to_py_err)
     }
 
     #[staticmethod]
@@ -195,9 +197,9 @@ impl PyGatewayKey {
         PyKeyConfig(self.0.key_config().clone())
     }
 
-    fn decapsulate_request<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<(Bound<'py, PyBytes>, PyResponseContext)> {
-        let (msg, ctx) = py.detach(|| self.0.decapsulate_request(data)).map_err(to_py_err)?;
-        Ok((PyBytes::new(py, &msg), PyResponseContext(ctx)))
+    fn decapsulate_request<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<(Bound<'py, PyBytes>, PyResponseContext)> {
+        let (msg, ctx) = py.detach(|| self.0.decapsulate_request(&data)).map_err(to_py_err)?;
+        Ok((PyBytes::new(py, &msg), PyResponseContext::new(ctx, &Answered::default())))
     }
 
     fn __repr__(&self) -> String {
@@ -206,26 +208,63 @@ impl PyGatewayKey {
     }
 }
 
-/// The gateway's handle for answering one request.
+/// Whether a request was answered, shared by every `ResponseContext` handed out for it (an opener's
+/// `response_context` getter returns a new handle on each call).
+#[derive(Clone, Default)]
+struct Answered(Arc<AtomicBool>);
+
+/// The gateway's handle for answering one request, at most once: a second response would be keyed by the
+/// same request secret, so a second plain response, response sealer or test-hook response raises
+/// `OHTTPUsageError` (a first attempt refused for its arguments does not count).
 #[pyclass(frozen, module = "openpcc.ohttp", name = "ResponseContext")]
-struct PyResponseContext(openpcc_ohttp::ResponseContext);
+struct PyResponseContext {
+    ctx: openpcc_ohttp::ResponseContext,
+    answered: Answered,
+}
+
+impl PyResponseContext {
+    fn new(ctx: openpcc_ohttp::ResponseContext, answered: &Answered) -> Self {
+        Self { ctx, answered: answered.clone() }
+    }
+
+    /// Runs `seal` as this request's one answer.
+    fn answer<R>(&self, seal: impl FnOnce(&openpcc_ohttp::ResponseContext) -> Result<R, Error>) -> PyResult<R> {
+        if self.answered.0.swap(true, Ordering::AcqRel) {
+            return Err(OHTTPUsageError::new_err("this request was already answered: a response context answers at most once"));
+        }
+        seal(&self.ctx).map_err(|e| {
+            self.answered.0.store(false, Ordering::Release);
+            to_py_err(e)
+        })
+    }
+
+    fn encapsulate<'py>(&self, py: Python<'py>, message: &[u8], response_nonce: Option<&[u8]>) -> PyResult<Bound<'py, PyBytes>> {
+        let sealed = maybe_detach(py, message.len() >= DETACH_THRESHOLD, || {
+            self.answer(|ctx| match response_nonce {
+                Some(nonce) => ctx.encapsulate_response_with_nonce(message, nonce),
+                None => ctx.encapsulate_response(message),
+            })
+        })?;
+        Ok(PyBytes::new(py, &sealed))
+    }
+}
 
 #[pymethods]
 impl PyResponseContext {
-    #[pyo3(signature = (message, *, response_nonce=None))]
-    fn encapsulate_response<'py>(&self, py: Python<'py>, message: &[u8], response_nonce: Option<&[u8]>) -> PyResult<Bound<'py, PyBytes>> {
-        let sealed = maybe_detach(py, message.len() >= DETACH_THRESHOLD, || match response_nonce {
-            Some(nonce) => self.0.encapsulate_response_with_nonce(message, nonce),
-            None => self.0.encapsulate_response(message),
-        })
-        .map_err(to_py_err)?;
-        Ok(PyBytes::new(py, &sealed))
+    fn encapsulate_response<'py>(&self, py: Python<'py>, message: BytesIn) -> PyResult<Bound<'py, PyBytes>> {
+        self.encapsulate(py, &message, None)
     }
 
     /// Whether the request was chunked (the response may take either form).
     #[getter]
     fn request_chunked(&self) -> bool {
-        self.0.request_form() == Form::Chunked
+        self.ctx.request_form() == Form::Chunked
+    }
+
+    /// Whether a response was made from this context (or another handle on the same request).
+    #[getter]
+    fn answered(&self) -> bool {
+        self.answered.0.load(Ordering::Acquire)
     }
 
     #[allow(clippy::unused_self)] // Python calls it on the instance
@@ -240,8 +279,8 @@ struct PyClientContext(openpcc_ohttp::ClientContext);
 
 #[pymethods]
 impl PyClientContext {
-    fn decapsulate_response<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-        let msg = maybe_detach(py, data.len() >= DETACH_THRESHOLD, || self.0.decapsulate_response(data)).map_err(to_py_err)?;
+    fn decapsulate_response<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyBytes>> {
+        let msg = maybe_detach(py, data.len() >= DETACH_THRESHOLD, || self.0.decapsulate_response(&data)).map_err(to_py_err)?;
         Ok(PyBytes::new(py, &msg))
     }
 
@@ -257,20 +296,19 @@ impl PyClientContext {
     }
 }
 
-fn ephemeral(sk: Option<&[u8]>) -> Ephemeral<'_> {
-    sk.map_or(Ephemeral::Random, Ephemeral::SecretKey)
+#[pyfunction]
+fn encapsulate_request<'py>(py: Python<'py>, key_config: &PyKeyConfig, message: BytesIn) -> PyResult<(Bound<'py, PyBytes>, PyClientContext)> {
+    encapsulate_request_from(py, key_config, &message, Ephemeral::Random)
 }
 
-#[pyfunction]
-#[pyo3(signature = (key_config, message, *, ephemeral_secret_key=None))]
-fn encapsulate_request<'py>(
+fn encapsulate_request_from<'py>(
     py: Python<'py>,
     key_config: &PyKeyConfig,
     message: &[u8],
-    ephemeral_secret_key: Option<&[u8]>,
+    ephemeral: Ephemeral<'_>,
 ) -> PyResult<(Bound<'py, PyBytes>, PyClientContext)> {
     let (data, ctx) = py
-        .detach(|| openpcc_ohttp::encapsulate_request_with(&key_config.0, message, ephemeral(ephemeral_secret_key)))
+        .detach(|| openpcc_ohttp::encapsulate_request_with(&key_config.0, message, ephemeral))
         .map_err(to_py_err)?;
     Ok((PyBytes::new(py, &data), PyClientContext(ctx)))
 }
@@ -284,6 +322,15 @@ fn feed_all(pieces: &[&[u8]], mut push: impl FnMut(&[u8], &mut Vec<Vec<u8>>) -> 
     Ok(out)
 }
 
+impl PyChunkedRequestSealer {
+    fn create(py: Python<'_>, key_config: &PyKeyConfig, options: SealerOptions, ephemeral: Ephemeral<'_>) -> PyResult<Self> {
+        let (inner, client) = py
+            .detach(|| chunked::ChunkedRequestSealer::new(&key_config.0, options, ephemeral))
+            .map_err(to_py_err)?;
+        Ok(Self { inner: Mutex::new(inner), client })
+    }
+}
+
 /// Client: seals a chunked request incrementally.
 #[pyclass(frozen, module = "openpcc.ohttp", name = "ChunkedRequestSealer")]
 struct PyChunkedRequestSealer {
@@ -294,19 +341,9 @@ struct PyChunkedRequestSealer {
 #[pymethods]
 impl PyChunkedRequestSealer {
     #[new]
-    #[pyo3(signature = (key_config, *, fixed_chunk_len=None, max_chunk_len=4096, ephemeral_secret_key=None))]
-    fn new(
-        py: Python<'_>,
-        key_config: &PyKeyConfig,
-        fixed_chunk_len: Option<usize>,
-        max_chunk_len: usize,
-        ephemeral_secret_key: Option<&[u8]>,
-    ) -> PyResult<Self> {
-        let options = sealer_options(fixed_chunk_len, max_chunk_len);
-        let (inner, client) = py
-            .detach(|| chunked::ChunkedRequestSealer::new(&key_config.0, options, ephemeral(ephemeral_secret_key)))
-            .map_err(to_py_err)?;
-        Ok(Self { inner: Mutex::new(inner), client })
+    #[pyo3(signature = (key_config, *, fixed_chunk_len=None, max_chunk_len=4096))]
+    fn new(py: Python<'_>, key_config: &PyKeyConfig, fixed_chunk_len: Option<usize>, max_chunk_len: usize) -> PyResult<Self> {
+        Self::create(py, key_config, sealer_options(fixed_chunk_len, max_chunk_len), Ephemeral::Random)
     }
 
     #[getter]
@@ -314,13 +351,13 @@ impl PyChunkedRequestSealer {
         PyClientContext(self.client.clone())
     }
 
-    fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
-        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.inner, |s| feed_all(&[data], |d, o| s.push(d, o)))?;
+    fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
+        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.inner, |s| feed_all(&[&data], |d, o| s.push(d, o)))?;
         bytes_list(py, &out)
     }
 
-    fn feed_many<'py>(&self, py: Python<'py>, chunks: Vec<PyBackedBytesRef>) -> PyResult<Bound<'py, PyList>> {
-        let slices: Vec<&[u8]> = chunks.iter().map(|c| c.0.as_ref()).collect();
+    fn feed_many<'py>(&self, py: Python<'py>, chunks: Vec<BytesIn>) -> PyResult<Bound<'py, PyList>> {
+        let slices: Vec<&[u8]> = chunks.iter().map(|c| &**c).collect();
         let big = slices.iter().map(|c| c.len()).sum::<usize>() >= DETACH_THRESHOLD;
         let out = with_lock(py, big, &self.inner, |s| feed_all(&slices, |d, o| s.push(d, o)))?;
         bytes_list(py, &out)
@@ -335,40 +372,29 @@ impl PyChunkedRequestSealer {
     }
 }
 
-/// A `bytes` argument held without copying.
-struct PyBackedBytesRef(pyo3::pybacked::PyBackedBytes);
-
-impl<'a, 'py> FromPyObject<'a, 'py> for PyBackedBytesRef {
-    type Error = PyErr;
-
-    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        Ok(Self(obj.extract().map_err(|_| PyValueError::new_err("expected bytes"))?))
-    }
-}
-
 /// Gateway: opens a chunked request incrementally.
 #[pyclass(frozen, module = "openpcc.ohttp", name = "ChunkedRequestOpener")]
-struct PyChunkedRequestOpener(Mutex<chunked::ChunkedRequestOpener>);
+struct PyChunkedRequestOpener(Mutex<chunked::ChunkedRequestOpener>, Answered);
 
 #[pymethods]
 impl PyChunkedRequestOpener {
     #[new]
     #[pyo3(signature = (gateway_key, *, max_chunk_len=16384))]
     fn new(gateway_key: &PyGatewayKey, max_chunk_len: usize) -> Self {
-        Self(Mutex::new(chunked::ChunkedRequestOpener::new(gateway_key.0.clone(), max_chunk_len)))
+        Self(Mutex::new(chunked::ChunkedRequestOpener::new(gateway_key.0.clone(), max_chunk_len)), Answered::default())
     }
 
     #[getter]
     fn response_context(&self) -> PyResult<Option<PyResponseContext>> {
-        Ok(lock(&self.0)?.response_context().cloned().map(PyResponseContext))
+        Ok(lock(&self.0)?.response_context().cloned().map(|ctx| PyResponseContext::new(ctx, &self.1)))
     }
 
-    fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+    fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
         // The first bytes carry the HPKE setup; later ones only symmetric work.
         let heavy = lock(&self.0)?.response_context().is_none() || data.len() >= DETACH_THRESHOLD;
         let out = with_lock(py, heavy, &self.0, |s| {
             let mut out = Vec::new();
-            s.push(data, &mut out).map(|()| out)
+            s.push(&data, &mut out).map(|()| out)
         })?;
         bytes_list(py, &out)
     }
@@ -379,6 +405,13 @@ impl PyChunkedRequestOpener {
     }
 }
 
+impl PyChunkedResponseSealer {
+    fn create(response_context: &PyResponseContext, options: SealerOptions, response_nonce: Option<&[u8]>) -> PyResult<Self> {
+        let inner = response_context.answer(|ctx| chunked::ChunkedResponseSealer::new(ctx, options, response_nonce))?;
+        Ok(Self(Mutex::new(inner)))
+    }
+}
+
 /// Gateway: seals a chunked response incrementally.
 #[pyclass(frozen, module = "openpcc.ohttp", name = "ChunkedResponseSealer")]
 struct PyChunkedResponseSealer(Mutex<chunked::ChunkedResponseSealer>);
@@ -386,25 +419,18 @@ struct PyChunkedResponseSealer(Mutex<chunked::ChunkedResponseSealer>);
 #[pymethods]
 impl PyChunkedResponseSealer {
     #[new]
-    #[pyo3(signature = (response_context, *, fixed_chunk_len=None, max_chunk_len=4096, response_nonce=None))]
-    fn new(
-        response_context: &PyResponseContext,
-        fixed_chunk_len: Option<usize>,
-        max_chunk_len: usize,
-        response_nonce: Option<&[u8]>,
-    ) -> PyResult<Self> {
-        let options = sealer_options(fixed_chunk_len, max_chunk_len);
-        let inner = chunked::ChunkedResponseSealer::new(&response_context.0, options, response_nonce).map_err(to_py_err)?;
-        Ok(Self(Mutex::new(inner)))
+    #[pyo3(signature = (response_context, *, fixed_chunk_len=None, max_chunk_len=4096))]
+    fn new(response_context: &PyResponseContext, fixed_chunk_len: Option<usize>, max_chunk_len: usize) -> PyResult<Self> {
+        Self::create(response_context, sealer_options(fixed_chunk_len, max_chunk_len), None)
     }
 
-    fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
-        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.0, |s| feed_all(&[data], |d, o| s.push(d, o)))?;
+    fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
+        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.0, |s| feed_all(&[&data], |d, o| s.push(d, o)))?;
         bytes_list(py, &out)
     }
 
-    fn feed_many<'py>(&self, py: Python<'py>, chunks: Vec<PyBackedBytesRef>) -> PyResult<Bound<'py, PyList>> {
-        let slices: Vec<&[u8]> = chunks.iter().map(|c| c.0.as_ref()).collect();
+    fn feed_many<'py>(&self, py: Python<'py>, chunks: Vec<BytesIn>) -> PyResult<Bound<'py, PyList>> {
+        let slices: Vec<&[u8]> = chunks.iter().map(|c| &**c).collect();
         let big = slices.iter().map(|c| c.len()).sum::<usize>() >= DETACH_THRESHOLD;
         let out = with_lock(py, big, &self.0, |s| feed_all(&slices, |d, o| s.push(d, o)))?;
         bytes_list(py, &out)
@@ -431,10 +457,10 @@ impl PyChunkedResponseOpener {
         Self(Mutex::new(chunked::ChunkedResponseOpener::new(client_context.0.clone(), max_chunk_len)))
     }
 
-    fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+    fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
         let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.0, |s| {
             let mut out = Vec::new();
-            s.push(data, &mut out).map(|()| out)
+            s.push(&data, &mut out).map(|()| out)
         })?;
         bytes_list(py, &out)
     }
@@ -447,7 +473,7 @@ impl PyChunkedResponseOpener {
 
 /// Gateway: opens a request of the form its `Content-Type` names.
 #[pyclass(frozen, module = "openpcc.ohttp", name = "RequestOpener")]
-struct PyRequestOpener(Mutex<stream::RequestOpener>);
+struct PyRequestOpener(Mutex<stream::RequestOpener>, Answered);
 
 #[pymethods]
 impl PyRequestOpener {
@@ -455,7 +481,7 @@ impl PyRequestOpener {
     #[pyo3(signature = (gateway_key, media_type, *, max_chunk_len=16384))]
     fn new(gateway_key: &PyGatewayKey, media_type: &str, max_chunk_len: usize) -> PyResult<Self> {
         let opener = stream::RequestOpener::for_media_type(gateway_key.0.clone(), media_type, max_chunk_len).map_err(to_py_err)?;
-        Ok(Self(Mutex::new(opener)))
+        Ok(Self(Mutex::new(opener), Answered::default()))
     }
 
     #[getter]
@@ -465,17 +491,17 @@ impl PyRequestOpener {
 
     #[getter]
     fn response_context(&self) -> PyResult<Option<PyResponseContext>> {
-        Ok(lock(&self.0)?.response_context().cloned().map(PyResponseContext))
+        Ok(lock(&self.0)?.response_context().cloned().map(|ctx| PyResponseContext::new(ctx, &self.1)))
     }
 
-    fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+    fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
         let heavy = {
             let opener = lock(&self.0)?;
             opener.form() == Form::Chunked && opener.response_context().is_none()
         } || data.len() >= DETACH_THRESHOLD;
         let out = with_lock(py, heavy, &self.0, |s| {
             let mut out = Vec::new();
-            s.push(data, &mut out).map(|()| out)
+            s.push(&data, &mut out).map(|()| out)
         })?;
         bytes_list(py, &out)
     }
@@ -488,6 +514,14 @@ impl PyRequestOpener {
     }
 }
 
+impl PyResponseSealer {
+    fn create(response_context: &PyResponseContext, chunked: bool, options: SealerOptions, response_nonce: Option<&[u8]>) -> PyResult<Self> {
+        let form = if chunked { Form::Chunked } else { Form::Plain };
+        let inner = response_context.answer(|ctx| stream::ResponseSealer::new(ctx, form, options, response_nonce))?;
+        Ok(Self(Mutex::new(inner)))
+    }
+}
+
 /// Gateway: seals a response in the form the caller picks.
 #[pyclass(frozen, module = "openpcc.ohttp", name = "ResponseSealer")]
 struct PyResponseSealer(Mutex<stream::ResponseSealer>);
@@ -495,18 +529,9 @@ struct PyResponseSealer(Mutex<stream::ResponseSealer>);
 #[pymethods]
 impl PyResponseSealer {
     #[new]
-    #[pyo3(signature = (response_context, *, chunked, fixed_chunk_len=None, max_chunk_len=4096, response_nonce=None))]
-    fn new(
-        response_context: &PyResponseContext,
-        chunked: bool,
-        fixed_chunk_len: Option<usize>,
-        max_chunk_len: usize,
-        response_nonce: Option<&[u8]>,
-    ) -> PyResult<Self> {
-        let form = if chunked { Form::Chunked } else { Form::Plain };
-        let options = sealer_options(fixed_chunk_len, max_chunk_len);
-        let inner = stream::ResponseSealer::new(&response_context.0, form, options, response_nonce).map_err(to_py_err)?;
-        Ok(Self(Mutex::new(inner)))
+    #[pyo3(signature = (response_context, *, chunked, fixed_chunk_len=None, max_chunk_len=4096))]
+    fn new(response_context: &PyResponseContext, chunked: bool, fixed_chunk_len: Option<usize>, max_chunk_len: usize) -> PyResult<Self> {
+        Self::create(response_context, chunked, sealer_options(fixed_chunk_len, max_chunk_len), None)
     }
 
     #[getter]
@@ -519,8 +544,8 @@ impl PyResponseSealer {
         Ok(lock(&self.0)?.form() == Form::Chunked)
     }
 
-    fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
-        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.0, |s| feed_all(&[data], |d, o| s.push(d, o)))?;
+    fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
+        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.0, |s| feed_all(&[&data], |d, o| s.push(d, o)))?;
         bytes_list(py, &out)
     }
 
@@ -551,10 +576,10 @@ impl PyResponseOpener {
         Ok(lock(&self.0)?.form() == Form::Chunked)
     }
 
-    fn feed<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyList>> {
+    fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
         let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.0, |s| {
             let mut out = Vec::new();
-            s.push(data, &mut out).map(|()| out)
+            s.push(&data, &mut out).map(|()| out)
         })?;
         bytes_list(py, &out)
     }
@@ -563,6 +588,69 @@ impl PyResponseOpener {
         let last = with_lock(py, true, &self.0, stream::ResponseOpener::finish)?;
         Ok(PyBytes::new(py, &last))
     }
+}
+
+// ---------------------------------------------------------------- test hooks (known-answer vectors only)
+
+/// Test hook: `encapsulate_request` with a chosen ephemeral secret key.
+#[pyfunction]
+fn _encapsulate_request_with_ephemeral<'py>(
+    py: Python<'py>,
+    key_config: &PyKeyConfig,
+    message: BytesIn,
+    ephemeral_secret_key: SecretIn,
+) -> PyResult<(Bound<'py, PyBytes>, PyClientContext)> {
+    encapsulate_request_from(py, key_config, &message, Ephemeral::SecretKey(&ephemeral_secret_key))
+}
+
+/// Test hook: a `ChunkedRequestSealer` with a chosen ephemeral secret key.
+#[pyfunction]
+#[pyo3(signature = (key_config, ephemeral_secret_key, *, fixed_chunk_len=None, max_chunk_len=4096))]
+fn _chunked_request_sealer_with_ephemeral(
+    py: Python<'_>,
+    key_config: &PyKeyConfig,
+    ephemeral_secret_key: SecretIn,
+    fixed_chunk_len: Option<usize>,
+    max_chunk_len: usize,
+) -> PyResult<PyChunkedRequestSealer> {
+    let options = sealer_options(fixed_chunk_len, max_chunk_len);
+    PyChunkedRequestSealer::create(py, key_config, options, Ephemeral::SecretKey(&ephemeral_secret_key))
+}
+
+/// Test hook: `ResponseContext.encapsulate_response` with a chosen response nonce (it still answers once).
+#[pyfunction]
+fn _encapsulate_response_with_nonce<'py>(
+    py: Python<'py>,
+    response_context: &PyResponseContext,
+    message: BytesIn,
+    response_nonce: BytesIn,
+) -> PyResult<Bound<'py, PyBytes>> {
+    response_context.encapsulate(py, &message, Some(&response_nonce))
+}
+
+/// Test hook: a `ChunkedResponseSealer` with a chosen response nonce.
+#[pyfunction]
+#[pyo3(signature = (response_context, response_nonce, *, fixed_chunk_len=None, max_chunk_len=4096))]
+fn _chunked_response_sealer_with_nonce(
+    response_context: &PyResponseContext,
+    response_nonce: BytesIn,
+    fixed_chunk_len: Option<usize>,
+    max_chunk_len: usize,
+) -> PyResult<PyChunkedResponseSealer> {
+    PyChunkedResponseSealer::create(response_context, sealer_options(fixed_chunk_len, max_chunk_len), Some(&response_nonce))
+}
+
+/// Test hook: a `ResponseSealer` with a chosen response nonce.
+#[pyfunction]
+#[pyo3(signature = (response_context, response_nonce, *, chunked, fixed_chunk_len=None, max_chunk_len=4096))]
+fn _response_sealer_with_nonce(
+    response_context: &PyResponseContext,
+    response_nonce: BytesIn,
+    chunked: bool,
+    fixed_chunk_len: Option<usize>,
+    max_chunk_len: usize,
+) -> PyResult<PyResponseSealer> {
+    PyResponseSealer::create(response_context, chunked, sealer_options(fixed_chunk_len, max_chunk_len), Some(&response_nonce))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -580,6 +668,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_key_configs, m)?)?;
     m.add_function(wrap_pyfunction!(decode_key_configs, m)?)?;
     m.add_function(wrap_pyfunction!(encapsulate_request, m)?)?;
+    m.add_function(wrap_pyfunction!(_encapsulate_request_with_ephemeral, m)?)?;
+    m.add_function(wrap_pyfunction!(_chunked_request_sealer_with_ephemeral, m)?)?;
+    m.add_function(wrap_pyfunction!(_encapsulate_response_with_nonce, m)?)?;
+    m.add_function(wrap_pyfunction!(_chunked_response_sealer_with_nonce, m)?)?;
+    m.add_function(wrap_pyfunction!(_response_sealer_with_nonce, m)?)?;
     m.add("DEFAULT_MAX_REQUEST_CHUNK", openpcc_ohttp::DEFAULT_MAX_REQUEST_CHUNK)?;
     m.add("DEFAULT_MAX_RESPONSE_CHUNK", openpcc_ohttp::DEFAULT_MAX_RESPONSE_CHUNK)?;
     m.add("REFERENCE_MAX_REQUEST_CHUNK", openpcc_ohttp::REFERENCE_MAX_REQUEST_CHUNK)?;

@@ -1,0 +1,156 @@
+"""The OHTTP gateway role: ``openpcc gateway --config FILE``.
+
+Reads the ``[gateway]`` table (see docs/edge.md) and starts the Rust gateway, which decapsulates
+plain and chunked OHTTP, forwards allowed inner requests to ``bank_url`` / ``router_url`` and
+serves its key configurations (``GET /.well-known/ohttp-gateway``, ``application/ohttp-keys``).
+
+Keys are JSON files in ``keys_dir`` that every replica reads (and reloads when they change). One
+replica, the one with ``manage_keys = true``, writes them: a first key when there is none, and
+the next key half a lifetime before the current one ends, active ``key_overlap_secs`` before the
+current one expires, so clients learn it before it is needed and both work during the overlap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from openpcc.exceptions import EdgeConfigError
+from openpcc.services._edge import RoleProcess, read_table, settings
+
+ROLE = "gateway"
+
+#: KEM ids the gateway accepts in key files: X25519 (0x0020) and X25519Kyber768Draft00 (0x0030).
+KEMS = (0x0020, 0x0030)
+
+
+def default_keys_dir() -> str:
+    home = os.environ.get("OPENPCC_HOME")
+    if home is None:
+        data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+        home = os.path.join(data, "openpcc")
+    return os.path.join(home, "gateway", "keys")
+
+
+DEFAULTS: dict[str, Any] = {
+    "port": 3200,
+    "keys_dir": "",
+    "bank_url": "http://127.0.0.1:3500",
+    "router_url": "http://127.0.0.1:3600",
+    "max_body_bytes": 16 * 1024 * 1024,
+    "max_plain_response_bytes": 16 * 1024 * 1024,
+    "max_request_chunk": 4096,
+    "key_reload_secs": 1.0,
+    "manage_keys": True,
+    "kem": 0x0030,
+    "key_lifetime_secs": 30 * 86400,
+    "key_overlap_secs": 86400,
+}
+
+#: Read by the Python role only.
+PYTHON_ONLY = {"manage_keys", "kem", "key_lifetime_secs", "key_overlap_secs"}
+
+
+@dataclass(frozen=True)
+class KeyWindow:
+    """A key file's public facts (never its seed)."""
+
+    path: Path
+    key_id: int
+    kem: int
+    active_from: int
+    active_until: int
+
+
+def write_key_file(
+    keys_dir: str | Path, key_id: int, kem: int, active_from: int, active_until: int, seed: bytes | None = None
+) -> Path:
+    """Writes a key file atomically (dot-file, then rename) with mode 0600; returns its path."""
+    if kem not in KEMS:
+        raise EdgeConfigError("kem must be 0x0020 (X25519) or 0x0030 (X25519Kyber768Draft00)")
+    if not 0 <= key_id <= 255 or active_until <= active_from:
+        raise EdgeConfigError("key_id must be 0..255 and active_until after active_from")
+    seed = os.urandom(32) if seed is None else seed
+    directory = Path(keys_dir)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    name = f"key-{active_from:012d}-{key_id:03d}.json"
+    body = {"key_id": key_id, "kem": kem, "seed": seed.hex(), "active_from": active_from, "active_until": active_until}
+    temporary = directory / f".{name}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(body, handle)
+    os.replace(temporary, directory / name)
+    return directory / name
+
+
+def key_windows(keys_dir: str | Path) -> list[KeyWindow]:
+    """The windows of the readable key files, oldest first (unreadable files are skipped)."""
+    windows = []
+    for path in sorted(Path(keys_dir).glob("[!.]*.json")):
+        try:
+            data = json.loads(path.read_text())
+            windows.append(KeyWindow(path, int(data["key_id"]), int(data["kem"]),
+                                     int(data["active_from"]), int(data["active_until"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return sorted(windows, key=lambda w: w.active_from)
+
+
+def rotate(keys_dir: str | Path, kem: int, lifetime: int, overlap: int, now: int | None = None) -> list[Path]:
+    """Writes the keys that are due and removes long-expired ones; returns the files written."""
+    if not 0 < 2 * overlap < lifetime:
+        raise EdgeConfigError("key_overlap_secs must be positive and under half of key_lifetime_secs")
+    now = int(time.time()) if now is None else now
+    windows = key_windows(keys_dir)
+    for w in windows:
+        if w.active_until < now - overlap:
+            w.path.unlink(missing_ok=True)
+    live = [w for w in windows if w.active_until >= now]
+    written = []
+    if not any(w.active_from <= now <= w.active_until for w in live):
+        written.append(write_key_file(keys_dir, _next_id(live), kem, now - 1, now - 1 + lifetime))
+        live = key_windows(keys_dir)
+        live = [w for w in live if w.active_until >= now]
+    newest = max(live, key=lambda w: w.active_until)
+    if newest.active_until - now <= lifetime // 2:
+        start = newest.active_until - overlap
+        written.append(write_key_file(keys_dir, _next_id(live), kem, start, start + lifetime))
+    return written
+
+
+def _next_id(live: list[KeyWindow]) -> int:
+    used = {w.key_id for w in live}
+    last = max(live, key=lambda w: w.active_until).key_id if live else 0
+    for step in range(1, 257):
+        candidate = (last + step) % 256
+        if candidate not in used:
+            return candidate
+    raise EdgeConfigError("all 256 key ids are in use")
+
+
+def load(path: str | Path | None) -> dict[str, Any]:
+    """The gateway's settings from ``path`` (defaults when ``None``) and the environment."""
+    table = read_table(path, ROLE) if path is not None else {}
+    merged = settings(ROLE, table, DEFAULTS)
+    merged["keys_dir"] = merged["keys_dir"] or default_keys_dir()
+    if int(merged["kem"]) not in KEMS:
+        raise EdgeConfigError("kem must be 32 (0x0020, X25519) or 48 (0x0030, X25519Kyber768Draft00)")
+    return merged
+
+
+def main(config: str | Path | None) -> int:
+    merged = load(config)
+    managed = bool(merged["manage_keys"])
+    lifetime, overlap = int(merged["key_lifetime_secs"]), int(merged["key_overlap_secs"])
+
+    def tick() -> None:
+        rotate(merged["keys_dir"], int(merged["kem"]), lifetime, overlap)
+
+    if managed:
+        tick()
+    server_settings = {k: v for k, v in merged.items() if k not in PYTHON_ONLY}
+    return RoleProcess(ROLE, server_settings, tick if managed else None).run()
