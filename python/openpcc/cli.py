@@ -1,6 +1,7 @@
 """The ``openpcc`` command line.
 
-``openpcc demo`` runs the end-to-end demo. ``openpcc noncelock`` serves nonce locking. ``openpcc verify <kind> ...`` verifies attestation
+``openpcc demo`` runs the end-to-end demo. ``openpcc noncelock`` serves nonce locking, ``openpcc bank`` the blind bank, ``openpcc auth`` the auth bank
+(``openpcc auth keys add --balance N`` prints a new API key). ``openpcc verify <kind> ...`` verifies attestation
 evidence and exits 0 when valid, 1 when invalid, 2 when an input cannot be read (missing file,
 bad hex, bad instant, or bytes that are not the format at all). ``openpcc transparency ...``
 verifies signed statements and keeps or watches a transparency log (same exit codes).
@@ -291,6 +292,108 @@ def _add_transparency_roles(commands: Any) -> None:
         p.set_defaults(run=_run_role(name))
 
 
+def _run_bank(args: argparse.Namespace) -> int:
+    from openpcc.exceptions import ConfigError, StoreError
+    from openpcc.services import bank
+
+    try:
+        return bank.main(args)
+    except (ConfigError, StoreError) as exc:
+        print(f"openpcc bank: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+
+
+def _add_bank(commands: Any) -> None:
+    p = commands.add_parser(
+        "bank",
+        help="serve the blind bank (the reference's BlindBank API, port 3500)",
+        description=(
+            "Serve the blind bank: POST /deposit, /withdraw, /exchange, /withdraw-full and /balance as the "
+            "reference's, with pseudonymous accounts over SQLite (default) or PostgreSQL. Needs the currency "
+            "signing key (currency_key_file). Runs until SIGTERM or Ctrl-C, then finishes in-flight requests. "
+            "Exit 2 when the configuration, the key or the store cannot be read."
+        ),
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (default: every setting's default)")
+    p.set_defaults(run=_run_bank)
+
+
+def _run_auth(args: argparse.Namespace) -> int:
+    from openpcc.exceptions import ConfigError, ServiceError
+    from openpcc.services import auth
+
+    try:
+        if getattr(args, "keys_command", None) == "add":
+            return auth.add_key_command(args)
+        return auth.main(args)
+    except (ConfigError, ServiceError) as exc:
+        print(f"openpcc auth: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+
+
+def _add_auth(commands: Any) -> None:
+    p = commands.add_parser(
+        "auth",
+        help="serve the auth bank (the reference's Auth API, port 3000), or manage its API keys",
+        description=(
+            "Serve the auth bank: /api/config, /api/auth, /api/attestationRequest and /api/refund as the "
+            "reference's, with API-key accounts over SQLite (default) or PostgreSQL. Needs the currency "
+            "signing key (currency_key_file). 'openpcc auth keys add --balance N' creates a funded API key "
+            "and prints it once. Exit 2 when the configuration, a key or the store cannot be read."
+        ),
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (default: every setting's default)")
+    p.set_defaults(run=_run_auth)
+    sub = p.add_subparsers(dest="auth_command", metavar="COMMAND")
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    add = keys.add_parser("add", help="create a funded API key and print it (only its hash is stored)")
+    add.add_argument("--balance", type=_non_negative_int, required=True, help="initial balance (currency units)")
+    add.add_argument("--label", default="", help="a note for operators (stored in clear)")
+    add.add_argument("--config", metavar="FILE", help="TOML configuration (default: every setting's default)")
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _run_currency_key(args: argparse.Namespace) -> int:
+    from openpcc import blindrsa, config
+    from openpcc.credits import public_key_to_jwk
+    from openpcc.exceptions import ConfigError
+
+    path = Path(args.out)
+    if path.exists():
+        print(f"openpcc currency-key: {path} exists; refusing to replace a signing key", file=sys.stderr)
+        return EXIT_UNREADABLE
+    try:
+        key = blindrsa.SecretKey.generate(args.bits)
+        config.write_key_file(path, key.to_pem().encode())
+    except (ConfigError, blindrsa.BlindRSAError, OSError) as exc:
+        print(f"openpcc currency-key: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    print(json.dumps(public_key_to_jwk(key.public_key())))
+    return 0
+
+
+def _add_currency_key(commands: Any) -> None:
+    p = commands.add_parser(
+        "currency-key",
+        help="create a currency signing key (safe primes) for the banks and the router",
+        description=(
+            "Create a currency signing key: RSA with safe primes (needed by partially blind RSA), written "
+            "as PKCS#8 PEM to a new file with mode 0600, and print its public key as the reference's JWK. "
+            "Point currency_key_file of [bank], [auth] (and the router) at it, or put it at "
+            "<data_dir>/currency-key.pem. 2048 bits can take minutes. Exit 2 if the file exists."
+        ),
+    )
+    p.add_argument("--out", required=True, metavar="FILE", help="the new key file (must not exist)")
+    p.add_argument("--bits", type=int, default=2048, help="modulus size (default 2048)")
+    p.set_defaults(run=_run_currency_key)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openpcc",
@@ -309,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openpcc.transparency.cli import add_commands as add_transparency
 
     add_transparency(commands)
+    _add_bank(commands)
+    _add_auth(commands)
+    _add_currency_key(commands)
     return parser
 
 

@@ -119,14 +119,50 @@ ROLE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     # A log entry is framed with a u16 length in tlog-tiles entry bundles.
     "log": {"port": DEFAULT_PORTS["log"], "max_body_bytes": 65535},
     "witness": {"port": DEFAULT_PORTS["witness"], "max_body_bytes": 65536},
+    "bank": {"port": DEFAULT_PORTS["bank"], "max_body_bytes": 16384},
+    "auth": {"port": DEFAULT_PORTS["auth"], "max_body_bytes": 16384},
 }
+
+# The settings of every role that holds the currency signing key and spends credits.
+_SPENDING_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "currency_key_file", str, "",
+        "the currency signing key (RSA PEM with safe primes, mode 0600); empty: `<data_dir>/currency-key.pem`",
+    ),
+    Setting(
+        "noncelock_url", str, "",
+        "nonce-locking service the role spends credits through (e.g. `http://127.0.0.1:3501`); "
+        "empty: nonces are locked in the role's own database",
+    ),
+    Setting(
+        "noncelock_token_file", str, "",
+        "a 0600 file with the bearer token the nonce-locking service requires; empty: none",
+    ),
+)
 
 # Settings only one role has. Other roles add theirs here (and to docs/configuration.md).
 ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
-    "auth": (),
+    "auth": _SPENDING_SETTINGS + (
+        Setting(
+            "badge_key_file", str, "",
+            "the Ed25519 badge signing key (PKCS#8 PEM, mode 0600); empty: `<data_dir>/badge-key.pem`, "
+            "created at first start",
+        ),
+        Setting("badge_models", str, "", "the models badges grant, comma-separated (spec §8.9)"),
+        Setting("bank_url", str, "http://confsec-bank.invalid", "the blind bank's URL in the remote configuration"),
+        Setting(
+            "router_url", str, "http://confsec-router.invalid", "the router's URL in the remote configuration"
+        ),
+        Setting("relay_urls", str, "http://localhost:3100", "OHTTP relay URLs in the remote configuration, comma-separated"),
+        Setting(
+            "ohttp_key_configs_file", str, "",
+            "the gateway's OHTTP key configurations (`application/ohttp-keys` bytes) the remote configuration "
+            "carries; empty: none",
+        ),
+    ),
     "relay": (),
     "gateway": (),
-    "bank": (),
+    "bank": _SPENDING_SETTINGS,
     "noncelock": (
         Setting(
             "lock_duration", float, 300.0,

@@ -284,6 +284,10 @@ class IdempotencyConflictError(BankError):
     """An operation id was reused with different arguments."""
 
 
+class InvalidAPIKeyError(BankError, PermissionError):
+    """The auth bank does not know the API key presented (or the header and the body disagree)."""
+
+
 class BalanceLimitError(BankError, LimitError):
     """A credit would take the balance past the store's maximum, or an amount is out of range."""
 
@@ -414,6 +418,7 @@ class ExpiredCreditError(CreditError):
     """A credit's nonce timestamp is outside its validity window."""
 
 
+
 # --- transparency (openpcc.transparency: Sigstore bundles, statements, logs) ---
 
 
@@ -479,3 +484,10 @@ class WitnessConflictError(TransparencyError):
     def __init__(self, size: int) -> None:
         super().__init__(f"this witness last cosigned size {size}")
         self.size = size
+class WrongCreditValueError(CreditError):
+    """A credit's value is not the one the operation requires (a special or zero value where an amount
+    is needed, or a value other than the one requested)."""
+
+
+class RefundRefusedError(CreditError):
+    """A refund above the credit spent, for a node the caller has not admitted, or asked for twice."""

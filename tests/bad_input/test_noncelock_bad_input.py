@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from openpcc.exceptions import InvalidMessageError, MalformedInputError, NonceInvalidError
 from openpcc.services.noncelock import (
     Nonce,
-    _decode_strict,
     _nonce_from,
     _ticket_from,
+    decode_strict,
     lock_request,
 )
 
@@ -28,7 +28,7 @@ VALID = lock_request(NONCE)
 
 
 def parse(body: bytes) -> Nonce:
-    return _nonce_from(_decode_strict("csprotos.LockRequest", body))
+    return _nonce_from(decode_strict("csprotos.LockRequest", body))
 
 
 def test_the_valid_body_and_its_layout() -> None:

@@ -43,11 +43,16 @@ class Code(IntEnum):
     NONCE_LOCKED = 401
     NONCE_CONSUMED = 402
     TICKET_MISMATCH = 403
+    INVALID_CREDIT = 404
+    EXPIRED_CREDIT = 405
+    WRONG_CREDIT_VALUE = 406
+    MALFORMED_CREDIT = 407
 
     INSUFFICIENT_BALANCE = 500
     UNKNOWN_ACCOUNT = 501
     IDEMPOTENCY_CONFLICT = 502
     BALANCE_LIMIT = 503
+    INVALID_API_KEY = 504
 
 
 @dataclass(frozen=True)
@@ -75,10 +80,15 @@ ERRORS: dict[Code, ErrorInfo] = {
     Code.NONCE_LOCKED: ErrorInfo(409, "nonce is locked"),
     Code.NONCE_CONSUMED: ErrorInfo(410, "nonce is consumed"),
     Code.TICKET_MISMATCH: ErrorInfo(400, "invalid input"),
+    Code.INVALID_CREDIT: ErrorInfo(400, "invalid input"),
+    Code.EXPIRED_CREDIT: ErrorInfo(400, "invalid input"),
+    Code.WRONG_CREDIT_VALUE: ErrorInfo(400, "invalid input"),
+    Code.MALFORMED_CREDIT: ErrorInfo(400, "invalid input"),
     Code.INSUFFICIENT_BALANCE: ErrorInfo(429, "insufficient balance"),
     Code.UNKNOWN_ACCOUNT: ErrorInfo(400, "invalid account"),
     Code.IDEMPOTENCY_CONFLICT: ErrorInfo(409, "operation id reused with different arguments"),
     Code.BALANCE_LIMIT: ErrorInfo(400, "amount out of range"),
+    Code.INVALID_API_KEY: ErrorInfo(401, "invalid API key"),
 }
 
 

@@ -97,7 +97,7 @@ class Nonce:
 # --- messages ------------------------------------------------------------------
 
 
-def _decode_strict(name: str, body: bytes) -> dict[str, Any]:
+def decode_strict(name: str, body: bytes) -> dict[str, Any]:
     """Decodes ``body`` and insists it is the message's canonical encoding: unknown fields, repeated or
     out-of-order fields and trailing bytes are refused instead of silently dropped."""
     try:
@@ -206,7 +206,7 @@ class NonceLockService:
 
     async def _read(self, request: web.Request, name: str) -> tuple[Nonce, dict[str, Any]]:
         _http.require_binary(request)
-        message = _decode_strict(name, await _http.read_body(request))
+        message = decode_strict(name, await _http.read_body(request))
         nonce = _nonce_from(message)
         if nonce.is_expired_at(self.clock()):
             raise NonceInvalidError("nonce is expired or too far in the future")

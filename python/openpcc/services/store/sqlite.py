@@ -27,8 +27,7 @@ class SQLiteBackend(Backend):
         self.path = path
         try:
             ensure_private_dir(path.parent)
-            # Created 0600 before SQLite opens it; its -wal and -shm files take the same mode.
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            _create_private(path)
             conn = self._connection()
             conn.execute("PRAGMA journal_mode=WAL")
         except (OSError, sqlite3.Error) as exc:
@@ -68,6 +67,17 @@ class SQLiteBackend(Backend):
         except sqlite3.Error as exc:
             conn.rollback()
             raise StoreUnavailableError(f"SQLite commit failed: {type(exc).__name__}") from None
+
+
+def _create_private(path: Path) -> None:
+    """Creates the file 0600 before SQLite opens it (its -wal and -shm files take the same mode). Never
+    opens an existing file: closing any descriptor of it would drop every POSIX lock this process's
+    connections hold on it, and another process closing the database could then checkpoint and delete
+    the WAL under them, losing committed writes."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def sqlite_path(database: str) -> Path:
