@@ -1,0 +1,186 @@
+"""The wallet's state machine against the IN-PROCESS fake bank (tests/support/fake_bank.py, real signing).
+
+Refill to the configured concurrency, every credit handed out once, refunds consolidated, close, status,
+delays, recovery of every interrupted step (simulated here by an exception; the real SIGKILL tests against
+the real bank processes are in tests/services/test_wallet_banks.py), the file's permissions and a tampered
+file. No HTTP here.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from openpcc.credits import Issuer, Value
+from openpcc.exceptions import InsufficientBalanceError, MalformedInputError, WalletFileError
+from openpcc.wallet import Wallet, WalletSettings
+from support.currency_key import load_test_currency_key
+from support.fake_bank import FakeBanks
+
+ISSUER = Issuer(load_test_currency_key())
+KEY = ISSUER.public_key
+SETTINGS = WalletSettings(credit_amount=64, concurrency=2, batch=4, source_amount=640, max_delay=0)
+
+
+class Crash(Exception):
+    """Stands for the process dying at a step."""
+
+
+def make(tmp_path: Path, banks: FakeBanks, **kwargs: object) -> Wallet:
+    return Wallet(tmp_path / "w" / "wallet.bin", banks, KEY, kwargs.pop("settings", SETTINGS), use_keyring=False, **kwargs)  # type: ignore[arg-type]
+
+
+def conserved(wallet: Wallet, banks: FakeBanks, spent: int = 0) -> None:
+    """Everything taken from the API key is held, in the account, spent, or counted lost."""
+    status = wallet.status()
+    assert status.pending == []
+    assert 100_000 - banks.api_balance == status.held + wallet.account_balance() + spent + status.lost
+
+
+def test_refill_keeps_the_concurrency_and_each_credit_is_handed_out_once(tmp_path: Path) -> None:
+    banks = FakeBanks(ISSUER, 100_000)
+    wallet = make(tmp_path, banks)
+    assert wallet.refill() == 4  # one batch
+    assert banks.calls["auth_withdraw"] == 1 and banks.calls["withdraw"] == 1
+    taken = [wallet.take() for _ in range(3)]
+    assert wallet.status().credits_by_value == {64: 1}
+    assert wallet.refill() == 5  # below low water (2): one more batch, from the account, not the API key
+    assert banks.calls["auth_withdraw"] == 1 and banks.calls["withdraw"] == 2
+    taken += [wallet.take() for _ in range(10)]  # empties, then withdraws again (the account runs dry: auth)
+    assert len({c.nonce for c in taken}) == 13
+    for c in taken:
+        assert c.value == Value.exact(64)
+        banks.spend_at_router(c)  # raises if a credit were spent twice or did not verify
+    conserved(wallet, banks, spent=13 * 64)
+
+
+def test_give_back_refund_close_and_status(tmp_path: Path) -> None:
+    banks = FakeBanks(ISSUER, 100_000)
+    wallet = make(tmp_path, banks)
+    one = wallet.take()
+    wallet.give_back(one)
+    wallet.give_back(one)  # twice is once
+    assert wallet.status().held == 4 * 64
+    spent = wallet.take()
+    banks.spend_at_router(spent)
+    refund = ISSUER.issue_unblinded(Value.exact(16))  # what a router mints
+    before = wallet.account_balance()
+    wallet.deposit_refund(refund)
+    assert wallet.account_balance() == before + 16
+    assert banks.calls["exchange"] == 1
+    wallet.close()
+    status = wallet.status()
+    assert (status.held, status.credits_by_value, status.pending, status.lost) == (0, {}, [], 0)
+    assert status.key_storage == "file"
+    assert wallet.account_balance() == 640 - 64 + 16
+    assert 100_000 - banks.api_balance == 640
+
+
+def test_an_empty_api_key_is_a_typed_error_and_changes_nothing(tmp_path: Path) -> None:
+    banks = FakeBanks(ISSUER, 100)
+    wallet = make(tmp_path, banks)
+    with pytest.raises(InsufficientBalanceError):
+        wallet.take()
+    assert wallet.status().pending == [] and banks.api_balance == 100
+
+
+def test_random_delays_between_bank_operations(tmp_path: Path) -> None:
+    banks = FakeBanks(ISSUER, 100_000)
+    slept: list[float] = []
+    settings = WalletSettings(credit_amount=64, concurrency=2, batch=4, source_amount=640, max_delay=2.5)
+    wallet = make(tmp_path, banks, settings=settings, sleep=slept.append)
+    wallet.refill()
+    wallet.close()
+    assert len(slept) >= 2 + 4 and all(0 <= s <= 2.5 for s in slept)
+    assert len(set(slept)) == len(slept)  # random, not a constant
+    quiet: list[float] = []
+    make(tmp_path / "q", FakeBanks(ISSUER, 100_000), sleep=quiet.append).refill()
+    assert quiet == []
+
+
+STEPS = [
+    ("refill", "auth_withdraw:saved"),
+    ("refill", "auth_withdraw:answered"),
+    ("refill", "deposit:saved"),
+    ("refill", "deposit:answered"),
+    ("refill", "withdraw:saved"),
+    ("refill", "withdraw:answered"),
+    ("close", "deposit:saved"),
+    ("close", "deposit:answered"),
+    ("refund", "exchange:saved"),
+    ("refund", "deposit:saved"),
+    ("refund", "deposit:answered"),
+]
+
+
+@pytest.mark.parametrize(("action", "step"), STEPS)
+def test_an_interrupted_step_is_finished_by_the_next_open(tmp_path: Path, action: str, step: str) -> None:
+    banks = FakeBanks(ISSUER, 100_000)
+    if action != "refill":
+        make(tmp_path, banks).refill()
+
+    def fault(at: str) -> None:
+        if at == step:
+            raise Crash(at)
+
+    wallet = make(tmp_path, banks, fault=fault)
+    with pytest.raises(Crash):
+        {"refill": wallet.refill, "close": wallet.close, "refund": lambda: wallet.deposit_refund(ISSUER.issue_unblinded(Value.exact(16)))}[action]()
+    assert wallet.status().pending  # the operation is on disk
+    reopened = make(tmp_path, banks)
+    refund = 16 if action == "refund" else 0
+    banks.api_balance -= refund  # the refund came from outside: count it as taken
+    conserved(reopened, banks)
+    held = [reopened.take() for _ in range(reopened.status().credits_by_value.get(64, 0))]
+    for c in held:
+        banks.spend_at_router(c)  # none was handed out twice
+
+
+def test_an_exchange_answered_but_not_saved_is_counted_lost(tmp_path: Path) -> None:
+    banks = FakeBanks(ISSUER, 100_000)
+
+    def fault(at: str) -> None:
+        if at == "exchange:answered":
+            raise Crash(at)
+
+    wallet = make(tmp_path, banks, fault=fault)
+    with pytest.raises(Crash):
+        wallet.deposit_refund(ISSUER.issue_unblinded(Value.exact(16)))
+    reopened = make(tmp_path, banks)
+    assert reopened.status().lost == 16 and reopened.status().pending == []
+
+
+def test_file_modes(tmp_path: Path) -> None:
+    make(tmp_path, FakeBanks(ISSUER, 100_000)).refill()
+    directory = tmp_path / "w"
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    for name in ("wallet.bin", "wallet.bin.key", "wallet.bin.lock"):
+        assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600, name
+    assert not (directory / ".wallet.bin.tmp").exists()
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "garbage", "other-key"])
+def test_a_tampered_wallet_file_is_a_typed_error(tmp_path: Path, damage: str) -> None:
+    banks = FakeBanks(ISSUER, 100_000)
+    make(tmp_path, banks).refill()
+    path = tmp_path / "w" / "wallet.bin"
+    blob = path.read_bytes()
+    if damage == "flip":
+        path.write_bytes(blob[:40] + bytes([blob[40] ^ 1]) + blob[41:])
+    elif damage == "truncate":
+        path.write_bytes(blob[:-1])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "garbage":
+        path.write_bytes(os.urandom(200))
+    else:
+        (tmp_path / "w" / "wallet.bin.key").unlink()
+        make(tmp_path / "other", banks)
+        os.replace(tmp_path / "other" / "w" / "wallet.bin.key", tmp_path / "w" / "wallet.bin.key")
+    damaged = path.read_bytes()
+    with pytest.raises(WalletFileError) as info:
+        make(tmp_path, banks)
+    assert isinstance(info.value, MalformedInputError)
+    assert path.read_bytes() == damaged  # left for the user to inspect, never overwritten
