@@ -39,6 +39,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import importlib
 import json
 import os
 import secrets
@@ -101,9 +102,11 @@ def direct_transport(base_url: str, timeout: float = 30.0) -> Transport:
     def send(method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
         # Host names the inner request's origin for OHTTP; sent directly, the URL's host is right.
         sent = {k: v for k, v in headers.items() if k.lower() != "host"}
-        request = urllib.request.Request(base + path, data=body or None, method=method, headers=sent)
+        request = urllib.request.Request(
+            base + path, data=body or None, method=method, headers=sent
+        )
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310 (http(s) only)
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
                 return Response(reply.status, dict(reply.headers), reply.read())
         except urllib.error.HTTPError as exc:
             return Response(exc.code, dict(exc.headers), exc.read())
@@ -122,7 +125,9 @@ class BankClient(Protocol):
 
     def deposit(self, account: bytes, credit: Credit) -> int: ...
 
-    def withdraw(self, account: bytes, requests: list[tuple[Value, bytes]]) -> tuple[int, list[bytes]]: ...
+    def withdraw(
+        self, account: bytes, requests: list[tuple[Value, bytes]]
+    ) -> tuple[int, list[bytes]]: ...
 
     def exchange(self, credit: Credit, blinded_message: bytes) -> bytes: ...
 
@@ -156,9 +161,18 @@ class HTTPBankClient:
         self._auth = auth
         self._api_key = api_key
 
-    def _call(self, transport: Transport, path: str, name: str, message: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    def _call(
+        self,
+        transport: Transport,
+        path: str,
+        name: str,
+        message: dict[str, Any],
+        headers: dict[str, str],
+    ) -> dict[str, Any]:
         body = encode_message(f"csprotos.{name}Request", message)
-        reply = transport("POST", path, {"Content-Type": "application/octet-stream", **headers}, body)
+        reply = transport(
+            "POST", path, {"Content-Type": "application/octet-stream", **headers}, body
+        )
         if reply.status != 200:
             raise _rejection(reply)
         return decode_message(f"csprotos.{name}Response", reply.body)
@@ -168,16 +182,26 @@ class HTTPBankClient:
 
     def auth_withdraw(self, value: Value, blinded_message: bytes) -> bytes:
         if self._auth is None or not self._api_key:
-            raise WalletError("no auth bank or API key configured: the wallet cannot get new credits")
-        message = {"apiKey": self._api_key, "value": _currency(value), "blindedMessage": _b64(blinded_message)}
-        answer = self._call(self._auth, "/api/auth", "AuthWithdrawal", message, {API_KEY_HEADER: self._api_key})
+            raise WalletError(
+                "no auth bank or API key configured: the wallet cannot get new credits"
+            )
+        message = {
+            "apiKey": self._api_key,
+            "value": _currency(value),
+            "blindedMessage": _b64(blinded_message),
+        }
+        answer = self._call(
+            self._auth, "/api/auth", "AuthWithdrawal", message, {API_KEY_HEADER: self._api_key}
+        )
         return _unb64(answer.get("blindSignature"))
 
     def deposit(self, account: bytes, credit: Credit) -> int:
         message = {"accountToken": _b64(account), "credit": _credit_message(credit)}
         return int(self._bank_call("/deposit", "Deposit", message).get("balance", 0))
 
-    def withdraw(self, account: bytes, requests: list[tuple[Value, bytes]]) -> tuple[int, list[bytes]]:
+    def withdraw(
+        self, account: bytes, requests: list[tuple[Value, bytes]]
+    ) -> tuple[int, list[bytes]]:
         message = {
             "accountToken": _b64(account),
             "requests": [{"value": _currency(v), "blindedMessage": _b64(b)} for v, b in requests],
@@ -190,11 +214,17 @@ class HTTPBankClient:
         return _unb64(self._bank_call("/exchange", "Exchange", message).get("blindSignature"))
 
     def balance(self, account: bytes) -> int:
-        return int(self._bank_call("/balance", "Balance", {"accountToken": _b64(account)}).get("balance", 0))
+        return int(
+            self._bank_call("/balance", "Balance", {"accountToken": _b64(account)}).get(
+                "balance", 0
+            )
+        )
 
 
 def _rejection(reply: Response) -> Exception:
-    code_text = next((v for k, v in reply.headers.items() if k.lower() == ERROR_CODE_HEADER.lower()), "")
+    code_text = next(
+        (v for k, v in reply.headers.items() if k.lower() == ERROR_CODE_HEADER.lower()), ""
+    )
     code = int(code_text) if code_text.isdigit() else None
     reason = None
     with contextlib.suppress(MalformedInputError, ValueError):
@@ -265,7 +295,9 @@ class State:
                 _check_op(op)
             return cls(account, credits, pending, int(doc["lost"]))
         except (KeyError, TypeError, ValueError, MalformedInputError) as exc:
-            raise WalletFileError(f"wallet file content is malformed: {type(exc).__name__}") from None
+            raise WalletFileError(
+                f"wallet file content is malformed: {type(exc).__name__}"
+            ) from None
 
 
 def _check_op(op: dict[str, Any]) -> None:
@@ -284,14 +316,15 @@ def _check_op(op: dict[str, Any]) -> None:
 class _KeyStore:
     """The file key: in the system keyring when a working one exists, else a 0600 file."""
 
-    def __init__(self, path: Path, use_keyring: bool) -> None:
+    def __init__(self, path: Path, entry: str, use_keyring: bool) -> None:
         self.path = path
+        self.entry = entry
         self.keyring = _working_keyring() if use_keyring else None
         self.where = "keyring" if self.keyring is not None else "file"
 
     def get_or_create(self) -> bytes:
         if self.keyring is not None:
-            stored = self.keyring.get_password(_KEYRING_SERVICE, str(self.path))
+            stored = self.keyring.get_password(_KEYRING_SERVICE, self.entry)
             if stored:
                 return bytes.fromhex(stored)
         elif self.path.exists():
@@ -301,7 +334,7 @@ class _KeyStore:
             return key
         key = AESGCM.generate_key(bit_length=256)
         if self.keyring is not None:
-            self.keyring.set_password(_KEYRING_SERVICE, str(self.path), key.hex())
+            self.keyring.set_password(_KEYRING_SERVICE, self.entry, key.hex())
         else:
             config.write_key_file(self.path, key)
         return key
@@ -309,9 +342,8 @@ class _KeyStore:
 
 def _working_keyring() -> Any:
     try:
-        import keyring
-        from keyring.backends import fail
-
+        keyring = importlib.import_module("keyring")
+        fail = importlib.import_module("keyring.backends.fail")
         if isinstance(keyring.get_keyring(), fail.Keyring):
             return None
         return keyring
@@ -326,7 +358,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
         os.fchmod(fd, 0o600)
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -345,7 +377,9 @@ class WalletFile:
         self.path = Path(path)
         config.ensure_private_dir(self.path.parent)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
-        self.keys = _KeyStore(self.path.with_name(self.path.name + ".key"), use_keyring)
+        self.keys = _KeyStore(
+            self.path.with_name(self.path.name + ".key"), str(self.path.resolve()), use_keyring
+        )
         self._key: bytes | None = None
 
     @contextlib.contextmanager
@@ -375,12 +409,16 @@ class WalletFile:
         try:
             plain = self._aead().decrypt(nonce, blob[len(_MAGIC) + 12 :], _MAGIC)
         except InvalidTag:
-            raise WalletFileError("wallet file does not decrypt: tampered, or another key") from None
+            raise WalletFileError(
+                "wallet file does not decrypt: tampered, or another key"
+            ) from None
         return State.from_json(plain)
 
     def save(self, state: State) -> None:
         nonce = secrets.token_bytes(12)
-        _write_atomically(self.path, _MAGIC + nonce + self._aead().encrypt(nonce, state.to_json(), _MAGIC))
+        _write_atomically(
+            self.path, _MAGIC + nonce + self._aead().encrypt(nonce, state.to_json(), _MAGIC)
+        )
 
 
 # --- the wallet --------------------------------------------------------------------------
@@ -513,7 +551,9 @@ class Wallet:
     def _finish_withdraw(self, state: State, op: dict[str, Any]) -> None:
         pendings = [_decode_pending(p) for p in op["pendings"]]
         try:
-            _, signatures = self.bank.withdraw(state.account, [(p.value, p.blinded_message) for p in pendings])
+            _, signatures = self.bank.withdraw(
+                state.account, [(p.value, p.blinded_message) for p in pendings]
+            )
         except InsufficientBalanceError:
             state.pending.remove(op)  # all or nothing: nothing was debited
             self.file.save(state)
@@ -521,7 +561,9 @@ class Wallet:
         if len(signatures) != len(pendings):
             raise BankRequestError(200, None, "the bank answered a different number of signatures")
         self._fault("withdraw:answered")
-        state.credits.extend(p.finalize(self.key, s) for p, s in zip(pendings, signatures, strict=True))
+        state.credits.extend(
+            p.finalize(self.key, s) for p, s in zip(pendings, signatures, strict=True)
+        )
         state.pending.remove(op)
         self.file.save(state)
 
@@ -531,7 +573,8 @@ class Wallet:
         try:
             signature = self.bank.exchange(credit, pending.blinded_message)
         except NonceConsumedError:
-            state.lost += credit.value.amount  # the first attempt reached the bank; its answer is gone
+            # The first attempt reached the bank; its answer is gone.
+            state.lost += credit.value.amount
             state.pending.remove(op)
             self.file.save(state)
             return
@@ -605,7 +648,11 @@ class Wallet:
         refund.verify(self.key)
         with self._session() as state:
             pending = self._new_pendings(refund.value, 1)[0]
-            op = {"kind": "exchange", "credit": refund.encode().hex(), "pending": _encode_pending(pending)}
+            op = {
+                "kind": "exchange",
+                "credit": refund.encode().hex(),
+                "pending": _encode_pending(pending),
+            }
             self._begin(state, op)
             self._finish_exchange(state, op)
 
@@ -644,8 +691,12 @@ def open_wallet(profile: config.RoleConfig, key: blindrsa.PublicKey, **kwargs: A
     """The wallet of a client profile (:meth:`openpcc.config.Config.client`), talking to its banks directly."""
     api_key = ""
     if profile["api_key_file"]:
-        api_key = config.read_key_file(Path(profile["api_key_file"])).decode("ascii", "replace").strip()
-    bank = HTTPBankClient(direct_transport(profile["bank_url"]), direct_transport(profile["auth_url"]), api_key)
+        api_key = (
+            config.read_key_file(Path(profile["api_key_file"])).decode("ascii", "replace").strip()
+        )
+    bank = HTTPBankClient(
+        direct_transport(profile["bank_url"]), direct_transport(profile["auth_url"]), api_key
+    )
     settings = WalletSettings(
         credit_amount=profile["credit_amount"],
         concurrency=profile["concurrency"],
@@ -654,4 +705,11 @@ def open_wallet(profile: config.RoleConfig, key: blindrsa.PublicKey, **kwargs: A
         source_amount=profile["source_amount"],
         max_delay=profile["max_delay"],
     )
-    return Wallet(profile.data_dir / WALLET_FILE, bank, key, settings, use_keyring=profile["use_keyring"], **kwargs)
+    return Wallet(
+        profile.data_dir / WALLET_FILE,
+        bank,
+        key,
+        settings,
+        use_keyring=profile["use_keyring"],
+        **kwargs,
+    )

@@ -17,7 +17,7 @@ import pytest
 from openpcc import config
 from openpcc.credits import Credit, Issuer, Value
 from openpcc.exceptions import NonceConsumedError
-from openpcc.wallet import HTTPBankClient, Wallet, WalletSettings, direct_transport
+from openpcc.wallet import HTTPBankClient, Wallet, WalletSettings, direct_transport, open_wallet
 from support.currency_key import TEST_CURRENCY_KEY_PEM, load_test_currency_key
 from support.servers import RoleProcess, free_port, role_process
 
@@ -36,7 +36,9 @@ class Banks:
 
     def client(self) -> HTTPBankClient:
         api_key = config.read_key_file(self.api_key_file).decode().strip()
-        return HTTPBankClient(direct_transport(self.bank.url), direct_transport(self.auth.url), api_key)
+        return HTTPBankClient(
+            direct_transport(self.bank.url), direct_transport(self.auth.url), api_key
+        )
 
 
 @pytest.fixture
@@ -49,17 +51,30 @@ def banks(tmp_path: Path) -> Iterator[Banks]:
     auth_port, auth_text = texts["auth"]
     (tmp_path / "auth.toml").write_text(auth_text.format(port=auth_port))
     added = subprocess.run(
-        [sys.executable, "-m", "openpcc", "auth", "keys", "add", "--balance", str(API_BALANCE),
-         "--config", str(tmp_path / "auth.toml")],
-        check=True, capture_output=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "openpcc",
+            "auth",
+            "keys",
+            "add",
+            "--balance",
+            str(API_BALANCE),
+            "--config",
+            str(tmp_path / "auth.toml"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", "OPENPCC_HOME": str(tmp_path)},
     )
     key_file = tmp_path / "client" / "api-key"
     config.write_key_file(key_file, added.stdout.strip())
     bank_port, bank_text = texts["bank"]
-    with role_process("bank", bank_text.format(port=bank_port), tmp_path, bank_port) as bank, role_process(
-        "auth", auth_text.format(port=auth_port), tmp_path, auth_port
-    ) as auth:
+    with (
+        role_process("bank", bank_text.format(port=bank_port), tmp_path, bank_port) as bank,
+        role_process("auth", auth_text.format(port=auth_port), tmp_path, auth_port) as auth,
+    ):
         yield Banks(bank, auth, key_file)
 
 
@@ -89,28 +104,51 @@ def test_refill_take_refund_close_against_the_real_banks(banks: Banks, tmp_path:
     assert w.account_balance() == 640 - 5 * 64 + 16
 
 
-def run_child(banks: Banks, path: Path, action: str, kill_at: str | None = None, count: int = 0) -> subprocess.CompletedProcess[str]:
+def run_child(
+    banks: Banks, path: Path, action: str, kill_at: str | None = None, count: int = 0
+) -> subprocess.CompletedProcess[str]:
     args = {
-        "path": str(path), "bank_url": banks.bank.url, "auth_url": banks.auth.url,
-        "api_key_file": str(banks.api_key_file), "action": action, "count": count,
-        "kill_at": kill_at, "settings": asdict(SETTINGS),
+        "path": str(path),
+        "bank_url": banks.bank.url,
+        "auth_url": banks.auth.url,
+        "api_key_file": str(banks.api_key_file),
+        "action": action,
+        "count": count,
+        "kill_at": kill_at,
+        "settings": asdict(SETTINGS),
     }
     return subprocess.run(
         [sys.executable, "-m", "support.wallet_child", json.dumps(args)],
-        cwd=TESTS, capture_output=True, text=True, timeout=120,
+        check=False,
+        cwd=TESTS,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
-def test_processes_sharing_a_wallet_never_hand_out_a_credit_twice(banks: Banks, tmp_path: Path) -> None:
+def test_processes_sharing_a_wallet_never_hand_out_a_credit_twice(
+    banks: Banks, tmp_path: Path
+) -> None:
     path = tmp_path / "w" / "wallet.bin"
     args = {
-        "path": str(path), "bank_url": banks.bank.url, "auth_url": banks.auth.url,
-        "api_key_file": str(banks.api_key_file), "action": "take", "count": 12, "kill_at": None,
+        "path": str(path),
+        "bank_url": banks.bank.url,
+        "auth_url": banks.auth.url,
+        "api_key_file": str(banks.api_key_file),
+        "action": "take",
+        "count": 12,
+        "kill_at": None,
         "settings": asdict(SETTINGS),
     }
     procs = [
-        subprocess.Popen([sys.executable, "-m", "support.wallet_child", json.dumps(args)], cwd=TESTS,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "support.wallet_child", json.dumps(args)],
+            cwd=TESTS,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(4)
     ]
     outputs = []
@@ -160,3 +198,17 @@ def test_a_wallet_killed_at_any_step_loses_and_duplicates_nothing(
     assert status.held + w.account_balance() == 640  # exactly one withdrawal from the API key
     held = [w.take() for _ in range(status.credits_by_value.get(64, 0))]
     check_all_unspent(banks, held)
+
+
+def test_open_wallet_from_a_client_profile(banks: Banks, tmp_path: Path) -> None:
+    profile_file = tmp_path / "client.toml"
+    profile_file.write_text(
+        f'[client]\nauth_url = "{banks.auth.url}"\nbank_url = "{banks.bank.url}"\n'
+        f'api_key_file = "{banks.api_key_file}"\ncredit_amount = 64\nconcurrency = 3\n'
+        "source_amount = 640\nmax_delay = 0\nuse_keyring = false\n"
+    )
+    profile = config.load(profile_file, env={"OPENPCC_HOME": str(tmp_path / "home")}).client()
+    w = open_wallet(profile, KEY)
+    assert w.refill() == 6  # batch: 2 x concurrency
+    assert (tmp_path / "home" / "client" / "wallet.bin").exists()
+    check_all_unspent(banks, [w.take() for _ in range(6)])

@@ -51,7 +51,9 @@ class FakeBanks:
         self.accounts[account] += credit.value.amount
         return self.accounts[account]
 
-    def withdraw(self, account: bytes, requests: list[tuple[Value, bytes]]) -> tuple[int, list[bytes]]:
+    def withdraw(
+        self, account: bytes, requests: list[tuple[Value, bytes]]
+    ) -> tuple[int, list[bytes]]:
         self._enter("withdraw")
         op = account + b"".join(v.blind_bytes + b for v, b in requests)
         if op not in self.done:

@@ -21,7 +21,9 @@ from support.currency_key import load_test_currency_key
 def main() -> None:
     args = json.loads(sys.argv[1])
     api_key = config.read_key_file(Path(args["api_key_file"])).decode().strip()
-    bank = HTTPBankClient(direct_transport(args["bank_url"]), direct_transport(args["auth_url"]), api_key)
+    bank = HTTPBankClient(
+        direct_transport(args["bank_url"]), direct_transport(args["auth_url"]), api_key
+    )
     kill_at = args.get("kill_at")
 
     def fault(step: str) -> None:
@@ -29,7 +31,9 @@ def main() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     key = load_test_currency_key().public_key()
-    wallet = Wallet(args["path"], bank, key, WalletSettings(**args["settings"]), use_keyring=False, fault=fault)
+    wallet = Wallet(
+        args["path"], bank, key, WalletSettings(**args["settings"]), use_keyring=False, fault=fault
+    )
     if args["action"] == "refill":
         wallet.refill()
     elif args["action"] == "close":

@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
+import keyring
+import keyring.backend
 import pytest
 from openpcc.credits import Issuer, Value
 from openpcc.exceptions import InsufficientBalanceError, MalformedInputError, WalletFileError
@@ -28,15 +31,18 @@ class Crash(Exception):
     """Stands for the process dying at a step."""
 
 
-def make(tmp_path: Path, banks: FakeBanks, **kwargs: object) -> Wallet:
-    return Wallet(tmp_path / "w" / "wallet.bin", banks, KEY, kwargs.pop("settings", SETTINGS), use_keyring=False, **kwargs)  # type: ignore[arg-type]
+def make(tmp_path: Path, banks: FakeBanks, **kwargs: Any) -> Wallet:
+    settings = kwargs.pop("settings", SETTINGS)
+    return Wallet(tmp_path / "w" / "wallet.bin", banks, KEY, settings, use_keyring=False, **kwargs)
 
 
 def conserved(wallet: Wallet, banks: FakeBanks, spent: int = 0) -> None:
     """Everything taken from the API key is held, in the account, spent, or counted lost."""
     status = wallet.status()
     assert status.pending == []
-    assert 100_000 - banks.api_balance == status.held + wallet.account_balance() + spent + status.lost
+    assert (
+        100_000 - banks.api_balance == status.held + wallet.account_balance() + spent + status.lost
+    )
 
 
 def test_refill_keeps_the_concurrency_and_each_credit_is_handed_out_once(tmp_path: Path) -> None:
@@ -46,9 +52,11 @@ def test_refill_keeps_the_concurrency_and_each_credit_is_handed_out_once(tmp_pat
     assert banks.calls["auth_withdraw"] == 1 and banks.calls["withdraw"] == 1
     taken = [wallet.take() for _ in range(3)]
     assert wallet.status().credits_by_value == {64: 1}
-    assert wallet.refill() == 5  # below low water (2): one more batch, from the account, not the API key
+    # Below low water (2): one more batch, from the account, not the API key.
+    assert wallet.refill() == 5
     assert banks.calls["auth_withdraw"] == 1 and banks.calls["withdraw"] == 2
-    taken += [wallet.take() for _ in range(10)]  # empties, then withdraws again (the account runs dry: auth)
+    # Empties, then withdraws again (when the account runs dry, from the API key).
+    taken += [wallet.take() for _ in range(10)]
     assert len({c.nonce for c in taken}) == 13
     for c in taken:
         assert c.value == Value.exact(64)
@@ -89,7 +97,9 @@ def test_an_empty_api_key_is_a_typed_error_and_changes_nothing(tmp_path: Path) -
 def test_random_delays_between_bank_operations(tmp_path: Path) -> None:
     banks = FakeBanks(ISSUER, 100_000)
     slept: list[float] = []
-    settings = WalletSettings(credit_amount=64, concurrency=2, batch=4, source_amount=640, max_delay=2.5)
+    settings = WalletSettings(
+        credit_amount=64, concurrency=2, batch=4, source_amount=640, max_delay=2.5
+    )
     wallet = make(tmp_path, banks, settings=settings, sleep=slept.append)
     wallet.refill()
     wallet.close()
@@ -116,7 +126,9 @@ STEPS = [
 
 
 @pytest.mark.parametrize(("action", "step"), STEPS)
-def test_an_interrupted_step_is_finished_by_the_next_open(tmp_path: Path, action: str, step: str) -> None:
+def test_an_interrupted_step_is_finished_by_the_next_open(
+    tmp_path: Path, action: str, step: str
+) -> None:
     banks = FakeBanks(ISSUER, 100_000)
     if action != "refill":
         make(tmp_path, banks).refill()
@@ -127,7 +139,11 @@ def test_an_interrupted_step_is_finished_by_the_next_open(tmp_path: Path, action
 
     wallet = make(tmp_path, banks, fault=fault)
     with pytest.raises(Crash):
-        {"refill": wallet.refill, "close": wallet.close, "refund": lambda: wallet.deposit_refund(ISSUER.issue_unblinded(Value.exact(16)))}[action]()
+        {
+            "refill": wallet.refill,
+            "close": wallet.close,
+            "refund": lambda: wallet.deposit_refund(ISSUER.issue_unblinded(Value.exact(16))),
+        }[action]()
     assert wallet.status().pending  # the operation is on disk
     reopened = make(tmp_path, banks)
     refund = 16 if action == "refund" else 0
@@ -184,3 +200,42 @@ def test_a_tampered_wallet_file_is_a_typed_error(tmp_path: Path, damage: str) ->
         make(tmp_path, banks)
     assert isinstance(info.value, MalformedInputError)
     assert path.read_bytes() == damaged  # left for the user to inspect, never overwritten
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A working keyring backend in memory (the machine's default backend here is keyring's "fail")."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        del self.entries[(service, username)]
+
+
+def test_the_file_key_goes_to_a_working_keyring(tmp_path: Path) -> None:
+    previous = keyring.get_keyring()
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory)
+    try:
+        banks = FakeBanks(ISSUER, 100_000)
+        path = tmp_path / "w" / "wallet.bin"
+        wallet = Wallet(path, banks, KEY, SETTINGS)
+        wallet.refill()
+        assert wallet.status().key_storage == "keyring"
+        assert not (tmp_path / "w" / "wallet.bin.key").exists()
+        assert list(memory.entries) == [("openpcc-wallet", str(path))]
+        assert Wallet(path, banks, KEY, SETTINGS).status().credits_by_value == {64: 4}
+        memory.entries.clear()  # the key is gone: the file cannot be read
+        with pytest.raises(WalletFileError):
+            Wallet(path, banks, KEY, SETTINGS)
+    finally:
+        keyring.set_keyring(previous)
