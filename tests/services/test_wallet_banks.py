@@ -105,9 +105,15 @@ def test_refill_take_refund_close_against_the_real_banks(banks: Banks, tmp_path:
 
 
 def run_child(
-    banks: Banks, path: Path, action: str, kill_at: str | None = None, count: int = 0
+    banks: Banks,
+    path: Path,
+    action: str,
+    kill_at: str | None = None,
+    count: int = 0,
+    refund: Credit | None = None,
 ) -> subprocess.CompletedProcess[str]:
     args = {
+        "refund": refund.encode().hex() if refund is not None else "",
         "path": str(path),
         "bank_url": banks.bank.url,
         "auth_url": banks.auth.url,
@@ -180,6 +186,9 @@ KILL_POINTS = [
     ("refill", "withdraw:answered"),
     ("close", "deposit:saved"),
     ("close", "deposit:answered"),
+    ("refund", "exchange:saved"),
+    ("refund", "deposit:saved"),
+    ("refund", "deposit:answered"),
 ]
 
 
@@ -188,14 +197,16 @@ def test_a_wallet_killed_at_any_step_loses_and_duplicates_nothing(
     banks: Banks, tmp_path: Path, action: str, kill_at: str
 ) -> None:
     path = tmp_path / "w" / "wallet.bin"
-    if action == "close":
+    if action != "refill":
         assert run_child(banks, path, "refill").returncode == 0
-    killed = run_child(banks, path, action, kill_at)
+    refund = ISSUER.issue_unblinded(Value.exact(16)) if action == "refund" else None
+    killed = run_child(banks, path, action, kill_at, refund=refund)
     assert killed.returncode == -9, killed.stderr[-2000:]
     w = wallet(banks, path)  # finishes the operation the dead process left
     status = w.status()
     assert status.pending == [] and status.lost == 0
-    assert status.held + w.account_balance() == 640  # exactly one withdrawal from the API key
+    # Exactly one withdrawal from the API key, plus the refund when there was one.
+    assert status.held + w.account_balance() == 640 + (16 if refund else 0)
     held = [w.take() for _ in range(status.credits_by_value.get(64, 0))]
     check_all_unspent(banks, held)
 

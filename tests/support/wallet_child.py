@@ -1,7 +1,7 @@
 """A separate process using a wallet against the real banks: ``python -m support.wallet_child JSON``.
 
-JSON keys: ``path``, ``bank_url``, ``auth_url``, ``api_key_file``, ``action`` (``refill``, ``close`` or
-``take``), ``count`` (for ``take``: print that many credits, hex, one a line), ``kill_at`` (a fault step
+JSON keys: ``path``, ``bank_url``, ``auth_url``, ``api_key_file``, ``action`` (``refill``, ``close``,
+``refund`` (of the credit in ``refund``, hex) or ``take``), ``count`` (for ``take``: print that many credits, hex, one a line), ``kill_at`` (a fault step
 at which the process SIGKILLs itself) and ``settings`` (WalletSettings fields).
 """
 
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from openpcc import config
+from openpcc.credits import Credit
 from openpcc.wallet import HTTPBankClient, Wallet, WalletSettings, direct_transport
 from support.currency_key import load_test_currency_key
 
@@ -38,6 +39,8 @@ def main() -> None:
         wallet.refill()
     elif args["action"] == "close":
         wallet.close()
+    elif args["action"] == "refund":
+        wallet.deposit_refund(Credit.decode(bytes.fromhex(args["refund"])))
     else:
         for _ in range(args["count"]):
             print(wallet.take().encode().hex(), flush=True)
