@@ -57,7 +57,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from openpcc import blindrsa, config
 from openpcc.compute import decode_message, encode_message
-from openpcc.credits import Credit, Nonce, PendingCredit, Value
+from openpcc.credits import NONCE_QUANTUM_SECONDS, Credit, Nonce, PendingCredit, Value
 from openpcc.exceptions import (
     BankRequestError,
     InsufficientBalanceError,
@@ -267,6 +267,7 @@ class State:
     credits: list[Credit] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
     lost: int = 0
+    expired: int = 0
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -276,6 +277,7 @@ class State:
                 "credits": [c.encode().hex() for c in self.credits],
                 "pending": self.pending,
                 "lost": self.lost,
+                "expired": self.expired,
             },
             sort_keys=True,
         ).encode()
@@ -293,7 +295,7 @@ class State:
             pending = list(doc["pending"])
             for op in pending:
                 _check_op(op)
-            return cls(account, credits, pending, int(doc["lost"]))
+            return cls(account, credits, pending, int(doc["lost"]), int(doc["expired"]))
         except (KeyError, TypeError, ValueError, MalformedInputError) as exc:
             raise WalletFileError(
                 f"wallet file content is malformed: {type(exc).__name__}"
@@ -430,6 +432,7 @@ class WalletStatus:
     credits_by_value: dict[int, int]
     pending: list[str]  # kinds of operations not finished (left by a process that died)
     lost: int  # value lost to exchanges interrupted after the bank answered
+    expired: int  # value of credits that expired in the file (the wallet was not used in time)
     key_storage: str  # "keyring" or "file"
 
 
@@ -441,6 +444,9 @@ class WalletSettings:
     batch: int = 0  # credits per refill withdrawal; 0: 2 x concurrency (at most 15)
     source_amount: int = 0  # 0: 10 x credit_amount
     max_delay: float = 5.0
+    # Credits whose nonce expires within this many seconds go back into the account (spec §8.2: a
+    # nonce is valid until 30 s after the end of its hour).
+    expiry_margin: float = 300.0
 
     def resolved_low_water(self) -> int:
         return self.low_water or self.concurrency
@@ -470,6 +476,7 @@ class Wallet:
         use_keyring: bool = True,
         fault: Fault | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.file = WalletFile(path, use_keyring=use_keyring)
         self.bank = bank
@@ -478,6 +485,7 @@ class Wallet:
         self.value = Value.exact(self.settings.credit_amount)
         self._fault = fault or (lambda step: None)
         self._sleep = sleep
+        self._clock = clock
         self._random = secrets.SystemRandom()
         with self._session():
             pass  # finishes what a dead process left
@@ -489,6 +497,7 @@ class Wallet:
         with self.file.locked():
             state = self.file.load()
             self._recover(state)
+            self._sweep(state)
             yield state
 
     def _recover(self, state: State) -> None:
@@ -520,7 +529,29 @@ class Wallet:
     # --- the operations, each write-ahead -----------------------------------------------
 
     def _new_pendings(self, value: Value, count: int) -> list[PendingCredit]:
-        return [PendingCredit.create(self.key, value) for _ in range(count)]
+        now = int(self._clock())
+        # Near the end of the hour the next hour is already likely (spec §8.2); make it certain, so
+        # no new credit is born within the sweep's margin of its expiry.
+        late = now % NONCE_QUANTUM_SECONDS >= NONCE_QUANTUM_SECONDS - self.settings.expiry_margin
+        r = 1.0 if late else None
+        return [PendingCredit.create(self.key, value, now, r) for _ in range(count)]
+
+    def _sweep(self, state: State) -> None:
+        """Deposits credits about to expire into the account; drops (and counts) expired ones."""
+        now = int(self._clock())
+        soon = now + int(self.settings.expiry_margin)
+        for credit in list(state.credits):
+            if credit.nonce.is_expired_at(now):
+                state.credits.remove(credit)
+                state.expired += credit.value.amount
+                self.file.save(state)
+            elif credit.nonce.is_expired_at(soon):
+                self._deposit_held(state, credit)
+
+    def _deposit_held(self, state: State, credit: Credit) -> None:
+        op = {"kind": "deposit", "credit": credit.encode().hex()}
+        self._begin(state, op, remove=credit)
+        self._finish_deposit(state, op)
 
     def _finish_auth_withdraw(self, state: State, op: dict[str, Any]) -> None:
         pending = _decode_pending(op["pendings"][0])
@@ -661,9 +692,7 @@ class Wallet:
         with self._session() as state:
             for credit in list(state.credits):
                 self._delay()
-                op = {"kind": "deposit", "credit": credit.encode().hex()}
-                self._begin(state, op, remove=credit)
-                self._finish_deposit(state, op)
+                self._deposit_held(state, credit)
 
     def account_balance(self) -> int:
         """The blind account's balance at the bank."""
@@ -680,6 +709,7 @@ class Wallet:
             credits_by_value=dict(sorted(by_value.items())),
             pending=[op["kind"] for op in state.pending],
             lost=state.lost,
+            expired=state.expired,
             key_storage=self.file.keys.where,
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +240,36 @@ def test_the_file_key_goes_to_a_working_keyring(tmp_path: Path) -> None:
             Wallet(path, banks, KEY, SETTINGS)
     finally:
         keyring.set_keyring(previous)
+
+
+def test_credits_near_the_end_of_their_hour_go_back_into_the_account(tmp_path: Path) -> None:
+    banks = FakeBanks(ISSUER, 100_000)
+    offset = [0.0]
+    wallet = make(tmp_path, banks, clock=lambda: time.time() + offset[0])
+    wallet.refill()
+    held = [wallet.take() for _ in range(4)]
+    for c in held:
+        wallet.give_back(c)
+    # Nonces take the current hour or, by chance, the next (spec §8.2): the earliest expire first.
+    first = min(c.nonce.timestamp for c in held)
+    later = [c for c in held if c.nonce.timestamp > first]
+    offset[0] = first + 3600 + 30 - 100 - time.time()  # within the 300 s margin, still valid
+    assert wallet.account_balance() == 640 - 4 * 64 + (4 - len(later)) * 64  # swept on opening
+    assert wallet.status().held == len(later) * 64
+    for c in later:
+        assert wallet.take() == c
+    fresh = wallet.take()  # a refill with fresh nonces
+    assert fresh.nonce.timestamp > first
+    banks.spend_at_router(fresh)
+    conserved(wallet, banks, spent=64 * (1 + len(later)))
+
+
+def test_expired_credits_are_dropped_and_counted(tmp_path: Path) -> None:
+    banks = FakeBanks(ISSUER, 100_000)
+    offset = [0.0]
+    wallet = make(tmp_path, banks, clock=lambda: time.time() + offset[0])
+    wallet.refill()
+    offset[0] = 2 * 3600 + 60
+    assert wallet.refill() == 4  # the four expired ones are gone, four fresh ones held
+    status = wallet.status()
+    assert status.expired == 4 * 64 and status.pending == []
