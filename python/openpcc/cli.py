@@ -266,32 +266,6 @@ def _add_noncelock(commands: Any) -> None:
     p.set_defaults(run=_run_noncelock)
 
 
-def _run_role(module: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        import importlib
-
-        from openpcc.exceptions import ConfigError, TransparencyError
-
-        try:
-            result: int = importlib.import_module(f"openpcc.services.{module}").main(args)
-            return result
-        except (ConfigError, TransparencyError, OSError) as exc:
-            print(f"openpcc {module}: {exc}", file=sys.stderr)
-            return EXIT_UNREADABLE
-
-    return run
-
-
-def _add_transparency_roles(commands: Any) -> None:
-    for name, helptext in (
-        ("log", "serve the transparency log (C2SP tlog-tiles, checkpoints cosigned by witnesses; port 3900)"),
-        ("witness", "serve a witness that cosigns consistent log checkpoints (c2sp.org/tlog-witness; port 3910)"),
-    ):
-        p = commands.add_parser(name, help=helptext, description=helptext + ". Exit 2 when the configuration or keys cannot be read.")
-        p.add_argument("--config", metavar="FILE", help="TOML configuration (default: every setting's default)")
-        p.set_defaults(run=_run_role(name))
-
-
 def _run_bank(args: argparse.Namespace) -> int:
     from openpcc.exceptions import ConfigError, StoreError
     from openpcc.services import bank
@@ -394,6 +368,32 @@ def _add_currency_key(commands: Any) -> None:
     p.set_defaults(run=_run_currency_key)
 
 
+def _run_role(module: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        from openpcc.exceptions import ConfigError, TransparencyError
+
+        try:
+            result: int = importlib.import_module(f"openpcc.services.{module}").main(args)
+            return result
+        except (ConfigError, TransparencyError, OSError) as exc:
+            print(f"openpcc {module}: {exc}", file=sys.stderr)
+            return EXIT_UNREADABLE
+
+    return run
+
+
+def _add_transparency_roles(commands: Any) -> None:
+    for name, helptext in (
+        ("log", "serve the transparency log (C2SP tlog-tiles, checkpoints cosigned by witnesses; port 3900)"),
+        ("witness", "serve a witness that cosigns consistent log checkpoints (c2sp.org/tlog-witness; port 3910)"),
+    ):
+        p = commands.add_parser(name, help=helptext, description=helptext + ". Exit 2 when the configuration or keys cannot be read.")
+        p.add_argument("--config", metavar="FILE", help="TOML configuration (default: every setting's default)")
+        p.set_defaults(run=_run_role(name))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openpcc",
@@ -408,13 +408,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_run_demo)
     _add_verify(commands)
     _add_noncelock(commands)
+    _add_bank(commands)
+    _add_auth(commands)
+    _add_currency_key(commands)
     _add_transparency_roles(commands)
     from openpcc.transparency.cli import add_commands as add_transparency
 
     add_transparency(commands)
-    _add_bank(commands)
-    _add_auth(commands)
-    _add_currency_key(commands)
     return parser
 
 

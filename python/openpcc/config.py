@@ -116,11 +116,11 @@ ROLE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     role: {"port": port} for role, port in DEFAULT_PORTS.items()
 } | {
     "noncelock": {"port": DEFAULT_PORTS["noncelock"], "max_body_bytes": 4096},
+    "bank": {"port": DEFAULT_PORTS["bank"], "max_body_bytes": 16384},
+    "auth": {"port": DEFAULT_PORTS["auth"], "max_body_bytes": 16384},
     # A log entry is framed with a u16 length in tlog-tiles entry bundles.
     "log": {"port": DEFAULT_PORTS["log"], "max_body_bytes": 65535},
     "witness": {"port": DEFAULT_PORTS["witness"], "max_body_bytes": 65536},
-    "bank": {"port": DEFAULT_PORTS["bank"], "max_body_bytes": 16384},
-    "auth": {"port": DEFAULT_PORTS["auth"], "max_body_bytes": 16384},
 }
 
 # The settings of every role that holds the currency signing key and spends credits.

@@ -199,6 +199,20 @@ class PolicyError(AttestationError, MalformedInputError):
     a nonce, an unfilled ``"<placeholder>"``)."""
 
 
+class RimError(AttestationError):
+    """An NVIDIA reference integrity manifest (RIM) that cannot be trusted."""
+
+
+class RimChainError(RimError):
+    """A RIM's signing certificate does not chain to the policy's RIM roots
+    (``nvidia.rim.<k>.chain``)."""
+
+
+class RimSignatureError(RimError):
+    """A RIM's XML-DSig signature does not verify, or does not cover the whole manifest
+    (``nvidia.rim.<k>.signature``)."""
+
+
 # --- configuration (openpcc.config) -----------------------------------------
 
 
@@ -418,6 +432,15 @@ class ExpiredCreditError(CreditError):
     """A credit's nonce timestamp is outside its validity window."""
 
 
+class WrongCreditValueError(CreditError):
+    """A credit's value is not the one the operation requires (a special or zero value where an amount
+    is needed, or a value other than the one requested)."""
+
+
+class RefundRefusedError(CreditError):
+    """A refund above the credit spent, for a node the caller has not admitted, or asked for twice."""
+
+
 # --- the client's wallet (openpcc.wallet) -------------------------------------
 
 
@@ -509,10 +532,3 @@ class WitnessConflictError(TransparencyError):
     def __init__(self, size: int) -> None:
         super().__init__(f"this witness last cosigned size {size}")
         self.size = size
-class WrongCreditValueError(CreditError):
-    """A credit's value is not the one the operation requires (a special or zero value where an amount
-    is needed, or a value other than the one requested)."""
-
-
-class RefundRefusedError(CreditError):
-    """A refund above the credit spent, for a node the caller has not admitted, or asked for twice."""

@@ -36,6 +36,7 @@ from openpcc.attestation.bundle import bundle_from_identity, gpu_nonce
 from openpcc.attestation.policy import TrustRoots
 from openpcc.node_identity import NodeIdentity
 
+from tests.support import nvidia_rim_synthetic as rims
 from tests.support import nvidia_synthetic as synth
 from tests.support.swtpm import provisioned_node
 from tests.support.vectors import read_bytes
@@ -315,9 +316,19 @@ def _toml_string(pem: bytes) -> str:
     return f"'''\n{text}'''"
 
 
-def gpu_policy_toml(root_pem: bytes | None) -> str:
-    """policies/dev.toml (software TPM accepted) plus a required GPU and the synthetic root."""
+#: Block 1 of the synthetic GPUs these tests build (default seed and the second GPU's): a
+#: required GPU must have its measurements pinned or RIM-checked.
+PINNED_BLOCK_1 = (synth.block_values()[1], synth.block_values(seed=b"second gpu")[1])
+
+
+def gpu_policy_toml(root_pem: bytes | None, *, gpu_section: str | None = None) -> str:
+    """policies/dev.toml (software TPM accepted) plus a required GPU, its block 1 pinned (or
+    ``gpu_section``), and the synthetic root."""
     text = DEV_POLICY.read_text().replace('name = "dev"', 'name = "dev-gpu"\nrequire_gpu = true')
+    if gpu_section is None:
+        values = ", ".join(f'"{v.hex()}"' for v in PINNED_BLOCK_1)
+        gpu_section = f"[gpu.allowed_measurements]\n1 = [{values}]\n"
+    text += "\n" + gpu_section
     if root_pem is not None:
         text += f"\n[trust_roots]\nnvidia_device_root = {_toml_string(root_pem)}\n"
     return text
@@ -495,7 +506,34 @@ def test_gpu_evidence_fails_even_when_not_required(
     verdict = verify_evidence(
         bundle_from_identity(node, nonce, extra=[piece]).encode(), dev, nonce=nonce
     )
-    assert failed(verdict) == ["nvidia.0.nonce"]
+    assert failed(verdict) == ["nvidia.0.nonce", "policy.gpu.measurements"]
+
+
+def test_policy_gpu_measurements_refuses_unmeasured_gpu_evidence(
+    node: NodeIdentity, pki: synth.DevicePki
+) -> None:
+    """CC mode: no signed field of NVIDIA's evidence shows it, so a genuine, bound GPU report is
+    refused unless its measurements are pinned or RIM-checked (which is how a GPU outside CC
+    mode, whose firmware measures differently, is kept out)."""
+    nonce = os.urandom(32)
+    piece, _ = gpu_piece(pki, gpu_nonce(nonce, rek_name(node)))
+    dev = replace(
+        load_policy(DEV_POLICY.read_bytes()),
+        trust_roots=TrustRoots(nvidia_device_root=pki.root_pem()),
+    )
+    verdict = verify_evidence(
+        bundle_from_identity(node, nonce, extra=[piece]).encode(), dev, nonce=nonce
+    )
+    assert failed(verdict) == ["policy.gpu.measurements"]
+    assert "confidential-computing mode" in verdict.failures[0].detail
+    assert {f"nvidia.0.{k}" for k in GPU_CHECKS} <= passed(verdict)
+
+
+def test_require_gpu_without_pins_or_rims_does_not_load() -> None:
+    from openpcc.exceptions import PolicyError
+
+    with pytest.raises(PolicyError, match="require_gpu = true but GPU measurements"):
+        load_policy(gpu_policy_toml(None, gpu_section=""))
 
 
 def test_real_nvidia_sample_is_genuine_but_not_bound(
@@ -513,7 +551,8 @@ def test_real_nvidia_sample_is_genuine_but_not_bound(
     )
     devices = len(verdict.claims["gpu"])
     assert devices == 8
-    assert failed(verdict) == [f"nvidia.{i}.nonce" for i in range(devices)]
+    nvidia_failures = [f for f in failed(verdict) if f.startswith("nvidia.")]
+    assert nvidia_failures == [f"nvidia.{i}.nonce" for i in range(devices)]
     assert {f"nvidia.{i}.{k}" for i in range(devices) for k in ("chain", "signature")} <= passed(
         verdict
     )
@@ -546,6 +585,7 @@ def test_cli_with_the_gpu_policy_file(
     assert [c["name"] for c in out["checks"] if not c["ok"]] == [
         "nvidia.0.chain",
         "nvidia.0.signature",
+        "policy.gpu.measurements",  # dev.toml neither pins nor RIM-checks GPU measurements
     ]
 
 
@@ -567,3 +607,268 @@ def test_policy_gpu_measurements_refuses_a_gpu_whose_blocks_are_not_pinned(
     verdict = verify_evidence(bundle, other, nonce=nonce)
     assert failed(verdict) == ["policy.gpu.0.measurements"]
     assert "block(s) 5" in verdict.failures[0].detail
+
+
+# --- NVIDIA reference integrity manifests (RIMs), signed by a synthetic RIM CA -----------
+#
+# The device reports 64 blocks, driver 590.12 and VBIOS 96.00.A5.00.01 (signed opaque data).
+# As NVIDIA splits them, the VBIOS RIM describes blocks 1-32 and the driver RIM 33-64.
+
+DRIVER, VBIOS = "590.12", "96.00.a5.00.01"
+
+
+@pytest.fixture(scope="module")
+def rim_pki() -> rims.RimPki:
+    return rims.make_rim_pki()
+
+
+def _split(blocks: dict[int, bytes]) -> tuple[dict[int, bytes], dict[int, bytes]]:
+    return {b: v for b, v in blocks.items() if b <= 32}, {b: v for b, v in blocks.items() if b > 32}
+
+
+def rim_files(
+    rim_pki: rims.RimPki,
+    tmp_path: Path,
+    *,
+    vbios: list[rims.Entry] | None = None,
+    driver: list[rims.Entry] | None = None,
+    driver_version: str = DRIVER,
+) -> list[bytes]:
+    low, high = _split(synth.block_values())
+    return [
+        rims.signed_rim(rim_pki, VBIOS, vbios if vbios is not None else rims.entries_for(low)),
+        rims.signed_rim(
+            rim_pki, driver_version, driver if driver is not None else rims.entries_for(high)
+        ),
+    ]
+
+
+def rim_policy(
+    pki: synth.DevicePki, roots_pem: bytes, files: list[bytes], tmp_path: Path
+) -> Policy:
+    """The dev-gpu policy with ``[gpu] rim_files`` / ``rim_roots`` (files on disk), no pins."""
+    paths = []
+    for k, data in enumerate(files):
+        path = tmp_path / f"rim{k}.swidtag"
+        path.write_bytes(data)
+        paths.append(f"'{path}'")
+    roots = tmp_path / "rim-roots.pem"
+    roots.write_bytes(roots_pem)
+    section = f"[gpu]\nrim_files = [{', '.join(paths)}]\nrim_roots = '{roots}'\n"
+    return load_policy(gpu_policy_toml(pki.root_pem(), gpu_section=section))
+
+
+def rim_verdict(node: NodeIdentity, pki: synth.DevicePki, policy: Policy, **build):
+    nonce = os.urandom(32)
+    piece, _ = gpu_piece(pki, gpu_nonce(nonce, rek_name(node)), **build)
+    return verify_evidence(
+        bundle_from_identity(node, nonce, extra=[piece]).encode(), policy, nonce=nonce
+    )
+
+
+RIM_CHECKS = {
+    "nvidia.rim.0.chain",
+    "nvidia.rim.0.signature",
+    "nvidia.rim.1.chain",
+    "nvidia.rim.1.signature",
+    "nvidia.0.rim.version",
+    "nvidia.0.rim.measurements",
+}
+
+
+def test_rims_for_the_gpus_versions_give_a_valid_verdict(
+    node: NodeIdentity, pki: synth.DevicePki, rim_pki: rims.RimPki, tmp_path: Path
+) -> None:
+    policy = rim_policy(pki, rim_pki.root_pem(), rim_files(rim_pki, tmp_path), tmp_path)
+    assert len(policy.gpu.rims) == 2 and not policy.gpu.allowed_measurements
+    verdict = rim_verdict(node, pki, policy)
+    assert verdict.valid, verdict.failures
+    assert RIM_CHECKS <= passed(verdict)
+
+
+def test_rim_alternatives_and_inactive_entries(
+    node: NodeIdentity, pki: synth.DevicePki, rim_pki: rims.RimPki, tmp_path: Path
+) -> None:
+    """A block matching any alternative passes; an inactive entry describes a block without
+    comparing it (its value here is wrong on purpose)."""
+    low, high = _split(synth.block_values())
+    vbios = [
+        rims.Entry(b, [bytes(48), v]) if b == 3 else rims.Entry(b, [bytes(48)], active=False)
+        if b == 4 else rims.Entry(b, [v])
+        for b, v in low.items()
+    ]
+    files = rim_files(rim_pki, tmp_path, vbios=vbios)
+    verdict = rim_verdict(node, pki, rim_policy(pki, rim_pki.root_pem(), files, tmp_path))
+    assert verdict.valid, verdict.failures
+
+
+def test_nvidia_rim_measurements_refuses_a_block_with_another_value(
+    node: NodeIdentity, pki: synth.DevicePki, rim_pki: rims.RimPki, tmp_path: Path
+) -> None:
+    policy = rim_policy(pki, rim_pki.root_pem(), rim_files(rim_pki, tmp_path), tmp_path)
+    blocks = {**synth.block_values(), 5: hashlib.sha384(b"other firmware").digest()}
+    verdict = rim_verdict(node, pki, policy, blocks=blocks)
+    assert failed(verdict) == ["nvidia.0.rim.measurements"]
+    assert verdict.failures[0].detail == "block(s) 5 not among the RIM's values"
+
+
+def test_nvidia_rim_measurements_refuses_a_block_no_rim_describes(
+    node: NodeIdentity, pki: synth.DevicePki, rim_pki: rims.RimPki, tmp_path: Path
+) -> None:
+    _, high = _split(synth.block_values())
+    driver = [e for e in rims.entries_for(high) if e.block != 64]
+    files = rim_files(rim_pki, tmp_path, driver=driver)
+    verdict = rim_verdict(node, pki, rim_policy(pki, rim_pki.root_pem(), files, tmp_path))
+    assert failed(verdict) == ["nvidia.0.rim.measurements"]
+    assert verdict.failures[0].detail == "block(s) 64 not described by any RIM"
+
+
+def test_nvidia_rim_measurements_refuses_evidence_missing_an_active_measurement(
+    node: NodeIdentity, pki: synth.DevicePki, rim_pki: rims.RimPki, tmp_path: Path
+) -> None:
+    policy = rim_policy(pki, rim_pki.root_pem(), rim_files(rim_pki, tmp_path), tmp_path)
+    verdict = rim_verdict(node, pki, policy, blocks=synth.block_values(63))
+    assert failed(verdict) == ["nvidia.0.rim.measurements"]
+    assert verdict.failures[0].detail == "active RIM measurement(s) 64 missing from the evidence"
+
+
+def test_nvidia_rim_measurements_refuses_an_index_active_in_both_rims(
+    node: NodeIdentity, pki: synth.DevicePki, rim_pki: rims.RimPki, tmp_path: Path
+) -> None:
+    low, high = _split(synth.block_values())
+    driver = rims.entries_for({**high, 7: low[7]})
+    files = rim_files(rim_pki, tmp_path, driver=driver)
+    verdict = rim_verdict(node, pki, rim_policy(pki, rim_pki.root_pem(), files, tmp_path))
+    assert failed(verdict) == ["nvidia.0.rim.measurements"]
+    assert "block 7 is active in two RIMs" in verdict.failures[0].detail
+
+
+def test_nvidia_rim_signature_refuses_an_edited_rim(
+    node: NodeIdentity, pki: synth.DevicePki, rim_pki: rims.RimPki, tmp_path: Path
+) -> None:
+    """A RIM edited after signing to allow other firmware for block 5."""
+    other = hashlib.sha384(b"other firmware").digest()
+    files = rim_files(rim_pki, tmp_path)
+    files[0] = files[0].replace(synth.block_values()[5].hex().encode(), other.hex().encode())
+    policy = rim_policy(pki, rim_pki.root_pem(), files, tmp_path)
+    verdict = rim_verdict(node, pki, policy, blocks={**synth.block_values(), 5: other})
+    assert failed(verdict) == [
+        "nvidia.rim.0.signature",
+        "nvidia.0.rim.version",
+        "nvidia.0.rim.measurements",
+    ]
+    assert "Digest mismatch" in verdict.failures[0].detail
+    assert "no verified RIM for VBIOS 96.00.a5.00.01" in verdict.failures[1].detail
+
+
+def test_nvidia_rim_signature_refuses_a_rim_signed_by_another_key(
+    node: NodeIdentity, pki: synth.DevicePki, rim_pki: rims.RimPki, tmp_path: Path
+) -> None:
+    """The trusted chain attached, the signature made with a key that is not its leaf's."""
+    files = rim_files(rim_pki, tmp_path)
+    low, _ = _split(synth.block_values())
+    files[0] = rims.signed_rim(
+        rim_pki, VBIOS, rims.entries_for(low), key=ec.generate_private_key(ec.SECP384R1())
+    )
+    verdict = rim_verdict(node, pki, rim_policy(pki, rim_pki.root_pem(), files, tmp_path))
+    assert failed(verdict)[0] == "nvidia.rim.0.signature"
+    assert "nvidia.rim.0.chain" in passed(verdict)
+
+
+def test_nvidia_rim_chain_refuses_an_untrusted_signer(
+    node: NodeIdentity, pki: synth.DevicePki, rim_pki: rims.RimPki, tmp_path: Path
+) -> None:
+    """A well-formed RIM signed under another (self-made) RIM CA."""
+    files = rim_files(rim_pki, tmp_path)
+    low, _ = _split(synth.block_values())
+    files[0] = rims.signed_rim(rims.make_rim_pki(), VBIOS, rims.entries_for(low))
+    verdict = rim_verdict(node, pki, rim_policy(pki, rim_pki.root_pem(), files, tmp_path))
+    assert failed(verdict) == [
+        "nvidia.rim.0.chain",
+        "nvidia.0.rim.version",
+        "nvidia.0.rim.measurements",
+    ]
+    assert "not trusted" in verdict.failures[0].detail
+
+
+def test_nvidia_rim_chain_refuses_a_ca_certificate_as_signer(
+    node: NodeIdentity, pki: synth.DevicePki, tmp_path: Path
+) -> None:
+    ca_signer = rims.make_rim_pki(leaf_is_ca=True)
+    files = rim_files(ca_signer, tmp_path)
+    verdict = rim_verdict(node, pki, rim_policy(pki, ca_signer.root_pem(), files, tmp_path))
+    assert {"nvidia.rim.0.chain", "nvidia.rim.1.chain"} <= set(failed(verdict))
+
+
+def test_nvidia_rim_version_refuses_a_rim_for_another_driver(
+    node: NodeIdentity, pki: synth.DevicePki, rim_pki: rims.RimPki, tmp_path: Path
+) -> None:
+    files = rim_files(rim_pki, tmp_path, driver_version="590.13")
+    verdict = rim_verdict(node, pki, rim_policy(pki, rim_pki.root_pem(), files, tmp_path))
+    assert failed(verdict) == ["nvidia.0.rim.version", "nvidia.0.rim.measurements"]
+    assert "no verified RIM for driver 590.12" in verdict.failures[0].detail
+    # The GPU that runs that driver passes.
+    assert rim_verdict(
+        node, pki, rim_policy(pki, rim_pki.root_pem(), files, tmp_path), driver_version="590.13"
+    ).valid
+
+
+def test_rim_policy_errors(pki: synth.DevicePki, rim_pki: rims.RimPki, tmp_path: Path) -> None:
+    from openpcc.exceptions import PolicyError
+
+    rim = tmp_path / "r.swidtag"
+    rim.write_bytes(rim_files(rim_pki, tmp_path)[0])
+    with pytest.raises(PolicyError, match="rim_files needs gpu.rim_roots"):
+        load_policy(gpu_policy_toml(None, gpu_section=f"[gpu]\nrim_files = ['{rim}']\n"))
+    with pytest.raises(PolicyError, match="require_gpu = true but GPU measurements"):
+        rim_policy(pki, rim_pki.root_pem(), [], tmp_path)  # no RIM, no pin: fails closed
+    bad = tmp_path / "bad.swidtag"
+    bad.write_bytes(b"<SoftwareIdentity/>")
+    roots = tmp_path / "roots.pem"
+    roots.write_bytes(rim_pki.root_pem())
+    section = f"[gpu]\nrim_files = ['{bad}']\nrim_roots = '{roots}'\n"
+    with pytest.raises(PolicyError, match="not a SWID SoftwareIdentity"):
+        load_policy(gpu_policy_toml(None, gpu_section=section))
+    section = f"[gpu]\nrim_files = ['{tmp_path / 'absent'}']\nrim_roots = '{roots}'\n"
+    with pytest.raises(PolicyError, match="gpu.rim_files: cannot read"):
+        load_policy(gpu_policy_toml(None, gpu_section=section))
+    roots.write_bytes(b"not pem")
+    section = f"[gpu]\nrim_files = ['{rim}']\nrim_roots = '{roots}'\n"
+    with pytest.raises(PolicyError, match="gpu.rim_roots"):
+        load_policy(gpu_policy_toml(None, gpu_section=section))
+
+
+def test_cli_with_a_rim_policy_file(
+    node: NodeIdentity, pki: synth.DevicePki, rim_pki: rims.RimPki, tmp_path: Path
+) -> None:
+    """``openpcc verify evidence`` with ``[gpu] rim_files``: valid for the GPU's versions,
+    invalid (exit 1, ``nvidia.0.rim.version``) when the driver RIM is for another version."""
+    nonce = os.urandom(32)
+    piece, _ = gpu_piece(pki, gpu_nonce(nonce, rek_name(node)))
+    bundle_path = tmp_path / "bundle.pb"
+    bundle_path.write_bytes(bundle_from_identity(node, nonce, extra=[piece]).encode())
+
+    def run(files: list[bytes], where: Path) -> tuple[int, list[str]]:
+        where.mkdir()
+        rim_policy(pki, rim_pki.root_pem(), files, where)  # writes the files, checks it loads
+        policy_path = where / "policy.toml"
+        paths = ", ".join(f"'{where / f'rim{k}.swidtag'}'" for k in range(len(files)))
+        section = f"[gpu]\nrim_files = [{paths}]\nrim_roots = '{where / 'rim-roots.pem'}'\n"
+        policy_path.write_text(gpu_policy_toml(pki.root_pem(), gpu_section=section))
+        proc = subprocess.run(
+            [sys.executable, "-m", "openpcc", "verify", "evidence", str(bundle_path)]
+            + ["--policy", str(policy_path), "--nonce", nonce.hex(), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        out = json.loads(proc.stdout)
+        return proc.returncode, [c["name"] for c in out["checks"] if not c["ok"]]
+
+    assert run(rim_files(rim_pki, tmp_path), tmp_path / "ok") == (0, [])
+    other = rim_files(rim_pki, tmp_path, driver_version="591.01")
+    assert run(other, tmp_path / "other") == (
+        1,
+        ["nvidia.0.rim.version", "nvidia.0.rim.measurements"],
+    )

@@ -309,7 +309,8 @@ def test_gpu_evidence_needs_a_rek_to_bind_to() -> None:
 
 
 def test_required_gpu_evidence_missing() -> None:
-    policy = load_policy(b"require_gpu = true\n" + QUOTE_ONLY)
+    pin = b'\n[gpu.allowed_measurements]\n1 = ["' + b"00" * 48 + b'"]\n'
+    policy = load_policy(b"require_gpu = true\n" + QUOTE_ONLY + pin)
     assert "policy.gpu" in failed(verify_evidence(cos_bundle().encode(), policy, nonce=b"\x90\x09"))
 
 

@@ -29,7 +29,12 @@ from openpcc.attestation.bundle import (
 )
 from openpcc.attestation.policy import Policy
 from openpcc.attestation.verdict import Check, Verdict
-from openpcc.exceptions import OpenPCCError
+from openpcc.exceptions import (
+    EvidenceFormatError,
+    OpenPCCError,
+    RimChainError,
+    RimSignatureError,
+)
 
 __all__ = ["verify_evidence"]
 
@@ -865,7 +870,104 @@ def _gpu(
     )
     devices = verdict.claims.get("devices", [])
     run.claims["gpu"] = devices
+    if not policy.gpu.measured:
+        run.check(
+            "policy.gpu.measurements",
+            False,
+            "GPU measurements are neither pinned (gpu.allowed_measurements) nor checked against "
+            "NVIDIA RIMs (gpu.rim_files): no signed field of the evidence shows confidential-"
+            "computing mode, so unmeasured GPU evidence is refused",
+        )
+        return
     _gpu_measurements(run, policy, devices)
+    if policy.gpu.rims:
+        _gpu_rims(run, policy, devices, when)
+
+
+def _gpu_rims(run: _Run, policy: Policy, devices: list[Any], when: datetime) -> None:
+    """The policy's RIMs (signature, signer chain), then each GPU against the RIMs for its
+    signed driver and VBIOS versions."""
+    from openpcc.attestation import nvidia_rim
+
+    rims: list[nvidia_rim.Rim] = []
+    for k, data in enumerate(policy.gpu.rims):
+        try:
+            rim = nvidia_rim.verify_rim(data, policy.gpu.rim_roots or b"", at=when)
+        except RimChainError as exc:
+            run.check(f"nvidia.rim.{k}.chain", False, str(exc))
+            continue
+        except (RimSignatureError, EvidenceFormatError) as exc:
+            run.check(f"nvidia.rim.{k}.chain", True, "the signer chains to the RIM roots")
+            run.check(f"nvidia.rim.{k}.signature", False, str(exc))
+            continue
+        run.check(f"nvidia.rim.{k}.chain", True, "the signer chains to the RIM roots")
+        run.check(f"nvidia.rim.{k}.signature", True, f"RIM for version {rim.version} is signed")
+        rims.append(rim)
+    if not devices:
+        run.check("nvidia.rim.measurements", False, "no verified GPU measurements to compare")
+    for n, device in enumerate(devices):
+        _device_rims(run, n, device, rims)
+
+
+def _device_rims(run: _Run, n: int, device: Mapping[str, Any], rims: list[Any]) -> None:
+    versions = {
+        "driver": str(device.get("driver_version") or "").lower(),
+        "VBIOS": str(device.get("vbios_version") or "").lower(),
+    }
+    chosen = {
+        what: next((r for r in rims if version and r.version == version), None)
+        for what, version in versions.items()
+    }
+    missing = [f"{what} {versions[what] or '(none signed)'}" for what, r in chosen.items() if not r]
+    run.check(
+        f"nvidia.{n}.rim.version",
+        not missing,
+        "a verified RIM for the signed driver and VBIOS versions"
+        if not missing
+        else f"no verified RIM for {', '.join(missing)} (RIMs given for: "
+        f"{', '.join(sorted(r.version for r in rims)) or 'none'})",
+    )
+    applicable = [r for r in chosen.values() if r is not None]
+    problems = _rim_mismatches(device.get("measurements") or {}, applicable)
+    if not applicable:
+        problems = ["no RIM applies to this GPU's versions"]
+    run.check(
+        f"nvidia.{n}.rim.measurements",
+        not problems,
+        "every measurement block is described by the RIMs and every active one matches"
+        if not problems
+        else "; ".join(problems),
+    )
+
+
+def _rim_mismatches(reported: Mapping[str, str], rims: list[Any]) -> list[str]:
+    """Blocks the RIMs do not describe, active RIM entries the evidence lacks, values not
+    among the alternatives, and an index two RIMs both claim as active."""
+    active: dict[int, Any] = {}
+    described: set[int] = set()
+    problems: list[str] = []
+    for rim in rims:
+        for index, entry in rim.measurements.items():
+            described.add(index + 1)
+            if entry.active:
+                if index + 1 in active:
+                    problems.append(f"block {index + 1} is active in two RIMs")
+                active[index + 1] = entry
+    blocks = {int(k): _unhex(v) for k, v in reported.items() if str(k).isdigit()}
+    unknown = sorted(b for b in blocks if b not in described)
+    absent = sorted(b for b in active if b not in blocks)
+    wrong = sorted(b for b, e in active.items() if b in blocks and blocks[b] not in e.values)
+    if unknown:
+        problems.append(f"block(s) {_ranges(unknown)} not described by any RIM")
+    if absent:
+        problems.append(f"active RIM measurement(s) {_ranges(absent)} missing from the evidence")
+    if wrong:
+        problems.append(f"block(s) {_ranges(wrong)} not among the RIM's values")
+    return problems
+
+
+def _ranges(numbers: list[int]) -> str:
+    return ", ".join(str(n) for n in numbers[:12]) + (" ..." if len(numbers) > 12 else "")
 
 
 def _gpu_measurements(run: _Run, policy: Policy, devices: list[Any]) -> None:

@@ -93,11 +93,22 @@ class TdxPolicy:
 @dataclass(frozen=True)
 class GpuPolicy:
     """``[gpu]``: pinned SPDM measurement blocks (block index -> allowed 48-byte values; empty =
-    not pinned) every GPU of the evidence must report."""
+    not pinned) every GPU of the evidence must report, and NVIDIA reference integrity manifests
+    (``rims``: the RIM files' bytes, parsed at load) checked against ``rim_roots`` (PEM).
+
+    GPU evidence is accepted only when its measurements are pinned or RIM-checked
+    (:attr:`measured`): no signed field of NVIDIA's evidence says whether confidential-computing
+    mode is on (docs/eventlog-nvidia.md), so only the measurements can show it."""
 
     allowed_measurements: Mapping[int, frozenset[bytes]] = field(
         default_factory=lambda: _frozen({})
     )
+    rims: tuple[bytes, ...] = ()
+    rim_roots: bytes | None = None
+
+    @property
+    def measured(self) -> bool:
+        return bool(self.allowed_measurements) or bool(self.rims)
 
 
 @dataclass(frozen=True)
@@ -200,6 +211,13 @@ def check_fails_closed(policy: Policy) -> None:
             "max_evidence_age_seconds is set but require_nonce is false: the collection time is "
             "signed only through the quote's qualifying data with the client's nonce; set "
             "require_nonce = true or max_evidence_age_seconds = 0"
+        )
+    if policy.require_gpu and not policy.gpu.measured:
+        raise PolicyError(
+            "require_gpu = true but GPU measurements are neither pinned "
+            "(gpu.allowed_measurements) nor checked against NVIDIA RIMs (gpu.rim_files): no "
+            "signed field of the GPU's evidence shows confidential-computing mode, so any GPU "
+            "state would pass"
         )
     if not policy.require_tee:
         return
@@ -379,8 +397,38 @@ class _Reader:
                 raise PolicyError(f"{table.where}{key}: SPDM measurement index must be 1-254")
             pinned[int(key)] = table.hexes(key, 48)
         table.finish()
+        rims = tuple(self._rim_file(path) for path in self.strings("rim_files") or [])
+        roots_path = self.string("rim_roots")
+        roots = self._rim_roots(roots_path) if roots_path is not None else None
+        if rims and roots is None:
+            raise PolicyError(
+                f"{self.where}rim_files needs {self.where}rim_roots: the PEM file of the RIM "
+                "signing root (there is no built-in one)"
+            )
         self.finish()
-        return GpuPolicy(_frozen(pinned))
+        return GpuPolicy(_frozen(pinned), rims, roots)
+
+    def _rim_file(self, path: str) -> bytes:
+        """A RIM file is read and parsed at load: a missing or malformed one is a policy error,
+        its signature is checked when evidence is verified (``nvidia.rim.<k>.*``)."""
+        from openpcc.attestation.nvidia_rim import parse_rim
+
+        data = _read_file(path, f"{self.where}rim_files")
+        try:
+            parse_rim(data)
+        except OpenPCCError as exc:
+            raise PolicyError(f"{self.where}rim_files: {path}: {exc}") from None
+        return data
+
+    def _rim_roots(self, path: str) -> bytes:
+        from openpcc.attestation.nvidia_rim import load_roots
+
+        data = _read_file(path, f"{self.where}rim_roots")
+        try:
+            load_roots(data)
+        except OpenPCCError as exc:
+            raise PolicyError(f"{self.where}rim_roots: {path}: {exc}") from None
+        return data
 
     def trust_roots(self) -> TrustRoots:
         def pem(key: str) -> bytes | None:
@@ -416,6 +464,14 @@ class _Reader:
         except OpenPCCError as exc:
             raise PolicyError(f"{self.where}amd_arks: {exc}") from None
         return value
+
+
+def _read_file(path: str, where: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise PolicyError(f"{where}: cannot read {path}: {exc.strerror}") from None
 
 
 def _is_placeholder(value: Any) -> bool:
