@@ -61,6 +61,7 @@ from openpcc.credits import NONCE_QUANTUM_SECONDS, Credit, Nonce, PendingCredit,
 from openpcc.exceptions import (
     BankRequestError,
     InsufficientBalanceError,
+    InvalidCreditError,
     MalformedInputError,
     NonceConsumedError,
     WalletEmptyError,
@@ -562,7 +563,24 @@ class Wallet:
             self.file.save(state)
             raise
         self._fault("auth_withdraw:answered")
-        self._then_deposit(state, op, pending.finalize(self.key, signature))
+        self._then_deposit(state, op, self._finalize(state, op, [pending], [signature])[0])
+
+    def _finalize(
+        self,
+        state: State,
+        op: dict[str, Any],
+        pendings: list[PendingCredit],
+        signatures: list[bytes],
+    ) -> list[Credit]:
+        """Unblinds; signatures that do not verify were paid for and a repeat returns them again, so
+        the operation is dropped and its value counted lost before ``InvalidCreditError`` is raised."""
+        try:
+            return [p.finalize(self.key, s) for p, s in zip(pendings, signatures, strict=True)]
+        except InvalidCreditError:
+            state.lost += sum(p.value.amount for p in pendings)
+            state.pending.remove(op)
+            self.file.save(state)
+            raise
 
     def _then_deposit(self, state: State, op: dict[str, Any], credit: Credit) -> None:
         """Replaces ``op`` by the deposit of its result in one write: the credit is never only in memory."""
@@ -590,11 +608,13 @@ class Wallet:
             self.file.save(state)
             raise
         if len(signatures) != len(pendings):
+            # Paid for, and a repeat would answer the same: drop it, count it, say so.
+            state.lost += sum(p.value.amount for p in pendings)
+            state.pending.remove(op)
+            self.file.save(state)
             raise BankRequestError(200, None, "the bank answered a different number of signatures")
         self._fault("withdraw:answered")
-        state.credits.extend(
-            p.finalize(self.key, s) for p, s in zip(pendings, signatures, strict=True)
-        )
+        state.credits.extend(self._finalize(state, op, pendings, signatures))
         state.pending.remove(op)
         self.file.save(state)
 
@@ -610,7 +630,7 @@ class Wallet:
             self.file.save(state)
             return
         self._fault("exchange:answered")
-        self._then_deposit(state, op, pending.finalize(self.key, signature))
+        self._then_deposit(state, op, self._finalize(state, op, [pending], [signature])[0])
 
     def _withdraw_batch(self, state: State, count: int) -> None:
         pendings = self._new_pendings(self.value, count)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,23 @@ from typing import Any
 import keyring
 import keyring.backend
 import pytest
-from openpcc.credits import Issuer, Value
-from openpcc.exceptions import InsufficientBalanceError, MalformedInputError, WalletFileError
-from openpcc.wallet import Wallet, WalletSettings
+from openpcc.credits import Credit, Issuer, Value
+from openpcc.exceptions import (
+    BankRequestError,
+    InsufficientBalanceError,
+    InvalidCreditError,
+    MalformedInputError,
+    NonceConsumedError,
+    WalletFileError,
+)
+from openpcc.wallet import (
+    HTTPBankClient,
+    Response,
+    Transport,
+    Wallet,
+    WalletSettings,
+    direct_transport,
+)
 from support.currency_key import load_test_currency_key
 from support.fake_bank import FakeBanks
 
@@ -273,3 +288,71 @@ def test_expired_credits_are_dropped_and_counted(tmp_path: Path) -> None:
     assert wallet.refill() == 4  # the four expired ones are gone, four fresh ones held
     status = wallet.status()
     assert status.expired == 4 * 64 and status.pending == []
+
+
+def test_threads_with_their_own_wallet_objects_never_share_a_credit(tmp_path: Path) -> None:
+    banks = FakeBanks(ISSUER, 100_000)  # bank calls are serialized by the wallet's file lock
+    taken: list[list[Credit]] = [[] for _ in range(6)]
+
+    def run(i: int) -> None:
+        w = make(tmp_path, banks)
+        taken[i] += [w.take() for _ in range(5)]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    credits = [c for chunk in taken for c in chunk]
+    assert len(credits) == 30 and len({c.nonce for c in credits}) == 30
+    for c in credits:
+        banks.spend_at_router(c)
+
+
+def transport_answering(
+    status: int, body: bytes, headers: dict[str, str] | None = None
+) -> Transport:
+    def send(method: str, path: str, sent: dict[str, str], data: bytes) -> Response:
+        return Response(status, headers or {}, body)
+
+    return send
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "error"),
+    [
+        (200, b"\xff\xff\xff", {}, MalformedInputError),  # not the response message
+        (410, b"", {}, NonceConsumedError),
+        (400, b"", {"X-Openpcc-Error-Code": "402"}, NonceConsumedError),
+        (429, b"", {}, InsufficientBalanceError),
+        (500, b"\x0a\x03bad", {"X-Openpcc-Error-Code": "302"}, BankRequestError),
+        (404, b"<html>", {}, BankRequestError),
+    ],
+)
+def test_bank_answers_become_typed_errors(
+    status: int, body: bytes, headers: dict[str, str], error: type[Exception]
+) -> None:
+    client = HTTPBankClient(transport_answering(status, body, headers))
+    with pytest.raises(error):
+        client.deposit(bytes(32), ISSUER.issue_unblinded(Value.exact(64)))
+
+
+def test_a_wrong_signature_from_the_bank_is_a_typed_error_and_leaves_nothing_pending(
+    tmp_path: Path,
+) -> None:
+    banks = FakeBanks(ISSUER, 100_000)
+    wallet = make(tmp_path, banks)
+    wallet.refill()
+    banks.withdraw = lambda account, requests: (0, [bytes(256)] * len(requests))  # type: ignore[method-assign]
+    [wallet.take() for _ in range(4)]
+    with pytest.raises(InvalidCreditError):
+        wallet.take()
+    status = make(tmp_path, banks).status()  # reopens without replaying the bad answer forever
+    assert status.pending == [] and status.lost == 4 * 64
+
+
+def test_an_unreachable_bank_is_a_typed_error(tmp_path: Path) -> None:
+    client = HTTPBankClient(direct_transport("http://127.0.0.1:9"))
+    with pytest.raises(BankRequestError) as info:
+        client.balance(bytes(32))
+    assert info.value.status == 0
