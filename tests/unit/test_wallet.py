@@ -12,6 +12,7 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,12 +155,13 @@ def test_an_interrupted_step_is_finished_by_the_next_open(
             raise Crash(at)
 
     wallet = make(tmp_path, banks, fault=fault)
+    actions: dict[str, Callable[[], object]] = {
+        "refill": wallet.refill,
+        "close": wallet.close,
+        "refund": lambda: wallet.deposit_refund(ISSUER.issue_unblinded(Value.exact(16))),
+    }
     with pytest.raises(Crash):
-        {
-            "refill": wallet.refill,
-            "close": wallet.close,
-            "refund": lambda: wallet.deposit_refund(ISSUER.issue_unblinded(Value.exact(16))),
-        }[action]()
+        actions[action]()
     assert wallet.status().pending  # the operation is on disk
     reopened = make(tmp_path, banks)
     refund = 16 if action == "refund" else 0
@@ -221,10 +223,10 @@ def test_a_tampered_wallet_file_is_a_typed_error(tmp_path: Path, damage: str) ->
 class MemoryKeyring(keyring.backend.KeyringBackend):
     """A working keyring backend in memory (the machine's default backend here is keyring's "fail")."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.entries: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:
