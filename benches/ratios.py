@@ -70,11 +70,35 @@ def table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def memory_table(data: dict[str, Any]) -> str:
+    """Resident memory reported by benchmarks (``extra_info["rss_mib"]``), with openpcc over the peer
+    (below 1 means openpcc uses less); empty when no benchmark reports any."""
+    groups: dict[str, dict[str, float]] = defaultdict(dict)
+    for bench in data["benchmarks"]:
+        rss = bench.get("extra_info", {}).get("rss_mib")
+        if rss is not None:
+            groups[bench.get("group") or bench["name"]][_impl(bench)] = float(rss)
+    if not groups:
+        return ""
+    lines = ["resident memory (MiB)", f"{'group':<40} {'case':<40} {'RSS':>8}  openpcc / peer"]
+    for group in sorted(groups):
+        cases = sorted(groups[group].items(), key=lambda case: (case[0] != OPENPCC, case[0]))
+        ours = groups[group].get(OPENPCC)
+        for position, (impl, rss) in enumerate(cases):
+            ratio = f"{ours / rss:.2f}x" if ours is not None and impl != OPENPCC else "-"
+            lines.append(f"{group if position == 0 else '':<40} {impl:<40} {rss:>8.1f}  {ratio}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    print(table(json.loads(Path(argv[1]).read_text())))
+    data = json.loads(Path(argv[1]).read_text())
+    print(table(data))
+    if memory := memory_table(data):
+        print()
+        print(memory)
     return 0
 
 

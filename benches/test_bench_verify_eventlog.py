@@ -17,8 +17,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from openpcc.attestation.eventlog import verify_event_log  # noqa: E402
-from tests.support.vectors import load_json, read_bytes  # noqa: E402
+from openpcc.attestation.eventlog import verify_event_log
+
+from tests.support.vectors import load_json, read_bytes
 
 GROUP = "eventlog-verify"
 LOG_FILE = "openpcc/gce_tcg_event_log.bin"  # 101 events, SHA-1/256/384
@@ -69,7 +70,7 @@ def _python_parse(log: bytes) -> tuple[list[int], list[tuple[int, int, dict[int,
 def _data_ok(etype: int, digests: dict[int, bytes], data: bytes) -> bool:
     measured = [data]
     if etype in _BOOT_VARIABLES:
-        name_len, data_len = struct.unpack_from("<QQ", data, 16)
+        name_len, _data_len = struct.unpack_from("<QQ", data, 16)
         measured.append(data[32 + 2 * name_len :])
     elif etype == 0xD:
         prefix = next((p for p in _GRUB if data.startswith(p)), None)

@@ -5,9 +5,10 @@ root match, SPDM signature, nonce)."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from openpcc._openpcc import nvidia as _nvidia  # noqa: E402
-from openpcc.attestation.nvidia import DEVICE_ROOT_PEM, verify_evidence  # noqa: E402
-from tests.support.vectors import load_json  # noqa: E402
+from openpcc._openpcc import nvidia as _nvidia
+from openpcc.attestation.nvidia import DEVICE_ROOT_PEM, verify_evidence
+
+from tests.support.vectors import load_json
 
 GROUP = "nvidia-gpu-verify"
-AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
+AT = datetime(2026, 1, 1, tzinfo=UTC)
 _ROOT = x509.load_pem_x509_certificate(DEVICE_ROOT_PEM.encode())
 
 
@@ -33,7 +35,7 @@ def python_verify(item: dict, at: datetime) -> bool:
     for cert in chain:
         if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
             return False
-    for cert, issuer in zip(chain, chain[1:]):
+    for cert, issuer in itertools.pairwise(chain):
         if not issuer.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
             return False
         cert.verify_directly_issued_by(issuer)

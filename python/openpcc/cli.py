@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +50,10 @@ def _instant(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text)
     except ValueError:
         raise UnreadableInput(f"--at is not an ISO-8601 instant: {text!r}") from None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _hex(text: str | None, option: str) -> bytes | None:
@@ -185,7 +185,7 @@ def _add_verify(commands: Any) -> None:
     kinds = verify.add_subparsers(dest="kind", required=True, metavar="KIND")
 
     def kind(name: str, helptext: str, run: Callable[[argparse.Namespace], Any]) -> argparse.ArgumentParser:
-        p = kinds.add_parser(name, help=helptext, description=helptext)
+        p: argparse.ArgumentParser = kinds.add_parser(name, help=helptext, description=helptext)
         p.add_argument("--at", metavar="ISO-8601", help="instant to judge certificates and collateral at (default: now)")
         p.add_argument("--json", action="store_true", help="print valid, checks and claims as JSON")
         p.set_defaults(run=_run_verify, verify=run)

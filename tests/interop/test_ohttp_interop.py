@@ -26,12 +26,13 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BufferedIOBase
 from pathlib import Path
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import pytest
 from openpcc import bhttp, ohttp
 from openpcc.exceptions import OpenPCCError
+from support.prerequisites import missing
 
 pytestmark = pytest.mark.interop
 
@@ -56,19 +57,13 @@ def _response_type(path: str) -> str:
     return ohttp.CHUNKED_RESPONSE_MEDIA_TYPE if path == "/chunked" else ohttp.RESPONSE_MEDIA_TYPE
 
 
-def _missing(what: str) -> NoReturn:
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} (CI is set: the live OHTTP interop checks are required)")
-    pytest.skip(what)
-
-
 def _go_version(go: str) -> tuple[int, int]:
     out = subprocess.run(
         [go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60, check=False
     )
     match = re.match(r"go(\d+)\.(\d+)", out.stdout.strip())
     if out.returncode != 0 or match is None:
-        _missing(f"`go env GOVERSION` failed: {out.stderr.strip()[-300:]}")
+        missing(f"`go env GOVERSION` failed: {out.stderr.strip()[-300:]}")
     return int(match.group(1)), int(match.group(2))
 
 
@@ -76,10 +71,10 @@ def _go_version(go: str) -> tuple[int, int]:
 def ohttp_peer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     go = shutil.which("go")
     if go is None:
-        _missing("`go` (>= 1.25, for github.com/openpcc/ohttp v0.0.80) not found on PATH")
+        missing("`go` (>= 1.25, for github.com/openpcc/ohttp v0.0.80) not found on PATH")
     version = _go_version(go)
     if version < MIN_GO:
-        _missing(f"`go` on PATH is {version[0]}.{version[1]}; the v0.0.80 modules need >= 1.25")
+        missing(f"`go` on PATH is {version[0]}.{version[1]}; the v0.0.80 modules need >= 1.25")
     binary = tmp_path_factory.mktemp("ohttp-peer") / "ohttp-peer"
     build = subprocess.run(
         [go, "build", "-o", str(binary), "."],
@@ -91,7 +86,7 @@ def ohttp_peer(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env={**os.environ, "GOFLAGS": "-mod=mod"},
     )
     if build.returncode != 0:
-        _missing(f"the Go harness {HARNESS_DIR} did not build: {build.stderr.strip()[-400:]}")
+        missing(f"the Go harness {HARNESS_DIR} did not build: {build.stderr.strip()[-400:]}")
     return binary
 
 

@@ -12,11 +12,11 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 from openpcc.transparency.note import COSIGNATURE_V1, SignedCheckpoint, Signer
 from openpcc.transparency.tlog import TransparencyLog, Witness
+from support.prerequisites import missing
 
 pytestmark = pytest.mark.interop
 
@@ -24,23 +24,17 @@ HARNESS_DIR = Path(__file__).resolve().parent / "tlog"
 MIN_GO = (1, 26)
 
 
-def _missing(what: str) -> NoReturn:
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} (CI is set: the tlog interop check is required)")
-    pytest.skip(what)
-
-
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
     go = shutil.which("go")
     if go is None:
-        _missing("`go` (>= 1.26, for golang.org/x/mod) not found on PATH")
+        missing("`go` (>= 1.26, for golang.org/x/mod) not found on PATH")
     out = subprocess.run(
         [go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60, check=False
     )
     match = re.match(r"go(\d+)\.(\d+)", out.stdout.strip())
     if match is None or (int(match.group(1)), int(match.group(2))) < MIN_GO:
-        _missing(f"`go` on PATH reports {out.stdout.strip()!r}; the harness needs >= 1.26")
+        missing(f"`go` on PATH reports {out.stdout.strip()!r}; the harness needs >= 1.26")
     binary = tmp_path_factory.mktemp("tlog-harness") / "tlog-harness"
     build = subprocess.run(
         [go, "build", "-o", str(binary), "."],
@@ -52,7 +46,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env={**os.environ, "GOFLAGS": "-mod=mod"},
     )
     if build.returncode != 0:
-        _missing(f"the Go harness {HARNESS_DIR} did not build: {build.stderr.strip()[-400:]}")
+        missing(f"the Go harness {HARNESS_DIR} did not build: {build.stderr.strip()[-400:]}")
     return binary
 
 

@@ -5,27 +5,20 @@ benchmark. Without Go (or when the build fails) the caller is skipped with the r
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from .prerequisites import missing
 
 PEER_DIR = Path(__file__).resolve().parents[1] / "interop" / "blindrsa"
-
-
-def _unavailable(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI is set)")
-    pytest.skip(message)
 
 
 def build_peer(out_dir: Path) -> Path:
     """Builds the peer into ``out_dir``; skips (fails under CI) without ``go`` or on a build error."""
     go = shutil.which("go")
     if go is None:
-        _unavailable("`go` is not on PATH: the circl (Go) blind RSA peer is unavailable")
+        missing("`go` is not on PATH: the circl (Go) blind RSA peer is unavailable")
     binary = out_dir / "blindrsa-peer"
     build = subprocess.run(
         [str(go), "build", "-o", str(binary), "."],
@@ -36,7 +29,7 @@ def build_peer(out_dir: Path) -> Path:
         check=False,
     )
     if build.returncode != 0:
-        _unavailable(f"could not build {PEER_DIR}: {build.stderr.strip()[-300:]}")
+        missing(f"could not build {PEER_DIR}: {build.stderr.strip()[-300:]}")
     return binary
 
 

@@ -12,19 +12,12 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import pytest
+from .prerequisites import missing
 
 HARNESS_DIR = Path(__file__).resolve().parents[1] / "interop" / "go"
 MIN_GO = (1, 25)  # twoway and bhttp v0.0.80 need it
-
-
-def missing(reason: str) -> NoReturn:
-    """Skips the test, or fails it when ``CI`` is set (a missing prerequisite must not pass silently)."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set: a missing prerequisite is a failure)")
-    pytest.skip(reason)
 
 
 def go_binary() -> str:

@@ -21,8 +21,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+
+from .prerequisites import missing
 
 INSTALL = Path(__file__).resolve().parents[2] / "scripts" / "install-postgres.sh"
 START_TIMEOUT_S = 60
@@ -40,10 +43,8 @@ class PostgresServer:
         return f"postgresql://{self.user}@{self.host}:{self.port}/{database}"
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"PostgreSQL is required under CI and could not start: {reason}")
-    pytest.skip(f"PostgreSQL store tests skipped: {reason}")
+def _unavailable(reason: str) -> NoReturn:
+    missing(f"PostgreSQL could not start: {reason}")
 
 
 def _bin_dir() -> Path | None:

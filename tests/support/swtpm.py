@@ -1,4 +1,4 @@
-"""Makes sure the Debian software TPM (swtpm) is there, or skips with the reason.
+"""Makes sure the Debian software TPM (swtpm) is there, or skips with the reason (fails under ``CI``).
 
 ``make test`` installs it first (``scripts/install-swtpm.sh``); this covers a bare ``pytest`` run.
 """
@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
+from .prerequisites import missing
 
 if TYPE_CHECKING:
     from openpcc.node_identity import NodeIdentity
@@ -25,10 +25,10 @@ def ensure_swtpm() -> None:
     if shutil.which("swtpm"):
         return
     if os.geteuid() != 0 or not INSTALL.exists():
-        pytest.skip("swtpm is not installed and we are not root: run scripts/install-swtpm.sh as root")
+        missing("swtpm is not installed and we are not root: run scripts/install-swtpm.sh as root")
     result = subprocess.run([str(INSTALL)], capture_output=True, text=True, check=False)
     if result.returncode != 0 or not shutil.which("swtpm"):
-        pytest.skip(f"scripts/install-swtpm.sh could not install swtpm: {result.stderr.strip()[-300:]}")
+        missing(f"scripts/install-swtpm.sh could not install swtpm: {result.stderr.strip()[-300:]}")
 
 
 @contextmanager

@@ -1,7 +1,9 @@
-"""One loader for the shared third-party vectors (``../shared/vectors/<topic>/``).
+"""One loader for the third-party test vectors (``tests/data/vectors/<topic>/``).
 
-The root is ``$OPENPCC_VECTORS`` if set, else ``<repo>/../shared/vectors``. When a
-topic folder is missing the calling test is skipped with the exact path looked for.
+The root is ``$OPENPCC_VECTORS`` if set, else the repository's copy in ``tests/data/vectors``
+(provenance: its ``README.md``; integrity: its ``SHA256SUMS``). A missing topic folder or file skips
+the calling test with the exact path looked for, and fails it when ``CI`` is set
+(:func:`support.prerequisites.missing`).
 """
 
 from __future__ import annotations
@@ -12,33 +14,28 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
+from .prerequisites import missing
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+REPOSITORY_VECTORS = REPO_ROOT / "tests" / "data" / "vectors"
 
 
 def vectors_root() -> Path:
     override = os.environ.get("OPENPCC_VECTORS")
-    if override:
-        return Path(override)
-    return REPO_ROOT.parent / "shared" / "vectors"
+    return Path(override) if override else REPOSITORY_VECTORS
 
 
 def topic_dir(topic: str) -> Path:
     path = vectors_root() / topic
     if not path.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"shared vectors not found in CI: {path}")
-        pytest.skip(f"shared vectors not found: {path} (set OPENPCC_VECTORS to their root)")
+        missing(f"test vectors not found: {path} (OPENPCC_VECTORS overrides the root)")
     return path
 
 
 def vector_path(topic: str, name: str) -> Path:
     path = topic_dir(topic) / name
     if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"shared vector file not found in CI: {path}")
-        pytest.skip(f"shared vector file not found: {path}")
+        missing(f"test vector file not found: {path}")
     return path
 
 

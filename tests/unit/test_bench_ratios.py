@@ -39,3 +39,19 @@ def test_peer_ratio_is_peer_median_over_ours_and_variants_are_not_peers() -> Non
 def test_a_group_without_openpcc_has_no_ratio() -> None:
     lines = _table([("h", "peer", 1e-3)])
     assert lines[0][0] == "h" and lines[0][-1] == "-"
+
+
+def test_memory_table_lists_rss_and_the_ratio_to_the_peer() -> None:
+    spec = importlib.util.spec_from_file_location("ratios", RATIOS)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    bench = {"stats": {"median": 1.0}}
+    data = {"benchmarks": [
+        bench | {"name": "a", "group": "mem", "extra_info": {"impl": "peer", "rss_mib": 200.0}},
+        bench | {"name": "b", "group": "mem", "extra_info": {"impl": "openpcc", "rss_mib": 150.0}},
+        bench | {"name": "c", "group": "time", "extra_info": {"impl": "openpcc"}},
+    ]}
+    lines = [line.split() for line in module.memory_table(data).splitlines()[2:]]
+    assert lines == [["mem", "openpcc", "150.0", "-"], ["peer", "200.0", "0.75x"]]
+    assert module.memory_table({"benchmarks": data["benchmarks"][2:]}) == ""

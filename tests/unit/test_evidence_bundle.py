@@ -121,7 +121,7 @@ def test_bytes_that_are_not_a_bundle_raise_not_verdict() -> None:
         verify_evidence(b"\xff\xff", Policy.dev(), nonce=b"\0" * 32)
 
 
-# --- verify_evidence on bundles assembled from the shared vectors -------------------------
+# --- verify_evidence on bundles assembled from the repository vectors -------------------------
 
 COS = "go-tpm-tools/extracted/gce-cos-85-nonce9009"
 QUOTE_ONLY = b"""

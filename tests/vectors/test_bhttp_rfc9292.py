@@ -1,4 +1,4 @@
-"""RFC 9292 examples (shared vectors, topic ``bhttp``): decode exactly, re-encode byte for byte."""
+"""RFC 9292 examples (repository vectors, topic ``bhttp``): decode exactly, re-encode byte for byte."""
 
 from __future__ import annotations
 

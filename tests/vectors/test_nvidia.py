@@ -1,20 +1,20 @@
-"""NVIDIA GPU and NVSwitch SPDM evidence from the shared vectors, and its mutations."""
+"""NVIDIA GPU and NVSwitch SPDM evidence from the repository vectors, and its mutations."""
 
 from __future__ import annotations
 
 import base64
 import json
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from openpcc.attestation.nvidia import DEVICE_ROOT_PEM, verify_evidence
+
 from tests.support.vectors import load_json, read_bytes
 
-AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
+AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _failed(verdict) -> list[str]:
@@ -100,7 +100,7 @@ def test_expired_and_not_yet_valid_certificates(hopper_pair: bytes) -> None:
     assert "not yet valid" in early.failures[0].detail
     # notAfter is 9999-12-31T23:59:59Z, the last instant a datetime can name: the expiry side is
     # covered by the Rust test (rust/openpcc-attest/tests/vectors_nvidia.rs) with a later instant.
-    assert verify_evidence(hopper_pair, at=datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)).valid
+    assert verify_evidence(hopper_pair, at=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)).valid
 
 
 def test_wrong_root_and_foreign_chain(hopper_pair: bytes, gpu_item: dict) -> None:

@@ -1,5 +1,5 @@
 """RFC 9458 Appendix A and the chunked-OHTTP draft example, byte for byte, plus the reference's 0x0030
-gateway key (spec §13.3). Vectors: ``../shared/vectors/ohttp`` (see its README)."""
+gateway key (spec §13.3). Vectors: ``tests/data/vectors/ohttp`` (see its README)."""
 
 from __future__ import annotations
 

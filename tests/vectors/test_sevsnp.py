@@ -1,17 +1,16 @@
-"""SEV-SNP vectors (../shared/vectors/sev-snp) through the Python API."""
+"""SEV-SNP vectors (tests/data/vectors/sev-snp) through the Python API."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-from support.vectors import load_json, read_bytes
-
 from openpcc.attestation.sevsnp import SevSnpVerifier, parse_report, verify_report
 from openpcc.exceptions import EvidenceFormatError, MalformedInputError
+from support.vectors import load_json, read_bytes
 
 TOPIC = "sev-snp"
-VALID_AT = datetime(2026, 1, 1, tzinfo=timezone.utc)
+VALID_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def failed(verdict) -> list[str]:
@@ -69,7 +68,7 @@ def test_negative_mutations_from_the_readme() -> None:
 def test_validity_window_and_crl() -> None:
     report = read_bytes(TOPIC, "reports/go-sev-guest_milan_v2_report.bin")
     vcek = read_bytes(TOPIC, "vcek/go-sev-guest_milan_vcek.der")
-    late = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    late = datetime(2030, 1, 1, tzinfo=UTC)
     assert failed(verify_report(report, vcek=vcek, at=late)) == ["sevsnp.chain.validity"]
     crl = read_bytes(TOPIC, "crl/openpcc_milan_crl.pem")
     assert verify_report(report, vcek=vcek, crl=crl, at=VALID_AT).valid

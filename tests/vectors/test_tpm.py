@@ -1,4 +1,4 @@
-"""TPM 2.0 vectors (``../shared/vectors/tpm``) through the Python API: every quote gives the
+"""TPM 2.0 vectors (``tests/data/vectors/tpm``) through the Python API: every quote gives the
 outcome ``expected.json`` states; negatives fail with the named check; bad bytes raise the
 specific class from the parse helpers and never crash the verifiers."""
 

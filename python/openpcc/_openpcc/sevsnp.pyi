@@ -1,3 +1,5 @@
+from typing import Self
+
 from .verdict import Verdict
 
 def verify_report(
@@ -11,7 +13,7 @@ def verify_report(
 def parse_report(report: bytes) -> Verdict: ...
 
 class SevSnpVerifier:
-    def __new__(cls, roots: bytes | None = None) -> SevSnpVerifier: ...
+    def __new__(cls, roots: bytes | None = None) -> Self: ...
     def verify(
         self,
         report: bytes,

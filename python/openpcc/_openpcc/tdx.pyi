@@ -1,3 +1,5 @@
+from typing import Self
+
 from .verdict import Verdict
 
 def verify_quote(
@@ -12,7 +14,7 @@ def parse_quote(quote: bytes) -> Verdict: ...
 def verify_azure_hcl(hcl_report: bytes, *, quote: bytes | None = None) -> Verdict: ...
 
 class TdxVerifier:
-    def __new__(cls, root: bytes | None = None) -> TdxVerifier: ...
+    def __new__(cls, root: bytes | None = None) -> Self: ...
     def verify(
         self,
         quote: bytes,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from openpcc.exceptions import EvidenceFormatError
 
@@ -13,7 +13,7 @@ def unix_seconds(at: datetime | None) -> int:
     if at is None:
         return int(time.time())
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
+        at = at.replace(tzinfo=UTC)
     seconds = int(at.timestamp())
     if seconds < 0:
         raise EvidenceFormatError("instant before 1970 is not supported")

@@ -9,7 +9,7 @@ the signed opaque data. Claims: ``devices`` with ``measurements`` (block index â
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from openpcc._openpcc import nvidia as _nvidia
 from openpcc.attestation.verdict import Verdict
@@ -42,7 +42,7 @@ def verify_evidence(
 
 def _unix_seconds(at: datetime | None) -> int:
     if at is None:
-        at = datetime.now(timezone.utc)
+        at = datetime.now(UTC)
     elif at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
+        at = at.replace(tzinfo=UTC)
     return max(0, int(at.timestamp()))

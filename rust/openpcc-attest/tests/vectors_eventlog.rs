@@ -1,4 +1,4 @@
-//! Every TCG event log in the shared vectors replays to its expected PCRs; mutations fail cleanly.
+//! Every TCG event log in the repository vectors replays to its expected PCRs; mutations fail cleanly.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! NVIDIA GPU and `NVSwitch` SPDM evidence from the shared vectors: every sample valid, every
+//! NVIDIA GPU and `NVSwitch` SPDM evidence from the repository vectors: every sample valid, every
 //! mutation rejected with the check that catches it.
 
 mod common;

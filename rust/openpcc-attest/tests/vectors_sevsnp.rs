@@ -1,4 +1,4 @@
-//! SEV-SNP vectors from `../shared/vectors/sev-snp` (see its README): every sample gives its stated
+//! SEV-SNP vectors from `tests/data/vectors/sev-snp` (see its README): every sample gives its stated
 //! outcome, every listed mutation is rejected by the right check, bad input never panics.
 
 #![allow(clippy::many_single_char_names)] // d = vectors dir, t = instant, v = verdict...

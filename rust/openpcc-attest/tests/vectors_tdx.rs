@@ -1,4 +1,4 @@
-//! TDX vectors from `../shared/vectors/tdx` (see its README): every quote parses to its stated
+//! TDX vectors from `tests/data/vectors/tdx` (see its README): every quote parses to its stated
 //! fields, verifies with its collateral to the stated outcome at the stated instants, every listed
 //! mutation is rejected, bad input never panics.
 

@@ -1,4 +1,4 @@
-//! TPM 2.0 vectors from `../shared/vectors/tpm` (go-attestation, go-tpm-tools, openpcc): every
+//! TPM 2.0 vectors from `tests/data/vectors/tpm` (go-attestation, go-tpm-tools, openpcc): every
 //! quote gives the outcome `expected.json` states, the derived negatives fail with the named
 //! check, and mutated input never panics.
 

@@ -1,21 +1,15 @@
-//! RFC 9292 examples from the shared vectors folder (`$OPENPCC_VECTORS/bhttp`, default
-//! `../shared/vectors` beside the repository). Skipped with a message when the folder is missing.
+//! RFC 9292 examples from the repository's vectors (`tests/data/vectors/bhttp`, or `$OPENPCC_VECTORS/bhttp`).
+//! Skipped with a message when the file is missing, and failed when `CI` is set.
 
-use std::path::PathBuf;
+#[path = "../../test-support/prerequisites.rs"]
+mod prerequisites;
 
 use openpcc_bhttp::{decode, encode, EncodeOptions, Event, Field, Framing, Message, StreamDecoder};
 use serde_json::Value;
 
 fn cases() -> Option<Vec<Value>> {
-    let root = std::env::var_os("OPENPCC_VECTORS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
-        PathBuf::from,
-    );
-    let path = root.join("bhttp/rfc9292-examples.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("skipped: {} not found", path.display());
-        return None;
-    };
+    let path = prerequisites::vector_file("bhttp", "rfc9292-examples.json")?;
+    let text = std::fs::read_to_string(&path).unwrap();
     let doc: Value = serde_json::from_str(&text).unwrap();
     Some(doc["cases"].as_array().unwrap().clone())
 }

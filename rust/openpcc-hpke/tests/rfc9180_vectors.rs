@@ -1,31 +1,16 @@
-//! Every case of the RFC 9180 test vectors (`../shared/vectors/hpke/test-vectors.json.gz`): key derivation,
+//! Every case of the RFC 9180 test vectors (`tests/data/vectors/hpke/test-vectors.json.gz`): key derivation,
 //! every encryption in order (sender and recipient) and every export, in all four modes.
 
+#[path = "../../test-support/prerequisites.rs"]
+mod prerequisites;
+
 use std::io::Read;
-use std::path::PathBuf;
 
 use openpcc_hpke::{Aead, Error, RecipientOptions, SenderOptions, Suite};
 use serde_json::Value;
 
-fn vectors_file(name: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("OPENPCC_VECTORS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
-        PathBuf::from,
-    );
-    let path = root.join("hpke").join(name);
-    if path.exists() {
-        Some(path)
-    } else {
-        println!(
-            "skipped: HPKE vectors not found at {} (set OPENPCC_VECTORS)",
-            path.display()
-        );
-        None
-    }
-}
-
 fn load(name: &str) -> Option<Vec<Value>> {
-    let path = vectors_file(name)?;
+    let path = prerequisites::vector_file("hpke", name)?;
     let mut text = String::new();
     let mut file = std::fs::File::open(&path).unwrap();
     if path.extension().is_some_and(|ext| ext == "gz") {
@@ -155,8 +140,10 @@ fn check_case(case: &Value) -> Result<(usize, usize), Error> {
 }
 
 /// circl's `X25519Kyber768Draft00` vectors (`hpke/testdata/hybrid-x25119-kyber768-test-vectors.json`, removed
-/// from circl in 1987ada). Not among the shared vectors yet: the test runs when the file is put there.
+/// from circl in 1987ada). Not among the repository's vectors: ignored (and counted as such) until the file is
+/// added to `tests/data/vectors/hpke`; `cargo test -- --ignored` runs it.
 #[test]
+#[ignore = "hpke/hybrid-x25119-kyber768-test-vectors.json is not among the repository's vectors"]
 fn circl_hybrid_cases() {
     let Some(cases) = load("hybrid-x25119-kyber768-test-vectors.json") else {
         return;

@@ -1,8 +1,11 @@
 //! Re-runs the circl generator (tests/interop/kyber) with `go run` and checks its output, plus
 //! extra SHAKE-derived vectors, against this crate. Skips when `go` is not on PATH or when
-//! `OPENPCC_SKIP_LIVE_GO` is set (for machines with Go but without the module proxy or cache).
+//! `OPENPCC_SKIP_LIVE_GO` is set (for machines with Go but without the module proxy or cache);
+//! with `CI` set either one fails instead.
 
 mod common;
+#[path = "../../test-support/prerequisites.rs"]
+mod prerequisites;
 
 use std::process::Command;
 
@@ -18,11 +21,11 @@ fn go_available() -> bool {
 #[test]
 fn live_circl_output_matches_committed_file_and_this_crate() {
     if std::env::var_os("OPENPCC_SKIP_LIVE_GO").is_some() {
-        eprintln!("skipping live circl cross-check: OPENPCC_SKIP_LIVE_GO is set");
+        prerequisites::missing("live circl cross-check: OPENPCC_SKIP_LIVE_GO is set");
         return;
     }
     if !go_available() {
-        eprintln!("skipping live circl cross-check: `go` is not on PATH");
+        prerequisites::missing("live circl cross-check: `go` is not on PATH");
         return;
     }
     let output = Command::new("go")

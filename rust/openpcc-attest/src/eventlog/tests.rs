@@ -1,4 +1,4 @@
-//! Synthetic logs: layouts, replay rules and malformed headers, independent of the shared vectors.
+//! Synthetic logs: layouts, replay rules and malformed headers, independent of the repository vectors.
 
 use super::*;
 use crate::eventlog::types::HashAlg;

@@ -1,24 +1,17 @@
-//! Shared-vectors lookup and verdict helpers for the integration tests of this crate.
+//! Vectors lookup and verdict helpers for the integration tests of this crate.
 // Each test crate compiles this module on its own and uses only part of it.
+
+#[path = "../../../test-support/prerequisites.rs"]
+mod prerequisites;
 
 use std::path::{Path, PathBuf};
 
 use openpcc_attest::Verdict;
 
-/// `$OPENPCC_VECTORS/<topic>` (default `../shared/vectors/<topic>` beside the repo), or `None`
-/// (with a note on stderr) when it is absent so the tests skip instead of failing.
+/// `$OPENPCC_VECTORS/<topic>` (default: the repository's `tests/data/vectors/<topic>`), or `None`
+/// (with a note on stderr) when it is absent so the tests skip; under `CI` a missing topic panics.
 pub(crate) fn vectors_dir(topic: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("OPENPCC_VECTORS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
-        PathBuf::from,
-    );
-    let dir = root.join(topic);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: shared vectors not found at {}", dir.display());
-        None
-    }
+    prerequisites::topic_dir(topic)
 }
 
 /// The bytes of `dir/name`; panics naming the file when it cannot be read.

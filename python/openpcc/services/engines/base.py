@@ -1,0 +1,465 @@
+"""The interface every inference engine implements, and what the engines share.
+
+An engine takes an OpenAI-style completion request (the path and the parsed JSON body) and answers an
+:class:`EngineResponse`: an async iterator of the bytes to send back, exactly as the OpenAI API frames
+them (``data: {...}\\n\\n`` server-sent events ending with ``data: [DONE]\\n\\n`` for ``stream=true``,
+one JSON body otherwise), and the token counts for the refund once it ends.
+
+``await engine.open(path, body)`` validates the request and raises an :class:`~openpcc.exceptions.EngineError`
+before anything is sent (bad body, unknown model or path), so the caller can still choose the HTTP
+status. Errors after that (an upstream dying mid-stream) are raised by the iteration. Closing the response
+(``aclose()``, leaving ``async with``, or cancelling the task that iterates) stops the generation at
+once; :attr:`EngineResponse.usage` then holds the tokens generated so far and no longer changes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from openpcc.exceptions import (
+    EndpointNotFoundError,
+    EngineError,
+    EngineRequestError,
+    ModelNotFoundError,
+)
+
+CHAT_PATH = "/v1/chat/completions"
+COMPLETIONS_PATH = "/v1/completions"
+PATHS = (CHAT_PATH, COMPLETIONS_PATH)
+SSE_CONTENT_TYPE = "text/event-stream"
+JSON_CONTENT_TYPE = "application/json"
+SSE_DONE = b"data: [DONE]\n\n"
+MAX_STOP_SEQUENCES = 4
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens read and written by one request (what the node's refund is computed from)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_openai(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """A validated request. ``messages`` for chat, ``prompt`` for a plain completion; ``body`` is the
+    request as received (what an upstream engine forwards)."""
+
+    path: str
+    model: str
+    stream: bool
+    include_usage: bool
+    max_tokens: int | None
+    temperature: float
+    top_p: float
+    stop: tuple[str, ...]
+    seed: int | None
+    messages: tuple[Message, ...] = ()
+    prompt: str = ""
+    body: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_chat(self) -> bool:
+        return self.path == CHAT_PATH
+
+
+# --- validating requests -------------------------------------------------------------
+
+
+def parse_request(path: str, body: Any, models: Sequence[str] | None) -> CompletionRequest:
+    """``body`` checked as the OpenAI API checks it; ``models`` are the names served (None: any)."""
+    if path not in PATHS:
+        raise EndpointNotFoundError(f"no engine endpoint at this path; endpoints: {', '.join(PATHS)}")
+    if not isinstance(body, dict):
+        raise EngineRequestError("the request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise EngineRequestError("'model' must be a non-empty string", param="model")
+    if models is not None and model not in models:
+        raise ModelNotFoundError("the requested model is not served by this node", param="model")
+    if body.get("n", 1) != 1 or isinstance(body.get("n"), bool):
+        raise EngineRequestError("only n=1 is supported", param="n")
+    stream = _optional(body, "stream", bool, False)
+    options = body.get("stream_options")
+    if options is not None and not stream:
+        raise EngineRequestError("'stream_options' is only allowed when 'stream' is true", param="stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise EngineRequestError("'stream_options' must be an object", param="stream_options")
+    include_usage = _optional(options or {}, "include_usage", bool, False, param="stream_options.include_usage")
+    common = {
+        "path": path, "model": model, "stream": stream, "include_usage": include_usage,
+        "max_tokens": _max_tokens(body), "temperature": _number(body, "temperature", 1.0, 0.0, 2.0),
+        "top_p": _number(body, "top_p", 1.0, 0.0, 1.0), "stop": _stop(body.get("stop")),
+        "seed": _optional(body, "seed", int, None), "body": body,
+    }
+    if path == CHAT_PATH:
+        return CompletionRequest(messages=_messages(body.get("messages")), **common)
+    return CompletionRequest(prompt=_prompt(body.get("prompt")), **common)
+
+
+def _optional(body: Mapping[str, Any], key: str, kind: type, default: Any, *, param: str | None = None) -> Any:
+    value = body.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise EngineRequestError(f"'{param or key}' must be a {kind.__name__}", param=param or key)
+    return value
+
+
+def _number(body: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise EngineRequestError(f"'{key}' must be a number from {low:g} to {high:g}", param=key)
+    return float(value)
+
+
+def _max_tokens(body: Mapping[str, Any]) -> int | None:
+    key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    value = _optional(body, key, int, None)
+    if value is not None and value < 1:
+        raise EngineRequestError(f"'{key}' must be at least 1", param=key)
+    return value
+
+
+def _stop(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    stops = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(stops, list) or len(stops) > MAX_STOP_SEQUENCES
+        or not all(isinstance(s, str) and s for s in stops)
+    ):
+        raise EngineRequestError(
+            f"'stop' must be a non-empty string or a list of at most {MAX_STOP_SEQUENCES} of them", param="stop"
+        )
+    return tuple(stops)
+
+
+def _messages(value: Any) -> tuple[Message, ...]:
+    if not isinstance(value, list) or not value:
+        raise EngineRequestError("'messages' must be a non-empty array", param="messages")
+    return tuple(_message(item, i) for i, item in enumerate(value))
+
+
+def _message(item: Any, index: int) -> Message:
+    param = f"messages.[{index}]"
+    if not isinstance(item, dict) or item.get("role") not in _ROLES:
+        raise EngineRequestError(
+            f"{param} must be an object with a 'role' among {', '.join(sorted(_ROLES))}", param=param
+        )
+    content = item.get("content")
+    if isinstance(content, list):
+        content = _text_parts(content, param)
+    if not isinstance(content, str):
+        raise EngineRequestError(f"{param}.content must be a string or an array of text parts", param=param)
+    return Message(item["role"], content)
+
+
+def _text_parts(parts: list[Any], param: str) -> str:
+    texts = []
+    for part in parts:
+        if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+            raise EngineRequestError(f"{param}.content supports only parts of type 'text'", param=param)
+        texts.append(part["text"])
+    return "".join(texts)
+
+
+def _prompt(value: Any) -> str:
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, str):
+        raise EngineRequestError("'prompt' must be a string (one prompt per request)", param="prompt")
+    return value
+
+
+# --- OpenAI framing -----------------------------------------------------------------
+
+
+def error_body(exc: EngineError) -> dict[str, Any]:
+    """The OpenAI error object for ``exc`` (``{"error": {"message", "type", "param", "code"}}``)."""
+    return {"error": {"message": str(exc), "type": exc.error_type, "param": exc.param, "code": exc.code}}
+
+
+def json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sse_event(obj: Any) -> bytes:
+    """One server-sent event as the OpenAI API writes it: ``data: <json>`` and a blank line."""
+    return b"data: " + json_bytes(obj) + b"\n\n"
+
+
+class Framer:
+    """Turns generated text into the OpenAI API's chunks and bodies for one request."""
+
+    def __init__(self, request: CompletionRequest) -> None:
+        self.request = request
+        prefix = "chatcmpl-" if request.is_chat else "cmpl-"
+        self.id = prefix + secrets.token_hex(12)
+        self.created = int(time.time())
+        self.object = "chat.completion" if request.is_chat else "text_completion"
+
+    def _envelope(self, chunk: bool) -> dict[str, Any]:
+        kind = self.object + ".chunk" if chunk and self.request.is_chat else self.object
+        return {"id": self.id, "object": kind, "created": self.created, "model": self.request.model}
+
+    def _choice(self, text: str, finish_reason: str | None, *, first: bool) -> dict[str, Any]:
+        if not self.request.is_chat:
+            return {"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}
+        delta: dict[str, Any] = {"role": "assistant", "content": text} if first else {"content": text}
+        if finish_reason is not None and not text:
+            delta = {}
+        return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+
+    def chunk(self, text: str, finish_reason: str | None = None, *, first: bool = False) -> bytes:
+        obj = self._envelope(True) | {"choices": [self._choice(text, finish_reason, first=first)]}
+        if self.request.include_usage:
+            obj["usage"] = None
+        return sse_event(obj)
+
+    def usage_chunk(self, usage: Usage) -> bytes:
+        return sse_event(self._envelope(True) | {"choices": [], "usage": usage.as_openai()})
+
+    def body(self, text: str, finish_reason: str, usage: Usage) -> bytes:
+        if self.request.is_chat:
+            choice: dict[str, Any] = {
+                "index": 0, "message": {"role": "assistant", "content": text},
+                "logprobs": None, "finish_reason": finish_reason,
+            }
+        else:
+            choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}
+        return json_bytes(self._envelope(False) | {"choices": [choice], "usage": usage.as_openai()})
+
+
+class StopMatcher:
+    """Cuts generated text at the first stop sequence, holding back a tail that may begin one."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = tuple(stops)
+        self._pending = ""
+        self.stopped = False
+
+    def feed(self, text: str) -> str:
+        """The text that can be sent now; sets :attr:`stopped` when a stop sequence appeared."""
+        if not self.stops:
+            return text
+        self._pending += text
+        cut = min((i for s in self.stops if (i := self._pending.find(s)) >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            out, self._pending = self._pending[:cut], ""
+            return out
+        keep = max((_overlap(self._pending, s) for s in self.stops), default=0)
+        out = self._pending[: len(self._pending) - keep]
+        self._pending = self._pending[len(out):]
+        return out
+
+    def flush(self) -> str:
+        """What was held back, once generation ended without a stop sequence."""
+        out, self._pending = self._pending, ""
+        return out
+
+
+def _overlap(text: str, stop: str) -> int:
+    """The length of the longest end of ``text`` that is a proper start of ``stop``."""
+    for n in range(min(len(text), len(stop) - 1), 0, -1):
+        if text.endswith(stop[:n]):
+            return n
+    return 0
+
+
+_WORD_TOKEN = re.compile(r"\s*\S+|\s+")
+
+
+def word_tokens(text: str) -> list[str]:
+    """``text`` cut into words with their leading spaces; joined back they give ``text`` exactly."""
+    return _WORD_TOKEN.findall(text)
+
+
+# --- responses and engines -------------------------------------------------------------
+
+
+class EngineResponse:
+    """One answer: iterate it for the bytes to send, read :attr:`usage` when it ends.
+
+    Use it as ``async with`` (or call :meth:`aclose`) so that a consumer that stops early stops the
+    generation too.
+    """
+
+    def __init__(
+        self, request: CompletionRequest, pieces: Callable[[EngineResponse], AsyncIterator[bytes]]
+    ) -> None:
+        self.request = request
+        self._usage: Usage | None = None
+        self.finished = False
+        self._pieces = pieces(self)
+
+    @property
+    def stream(self) -> bool:
+        return self.request.stream
+
+    @property
+    def content_type(self) -> str:
+        return SSE_CONTENT_TYPE if self.request.stream else JSON_CONTENT_TYPE
+
+    @property
+    def usage(self) -> Usage | None:
+        """The token counts: final once the iteration ended or was closed; None when the engine cannot
+        know them (an upstream cut off before it reported usage)."""
+        return self._usage
+
+    def set_usage(self, usage: Usage | None) -> None:
+        """For engines: record the counts so far (called as tokens arrive and at the end)."""
+        if not self.finished:
+            self._usage = usage
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        try:
+            async for piece in self._pieces:
+                yield piece
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stops the generation (if still running) and freezes :attr:`usage`."""
+        if self.finished:
+            return
+        try:
+            await self._pieces.aclose()  # type: ignore[attr-defined]
+        finally:
+            self.finished = True
+
+    async def read(self) -> bytes:
+        """The whole answer (for ``stream=false``, the JSON body)."""
+        return b"".join([piece async for piece in self])
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class Engine(ABC):
+    """An inference engine. ``models``: the model names it serves (None: whatever its upstream serves)."""
+
+    name: str
+
+    @property
+    @abstractmethod
+    def models(self) -> tuple[str, ...] | None: ...
+
+    async def open(self, path: str, body: Any) -> EngineResponse:
+        """Validates the request and starts answering it (raises EngineError before any byte is sent)."""
+        request = parse_request(path, body, self.models)
+        return await self._open(request)
+
+    @abstractmethod
+    async def _open(self, request: CompletionRequest) -> EngineResponse: ...
+
+    async def check(self) -> str | None:
+        """None when the engine can answer, else a short reason (a node's readiness check)."""
+        return None
+
+    async def aclose(self) -> None:
+        """Releases what the engine holds (HTTP sessions, the model)."""
+
+
+class TextEngine(Engine):
+    """An engine that generates text itself (echo, embedded llama.cpp): the framing is done here.
+
+    ``max_tokens`` caps every answer: a request without ``max_tokens`` gets this many at most, one
+    asking for more gets this many.
+    """
+
+    def __init__(self, max_tokens: int) -> None:
+        self.max_tokens = max_tokens
+
+    def token_limit(self, request: CompletionRequest) -> int:
+        return min(request.max_tokens or self.max_tokens, self.max_tokens)
+
+    @abstractmethod
+    def _prepare(self, request: CompletionRequest) -> tuple[int, Any]:
+        """The prompt's token count and whatever :meth:`_generate` needs (raises ContextLengthError
+        when the prompt does not fit)."""
+
+    @abstractmethod
+    def _generate(self, request: CompletionRequest, prepared: Any, counts: list[int]) -> AsyncIterator[str]:
+        """Text pieces, one per generated token; ``counts[0]`` is incremented per token generated (also
+        for tokens whose text is held back or cut by a stop sequence). Stops after :meth:`token_limit`
+        tokens; closing the iterator stops the generation."""
+
+    async def _open(self, request: CompletionRequest) -> EngineResponse:
+        prompt_tokens, prepared = self._prepare(request)
+        response = EngineResponse(request, lambda r: self._frame(request, prompt_tokens, prepared, r))
+        response.set_usage(Usage(prompt_tokens, 0))
+        return response
+
+    async def _frame(
+        self, request: CompletionRequest, prompt_tokens: int, prepared: Any, response: EngineResponse
+    ) -> AsyncIterator[bytes]:
+        counts = [0]
+        framer = Framer(request)
+        stop = StopMatcher(request.stop)
+        texts: list[str] = []
+        if request.stream and request.is_chat:
+            yield framer.chunk("", first=True)  # the role, as the OpenAI API opens a chat stream
+        tokens = self._generate(request, prepared, counts)
+        try:
+            async for piece in tokens:
+                response.set_usage(Usage(prompt_tokens, counts[0]))
+                text = stop.feed(piece)
+                if request.stream and text:
+                    yield framer.chunk(text)
+                texts.append(text)
+                if stop.stopped:
+                    break
+        finally:
+            await tokens.aclose()  # type: ignore[attr-defined]
+            response.set_usage(Usage(prompt_tokens, counts[0]))
+        tail = stop.flush()
+        texts.append(tail)
+        reason = "length" if not stop.stopped and counts[0] >= self.token_limit(request) else "stop"
+        usage = Usage(prompt_tokens, counts[0])
+        if not request.stream:
+            yield framer.body("".join(texts), reason, usage)
+            return
+        if tail:
+            yield framer.chunk(tail)
+        yield framer.chunk("", reason)
+        if request.include_usage:
+            yield framer.usage_chunk(usage)
+        yield SSE_DONE
