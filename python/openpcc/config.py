@@ -243,10 +243,6 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
 }
 
 
-def _non_negative(value: float) -> str | None:
-    return None if value >= 0 and math.isfinite(value) else "must be 0 or more"
-
-
 # The client profile ([client]): what `openpcc chat`, `openpcc proxy` and `openpcc.Client()` share.
 CLIENT = "client"
 CLIENT_SETTINGS: tuple[Setting, ...] = (

@@ -16,7 +16,8 @@ from pathlib import Path
 from openpcc import config
 from openpcc.credits import Credit
 from openpcc.wallet import HTTPBankClient, Wallet, WalletSettings, direct_transport
-from support.currency_key import load_test_currency_key
+
+from .currency_key import load_test_currency_key
 
 
 def main() -> None:
