@@ -310,8 +310,27 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
 }
 
 
+# The client profile ([client]): what `openpcc chat`, `openpcc proxy` and `openpcc.Client()` share.
+CLIENT = "client"
+CLIENT_SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", str, "", "directory of the wallet file, its key and lock; empty: `<home>/client`"),
+    Setting("auth_url", str, "http://127.0.0.1:3000", "the auth bank (withdrawals with the API key)"),
+    Setting("bank_url", str, "http://127.0.0.1:3500", "the blind bank, when reached without OHTTP"),
+    Setting("api_key_file", str, "", "a 0600 file holding the auth bank API key; empty: the wallet cannot get new money"),
+    Setting("credit_amount", int, 262144, "value of each credit the wallet keeps for one request", lambda v: _positive(v)),
+    Setting("concurrency", int, 2, "requests expected at once; the wallet keeps at least this many credits", lambda v: _positive(v)),
+    Setting("low_water", int, 0, "refill when fewer credits are held; 0: `concurrency`", lambda v: _non_negative(v)),
+    Setting("batch", int, 0, "credits withdrawn per refill (1..15); 0: 2 x `concurrency`", lambda v: _non_negative(v)),
+    Setting("source_amount", int, 0, "amount taken from the auth bank when the blind account runs dry; 0: 10 x `credit_amount`", lambda v: _non_negative(v)),
+    Setting("max_delay", float, 5.0, "upper bound of the random wait (seconds) between bank operations; 0: none", _non_negative),
+    Setting("use_keyring", bool, True, "keep the wallet file's key in the system keyring when one works (else a 0600 file)"),
+)
+
+
 def settings_for(role: str) -> tuple[Setting, ...]:
     """Every setting of ``role`` with the role's own defaults applied."""
+    if role == CLIENT:
+        return CLIENT_SETTINGS
     if role not in ROLE_SETTINGS:
         raise UnknownSettingError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     overrides = ROLE_DEFAULTS.get(role, {})
@@ -408,6 +427,10 @@ class Config:
     tables: Mapping[str, Mapping[str, Any]]
     env: Mapping[str, str]
 
+    def client(self) -> RoleConfig:
+        """The client profile (``[client]``, ``OPENPCC_CLIENT_<KEY>``): the wallet's settings."""
+        return self.role(CLIENT)
+
     def role(self, role: str, name: str | None = None) -> RoleConfig:
         """The validated settings of ``role`` (and node ``name``): file, then environment, then defaults."""
         settings = {s.key: s for s in settings_for(role)}
@@ -490,8 +513,8 @@ def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
 def _check_tables(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     tables: dict[str, Mapping[str, Any]] = {}
     for role, table in document.items():
-        if role not in ROLE_SETTINGS:
-            raise UnknownSettingError(f"unknown table [{role}]; roles: {', '.join(ROLES)}")
+        if role not in ROLE_SETTINGS and role != CLIENT:
+            raise UnknownSettingError(f"unknown table [{role}]; roles: {', '.join(ROLES)}, {CLIENT}")
         if not isinstance(table, dict):
             raise ConfigSyntaxError(f"{role} must be a table ([{role}])")
         if role in NAMED_ROLES:
@@ -564,6 +587,9 @@ def settings_markdown() -> str:
             default = _shown(s.default) + (" + the node's index" if role in NAMED_ROLES and s.key == "port" else "")
             lines.append(f"| `{s.key}` | {s.kind.__name__} | {default} | {s.help} |")
         lines.append("")
+    lines += [f"### `[{CLIENT}]` (the client profile)", "", "| setting | type | default | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{s.key}` | {s.kind.__name__} | {_shown(s.default)} | {s.help} |" for s in CLIENT_SETTINGS]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -572,3 +598,5 @@ def iter_settings() -> Iterator[tuple[str, Setting]]:
     for role in ROLES:
         for s in SETTINGS[role]:
             yield role, s
+    for s in CLIENT_SETTINGS:
+        yield CLIENT, s

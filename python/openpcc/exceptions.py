@@ -519,6 +519,32 @@ class RefundRefusedError(CreditError):
     """A refund above the credit spent, for a node the caller has not admitted, or asked for twice."""
 
 
+# --- the client's wallet (openpcc.wallet) -------------------------------------
+
+
+class WalletError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.wallet``."""
+
+
+class WalletFileError(WalletError, MalformedInputError):
+    """The wallet file does not decrypt (tampered, or another key) or its content does not parse."""
+
+
+class WalletEmptyError(WalletError):
+    """The wallet holds no credit of the value asked for and could not get one."""
+
+
+class BankRequestError(WalletError):
+    """A bank refused a wallet's request or could not be reached: ``status`` (0: unreachable), the bank's
+    error ``code`` when it sent one, and its ``reason``."""
+
+    def __init__(self, status: int, code: int | None, reason: str | None) -> None:
+        self.status = status
+        self.code = code
+        self.reason = reason
+        super().__init__(f"bank request failed: status {status}, code {code}: {reason or 'no reason given'}")
+
+
 # --- transparency (openpcc.transparency: Sigstore bundles, statements, logs) ---
 
 

@@ -144,3 +144,17 @@ def test_every_setting_is_documented() -> None:
     for role, setting in config.iter_settings():
         assert f"| `{setting.key}` |" in documented, (role, setting.key)
         assert setting.help
+
+
+def test_the_client_profile(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[client]\nconcurrency = 4\nmax_delay = 0\n')
+    profile = config.load(path, env={"OPENPCC_HOME": str(tmp_path), "OPENPCC_CLIENT_CREDIT_AMOUNT": "64"}).client()
+    assert (profile["concurrency"], profile["max_delay"], profile["credit_amount"]) == (4, 0.0, 64)
+    assert profile.data_dir == tmp_path / "client" and profile["use_keyring"] is True
+    path.write_text('[client]\nconcurency = 4\n')
+    with pytest.raises(UnknownSettingError):
+        config.load(path, env={}).client()
+    path.write_text('[client]\nmax_delay = -1\n')
+    with pytest.raises(SettingValueError):
+        config.load(path, env={}).client()

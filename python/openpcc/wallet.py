@@ -1,0 +1,765 @@
+"""The client's wallet: credits kept ready for requests, safe across crashes and processes (spec §8.7).
+
+The wallet holds blinded credits of one value (``credit_amount``) in a local file, and one pseudonymous
+account at the blind bank (a random 32-byte bearer token) where money waits between uses:
+
+* **refill** (:meth:`Wallet.refill`): when fewer than ``low_water`` credits are held, withdraw a batch from
+  the blind account; when the account cannot pay for it, first withdraw ``source_amount`` from the auth
+  bank with the API key and deposit it into the account;
+* **take** (:meth:`Wallet.take`) hands one credit out, removed from the file before the caller sees it, so
+  no two callers (threads or processes sharing the file) ever get the same credit;
+  :meth:`Wallet.give_back` puts back one the caller did not spend;
+* **refunds** (:meth:`Wallet.deposit_refund`): an unblinded refund is exchanged for a blinded credit of the
+  same value, which is deposited into the account (consolidated);
+* **close** (:meth:`Wallet.close`) deposits every held credit into the account;
+* **status** (:meth:`Wallet.status`) reports what is held, by value, and the pending operations.
+
+Crash safety: before each bank call the operation is written to the file (write-ahead), with everything
+needed to finish it (the blinding secrets of the credits asked for, the credit being deposited). A process
+that dies mid-call leaves the operation in the file; the next process to open the wallet finishes it.
+Every bank operation the wallet uses can be repeated safely except ``/exchange``: a withdrawal is repeated
+with the same blinded messages (the bank answers a repeat with the same signatures, without a second
+debit), a deposit repeated is either accepted or refused as already spent, and an auth withdrawal is
+idempotent the same way. A repeated exchange whose first attempt reached the bank is refused as spent and
+its value is lost: :meth:`Wallet.status` counts it in ``lost``.
+
+Every change is saved by writing a new file, fsync and an atomic rename, under an exclusive
+``fcntl.flock`` on ``<file>.lock`` held for the whole operation (bank calls included). The file is
+encrypted with AES-256-GCM; its key is in the system keyring when ``keyring`` is installed with a working
+backend, else in ``<file>.key`` (mode 0600). A file that does not decrypt or parse raises
+:class:`~openpcc.exceptions.WalletFileError`.
+
+This module is a library: it never imports :mod:`openpcc.services`. Bank calls go through a
+:class:`BankClient`; :class:`HTTPBankClient` speaks the reference's protobuf bodies over a pluggable
+:data:`Transport` (direct HTTP here; in production the blind bank is reached through OHTTP).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import importlib
+import json
+import os
+import secrets
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from openpcc import blindrsa, config
+from openpcc.compute import decode_message, encode_message
+from openpcc.credits import NONCE_QUANTUM_SECONDS, Credit, Nonce, PendingCredit, Value
+from openpcc.exceptions import (
+    BankRequestError,
+    InsufficientBalanceError,
+    InvalidCreditError,
+    MalformedInputError,
+    NonceConsumedError,
+    WalletEmptyError,
+    WalletError,
+    WalletFileError,
+)
+
+ACCOUNT_TOKEN_LENGTH = 32
+MAX_BATCH = 15
+BANK_HOST = "confsec-bank.invalid"
+API_KEY_HEADER = "cf-authorization"
+ERROR_CODE_HEADER = "X-Openpcc-Error-Code"
+_MAGIC = b"OPCCWAL1"
+_FORMAT = 1
+_KEYRING_SERVICE = "openpcc-wallet"
+# The blind bank's error codes the wallet acts on (docs/errors.md).
+_CODE_NONCE_CONSUMED = 402
+_CODE_INSUFFICIENT_BALANCE = 500
+
+
+# --- transport and bank client -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+Transport = Callable[[str, str, dict[str, str], bytes], Response]
+"""``transport(method, path, headers, body)``: sends one inner HTTP request to a fixed origin."""
+
+
+def direct_transport(base_url: str, timeout: float = 30.0) -> Transport:
+    """A transport that sends plain HTTP to ``base_url`` (tests, and banks reached without OHTTP)."""
+    base = base_url.rstrip("/")
+
+    def send(method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
+        # Host names the inner request's origin for OHTTP; sent directly, the URL's host is right.
+        sent = {k: v for k, v in headers.items() if k.lower() != "host"}
+        request = urllib.request.Request(
+            base + path, data=body or None, method=method, headers=sent
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
+                return Response(reply.status, dict(reply.headers), reply.read())
+        except urllib.error.HTTPError as exc:
+            return Response(exc.code, dict(exc.headers), exc.read())
+        except (urllib.error.URLError, OSError) as exc:
+            raise BankRequestError(0, None, f"bank unreachable: {type(exc).__name__}") from None
+
+    if not base.startswith(("http://", "https://")):
+        raise WalletError("bank URL must be http:// or https://")
+    return send
+
+
+class BankClient(Protocol):
+    """What the wallet needs from the auth bank (API key) and the blind bank (bearer account tokens)."""
+
+    def auth_withdraw(self, value: Value, blinded_message: bytes) -> bytes: ...
+
+    def deposit(self, account: bytes, credit: Credit) -> int: ...
+
+    def withdraw(
+        self, account: bytes, requests: list[tuple[Value, bytes]]
+    ) -> tuple[int, list[bytes]]: ...
+
+    def exchange(self, credit: Credit, blinded_message: bytes) -> bytes: ...
+
+    def balance(self, account: bytes) -> int: ...
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: Any) -> bytes:
+    try:
+        return base64.b64decode(str(text or ""), validate=True)
+    except ValueError:
+        raise MalformedInputError("bank answer holds a field that does not decode") from None
+
+
+def _currency(value: Value) -> dict[str, str]:
+    return {"currency": _b64(value.blind_bytes)}
+
+
+def _credit_message(credit: Credit) -> dict[str, Any]:
+    return decode_message("csprotos.Credit", credit.encode())
+
+
+class HTTPBankClient:
+    """:class:`BankClient` over the reference's endpoints and protobuf bodies (spec §1.3)."""
+
+    def __init__(self, bank: Transport, auth: Transport | None = None, api_key: str = "") -> None:
+        self._bank = bank
+        self._auth = auth
+        self._api_key = api_key
+
+    def _call(
+        self,
+        transport: Transport,
+        path: str,
+        name: str,
+        message: dict[str, Any],
+        headers: dict[str, str],
+    ) -> dict[str, Any]:
+        body = encode_message(f"csprotos.{name}Request", message)
+        reply = transport(
+            "POST", path, {"Content-Type": "application/octet-stream", **headers}, body
+        )
+        if reply.status != 200:
+            raise _rejection(reply)
+        return decode_message(f"csprotos.{name}Response", reply.body)
+
+    def _bank_call(self, path: str, name: str, message: dict[str, Any]) -> dict[str, Any]:
+        return self._call(self._bank, path, name, message, {"Host": BANK_HOST})
+
+    def auth_withdraw(self, value: Value, blinded_message: bytes) -> bytes:
+        if self._auth is None or not self._api_key:
+            raise WalletError(
+                "no auth bank or API key configured: the wallet cannot get new credits"
+            )
+        message = {
+            "apiKey": self._api_key,
+            "value": _currency(value),
+            "blindedMessage": _b64(blinded_message),
+        }
+        answer = self._call(
+            self._auth, "/api/auth", "AuthWithdrawal", message, {API_KEY_HEADER: self._api_key}
+        )
+        return _unb64(answer.get("blindSignature"))
+
+    def deposit(self, account: bytes, credit: Credit) -> int:
+        message = {"accountToken": _b64(account), "credit": _credit_message(credit)}
+        return int(self._bank_call("/deposit", "Deposit", message).get("balance", 0))
+
+    def withdraw(
+        self, account: bytes, requests: list[tuple[Value, bytes]]
+    ) -> tuple[int, list[bytes]]:
+        message = {
+            "accountToken": _b64(account),
+            "requests": [{"value": _currency(v), "blindedMessage": _b64(b)} for v, b in requests],
+        }
+        answer = self._call(self._bank, "/withdraw", "BatchWithdraw", message, {"Host": BANK_HOST})
+        return int(answer.get("balance", 0)), [_unb64(s) for s in answer.get("blindSignatures", [])]
+
+    def exchange(self, credit: Credit, blinded_message: bytes) -> bytes:
+        message = {"credit": _credit_message(credit), "blindedMessage": _b64(blinded_message)}
+        return _unb64(self._bank_call("/exchange", "Exchange", message).get("blindSignature"))
+
+    def balance(self, account: bytes) -> int:
+        return int(
+            self._bank_call("/balance", "Balance", {"accountToken": _b64(account)}).get(
+                "balance", 0
+            )
+        )
+
+
+def _rejection(reply: Response) -> Exception:
+    code_text = next(
+        (v for k, v in reply.headers.items() if k.lower() == ERROR_CODE_HEADER.lower()), ""
+    )
+    code = int(code_text) if code_text.isdigit() else None
+    reason = None
+    with contextlib.suppress(MalformedInputError, ValueError):
+        reason = str(decode_message("csprotos.Error", reply.body).get("Message", ""))[:200] or None
+    if code == _CODE_NONCE_CONSUMED or reply.status == 410:
+        return NonceConsumedError("the bank says this credit was spent already")
+    if code == _CODE_INSUFFICIENT_BALANCE or reply.status == 429:
+        return InsufficientBalanceError("the bank says the balance is too low")
+    return BankRequestError(reply.status, code, reason)
+
+
+# --- the wallet file ---------------------------------------------------------------------
+
+
+def _encode_pending(p: PendingCredit) -> dict[str, Any]:
+    return {
+        "value": p.value.blind_bytes.hex(),
+        "nonce": p.nonce.to_proto().hex(),
+        "blinded": p.blinded_message.hex(),
+        "inv": p.inv.hex(),
+        "not_before": p.not_before,
+    }
+
+
+def _decode_pending(d: dict[str, Any]) -> PendingCredit:
+    return PendingCredit(
+        Value.from_blind_bytes(bytes.fromhex(d["value"])),
+        Nonce.from_proto(bytes.fromhex(d["nonce"])),
+        bytes.fromhex(d["blinded"]),
+        bytes.fromhex(d["inv"]),
+        d["not_before"],
+    )
+
+
+@dataclass
+class State:
+    """What the wallet file holds (decrypted)."""
+
+    account: bytes
+    credits: list[Credit] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    lost: int = 0
+    expired: int = 0
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "format": _FORMAT,
+                "account": self.account.hex(),
+                "credits": [c.encode().hex() for c in self.credits],
+                "pending": self.pending,
+                "lost": self.lost,
+                "expired": self.expired,
+            },
+            sort_keys=True,
+        ).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> State:
+        try:
+            doc = json.loads(data)
+            if doc["format"] != _FORMAT:
+                raise WalletFileError(f"wallet file format {doc['format']} is not {_FORMAT}")
+            account = bytes.fromhex(doc["account"])
+            if len(account) != ACCOUNT_TOKEN_LENGTH:
+                raise WalletFileError("wallet account token has the wrong length")
+            credits = [Credit.decode(bytes.fromhex(c)) for c in doc["credits"]]
+            pending = list(doc["pending"])
+            for op in pending:
+                _check_op(op)
+            return cls(account, credits, pending, int(doc["lost"]), int(doc["expired"]))
+        except (KeyError, TypeError, ValueError, MalformedInputError) as exc:
+            raise WalletFileError(
+                f"wallet file content is malformed: {type(exc).__name__}"
+            ) from None
+
+
+def _check_op(op: dict[str, Any]) -> None:
+    kind = op["kind"]
+    if kind in ("auth_withdraw", "withdraw"):
+        [_decode_pending(p) for p in op["pendings"]]
+    elif kind == "deposit":
+        Credit.decode(bytes.fromhex(op["credit"]))
+    elif kind == "exchange":
+        Credit.decode(bytes.fromhex(op["credit"]))
+        _decode_pending(op["pending"])
+    else:
+        raise WalletFileError(f"unknown pending operation {kind!r}")
+
+
+class _KeyStore:
+    """The file key: in the system keyring when a working one exists, else a 0600 file."""
+
+    def __init__(self, path: Path, entry: str, use_keyring: bool) -> None:
+        self.path = path
+        self.entry = entry
+        self.keyring = _working_keyring() if use_keyring else None
+        self.where = "keyring" if self.keyring is not None else "file"
+
+    def get_or_create(self) -> bytes:
+        if self.keyring is not None:
+            stored = self.keyring.get_password(_KEYRING_SERVICE, self.entry)
+            if stored:
+                return bytes.fromhex(stored)
+        elif self.path.exists():
+            key = config.read_key_file(self.path)
+            if len(key) != 32:
+                raise WalletFileError("wallet key file does not hold a 32-byte key")
+            return key
+        key = AESGCM.generate_key(bit_length=256)
+        if self.keyring is not None:
+            self.keyring.set_password(_KEYRING_SERVICE, self.entry, key.hex())
+        else:
+            config.write_key_file(self.path, key)
+        return key
+
+
+def _working_keyring() -> Any:
+    try:
+        keyring = importlib.import_module("keyring")
+        fail = importlib.import_module("keyring.backends.fail")
+        if isinstance(keyring.get_keyring(), fail.Keyring):
+            return None
+        return keyring
+    except Exception:  # noqa: BLE001 -- any keyring import or backend failure means: use the file
+        return None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class WalletFile:
+    """The encrypted state file, its key and its lock."""
+
+    def __init__(self, path: str | os.PathLike[str], *, use_keyring: bool = True) -> None:
+        self.path = Path(path)
+        config.ensure_private_dir(self.path.parent)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.keys = _KeyStore(
+            self.path.with_name(self.path.name + ".key"), str(self.path.resolve()), use_keyring
+        )
+        self._key: bytes | None = None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing drops the flock
+
+    def _aead(self) -> AESGCM:
+        if self._key is None:
+            self._key = self.keys.get_or_create()
+        return AESGCM(self._key)
+
+    def load(self) -> State:
+        try:
+            blob = self.path.read_bytes()
+        except FileNotFoundError:
+            state = State(secrets.token_bytes(ACCOUNT_TOKEN_LENGTH))
+            self.save(state)
+            return state
+        if len(blob) < len(_MAGIC) + 12 + 16 or not blob.startswith(_MAGIC):
+            raise WalletFileError("wallet file is not an openpcc wallet (bad header or too short)")
+        nonce = blob[len(_MAGIC) : len(_MAGIC) + 12]
+        try:
+            plain = self._aead().decrypt(nonce, blob[len(_MAGIC) + 12 :], _MAGIC)
+        except InvalidTag:
+            raise WalletFileError(
+                "wallet file does not decrypt: tampered, or another key"
+            ) from None
+        return State.from_json(plain)
+
+    def save(self, state: State) -> None:
+        nonce = secrets.token_bytes(12)
+        _write_atomically(
+            self.path, _MAGIC + nonce + self._aead().encrypt(nonce, state.to_json(), _MAGIC)
+        )
+
+
+# --- the wallet --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WalletStatus:
+    held: int  # total value of the credits held locally
+    credits_by_value: dict[int, int]
+    pending: list[str]  # kinds of operations not finished (left by a process that died)
+    lost: int  # value lost to exchanges interrupted after the bank answered
+    expired: int  # value of credits that expired in the file (the wallet was not used in time)
+    key_storage: str  # "keyring" or "file"
+
+
+@dataclass(frozen=True)
+class WalletSettings:
+    credit_amount: int = 262144
+    concurrency: int = 2
+    low_water: int = 0  # 0: = concurrency
+    batch: int = 0  # credits per refill withdrawal; 0: 2 x concurrency (at most 15)
+    source_amount: int = 0  # 0: 10 x credit_amount
+    max_delay: float = 5.0
+    # Credits whose nonce expires within this many seconds go back into the account (spec §8.2: a
+    # nonce is valid until 30 s after the end of its hour).
+    expiry_margin: float = 300.0
+
+    def resolved_low_water(self) -> int:
+        return self.low_water or self.concurrency
+
+    def resolved_batch(self) -> int:
+        return max(1, min(MAX_BATCH, self.batch or 2 * self.concurrency))
+
+    def resolved_source(self) -> int:
+        return self.source_amount or 10 * self.credit_amount
+
+
+Fault = Callable[[str], None]
+"""Called at each step of an operation (``"<op>:saved"`` after the write-ahead, ``"<op>:answered"`` after
+the bank's answer and before it is saved); tests use it to kill the process there."""
+
+
+class Wallet:
+    """Credits for requests, kept in one encrypted file shared safely between processes."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        bank: BankClient,
+        key: blindrsa.PublicKey,
+        settings: WalletSettings | None = None,
+        *,
+        use_keyring: bool = True,
+        fault: Fault | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.file = WalletFile(path, use_keyring=use_keyring)
+        self.bank = bank
+        self.key = key
+        self.settings = settings or WalletSettings()
+        self.value = Value.exact(self.settings.credit_amount)
+        self._fault = fault or (lambda step: None)
+        self._sleep = sleep
+        self._clock = clock
+        self._random = secrets.SystemRandom()
+        with self._session():
+            pass  # finishes what a dead process left
+
+    # --- sessions: lock, load, recover -------------------------------------------------
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[State]:
+        with self.file.locked():
+            state = self.file.load()
+            self._recover(state)
+            self._sweep(state)
+            yield state
+
+    def _recover(self, state: State) -> None:
+        while state.pending:
+            op = state.pending[0]
+            {
+                "auth_withdraw": self._finish_auth_withdraw,
+                "deposit": self._finish_deposit,
+                "withdraw": self._finish_withdraw,
+                "exchange": self._finish_exchange,
+            }[op["kind"]](state, op)
+
+    def _begin(self, state: State, op: dict[str, Any], *, remove: Credit | None = None) -> None:
+        if remove is not None:
+            state.credits.remove(remove)
+        state.pending.append(op)
+        self.file.save(state)
+        self._fault(f"{op['kind']}:saved")
+
+    def _end(self, state: State, op: dict[str, Any]) -> None:
+        self._fault(f"{op['kind']}:answered")
+        state.pending.remove(op)
+        self.file.save(state)
+
+    def _delay(self) -> None:
+        if self.settings.max_delay > 0:
+            self._sleep(self._random.uniform(0, self.settings.max_delay))
+
+    # --- the operations, each write-ahead -----------------------------------------------
+
+    def _new_pendings(self, value: Value, count: int) -> list[PendingCredit]:
+        now = int(self._clock())
+        # Near the end of the hour the next hour is already likely (spec §8.2); make it certain, so
+        # no new credit is born within the sweep's margin of its expiry.
+        late = now % NONCE_QUANTUM_SECONDS >= NONCE_QUANTUM_SECONDS - self.settings.expiry_margin
+        r = 1.0 if late else None
+        return [PendingCredit.create(self.key, value, now, r) for _ in range(count)]
+
+    def _sweep(self, state: State) -> None:
+        """Deposits credits about to expire into the account; drops (and counts) expired ones."""
+        now = int(self._clock())
+        soon = now + int(self.settings.expiry_margin)
+        for credit in list(state.credits):
+            if credit.nonce.is_expired_at(now):
+                state.credits.remove(credit)
+                state.expired += credit.value.amount
+                self.file.save(state)
+            elif credit.nonce.is_expired_at(soon):
+                self._deposit_held(state, credit)
+
+    def _deposit_held(self, state: State, credit: Credit) -> None:
+        op = {"kind": "deposit", "credit": credit.encode().hex()}
+        self._begin(state, op, remove=credit)
+        self._finish_deposit(state, op)
+
+    def _finish_auth_withdraw(self, state: State, op: dict[str, Any]) -> None:
+        pending = _decode_pending(op["pendings"][0])
+        try:
+            signature = self.bank.auth_withdraw(pending.value, pending.blinded_message)
+        except InsufficientBalanceError:
+            state.pending.remove(op)  # nothing was debited
+            self.file.save(state)
+            raise
+        self._fault("auth_withdraw:answered")
+        self._then_deposit(state, op, self._finalize(state, op, [pending], [signature])[0])
+
+    def _finalize(
+        self,
+        state: State,
+        op: dict[str, Any],
+        pendings: list[PendingCredit],
+        signatures: list[bytes],
+    ) -> list[Credit]:
+        """Unblinds; signatures that do not verify were paid for and a repeat returns them again, so
+        the operation is dropped and its value counted lost before ``InvalidCreditError`` is raised."""
+        try:
+            return [p.finalize(self.key, s) for p, s in zip(pendings, signatures, strict=True)]
+        except InvalidCreditError:
+            state.lost += sum(p.value.amount for p in pendings)
+            state.pending.remove(op)
+            self.file.save(state)
+            raise
+
+    def _then_deposit(self, state: State, op: dict[str, Any], credit: Credit) -> None:
+        """Replaces ``op`` by the deposit of its result in one write: the credit is never only in memory."""
+        deposit = {"kind": "deposit", "credit": credit.encode().hex()}
+        state.pending[state.pending.index(op)] = deposit
+        self.file.save(state)
+        self._fault("deposit:saved")
+        self._delay()
+        self._finish_deposit(state, deposit)
+
+    def _finish_deposit(self, state: State, op: dict[str, Any]) -> None:
+        credit = Credit.decode(bytes.fromhex(op["credit"]))
+        with contextlib.suppress(NonceConsumedError):  # a repeat of a deposit the bank took
+            self.bank.deposit(state.account, credit)
+        self._end(state, op)
+
+    def _finish_withdraw(self, state: State, op: dict[str, Any]) -> None:
+        pendings = [_decode_pending(p) for p in op["pendings"]]
+        try:
+            _, signatures = self.bank.withdraw(
+                state.account, [(p.value, p.blinded_message) for p in pendings]
+            )
+        except InsufficientBalanceError:
+            state.pending.remove(op)  # all or nothing: nothing was debited
+            self.file.save(state)
+            raise
+        if len(signatures) != len(pendings):
+            # Paid for, and a repeat would answer the same: drop it, count it, say so.
+            state.lost += sum(p.value.amount for p in pendings)
+            state.pending.remove(op)
+            self.file.save(state)
+            raise BankRequestError(200, None, "the bank answered a different number of signatures")
+        self._fault("withdraw:answered")
+        state.credits.extend(self._finalize(state, op, pendings, signatures))
+        state.pending.remove(op)
+        self.file.save(state)
+
+    def _finish_exchange(self, state: State, op: dict[str, Any]) -> None:
+        credit = Credit.decode(bytes.fromhex(op["credit"]))
+        pending = _decode_pending(op["pending"])
+        try:
+            signature = self.bank.exchange(credit, pending.blinded_message)
+        except NonceConsumedError:
+            # The first attempt reached the bank; its answer is gone.
+            state.lost += credit.value.amount
+            state.pending.remove(op)
+            self.file.save(state)
+            return
+        self._fault("exchange:answered")
+        self._then_deposit(state, op, self._finalize(state, op, [pending], [signature])[0])
+
+    def _withdraw_batch(self, state: State, count: int) -> None:
+        pendings = self._new_pendings(self.value, count)
+        op = {"kind": "withdraw", "pendings": [_encode_pending(p) for p in pendings]}
+        self._begin(state, op)
+        self._finish_withdraw(state, op)
+
+    def _fund_account(self, state: State) -> None:
+        pending = self._new_pendings(Value.rounded(self.settings.resolved_source(), 1.0), 1)[0]
+        op = {"kind": "auth_withdraw", "pendings": [_encode_pending(pending)]}
+        self._begin(state, op)
+        self._finish_auth_withdraw(state, op)
+
+    # --- the public API -------------------------------------------------------------------
+
+    def _held(self, state: State) -> int:
+        return sum(1 for c in state.credits if c.value == self.value)
+
+    def refill(self) -> int:
+        """Withdraws credits when fewer than ``low_water`` are held; returns how many are held."""
+        with self._session() as state:
+            self._refill(state)
+            return self._held(state)
+
+    def _refill(self, state: State) -> None:
+        if self._held(state) >= self.settings.resolved_low_water():
+            return
+        count = self.settings.resolved_batch()
+        balance = self.bank.balance(state.account)
+        if balance < count * self.value.amount:
+            self._delay()
+            try:
+                self._fund_account(state)
+            except InsufficientBalanceError:
+                if balance < self.value.amount:
+                    raise
+            self._delay()
+            balance = self.bank.balance(state.account)
+        count = min(count, balance // self.value.amount)
+        if count == 0:
+            raise InsufficientBalanceError("the blind account cannot pay for one credit")
+        self._withdraw_batch(state, count)
+
+    def take(self) -> Credit:
+        """One credit of ``credit_amount``, removed from the wallet: the caller must spend it or give it back."""
+        with self._session() as state:
+            if self._held(state) == 0:
+                self._refill(state)
+            credit = next((c for c in state.credits if c.value == self.value), None)
+            if credit is None:
+                raise WalletEmptyError("no credit of the configured value is held")
+            state.credits.remove(credit)
+            self.file.save(state)
+            return credit
+
+    def give_back(self, credit: Credit) -> None:
+        """Returns an unspent credit taken with :meth:`take`."""
+        credit.verify(self.key)
+        with self._session() as state:
+            if credit not in state.credits:
+                state.credits.append(credit)
+                self.file.save(state)
+
+    def deposit_refund(self, refund: Credit) -> None:
+        """Consolidates an unblinded refund: exchanged for a blinded credit, deposited into the account."""
+        refund.verify(self.key)
+        with self._session() as state:
+            pending = self._new_pendings(refund.value, 1)[0]
+            op = {
+                "kind": "exchange",
+                "credit": refund.encode().hex(),
+                "pending": _encode_pending(pending),
+            }
+            self._begin(state, op)
+            self._finish_exchange(state, op)
+
+    def close(self) -> None:
+        """Deposits every held credit into the blind account (the money stays there for next time)."""
+        with self._session() as state:
+            for credit in list(state.credits):
+                self._delay()
+                self._deposit_held(state, credit)
+
+    def account_balance(self) -> int:
+        """The blind account's balance at the bank."""
+        with self._session() as state:
+            return self.bank.balance(state.account)
+
+    def status(self) -> WalletStatus:
+        """What is held, by value, what is pending, what was lost; no bank call."""
+        with self.file.locked():
+            state = self.file.load()
+        by_value = Counter(c.value.amount for c in state.credits)
+        return WalletStatus(
+            held=sum(c.value.amount for c in state.credits),
+            credits_by_value=dict(sorted(by_value.items())),
+            pending=[op["kind"] for op in state.pending],
+            lost=state.lost,
+            expired=state.expired,
+            key_storage=self.file.keys.where,
+        )
+
+
+WALLET_FILE = "wallet.bin"
+
+
+def open_wallet(profile: config.RoleConfig, key: blindrsa.PublicKey, **kwargs: Any) -> Wallet:
+    """The wallet of a client profile (:meth:`openpcc.config.Config.client`), talking to its banks directly."""
+    api_key = ""
+    if profile["api_key_file"]:
+        api_key = (
+            config.read_key_file(Path(profile["api_key_file"])).decode("ascii", "replace").strip()
+        )
+    bank = HTTPBankClient(
+        direct_transport(profile["bank_url"]), direct_transport(profile["auth_url"]), api_key
+    )
+    settings = WalletSettings(
+        credit_amount=profile["credit_amount"],
+        concurrency=profile["concurrency"],
+        low_water=profile["low_water"],
+        batch=profile["batch"],
+        source_amount=profile["source_amount"],
+        max_delay=profile["max_delay"],
+    )
+    return Wallet(
+        profile.data_dir / WALLET_FILE,
+        bank,
+        key,
+        settings,
+        use_keyring=profile["use_keyring"],
+        **kwargs,
+    )
