@@ -4,6 +4,7 @@
 
 mod attestation;
 mod bhttp;
+mod buffers;
 mod compute;
 mod errors;
 mod eventlog;
