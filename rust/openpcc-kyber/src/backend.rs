@@ -46,8 +46,10 @@ macro_rules! for_this_cpu {
             use neon as b;
             return $ty::Neon(Box::new($make));
         }
-        use portable as b;
-        $ty::Portable(Box::new($make))
+        {
+            use portable as b;
+            $ty::Portable(Box::new($make))
+        }
     }};
 }
 
