@@ -2,6 +2,10 @@
 
 * request encapsulation / decapsulation (RFC 9458, X25519 / HKDF-SHA256 / AES-128-GCM, 1 KiB):
   peer = RFC 9458 on ``pyhpke`` (HPKE) and ``cryptography`` (HKDF, AES-GCM);
+* request+response round trip (1 KiB each way) for the X25519 suite (0x0020, row ``openpcc``) and the
+  reference's post-quantum suite X25519Kyber768Draft00 (0x0030, row ``openpcc-x25519kyber768``): no Python
+  peer implements 0x0030, so its row is a variant of the X25519 row and ``ratios.py`` prints
+  ``variant: 0x0020 median / 0x0030 median`` (the goal is 0x0030 at most 1.5x the cost: at least 0.67x);
 * chunked-stream seal+open of 32-byte and 16 KiB chunks (chunked OHTTP response framing, counter nonces):
   peer = the same framing on ``cryptography``'s ``AESGCM``. The ``batch`` groups seal 1000 chunks per call
   (``feed_many``) and open them from one buffer, to show per-chunk cost without per-call overhead.
@@ -163,6 +167,35 @@ def test_decapsulate_peer_pyhpke(
 ) -> None:
     data, _ = ohttp.encapsulate_request(gateway.key_config, MESSAGE)
     paired("ohttp-decapsulate-x25519-1KiB", "pyhpke")(peer.decapsulate, data)
+
+
+# --- round trip: X25519 against the hybrid post-quantum suite --------------------------
+
+ROUND_TRIP_GROUP = "ohttp-round-trip-1KiB"
+
+
+def round_trip(key: ohttp.GatewayKey) -> Callable[[], None]:
+    """Client seals a request, gateway opens it and seals a response, client opens that."""
+    config = key.key_config
+
+    def run() -> None:
+        data, client = ohttp.encapsulate_request(config, MESSAGE)
+        request, responder = key.decapsulate_request(data)
+        reply = responder.encapsulate_response(request)
+        assert len(client.decapsulate_response(reply)) == len(MESSAGE)
+
+    return run
+
+
+def test_round_trip_x25519_openpcc(paired: Paired, gateway: ohttp.GatewayKey) -> None:
+    paired(ROUND_TRIP_GROUP, "openpcc")(round_trip(gateway))
+
+
+def test_round_trip_x25519kyber768_openpcc(paired: Paired) -> None:
+    key = ohttp.GatewayKey.from_seed(
+        KEY_ID, ohttp.REFERENCE_KEM, SEED, [ohttp.HKDF_SHA256_AES128GCM]
+    )
+    paired(ROUND_TRIP_GROUP, "openpcc-x25519kyber768")(round_trip(key))
 
 
 # --- chunked streams -----------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Binary HTTP messages (RFC 9292), as the OpenPCC reference encodes them.
 
-* :class:`Request` and :class:`Response` are immutable; byte attributes accept ``bytes``,
-  ``bytearray`` or ``str`` (UTF-8) and read back as ``bytes``; header and trailer fields are
-  lists of ``(name, value)`` pairs in wire order.
+* :class:`Request` and :class:`Response` are immutable; byte attributes accept any bytes-like
+  object (``bytes``, ``bytearray``, ``memoryview``) or ``str`` (UTF-8) and read back as ``bytes``;
+  header and trailer fields are lists of ``(name, value)`` pairs in wire order.
 * :func:`encode` writes known-length (default) or indeterminate-length messages, optionally
   zero-padded to a multiple of ``pad_to_multiple_of`` (OpenPCC uses 532 for OHTTP and 514 for
   compute messages) with content chunks of at most ``max_encoded_chunk_len`` bytes.
@@ -16,7 +16,9 @@
   add ``content-length`` or a ``trailer`` field, sort by name (stably; the reference's sort is not
   stable, so repeated fields of one name may come out in another order there).
 
-Large inputs are encoded and decoded without holding the GIL.
+Every function that takes encoded bytes (:func:`decode` and its variants, ``StreamDecoder.feed``)
+accepts any bytes-like object: ``bytes`` is read in place, other buffers (which may change while the
+GIL is released) are copied once. Large inputs are encoded and decoded without holding the GIL.
 """
 
 from __future__ import annotations

@@ -17,6 +17,11 @@ another device (a TPM's ECDH_ZGen): pass the shared secret, or a callable comput
 Secret keys are ``SecretKey`` objects (opaque ``repr``, constant-time ``==``, ``to_bytes()`` for the RFC 9180
 serialization); wherever a secret key is taken, its serialized bytes are accepted too. Errors are the
 ``openpcc.exceptions`` classes re-exported here, all below ``HPKEError``.
+
+Every byte argument accepts any bytes-like object (``bytes``, ``bytearray``, ``memoryview``). Public inputs
+given as ``bytes`` are read in place, without a copy, also while the GIL is released; other buffers could
+change while the GIL is released, so they are copied once first. Secret inputs (secret keys, ``ikm``,
+``psk``, AEAD keys) are always copied once, into memory that is zeroized when the call is done.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Every case of the RFC 9180 vectors through the Python API: key derivation, every encryption (exact
-ciphertext bytes, via ``ikm_e``) in sequence on both sides, every export, in all four modes."""
+ciphertext bytes, via the ``ikm_e`` test hook) in sequence on both sides, every export, in all four modes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 import pytest
+from openpcc._openpcc.hpke import _setup_sender_with_ikm_e
 from openpcc.hpke import (
     AEAD,
     KEM,
@@ -65,8 +66,8 @@ def test_case(index: int) -> None:
         assert pk_s == _h(case, "pkSm")
     psk, psk_id = _opt(case, "psk"), _opt(case, "psk_id")
 
-    enc, sender = suite.setup_sender(
-        pk_r, info, psk=psk, psk_id=psk_id, sk_s=sk_s, ikm_e=_h(case, "ikmE")
+    enc, sender = _setup_sender_with_ikm_e(
+        suite, pk_r, info, ikm_e=_h(case, "ikmE"), psk=psk, psk_id=psk_id, sk_s=sk_s
     )
     assert enc == _h(case, "enc")
     # The recipient gets the serialized secret key, the sender's key object: both forms are accepted.

@@ -3,11 +3,12 @@
 from collections.abc import Iterable, Mapping
 from typing import TypeAlias, final
 
-_Bytes: TypeAlias = bytes | bytearray | str
+_Bytes: TypeAlias = bytes | bytearray | memoryview | str
 _Fields: TypeAlias = (
     Iterable[tuple[_Bytes, _Bytes]] | Mapping[str, _Bytes] | Mapping[bytes, _Bytes] | None
 )
-_Buffer: TypeAlias = bytes | bytearray
+# Any bytes-like object: ``bytes`` is read in place, other buffers are copied once.
+_Buffer: TypeAlias = bytes | bytearray | memoryview
 
 __all__ = [
     "DEFAULT_MAX_ENCODED_CHUNK_LEN",

@@ -10,8 +10,6 @@ use crate::{Error, Kem};
 
 const KEM: Kem = Kem::X25519Kyber768Draft00;
 const X25519_LEN: usize = 32;
-/// Where the public key sits inside a round-3 Kyber secret key (after the 1152-byte IND-CPA secret).
-const KYBER_PK_OFFSET: usize = kyber::SECRET_KEY_LEN - kyber::PUBLIC_KEY_LEN - 64;
 /// The sender's randomness: a 32-byte X25519 `DeriveKeyPair` seed and a 32-byte Kyber encapsulation seed.
 pub(crate) const ENCAPSULATION_SEED_LEN: usize = 64;
 
@@ -64,11 +62,7 @@ impl HybridSecret {
         let (x25519_bytes, kyber_bytes) = sk.split_at(X25519_LEN);
         let x25519 = DhSecret::from_bytes(Kem::X25519, Zeroizing::new(x25519_bytes.to_vec()))?;
         let kyber = kyber::SecretKey::from_bytes(kyber_bytes).map_err(kyber_error)?;
-        let kyber_pk = kyber
-            .as_bytes()
-            .get(KYBER_PK_OFFSET..KYBER_PK_OFFSET + kyber::PUBLIC_KEY_LEN)
-            .ok_or(Error::InvalidKey)?;
-        let public = [x25519.public(), kyber_pk].concat();
+        let public = [x25519.public(), kyber.public_key()].concat();
         Ok(Self {
             x25519,
             kyber,

@@ -30,10 +30,15 @@ pub struct SecretKey {
 impl SecretKey {
     /// Parses a serialized secret key (`DeserializePrivateKey`); rejects wrong lengths and invalid scalars.
     pub fn from_bytes(kem: Kem, bytes: &[u8]) -> Result<Self, Error> {
+        Self::from_zeroizing(kem, Zeroizing::new(bytes.to_vec()))
+    }
+
+    /// [`SecretKey::from_bytes`] taking ownership of bytes already in zeroizing memory (no further copy).
+    pub fn from_zeroizing(kem: Kem, bytes: Zeroizing<Vec<u8>>) -> Result<Self, Error> {
         if bytes.len() != kem.secret_key_len() {
             return Err(Error::InvalidKey);
         }
-        Self::from_secret(kem, Zeroizing::new(bytes.to_vec()))
+        Self::from_secret(kem, bytes)
     }
 
     /// Builds the key from owned serialized bytes, validating them.

@@ -4,8 +4,9 @@ use openpcc_bhttp as core;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::import_exception;
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+
+use crate::buffers::BytesIn;
 
 import_exception!(openpcc.exceptions, BHTTPDecodeError);
 import_exception!(openpcc.exceptions, BHTTPTruncatedError);
@@ -66,19 +67,19 @@ fn encode_error(e: &core::EncodeError) -> PyErr {
 
 // ---------------------------------------------------------------- conversions from Python
 
-/// `bytes`, `bytearray` or `str` (UTF-8) to owned bytes.
+/// A bytes-like object (`bytes`, `bytearray`, `memoryview`) or `str` (UTF-8) to owned bytes: the
+/// message classes own their fields, so this is the one copy.
 fn bytes_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
-    if let Ok(b) = obj.cast::<PyBytes>() {
-        Ok(b.as_bytes().to_vec())
-    } else if let Ok(s) = obj.cast::<PyString>() {
-        Ok(s.to_str()?.as_bytes().to_vec())
-    } else if let Ok(b) = obj.cast::<PyByteArray>() {
-        Ok(b.to_vec())
-    } else {
-        Err(PyTypeError::new_err(format!(
-            "{what} must be bytes, bytearray or str"
-        )))
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(s.to_str()?.as_bytes().to_vec());
     }
+    obj.extract::<BytesIn>()
+        .map(BytesIn::into_vec)
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{what} must be a bytes-like object (bytes, bytearray, memoryview) or str"
+            ))
+        })
 }
 
 /// An iterable of `(name, value)` pairs, or a mapping, to fields.
@@ -454,7 +455,7 @@ fn config(max_header_bytes: usize, expect: Option<core::Kind>) -> core::DecoderC
 
 fn decode_core(
     py: Python<'_>,
-    data: &PyBackedBytes,
+    data: &BytesIn,
     config: &core::DecoderConfig,
 ) -> PyResult<core::Decoded> {
     let bytes: &[u8] = data;
@@ -464,7 +465,7 @@ fn decode_core(
 /// Decodes a message, of the kind `expect` when given, into its Python class.
 fn decode_message(
     py: Python<'_>,
-    data: &PyBackedBytes,
+    data: &BytesIn,
     max_header_bytes: usize,
     expect: Option<core::Kind>,
 ) -> PyResult<Py<PyAny>> {
@@ -478,7 +479,7 @@ fn decode_message(
 /// allows.
 #[pyfunction]
 #[pyo3(signature = (data, *, max_header_bytes = 16384))]
-fn decode(py: Python<'_>, data: PyBackedBytes, max_header_bytes: usize) -> PyResult<Py<PyAny>> {
+fn decode(py: Python<'_>, data: BytesIn, max_header_bytes: usize) -> PyResult<Py<PyAny>> {
     decode_message(py, &data, max_header_bytes, None)
 }
 
@@ -487,7 +488,7 @@ fn decode(py: Python<'_>, data: PyBackedBytes, max_header_bytes: usize) -> PyRes
 #[pyo3(signature = (data, *, max_header_bytes = 16384))]
 fn decode_request(
     py: Python<'_>,
-    data: PyBackedBytes,
+    data: BytesIn,
     max_header_bytes: usize,
 ) -> PyResult<Py<PyAny>> {
     decode_message(py, &data, max_header_bytes, Some(core::Kind::Request))
@@ -498,7 +499,7 @@ fn decode_request(
 #[pyo3(signature = (data, *, max_header_bytes = 16384))]
 fn decode_response(
     py: Python<'_>,
-    data: PyBackedBytes,
+    data: BytesIn,
     max_header_bytes: usize,
 ) -> PyResult<Py<PyAny>> {
     decode_message(py, &data, max_header_bytes, Some(core::Kind::Response))
@@ -529,7 +530,7 @@ impl Framed {
 /// Decodes a message and reports its framing and the number of padding bytes.
 #[pyfunction]
 #[pyo3(signature = (data, *, max_header_bytes = 16384))]
-fn decode_framed(py: Python<'_>, data: PyBackedBytes, max_header_bytes: usize) -> PyResult<Framed> {
+fn decode_framed(py: Python<'_>, data: BytesIn, max_header_bytes: usize) -> PyResult<Framed> {
     let decoded = decode_core(py, &data, &config(max_header_bytes, None))?;
     Ok(Framed {
         message: message_to_py(py, decoded.message)?,
@@ -678,7 +679,7 @@ impl StreamDecoder {
     }
 
     /// Takes the next bytes; returns the events they complete.
-    fn feed(&mut self, py: Python<'_>, data: PyBackedBytes) -> PyResult<Vec<Py<PyAny>>> {
+    fn feed(&mut self, py: Python<'_>, data: BytesIn) -> PyResult<Vec<Py<PyAny>>> {
         let bytes: &[u8] = &data;
         let inner = &mut self.inner;
         let events =

@@ -1,15 +1,18 @@
 //! `openpcc._openpcc.hpke`: bindings over `openpcc-hpke` (RFC 9180 plus circl's `X25519Kyber768Draft00`).
 //!
 //! KEM work always runs with the GIL released; AEAD work only above `DETACH_THRESHOLD` bytes, where the
-//! cost of releasing and re-taking the GIL is small next to the work.
+//! cost of releasing and re-taking the GIL is small next to the work. Byte arguments are bytes-like
+//! ([`BytesIn`] for public ones, [`SecretIn`] for keys, seeds and PSKs; see `buffers.rs`).
 
 use std::sync::{Mutex, MutexGuard};
 
 use openpcc_hpke as core;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
+use zeroize::Zeroizing;
+
+use crate::buffers::{BytesIn, SecretIn};
 
 pyo3::import_exception!(openpcc.exceptions, HPKEError);
 pyo3::import_exception!(openpcc.exceptions, OpenError);
@@ -51,10 +54,11 @@ fn enum_member<'py>(py: Python<'py>, enum_name: &str, id: u16) -> PyResult<Bound
     py.import("openpcc.hpke")?.getattr(enum_name)?.call1((id,))
 }
 
-/// A secret key argument: a `SecretKey` object or its serialized bytes.
+/// A secret key argument: a `SecretKey` object or its serialization (any bytes-like object, copied
+/// once into zeroizing memory).
 enum SecretKeyArg<'py> {
     Key(Bound<'py, SecretKey>),
-    Bytes(PyBackedBytes),
+    Bytes(Zeroizing<Vec<u8>>),
 }
 
 impl<'py> SecretKeyArg<'py> {
@@ -63,16 +67,17 @@ impl<'py> SecretKeyArg<'py> {
             return Ok(Self::Key(key.clone()));
         }
         value
-            .extract::<PyBackedBytes>()
-            .map(Self::Bytes)
-            .map_err(|_| PyTypeError::new_err("a secret key is a SecretKey or bytes"))
+            .extract::<SecretIn>()
+            .map(|secret| Self::Bytes(secret.into_inner()))
+            .map_err(|_| PyTypeError::new_err("a secret key is a SecretKey or a bytes-like object"))
     }
 
-    /// Resolves to a core key without holding the GIL (parsing bytes costs a scalar multiplication).
-    fn view(&self) -> SecretKeyView<'_> {
+    /// The part to resolve into a core key without holding the GIL (parsing bytes costs a scalar
+    /// multiplication); serialized bytes move into it, so they are never copied again.
+    fn view(&mut self) -> SecretKeyView<'_> {
         match self {
             Self::Key(key) => SecretKeyView::Key(&key.get().inner),
-            Self::Bytes(bytes) => SecretKeyView::Bytes(bytes),
+            Self::Bytes(bytes) => SecretKeyView::Bytes(std::mem::take(bytes)),
         }
     }
 }
@@ -80,25 +85,25 @@ impl<'py> SecretKeyArg<'py> {
 /// The `Send` part of a [`SecretKeyArg`], usable inside `py.detach`.
 enum SecretKeyView<'a> {
     Key(&'a core::SecretKey),
-    Bytes(&'a [u8]),
+    Bytes(Zeroizing<Vec<u8>>),
 }
 
 impl SecretKeyView<'_> {
     fn with<T>(
-        &self,
+        self,
         kem: core::Kem,
         f: impl FnOnce(&core::SecretKey) -> Result<T, core::Error>,
     ) -> Result<T, core::Error> {
         match self {
             Self::Key(key) => f(key),
-            Self::Bytes(bytes) => f(&core::SecretKey::from_bytes(kem, bytes)?),
+            Self::Bytes(bytes) => f(&core::SecretKey::from_zeroizing(kem, bytes)?),
         }
     }
 }
 
 fn psk_pair<'a>(
-    psk: Option<&'a [u8]>,
-    psk_id: Option<&'a [u8]>,
+    psk: Option<&'a SecretIn>,
+    psk_id: Option<&'a BytesIn>,
 ) -> PyResult<Option<(&'a [u8], &'a [u8])>> {
     match (psk, psk_id) {
         (None, None) => Ok(None),
@@ -147,10 +152,10 @@ impl Suite {
     fn derive_key_pair<'py>(
         &self,
         py: Python<'py>,
-        ikm: &[u8],
+        ikm: SecretIn,
     ) -> PyResult<(SecretKey, Bound<'py, PyBytes>)> {
         let (sk, pk) = py
-            .detach(|| self.inner.derive_key_pair(ikm))
+            .detach(|| self.inner.derive_key_pair(&ikm))
             .map_err(to_py_err)?;
         Ok((SecretKey { inner: sk }, PyBytes::new(py, &pk)))
     }
@@ -170,7 +175,7 @@ impl Suite {
         py: Python<'py>,
         sk: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let sk = SecretKeyArg::extract(sk)?;
+        let mut sk = SecretKeyArg::extract(sk)?;
         let view = sk.view();
         let pk = py
             .detach(|| view.with(self.inner.kem, |sk| self.inner.public_key(sk)))
@@ -178,36 +183,24 @@ impl Suite {
         Ok(PyBytes::new(py, &pk))
     }
 
-    #[pyo3(signature = (pk_r, info=None, *, psk=None, psk_id=None, sk_s=None, ikm_e=None),
-        text_signature = "($self, pk_r, info=b'', *, psk=None, psk_id=None, sk_s=None, ikm_e=None)")]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (pk_r, info=None, *, psk=None, psk_id=None, sk_s=None),
+        text_signature = "($self, pk_r, info=b'', *, psk=None, psk_id=None, sk_s=None)")]
     fn setup_sender<'py>(
         &self,
         py: Python<'py>,
-        pk_r: &[u8],
-        info: Option<&[u8]>,
-        psk: Option<&[u8]>,
-        psk_id: Option<&[u8]>,
+        pk_r: BytesIn,
+        info: Option<BytesIn>,
+        psk: Option<SecretIn>,
+        psk_id: Option<BytesIn>,
         sk_s: Option<&Bound<'py, PyAny>>,
-        ikm_e: Option<&[u8]>,
     ) -> PyResult<(Bound<'py, PyBytes>, SenderContext)> {
-        let psk = psk_pair(psk, psk_id)?;
-        let sk_s = sk_s.map(SecretKeyArg::extract).transpose()?;
-        let sk_s_view = sk_s.as_ref().map(SecretKeyArg::view);
-        let info = info.unwrap_or_default();
-        let (enc, ctx) = py
-            .detach(|| {
-                let setup = |sk_s: Option<&core::SecretKey>| {
-                    let opts = core::SenderOptions { psk, sk_s, ikm_e };
-                    self.inner.setup_sender(pk_r, info, &opts)
-                };
-                match &sk_s_view {
-                    Some(view) => view.with(self.inner.kem, |sk| setup(Some(sk))),
-                    None => setup(None),
-                }
-            })
-            .map_err(to_py_err)?;
-        Ok((PyBytes::new(py, &enc), SenderContext::new(ctx)))
+        let sender = Sender {
+            pk_r,
+            info,
+            psk,
+            psk_id,
+        };
+        sender.setup(py, self, sk_s, None)
     }
 
     #[pyo3(signature = (enc, sk_r, info=None, *, psk=None, psk_id=None, pk_s=None),
@@ -216,22 +209,25 @@ impl Suite {
     fn setup_recipient(
         &self,
         py: Python<'_>,
-        enc: &[u8],
+        enc: BytesIn,
         sk_r: &Bound<'_, PyAny>,
-        info: Option<&[u8]>,
-        psk: Option<&[u8]>,
-        psk_id: Option<&[u8]>,
-        pk_s: Option<&[u8]>,
+        info: Option<BytesIn>,
+        psk: Option<SecretIn>,
+        psk_id: Option<BytesIn>,
+        pk_s: Option<BytesIn>,
     ) -> PyResult<RecipientContext> {
-        let psk = psk_pair(psk, psk_id)?;
-        let sk_r = SecretKeyArg::extract(sk_r)?;
+        let psk = psk_pair(psk.as_ref(), psk_id.as_ref())?;
+        let mut sk_r = SecretKeyArg::extract(sk_r)?;
         let view = sk_r.view();
-        let opts = core::RecipientOptions { psk, pk_s };
-        let info = info.unwrap_or_default();
+        let opts = core::RecipientOptions {
+            psk,
+            pk_s: pk_s.as_deref(),
+        };
+        let info = info.as_deref().unwrap_or_default();
         let ctx = py
             .detach(|| {
                 view.with(self.inner.kem, |sk| {
-                    self.inner.setup_recipient(enc, sk, info, &opts)
+                    self.inner.setup_recipient(&enc, sk, info, &opts)
                 })
             })
             .map_err(to_py_err)?;
@@ -244,12 +240,12 @@ impl Suite {
     fn setup_recipient_external(
         &self,
         py: Python<'_>,
-        enc: &[u8],
-        pk_r: &[u8],
+        enc: BytesIn,
+        pk_r: BytesIn,
         dh: &Bound<'_, PyAny>,
-        info: Option<&[u8]>,
+        info: Option<BytesIn>,
     ) -> PyResult<RecipientContext> {
-        let info = info.unwrap_or_default();
+        let info = info.as_deref().unwrap_or_default();
         let mut raised: Option<PyErr> = None;
         let provider = |pk_e: &[u8]| -> Result<Vec<u8>, core::Error> {
             let result = if dh.is_callable() {
@@ -259,10 +255,11 @@ impl Suite {
             };
             match result.and_then(|value| {
                 value
-                    .extract::<Vec<u8>>()
-                    .map_err(|_| PyTypeError::new_err("dh must give bytes"))
+                    .extract::<SecretIn>()
+                    .map_err(|_| PyTypeError::new_err("dh must give a bytes-like object"))
             }) {
-                Ok(shared) => Ok(shared),
+                // Moved, not copied: the core wraps it in zeroizing memory again.
+                Ok(shared) => Ok(std::mem::take(&mut *shared.into_inner())),
                 Err(err) => {
                     raised = Some(err);
                     Err(core::Error::ExternalDh)
@@ -272,7 +269,7 @@ impl Suite {
         // Not detached: the provider may call back into Python; the rest is two HKDF calls.
         let result = self
             .inner
-            .setup_base_recipient_external(enc, pk_r, info, provider);
+            .setup_base_recipient_external(&enc, &pk_r, info, provider);
         match (result, raised) {
             (_, Some(err)) => Err(err),
             (Ok(ctx), None) => Ok(RecipientContext::new(ctx)),
@@ -285,17 +282,18 @@ impl Suite {
     fn seal<'py>(
         &self,
         py: Python<'py>,
-        pk_r: &[u8],
-        pt: &[u8],
-        info: Option<&[u8]>,
-        aad: Option<&[u8]>,
+        pk_r: BytesIn,
+        pt: BytesIn,
+        info: Option<BytesIn>,
+        aad: Option<BytesIn>,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let (info, aad) = (info.unwrap_or_default(), aad.unwrap_or_default());
+        let info = info.as_deref().unwrap_or_default();
+        let aad = aad.as_deref().unwrap_or_default();
         let (enc, mut ctx) = py
-            .detach(|| self.inner.setup_base_sender(pk_r, info))
+            .detach(|| self.inner.setup_base_sender(&pk_r, info))
             .map_err(to_py_err)?;
-        let ct = PyBytes::new_with(py, sealed_len(pt)?, |out| {
-            maybe_detach(py, pt.len(), || ctx.seal_into(aad, pt, out)).map_err(to_py_err)
+        let ct = PyBytes::new_with(py, sealed_len(&pt)?, |out| {
+            maybe_detach(py, pt.len(), || ctx.seal_into(aad, &pt, out)).map_err(to_py_err)
         })?;
         Ok((PyBytes::new(py, &enc), ct))
     }
@@ -305,24 +303,25 @@ impl Suite {
     fn open<'py>(
         &self,
         py: Python<'py>,
-        enc: &[u8],
+        enc: BytesIn,
         sk_r: &Bound<'py, PyAny>,
-        ct: &[u8],
-        info: Option<&[u8]>,
-        aad: Option<&[u8]>,
+        ct: BytesIn,
+        info: Option<BytesIn>,
+        aad: Option<BytesIn>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let (info, aad) = (info.unwrap_or_default(), aad.unwrap_or_default());
-        let sk_r = SecretKeyArg::extract(sk_r)?;
+        let info = info.as_deref().unwrap_or_default();
+        let aad = aad.as_deref().unwrap_or_default();
+        let mut sk_r = SecretKeyArg::extract(sk_r)?;
         let view = sk_r.view();
         let mut ctx = py
             .detach(|| {
                 view.with(self.inner.kem, |sk| {
-                    self.inner.setup_base_recipient(enc, sk, info)
+                    self.inner.setup_base_recipient(&enc, sk, info)
                 })
             })
             .map_err(to_py_err)?;
-        PyBytes::new_with(py, opened_len(ct), |out| {
-            maybe_detach(py, ct.len(), || ctx.open_into(aad, ct, out)).map_err(to_py_err)
+        PyBytes::new_with(py, opened_len(&ct), |out| {
+            maybe_detach(py, ct.len(), || ctx.open_into(aad, &ct, out)).map_err(to_py_err)
         })
     }
 
@@ -346,6 +345,68 @@ impl Suite {
         let s = self.inner;
         (u64::from(s.kem.id()) << 32) | (u64::from(s.kdf.id()) << 16) | u64::from(s.aead.id())
     }
+}
+
+/// The public and PSK arguments of `SetupS`, shared by `Suite.setup_sender` and its test hook.
+struct Sender {
+    pk_r: BytesIn,
+    info: Option<BytesIn>,
+    psk: Option<SecretIn>,
+    psk_id: Option<BytesIn>,
+}
+
+impl Sender {
+    fn setup<'py>(
+        &self,
+        py: Python<'py>,
+        suite: &Suite,
+        sk_s: Option<&Bound<'py, PyAny>>,
+        ikm_e: Option<&[u8]>,
+    ) -> PyResult<(Bound<'py, PyBytes>, SenderContext)> {
+        let psk = psk_pair(self.psk.as_ref(), self.psk_id.as_ref())?;
+        let mut sk_s = sk_s.map(SecretKeyArg::extract).transpose()?;
+        let sk_s_view = sk_s.as_mut().map(SecretKeyArg::view);
+        let info = self.info.as_deref().unwrap_or_default();
+        let suite = suite.inner;
+        let (enc, ctx) = py
+            .detach(|| {
+                let setup = |sk_s: Option<&core::SecretKey>| {
+                    let opts = core::SenderOptions { psk, sk_s, ikm_e };
+                    suite.setup_sender(&self.pk_r, info, &opts)
+                };
+                match sk_s_view {
+                    Some(view) => view.with(suite.kem, |sk| setup(Some(sk))),
+                    None => setup(None),
+                }
+            })
+            .map_err(to_py_err)?;
+        Ok((PyBytes::new(py, &enc), SenderContext::new(ctx)))
+    }
+}
+
+/// Test hook, not part of the public API: `Suite.setup_sender` with a deterministic ephemeral key
+/// derived from `ikm_e` (`DeriveKeyPair(ikm_e)`; for 0x0030 circl's 64-byte encapsulation seed), for
+/// known-answer tests. Reusing `ikm_e` destroys the security of HPKE.
+#[pyfunction]
+#[pyo3(signature = (suite, pk_r, info=None, *, ikm_e, psk=None, psk_id=None, sk_s=None))]
+#[allow(clippy::too_many_arguments)] // the public arguments of setup_sender plus the seed
+fn _setup_sender_with_ikm_e<'py>(
+    py: Python<'py>,
+    suite: &Suite,
+    pk_r: BytesIn,
+    info: Option<BytesIn>,
+    ikm_e: SecretIn,
+    psk: Option<SecretIn>,
+    psk_id: Option<BytesIn>,
+    sk_s: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(Bound<'py, PyBytes>, SenderContext)> {
+    let sender = Sender {
+        pk_r,
+        info,
+        psk,
+        psk_id,
+    };
+    sender.setup(py, suite, sk_s, Some(&ikm_e))
 }
 
 fn sealed_len(pt: &[u8]) -> PyResult<usize> {
@@ -376,10 +437,10 @@ pub(crate) struct SecretKey {
 impl SecretKey {
     /// Parses a serialized secret key of `kem`.
     #[staticmethod]
-    fn from_bytes(py: Python<'_>, kem: &Bound<'_, PyAny>, data: &[u8]) -> PyResult<Self> {
+    fn from_bytes(py: Python<'_>, kem: &Bound<'_, PyAny>, data: SecretIn) -> PyResult<Self> {
         let kem = core::Kem::try_from(algorithm_id(kem)?).map_err(to_py_err)?;
         let inner = py
-            .detach(|| core::SecretKey::from_bytes(kem, data))
+            .detach(|| core::SecretKey::from_zeroizing(kem, data.into_inner()))
             .map_err(to_py_err)?;
         Ok(Self { inner })
     }
@@ -403,13 +464,13 @@ impl SecretKey {
         self.to_bytes(py)
     }
 
-    /// Constant-time comparison with another `SecretKey` or serialized bytes.
+    /// Constant-time comparison with another `SecretKey` or a serialization (any bytes-like object).
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         if let Ok(other) = other.cast::<SecretKey>() {
             return other.get().inner == self.inner;
         }
         other
-            .extract::<PyBackedBytes>()
+            .extract::<SecretIn>()
             .is_ok_and(|bytes| self.inner.ct_eq_bytes(&bytes))
     }
 
@@ -469,11 +530,11 @@ macro_rules! context_class {
             fn export<'py>(
                 &self,
                 py: Python<'py>,
-                exporter_context: &[u8],
+                exporter_context: BytesIn,
                 length: i64,
             ) -> PyResult<Bound<'py, PyBytes>> {
                 export_bytes(py, length, |len| {
-                    lock(&self.inner).export(exporter_context, len)
+                    lock(&self.inner).export(&exporter_context, len)
                 })
             }
 
@@ -511,12 +572,12 @@ context_class! {
         fn seal<'py>(
             &self,
             py: Python<'py>,
-            pt: &[u8],
-            aad: Option<&[u8]>,
+            pt: BytesIn,
+            aad: Option<BytesIn>,
         ) -> PyResult<Bound<'py, PyBytes>> {
-            let aad = aad.unwrap_or_default();
-            PyBytes::new_with(py, sealed_len(pt)?, |out| {
-                maybe_detach(py, pt.len(), || lock(&self.inner).seal_into(aad, pt, out))
+            let aad = aad.as_deref().unwrap_or_default();
+            PyBytes::new_with(py, sealed_len(&pt)?, |out| {
+                maybe_detach(py, pt.len(), || lock(&self.inner).seal_into(aad, &pt, out))
                     .map_err(to_py_err)
             })
         }
@@ -531,12 +592,12 @@ context_class! {
         fn open<'py>(
             &self,
             py: Python<'py>,
-            ct: &[u8],
-            aad: Option<&[u8]>,
+            ct: BytesIn,
+            aad: Option<BytesIn>,
         ) -> PyResult<Bound<'py, PyBytes>> {
-            let aad = aad.unwrap_or_default();
-            PyBytes::new_with(py, opened_len(ct), |out| {
-                maybe_detach(py, ct.len(), || lock(&self.inner).open_into(aad, ct, out))
+            let aad = aad.as_deref().unwrap_or_default();
+            PyBytes::new_with(py, opened_len(&ct), |out| {
+                maybe_detach(py, ct.len(), || lock(&self.inner).open_into(aad, &ct, out))
                     .map_err(to_py_err)
             })
         }
@@ -552,10 +613,10 @@ pub(crate) struct AeadKey {
 #[pymethods]
 impl AeadKey {
     #[new]
-    fn new(aead: &Bound<'_, PyAny>, key: &[u8]) -> PyResult<Self> {
+    fn new(aead: &Bound<'_, PyAny>, key: SecretIn) -> PyResult<Self> {
         let aead = core::Aead::try_from(algorithm_id(aead)?).map_err(to_py_err)?;
         Ok(Self {
-            inner: core::AeadKey::new(aead, key).map_err(to_py_err)?,
+            inner: core::AeadKey::new(aead, &key).map_err(to_py_err)?,
         })
     }
 
@@ -563,13 +624,13 @@ impl AeadKey {
     fn seal<'py>(
         &self,
         py: Python<'py>,
-        nonce: &[u8],
-        pt: &[u8],
-        aad: Option<&[u8]>,
+        nonce: BytesIn,
+        pt: BytesIn,
+        aad: Option<BytesIn>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let aad = aad.unwrap_or_default();
-        PyBytes::new_with(py, sealed_len(pt)?, |out| {
-            maybe_detach(py, pt.len(), || self.inner.seal_into(nonce, aad, pt, out))
+        let aad = aad.as_deref().unwrap_or_default();
+        PyBytes::new_with(py, sealed_len(&pt)?, |out| {
+            maybe_detach(py, pt.len(), || self.inner.seal_into(&nonce, aad, &pt, out))
                 .map_err(to_py_err)
         })
     }
@@ -578,13 +639,13 @@ impl AeadKey {
     fn open<'py>(
         &self,
         py: Python<'py>,
-        nonce: &[u8],
-        ct: &[u8],
-        aad: Option<&[u8]>,
+        nonce: BytesIn,
+        ct: BytesIn,
+        aad: Option<BytesIn>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let aad = aad.unwrap_or_default();
-        PyBytes::new_with(py, opened_len(ct), |out| {
-            maybe_detach(py, ct.len(), || self.inner.open_into(nonce, aad, ct, out))
+        let aad = aad.as_deref().unwrap_or_default();
+        PyBytes::new_with(py, opened_len(&ct), |out| {
+            maybe_detach(py, ct.len(), || self.inner.open_into(&nonce, aad, &ct, out))
                 .map_err(to_py_err)
         })
     }
@@ -600,5 +661,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SenderContext>()?;
     m.add_class::<RecipientContext>()?;
     m.add_class::<AeadKey>()?;
+    // Set, not added: `add_function` would list the test hook in the module's `__all__`.
+    m.setattr(
+        "_setup_sender_with_ikm_e",
+        wrap_pyfunction!(_setup_sender_with_ikm_e, m)?,
+    )?;
     Ok(())
 }
