@@ -11,9 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support import edge
-
 from openpcc import ohttp
+from support import edge
 
 from .conftest import Stack
 

@@ -30,7 +30,16 @@ def _usage(*, cert_sign: bool, crl_sign: bool, sign: bool) -> x509.KeyUsage:
     return x509.KeyUsage(sign, False, False, False, False, cert_sign, crl_sign, False, False)
 
 
-def _issue(name, key, issuer, issuer_key, *, ca, path_length=None, cert_sign=None):
+def _issue(
+    name: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
+    path_length: int | None = None,
+    cert_sign: bool | None = None,
+) -> x509.Certificate:
     cert_sign = ca if cert_sign is None else cert_sign
     return (
         x509.CertificateBuilder()

@@ -13,14 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from signxml import XMLSigner
 from signxml.algorithms import DigestAlgorithm, SignatureConstructionMethod, SignatureMethod
+from signxml.signer import XMLSigner
 
 from tests.support.nvidia_synthetic import NOT_AFTER, NOT_BEFORE
 
@@ -120,7 +121,8 @@ def entries_for(blocks: Mapping[int, bytes], *, inactive: Sequence[int] = ()) ->
 
 
 def rim_xml(version: str, entries: Sequence[Entry], *, product: str = "GH100") -> etree._Element:
-    nsmap = {None: SWID_NS, "SHA384": SHA384_NS}
+    # lxml takes None as the default namespace's prefix; lxml-stubs types the keys as str only.
+    nsmap = cast("dict[str, str]", {None: SWID_NS, "SHA384": SHA384_NS})
     root = etree.Element(
         f"{{{SWID_NS}}}SoftwareIdentity",
         nsmap=nsmap,

@@ -212,9 +212,9 @@ def build_quote(
     header = struct.pack("<HHIHH", 4, 2, 0x81, 0, 0) + bytes(16) + bytes(20)
     signed = header + (body if body is not None else td_body())
     auth = bytes(range(32))
-    qe_report = bytearray(384)
-    qe_report[320:352] = hashlib.sha256(point + auth).digest()
-    qe_report = bytes(qe_report)
+    qe_buffer = bytearray(384)
+    qe_buffer[320:352] = hashlib.sha256(point + auth).digest()
+    qe_report = bytes(qe_buffer)
     chain_pem = pem(*chain)
     inner = (
         qe_report

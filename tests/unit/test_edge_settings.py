@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from openpcc.exceptions import EdgeConfigError
 from openpcc.services import gateway, relay
 from openpcc.services._edge import server_json, settings
