@@ -296,7 +296,7 @@ def _add_transparency_roles(commands: Any) -> None:
 
 
 def _run_edge_role(args: argparse.Namespace) -> int:
-    from openpcc.exceptions import EdgeError
+    from openpcc.exceptions import ConfigError, EdgeError
 
     try:
         if args.command == "relay":
@@ -306,7 +306,7 @@ def _run_edge_role(args: argparse.Namespace) -> int:
         from openpcc.services import gateway
 
         return gateway.main(args.config)
-    except EdgeError as exc:
+    except (ConfigError, EdgeError) as exc:
         print(f"openpcc {args.command}: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
 
