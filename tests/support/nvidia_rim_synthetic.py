@@ -24,6 +24,7 @@ from signxml.algorithms import DigestAlgorithm, SignatureConstructionMethod, Sig
 from signxml.signer import XMLSigner
 
 from tests.support.nvidia_synthetic import NOT_AFTER, NOT_BEFORE
+from tests.support.x509_usage import key_usage
 
 SWID_NS = "http://standards.iso.org/iso/19770/-2/2015/schema.xsd"
 SHA384_NS = "http://www.w3.org/2001/04/xmlenc#sha384"
@@ -71,17 +72,7 @@ def _cert(
         .not_valid_after(validity[1])
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=not ca,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=ca,
-                crl_sign=ca,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(digital_signature=not ca, key_cert_sign=ca, crl_sign=ca),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
