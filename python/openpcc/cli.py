@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from openpcc.attestation.policy import TDX_TCB_STATUSES
+
 EXIT_VALID = 0
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2
@@ -95,15 +97,7 @@ def _verify_sev_snp(a: argparse.Namespace) -> Any:
 
 
 #: Intel TCB statuses a relying party may choose to accept besides UpToDate (never Revoked).
-TDX_ACCEPTABLE_STATUSES = (
-    "SWHardeningNeeded",
-    "ConfigurationNeeded",
-    "ConfigurationAndSWHardeningNeeded",
-    "OutOfDate",
-    "OutOfDateConfigurationNeeded",
-    "TDRelaunchAdvised",
-    "TDRelaunchAdvisedConfigurationNeeded",
-)
+TDX_ACCEPTABLE_STATUSES = tuple(status for status in TDX_TCB_STATUSES if status != "UpToDate")
 
 
 def _verify_tdx(a: argparse.Namespace) -> Any:
