@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from openpcc.attestation.policy import TDX_TCB_STATUSES
+
 EXIT_VALID = 0
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2
@@ -96,15 +98,7 @@ def _verify_sev_snp(a: argparse.Namespace) -> Any:
 
 
 #: Intel TCB statuses a relying party may choose to accept besides UpToDate (never Revoked).
-TDX_ACCEPTABLE_STATUSES = (
-    "SWHardeningNeeded",
-    "ConfigurationNeeded",
-    "ConfigurationAndSWHardeningNeeded",
-    "OutOfDate",
-    "OutOfDateConfigurationNeeded",
-    "TDRelaunchAdvised",
-    "TDRelaunchAdvisedConfigurationNeeded",
-)
+TDX_ACCEPTABLE_STATUSES = tuple(status for status in TDX_TCB_STATUSES if status != "UpToDate")
 
 
 def _verify_tdx(a: argparse.Namespace) -> Any:
@@ -399,7 +393,7 @@ def _add_transparency_roles(commands: Any) -> None:
 
 
 def _run_edge_role(args: argparse.Namespace) -> int:
-    from openpcc.exceptions import EdgeError
+    from openpcc.exceptions import ConfigError, EdgeError
 
     try:
         if args.command == "relay":
@@ -409,7 +403,7 @@ def _run_edge_role(args: argparse.Namespace) -> int:
         from openpcc.services import gateway
 
         return gateway.main(args.config)
-    except EdgeError as exc:
+    except (ConfigError, EdgeError) as exc:
         print(f"openpcc {args.command}: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
 

@@ -154,7 +154,37 @@ ROLE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "witness": {"port": DEFAULT_PORTS["witness"], "max_body_bytes": 65536},
     # The reference's inner bodies reach 1 MiB; BHTTP, padding and AEAD framing add about 4%.
     "node": {"port": DEFAULT_PORTS["node"], "max_body_bytes": 2 << 20},
+    "relay": {"port": DEFAULT_PORTS["relay"], "max_body_bytes": 16 * 1024 * 1024},
+    "gateway": {"port": DEFAULT_PORTS["gateway"], "max_body_bytes": 16 * 1024 * 1024},
 }
+
+# The relay and the gateway serve from Rust (openpcc._openpcc.edge, docs/edge.md) with limits and timeouts of
+# their own: of the common settings they take only these. The server gets its settings as JSON.
+EDGE_ROLES = frozenset({"relay", "gateway"})
+EDGE_COMMON_KEYS = frozenset({"host", "port", "max_body_bytes"})
+
+
+#: KEM ids of gateway keys: X25519 (0x0020) and X25519Kyber768Draft00 (0x0030).
+GATEWAY_KEMS = (0x0020, 0x0030)
+
+
+def _kem(value: int) -> str | None:
+    return None if value in GATEWAY_KEMS else "must be 32 (0x0020, X25519) or 48 (0x0030, X25519Kyber768Draft00)"
+
+
+_EDGE_SETTINGS: tuple[Setting, ...] = (
+    Setting("workers", int, 2, "Tokio worker threads of the server (1..256)", _positive),
+    Setting(
+        "header_timeout_secs", float, 10.0, "seconds a client has to send a complete request head (slowloris guard)",
+        _positive,
+    ),
+    Setting("body_idle_timeout_secs", float, 30.0, "longest silence inside a request body, in seconds", _positive),
+    Setting("max_connections", int, 4096, "open client connections; more wait in the listen backlog", _positive),
+    Setting(
+        "shutdown_deadline_secs", float, 10.0,
+        "seconds in-flight streams get to finish on SIGTERM/SIGINT before their connections are cut", _non_negative,
+    ),
+)
 
 # The settings of every role that holds the currency signing key and spends credits.
 _SPENDING_SETTINGS: tuple[Setting, ...] = (
@@ -193,8 +223,41 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
             "carries; empty: none",
         ),
     ),
-    "relay": (),
-    "gateway": (),
+    "relay": _EDGE_SETTINGS + (
+        Setting("gateway_url", str, "http://127.0.0.1:3200/", "where encapsulated requests are forwarded", _http_url),
+        Setting(
+            "max_concurrent_per_source", int, 64,
+            "requests in flight per IPv4 address or IPv6 /64 (429 beyond)", _positive,
+        ),
+        Setting("rate_per_second", float, 200.0, "token bucket refill per source, requests per second", _positive),
+        Setting("burst", float, 400.0, "token bucket size per source (429 with `Retry-After: 1` when empty)", _positive),
+    ),
+    "gateway": _EDGE_SETTINGS + (
+        Setting(
+            "keys_dir", str, "",
+            "directory of the key files every replica reads (and reloads); empty: `<home>/gateway/keys`",
+        ),
+        Setting("bank_url", str, "http://127.0.0.1:3500", "upstream of `confsec-bank.invalid` requests", _http_url),
+        Setting("router_url", str, "http://127.0.0.1:3600", "upstream of `confsec-router.invalid` requests", _http_url),
+        Setting(
+            "max_plain_response_bytes", int, 16 * 1024 * 1024,
+            "largest upstream response sealed in one piece (plain OHTTP)", _positive,
+        ),
+        Setting(
+            "max_request_chunk", int, 16384,
+            "largest chunk plaintext accepted in a chunked request (the chunked-OHTTP draft's 16384; the reference: 4096)",
+            _positive,
+        ),
+        Setting("key_reload_secs", float, 1.0, "seconds between checks of `keys_dir` for changed key files", _positive),
+        Setting("manage_keys", bool, True, "this replica writes the first key and rotates them (one replica only)"),
+        Setting("kem", int, 0x0030, "KEM of the keys it writes: 32 (X25519) or 48 (X25519Kyber768Draft00)", _kem),
+        Setting("key_lifetime_secs", int, 30 * 86400, "how long each written key is active", _positive),
+        Setting(
+            "key_overlap_secs", int, 86400,
+            "seconds the next key is active before the current one ends (under half of `key_lifetime_secs`)",
+            _positive,
+        ),
+    ),
     "bank": _SPENDING_SETTINGS,
     "noncelock": (
         Setting(
@@ -335,7 +398,9 @@ def settings_for(role: str) -> tuple[Setting, ...]:
         raise UnknownSettingError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     overrides = ROLE_DEFAULTS.get(role, {})
     common = tuple(
-        Setting(s.key, s.kind, overrides.get(s.key, s.default), s.help, s.check) for s in COMMON_SETTINGS
+        Setting(s.key, s.kind, overrides.get(s.key, s.default), s.help, s.check)
+        for s in COMMON_SETTINGS
+        if role not in EDGE_ROLES or s.key in EDGE_COMMON_KEYS
     )
     return common + ROLE_SETTINGS[role]
 

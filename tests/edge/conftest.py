@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import edge
-
 from openpcc.services.gateway import write_key_file
+from support import edge
 
 
 @dataclass

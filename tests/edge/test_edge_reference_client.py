@@ -5,15 +5,13 @@ an unknown-length compute request (chunked OHTTP) whose streamed answer carries 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from support import edge
-
 from openpcc import ohttp
+from support import edge
+from support.go_interop import go_build
 
 from .conftest import Stack
 
@@ -22,18 +20,8 @@ PEER_DIR = Path(__file__).resolve().parents[1] / "interop" / "edge"
 
 @pytest.fixture(scope="module")
 def go_peer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("go") is None:
-        if os.environ.get("CI"):
-            pytest.fail("`go` is not on PATH: the reference client (tests/interop/edge) cannot be built")
-        pytest.skip("`go` is not on PATH: needed to build the reference client in tests/interop/edge")
     binary = tmp_path_factory.mktemp("go") / "edge-go-peer"
-    built = subprocess.run(["go", "build", "-o", str(binary), "."], cwd=PEER_DIR, capture_output=True, text=True,
-                           timeout=600, check=False)
-    if built.returncode != 0:
-        if os.environ.get("CI"):
-            pytest.fail(f"go build failed: {built.stderr[-500:]}")
-        pytest.skip(f"go build of tests/interop/edge failed (module proxy unreachable?): {built.stderr[-300:]}")
-    return binary
+    return go_build(PEER_DIR, binary, min_version=(1, 26), needed_for="the reference client (tests/interop/edge)")
 
 
 @pytest.mark.interop

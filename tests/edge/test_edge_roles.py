@@ -8,9 +8,8 @@ import json
 import time
 
 import pytest
-from support import edge
-
 from openpcc import bhttp, ohttp
+from support import edge
 
 from .conftest import Stack
 

@@ -17,9 +17,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
-import re
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -32,7 +29,7 @@ from urllib.parse import urlsplit
 import pytest
 from openpcc import bhttp, ohttp
 from openpcc.exceptions import OpenPCCError
-from support.prerequisites import missing
+from support.go_interop import go_build
 
 pytestmark = pytest.mark.interop
 
@@ -57,37 +54,13 @@ def _response_type(path: str) -> str:
     return ohttp.CHUNKED_RESPONSE_MEDIA_TYPE if path == "/chunked" else ohttp.RESPONSE_MEDIA_TYPE
 
 
-def _go_version(go: str) -> tuple[int, int]:
-    out = subprocess.run(
-        [go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60, check=False
-    )
-    match = re.match(r"go(\d+)\.(\d+)", out.stdout.strip())
-    if out.returncode != 0 or match is None:
-        missing(f"`go env GOVERSION` failed: {out.stderr.strip()[-300:]}")
-    return int(match.group(1)), int(match.group(2))
-
-
 @pytest.fixture(scope="session")
 def ohttp_peer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    go = shutil.which("go")
-    if go is None:
-        missing("`go` (>= 1.25, for github.com/openpcc/ohttp v0.0.80) not found on PATH")
-    version = _go_version(go)
-    if version < MIN_GO:
-        missing(f"`go` on PATH is {version[0]}.{version[1]}; the v0.0.80 modules need >= 1.25")
     binary = tmp_path_factory.mktemp("ohttp-peer") / "ohttp-peer"
-    build = subprocess.run(
-        [go, "build", "-o", str(binary), "."],
-        cwd=HARNESS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env={**os.environ, "GOFLAGS": "-mod=mod"},
+    return go_build(
+        HARNESS_DIR, binary, min_version=MIN_GO, needed_for="the ohttp peer (github.com/openpcc/ohttp v0.0.80)",
+        goflags="-mod=mod", timeout=900,
     )
-    if build.returncode != 0:
-        missing(f"the Go harness {HARNESS_DIR} did not build: {build.stderr.strip()[-400:]}")
-    return binary
 
 
 # --- the reference gateway against our client ----------------------------------------------

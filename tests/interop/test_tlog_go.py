@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from openpcc.transparency.note import COSIGNATURE_V1, SignedCheckpoint, Signer
 from openpcc.transparency.tlog import TransparencyLog, Witness
-from support.prerequisites import missing
+from support.go_interop import go_build
 
 pytestmark = pytest.mark.interop
 
@@ -26,28 +23,11 @@ MIN_GO = (1, 26)
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    go = shutil.which("go")
-    if go is None:
-        missing("`go` (>= 1.26, for golang.org/x/mod) not found on PATH")
-    out = subprocess.run(
-        [go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60, check=False
-    )
-    match = re.match(r"go(\d+)\.(\d+)", out.stdout.strip())
-    if match is None or (int(match.group(1)), int(match.group(2))) < MIN_GO:
-        missing(f"`go` on PATH reports {out.stdout.strip()!r}; the harness needs >= 1.26")
     binary = tmp_path_factory.mktemp("tlog-harness") / "tlog-harness"
-    build = subprocess.run(
-        [go, "build", "-o", str(binary), "."],
-        cwd=HARNESS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env={**os.environ, "GOFLAGS": "-mod=mod"},
+    return go_build(
+        HARNESS_DIR, binary, min_version=MIN_GO, needed_for="the tlog harness (golang.org/x/mod)",
+        goflags="-mod=mod", timeout=900,
     )
-    if build.returncode != 0:
-        missing(f"the Go harness {HARNESS_DIR} did not build: {build.stderr.strip()[-400:]}")
-    return binary
 
 
 def _check(

@@ -5,32 +5,19 @@ benchmark. Without Go (or when the build fails) the caller is skipped with the r
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
-from .prerequisites import missing
+from .go_interop import go_build
 
 PEER_DIR = Path(__file__).resolve().parents[1] / "interop" / "blindrsa"
 
 
 def build_peer(out_dir: Path) -> Path:
     """Builds the peer into ``out_dir``; skips (fails under CI) without ``go`` or on a build error."""
-    go = shutil.which("go")
-    if go is None:
-        missing("`go` is not on PATH: the circl (Go) blind RSA peer is unavailable")
-    binary = out_dir / "blindrsa-peer"
-    build = subprocess.run(
-        [str(go), "build", "-o", str(binary), "."],
-        cwd=PEER_DIR,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    return go_build(
+        PEER_DIR, out_dir / "blindrsa-peer", min_version=(1, 25), needed_for="the circl (Go) blind RSA peer"
     )
-    if build.returncode != 0:
-        missing(f"could not build {PEER_DIR}: {build.stderr.strip()[-300:]}")
-    return binary
 
 
 class GoPeer:

@@ -231,4 +231,5 @@ def _assemble(events: list[object]) -> bhttp.Response:
     content = b"".join(e.data for e in events if isinstance(e, bhttp.BodyChunk))
     trailers = [f for e in events if isinstance(e, bhttp.Trailers) for f in e.fields]
     base = head.message
+    assert isinstance(base, bhttp.Response), "the gateway's reply does not start with a response head"
     return bhttp.Response(status=base.status, headers=base.headers, content=content, trailers=trailers)

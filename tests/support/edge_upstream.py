@@ -51,7 +51,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _record(self) -> None:
         with open(STATE / "seen.jsonl", "a") as handle:
-            handle.write(json.dumps(sorted(k.lower() for k in self.headers.keys())) + "\n")
+            handle.write(json.dumps(sorted(k.lower() for k in self.headers)) + "\n")
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)
@@ -79,7 +79,7 @@ class Handler(BaseHTTPRequestHandler):
                 "path": self.path,
                 "len": len(body),
                 "sha256": hashlib.sha256(body).hexdigest(),
-                "headers": sorted(k.lower() for k in self.headers.keys()),
+                "headers": sorted(k.lower() for k in self.headers),
             }
             self._send(200, json.dumps(echo).encode())
         elif self.path == "/":

@@ -23,14 +23,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.x509_usage import key_usage
+
 OUT = Path(__file__).resolve().parents[2] / "rust/openpcc-attest/tests/data/tpm_paths"
 
 
-def _usage(*, cert_sign: bool, crl_sign: bool, sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(sign, False, False, False, False, cert_sign, crl_sign, False, False)
-
-
-def _issue(name, key, issuer, issuer_key, *, ca, path_length=None, cert_sign=None):
+def _issue(
+    name: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
+    path_length: int | None = None,
+    cert_sign: bool | None = None,
+) -> x509.Certificate:
     cert_sign = ca if cert_sign is None else cert_sign
     return (
         x509.CertificateBuilder()
@@ -43,7 +50,7 @@ def _issue(name, key, issuer, issuer_key, *, ca, path_length=None, cert_sign=Non
         .not_valid_before(datetime(2024, 1, 1, tzinfo=UTC))
         .not_valid_after(datetime(2049, 12, 31, tzinfo=UTC))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
-        .add_extension(_usage(cert_sign=cert_sign, crl_sign=ca, sign=not ca), critical=True)
+        .add_extension(key_usage(digital_signature=not ca, key_cert_sign=cert_sign, crl_sign=ca), critical=True)
         .sign(issuer_key, hashes.SHA256())
     )
 

@@ -1,7 +1,9 @@
-"""Building and running the Go reference harness (``tests/interop/go``) for the live interop tests.
+"""Building the Go harnesses under ``tests/interop`` (:func:`go_build`) and running the reference
+harness ``tests/interop/go`` for the live interop tests.
 
-Without a usable Go (missing, older than 1.25, or a harness that does not build) the calling test is
-skipped with what was looked for; when the environment variable ``CI`` is set it fails instead.
+Without a usable Go (missing, older than the harness needs, or a harness that does not build) the
+calling test is skipped with what was looked for; when the environment variable ``CI`` is set it fails
+instead.
 """
 
 from __future__ import annotations
@@ -20,44 +22,63 @@ HARNESS_DIR = Path(__file__).resolve().parents[1] / "interop" / "go"
 MIN_GO = (1, 25)  # twoway and bhttp v0.0.80 need it
 
 
-def go_binary() -> str:
+def go_binary(min_version: tuple[int, int], needed_for: str) -> str:
+    """``go`` on PATH when it is at least ``min_version``; otherwise the caller is skipped (fails under CI)."""
+    wanted = f"{min_version[0]}.{min_version[1]}"
     go = shutil.which("go")
     if go is None:
-        missing(
-            f"`go` (>= {MIN_GO[0]}.{MIN_GO[1]}) is not on PATH: live interop with the Go reference "
-            "skipped (recorded vectors still run)"
-        )
+        missing(f"`go` (>= {wanted}) is not on PATH: needed for {needed_for}")
     version = subprocess.run(
         [go, "env", "GOVERSION"], capture_output=True, text=True, check=False, timeout=60
     ).stdout.strip()
     found = re.match(r"go(\d+)\.(\d+)", version)
-    if found is None or (int(found[1]), int(found[2])) < MIN_GO:
-        missing(
-            f"`go` at {go} reports {version or 'no version'}; the harness needs Go >= "
-            f"{MIN_GO[0]}.{MIN_GO[1]} (twoway/bhttp v0.0.80)"
-        )
+    if found is None or (int(found[1]), int(found[2])) < min_version:
+        missing(f"`go` at {go} reports {version or 'no version'}; {needed_for} needs Go >= {wanted}")
     return go
+
+
+def go_build(
+    package_dir: Path,
+    binary: Path,
+    *,
+    min_version: tuple[int, int],
+    needed_for: str,
+    goflags: str | None = None,
+    timeout: float = 600,
+) -> Path:
+    """``go build -o binary .`` in ``package_dir`` (a Go module under tests/interop); returns ``binary``.
+
+    Without a recent enough Go, or when the build fails (module proxy unreachable?), the caller is
+    skipped saying so, or fails under CI.
+    """
+    go = go_binary(min_version, needed_for)
+    env = {**os.environ, "GOFLAGS": goflags} if goflags is not None else None
+    build = subprocess.run(
+        [go, "build", "-o", str(binary), "."],
+        cwd=package_dir,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    if build.returncode != 0:
+        missing(
+            f"the Go harness {package_dir} did not build (module proxy unreachable?): "
+            f"{build.stderr.strip()[-400:]}"
+        )
+    return binary
 
 
 def build_harness(out_dir: Path) -> Path:
     """Builds ``tests/interop/go`` into ``out_dir``; returns the binary."""
-    go = go_binary()
-    out = out_dir / "interop"
-    build = subprocess.run(
-        [go, "build", "-o", str(out), "."],
-        cwd=HARNESS_DIR,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=600,
-        env={**os.environ, "GOFLAGS": "-mod=readonly"},
+    return go_build(
+        HARNESS_DIR,
+        out_dir / "interop",
+        min_version=MIN_GO,
+        needed_for="live interop with the Go reference (twoway/bhttp v0.0.80; recorded vectors still run)",
+        goflags="-mod=readonly",
     )
-    if build.returncode != 0:
-        missing(
-            f"Go harness {HARNESS_DIR} did not build (module proxy unreachable?): "
-            f"{build.stderr.strip()[-400:]}"
-        )
-    return out
 
 
 def run(harness: Path, mode: str, payload: dict[str, Any]) -> Any:

@@ -13,16 +13,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from signxml import XMLSigner
 from signxml.algorithms import DigestAlgorithm, SignatureConstructionMethod, SignatureMethod
+from signxml.signer import XMLSigner
 
 from tests.support.nvidia_synthetic import NOT_AFTER, NOT_BEFORE
+from tests.support.x509_usage import key_usage
 
 SWID_NS = "http://standards.iso.org/iso/19770/-2/2015/schema.xsd"
 SHA384_NS = "http://www.w3.org/2001/04/xmlenc#sha384"
@@ -70,17 +72,7 @@ def _cert(
         .not_valid_after(validity[1])
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=not ca,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=ca,
-                crl_sign=ca,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(digital_signature=not ca, key_cert_sign=ca, crl_sign=ca),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -120,7 +112,8 @@ def entries_for(blocks: Mapping[int, bytes], *, inactive: Sequence[int] = ()) ->
 
 
 def rim_xml(version: str, entries: Sequence[Entry], *, product: str = "GH100") -> etree._Element:
-    nsmap = {None: SWID_NS, "SHA384": SHA384_NS}
+    # lxml takes None as the default namespace's prefix; lxml-stubs types the keys as str only.
+    nsmap = cast("dict[str, str]", {None: SWID_NS, "SHA384": SHA384_NS})
     root = etree.Element(
         f"{{{SWID_NS}}}SoftwareIdentity",
         nsmap=nsmap,

@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
+from .x509_usage import key_usage
+
 __all__ = [
     "NOT_AFTER",
     "NOT_BEFORE",
@@ -124,17 +126,6 @@ def _certificate(
     validity: tuple[datetime, datetime],
     extra: tuple[x509.ExtensionType, ...] = (),
 ) -> x509.Certificate:
-    usage = dict.fromkeys(
-        (
-            "content_commitment",
-            "key_encipherment",
-            "data_encipherment",
-            "key_agreement",
-            "encipher_only",
-            "decipher_only",
-        ),
-        False,
-    )
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -143,10 +134,7 @@ def _certificate(
         .serial_number(x509.random_serial_number())
         .not_valid_before(validity[0])
         .not_valid_after(validity[1])
-        .add_extension(
-            x509.KeyUsage(digital_signature=not ca, key_cert_sign=ca, crl_sign=ca, **usage),
-            critical=True,
-        )
+        .add_extension(key_usage(digital_signature=not ca, key_cert_sign=ca, crl_sign=ca), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),

@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from .x509_usage import key_usage
+
 REPORT_LEN = 0x4A0
 SIGNED_LEN = 0x2A0
 SIG_R, SIG_S, SIG_COMPONENT_LEN = 0x2A0, 0x2E8, 72
@@ -142,17 +144,7 @@ def _ca_builder(
         .not_valid_after(NOT_AFTER)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(digital_signature=False, key_cert_sign=True, crl_sign=True),
             critical=True,
         )
     )
@@ -292,17 +284,7 @@ def reissue_ask(chain: Chain, *, ca: bool = True, key_cert_sign: bool = True) ->
         .not_valid_after(NOT_AFTER)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=key_cert_sign,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(digital_signature=True, key_cert_sign=key_cert_sign, crl_sign=False),
             critical=True,
         )
     )

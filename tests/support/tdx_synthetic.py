@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from .x509_usage import key_usage
+
 NOT_BEFORE = datetime(2024, 1, 1, tzinfo=UTC)
 NOT_AFTER = datetime(2049, 12, 31, tzinfo=UTC)
 #: An instant inside the real TCB info / QE identity windows the collateral reuses.
@@ -124,17 +126,7 @@ def issue(
         .not_valid_after(NOT_AFTER)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=not ca,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=ca,
-                crl_sign=ca,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(digital_signature=not ca, key_cert_sign=ca, crl_sign=ca),
             critical=True,
         )
     )
@@ -212,9 +204,9 @@ def build_quote(
     header = struct.pack("<HHIHH", 4, 2, 0x81, 0, 0) + bytes(16) + bytes(20)
     signed = header + (body if body is not None else td_body())
     auth = bytes(range(32))
-    qe_report = bytearray(384)
-    qe_report[320:352] = hashlib.sha256(point + auth).digest()
-    qe_report = bytes(qe_report)
+    qe_buffer = bytearray(384)
+    qe_buffer[320:352] = hashlib.sha256(point + auth).digest()
+    qe_report = bytes(qe_buffer)
     chain_pem = pem(*chain)
     inner = (
         qe_report

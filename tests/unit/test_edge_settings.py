@@ -6,41 +6,59 @@ import json
 from pathlib import Path
 
 import pytest
-
-from openpcc.exceptions import EdgeConfigError
+from openpcc import cli
+from openpcc.exceptions import (
+    ConfigSyntaxError,
+    EdgeConfigError,
+    SettingValueError,
+    UnknownSettingError,
+)
 from openpcc.services import gateway, relay
-from openpcc.services._edge import server_json, settings
+from openpcc.services._edge import server_json
 
 
 def test_defaults_toml_and_environment(tmp_path: Path) -> None:
     toml = tmp_path / "c.toml"
     toml.write_text('[relay]\nport = 4100\nrate_per_second = 5.0\n')
-    merged = settings("relay", {"port": 4100, "rate_per_second": 5.0}, relay.DEFAULTS,
-                      environ={"OPENPCC_RELAY_PORT": "4200", "OPENPCC_RELAY_BURST": "7"})
+    merged = relay.load(toml, env={"OPENPCC_RELAY_PORT": "4200", "OPENPCC_RELAY_BURST": "7"})
     assert merged["port"] == 4200 and merged["rate_per_second"] == 5.0 and merged["burst"] == 7.0
-    assert relay.load(toml)["port"] == 4100
+    assert relay.load(toml, env={})["port"] == 4100
+    assert relay.load(None, env={})["max_body_bytes"] == 16 * 1024 * 1024
     config = json.loads(server_json("relay", merged))
     assert config["listen"] == "127.0.0.1:4200" and config["role"] == "relay"
     assert "port" not in config and "shutdown_deadline_secs" not in config
 
 
 def test_unknown_setting_and_bad_override_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(EdgeConfigError, match="unknown settings"):
-        settings("relay", {"gateway": "x"}, relay.DEFAULTS, environ={})
-    with pytest.raises(EdgeConfigError, match="not a number"):
-        settings("relay", {}, relay.DEFAULTS, environ={"OPENPCC_RELAY_PORT": "eighty"})
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('[relay]\ngateway = "x"\n')
+    with pytest.raises(UnknownSettingError, match="unknown setting"):
+        relay.load(unknown, env={})
+    with pytest.raises(SettingValueError, match="must be int"):
+        relay.load(None, env={"OPENPCC_RELAY_PORT": "eighty"})
+    # settings the Python-served roles share but the Rust server has no use for are refused too
+    common = tmp_path / "common.toml"
+    common.write_text('[gateway]\nrequest_timeout = 5.0\n')
+    with pytest.raises(UnknownSettingError, match="unknown setting"):
+        gateway.load(common, env={})
     bad = tmp_path / "bad.toml"
     bad.write_text("[gateway\n")
-    with pytest.raises(EdgeConfigError, match="not TOML"):
-        gateway.load(bad)
+    with pytest.raises(ConfigSyntaxError, match="not valid TOML"):
+        gateway.load(bad, env={})
     kem = tmp_path / "kem.toml"
     kem.write_text("[gateway]\nkem = 16\n")
-    with pytest.raises(EdgeConfigError, match="kem"):
-        gateway.load(kem)
+    with pytest.raises(SettingValueError, match="kem"):
+        gateway.load(kem, env={})
 
 
-def test_ipv6_listen_address() -> None:
-    merged = settings("relay", {"host": "::1", "port": 0}, relay.DEFAULTS, environ={})
+def test_gateway_keys_dir_defaults_under_home(tmp_path: Path) -> None:
+    assert gateway.load(None, env={"OPENPCC_HOME": str(tmp_path)})["keys_dir"] == str(tmp_path / "gateway" / "keys")
+
+
+def test_ipv6_listen_address(tmp_path: Path) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text('[relay]\nhost = "::1"\nport = 0\n')
+    merged = relay.load(toml, env={})
     assert json.loads(server_json("relay", merged))["listen"] == "[::1]:0"
 
 
@@ -72,3 +90,13 @@ def test_rotation_publishes_the_next_key_half_a_lifetime_early(tmp_path: Path) -
     assert first.path.exists() is False  # long expired files are removed
     with pytest.raises(EdgeConfigError):
         gateway.rotate(keys, 0x0030, 10, 6)
+
+
+@pytest.mark.parametrize("role", ["relay", "gateway"])
+def test_a_bad_setting_is_exit_2_before_any_server_starts(
+    role: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text(f'[{role}]\nworkers = "two"\n')
+    assert cli.main([role, "--config", str(toml)]) == cli.EXIT_UNREADABLE
+    assert f"openpcc {role}: [{role}]: workers must be int" in capsys.readouterr().err

@@ -64,23 +64,23 @@ class Rim:
         return (block - 1) in self.measurements
 
 
-def _xml():
+def _require_rim_extra() -> None:
+    """Raises AttestationError when the ``rim`` extra (lxml, signxml, cryptography) is missing."""
     try:
         import cryptography  # noqa: F401
+        import lxml.etree  # noqa: F401
         import signxml  # noqa: F401
-        from lxml import etree
     except ImportError:  # pragma: no cover - the rim extra is a dev dependency
         raise AttestationError(
             "reading NVIDIA RIM files needs lxml, signxml and cryptography: "
             "pip install 'openpcc[rim]'"
         ) from None
-    return etree
 
 
 def load_roots(pem: bytes) -> list[Any]:
     """The RIM trust anchors in ``pem``; raises :class:`~openpcc.exceptions.RimChainError`
     when it holds no certificate."""
-    _xml()
+    _require_rim_extra()
     from cryptography import x509
 
     try:
@@ -93,7 +93,9 @@ def load_roots(pem: bytes) -> list[Any]:
 
 
 def _parse_tree(data: bytes) -> Any:
-    etree = _xml()
+    _require_rim_extra()
+    from lxml import etree
+
     if len(data) > MAX_RIM_BYTES:
         raise EvidenceFormatError(f"RIM is {len(data)} bytes, more than {MAX_RIM_BYTES}")
     parser = etree.XMLParser(
@@ -238,8 +240,8 @@ def verify_rim(data: bytes, roots_pem: bytes, *, at: datetime | None = None) -> 
     :class:`~openpcc.exceptions.RimSignatureError` for a bad signature,
     :class:`~openpcc.exceptions.RimChainError` for an untrusted signer,
     :class:`~openpcc.exceptions.EvidenceFormatError` for XML that is not a RIM."""
-    from signxml import SignatureConfiguration, XMLVerifier
     from signxml.exceptions import InvalidInput, InvalidSignature
+    from signxml.verifier import SignatureConfiguration, XMLVerifier
 
     raw = bytes(data)
     root = _parse_tree(raw)
@@ -252,6 +254,8 @@ def verify_rim(data: bytes, roots_pem: bytes, *, at: datetime | None = None) -> 
         result = XMLVerifier().verify(root, x509_cert=leaf, expect_config=config)
     except (InvalidSignature, InvalidInput) as exc:
         raise RimSignatureError(f"RIM signature does not verify: {exc!s:.200}") from None
+    if isinstance(result, list):  # one expected reference gives one result; a list means more were signed
+        raise RimSignatureError("the RIM signature covers more than one reference")
     signed = result.signed_xml
     if signed is None or signed.tag != f"{{{SWID_NS}}}SoftwareIdentity":
         raise RimSignatureError("the RIM signature does not cover the whole SoftwareIdentity")

@@ -1,8 +1,8 @@
 """The OHTTP gateway role: ``openpcc gateway --config FILE``.
 
-Reads the ``[gateway]`` table (see docs/edge.md) and starts the Rust gateway, which decapsulates
-plain and chunked OHTTP, forwards allowed inner requests to ``bank_url`` / ``router_url`` and
-serves its key configurations (``GET /.well-known/ohttp-gateway``, ``application/ohttp-keys``).
+Reads the ``[gateway]`` table (see docs/edge.md and docs/configuration.md) and starts the Rust
+gateway, which decapsulates plain and chunked OHTTP, forwards allowed inner requests to
+``bank_url`` / ``router_url`` and serves its key configurations (``GET /.well-known/ohttp-gateway``, ``application/ohttp-keys``).
 
 Keys are JSON files in ``keys_dir`` that every replica reads (and reloads when they change). One
 replica, the one with ``manage_keys = true``, writes them: a first key when there is none, and
@@ -15,41 +15,19 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from openpcc.config import GATEWAY_KEMS
 from openpcc.exceptions import EdgeConfigError
-from openpcc.services._edge import RoleProcess, read_table, settings
+from openpcc.services._edge import RoleProcess, role_config
 
 ROLE = "gateway"
 
-#: KEM ids the gateway accepts in key files: X25519 (0x0020) and X25519Kyber768Draft00 (0x0030).
-KEMS = (0x0020, 0x0030)
-
-
-def default_keys_dir() -> str:
-    home = os.environ.get("OPENPCC_HOME")
-    if home is None:
-        data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-        home = os.path.join(data, "openpcc")
-    return os.path.join(home, "gateway", "keys")
-
-
-DEFAULTS: dict[str, Any] = {
-    "port": 3200,
-    "keys_dir": "",
-    "bank_url": "http://127.0.0.1:3500",
-    "router_url": "http://127.0.0.1:3600",
-    "max_body_bytes": 16 * 1024 * 1024,
-    "max_plain_response_bytes": 16 * 1024 * 1024,
-    "max_request_chunk": 4096,
-    "key_reload_secs": 1.0,
-    "manage_keys": True,
-    "kem": 0x0030,
-    "key_lifetime_secs": 30 * 86400,
-    "key_overlap_secs": 86400,
-}
+#: KEM ids the gateway accepts in key files.
+KEMS = GATEWAY_KEMS
 
 #: Read by the Python role only.
 PYTHON_ONLY = {"manage_keys", "kem", "key_lifetime_secs", "key_overlap_secs"}
@@ -132,13 +110,13 @@ def _next_id(live: list[KeyWindow]) -> int:
     raise EdgeConfigError("all 256 key ids are in use")
 
 
-def load(path: str | Path | None) -> dict[str, Any]:
-    """The gateway's settings from ``path`` (defaults when ``None``) and the environment."""
-    table = read_table(path, ROLE) if path is not None else {}
-    merged = settings(ROLE, table, DEFAULTS)
-    merged["keys_dir"] = merged["keys_dir"] or default_keys_dir()
-    if int(merged["kem"]) not in KEMS:
-        raise EdgeConfigError("kem must be 32 (0x0020, X25519) or 48 (0x0030, X25519Kyber768Draft00)")
+def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The gateway's settings (``[gateway]`` in docs/configuration.md) from ``path`` (defaults when
+    ``None``) and ``env`` (default: the process environment); an empty ``keys_dir`` becomes
+    ``<home>/gateway/keys``."""
+    cfg = role_config(ROLE, path, env)
+    merged = dict(cfg.values)
+    merged["keys_dir"] = merged["keys_dir"] or str(cfg.home / cfg.label / "keys")
     return merged
 
 

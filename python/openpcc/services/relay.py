@@ -1,33 +1,25 @@
 """The OHTTP relay role: ``openpcc relay --config FILE``.
 
-Reads the ``[relay]`` table (see docs/edge.md), starts the Rust relay (it forwards encapsulated
+Reads the ``[relay]`` table (see docs/edge.md and docs/configuration.md), starts the Rust relay (it forwards encapsulated
 requests to ``gateway_url``, streaming both ways, with only allow-listed headers and per-source
 limits), and stops it gracefully on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from openpcc.services._edge import RoleProcess, read_table, settings
+from openpcc.services._edge import RoleProcess, role_config
 
 ROLE = "relay"
 
-DEFAULTS: dict[str, Any] = {
-    "port": 3100,
-    "gateway_url": "http://127.0.0.1:3200/",
-    "max_body_bytes": 16 * 1024 * 1024,
-    "max_concurrent_per_source": 64,
-    "rate_per_second": 200.0,
-    "burst": 400.0,
-}
 
-
-def load(path: str | Path | None) -> dict[str, Any]:
-    """The relay's settings from ``path`` (defaults when ``None``) and the environment."""
-    table = read_table(path, ROLE) if path is not None else {}
-    return settings(ROLE, table, DEFAULTS)
+def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The relay's settings (``[relay]`` in docs/configuration.md) from ``path`` (defaults when ``None``)
+    and ``env`` (default: the process environment)."""
+    return dict(role_config(ROLE, path, env).values)
 
 
 def main(config: str | Path | None) -> int:

@@ -143,7 +143,7 @@ def _number(body: Mapping[str, Any], key: str, default: float, low: float, high:
 
 def _max_tokens(body: Mapping[str, Any]) -> int | None:
     key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
-    value = _optional(body, key, int, None)
+    value: int | None = _optional(body, key, int, None)
     if value is not None and value < 1:
         raise EngineRequestError(f"'{key}' must be at least 1", param=key)
     return value
