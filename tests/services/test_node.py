@@ -426,7 +426,7 @@ def test_registers_with_a_router_by_node_events(tmp_path: Path) -> None:
     events: list[bytes] = []
 
     class Router(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802  (http.server's name)
+        def do_POST(self) -> None:
             assert self.path == "/node-events"
             assert self.headers["Content-Type"] == "application/octet-stream"
             events.append(self.rfile.read(int(self.headers["Content-Length"])))

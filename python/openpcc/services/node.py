@@ -36,7 +36,12 @@ from prometheus_client import Counter, Gauge
 
 from openpcc import bhttp, compute
 from openpcc import config as config_module
-from openpcc.attestation.bundle import EvidenceList, EvidencePiece, EvidenceType, bundle_from_identity
+from openpcc.attestation.bundle import (
+    EvidenceList,
+    EvidencePiece,
+    EvidenceType,
+    bundle_from_identity,
+)
 from openpcc.config import RoleConfig
 from openpcc.exceptions import (
     BHTTPError,
@@ -326,10 +331,12 @@ class NodeService:
     async def _post_event(self, body: bytes) -> None:
         target = str(self.cfg["router_url"]).rstrip("/") + "/node-events"
         try:
-            async with _http.client_session(timeout=10) as session:
-                async with session.post(target, data=body, headers={"Content-Type": _http.BINARY}) as resp:
-                    if resp.status != 200:
-                        self.log.warning("%s: the router answered %d to a node event", self.cfg.label, resp.status)
+            async with (
+                _http.client_session(timeout=10) as session,
+                session.post(target, data=body, headers={"Content-Type": _http.BINARY}) as resp,
+            ):
+                if resp.status != 200:
+                    self.log.warning("%s: the router answered %d to a node event", self.cfg.label, resp.status)
         except Exception as exc:  # noqa: BLE001  (the router may be down: try again at the next beat)
             self.log.warning("%s: node event not delivered (%s)", self.cfg.label, type(exc).__name__)
 
