@@ -13,6 +13,7 @@ from openpcc.exceptions import (
     BalanceLimitError,
     IdempotencyConflictError,
     InsufficientBalanceError,
+    NonceConsumedError,
     UnknownAccountError,
     UsageError,
 )
@@ -85,6 +86,34 @@ def test_operations_are_idempotent(bank: BankStore) -> None:
         with pytest.raises(IdempotencyConflictError):
             replay()
     assert bank.balance(BLIND, a) == 70
+
+
+def test_exchanges_keep_their_answer_and_refuse_other_arguments(bank: BankStore) -> None:
+    request, other = account("blinded"), account("other blinded")
+    assert bank.exchanged(op("x"), request, 64) is None
+    assert bank.record_exchange(op("x"), request, 64, b"signature") == b"signature"
+    # A repeat, even one that signed again, gets the answer kept first.
+    assert bank.record_exchange(op("x"), request, 64, b"resigned") == b"signature"
+    assert bank.exchanged(op("x"), request, 64) == b"signature"
+    for refused in (
+        lambda: bank.exchanged(op("x"), other, 64),
+        lambda: bank.exchanged(op("x"), request, 32),
+        lambda: bank.record_exchange(op("x"), other, 64, b"signature"),
+    ):
+        with pytest.raises(IdempotencyConflictError):
+            refused()
+    # An operation id a deposit used is spent: no exchange under it.
+    bank.credit(BLIND, account("a"), 64, op("d"), create=True)
+    for spent in (
+        lambda: bank.exchanged(op("d"), request, 64),
+        lambda: bank.record_exchange(op("d"), request, 64, b"signature"),
+    ):
+        with pytest.raises(NonceConsumedError):
+            spent()
+    # And a deposit under an exchange's id is refused.
+    with pytest.raises(IdempotencyConflictError):
+        bank.credit(BLIND, account("a"), 64, op("x"), create=True)
+    assert bank.balance(BLIND, account("a")) == 64
 
 
 def test_withdraw_everything(bank: BankStore) -> None:
