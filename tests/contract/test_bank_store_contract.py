@@ -19,6 +19,7 @@ from openpcc.exceptions import (
 )
 from openpcc.services.store import AccountKind, BankStore, open_backend, open_bank_store
 from openpcc.services.store.base import MAX_BALANCE
+from openpcc.services.store.sql import BANK_MIGRATIONS
 
 BLIND, KEY = AccountKind.BLIND, AccountKind.API_KEY
 
@@ -114,6 +115,26 @@ def test_exchanges_keep_their_answer_and_refuse_other_arguments(bank: BankStore)
     with pytest.raises(IdempotencyConflictError):
         bank.credit(BLIND, account("a"), 64, op("x"), create=True)
     assert bank.balance(BLIND, account("a")) == 64
+
+
+def test_a_version_1_bank_schema_is_upgraded_keeping_its_operations(database: str) -> None:
+    backend = open_backend(database)
+    assert backend.migrate("bank", BANK_MIGRATIONS[:1]) == 1
+    with backend.transaction() as cur:
+        cur.execute(
+            "INSERT INTO bank_accounts (id, kind, balance) VALUES (?, 'blind', 64)", (account("a"),)
+        )
+        cur.execute(
+            "INSERT INTO bank_operations (op_id, kind, account, operation, amount, result)"
+            " VALUES (?, 'blind', ?, 'credit', 64, 64)",
+            (op("d"), account("a")),
+        )
+    backend.close()
+    with _opened(database) as bank:
+        assert bank.credit(BLIND, account("a"), 64, op("d"), create=True) == 64  # still a replay
+        with pytest.raises(NonceConsumedError):
+            bank.exchanged(op("d"), account("blinded"), 64)
+        assert bank.record_exchange(op("x"), account("blinded"), 64, b"signature") == b"signature"
 
 
 def test_withdraw_everything(bank: BankStore) -> None:
