@@ -17,11 +17,13 @@ account at the blind bank (a random 32-byte bearer token) where money waits betw
 Crash safety: before each bank call the operation is written to the file (write-ahead), with everything
 needed to finish it (the blinding secrets of the credits asked for, the credit being deposited). A process
 that dies mid-call leaves the operation in the file; the next process to open the wallet finishes it.
-Every bank operation the wallet uses can be repeated safely except ``/exchange``: a withdrawal is repeated
-with the same blinded messages (the bank answers a repeat with the same signatures, without a second
-debit), a deposit repeated is either accepted or refused as already spent, and an auth withdrawal is
-idempotent the same way. A repeated exchange whose first attempt reached the bank is refused as spent and
-its value is lost: :meth:`Wallet.status` counts it in ``lost``.
+Every bank operation the wallet uses can be repeated safely: a withdrawal is repeated with the same
+blinded messages (the bank answers a repeat with the same signatures, without a second debit), an exchange
+is repeated with the same refund and blinded message (the bank answers with the signature it kept, without
+a second spend), a deposit repeated is either accepted or refused as already spent, and an auth withdrawal
+is idempotent the same way. Only a bank that refuses the repeat of an exchange as spent (the refund went
+elsewhere, or a bank without idempotent exchanges) loses its value: :meth:`Wallet.status` counts it in
+``lost``.
 
 Every change is saved by writing a new file, fsync and an atomic rename, under an exclusive
 ``fcntl.flock`` on ``<file>.lock`` held for the whole operation (bank calls included). The file is
@@ -432,7 +434,7 @@ class WalletStatus:
     held: int  # total value of the credits held locally
     credits_by_value: dict[int, int]
     pending: list[str]  # kinds of operations not finished (left by a process that died)
-    lost: int  # value lost to exchanges interrupted after the bank answered
+    lost: int  # value the bank took but never gave back (a refund it refused as spent elsewhere)
     expired: int  # value of credits that expired in the file (the wallet was not used in time)
     key_storage: str  # "keyring" or "file"
 
@@ -624,7 +626,8 @@ class Wallet:
         try:
             signature = self.bank.exchange(credit, pending.blinded_message)
         except NonceConsumedError:
-            # The first attempt reached the bank; its answer is gone.
+            # The bank keeps an exchange's answer and gives it again, so this refund was spent by
+            # something else (a deposit, or a bank that does not keep answers): its value is gone.
             state.lost += credit.value.amount
             state.pending.remove(op)
             self.file.save(state)

@@ -13,11 +13,13 @@ from openpcc.exceptions import (
     BalanceLimitError,
     IdempotencyConflictError,
     InsufficientBalanceError,
+    NonceConsumedError,
     UnknownAccountError,
     UsageError,
 )
 from openpcc.services.store import AccountKind, BankStore, open_backend, open_bank_store
 from openpcc.services.store.base import MAX_BALANCE
+from openpcc.services.store.sql import BANK_MIGRATIONS
 
 BLIND, KEY = AccountKind.BLIND, AccountKind.API_KEY
 
@@ -85,6 +87,54 @@ def test_operations_are_idempotent(bank: BankStore) -> None:
         with pytest.raises(IdempotencyConflictError):
             replay()
     assert bank.balance(BLIND, a) == 70
+
+
+def test_exchanges_keep_their_answer_and_refuse_other_arguments(bank: BankStore) -> None:
+    request, other = account("blinded"), account("other blinded")
+    assert bank.exchanged(op("x"), request, 64) is None
+    assert bank.record_exchange(op("x"), request, 64, b"signature") == b"signature"
+    # A repeat, even one that signed again, gets the answer kept first.
+    assert bank.record_exchange(op("x"), request, 64, b"resigned") == b"signature"
+    assert bank.exchanged(op("x"), request, 64) == b"signature"
+    for refused in (
+        lambda: bank.exchanged(op("x"), other, 64),
+        lambda: bank.exchanged(op("x"), request, 32),
+        lambda: bank.record_exchange(op("x"), other, 64, b"signature"),
+    ):
+        with pytest.raises(IdempotencyConflictError):
+            refused()
+    # An operation id a deposit used is spent: no exchange under it.
+    bank.credit(BLIND, account("a"), 64, op("d"), create=True)
+    for spent in (
+        lambda: bank.exchanged(op("d"), request, 64),
+        lambda: bank.record_exchange(op("d"), request, 64, b"signature"),
+    ):
+        with pytest.raises(NonceConsumedError):
+            spent()
+    # And a deposit under an exchange's id is refused.
+    with pytest.raises(IdempotencyConflictError):
+        bank.credit(BLIND, account("a"), 64, op("x"), create=True)
+    assert bank.balance(BLIND, account("a")) == 64
+
+
+def test_a_version_1_bank_schema_is_upgraded_keeping_its_operations(database: str) -> None:
+    backend = open_backend(database)
+    assert backend.migrate("bank", BANK_MIGRATIONS[:1]) == 1
+    with backend.transaction() as cur:
+        cur.execute(
+            "INSERT INTO bank_accounts (id, kind, balance) VALUES (?, 'blind', 64)", (account("a"),)
+        )
+        cur.execute(
+            "INSERT INTO bank_operations (op_id, kind, account, operation, amount, result)"
+            " VALUES (?, 'blind', ?, 'credit', 64, 64)",
+            (op("d"), account("a")),
+        )
+    backend.close()
+    with _opened(database) as bank:
+        assert bank.credit(BLIND, account("a"), 64, op("d"), create=True) == 64  # still a replay
+        with pytest.raises(NonceConsumedError):
+            bank.exchanged(op("d"), account("blinded"), 64)
+        assert bank.record_exchange(op("x"), account("blinded"), 64, b"signature") == b"signature"
 
 
 def test_withdraw_everything(bank: BankStore) -> None:

@@ -1,6 +1,7 @@
 """The blind bank through its real HTTP server, each server its own process (stopped by PID), on SQLite and
 PostgreSQL: the reference's BlindBank endpoints and bodies, the balance checked and debited before
-signing, idempotent withdrawals, one success of 64 simultaneous deposits of one credit, and bad input
+signing, idempotent withdrawals and exchanges, one success of 64 simultaneous deposits of one credit, one
+spend and one answer for 64 simultaneous identical exchanges, and bad input
 (forged, expired, replayed, wrongly-valued, malformed credits, bad accounts, overdrafts, oversized
 bodies) refused with a clear status and code while every stored row stays as it was."""
 
@@ -131,9 +132,15 @@ def test_deposit_withdraw_exchange_and_withdraw_full(bank: RoleProcess) -> None:
         "csprotos.ExchangeRequest",
         {"credit": credit_message(withdrawn[0]), "blindedMessage": b64(fresh.blinded_message)},
     )
-    signed = ok(bank.url, "/exchange", exchange, "ExchangeResponse")
+    status, first, _ = call(bank.url, "/exchange", exchange)
+    assert status == 200
+    signed = decode_message("csprotos.ExchangeResponse", first)
     fresh.finalize(KEY, base64.b64decode(signed["blindSignature"])).check(KEY)
-    status, _, code = call(bank.url, "/exchange", exchange)
+    # A repeat of the same exchange (an answer lost in a crash) gets the very same bytes again.
+    status, again_bytes, _ = call(bank.url, "/exchange", exchange)
+    assert (status, again_bytes) == (200, first)
+    # The exchanged credit cannot be deposited afterwards.
+    status, _, code = call(bank.url, "/deposit", deposit_body(token, withdrawn[0]))
     assert (status, code) == (410, str(int(Code.NONCE_CONSUMED)))
 
     full = ok(
@@ -178,6 +185,45 @@ def test_64_simultaneous_deposits_of_one_credit_credit_once(bank: RoleProcess) -
     assert set(statuses) <= {200, 409, 410}
 
 
+def exchange_body(c: Credit, pending: PendingCredit) -> bytes:
+    return encode_message(
+        "csprotos.ExchangeRequest",
+        {"credit": credit_message(c), "blindedMessage": b64(pending.blinded_message)},
+    )
+
+
+def test_64_simultaneous_identical_exchanges_spend_once_and_answer_alike(
+    bank: RoleProcess, database: str
+) -> None:
+    c = credit(64)
+    pending = PendingCredit.create(KEY, Value.exact(64))
+    body = exchange_body(c, pending)
+
+    async def go() -> list[tuple[int, bytes]]:
+        async with aiohttp.ClientSession() as s:
+
+            async def one() -> tuple[int, bytes]:
+                async with s.post(bank.url + "/exchange", data=body, headers=BINARY) as r:
+                    return r.status, await r.read()
+
+            return list(await asyncio.gather(*(one() for _ in range(64))))
+
+    answers = asyncio.run(asyncio.wait_for(go(), timeout=120))
+    assert {status for status, _ in answers} == {200}
+    assert len({data for _, data in answers}) == 1
+    signature = base64.b64decode(
+        decode_message("csprotos.ExchangeResponse", answers[0][1])["blindSignature"]
+    )
+    pending.finalize(KEY, signature).check(KEY)
+    rows = snapshot(database)
+    exchanges = [row for row in rows["bank_operations"] if row[3] == "exchange"]
+    assert len(exchanges) == 1
+    assert [row[1] for row in rows["nonces"]] == ["consumed"]
+    # The spent credit credits no account afterwards.
+    status, _, code = call(bank.url, "/deposit", deposit_body(secrets.token_bytes(32), c))
+    assert (status, code) == (410, str(int(Code.NONCE_CONSUMED)))
+
+
 def _funded(bank: RoleProcess, amount: int = 64) -> bytes:
     token = secrets.token_bytes(32)
     ok(bank.url, "/deposit", deposit_body(token, credit(amount)), "DepositResponse")
@@ -191,6 +237,13 @@ def _bad_cases(
     spent = credit(32)
     ok(bank.url, "/deposit", deposit_body(token, spent), "DepositResponse")
     good = credit(16)
+    exchanged = credit(8)
+    ok(
+        bank.url,
+        "/exchange",
+        exchange_body(exchanged, PendingCredit.create(KEY, Value.exact(8))),
+        "ExchangeResponse",
+    )
     relabelled = dataclasses.replace(good, value=Value.exact(32))
     pending = PendingCredit.create(KEY, Value.exact(64))
     too_much = PendingCredit.create(KEY, Value.exact(128))
@@ -315,6 +368,13 @@ def _bad_cases(
             ),
             410,
             Code.NONCE_CONSUMED,
+            None,
+        ),
+        "exchange-other-blinded": (
+            "/exchange",
+            exchange_body(exchanged, PendingCredit.create(KEY, Value.exact(8))),
+            409,
+            Code.IDEMPOTENCY_CONFLICT,
             None,
         ),
         "exchange-no-blinded": (

@@ -1,7 +1,8 @@
 """The wallet against the REAL auth bank and blind bank processes (``openpcc auth``, ``openpcc bank``, SQLite),
 through :class:`openpcc.wallet.HTTPBankClient` over plain HTTP on loopback: the whole flow, several wallet
 processes sharing one file taking credits at once (each credit handed out once), and a wallet process
-SIGKILLed at every step of its withdrawals and deposits (on restart nothing lost, nothing duplicated)."""
+SIGKILLed at every step of its withdrawals, exchanges and deposits (on restart nothing lost, nothing
+duplicated)."""
 
 from __future__ import annotations
 
@@ -187,6 +188,7 @@ KILL_POINTS = [
     ("close", "deposit:saved"),
     ("close", "deposit:answered"),
     ("refund", "exchange:saved"),
+    ("refund", "exchange:answered"),  # the bank spent the refund; its kept answer is fetched again
     ("refund", "deposit:saved"),
     ("refund", "deposit:answered"),
 ]

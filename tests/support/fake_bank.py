@@ -1,7 +1,8 @@
 """An in-process stand-in for the auth and blind banks, for unit tests of the wallet's state machine ONLY.
 
 It signs for real with :class:`openpcc.credits.Issuer` (so every credit it gives verifies), keeps the
-properties the wallet relies on (withdrawals idempotent by their blinded messages, a spent nonce refused,
+properties the wallet relies on (withdrawals idempotent by their blinded messages, exchanges idempotent by
+the credit and blinded message, a spent nonce refused,
 all-or-nothing batches, balances checked before signing) and counts calls. The wallet is also tested
 against the real bank processes in ``tests/services/test_wallet_banks.py``.
 """
@@ -11,7 +12,11 @@ from __future__ import annotations
 from collections import Counter
 
 from openpcc.credits import Credit, Issuer, Value
-from openpcc.exceptions import InsufficientBalanceError, NonceConsumedError
+from openpcc.exceptions import (
+    IdempotencyConflictError,
+    InsufficientBalanceError,
+    NonceConsumedError,
+)
 
 
 class FakeBanks:
@@ -66,8 +71,14 @@ class FakeBanks:
 
     def exchange(self, credit: Credit, blinded_message: bytes) -> bytes:
         self._enter("exchange")
+        op = b"exchange" + credit.nonce.blind_bytes
+        if op in self.done:  # a repeat gets the kept answer; another blinded message is refused
+            if self.done[op][0] != blinded_message:
+                raise IdempotencyConflictError("exchanged for another blinded message")
+            return self.done[op][1]
         self._spend(credit)
-        return self.issuer.blind_sign(credit.value, blinded_message)
+        self.done[op] = [blinded_message, self.issuer.blind_sign(credit.value, blinded_message)]
+        return self.done[op][1]
 
     def balance(self, account: bytes) -> int:
         self._enter("balance")

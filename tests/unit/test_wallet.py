@@ -172,7 +172,9 @@ def test_an_interrupted_step_is_finished_by_the_next_open(
         banks.spend_at_router(c)  # none was handed out twice
 
 
-def test_an_exchange_answered_but_not_saved_is_counted_lost(tmp_path: Path) -> None:
+def test_an_exchange_answered_but_not_saved_is_repeated_on_reopen_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
     banks = FakeBanks(ISSUER, 100_000)
 
     def fault(at: str) -> None:
@@ -182,8 +184,30 @@ def test_an_exchange_answered_but_not_saved_is_counted_lost(tmp_path: Path) -> N
     wallet = make(tmp_path, banks, fault=fault)
     with pytest.raises(Crash):
         wallet.deposit_refund(ISSUER.issue_unblinded(Value.exact(16)))
+    assert wallet.status().pending == ["exchange"]
     reopened = make(tmp_path, banks)
-    assert reopened.status().lost == 16 and reopened.status().pending == []
+    assert reopened.account_balance() == 16  # the repeat got the kept signature, then deposited
+    assert banks.calls["exchange"] == 2
+    status = reopened.status()
+    assert (status.lost, status.pending) == (0, [])
+
+
+def test_a_pending_refund_the_bank_refuses_as_spent_is_counted_lost(tmp_path: Path) -> None:
+    banks = FakeBanks(ISSUER, 100_000)
+    refund = ISSUER.issue_unblinded(Value.exact(16))
+
+    def fault(at: str) -> None:
+        if at == "exchange:saved":
+            raise Crash(at)
+
+    wallet = make(tmp_path, banks, fault=fault)
+    with pytest.raises(Crash):
+        wallet.deposit_refund(refund)
+    banks.spend_at_router(refund)  # spent elsewhere before the wallet came back
+    reopened = make(tmp_path, banks)
+    status = reopened.status()
+    assert (status.lost, status.pending) == (16, [])
+    assert reopened.account_balance() == 0
 
 
 def test_file_modes(tmp_path: Path) -> None:

@@ -13,7 +13,9 @@ protobuf bodies:
   under an operation id derived from the account and the requests, so a replay returns the same
   signatures without a second debit;
 * ``/exchange`` ``ExchangeRequest{credit, blinded_message}`` → ``ExchangeResponse{blind_signature}``:
-  the credit is spent and a blinded credit of the same value signed;
+  the credit is spent and a blinded credit of the same value signed, the signature kept under the
+  credit's spend id (the deposit's), so a repeat of the same exchange returns the same signature
+  without a second spend and another blinded message for that credit is refused;
 * ``/withdraw-full`` ``WithdrawFullUnblindedRequest{account_token}`` →
   ``WithdrawFullUnblindedResponse{credit}``: the account is zeroed and an unblinded credit of the
   stochastically rounded balance issued;
@@ -35,7 +37,7 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +180,12 @@ def operation_id(kind: bytes, *parts: bytes) -> bytes:
     return h.digest()
 
 
+def spend_id(credit: Credit) -> bytes:
+    """The operation id a credit is spent under, by a deposit or an exchange: one nonce, one spend.
+    (The label is the one deposits used before exchanges shared it.)"""
+    return operation_id(b"deposit", lock_nonce_of(credit).key)
+
+
 # --- the service ----------------------------------------------------------------------
 
 
@@ -218,6 +226,7 @@ class BlindBankService:
         self.locker = RoleNonceLocker(cfg, clock)
         self.spender = Spender(self.key, self.locker, issuer=self.issuer, clock=clock)
         self.http = _http.HTTPService(cfg, logger=log)
+        self._operation_locks: dict[bytes, tuple[asyncio.Lock, int]] = {}
         routes = (
             ("/deposit", self._deposit),
             ("/withdraw", self._withdraw),
@@ -268,7 +277,7 @@ class BlindBankService:
 
     async def deposit(self, account: bytes, credit: Credit) -> int:
         """Spends ``credit`` into ``account`` (a stored id); returns the new balance."""
-        op = operation_id(b"deposit", lock_nonce_of(credit).key)
+        op = spend_id(credit)
         async with await self.spender.begin(credit) as txn:
             try:
                 balance = await asyncio.to_thread(
@@ -342,11 +351,49 @@ class BlindBankService:
         )
 
     async def exchange(self, credit: Credit, blinded: bytes) -> bytes:
-        """Spends ``credit`` for a blind signature on a new credit of the same value."""
-        async with await self.spender.begin(credit) as txn:
-            signature = await asyncio.to_thread(self.issuer.blind_sign, credit.value, blinded)
-            await txn.commit()
+        """Spends ``credit`` for a blind signature on a new credit of the same value.
+
+        Idempotent: the signature is kept under the credit's spend id (the one a deposit of it would
+        use), so a repeat with the same blinded message gets the same signature and spends nothing,
+        while another blinded message (``IdempotencyConflictError``) or a deposit of the credit
+        (``NonceConsumedError``) is refused. Identical exchanges racing in this process wait for the
+        first; across replicas, the store's primary key keeps one answer."""
+        op = spend_id(credit)
+        request = hashlib.sha256(blinded).digest()
+        amount = credit.value.amount
+        async with self._one_at_a_time(op):
+            earlier = await asyncio.to_thread(self.store.exchanged, op, request, amount)
+            if earlier is not None:
+                await self._settle(credit)
+                return earlier
+            async with await self.spender.begin(credit) as txn:
+                signature = await asyncio.to_thread(self.issuer.blind_sign, credit.value, blinded)
+                signature = await asyncio.to_thread(
+                    self.store.record_exchange, op, request, amount, signature
+                )
+                await txn.commit()
         return signature
+
+    async def _settle(self, credit: Credit) -> None:
+        """Checks a credit exchanged before and consumes its nonce, in case the bank died between
+        keeping the answer and consuming it (the lock has expired then)."""
+        with contextlib.suppress(NonceConsumedError, NonceLockedError):
+            async with await self.spender.begin(credit) as txn:
+                await txn.commit()
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, op: bytes) -> AsyncIterator[None]:
+        lock, users = self._operation_locks.get(op, (asyncio.Lock(), 0))
+        self._operation_locks[op] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._operation_locks[op]
+            if users == 1:
+                del self._operation_locks[op]
+            else:
+                self._operation_locks[op] = (lock, users - 1)
 
     async def _withdraw_full(self, request: web.Request) -> web.StreamResponse:
         with as_rejection():

@@ -223,4 +223,16 @@ class BankStore(abc.ABC):
         """Zeroes the account and returns what it held (``InsufficientBalanceError`` when nothing)."""
 
     @abc.abstractmethod
+    def exchanged(self, op_id: bytes, request: bytes, amount: int) -> bytes | None:
+        """The answer kept by :meth:`record_exchange` under ``op_id`` for the same ``request`` and
+        ``amount``; ``None`` when ``op_id`` is unused. ``IdempotencyConflictError`` when it was an
+        exchange with other arguments, ``NonceConsumedError`` when another operation used it."""
+
+    @abc.abstractmethod
+    def record_exchange(self, op_id: bytes, request: bytes, amount: int, answer: bytes) -> bytes:
+        """Claims ``op_id`` for an exchange of ``request`` (a digest of the blinded message) and keeps
+        ``answer`` with it; returns the answer kept first (a concurrent or earlier identical exchange
+        wins), raising like :meth:`exchanged` when ``op_id`` was used otherwise."""
+
+    @abc.abstractmethod
     def close(self) -> None: ...

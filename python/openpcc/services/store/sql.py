@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from openpcc.exceptions import (
     BalanceLimitError,
     IdempotencyConflictError,
@@ -160,6 +162,14 @@ BANK_MIGRATIONS = (
             for dialect, blob, bigint in (("sqlite", "BLOB", "INTEGER"), ("postgresql", "BYTEA", "BIGINT"))
         },
     ),
+    Migration(
+        2,
+        "bank: operations keep their answer (an exchange's blind signature), so a repeat returns it",
+        {
+            "sqlite": ("ALTER TABLE bank_operations ADD COLUMN answer BLOB",),
+            "postgresql": ("ALTER TABLE bank_operations ADD COLUMN answer BYTEA",),
+        },
+    ),
 )
 
 
@@ -252,8 +262,48 @@ class SQLBankStore(BankStore):
             cur.execute("UPDATE bank_accounts SET balance = 0 WHERE kind = ? AND id = ?", (kind, account))
             return _record(cur, op_id, taken)
 
+    def exchanged(self, op_id: bytes, request: bytes, amount: int) -> bytes | None:
+        with self.backend.transaction() as cur:
+            cur.execute(
+                "SELECT kind, account, operation, amount, answer FROM bank_operations WHERE op_id = ?", (op_id,)
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        return _earlier_exchange(row, request, amount)
+
+    def record_exchange(self, op_id: bytes, request: bytes, amount: int, answer: bytes) -> bytes:
+        _check_amount(amount)
+        if not 0 < len(op_id) <= 64:
+            raise BalanceLimitError("operation id must be 1..64 bytes")
+        with self.backend.transaction() as cur:
+            cur.execute(
+                "INSERT INTO bank_operations (op_id, kind, account, operation, amount, answer)"
+                " VALUES (?, 'blind', ?, 'exchange', ?, ?) ON CONFLICT (op_id) DO NOTHING RETURNING op_id",
+                (op_id, request, amount, answer),
+            )
+            if cur.fetchone() is not None:
+                return answer
+            cur.execute(
+                "SELECT kind, account, operation, amount, answer FROM bank_operations WHERE op_id = ?", (op_id,)
+            )
+            row = cur.fetchone()
+        if row is None:  # pragma: no cover - the conflicting row cannot vanish inside the transaction
+            raise IdempotencyConflictError("operation id reused with different arguments")
+        return _earlier_exchange(row, request, amount)
+
     def close(self) -> None:
         self.backend.close()
+
+
+def _earlier_exchange(row: Any, request: bytes, amount: int) -> bytes:
+    """The kept answer of an exchange row matching ``request`` and ``amount``."""
+    kind, account, operation, stored_amount, answer = row
+    if (kind, operation) != ("blind", "exchange"):
+        raise NonceConsumedError("credit was spent by another operation")
+    if bytes(account) != request or int(stored_amount) != amount or answer is None:
+        raise IdempotencyConflictError("credit was exchanged already, for another blinded message")
+    return bytes(answer)
 
 
 def _check_amount(amount: int) -> None:
