@@ -236,17 +236,6 @@ def _add_verify(commands: Any) -> None:
     p.add_argument("--sevsnp-crl", help="AMD CRL (DER or PEM) for the SEV-SNP report's ARK")
 
 
-def _run_noncelock(args: argparse.Namespace) -> int:
-    from openpcc.exceptions import ConfigError, StoreError
-    from openpcc.services import noncelock
-
-    try:
-        return noncelock.main(args)
-    except (ConfigError, StoreError) as exc:
-        print(f"openpcc noncelock: {exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
-
-
 def _add_noncelock(commands: Any) -> None:
     p = commands.add_parser(
         "noncelock",
@@ -258,18 +247,7 @@ def _add_noncelock(commands: Any) -> None:
         ),
     )
     p.add_argument("--config", metavar="FILE", help="TOML configuration (default: every setting's default)")
-    p.set_defaults(run=_run_noncelock)
-
-
-def _run_bank(args: argparse.Namespace) -> int:
-    from openpcc.exceptions import ConfigError, StoreError
-    from openpcc.services import bank
-
-    try:
-        return bank.main(args)
-    except (ConfigError, StoreError) as exc:
-        print(f"openpcc bank: {exc}", file=sys.stderr)
-        return EXIT_UNREADABLE
+    p.set_defaults(run=_run_role("noncelock"))
 
 
 def _add_bank(commands: Any) -> None:
@@ -284,7 +262,7 @@ def _add_bank(commands: Any) -> None:
         ),
     )
     p.add_argument("--config", metavar="FILE", help="TOML configuration (default: every setting's default)")
-    p.set_defaults(run=_run_bank)
+    p.set_defaults(run=_run_role("bank"))
 
 
 def _run_auth(args: argparse.Namespace) -> int:
@@ -367,12 +345,12 @@ def _run_role(module: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         import importlib
 
-        from openpcc.exceptions import ConfigError, TransparencyError
+        from openpcc.exceptions import ConfigError, ServiceError, TransparencyError
 
         try:
             result: int = importlib.import_module(f"openpcc.services.{module}").main(args)
             return result
-        except (ConfigError, TransparencyError, OSError) as exc:
+        except (ConfigError, ServiceError, TransparencyError, OSError) as exc:
             print(f"openpcc {module}: {exc}", file=sys.stderr)
             return EXIT_UNREADABLE
 
