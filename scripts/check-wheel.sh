@@ -63,7 +63,8 @@ fi
 
 step "install the wheel in a fresh venv and run the CLI from outside the checkout"
 "$python" -m venv "$work/run-venv"
-"$work/run-venv/bin/python" -m pip install -q --no-index "$wheel"
+# the wheel itself is the local file; its runtime dependencies (aiohttp, sigstore, ...) come from the index
+"$work/run-venv/bin/python" -m pip install -q "$wheel"
 cd "$work"
 "$work/run-venv/bin/python" -c 'import openpcc, sys; assert not openpcc.__file__.startswith(sys.argv[1]), openpcc.__file__' "$repo"
 "$work/run-venv/bin/openpcc" --help

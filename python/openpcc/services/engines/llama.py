@@ -131,7 +131,8 @@ class LlamaEngine(TextEngine):
     def _prompt(self, request: CompletionRequest) -> list[int]:
         if not request.is_chat:
             return list(self._llm.tokenize(request.prompt.encode(), add_bos=True, special=False))
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        # llama_cpp types each message as a TypedDict per role; ours are checked in base.py.
+        messages: list[Any] = [{"role": m.role, "content": m.content} for m in request.messages]
         formatted = self._chat(messages=messages)
         text = formatted.prompt.encode()
         return list(self._llm.tokenize(text, add_bos=not formatted.added_special, special=True))
