@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import re
 import secrets
 import shutil
@@ -26,6 +25,7 @@ from openpcc import bhttp, compute
 from openpcc.attestation import EvidenceList, EvidenceType, Policy, load_policy, verify_evidence
 from openpcc.services._trailers import open_stream
 from openpcc.services.errors import ERROR_CODE_HEADER
+from support.prerequisites import missing
 from support.servers import RoleProcess, free_port, role_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,10 +39,7 @@ REFUND = compute.REFUND_AMOUNT_TRAILER.lower()
 def need_swtpm() -> None:
     if shutil.which("swtpm"):
         return
-    message = "swtpm is not installed (scripts/install-swtpm.sh installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    missing("swtpm is not installed (scripts/install-swtpm.sh installs it)")
 
 
 def node_config(port: int, **extra: Any) -> str:
@@ -383,12 +380,9 @@ def test_chunked_request_media_type(node: RoleProcess) -> None:
 def test_embedded_model_answers_through_the_node(tmp_path: Path) -> None:
     from openpcc.services.engines.llama import DEFAULT_MODEL, missing_prerequisite
 
-    missing = missing_prerequisite()
-    if missing is not None:
-        message = f"embedded model not installed: looked for {missing}; run `make model`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    absent = missing_prerequisite()
+    if absent is not None:
+        missing(f"embedded model not installed: looked for {absent}; run `make model`")
     need_swtpm()
     port = free_port()
     text = node_config(port, max_tokens=16).replace('engine = "echo"', 'engine = "llama"')
