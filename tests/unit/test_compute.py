@@ -3,6 +3,8 @@ and bad input (every case a specific exception class, no plaintext of the bad pa
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -561,3 +563,11 @@ def test_stream_trailers_must_be_announced_and_refund_is_refused(nodes: list) ->
     with pytest.raises(ComputeArgumentError):
         s.finish([(b"x-refund-amount", b"")])
     assert s.finish()[-1]  # still usable: nothing was sealed by the refused calls
+
+
+def test_manifest_request_carries_the_client_nonce_extension_on_field_100() -> None:
+    nonce = bytes(range(16))
+    as_json = base64.b64encode(nonce).decode()  # the proto JSON mapping carries bytes as base64
+    data = compute.encode_message("csprotos.ComputeManifestRequest", {"tags": ["llm"], "clientNonce": as_json})
+    assert data.endswith(bytes.fromhex("a20610") + nonce)  # field 100, wire type 2, 16 bytes
+    assert compute.decode_message("csprotos.ComputeManifestRequest", data)["clientNonce"] == as_json

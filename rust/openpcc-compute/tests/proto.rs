@@ -31,12 +31,14 @@ fn explicit_presence_serializes_zero_values() {
     let req = ComputeManifestRequest {
         tags: vec!["llm".into()],
         limit: Some(0),
+        client_nonce: None,
     };
     assert_eq!(req.encode_to_vec(), hex::decode("0a036c6c6d1000").unwrap());
     assert_eq!(
         ComputeManifestRequest {
             tags: vec![],
-            limit: None
+            limit: None,
+            client_nonce: None,
         }
         .encode_to_vec(),
         Vec::<u8>::new()
