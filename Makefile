@@ -37,9 +37,10 @@ build-dev: venv ## build the Rust extension (release profile) into .venv
 demo: build-dev model ## run the end-to-end demo on embedded defaults
 	$(PY) -m openpcc demo
 
-system-deps: system-deps-postgres ## install swtpm (node-identity tests) and PostgreSQL (store tests) when root (apt-get)
-	@if [ "$$(id -u)" -eq 0 ]; then bash scripts/install-swtpm.sh; \
-	elif ! command -v swtpm >/dev/null; then echo "swtpm missing and not root: its tests will skip, or fail when CI is set (run scripts/install-swtpm.sh as root)"; fi
+system-deps: system-deps-postgres ## install swtpm (node identity), PostgreSQL (stores), tcpdump, iproute2, HAProxy (stack network tests) when root (apt-get)
+	@if [ "$$(id -u)" -eq 0 ]; then bash scripts/install-swtpm.sh && bash scripts/install-netdeps.sh; \
+	else command -v swtpm >/dev/null || echo "swtpm missing and not root: its tests will skip, or fail when CI is set (run scripts/install-swtpm.sh as root)"; \
+	bash scripts/install-netdeps.sh || echo "stack network tools missing: their tests will skip, or fail when CI is set"; fi
 
 TEST_LOGS   := target/test-logs
 SUMMARY     := $(PYTHON) scripts/test_summary.py
