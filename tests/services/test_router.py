@@ -266,11 +266,16 @@ def test_genuine_nodes_are_admitted_and_the_software_key_node_never(stack: Stack
     ids = {item["id"] for item in items}
     assert ids == {i["node_id"] for i in stack.infos()}
     assert soft_id not in ids
-    # The router-verified evidence: quoted over the router's own nonce, so a client cannot re-check the
-    # nonce (docs/router.md); it is the genuine TPM evidence.
+    # The router-verified evidence names the router's nonce it was quoted over: a client verifies it in full
+    # under its own policy (the quote signs that nonce and the collection time bound with it).
+    policy = load_policy(DEV_POLICY.read_text())
     for item in items:
-        evidence = EvidenceList.decode(compute.encode_message("csprotos.SignedEvidenceList", item["evidence"]))
-        assert evidence.first(EvidenceType.TPM_QUOTE) is not None
+        bundle = compute.encode_message("csprotos.SignedEvidenceList", item["evidence"])
+        piece = EvidenceList.decode(bundle).first(EvidenceType.OPENPCC_ROUTER_NONCE)
+        assert piece is not None and len(piece.data) == 32
+        verdict = verify_evidence(bundle, policy, nonce=piece.data)
+        assert verdict.valid, [c for c in verdict.checks if not c.ok]
+        assert not verify_evidence(bundle, policy, nonce=secrets.token_bytes(32)).valid
         assert item["tags"] == ["llm", "model=echo"]
     # naming the refused node as the only candidate: no candidate; it never gets a request
     paid = credit()
@@ -291,6 +296,7 @@ def test_manifests_with_a_client_nonce_carry_evidence_fresh_to_the_client(stack:
     items = manifest_items(ask_manifests(stack.router, ["model=echo"], limit=1, nonce=nonce))
     assert len(items) == 1
     bundle = compute.encode_message("csprotos.SignedEvidenceList", items[0]["evidence"])
+    assert EvidenceList.decode(bundle).first(EvidenceType.OPENPCC_ROUTER_NONCE) is None
     policy = load_policy(DEV_POLICY.read_text())
     assert verify_evidence(bundle, policy, nonce=nonce).valid
     assert not verify_evidence(bundle, policy, nonce=secrets.token_bytes(32)).valid
@@ -459,6 +465,28 @@ def test_a_node_dying_mid_stream_ends_with_an_error_trailer_and_keeps_the_credit
     # the credit was released, not spent: it pays for the next request
     sealed = seal(stack.infos(), "paid with a credit a dead node did not burn")
     assert run(post(stack.router.url + "/", compute_headers(sealed, paid), sealed.body)).status == 200
+    # the break-off counted as a failed health check; the node is routed again after enough good ones
+    wait_for(lambda: metric(stack.router, "openpcc_router_routable_nodes") == 3, "the rogue node graded ok again")
+
+
+def test_a_client_going_away_mid_stream_spends_the_credit(stack: Stack, rogue: tuple[str, str]) -> None:
+    url, node_id = rogue
+    paid = credit(64)
+    gone = 'openpcc_router_streams_ended_total{how="client_gone"}'
+    before = metric(stack.router, gone)
+
+    async def read_one_chunk_and_leave() -> bytes:
+        async with open_stream("POST", stack.router.url + "/", headers=to_rogue(node_id, paid), body=b"hold") as resp:
+            async for chunk in resp.iter_body():
+                return chunk
+        return b""
+
+    assert run(read_one_chunk_and_leave()) == b"first chunk;"
+    urllib.request.urlopen(urllib.request.Request(url + "/release", method="POST"), None, 10).close()
+    wait_for(lambda: metric(stack.router, gone) == before + 1, "the router noticed the client left")
+    replay = run(post(stack.router.url + "/", to_rogue(node_id, paid), b"cap"))
+    assert (replay.status, replay.code) == (410, "402")
+    assert " ERROR " not in stack.router.output()
 
 
 # --- bad input -----------------------------------------------------------------------------------------------

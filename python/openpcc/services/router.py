@@ -7,7 +7,8 @@
   reference, §9.2). Only admitted, attested, healthy nodes are routed.
 * ``POST /compute-manifests``: ``ComputeManifestRequest`` paid with an attestation credit (always spent).
   With ``client_nonce`` each returned manifest carries evidence the node quoted over that nonce; without,
-  the evidence the router itself last verified (quoted over the router's own nonce).
+  the evidence the router itself last verified, with an ``OPENPCC_ROUTER_NONCE`` piece naming the
+  router's nonce it was quoted over.
 * ``POST /``: the compute request. One of the client's candidates that is routable is chosen uniformly
   at random, the credit is locked, the body streams to the node and its answer back. The node's
   ``X-Refund-Amount`` trailer becomes an ``X-Refund`` credit, capped at the credit spent. A node that
@@ -44,7 +45,14 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from openpcc import compute
 from openpcc import config as config_module
-from openpcc.attestation import Policy, load_policy, verify_evidence
+from openpcc.attestation import (
+    EvidenceList,
+    EvidencePiece,
+    EvidenceType,
+    Policy,
+    load_policy,
+    verify_evidence,
+)
 from openpcc.attestation.verdict import Verdict
 from openpcc.config import RoleConfig
 from openpcc.credits import ATTESTATION_VALUE, Credit, Value
@@ -209,6 +217,15 @@ def capped_refund(refund: Value | None, spent: Value) -> tuple[Value | None, boo
     if refund.amount > spent.amount:
         return spent, True
     return refund, False
+
+
+def with_router_nonce(evidence: bytes, nonce: bytes) -> bytes:
+    """The verified bundle with an ``OPENPCC_ROUTER_NONCE`` piece naming the nonce it was quoted over, so
+    a client can verify it in full (signatures, bindings, the signed collection time against its policy's
+    ``max_evidence_age``) without trusting the router for freshness."""
+    pieces = EvidenceList.decode(evidence).pieces
+    kept = tuple(p for p in pieces if p.kind != EvidenceType.OPENPCC_ROUTER_NONCE)
+    return EvidenceList.of([*kept, EvidencePiece(EvidenceType.OPENPCC_ROUTER_NONCE, nonce)]).encode()
 
 
 def verdict_summary(verdict: Verdict | None, reason: str | None = None) -> str:
@@ -465,7 +482,7 @@ class RouterService:
             names = [c.name for c in verdict.failures][:MAX_FAILED_CHECKS_SHOWN]
             return None, verdict, "evidence failed the router's policy: " + ", ".join(names)
         self._admissions_total.labels(kind, "admitted").inc()
-        return evidence, verdict, ""
+        return with_router_nonce(evidence, nonce), verdict, ""
 
     async def _admit(self, event: NodeEvent, routing: RoutingInfo, known: Node | None) -> None:
         node_id = event.node_id
@@ -568,6 +585,7 @@ class RouterService:
         node.grade = self.grading.grade(node.checks, now)
         if node.grade != before:
             log.info("router: node %s health %s -> %s", node.node_id, before, node.grade)
+            self._refresh_gauges()
 
     async def _reattest_loop(self) -> None:
         every = float(self.cfg["reattest_secs"])
@@ -757,11 +775,14 @@ class RouterService:
                 return response
             trailers = await self._settle(transaction, upstream.trailers, node)
             await response.finish(trailers)
-        except (ConnectionResetError, asyncio.CancelledError):
-            # The client went away mid-answer: the node's work was done or is stopped now; spend the credit.
+        except ConnectionResetError:
+            # The client went away mid-answer: the node's work was done or stops now (its connection is
+            # closed when this returns); the credit is spent, and there is nobody to refund.
             how = "client_gone"
-            with contextlib.suppress(Exception):
-                await asyncio.shield(_commit_once(transaction))
+            await asyncio.shield(_commit_once(transaction))
+        except asyncio.CancelledError:
+            how = "client_gone"
+            await asyncio.shield(_commit_once(transaction))
             raise
         finally:
             self._streams_gauge.dec()
