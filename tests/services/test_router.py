@@ -393,7 +393,7 @@ def rogue(stack: Stack) -> Iterator[tuple[str, str]]:
     log = stack.workdir / "rogue.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(ROGUE), str(port), stack.nodes[0].url, stack.router.url],
+            [sys.executable, str(ROGUE), str(port), stack.nodes[0].url, stack.router.url, stack.nodes[1].url],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
         )
     url = f"http://127.0.0.1:{port}"
@@ -422,6 +422,15 @@ def _answers(url: str) -> bool:
 
 def to_rogue(node_id: str, paid: Credit) -> list[tuple[str, str]]:
     return [("Content-Type", compute.REQUEST), ("X-Routing-Info", routing_for([node_id])), ("X-Credit", paid.to_text())]
+
+
+def test_a_node_whose_fresh_evidence_names_another_key_is_left_out(stack: Stack, rogue: tuple[str, str]) -> None:
+    _url, node_id = rogue
+    listed = manifest_items(ask_manifests(stack.router, ["model=rogue"]))
+    assert [i["id"] for i in listed] == [node_id]  # the evidence the router verified (relayed from node a)
+    # for a client's nonce it relays node b's evidence: valid, but not the key the router admitted
+    assert manifest_items(ask_manifests(stack.router, ["model=rogue"], nonce=secrets.token_bytes(48))) == []
+    assert "answered a client nonce with another request key" in stack.router.output()
 
 
 def test_a_refund_above_the_credit_is_capped(stack: Stack, rogue: tuple[str, str]) -> None:
@@ -660,3 +669,21 @@ def test_reattestation_keeps_a_good_node_and_drops_one_that_goes_away(tmp_path: 
         node.kill()
         wait_for(lambda: metric(router, "openpcc_router_admitted_nodes") == 0, "the node dropped")
         assert metric(router, 'openpcc_router_admissions_total{kind="reattestation",result="unreachable"}') >= 1
+
+
+def test_two_replicas_share_nodes_and_spent_credits_through_one_database(database: str, tmp_path: Path) -> None:
+    need_swtpm()
+    spent = credit(64)
+    with (
+        start_router(tmp_path / "one", database=database) as one,
+        start_router(tmp_path / "two", database=database) as two,
+        start_node(tmp_path / "node", one, heartbeat_interval=3600.0) as node,  # it only ever talks to `one`
+    ):
+        wait_for(lambda: metric(one, "openpcc_router_routable_nodes") == 1, "the node admitted by the first replica")
+        wait_for(lambda: metric(two, "openpcc_router_routable_nodes") == 1, "the second replica taking it in")
+        info = node_info(node)
+        sealed = seal([info], "through the second replica")
+        answer = run(post(two.url + "/", compute_headers(sealed, spent), sealed.body))
+        assert answer.status == 200 and answer.headers["x-node-id"] == info["node_id"]
+        replay = run(post(one.url + "/", compute_headers(seal([info], "replay"), spent), b"x"))
+        assert (replay.status, replay.code) == (410, "402")

@@ -228,6 +228,16 @@ def with_router_nonce(evidence: bytes, nonce: bytes) -> bytes:
     return EvidenceList.of([*kept, EvidencePiece(EvidenceType.OPENPCC_ROUTER_NONCE, nonce)]).encode()
 
 
+def request_key_of(evidence: bytes) -> bytes | None:
+    """The request-encryption key a bundle names: its REK ``TPMT_PUBLIC``, or the declared software key."""
+    pieces = EvidenceList.decode(evidence)
+    for kind in (EvidenceType.TPMT_PUBLIC, EvidenceType.OPENPCC_SOFTWARE_REQUEST_KEY):
+        piece = pieces.first(kind)
+        if piece is not None:
+            return piece.data
+    return None
+
+
 def verdict_summary(verdict: Verdict | None, reason: str | None = None) -> str:
     """What the store keeps of a verdict: pass or fail and the failed checks' names (no evidence bytes)."""
     if verdict is None:
@@ -525,6 +535,10 @@ class RouterService:
         body = await _http.read_body(request)
         self._received.inc(len(body))
         event = parse_node_event(body)
+        with as_rejection():  # a store that cannot be reached: 503, nothing changed
+            return await self._apply_event(event)
+
+    async def _apply_event(self, event: NodeEvent) -> web.StreamResponse:
         known = self.nodes.get(event.node_id)
         now = self.clock()
         if event.routing is None:
@@ -591,15 +605,30 @@ class RouterService:
         every = float(self.cfg["reattest_secs"])
         while True:
             await asyncio.sleep(min(every, 5.0) / 2)
+            with contextlib.suppress(StoreError):
+                await self.sync_from_store()
             now = self.clock()
             due = [
                 n for n in list(self.nodes.values())
                 if n.record.attested and n.record.shutdown_at is None and now - n.record.attested_at >= every
             ]
-            for node in due:
-                with contextlib.suppress(StoreError):
-                    await self.reattest(node)
+            await asyncio.gather(*(self.reattest(n) for n in due), return_exceptions=True)
             self._refresh_gauges()
+
+    async def sync_from_store(self) -> None:
+        """Takes in what other replicas sharing the database admitted, re-attested or saw shut down (the
+        store is written before memory, so it is never older than this process's view)."""
+        records = {r.node_id: r for r in await asyncio.to_thread(self.store.nodes)}
+        for node_id in [i for i in self.nodes if i not in records and i not in self._admitting]:
+            del self.nodes[node_id]
+        for node_id, record in records.items():
+            node = self.nodes.get(node_id)
+            if node is None:
+                self.nodes[node_id] = Node(record)
+            elif node.record != record:
+                if _routing_of(node.record) != _routing_of(record):
+                    node.checks, node.grade = collections.deque(), HEALTH_UNKNOWN
+                node.record = record
 
     async def reattest(self, node: Node) -> bool:
         """Fresh evidence over a new router nonce; a failure (or no answer) stops routing to the node until
@@ -672,10 +701,15 @@ class RouterService:
         against its own policy); None when the node does not answer (it is then left out)."""
         try:
             evidence = await self.fetch_evidence(node.record.url, nonce)
-            compute.decode_message("csprotos.SignedEvidenceList", evidence)
-            return evidence
+            fresh_key = request_key_of(evidence)
         except (HTTPStreamError, MalformedInputError, ValueError):
             return None
+        if fresh_key is None or fresh_key != request_key_of(node.record.evidence):
+            # Evidence of another request key than the one admitted (another machine behind the URL):
+            # the node is left out rather than handed to the client with keys the router never checked.
+            log.warning("router: node %s answered a client nonce with another request key; left out", node.node_id)
+            return None
+        return evidence
 
     # --- POST / ----------------------------------------------------------------------------
 
