@@ -30,6 +30,7 @@ from openpcc.credits import ATTESTATION_VALUE, Credit, Issuer, Value
 from openpcc.services._trailers import open_stream
 from openpcc.services.errors import ERROR_CODE_HEADER
 from openpcc.services.node import uuid7
+from openpcc.services.store import open_nonce_store, open_router_store
 from support.currency_key import TEST_CURRENCY_KEY_PEM, load_test_currency_key
 from support.prerequisites import missing
 from support.servers import RoleProcess, free_port, role_process
@@ -522,10 +523,20 @@ def raw_exchange(port: int, head: bytes, body_part: bytes, wait: float) -> bytes
         return data
 
 
+def stored_nodes(stack: Stack) -> set[tuple[str, str, tuple[str, ...], bool]]:
+    """What the router's SQLite store holds about its nodes (read beside the running router)."""
+    store = open_router_store(f"sqlite:{stack.workdir / 'router' / 'home' / 'router' / 'router.sqlite3'}")
+    try:
+        return {(r.node_id, r.url, r.tags, r.attested) for r in store.nodes()}
+    finally:
+        store.close()
+
+
 def test_bad_input_gets_a_clear_4xx_nothing_changes_and_the_router_keeps_serving(stack: Stack) -> None:
     router = stack.router
     infos = stack.infos()
     before = {item["id"]: item["tags"] for item in manifest_items(ask_manifests(router, ["llm"]))}
+    stored_before = stored_nodes(stack)
     event = compute.decode_message("csprotos.NodeEvent", compute.encode_message("csprotos.NodeEvent", {
         "nodeId": uuid7(), "eventIndex": 0,
         "heartbeat": {"routingInfo": {"url": "http://127.0.0.1:9/", "healthcheckUrl": "http://127.0.0.1:9/_health", "tags": ["llm"]}},
@@ -592,6 +603,7 @@ def test_bad_input_gets_a_clear_4xx_nothing_changes_and_the_router_keeps_serving
     assert raw_exchange(port, slow_event, b"\x0a", 4.0).startswith(b"HTTP/1.1 408")
     # nothing stored changed, the router keeps serving, and the slow request's credit still pays
     after = {item["id"]: item["tags"] for item in manifest_items(ask_manifests(router, ["llm"]))}
+    assert stored_nodes(stack) == stored_before
     assert set(after) >= set(before) and all(after[k] == v for k, v in before.items())
     sealed = seal(infos, "still serving")
     answer = run(post(router.url + "/", compute_headers(sealed, slow_credit), sealed.body))
@@ -686,4 +698,30 @@ def test_two_replicas_share_nodes_and_spent_credits_through_one_database(databas
         answer = run(post(two.url + "/", compute_headers(sealed, spent), sealed.body))
         assert answer.status == 200 and answer.headers["x-node-id"] == info["node_id"]
         replay = run(post(one.url + "/", compute_headers(seal([info], "replay"), spent), b"x"))
+        assert (replay.status, replay.code) == (410, "402")
+
+
+def test_credits_spent_through_the_nonce_locking_service(tmp_path: Path) -> None:
+    need_swtpm()
+    from openpcc.services.spending import lock_nonce_of
+
+    lock_port = free_port()
+    lock_db = f"sqlite:{tmp_path / 'noncelock.sqlite3'}"
+    with (
+        role_process("noncelock", toml_lines("noncelock", {"port": lock_port, "database": lock_db}), tmp_path / "lock", lock_port) as lock,
+        start_router(tmp_path / "router", noncelock_url=lock.url) as router,
+        start_node(tmp_path / "node", router) as node,
+    ):
+        wait_for(lambda: metric(router, "openpcc_router_routable_nodes") == 1, "the node admitted")
+        paid, token = credit(64), attestation_credit()
+        assert ask_manifests(router, ["llm"], paid=token).status == 200
+        sealed = seal([node_info(node)], "paid through the credithole")
+        assert run(post(router.url + "/", compute_headers(sealed, paid), sealed.body)).status == 200
+        store = open_nonce_store(lock_db)
+        try:
+            for spent in (paid, token):
+                assert store.state(lock_nonce_of(spent).key, time.time()) == "consumed"
+        finally:
+            store.close()
+        replay = run(post(router.url + "/", compute_headers(seal([node_info(node)], "again"), paid), b"x"))
         assert (replay.status, replay.code) == (410, "402")
