@@ -564,6 +564,9 @@ def test_bad_input_gets_a_clear_4xx_nothing_changes_and_the_router_keeps_serving
         "event: no tags": ("/node-events", binary(), event_with(tags=[]), 400, "231"),
         "event: relative url": ("/node-events", binary(), event_with(url="/relative"), 400, "231"),
         "event: outside node_networks": ("/node-events", binary(), event_with(url="http://192.0.2.1/"), 403, "232"),
+        "event: health check outside node_networks": (
+            "/node-events", binary(), event_with(nodeId=uuid7(), healthcheckUrl="http://192.0.2.1/_health"), 403, "232",
+        ),
         "event: nobody there": ("/node-events", binary(), event_with(nodeId=(absent := uuid7())), 403, "232"),
         "event: retried too soon": ("/node-events", binary(), event_with(nodeId=absent), 429, "320"),
         "event: oversized": ("/node-events", binary(), b"\0" * (3 << 20), 413, "201"),

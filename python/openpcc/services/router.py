@@ -457,17 +457,21 @@ class RouterService:
         if self._session is None:
             raise StoreUnavailableError("the router is not started")
         target = url.rstrip("/") + "/evidence"
+        body = bytearray()
         try:
-            async with self._session.post(target, data=nonce, headers={"Content-Type": _http.BINARY}) as resp:
+            async with self._session.post(
+                target, data=nonce, headers={"Content-Type": _http.BINARY}, allow_redirects=False
+            ) as resp:
                 if resp.status != 200:
                     raise HTTPStreamError(f"the node answered {resp.status} to an evidence request")
-                body = await resp.content.read(MAX_EVIDENCE_BYTES + 1)
+                async for chunk in resp.content.iter_chunked(1 << 16):
+                    body += chunk
+                    if len(body) > MAX_EVIDENCE_BYTES:
+                        raise HTTPStreamError("the node's evidence is too large")
         except (ClientError, TimeoutError, OSError) as exc:
             raise HTTPStreamError(f"evidence request failed: {type(exc).__name__}") from None
-        if len(body) > MAX_EVIDENCE_BYTES:
-            raise HTTPStreamError("the node's evidence is too large")
         self._received.inc(len(body))
-        return body
+        return bytes(body)
 
     async def attest(self, url: str, kind: str) -> tuple[bytes | None, Verdict | None, str]:
         """Asks the node at ``url`` for evidence over a fresh router nonce and verifies it under the policy:
@@ -503,7 +507,11 @@ class RouterService:
             raise RequestRejectedError(Code.RATE_LIMITED, "this node's last admission failed; retry later")
         self._admitting.add(node_id)
         try:
-            evidence, verdict, reason = await self.attest(routing.url, "admission")
+            if await self.networks.allows(routing.healthcheck_url):
+                evidence, verdict, reason = await self.attest(routing.url, "admission")
+            else:
+                self._admissions_total.labels("admission", "refused_network").inc()
+                evidence, verdict, reason = None, None, "the node's health check URL is outside node_networks"
             if evidence is None:
                 self._retry_after[node_id] = self.clock() + float(self.cfg["admission_retry_secs"])
                 if len(self._retry_after) > 4096:
