@@ -728,3 +728,45 @@ def test_credits_spent_through_the_nonce_locking_service(tmp_path: Path) -> None
             store.close()
         replay = run(post(router.url + "/", compute_headers(seal([node_info(node)], "again"), paid), b"x"))
         assert (replay.status, replay.code) == (410, "402")
+
+
+def test_an_unreachable_pick_fails_over_before_the_body_is_sent(tmp_path: Path) -> None:
+    need_swtpm()
+    from openpcc.tpm import SwtpmProcess
+
+    # grading that never drops a node, health checked only at admission: the router keeps believing in a
+    # node that is gone, so its compute requests meet a refused connection
+    lenient = {
+        "health_interval_secs": 3600.0, "health_min_checks": 1, "health_min_success_rate": 0.0,
+        "health_max_failure_streak": 1000,
+    }
+    with (
+        SwtpmProcess() as tpm,
+        start_router(tmp_path / "router", **lenient) as router,
+        start_node(tmp_path / "a", router) as a,
+        start_node(tmp_path / "b", router, tpm=f"tcp:127.0.0.1:{tpm.port}") as b,
+    ):
+        wait_for(lambda: metric(router, "openpcc_router_routable_nodes") == 2, "both nodes routable")
+        infos = [node_info(a), node_info(b)]
+        b.kill()
+        only_b = seal([infos[1]], "to the dead one")
+        paid = credit(64)
+        answer = run(post(router.url + "/", compute_headers(only_b, paid), only_b.body))
+        assert (answer.status, answer.code) == (502, "234")
+        unreachable = 'openpcc_router_streams_ended_total{how="node_unreachable"}'
+        assert metric(router, unreachable) == 1
+
+        async def twenty() -> set[str]:
+            chosen = set()
+            for n in range(20):
+                sealed = seal(infos, f"failover {n}")
+                # the first uses the credit the dead node did not spend
+                spend = paid if n == 0 else credit(64)
+                got = await post(router.url + "/", compute_headers(sealed, spend), sealed.body)
+                assert got.status == 200
+                chosen.add(got.headers["x-node-id"])
+            return chosen
+
+        assert run(twenty()) == {infos[0]["node_id"]}
+        # the dead node was picked first about half the time (all 20 on `a` first: probability 2^-20)
+        assert metric(router, unreachable) >= 2
