@@ -65,6 +65,7 @@ from openpcc.exceptions import (
     HTTPStreamError,
     MalformedInputError,
     PolicyError,
+    RefundRefusedError,
     RequestRejectedError,
     SettingValueError,
     StoreError,
@@ -831,7 +832,14 @@ class RouterService:
                 log.warning("router: node %s broke off its answer (%s)", node.node_id, type(exc).__name__)
                 await response.finish({ERROR_TRAILER: f"{int(Code.NODE_FAILED)} node stream failed"})
                 return response
-            trailers = await self._settle(transaction, upstream.trailers, node)
+            try:
+                trailers = await self._settle(transaction, upstream.trailers, node)
+            except RequestRejectedError as exc:
+                # The answer is out, so this can only be said in a trailer: e.g. the credit's lock ran out
+                # during a very long answer (nonce locks last 300 s) or the store went away.
+                how = "settle_failed"
+                log.warning("router: settling a compute request failed (code %d)", exc.code)
+                trailers = {ERROR_TRAILER: f"{exc.code} the credit could not be settled"}
             await response.finish(trailers)
         except ConnectionResetError:
             # The client went away mid-answer: the node's work was done or stops now (its connection is
@@ -860,7 +868,13 @@ class RouterService:
             self._refunds.labels("none").inc()
             return {}
         with as_rejection():
-            minted = await transaction.commit_with_refund(refund, node.node_id, self.nodes)
+            try:
+                minted = await transaction.commit_with_refund(refund, node.node_id, self.nodes)
+            except RefundRefusedError:
+                # The node is no longer admitted (dropped while it answered): spend, mint nothing.
+                await transaction.commit()
+                self._refunds.labels("refused").inc()
+                return {}
         self._refunds.labels("minted").inc()
         return {REFUND_HEADER: minted.to_text()}
 
