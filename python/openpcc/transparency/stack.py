@@ -606,3 +606,56 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+# --- for the supervisor --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackStatements:
+    """What the supervisor's operator publishes, all optional but the gateway's keys."""
+
+    gateway_keys_dir: Path
+    currency_key_file: Path | None = None
+    node_policy_file: Path | None = None
+    model: str = ""
+    engine: str = ""
+    model_file: Path | None = None
+
+
+def publish_stack(publisher: StackPublisher, what: StackStatements, at: datetime) -> dict[str, Published]:
+    """Publish (or confirm in the log) every statement of ``what``; call again when keys rotate."""
+    done = {GATEWAY_KEYS: publisher.publish_gateway_keys(what.gateway_keys_dir, at)}
+    if what.currency_key_file is not None:
+        done[CURRENCY_KEY] = publisher.publish_currency_key(currency_jwk_from_key_file(what.currency_key_file), at)
+    if what.node_policy_file is not None:
+        try:
+            policy = what.node_policy_file.read_text()
+        except OSError as exc:
+            raise StatementError(f"node policy {what.node_policy_file} is unreadable") from exc
+        digest = sha256_file(what.model_file) if what.model_file is not None else ""
+        manifest = node_image_manifest(policy_toml=policy, model=what.model, engine=what.engine, model_sha256=digest)
+        done[NODE_IMAGE] = publisher.publish_node_image(manifest, at)
+    return done
+
+
+def client_settings(
+    profile_dir: str | os.PathLike[str],
+    log_url: str,
+    log_vkey_file: str | os.PathLike[str],
+    witness_vkey_files: Sequence[str | os.PathLike[str]],
+    *,
+    min_witnesses: int | None = None,
+    identity: str = LOCAL_IDENTITY,
+    issuer: str = LOCAL_ISSUER,
+) -> dict[str, Any]:
+    """The ``[client]`` transparency settings for a stack whose statements a local profile signs."""
+    witnesses = [Path(p).read_text().strip() for p in witness_vkey_files]
+    return {
+        "log_url": log_url,
+        "log_key": Path(log_vkey_file).read_text().strip(),
+        "witness_keys": ",".join(witnesses),
+        "min_witnesses": len(witnesses) if min_witnesses is None else min_witnesses,
+        "trust_root": str(Path(profile_dir) / "trusted_root.json"),
+        "identity_policy": identity_policy_setting(identity, issuer),
+    }
