@@ -16,17 +16,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from openpcc import bhttp, compute, ohttp
 from openpcc.client import (
+    _SSE,
     AsyncPrivateResponse,
     CheckResult,
     PinnedGatewayKeys,
     VerificationSummary,
     VerifiedNode,
-    _InnerStream,
     _inner_request,
+    _InnerStream,
     _load_profile,
     _model_of,
     _router_error,
-    _SSE,
 )
 from openpcc.credits import Issuer, Value
 from openpcc.exceptions import (
