@@ -313,3 +313,22 @@ def test_monitor_prints_every_key_and_image_entry(deployment: Deployment, tmp_pa
     out = capsys.readouterr().out
     assert "ohttp-keys" in out and "public-key" in out and "image-manifest" in out
     assert "key 1" in out and "openpcc-node-image:sha256:" in out
+
+
+def test_the_client_takes_keys_policy_and_currency_key_from_the_log(deployment: Deployment, tmp_path: Path) -> None:
+    from openpcc.client import AsyncClient, _load_profile
+
+    settings = {**deployment.settings, "data_dir": str(tmp_path / "client"), "use_keyring": False}
+    lines = ["[client]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+    path = tmp_path / "openpcc.toml"
+    path.write_text("\n".join(lines) + "\n")  # no pinned gateway_keys, node_policy or currency_key
+    profile = _load_profile(path, {})
+    assert profile.keys.choose().encode() == _key_config(1, SEED_1)
+    assert profile.policy.name == "dev" and profile.policy_origin.startswith("log entry ")
+    assert profile.currency_key == load_test_currency_key().public_key()
+    assert "local development root" in profile.transparency
+    client = AsyncClient(path)
+    assert "transparency: log log.test/openpcc" in client.transparency
+    # A profile whose identity policy names someone else refuses to start, saying why.
+    with pytest.raises(IdentityMismatchError):
+        _load_profile(path, {"identity_policy": stack.identity_policy_setting("nobody@openpcc.localhost")})

@@ -480,6 +480,8 @@ class TransparencyClient:
         self.trust_root = describe_trust_root(trust.trust_root)
         self.verifier = StatementVerifier(trust.trust_root, trust.identity_policy)
         log_trust = LogTrust(trust.log_key, trust.witnesses, trust.min_witnesses)
+        # The state usually lives in the client's data directory, which must stay private (0700).
+        trust.state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.log = LogClient(log_trust, fetch or log_fetcher(trust.log_url), trust.state_file)
         self._entries: list[bytes] = []  # proven entries, kept across calls
         self._entries_root: bytes | None = None
