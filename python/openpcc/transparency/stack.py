@@ -484,6 +484,7 @@ class TransparencyClient:
         trust.state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.log = LogClient(log_trust, fetch or log_fetcher(trust.log_url), trust.state_file)
         self._entries: list[bytes] = []  # proven entries, kept across calls
+        self._types: list[str | None] = []  # the predicate type each claims
         self._entries_root: bytes | None = None
 
     def verify(self, at: datetime, require: Sequence[str] = tuple(KINDS)) -> VerifiedStatements:
@@ -537,12 +538,13 @@ class TransparencyClient:
     def _proven_entries(self, checkpoint: Checkpoint) -> list[bytes]:
         if self._entries_root != checkpoint.root:
             start = len(self._entries) if len(self._entries) <= checkpoint.size else 0
-            self._entries = self._entries[:start]
+            self._entries, self._types = self._entries[:start], self._types[:start]
             try:
                 self._entries.extend(entry for _, entry in self.log.entries(start))
             except LogProofError:
-                self._entries, self._entries_root = [], None
+                self._entries, self._types, self._entries_root = [], [], None
                 raise
+            self._types.extend(_peek_predicate_type(e) for e in self._entries[start:])
             self._entries_root = checkpoint.root
         return self._entries
 
@@ -550,7 +552,7 @@ class TransparencyClient:
         """The newest entry of ``predicate_type`` that verifies; if none does, the newest one's error."""
         first_error: TransparencyError | None = None
         for index in range(len(entries) - 1, -1, -1):
-            if _peek_predicate_type(entries[index]) != predicate_type:
+            if self._types[index] != predicate_type:
                 continue
             try:
                 return index, self._content(entries[index], kind, at)
