@@ -332,3 +332,19 @@ def test_the_client_takes_keys_policy_and_currency_key_from_the_log(deployment: 
     # A profile whose identity policy names someone else refuses to start, saying why.
     with pytest.raises(IdentityMismatchError):
         _load_profile(path, {"identity_policy": stack.identity_policy_setting("nobody@openpcc.localhost")})
+
+
+def test_publish_stack_command_confirms_unchanged_statements(deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
+    from openpcc.cli import main
+
+    args = [
+        "transparency", "publish-stack", "--profile", str(deployment.root / "profile"),
+        "--log-url", deployment.log.url, "--state-dir", str(deployment.publisher.state_dir),
+        "--gateway-keys", str(deployment.keys_dir),
+    ]
+    published = json.loads((deployment.publisher.state_dir / "published.json").read_text())
+    assert main(args) == 0
+    out = capsys.readouterr().out.split("\t")
+    assert out[0] == "gateway-keys" and out[1] == f"entry {published['gateway-keys']['index']}"
+    assert json.loads((deployment.publisher.state_dir / "published.json").read_text()) == published
+    assert main([*args[:-1], str(deployment.root / "no-such-keys")]) == 2  # no live key: unreadable input
