@@ -156,6 +156,34 @@ class PinnedGatewayKeys:
         raise GatewayKeyError(f"the active rotation period names key {period.key_id}, which is not pinned")
 
 
+class LoggedGatewayKeys:
+    """Gateway keys from the transparency log. The operator publishes the next key before it is active, so
+    the keys loaded at start serve until the last published period ends; when none is active any more,
+    ``choose`` reads the log again (the same checks as at start) and takes the newest statement's keys."""
+
+    def __init__(self, log_client: Any, keys: PinnedGatewayKeys) -> None:
+        self._log_client, self._keys = log_client, keys
+        self._lock = threading.Lock()
+
+    @property
+    def configs(self) -> tuple[ohttp.KeyConfig, ...]:
+        return self._keys.configs
+
+    @property
+    def periods(self) -> tuple[KeyRotationPeriod, ...]:
+        return self._keys.periods
+
+    def choose(self, at: datetime | None = None) -> ohttp.KeyConfig:
+        at = at or datetime.now(UTC)
+        try:
+            return self._keys.choose(at)
+        except GatewayKeyError:
+            with self._lock:
+                verified = self._log_client.verify(at, require=("gateway-keys",))
+                self._keys = PinnedGatewayKeys.from_document(verified.gateway_keys_document())
+            return self._keys.choose(at)
+
+
 def _rfc3339_periods(periods: Any) -> Any:
     """Accepts the gateway's own form too (Unix seconds), turned into the reference's RFC 3339 strings."""
     if not isinstance(periods, list):
@@ -258,7 +286,7 @@ class VerifiedNode:
 class _Profile:
     settings: config_module.RoleConfig
     relay_url: str
-    keys: PinnedGatewayKeys
+    keys: PinnedGatewayKeys | LoggedGatewayKeys
     policy: Policy
     policy_origin: str
     currency_key: blindrsa.PublicKey
@@ -341,11 +369,12 @@ def _logged_profile(settings: config_module.RoleConfig, base: Path | None) -> _P
     trust = ClientTrust.from_settings(values, settings.data_dir)
     if trust is None:  # log_url is set: from_settings returns a trust or raises
         raise ClientConfigError("the client profile's log settings are incomplete")
-    verified = TransparencyClient(trust).verify(datetime.now(UTC))
+    log_client = TransparencyClient(trust)
+    verified = log_client.verify(datetime.now(UTC))
     image = verified.node_image
     if image is None:  # verify() requires every kind by default
         raise ClientConfigError("the log gave no node image")
-    keys = PinnedGatewayKeys.from_document(verified.gateway_keys_document())
+    keys = LoggedGatewayKeys(log_client, PinnedGatewayKeys.from_document(verified.gateway_keys_document()))
     origin = f"log entry {verified.indexes['node-image']} ({image.artifact_id})"
     profile = _profile(
         settings, keys, _policy(image.attestation_policy, origin), origin, verified.currency_public_key()
@@ -354,7 +383,7 @@ def _logged_profile(settings: config_module.RoleConfig, base: Path | None) -> _P
 
 
 def _profile(
-    settings: config_module.RoleConfig, keys: PinnedGatewayKeys, policy: Policy, origin: str,
+    settings: config_module.RoleConfig, keys: PinnedGatewayKeys | LoggedGatewayKeys, policy: Policy, origin: str,
     currency_key: blindrsa.PublicKey,
 ) -> _Profile:
     return _Profile(

@@ -348,3 +348,20 @@ def test_publish_stack_command_confirms_unchanged_statements(deployment: Deploym
     assert out[0] == "gateway-keys" and out[1] == f"entry {published['gateway-keys']['index']}"
     assert json.loads((deployment.publisher.state_dir / "published.json").read_text()) == published
     assert main([*args[:-1], str(deployment.root / "no-such-keys")]) == 2  # no live key: unreadable input
+
+
+def test_a_long_lived_client_reads_the_log_again_when_its_keys_run_out(deployment: Deployment, tmp_path: Path) -> None:
+    from openpcc.client import _load_profile
+
+    settings = {**deployment.settings, "data_dir": str(tmp_path / "client"), "use_keyring": False}
+    path = tmp_path / "openpcc.toml"
+    path.write_text("\n".join(["[client]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]) + "\n")
+    profile = _load_profile(path, {})
+    assert profile.keys.choose(NOW).key_id == 1
+    assert {c.key_id for c in profile.keys.configs} == {1, 2}  # the rotation test published key 2 ahead
+    write_key_file(deployment.keys_dir, 3, ohttp.X25519_KEM, T0 + 1900, T0 + 3000, bytes(range(64, 96)))
+    assert deployment.publisher.publish_gateway_keys(deployment.keys_dir, datetime.now(UTC)).changed
+    # Past every period it loaded, the client reads the log again and finds the key published since.
+    assert profile.keys.choose(NOW + timedelta(seconds=2500)).encode() == _key_config(3, bytes(range(64, 96)))
+    with pytest.raises(KeyRotationError):
+        profile.keys.choose(NOW + timedelta(days=30))
