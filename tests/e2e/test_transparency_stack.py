@@ -365,3 +365,25 @@ def test_a_long_lived_client_reads_the_log_again_when_its_keys_run_out(deploymen
     assert profile.keys.choose(NOW + timedelta(seconds=2500)).encode() == _key_config(3, bytes(range(64, 96)))
     with pytest.raises(KeyRotationError):
         profile.keys.choose(NOW + timedelta(days=30))
+
+
+def test_the_auth_bank_serves_the_logged_currency_key_statement(deployment: Deployment, tmp_path: Path) -> None:
+    from openpcc.compute import decode_message
+    from openpcc.services.auth import AuthBankService
+
+    bundle_path = deployment.publisher.bundle_path("currency-key")
+    data_dir = tmp_path / "auth"
+    config.write_key_file(data_dir / "currency-key.pem", TEST_CURRENCY_KEY_PEM.read_bytes())
+    path = tmp_path / "auth.toml"
+    path.write_text(f'[auth]\ndata_dir = "{data_dir}"\ncurrency_key_bundle_file = "{bundle_path}"\n')
+    service = AuthBankService(config.load(path, env={}).role("auth"))
+    try:
+        answer = decode_message("csprotos.AuthConfigResponse", service.remote_config)
+    finally:
+        service.store.close()
+    served = base64.b64decode(answer["currencyKeyBundle"])
+    assert served == bundle_path.read_bytes()
+    # What the bank serves is the statement every client finds in the log.
+    assert deployment.client("auth-config").verify_presented(served) == json.loads(
+        (deployment.publisher.state_dir / "published.json").read_text()
+    )["currency-key"]["index"]
