@@ -18,7 +18,7 @@ from typing import Any
 import openpcc
 import pytest
 from openpcc.client import AsyncChatStream, ChatCompletion, ChatStream
-from openpcc.exceptions import PolicyRejectedError
+from openpcc.exceptions import NoVerifiedNodeError, PolicyRejectedError
 from support.client_stack import ROOT, ClientStack, client_stack
 
 TOKEN_DELAY = 0.05
@@ -172,3 +172,35 @@ def test_openpcc_chat_streams_and_shows_the_verification(stack: ClientStack) -> 
     )
     assert interactive.returncode == 0, interactive.stderr[-2000:]
     assert "first line" in interactive.stdout and "second line" in interactive.stdout
+
+
+def wait_metric(stack: ClientStack, role: str, name: str, value: float, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while stack.metric(role, name) != value:
+        assert time.monotonic() < deadline, f"{name} did not reach {value}"
+        time.sleep(0.2)
+
+
+def test_abandoned_answer_and_a_node_gone_before_answering(tmp_path: Path) -> None:
+    """Closing an answer mid-stream stops it and leaves the wallet whole; a request whose verified node
+    died is refused by the router before any node answered: the credit comes back and the error says why."""
+    with client_stack(tmp_path, nodes=("only",), echo_token_delay=0.2) as single:
+        with openpcc.Client(single.client_config("gone", concurrency=1, batch=3)) as client:
+            wallet = client.wallet
+            answer = client.chat([{"role": "user", "content": prompt(9) + " " + prompt(8)}], stream=True)
+            assert isinstance(answer, ChatStream)
+            first = next(iter(answer))
+            assert first
+            answer.close()  # abandoned: the node stops, the router spends the credit
+            wait_metric(single, "router", "openpcc_router_active_streams", 0)
+            wallet.refill()
+            held = wallet.status().held
+            client.candidates("echo")  # cached: the node is verified
+            single.roles["node-only"].terminate()
+            wait_metric(single, "router", "openpcc_router_routable_nodes", 0)
+            with pytest.raises(NoVerifiedNodeError, match="lists no node") as caught:
+                client.chat([{"role": "user", "content": "nobody home"}])
+            assert "nobody home" not in str(caught.value)
+        # close() waited for the credit to come back
+        assert wallet.status().held == held
+        assert wallet.status().pending == [] and wallet.status().lost == 0
