@@ -190,12 +190,11 @@ def _rfc3339_periods(periods: Any) -> Any:
         return periods
     out = []
     for item in periods:
-        if isinstance(item, dict):
+        if isinstance(item, dict) and type(item.get("active_from")) is int and type(item.get("active_until")) is int:
             item = {
-                k: format_rfc3339nano(datetime.fromtimestamp(v, UTC))
-                if k in ("active_from", "active_until") and type(v) is int
-                else v
-                for k, v in item.items()
+                "active_from": format_rfc3339nano(datetime.fromtimestamp(item["active_from"], UTC)),
+                "active_until": format_rfc3339nano(datetime.fromtimestamp(item["active_until"], UTC)),
+                "key_id": item.get("key_id"),
             }
         out.append(item)
     return out
@@ -255,6 +254,24 @@ class VerificationSummary:
         return "\n".join(lines)
 
 
+#: The checks only a nonce the client knows can pass: what the router-admitted evidence cannot show us.
+_NONCE_BOUND_CHECKS = frozenset({"tpm.quote.nonce", "evidence.age"})
+
+
+def _judge_standing(evidence: bytes, policy: Policy) -> tuple[Policy, Any]:
+    """Evidence the client asked no nonce for (``evidence_freshness = "router"``). The node's standing evidence
+    is quoted over an empty nonce, its age bounded by the signed collection time; evidence the router quoted
+    over its own admission nonce can show neither, so then the nonce and age checks are left to the router
+    (the summary's dev trust settings say so) and every other check still runs."""
+    relaxed = dataclasses.replace(policy, require_nonce=False)
+    verdict = verify_evidence(evidence, relaxed, nonce=b"")
+    failed = {c.name for c in verdict.checks if not c.ok}
+    if verdict.valid or not failed <= _NONCE_BOUND_CHECKS:
+        return relaxed, verdict
+    trusting = dataclasses.replace(relaxed, max_evidence_age=None)
+    return trusting, verify_evidence(evidence, trusting, nonce=None)
+
+
 def _dev_trust(policy: Policy, claims: Mapping[str, Any]) -> tuple[str, ...]:
     found = []
     if policy.danger_allow_software_tpm:
@@ -265,6 +282,8 @@ def _dev_trust(policy: Policy, claims: Mapping[str, Any]) -> tuple[str, ...]:
         found.append("require_tee = false (no TEE report required)")
     if not policy.require_nonce:
         found.append("require_nonce = false")
+    if policy.max_evidence_age is None:
+        found.append("no evidence age limit (freshness rests on the router's admission)")
     if policy.accept_reference_binding:
         found.append("accept_reference_binding")
     if claims.get("software_request_key"):
@@ -685,13 +704,11 @@ class AsyncClient:
 
     def _judge(self, node_id: str, evidence: bytes, nonce: bytes | None) -> tuple[VerificationSummary, bytes | None]:
         policy = self._profile.policy
-        if nonce is None:
-            # Standing evidence is quoted over an empty nonce; its age is bounded by the signed collection time.
-            policy, quoted_over = dataclasses.replace(policy, require_nonce=False), b""
-        else:
-            quoted_over = nonce
         try:
-            verdict = verify_evidence(evidence, policy, nonce=quoted_over)
+            if nonce is None:
+                policy, verdict = _judge_standing(evidence, policy)
+            else:
+                verdict = verify_evidence(evidence, policy, nonce=nonce)
         except EvidenceFormatError:
             checks: tuple[CheckResult, ...] = (CheckResult("evidence.decode", False, "not a SignedEvidenceList"),)
             claims: Mapping[str, Any] = {}

@@ -94,7 +94,7 @@ def test_key_choice_refuses_a_period_naming_an_unpinned_key_and_bad_documents() 
 
 def test_key_choice_accepts_the_gateways_unix_second_periods() -> None:
     start = int((NOW - timedelta(days=1)).timestamp())
-    keys = pinned([gateway_key(4)], [{"key_id": 4, "active_from": start, "active_until": start + 86400 * 3}])
+    keys = pinned([gateway_key(4)], [{"key_id": 4, "kem": 32, "active_from": start, "active_until": start + 86400 * 3}])
     assert keys.choose(NOW).key_id == 4
 
 
