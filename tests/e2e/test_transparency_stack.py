@@ -387,3 +387,19 @@ def test_the_auth_bank_serves_the_logged_currency_key_statement(deployment: Depl
     assert deployment.client("auth-config").verify_presented(served) == json.loads(
         (deployment.publisher.state_dir / "published.json").read_text()
     )["currency-key"]["index"]
+
+
+def test_check_command_prints_what_a_client_verified(deployment: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from openpcc.cli import main
+
+    settings = {**deployment.settings, "data_dir": str(tmp_path / "client")}
+    path = tmp_path / "openpcc.toml"
+    path.write_text("\n".join(["[client]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]) + "\n")
+    assert main(["transparency", "check", "--config", str(path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["gateway_key_id"] == 1 and result["node_image"]["engine"] == "echo"
+    assert "local development root" in result["report"] and result["currency_jwk"]["use"] == "sig"
+    settings["identity_policy"] = stack.identity_policy_setting("nobody@openpcc.localhost")
+    path.write_text("\n".join(["[client]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]) + "\n")
+    assert main(["transparency", "check", "--config", str(path)]) == 1  # refused: wrong identity
+    assert "not allowed by the identity policy" in capsys.readouterr().err
