@@ -398,7 +398,10 @@ def _logged_profile(settings: config_module.RoleConfig, base: Path | None) -> _P
     profile = _profile(
         settings, keys, _policy(image.attestation_policy, origin), origin, verified.currency_public_key()
     )
-    return dataclasses.replace(profile, transparency=verified.report())
+    report = verified.report()
+    # A development root is a setting the user chose; say so every time it is relied on.
+    (log.warning if "local development root" in report else log.info)("%s", report)
+    return dataclasses.replace(profile, transparency=report)
 
 
 def _profile(
