@@ -73,11 +73,16 @@ def test_node_image_manifest_pins_the_policy_and_model() -> None:
         stack.node_image_manifest(policy_toml="[[[", model="m", engine="e")
 
 
-def test_currency_jwk_is_a_signing_key_jwk() -> None:
-    from support.currency_key import load_test_currency_key
+def test_currency_jwk_has_the_reference_form() -> None:
+    from openpcc.credits import public_key_from_jwk
+    from openpcc.transparency import LOCAL_DEV_IDENTITY_POLICY, StatementVerifier
+    from support.vectors import vector_path
 
-    jwk = json.loads(stack.currency_jwk(load_test_currency_key().public_key()))
-    assert set(jwk) == {"kty", "n", "e", "use"} and jwk["use"] == "sig" and jwk["kty"] == "RSA"
+    # The reference's dev currency statement holds exactly this form of its key.
+    verifier = StatementVerifier(vector_path("sigstore", "trusted-roots/staging-trusted_root.json"), LOCAL_DEV_IDENTITY_POLICY)
+    bundle = vector_path("sigstore", "reference-dev-bundles/currency-public-key.sigstore.pb").read_bytes()
+    reference = verifier.currency_jwk(bundle)
+    assert stack.currency_jwk(public_key_from_jwk(json.loads(reference))) == reference
 
 
 def test_client_trust_is_off_without_a_log_and_complete_with_one(tmp_path: Path) -> None:

@@ -152,11 +152,14 @@ def gateway_key_material(keys_dir: str | os.PathLike[str], now: int) -> tuple[by
     return ohttp.encode_key_configs(configs), encode_key_rotation_periods(periods)
 
 
-def currency_jwk(public_key: Any) -> bytes:
-    """The currency public key as the signed JWK (``kty``, ``n``, ``e`` and ``use: sig``)."""
+def currency_jwk(public_key: Any, kid: str = "0") -> bytes:
+    """The currency public key as the reference signs it: ``{"kty":"RSA","use":"sig","kid":"0","n":..,"e":..}``
+    (its field order, compact), as in its dev currency-key bundle."""
     from openpcc.credits import public_key_to_jwk
 
-    return json.dumps({**public_key_to_jwk(public_key), "use": "sig"}, sort_keys=True, separators=(",", ":")).encode()
+    plain = public_key_to_jwk(public_key)
+    document = {"kty": "RSA", "use": "sig", "kid": kid, "n": plain["n"], "e": plain["e"]}
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def currency_jwk_from_key_file(path: str | os.PathLike[str]) -> bytes:
