@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -403,3 +404,32 @@ def test_check_command_prints_what_a_client_verified(deployment: Deployment, tmp
     path.write_text("\n".join(["[client]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]) + "\n")
     assert main(["transparency", "check", "--config", str(path)]) == 1  # refused: wrong identity
     assert "not allowed by the identity policy" in capsys.readouterr().err
+
+
+def test_the_auth_bank_serves_the_current_gateway_key_statement(deployment: Deployment, tmp_path: Path) -> None:
+    from openpcc.compute import decode_message
+    from openpcc.services.auth import AuthBankService
+
+    bundle_path = deployment.publisher.bundle_path("gateway-keys")
+    data_dir = tmp_path / "auth"
+    config.write_key_file(data_dir / "currency-key.pem", TEST_CURRENCY_KEY_PEM.read_bytes())
+    served_file = tmp_path / "ohttp-keys.sigstore.json"
+    served_file.write_bytes(bundle_path.read_bytes())
+    path = tmp_path / "auth.toml"
+    path.write_text(f'[auth]\ndata_dir = "{data_dir}"\nohttp_key_configs_bundle_file = "{served_file}"\n')
+    service = AuthBankService(config.load(path, env={}).role("auth"))
+    try:
+        answer = decode_message("csprotos.AuthConfigResponse", service.remote_config)
+        assert base64.b64decode(answer["ohttpKeyConfigsBundle"]) == bundle_path.read_bytes()
+        client = deployment.client("auth-keys")
+        assert client.verify_presented(base64.b64decode(answer["ohttpKeyConfigsBundle"])) >= 0
+        # A republished statement (the operator's rotation) is what the next request gets.
+        served_file.write_bytes(b'{"republished": true}')
+        os.utime(served_file, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+        answer = decode_message("csprotos.AuthConfigResponse", service.current_remote_config())
+        assert base64.b64decode(answer["ohttpKeyConfigsBundle"]) == b'{"republished": true}'
+        served_file.unlink()  # unreadable for a moment: the last statement read is still served
+        answer = decode_message("csprotos.AuthConfigResponse", service.current_remote_config())
+        assert base64.b64decode(answer["ohttpKeyConfigsBundle"]) == b'{"republished": true}'
+    finally:
+        service.store.close()
