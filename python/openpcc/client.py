@@ -490,7 +490,7 @@ def _router_error(status: int, body: bytes) -> RouterError:
     message = ""
     try:
         message = str(compute.decode_message("csprotos.Error", body).get("Message", ""))
-    except MalformedInputError:
+    except (MalformedInputError, ComputeError):
         pass
     if not message:
         try:
@@ -668,7 +668,7 @@ class AsyncClient:
             raise _router_error(answer.status, answer.content)
         try:
             items = compute.decode_message("csprotos.ComputeManifestList", answer.content).get("items", [])
-        except MalformedInputError:
+        except (MalformedInputError, ComputeError):
             raise RouterError(200, "the manifest list does not decode") from None
         if not items:
             raise NoVerifiedNodeError(f"the router lists no node for {', '.join(tags)}")
@@ -691,7 +691,7 @@ class AsyncClient:
         """The node's evidence under the pinned policy; its failed check names when it does not pass."""
         try:
             evidence = compute.encode_message("csprotos.SignedEvidenceList", evidence_json)
-        except MalformedInputError:
+        except (MalformedInputError, ComputeError):
             return ["evidence.decode"]
         cache_key = hashlib.sha256(node_id.encode() + b"\0" + (nonce or b"") + b"\0" + evidence).digest()
         cached = self._verdicts.get(cache_key)

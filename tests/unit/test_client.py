@@ -318,3 +318,21 @@ def test_summary_renders_every_check_and_the_dev_trust() -> None:
     failed = VerificationSummary("n2", "dev", "x", (CheckResult("evidence.nonce", False, "stale"),), "router", None, (), NOW)
     assert not failed.valid and failed.failures[0].name == "evidence.nonce" and "[FAIL]" in failed.render()
     assert TEST_CURRENCY_KEY_PEM.exists()
+
+
+def test_candidates_failing_verification_are_named_with_their_failed_checks(tmp_path: Path) -> None:
+    from openpcc.client import AsyncClient
+    from openpcc.services.node import SoftwareRequestKey
+
+    client = AsyncClient(write_profile(tmp_path), wallet=object())  # type: ignore[arg-type]
+    nonce = secrets.token_bytes(32)
+    software = compute.decode_message("csprotos.SignedEvidenceList", SoftwareRequestKey().evidence(nonce))
+    rejected = client._verify("node-soft", software, nonce)
+    assert isinstance(rejected, list) and "node.software_request_key" in rejected
+    assert client._verify("node-junk", {"items": [{"type": 3, "data": "AAAA"}]}, nonce) != []
+    assert isinstance(client._verify("node-junk", {"items": [{"type": 3, "data": "AAAA"}]}, nonce), list)
+    assert client._verify("node-bad", {"nope": 1}, nonce) == ["evidence.decode"]
+    # a verdict is kept for the evidence lifetime: the second look is served from the cache
+    assert len(client._verdicts) == 2
+    client._verify("node-soft", software, nonce)
+    assert len(client._verdicts) == 2
