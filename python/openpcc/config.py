@@ -203,6 +203,12 @@ _SPENDING_SETTINGS: tuple[Setting, ...] = (
         "noncelock_token_file", str, "",
         "a 0600 file with the bearer token the nonce-locking service requires; empty: none",
     ),
+    Setting(
+        "currency_key_bundle_file", str, "",
+        "the signed, logged statement of the currency public key (a Sigstore bundle, written by "
+        "`openpcc transparency publish-stack`); the role refuses to start if it names another key, and the auth "
+        "bank serves it in its remote configuration; empty: none (the auth bank serves the plain JWK)",
+    ),
 )
 
 # Settings only one role has. Other roles add theirs here (and to docs/configuration.md).
@@ -223,6 +229,12 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
             "ohttp_key_configs_file", str, "",
             "the gateway's OHTTP key configurations (`application/ohttp-keys` bytes) the remote configuration "
             "carries; empty: none",
+        ),
+        Setting(
+            "ohttp_key_configs_bundle_file", str, "",
+            "the signed, logged statement of the gateway's keys (a Sigstore bundle written by `openpcc transparency "
+            "publish-stack`), served instead of `ohttp_key_configs_file` as the reference does; re-read when it "
+            "changes; empty: none",
         ),
     ),
     "relay": _EDGE_SETTINGS + (
@@ -419,6 +431,14 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
 }
 
 
+def _max_candidates(value: int) -> str | None:
+    return None if 1 <= value <= 16 else "must be 1..16"
+
+
+def _freshness(value: str) -> str | None:
+    return None if value in ("client", "router") else "must be `client` or `router`"
+
+
 # The client profile ([client]): what `openpcc chat`, `openpcc proxy` and `openpcc.Client()` share.
 CLIENT = "client"
 CLIENT_SETTINGS: tuple[Setting, ...] = (
@@ -433,6 +453,53 @@ CLIENT_SETTINGS: tuple[Setting, ...] = (
     Setting("source_amount", int, 0, "amount taken from the auth bank when the blind account runs dry; 0: 10 x `credit_amount`", lambda v: _non_negative(v)),
     Setting("max_delay", float, 5.0, "upper bound of the random wait (seconds) between bank operations; 0: none", _non_negative),
     Setting("use_keyring", bool, True, "keep the wallet file's key in the system keyring when one works (else a 0600 file)"),
+    Setting("relay_url", str, "http://127.0.0.1:3100", "the OHTTP relay every request to the gateway goes through", _http_url),
+    Setting(
+        "gateway_keys", str, "",
+        "the pinned gateway keys: a JSON file `{\"key_configs\": <b64 application/ohttp-keys>, "
+        "\"rotation_periods\": <the key rotation periods JSON>}` (spec §2.3); never fetched from the network",
+    ),
+    Setting("node_policy", str, "", "the attestation policy TOML every node's evidence must pass (e.g. `policies/dev.toml`)"),
+    Setting(
+        "currency_key", str, "",
+        "the currency public key the wallet checks credits under: a PEM file or a JWK JSON file",
+    ),
+    Setting("max_candidates", int, 3, "verified nodes one request is sealed to (the router picks one)", _max_candidates),
+    Setting(
+        "evidence_freshness", str, "client",
+        "`client`: each node's evidence must be quoted over this client's own nonce; `router`: accept the "
+        "standing evidence the router admitted (its age bounded by the policy)",
+        _freshness,
+    ),
+    Setting("model", str, "", "the model asked for when a request names none; empty: the request must name one"),
+    Setting("timeout", float, 300.0, "seconds to wait for the next bytes of an answer", _positive),
+    # Transparency (docs/transparency.md): with a log_url, keys and node policy come from the log, verified.
+    Setting(
+        "log_url", str, "",
+        "base URL of the transparency log (the `log` role); gateway keys, currency key and node image values come "
+        "from its verified statements; empty: no log (the pinned `gateway_keys` file is used)",
+    ),
+    Setting("log_key", str, "", "the log's verifier key (`name+id+key`, the log role's `log.vkey`)"),
+    Setting("witness_keys", str, "", "comma-separated verifier keys of the witnesses whose cosignatures count"),
+    Setting(
+        "min_witnesses", int, 2, "witness cosignatures a checkpoint needs (at most the number of `witness_keys`)",
+        lambda v: _non_negative(v),
+    ),
+    Setting(
+        "trust_root", str, "",
+        "Sigstore `trusted_root.json` statements must verify under (a local signing profile's root is reported "
+        "as a development root); required with `log_url`: there is no default root",
+    ),
+    Setting(
+        "identity_policy", str, "",
+        "JSON array of signer identities, each `issuer` or `issuer_regex` and `subject` or `subject_regex` "
+        "(full match); required with `log_url`",
+    ),
+    Setting(
+        "log_state_file", str, "",
+        "file keeping the last log checkpoint seen (consistency is checked against it); empty: "
+        "`<data_dir>/log-checkpoint`",
+    ),
 )
 
 
@@ -595,6 +662,11 @@ def default_home(env: Mapping[str, str] | None = None) -> Path:
     xdg = env.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
     return base / "openpcc"
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where ``openpcc up`` writes the configuration and the client reads it by default."""
+    return default_home(env) / "openpcc.toml"
 
 
 def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
