@@ -56,7 +56,7 @@ import aiohttp
 
 from openpcc import bhttp, blindrsa, compute, ohttp
 from openpcc import config as config_module
-from openpcc.attestation import Policy, load_policy, verify_evidence
+from openpcc.attestation import EvidenceList, EvidenceType, Policy, load_policy, verify_evidence
 from openpcc.credits import Credit, public_key_from_jwk
 from openpcc.exceptions import (
     BHTTPError,
@@ -189,7 +189,7 @@ class VerificationSummary:
     policy_origin: str  # the pinned policy file
     checks: tuple[CheckResult, ...]
     freshness: str  # "client": quoted over our nonce; "router": standing evidence, age-bounded
-    nonce: str | None  # hex of the client nonce the quote covers (freshness "client")
+    nonce: str | None  # hex of the nonce the quote was verified against: the client's, or the router's it named
     dev_trust: tuple[str, ...]  # development trust settings in force (software TPM, no TEE, ...)
     verified_at: datetime
 
@@ -209,11 +209,12 @@ class VerificationSummary:
 
     def render(self) -> str:
         """A human-readable report (what ``openpcc chat --show-verification`` prints)."""
-        proof = (
-            f"evidence quoted over this client's nonce {self.nonce}"
-            if self.freshness == "client"
-            else "standing evidence admitted by the router (age bounded by its signed collection time)"
-        )
+        if self.freshness == "client":
+            proof = f"evidence quoted over this client's nonce {self.nonce}"
+        elif self.nonce:
+            proof = f"evidence quoted over the router's nonce {self.nonce} (age bounded by its signed collection time)"
+        else:
+            proof = "evidence the router admitted, quoted over no nonce the client knows"
         lines = [
             f"node {self.node_id}: {'VERIFIED' if self.valid else 'NOT VERIFIED'}",
             f"  policy: {self.policy_name} ({self.policy_origin})",
@@ -228,18 +229,31 @@ class VerificationSummary:
 _NONCE_BOUND_CHECKS = frozenset({"tpm.quote.nonce", "evidence.age"})
 
 
-def _judge_standing(evidence: bytes, policy: Policy) -> tuple[Policy, Any]:
-    """Evidence the client asked no nonce for (``evidence_freshness = "router"``). The node's standing evidence
-    is quoted over an empty nonce, its age bounded by the signed collection time; evidence the router quoted
-    over its own admission nonce can show neither, so then the nonce and age checks are left to the router
-    (the summary's dev trust settings say so) and every other check still runs."""
+def _judge_standing(evidence: bytes, policy: Policy) -> tuple[Policy, Any, bytes | None]:
+    """Evidence the client asked no nonce for (``evidence_freshness = "router"``): ``(policy applied, verdict,
+    the nonce the quote was checked against)``.
+
+    * The router names the nonce it had the node quote over (an ``OPENPCC_ROUTER_NONCE`` piece): everything
+      is verified under the full policy with that nonce, the age through the collection time it signs.
+    * A node's standing evidence is quoted over an empty nonce: verified with ``require_nonce`` off, the age
+      still bounded by the signed collection time.
+    * Evidence over a nonce nobody names can show neither: the nonce and age checks are left to the router
+      (the summary's trust settings say so) and every other check still runs."""
+    named = _router_nonce(evidence)
+    if named is not None:
+        return policy, verify_evidence(evidence, policy, nonce=named), named
     relaxed = dataclasses.replace(policy, require_nonce=False)
     verdict = verify_evidence(evidence, relaxed, nonce=b"")
     failed = {c.name for c in verdict.checks if not c.ok}
     if verdict.valid or not failed <= _NONCE_BOUND_CHECKS:
-        return relaxed, verdict
+        return relaxed, verdict, b""
     trusting = dataclasses.replace(relaxed, max_evidence_age=None)
-    return trusting, verify_evidence(evidence, trusting, nonce=None)
+    return trusting, verify_evidence(evidence, trusting, nonce=None), None
+
+
+def _router_nonce(evidence: bytes) -> bytes | None:
+    piece = EvidenceList.decode(evidence).first(EvidenceType.OPENPCC_ROUTER_NONCE)
+    return bytes(piece.data) if piece is not None and 16 <= len(piece.data) <= 64 else None
 
 
 def _dev_trust(policy: Policy, claims: Mapping[str, Any]) -> tuple[str, ...]:
@@ -624,10 +638,10 @@ class AsyncClient:
         return [c.name for c in summary.failures] or ["evidence.rek_public_key"]
 
     def _judge(self, node_id: str, evidence: bytes, nonce: bytes | None) -> tuple[VerificationSummary, bytes | None]:
-        policy = self._profile.policy
+        policy, proof = self._profile.policy, nonce
         try:
             if nonce is None:
-                policy, verdict = _judge_standing(evidence, policy)
+                policy, verdict, proof = _judge_standing(evidence, policy)
             else:
                 verdict = verify_evidence(evidence, policy, nonce=nonce)
         except EvidenceFormatError:
@@ -643,7 +657,7 @@ class AsyncClient:
             policy_origin=self._profile.policy_origin,
             checks=checks,
             freshness="client" if nonce is not None else "router",
-            nonce=nonce.hex() if nonce is not None else None,
+            nonce=proof.hex() if proof else None,
             dev_trust=_dev_trust(policy, claims),
             verified_at=datetime.now(UTC),
         )
