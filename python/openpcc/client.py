@@ -96,6 +96,9 @@ CHAT_PATH = "/v1/chat/completions"
 NODE_ID_HEADER = "x-node-id"
 REFUND_TRAILER = "x-refund"
 CLIENT_NONCE_LEN = 32
+#: Node tags asked for when the application names none (the reference's default); ``model=<name>`` is added.
+DEFAULT_TAGS = ("llm",)
+TAGS_HEADERS = ("x-confsec-node-tags", "x-confident-security-node-tags")
 #: Verified candidates are kept at most this long, whatever the policy allows.
 MAX_CANDIDATE_CACHE = timedelta(minutes=5)
 #: Seconds ``close()`` waits for refunds and deposits still under way.
@@ -556,11 +559,13 @@ class AsyncClient:
 
     # --- nodes -----------------------------------------------------------------------
 
-    async def candidates(self, model: str, *, refresh: bool = False) -> list[VerifiedNode]:
-        """Verified nodes serving ``model`` (cached for the evidence lifetime); raises
+    async def candidates(
+        self, model: str, *, tags: tuple[str, ...] = DEFAULT_TAGS, refresh: bool = False
+    ) -> list[VerifiedNode]:
+        """Verified nodes carrying ``tags`` and serving ``model`` (cached for the evidence lifetime); raises
         :class:`NoVerifiedNodeError` / :class:`PolicyRejectedError` when there are none."""
         self._check_open()
-        tags = ("llm", f"model={model}")
+        tags = _node_tags(tags, model)
         lock = self._fetching.setdefault(tags, asyncio.Lock())
         async with lock:
             cached = self._candidates.get(tags)
@@ -573,8 +578,8 @@ class AsyncClient:
         secrets.SystemRandom().shuffle(nodes)
         return nodes[: self._profile.max_candidates]
 
-    def _forget(self, model: str) -> None:
-        self._candidates.pop(("llm", f"model={model}"), None)
+    def _forget(self, tags: tuple[str, ...], model: str) -> None:
+        self._candidates.pop(_node_tags(tags, model), None)
 
     def _lifetime(self) -> float:
         age = self._profile.policy.max_evidence_age or timedelta(minutes=1)
@@ -692,12 +697,13 @@ class AsyncClient:
                 f"this wallet holds credits of {self.wallet.value.amount}; credit_amount must be that or None"
             )
         inner = _inner_request(method, path, headers or {}, bytes(body))
+        tags = _tags_header(headers or {})
         for attempt in range(2):
-            nodes = await self.candidates(model, refresh=attempt > 0)
+            nodes = await self.candidates(model, tags=tags, refresh=attempt > 0)
             try:
                 return await self._send(nodes, inner, stream)
             except CandidatesUnavailableError:
-                self._forget(model)
+                self._forget(tags, model)
                 if attempt:
                     raise
         raise AssertionError("unreachable")
@@ -786,6 +792,21 @@ async def _rest_of_body(stream: _InnerStream, head: bhttp.Response, early: list[
     while len(body) < limit and (more := await stream.pull()) is not None:
         body += b"".join(e.data for e in more if isinstance(e, bhttp.BodyChunk))
     return body[:limit]
+
+
+def _node_tags(tags: tuple[str, ...], model: str) -> tuple[str, ...]:
+    return tuple(sorted({*tags, f"model={model}"}))
+
+
+def _tags_header(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The node tags an application asked for in ``X-Confsec-Node-Tags`` (or its deprecated alias), spec
+    §1.4: comma-separated, trimmed, empties dropped; without the header, ``llm``. The header stays on the
+    inner request, inside the encryption."""
+    for name in TAGS_HEADERS:
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+        if value is not None:
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+    return DEFAULT_TAGS
 
 
 def _inner_request(method: str, path: str, headers: Mapping[str, str], body: bytes) -> bhttp.Request:
@@ -1158,8 +1179,10 @@ class Client:
             raise ClientUsageError("the client is closed")
         return self._loop.run(coro)
 
-    def candidates(self, model: str, *, refresh: bool = False) -> list[VerifiedNode]:
-        return self._run(self._async.candidates(model, refresh=refresh))
+    def candidates(
+        self, model: str, *, tags: tuple[str, ...] = DEFAULT_TAGS, refresh: bool = False
+    ) -> list[VerifiedNode]:
+        return self._run(self._async.candidates(model, tags=tags, refresh=refresh))
 
     def request(
         self,

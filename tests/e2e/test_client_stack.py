@@ -93,6 +93,8 @@ def test_request_bytes_and_whole_completion(stack: ClientStack) -> None:
             assert ("content-type", "text/event-stream") in [(k, v.split(";")[0]) for k, v in response.headers]
             raw = response.read()
         assert b"raw" in raw and b"[DONE]" in raw
+        with pytest.raises(NoVerifiedNodeError, match="model=echo"):
+            client.request("POST", "/v1/chat/completions", body=body.encode(), headers={"X-Confsec-Node-Tags": "gpu"})
         whole = client.chat([{"role": "user", "content": "all at once"}])
         assert isinstance(whole, ChatCompletion) and whole.text == "all at once"
         assert whole.verification.valid and whole.node_id in good_ids(stack)

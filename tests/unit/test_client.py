@@ -336,3 +336,14 @@ def test_candidates_failing_verification_are_named_with_their_failed_checks(tmp_
     assert len(client._verdicts) == 2
     client._verify("node-soft", software, nonce)
     assert len(client._verdicts) == 2
+
+
+def test_node_tags_come_from_the_application_header_or_default_to_llm() -> None:
+    from openpcc.client import _node_tags, _tags_header
+
+    assert _tags_header({}) == ("llm",)
+    assert _tags_header({"X-Confsec-Node-Tags": " gpu, ,h100 "}) == ("gpu", "h100")
+    assert _tags_header({"X-Confident-Security-Node-Tags": "old"}) == ("old",)
+    assert _tags_header({"x-confsec-node-tags": ""}) == ()
+    assert _node_tags(("llm",), "echo") == ("llm", "model=echo")
+    assert _node_tags((), "echo") == ("model=echo",)
