@@ -95,6 +95,7 @@ ROUTER_HOST = "confsec-router.invalid"
 CHAT_PATH = "/v1/chat/completions"
 NODE_ID_HEADER = "x-node-id"
 REFUND_TRAILER = "x-refund"
+ERROR_TRAILER = "x-openpcc-error"
 CLIENT_NONCE_LEN = 32
 #: Node tags asked for when the application names none (the reference's default); ``model=<name>`` is added.
 DEFAULT_TAGS = ("llm",)
@@ -858,6 +859,7 @@ class AsyncPrivateResponse:
         self.refund: int | None = None  # the refund's value once the answer ended (0: none)
         self._ready: list[bytes] = []
         self._saw_end = False  # the router's message ended; the OHTTP stream is still read to its end
+        self._router_says = ""  # the router's X-Openpcc-Error trailer: the credit was not settled
         self._done = False
         self._token = sealed.token_stream_opener(node.node_id) if media_type == compute.CHUNKED_RESPONSE else None
         self._whole = None if self._token is not None else sealed.response_opener(node.node_id, media_type)
@@ -895,6 +897,8 @@ class AsyncPrivateResponse:
                     self._end()
         except ComputeError as exc:
             self._abandon()
+            if self._router_says:
+                raise ResponseStreamError(f"the answer broke off; the router says: {self._router_says}") from None
             raise ResponseStreamError(f"the node's answer does not decrypt: {type(exc).__name__}") from None
 
     def _feed(self, data: bytes) -> None:
@@ -928,8 +932,14 @@ class AsyncPrivateResponse:
         self._saw_end = True
         if self.refund is None:
             self.refund = 0
+        if self._router_says:
+            # The router could not settle the credit (docs/router.md): it may be unspent, so it goes back
+            # to the account, which takes it only if it is.
+            log.info("the router did not settle the credit; it goes back to the wallet's account")
+            self._client._spawn("deposit of an unsettled credit", self._client.wallet.deposit_unused, self._credit)
 
     def _refund_from(self, trailers: list[tuple[str, str]]) -> None:
+        self._router_says = _header(trailers, ERROR_TRAILER)[:160]
         text = _header(trailers, REFUND_TRAILER)
         if not text:
             return
@@ -947,7 +957,8 @@ class AsyncPrivateResponse:
         if not self._done:
             self._done = True
             self._stream.close()
-            self._client._spawn("deposit of an unused credit", self._client.wallet.deposit_unused, self._credit)
+            if not self._saw_end:  # after the router's end the credit is settled (or handled in _end)
+                self._client._spawn("deposit of an unused credit", self._client.wallet.deposit_unused, self._credit)
 
     async def _next_piece(self) -> bytes | None:
         while not self._ready:
