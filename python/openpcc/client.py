@@ -63,6 +63,7 @@ from openpcc.exceptions import (
     BlindRSAError,
     CandidatesUnavailableError,
     ClientConfigError,
+    ClientError,
     ClientUsageError,
     CompletionError,
     ComputeError,
@@ -543,6 +544,8 @@ class AsyncClient:
             response = await session.post(
                 self._profile.relay_url, data=body, headers=headers, skip_auto_headers=("User-Agent",)
             )
+        except aiohttp.ClientConnectorError as exc:
+            raise RelayError(0, f"relay unreachable: {type(exc).__name__}", connected=False) from None
         except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             raise RelayError(0, f"relay unreachable: {type(exc).__name__}") from None
         if response.status != 200:
@@ -722,14 +725,13 @@ class AsyncClient:
             ],
             content=sealed.body,
         )
-        answered = False
         stream: _InnerStream | None = None
+        response: AsyncPrivateResponse | None = None
         try:
             stream = await self._exchange(outer, chunked=chunked)
             head, early = await _router_head(stream)
             if head.status != 200:
                 raise _router_error(head.status, await _rest_of_body(stream, head, early))
-            answered = True
             fields = _fields(head.headers)
             node = next((n for n in nodes if n.node_id == _header(fields, NODE_ID_HEADER)), None)
             if node is None:
@@ -737,13 +739,17 @@ class AsyncClient:
             response = AsyncPrivateResponse(self, stream, sealed, node, credit, _header(fields, "content-type"))
             await response._start(early)
             return response
-        except BaseException:
+        except BaseException as exc:
             if stream is not None:
                 stream.close()
-            if answered:
-                self._spawn("deposit of an unused credit", self.wallet.deposit_unused, credit)
-            else:
+            if response is not None:
+                response._abandon()
+            elif _surely_unspent(exc, sent=stream is not None):
                 self._spawn("giving a credit back", self.wallet.give_back, credit)
+            else:
+                # Its fate is unknown: the account takes it only if it is unspent, so a spent credit never
+                # comes back to fail the next request.
+                self._spawn("deposit of an unused credit", self.wallet.deposit_unused, credit)
             raise
 
     async def chat(
@@ -761,6 +767,17 @@ class AsyncClient:
             return AsyncChatStream(response)
         data = await response.aread()
         return _completion(response, data)
+
+
+def _surely_unspent(exc: BaseException, *, sent: bool) -> bool:
+    """Whether a request that failed left its credit unspent for certain: nothing reached the relay, the relay
+    or the gateway refused it (4xx), or the router refused it for another reason than the credit (it locks
+    the credit only once it has picked a node, and releases it when the node refuses or fails first)."""
+    if isinstance(exc, RelayError):
+        return not exc.connected or 400 <= exc.status < 500
+    if isinstance(exc, RouterError):
+        return "credit" not in exc.message.lower()
+    return not sent and isinstance(exc, ClientError)
 
 
 async def _problem_title(response: aiohttp.ClientResponse) -> str:

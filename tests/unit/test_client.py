@@ -384,3 +384,19 @@ def test_router_error_trailer_sends_the_credit_back_once() -> None:
 
     client, credit = asyncio.run(node_broke_off())
     assert client.wallet.unused == [credit]
+
+
+def test_a_credit_goes_back_only_when_surely_unspent() -> None:
+    from openpcc.client import _surely_unspent
+    from openpcc.exceptions import ClientUsageError, RelayError
+
+    assert _surely_unspent(RelayError(0, "refused", connected=False), sent=False)
+    assert _surely_unspent(RelayError(400, "bad key"), sent=True)
+    assert not _surely_unspent(RelayError(0, "timed out"), sent=False)  # it may have gone through
+    assert not _surely_unspent(RelayError(502, "gateway"), sent=True)
+    assert _surely_unspent(CandidatesUnavailableError(404, "all candidate nodes unavailable"), sent=True)
+    assert _surely_unspent(RouterError(409, "request replayed"), sent=True)
+    assert not _surely_unspent(RouterError(400, "unprocessable credit"), sent=True)  # never back into the wallet
+    assert not _surely_unspent(ResponseStreamError("cut"), sent=True)
+    assert _surely_unspent(ClientUsageError("closed"), sent=False)
+    assert not _surely_unspent(asyncio.CancelledError(), sent=True)
