@@ -58,13 +58,14 @@ import aiohttp
 
 from openpcc import bhttp, blindrsa, compute, ohttp
 from openpcc import config as config_module
-from openpcc.attestation import Policy, load_policy, verify_evidence
+from openpcc.attestation import EvidenceList, EvidenceType, Policy, load_policy, verify_evidence
 from openpcc.credits import Credit, public_key_from_jwk
 from openpcc.exceptions import (
     BHTTPError,
     BlindRSAError,
     CandidatesUnavailableError,
     ClientConfigError,
+    ClientError,
     ClientUsageError,
     CompletionError,
     ComputeError,
@@ -97,7 +98,11 @@ ROUTER_HOST = "confsec-router.invalid"
 CHAT_PATH = "/v1/chat/completions"
 NODE_ID_HEADER = "x-node-id"
 REFUND_TRAILER = "x-refund"
+ERROR_TRAILER = "x-openpcc-error"
 CLIENT_NONCE_LEN = 32
+#: Node tags asked for when the application names none (the reference's default); ``model=<name>`` is added.
+DEFAULT_TAGS = ("llm",)
+TAGS_HEADERS = ("x-confsec-node-tags", "x-confident-security-node-tags")
 #: Verified candidates are kept at most this long, whatever the policy allows.
 MAX_CANDIDATE_CACHE = timedelta(minutes=5)
 #: Seconds ``close()`` waits for refunds and deposits still under way.
@@ -219,7 +224,7 @@ class VerificationSummary:
     policy_origin: str  # the pinned policy file
     checks: tuple[CheckResult, ...]
     freshness: str  # "client": quoted over our nonce; "router": standing evidence, age-bounded
-    nonce: str | None  # hex of the client nonce the quote covers (freshness "client")
+    nonce: str | None  # hex of the nonce the quote was verified against: the client's, or the router's it named
     dev_trust: tuple[str, ...]  # development trust settings in force (software TPM, no TEE, ...)
     verified_at: datetime
 
@@ -239,11 +244,12 @@ class VerificationSummary:
 
     def render(self) -> str:
         """A human-readable report (what ``openpcc chat --show-verification`` prints)."""
-        proof = (
-            f"evidence quoted over this client's nonce {self.nonce}"
-            if self.freshness == "client"
-            else "standing evidence admitted by the router (age bounded by its signed collection time)"
-        )
+        if self.freshness == "client":
+            proof = f"evidence quoted over this client's nonce {self.nonce}"
+        elif self.nonce:
+            proof = f"evidence quoted over the router's nonce {self.nonce} (age bounded by its signed collection time)"
+        else:
+            proof = "evidence the router admitted, quoted over no nonce the client knows"
         lines = [
             f"node {self.node_id}: {'VERIFIED' if self.valid else 'NOT VERIFIED'}",
             f"  policy: {self.policy_name} ({self.policy_origin})",
@@ -258,18 +264,31 @@ class VerificationSummary:
 _NONCE_BOUND_CHECKS = frozenset({"tpm.quote.nonce", "evidence.age"})
 
 
-def _judge_standing(evidence: bytes, policy: Policy) -> tuple[Policy, Any]:
-    """Evidence the client asked no nonce for (``evidence_freshness = "router"``). The node's standing evidence
-    is quoted over an empty nonce, its age bounded by the signed collection time; evidence the router quoted
-    over its own admission nonce can show neither, so then the nonce and age checks are left to the router
-    (the summary's dev trust settings say so) and every other check still runs."""
+def _judge_standing(evidence: bytes, policy: Policy) -> tuple[Policy, Any, bytes | None]:
+    """Evidence the client asked no nonce for (``evidence_freshness = "router"``): ``(policy applied, verdict,
+    the nonce the quote was checked against)``.
+
+    * The router names the nonce it had the node quote over (an ``OPENPCC_ROUTER_NONCE`` piece): everything
+      is verified under the full policy with that nonce, the age through the collection time it signs.
+    * A node's standing evidence is quoted over an empty nonce: verified with ``require_nonce`` off, the age
+      still bounded by the signed collection time.
+    * Evidence over a nonce nobody names can show neither: the nonce and age checks are left to the router
+      (the summary's trust settings say so) and every other check still runs."""
+    named = _router_nonce(evidence)
+    if named is not None:
+        return policy, verify_evidence(evidence, policy, nonce=named), named
     relaxed = dataclasses.replace(policy, require_nonce=False)
     verdict = verify_evidence(evidence, relaxed, nonce=b"")
     failed = {c.name for c in verdict.checks if not c.ok}
     if verdict.valid or not failed <= _NONCE_BOUND_CHECKS:
-        return relaxed, verdict
+        return relaxed, verdict, b""
     trusting = dataclasses.replace(relaxed, max_evidence_age=None)
-    return trusting, verify_evidence(evidence, trusting, nonce=None)
+    return trusting, verify_evidence(evidence, trusting, nonce=None), None
+
+
+def _router_nonce(evidence: bytes) -> bytes | None:
+    piece = EvidenceList.decode(evidence).first(EvidenceType.OPENPCC_ROUTER_NONCE)
+    return bytes(piece.data) if piece is not None and 16 <= len(piece.data) <= 64 else None
 
 
 def _dev_trust(policy: Policy, claims: Mapping[str, Any]) -> tuple[str, ...]:
@@ -607,6 +626,8 @@ class AsyncClient:
             response = await session.post(
                 self._profile.relay_url, data=body, headers=headers, skip_auto_headers=("User-Agent",)
             )
+        except aiohttp.ClientConnectorError as exc:
+            raise RelayError(0, f"relay unreachable: {type(exc).__name__}", connected=False) from None
         except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             raise RelayError(0, f"relay unreachable: {type(exc).__name__}") from None
         if response.status != 200:
@@ -624,11 +645,13 @@ class AsyncClient:
 
     # --- nodes -----------------------------------------------------------------------
 
-    async def candidates(self, model: str, *, refresh: bool = False) -> list[VerifiedNode]:
-        """Verified nodes serving ``model`` (cached for the evidence lifetime); raises
+    async def candidates(
+        self, model: str, *, tags: tuple[str, ...] = DEFAULT_TAGS, refresh: bool = False
+    ) -> list[VerifiedNode]:
+        """Verified nodes carrying ``tags`` and serving ``model`` (cached for the evidence lifetime); raises
         :class:`NoVerifiedNodeError` / :class:`PolicyRejectedError` when there are none."""
         self._check_open()
-        tags = ("llm", f"model={model}")
+        tags = _node_tags(tags, model)
         lock = self._fetching.setdefault(tags, asyncio.Lock())
         async with lock:
             cached = self._candidates.get(tags)
@@ -641,8 +664,8 @@ class AsyncClient:
         secrets.SystemRandom().shuffle(nodes)
         return nodes[: self._profile.max_candidates]
 
-    def _forget(self, model: str) -> None:
-        self._candidates.pop(("llm", f"model={model}"), None)
+    def _forget(self, tags: tuple[str, ...], model: str) -> None:
+        self._candidates.pop(_node_tags(tags, model), None)
 
     def _lifetime(self) -> float:
         age = self._profile.policy.max_evidence_age or timedelta(minutes=1)
@@ -706,10 +729,10 @@ class AsyncClient:
         return [c.name for c in summary.failures] or ["evidence.rek_public_key"]
 
     def _judge(self, node_id: str, evidence: bytes, nonce: bytes | None) -> tuple[VerificationSummary, bytes | None]:
-        policy = self._profile.policy
+        policy, proof = self._profile.policy, nonce
         try:
             if nonce is None:
-                policy, verdict = _judge_standing(evidence, policy)
+                policy, verdict, proof = _judge_standing(evidence, policy)
             else:
                 verdict = verify_evidence(evidence, policy, nonce=nonce)
         except EvidenceFormatError:
@@ -725,7 +748,7 @@ class AsyncClient:
             policy_origin=self._profile.policy_origin,
             checks=checks,
             freshness="client" if nonce is not None else "router",
-            nonce=nonce.hex() if nonce is not None else None,
+            nonce=proof.hex() if proof else None,
             dev_trust=_dev_trust(policy, claims),
             verified_at=datetime.now(UTC),
         )
@@ -760,12 +783,13 @@ class AsyncClient:
                 f"this wallet holds credits of {self.wallet.value.amount}; credit_amount must be that or None"
             )
         inner = _inner_request(method, path, headers or {}, bytes(body))
+        tags = _tags_header(headers or {})
         for attempt in range(2):
-            nodes = await self.candidates(model, refresh=attempt > 0)
+            nodes = await self.candidates(model, tags=tags, refresh=attempt > 0)
             try:
                 return await self._send(nodes, inner, stream)
             except CandidatesUnavailableError:
-                self._forget(model)
+                self._forget(tags, model)
                 if attempt:
                     raise
         raise AssertionError("unreachable")
@@ -783,14 +807,13 @@ class AsyncClient:
             ],
             content=sealed.body,
         )
-        answered = False
         stream: _InnerStream | None = None
+        response: AsyncPrivateResponse | None = None
         try:
             stream = await self._exchange(outer, chunked=chunked)
             head, early = await _router_head(stream)
             if head.status != 200:
                 raise _router_error(head.status, await _rest_of_body(stream, head, early))
-            answered = True
             fields = _fields(head.headers)
             node = next((n for n in nodes if n.node_id == _header(fields, NODE_ID_HEADER)), None)
             if node is None:
@@ -798,13 +821,17 @@ class AsyncClient:
             response = AsyncPrivateResponse(self, stream, sealed, node, credit, _header(fields, "content-type"))
             await response._start(early)
             return response
-        except BaseException:
+        except BaseException as exc:
             if stream is not None:
                 stream.close()
-            if answered:
-                self._spawn("deposit of an unused credit", self.wallet.deposit_unused, credit)
-            else:
+            if response is not None:
+                response._abandon()
+            elif _surely_unspent(exc, sent=stream is not None):
                 self._spawn("giving a credit back", self.wallet.give_back, credit)
+            else:
+                # Its fate is unknown: the account takes it only if it is unspent, so a spent credit never
+                # comes back to fail the next request.
+                self._spawn("deposit of an unused credit", self.wallet.deposit_unused, credit)
             raise
 
     async def chat(
@@ -822,6 +849,17 @@ class AsyncClient:
             return AsyncChatStream(response)
         data = await response.aread()
         return _completion(response, data)
+
+
+def _surely_unspent(exc: BaseException, *, sent: bool) -> bool:
+    """Whether a request that failed left its credit unspent for certain: nothing reached the relay, the relay
+    or the gateway refused it (4xx), or the router refused it for another reason than the credit (it locks
+    the credit only once it has picked a node, and releases it when the node refuses or fails first)."""
+    if isinstance(exc, RelayError):
+        return not exc.connected or 400 <= exc.status < 500
+    if isinstance(exc, RouterError):
+        return "credit" not in exc.message.lower()
+    return not sent and isinstance(exc, ClientError)
 
 
 async def _problem_title(response: aiohttp.ClientResponse) -> str:
@@ -854,6 +892,21 @@ async def _rest_of_body(stream: _InnerStream, head: bhttp.Response, early: list[
     while len(body) < limit and (more := await stream.pull()) is not None:
         body += b"".join(e.data for e in more if isinstance(e, bhttp.BodyChunk))
     return body[:limit]
+
+
+def _node_tags(tags: tuple[str, ...], model: str) -> tuple[str, ...]:
+    return tuple(sorted({*tags, f"model={model}"}))
+
+
+def _tags_header(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The node tags an application asked for in ``X-Confsec-Node-Tags`` (or its deprecated alias), spec
+    §1.4: comma-separated, trimmed, empties dropped; without the header, ``llm``. The header stays on the
+    inner request, inside the encryption."""
+    for name in TAGS_HEADERS:
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+        if value is not None:
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+    return DEFAULT_TAGS
 
 
 def _inner_request(method: str, path: str, headers: Mapping[str, str], body: bytes) -> bhttp.Request:
@@ -905,6 +958,7 @@ class AsyncPrivateResponse:
         self.refund: int | None = None  # the refund's value once the answer ended (0: none)
         self._ready: list[bytes] = []
         self._saw_end = False  # the router's message ended; the OHTTP stream is still read to its end
+        self._router_says = ""  # the router's X-Openpcc-Error trailer: the credit was not settled
         self._done = False
         self._token = sealed.token_stream_opener(node.node_id) if media_type == compute.CHUNKED_RESPONSE else None
         self._whole = None if self._token is not None else sealed.response_opener(node.node_id, media_type)
@@ -942,6 +996,8 @@ class AsyncPrivateResponse:
                     self._end()
         except ComputeError as exc:
             self._abandon()
+            if self._router_says:
+                raise ResponseStreamError(f"the answer broke off; the router says: {self._router_says}") from None
             raise ResponseStreamError(f"the node's answer does not decrypt: {type(exc).__name__}") from None
 
     def _feed(self, data: bytes) -> None:
@@ -975,8 +1031,14 @@ class AsyncPrivateResponse:
         self._saw_end = True
         if self.refund is None:
             self.refund = 0
+        if self._router_says:
+            # The router could not settle the credit (docs/router.md): it may be unspent, so it goes back
+            # to the account, which takes it only if it is.
+            log.info("the router did not settle the credit; it goes back to the wallet's account")
+            self._client._spawn("deposit of an unsettled credit", self._client.wallet.deposit_unused, self._credit)
 
     def _refund_from(self, trailers: list[tuple[str, str]]) -> None:
+        self._router_says = _header(trailers, ERROR_TRAILER)[:160]
         text = _header(trailers, REFUND_TRAILER)
         if not text:
             return
@@ -994,7 +1056,8 @@ class AsyncPrivateResponse:
         if not self._done:
             self._done = True
             self._stream.close()
-            self._client._spawn("deposit of an unused credit", self._client.wallet.deposit_unused, self._credit)
+            if not self._saw_end:  # after the router's end the credit is settled (or handled in _end)
+                self._client._spawn("deposit of an unused credit", self._client.wallet.deposit_unused, self._credit)
 
     async def _next_piece(self) -> bytes | None:
         while not self._ready:
@@ -1231,8 +1294,10 @@ class Client:
             raise ClientUsageError("the client is closed")
         return self._loop.run(coro)
 
-    def candidates(self, model: str, *, refresh: bool = False) -> list[VerifiedNode]:
-        return self._run(self._async.candidates(model, refresh=refresh))
+    def candidates(
+        self, model: str, *, tags: tuple[str, ...] = DEFAULT_TAGS, refresh: bool = False
+    ) -> list[VerifiedNode]:
+        return self._run(self._async.candidates(model, tags=tags, refresh=refresh))
 
     def request(
         self,

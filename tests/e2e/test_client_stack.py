@@ -93,6 +93,8 @@ def test_request_bytes_and_whole_completion(stack: ClientStack) -> None:
             assert ("content-type", "text/event-stream") in [(k, v.split(";")[0]) for k, v in response.headers]
             raw = response.read()
         assert b"raw" in raw and b"[DONE]" in raw
+        with pytest.raises(NoVerifiedNodeError, match="model=echo"):
+            client.request("POST", "/v1/chat/completions", body=body.encode(), headers={"X-Confsec-Node-Tags": "gpu"})
         whole = client.chat([{"role": "user", "content": "all at once"}])
         assert isinstance(whole, ChatCompletion) and whole.text == "all at once"
         assert whole.verification.valid and whole.node_id in good_ids(stack)
@@ -151,8 +153,12 @@ def test_client_nonce_versus_router_freshness(stack: ClientStack) -> None:
         standing = client.candidates("echo", refresh=True)
         answer = client.chat([{"role": "user", "content": "standing evidence"}])
     assert {c.node_id for c in standing} == good_ids(stack)
-    assert all(c.summary.freshness == "router" and c.summary.nonce is None and c.summary.valid for c in standing)
-    assert any("require_nonce = false" in d for d in standing[0].summary.dev_trust)
+    # The router names the nonce it had each node quote over: verified in full, age included.
+    assert all(c.summary.freshness == "router" and c.summary.valid for c in standing)
+    assert all(c.summary.nonce and c.summary.nonce not in {f.summary.nonce for f in fresh} for c in standing)
+    assert not any("age" in d or "require_nonce" in d for d in standing[0].summary.dev_trust)
+    assert {c.name for c in standing[0].summary.checks} >= {"tpm.quote.nonce", "evidence.age"}
+    assert "router's nonce" in standing[0].summary.render()
     assert isinstance(answer, ChatCompletion) and answer.text == "standing evidence"
 
 
@@ -204,3 +210,28 @@ def test_abandoned_answer_and_a_node_gone_before_answering(tmp_path: Path) -> No
         # close() waited for the credit to come back
         assert wallet.status().held == held
         assert wallet.status().pending == [] and wallet.status().lost == 0
+
+
+def test_router_freshness_without_a_named_nonce(stack: ClientStack) -> None:
+    """Standing evidence (over an empty nonce) keeps its signed age; evidence over a nonce nobody names is
+    judged on every other check, and the summary says freshness was left to the router."""
+    import secrets
+    import urllib.request
+
+    from openpcc.attestation import load_policy
+    from openpcc.client import _judge_standing
+
+    policy = load_policy((ROOT / "policies" / "dev.toml").read_text())
+    node = stack.url("node-a")
+    with urllib.request.urlopen(node + "/evidence", timeout=20) as resp:
+        standing = resp.read()
+    applied, verdict, proof = _judge_standing(standing, policy)
+    assert verdict.valid and proof == b"" and applied.max_evidence_age == policy.max_evidence_age
+    request = urllib.request.Request(
+        node + "/evidence", data=secrets.token_bytes(32), method="POST",
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    with urllib.request.urlopen(request, timeout=20) as resp:
+        unnamed = resp.read()
+    applied, verdict, proof = _judge_standing(unnamed, policy)
+    assert verdict.valid and proof is None and applied.max_evidence_age is None and not applied.require_nonce
