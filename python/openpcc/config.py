@@ -551,6 +551,11 @@ def default_home(env: Mapping[str, str] | None = None) -> Path:
     return base / "openpcc"
 
 
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """``<home>/openpcc.toml``: the file ``openpcc up`` writes and clients read by default."""
+    return default_home(env) / "openpcc.toml"
+
+
 def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Reads ``path`` (no file: every default) and checks the shape of its tables.
 
