@@ -862,10 +862,10 @@ class Stack:
             f"  node policy:  {self.paths.node_policy} (dev: accepts a software TPM, no TEE; it proves",
             "                nothing about the hardware: never send real prompts to this stack)",
             f"  gateway keys: pinned in {self.paths.pinned_gateway_keys}",
-            f"  transparency: gateway keys, currency key, node image signed by the LOCAL profile "
-            f"{self.paths.signing_profile}",
-            f"                (a development trust root) into the log {self.layout.url('log')}, "
-            f"cosigned by {WITNESSES} witnesses (entries {sorted(self.published.values())})",
+            (f"  transparency: gateway keys, currency key, node image signed by the LOCAL profile "
+            f"{self.paths.signing_profile}"),
+            (f"                (a development trust root) into the log {self.layout.url('log')}, "
+            f"cosigned by {WITNESSES} witnesses (entries {sorted(self.published.values())})"),
             f"  API key:      {self.paths.api_key} (funded with {DEV_API_KEY_BALANCE} at the local auth bank)",
             f"  config:       {self.config_path} ([client] is the client profile)",
             "",
