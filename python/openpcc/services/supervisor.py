@@ -229,10 +229,16 @@ def _toml_value(value: Any) -> str:
     raise SupervisorError(f"cannot write {type(value).__name__} to TOML")
 
 
-def to_toml(tables: Mapping[str, Mapping[str, Any]], header: str = "") -> str:
-    """The tables as TOML; a value that is itself a mapping becomes a ``[role.name]`` subtable."""
+def to_toml(tables: Mapping[str, Any], header: str = "") -> str:
+    """The tables as TOML: plain values first (``home = ...``), then a table per mapping; a mapping inside
+    a table becomes a ``[role.name]`` subtable."""
     lines = [header.rstrip("\n"), ""] if header else []
+    top = {k: v for k, v in tables.items() if not isinstance(v, Mapping)}
+    if top:
+        lines += [f"{key} = {_toml_value(value)}" for key, value in top.items()] + [""]
     for table, values in tables.items():
+        if not isinstance(values, Mapping):
+            continue
         flat = {k: v for k, v in values.items() if not isinstance(v, Mapping)}
         nested = {k: v for k, v in values.items() if isinstance(v, Mapping)}
         if flat or not nested:
@@ -298,6 +304,7 @@ def stack_tables(
     nodes = {name: {"port": layout.ports[f"node-{name}"], **node_common} for name in layout.node_names}
     witnesses = [url(label) for label in layout.ports if label.startswith("witness-")]
     return {
+        "home": str(paths.home),
         "noncelock": {"port": layout.ports["noncelock"]},
         "bank": {"port": layout.ports["bank"], **spending},
         "auth": {
@@ -305,7 +312,11 @@ def stack_tables(
             "relay_urls": url("relay"),
             "ohttp_key_configs_file": str(paths.ohttp_key_configs),
         },
-        "router": {"port": layout.ports["router"]},
+        "router": {
+            "port": layout.ports["router"], **spending,
+            "policy": str(paths.node_policy),
+            "health_interval_secs": 1.0,  # graded routable ~3 s after admission (reference: 2 s)
+        },
         "gateway": {
             "port": layout.ports["gateway"], "keys_dir": str(paths.gateway_keys_dir),
             "bank_url": url("bank"), "router_url": url("router"),
@@ -315,6 +326,7 @@ def stack_tables(
         "witness": {"port": layout.ports["witness-1"], "log_keys": log_key},
         "node": nodes,
         "client": {
+            "data_dir": str(paths.client_dir),
             "relay_url": url("relay"),
             "auth_url": url("auth"),
             "bank_url": url("bank"),
@@ -731,6 +743,8 @@ class Stack:
                 self._wait_healthy(group, begun + timeout)
                 if tier == START_TIERS[0]:
                     self.publish()
+            if not self.router_missing:
+                self._wait_routable(begun + timeout)
         except BaseException:
             self.stop()
             raise
@@ -757,6 +771,29 @@ class Stack:
                 detail = "; ".join(f"{label}: {why.get(label) or 'no answer'}" for label in waiting)
                 raise RoleStartError(f"not healthy in time: {detail}")
             time.sleep(0.1)
+
+    def routable_nodes(self) -> int:
+        """How many nodes the router would route to now (its ``openpcc_router_routable_nodes`` gauge)."""
+        try:
+            with urllib.request.urlopen(self.url("router") + "/metrics", timeout=2) as resp:
+                text = resp.read().decode()
+        except (urllib.error.URLError, OSError):
+            return 0
+        for line in text.splitlines():
+            if line.startswith("openpcc_router_routable_nodes "):
+                return int(float(line.split()[1]))
+        return 0
+
+    def _wait_routable(self, deadline: float) -> None:
+        """Waits until the router admitted (attested) and graded every node."""
+        wanted = len(self.layout.node_names)
+        while self.routable_nodes() < wanted:
+            if time.monotonic() > deadline:
+                raise RoleStartError(
+                    f"the router routes to {self.routable_nodes()} of {wanted} nodes; its log:\n"
+                    + self._children["router"].last_lines()
+                )
+            time.sleep(0.2)
 
     def wait_healthy(self, role: str, name: str | None = None, timeout: float = 60.0) -> None:
         """Waits until the role's current process answers ``/healthz`` with 200."""
