@@ -180,9 +180,28 @@ def _print_verification(rendered: str, out: IO[str]) -> None:
     out.write(f"  {len(passed)} checks passed (openpcc chat --show-verification lists them)\n")
 
 
-def run(prompt: str, max_tokens: int, engine: str, out: IO[str] = sys.stdout, base_port: int | None = None) -> int:
+def _choose_engine(engine: str, out: IO[str]) -> str:
+    """``auto``: the embedded model when it is installed, else the echo engine, said loudly."""
+    if engine != "auto":
+        return engine
+    from openpcc.services.engines.llama import INSTALL_HINT, missing_prerequisite
+
+    absent = missing_prerequisite()
+    if absent is None:
+        return "llama"
+    out.write(
+        f"NOTE: the embedded model is not installed ({absent}): the nodes run the echo engine, which repeats "
+        f"the prompt. To hear the model: {INSTALL_HINT}.\n"
+    )
+    return "echo"
+
+
+def run(
+    prompt: str, max_tokens: int, engine: str = "auto", out: IO[str] = sys.stdout, base_port: int | None = None
+) -> int:
     from openpcc.services.supervisor import Stack, role_ports
 
+    engine = _choose_engine(engine, out)
     with tempfile.TemporaryDirectory(prefix="openpcc-demo-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir(mode=0o700)
@@ -222,8 +241,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", help="what to ask (default: a question about relays)")
     parser.add_argument("--max-tokens", type=int, default=64, help="most tokens in the answer (default 64)")
     parser.add_argument(
-        "--engine", choices=("llama", "echo"), default="llama",
-        help="the nodes' engine: the embedded SmolLM2 model (default) or the echo engine",
+        "--engine", choices=("auto", "llama", "echo"), default="auto",
+        help="the nodes' engine: the embedded SmolLM2 model, or the echo engine; auto (default): the model "
+        "when it is installed (make model), else the echo engine with a note",
     )
     parser.add_argument(
         "--base-port", type=int, metavar="N",

@@ -599,6 +599,17 @@ def health(url: str, timeout: float = 2.0) -> tuple[bool, str]:
         return False, type(exc).__name__
 
 
+def _require_embedded_model() -> None:
+    from openpcc.services.engines.llama import INSTALL_HINT, missing_prerequisite
+
+    absent = missing_prerequisite()
+    if absent is not None:
+        raise SupervisorError(
+            f"the embedded model is not installed ({absent}): {INSTALL_HINT}, or start the nodes on the echo "
+            "engine (--engine echo)"
+        )
+
+
 def _model_file(engine: str) -> Path | None:
     """The embedded model's GGUF (its SHA-256 goes into the node image statement), when that engine runs."""
     if engine != "llama":
@@ -652,6 +663,8 @@ class Stack:
         self.config_path = self.paths.config
         self.first_run = not self.config_path.exists()
         if self.first_run:
+            if engine == "llama":
+                _require_embedded_model()
             software = not swtpm_available()
             if software and not allow_software_request_key:
                 raise SupervisorError("swtpm is not installed (scripts/install-swtpm.sh installs it)")
@@ -668,6 +681,8 @@ class Stack:
                     f"{self.config_path} describes ports from {min(layout.ports.values())}, not --base-port "
                     f"{base_port}; use another home (--home / OPENPCC_HOME) or delete the file"
                 )
+        if layout.engine == "llama" and not self.first_run:
+            _require_embedded_model()
         self.layout = layout
         self.router_missing = not _router_available()
         width = max(len(label) for label in layout.ports)
