@@ -45,7 +45,7 @@ def _free(port: int) -> bool:
 def free_base_port() -> int:
     """A base port whose whole block is free now (bounded tries)."""
     for _ in range(50):
-        base = random.randrange(20000, 60000 - BLOCK)
+        base = random.randrange(20000, 32000 - BLOCK)  # below the ephemeral range (32768+)
         if all(_free(base + i) for i in range(BLOCK)):
             return base
     raise RuntimeError("no free block of loopback ports")
@@ -200,6 +200,14 @@ def test_stack_starts_restarts_a_killed_role_and_stops_everything(home: Path) ->
         assert verified.gateway.key_configs == served
         assert verified.node_image is not None and verified.currency_jwk is not None
 
+        # the [client] profile it wrote is all a client needs: a private answer through every hop
+        from openpcc.client import Client
+
+        with Client(stack.config_path) as client:
+            answer = client.chat([{"role": "user", "content": "ping through the stack"}], max_tokens=8)
+        assert answer.text == "ping through the stack"  # type: ignore[union-attr]
+        assert stack.routable_nodes() == 2
+
         for role, name in (("node", "a"), ("relay", None)):
             old = stack.pid(role, name)
             os.kill(old, signal.SIGKILL)
@@ -279,3 +287,22 @@ def test_demo_streams_a_private_answer_from_the_embedded_model_and_shows_each_ho
     assert prompt not in hops and answer.strip() not in hops
     assert "Stopped 11 processes" in out
     assert list(home.iterdir()) == []  # the demo kept its state in a temporary home
+
+
+def test_an_interrupted_start_stops_what_it_started(home: Path) -> None:
+    import threading
+
+    stack = Stack(home, base_port=free_base_port(), echo_for_tests=True, currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes())
+    seen: list[int] = []
+
+    def interrupt_once_running() -> None:
+        wait_until(lambda: len(stack.pids()) >= 3, 60)
+        seen.extend(stack.pids().values())
+        stack.interrupt()
+
+    helper = threading.Thread(target=interrupt_once_running)
+    helper.start()
+    with pytest.raises(SupervisorError, match="interrupted"):
+        stack.start(timeout=90)
+    helper.join()
+    assert seen and wait_until(lambda: all(gone(p) for p in stack.pids().values()), 10)

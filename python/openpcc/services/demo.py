@@ -43,7 +43,7 @@ def _free_layout() -> int | None:
     except PortInUseError:
         pass
     for _ in range(50):
-        base = random.randrange(20000, 60000)
+        base = random.randrange(20000, 32000)  # below the ephemeral range, where outgoing connections bind
         try:
             check_ports_free(role_ports(base, PORT_OFFSETS["node"] + MAX_NODES - 10))
             return base

@@ -698,6 +698,7 @@ class Stack:
         self._monitor: threading.Thread | None = None
         self.started_in: float | None = None
         self.published: dict[str, int] = {}
+        self.phases: dict[str, float] = {}  # seconds each start phase took
 
     # --- layout -----------------------------------------------------------------------
 
@@ -750,16 +751,27 @@ class Stack:
         begun = time.monotonic()
         check_ports_free({c.spec.label: c.spec.port for c in self._children.values()})
         refresh_gateway_keys(self.paths)
+        mark = time.monotonic()
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            self.phases[name] = now - mark
+            mark = now
+
         try:
-            for tier in START_TIERS:
+            for index, tier in enumerate(START_TIERS):
                 group = [c for c in self._children.values() if c.spec.role in tier]
                 for child in group:
                     child.launch()
                 self._wait_healthy(group, begun + timeout)
-                if tier == START_TIERS[0]:
+                phase("+".join(sorted(tier)) if index < 2 else "nodes (swtpm, engine)")
+                if index == 0:
                     self.publish()
+                    phase("statements signed and logged")
             if not self.router_missing:
                 self._wait_routable(begun + timeout)
+                phase("nodes admitted and graded by the router")
         except BaseException:
             self.stop()
             raise
@@ -771,6 +783,7 @@ class Stack:
         waiting = {c.spec.label: c for c in group}
         why: dict[str, str] = {}
         while waiting:
+            self._check_interrupted()
             for label, child in list(waiting.items()):
                 if not child.running():
                     code = child.proc.returncode if child.proc is not None else None
@@ -786,6 +799,14 @@ class Stack:
                 detail = "; ".join(f"{label}: {why.get(label) or 'no answer'}" for label in waiting)
                 raise RoleStartError(f"not healthy in time: {detail}")
             time.sleep(0.1)
+
+    def interrupt(self) -> None:
+        """Makes a :meth:`start` under way give up (signal handlers call it); :meth:`stop` still stops."""
+        self._stopping.set()
+
+    def _check_interrupted(self) -> None:
+        if self._stopping.is_set():
+            raise SupervisorError("interrupted while starting")
 
     def routable_nodes(self) -> int:
         """How many nodes the router would route to now (its ``openpcc_router_routable_nodes`` gauge)."""
@@ -803,6 +824,7 @@ class Stack:
         """Waits until the router admitted (attested) and graded every node."""
         wanted = len(self.layout.node_names)
         while self.routable_nodes() < wanted:
+            self._check_interrupted()
             if time.monotonic() > deadline:
                 raise RoleStartError(
                     f"the router routes to {self.routable_nodes()} of {wanted} nodes; its log:\n"
@@ -946,6 +968,7 @@ class Stack:
             lines += ["", "Chat:  openpcc chat \"Hello\"      (or: openpcc.Client() in Python)"]
         if self.started_in is not None:
             lines.append(f"Ready in {self.started_in:.1f}s." + (" Ctrl-C stops every role." if how_to_chat else ""))
+            lines.append("  (" + ", ".join(f"{name} {took:.1f}s" for name, took in self.phases.items()) + ")")
         return "\n".join(lines)
 
 
@@ -963,19 +986,23 @@ def main_up(
 ) -> int:
     """``openpcc up``: start the stack, print the summary, run until SIGINT/SIGTERM, stop it."""
     stop = threading.Event()
+    stacks: list[Stack] = []
 
     def on_signal(_signum: int, _frame: object) -> None:
         stop.set()
+        for stack in stacks:
+            stack.interrupt()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         stack = Stack(home or config.default_home(), base_port=base_port, nodes=nodes, engine=engine, log_stream=stream)
+        stacks.append(stack)
         if stack.first_run:
             print(f"openpcc up: first run, wrote {stack.config_path} and keys under {stack.paths.home}", file=stream)
-        stack.start()
         try:
+            stack.start()
             print(stack.summary(), file=stream, flush=True)
-            while not stop.wait(0.5):
+            while not stop.wait(0.5):  # a bounded wait keeps the main thread responsive to signals
                 pass
             print("openpcc up: stopping every role", file=stream, flush=True)
         finally:
