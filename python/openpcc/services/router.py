@@ -7,7 +7,8 @@
   reference, §9.2). Only admitted, attested, healthy nodes are routed.
 * ``POST /compute-manifests``: ``ComputeManifestRequest`` paid with an attestation credit (always spent).
   With ``client_nonce`` each returned manifest carries evidence the node quoted over that nonce; without,
-  the evidence the router itself last verified (quoted over the router's own nonce).
+  the evidence the router itself last verified, with an ``OPENPCC_ROUTER_NONCE`` piece naming the
+  router's nonce it was quoted over.
 * ``POST /``: the compute request. One of the client's candidates that is routable is chosen uniformly
   at random, the credit is locked, the body streams to the node and its answer back. The node's
   ``X-Refund-Amount`` trailer becomes an ``X-Refund`` credit, capped at the credit spent. A node that
@@ -44,7 +45,14 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from openpcc import compute
 from openpcc import config as config_module
-from openpcc.attestation import Policy, load_policy, verify_evidence
+from openpcc.attestation import (
+    EvidenceList,
+    EvidencePiece,
+    EvidenceType,
+    Policy,
+    load_policy,
+    verify_evidence,
+)
 from openpcc.attestation.verdict import Verdict
 from openpcc.config import RoleConfig
 from openpcc.credits import ATTESTATION_VALUE, Credit, Value
@@ -209,6 +217,25 @@ def capped_refund(refund: Value | None, spent: Value) -> tuple[Value | None, boo
     if refund.amount > spent.amount:
         return spent, True
     return refund, False
+
+
+def with_router_nonce(evidence: bytes, nonce: bytes) -> bytes:
+    """The verified bundle with an ``OPENPCC_ROUTER_NONCE`` piece naming the nonce it was quoted over, so
+    a client can verify it in full (signatures, bindings, the signed collection time against its policy's
+    ``max_evidence_age``) without trusting the router for freshness."""
+    pieces = EvidenceList.decode(evidence).pieces
+    kept = tuple(p for p in pieces if p.kind != EvidenceType.OPENPCC_ROUTER_NONCE)
+    return EvidenceList.of([*kept, EvidencePiece(EvidenceType.OPENPCC_ROUTER_NONCE, nonce)]).encode()
+
+
+def request_key_of(evidence: bytes) -> bytes | None:
+    """The request-encryption key a bundle names: its REK ``TPMT_PUBLIC``, or the declared software key."""
+    pieces = EvidenceList.decode(evidence)
+    for kind in (EvidenceType.TPMT_PUBLIC, EvidenceType.OPENPCC_SOFTWARE_REQUEST_KEY):
+        piece = pieces.first(kind)
+        if piece is not None:
+            return piece.data
+    return None
 
 
 def verdict_summary(verdict: Verdict | None, reason: str | None = None) -> str:
@@ -465,7 +492,7 @@ class RouterService:
             names = [c.name for c in verdict.failures][:MAX_FAILED_CHECKS_SHOWN]
             return None, verdict, "evidence failed the router's policy: " + ", ".join(names)
         self._admissions_total.labels(kind, "admitted").inc()
-        return evidence, verdict, ""
+        return with_router_nonce(evidence, nonce), verdict, ""
 
     async def _admit(self, event: NodeEvent, routing: RoutingInfo, known: Node | None) -> None:
         node_id = event.node_id
@@ -508,6 +535,10 @@ class RouterService:
         body = await _http.read_body(request)
         self._received.inc(len(body))
         event = parse_node_event(body)
+        with as_rejection():  # a store that cannot be reached: 503, nothing changed
+            return await self._apply_event(event)
+
+    async def _apply_event(self, event: NodeEvent) -> web.StreamResponse:
         known = self.nodes.get(event.node_id)
         now = self.clock()
         if event.routing is None:
@@ -568,20 +599,36 @@ class RouterService:
         node.grade = self.grading.grade(node.checks, now)
         if node.grade != before:
             log.info("router: node %s health %s -> %s", node.node_id, before, node.grade)
+            self._refresh_gauges()
 
     async def _reattest_loop(self) -> None:
         every = float(self.cfg["reattest_secs"])
         while True:
             await asyncio.sleep(min(every, 5.0) / 2)
+            with contextlib.suppress(StoreError):
+                await self.sync_from_store()
             now = self.clock()
             due = [
                 n for n in list(self.nodes.values())
                 if n.record.attested and n.record.shutdown_at is None and now - n.record.attested_at >= every
             ]
-            for node in due:
-                with contextlib.suppress(StoreError):
-                    await self.reattest(node)
+            await asyncio.gather(*(self.reattest(n) for n in due), return_exceptions=True)
             self._refresh_gauges()
+
+    async def sync_from_store(self) -> None:
+        """Takes in what other replicas sharing the database admitted, re-attested or saw shut down (the
+        store is written before memory, so it is never older than this process's view)."""
+        records = {r.node_id: r for r in await asyncio.to_thread(self.store.nodes)}
+        for node_id in [i for i in self.nodes if i not in records and i not in self._admitting]:
+            del self.nodes[node_id]
+        for node_id, record in records.items():
+            node = self.nodes.get(node_id)
+            if node is None:
+                self.nodes[node_id] = Node(record)
+            elif node.record != record:
+                if _routing_of(node.record) != _routing_of(record):
+                    node.checks, node.grade = collections.deque(), HEALTH_UNKNOWN
+                node.record = record
 
     async def reattest(self, node: Node) -> bool:
         """Fresh evidence over a new router nonce; a failure (or no answer) stops routing to the node until
@@ -654,10 +701,15 @@ class RouterService:
         against its own policy); None when the node does not answer (it is then left out)."""
         try:
             evidence = await self.fetch_evidence(node.record.url, nonce)
-            compute.decode_message("csprotos.SignedEvidenceList", evidence)
-            return evidence
+            fresh_key = request_key_of(evidence)
         except (HTTPStreamError, MalformedInputError, ValueError):
             return None
+        if fresh_key is None or fresh_key != request_key_of(node.record.evidence):
+            # Evidence of another request key than the one admitted (another machine behind the URL):
+            # the node is left out rather than handed to the client with keys the router never checked.
+            log.warning("router: node %s answered a client nonce with another request key; left out", node.node_id)
+            return None
+        return evidence
 
     # --- POST / ----------------------------------------------------------------------------
 
@@ -757,11 +809,14 @@ class RouterService:
                 return response
             trailers = await self._settle(transaction, upstream.trailers, node)
             await response.finish(trailers)
-        except (ConnectionResetError, asyncio.CancelledError):
-            # The client went away mid-answer: the node's work was done or is stopped now; spend the credit.
+        except ConnectionResetError:
+            # The client went away mid-answer: the node's work was done or stops now (its connection is
+            # closed when this returns); the credit is spent, and there is nobody to refund.
             how = "client_gone"
-            with contextlib.suppress(Exception):
-                await asyncio.shield(_commit_once(transaction))
+            await asyncio.shield(_commit_once(transaction))
+        except asyncio.CancelledError:
+            how = "client_gone"
+            await asyncio.shield(_commit_once(transaction))
             raise
         finally:
             self._streams_gauge.dec()
