@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -387,22 +388,21 @@ def test_a_failing_node_stops_being_chosen(stack: Stack) -> None:
 # --- the dishonest node: refunds capped, streaming, a node dying mid-stream ----------------------------------------
 
 
-@pytest.fixture(scope="module")
-def rogue(stack: Stack) -> Iterator[tuple[str, str]]:
+@contextmanager
+def start_rogue(workdir: Path, genuine: str, router: str, other: str) -> Iterator[tuple[str, str]]:
+    """tests/support/rogue_node.py as its own process, stopped by its PID: ``(url, node id)``."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENPCC_")}
-    log = stack.workdir / "rogue.log"
-    with open(log, "wb") as out:
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / "rogue.log", "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(ROGUE), str(port), stack.nodes[0].url, stack.router.url, stack.nodes[1].url],
+            [sys.executable, str(ROGUE), str(port), genuine, router, other],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
         )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(url + "/stats"), "the rogue node up")
-        node_id = get_json(url + "/stats")["node_id"]
-        wait_for(lambda: metric(stack.router, "openpcc_router_routable_nodes") == 3, "the rogue node admitted")
-        yield url, node_id
+        yield url, get_json(url + "/stats")["node_id"]
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
@@ -411,6 +411,13 @@ def rogue(stack: Stack) -> Iterator[tuple[str, str]]:
             except subprocess.TimeoutExpired:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def rogue(stack: Stack) -> Iterator[tuple[str, str]]:
+    with start_rogue(stack.workdir, stack.nodes[0].url, stack.router.url, stack.nodes[1].url) as found:
+        wait_for(lambda: metric(stack.router, "openpcc_router_routable_nodes") == 3, "the rogue node admitted")
+        yield found
 
 
 def _answers(url: str) -> bool:
@@ -564,6 +571,9 @@ def test_bad_input_gets_a_clear_4xx_nothing_changes_and_the_router_keeps_serving
         "event: no tags": ("/node-events", binary(), event_with(tags=[]), 400, "231"),
         "event: relative url": ("/node-events", binary(), event_with(url="/relative"), 400, "231"),
         "event: outside node_networks": ("/node-events", binary(), event_with(url="http://192.0.2.1/"), 403, "232"),
+        "event: health check outside node_networks": (
+            "/node-events", binary(), event_with(nodeId=uuid7(), healthcheckUrl="http://192.0.2.1/_health"), 403, "232",
+        ),
         "event: nobody there": ("/node-events", binary(), event_with(nodeId=(absent := uuid7())), 403, "232"),
         "event: retried too soon": ("/node-events", binary(), event_with(nodeId=absent), 429, "320"),
         "event: oversized": ("/node-events", binary(), b"\0" * (3 << 20), 413, "201"),
@@ -725,3 +735,80 @@ def test_credits_spent_through_the_nonce_locking_service(tmp_path: Path) -> None
             store.close()
         replay = run(post(router.url + "/", compute_headers(seal([node_info(node)], "again"), paid), b"x"))
         assert (replay.status, replay.code) == (410, "402")
+
+
+def test_an_unreachable_pick_fails_over_before_the_body_is_sent(tmp_path: Path) -> None:
+    need_swtpm()
+    from openpcc.tpm import SwtpmProcess
+
+    # grading that never drops a node, health checked only at admission: the router keeps believing in a
+    # node that is gone, so its compute requests meet a refused connection
+    lenient = {
+        "health_interval_secs": 3600.0, "health_min_checks": 1, "health_min_success_rate": 0.0,
+        "health_max_failure_streak": 1000,
+    }
+    with (
+        SwtpmProcess() as tpm,
+        start_router(tmp_path / "router", **lenient) as router,
+        start_node(tmp_path / "a", router) as a,
+        start_node(tmp_path / "b", router, tpm=f"tcp:127.0.0.1:{tpm.port}") as b,
+    ):
+        wait_for(lambda: metric(router, "openpcc_router_routable_nodes") == 2, "both nodes routable")
+        infos = [node_info(a), node_info(b)]
+        b.kill()
+        only_b = seal([infos[1]], "to the dead one")
+        paid = credit(64)
+        answer = run(post(router.url + "/", compute_headers(only_b, paid), only_b.body))
+        assert (answer.status, answer.code) == (502, "234")
+        unreachable = 'openpcc_router_streams_ended_total{how="node_unreachable"}'
+        assert metric(router, unreachable) == 1
+
+        async def twenty() -> set[str]:
+            chosen = set()
+            for n in range(20):
+                sealed = seal(infos, f"failover {n}")
+                # the first uses the credit the dead node did not spend
+                spend = paid if n == 0 else credit(64)
+                got = await post(router.url + "/", compute_headers(sealed, spend), sealed.body)
+                assert got.status == 200
+                chosen.add(got.headers["x-node-id"])
+            return chosen
+
+        assert run(twenty()) == {infos[0]["node_id"]}
+        # the dead node was picked first about half the time (all 20 on `a` first: probability 2^-20)
+        assert metric(router, unreachable) >= 2
+
+
+def test_a_credit_whose_lock_ran_out_during_the_answer_ends_with_an_error_trailer(tmp_path: Path) -> None:
+    need_swtpm()
+    lock_port = free_port()
+    lock_text = toml_lines("noncelock", {"port": lock_port, "lock_duration": 1.0})
+    with (
+        role_process("noncelock", lock_text, tmp_path / "lock", lock_port) as lock,
+        start_router(tmp_path / "router", noncelock_url=lock.url) as router,
+        start_node(tmp_path / "node", router) as node,
+        start_rogue(tmp_path / "rogue", node.url, router.url, node.url) as (url, node_id),
+    ):
+        wait_for(lambda: metric(router, "openpcc_router_routable_nodes") == 2, "the node and the rogue node admitted")
+
+        async def held_past_the_lock(chunk: bytes) -> None:
+            await asyncio.sleep(2.0)  # the nonce lock (1 s) runs out while the answer is open
+            await asyncio.to_thread(urllib.request.urlopen, urllib.request.Request(url + "/release", method="POST"), None, 10)
+
+        answer = run(post(router.url + "/", to_rogue(node_id, credit(64)), b"hold", on_chunk=_first_only(held_past_the_lock)))
+        assert answer.status == 200 and answer.body == b"first chunk;second chunk;"
+        assert "x-refund" not in answer.trailers
+        assert answer.trailers["x-openpcc-error"].endswith("the credit could not be settled")
+        assert metric(router, 'openpcc_router_streams_ended_total{how="settle_failed"}') == 1
+        assert " ERROR " not in router.output()
+
+
+def _first_only(action: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    seen = []
+
+    async def once(chunk: bytes) -> None:
+        seen.append(chunk)
+        if len(seen) == 1:
+            await action(chunk)
+
+    return once
