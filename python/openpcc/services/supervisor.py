@@ -311,6 +311,7 @@ def stack_tables(
             "port": layout.ports["auth"], **spending,
             "relay_urls": url("relay"),
             "ohttp_key_configs_file": str(paths.ohttp_key_configs),
+            "ohttp_key_configs_bundle_file": str(paths.statements / "gateway-keys.sigstore.json"),
         },
         "router": {
             "port": layout.ports["router"], **spending,
