@@ -276,7 +276,8 @@ def test_demo_streams_a_private_answer_from_the_embedded_model_and_shows_each_ho
     answer = out.split("answer > ", 1)[1].split("\n", 1)[0]
     assert answer.strip(), out[-3000:]
     hops = out.split("What each hop saw", 1)[1]
-    for hop in ("client → relay", "relay → gateway", "gateway → router", "router → node-a", "router → node-b"):
+    for hop in ("client → relay", "relay → gateway", "gateway → router", "gateway → bank", "router → node-a",
+                "router → node-b"):
         assert hop in hops
     # the relay and the gateway saw only OHTTP; the router saw the credit only as its length
     relay_part = hops.split("relay → gateway", 1)[0]

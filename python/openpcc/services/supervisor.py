@@ -460,9 +460,16 @@ def pin_gateway_keys(paths: Paths) -> bytes:
         raise SupervisorError(f"cannot pin the gateway keys: {exc}") from None
     pinned = {"key_configs": base64.b64encode(encoded).decode(), "rotation_periods": json.loads(periods)}
     config.ensure_private_dir(paths.client_dir)
-    paths.pinned_gateway_keys.write_text(json.dumps(pinned, indent=2) + "\n")
-    paths.ohttp_key_configs.write_bytes(encoded)
+    _replace(paths.pinned_gateway_keys, (json.dumps(pinned, indent=2) + "\n").encode())
+    _replace(paths.ohttp_key_configs, encoded)
     return encoded
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Writes ``path`` whole or not at all (a client or the auth bank may be reading it)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def layout_of(paths: Paths) -> Layout:
