@@ -330,6 +330,16 @@ class TrailerError(ServiceError, ValueError):
     """A trailer that was not announced in the ``Trailer`` header, or a name or value HTTP cannot carry."""
 
 
+class LoadBalancerError(ServiceError):
+    """The load balancer in front of role replicas (HAProxy) is missing, refuses its configuration, or
+    does not start listening."""
+
+
+class DatabaseServerError(ServiceError):
+    """The PostgreSQL server a stack runs for its replicas is missing, cannot be initialized, or does not
+    start or stop."""
+
+
 # --- inference engines (openpcc.services.engines) -----------------------------
 
 
