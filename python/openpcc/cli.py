@@ -423,7 +423,8 @@ def _run_up(args: argparse.Namespace) -> int:
 
     try:
         home = Path(args.home) if args.home else None
-        return supervisor.main_up(home, args.base_port, args.nodes, args.engine)
+        return supervisor.main_up(home, args.base_port, args.nodes, args.engine,
+                                  replicas=args.replicas, database=args.database)
     except (ConfigError, ServiceError, UsageError, OSError) as exc:
         print(f"openpcc up: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
@@ -451,6 +452,15 @@ def _add_up(commands: Any) -> None:
     p.add_argument(
         "--engine", choices=("llama", "echo"), default="llama",
         help="what the nodes run on the first run: the embedded model (default) or the echo engine",
+    )
+    p.add_argument(
+        "--replicas", type=int, metavar="N",
+        help="on the first run: N gateways and N routers behind HAProxy on their usual ports (replicas on the "
+        "ports after them), the router, bank and noncelock on one PostgreSQL ([stack] table; docs/deployment.md)",
+    )
+    p.add_argument(
+        "--database", metavar="URL",
+        help="with --replicas: the postgresql:// URL they share (default: a PostgreSQL the stack runs itself)",
     )
     p.set_defaults(run=_run_up)
 
