@@ -8,7 +8,6 @@ its data across a restart and refuses connections without its password."""
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import shutil
@@ -24,18 +23,24 @@ from pathlib import Path
 
 import pytest
 from openpcc import config
-from openpcc.compute import decode_message, encode_message
-from openpcc.credits import Credit, Issuer, Value
+from openpcc.compute import encode_message
 from openpcc.services import pgserver
 from openpcc.services.loadbalancer import HAProxy, Pool, Timeouts
 from support import edge
-from support.currency_key import TEST_CURRENCY_KEY_PEM, load_test_currency_key
-from support.scaleout import cluster_dir, require_haproxy
+from support.currency_key import TEST_CURRENCY_KEY_PEM
+from support.scaleout import (
+    BINARY,
+    b64,
+    balance,
+    cluster_dir,
+    deposit_direct,
+    deposit_through,
+    fresh_credit,
+    require_haproxy,
+)
 from support.servers import RoleProcess, free_port, role_process
 
 LOOPBACK = "127.0.0.1"
-ISSUER = Issuer(load_test_currency_key())
-BINARY = [("content-type", "application/octet-stream")]
 
 
 @dataclass
@@ -106,41 +111,6 @@ def cluster(local_postgres: pgserver.LocalPostgres, tmp_path_factory: pytest.Tem
         yield r
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def deposit_body(token: bytes, c: Credit) -> bytes:
-    message = decode_message("csprotos.Credit", c.encode())
-    return encode_message("csprotos.DepositRequest", {"accountToken": b64(token), "credit": message})
-
-
-def deposit_through(gateway_url: str, token: bytes, c: Credit) -> int:
-    """Seals a deposit to the gateway's key (fresh encapsulation each time); returns the inner status."""
-    reply = edge.send_plain(gateway_url, edge.key_config(gateway_url),
-                            edge.inner_request("confsec-bank.invalid", "/deposit", deposit_body(token, c), headers=BINARY))
-    assert reply.status == 200 and reply.response is not None, (reply.status, reply.outer_body[:200])
-    return reply.response.status
-
-
-def deposit_direct(bank_url: str, token: bytes, c: Credit) -> int:
-    request = urllib.request.Request(bank_url + "/deposit", data=deposit_body(token, c), method="POST",
-                                     headers={"Content-Type": "application/octet-stream"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-
-
-def balance(bank_url: str, token: bytes) -> int:
-    body = encode_message("csprotos.BalanceRequest", {"accountToken": b64(token)})
-    request = urllib.request.Request(bank_url + "/balance", data=body, method="POST",
-                                     headers={"Content-Type": "application/octet-stream"})
-    with urllib.request.urlopen(request, timeout=30) as resp:
-        return int(decode_message("csprotos.BalanceResponse", resp.read()).get("balance", 0))
-
-
 def deposits_served(bank: RoleProcess) -> int:
     with urllib.request.urlopen(bank.url + "/metrics", timeout=10) as resp:
         text = resp.read().decode()
@@ -160,7 +130,7 @@ def test_the_gateways_share_their_keys(cluster: Replicated) -> None:
 
 
 def test_a_credit_spent_through_one_replica_is_refused_through_every_other(cluster: Replicated) -> None:
-    token, c = os.urandom(32), ISSUER.issue_unblinded(Value.exact(64))
+    token, c = os.urandom(32), fresh_credit()
     assert deposit_through(cluster.gateway_front, token, c) == 200
     for gateway in cluster.gateways:
         assert deposit_through(gateway.url, token, c) == 410
@@ -171,7 +141,7 @@ def test_a_credit_spent_through_one_replica_is_refused_through_every_other(clust
 
 def test_concurrent_double_deposits_over_both_replicas_credit_once(cluster: Replicated) -> None:
     token = os.urandom(32)
-    credits = [ISSUER.issue_unblinded(Value.exact(64)) for _ in range(6)]
+    credits = [fresh_credit() for _ in range(6)]
     before = [deposits_served(b) for b in cluster.banks]
     attempts = [c for c in credits for _ in range(2)]
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -188,10 +158,10 @@ def test_a_bank_replica_killed_by_pid_leaves_the_other_serving(
 ) -> None:
     with replicated(tmp_path, local_postgres.url) as r:
         token = os.urandom(32)
-        assert deposit_through(r.gateway_front, token, ISSUER.issue_unblinded(Value.exact(64))) == 200
+        assert deposit_through(r.gateway_front, token, fresh_credit()) == 200
         os.kill(r.banks[0].pid, signal.SIGKILL)
         r.banks[0].proc.wait(10)
-        statuses = [deposit_through(r.gateway_front, token, ISSUER.issue_unblinded(Value.exact(64)))
+        statuses = [deposit_through(r.gateway_front, token, fresh_credit())
                     for _ in range(6)]
         assert statuses == [200] * 6
         assert balance(r.banks[1].url, token) == 7 * 64
