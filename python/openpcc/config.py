@@ -257,6 +257,17 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
             _positive,
         ),
         Setting("key_reload_secs", float, 1.0, "seconds between checks of `keys_dir` for changed key files", _positive),
+        Setting(
+            "replay_window_secs", float, 600.0,
+            "seconds an opened request's encapsulated key is remembered: a replay inside it is refused (400)",
+            _positive,
+        ),
+        Setting(
+            "replay_cache_entries", int, 1 << 20,
+            "encapsulated keys remembered at once per replica (at most about 36 MB; beyond it the window "
+            "shrinks); 0 turns the replay guard off",
+            _non_negative,
+        ),
         Setting("manage_keys", bool, True, "this replica writes the first key and rotates them (one replica only)"),
         Setting("kem", int, 0x0030, "KEM of the keys it writes: 32 (X25519) or 48 (X25519Kyber768Draft00)", _kem),
         Setting("key_lifetime_secs", int, 30 * 86400, "how long each written key is active", _positive),
