@@ -8,6 +8,7 @@ its data across a restart and refuses connections without its password."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from openpcc import config
+from openpcc import bhttp, config, ohttp
 from openpcc.compute import encode_message
 from openpcc.services import pgserver
 from openpcc.services.loadbalancer import HAProxy, Pool, Timeouts
@@ -33,6 +34,7 @@ from support.scaleout import (
     b64,
     balance,
     cluster_dir,
+    deposit_body,
     deposit_direct,
     deposit_through,
     fresh_credit,
@@ -204,3 +206,35 @@ def test_a_key_file_written_by_the_managing_gateway_is_the_only_writer(cluster: 
     # Only gateway 1 manages keys; gateway 2 reads. Both answer with the same single active key window.
     windows = {edge.get(g.url, "/key-rotation-periods")[2] for g in cluster.gateways}
     assert len(windows) == 1
+
+
+def test_one_sealed_deposit_replayed_to_every_replica_credits_once(cluster: Replicated) -> None:
+    """The gateways' replay guard is per replica (docs/edge.md): a copy sent to another replica is
+    forwarded, and the bank's shared nonce lock refuses it, so the account is credited once."""
+    token, c = os.urandom(32), fresh_credit()
+    key = edge.key_config(cluster.gateways[0].url)
+    encoded = bhttp.encode(bhttp.normalize_request(edge.inner_request(
+        "confsec-bank.invalid", "/deposit", deposit_body(token, c), headers=BINARY)), pad_to_multiple_of=532)
+    sealed, context = ohttp.encapsulate_request(key, encoded)
+
+    def post(url: str) -> tuple[int, int | None]:
+        """(outer status, inner status when the gateway forwarded it)."""
+        host, port = url.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            conn.request("POST", "/", body=sealed, headers={"Content-Type": "message/ohttp-req"})
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                return resp.status, None
+            return 200, bhttp.decode_response(context.decapsulate_response(body)).status
+        finally:
+            conn.close()
+
+    assert post(cluster.gateways[0].url) == (200, 200)
+    # Again at the same replica: its guard refuses it (400), or without the guard the bank does (410).
+    assert post(cluster.gateways[0].url) in ((400, None), (200, 410))
+    # At the other replica: forwarded, refused by the nonce the banks share.
+    assert post(cluster.gateways[1].url) == (200, 410)
+    assert post(cluster.gateway_front) in ((400, None), (200, 410))
+    assert balance(cluster.banks[0].url, token) == 64
