@@ -537,10 +537,29 @@ class RouterService:
     async def _health_loop(self) -> None:
         interval = float(self.cfg["health_interval_secs"])
         while True:
+            await self.sync_from_store()
             nodes = [n for n in self.nodes.values() if n.record.shutdown_at is None]
             await asyncio.gather(*(self.check_health(n) for n in nodes), return_exceptions=True)
             self._refresh_gauges()
             await asyncio.sleep(interval)
+
+    async def sync_from_store(self) -> None:
+        """Replicas share the node registry: takes in the nodes other routers admitted, re-attested or
+        saw shut down since the last look (the store has every write). Health history stays this
+        replica's own, as after a restart; a node that moved starts it afresh."""
+        try:
+            records = await asyncio.to_thread(self.store.nodes)
+        except StoreError:
+            return  # readiness reports the store; meanwhile route what is known
+        for record in records:
+            node = self.nodes.get(record.node_id)
+            if node is None:
+                self.nodes[record.node_id] = Node(record)
+            elif record != node.record:
+                if _routing_of(record) != _routing_of(node.record):
+                    node.checks.clear()
+                    node.grade = HEALTH_UNKNOWN
+                node.record = record
 
     async def check_health(self, node: Node) -> bool:
         """One check (§9.2): ``GET healthcheck_url``, 2xx is a success, up to ``health_retries`` attempts."""
