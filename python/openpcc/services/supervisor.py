@@ -418,8 +418,24 @@ def _config_header(layout: Layout) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge_tables(tables: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``tables`` with ``overrides`` applied key by key (nested mappings merge, e.g. ``node.a.advertise_url``)."""
+    merged = dict(tables)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_tables(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def write_first_run_files(
-    paths: Paths, layout: Layout, *, currency_key_pem: bytes | None = None, echo_delay: float = 0.0
+    paths: Paths,
+    layout: Layout,
+    *,
+    currency_key_pem: bytes | None = None,
+    echo_delay: float = 0.0,
+    overrides: Mapping[str, Any] | None = None,
 ) -> None:
     """Config, currency key, log and witness keys, first gateway key, node policy, funded API key."""
     from openpcc import blindrsa
@@ -453,6 +469,7 @@ def write_first_run_files(
     tables = stack_tables(
         paths, layout, log_key=log_signer.verifier.encode(), transparency=transparency, echo_delay=echo_delay
     )
+    tables = merge_tables(tables, overrides or {})
     write_node_policy(paths, layout.software_request_key)
     paths.config.write_text(to_toml(tables, _config_header(layout)))
     os.chmod(paths.config, 0o600)
@@ -717,8 +734,11 @@ class Stack:
         allow_software_request_key: bool = True,
         database: str | None = None,
         postgres_dir: Path | str | None = None,
+        overrides: Mapping[str, Any] | None = None,
     ) -> None:
-        """``replicas``: gateways and routers behind HAProxy (``None``: what the file says, else 1), the
+        """``overrides`` (first run only) replaces settings of the written tables, e.g.
+        ``{"relay": {"gateway_url": ...}}``; ``echo_token_delay`` slows the echo engine (tests).
+        ``replicas``: gateways and routers behind HAProxy (``None``: what the file says, else 1), the
         router, bank and noncelock then on ``database`` (a PostgreSQL URL), or on a server the stack runs
         under ``postgres_dir`` (default ``<home>/postgres``). Both are fixed on the first run."""
         if replicas is not None and not 1 <= replicas <= config.MAX_REPLICAS:
@@ -742,7 +762,8 @@ class Stack:
             }
             layout = Layout(ports, engine, software, replication_of(self.paths.home, ports, wanted_stack, base_port))
             write_first_run_files(
-                self.paths, layout, currency_key_pem=currency_key_pem, echo_delay=echo_token_delay
+                self.paths, layout, currency_key_pem=currency_key_pem, echo_delay=echo_token_delay,
+                overrides=overrides,
             )
         else:
             layout = layout_of(self.paths)
@@ -1032,7 +1053,7 @@ class Stack:
 
     # --- reporting --------------------------------------------------------------------
 
-    def summary(self) -> str:
+    def summary(self, *, how_to_chat: bool = True) -> str:
         """What runs where, the dev trust settings in force and how to chat (``openpcc up`` prints it)."""
         lines = ["openpcc stack:"]
         for label, child in self._children.items():
@@ -1064,11 +1085,11 @@ class Stack:
             f"cosigned by {WITNESSES} witnesses (entries {sorted(self.published.values())})"),
             f"  API key:      {self.paths.api_key} (funded with {DEV_API_KEY_BALANCE} at the local auth bank)",
             f"  config:       {self.config_path} ([client] is the client profile)",
-            "",
-            "Chat:  openpcc chat \"Hello\"      (or: openpcc.Client() in Python)",
         ]
+        if how_to_chat:
+            lines += ["", "Chat:  openpcc chat \"Hello\"      (or: openpcc.Client() in Python)"]
         if self.started_in is not None:
-            lines.append(f"Ready in {self.started_in:.1f}s. Ctrl-C stops every role.")
+            lines.append(f"Ready in {self.started_in:.1f}s." + (" Ctrl-C stops every role." if how_to_chat else ""))
         return "\n".join(lines)
 
 
