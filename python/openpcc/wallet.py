@@ -89,6 +89,7 @@ _MAGIC = b"OPCCWAL1"
 _FORMAT = 1
 _KEYRING_SERVICE = "openpcc-wallet"
 # The blind bank's error codes the wallet acts on (docs/errors.md).
+_CODE_NONCE_LOCKED = 401
 _CODE_NONCE_CONSUMED = 402
 _CODE_INSUFFICIENT_BALANCE = 500
 
@@ -582,14 +583,20 @@ class Wallet:
             yield state
 
     def _recover(self, state: State) -> None:
-        while state.pending:
-            op = state.pending[0]
-            {
-                "auth_withdraw": self._finish_auth_withdraw,
-                "deposit": self._finish_deposit,
-                "withdraw": self._finish_withdraw,
-                "exchange": self._finish_exchange,
-            }[op["kind"]](state, op)
+        for op in list(state.pending):
+            try:
+                {
+                    "auth_withdraw": self._finish_auth_withdraw,
+                    "deposit": self._finish_deposit,
+                    "withdraw": self._finish_withdraw,
+                    "exchange": self._finish_exchange,
+                }[op["kind"]](state, op)
+            except BankRequestError as exc:
+                if op["kind"] != "deposit" or exc.code != _CODE_NONCE_LOCKED:
+                    raise
+                # Another role holds the credit's nonce: a router that died mid-request keeps it locked
+                # until the lock expires (the noncelock's lock_duration). The deposit stays pending for
+                # a later session instead of blocking every other operation meanwhile.
 
     def _begin(self, state: State, op: dict[str, Any], *, remove: Credit | None = None) -> None:
         if remove is not None:

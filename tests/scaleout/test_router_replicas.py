@@ -5,8 +5,6 @@ routing after the first is killed by PID."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 import re
 import shutil
@@ -16,14 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from openpcc import bhttp, compute, config
-from openpcc.credits import Credit
+from openpcc import config
 from openpcc.services import pgserver
-from openpcc.services._trailers import open_stream
-from openpcc.services.errors import ERROR_CODE_HEADER
 from support.currency_key import TEST_CURRENCY_KEY_PEM
 from support.prerequisites import missing
-from support.scaleout import fresh_credit
+from support.scaleout import fresh_credit, seal_chat, send_compute
 from support.servers import RoleProcess, free_port, role_process
 
 DEV_POLICY = Path(__file__).resolve().parents[2] / "policies" / "dev.toml"
@@ -59,28 +54,6 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> N
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def chat(node: RoleProcess, text: str) -> compute.ComputeRequest:
-    with urllib.request.urlopen(node.url + "/info", timeout=10) as resp:
-        info = json.loads(resp.read())
-    body = {"model": "echo", "stream": True, "messages": [{"role": "user", "content": text}]}
-    request = bhttp.Request(method=b"POST", scheme=b"https", authority=b"confsec.invalid", path=b"/v1/chat/completions",
-                            headers=[(b"content-type", b"application/json")], content=json.dumps(body).encode())
-    return compute.seal_http_request(request, [(info["node_id"], base64.b64decode(info["request_public_key"]))])
-
-
-def send(router: RoleProcess, sealed: compute.ComputeRequest, paid: Credit) -> tuple[int, str]:
-    info = compute.encode_compute_request_info(sealed.encapsulated_keys)
-    headers = [("Content-Type", sealed.media_type), ("X-Routing-Info", base64.b64encode(info).decode()),
-               ("X-Credit", paid.to_text())]
-
-    async def go() -> tuple[int, str]:
-        async with open_stream("POST", router.url + "/", headers=headers, body=sealed.body, read_timeout=60) as resp:
-            await resp.read()
-            return resp.status, resp.header(ERROR_CODE_HEADER) or ""
-
-    return asyncio.run(asyncio.wait_for(go(), timeout=90))
-
-
 def test_a_node_admitted_by_one_router_is_routed_by_the_other(
     local_postgres: pgserver.LocalPostgres, tmp_path: Path
 ) -> None:
@@ -99,8 +72,8 @@ def test_a_node_admitted_by_one_router_is_routed_by_the_other(
         wait_for(lambda: routable(first) == 1, "the first router admitting the node")
         wait_for(lambda: routable(second) == 1, "the second router learning the node from the store")
         spent = fresh_credit(1024)
-        assert send(second, chat(node, "through the second router"), spent)[0] == 200
+        assert send_compute(second.url, seal_chat(node.url, "through the second router"), spent)[0] == 200
         # The credit's nonce is in the shared database: the other router refuses it.
-        assert send(first, chat(node, "the same credit again"), spent) == (410, "402")
+        assert send_compute(first.url, seal_chat(node.url, "the same credit again"), spent) == (410, "402")
         first.kill()
-        assert send(second, chat(node, "after the first router died"), fresh_credit(1024))[0] == 200
+        assert send_compute(second.url, seal_chat(node.url, "after the first router died"), fresh_credit(1024))[0] == 200

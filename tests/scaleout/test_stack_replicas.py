@@ -5,11 +5,8 @@ PID. Without the router role (not merged yet) the router replicas are left out, 
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
-import socket
-import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,43 +19,16 @@ from openpcc.services import supervisor
 from openpcc.services.supervisor import Stack
 from support import edge
 from support.currency_key import TEST_CURRENCY_KEY_PEM
-from support.scaleout import balance, cluster_dir, deposit_through, fresh_credit, require_haproxy
-
-BLOCK = supervisor.REPLICA_OFFSETS["router"] + config.MAX_REPLICAS
-
-
-def free_base_port() -> int:
-    for _ in range(50):
-        base = random.randrange(20000, 60000 - BLOCK)
-        if all(_bindable(base + i) for i in range(BLOCK)):
-            return base
-    raise RuntimeError("no free block of loopback ports")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
-def wait_until(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+from support.scaleout import (
+    balance,
+    cluster_dir,
+    deposit_through,
+    free_base_port,
+    fresh_credit,
+    gone,
+    require_haproxy,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -72,8 +42,12 @@ def home(tmp_path: Path) -> Path:
 def replicated_stack(home: Path, **kwargs) -> Iterator[Stack]:  # type: ignore[no-untyped-def]
     require_haproxy()
     root = cluster_dir()
-    stack = Stack(home, base_port=free_base_port(), echo_for_tests=True, replicas=2, postgres_dir=root,
-                  currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes(), **kwargs)
+    paths, base = supervisor.Paths(home), free_base_port()
+    # The router's key, policy and nonce locking, as the other spending roles get them.
+    router = {"currency_key_file": str(paths.currency_key), "policy": str(paths.node_policy),
+              "noncelock_url": f"http://127.0.0.1:{base + supervisor.PORT_OFFSETS['noncelock']}"}
+    stack = Stack(home, base_port=base, echo_for_tests=True, replicas=2, postgres_dir=root,
+                  currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes(), overrides={"router": router}, **kwargs)
     pids: list[int] = []
     try:
         stack.start(timeout=120)

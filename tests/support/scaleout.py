@@ -8,21 +8,29 @@ A missing HAProxy or PostgreSQL skips naming what was looked for (``scripts/inst
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import os
 import pwd
+import random
 import shutil
+import socket
 import tempfile
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from openpcc import bhttp, compute
 from openpcc.compute import decode_message, encode_message
 from openpcc.credits import Credit, Issuer, Value
 from openpcc.exceptions import DatabaseServerError, LoadBalancerError
 from openpcc.services import loadbalancer, pgserver
+from openpcc.services._trailers import open_stream
+from openpcc.services.errors import ERROR_CODE_HEADER
 
 from . import edge
 from .currency_key import load_test_currency_key
@@ -108,3 +116,72 @@ def balance(bank_url: str, token: bytes) -> int:
 
 def fresh_credit(amount: int = 64) -> Credit:
     return ISSUER.issue_unblinded(Value.exact(amount))
+
+
+# --- compute requests sealed to a node, sent to a router directly ------------------------------------
+
+
+def seal_chat(node_url: str, text: str) -> compute.ComputeRequest:
+    """A streamed echo chat completion sealed to the node at ``node_url`` (its ``/info`` key)."""
+    with urllib.request.urlopen(node_url + "/info", timeout=10) as resp:
+        info = json.loads(resp.read())
+    body = {"model": "echo", "stream": True, "messages": [{"role": "user", "content": text}]}
+    request = bhttp.Request(method=b"POST", scheme=b"https", authority=b"confsec.invalid", path=b"/v1/chat/completions",
+                            headers=[(b"content-type", b"application/json")], content=json.dumps(body).encode())
+    return compute.seal_http_request(request, [(info["node_id"], base64.b64decode(info["request_public_key"]))])
+
+
+def send_compute(router_url: str, sealed: compute.ComputeRequest, paid: Credit) -> tuple[int, str]:
+    """``POST <router>/`` paid with ``paid``: (status, error code header) once the answer has ended."""
+    info = compute.encode_compute_request_info(sealed.encapsulated_keys)
+    headers = [("Content-Type", sealed.media_type), ("X-Routing-Info", base64.b64encode(info).decode()),
+               ("X-Credit", paid.to_text())]
+
+    async def go() -> tuple[int, str]:
+        async with open_stream("POST", router_url + "/", headers=headers, body=sealed.body, read_timeout=60) as resp:
+            await resp.read()
+            return resp.status, resp.header(ERROR_CODE_HEADER) or ""
+
+    return asyncio.run(asyncio.wait_for(go(), timeout=90))
+
+
+# --- waiting and port blocks for stacks ------------------------------------------------------------
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def free_base_port() -> int:
+    """A ``base_port`` whose whole block, replicas included, is free now (bounded tries)."""
+    from openpcc import config
+    from openpcc.services import supervisor
+
+    block = supervisor.REPLICA_OFFSETS["router"] + config.MAX_REPLICAS
+    for _ in range(50):
+        base = random.randrange(20000, 60000 - block)
+        if all(_bindable(base + i) for i in range(block)):
+            return base
+    raise RuntimeError("no free block of loopback ports")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
