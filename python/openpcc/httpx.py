@@ -66,9 +66,14 @@ def _library_of(request: Any) -> Any:
 
 
 def _models_of(client: Any, models: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The model names to list and accept: ``models``, else the client's ``[client] model`` (None: any)."""
     if models is not None:
         return tuple(models)
     default = getattr(client, "model", None)
+    settings = getattr(client, "profile_settings", None) or getattr(getattr(client, "_async", None),
+                                                                     "profile_settings", None)
+    if default is None and settings is not None:
+        default = settings["model"]
     return (default,) if isinstance(default, str) and default else None
 
 
@@ -116,7 +121,7 @@ class PrivateTransport(_http.BaseTransport):  # type: ignore[misc]
             return _local_response(lib, request, call)
         try:
             answer = self.client.request("POST", call.inner_path, headers=INNER_HEADERS, body=call.body,
-                                         model=call.model)
+                                         model=call.model, stream=call.stream)
         except OpenPCCError as exc:
             if is_unreachable(exc):
                 raise lib.ConnectError(f"the private path is unreachable: {exc}", request=request) from exc
@@ -156,7 +161,7 @@ class AsyncPrivateTransport(_http.AsyncBaseTransport):  # type: ignore[misc]
             return _local_response(lib, request, call)
         try:
             answer = await self.client.request("POST", call.inner_path, headers=INNER_HEADERS,
-                                               body=call.body, model=call.model)
+                                               body=call.body, model=call.model, stream=call.stream)
         except OpenPCCError as exc:
             if is_unreachable(exc):
                 raise lib.ConnectError(f"the private path is unreachable: {exc}", request=request) from exc

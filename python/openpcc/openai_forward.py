@@ -157,31 +157,35 @@ def error_headers(exc: EngineError) -> list[tuple[str, str]]:
     return headers
 
 
-def _classes(*names: str) -> tuple[type[BaseException], ...]:
-    """The client's error classes by name (``openpcc.client`` adds them; absent ones match nothing)."""
-    return tuple(cls for name in names if isinstance(cls := getattr(errors, name, None), type))
-
-
 def is_unreachable(exc: BaseException) -> bool:
     """True when the private path could not be reached at all (the SDKs' connection error)."""
-    return isinstance(exc, (errors.HTTPStreamError, OSError, *_classes("RelayUnreachableError")))
+    if isinstance(exc, errors.RelayError):
+        return exc.status == 0
+    return isinstance(exc, errors.HTTPStreamError | OSError)
 
 
 def openai_error(exc: OpenPCCError) -> EngineError:
     """The OpenAI error a failure of the private path is reported as. Attestation, policy and
-    transparency failures are a 502 naming the failed check, never retried; messages are the library's,
-    which name checks and fields, never secrets or the prompt."""
+    transparency failures are a 502 naming the failed check, never retried; a model no node serves is a
+    404 ``model_not_found``; messages are the library's, which name checks, nodes and fields, never
+    secrets or the prompt."""
     if isinstance(exc, EngineError):
         return exc
-    if isinstance(exc, (errors.AttestationError, errors.TransparencyError,
-                        *_classes("PolicyRejectedError", "NoVerifiedNodeError"))):
+    if isinstance(exc, errors.NoVerifiedNodeError) and not exc.rejections and not isinstance(
+        exc, errors.PolicyRejectedError
+    ):
+        return ModelNotFoundError(f"no node serves this model: {exc}", param="model")
+    if isinstance(exc, errors.NoVerifiedNodeError | errors.AttestationError | errors.TransparencyError):
         return errors.AttestationFailedError(f"no node passed verification: {exc}")
     if isinstance(exc, errors.WalletEmptyError | errors.InsufficientBalanceError):
         return NoCreditError(f"no credit for this request: {exc}")
-    status = getattr(exc, "status", None)
+    if isinstance(exc, errors.ClientUsageError):
+        return EngineRequestError(str(exc))
     error = PrivatePathError(f"the private path failed: {exc}")
-    if isinstance(status, int) and status in (429, 503):
-        error.status = status
+    if isinstance(exc, errors.CandidatesUnavailableError):
+        error.status = 503
+    elif isinstance(exc, errors.ClientConfigError):
+        error.retryable = False
     return error
 
 

@@ -14,7 +14,13 @@ import pytest
 openai = pytest.importorskip("openai", reason="the openai package (requirements-dev.txt) is not installed")
 
 from openai.types.responses import Response
-from openpcc.exceptions import AttestationError, HTTPStreamError, WalletEmptyError
+from openpcc.exceptions import (
+    AttestationError,
+    NoVerifiedNodeError,
+    PolicyRejectedError,
+    RelayError,
+    WalletEmptyError,
+)
 from openpcc.openai import AsyncOpenAI, OpenAI
 from openpcc.services.engines.echo import EchoEngine
 from support.engine_client import AsyncEngineClient, EngineClient
@@ -223,7 +229,7 @@ def test_no_credit_is_insufficient_quota() -> None:
 
 
 def test_unreachable_private_path_is_a_connection_error() -> None:
-    private = EngineClient(EchoEngine("echo"), model="echo", failure=HTTPStreamError("relay unreachable"))
+    private = EngineClient(EchoEngine("echo"), model="echo", failure=RelayError(0, "connection refused"))
     try:
         with pytest.raises(openai.APIConnectionError):
             sdk(private, max_retries=0).chat.completions.create(
@@ -276,3 +282,26 @@ def test_async_responses_stream() -> None:
 
     kinds = asyncio.run(main())
     assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+
+
+def test_policy_rejection_names_the_failed_checks() -> None:
+    failure = PolicyRejectedError("every node failed the policy: node-1: tpm.pcr[4]",
+                                  {"node-1": ["tpm.pcr[4]"]})
+    private = EngineClient(EchoEngine("echo"), model="echo", failure=failure)
+    try:
+        with pytest.raises(openai.APIStatusError) as caught:
+            sdk(private).responses.create(model="echo", input="x")
+        assert caught.value.status_code == 502 and "tpm.pcr[4]" in caught.value.message
+        assert caught.value.body["code"] == "attestation_failed"  # type: ignore[index]
+    finally:
+        private.close()
+
+
+def test_a_model_no_node_serves_is_not_found() -> None:
+    private = EngineClient(EchoEngine("echo"), model=None, failure=NoVerifiedNodeError("no node for this model"))
+    try:
+        with pytest.raises(openai.NotFoundError) as caught:
+            sdk(private).chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+        assert caught.value.code == "model_not_found"
+    finally:
+        private.close()

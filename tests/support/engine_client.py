@@ -55,7 +55,8 @@ class AsyncEngineClient:
         self.answers: list[EngineAnswer] = []
 
     async def request(self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
-                      body: bytes = b"", model: str | None = None, credit_amount: int | None = None) -> EngineAnswer:
+                      body: bytes = b"", model: str | None = None, credit_amount: int | None = None,
+                      stream: bool = False) -> EngineAnswer:
         if self.failure is not None:
             raise self.failure
         assert method == "POST" and dict(headers or {}) == {"content-type": "application/json"}
