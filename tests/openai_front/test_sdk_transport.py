@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import openai
 import pytest
-
-openai = pytest.importorskip("openai", reason="the openai package (requirements-dev.txt) is not installed")
-
 from openai.types.responses import Response
 from openpcc.exceptions import (
     AttestationError,
