@@ -38,6 +38,7 @@ from openpcc.openai_forward import (
     Adapter,
     Call,
     LocalAnswer,
+    Models,
     adapter_for,
     error_body,
     error_headers,
@@ -65,16 +66,15 @@ def _library_of(request: Any) -> Any:
     return sys.modules.get(type(request).__module__.split(".")[0], _http)
 
 
-def _models_of(client: Any, models: Sequence[str] | None) -> tuple[str, ...] | None:
-    """The model names to list and accept: ``models``, else the client's ``[client] model`` (None: any)."""
-    if models is not None:
-        return tuple(models)
+def _models_of(client: Any, models: Sequence[str] | None) -> Models:
+    """``models`` when given (listed, and the only names accepted); else the client's ``[client] model``
+    is listed and any name is accepted (the router tells which are served)."""
     default = getattr(client, "model", None)
     settings = getattr(client, "profile_settings", None) or getattr(getattr(client, "_async", None),
                                                                      "profile_settings", None)
     if default is None and settings is not None:
         default = settings["model"]
-    return (default,) if isinstance(default, str) and default else None
+    return Models.of(models, default if isinstance(default, str) else None)
 
 
 def _error_response(lib: Any, request: Any, exc: EngineError) -> Any:
@@ -97,8 +97,8 @@ class PrivateTransport(_http.BaseTransport):  # type: ignore[misc]
 
     ``client``: an ``openpcc.Client`` to use (closed by its owner); without one, the transport makes
     one from ``config`` and ``client_options`` (the ``[client]`` settings) and closes it in :meth:`close`.
-    ``models``: the model names ``/v1/models`` lists and calls may name (None: the client's default
-    model; any name when there is none, the router then tells).
+    ``models``: the model names ``/v1/models`` lists and the only ones calls may name (None: list the
+    client's default model and let any name through; the router answers one no node serves with a 404).
     """
 
     def __init__(self, client: Any = None, *, config: Any = None, models: Sequence[str] | None = None,

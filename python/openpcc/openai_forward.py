@@ -76,14 +76,30 @@ def endpoint_of(path: str) -> str:
     return path[at:] if at >= 0 else "/v1" + path
 
 
-def prepare(method: str, path: str, body: bytes, models: Sequence[str] | None = None) -> Call | LocalAnswer:
+@dataclass(frozen=True)
+class Models:
+    """``listed``: what ``/v1/models`` shows; ``only``: the names calls may name (None: any, the router
+    then answers a name no node serves with 404 ``model_not_found``, before any credit is spent)."""
+
+    listed: tuple[str, ...] = ()
+    only: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, explicit: Sequence[str] | None, default: str | None) -> Models:
+        if explicit is not None:
+            return cls(tuple(explicit), tuple(explicit))
+        return cls((default,) if default else ())
+
+
+def prepare(method: str, path: str, body: bytes, models: Models | None = None) -> Call | LocalAnswer:
     """The call ``method path`` with ``body`` asks for, checked; raises an :class:`EngineError` (the
-    OpenAI error to answer) when it is not one to forward. ``models``: the names served (None: any)."""
+    OpenAI error to answer) when it is not one to forward."""
+    models = models or Models()
     endpoint = endpoint_of(path)
     if endpoint == MODELS_PATH or endpoint.startswith(MODELS_PATH + "/"):
         if method != "GET":
             raise EndpointNotFoundError(f"{endpoint} answers GET only")
-        return _models_answer(endpoint, models)
+        return _models_answer(endpoint, models.listed)
     if endpoint not in (CHAT_PATH, COMPLETIONS_PATH, RESPONSES_PATH):
         raise EndpointNotFoundError(
             "unknown endpoint; served: /v1/chat/completions, /v1/completions, /v1/responses, /v1/models"
@@ -92,7 +108,7 @@ def prepare(method: str, path: str, body: bytes, models: Sequence[str] | None = 
         raise EndpointNotFoundError(f"{endpoint} answers POST only")
     request = _parse_json(body)
     model = request.get("model")
-    if isinstance(model, str) and models is not None and model not in models:
+    if isinstance(model, str) and models.only is not None and model not in models.only:
         raise ModelNotFoundError(
             "the model does not exist or is not served through this private path", param="model"
         )
@@ -124,8 +140,7 @@ def _check_engine_fields(path: str, request: dict[str, Any]) -> Any:
     return parse_request(path, request, None)
 
 
-def _models_answer(endpoint: str, models: Sequence[str] | None) -> LocalAnswer:
-    names = list(models or ())
+def _models_answer(endpoint: str, names: Sequence[str]) -> LocalAnswer:
     if endpoint == MODELS_PATH:
         listing = {"object": "list", "data": [_model_object(name) for name in names]}
         return LocalAnswer(200, json.dumps(listing).encode())
@@ -288,6 +303,6 @@ def header(headers: Sequence[tuple[str, str]], name: str) -> str:
 
 
 __all__ = [
-    "MAX_BODY_BYTES", "Adapter", "Call", "LocalAnswer", "adapter_for", "endpoint_of", "error_body",
+    "MAX_BODY_BYTES", "Adapter", "Call", "LocalAnswer", "Models", "adapter_for", "endpoint_of", "error_body",
     "error_headers", "header", "is_unreachable", "openai_error", "prepare",
 ]

@@ -78,7 +78,8 @@ class ProxyServer:
     """The proxy over ``client`` (an :class:`openpcc.AsyncClient`, closed by its owner).
 
     ``token``: the bearer token callers must present (required unless ``host`` is loopback).
-    ``models``: the names ``/v1/models`` lists and calls may name (None: the client's ``model``, or any).
+    ``models``: the names ``/v1/models`` lists and the only ones calls may name (None: list the client's
+    ``model``, let any name through).
     """
 
     def __init__(self, client: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,

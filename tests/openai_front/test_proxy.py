@@ -69,7 +69,6 @@ def test_sse_framing_is_the_openai_apis(proxy: Running) -> None:
     (b'{"model": "echo", "messages": "hello"}', 400, "messages"),
     (b'{"model": "echo", "messages": [{"role": "wizard", "content": "x"}]}', 400, "messages.[0]"),
     (b'{"model": "echo", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}', 400, "max_tokens"),
-    (b'{"model": "gpt-9", "messages": [{"role": "user", "content": "x"}]}', 404, "model"),
 ])
 def test_malformed_bodies_get_openai_errors_and_spend_nothing(
     proxy: Running, body: bytes, status: int, param: str | None
@@ -80,6 +79,23 @@ def test_malformed_bodies_get_openai_errors_and_spend_nothing(
     assert set(error) == {"message", "type", "param", "code"} and error["param"] == param
     assert error["type"] == "invalid_request_error"
     assert proxy.private.received == []
+
+
+def test_unknown_model_with_a_model_list_is_refused_before_any_spend() -> None:
+    running = Running(AsyncEngineClient(EchoEngine("echo"), model="echo"), models=["echo"])
+    try:
+        answer = post(running, "/v1/chat/completions",
+                      b'{"model": "gpt-9", "messages": [{"role": "user", "content": "x"}]}')
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "model_not_found"
+        assert running.private.received == []
+    finally:
+        running.stop()
+
+
+def test_unknown_model_without_a_list_is_the_nodes_404(proxy: Running) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        proxy.sdk().chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
+    assert caught.value.code == "model_not_found" and caught.value.param == "model"
 
 
 def test_oversized_prompt_is_413_and_not_echoed(proxy: Running) -> None:

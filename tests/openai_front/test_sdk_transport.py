@@ -152,7 +152,7 @@ def test_models_lists_the_served_model(private: EngineClient) -> None:
 
 def test_unknown_model_is_not_found_before_any_spend(private: EngineClient) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
-        sdk(private).chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
+        sdk(private, models=["echo"]).chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
     assert caught.value.code == "model_not_found" and caught.value.param == "model"
     assert private.received == []
 
