@@ -2,7 +2,8 @@
 
 ``openpcc up`` runs a whole local stack until Ctrl-C; ``openpcc demo`` starts one, sends a private chat
 completion through it and shows what each hop saw. ``openpcc chat ["prompt"]`` talks to a model privately through the
-client profile (``openpcc.chat``). ``openpcc relay|gateway --config FILE`` run the OHTTP relay and gateway roles until SIGTERM/SIGINT.
+client profile (``openpcc.chat``). ``openpcc proxy`` serves a local OpenAI-compatible API over the private
+path (``openpcc.proxy``). ``openpcc relay|gateway --config FILE`` run the OHTTP relay and gateway roles until SIGTERM/SIGINT.
 ``openpcc router`` serves the router, ``openpcc noncelock`` serves nonce locking, ``openpcc bank`` the blind bank, ``openpcc auth`` the auth bank
 (``openpcc auth keys add --balance N`` prints a new API key). ``openpcc verify <kind> ...`` verifies attestation
 evidence and exits 0 when valid, 1 when invalid, 2 when an input cannot be read (missing file,
@@ -513,9 +514,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_currency_key(commands)
     _add_transparency_roles(commands)
     from openpcc.chat import add_command as add_chat
+    from openpcc.proxy import add_command as add_proxy
     from openpcc.transparency.cli import add_commands as add_transparency
 
     add_chat(commands)
+    add_proxy(commands)
 
     add_transparency(commands)
     return parser
