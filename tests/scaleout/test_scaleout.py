@@ -32,6 +32,7 @@ from support.scaleout import (
     fresh_credit,
     gone,
     require_haproxy,
+    router_overrides,
     seal_chat,
     send_compute,
     wait_until,
@@ -66,12 +67,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     root = cluster_dir()
-    paths, base = supervisor.Paths(home), free_base_port()
-    router = {
-        "currency_key_file": str(paths.currency_key), "policy": str(paths.node_policy),
-        "noncelock_url": f"http://127.0.0.1:{base + supervisor.PORT_OFFSETS['noncelock']}",
-        "health_interval_secs": 0.5, "health_timeout_secs": 1.0, "health_retries": 1,
-    }
+    base = free_base_port()
+    router = router_overrides(supervisor.Paths(home), base)
     nodes = {name: {"heartbeat_interval": 2.0, "evidence_quotes_per_second": 20.0} for name in "ab"}
     built = Stack(home, base_port=base, nodes=2, echo_for_tests=True, echo_token_delay=TOKEN_DELAY_S, replicas=2,
                   postgres_dir=root, currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes(),

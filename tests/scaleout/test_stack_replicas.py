@@ -27,6 +27,7 @@ from support.scaleout import (
     fresh_credit,
     gone,
     require_haproxy,
+    router_overrides,
     wait_until,
 )
 
@@ -42,10 +43,8 @@ def home(tmp_path: Path) -> Path:
 def replicated_stack(home: Path, **kwargs) -> Iterator[Stack]:  # type: ignore[no-untyped-def]
     require_haproxy()
     root = cluster_dir()
-    paths, base = supervisor.Paths(home), free_base_port()
-    # The router's key, policy and nonce locking, as the other spending roles get them.
-    router = {"currency_key_file": str(paths.currency_key), "policy": str(paths.node_policy),
-              "noncelock_url": f"http://127.0.0.1:{base + supervisor.PORT_OFFSETS['noncelock']}"}
+    base = free_base_port()
+    router = router_overrides(supervisor.Paths(home), base)
     stack = Stack(home, base_port=base, echo_for_tests=True, replicas=2, postgres_dir=root,
                   currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes(), overrides={"router": router}, **kwargs)
     pids: list[int] = []
