@@ -137,7 +137,8 @@ class LocalPostgres:
                 os.chown(pwfile, account.pw_uid, account.pw_gid)
             done = subprocess.run(
                 self._as_server([str(tools / "initdb"), "-D", str(self.data), "-U", ROLE, "-E", "UTF8",
-                                 "--auth=scram-sha-256", f"--pwfile={pwfile}", "--no-instructions"]),
+                                 "--auth=scram-sha-256", f"--pwfile={pwfile}", "--no-instructions",
+                                 *([] if self.durable else ["--no-sync"])]),
                 capture_output=True, text=True, timeout=180, check=False,
             )
         finally:
