@@ -238,10 +238,16 @@ def _toml_value(value: Any) -> str:
     raise SupervisorError(f"cannot write {type(value).__name__} to TOML")
 
 
-def to_toml(tables: Mapping[str, Mapping[str, Any]], header: str = "") -> str:
-    """The tables as TOML; a value that is itself a mapping becomes a ``[role.name]`` subtable."""
+def to_toml(tables: Mapping[str, Any], header: str = "") -> str:
+    """The tables as TOML: plain values first (``home = ...``), then a table per mapping; a mapping inside
+    a table becomes a ``[role.name]`` subtable."""
     lines = [header.rstrip("\n"), ""] if header else []
+    top = {k: v for k, v in tables.items() if not isinstance(v, Mapping)}
+    if top:
+        lines += [f"{key} = {_toml_value(value)}" for key, value in top.items()] + [""]
     for table, values in tables.items():
+        if not isinstance(values, Mapping):
+            continue
         flat = {k: v for k, v in values.items() if not isinstance(v, Mapping)}
         nested = {k: v for k, v in values.items() if isinstance(v, Mapping)}
         if flat or not nested:
@@ -373,6 +379,7 @@ def stack_tables(
     nodes = {name: {"port": layout.ports[f"node-{name}"], **node_common} for name in layout.node_names}
     witnesses = [url(label) for label in layout.ports if label.startswith("witness-")]
     tables: dict[str, Any] = {
+        "home": str(paths.home),
         "noncelock": {"port": layout.ports["noncelock"]},
         "bank": {"port": layout.ports["bank"], **spending},
         "auth": {
@@ -380,7 +387,11 @@ def stack_tables(
             "relay_urls": url("relay"),
             "ohttp_key_configs_file": str(paths.ohttp_key_configs),
         },
-        "router": {"port": layout.ports["router"]},
+        "router": {
+            "port": layout.ports["router"], **spending,
+            "policy": str(paths.node_policy),
+            "health_interval_secs": 1.0,  # graded routable ~3 s after admission (reference: 2 s)
+        },
         "gateway": {
             "port": layout.ports["gateway"], "keys_dir": str(paths.gateway_keys_dir),
             "bank_url": url("bank"), "router_url": url("router"),
@@ -390,6 +401,7 @@ def stack_tables(
         "witness": {"port": layout.ports["witness-1"], "log_keys": log_key},
         "node": nodes,
         "client": {
+            "data_dir": str(paths.client_dir),
             "relay_url": url("relay"),
             "auth_url": url("auth"),
             "bank_url": url("bank"),
@@ -693,6 +705,17 @@ def health(url: str, timeout: float = 2.0) -> tuple[bool, str]:
         return False, type(exc).__name__
 
 
+def _require_embedded_model() -> None:
+    from openpcc.services.engines.llama import INSTALL_HINT, missing_prerequisite
+
+    absent = missing_prerequisite()
+    if absent is not None:
+        raise SupervisorError(
+            f"the embedded model is not installed ({absent}): {INSTALL_HINT}, or start the nodes on the echo "
+            "engine (--engine echo)"
+        )
+
+
 def _model_file(engine: str) -> Path | None:
     """The embedded model's GGUF (its SHA-256 goes into the node image statement), when that engine runs."""
     if engine != "llama":
@@ -753,6 +776,8 @@ class Stack:
         self.config_path = self.paths.config
         self.first_run = not self.config_path.exists()
         if self.first_run:
+            if engine == "llama":
+                _require_embedded_model()
             software = not swtpm_available()
             if software and not allow_software_request_key:
                 raise SupervisorError("swtpm is not installed (scripts/install-swtpm.sh installs it)")
@@ -774,6 +799,8 @@ class Stack:
                     f"{base_port}; use another home (--home / OPENPCC_HOME) or delete the file"
                 )
             check_replication_unchanged(self.config_path, layout.replication, replicas, database)
+        if layout.engine == "llama" and not self.first_run:
+            _require_embedded_model()
         self.layout = layout
         self.replication = layout.replication
         if self.replication is not None:
@@ -899,6 +926,8 @@ class Stack:
                 self._wait_healthy(group, begun + timeout)
                 if tier == START_TIERS[0]:
                     self.publish()
+            if not self.router_missing:
+                self._wait_routable(begun + timeout)
         except BaseException:
             self.stop()
             raise
@@ -945,6 +974,35 @@ class Stack:
                 detail = "; ".join(f"{label}: {why.get(label) or 'no answer'}" for label in waiting)
                 raise RoleStartError(f"not healthy in time: {detail}")
             time.sleep(0.1)
+
+    def routable_nodes(self, name: str | None = None) -> int:
+        """How many nodes the router would route to now (its ``openpcc_router_routable_nodes`` gauge);
+        with replicas, router ``name`` (default: the one the load balancer picks)."""
+        try:
+            with urllib.request.urlopen(self.url("router", name) + "/metrics", timeout=2) as resp:
+                text = resp.read().decode()
+        except (urllib.error.URLError, OSError):
+            return 0
+        for line in text.splitlines():
+            if line.startswith("openpcc_router_routable_nodes "):
+                return int(float(line.split()[1]))
+        return 0
+
+    def _wait_routable(self, deadline: float) -> None:
+        """Waits until the router (every replica) admitted (attested) and graded every node."""
+        wanted = len(self.layout.node_names)
+        names: list[str | None] = [None]
+        if self.replication is not None:
+            names = [str(i) for i in range(1, self.replication.replicas + 1)]
+        for name in names:
+            while self.routable_nodes(name) < wanted:
+                if time.monotonic() > deadline:
+                    child = self._child("router", name)
+                    raise RoleStartError(
+                        f"{child.spec.label} routes to {self.routable_nodes(name)} of {wanted} nodes; its log:\n"
+                        + child.last_lines()
+                    )
+                time.sleep(0.2)
 
     def wait_healthy(self, role: str, name: str | None = None, timeout: float = 60.0) -> None:
         """Waits until the role's current process answers ``/healthz`` with 200."""
