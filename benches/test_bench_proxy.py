@@ -37,7 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from openpcc import config
 from openpcc.client import ChatStream, Client
-from openpcc.services import supervisor
 from openpcc.services.supervisor import Stack
 from support.currency_key import TEST_CURRENCY_KEY_PEM
 from support.prerequisites import missing
@@ -63,7 +62,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     home.mkdir(mode=0o700)
     base = free_base_port()
     stack = Stack(home, base_port=base, nodes=1, echo_for_tests=True, currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes(),
-                  overrides={"router": router_overrides(supervisor.Paths(home), base)})
+                  overrides={"router": router_overrides()})
     proxy: subprocess.Popen[bytes] | None = None
     try:
         stack.start(timeout=180)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 from openpcc.client import AsyncChatStream, AsyncClient
-from openpcc.services import supervisor
 from openpcc.services.supervisor import Stack
 from support.currency_key import TEST_CURRENCY_KEY_PEM
 from support.prerequisites import missing
@@ -68,7 +67,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     home.mkdir(mode=0o700)
     root = cluster_dir()
     base = free_base_port()
-    router = router_overrides(supervisor.Paths(home), base)
+    router = router_overrides()
     nodes = {name: {"heartbeat_interval": 2.0, "evidence_quotes_per_second": 20.0} for name in "ab"}
     built = Stack(home, base_port=base, nodes=2, echo_for_tests=True, echo_token_delay=TOKEN_DELAY_S, replicas=2,
                   postgres_dir=root, currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes(),

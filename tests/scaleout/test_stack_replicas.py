@@ -1,6 +1,6 @@
 """``Stack(replicas=2)`` (``openpcc up --replicas 2``): two gateways and two routers behind HAProxy on the
 roles' ports, the router, bank and noncelock on one PostgreSQL the stack runs, every process stopped by
-PID. Without the router role (not merged yet) the router replicas are left out, as the supervisor does."""
+PID."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from openpcc import config
 from openpcc.exceptions import SupervisorError, UsageError
-from openpcc.services import supervisor
 from openpcc.services.supervisor import Stack
 from support import edge
 from support.currency_key import TEST_CURRENCY_KEY_PEM
@@ -44,7 +43,7 @@ def replicated_stack(home: Path, **kwargs) -> Iterator[Stack]:  # type: ignore[n
     require_haproxy()
     root = cluster_dir()
     base = free_base_port()
-    router = router_overrides(supervisor.Paths(home), base)
+    router = router_overrides()
     stack = Stack(home, base_port=base, echo_for_tests=True, replicas=2, postgres_dir=root,
                   currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes(), overrides={"router": router}, **kwargs)
     pids: list[int] = []
