@@ -252,30 +252,50 @@ def test_node_sdk_through_the_proxy_over_the_stack(proxy: Running) -> None:
     assert result["notFound"]["status"] == 404
 
 
-def test_embedded_model_through_the_sdk(tmp_path: Path) -> None:
+EMBEDDED = "SmolLM2-135M-Instruct"
+
+
+@pytest.fixture(scope="module")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _router_present()
     absent = missing_prerequisite()
     if absent:
         missing(f"embedded model not installed: looked for {absent}; run `make model`")
-    home = tmp_path / "home"
+    home = tmp_path_factory.mktemp("openai-embedded") / "home"
     home.mkdir(mode=0o700)
     stack = Stack(home, base_port=free_base_port(), nodes=1, engine="llama",
                   currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes())
     try:
         _start(stack, 180)
-        client = OpenAI(config=stack.config_path)
-        try:
-            stream = client.chat.completions.create(
-                model="SmolLM2-135M-Instruct", messages=[{"role": "user", "content": "Say hello."}],
-                stream=True, max_tokens=16)
-            pieces = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
-            assert pieces and "".join(pieces).strip()
-            response = client.responses.create(model="SmolLM2-135M-Instruct", input="Say hello.",
-                                               max_output_tokens=16)
-            assert response.output_text.strip()
-        finally:
-            client.close()
+        yield stack
     finally:
         pids = list(stack.pids().values())
         stack.stop()
-        assert wait_until(lambda: all(gone(p) for p in pids), 10)
+        assert wait_until(lambda: all(gone(p) for p in pids), 10), "a role outlived stop()"
+
+
+def test_embedded_model_streams_chat_and_responses(embedded_stack: Stack) -> None:
+    """The openai-python streamed chat-completions example and the streamed Responses quick-start,
+    answered by the embedded model through the private path."""
+    client = OpenAI(config=embedded_stack.config_path)
+    try:
+        stream = client.chat.completions.create(
+            model=EMBEDDED, messages=[{"role": "user", "content": "Say hello."}], stream=True, max_tokens=16)
+        pieces = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
+        assert pieces and "".join(pieces).strip()
+        events = list(client.responses.create(model=EMBEDDED, input="Say hello.", max_output_tokens=16,
+                                              stream=True))
+        assert events[-1].type in ("response.completed", "response.incomplete")
+        assert events[-1].response.output_text.strip()
+    finally:
+        client.close()
+
+
+def test_embedded_model_responses_quick_start(embedded_stack: Stack) -> None:
+    """openai-python's quick-start (``client.responses.create``), only the client construction changed."""
+    client = OpenAI(config=embedded_stack.config_path, max_retries=0)
+    try:
+        response = client.responses.create(model=EMBEDDED, input="Say hello.", max_output_tokens=16)
+        assert response.output_text.strip()
+    finally:
+        client.close()
