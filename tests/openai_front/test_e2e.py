@@ -31,6 +31,7 @@ from tests.openai_front.test_node_sdk import SCRIPT, node_sdk
 from tests.services.test_supervisor import free_base_port, gone, wait_until
 
 TEXT = "Private inference keeps every prompt sealed to attested nodes."
+EMBEDDED = "SmolLM2-135M-Instruct"
 LONG = "word " * 3000
 
 
