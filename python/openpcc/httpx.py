@@ -24,6 +24,7 @@ marked ``x-should-retry: false``; a private path that cannot be reached at all i
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import sys
@@ -33,6 +34,7 @@ from typing import Any
 
 from openpcc.exceptions import EngineError, OpenPCCError
 from openpcc.openai_forward import (
+    DRAIN_LIMIT_BYTES,
     INNER_HEADERS,
     NODE_ID_HEADER,
     Adapter,
@@ -186,14 +188,18 @@ def _status(status: int, _call: Call) -> int:
 
 
 class _SyncAnswer(_http.SyncByteStream):  # type: ignore[misc]
-    """The decrypted answer, adapted piece by piece; closing it abandons the node's stream."""
+    """The decrypted answer, adapted piece by piece. Closing it before the answer is complete abandons the
+    node's stream (the node stops); closing it once it is (an SDK stops at ``data: [DONE]``) first reads
+    what is left, bounded, so the router's refund trailer still reaches the wallet."""
 
     def __init__(self, lib: Any, request: Any, answer: Any, adapter: Adapter) -> None:
         self._lib, self._request, self._answer, self._adapter = lib, request, answer, adapter
+        self._pieces: Iterator[bytes] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
+        self._pieces = iter(self._answer.iter_bytes())
         try:
-            for piece in self._answer.iter_bytes():
+            for piece in self._pieces:
                 out = self._adapter.feed(piece)
                 if out:
                     yield out
@@ -204,16 +210,31 @@ class _SyncAnswer(_http.SyncByteStream):  # type: ignore[misc]
             yield tail
 
     def close(self) -> None:
-        self._answer.close()
+        try:
+            if self._adapter.complete and self._pieces is not None:
+                with contextlib.suppress(OpenPCCError):
+                    _drain(self._pieces)
+        finally:
+            self._answer.close()
+
+
+def _drain(pieces: Iterator[bytes]) -> None:
+    read = 0
+    for piece in pieces:
+        read += len(piece)
+        if read > DRAIN_LIMIT_BYTES:
+            return
 
 
 class _AsyncAnswer(_http.AsyncByteStream):  # type: ignore[misc]
     def __init__(self, lib: Any, request: Any, answer: Any, adapter: Adapter) -> None:
         self._lib, self._request, self._answer, self._adapter = lib, request, answer, adapter
+        self._pieces: AsyncIterator[bytes] | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        self._pieces = aiter(self._answer.aiter_bytes())
         try:
-            async for piece in self._answer.aiter_bytes():
+            async for piece in self._pieces:
                 out = self._adapter.feed(piece)
                 if out:
                     yield out
@@ -224,7 +245,16 @@ class _AsyncAnswer(_http.AsyncByteStream):  # type: ignore[misc]
             yield tail
 
     async def aclose(self) -> None:
-        await self._answer.aclose()
+        try:
+            if self._adapter.complete and self._pieces is not None:
+                with contextlib.suppress(OpenPCCError):
+                    read = 0
+                    async for piece in self._pieces:
+                        read += len(piece)
+                        if read > DRAIN_LIMIT_BYTES:
+                            break
+        finally:
+            await self._answer.aclose()
 
 
 __all__ = ["AsyncPrivateTransport", "PrivateTransport"]

@@ -42,6 +42,9 @@ MAX_ERROR_BODY_BYTES = 64 * 1024
 MODELS_PATH = "/v1/models"
 JSON_TYPE = "application/json"
 SSE_TYPE = "text/event-stream"
+SSE_DONE_EVENT = b"data: [DONE]"
+#: After a caller read a complete answer, what may still be read for the node's trailer (its refund).
+DRAIN_LIMIT_BYTES = 64 * 1024
 INNER_HEADERS = {"content-type": JSON_TYPE}
 NODE_ID_HEADER = "x-openpcc-node-id"
 SHOULD_RETRY_HEADER = "x-should-retry"  # the OpenAI SDKs honour it before their own retry rules
@@ -224,9 +227,12 @@ def _inner_error_body(status: int, body: bytes) -> bytes:
 
 
 class Adapter(Protocol):
-    """Turns a node's answer into the answer the caller's endpoint expects, piece by piece."""
+    """Turns a node's answer into the answer the caller's endpoint expects, piece by piece.
+    ``complete``: the caller has all it will read (an SSE stream's ``data: [DONE]`` passed), so a caller
+    that stops reading now is done, not abandoning: the rest (the refund trailer) is still to be read."""
 
     content_type: str
+    complete: bool
 
     def feed(self, data: bytes) -> bytes: ...
 
@@ -236,8 +242,14 @@ class Adapter(Protocol):
 class _Passthrough:
     def __init__(self, content_type: str) -> None:
         self.content_type = content_type
+        self.complete = False
+        self._tail = b""  # the end of what passed, where a split "data: [DONE]" may begin
 
     def feed(self, data: bytes) -> bytes:
+        if self.content_type.startswith(SSE_TYPE) and not self.complete:
+            seen = self._tail + data
+            self.complete = SSE_DONE_EVENT in seen
+            self._tail = seen[-len(SSE_DONE_EVENT):]
         return data
 
     def finish(self) -> bytes:
@@ -246,6 +258,8 @@ class _Passthrough:
 
 class _Collect:
     """Reads the whole answer (bounded), then rewrites it once."""
+
+    complete = False
 
     def __init__(self, rewrite: Any, limit: int) -> None:
         self.content_type = JSON_TYPE
@@ -267,6 +281,7 @@ class _Collect:
 
 class _ResponsesStream:
     content_type = SSE_TYPE
+    complete = False  # its last event comes once the node's answer ended
 
     def __init__(self, request: dict[str, Any]) -> None:
         self._translator = ResponseStreamTranslator(request)

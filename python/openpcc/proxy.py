@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import json
@@ -43,6 +44,7 @@ from openpcc.exceptions import (
     UsageError,
 )
 from openpcc.openai_forward import (
+    DRAIN_LIMIT_BYTES,
     INNER_HEADERS,
     MAX_BODY_BYTES,
     NODE_ID_HEADER,
@@ -161,8 +163,9 @@ class ProxyServer:
             headers[NODE_ID_HEADER] = node_id
         response = web.StreamResponse(status=status, headers=headers)
         await response.prepare(request)
+        pieces = aiter(answer.aiter_bytes())
         try:
-            async for piece in answer.aiter_bytes():
+            async for piece in pieces:
                 out = adapter.feed(piece)
                 if out:
                     await response.write(out)
@@ -171,6 +174,9 @@ class ProxyServer:
                 await response.write(tail)
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
+            if adapter.complete:  # the caller had it all: read on for the refund trailer
+                await _drain(pieces)
+                raise
             self.abandoned += 1
             log.info("%s: the caller went away mid-answer; the node's stream is abandoned", call.endpoint)
             raise
@@ -181,6 +187,16 @@ class ProxyServer:
                 await response.write(b"data: " + error_body(broken) + b"\n\n")
         log.info("%s: %d", call.endpoint, status)
         return response
+
+
+async def _drain(pieces: Any) -> None:
+    """Reads what is left of a complete answer (its trailer), bounded."""
+    read = 0
+    with contextlib.suppress(OpenPCCError):
+        async for piece in pieces:
+            read += len(piece)
+            if read > DRAIN_LIMIT_BYTES:
+                return
 
 
 async def _read_body(request: web.Request) -> bytes:

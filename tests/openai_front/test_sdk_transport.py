@@ -47,6 +47,29 @@ def test_chat_completion_streamed_word_by_word(private: EngineClient) -> None:
     assert private.received[0][0] == "/v1/chat/completions"
 
 
+def test_a_stream_read_to_done_is_drained_for_the_refund_not_abandoned(private: EngineClient) -> None:
+    """The SDK stops reading at ``data: [DONE]``; the router's refund trailer comes after it."""
+    stream = sdk(private).chat.completions.create(
+        model="echo", messages=[{"role": "user", "content": TEXT}], stream=True)
+    assert len([chunk for chunk in stream]) > len(WORDS)
+    assert private.answers[0].exhausted and private.answers[0].closed
+
+
+def test_async_stream_read_to_done_is_drained() -> None:
+    async def main() -> AsyncEngineClient:
+        private = AsyncEngineClient(EchoEngine("echo"), model="echo")
+        client = AsyncOpenAI(private_client=private)
+        stream = await client.chat.completions.create(
+            model="echo", messages=[{"role": "user", "content": TEXT}], stream=True)
+        async for _chunk in stream:
+            pass
+        await client.close()
+        return private
+
+    private = asyncio.run(main())
+    assert private.answers[0].exhausted and private.answers[0].closed
+
+
 def test_chat_completion_whole(private: EngineClient) -> None:
     completion = sdk(private).chat.completions.create(model="echo", messages=[{"role": "user", "content": TEXT}])
     assert completion.choices[0].message.content == TEXT
@@ -244,7 +267,7 @@ def test_closing_a_stream_early_stops_the_engine() -> None:
         for _chunk in zip(range(3), stream, strict=False):
             pass
         stream.close()
-        assert private.answers[0].closed
+        assert private.answers[0].closed and not private.answers[0].exhausted
     finally:
         private.close()
 

@@ -29,13 +29,15 @@ class EngineAnswer:
         self._pieces = pieces
         self._body = body
         self.closed = False
+        self.exhausted = False  # read to its end (where the real client gets the router's refund trailer)
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         if self._pieces is None:
             yield self._body
-            return
-        async for piece in self._pieces:
-            yield piece
+        else:
+            async for piece in self._pieces:
+                yield piece
+        self.exhausted = True
 
     async def aread(self) -> bytes:
         return b"".join([piece async for piece in self.aiter_bytes()])
