@@ -7,7 +7,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tomllib
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,3 +121,23 @@ def test_replicas_serve_through_the_relay_and_survive_a_gateway_killed_by_pid(ho
         # The supervisor brings the killed replica back under a new PID.
         stack.wait_healthy("gateway", "1", timeout=30)
         assert stack.pid("gateway", "1") != killed
+        # HAProxy too: killed by PID, started again with the same configuration.
+        balancer = stack.pid("loadbalancer")
+        os.kill(balancer, signal.SIGKILL)
+        assert wait_until(lambda: stack.pid("loadbalancer") != balancer, 30)
+        assert wait_until(lambda: _answers(stack.url("gateway") + "/healthz"), 30)
+        assert deposit_through(relay, token, fresh_credit(), key_source=gateways[1]) == 200
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def test_openpcc_up_refuses_a_bad_replica_count(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "openpcc", "up", "--home", str(tmp_path / "home"), "--replicas", "0"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and "replicas must be 1..8" in done.stderr

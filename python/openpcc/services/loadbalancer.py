@@ -166,6 +166,9 @@ class HAProxy:
             raise LoadBalancerError("HAProxy is not running")
         return self._proc.pid
 
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def start(self, timeout: float = 20.0) -> None:
         binary = haproxy_binary()
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,13 @@ from pathlib import Path
 from typing import IO, Any, Self
 
 from openpcc import config
-from openpcc.exceptions import PortInUseError, RoleStartError, SupervisorError, UsageError
+from openpcc.exceptions import (
+    LoadBalancerError,
+    PortInUseError,
+    RoleStartError,
+    SupervisorError,
+    UsageError,
+)
 from openpcc.services import pgserver
 from openpcc.services.loadbalancer import HAProxy, Pool
 
@@ -1061,12 +1067,24 @@ class Stack:
                     if self._stopping.is_set():
                         return
                     self._supervise(child)
+                self._supervise_balancer()
             if time.monotonic() >= next_publish:
                 next_publish = time.monotonic() + REPUBLISH_EVERY_S
                 try:
                     self.publish()
                 except (TransparencyError, SupervisorError, OSError) as exc:
                     self._sink.line("openpcc", f"publishing the statements failed: {type(exc).__name__}: {exc}")
+
+    def _supervise_balancer(self) -> None:
+        """Starts HAProxy again if it exited (it holds no state: the same configuration, new PID)."""
+        balancer = self._balancer
+        if balancer is None or self._stopping.is_set() or balancer.running():
+            return
+        self._sink.line("loadbalancer", "HAProxy exited; starting it again")
+        try:
+            balancer.start()
+        except LoadBalancerError as exc:
+            self._sink.line("loadbalancer", f"HAProxy did not start again: {exc}")
 
     def _supervise(self, child: _Child) -> None:
         now = time.monotonic()
