@@ -86,6 +86,19 @@ def test_the_first_run_describes_the_replicas_and_puts_shared_state_on_postgresq
         Stack(home, replicas=2)
 
 
+def test_a_given_database_url_is_shared_and_no_server_is_run(home: Path) -> None:
+    url = "postgresql://openpcc@db.internal:5432/openpcc?passfile=/etc/openpcc/pgpass"
+    stack = Stack(home, base_port=free_base_port(), echo_for_tests=True, replicas=2, database=url,
+                  currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes())
+    tables = tomllib.loads(stack.config_path.read_text())
+    assert tables["stack"]["database"] == url
+    assert {tables[role]["database"] for role in ("router", "bank", "noncelock")} == {url}
+    assert stack.replication is not None and not stack.replication.own_postgres
+    assert "postgres" not in stack._ports()
+    with pytest.raises(SupervisorError, match="another database"):
+        Stack(home, database="postgresql://elsewhere/openpcc")
+
+
 def test_bad_replica_requests_are_usage_errors(home: Path) -> None:
     with pytest.raises(UsageError):
         Stack(home, replicas=0)
