@@ -12,7 +12,9 @@ What one request does (spec §5, §9.3, §10):
 
 1. **Keys and policy come from the profile only**: the gateway key is chosen among the pinned key configs
    by their rotation periods (spec §2.3); the node policy is the pinned TOML. Nothing the network says
-   changes either.
+   changes either. With ``log_url`` set, they come instead from the transparency log's signed, witnessed
+   statements, verified under the profile's ``trust_root`` and ``identity_policy`` (docs/transparency.md;
+   ``client.transparency`` says which, and names a local development root as such).
 2. **Manifests** (``POST http://confsec-router.invalid/compute-manifests`` through relay → gateway →
    router, paid with a free attestation credit): with ``evidence_freshness = "client"`` the request carries
    a fresh 32-byte ``client_nonce`` and each node's evidence must be quoted over it; with ``"router"`` the
@@ -63,6 +65,7 @@ from openpcc.exceptions import (
     BlindRSAError,
     CandidatesUnavailableError,
     ClientConfigError,
+    ClientError,
     ClientUsageError,
     CompletionError,
     ComputeError,
@@ -95,6 +98,7 @@ ROUTER_HOST = "confsec-router.invalid"
 CHAT_PATH = "/v1/chat/completions"
 NODE_ID_HEADER = "x-node-id"
 REFUND_TRAILER = "x-refund"
+ERROR_TRAILER = "x-openpcc-error"
 CLIENT_NONCE_LEN = 32
 #: Node tags asked for when the application names none (the reference's default); ``model=<name>`` is added.
 DEFAULT_TAGS = ("llm",)
@@ -155,6 +159,34 @@ class PinnedGatewayKeys:
             if candidate.key_id == period.key_id:
                 return candidate
         raise GatewayKeyError(f"the active rotation period names key {period.key_id}, which is not pinned")
+
+
+class LoggedGatewayKeys:
+    """Gateway keys from the transparency log. The operator publishes the next key before it is active, so
+    the keys loaded at start serve until the last published period ends; when none is active any more,
+    ``choose`` reads the log again (the same checks as at start) and takes the newest statement's keys."""
+
+    def __init__(self, log_client: Any, keys: PinnedGatewayKeys) -> None:
+        self._log_client, self._keys = log_client, keys
+        self._lock = threading.Lock()
+
+    @property
+    def configs(self) -> tuple[ohttp.KeyConfig, ...]:
+        return self._keys.configs
+
+    @property
+    def periods(self) -> tuple[KeyRotationPeriod, ...]:
+        return self._keys.periods
+
+    def choose(self, at: datetime | None = None) -> ohttp.KeyConfig:
+        at = at or datetime.now(UTC)
+        try:
+            return self._keys.choose(at)
+        except GatewayKeyError:
+            with self._lock:
+                verified = self._log_client.verify(at, require=("gateway-keys",))
+                self._keys = PinnedGatewayKeys.from_document(verified.gateway_keys_document())
+            return self._keys.choose(at)
 
 
 def _rfc3339_periods(periods: Any) -> Any:
@@ -292,7 +324,7 @@ class VerifiedNode:
 class _Profile:
     settings: config_module.RoleConfig
     relay_url: str
-    keys: PinnedGatewayKeys
+    keys: PinnedGatewayKeys | LoggedGatewayKeys
     policy: Policy
     policy_origin: str
     currency_key: blindrsa.PublicKey
@@ -300,6 +332,7 @@ class _Profile:
     freshness: str
     model: str
     timeout: float
+    transparency: str = "off: gateway keys, node policy and currency key from the pinned files"
 
 
 def _load_config(source: Any, overrides: Mapping[str, Any]) -> tuple[config_module.Config, Path | None]:
@@ -340,22 +373,67 @@ def _load_currency_key(path: Path) -> blindrsa.PublicKey:
 def _load_profile(source: Any, overrides: Mapping[str, Any]) -> _Profile:
     loaded, base = _load_config(source, overrides)
     settings = loaded.client()
+    if settings["log_url"]:
+        return _logged_profile(settings, base)
     policy_path = _pinned_path(str(settings["node_policy"]), base, "node_policy")
     try:
-        policy = load_policy(policy_path.read_bytes())
+        policy_toml = policy_path.read_bytes()
     except OSError as exc:
         raise ClientConfigError(f"cannot read the node policy {policy_path}: {exc.strerror or exc}") from None
-    except PolicyError as exc:
-        raise ClientConfigError(f"the node policy {policy_path}: {exc}") from None
     keys = PinnedGatewayKeys.load(_pinned_path(str(settings["gateway_keys"]), base, "gateway_keys"))
     keys.choose()  # fail now, not at the first request, when no pinned key is active
+    return _profile(
+        settings, keys, _policy(policy_toml, str(policy_path)), str(policy_path),
+        _load_currency_key(_pinned_path(str(settings["currency_key"]), base, "currency_key")),
+    )
+
+
+def _policy(document: bytes | str, origin: str) -> Policy:
+    try:
+        return load_policy(document)
+    except PolicyError as exc:
+        raise ClientConfigError(f"the node policy {origin}: {exc}") from None
+
+
+def _logged_profile(settings: config_module.RoleConfig, base: Path | None) -> _Profile:
+    """Gateway keys, currency key and node policy from the transparency log's verified statements
+    (docs/transparency.md): the pinned files are not read. Refusals are ``TransparencyError``s."""
+    from openpcc.transparency.stack import ClientTrust, TransparencyClient
+
+    values = dict(settings.values)
+    for key in ("trust_root", "log_state_file"):
+        if values[key]:
+            values[key] = str(_pinned_path(str(values[key]), base, key))
+    trust = ClientTrust.from_settings(values, settings.data_dir)
+    if trust is None:  # log_url is set: from_settings returns a trust or raises
+        raise ClientConfigError("the client profile's log settings are incomplete")
+    log_client = TransparencyClient(trust)
+    verified = log_client.verify(datetime.now(UTC))
+    image = verified.node_image
+    if image is None:  # verify() requires every kind by default
+        raise ClientConfigError("the log gave no node image")
+    keys = LoggedGatewayKeys(log_client, PinnedGatewayKeys.from_document(verified.gateway_keys_document()))
+    origin = f"log entry {verified.indexes['node-image']} ({image.artifact_id})"
+    profile = _profile(
+        settings, keys, _policy(image.attestation_policy, origin), origin, verified.currency_public_key()
+    )
+    report = verified.report()
+    # A development root is a setting the user chose; say so every time it is relied on.
+    (log.warning if "local development root" in report else log.info)("%s", report)
+    return dataclasses.replace(profile, transparency=report)
+
+
+def _profile(
+    settings: config_module.RoleConfig, keys: PinnedGatewayKeys | LoggedGatewayKeys, policy: Policy, origin: str,
+    currency_key: blindrsa.PublicKey,
+) -> _Profile:
     return _Profile(
         settings=settings,
         relay_url=str(settings["relay_url"]),
         keys=keys,
         policy=policy,
-        policy_origin=str(policy_path),
-        currency_key=_load_currency_key(_pinned_path(str(settings["currency_key"]), base, "currency_key")),
+        policy_origin=origin,
+        currency_key=currency_key,
         max_candidates=int(settings["max_candidates"]),
         freshness=str(settings["evidence_freshness"]),
         model=str(settings["model"]),
@@ -474,6 +552,12 @@ class AsyncClient:
     def profile_settings(self) -> config_module.RoleConfig:
         return self._profile.settings
 
+    @property
+    def transparency(self) -> str:
+        """Where the keys and node policy came from: the log (with the checkpoint, entries and the trust
+        root they verified under, a local development root named as such) or the pinned files."""
+        return self._profile.transparency
+
     # --- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
@@ -542,6 +626,8 @@ class AsyncClient:
             response = await session.post(
                 self._profile.relay_url, data=body, headers=headers, skip_auto_headers=("User-Agent",)
             )
+        except aiohttp.ClientConnectorError as exc:
+            raise RelayError(0, f"relay unreachable: {type(exc).__name__}", connected=False) from None
         except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             raise RelayError(0, f"relay unreachable: {type(exc).__name__}") from None
         if response.status != 200:
@@ -721,14 +807,13 @@ class AsyncClient:
             ],
             content=sealed.body,
         )
-        answered = False
         stream: _InnerStream | None = None
+        response: AsyncPrivateResponse | None = None
         try:
             stream = await self._exchange(outer, chunked=chunked)
             head, early = await _router_head(stream)
             if head.status != 200:
                 raise _router_error(head.status, await _rest_of_body(stream, head, early))
-            answered = True
             fields = _fields(head.headers)
             node = next((n for n in nodes if n.node_id == _header(fields, NODE_ID_HEADER)), None)
             if node is None:
@@ -736,13 +821,17 @@ class AsyncClient:
             response = AsyncPrivateResponse(self, stream, sealed, node, credit, _header(fields, "content-type"))
             await response._start(early)
             return response
-        except BaseException:
+        except BaseException as exc:
             if stream is not None:
                 stream.close()
-            if answered:
-                self._spawn("deposit of an unused credit", self.wallet.deposit_unused, credit)
-            else:
+            if response is not None:
+                response._abandon()
+            elif _surely_unspent(exc, sent=stream is not None):
                 self._spawn("giving a credit back", self.wallet.give_back, credit)
+            else:
+                # Its fate is unknown: the account takes it only if it is unspent, so a spent credit never
+                # comes back to fail the next request.
+                self._spawn("deposit of an unused credit", self.wallet.deposit_unused, credit)
             raise
 
     async def chat(
@@ -760,6 +849,17 @@ class AsyncClient:
             return AsyncChatStream(response)
         data = await response.aread()
         return _completion(response, data)
+
+
+def _surely_unspent(exc: BaseException, *, sent: bool) -> bool:
+    """Whether a request that failed left its credit unspent for certain: nothing reached the relay, the relay
+    or the gateway refused it (4xx), or the router refused it for another reason than the credit (it locks
+    the credit only once it has picked a node, and releases it when the node refuses or fails first)."""
+    if isinstance(exc, RelayError):
+        return not exc.connected or 400 <= exc.status < 500
+    if isinstance(exc, RouterError):
+        return "credit" not in exc.message.lower()
+    return not sent and isinstance(exc, ClientError)
 
 
 async def _problem_title(response: aiohttp.ClientResponse) -> str:
@@ -858,6 +958,7 @@ class AsyncPrivateResponse:
         self.refund: int | None = None  # the refund's value once the answer ended (0: none)
         self._ready: list[bytes] = []
         self._saw_end = False  # the router's message ended; the OHTTP stream is still read to its end
+        self._router_says = ""  # the router's X-Openpcc-Error trailer: the credit was not settled
         self._done = False
         self._token = sealed.token_stream_opener(node.node_id) if media_type == compute.CHUNKED_RESPONSE else None
         self._whole = None if self._token is not None else sealed.response_opener(node.node_id, media_type)
@@ -895,6 +996,8 @@ class AsyncPrivateResponse:
                     self._end()
         except ComputeError as exc:
             self._abandon()
+            if self._router_says:
+                raise ResponseStreamError(f"the answer broke off; the router says: {self._router_says}") from None
             raise ResponseStreamError(f"the node's answer does not decrypt: {type(exc).__name__}") from None
 
     def _feed(self, data: bytes) -> None:
@@ -928,8 +1031,14 @@ class AsyncPrivateResponse:
         self._saw_end = True
         if self.refund is None:
             self.refund = 0
+        if self._router_says:
+            # The router could not settle the credit (docs/router.md): it may be unspent, so it goes back
+            # to the account, which takes it only if it is.
+            log.info("the router did not settle the credit; it goes back to the wallet's account")
+            self._client._spawn("deposit of an unsettled credit", self._client.wallet.deposit_unused, self._credit)
 
     def _refund_from(self, trailers: list[tuple[str, str]]) -> None:
+        self._router_says = _header(trailers, ERROR_TRAILER)[:160]
         text = _header(trailers, REFUND_TRAILER)
         if not text:
             return
@@ -947,7 +1056,8 @@ class AsyncPrivateResponse:
         if not self._done:
             self._done = True
             self._stream.close()
-            self._client._spawn("deposit of an unused credit", self._client.wallet.deposit_unused, self._credit)
+            if not self._saw_end:  # after the router's end the credit is settled (or handled in _end)
+                self._client._spawn("deposit of an unused credit", self._client.wallet.deposit_unused, self._credit)
 
     async def _next_piece(self) -> bytes | None:
         while not self._ready:
@@ -1172,6 +1282,11 @@ class Client:
     @property
     def wallet(self) -> Wallet:
         return self._async.wallet
+
+    @property
+    def transparency(self) -> str:
+        """See :attr:`AsyncClient.transparency`."""
+        return self._async.transparency
 
     def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
         if self._closed:
