@@ -39,7 +39,7 @@ node-openai: venv ## install the npm package openai into .venv/node (for tests/o
 build-dev: venv ## build the Rust extension (release profile) into .venv
 	VIRTUAL_ENV=$(ABS_VENV) $(VENV)/bin/maturin develop --release $(CARGO_LOCK) -q
 
-demo: build-dev model ## run the end-to-end demo on embedded defaults
+demo: build-dev model ## start a local stack, stream one private answer from the embedded model, show each hop
 	$(PY) -m openpcc demo
 
 system-deps: system-deps-postgres ## install swtpm (node-identity tests) and PostgreSQL (store tests) when root (apt-get)

@@ -33,7 +33,7 @@ class UnreadableInput(Exception):
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from openpcc.demo import main as demo_main
+    from openpcc.services.demo import main as demo_main
 
     return demo_main(args)
 
@@ -489,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
             "counted and the HTTP heads that arrived there (never bodies), and stop every role."
         ),
     )
-    from openpcc.demo import add_arguments as add_demo_arguments
+    from openpcc.services.demo import add_arguments as add_demo_arguments
 
     add_demo_arguments(demo)
     demo.set_defaults(run=_run_demo)

@@ -12,7 +12,9 @@ What one request does (spec §5, §9.3, §10):
 
 1. **Keys and policy come from the profile only**: the gateway key is chosen among the pinned key configs
    by their rotation periods (spec §2.3); the node policy is the pinned TOML. Nothing the network says
-   changes either.
+   changes either. With ``log_url`` set, they come instead from the transparency log's signed, witnessed
+   statements, verified under the profile's ``trust_root`` and ``identity_policy`` (docs/transparency.md;
+   ``client.transparency`` says which, and names a local development root as such).
 2. **Manifests** (``POST http://confsec-router.invalid/compute-manifests`` through relay → gateway →
    router, paid with a free attestation credit): with ``evidence_freshness = "client"`` the request carries
    a fresh 32-byte ``client_nonce`` and each node's evidence must be quoted over it; with ``"router"`` the
@@ -56,7 +58,7 @@ import aiohttp
 
 from openpcc import bhttp, blindrsa, compute, ohttp
 from openpcc import config as config_module
-from openpcc.attestation import Policy, load_policy, verify_evidence
+from openpcc.attestation import EvidenceList, EvidenceType, Policy, load_policy, verify_evidence
 from openpcc.credits import Credit, public_key_from_jwk
 from openpcc.exceptions import (
     BHTTPError,
@@ -96,6 +98,9 @@ CHAT_PATH = "/v1/chat/completions"
 NODE_ID_HEADER = "x-node-id"
 REFUND_TRAILER = "x-refund"
 CLIENT_NONCE_LEN = 32
+#: Node tags asked for when the application names none (the reference's default); ``model=<name>`` is added.
+DEFAULT_TAGS = ("llm",)
+TAGS_HEADERS = ("x-confsec-node-tags", "x-confident-security-node-tags")
 #: Verified candidates are kept at most this long, whatever the policy allows.
 MAX_CANDIDATE_CACHE = timedelta(minutes=5)
 #: Seconds ``close()`` waits for refunds and deposits still under way.
@@ -154,18 +159,45 @@ class PinnedGatewayKeys:
         raise GatewayKeyError(f"the active rotation period names key {period.key_id}, which is not pinned")
 
 
+class LoggedGatewayKeys:
+    """Gateway keys from the transparency log. The operator publishes the next key before it is active, so
+    the keys loaded at start serve until the last published period ends; when none is active any more,
+    ``choose`` reads the log again (the same checks as at start) and takes the newest statement's keys."""
+
+    def __init__(self, log_client: Any, keys: PinnedGatewayKeys) -> None:
+        self._log_client, self._keys = log_client, keys
+        self._lock = threading.Lock()
+
+    @property
+    def configs(self) -> tuple[ohttp.KeyConfig, ...]:
+        return self._keys.configs
+
+    @property
+    def periods(self) -> tuple[KeyRotationPeriod, ...]:
+        return self._keys.periods
+
+    def choose(self, at: datetime | None = None) -> ohttp.KeyConfig:
+        at = at or datetime.now(UTC)
+        try:
+            return self._keys.choose(at)
+        except GatewayKeyError:
+            with self._lock:
+                verified = self._log_client.verify(at, require=("gateway-keys",))
+                self._keys = PinnedGatewayKeys.from_document(verified.gateway_keys_document())
+            return self._keys.choose(at)
+
+
 def _rfc3339_periods(periods: Any) -> Any:
     """Accepts the gateway's own form too (Unix seconds), turned into the reference's RFC 3339 strings."""
     if not isinstance(periods, list):
         return periods
     out = []
     for item in periods:
-        if isinstance(item, dict):
+        if isinstance(item, dict) and type(item.get("active_from")) is int and type(item.get("active_until")) is int:
             item = {
-                k: format_rfc3339nano(datetime.fromtimestamp(v, UTC))
-                if k in ("active_from", "active_until") and type(v) is int
-                else v
-                for k, v in item.items()
+                "active_from": format_rfc3339nano(datetime.fromtimestamp(item["active_from"], UTC)),
+                "active_until": format_rfc3339nano(datetime.fromtimestamp(item["active_until"], UTC)),
+                "key_id": item.get("key_id"),
             }
         out.append(item)
     return out
@@ -190,7 +222,7 @@ class VerificationSummary:
     policy_origin: str  # the pinned policy file
     checks: tuple[CheckResult, ...]
     freshness: str  # "client": quoted over our nonce; "router": standing evidence, age-bounded
-    nonce: str | None  # hex of the client nonce the quote covers (freshness "client")
+    nonce: str | None  # hex of the nonce the quote was verified against: the client's, or the router's it named
     dev_trust: tuple[str, ...]  # development trust settings in force (software TPM, no TEE, ...)
     verified_at: datetime
 
@@ -210,11 +242,12 @@ class VerificationSummary:
 
     def render(self) -> str:
         """A human-readable report (what ``openpcc chat --show-verification`` prints)."""
-        proof = (
-            f"evidence quoted over this client's nonce {self.nonce}"
-            if self.freshness == "client"
-            else "standing evidence admitted by the router (age bounded by its signed collection time)"
-        )
+        if self.freshness == "client":
+            proof = f"evidence quoted over this client's nonce {self.nonce}"
+        elif self.nonce:
+            proof = f"evidence quoted over the router's nonce {self.nonce} (age bounded by its signed collection time)"
+        else:
+            proof = "evidence the router admitted, quoted over no nonce the client knows"
         lines = [
             f"node {self.node_id}: {'VERIFIED' if self.valid else 'NOT VERIFIED'}",
             f"  policy: {self.policy_name} ({self.policy_origin})",
@@ -223,6 +256,37 @@ class VerificationSummary:
         ]
         lines += [f"  [{'pass' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks]
         return "\n".join(lines)
+
+
+#: The checks only a nonce the client knows can pass: what the router-admitted evidence cannot show us.
+_NONCE_BOUND_CHECKS = frozenset({"tpm.quote.nonce", "evidence.age"})
+
+
+def _judge_standing(evidence: bytes, policy: Policy) -> tuple[Policy, Any, bytes | None]:
+    """Evidence the client asked no nonce for (``evidence_freshness = "router"``): ``(policy applied, verdict,
+    the nonce the quote was checked against)``.
+
+    * The router names the nonce it had the node quote over (an ``OPENPCC_ROUTER_NONCE`` piece): everything
+      is verified under the full policy with that nonce, the age through the collection time it signs.
+    * A node's standing evidence is quoted over an empty nonce: verified with ``require_nonce`` off, the age
+      still bounded by the signed collection time.
+    * Evidence over a nonce nobody names can show neither: the nonce and age checks are left to the router
+      (the summary's trust settings say so) and every other check still runs."""
+    named = _router_nonce(evidence)
+    if named is not None:
+        return policy, verify_evidence(evidence, policy, nonce=named), named
+    relaxed = dataclasses.replace(policy, require_nonce=False)
+    verdict = verify_evidence(evidence, relaxed, nonce=b"")
+    failed = {c.name for c in verdict.checks if not c.ok}
+    if verdict.valid or not failed <= _NONCE_BOUND_CHECKS:
+        return relaxed, verdict, b""
+    trusting = dataclasses.replace(relaxed, max_evidence_age=None)
+    return trusting, verify_evidence(evidence, trusting, nonce=None), None
+
+
+def _router_nonce(evidence: bytes) -> bytes | None:
+    piece = EvidenceList.decode(evidence).first(EvidenceType.OPENPCC_ROUTER_NONCE)
+    return bytes(piece.data) if piece is not None and 16 <= len(piece.data) <= 64 else None
 
 
 def _dev_trust(policy: Policy, claims: Mapping[str, Any]) -> tuple[str, ...]:
@@ -235,6 +299,8 @@ def _dev_trust(policy: Policy, claims: Mapping[str, Any]) -> tuple[str, ...]:
         found.append("require_tee = false (no TEE report required)")
     if not policy.require_nonce:
         found.append("require_nonce = false")
+    if policy.max_evidence_age is None:
+        found.append("no evidence age limit (freshness rests on the router's admission)")
     if policy.accept_reference_binding:
         found.append("accept_reference_binding")
     if claims.get("software_request_key"):
@@ -256,7 +322,7 @@ class VerifiedNode:
 class _Profile:
     settings: config_module.RoleConfig
     relay_url: str
-    keys: PinnedGatewayKeys
+    keys: PinnedGatewayKeys | LoggedGatewayKeys
     policy: Policy
     policy_origin: str
     currency_key: blindrsa.PublicKey
@@ -264,6 +330,7 @@ class _Profile:
     freshness: str
     model: str
     timeout: float
+    transparency: str = "off: gateway keys, node policy and currency key from the pinned files"
 
 
 def _load_config(source: Any, overrides: Mapping[str, Any]) -> tuple[config_module.Config, Path | None]:
@@ -304,22 +371,67 @@ def _load_currency_key(path: Path) -> blindrsa.PublicKey:
 def _load_profile(source: Any, overrides: Mapping[str, Any]) -> _Profile:
     loaded, base = _load_config(source, overrides)
     settings = loaded.client()
+    if settings["log_url"]:
+        return _logged_profile(settings, base)
     policy_path = _pinned_path(str(settings["node_policy"]), base, "node_policy")
     try:
-        policy = load_policy(policy_path.read_bytes())
+        policy_toml = policy_path.read_bytes()
     except OSError as exc:
         raise ClientConfigError(f"cannot read the node policy {policy_path}: {exc.strerror or exc}") from None
-    except PolicyError as exc:
-        raise ClientConfigError(f"the node policy {policy_path}: {exc}") from None
     keys = PinnedGatewayKeys.load(_pinned_path(str(settings["gateway_keys"]), base, "gateway_keys"))
     keys.choose()  # fail now, not at the first request, when no pinned key is active
+    return _profile(
+        settings, keys, _policy(policy_toml, str(policy_path)), str(policy_path),
+        _load_currency_key(_pinned_path(str(settings["currency_key"]), base, "currency_key")),
+    )
+
+
+def _policy(document: bytes | str, origin: str) -> Policy:
+    try:
+        return load_policy(document)
+    except PolicyError as exc:
+        raise ClientConfigError(f"the node policy {origin}: {exc}") from None
+
+
+def _logged_profile(settings: config_module.RoleConfig, base: Path | None) -> _Profile:
+    """Gateway keys, currency key and node policy from the transparency log's verified statements
+    (docs/transparency.md): the pinned files are not read. Refusals are ``TransparencyError``s."""
+    from openpcc.transparency.stack import ClientTrust, TransparencyClient
+
+    values = dict(settings.values)
+    for key in ("trust_root", "log_state_file"):
+        if values[key]:
+            values[key] = str(_pinned_path(str(values[key]), base, key))
+    trust = ClientTrust.from_settings(values, settings.data_dir)
+    if trust is None:  # log_url is set: from_settings returns a trust or raises
+        raise ClientConfigError("the client profile's log settings are incomplete")
+    log_client = TransparencyClient(trust)
+    verified = log_client.verify(datetime.now(UTC))
+    image = verified.node_image
+    if image is None:  # verify() requires every kind by default
+        raise ClientConfigError("the log gave no node image")
+    keys = LoggedGatewayKeys(log_client, PinnedGatewayKeys.from_document(verified.gateway_keys_document()))
+    origin = f"log entry {verified.indexes['node-image']} ({image.artifact_id})"
+    profile = _profile(
+        settings, keys, _policy(image.attestation_policy, origin), origin, verified.currency_public_key()
+    )
+    report = verified.report()
+    # A development root is a setting the user chose; say so every time it is relied on.
+    (log.warning if "local development root" in report else log.info)("%s", report)
+    return dataclasses.replace(profile, transparency=report)
+
+
+def _profile(
+    settings: config_module.RoleConfig, keys: PinnedGatewayKeys | LoggedGatewayKeys, policy: Policy, origin: str,
+    currency_key: blindrsa.PublicKey,
+) -> _Profile:
     return _Profile(
         settings=settings,
         relay_url=str(settings["relay_url"]),
         keys=keys,
         policy=policy,
-        policy_origin=str(policy_path),
-        currency_key=_load_currency_key(_pinned_path(str(settings["currency_key"]), base, "currency_key")),
+        policy_origin=origin,
+        currency_key=currency_key,
         max_candidates=int(settings["max_candidates"]),
         freshness=str(settings["evidence_freshness"]),
         model=str(settings["model"]),
@@ -395,7 +507,7 @@ def _router_error(status: int, body: bytes) -> RouterError:
     message = ""
     try:
         message = str(compute.decode_message("csprotos.Error", body).get("Message", ""))
-    except MalformedInputError:
+    except (MalformedInputError, ComputeError):
         pass
     if not message:
         try:
@@ -437,6 +549,12 @@ class AsyncClient:
     @property
     def profile_settings(self) -> config_module.RoleConfig:
         return self._profile.settings
+
+    @property
+    def transparency(self) -> str:
+        """Where the keys and node policy came from: the log (with the checkpoint, entries and the trust
+        root they verified under, a local development root named as such) or the pinned files."""
+        return self._profile.transparency
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -523,11 +641,13 @@ class AsyncClient:
 
     # --- nodes -----------------------------------------------------------------------
 
-    async def candidates(self, model: str, *, refresh: bool = False) -> list[VerifiedNode]:
-        """Verified nodes serving ``model`` (cached for the evidence lifetime); raises
+    async def candidates(
+        self, model: str, *, tags: tuple[str, ...] = DEFAULT_TAGS, refresh: bool = False
+    ) -> list[VerifiedNode]:
+        """Verified nodes carrying ``tags`` and serving ``model`` (cached for the evidence lifetime); raises
         :class:`NoVerifiedNodeError` / :class:`PolicyRejectedError` when there are none."""
         self._check_open()
-        tags = ("llm", f"model={model}")
+        tags = _node_tags(tags, model)
         lock = self._fetching.setdefault(tags, asyncio.Lock())
         async with lock:
             cached = self._candidates.get(tags)
@@ -540,8 +660,8 @@ class AsyncClient:
         secrets.SystemRandom().shuffle(nodes)
         return nodes[: self._profile.max_candidates]
 
-    def _forget(self, model: str) -> None:
-        self._candidates.pop(("llm", f"model={model}"), None)
+    def _forget(self, tags: tuple[str, ...], model: str) -> None:
+        self._candidates.pop(_node_tags(tags, model), None)
 
     def _lifetime(self) -> float:
         age = self._profile.policy.max_evidence_age or timedelta(minutes=1)
@@ -567,7 +687,7 @@ class AsyncClient:
             raise _router_error(answer.status, answer.content)
         try:
             items = compute.decode_message("csprotos.ComputeManifestList", answer.content).get("items", [])
-        except MalformedInputError:
+        except (MalformedInputError, ComputeError):
             raise RouterError(200, "the manifest list does not decode") from None
         if not items:
             raise NoVerifiedNodeError(f"the router lists no node for {', '.join(tags)}")
@@ -590,7 +710,7 @@ class AsyncClient:
         """The node's evidence under the pinned policy; its failed check names when it does not pass."""
         try:
             evidence = compute.encode_message("csprotos.SignedEvidenceList", evidence_json)
-        except MalformedInputError:
+        except (MalformedInputError, ComputeError):
             return ["evidence.decode"]
         cache_key = hashlib.sha256(node_id.encode() + b"\0" + (nonce or b"") + b"\0" + evidence).digest()
         cached = self._verdicts.get(cache_key)
@@ -605,14 +725,12 @@ class AsyncClient:
         return [c.name for c in summary.failures] or ["evidence.rek_public_key"]
 
     def _judge(self, node_id: str, evidence: bytes, nonce: bytes | None) -> tuple[VerificationSummary, bytes | None]:
-        policy = self._profile.policy
-        if nonce is None:
-            # Standing evidence is quoted over an empty nonce; its age is bounded by the signed collection time.
-            policy, quoted_over = dataclasses.replace(policy, require_nonce=False), b""
-        else:
-            quoted_over = nonce
+        policy, proof = self._profile.policy, nonce
         try:
-            verdict = verify_evidence(evidence, policy, nonce=quoted_over)
+            if nonce is None:
+                policy, verdict, proof = _judge_standing(evidence, policy)
+            else:
+                verdict = verify_evidence(evidence, policy, nonce=nonce)
         except EvidenceFormatError:
             checks: tuple[CheckResult, ...] = (CheckResult("evidence.decode", False, "not a SignedEvidenceList"),)
             claims: Mapping[str, Any] = {}
@@ -626,7 +744,7 @@ class AsyncClient:
             policy_origin=self._profile.policy_origin,
             checks=checks,
             freshness="client" if nonce is not None else "router",
-            nonce=nonce.hex() if nonce is not None else None,
+            nonce=proof.hex() if proof else None,
             dev_trust=_dev_trust(policy, claims),
             verified_at=datetime.now(UTC),
         )
@@ -661,12 +779,13 @@ class AsyncClient:
                 f"this wallet holds credits of {self.wallet.value.amount}; credit_amount must be that or None"
             )
         inner = _inner_request(method, path, headers or {}, bytes(body))
+        tags = _tags_header(headers or {})
         for attempt in range(2):
-            nodes = await self.candidates(model, refresh=attempt > 0)
+            nodes = await self.candidates(model, tags=tags, refresh=attempt > 0)
             try:
                 return await self._send(nodes, inner, stream)
             except CandidatesUnavailableError:
-                self._forget(model)
+                self._forget(tags, model)
                 if attempt:
                     raise
         raise AssertionError("unreachable")
@@ -755,6 +874,21 @@ async def _rest_of_body(stream: _InnerStream, head: bhttp.Response, early: list[
     while len(body) < limit and (more := await stream.pull()) is not None:
         body += b"".join(e.data for e in more if isinstance(e, bhttp.BodyChunk))
     return body[:limit]
+
+
+def _node_tags(tags: tuple[str, ...], model: str) -> tuple[str, ...]:
+    return tuple(sorted({*tags, f"model={model}"}))
+
+
+def _tags_header(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The node tags an application asked for in ``X-Confsec-Node-Tags`` (or its deprecated alias), spec
+    §1.4: comma-separated, trimmed, empties dropped; without the header, ``llm``. The header stays on the
+    inner request, inside the encryption."""
+    for name in TAGS_HEADERS:
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+        if value is not None:
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+    return DEFAULT_TAGS
 
 
 def _inner_request(method: str, path: str, headers: Mapping[str, str], body: bytes) -> bhttp.Request:
@@ -1121,14 +1255,21 @@ class Client:
     def wallet(self) -> Wallet:
         return self._async.wallet
 
+    @property
+    def transparency(self) -> str:
+        """See :attr:`AsyncClient.transparency`."""
+        return self._async.transparency
+
     def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
         if self._closed:
             coro.close()
             raise ClientUsageError("the client is closed")
         return self._loop.run(coro)
 
-    def candidates(self, model: str, *, refresh: bool = False) -> list[VerifiedNode]:
-        return self._run(self._async.candidates(model, refresh=refresh))
+    def candidates(
+        self, model: str, *, tags: tuple[str, ...] = DEFAULT_TAGS, refresh: bool = False
+    ) -> list[VerifiedNode]:
+        return self._run(self._async.candidates(model, tags=tags, refresh=refresh))
 
     def request(
         self,

@@ -230,6 +230,12 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
             "the gateway's OHTTP key configurations (`application/ohttp-keys` bytes) the remote configuration "
             "carries; empty: none",
         ),
+        Setting(
+            "ohttp_key_configs_bundle_file", str, "",
+            "the signed, logged statement of the gateway's keys (a Sigstore bundle written by `openpcc transparency "
+            "publish-stack`), served instead of `ohttp_key_configs_file` as the reference does; re-read when it "
+            "changes; empty: none",
+        ),
     ),
     "relay": _EDGE_SETTINGS + (
         Setting("gateway_url", str, "http://127.0.0.1:3200/", "where encapsulated requests are forwarded", _http_url),
@@ -288,7 +294,12 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
             "comma-separated networks (CIDR) node URLs must resolve into (the router connects to them); "
             "`*`: any address (DANGER: the router then fetches whatever URL an unauthenticated event names)",
         ),
-        Setting("reattest_secs", float, 600.0, "seconds between fresh evidence requests to each admitted node", _positive),
+        Setting(
+            "reattest_secs", float, 120.0,
+            "seconds between fresh evidence requests to each admitted node (keep it well under the clients' "
+            "`max_evidence_age`: manifests carry the last of these)",
+            _positive,
+        ),
         Setting("health_interval_secs", float, 5.0, "seconds between health checks of each node (spec §9.2)", _positive),
         Setting("health_timeout_secs", float, 5.0, "seconds one health check may take", _positive),
         Setting("health_retries", int, 3, "attempts of one health check before it counts as failed", _positive),

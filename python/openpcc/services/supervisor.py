@@ -229,10 +229,16 @@ def _toml_value(value: Any) -> str:
     raise SupervisorError(f"cannot write {type(value).__name__} to TOML")
 
 
-def to_toml(tables: Mapping[str, Mapping[str, Any]], header: str = "") -> str:
-    """The tables as TOML; a value that is itself a mapping becomes a ``[role.name]`` subtable."""
+def to_toml(tables: Mapping[str, Any], header: str = "") -> str:
+    """The tables as TOML: plain values first (``home = ...``), then a table per mapping; a mapping inside
+    a table becomes a ``[role.name]`` subtable."""
     lines = [header.rstrip("\n"), ""] if header else []
+    top = {k: v for k, v in tables.items() if not isinstance(v, Mapping)}
+    if top:
+        lines += [f"{key} = {_toml_value(value)}" for key, value in top.items()] + [""]
     for table, values in tables.items():
+        if not isinstance(values, Mapping):
+            continue
         flat = {k: v for k, v in values.items() if not isinstance(v, Mapping)}
         nested = {k: v for k, v in values.items() if isinstance(v, Mapping)}
         if flat or not nested:
@@ -298,14 +304,20 @@ def stack_tables(
     nodes = {name: {"port": layout.ports[f"node-{name}"], **node_common} for name in layout.node_names}
     witnesses = [url(label) for label in layout.ports if label.startswith("witness-")]
     return {
+        "home": str(paths.home),
         "noncelock": {"port": layout.ports["noncelock"]},
         "bank": {"port": layout.ports["bank"], **spending},
         "auth": {
             "port": layout.ports["auth"], **spending,
             "relay_urls": url("relay"),
             "ohttp_key_configs_file": str(paths.ohttp_key_configs),
+            "ohttp_key_configs_bundle_file": str(paths.statements / "gateway-keys.sigstore.json"),
         },
-        "router": {"port": layout.ports["router"]},
+        "router": {
+            "port": layout.ports["router"], **spending,
+            "policy": str(paths.node_policy),
+            "health_interval_secs": 1.0,  # graded routable ~3 s after admission (reference: 2 s)
+        },
         "gateway": {
             "port": layout.ports["gateway"], "keys_dir": str(paths.gateway_keys_dir),
             "bank_url": url("bank"), "router_url": url("router"),
@@ -315,6 +327,7 @@ def stack_tables(
         "witness": {"port": layout.ports["witness-1"], "log_keys": log_key},
         "node": nodes,
         "client": {
+            "data_dir": str(paths.client_dir),
             "relay_url": url("relay"),
             "auth_url": url("auth"),
             "bank_url": url("bank"),
@@ -587,6 +600,17 @@ def health(url: str, timeout: float = 2.0) -> tuple[bool, str]:
         return False, type(exc).__name__
 
 
+def _require_embedded_model() -> None:
+    from openpcc.services.engines.llama import INSTALL_HINT, missing_prerequisite
+
+    absent = missing_prerequisite()
+    if absent is not None:
+        raise SupervisorError(
+            f"the embedded model is not installed ({absent}): {INSTALL_HINT}, or start the nodes on the echo "
+            "engine (--engine echo)"
+        )
+
+
 def _model_file(engine: str) -> Path | None:
     """The embedded model's GGUF (its SHA-256 goes into the node image statement), when that engine runs."""
     if engine != "llama":
@@ -640,6 +664,8 @@ class Stack:
         self.config_path = self.paths.config
         self.first_run = not self.config_path.exists()
         if self.first_run:
+            if engine == "llama":
+                _require_embedded_model()
             software = not swtpm_available()
             if software and not allow_software_request_key:
                 raise SupervisorError("swtpm is not installed (scripts/install-swtpm.sh installs it)")
@@ -656,6 +682,8 @@ class Stack:
                     f"{self.config_path} describes ports from {min(layout.ports.values())}, not --base-port "
                     f"{base_port}; use another home (--home / OPENPCC_HOME) or delete the file"
                 )
+        if layout.engine == "llama" and not self.first_run:
+            _require_embedded_model()
         self.layout = layout
         self.router_missing = not _router_available()
         width = max(len(label) for label in layout.ports)
@@ -671,6 +699,7 @@ class Stack:
         self._monitor: threading.Thread | None = None
         self.started_in: float | None = None
         self.published: dict[str, int] = {}
+        self.phases: dict[str, float] = {}  # seconds each start phase took
 
     # --- layout -----------------------------------------------------------------------
 
@@ -723,14 +752,27 @@ class Stack:
         begun = time.monotonic()
         check_ports_free({c.spec.label: c.spec.port for c in self._children.values()})
         refresh_gateway_keys(self.paths)
+        mark = time.monotonic()
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            self.phases[name] = now - mark
+            mark = now
+
         try:
-            for tier in START_TIERS:
+            for index, tier in enumerate(START_TIERS):
                 group = [c for c in self._children.values() if c.spec.role in tier]
                 for child in group:
                     child.launch()
                 self._wait_healthy(group, begun + timeout)
-                if tier == START_TIERS[0]:
+                phase("+".join(sorted(tier)) if index < 2 else "nodes (swtpm, engine)")
+                if index == 0:
                     self.publish()
+                    phase("statements signed and logged")
+            if not self.router_missing:
+                self._wait_routable(begun + timeout)
+                phase("nodes admitted and graded by the router")
         except BaseException:
             self.stop()
             raise
@@ -742,6 +784,7 @@ class Stack:
         waiting = {c.spec.label: c for c in group}
         why: dict[str, str] = {}
         while waiting:
+            self._check_interrupted()
             for label, child in list(waiting.items()):
                 if not child.running():
                     code = child.proc.returncode if child.proc is not None else None
@@ -757,6 +800,38 @@ class Stack:
                 detail = "; ".join(f"{label}: {why.get(label) or 'no answer'}" for label in waiting)
                 raise RoleStartError(f"not healthy in time: {detail}")
             time.sleep(0.1)
+
+    def interrupt(self) -> None:
+        """Makes a :meth:`start` under way give up (signal handlers call it); :meth:`stop` still stops."""
+        self._stopping.set()
+
+    def _check_interrupted(self) -> None:
+        if self._stopping.is_set():
+            raise SupervisorError("interrupted while starting")
+
+    def routable_nodes(self) -> int:
+        """How many nodes the router would route to now (its ``openpcc_router_routable_nodes`` gauge)."""
+        try:
+            with urllib.request.urlopen(self.url("router") + "/metrics", timeout=2) as resp:
+                text = resp.read().decode()
+        except (urllib.error.URLError, OSError):
+            return 0
+        for line in text.splitlines():
+            if line.startswith("openpcc_router_routable_nodes "):
+                return int(float(line.split()[1]))
+        return 0
+
+    def _wait_routable(self, deadline: float) -> None:
+        """Waits until the router admitted (attested) and graded every node."""
+        wanted = len(self.layout.node_names)
+        while self.routable_nodes() < wanted:
+            self._check_interrupted()
+            if time.monotonic() > deadline:
+                raise RoleStartError(
+                    f"the router routes to {self.routable_nodes()} of {wanted} nodes; its log:\n"
+                    + self._children["router"].last_lines()
+                )
+            time.sleep(0.2)
 
     def wait_healthy(self, role: str, name: str | None = None, timeout: float = 60.0) -> None:
         """Waits until the role's current process answers ``/healthz`` with 200."""
@@ -894,6 +969,7 @@ class Stack:
             lines += ["", "Chat:  openpcc chat \"Hello\"      (or: openpcc.Client() in Python)"]
         if self.started_in is not None:
             lines.append(f"Ready in {self.started_in:.1f}s." + (" Ctrl-C stops every role." if how_to_chat else ""))
+            lines.append("  (" + ", ".join(f"{name} {took:.1f}s" for name, took in self.phases.items()) + ")")
         return "\n".join(lines)
 
 
@@ -911,19 +987,23 @@ def main_up(
 ) -> int:
     """``openpcc up``: start the stack, print the summary, run until SIGINT/SIGTERM, stop it."""
     stop = threading.Event()
+    stacks: list[Stack] = []
 
     def on_signal(_signum: int, _frame: object) -> None:
         stop.set()
+        for stack in stacks:
+            stack.interrupt()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         stack = Stack(home or config.default_home(), base_port=base_port, nodes=nodes, engine=engine, log_stream=stream)
+        stacks.append(stack)
         if stack.first_run:
             print(f"openpcc up: first run, wrote {stack.config_path} and keys under {stack.paths.home}", file=stream)
-        stack.start()
         try:
+            stack.start()
             print(stack.summary(), file=stream, flush=True)
-            while not stop.wait(0.5):
+            while not stop.wait(0.5):  # a bounded wait keeps the main thread responsive to signals
                 pass
             print("openpcc up: stopping every role", file=stream, flush=True)
         finally:

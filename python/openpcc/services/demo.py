@@ -24,7 +24,11 @@ from typing import IO, Any
 from openpcc.exceptions import OpenPCCError, PortInUseError
 
 DEFAULT_PROMPT = "In one sentence, why does a relay that cannot read my request help my privacy?"
-VALUE_SHOWN = 24  # longer header values are shown as their length only
+VALUE_SHOWN = 64  # longer header values are shown as their length only
+#: Headers whose values are credentials or key material: always shown as their length only.
+CREDENTIAL_HEADERS = frozenset({
+    "x-credit", "x-refund", "x-encapsulated-key", "x-routing-info", "authorization", "cf-authorization",
+})
 
 
 def _free_layout() -> int | None:
@@ -39,7 +43,7 @@ def _free_layout() -> int | None:
     except PortInUseError:
         pass
     for _ in range(50):
-        base = random.randrange(20000, 60000)
+        base = random.randrange(20000, 32000)  # below the ephemeral range, where outgoing connections bind
         try:
             check_ports_free(role_ports(base, PORT_OFFSETS["node"] + MAX_NODES - 10))
             return base
@@ -100,22 +104,36 @@ def _n(value: float | None) -> str:
 def _fields(fields: list[tuple[str, str]]) -> str:
     shown = []
     for name, value in fields:
-        text = value if len(value) <= VALUE_SHOWN else f"<{len(value)} bytes>"
+        secret = name.lower() in CREDENTIAL_HEADERS
+        text = value if len(value) <= VALUE_SHOWN and not secret else f"<{len(value)} bytes>"
         shown.append(f"{name}: {text}")
     return ", ".join(shown)
 
 
-def _print_hops(stack: Any, taps: Any, out: IO[str]) -> None:
+ROUTINE_PATHS = ("/_health", "/healthz", "/metrics")
+
+
+def _marks(taps: Any) -> dict[str, tuple[int, int, int]]:
+    """Each tap's exchanges and bytes so far (the table shows only what came after)."""
+    return {hop: (len(tap.exchanges), tap.bytes_up, tap.bytes_down) for hop, tap in taps.taps.items()}
+
+
+def _print_hops(stack: Any, taps: Any, since: Mapping[str, tuple[int, int, int]], out: IO[str]) -> None:
     receivers = {"client → relay": "relay", "relay → gateway": "gateway", "gateway → router": "router"}
-    out.write("\nWhat each hop saw (bodies are never recorded; the prompt and the answer exist only in the\n"
-              "client and in the node that answered):\n")
+    out.write("\nWhat each hop saw during the chat (health checks left out; bodies are never recorded: the\n"
+              "prompt and the answer exist in plaintext only in the client and in the node that answered):\n")
     for hop, tap in taps.taps.items():
         receiver = receivers.get(hop) or hop.split("→ ")[1]
         if receiver == "router" and stack.router_missing:
             continue
-        out.write(f"\n{hop}: tap {tap.bytes_up:,} bytes up / {tap.bytes_down:,} down; "
-                  f"{receiver} counted {_role_bytes(stack, receiver)}\n")
-        for exchange in tap.exchanges:
+        first, up, down = since.get(hop, (0, 0, 0))
+        out.write(f"\n{hop}: {tap.bytes_up - up:,} bytes up / {tap.bytes_down - down:,} down during the chat; "
+                  f"{receiver} counted {_role_bytes(stack, receiver)} since it started\n")
+        shown = [
+            e for e in tap.exchanges[first:]
+            if e.request.start_line.split(" ")[1:2] and e.request.start_line.split(" ")[1] not in ROUTINE_PATHS
+        ]
+        for exchange in shown:
             out.write(f"  > {exchange.request.start_line}  [{_fields(exchange.request.headers)}]\n")
             if exchange.response is not None:
                 response = exchange.response
@@ -126,32 +144,69 @@ def _print_hops(stack: Any, taps: Any, out: IO[str]) -> None:
 def _chat(stack: Any, prompt: str, max_tokens: int, out: IO[str]) -> None:
     from openpcc.client import ChatStream, Client
 
-    out.write(f"\nprompt > {prompt}\nanswer > ")
+    out.write(f"\nprompt > {prompt}\n")
     out.flush()
     started = time.monotonic()
     first: float | None = None
     with Client(stack.config_path) as client:
         answer = client.chat([{"role": "user", "content": prompt}], stream=True, max_tokens=max_tokens)
-        assert isinstance(answer, ChatStream)  # stream=True
+        if not isinstance(answer, ChatStream):  # stream=True always streams
+            raise TypeError("expected a streamed answer")
+        answering = time.monotonic()
+        out.write("answer > ")
         with answer:
             for text in answer:
                 first = first or time.monotonic()
                 out.write(text)
                 out.flush()
+        done = time.monotonic()
         out.write("\n")
-        if first is not None:
-            out.write(f"(first token after {first - started:.2f}s, whole answer {time.monotonic() - started:.2f}s)\n")
-        out.write(answer.verification.render() + "\n")
+        out.write(
+            f"(the node began answering {answering - started:.2f}s after the call: credits withdrawn, nodes "
+            f"verified, request sealed; first token {((first or done) - answering):.2f}s later, "
+            f"last {done - answering:.2f}s later)\n"
+        )
+        _print_verification(answer.verification.render(), out)
 
 
-def run(prompt: str, max_tokens: int, engine: str, out: IO[str] = sys.stdout) -> int:
+def _print_verification(rendered: str, out: IO[str]) -> None:
+    """The summary lines of the node's verification and how many checks passed (all are listed by
+    ``openpcc chat --show-verification``)."""
+    lines = rendered.splitlines()
+    passed = [line for line in lines if line.strip().startswith("[pass]")]
+    for line in lines:
+        if not line.strip().startswith("[pass]"):
+            out.write(line + "\n")
+    out.write(f"  {len(passed)} checks passed (openpcc chat --show-verification lists them)\n")
+
+
+def _choose_engine(engine: str, out: IO[str]) -> str:
+    """``auto``: the embedded model when it is installed, else the echo engine, said loudly."""
+    if engine != "auto":
+        return engine
+    from openpcc.services.engines.llama import INSTALL_HINT, missing_prerequisite
+
+    absent = missing_prerequisite()
+    if absent is None:
+        return "llama"
+    out.write(
+        f"NOTE: the embedded model is not installed ({absent}): the nodes run the echo engine, which repeats "
+        f"the prompt. To hear the model: {INSTALL_HINT}.\n"
+    )
+    return "echo"
+
+
+def run(
+    prompt: str, max_tokens: int, engine: str = "auto", out: IO[str] = sys.stdout, base_port: int | None = None
+) -> int:
     from openpcc.services.supervisor import Stack, role_ports
 
+    engine = _choose_engine(engine, out)
     with tempfile.TemporaryDirectory(prefix="openpcc-demo-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir(mode=0o700)
         log_path = Path(tmp) / "stack.log"
-        base = _free_layout()
+        base = base_port if base_port is not None else _free_layout()
         taps, overrides = _taps(role_ports(base, 2))
         with taps, open(log_path, "w") as log:
             out.write("Starting a local stack: every role its own process (docs/stack.md)...\n")
@@ -163,8 +218,9 @@ def run(prompt: str, max_tokens: int, engine: str, out: IO[str] = sys.stdout) ->
                 if stack.router_missing:
                     out.write("\nThis build has no router (`openpcc router`): no private request can be routed.\n")
                     return 1
+                since = _marks(taps)
                 _chat(stack, prompt, max_tokens, out)
-                _print_hops(stack, taps, out)
+                _print_hops(stack, taps, since, out)
             except (OpenPCCError, OSError) as exc:
                 log.flush()
                 tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
@@ -178,13 +234,18 @@ def run(prompt: str, max_tokens: int, engine: str, out: IO[str] = sys.stdout) ->
 
 
 def main(args: argparse.Namespace) -> int:
-    return run(args.prompt or DEFAULT_PROMPT, args.max_tokens, args.engine)
+    return run(args.prompt or DEFAULT_PROMPT, args.max_tokens, args.engine, base_port=args.base_port)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", help="what to ask (default: a question about relays)")
     parser.add_argument("--max-tokens", type=int, default=64, help="most tokens in the answer (default 64)")
     parser.add_argument(
-        "--engine", choices=("llama", "echo"), default="llama",
-        help="the nodes' engine: the embedded SmolLM2 model (default) or the echo engine",
+        "--engine", choices=("auto", "llama", "echo"), default="auto",
+        help="the nodes' engine: the embedded SmolLM2 model, or the echo engine; auto (default): the model "
+        "when it is installed (make model), else the echo engine with a note",
+    )
+    parser.add_argument(
+        "--base-port", type=int, metavar="N",
+        help="run the stack on a block of ports from N (default: the reference's ports when free, else a free block)",
     )
