@@ -1172,8 +1172,8 @@ class Stack:
             lines.append("  router     NOT STARTED: this build has no `openpcc router` yet")
         if self.replication is not None:
             for pool in self._pools():
-                lines.append(f"  {pool.name:<10} http://{HOST}:{pool.listen_port:<14} HAProxy in front of "
-                             f"{pool.name}-1..{len(pool.replicas)}")
+                front = f"http://{HOST}:{pool.listen_port}"
+                lines.append(f"  {pool.name:<10} {front:<24} HAProxy in front of {pool.name}-1..{len(pool.replicas)}")
             where = (f"run by the stack on {HOST}:{self.replication.postgres_port} "
                      f"({self.replication.postgres_dir})" if self.replication.own_postgres else "given by URL")
             lines.append(f"  database   PostgreSQL for {', '.join(SHARED_DATABASE_ROLES)}: {where}")
