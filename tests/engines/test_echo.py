@@ -213,3 +213,17 @@ async def test_error_texts_never_quote_the_request() -> None:
 def test_sse_split_helper_rejects_bad_framing() -> None:
     with pytest.raises(AssertionError):
         split_events(b"data: {}\n")
+
+
+def test_request_model_answers_the_body_it_received() -> None:
+    engine = EchoEngine("echo")
+    assert engine.models == ("echo", "echo-request")
+    body = {"model": "echo-request", "messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "function", "function": {"name": "f"}}], "response_format": {"type": "json_object"}}
+
+    async def main() -> bytes:
+        async with await engine.open(CHAT, body) as answer:
+            return await answer.read()
+
+    text = json.loads(asyncio.run(main()))["choices"][0]["message"]["content"]
+    assert json.loads(text) == body

@@ -176,6 +176,8 @@ def _message(item: Any, index: int) -> Message:
             f"{param} must be an object with a 'role' among {', '.join(sorted(_ROLES))}", param=param
         )
     content = item.get("content")
+    if content is None and item["role"] == "assistant" and item.get("tool_calls"):
+        content = ""  # a tool-call turn: no text (its calls reach an upstream engine in the body)
     if isinstance(content, list):
         content = _text_parts(content, param)
     if not isinstance(content, str):

@@ -4,16 +4,21 @@ It answers the last user message (for ``/v1/completions``, the prompt) word by w
 its leading spaces one token (:func:`~openpcc.services.engines.base.word_tokens`), after an optional
 per-token delay. The prompt's token count is the number of such tokens over every message. Framing,
 ``max_tokens``, ``stop`` and cancellation behave as with the real engines.
+
+It also serves ``<model>-request``, which answers the whole request body it received instead (as JSON
+with sorted keys), so an end-to-end test can see exactly what reached the node (tools, response formats).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 from openpcc.services.engines.base import CompletionRequest, TextEngine, word_tokens
 
 DEFAULT_MODEL = "echo"
+REQUEST_SUFFIX = "-request"
 
 
 class EchoEngine(TextEngine):
@@ -26,16 +31,17 @@ class EchoEngine(TextEngine):
 
     @property
     def models(self) -> tuple[str, ...]:
-        return (self.model,)
+        return (self.model, self.model + REQUEST_SUFFIX)
 
     def _prepare(self, request: CompletionRequest) -> tuple[int, None]:
         if request.is_chat:
             return sum(len(word_tokens(m.content)) for m in request.messages), None
         return len(word_tokens(request.prompt)), None
 
-    @staticmethod
-    def answer(request: CompletionRequest) -> str:
+    def answer(self, request: CompletionRequest) -> str:
         """The text echoed back (before ``max_tokens`` and ``stop`` apply)."""
+        if request.model == self.model + REQUEST_SUFFIX:
+            return json.dumps(request.body, sort_keys=True, separators=(", ", ": "))
         if not request.is_chat:
             return request.prompt
         users = [m.content for m in request.messages if m.role == "user"]
