@@ -255,6 +255,9 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         token = _token(args)
+        if not is_loopback(args.host) and not token:
+            raise UsageError(f"--host {args.host} is not loopback: a bearer token is required "
+                             f"(--token-file or {TOKEN_ENV})")
         from openpcc.client import AsyncClient
 
         client = AsyncClient(args.config)

@@ -8,7 +8,9 @@ import asyncio
 import importlib.util
 import json
 import re
+import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -200,6 +202,31 @@ def test_proxy_over_the_stack(proxy: Running) -> None:
     stream = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": TEXT}], stream=True)
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == TEXT
     assert client.responses.create(model="echo", input=TEXT).output_text == TEXT
+
+
+def test_the_proxy_command_over_the_stack(stack: Stack) -> None:
+    """``openpcc proxy --port 0`` as its own process: its first line names its URL; SIGTERM stops it."""
+    process = subprocess.Popen([sys.executable, "-m", "openpcc", "proxy", "--config", str(stack.config_path),
+                                "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        base_url = json.loads(process.stdout.readline())["proxy"]
+        client = openai.OpenAI(base_url=base_url, api_key="any")
+        stream = client.chat.completions.create(
+            model="echo", messages=[{"role": "user", "content": TEXT}], stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == TEXT
+        client.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert code == 0
+    log = process.stderr.read() if process.stderr is not None else ""
+    assert TEXT not in log and "127.0.0.1:" not in log.replace(base_url, "")  # no prompt, no caller address
 
 
 def test_node_sdk_through_the_proxy_over_the_stack(proxy: Running) -> None:
