@@ -22,6 +22,7 @@ from openpcc.client import AsyncClient, Client
 from openpcc.exceptions import NoVerifiedNodeError
 from openpcc.openai import AsyncOpenAI, OpenAI
 from openpcc.responses_api import chat_request
+from openpcc.services.engines.echo import ECHO_REQUEST
 from openpcc.services.engines.llama import missing_prerequisite
 from openpcc.services.supervisor import Stack
 from support.currency_key import TEST_CURRENCY_KEY_PEM
@@ -101,15 +102,16 @@ def _received(answer_text: str | None) -> dict[str, object]:
 
 
 def test_tool_call_and_json_mode_bodies_reach_the_node_unchanged(sdk: openai.OpenAI) -> None:
-    """The echo engine's ``echo-request`` model answers the body the node decrypted."""
+    """Asked ``/echo-request`` last, the echo engine answers the body the node decrypted."""
     body = {
-        "model": "echo-request",
+        "model": "echo",
         "messages": [
             {"role": "user", "content": "Weather in Paris, as JSON?"},
             {"role": "assistant", "content": None, "tool_calls": [{
                 "id": "call_1", "type": "function",
                 "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
             {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 21C"},
+            {"role": "user", "content": ECHO_REQUEST},
         ],
         "tools": [{"type": "function", "function": {
             "name": "get_weather", "description": "Current weather",
@@ -120,7 +122,7 @@ def test_tool_call_and_json_mode_bodies_reach_the_node_unchanged(sdk: openai.Ope
     completion = sdk.chat.completions.create(**body)  # type: ignore[call-overload]
     assert _received(completion.choices[0].message.content) == body
 
-    request = {"model": "echo-request", "input": "hi", "text": {"format": {"type": "json_object"}},
+    request = {"model": "echo", "input": ECHO_REQUEST, "text": {"format": {"type": "json_object"}},
                "tools": [{"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}]}
     response = sdk.responses.create(**request)  # type: ignore[call-overload]
     assert _received(response.output_text) == chat_request(request)
