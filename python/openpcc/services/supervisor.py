@@ -55,13 +55,14 @@ WITNESSES = 2
 #: Balance of the API key ``openpcc up`` funds for the local client (currency units).
 DEV_API_KEY_BALANCE = 1_000_000_000
 
-#: Start order: roles in one tier start together; nodes last, so their first heartbeat finds the router.
-#: After the first tier the operator publishes the signed statements (the banks serve the currency key's).
+#: Start order: roles in one tier start together. After the first tier the operator signs the statements
+#: into the log (the banks and the router read the currency key's bundle at start). Nodes start with the
+#: router and retry their heartbeat every few seconds until it answers.
 START_TIERS: tuple[frozenset[str], ...] = (
-    frozenset({"noncelock", "log", "witness"}),
-    frozenset({"bank", "auth", "router", "gateway", "relay"}),
-    frozenset({"node"}),
+    frozenset({"noncelock", "log", "witness", "gateway", "relay"}),
+    frozenset({"bank", "auth", "router", "node"}),
 )
+NODE_HEARTBEAT_S = 3.0
 #: Seconds between checks that the log holds the current gateway keys (they rotate) and re-pinning them.
 REPUBLISH_EVERY_S = 60.0
 #: Stop order: the compute nodes first (they tell the router they leave), then the edge, then the rest.
@@ -295,7 +296,7 @@ def stack_tables(
     node_common: dict[str, Any] = {
         "engine": layout.engine,
         "router_url": url("router"),
-        "heartbeat_interval": 10.0,
+        "heartbeat_interval": NODE_HEARTBEAT_S,
     }
     if layout.engine == "echo" and echo_delay:
         node_common["echo_token_delay"] = echo_delay
@@ -459,9 +460,16 @@ def pin_gateway_keys(paths: Paths) -> bytes:
         raise SupervisorError(f"cannot pin the gateway keys: {exc}") from None
     pinned = {"key_configs": base64.b64encode(encoded).decode(), "rotation_periods": json.loads(periods)}
     config.ensure_private_dir(paths.client_dir)
-    paths.pinned_gateway_keys.write_text(json.dumps(pinned, indent=2) + "\n")
-    paths.ohttp_key_configs.write_bytes(encoded)
+    _replace(paths.pinned_gateway_keys, (json.dumps(pinned, indent=2) + "\n").encode())
+    _replace(paths.ohttp_key_configs, encoded)
     return encoded
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Writes ``path`` whole or not at all (a client or the auth bank may be reading it)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def layout_of(paths: Paths) -> Layout:
@@ -766,7 +774,7 @@ class Stack:
                 for child in group:
                     child.launch()
                 self._wait_healthy(group, begun + timeout)
-                phase("+".join(sorted(tier)) if index < 2 else "nodes (swtpm, engine)")
+                phase(("" if index == 0 else "then ") + "+".join(sorted(tier)) + " healthy")
                 if index == 0:
                     self.publish()
                     phase("statements signed and logged")
