@@ -38,10 +38,10 @@ from openpcc.openai_forward import (
     INNER_HEADERS,
     NODE_ID_HEADER,
     Adapter,
-    Call,
     LocalAnswer,
     Models,
     adapter_for,
+    answer_status,
     error_body,
     error_headers,
     header,
@@ -107,7 +107,7 @@ class PrivateTransport(_http.BaseTransport):  # type: ignore[misc]
                  **client_options: Any) -> None:
         self._owned = client is None
         if client is None:
-            from openpcc.client import Client  # type: ignore[import-not-found,unused-ignore]
+            from openpcc.client import Client
 
             client = Client(config, **client_options)
         self.client = client
@@ -130,7 +130,7 @@ class PrivateTransport(_http.BaseTransport):  # type: ignore[misc]
             return _error_response(lib, request, openai_error(exc))
         adapter = adapter_for(call, answer.status, header(answer.headers, "content-type"))
         stream = _SyncAnswer(lib, request, answer, adapter)
-        return lib.Response(answer.status if answer.status == 200 else _status(answer.status, call),
+        return lib.Response(answer_status(answer.status),
                             headers=_answer_headers(adapter, getattr(answer, "node_id", "")),
                             stream=stream, request=request)
 
@@ -147,7 +147,7 @@ class AsyncPrivateTransport(_http.AsyncBaseTransport):  # type: ignore[misc]
                  **client_options: Any) -> None:
         self._owned = client is None
         if client is None:
-            from openpcc.client import AsyncClient  # type: ignore[import-not-found,unused-ignore]
+            from openpcc.client import AsyncClient
 
             client = AsyncClient(config, **client_options)
         self.client = client
@@ -170,7 +170,7 @@ class AsyncPrivateTransport(_http.AsyncBaseTransport):  # type: ignore[misc]
             return _error_response(lib, request, openai_error(exc))
         adapter = adapter_for(call, answer.status, header(answer.headers, "content-type"))
         stream = _AsyncAnswer(lib, request, answer, adapter)
-        return lib.Response(answer.status if answer.status == 200 else _status(answer.status, call),
+        return lib.Response(answer_status(answer.status),
                             headers=_answer_headers(adapter, getattr(answer, "node_id", "")),
                             stream=stream, request=request)
 
@@ -180,11 +180,6 @@ class AsyncPrivateTransport(_http.AsyncBaseTransport):  # type: ignore[misc]
             result = closing()
             if inspect.isawaitable(result):
                 await result
-
-
-def _status(status: int, _call: Call) -> int:
-    """A node's error status as the caller sees it (a 1xx-3xx that is not 200 is not an answer)."""
-    return status if 400 <= status < 600 else 502
 
 
 class _SyncAnswer(_http.SyncByteStream):  # type: ignore[misc]

@@ -312,12 +312,17 @@ def adapter_for(call: Call, status: int, content_type: str) -> Adapter:
     return _Collect(lambda body: _response_body(call.request, body), 64 * MAX_BODY_BYTES)
 
 
+def answer_status(status: int) -> int:
+    """A node's status as the caller sees it: 200, an error status as it is, anything else a 502."""
+    return status if status == 200 or 400 <= status < 600 else 502
+
+
 def header(headers: Sequence[tuple[str, str]], name: str) -> str:
     """The first value of ``name`` in a header list (case-insensitive), or ``""``."""
     return next((v for k, v in headers if k.lower() == name), "")
 
 
 __all__ = [
-    "MAX_BODY_BYTES", "Adapter", "Call", "LocalAnswer", "Models", "adapter_for", "endpoint_of", "error_body",
-    "error_headers", "header", "is_unreachable", "openai_error", "prepare",
+    "MAX_BODY_BYTES", "Adapter", "Call", "LocalAnswer", "Models", "adapter_for", "answer_status", "endpoint_of",
+    "error_body", "error_headers", "header", "is_unreachable", "openai_error", "prepare",
 ]

@@ -53,6 +53,7 @@ from openpcc.openai_forward import (
     Call,
     LocalAnswer,
     adapter_for,
+    answer_status,
     error_body,
     error_headers,
     header,
@@ -156,7 +157,7 @@ class ProxyServer:
             await answer.aclose()  # a no-op after a complete answer; abandons the node's stream otherwise
 
     async def _relay(self, request: web.Request, call: Call, answer: Any, adapter: Adapter) -> web.StreamResponse:
-        status = answer.status if answer.status == 200 or 400 <= answer.status < 600 else 502
+        status = answer_status(answer.status)
         headers = {"Content-Type": adapter.content_type, "Cache-Control": "no-cache"}
         node_id = getattr(answer, "node_id", "")
         if node_id:
@@ -255,6 +256,9 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         token = _token(args)
+        if not is_loopback(args.host) and not token:
+            raise UsageError(f"--host {args.host} is not loopback: a bearer token is required "
+                             f"(--token-file or {TOKEN_ENV})")
         from openpcc.client import AsyncClient
 
         client = AsyncClient(args.config)

@@ -215,10 +215,9 @@ def test_sse_split_helper_rejects_bad_framing() -> None:
         split_events(b"data: {}\n")
 
 
-def test_request_model_answers_the_body_it_received() -> None:
+def test_echo_request_answers_the_body_it_received() -> None:
     engine = EchoEngine("echo")
-    assert engine.models == ("echo", "echo-request")
-    body = {"model": "echo-request", "messages": [{"role": "user", "content": "x"}],
+    body = {"model": "echo", "messages": [{"role": "user", "content": "/echo-request"}],
             "tools": [{"type": "function", "function": {"name": "f"}}], "response_format": {"type": "json_object"}}
 
     async def main() -> bytes:

@@ -8,7 +8,9 @@ import asyncio
 import importlib.util
 import json
 import re
+import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from openpcc.client import AsyncClient, Client
 from openpcc.exceptions import NoVerifiedNodeError
 from openpcc.openai import AsyncOpenAI, OpenAI
 from openpcc.responses_api import chat_request
+from openpcc.services.engines.echo import ECHO_REQUEST
 from openpcc.services.engines.llama import missing_prerequisite
 from openpcc.services.supervisor import Stack
 from support.currency_key import TEST_CURRENCY_KEY_PEM
@@ -99,15 +102,16 @@ def _received(answer_text: str | None) -> dict[str, object]:
 
 
 def test_tool_call_and_json_mode_bodies_reach_the_node_unchanged(sdk: openai.OpenAI) -> None:
-    """The echo engine's ``echo-request`` model answers the body the node decrypted."""
+    """Asked ``/echo-request`` last, the echo engine answers the body the node decrypted."""
     body = {
-        "model": "echo-request",
+        "model": "echo",
         "messages": [
             {"role": "user", "content": "Weather in Paris, as JSON?"},
             {"role": "assistant", "content": None, "tool_calls": [{
                 "id": "call_1", "type": "function",
                 "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
             {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 21C"},
+            {"role": "user", "content": ECHO_REQUEST},
         ],
         "tools": [{"type": "function", "function": {
             "name": "get_weather", "description": "Current weather",
@@ -118,7 +122,7 @@ def test_tool_call_and_json_mode_bodies_reach_the_node_unchanged(sdk: openai.Ope
     completion = sdk.chat.completions.create(**body)  # type: ignore[call-overload]
     assert _received(completion.choices[0].message.content) == body
 
-    request = {"model": "echo-request", "input": "hi", "text": {"format": {"type": "json_object"}},
+    request = {"model": "echo", "input": ECHO_REQUEST, "text": {"format": {"type": "json_object"}},
                "tools": [{"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}]}
     response = sdk.responses.create(**request)  # type: ignore[call-overload]
     assert _received(response.output_text) == chat_request(request)
@@ -200,6 +204,31 @@ def test_proxy_over_the_stack(proxy: Running) -> None:
     stream = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": TEXT}], stream=True)
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == TEXT
     assert client.responses.create(model="echo", input=TEXT).output_text == TEXT
+
+
+def test_the_proxy_command_over_the_stack(stack: Stack) -> None:
+    """``openpcc proxy --port 0`` as its own process: its first line names its URL; SIGTERM stops it."""
+    process = subprocess.Popen([sys.executable, "-m", "openpcc", "proxy", "--config", str(stack.config_path),
+                                "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        base_url = json.loads(process.stdout.readline())["proxy"]
+        client = openai.OpenAI(base_url=base_url, api_key="any")
+        stream = client.chat.completions.create(
+            model="echo", messages=[{"role": "user", "content": TEXT}], stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == TEXT
+        client.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert code == 0
+    log = process.stderr.read() if process.stderr is not None else ""
+    assert TEXT not in log and "127.0.0.1:" not in log.replace(base_url, "")  # no prompt, no caller address
 
 
 def test_node_sdk_through_the_proxy_over_the_stack(proxy: Running) -> None:

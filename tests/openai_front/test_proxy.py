@@ -176,3 +176,15 @@ def test_concurrent_streams_through_the_proxy(proxy: Running) -> None:
             await client.close()
 
     assert asyncio.run(main()) == [f"caller {i} here" for i in range(8)]
+
+
+def test_an_answer_breaking_off_mid_stream_ends_with_an_error_event() -> None:
+    running = Running(AsyncEngineClient(EchoEngine("echo"), model="echo", break_after=3))
+    try:
+        stream = running.sdk(max_retries=0).chat.completions.create(
+            model="echo", messages=[{"role": "user", "content": TEXT}], stream=True)
+        with pytest.raises(openai.APIError) as caught:
+            list(stream)
+        assert "broke off" in caught.value.message and TEXT not in caught.value.message
+    finally:
+        running.stop()

@@ -326,3 +326,14 @@ def test_a_model_no_node_serves_is_not_found() -> None:
         assert caught.value.code == "model_not_found"
     finally:
         private.close()
+
+
+def test_an_answer_breaking_off_mid_stream_is_a_connection_error() -> None:
+    private = EngineClient(EchoEngine("echo"), model="echo", break_after=3)
+    try:
+        stream = sdk(private, max_retries=0).chat.completions.create(
+            model="echo", messages=[{"role": "user", "content": TEXT}], stream=True)
+        with pytest.raises(openai.APIConnectionError):
+            list(stream)
+    finally:
+        private.close()

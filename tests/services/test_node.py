@@ -448,7 +448,7 @@ def test_registers_with_a_router_by_node_events(tmp_path: Path) -> None:
         routing = first["heartbeat"]["routingInfo"]
         assert routing["url"] == f"http://127.0.0.1:{port}/"
         assert routing["healthcheckUrl"] == f"http://127.0.0.1:{port}/_health"
-        assert routing["tags"] == ["llm", "model=echo", "model=echo-request"]
+        assert routing["tags"] == ["llm", "model=echo"]
         evidence = EvidenceList.decode(compute.encode_message("csprotos.SignedEvidenceList", routing["evidence"]))
         assert evidence.first(EvidenceType.TPM_QUOTE) is not None
         assert evidence.first(EvidenceType.OPENPCC_COLLECTED_AT) is not None

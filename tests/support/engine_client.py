@@ -15,14 +15,16 @@ import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-from openpcc.exceptions import EngineError
+from openpcc.exceptions import EngineError, ResponseStreamError
 from openpcc.services.engines import Engine, error_body
 
 
 class EngineAnswer:
     """An ``AsyncPrivateResponse``: the engine's answer, closable mid-stream."""
 
-    def __init__(self, status: int, content_type: str, pieces: AsyncIterator[bytes] | None, body: bytes = b""):
+    def __init__(self, status: int, content_type: str, pieces: AsyncIterator[bytes] | None, body: bytes = b"",
+                 break_after: int | None = None):
+        self.break_after = break_after  # pieces passed on before the answer "breaks off"
         self.status = status
         self.headers = [("content-type", content_type)]
         self.node_id = "in-process-engine"
@@ -35,7 +37,9 @@ class EngineAnswer:
         if self._pieces is None:
             yield self._body
         else:
-            async for piece in self._pieces:
+            async for index, piece in _enumerate(self._pieces):
+                if index == self.break_after:
+                    raise ResponseStreamError("the answer broke off or did not decrypt")
                 yield piece
         self.exhausted = True
 
@@ -48,11 +52,20 @@ class EngineAnswer:
             await self._pieces.aclose()  # type: ignore[attr-defined]
 
 
+async def _enumerate(pieces: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:
+    index = 0
+    async for piece in pieces:
+        yield index, piece
+        index += 1
+
+
 class AsyncEngineClient:
-    def __init__(self, engine: Engine, *, model: str | None = None, failure: Exception | None = None) -> None:
+    def __init__(self, engine: Engine, *, model: str | None = None, failure: Exception | None = None,
+                 break_after: int | None = None) -> None:
         self.engine = engine
         self.model = model
         self.failure = failure
+        self.break_after = break_after
         self.received: list[tuple[str, bytes]] = []  # (path, body) of every request, as the node got it
         self.answers: list[EngineAnswer] = []
 
@@ -68,7 +81,7 @@ class AsyncEngineClient:
         except EngineError as exc:
             answer = EngineAnswer(exc.status, "application/json", None, json.dumps(error_body(exc)).encode())
         else:
-            answer = EngineAnswer(200, response.content_type, response.__aiter__())
+            answer = EngineAnswer(200, response.content_type, response.__aiter__(), break_after=self.break_after)
         self.answers.append(answer)
         return answer
 
@@ -105,8 +118,9 @@ class _SyncAnswer:
 class EngineClient:
     """The synchronous surface; the engine runs on a loop in a thread of its own (stopped by close)."""
 
-    def __init__(self, engine: Engine, *, model: str | None = None, failure: Exception | None = None) -> None:
-        self._async = AsyncEngineClient(engine, model=model, failure=failure)
+    def __init__(self, engine: Engine, *, model: str | None = None, failure: Exception | None = None,
+                 break_after: int | None = None) -> None:
+        self._async = AsyncEngineClient(engine, model=model, failure=failure, break_after=break_after)
         self.model = model
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)

@@ -5,8 +5,9 @@ its leading spaces one token (:func:`~openpcc.services.engines.base.word_tokens`
 per-token delay. The prompt's token count is the number of such tokens over every message. Framing,
 ``max_tokens``, ``stop`` and cancellation behave as with the real engines.
 
-It also serves ``<model>-request``, which answers the whole request body it received instead (as JSON
-with sorted keys), so an end-to-end test can see exactly what reached the node (tools, response formats).
+A chat request whose last user message is exactly ``/echo-request`` is answered with the whole request
+body the engine received (JSON, sorted keys), so an end-to-end test can see exactly what reached the node
+(tools, tool calls, response formats).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterator
 from openpcc.services.engines.base import CompletionRequest, TextEngine, word_tokens
 
 DEFAULT_MODEL = "echo"
-REQUEST_SUFFIX = "-request"
+ECHO_REQUEST = "/echo-request"
 
 
 class EchoEngine(TextEngine):
@@ -31,20 +32,21 @@ class EchoEngine(TextEngine):
 
     @property
     def models(self) -> tuple[str, ...]:
-        return (self.model, self.model + REQUEST_SUFFIX)
+        return (self.model,)
 
     def _prepare(self, request: CompletionRequest) -> tuple[int, None]:
         if request.is_chat:
             return sum(len(word_tokens(m.content)) for m in request.messages), None
         return len(word_tokens(request.prompt)), None
 
-    def answer(self, request: CompletionRequest) -> str:
+    @staticmethod
+    def answer(request: CompletionRequest) -> str:
         """The text echoed back (before ``max_tokens`` and ``stop`` apply)."""
-        if request.model == self.model + REQUEST_SUFFIX:
-            return json.dumps(request.body, sort_keys=True, separators=(", ", ": "))
         if not request.is_chat:
             return request.prompt
         users = [m.content for m in request.messages if m.role == "user"]
+        if users and users[-1] == ECHO_REQUEST:
+            return json.dumps(request.body, sort_keys=True, separators=(", ", ": "))
         return users[-1] if users else ""
 
     async def _generate(self, request: CompletionRequest, _prepared: None, counts: list[int]) -> AsyncIterator[str]:
