@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from openpcc import exceptions as errors
+from openpcc.completions import COMPLETIONS_PATH, parse_request
 from openpcc.exceptions import (
     EndpointNotFoundError,
     EngineError,
@@ -34,7 +35,6 @@ from openpcc.responses_api import (
     chat_request,
     response_from_chat,
 )
-from openpcc.services.engines.base import COMPLETIONS_PATH, parse_request
 
 #: A node refuses inner bodies above this (``services.node.MAX_INNER_BODY``).
 MAX_BODY_BYTES = 1 << 20
