@@ -11,11 +11,13 @@ import asyncio
 import base64
 import contextlib
 import json
+import re
 import secrets
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -260,3 +262,27 @@ def test_headers_that_trickle_in_get_the_connection_closed(roles: Callable[[str]
     closed, other_user = asyncio.run(asyncio.wait_for(scenario(), timeout=60))
     assert closed, "a caller whose headers trickle in must not hold a connection open"
     assert other_user == 200
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 65, 4096])
+def test_an_evidence_nonce_outside_16_to_64_bytes_gets_400_and_no_quote(roles: Callable[[str], Role], size: int) -> None:
+    node = roles("node").proc
+    nonce = secrets.token_bytes(size)
+    quotes = node_metric(node.url, "openpcc_node_quotes_total")
+    request = urllib.request.Request(node.url + "/evidence", data=nonce, method="POST",
+                                     headers={"Content-Type": BINARY})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400
+    assert refused.value.headers.get(ERROR_CODE_HEADER)
+    assert refused.value.read()
+    assert node_metric(node.url, "openpcc_node_quotes_total") == quotes
+    assert healthz(node.url)["ready"] is True
+
+
+def node_metric(url: str, name: str) -> float:
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    found = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
+    assert found, f"{name} is not among the node's metrics"
+    return float(found.group(1))
