@@ -6,5 +6,6 @@ The public modules (``openpcc.hpke``, ``openpcc.ohttp``, ``openpcc.bhttp``,
 """
 
 from openpcc._openpcc import __version__
+from openpcc.client import AsyncClient, Client, PrivateResponse, VerificationSummary
 
-__all__ = ["__version__"]
+__all__ = ["AsyncClient", "Client", "PrivateResponse", "VerificationSummary", "__version__"]

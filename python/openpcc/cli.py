@@ -1,6 +1,7 @@
 """The ``openpcc`` command line.
 
-``openpcc demo`` runs the end-to-end demo. ``openpcc relay|gateway --config FILE`` run the OHTTP relay and gateway roles until SIGTERM/SIGINT.
+``openpcc demo`` runs the end-to-end demo. ``openpcc chat ["prompt"]`` talks to a model privately through the
+client profile (``openpcc.chat``). ``openpcc relay|gateway --config FILE`` run the OHTTP relay and gateway roles until SIGTERM/SIGINT.
 ``openpcc noncelock`` serves nonce locking, ``openpcc bank`` the blind bank, ``openpcc auth`` the auth bank
 (``openpcc auth keys add --balance N`` prints a new API key). ``openpcc verify <kind> ...`` verifies attestation
 evidence and exits 0 when valid, 1 when invalid, 2 when an input cannot be read (missing file,
@@ -436,7 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_auth(commands)
     _add_currency_key(commands)
     _add_transparency_roles(commands)
+    from openpcc.chat import add_command as add_chat
     from openpcc.transparency.cli import add_commands as add_transparency
+
+    add_chat(commands)
 
     add_transparency(commands)
     return parser

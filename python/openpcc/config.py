@@ -373,6 +373,14 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
 }
 
 
+def _max_candidates(value: int) -> str | None:
+    return None if 1 <= value <= 16 else "must be 1..16"
+
+
+def _freshness(value: str) -> str | None:
+    return None if value in ("client", "router") else "must be `client` or `router`"
+
+
 # The client profile ([client]): what `openpcc chat`, `openpcc proxy` and `openpcc.Client()` share.
 CLIENT = "client"
 CLIENT_SETTINGS: tuple[Setting, ...] = (
@@ -387,6 +395,26 @@ CLIENT_SETTINGS: tuple[Setting, ...] = (
     Setting("source_amount", int, 0, "amount taken from the auth bank when the blind account runs dry; 0: 10 x `credit_amount`", lambda v: _non_negative(v)),
     Setting("max_delay", float, 5.0, "upper bound of the random wait (seconds) between bank operations; 0: none", _non_negative),
     Setting("use_keyring", bool, True, "keep the wallet file's key in the system keyring when one works (else a 0600 file)"),
+    Setting("relay_url", str, "http://127.0.0.1:3100", "the OHTTP relay every request to the gateway goes through", _http_url),
+    Setting(
+        "gateway_keys", str, "",
+        "the pinned gateway keys: a JSON file `{\"key_configs\": <b64 application/ohttp-keys>, "
+        "\"rotation_periods\": <the key rotation periods JSON>}` (spec §2.3); never fetched from the network",
+    ),
+    Setting("node_policy", str, "", "the attestation policy TOML every node's evidence must pass (e.g. `policies/dev.toml`)"),
+    Setting(
+        "currency_key", str, "",
+        "the currency public key the wallet checks credits under: a PEM file or a JWK JSON file",
+    ),
+    Setting("max_candidates", int, 3, "verified nodes one request is sealed to (the router picks one)", _max_candidates),
+    Setting(
+        "evidence_freshness", str, "client",
+        "`client`: each node's evidence must be quoted over this client's own nonce; `router`: accept the "
+        "standing evidence the router admitted (its age bounded by the policy)",
+        _freshness,
+    ),
+    Setting("model", str, "", "the model asked for when a request names none; empty: the request must name one"),
+    Setting("timeout", float, 300.0, "seconds to wait for the next bytes of an answer", _positive),
 )
 
 
@@ -549,6 +577,11 @@ def default_home(env: Mapping[str, str] | None = None) -> Path:
     xdg = env.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
     return base / "openpcc"
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where ``openpcc up`` writes the configuration and the client reads it by default."""
+    return default_home(env) / "openpcc.toml"
 
 
 def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:

@@ -625,3 +625,72 @@ class EdgeConfigError(EdgeError, ValueError):
 
 class EdgeBindError(EdgeError, OSError):
     """The relay or gateway cannot listen on the configured address."""
+
+
+# --- the client (openpcc.Client, openpcc.AsyncClient) --------------------------
+
+
+class ClientError(OpenPCCError):
+    """Base of the errors raised by ``openpcc.client``."""
+
+
+class ClientConfigError(ClientError, ConfigError):
+    """The client profile is incomplete or one of its pinned files (gateway keys, node policy, currency
+    key) does not load."""
+
+
+class GatewayKeyError(ClientConfigError):
+    """The pinned gateway keys do not parse, or none of their rotation periods is active now."""
+
+
+class ClientUsageError(ClientError, UsageError):
+    """The client was called with arguments it cannot honour (no model, another credit value, closed)."""
+
+
+class RelayError(ClientError):
+    """The relay or the gateway refused the encapsulated request or could not be reached: ``status`` is
+    the outer HTTP status (0: unreachable or timed out)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(f"relay/gateway: status {status}: {reason}")
+
+
+class RouterError(ClientError):
+    """The router answered with an error: ``status`` and the router's ``message`` (spec §5.5)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(f"router: status {status}: {message or 'no message'}")
+
+
+class CandidatesUnavailableError(RouterError):
+    """The router could route to none of the verified candidates (404 "all candidate nodes unavailable")."""
+
+
+class NoVerifiedNodeError(ClientError):
+    """No node could be used: the router listed none for the model, or none passed verification.
+    ``rejections`` maps node ids to the names of the checks they failed."""
+
+    def __init__(self, message: str, rejections: dict[str, list[str]] | None = None) -> None:
+        self.rejections = dict(rejections or {})
+        super().__init__(message)
+
+
+class PolicyRejectedError(NoVerifiedNodeError):
+    """Every node the router listed failed the pinned attestation policy; the message names the checks."""
+
+
+class ResponseStreamError(ClientError):
+    """The answer broke off or did not decrypt after the node started answering."""
+
+
+class CompletionError(ClientError):
+    """The node answered a completion with an error status: ``status`` and the engine's ``message``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(f"the node answered {status}: {message or 'no message'}")

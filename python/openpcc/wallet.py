@@ -57,15 +57,24 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from openpcc import blindrsa, config
+from openpcc import bhttp, blindrsa, config, ohttp
 from openpcc.compute import decode_message, encode_message
-from openpcc.credits import NONCE_QUANTUM_SECONDS, Credit, Nonce, PendingCredit, Value
+from openpcc.credits import (
+    ATTESTATION_VALUE,
+    NONCE_QUANTUM_SECONDS,
+    Credit,
+    Nonce,
+    PendingCredit,
+    Value,
+)
 from openpcc.exceptions import (
     BankRequestError,
+    BHTTPError,
     InsufficientBalanceError,
     InvalidCreditError,
     MalformedInputError,
     NonceConsumedError,
+    OHTTPError,
     WalletEmptyError,
     WalletError,
     WalletFileError,
@@ -119,6 +128,60 @@ def direct_transport(base_url: str, timeout: float = 30.0) -> Transport:
     if not base.startswith(("http://", "https://")):
         raise WalletError("bank URL must be http:// or https://")
     return send
+
+
+#: What the reference's Go transport adds inside every encapsulated request (spec §2.8).
+INNER_USER_AGENT = "Go-http-client/1.1"
+#: OpenPCC pads every inner OHTTP message to a multiple of this (spec §2.6).
+OHTTP_PAD = 532
+
+
+def ohttp_transport(
+    relay_url: str, key_config: Callable[[], ohttp.KeyConfig], host: str = BANK_HOST, timeout: float = 30.0
+) -> Transport:
+    """A transport that encapsulates each request to the gateway (OHTTP, spec §2) and posts it to the relay;
+    the inner request goes to ``http://<host><path>``. ``key_config()`` names the pinned gateway key to use
+    now (it is asked at every call, so a rotation takes effect)."""
+    if not relay_url.startswith(("http://", "https://")):
+        raise WalletError("relay URL must be http:// or https://")
+
+    def send(method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
+        fields = [(k.lower(), v) for k, v in headers.items() if k.lower() != "host"]
+        if not any(k == "user-agent" for k, _ in fields):
+            fields.append(("user-agent", INNER_USER_AGENT))
+        inner = bhttp.Request(
+            method=method, scheme="http", authority=host, path=path, headers=fields, content=body
+        )
+        encoded = bhttp.encode(bhttp.normalize_request(inner), pad_to_multiple_of=OHTTP_PAD)
+        data, context = ohttp.encapsulate_request(key_config(), encoded)
+        outer = urllib.request.Request(
+            relay_url, data=data, method="POST",
+            headers={"Content-Type": ohttp.REQUEST_MEDIA_TYPE, "Date": _http_date(), "User-Agent": ""},
+        )
+        try:
+            with urllib.request.urlopen(outer, timeout=timeout) as reply:
+                media_type = reply.headers.get("Content-Type", "")
+                raw = reply.read()
+        except urllib.error.HTTPError as exc:
+            raise BankRequestError(0, None, f"the relay or gateway answered {exc.code}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise BankRequestError(0, None, f"relay unreachable: {type(exc).__name__}") from None
+        try:
+            opener = ohttp.ResponseOpener(context, media_type)
+            plain = b"".join(opener.feed(raw)) + opener.finish()
+            answer = bhttp.decode_response(plain)
+        except (OHTTPError, BHTTPError) as exc:
+            raise BankRequestError(0, None, f"the gateway's answer does not open: {type(exc).__name__}") from None
+        names = {n.decode("latin-1"): v.decode("latin-1") for n, v in answer.headers}
+        return Response(answer.status, names, answer.content)
+
+    return send
+
+
+def _http_date() -> str:
+    import email.utils
+
+    return email.utils.formatdate(usegmt=True)
 
 
 class BankClient(Protocol):
@@ -195,6 +258,21 @@ class HTTPBankClient:
         }
         answer = self._call(
             self._auth, "/api/auth", "AuthWithdrawal", message, {API_KEY_HEADER: self._api_key}
+        )
+        return _unb64(answer.get("blindSignature"))
+
+    def attestation_withdraw(self, blinded_message: bytes) -> bytes:
+        """A blind signature over an attestation-value credit (``POST /api/attestationRequest``), which
+        pays for one manifest query (spec §1.3); the auth bank debits nothing."""
+        if self._auth is None or not self._api_key:
+            raise WalletError("no auth bank or API key configured: no attestation credit can be had")
+        message = {
+            "apiKey": self._api_key,
+            "value": _currency(ATTESTATION_VALUE),
+            "blindedMessage": _b64(blinded_message),
+        }
+        answer = self._call(
+            self._auth, "/api/attestationRequest", "AuthWithdrawal", message, {API_KEY_HEADER: self._api_key}
         )
         return _unb64(answer.get("blindSignature"))
 
@@ -710,6 +788,25 @@ class Wallet:
             self._begin(state, op)
             self._finish_exchange(state, op)
 
+    def deposit_unused(self, credit: Credit) -> None:
+        """Deposits a credit taken with :meth:`take` whose fate is unknown (a request abandoned after the
+        router may have spent it): the bank takes it if it is unspent and refuses it harmlessly if not."""
+        credit.verify(self.key)
+        with self._session() as state:
+            op = {"kind": "deposit", "credit": credit.encode().hex()}
+            self._begin(state, op)
+            self._finish_deposit(state, op)
+
+    def attestation_credit(self) -> Credit:
+        """A fresh attestation-value credit from the auth bank (free; pays for one manifest query)."""
+        withdraw = getattr(self.bank, "attestation_withdraw", None)
+        if withdraw is None:
+            raise WalletError("this bank client cannot get attestation credits")
+        pending = PendingCredit.create(self.key, ATTESTATION_VALUE, int(self._clock()))
+        credit = pending.finalize(self.key, withdraw(pending.blinded_message))
+        pending.wait_until_usable(self._sleep)
+        return credit
+
     def close(self) -> None:
         """Deposits every held credit into the blind account (the money stays there for next time)."""
         with self._session() as state:
@@ -740,15 +837,19 @@ class Wallet:
 WALLET_FILE = "wallet.bin"
 
 
-def open_wallet(profile: config.RoleConfig, key: blindrsa.PublicKey, **kwargs: Any) -> Wallet:
-    """The wallet of a client profile (:meth:`openpcc.config.Config.client`), talking to its banks directly."""
+def open_wallet(
+    profile: config.RoleConfig, key: blindrsa.PublicKey, *, bank: Transport | None = None, **kwargs: Any
+) -> Wallet:
+    """The wallet of a client profile (:meth:`openpcc.config.Config.client`). The blind bank is reached
+    through ``bank`` (e.g. :func:`ohttp_transport`, as :class:`openpcc.Client` does) or, without it,
+    directly at the profile's ``bank_url``; the auth bank is always reached directly (spec §1.3)."""
     api_key = ""
     if profile["api_key_file"]:
         api_key = (
             config.read_key_file(Path(profile["api_key_file"])).decode("ascii", "replace").strip()
         )
-    bank = HTTPBankClient(
-        direct_transport(profile["bank_url"]), direct_transport(profile["auth_url"]), api_key
+    client = HTTPBankClient(
+        bank or direct_transport(profile["bank_url"]), direct_transport(profile["auth_url"]), api_key
     )
     settings = WalletSettings(
         credit_amount=profile["credit_amount"],
@@ -760,7 +861,7 @@ def open_wallet(profile: config.RoleConfig, key: blindrsa.PublicKey, **kwargs: A
     )
     return Wallet(
         profile.data_dir / WALLET_FILE,
-        bank,
+        client,
         key,
         settings,
         use_keyring=profile["use_keyring"],
