@@ -417,6 +417,44 @@ def _add_node(commands: Any) -> None:
     p.set_defaults(run=_run_role("node"))
 
 
+def _run_up(args: argparse.Namespace) -> int:
+    from openpcc.exceptions import ConfigError, ServiceError, UsageError
+    from openpcc.services import supervisor
+
+    try:
+        home = Path(args.home) if args.home else None
+        return supervisor.main_up(home, args.base_port, args.nodes, args.engine)
+    except (ConfigError, ServiceError, UsageError, OSError) as exc:
+        print(f"openpcc up: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+
+
+def _add_up(commands: Any) -> None:
+    p = commands.add_parser(
+        "up",
+        help="run a whole local stack (every role its own process) until Ctrl-C",
+        description=(
+            "Run a local development stack in the foreground: auth bank, blind bank, nonce locking, relay, "
+            "gateway, router, compute nodes (one swtpm each, the embedded SmolLM2 model), the transparency "
+            "log and two witnesses, each as `openpcc <role> --config <home>/openpcc.toml`. The first run "
+            "writes that file, the keys and the client profile ([client]) that `openpcc chat` and "
+            "openpcc.Client() read. Crashed roles are restarted with backoff; Ctrl-C or SIGTERM stops "
+            "them all. Exit 2 when a port is taken or a role cannot start (docs/stack.md)."
+        ),
+    )
+    p.add_argument("--home", metavar="DIR", help="data directory (default: $OPENPCC_HOME or the XDG data dir)")
+    p.add_argument(
+        "--base-port", type=int, metavar="N",
+        help="use a block of ports from N instead of the reference's (3000, 3100, ...), e.g. for tests",
+    )
+    p.add_argument("--nodes", type=int, default=2, help="compute nodes on the first run (default 2)")
+    p.add_argument(
+        "--engine", choices=("llama", "echo"), default="llama",
+        help="what the nodes run on the first run: the embedded model (default) or the echo engine",
+    )
+    p.set_defaults(run=_run_up)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openpcc",
@@ -429,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the end-to-end demo on embedded defaults and print what each party saw.",
     )
     demo.set_defaults(run=_run_demo)
+    _add_up(commands)
     _add_verify(commands)
     _add_edge_roles(commands)
     _add_noncelock(commands)

@@ -690,9 +690,7 @@ class AsyncClient:
             stream = await self._exchange(outer, chunked=chunked)
             head, early = await _router_head(stream)
             if head.status != 200:
-                body = head.content + b"".join(e.data for e in early if isinstance(e, bhttp.BodyChunk))
-                rest = await stream.read_all() if not stream._ended else None
-                raise _router_error(head.status, body + (rest.content if rest else b""))
+                raise _router_error(head.status, await _rest_of_body(stream, head, early))
             answered = True
             fields = _fields(head.headers)
             node = next((n for n in nodes if n.node_id == _header(fields, NODE_ID_HEADER)), None)
@@ -751,6 +749,14 @@ async def _router_head(stream: _InnerStream) -> tuple[bhttp.Response, list[Any]]
     raise ResponseStreamError("the answer ended before the router's response head")
 
 
+async def _rest_of_body(stream: _InnerStream, head: bhttp.Response, early: list[Any], limit: int = 4096) -> bytes:
+    """The body after the head (an error answer: read at most ``limit`` bytes of it)."""
+    body = head.content + b"".join(e.data for e in early if isinstance(e, bhttp.BodyChunk))
+    while len(body) < limit and (more := await stream.pull()) is not None:
+        body += b"".join(e.data for e in more if isinstance(e, bhttp.BodyChunk))
+    return body[:limit]
+
+
 def _inner_request(method: str, path: str, headers: Mapping[str, str], body: bytes) -> bhttp.Request:
     if not path.startswith("/"):
         raise ClientUsageError("the path must start with '/'")
@@ -799,6 +805,7 @@ class AsyncPrivateResponse:
         self.verification = node.summary
         self.refund: int | None = None  # the refund's value once the answer ended (0: none)
         self._ready: list[bytes] = []
+        self._saw_end = False  # the router's message ended; the OHTTP stream is still read to its end
         self._done = False
         self._token = sealed.token_stream_opener(node.node_id) if media_type == compute.CHUNKED_RESPONSE else None
         self._whole = None if self._token is not None else sealed.response_opener(node.node_id, media_type)
@@ -818,6 +825,9 @@ class AsyncPrivateResponse:
             self._abandon()
             raise
         if events is None:
+            if self._saw_end:
+                self._done = True  # the whole OHTTP stream, padding and final chunk included, checked
+                return
             self._abandon()
             raise ResponseStreamError("the answer ended without its end marker")
         self._take(events)
@@ -863,7 +873,7 @@ class AsyncPrivateResponse:
             self.status, self.headers = answer.status, _fields(answer.headers)
             if answer.content:
                 self._ready.append(answer.content)
-        self._done = True
+        self._saw_end = True
         if self.refund is None:
             self.refund = 0
 

@@ -1,0 +1,252 @@
+"""The supervisor (``openpcc up``, ``Stack``): first-run files, health waits, restarts, shutdown by PID.
+
+Every stack here runs on a free block of loopback ports with the echo engine, except the one test that
+loads the embedded model. Each stack is stopped in a ``finally`` and the test checks no process is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from openpcc import ohttp
+from openpcc.exceptions import PortInUseError, SupervisorError, UsageError
+from openpcc.services import supervisor
+from openpcc.services.supervisor import PORT_OFFSETS, Stack
+from support.currency_key import TEST_CURRENCY_KEY_PEM
+from support.prerequisites import missing
+
+REPO = Path(__file__).resolve().parents[2]
+BLOCK = PORT_OFFSETS["node"] + supervisor.MAX_NODES
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_port() -> int:
+    """A base port whose whole block is free now (bounded tries)."""
+    for _ in range(50):
+        base = random.randrange(20000, 60000 - BLOCK)
+        if all(_free(base + i) for i in range(BLOCK)):
+            return base
+    raise RuntimeError("no free block of loopback ports")
+
+
+def gone(pid: int) -> bool:
+    """The process and its whole process group (a node's swtpm) are gone."""
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def wait_until(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    return home
+
+
+@contextmanager
+def echo_stack(home: Path, **kwargs) -> Iterator[Stack]:  # type: ignore[no-untyped-def]
+    stack = Stack(
+        home, base_port=free_base_port(), echo_for_tests=True,
+        currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes(), **kwargs,
+    )
+    try:
+        stack.start(timeout=90)
+        yield stack
+    finally:
+        pids = list(stack.pids().values())
+        stack.stop()
+        assert wait_until(lambda: all(gone(p) for p in pids), 10), "a role or its swtpm outlived stop()"
+
+
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return bytes(resp.read())
+
+
+# --- first run ---------------------------------------------------------------------------
+
+
+def test_first_run_writes_config_keys_and_client_profile(home: Path) -> None:
+    base = free_base_port()
+    stack = Stack(home, base_port=base, echo_for_tests=True, currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes())
+    assert stack.first_run and stack.config_path == home / "openpcc.toml"
+    tables = tomllib.loads(stack.config_path.read_text())
+    assert set(tables) == {
+        "noncelock", "bank", "auth", "router", "gateway", "relay", "log", "witness", "node", "client",
+    }
+    assert tables["auth"]["port"] == base and tables["relay"]["port"] == base + 1
+    assert list(tables["node"]) == ["a", "b"]
+    assert tables["node"]["b"]["port"] == base + PORT_OFFSETS["node"] + 1
+    assert tables["node"]["a"]["engine"] == "echo"
+    assert tables["relay"]["gateway_url"] == f"http://127.0.0.1:{base + 2}/"
+    client = tables["client"]
+    assert client["relay_url"] == f"http://127.0.0.1:{base + 1}"
+    for key in ("gateway_keys", "node_policy", "api_key_file"):
+        assert Path(client[key]).is_file(), key
+    # secrets: 0600 files in 0700 directories
+    for secret in (Path(client["api_key_file"]), home / "keys" / "currency-key.pem", home / "log" / "log.key"):
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600, secret
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert Path(client["api_key_file"]).read_text().startswith("opk_")
+    assert stat.S_IMODE((home / "gateway").stat().st_mode) == 0o700
+    # the witness follows the log's key
+    assert tables["witness"]["log_keys"] == (home / "log" / "log.vkey").read_text().strip()
+    # the node policy is the dev policy (software TPM allowed, loudly)
+    policy = Path(client["node_policy"]).read_text()
+    assert "danger_allow_software_tpm = true" in policy and "NEVER use it for real prompts" in policy
+    # every role's table is valid for its role
+    from openpcc import config
+
+    loaded = config.load(stack.config_path, env={"OPENPCC_HOME": str(home)})
+    for role in ("noncelock", "bank", "auth", "router", "gateway", "relay", "log", "witness"):
+        loaded.role(role)
+    for name in loaded.node_names():
+        loaded.role("node", name)
+
+
+def test_second_run_reads_the_file_and_refuses_other_ports(home: Path) -> None:
+    base = free_base_port()
+    first = Stack(home, base_port=base, echo_for_tests=True, currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes())
+    api_key = Path(tomllib.loads(first.config_path.read_text())["client"]["api_key_file"]).read_text()
+    again = Stack(home, base_port=base)
+    assert not again.first_run and again.layout == first.layout
+    assert Path(tomllib.loads(again.config_path.read_text())["client"]["api_key_file"]).read_text() == api_key
+    with pytest.raises(SupervisorError, match="--base-port"):
+        Stack(home, base_port=base + 100)
+
+
+def test_dev_policy_constant_is_policies_dev_toml() -> None:
+    assert supervisor.DEV_POLICY == (REPO / "policies" / "dev.toml").read_text()
+
+
+def test_bad_layouts_are_usage_errors(home: Path) -> None:
+    with pytest.raises(UsageError):
+        Stack(home, base_port=80)
+    with pytest.raises(UsageError):
+        Stack(home, nodes=0)
+
+
+def test_a_taken_port_is_reported_with_its_role(home: Path) -> None:
+    stack = Stack(home, base_port=free_base_port(), echo_for_tests=True, currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes())
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", stack.layout.ports["gateway"]))
+        squatter.listen()
+        with pytest.raises(PortInUseError, match=rf"gateway \({stack.layout.ports['gateway']}\).*--base-port"):
+            stack.start()
+    assert stack.pids() == {}  # nothing was started
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def test_stack_starts_restarts_a_killed_role_and_stops_everything(home: Path) -> None:
+    with echo_stack(home) as stack:
+        for label in stack.labels:
+            role, _, name = label.partition("-")
+            assert supervisor.health(stack.url(role, name or None))[0], label
+        # the pinned gateway keys are exactly what the gateway serves
+        pinned = json.loads((home / "client" / "gateway-keys.json").read_text())
+        served = get(stack.url("gateway") + "/.well-known/ohttp-gateway")
+        import base64
+
+        assert base64.b64decode(pinned["key_configs"]) == served
+        assert ohttp.decode_key_configs(served)
+        assert pinned["rotation_periods"][0]["key_id"] == ohttp.decode_key_configs(served)[0].key_id
+
+        for role, name in (("node", "a"), ("relay", None)):
+            old = stack.pid(role, name)
+            os.kill(old, signal.SIGKILL)
+            assert wait_until(lambda: stack.pid(role, name) != old, 20), f"{role} was not restarted"  # noqa: B023
+            stack.wait_healthy(role, name, timeout=60)
+            assert wait_until(lambda: gone(old), 10)  # noqa: B023  (and the old node's swtpm with it)
+
+        old = stack.pid("bank")
+        stack.restart("bank")
+        assert stack.pid("bank") != old and gone(old)
+
+
+def test_openpcc_up_runs_in_the_foreground_and_stops_on_sigterm(home: Path) -> None:
+    base = free_base_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENPCC_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "openpcc", "up", "--home", str(home), "--base-port", str(base), "--engine", "echo",
+         "--nodes", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("Ready in"):
+                break
+        output = "".join(lines)
+        assert "Ready in" in output, output[-3000:]
+        assert "DEVELOPMENT ONLY" in output and "openpcc chat" in output
+        assert any(line.startswith("relay     | ") for line in lines)  # lines carry their role's name
+        pids = [int(line.split("pid ")[1]) for line in lines if " pid " in line and line.startswith("  ")]
+        assert len(pids) >= 9
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, rest[-2000:]
+        assert "stopping every role" in rest
+        assert wait_until(lambda: all(gone(p) for p in pids), 10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_stack_with_the_embedded_model_gets_ready(home: Path) -> None:
+    from openpcc.services.engines.llama import missing_prerequisite
+
+    absent = missing_prerequisite()
+    if absent:
+        missing(f"embedded model not installed: looked for {absent}; run `make model`")
+    stack = Stack(home, base_port=free_base_port(), nodes=1, currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes())
+    assert stack.layout.engine == "llama"
+    try:
+        stack.start(timeout=180)
+        info = json.loads(get(stack.url("node", "a") + "/info"))
+        assert any(tag.startswith("model=SmolLM2") for tag in info["tags"]), info
+    finally:
+        pids = list(stack.pids().values())
+        stack.stop()
+        assert wait_until(lambda: all(gone(p) for p in pids), 10)
