@@ -201,6 +201,12 @@ _SPENDING_SETTINGS: tuple[Setting, ...] = (
         "noncelock_token_file", str, "",
         "a 0600 file with the bearer token the nonce-locking service requires; empty: none",
     ),
+    Setting(
+        "currency_key_bundle_file", str, "",
+        "the signed, logged statement of the currency public key (a Sigstore bundle, written by "
+        "`openpcc transparency publish-stack`); the role refuses to start if it names another key, and the auth "
+        "bank serves it in its remote configuration; empty: none (the auth bank serves the plain JWK)",
+    ),
 )
 
 # Settings only one role has. Other roles add theirs here (and to docs/configuration.md).
@@ -415,6 +421,33 @@ CLIENT_SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("model", str, "", "the model asked for when a request names none; empty: the request must name one"),
     Setting("timeout", float, 300.0, "seconds to wait for the next bytes of an answer", _positive),
+    # Transparency (docs/transparency.md): with a log_url, keys and node policy come from the log, verified.
+    Setting(
+        "log_url", str, "",
+        "base URL of the transparency log (the `log` role); gateway keys, currency key and node image values come "
+        "from its verified statements; empty: no log (the pinned `gateway_keys` file is used)",
+    ),
+    Setting("log_key", str, "", "the log's verifier key (`name+id+key`, the log role's `log.vkey`)"),
+    Setting("witness_keys", str, "", "comma-separated verifier keys of the witnesses whose cosignatures count"),
+    Setting(
+        "min_witnesses", int, 2, "witness cosignatures a checkpoint needs (at most the number of `witness_keys`)",
+        lambda v: _non_negative(v),
+    ),
+    Setting(
+        "trust_root", str, "",
+        "Sigstore `trusted_root.json` statements must verify under (a local signing profile's root is reported "
+        "as a development root); required with `log_url`: there is no default root",
+    ),
+    Setting(
+        "identity_policy", str, "",
+        "JSON array of signer identities, each `issuer` or `issuer_regex` and `subject` or `subject_regex` "
+        "(full match); required with `log_url`",
+    ),
+    Setting(
+        "log_state_file", str, "",
+        "file keeping the last log checkpoint seen (consistency is checked against it); empty: "
+        "`<data_dir>/log-checkpoint`",
+    ),
 )
 
 

@@ -584,6 +584,10 @@ class NoteVerificationError(TransparencyError):
     """No trusted signature on a note verifies, a known key's signature is bad, or too few witnesses cosigned."""
 
 
+class TooFewWitnessesError(NoteVerificationError):
+    """A checkpoint carries fewer valid witness cosignatures than the client requires."""
+
+
 class LogProofError(TransparencyError):
     """An inclusion or consistency proof does not verify against the checkpoint."""
 

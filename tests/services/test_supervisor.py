@@ -186,6 +186,18 @@ def test_stack_starts_restarts_a_killed_role_and_stops_everything(home: Path) ->
         assert ohttp.decode_key_configs(served)
         assert pinned["rotation_periods"][0]["key_id"] == ohttp.decode_key_configs(served)[0].key_id
 
+        # the operator's statements are in the log, cosigned, and verify as a client verifies them
+        from datetime import UTC, datetime
+
+        from openpcc import config
+        from openpcc.transparency.stack import verified_statements_for
+
+        profile = config.load(stack.config_path, env={"OPENPCC_HOME": str(home)}).client()
+        verified = verified_statements_for(profile, datetime.now(UTC))
+        assert verified is not None and set(verified.indexes) == {"gateway-keys", "currency-key", "node-image"}
+        assert verified.gateway.key_configs == served
+        assert verified.node_image is not None and verified.currency_jwk is not None
+
         for role, name in (("node", "a"), ("relay", None)):
             old = stack.pid(role, name)
             os.kill(old, signal.SIGKILL)

@@ -13,10 +13,11 @@ key travels in the ``cf-authorization`` header and, for the binary endpoints, al
   signed without a debit, as the reference;
 * ``POST /api/refund`` ``AuthRefundRequest{api_key, credit}`` → 200, empty: the credit is spent
   (:mod:`openpcc.services.spending`) and its amount credited back to the key;
-* ``GET /api/config`` → ``AuthConfigResponse`` (spec §1.2): bank, router and relay URLs, and, until
-  transparency logs are in place, *plain values* where the reference puts sigstore bundles:
-  ``ohttp_key_configs_bundle`` holds the gateway's ``application/ohttp-keys`` bytes and
-  ``currency_key_bundle`` the currency public key as the reference's JWK (UTF-8 JSON).
+* ``GET /api/config`` → ``AuthConfigResponse`` (spec §1.2): bank, router and relay URLs, and
+  ``currency_key_bundle``: with ``currency_key_bundle_file`` the signed, logged statement of the
+  currency key (a Sigstore bundle, as the reference; checked at start to name this bank's key),
+  else the plain JWK (UTF-8 JSON); ``ohttp_key_configs_bundle`` holds the gateway's
+  ``application/ohttp-keys`` bytes (clients with a transparency log take the keys from the log).
 
 Badges (spec §8.9) are Ed25519 signatures over the ``Credentials`` protobuf (``0a <len> <models>``, the
 models sorted, each a little-endian ``uint32`` length and its ASCII bytes).
@@ -57,6 +58,7 @@ from openpcc.services.bank import (
     _bytes_field,
     as_rejection,
     blinded_message_of,
+    check_currency_key_bundle,
     credit_of,
     load_issuer,
     operation_id,
@@ -160,6 +162,7 @@ class AuthBankService:
         self.cfg = cfg
         self.issuer = issuer if issuer is not None else load_issuer(cfg)
         self.key = self.issuer.public_key
+        self.currency_key_bundle = check_currency_key_bundle(cfg, self.key)
         self.badge_key = badge_key if badge_key is not None else load_badge_key(cfg)
         self.badge = badge_message(self.badge_key, _split(str(cfg["badge_models"])))
         self.remote_config = self._remote_config()
@@ -184,7 +187,9 @@ class AuthBankService:
             "bankUrl": str(self.cfg["bank_url"]),
             "relays": [{"url": url} for url in _split(str(self.cfg["relay_urls"]))],
             "currencyKeyBundle": base64.b64encode(
-                json.dumps(public_key_to_jwk(self.key)).encode()
+                self.currency_key_bundle
+                if self.currency_key_bundle is not None
+                else json.dumps(public_key_to_jwk(self.key)).encode()
             ).decode(),
         }
         path = str(self.cfg["ohttp_key_configs_file"])

@@ -207,6 +207,29 @@ def load_issuer(cfg: config.RoleConfig) -> Issuer:
         ) from None
 
 
+def check_currency_key_bundle(cfg: config.RoleConfig, key: blindrsa.PublicKey) -> bytes | None:
+    """The logged currency key statement of ``currency_key_bundle_file`` (``None`` when unset);
+    ``ConfigError`` when it is unreadable or names another key than the one this role signs with."""
+    from openpcc.exceptions import TransparencyError
+    from openpcc.transparency.stack import statement_currency_key
+
+    path = str(cfg["currency_key_bundle_file"])
+    if not path:
+        return None
+    try:
+        bundle = Path(path).read_bytes()
+        logged = statement_currency_key(bundle)
+    except OSError as exc:
+        raise ConfigError(f"{cfg.label}: cannot read currency_key_bundle_file: {exc.strerror}") from None
+    except TransparencyError as exc:
+        raise ConfigError(f"{cfg.label}: currency_key_bundle_file is not a currency key statement: {exc}") from None
+    if (logged.n, logged.e) != (key.n, key.e):
+        raise ConfigError(
+            f"{cfg.label}: currency_key_bundle_file names another currency key than currency_key_file holds"
+        )
+    return bundle
+
+
 class BlindBankService:
     """The BlindBank endpoints over a :class:`BankStore`, on the shared HTTP plumbing."""
 
@@ -221,6 +244,7 @@ class BlindBankService:
         self.cfg = cfg
         self.issuer = issuer if issuer is not None else load_issuer(cfg)
         self.key = self.issuer.public_key
+        check_currency_key_bundle(cfg, self.key)
         self.store = store if store is not None else open_bank_store(cfg.database)
         self.clock = clock
         self.locker = RoleNonceLocker(cfg, clock)

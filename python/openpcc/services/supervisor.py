@@ -56,10 +56,14 @@ WITNESSES = 2
 DEV_API_KEY_BALANCE = 1_000_000_000
 
 #: Start order: roles in one tier start together; nodes last, so their first heartbeat finds the router.
+#: After the first tier the operator publishes the signed statements (the banks serve the currency key's).
 START_TIERS: tuple[frozenset[str], ...] = (
-    frozenset({"noncelock", "log", "witness", "bank", "auth", "router", "gateway", "relay"}),
+    frozenset({"noncelock", "log", "witness"}),
+    frozenset({"bank", "auth", "router", "gateway", "relay"}),
     frozenset({"node"}),
 )
+#: Seconds between checks that the log holds the current gateway keys (they rotate) and re-pinning them.
+REPUBLISH_EVERY_S = 60.0
 #: Stop order: the compute nodes first (they tell the router they leave), then the edge, then the rest.
 STOP_TIERS: tuple[frozenset[str], ...] = (
     frozenset({"node"}),
@@ -192,6 +196,22 @@ class Paths:
     def node_policy(self) -> Path:
         return self.client_dir / "node-policy.toml"
 
+    @property
+    def currency_jwk(self) -> Path:
+        return self.client_dir / "currency-key.jwk"
+
+    @property
+    def signing_profile(self) -> Path:
+        return self.home / "transparency" / "profile"
+
+    @property
+    def statements(self) -> Path:
+        return self.home / "transparency" / "statements"
+
+    @property
+    def currency_key_bundle(self) -> Path:
+        return self.statements / "currency-key.sigstore.json"
+
     def witness_dir(self, index: int) -> Path:
         return self.home / f"witness-{index}"
 
@@ -246,10 +266,26 @@ class Layout:
         return f"http://{HOST}:{self.ports[label]}"
 
 
-def stack_tables(paths: Paths, layout: Layout, *, log_key: str, echo_delay: float = 0.0) -> dict[str, Any]:
+def witness_key_name(index: int) -> str:
+    return f"openpcc.localhost/witness-{index}"
+
+
+def engine_model(engine: str) -> str:
+    from openpcc.services.engines.llama import DEFAULT_MODEL
+
+    return DEFAULT_MODEL if engine == "llama" else "echo"
+
+
+def stack_tables(
+    paths: Paths, layout: Layout, *, log_key: str, transparency: Mapping[str, Any], echo_delay: float = 0.0
+) -> dict[str, Any]:
     """Every table of the stack's ``openpcc.toml`` (the witness instances get environment overrides)."""
     url = layout.url
-    spending = {"currency_key_file": str(paths.currency_key), "noncelock_url": url("noncelock")}
+    spending = {
+        "currency_key_file": str(paths.currency_key),
+        "currency_key_bundle_file": str(paths.currency_key_bundle),
+        "noncelock_url": url("noncelock"),
+    }
     node_common: dict[str, Any] = {
         "engine": layout.engine,
         "router_url": url("router"),
@@ -285,6 +321,9 @@ def stack_tables(paths: Paths, layout: Layout, *, log_key: str, echo_delay: floa
             "gateway_keys": str(paths.pinned_gateway_keys),
             "node_policy": str(paths.node_policy),
             "api_key_file": str(paths.api_key),
+            "currency_key": str(paths.currency_jwk),
+            "model": engine_model(layout.engine),
+            **transparency,
         },
     }
 
@@ -310,10 +349,30 @@ def write_first_run_files(
     if not paths.currency_key.exists():
         pem = currency_key_pem or blindrsa.SecretKey.generate(2048).to_pem().encode()
         config.write_key_file(paths.currency_key, pem)
-    log_signer = load_or_create_signer(
-        config.ensure_private_dir(paths.log_dir()) / "log.key", "openpcc.localhost/log", 0x01
+    from openpcc.transparency.note import COSIGNATURE_V1
+    from openpcc.transparency.stack import (
+        client_settings,
+        currency_jwk_from_key_file,
+        load_or_create_profile,
     )
-    tables = stack_tables(paths, layout, log_key=log_signer.verifier.encode(), echo_delay=echo_delay)
+
+    log_key = config.ensure_private_dir(paths.log_dir()) / "log.key"
+    log_signer = load_or_create_signer(log_key, "openpcc.localhost/log", 0x01)
+    witness_vkeys = []
+    for i in range(1, WITNESSES + 1):
+        witness_key = config.ensure_private_dir(paths.witness_dir(i)) / "witness.key"
+        load_or_create_signer(witness_key, witness_key_name(i), COSIGNATURE_V1)
+        witness_vkeys.append(witness_key.with_suffix(".vkey"))
+    config.ensure_private_dir(paths.signing_profile.parent)
+    load_or_create_profile(paths.signing_profile, datetime.now(UTC))
+    transparency = client_settings(
+        paths.signing_profile, layout.url("log"), log_key.with_suffix(".vkey"), witness_vkeys
+    )
+    config.ensure_private_dir(paths.client_dir)
+    paths.currency_jwk.write_bytes(currency_jwk_from_key_file(paths.currency_key))
+    tables = stack_tables(
+        paths, layout, log_key=log_signer.verifier.encode(), transparency=transparency, echo_delay=echo_delay
+    )
     write_node_policy(paths, layout.software_request_key)
     paths.config.write_text(to_toml(tables, _config_header(layout)))
     os.chmod(paths.config, 0o600)
@@ -359,31 +418,16 @@ def refresh_gateway_keys(paths: Paths) -> bytes:
 
 def pin_gateway_keys(paths: Paths) -> bytes:
     """Writes the client's pinned gateway keys (``{"key_configs": b64, "rotation_periods": [...]}``) and
-    the auth bank's ``application/ohttp-keys`` file from the gateway's key files; returns the key configs."""
-    from openpcc import ohttp
-    from openpcc.services.gateway import key_windows
-    from openpcc.transparency.rotation import KeyRotationPeriod, encode_key_rotation_periods
+    the auth bank's ``application/ohttp-keys`` file from the gateway's live key files (the same content
+    the gateway-keys statement signs); returns the key configs."""
+    from openpcc.exceptions import StatementError
+    from openpcc.transparency.stack import gateway_key_material
 
-    now = int(time.time())
-    configs = []
-    periods = []
-    for window in key_windows(paths.gateway_keys_dir):
-        if window.active_until < now:
-            continue
-        seed = bytes.fromhex(json.loads(config.read_key_file(window.path))["seed"])
-        key = ohttp.GatewayKey.from_seed(window.key_id, window.kem, seed, [ohttp.HKDF_SHA256_AES128GCM])
-        configs.append(key.key_config)
-        periods.append(KeyRotationPeriod(
-            datetime.fromtimestamp(window.active_from, UTC), datetime.fromtimestamp(window.active_until, UTC),
-            window.key_id,
-        ))
-    if not configs:
-        raise SupervisorError(f"the gateway has no live key in {paths.gateway_keys_dir}")
-    encoded = ohttp.encode_key_configs(configs)
-    pinned = {
-        "key_configs": base64.b64encode(encoded).decode(),
-        "rotation_periods": json.loads(encode_key_rotation_periods(periods)),
-    }
+    try:
+        encoded, periods = gateway_key_material(paths.gateway_keys_dir, int(time.time()))
+    except StatementError as exc:
+        raise SupervisorError(f"cannot pin the gateway keys: {exc}") from None
+    pinned = {"key_configs": base64.b64encode(encoded).decode(), "rotation_periods": json.loads(periods)}
     config.ensure_private_dir(paths.client_dir)
     paths.pinned_gateway_keys.write_text(json.dumps(pinned, indent=2) + "\n")
     paths.ohttp_key_configs.write_bytes(encoded)
@@ -526,6 +570,19 @@ def health(url: str, timeout: float = 2.0) -> tuple[bool, str]:
         return False, type(exc).__name__
 
 
+def _model_file(engine: str) -> Path | None:
+    """The embedded model's GGUF (its SHA-256 goes into the node image statement), when that engine runs."""
+    if engine != "llama":
+        return None
+    from openpcc.exceptions import EngineUnavailableError
+    from openpcc.services.engines.llama import shipped_model_path
+
+    try:
+        return shipped_model_path()
+    except EngineUnavailableError:
+        return None
+
+
 def _router_available() -> bool:
     import importlib.util
 
@@ -592,6 +649,7 @@ class Stack:
         self._stopping = threading.Event()
         self._monitor: threading.Thread | None = None
         self.started_in: float | None = None
+        self.published: dict[str, int] = {}
 
     # --- layout -----------------------------------------------------------------------
 
@@ -605,7 +663,7 @@ class Stack:
                 yield RoleSpec(role, name, port, {
                     "OPENPCC_WITNESS_PORT": str(port),
                     "OPENPCC_WITNESS_DATA_DIR": str(self.paths.witness_dir(index)),
-                    "OPENPCC_WITNESS_NAME": f"openpcc.localhost/witness-{index}",
+                    "OPENPCC_WITNESS_NAME": witness_key_name(index),
                 })
                 continue
             yield RoleSpec(role, name or None, port)
@@ -650,6 +708,8 @@ class Stack:
                 for child in group:
                     child.launch()
                 self._wait_healthy(group, begun + timeout)
+                if tier == START_TIERS[0]:
+                    self.publish()
         except BaseException:
             self.stop()
             raise
@@ -696,14 +756,50 @@ class Stack:
             child.launch()
         self.wait_healthy(role, name, timeout)
 
+    def publish(self) -> dict[str, Any]:
+        """Signs the gateway keys, the currency key and the node image with the local profile into the
+        log (unchanged statements are only confirmed) and re-pins the gateway keys of the profile."""
+        from openpcc.transparency.stack import (
+            StackPublisher,
+            StackStatements,
+            load_or_create_profile,
+            publish_stack,
+        )
+
+        now = datetime.now(UTC)
+        profile = load_or_create_profile(self.paths.signing_profile, now)
+        publisher = StackPublisher(profile, self.layout.url("log"), self.paths.statements)
+        what = StackStatements(
+            gateway_keys_dir=self.paths.gateway_keys_dir,
+            currency_key_file=self.paths.currency_key,
+            node_policy_file=self.paths.node_policy,
+            model=engine_model(self.layout.engine),
+            engine=self.layout.engine,
+            model_file=_model_file(self.layout.engine),
+        )
+        done = publish_stack(publisher, what, now)
+        pin_gateway_keys(self.paths)
+        self.published = {kind: p.index for kind, p in done.items()}
+        return done
+
     def _watch(self) -> None:
-        """Restarts roles that exit, after a backoff that doubles up to BACKOFF_MAX_S."""
+        """Restarts roles that exit, after a backoff that doubles up to BACKOFF_MAX_S; republishes the
+        gateway keys when they rotate."""
+        from openpcc.exceptions import TransparencyError
+
+        next_publish = time.monotonic() + REPUBLISH_EVERY_S
         while not self._stopping.wait(0.2):
             with self._lock:
                 for child in self._children.values():
                     if self._stopping.is_set():
                         return
                     self._supervise(child)
+            if time.monotonic() >= next_publish:
+                next_publish = time.monotonic() + REPUBLISH_EVERY_S
+                try:
+                    self.publish()
+                except (TransparencyError, SupervisorError, OSError) as exc:
+                    self._sink.line("openpcc", f"publishing the statements failed: {type(exc).__name__}: {exc}")
 
     def _supervise(self, child: _Child) -> None:
         now = time.monotonic()
@@ -766,6 +862,10 @@ class Stack:
             f"  node policy:  {self.paths.node_policy} (dev: accepts a software TPM, no TEE; it proves",
             "                nothing about the hardware: never send real prompts to this stack)",
             f"  gateway keys: pinned in {self.paths.pinned_gateway_keys}",
+            (f"  transparency: gateway keys, currency key, node image signed by the LOCAL profile "
+            f"{self.paths.signing_profile}"),
+            (f"                (a development trust root) into the log {self.layout.url('log')}, "
+            f"cosigned by {WITNESSES} witnesses (entries {sorted(self.published.values())})"),
             f"  API key:      {self.paths.api_key} (funded with {DEV_API_KEY_BALANCE} at the local auth bank)",
             f"  config:       {self.config_path} ([client] is the client profile)",
             "",

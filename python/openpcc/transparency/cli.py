@@ -117,7 +117,33 @@ def _describe(entry: bytes) -> str:
     except TransparencyError as exc:
         return f"not a statement bundle ({exc})"
     subjects = ", ".join(f"{s.name}={s.sha256.hex()[:16]}" for s in statement.subjects)
-    return f"{statement.predicate_type} {subjects}"
+    return f"{statement.predicate_type} {subjects}{_content(statement)}"
+
+
+def _content(statement: Any) -> str:
+    """What a key or image statement claims (as logged; its signature is checked by clients)."""
+    import hashlib
+
+    from openpcc.transparency import statements as st
+    from openpcc.transparency.rotation import format_rfc3339nano, parse_key_rotation_periods
+
+    try:
+        if statement.predicate_type == st.PredicateType.OHTTP_KEYS:
+            periods = parse_key_rotation_periods(st.predicate_data(statement, st.ROTATION_PERIODS_FIELD))
+            return "; " + ", ".join(
+                f"key {p.key_id} {format_rfc3339nano(p.active_from)}..{format_rfc3339nano(p.active_until)}"
+                for p in periods
+            )
+        if statement.predicate_type == st.PredicateType.PUBLIC_KEY:
+            jwk = st.predicate_data(statement, st.JWK_FIELD)
+            return f"; currency key JWK sha256 {hashlib.sha256(jwk).hexdigest()[:16]}"
+        if statement.predicate_type == st.PredicateType.IMAGE_MANIFEST:
+            manifest = st.image_manifest(statement)
+            custom = manifest.get("custom_data", {})
+            return f"; image {manifest['artifact_id']} model {custom.get('model', '?')!s} engine {custom.get('engine', '?')!s}"
+    except (TransparencyError, KeyError, TypeError, AttributeError):
+        return "; content does not parse"
+    return ""
 
 
 def _monitor(args: argparse.Namespace) -> int:
@@ -199,6 +225,36 @@ def _sign(args: argparse.Namespace) -> int:
     return EXIT_VALID
 
 
+def _publish_stack(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from openpcc.transparency import stack
+
+    # The command line is the caller: it may take the clock.
+    profile = stack.load_or_create_profile(args.profile, datetime.now(UTC))
+    publisher = stack.StackPublisher(
+        profile, args.log_url, args.state_dir or Path(args.profile) / "statements",
+        identity=args.identity or stack.LOCAL_IDENTITY, issuer=args.issuer or stack.LOCAL_ISSUER,
+    )
+    what = stack.StackStatements(
+        Path(args.gateway_keys),
+        Path(args.currency_key) if args.currency_key else None,
+        Path(args.node_policy) if args.node_policy else None,
+        args.model, args.engine, Path(args.model_file) if args.model_file else None,
+    )
+    stop = threading.Event()
+    if args.watch:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    while True:
+        for kind, done in stack.publish_stack(publisher, what, datetime.now(UTC)).items():
+            if done.changed or not args.watch:
+                print(f"{kind}\tentry {done.index}\t{done.bundle_path}", flush=True)
+        if not args.watch or stop.wait(args.watch):
+            return EXIT_VALID
+
+
 def _guarded(run: Any) -> Any:
     def wrapper(args: argparse.Namespace) -> int:
         try:
@@ -276,6 +332,27 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--rotation-periods", help="key rotation periods JSON file")
     p.add_argument("--out", required=True, help="bundle file to write (JSON, v0.3)")
     p.set_defaults(run=_guarded(_sign))
+
+    p = sub.add_parser(
+        "publish-stack",
+        help="sign the stack's gateway keys, currency key and node image with a local profile and log them",
+        description="Sign the gateway's live OHTTP keys (with their rotation periods), the currency key and "
+        "the node image manifest with the local profile (made on first use) and append each bundle to the log "
+        "role. Unchanged statements are not signed again; with --watch it republishes when the gateway rotates.",
+    )
+    p.add_argument("--profile", required=True, help="local signing profile directory (made if missing)")
+    p.add_argument("--log-url", required=True, help="base URL of the log role")
+    p.add_argument("--state-dir", default="", help="where the bundles are kept (default: PROFILE/statements)")
+    p.add_argument("--gateway-keys", required=True, help="the gateway's keys_dir")
+    p.add_argument("--currency-key", default="", help="the banks' currency signing key file (0600 PEM)")
+    p.add_argument("--node-policy", default="", help="the attestation policy TOML nodes are judged under")
+    p.add_argument("--model", default="", help="model name the node image serves")
+    p.add_argument("--engine", default="", help="engine the node image runs")
+    p.add_argument("--model-file", default="", help="GGUF file whose SHA-256 the image manifest pins")
+    p.add_argument("--identity", default="", help="signer identity in certificates (default: the local one)")
+    p.add_argument("--issuer", default="", help="issuer recorded in certificates (default: the local one)")
+    p.add_argument("--watch", type=float, default=0.0, help="check every SECS seconds until SIGTERM (0: once)")
+    p.set_defaults(run=_guarded(_publish_stack))
 
     p = sub.add_parser("verify", help="verify a Sigstore statement bundle offline")
     p.add_argument("bundle", help="bundle file (protobuf or JSON)")

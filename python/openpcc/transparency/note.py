@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from openpcc.exceptions import NoteError, NoteVerificationError
+from openpcc.exceptions import NoteError, NoteVerificationError, TooFewWitnessesError
 
 ED25519 = 0x01
 COSIGNATURE_V1 = 0x04
@@ -308,7 +308,7 @@ class SignedCheckpoint:
             raise NoteVerificationError(f"checkpoint is not signed by the log key {log_key.name!r}")
         cosigned = sum(1 for w in witnesses if self.note.verified_by(w) is not False)
         if cosigned < quorum:
-            raise NoteVerificationError(
+            raise TooFewWitnessesError(
                 f"checkpoint of size {self.checkpoint.size} has {cosigned} of the {quorum} witness cosignatures required"
             )
         return cosigned
