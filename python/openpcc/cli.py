@@ -2,7 +2,7 @@
 
 ``openpcc demo`` runs the end-to-end demo. ``openpcc chat ["prompt"]`` talks to a model privately through the
 client profile (``openpcc.chat``). ``openpcc relay|gateway --config FILE`` run the OHTTP relay and gateway roles until SIGTERM/SIGINT.
-``openpcc noncelock`` serves nonce locking, ``openpcc bank`` the blind bank, ``openpcc auth`` the auth bank
+``openpcc router`` serves the router, ``openpcc noncelock`` serves nonce locking, ``openpcc bank`` the blind bank, ``openpcc auth`` the auth bank
 (``openpcc auth keys add --balance N`` prints a new API key). ``openpcc verify <kind> ...`` verifies attestation
 evidence and exits 0 when valid, 1 when invalid, 2 when an input cannot be read (missing file,
 bad hex, bad instant, or bytes that are not the format at all). ``openpcc transparency ...``
@@ -455,6 +455,22 @@ def _add_up(commands: Any) -> None:
     p.set_defaults(run=_run_up)
 
 
+def _add_router(commands: Any) -> None:
+    p = commands.add_parser(
+        "router",
+        help="serve the router (node admission by evidence, health, manifests, compute proxy; port 3600)",
+        description=(
+            "Serve the router: POST /node-events (a node is admitted only after its evidence over a fresh "
+            "router nonce passes the `policy`), POST /compute-manifests, POST / (the compute request, "
+            "streamed to a healthy admitted node; refunds capped at the credit), /healthz, /_health, "
+            "/metrics (docs/router.md). Needs the currency signing key (currency_key_file). Runs until "
+            "SIGTERM or Ctrl-C. Exit 2 when the configuration, the policy, the key or the store cannot be read."
+        ),
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML configuration (default: every setting's default)")
+    p.set_defaults(run=_run_role("router"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openpcc",
@@ -472,6 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_edge_roles(commands)
     _add_noncelock(commands)
     _add_node(commands)
+    _add_router(commands)
     _add_bank(commands)
     _add_auth(commands)
     _add_currency_key(commands)

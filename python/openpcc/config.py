@@ -154,6 +154,8 @@ ROLE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "witness": {"port": DEFAULT_PORTS["witness"], "max_body_bytes": 65536},
     # The reference's inner bodies reach 1 MiB; BHTTP, padding and AEAD framing add about 4%.
     "node": {"port": DEFAULT_PORTS["node"], "max_body_bytes": 2 << 20},
+    # The router passes the node's compute bodies through; node events carry evidence bundles.
+    "router": {"port": DEFAULT_PORTS["router"], "max_body_bytes": 2 << 20},
     "relay": {"port": DEFAULT_PORTS["relay"], "max_body_bytes": 16 * 1024 * 1024},
     "gateway": {"port": DEFAULT_PORTS["gateway"], "max_body_bytes": 16 * 1024 * 1024},
 }
@@ -275,7 +277,46 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
             "seconds between deletions of nonce records past their validity window", _positive,
         ),
     ),
-    "router": (),
+    "router": _SPENDING_SETTINGS + (
+        Setting(
+            "policy", str, "",
+            "attestation policy TOML (e.g. `policies/dev.toml`) a node's evidence must pass before it is admitted; "
+            "empty: the production defaults, which admit no node until a policy pins your fleet's values",
+        ),
+        Setting(
+            "node_networks", str, "127.0.0.0/8,::1/128",
+            "comma-separated networks (CIDR) node URLs must resolve into (the router connects to them); "
+            "`*`: any address (DANGER: the router then fetches whatever URL an unauthenticated event names)",
+        ),
+        Setting("reattest_secs", float, 600.0, "seconds between fresh evidence requests to each admitted node", _positive),
+        Setting("health_interval_secs", float, 5.0, "seconds between health checks of each node (spec §9.2)", _positive),
+        Setting("health_timeout_secs", float, 5.0, "seconds one health check may take", _positive),
+        Setting("health_retries", int, 3, "attempts of one health check before it counts as failed", _positive),
+        Setting("health_min_checks", int, 3, "checks in the window before a node is graded (fewer: not routed)", _positive),
+        Setting(
+            "health_max_failure_streak", int, 3, "consecutive failed checks after which a node is not routed",
+            _positive,
+        ),
+        Setting(
+            "health_min_success_rate", float, 0.9, "share of successful checks in the window a routed node needs",
+            lambda v: None if 0 <= v <= 1 else "must be 0..1",
+        ),
+        Setting("health_window_secs", float, 900.0, "seconds of check history graded", _positive),
+        Setting(
+            "node_max_age_secs", float, 900.0,
+            "a node whose last event is older is not routed until it sends another heartbeat", _positive,
+        ),
+        Setting(
+            "admission_retry_secs", float, 5.0,
+            "seconds before a node whose admission failed may try again (429 meanwhile)", _positive,
+        ),
+        Setting("max_admissions", int, 4, "admissions (evidence requests to nodes) running at once", _positive),
+        Setting("evidence_timeout_secs", float, 20.0, "seconds a node has to answer an evidence request", _positive),
+        Setting(
+            "node_read_timeout_secs", float, 300.0,
+            "longest silence from a node while it answers a compute request", _positive,
+        ),
+    ),
     "node": (
         Setting(
             "engine", str, "llama",

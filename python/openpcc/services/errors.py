@@ -35,6 +35,11 @@ class Code(IntEnum):
     UNAUTHORIZED = 207
     DECAPSULATION_FAILED = 220
     REPLAYED_REQUEST = 221
+    INVALID_ROUTING_INFO = 230
+    INVALID_NODE_EVENT = 231
+    NODE_NOT_ADMITTED = 232
+    NO_CANDIDATE = 233
+    NODE_FAILED = 234
 
     OVERLOADED = 300
     SHUTTING_DOWN = 301
@@ -78,6 +83,11 @@ ERRORS: dict[Code, ErrorInfo] = {
     Code.UNAUTHORIZED: ErrorInfo(401, "unauthorized"),
     Code.DECAPSULATION_FAILED: ErrorInfo(400, "failed to decapsulate encrypted request"),
     Code.REPLAYED_REQUEST: ErrorInfo(409, "request already received"),
+    Code.INVALID_ROUTING_INFO: ErrorInfo(400, "invalid routing info in X-Routing-Info header"),
+    Code.INVALID_NODE_EVENT: ErrorInfo(400, "invalid node event"),
+    Code.NODE_NOT_ADMITTED: ErrorInfo(403, "node not admitted"),
+    Code.NO_CANDIDATE: ErrorInfo(404, "all candidate nodes unavailable"),
+    Code.NODE_FAILED: ErrorInfo(502, "the node failed before answering"),
     Code.RATE_LIMITED: ErrorInfo(429, "too many requests, retry later"),
     Code.NOT_READY: ErrorInfo(503, "not ready"),
     Code.OVERLOADED: ErrorInfo(503, "too many requests in flight"),

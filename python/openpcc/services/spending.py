@@ -174,13 +174,16 @@ class Spender:
         self.clock = clock
 
     def check(self, credit: Credit, *, value: Value | None = None) -> None:
-        """Everything but the lock: a spendable value (the required one when ``value`` is given), a nonce
+        """Everything but the lock: a spendable value (exactly ``value`` when given, which may be a special
+        value such as the attestation value), a nonce
         in its validity window, a signature that verifies (``WrongCreditValueError``,
         ``ExpiredCreditError``, ``InvalidCreditError``)."""
-        if not credit.value.is_spendable:
+        if value is not None:
+            # The required value may be special: the router's manifests take the attestation value.
+            if credit.value != value:
+                raise WrongCreditValueError("credit value is not the one required")
+        elif not credit.value.is_spendable:
             raise WrongCreditValueError("credit value must be a non-zero amount")
-        if value is not None and credit.value != value:
-            raise WrongCreditValueError("credit value is not the one required")
         credit.check(self.public_key, int(self.clock()))
 
     async def begin(self, credit: Credit, *, value: Value | None = None) -> Transaction:

@@ -4,7 +4,15 @@
 from __future__ import annotations
 
 from openpcc.exceptions import SettingValueError
-from openpcc.services.store.base import AccountKind, Backend, BankStore, NonceStore, account_id
+from openpcc.services.store.base import (
+    AccountKind,
+    Backend,
+    BankStore,
+    NodeRecord,
+    NonceStore,
+    RouterStore,
+    account_id,
+)
 
 
 def open_backend(database: str) -> Backend:
@@ -32,13 +40,22 @@ def open_bank_store(database: str) -> BankStore:
     return SQLBankStore(open_backend(database))
 
 
+def open_router_store(database: str) -> RouterStore:
+    from openpcc.services.store.sql import SQLRouterStore
+
+    return SQLRouterStore(open_backend(database))
+
+
 __all__ = [
     "AccountKind",
     "Backend",
     "BankStore",
+    "NodeRecord",
     "NonceStore",
+    "RouterStore",
     "account_id",
     "open_backend",
     "open_bank_store",
     "open_nonce_store",
+    "open_router_store",
 ]

@@ -236,3 +236,66 @@ class BankStore(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """A node the router admitted (its evidence over the router's nonce passed the policy once).
+
+    ``attested`` is the outcome of the last evidence check (admission or re-attestation) and
+    ``verdict`` its summary (JSON: the failed checks, never evidence bytes); ``shutdown_at`` is set by a
+    shutdown event and cleared by the next admission. Times are Unix seconds."""
+
+    node_id: str
+    url: str
+    healthcheck_url: str
+    tags: tuple[str, ...]
+    evidence: bytes
+    admitted_at: float
+    attested_at: float
+    attested: bool
+    verdict: str
+    last_event_index: int
+    last_event_at: float
+    shutdown_at: float | None = None
+
+
+class RouterStore(abc.ABC):
+    """The router's admitted nodes, so a restarted router (or another replica) keeps them. Must:
+
+    * keep one row per node id; :meth:`admit` replaces a node's routing info and evidence at once;
+    * change nothing for an unknown node id in :meth:`record_event`, :meth:`record_attestation` and
+      :meth:`record_shutdown` (they return False);
+    * never move a node's ``last_event_index`` backwards;
+    * lose no committed change on a crash.
+    """
+
+    @abc.abstractmethod
+    def admit(self, record: NodeRecord) -> None:
+        """Stores ``record`` (a new node, or a node re-admitted with new routing info or evidence)."""
+
+    @abc.abstractmethod
+    def record_event(self, node_id: str, event_index: int, at: float) -> bool:
+        """A heartbeat of an admitted node: its time, and its index when higher than the last one."""
+
+    @abc.abstractmethod
+    def record_attestation(self, node_id: str, evidence: bytes | None, attested: bool, verdict: str, at: float) -> bool:
+        """The outcome of a re-attestation; ``evidence`` replaces the kept one when given (a pass)."""
+
+    @abc.abstractmethod
+    def record_shutdown(self, node_id: str, event_index: int, at: float) -> bool:
+        """A shutdown event: ``shutdown_at`` set (ignored when ``event_index`` is older than the last)."""
+
+    @abc.abstractmethod
+    def remove(self, node_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def nodes(self) -> list[NodeRecord]:
+        """Every stored node, by id."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raises StoreUnavailableError when the database cannot be reached."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from openpcc.exceptions import (
@@ -19,7 +20,9 @@ from openpcc.services.store.base import (
     BankStore,
     Cursor,
     Migration,
+    NodeRecord,
     NonceStore,
+    RouterStore,
 )
 
 NONCE_MIGRATIONS = (
@@ -338,3 +341,122 @@ def _claim(cur: Cursor, op_id: bytes, kind: str, account: bytes, operation: str,
 def _record(cur: Cursor, op_id: bytes, result: int) -> int:
     cur.execute("UPDATE bank_operations SET result = ? WHERE op_id = ?", (result, op_id))
     return result
+
+
+ROUTER_MIGRATIONS = (
+    Migration(
+        1,
+        "router: admitted nodes (routing info, the evidence that passed, the last verdict, events)",
+        {
+            dialect: (
+                (
+                    "CREATE TABLE router_nodes ("
+                    " node_id TEXT PRIMARY KEY, url TEXT NOT NULL, healthcheck_url TEXT NOT NULL,"
+                    f" tags TEXT NOT NULL, evidence {blob} NOT NULL,"
+                    f" admitted_at {real} NOT NULL, attested_at {real} NOT NULL,"
+                    " attested INTEGER NOT NULL CHECK (attested IN (0, 1)), verdict TEXT NOT NULL,"
+                    f" last_event_index {bigint} NOT NULL, last_event_at {real} NOT NULL,"
+                    f" shutdown_at {real})"
+                ),
+            )
+            for dialect, blob, bigint, real in (
+                ("sqlite", "BLOB", "INTEGER", "REAL"),
+                ("postgresql", "BYTEA", "BIGINT", "DOUBLE PRECISION"),
+            )
+        },
+    ),
+)
+
+_NODE_COLUMNS = (
+    "node_id, url, healthcheck_url, tags, evidence, admitted_at, attested_at, attested, verdict,"
+    " last_event_index, last_event_at, shutdown_at"
+)
+
+
+class SQLRouterStore(RouterStore):
+    """:class:`RouterStore` over any :class:`Backend`: one row per node, each change one statement."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        backend.migrate("router", ROUTER_MIGRATIONS)
+
+    def admit(self, record: NodeRecord) -> None:
+        values = (
+            record.node_id, record.url, record.healthcheck_url, json.dumps(list(record.tags)), record.evidence,
+            record.admitted_at, record.attested_at, int(record.attested), record.verdict,
+            record.last_event_index, record.last_event_at, record.shutdown_at,
+        )
+        with self.backend.transaction() as cur:
+            cur.execute(
+                f"INSERT INTO router_nodes ({_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (node_id) DO UPDATE SET url = excluded.url,"
+                " healthcheck_url = excluded.healthcheck_url, tags = excluded.tags, evidence = excluded.evidence,"
+                " admitted_at = excluded.admitted_at, attested_at = excluded.attested_at,"
+                " attested = excluded.attested, verdict = excluded.verdict,"
+                " last_event_index = CASE WHEN excluded.last_event_index > router_nodes.last_event_index"
+                " THEN excluded.last_event_index ELSE router_nodes.last_event_index END,"
+                " last_event_at = excluded.last_event_at, shutdown_at = excluded.shutdown_at",
+                values,
+            )
+
+    def record_event(self, node_id: str, event_index: int, at: float) -> bool:
+        with self.backend.transaction() as cur:
+            cur.execute(
+                "UPDATE router_nodes SET last_event_at = ?,"
+                " last_event_index = CASE WHEN ? > last_event_index THEN ? ELSE last_event_index END"
+                " WHERE node_id = ?",
+                (at, event_index, event_index, node_id),
+            )
+            return cur.rowcount == 1
+
+    def record_attestation(self, node_id: str, evidence: bytes | None, attested: bool, verdict: str, at: float) -> bool:
+        with self.backend.transaction() as cur:
+            if evidence is None:
+                cur.execute(
+                    "UPDATE router_nodes SET attested = ?, verdict = ?, attested_at = ? WHERE node_id = ?",
+                    (int(attested), verdict, at, node_id),
+                )
+            else:
+                cur.execute(
+                    "UPDATE router_nodes SET attested = ?, verdict = ?, attested_at = ?, evidence = ?"
+                    " WHERE node_id = ?",
+                    (int(attested), verdict, at, evidence, node_id),
+                )
+            return cur.rowcount == 1
+
+    def record_shutdown(self, node_id: str, event_index: int, at: float) -> bool:
+        with self.backend.transaction() as cur:
+            cur.execute(
+                "UPDATE router_nodes SET shutdown_at = ?, last_event_index = ?"
+                " WHERE node_id = ? AND last_event_index <= ?",
+                (at, event_index, node_id, event_index),
+            )
+            return cur.rowcount == 1
+
+    def remove(self, node_id: str) -> bool:
+        with self.backend.transaction() as cur:
+            cur.execute("DELETE FROM router_nodes WHERE node_id = ?", (node_id,))
+            return cur.rowcount == 1
+
+    def nodes(self) -> list[NodeRecord]:
+        with self.backend.transaction() as cur:
+            cur.execute(f"SELECT {_NODE_COLUMNS} FROM router_nodes ORDER BY node_id")
+            rows = cur.fetchall()
+        return [_node_record(row) for row in rows]
+
+    def ping(self) -> None:
+        with self.backend.transaction() as cur:
+            cur.execute("SELECT 1")
+            cur.fetchone()
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def _node_record(row: Any) -> NodeRecord:
+    return NodeRecord(
+        node_id=str(row[0]), url=str(row[1]), healthcheck_url=str(row[2]), tags=tuple(json.loads(row[3])),
+        evidence=bytes(row[4]), admitted_at=float(row[5]), attested_at=float(row[6]), attested=bool(row[7]),
+        verdict=str(row[8]), last_event_index=int(row[9]), last_event_at=float(row[10]),
+        shutdown_at=None if row[11] is None else float(row[11]),
+    )
