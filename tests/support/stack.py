@@ -9,10 +9,14 @@ stopped by PID at the end (and checked gone).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import re
 import socket
 import time
+import tomllib
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +30,7 @@ from .currency_key import TEST_CURRENCY_KEY_PEM
 
 BLOCK = PORT_OFFSETS["node"] + supervisor.MAX_NODES
 START_TIMEOUT_S = 120.0
+ROUTABLE_TIMEOUT_S = 60.0
 
 
 def _free(port: int) -> bool:
@@ -64,6 +69,25 @@ class RunningStack:
     def port(self, role: str, name: str | None = None) -> int:
         return int(self.stack.url(role, name).rsplit(":", 1)[1])
 
+    def metric(self, role: str, name: str, labels: str = "", node: str | None = None) -> float:
+        """One sample of a role's ``/metrics`` (0 when absent)."""
+        with urllib.request.urlopen(self.stack.url(role, node) + "/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        selector = re.escape("{" + labels + "}") if labels else ""
+        found = re.search(rf"^{re.escape(name)}{selector} ([0-9.e+-]+)$", text, re.MULTILINE)
+        return float(found.group(1)) if found else 0.0
+
+    def wait_routable(self, count: int, timeout: float = ROUTABLE_TIMEOUT_S) -> None:
+        """Until the router routes exactly ``count`` nodes (admitted on evidence, graded healthy)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if self.metric("router", "openpcc_router_routable_nodes") == count:
+                    return
+            time.sleep(0.2)
+        tail = self.output.read_text(errors="replace")[-3000:]
+        raise AssertionError(f"the router did not route {count} nodes within {timeout}s; output:\n{tail}")
+
     def all_output(self) -> str:
         """Every line every role printed (stdout and stderr), as the supervisor recorded it."""
         return self.output.read_text(errors="replace")
@@ -77,18 +101,73 @@ class RunningStack:
 
 @contextmanager
 def echo_stack(workdir: Path, **kwargs: Any) -> Iterator[RunningStack]:
-    """A stack with the echo engine in ``workdir/home``, started, yielded, stopped (every PID gone)."""
+    """A stack with the echo engine in ``workdir/home``, started, yielded, stopped (every PID gone). The
+    client's wallet does not wait between bank operations (``max_delay = 0``) unless ``settings`` say."""
+    settings = kwargs.pop("settings", None) or {}
+    settings["client"] = {"max_delay": 0.0, **settings.get("client", {})}
+    with local_stack(workdir, settings=settings, echo_for_tests=True, **kwargs) as running:
+        yield running
+
+
+@contextmanager
+def embedded_model_stack(workdir: Path, nodes: int = 1) -> Iterator[RunningStack]:
+    """A stack whose nodes run the embedded model (``make model`` installs it)."""
+    with local_stack(workdir, settings={"client": {"max_delay": 0.0}}, engine="llama", nodes=nodes) as running:
+        yield running
+
+
+def set_settings(config_path: Path, table: str, **settings: Any) -> None:
+    """Changes settings of one table (``"router"``, ``"node.a"``) of the stack's ``openpcc.toml``
+    before the stack starts (or before the role restarts)."""
+    tables = tomllib.loads(config_path.read_text())
+    target = tables
+    for part in table.split("."):
+        target = target.setdefault(part, {})
+    target.update(settings)
+    config_path.write_text(supervisor.to_toml(tables))
+
+
+def _router_defaults(stack: Stack) -> None:
+    """What the router needs that the first-run config may not set yet: the spending settings the banks
+    use, the node policy the client pins, and health checks quick enough for a test; and the client's
+    wallet inside the stack's home (each set only where the config has no value of its own)."""
+    tables = tomllib.loads(stack.config_path.read_text())
+    router, bank = tables.get("router", {}), tables.get("bank", {})
+    wanted = {
+        "currency_key_file": bank.get("currency_key_file"), "noncelock_url": bank.get("noncelock_url"),
+        "policy": tables.get("client", {}).get("node_policy"),
+        "health_interval_secs": 1.0, "health_min_checks": 1,
+    }
+    missing_values = {k: v for k, v in wanted.items() if k not in router and v is not None}
+    if missing_values:
+        set_settings(stack.config_path, "router", **missing_values)
+    if "data_dir" not in tables.get("client", {}):
+        # Else the wallet lives under the *test process's* home (~/.local/share/openpcc), shared by
+        # every run and holding credits of other stacks' currency keys.
+        set_settings(stack.config_path, "client", data_dir=str(stack.paths.client_dir))
+
+
+@contextmanager
+def local_stack(workdir: Path, settings: dict[str, dict[str, Any]] | None = None,
+                **kwargs: Any) -> Iterator[RunningStack]:
+    """A :class:`Stack` in ``workdir/home`` with ``settings`` (``{table: {key: value}}``) applied to its
+    first-run config before it starts."""
     home = workdir / "home"
     home.mkdir(mode=0o700, exist_ok=True)
     output = workdir / "stack-output.txt"
     with open(output, "w") as sink:
         stack = Stack(
-            home, base_port=free_base_port(), echo_for_tests=True,
-            currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes(), log_stream=sink, **kwargs,
+            home, base_port=free_base_port(), currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes(),
+            log_stream=sink, **kwargs,
         )
+        _router_defaults(stack)
+        for table, values in (settings or {}).items():
+            set_settings(stack.config_path, table, **values)
         try:
             stack.start(timeout=START_TIMEOUT_S)
-            yield RunningStack(stack, home, output)
+            running = RunningStack(stack, home, output)
+            running.wait_routable(len(stack.layout.node_names))
+            yield running
         finally:
             pids = list(stack.pids().values())
             stack.stop()
