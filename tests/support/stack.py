@@ -85,8 +85,13 @@ class RunningStack:
                 if self.metric("router", "openpcc_router_routable_nodes") == count:
                     return
             time.sleep(0.2)
-        tail = self.output.read_text(errors="replace")[-3000:]
-        raise AssertionError(f"the router did not route {count} nodes within {timeout}s; output:\n{tail}")
+        with urllib.request.urlopen(self.stack.url("router") + "/metrics", timeout=10) as resp:
+            router = [line for line in resp.read().decode().splitlines()
+                      if line.startswith(("openpcc_router_admi", "openpcc_router_routable"))]
+        tail = [line for line in self.output.read_text(errors="replace").splitlines()
+                if "/metrics" not in line and "/_health" not in line][-30:]
+        raise AssertionError(f"the router did not route {count} nodes within {timeout}s; router: {router}; "
+                             "output:\n" + "\n".join(tail))
 
     def all_output(self) -> str:
         """Every line every role printed (stdout and stderr), as the supervisor recorded it."""
