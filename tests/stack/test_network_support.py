@@ -21,7 +21,7 @@ from openpcc import ohttp
 from openpcc.services.gateway import write_key_file
 from support import edge
 from support.capture import Capture, encodings, parse_pcap
-from support.netns import Namespaces
+from support.netns import Namespaces, role_in
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
 BANK = "confsec-bank.invalid"
@@ -139,20 +139,6 @@ CLIENT_ADDR, RELAY_FRONT = "10.77.1.2", "10.77.1.1"
 RELAY_BACK, GATEWAY_ADDR = "10.77.2.1", "10.77.2.2"
 
 
-def start_in(net: Namespaces, ns: str, role: str, config: Path) -> edge.Proc:
-    popen = net.popen(
-        ns, [sys.executable, "-m", "openpcc", role, "--config", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        port, lines = edge._wait_for_listen_line(popen)
-    except RuntimeError:
-        popen.kill()
-        popen.wait(5)
-        raise
-    return edge.Proc(popen, port, lines)
-
-
 def test_in_namespaces_the_gateway_sees_only_the_relay(tmp_path: Path) -> None:
     secret = canary()
     now = int(time.time())
@@ -180,13 +166,13 @@ def test_in_namespaces_the_gateway_sees_only_the_relay(tmp_path: Path) -> None:
                 tmp_path / "gateway.toml", "gateway", host=GATEWAY_ADDR, port=0, keys_dir=str(keys),
                 bank_url=up_url, router_url=up_url, manage_keys=False, workers=1,
             )
-            gw = start_in(net, gateway_ns, "gateway", gw_toml)
+            gw = role_in(net, gateway_ns, "gateway", gw_toml)
             started.append(gw)
             relay_toml = edge.write_config(
                 tmp_path / "relay.toml", "relay", host=RELAY_FRONT, port=0,
                 gateway_url=f"http://{GATEWAY_ADDR}:{gw.port}/", workers=1,
             )
-            relay = start_in(net, relay_ns, "relay", relay_toml)
+            relay = role_in(net, relay_ns, "relay", relay_toml)
             started.append(relay)
             fetched = net.run(gateway_ns, [
                 sys.executable, "-c",

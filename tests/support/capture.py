@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import re
 import shutil
 import signal
 import struct
@@ -32,6 +33,8 @@ from .prerequisites import missing
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
+SNAPLEN = 70000
+BUFFER_KIB = 65536
 
 # pcap link types (https://www.tcpdump.org/linktypes.html): how many bytes precede the IP header and
 # where the EtherType sits in them.
@@ -63,9 +66,10 @@ def tcpdump_command(interface: str, ports: Iterable[int] = ()) -> list[str]:
         expression += ["and", "(", " or ".join(f"port {p}" for p in port_list), ")"]
     # --immediate-mode: hand each packet over at once (else the kernel's ring buffer holds packets
     # for up to a second, and those still held when tcpdump stops are lost); -U: write each packet as
-    # it arrives; -n: no name lookups; -s 0: whole packets.
-    return ["tcpdump", "-i", interface, "--immediate-mode", "-U", "-n", "-s", "0", "-w", "-",
-            " ".join(expression)]
+    # it arrives; -n: no name lookups; -s: whole packets (loopback's MTU is 64 KiB); -B: a ring of
+    # 64 MiB, so a busy machine that schedules tcpdump late drops nothing (see `dropped`).
+    return ["tcpdump", "-i", interface, "--immediate-mode", "-U", "-n", "-s", str(SNAPLEN),
+            "-B", str(BUFFER_KIB), "-w", "-", " ".join(expression)]
 
 
 class Capture:
@@ -120,9 +124,19 @@ class Capture:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=STOP_TIMEOUT_S)
 
+    def dropped(self) -> int:
+        """Packets the kernel dropped (tcpdump's count when it stopped): a capture that dropped any
+        cannot prove a secret was absent."""
+        found = re.search(r"(\d+) packets? dropped by kernel", self.errors.read_text(errors="replace"))
+        if found is None:
+            raise RuntimeError(f"tcpdump did not report its drops: {self.errors.read_text()[-300:]}")
+        return int(found.group(1))
+
     def segments(self) -> list[Segment]:
         if self._proc is not None and self._proc.poll() is None:
             raise RuntimeError("stop the capture before reading it")
+        if self.dropped():
+            raise AssertionError(f"the capture on {self.interface} dropped {self.dropped()} packets: it proves nothing")
         if self._segments is None:
             self._segments = list(parse_pcap(self.pcap.read_bytes()))
         return self._segments

@@ -18,9 +18,11 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Self
 
+from . import edge
 from .prerequisites import missing
 
 PREFIX_LEN = 30  # each veth link is its own /30
@@ -90,6 +92,22 @@ class Namespaces:
         for name in reversed(self.names):
             _ip("netns", "del", name)
         self.names.clear()
+
+
+def role_in(net: Namespaces, ns: str, role: str, config: Path) -> edge.Proc:
+    """``openpcc <role> --config FILE`` inside ``ns``, once it printed its listening line; stop it with
+    ``.stop()`` (by PID)."""
+    popen = net.popen(
+        ns, [sys.executable, "-m", "openpcc", role, "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        port, lines = edge._wait_for_listen_line(popen)
+    except RuntimeError:
+        popen.kill()
+        popen.wait(5)
+        raise
+    return edge.Proc(popen, port, lines)
 
 
 def exists(name: str) -> bool:
