@@ -152,6 +152,13 @@ def _router_defaults(stack: Stack) -> None:
         set_settings(stack.config_path, "client", data_dir=str(stack.paths.client_dir))
 
 
+def prepare_config(stack: Stack, settings: dict[str, dict[str, Any]] | None = None) -> None:
+    """The first-run config made ready for a test: router and client defaults, then ``settings``."""
+    _router_defaults(stack)
+    for table, values in (settings or {}).items():
+        set_settings(stack.config_path, table, **values)
+
+
 @contextmanager
 def local_stack(workdir: Path, settings: dict[str, dict[str, Any]] | None = None,
                 **kwargs: Any) -> Iterator[RunningStack]:
@@ -165,9 +172,7 @@ def local_stack(workdir: Path, settings: dict[str, dict[str, Any]] | None = None
             home, base_port=free_base_port(), currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes(),
             log_stream=sink, **kwargs,
         )
-        _router_defaults(stack)
-        for table, values in (settings or {}).items():
-            set_settings(stack.config_path, table, **values)
+        prepare_config(stack, settings)
         try:
             stack.start(timeout=START_TIMEOUT_S)
             running = RunningStack(stack, home, output)
