@@ -288,7 +288,12 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
             "comma-separated networks (CIDR) node URLs must resolve into (the router connects to them); "
             "`*`: any address (DANGER: the router then fetches whatever URL an unauthenticated event names)",
         ),
-        Setting("reattest_secs", float, 600.0, "seconds between fresh evidence requests to each admitted node", _positive),
+        Setting(
+            "reattest_secs", float, 120.0,
+            "seconds between fresh evidence requests to each admitted node (keep it well under the clients' "
+            "`max_evidence_age`: manifests carry the last of these)",
+            _positive,
+        ),
         Setting("health_interval_secs", float, 5.0, "seconds between health checks of each node (spec §9.2)", _positive),
         Setting("health_timeout_secs", float, 5.0, "seconds one health check may take", _positive),
         Setting("health_retries", int, 3, "attempts of one health check before it counts as failed", _positive),

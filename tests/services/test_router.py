@@ -30,6 +30,7 @@ from openpcc.credits import ATTESTATION_VALUE, Credit, Issuer, Value
 from openpcc.services._trailers import open_stream
 from openpcc.services.errors import ERROR_CODE_HEADER
 from openpcc.services.node import uuid7
+from openpcc.services.store import open_nonce_store, open_router_store
 from support.currency_key import TEST_CURRENCY_KEY_PEM, load_test_currency_key
 from support.prerequisites import missing
 from support.servers import RoleProcess, free_port, role_process
@@ -266,11 +267,16 @@ def test_genuine_nodes_are_admitted_and_the_software_key_node_never(stack: Stack
     ids = {item["id"] for item in items}
     assert ids == {i["node_id"] for i in stack.infos()}
     assert soft_id not in ids
-    # The router-verified evidence: quoted over the router's own nonce, so a client cannot re-check the
-    # nonce (docs/router.md); it is the genuine TPM evidence.
+    # The router-verified evidence names the router's nonce it was quoted over: a client verifies it in full
+    # under its own policy (the quote signs that nonce and the collection time bound with it).
+    policy = load_policy(DEV_POLICY.read_text())
     for item in items:
-        evidence = EvidenceList.decode(compute.encode_message("csprotos.SignedEvidenceList", item["evidence"]))
-        assert evidence.first(EvidenceType.TPM_QUOTE) is not None
+        bundle = compute.encode_message("csprotos.SignedEvidenceList", item["evidence"])
+        piece = EvidenceList.decode(bundle).first(EvidenceType.OPENPCC_ROUTER_NONCE)
+        assert piece is not None and len(piece.data) == 32
+        verdict = verify_evidence(bundle, policy, nonce=piece.data)
+        assert verdict.valid, [c for c in verdict.checks if not c.ok]
+        assert not verify_evidence(bundle, policy, nonce=secrets.token_bytes(32)).valid
         assert item["tags"] == ["llm", "model=echo"]
     # naming the refused node as the only candidate: no candidate; it never gets a request
     paid = credit()
@@ -291,6 +297,7 @@ def test_manifests_with_a_client_nonce_carry_evidence_fresh_to_the_client(stack:
     items = manifest_items(ask_manifests(stack.router, ["model=echo"], limit=1, nonce=nonce))
     assert len(items) == 1
     bundle = compute.encode_message("csprotos.SignedEvidenceList", items[0]["evidence"])
+    assert EvidenceList.decode(bundle).first(EvidenceType.OPENPCC_ROUTER_NONCE) is None
     policy = load_policy(DEV_POLICY.read_text())
     assert verify_evidence(bundle, policy, nonce=nonce).valid
     assert not verify_evidence(bundle, policy, nonce=secrets.token_bytes(32)).valid
@@ -387,7 +394,7 @@ def rogue(stack: Stack) -> Iterator[tuple[str, str]]:
     log = stack.workdir / "rogue.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(ROGUE), str(port), stack.nodes[0].url, stack.router.url],
+            [sys.executable, str(ROGUE), str(port), stack.nodes[0].url, stack.router.url, stack.nodes[1].url],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
         )
     url = f"http://127.0.0.1:{port}"
@@ -416,6 +423,15 @@ def _answers(url: str) -> bool:
 
 def to_rogue(node_id: str, paid: Credit) -> list[tuple[str, str]]:
     return [("Content-Type", compute.REQUEST), ("X-Routing-Info", routing_for([node_id])), ("X-Credit", paid.to_text())]
+
+
+def test_a_node_whose_fresh_evidence_names_another_key_is_left_out(stack: Stack, rogue: tuple[str, str]) -> None:
+    _url, node_id = rogue
+    listed = manifest_items(ask_manifests(stack.router, ["model=rogue"]))
+    assert [i["id"] for i in listed] == [node_id]  # the evidence the router verified (relayed from node a)
+    # for a client's nonce it relays node b's evidence: valid, but not the key the router admitted
+    assert manifest_items(ask_manifests(stack.router, ["model=rogue"], nonce=secrets.token_bytes(48))) == []
+    assert "answered a client nonce with another request key" in stack.router.output()
 
 
 def test_a_refund_above_the_credit_is_capped(stack: Stack, rogue: tuple[str, str]) -> None:
@@ -459,6 +475,28 @@ def test_a_node_dying_mid_stream_ends_with_an_error_trailer_and_keeps_the_credit
     # the credit was released, not spent: it pays for the next request
     sealed = seal(stack.infos(), "paid with a credit a dead node did not burn")
     assert run(post(stack.router.url + "/", compute_headers(sealed, paid), sealed.body)).status == 200
+    # the break-off counted as a failed health check; the node is routed again after enough good ones
+    wait_for(lambda: metric(stack.router, "openpcc_router_routable_nodes") == 3, "the rogue node graded ok again")
+
+
+def test_a_client_going_away_mid_stream_spends_the_credit(stack: Stack, rogue: tuple[str, str]) -> None:
+    url, node_id = rogue
+    paid = credit(64)
+    gone = 'openpcc_router_streams_ended_total{how="client_gone"}'
+    before = metric(stack.router, gone)
+
+    async def read_one_chunk_and_leave() -> bytes:
+        async with open_stream("POST", stack.router.url + "/", headers=to_rogue(node_id, paid), body=b"hold") as resp:
+            async for chunk in resp.iter_body():
+                return chunk
+        return b""
+
+    assert run(read_one_chunk_and_leave()) == b"first chunk;"
+    urllib.request.urlopen(urllib.request.Request(url + "/release", method="POST"), None, 10).close()
+    wait_for(lambda: metric(stack.router, gone) == before + 1, "the router noticed the client left")
+    replay = run(post(stack.router.url + "/", to_rogue(node_id, paid), b"cap"))
+    assert (replay.status, replay.code) == (410, "402")
+    assert " ERROR " not in stack.router.output()
 
 
 # --- bad input -----------------------------------------------------------------------------------------------
@@ -485,10 +523,20 @@ def raw_exchange(port: int, head: bytes, body_part: bytes, wait: float) -> bytes
         return data
 
 
+def stored_nodes(stack: Stack) -> set[tuple[str, str, tuple[str, ...], bool]]:
+    """What the router's SQLite store holds about its nodes (read beside the running router)."""
+    store = open_router_store(f"sqlite:{stack.workdir / 'router' / 'home' / 'router' / 'router.sqlite3'}")
+    try:
+        return {(r.node_id, r.url, r.tags, r.attested) for r in store.nodes()}
+    finally:
+        store.close()
+
+
 def test_bad_input_gets_a_clear_4xx_nothing_changes_and_the_router_keeps_serving(stack: Stack) -> None:
     router = stack.router
     infos = stack.infos()
     before = {item["id"]: item["tags"] for item in manifest_items(ask_manifests(router, ["llm"]))}
+    stored_before = stored_nodes(stack)
     event = compute.decode_message("csprotos.NodeEvent", compute.encode_message("csprotos.NodeEvent", {
         "nodeId": uuid7(), "eventIndex": 0,
         "heartbeat": {"routingInfo": {"url": "http://127.0.0.1:9/", "healthcheckUrl": "http://127.0.0.1:9/_health", "tags": ["llm"]}},
@@ -516,6 +564,9 @@ def test_bad_input_gets_a_clear_4xx_nothing_changes_and_the_router_keeps_serving
         "event: no tags": ("/node-events", binary(), event_with(tags=[]), 400, "231"),
         "event: relative url": ("/node-events", binary(), event_with(url="/relative"), 400, "231"),
         "event: outside node_networks": ("/node-events", binary(), event_with(url="http://192.0.2.1/"), 403, "232"),
+        "event: health check outside node_networks": (
+            "/node-events", binary(), event_with(nodeId=uuid7(), healthcheckUrl="http://192.0.2.1/_health"), 403, "232",
+        ),
         "event: nobody there": ("/node-events", binary(), event_with(nodeId=(absent := uuid7())), 403, "232"),
         "event: retried too soon": ("/node-events", binary(), event_with(nodeId=absent), 429, "320"),
         "event: oversized": ("/node-events", binary(), b"\0" * (3 << 20), 413, "201"),
@@ -555,6 +606,7 @@ def test_bad_input_gets_a_clear_4xx_nothing_changes_and_the_router_keeps_serving
     assert raw_exchange(port, slow_event, b"\x0a", 4.0).startswith(b"HTTP/1.1 408")
     # nothing stored changed, the router keeps serving, and the slow request's credit still pays
     after = {item["id"]: item["tags"] for item in manifest_items(ask_manifests(router, ["llm"]))}
+    assert stored_nodes(stack) == stored_before
     assert set(after) >= set(before) and all(after[k] == v for k, v in before.items())
     sealed = seal(infos, "still serving")
     answer = run(post(router.url + "/", compute_headers(sealed, slow_credit), sealed.body))
@@ -632,3 +684,89 @@ def test_reattestation_keeps_a_good_node_and_drops_one_that_goes_away(tmp_path: 
         node.kill()
         wait_for(lambda: metric(router, "openpcc_router_admitted_nodes") == 0, "the node dropped")
         assert metric(router, 'openpcc_router_admissions_total{kind="reattestation",result="unreachable"}') >= 1
+
+
+def test_two_replicas_share_nodes_and_spent_credits_through_one_database(database: str, tmp_path: Path) -> None:
+    need_swtpm()
+    spent = credit(64)
+    with (
+        start_router(tmp_path / "one", database=database) as one,
+        start_router(tmp_path / "two", database=database) as two,
+        start_node(tmp_path / "node", one, heartbeat_interval=3600.0) as node,  # it only ever talks to `one`
+    ):
+        wait_for(lambda: metric(one, "openpcc_router_routable_nodes") == 1, "the node admitted by the first replica")
+        wait_for(lambda: metric(two, "openpcc_router_routable_nodes") == 1, "the second replica taking it in")
+        info = node_info(node)
+        sealed = seal([info], "through the second replica")
+        answer = run(post(two.url + "/", compute_headers(sealed, spent), sealed.body))
+        assert answer.status == 200 and answer.headers["x-node-id"] == info["node_id"]
+        replay = run(post(one.url + "/", compute_headers(seal([info], "replay"), spent), b"x"))
+        assert (replay.status, replay.code) == (410, "402")
+
+
+def test_credits_spent_through_the_nonce_locking_service(tmp_path: Path) -> None:
+    need_swtpm()
+    from openpcc.services.spending import lock_nonce_of
+
+    lock_port = free_port()
+    lock_db = f"sqlite:{tmp_path / 'noncelock.sqlite3'}"
+    with (
+        role_process("noncelock", toml_lines("noncelock", {"port": lock_port, "database": lock_db}), tmp_path / "lock", lock_port) as lock,
+        start_router(tmp_path / "router", noncelock_url=lock.url) as router,
+        start_node(tmp_path / "node", router) as node,
+    ):
+        wait_for(lambda: metric(router, "openpcc_router_routable_nodes") == 1, "the node admitted")
+        paid, token = credit(64), attestation_credit()
+        assert ask_manifests(router, ["llm"], paid=token).status == 200
+        sealed = seal([node_info(node)], "paid through the credithole")
+        assert run(post(router.url + "/", compute_headers(sealed, paid), sealed.body)).status == 200
+        store = open_nonce_store(lock_db)
+        try:
+            for spent in (paid, token):
+                assert store.state(lock_nonce_of(spent).key, time.time()) == "consumed"
+        finally:
+            store.close()
+        replay = run(post(router.url + "/", compute_headers(seal([node_info(node)], "again"), paid), b"x"))
+        assert (replay.status, replay.code) == (410, "402")
+
+
+def test_an_unreachable_pick_fails_over_before_the_body_is_sent(tmp_path: Path) -> None:
+    need_swtpm()
+    from openpcc.tpm import SwtpmProcess
+
+    # grading that never drops a node, health checked only at admission: the router keeps believing in a
+    # node that is gone, so its compute requests meet a refused connection
+    lenient = {
+        "health_interval_secs": 3600.0, "health_min_checks": 1, "health_min_success_rate": 0.0,
+        "health_max_failure_streak": 1000,
+    }
+    with (
+        SwtpmProcess() as tpm,
+        start_router(tmp_path / "router", **lenient) as router,
+        start_node(tmp_path / "a", router) as a,
+        start_node(tmp_path / "b", router, tpm=f"tcp:127.0.0.1:{tpm.port}") as b,
+    ):
+        wait_for(lambda: metric(router, "openpcc_router_routable_nodes") == 2, "both nodes routable")
+        infos = [node_info(a), node_info(b)]
+        b.kill()
+        only_b = seal([infos[1]], "to the dead one")
+        paid = credit(64)
+        answer = run(post(router.url + "/", compute_headers(only_b, paid), only_b.body))
+        assert (answer.status, answer.code) == (502, "234")
+        unreachable = 'openpcc_router_streams_ended_total{how="node_unreachable"}'
+        assert metric(router, unreachable) == 1
+
+        async def twenty() -> set[str]:
+            chosen = set()
+            for n in range(20):
+                sealed = seal(infos, f"failover {n}")
+                # the first uses the credit the dead node did not spend
+                spend = paid if n == 0 else credit(64)
+                got = await post(router.url + "/", compute_headers(sealed, spend), sealed.body)
+                assert got.status == 200
+                chosen.add(got.headers["x-node-id"])
+            return chosen
+
+        assert run(twenty()) == {infos[0]["node_id"]}
+        # the dead node was picked first about half the time (all 20 on `a` first: probability 2^-20)
+        assert metric(router, unreachable) >= 2

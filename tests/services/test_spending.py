@@ -230,3 +230,26 @@ def test_a_roles_own_nonces_are_purged_after_their_window(
             await locker.close()
 
     assert run(go()) == "free"
+
+
+def test_a_special_value_is_spent_only_where_it_is_required(tmp_path: Path) -> None:
+    from openpcc.credits import ATTESTATION_VALUE
+
+    store = open_nonce_store(f"sqlite:{tmp_path / 'n.sqlite3'}")
+    spender = Spender(KEY, StoreNonceLocker(store))
+    token = ISSUER.issue_unblinded(ATTESTATION_VALUE)
+
+    async def go() -> None:
+        with pytest.raises(WrongCreditValueError):
+            await spender.begin(token)  # an attestation token is not money
+        with pytest.raises(WrongCreditValueError):
+            await spender.begin(credit(64), value=ATTESTATION_VALUE)  # money is not an attestation token
+        async with await spender.begin(token, value=ATTESTATION_VALUE) as txn:
+            await txn.commit()
+        with pytest.raises(NonceConsumedError):
+            await spender.begin(token, value=ATTESTATION_VALUE)
+
+    try:
+        run(go())
+    finally:
+        store.close()

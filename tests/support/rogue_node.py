@@ -1,8 +1,10 @@
 """A dishonest compute node for the router's tests, run as its own process:
-``python rogue_node.py PORT GENUINE_NODE_URL ROUTER_URL``.
+``python rogue_node.py PORT GENUINE_NODE_URL ROUTER_URL OTHER_NODE_URL``.
 
 It relays ``POST /evidence`` to a genuine node (so its evidence passes the router's policy: evidence does
-not bind a URL, see docs/router.md) and registers with the router under its own id and URL. Its compute
+not bind a URL, see docs/router.md) and registers with the router under its own id and URL. Nonces that are
+not 32 bytes long (clients' nonces in the tests, not the router's) go to another genuine node instead, so
+its answer to a client names another request key than the one the router admitted. Its compute
 answer depends on the request body the test sends (the router never opens it):
 
 * ``cap``: a chunk, then the trailer ``X-Refund-Amount`` claiming the largest currency value;
@@ -33,9 +35,10 @@ release = asyncio.Event()
 
 async def relay_evidence(request: web.Request) -> web.Response:
     nonce = await request.read()
+    target = GENUINE if len(nonce) == 32 else OTHER
     async with (
         ClientSession() as session,
-        session.post(GENUINE + "/evidence", data=nonce, headers={"Content-Type": "application/octet-stream"}) as resp,
+        session.post(target + "/evidence", data=nonce, headers={"Content-Type": "application/octet-stream"}) as resp,
     ):
         return web.Response(status=resp.status, body=await resp.read(), content_type="application/octet-stream")
 
@@ -117,5 +120,5 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    PORT, GENUINE, ROUTER = int(sys.argv[1]), sys.argv[2].rstrip("/"), sys.argv[3].rstrip("/")
+    PORT, GENUINE, ROUTER, OTHER = int(sys.argv[1]), *(arg.rstrip("/") for arg in sys.argv[2:5])
     asyncio.run(main(PORT))

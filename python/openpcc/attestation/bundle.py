@@ -24,6 +24,10 @@ Extension pieces (data layout; signature empty unless stated):
   uncompressed P-256 point in ``data``) is held in its process, not in a TPM (the node setting
   ``danger_software_request_key``). ``verify_evidence`` fails ``node.software_request_key`` for it
   unless the policy sets ``danger_allow_software_request_key`` and not ``require_tee``.
+* ``OPENPCC_ROUTER_NONCE``: the nonce a router asked the node to quote this bundle over (``data``; added
+  by the router to the evidence it hands out in manifests, docs/router.md). It is not trusted by itself:
+  a client verifies the bundle with ``nonce=`` that value, so the quote's signature covers it and the
+  collection time it is bound with, and ``max_evidence_age`` bounds how old the evidence is.
 
 Bindings (what the node must put where; all checked by ``verify_evidence``):
 
@@ -95,6 +99,7 @@ class EvidenceType(IntEnum):
     OPENPCC_SEVSNP_VCEK = _EXTENSION_BASE + 5
     OPENPCC_SEVSNP_CRL = _EXTENSION_BASE + 6
     OPENPCC_SOFTWARE_REQUEST_KEY = _EXTENSION_BASE + 7
+    OPENPCC_ROUTER_NONCE = _EXTENSION_BASE + 8
 
     @classmethod
     def parse(cls, name: str | int) -> EvidenceType:

@@ -7,9 +7,11 @@
   reference, §9.2). Only admitted, attested, healthy nodes are routed.
 * ``POST /compute-manifests``: ``ComputeManifestRequest`` paid with an attestation credit (always spent).
   With ``client_nonce`` each returned manifest carries evidence the node quoted over that nonce; without,
-  the evidence the router itself last verified (quoted over the router's own nonce).
+  the evidence the router itself last verified, with an ``OPENPCC_ROUTER_NONCE`` piece naming the
+  router's nonce it was quoted over.
 * ``POST /``: the compute request. One of the client's candidates that is routable is chosen uniformly
-  at random, the credit is locked, the body streams to the node and its answer back. The node's
+  at random (another, at random, when it cannot be reached before the body was sent), the credit is
+  locked, the body streams to the node and its answer back. The node's
   ``X-Refund-Amount`` trailer becomes an ``X-Refund`` credit, capped at the credit spent. A node that
   fails before its answer's head: 502, credit released. A node that breaks off mid-stream: the stream
   ends with the trailer ``X-Openpcc-Error`` and no ``X-Refund``, credit released. A client that goes away
@@ -44,7 +46,14 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from openpcc import compute
 from openpcc import config as config_module
-from openpcc.attestation import Policy, load_policy, verify_evidence
+from openpcc.attestation import (
+    EvidenceList,
+    EvidencePiece,
+    EvidenceType,
+    Policy,
+    load_policy,
+    verify_evidence,
+)
 from openpcc.attestation.verdict import Verdict
 from openpcc.config import RoleConfig
 from openpcc.credits import ATTESTATION_VALUE, Credit, Value
@@ -56,10 +65,12 @@ from openpcc.exceptions import (
     HTTPStreamError,
     MalformedInputError,
     PolicyError,
+    RefundRefusedError,
     RequestRejectedError,
     SettingValueError,
     StoreError,
     StoreUnavailableError,
+    UsageError,
 )
 from openpcc.services import _http
 from openpcc.services._trailers import TrailerStreamResponse, open_stream
@@ -209,6 +220,25 @@ def capped_refund(refund: Value | None, spent: Value) -> tuple[Value | None, boo
     if refund.amount > spent.amount:
         return spent, True
     return refund, False
+
+
+def with_router_nonce(evidence: bytes, nonce: bytes) -> bytes:
+    """The verified bundle with an ``OPENPCC_ROUTER_NONCE`` piece naming the nonce it was quoted over, so
+    a client can verify it in full (signatures, bindings, the signed collection time against its policy's
+    ``max_evidence_age``) without trusting the router for freshness."""
+    pieces = EvidenceList.decode(evidence).pieces
+    kept = tuple(p for p in pieces if p.kind != EvidenceType.OPENPCC_ROUTER_NONCE)
+    return EvidenceList.of([*kept, EvidencePiece(EvidenceType.OPENPCC_ROUTER_NONCE, nonce)]).encode()
+
+
+def request_key_of(evidence: bytes) -> bytes | None:
+    """The request-encryption key a bundle names: its REK ``TPMT_PUBLIC``, or the declared software key."""
+    pieces = EvidenceList.decode(evidence)
+    for kind in (EvidenceType.TPMT_PUBLIC, EvidenceType.OPENPCC_SOFTWARE_REQUEST_KEY):
+        piece = pieces.first(kind)
+        if piece is not None:
+            return piece.data
+    return None
 
 
 def verdict_summary(verdict: Verdict | None, reason: str | None = None) -> str:
@@ -430,17 +460,21 @@ class RouterService:
         if self._session is None:
             raise StoreUnavailableError("the router is not started")
         target = url.rstrip("/") + "/evidence"
+        body = bytearray()
         try:
-            async with self._session.post(target, data=nonce, headers={"Content-Type": _http.BINARY}) as resp:
+            async with self._session.post(
+                target, data=nonce, headers={"Content-Type": _http.BINARY}, allow_redirects=False
+            ) as resp:
                 if resp.status != 200:
                     raise HTTPStreamError(f"the node answered {resp.status} to an evidence request")
-                body = await resp.content.read(MAX_EVIDENCE_BYTES + 1)
+                async for chunk in resp.content.iter_chunked(1 << 16):
+                    body += chunk
+                    if len(body) > MAX_EVIDENCE_BYTES:
+                        raise HTTPStreamError("the node's evidence is too large")
         except (ClientError, TimeoutError, OSError) as exc:
             raise HTTPStreamError(f"evidence request failed: {type(exc).__name__}") from None
-        if len(body) > MAX_EVIDENCE_BYTES:
-            raise HTTPStreamError("the node's evidence is too large")
         self._received.inc(len(body))
-        return body
+        return bytes(body)
 
     async def attest(self, url: str, kind: str) -> tuple[bytes | None, Verdict | None, str]:
         """Asks the node at ``url`` for evidence over a fresh router nonce and verifies it under the policy:
@@ -465,7 +499,7 @@ class RouterService:
             names = [c.name for c in verdict.failures][:MAX_FAILED_CHECKS_SHOWN]
             return None, verdict, "evidence failed the router's policy: " + ", ".join(names)
         self._admissions_total.labels(kind, "admitted").inc()
-        return evidence, verdict, ""
+        return with_router_nonce(evidence, nonce), verdict, ""
 
     async def _admit(self, event: NodeEvent, routing: RoutingInfo, known: Node | None) -> None:
         node_id = event.node_id
@@ -476,7 +510,11 @@ class RouterService:
             raise RequestRejectedError(Code.RATE_LIMITED, "this node's last admission failed; retry later")
         self._admitting.add(node_id)
         try:
-            evidence, verdict, reason = await self.attest(routing.url, "admission")
+            if await self.networks.allows(routing.healthcheck_url):
+                evidence, verdict, reason = await self.attest(routing.url, "admission")
+            else:
+                self._admissions_total.labels("admission", "refused_network").inc()
+                evidence, verdict, reason = None, None, "the node's health check URL is outside node_networks"
             if evidence is None:
                 self._retry_after[node_id] = self.clock() + float(self.cfg["admission_retry_secs"])
                 if len(self._retry_after) > 4096:
@@ -497,6 +535,8 @@ class RouterService:
                 node.checks, node.grade = known.checks, known.grade  # same place: its health history holds
             self.nodes[node_id] = node
             log.info("router: node %s admitted", node_id)
+            # Its first health check now rather than at the next round: routable sooner.
+            self._tasks.append(asyncio.get_running_loop().create_task(self._first_check(node)))
         finally:
             self._admitting.discard(node_id)
             self._refresh_gauges()
@@ -508,6 +548,10 @@ class RouterService:
         body = await _http.read_body(request)
         self._received.inc(len(body))
         event = parse_node_event(body)
+        with as_rejection():  # a store that cannot be reached: 503, nothing changed
+            return await self._apply_event(event)
+
+    async def _apply_event(self, event: NodeEvent) -> web.StreamResponse:
         known = self.nodes.get(event.node_id)
         now = self.clock()
         if event.routing is None:
@@ -542,6 +586,12 @@ class RouterService:
             self._refresh_gauges()
             await asyncio.sleep(interval)
 
+    async def _first_check(self, node: Node) -> None:
+        with contextlib.suppress(Exception):
+            await self.check_health(node)
+        self._refresh_gauges()
+        self._tasks = [t for t in self._tasks if not t.done()]
+
     async def check_health(self, node: Node) -> bool:
         """One check (§9.2): ``GET healthcheck_url``, 2xx is a success, up to ``health_retries`` attempts."""
         ok = False
@@ -568,20 +618,36 @@ class RouterService:
         node.grade = self.grading.grade(node.checks, now)
         if node.grade != before:
             log.info("router: node %s health %s -> %s", node.node_id, before, node.grade)
+            self._refresh_gauges()
 
     async def _reattest_loop(self) -> None:
         every = float(self.cfg["reattest_secs"])
         while True:
             await asyncio.sleep(min(every, 5.0) / 2)
+            with contextlib.suppress(StoreError):
+                await self.sync_from_store()
             now = self.clock()
             due = [
                 n for n in list(self.nodes.values())
                 if n.record.attested and n.record.shutdown_at is None and now - n.record.attested_at >= every
             ]
-            for node in due:
-                with contextlib.suppress(StoreError):
-                    await self.reattest(node)
+            await asyncio.gather(*(self.reattest(n) for n in due), return_exceptions=True)
             self._refresh_gauges()
+
+    async def sync_from_store(self) -> None:
+        """Takes in what other replicas sharing the database admitted, re-attested or saw shut down (the
+        store is written before memory, so it is never older than this process's view)."""
+        records = {r.node_id: r for r in await asyncio.to_thread(self.store.nodes)}
+        for node_id in [i for i in self.nodes if i not in records and i not in self._admitting]:
+            del self.nodes[node_id]
+        for node_id, record in records.items():
+            node = self.nodes.get(node_id)
+            if node is None:
+                self.nodes[node_id] = Node(record)
+            elif node.record != record:
+                if _routing_of(node.record) != _routing_of(record):
+                    node.checks, node.grade = collections.deque(), HEALTH_UNKNOWN
+                node.record = record
 
     async def reattest(self, node: Node) -> bool:
         """Fresh evidence over a new router nonce; a failure (or no answer) stops routing to the node until
@@ -654,20 +720,27 @@ class RouterService:
         against its own policy); None when the node does not answer (it is then left out)."""
         try:
             evidence = await self.fetch_evidence(node.record.url, nonce)
-            compute.decode_message("csprotos.SignedEvidenceList", evidence)
-            return evidence
+            fresh_key = request_key_of(evidence)
         except (HTTPStreamError, MalformedInputError, ValueError):
             return None
+        if fresh_key is None or fresh_key != request_key_of(node.record.evidence):
+            # Evidence of another request key than the one admitted (another machine behind the URL):
+            # the node is left out rather than handed to the client with keys the router never checked.
+            log.warning("router: node %s answered a client nonce with another request key; left out", node.node_id)
+            return None
+        return evidence
 
     # --- POST / ----------------------------------------------------------------------------
 
-    def pick(self, candidates: list[tuple[str, bytes]]) -> tuple[Node, bytes]:
-        """A uniformly random routable candidate (CSPRNG); ``NO_CANDIDATE`` when none is."""
+    def pick(self, candidates: list[tuple[str, bytes]]) -> list[tuple[Node, bytes]]:
+        """The routable candidates in a uniformly random order (CSPRNG): the first is the pick, the others
+        stand by in case it cannot be reached. ``NO_CANDIDATE`` when none is routable."""
         now = self.clock()
         usable = [(self.nodes[i], key) for i, key in candidates if i in self.nodes and self.routable(self.nodes[i], now)]
         if not usable:
             raise RequestRejectedError(Code.NO_CANDIDATE)
-        return secrets.choice(usable)
+        secrets.SystemRandom().shuffle(usable)
+        return usable
 
     async def _compute(self, request: web.Request) -> web.StreamResponse:
         candidates = parse_routing_info(request.headers.get(ROUTING_INFO_HEADER))
@@ -676,11 +749,20 @@ class RouterService:
             raise RequestRejectedError(Code.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be a compute request media type")
         if not credit.value.is_spendable:
             raise RequestRejectedError(Code.WRONG_CREDIT_VALUE, "invalid credit value")
-        node, encapsulated_key = self.pick(candidates)
+        order = self.pick(candidates)
         with as_rejection():
             transaction = await self.spender.begin(credit)
         async with transaction:
-            return await self._proxy(request, node, encapsulated_key, transaction)
+            body = ClientBody(self, request)
+            for node, encapsulated_key in order:
+                answer = await self._proxy(request, node, encapsulated_key, transaction, body)
+                if answer is not None:
+                    return answer
+                if body.started:
+                    break  # the body was (partly) sent: it cannot go to another node
+            # Before any answer's head: nothing reached the client; the credit stays spendable.
+            await transaction.rollback()
+            raise RequestRejectedError(Code.NODE_FAILED)
 
     def _node_headers(self, request: web.Request, encapsulated_key: bytes, amount: int) -> list[tuple[str, str]]:
         headers = [(name, request.headers[name]) for name in FORWARDED_HEADERS if name in request.headers]
@@ -688,19 +770,16 @@ class RouterService:
         headers.append((CREDIT_AMOUNT_HEADER, str(amount)))
         return headers
 
-    async def _client_body(self, request: web.Request) -> AsyncIterator[bytes]:
-        async for chunk in _http.iter_body(request):
-            self._received.inc(len(chunk))
-            yield chunk
-
     async def _proxy(
-        self, request: web.Request, node: Node, encapsulated_key: bytes, transaction: Transaction
-    ) -> web.StreamResponse:
+        self, request: web.Request, node: Node, encapsulated_key: bytes, transaction: Transaction, body: ClientBody
+    ) -> web.StreamResponse | None:
+        """The node's answer passed on, or None when the node could not be reached or broke off before its
+        answer's head (it then counts as a failed health check)."""
         started = time.perf_counter()
         headers = self._node_headers(request, encapsulated_key, transaction.credit.value.amount)
         try:
             async with open_stream(
-                "POST", node.record.url, headers=headers, body=self._client_body(request),
+                "POST", node.record.url, headers=headers, body=body.chunks(),
                 read_timeout=float(self.cfg["node_read_timeout_secs"]),
             ) as upstream:
                 self._first_byte.observe(time.perf_counter() - started)
@@ -708,12 +787,10 @@ class RouterService:
                     return await self._node_refused(upstream, node, transaction)
                 return await self._stream(request, upstream, node, transaction)
         except HTTPStreamError as exc:
-            # Before the answer's head: nothing reached the client; the credit stays spendable.
-            await transaction.rollback()
             self.record_check(node, False)
             self._streams_ended.labels("node_unreachable").inc()
             log.warning("router: node %s failed before answering (%s)", node.node_id, type(exc).__name__)
-            raise RequestRejectedError(Code.NODE_FAILED) from None
+            return None
 
     async def _node_refused(self, upstream: Any, node: Node, transaction: Transaction) -> web.StreamResponse:
         """A node's error answer (it refused the request: bad encryption, a replay, overload) is passed
@@ -755,13 +832,23 @@ class RouterService:
                 log.warning("router: node %s broke off its answer (%s)", node.node_id, type(exc).__name__)
                 await response.finish({ERROR_TRAILER: f"{int(Code.NODE_FAILED)} node stream failed"})
                 return response
-            trailers = await self._settle(transaction, upstream.trailers, node)
+            try:
+                trailers = await self._settle(transaction, upstream.trailers, node)
+            except RequestRejectedError as exc:
+                # The answer is out, so this can only be said in a trailer: e.g. the credit's lock ran out
+                # during a very long answer (nonce locks last 300 s) or the store went away.
+                how = "settle_failed"
+                log.warning("router: settling a compute request failed (code %d)", exc.code)
+                trailers = {ERROR_TRAILER: f"{exc.code} the credit could not be settled"}
             await response.finish(trailers)
-        except (ConnectionResetError, asyncio.CancelledError):
-            # The client went away mid-answer: the node's work was done or is stopped now; spend the credit.
+        except ConnectionResetError:
+            # The client went away mid-answer: the node's work was done or stops now (its connection is
+            # closed when this returns); the credit is spent, and there is nobody to refund.
             how = "client_gone"
-            with contextlib.suppress(Exception):
-                await asyncio.shield(_commit_once(transaction))
+            await asyncio.shield(_commit_once(transaction))
+        except asyncio.CancelledError:
+            how = "client_gone"
+            await asyncio.shield(_commit_once(transaction))
             raise
         finally:
             self._streams_gauge.dec()
@@ -781,9 +868,33 @@ class RouterService:
             self._refunds.labels("none").inc()
             return {}
         with as_rejection():
-            minted = await transaction.commit_with_refund(refund, node.node_id, self.nodes)
+            try:
+                minted = await transaction.commit_with_refund(refund, node.node_id, self.nodes)
+            except RefundRefusedError:
+                # The node is no longer admitted (dropped while it answered): spend, mint nothing.
+                await transaction.commit()
+                self._refunds.labels("refused").inc()
+                return {}
         self._refunds.labels("minted").inc()
         return {REFUND_HEADER: minted.to_text()}
+
+
+class ClientBody:
+    """The client's request body, read once as the node takes it; ``started`` once any of it was read (it
+    can then go to no other node)."""
+
+    def __init__(self, router: RouterService, request: web.Request) -> None:
+        self._router = router
+        self._request = request
+        self.started = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        if self.started:
+            raise UsageError("the request body was already read")
+        self.started = True
+        async for chunk in _http.iter_body(self._request):
+            self._router._received.inc(len(chunk))
+            yield chunk
 
 
 async def _commit_once(transaction: Transaction) -> None:
