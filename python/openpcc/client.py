@@ -56,7 +56,7 @@ import aiohttp
 
 from openpcc import bhttp, blindrsa, compute, ohttp
 from openpcc import config as config_module
-from openpcc.attestation import Policy, load_policy, verify_evidence
+from openpcc.attestation import EvidenceList, EvidenceType, Policy, load_policy, verify_evidence
 from openpcc.credits import Credit, public_key_from_jwk
 from openpcc.exceptions import (
     BHTTPError,
@@ -96,6 +96,9 @@ CHAT_PATH = "/v1/chat/completions"
 NODE_ID_HEADER = "x-node-id"
 REFUND_TRAILER = "x-refund"
 CLIENT_NONCE_LEN = 32
+#: Node tags asked for when the application names none (the reference's default); ``model=<name>`` is added.
+DEFAULT_TAGS = ("llm",)
+TAGS_HEADERS = ("x-confsec-node-tags", "x-confident-security-node-tags")
 #: Verified candidates are kept at most this long, whatever the policy allows.
 MAX_CANDIDATE_CACHE = timedelta(minutes=5)
 #: Seconds ``close()`` waits for refunds and deposits still under way.
@@ -160,12 +163,11 @@ def _rfc3339_periods(periods: Any) -> Any:
         return periods
     out = []
     for item in periods:
-        if isinstance(item, dict):
+        if isinstance(item, dict) and type(item.get("active_from")) is int and type(item.get("active_until")) is int:
             item = {
-                k: format_rfc3339nano(datetime.fromtimestamp(v, UTC))
-                if k in ("active_from", "active_until") and type(v) is int
-                else v
-                for k, v in item.items()
+                "active_from": format_rfc3339nano(datetime.fromtimestamp(item["active_from"], UTC)),
+                "active_until": format_rfc3339nano(datetime.fromtimestamp(item["active_until"], UTC)),
+                "key_id": item.get("key_id"),
             }
         out.append(item)
     return out
@@ -190,7 +192,7 @@ class VerificationSummary:
     policy_origin: str  # the pinned policy file
     checks: tuple[CheckResult, ...]
     freshness: str  # "client": quoted over our nonce; "router": standing evidence, age-bounded
-    nonce: str | None  # hex of the client nonce the quote covers (freshness "client")
+    nonce: str | None  # hex of the nonce the quote was verified against: the client's, or the router's it named
     dev_trust: tuple[str, ...]  # development trust settings in force (software TPM, no TEE, ...)
     verified_at: datetime
 
@@ -210,11 +212,12 @@ class VerificationSummary:
 
     def render(self) -> str:
         """A human-readable report (what ``openpcc chat --show-verification`` prints)."""
-        proof = (
-            f"evidence quoted over this client's nonce {self.nonce}"
-            if self.freshness == "client"
-            else "standing evidence admitted by the router (age bounded by its signed collection time)"
-        )
+        if self.freshness == "client":
+            proof = f"evidence quoted over this client's nonce {self.nonce}"
+        elif self.nonce:
+            proof = f"evidence quoted over the router's nonce {self.nonce} (age bounded by its signed collection time)"
+        else:
+            proof = "evidence the router admitted, quoted over no nonce the client knows"
         lines = [
             f"node {self.node_id}: {'VERIFIED' if self.valid else 'NOT VERIFIED'}",
             f"  policy: {self.policy_name} ({self.policy_origin})",
@@ -223,6 +226,37 @@ class VerificationSummary:
         ]
         lines += [f"  [{'pass' if c.ok else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks]
         return "\n".join(lines)
+
+
+#: The checks only a nonce the client knows can pass: what the router-admitted evidence cannot show us.
+_NONCE_BOUND_CHECKS = frozenset({"tpm.quote.nonce", "evidence.age"})
+
+
+def _judge_standing(evidence: bytes, policy: Policy) -> tuple[Policy, Any, bytes | None]:
+    """Evidence the client asked no nonce for (``evidence_freshness = "router"``): ``(policy applied, verdict,
+    the nonce the quote was checked against)``.
+
+    * The router names the nonce it had the node quote over (an ``OPENPCC_ROUTER_NONCE`` piece): everything
+      is verified under the full policy with that nonce, the age through the collection time it signs.
+    * A node's standing evidence is quoted over an empty nonce: verified with ``require_nonce`` off, the age
+      still bounded by the signed collection time.
+    * Evidence over a nonce nobody names can show neither: the nonce and age checks are left to the router
+      (the summary's trust settings say so) and every other check still runs."""
+    named = _router_nonce(evidence)
+    if named is not None:
+        return policy, verify_evidence(evidence, policy, nonce=named), named
+    relaxed = dataclasses.replace(policy, require_nonce=False)
+    verdict = verify_evidence(evidence, relaxed, nonce=b"")
+    failed = {c.name for c in verdict.checks if not c.ok}
+    if verdict.valid or not failed <= _NONCE_BOUND_CHECKS:
+        return relaxed, verdict, b""
+    trusting = dataclasses.replace(relaxed, max_evidence_age=None)
+    return trusting, verify_evidence(evidence, trusting, nonce=None), None
+
+
+def _router_nonce(evidence: bytes) -> bytes | None:
+    piece = EvidenceList.decode(evidence).first(EvidenceType.OPENPCC_ROUTER_NONCE)
+    return bytes(piece.data) if piece is not None and 16 <= len(piece.data) <= 64 else None
 
 
 def _dev_trust(policy: Policy, claims: Mapping[str, Any]) -> tuple[str, ...]:
@@ -235,6 +269,8 @@ def _dev_trust(policy: Policy, claims: Mapping[str, Any]) -> tuple[str, ...]:
         found.append("require_tee = false (no TEE report required)")
     if not policy.require_nonce:
         found.append("require_nonce = false")
+    if policy.max_evidence_age is None:
+        found.append("no evidence age limit (freshness rests on the router's admission)")
     if policy.accept_reference_binding:
         found.append("accept_reference_binding")
     if claims.get("software_request_key"):
@@ -395,7 +431,7 @@ def _router_error(status: int, body: bytes) -> RouterError:
     message = ""
     try:
         message = str(compute.decode_message("csprotos.Error", body).get("Message", ""))
-    except MalformedInputError:
+    except (MalformedInputError, ComputeError):
         pass
     if not message:
         try:
@@ -523,11 +559,13 @@ class AsyncClient:
 
     # --- nodes -----------------------------------------------------------------------
 
-    async def candidates(self, model: str, *, refresh: bool = False) -> list[VerifiedNode]:
-        """Verified nodes serving ``model`` (cached for the evidence lifetime); raises
+    async def candidates(
+        self, model: str, *, tags: tuple[str, ...] = DEFAULT_TAGS, refresh: bool = False
+    ) -> list[VerifiedNode]:
+        """Verified nodes carrying ``tags`` and serving ``model`` (cached for the evidence lifetime); raises
         :class:`NoVerifiedNodeError` / :class:`PolicyRejectedError` when there are none."""
         self._check_open()
-        tags = ("llm", f"model={model}")
+        tags = _node_tags(tags, model)
         lock = self._fetching.setdefault(tags, asyncio.Lock())
         async with lock:
             cached = self._candidates.get(tags)
@@ -540,8 +578,8 @@ class AsyncClient:
         secrets.SystemRandom().shuffle(nodes)
         return nodes[: self._profile.max_candidates]
 
-    def _forget(self, model: str) -> None:
-        self._candidates.pop(("llm", f"model={model}"), None)
+    def _forget(self, tags: tuple[str, ...], model: str) -> None:
+        self._candidates.pop(_node_tags(tags, model), None)
 
     def _lifetime(self) -> float:
         age = self._profile.policy.max_evidence_age or timedelta(minutes=1)
@@ -567,7 +605,7 @@ class AsyncClient:
             raise _router_error(answer.status, answer.content)
         try:
             items = compute.decode_message("csprotos.ComputeManifestList", answer.content).get("items", [])
-        except MalformedInputError:
+        except (MalformedInputError, ComputeError):
             raise RouterError(200, "the manifest list does not decode") from None
         if not items:
             raise NoVerifiedNodeError(f"the router lists no node for {', '.join(tags)}")
@@ -590,7 +628,7 @@ class AsyncClient:
         """The node's evidence under the pinned policy; its failed check names when it does not pass."""
         try:
             evidence = compute.encode_message("csprotos.SignedEvidenceList", evidence_json)
-        except MalformedInputError:
+        except (MalformedInputError, ComputeError):
             return ["evidence.decode"]
         cache_key = hashlib.sha256(node_id.encode() + b"\0" + (nonce or b"") + b"\0" + evidence).digest()
         cached = self._verdicts.get(cache_key)
@@ -605,14 +643,12 @@ class AsyncClient:
         return [c.name for c in summary.failures] or ["evidence.rek_public_key"]
 
     def _judge(self, node_id: str, evidence: bytes, nonce: bytes | None) -> tuple[VerificationSummary, bytes | None]:
-        policy = self._profile.policy
-        if nonce is None:
-            # Standing evidence is quoted over an empty nonce; its age is bounded by the signed collection time.
-            policy, quoted_over = dataclasses.replace(policy, require_nonce=False), b""
-        else:
-            quoted_over = nonce
+        policy, proof = self._profile.policy, nonce
         try:
-            verdict = verify_evidence(evidence, policy, nonce=quoted_over)
+            if nonce is None:
+                policy, verdict, proof = _judge_standing(evidence, policy)
+            else:
+                verdict = verify_evidence(evidence, policy, nonce=nonce)
         except EvidenceFormatError:
             checks: tuple[CheckResult, ...] = (CheckResult("evidence.decode", False, "not a SignedEvidenceList"),)
             claims: Mapping[str, Any] = {}
@@ -626,7 +662,7 @@ class AsyncClient:
             policy_origin=self._profile.policy_origin,
             checks=checks,
             freshness="client" if nonce is not None else "router",
-            nonce=nonce.hex() if nonce is not None else None,
+            nonce=proof.hex() if proof else None,
             dev_trust=_dev_trust(policy, claims),
             verified_at=datetime.now(UTC),
         )
@@ -661,12 +697,13 @@ class AsyncClient:
                 f"this wallet holds credits of {self.wallet.value.amount}; credit_amount must be that or None"
             )
         inner = _inner_request(method, path, headers or {}, bytes(body))
+        tags = _tags_header(headers or {})
         for attempt in range(2):
-            nodes = await self.candidates(model, refresh=attempt > 0)
+            nodes = await self.candidates(model, tags=tags, refresh=attempt > 0)
             try:
                 return await self._send(nodes, inner, stream)
             except CandidatesUnavailableError:
-                self._forget(model)
+                self._forget(tags, model)
                 if attempt:
                     raise
         raise AssertionError("unreachable")
@@ -755,6 +792,21 @@ async def _rest_of_body(stream: _InnerStream, head: bhttp.Response, early: list[
     while len(body) < limit and (more := await stream.pull()) is not None:
         body += b"".join(e.data for e in more if isinstance(e, bhttp.BodyChunk))
     return body[:limit]
+
+
+def _node_tags(tags: tuple[str, ...], model: str) -> tuple[str, ...]:
+    return tuple(sorted({*tags, f"model={model}"}))
+
+
+def _tags_header(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The node tags an application asked for in ``X-Confsec-Node-Tags`` (or its deprecated alias), spec
+    §1.4: comma-separated, trimmed, empties dropped; without the header, ``llm``. The header stays on the
+    inner request, inside the encryption."""
+    for name in TAGS_HEADERS:
+        value = next((v for k, v in headers.items() if k.lower() == name), None)
+        if value is not None:
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+    return DEFAULT_TAGS
 
 
 def _inner_request(method: str, path: str, headers: Mapping[str, str], body: bytes) -> bhttp.Request:
@@ -1127,8 +1179,10 @@ class Client:
             raise ClientUsageError("the client is closed")
         return self._loop.run(coro)
 
-    def candidates(self, model: str, *, refresh: bool = False) -> list[VerifiedNode]:
-        return self._run(self._async.candidates(model, refresh=refresh))
+    def candidates(
+        self, model: str, *, tags: tuple[str, ...] = DEFAULT_TAGS, refresh: bool = False
+    ) -> list[VerifiedNode]:
+        return self._run(self._async.candidates(model, tags=tags, refresh=refresh))
 
     def request(
         self,

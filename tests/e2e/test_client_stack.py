@@ -18,7 +18,7 @@ from typing import Any
 import openpcc
 import pytest
 from openpcc.client import AsyncChatStream, ChatCompletion, ChatStream
-from openpcc.exceptions import PolicyRejectedError
+from openpcc.exceptions import NoVerifiedNodeError, PolicyRejectedError
 from support.client_stack import ROOT, ClientStack, client_stack
 
 TOKEN_DELAY = 0.05
@@ -93,6 +93,8 @@ def test_request_bytes_and_whole_completion(stack: ClientStack) -> None:
             assert ("content-type", "text/event-stream") in [(k, v.split(";")[0]) for k, v in response.headers]
             raw = response.read()
         assert b"raw" in raw and b"[DONE]" in raw
+        with pytest.raises(NoVerifiedNodeError, match="model=echo"):
+            client.request("POST", "/v1/chat/completions", body=body.encode(), headers={"X-Confsec-Node-Tags": "gpu"})
         whole = client.chat([{"role": "user", "content": "all at once"}])
         assert isinstance(whole, ChatCompletion) and whole.text == "all at once"
         assert whole.verification.valid and whole.node_id in good_ids(stack)
@@ -130,7 +132,7 @@ def test_every_node_failing_the_policy_is_a_policy_error(stack: ClientStack, tmp
     ))
     with (
         openpcc.Client(stack.client_config("strict", node_policy=str(strict))) as client,
-        pytest.raises(PolicyRejectedError, match="tpm.pcr") as caught,
+        pytest.raises(PolicyRejectedError, match=r"policy\.pcr\.0") as caught,
     ):
         client.chat([{"role": "user", "content": "never sent"}])
     assert set(caught.value.rejections) == set(stack.node_ids.values())
@@ -151,8 +153,12 @@ def test_client_nonce_versus_router_freshness(stack: ClientStack) -> None:
         standing = client.candidates("echo", refresh=True)
         answer = client.chat([{"role": "user", "content": "standing evidence"}])
     assert {c.node_id for c in standing} == good_ids(stack)
-    assert all(c.summary.freshness == "router" and c.summary.nonce is None and c.summary.valid for c in standing)
-    assert any("require_nonce = false" in d for d in standing[0].summary.dev_trust)
+    # The router names the nonce it had each node quote over: verified in full, age included.
+    assert all(c.summary.freshness == "router" and c.summary.valid for c in standing)
+    assert all(c.summary.nonce and c.summary.nonce not in {f.summary.nonce for f in fresh} for c in standing)
+    assert not any("age" in d or "require_nonce" in d for d in standing[0].summary.dev_trust)
+    assert {c.name for c in standing[0].summary.checks} >= {"tpm.quote.nonce", "evidence.age"}
+    assert "router's nonce" in standing[0].summary.render()
     assert isinstance(answer, ChatCompletion) and answer.text == "standing evidence"
 
 
@@ -172,3 +178,60 @@ def test_openpcc_chat_streams_and_shows_the_verification(stack: ClientStack) -> 
     )
     assert interactive.returncode == 0, interactive.stderr[-2000:]
     assert "first line" in interactive.stdout and "second line" in interactive.stdout
+
+
+def wait_metric(stack: ClientStack, role: str, name: str, value: float, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while stack.metric(role, name) != value:
+        assert time.monotonic() < deadline, f"{name} did not reach {value}"
+        time.sleep(0.2)
+
+
+def test_abandoned_answer_and_a_node_gone_before_answering(tmp_path: Path) -> None:
+    """Closing an answer mid-stream stops it and leaves the wallet whole; a request whose verified node
+    died is refused by the router before any node answered: the credit comes back and the error says why."""
+    with client_stack(tmp_path, nodes=("only",), echo_token_delay=0.2) as single:
+        with openpcc.Client(single.client_config("gone", concurrency=1, batch=3)) as client:
+            wallet = client.wallet
+            answer = client.chat([{"role": "user", "content": prompt(9) + " " + prompt(8)}], stream=True)
+            assert isinstance(answer, ChatStream)
+            first = next(iter(answer))
+            assert first
+            answer.close()  # abandoned: the node stops, the router spends the credit
+            wait_metric(single, "router", "openpcc_router_active_streams", 0)
+            wallet.refill()
+            held = wallet.status().held
+            client.candidates("echo")  # cached: the node is verified
+            single.roles["node-only"].terminate()
+            wait_metric(single, "router", "openpcc_router_routable_nodes", 0)
+            with pytest.raises(NoVerifiedNodeError, match="lists no node") as caught:
+                client.chat([{"role": "user", "content": "nobody home"}])
+            assert "nobody home" not in str(caught.value)
+        # close() waited for the credit to come back
+        assert wallet.status().held == held
+        assert wallet.status().pending == [] and wallet.status().lost == 0
+
+
+def test_router_freshness_without_a_named_nonce(stack: ClientStack) -> None:
+    """Standing evidence (over an empty nonce) keeps its signed age; evidence over a nonce nobody names is
+    judged on every other check, and the summary says freshness was left to the router."""
+    import secrets
+    import urllib.request
+
+    from openpcc.attestation import load_policy
+    from openpcc.client import _judge_standing
+
+    policy = load_policy((ROOT / "policies" / "dev.toml").read_text())
+    node = stack.url("node-a")
+    with urllib.request.urlopen(node + "/evidence", timeout=20) as resp:
+        standing = resp.read()
+    applied, verdict, proof = _judge_standing(standing, policy)
+    assert verdict.valid and proof == b"" and applied.max_evidence_age == policy.max_evidence_age
+    request = urllib.request.Request(
+        node + "/evidence", data=secrets.token_bytes(32), method="POST",
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    with urllib.request.urlopen(request, timeout=20) as resp:
+        unnamed = resp.read()
+    applied, verdict, proof = _judge_standing(unnamed, policy)
+    assert verdict.valid and proof is None and applied.max_evidence_age is None and not applied.require_nonce

@@ -94,7 +94,7 @@ def test_key_choice_refuses_a_period_naming_an_unpinned_key_and_bad_documents() 
 
 def test_key_choice_accepts_the_gateways_unix_second_periods() -> None:
     start = int((NOW - timedelta(days=1)).timestamp())
-    keys = pinned([gateway_key(4)], [{"key_id": 4, "active_from": start, "active_until": start + 86400 * 3}])
+    keys = pinned([gateway_key(4)], [{"key_id": 4, "kem": 32, "active_from": start, "active_until": start + 86400 * 3}])
     assert keys.choose(NOW).key_id == 4
 
 
@@ -318,3 +318,32 @@ def test_summary_renders_every_check_and_the_dev_trust() -> None:
     failed = VerificationSummary("n2", "dev", "x", (CheckResult("evidence.nonce", False, "stale"),), "router", None, (), NOW)
     assert not failed.valid and failed.failures[0].name == "evidence.nonce" and "[FAIL]" in failed.render()
     assert TEST_CURRENCY_KEY_PEM.exists()
+
+
+def test_candidates_failing_verification_are_named_with_their_failed_checks(tmp_path: Path) -> None:
+    from openpcc.client import AsyncClient
+    from openpcc.services.node import SoftwareRequestKey
+
+    client = AsyncClient(write_profile(tmp_path), wallet=object())  # type: ignore[arg-type]
+    nonce = secrets.token_bytes(32)
+    software = compute.decode_message("csprotos.SignedEvidenceList", SoftwareRequestKey().evidence(nonce))
+    rejected = client._verify("node-soft", software, nonce)
+    assert isinstance(rejected, list) and "node.software_request_key" in rejected
+    assert client._verify("node-junk", {"items": [{"type": 3, "data": "AAAA"}]}, nonce) != []
+    assert isinstance(client._verify("node-junk", {"items": [{"type": 3, "data": "AAAA"}]}, nonce), list)
+    assert client._verify("node-bad", {"nope": 1}, nonce) == ["evidence.decode"]
+    # a verdict is kept for the evidence lifetime: the second look is served from the cache
+    assert len(client._verdicts) == 2
+    client._verify("node-soft", software, nonce)
+    assert len(client._verdicts) == 2
+
+
+def test_node_tags_come_from_the_application_header_or_default_to_llm() -> None:
+    from openpcc.client import _node_tags, _tags_header
+
+    assert _tags_header({}) == ("llm",)
+    assert _tags_header({"X-Confsec-Node-Tags": " gpu, ,h100 "}) == ("gpu", "h100")
+    assert _tags_header({"X-Confident-Security-Node-Tags": "old"}) == ("old",)
+    assert _tags_header({"x-confsec-node-tags": ""}) == ()
+    assert _node_tags(("llm",), "echo") == ("llm", "model=echo")
+    assert _node_tags((), "echo") == ("model=echo",)
