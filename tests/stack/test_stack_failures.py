@@ -268,8 +268,12 @@ def test_a_node_killed_mid_stream_gives_a_clear_error_and_the_credit_back(runnin
     "new process the supervisor started at the same URL (with a new identity and key), and stays routable"))
 def test_the_identity_of_a_killed_node_stops_being_routed(running: RunningStack) -> None:
     """Runs after the node killed above was restarted with a new identity at the same URL: the router must
-    route exactly the two live identities."""
+    never route more than the two live identities (watched over many health checks)."""
     for name in running.stack.layout.node_names:
         running.stack.wait_healthy("node", name, timeout=WAIT_S)
-    time.sleep(FAST_HEALTH["health_max_failure_streak"] * FAST_HEALTH["health_interval_secs"] + 2)
-    assert running.metric("router", "openpcc_router_routable_nodes") == 2
+    seen = set()
+    deadline = time.monotonic() + 20 * FAST_HEALTH["health_interval_secs"]
+    while time.monotonic() < deadline:
+        seen.add(running.metric("router", "openpcc_router_routable_nodes"))
+        time.sleep(FAST_HEALTH["health_interval_secs"] / 2)
+    assert max(seen) == 2, f"routable node counts seen: {sorted(seen)}"

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from openpcc.exceptions import PortInUseError
 from openpcc.services import supervisor
 from openpcc.services.supervisor import PORT_OFFSETS, Stack
 
@@ -31,6 +32,7 @@ from .currency_key import TEST_CURRENCY_KEY_PEM
 BLOCK = PORT_OFFSETS["node"] + supervisor.MAX_NODES
 START_TIMEOUT_S = 120.0
 ROUTABLE_TIMEOUT_S = 60.0
+PORT_ATTEMPTS = 3
 
 
 def _free(port: int) -> bool:
@@ -163,26 +165,38 @@ def prepare_config(stack: Stack, settings: dict[str, dict[str, Any]] | None = No
 def local_stack(workdir: Path, settings: dict[str, dict[str, Any]] | None = None,
                 **kwargs: Any) -> Iterator[RunningStack]:
     """A :class:`Stack` in ``workdir/home`` with ``settings`` (``{table: {key: value}}``) applied to its
-    first-run config before it starts."""
-    home = workdir / "home"
-    home.mkdir(mode=0o700, exist_ok=True)
-    output = workdir / "stack-output.txt"
-    with open(output, "w") as sink:
-        stack = Stack(
-            home, base_port=free_base_port(), currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes(),
-            log_stream=sink, **kwargs,
-        )
-        prepare_config(stack, settings)
-        try:
-            stack.start(timeout=START_TIMEOUT_S)
-            running = RunningStack(stack, home, output)
-            running.wait_routable(len(stack.layout.node_names))
-            yield running
-        finally:
-            pids = list(stack.pids().values())
-            stack.stop()
-            deadline = time.monotonic() + 10
-            while not all(gone(p) for p in pids) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            left = [p for p in pids if not gone(p)]
-            assert not left, f"processes outlived the stack: {left}"
+    first-run config before it starts. A port block that another process took between the choice and
+    the start (other test runs share the machine) is given up for a fresh one, a few times."""
+    for attempt in range(PORT_ATTEMPTS):
+        home = workdir / ("home" if attempt == 0 else f"home-{attempt}")
+        home.mkdir(mode=0o700, exist_ok=True)
+        output = workdir / ("stack-output.txt" if attempt == 0 else f"stack-output-{attempt}.txt")
+        with open(output, "w") as sink:
+            stack = Stack(
+                home, base_port=free_base_port(), currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes(),
+                log_stream=sink, **kwargs,
+            )
+            prepare_config(stack, settings)
+            try:
+                try:
+                    stack.start(timeout=START_TIMEOUT_S)
+                except PortInUseError:
+                    if attempt + 1 < PORT_ATTEMPTS:
+                        continue
+                    raise
+                running = RunningStack(stack, home, output)
+                running.wait_routable(len(stack.layout.node_names))
+                yield running
+                return
+            finally:
+                _stop_all(stack)
+
+
+def _stop_all(stack: Stack) -> None:
+    pids = list(stack.pids().values())
+    stack.stop()
+    deadline = time.monotonic() + 10
+    while not all(gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in pids if not gone(p)]
+    assert not left, f"processes outlived the stack: {left}"
