@@ -1,7 +1,8 @@
 """Slow requests at every POST endpoint of the compute node, the auth bank, the blind bank and nonce
 locking, each role its own process: a body that trickles in gets 408 with a reason, headers that trickle
 in get the connection closed, while other users' requests are answered, nothing stored changes, the role
-keeps serving and nothing the slow caller sent reaches a log or an answer. (Malformed, oversized and
+keeps serving and nothing the slow caller sent reaches a log or an answer. A flood of malformed and
+oversized bodies at once gets 4xx with codes while other users are served. (Malformed, oversized and
 replayed bodies at these endpoints are the cases in test_node.py, test_auth.py, test_bank.py and
 test_noncelock.py.)"""
 
@@ -286,3 +287,47 @@ def node_metric(url: str, name: str) -> float:
     found = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
     assert found, f"{name} is not among the node's metrics"
     return float(found.group(1))
+
+
+FLOOD = 12  # bad requests of each kind, all at once
+
+
+@pytest.mark.parametrize(("name", "path"), [(role, paths[0]) for role, paths in ENDPOINTS.items()])
+def test_a_flood_of_malformed_and_oversized_bodies_leaves_other_users_served(
+    roles: Callable[[str], Role], name: str, path: str
+) -> None:
+    started = roles(name)
+    canary = ("CANARY" + secrets.token_hex(12)).encode()
+    malformed = canary + secrets.token_bytes(200)
+    oversized = canary + bytes(3 << 20)  # beyond every role's max_body_bytes
+
+    async def scenario() -> tuple[list[tuple[int, str, bytes]], list[int], dict[str, list[tuple[Any, ...]]]]:
+        before = stored_rows(started.database)
+        async with aiohttp.ClientSession() as session:
+
+            async def bad(body: bytes) -> tuple[int, str, bytes]:
+                try:
+                    async with session.post(started.proc.url + path, data=body,
+                                            headers=started.headers_for(path)) as resp:
+                        return resp.status, resp.headers.get(ERROR_CODE_HEADER, ""), await resp.read()
+                except aiohttp.ClientError:  # the server may close on an oversized body: no answer to read
+                    return 413, "closed", b""
+
+            bad_calls = [bad(malformed) for _ in range(FLOOD)] + [bad(oversized) for _ in range(FLOOD)]
+            good_calls = [started.good(session, started.proc.url) for _ in range(4)]
+            results = await asyncio.gather(*bad_calls, *good_calls)
+        return list(results[: 2 * FLOOD]), list(results[2 * FLOOD:]), before
+
+    refused, served, before = asyncio.run(asyncio.wait_for(scenario(), timeout=90))
+    assert served == [200] * 4
+    for status, code, body in refused:
+        assert 400 <= status < 500 and code, (status, code, body[:200])
+        assert canary not in body
+    after = stored_rows(started.database)
+    if name == "noncelock":  # each good user locked one nonce of its own; the flood stored nothing
+        assert sum(map(len, after.values())) == sum(map(len, before.values())) + 4
+    else:
+        assert after == before
+    assert healthz(started.proc.url)["ready"] is True
+    log = started.proc.output()
+    assert canary.decode() not in log and "Traceback" not in log
