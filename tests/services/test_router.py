@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -387,22 +388,21 @@ def test_a_failing_node_stops_being_chosen(stack: Stack) -> None:
 # --- the dishonest node: refunds capped, streaming, a node dying mid-stream ----------------------------------------
 
 
-@pytest.fixture(scope="module")
-def rogue(stack: Stack) -> Iterator[tuple[str, str]]:
+@contextmanager
+def start_rogue(workdir: Path, genuine: str, router: str, other: str) -> Iterator[tuple[str, str]]:
+    """tests/support/rogue_node.py as its own process, stopped by its PID: ``(url, node id)``."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENPCC_")}
-    log = stack.workdir / "rogue.log"
-    with open(log, "wb") as out:
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / "rogue.log", "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(ROGUE), str(port), stack.nodes[0].url, stack.router.url, stack.nodes[1].url],
+            [sys.executable, str(ROGUE), str(port), genuine, router, other],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
         )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(url + "/stats"), "the rogue node up")
-        node_id = get_json(url + "/stats")["node_id"]
-        wait_for(lambda: metric(stack.router, "openpcc_router_routable_nodes") == 3, "the rogue node admitted")
-        yield url, node_id
+        yield url, get_json(url + "/stats")["node_id"]
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
@@ -411,6 +411,13 @@ def rogue(stack: Stack) -> Iterator[tuple[str, str]]:
             except subprocess.TimeoutExpired:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def rogue(stack: Stack) -> Iterator[tuple[str, str]]:
+    with start_rogue(stack.workdir, stack.nodes[0].url, stack.router.url, stack.nodes[1].url) as found:
+        wait_for(lambda: metric(stack.router, "openpcc_router_routable_nodes") == 3, "the rogue node admitted")
+        yield found
 
 
 def _answers(url: str) -> bool:
@@ -770,3 +777,38 @@ def test_an_unreachable_pick_fails_over_before_the_body_is_sent(tmp_path: Path) 
         assert run(twenty()) == {infos[0]["node_id"]}
         # the dead node was picked first about half the time (all 20 on `a` first: probability 2^-20)
         assert metric(router, unreachable) >= 2
+
+
+def test_a_credit_whose_lock_ran_out_during_the_answer_ends_with_an_error_trailer(tmp_path: Path) -> None:
+    need_swtpm()
+    lock_port = free_port()
+    lock_text = toml_lines("noncelock", {"port": lock_port, "lock_duration": 1.0})
+    with (
+        role_process("noncelock", lock_text, tmp_path / "lock", lock_port) as lock,
+        start_router(tmp_path / "router", noncelock_url=lock.url) as router,
+        start_node(tmp_path / "node", router) as node,
+        start_rogue(tmp_path / "rogue", node.url, router.url, node.url) as (url, node_id),
+    ):
+        wait_for(lambda: metric(router, "openpcc_router_routable_nodes") == 2, "the node and the rogue node admitted")
+
+        async def held_past_the_lock(chunk: bytes) -> None:
+            await asyncio.sleep(2.0)  # the nonce lock (1 s) runs out while the answer is open
+            await asyncio.to_thread(urllib.request.urlopen, urllib.request.Request(url + "/release", method="POST"), None, 10)
+
+        answer = run(post(router.url + "/", to_rogue(node_id, credit(64)), b"hold", on_chunk=_first_only(held_past_the_lock)))
+        assert answer.status == 200 and answer.body == b"first chunk;second chunk;"
+        assert "x-refund" not in answer.trailers
+        assert answer.trailers["x-openpcc-error"].endswith("the credit could not be settled")
+        assert metric(router, 'openpcc_router_streams_ended_total{how="settle_failed"}') == 1
+        assert " ERROR " not in router.output()
+
+
+def _first_only(action: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    seen = []
+
+    async def once(chunk: bytes) -> None:
+        seen.append(chunk)
+        if len(seen) == 1:
+            await action(chunk)
+
+    return once
