@@ -63,6 +63,7 @@ from openpcc.exceptions import (
     BlindRSAError,
     CandidatesUnavailableError,
     ClientConfigError,
+    ClientError,
     ClientUsageError,
     CompletionError,
     ComputeError,
@@ -95,6 +96,7 @@ ROUTER_HOST = "confsec-router.invalid"
 CHAT_PATH = "/v1/chat/completions"
 NODE_ID_HEADER = "x-node-id"
 REFUND_TRAILER = "x-refund"
+ERROR_TRAILER = "x-openpcc-error"
 CLIENT_NONCE_LEN = 32
 #: Node tags asked for when the application names none (the reference's default); ``model=<name>`` is added.
 DEFAULT_TAGS = ("llm",)
@@ -542,6 +544,8 @@ class AsyncClient:
             response = await session.post(
                 self._profile.relay_url, data=body, headers=headers, skip_auto_headers=("User-Agent",)
             )
+        except aiohttp.ClientConnectorError as exc:
+            raise RelayError(0, f"relay unreachable: {type(exc).__name__}", connected=False) from None
         except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             raise RelayError(0, f"relay unreachable: {type(exc).__name__}") from None
         if response.status != 200:
@@ -721,14 +725,13 @@ class AsyncClient:
             ],
             content=sealed.body,
         )
-        answered = False
         stream: _InnerStream | None = None
+        response: AsyncPrivateResponse | None = None
         try:
             stream = await self._exchange(outer, chunked=chunked)
             head, early = await _router_head(stream)
             if head.status != 200:
                 raise _router_error(head.status, await _rest_of_body(stream, head, early))
-            answered = True
             fields = _fields(head.headers)
             node = next((n for n in nodes if n.node_id == _header(fields, NODE_ID_HEADER)), None)
             if node is None:
@@ -736,13 +739,17 @@ class AsyncClient:
             response = AsyncPrivateResponse(self, stream, sealed, node, credit, _header(fields, "content-type"))
             await response._start(early)
             return response
-        except BaseException:
+        except BaseException as exc:
             if stream is not None:
                 stream.close()
-            if answered:
-                self._spawn("deposit of an unused credit", self.wallet.deposit_unused, credit)
-            else:
+            if response is not None:
+                response._abandon()
+            elif _surely_unspent(exc, sent=stream is not None):
                 self._spawn("giving a credit back", self.wallet.give_back, credit)
+            else:
+                # Its fate is unknown: the account takes it only if it is unspent, so a spent credit never
+                # comes back to fail the next request.
+                self._spawn("deposit of an unused credit", self.wallet.deposit_unused, credit)
             raise
 
     async def chat(
@@ -760,6 +767,17 @@ class AsyncClient:
             return AsyncChatStream(response)
         data = await response.aread()
         return _completion(response, data)
+
+
+def _surely_unspent(exc: BaseException, *, sent: bool) -> bool:
+    """Whether a request that failed left its credit unspent for certain: nothing reached the relay, the relay
+    or the gateway refused it (4xx), or the router refused it for another reason than the credit (it locks
+    the credit only once it has picked a node, and releases it when the node refuses or fails first)."""
+    if isinstance(exc, RelayError):
+        return not exc.connected or 400 <= exc.status < 500
+    if isinstance(exc, RouterError):
+        return "credit" not in exc.message.lower()
+    return not sent and isinstance(exc, ClientError)
 
 
 async def _problem_title(response: aiohttp.ClientResponse) -> str:
@@ -858,6 +876,7 @@ class AsyncPrivateResponse:
         self.refund: int | None = None  # the refund's value once the answer ended (0: none)
         self._ready: list[bytes] = []
         self._saw_end = False  # the router's message ended; the OHTTP stream is still read to its end
+        self._router_says = ""  # the router's X-Openpcc-Error trailer: the credit was not settled
         self._done = False
         self._token = sealed.token_stream_opener(node.node_id) if media_type == compute.CHUNKED_RESPONSE else None
         self._whole = None if self._token is not None else sealed.response_opener(node.node_id, media_type)
@@ -895,6 +914,8 @@ class AsyncPrivateResponse:
                     self._end()
         except ComputeError as exc:
             self._abandon()
+            if self._router_says:
+                raise ResponseStreamError(f"the answer broke off; the router says: {self._router_says}") from None
             raise ResponseStreamError(f"the node's answer does not decrypt: {type(exc).__name__}") from None
 
     def _feed(self, data: bytes) -> None:
@@ -928,8 +949,14 @@ class AsyncPrivateResponse:
         self._saw_end = True
         if self.refund is None:
             self.refund = 0
+        if self._router_says:
+            # The router could not settle the credit (docs/router.md): it may be unspent, so it goes back
+            # to the account, which takes it only if it is.
+            log.info("the router did not settle the credit; it goes back to the wallet's account")
+            self._client._spawn("deposit of an unsettled credit", self._client.wallet.deposit_unused, self._credit)
 
     def _refund_from(self, trailers: list[tuple[str, str]]) -> None:
+        self._router_says = _header(trailers, ERROR_TRAILER)[:160]
         text = _header(trailers, REFUND_TRAILER)
         if not text:
             return
@@ -947,7 +974,8 @@ class AsyncPrivateResponse:
         if not self._done:
             self._done = True
             self._stream.close()
-            self._client._spawn("deposit of an unused credit", self._client.wallet.deposit_unused, self._credit)
+            if not self._saw_end:  # after the router's end the credit is settled (or handled in _end)
+                self._client._spawn("deposit of an unused credit", self._client.wallet.deposit_unused, self._credit)
 
     async def _next_piece(self) -> bytes | None:
         while not self._ready:

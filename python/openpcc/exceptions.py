@@ -653,11 +653,13 @@ class ClientUsageError(ClientError, UsageError):
 
 class RelayError(ClientError):
     """The relay or the gateway refused the encapsulated request or could not be reached: ``status`` is
-    the outer HTTP status (0: unreachable or timed out)."""
+    the outer HTTP status (0: unreachable or timed out); ``connected`` is false when no connection to the
+    relay was made (so nothing was sent)."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, *, connected: bool = True) -> None:
         self.status = status
         self.reason = reason
+        self.connected = connected
         super().__init__(f"relay/gateway: status {status}: {reason}")
 
 

@@ -582,14 +582,17 @@ class Wallet:
             yield state
 
     def _recover(self, state: State) -> None:
-        while state.pending:
-            op = state.pending[0]
-            {
-                "auth_withdraw": self._finish_auth_withdraw,
-                "deposit": self._finish_deposit,
-                "withdraw": self._finish_withdraw,
-                "exchange": self._finish_exchange,
-            }[op["kind"]](state, op)
+        """Finishes every pending operation that is due (a deposit deferred by :meth:`deposit_refund` waits
+        for its time: whoever opens the wallet after it, this process or another, finishes it)."""
+        finishers: dict[str, Callable[[State, dict[str, Any]], Any]] = {
+            "auth_withdraw": self._finish_auth_withdraw,
+            "deposit": self._finish_deposit,
+            "withdraw": self._finish_withdraw,
+            "exchange": self._finish_exchange,
+        }
+        for op in list(state.pending):
+            if op in state.pending and float(op.get("not_before", 0)) <= self._clock():
+                finishers[op["kind"]](state, op)
 
     def _begin(self, state: State, op: dict[str, Any], *, remove: Credit | None = None) -> None:
         if remove is not None:
@@ -698,7 +701,7 @@ class Wallet:
         state.pending.remove(op)
         self.file.save(state)
 
-    def _finish_exchange(self, state: State, op: dict[str, Any]) -> None:
+    def _finish_exchange(self, state: State, op: dict[str, Any], *, defer: bool = False) -> float | None:
         credit = Credit.decode(bytes.fromhex(op["credit"]))
         pending = _decode_pending(op["pending"])
         try:
@@ -709,9 +712,20 @@ class Wallet:
             state.lost += credit.value.amount
             state.pending.remove(op)
             self.file.save(state)
-            return
+            return None
         self._fault("exchange:answered")
-        self._then_deposit(state, op, self._finalize(state, op, [pending], [signature])[0])
+        credit = self._finalize(state, op, [pending], [signature])[0]
+        if not defer:
+            self._then_deposit(state, op, credit)
+            return None
+        # The deposit is written ahead with the time it is due: the random wait that unlinks it from the
+        # exchange is spent without the lock, so other requests take credits meanwhile.
+        due = self._clock() + (self._random.uniform(0, self.settings.max_delay) if self.settings.max_delay > 0 else 0)
+        deposit = {"kind": "deposit", "credit": credit.encode().hex(), "not_before": due}
+        state.pending[state.pending.index(op)] = deposit
+        self.file.save(state)
+        self._fault("deposit:saved")
+        return due
 
     def _withdraw_batch(self, state: State, count: int) -> None:
         pendings = self._new_pendings(self.value, count)
@@ -776,7 +790,8 @@ class Wallet:
                 self.file.save(state)
 
     def deposit_refund(self, refund: Credit) -> None:
-        """Consolidates an unblinded refund: exchanged for a blinded credit, deposited into the account."""
+        """Consolidates an unblinded refund: exchanged for a blinded credit, deposited into the account after
+        a random wait (``max_delay``) spent without holding the wallet's lock."""
         refund.verify(self.key)
         with self._session() as state:
             pending = self._new_pendings(refund.value, 1)[0]
@@ -786,7 +801,14 @@ class Wallet:
                 "pending": _encode_pending(pending),
             }
             self._begin(state, op)
-            self._finish_exchange(state, op)
+            due = self._finish_exchange(state, op, defer=True)
+        if due is None:
+            return
+        wait = due - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+        with self._session():
+            pass  # finishes the deposit, now due, unless another session already did
 
     def deposit_unused(self, credit: Credit) -> None:
         """Deposits a credit taken with :meth:`take` whose fate is unknown (a request abandoned after the

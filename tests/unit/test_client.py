@@ -198,7 +198,10 @@ def summary(node_id: str) -> VerificationSummary:
     )
 
 
-def sealed_exchange(text: str, refund: str | None, *, cut: bool = False) -> tuple[Any, ...]:
+def sealed_exchange(
+    text: str, refund: str | None, *, cut: bool = False, router_error: str = "", node_cut: bool = False,
+    late_cut: bool = False,
+) -> tuple[Any, ...]:
     """A request sealed by the client code, answered by the node's real sealer, wrapped by the router
     (BHTTP with the X-Refund trailer) and the gateway (chunked OHTTP)."""
     secret = ec.generate_private_key(ec.SECP256R1())
@@ -219,8 +222,11 @@ def sealed_exchange(text: str, refund: str | None, *, cut: bool = False) -> tupl
     for i, word in enumerate(text.split(" ")):
         wire += sealer.feed(word.encode() + b" ", now_ns=(i + 1) * 10**9)
         wire += sealer.poll((i + 1) * 10**9 + 10**8)  # the frame's deadline passed: it goes out
-    wire += sealer.finish()
+    if not node_cut:
+        wire += sealer.finish()
     trailers = [(b"x-refund", refund.encode())] if refund else []
+    if router_error:
+        trailers.append((b"x-openpcc-error", router_error.encode()))
     router_answer = bhttp.Response(
         status=200,
         headers=[(b"content-type", compute.CHUNKED_RESPONSE.encode()), (b"x-node-id", node_id.encode())],
@@ -235,17 +241,19 @@ def sealed_exchange(text: str, refund: str | None, *, cut: bool = False) -> tupl
     sealed_pieces = [p for i in range(0, len(encoded), 300) for p in rsealer.feed(encoded[i : i + 300])]
     body = b"".join(sealed_pieces + rsealer.finish())
     if cut:
-        body = body[:-40]  # the relay's connection drops before the last chunks
+        body = body[: len(body) * 2 // 3]  # the relay's connection drops mid-answer
+    if late_cut:
+        body = body[:-40]  # dropped after the router's message ended, in the padding
     pieces = [body[i : i + 300] for i in range(0, len(body), 300)]
     opener = ohttp.ResponseOpener(client_ctx, rsealer.media_type)
     stream = _InnerStream(_Wire(pieces), opener)  # type: ignore[arg-type]
     return sealed, node_id, public, stream
 
 
-async def open_answer(text: str, refund: str | None, *, cut: bool = False) -> tuple[Any, ...]:
+async def open_answer(text: str, refund: str | None, *, cut: bool = False, **kw: Any) -> tuple[Any, ...]:
     from openpcc.client import _router_head
 
-    sealed, node_id, public, stream = sealed_exchange(text, refund, cut=cut)
+    sealed, node_id, public, stream = sealed_exchange(text, refund, cut=cut, **kw)
     client = _Client()
     head, early = await _router_head(stream)
     assert head.status == 200
@@ -289,6 +297,14 @@ def test_answer_without_a_refund_and_a_cut_answer() -> None:
 
     client, credit = asyncio.run(cut())
     assert client.wallet.unused == [credit]  # its fate is unknown: back to the account
+
+    async def late_cut() -> Any:
+        response, client, _credit = await open_answer("one two three", None, late_cut=True)
+        with pytest.raises(ResponseStreamError):
+            await response.aread()
+        return client
+
+    assert asyncio.run(late_cut()).wallet.unused == []  # the router had settled it: nothing to give back
 
 
 def test_router_errors_are_typed_with_the_routers_message() -> None:
@@ -347,3 +363,40 @@ def test_node_tags_come_from_the_application_header_or_default_to_llm() -> None:
     assert _tags_header({"x-confsec-node-tags": ""}) == ()
     assert _node_tags(("llm",), "echo") == ("llm", "model=echo")
     assert _node_tags((), "echo") == ("model=echo",)
+
+
+def test_router_error_trailer_sends_the_credit_back_once() -> None:
+    async def settled_not() -> Any:
+        response, client, credit = await open_answer("whole answer", None, router_error="410 the credit could not be settled")
+        assert await response.aread() == b"whole answer "
+        await response.aclose()
+        return client, credit
+
+    client, credit = asyncio.run(settled_not())
+    assert client.wallet.unused == [credit] and client.wallet.refunds == []
+
+    async def node_broke_off() -> Any:
+        response, client, credit = await open_answer("a b c d", None, router_error="234 node stream failed", node_cut=True)
+        with pytest.raises(ResponseStreamError, match="the router says: 234 node stream failed"):
+            await response.aread()
+        await response.aclose()
+        return client, credit
+
+    client, credit = asyncio.run(node_broke_off())
+    assert client.wallet.unused == [credit]
+
+
+def test_a_credit_goes_back_only_when_surely_unspent() -> None:
+    from openpcc.client import _surely_unspent
+    from openpcc.exceptions import ClientUsageError, RelayError
+
+    assert _surely_unspent(RelayError(0, "refused", connected=False), sent=False)
+    assert _surely_unspent(RelayError(400, "bad key"), sent=True)
+    assert not _surely_unspent(RelayError(0, "timed out"), sent=False)  # it may have gone through
+    assert not _surely_unspent(RelayError(502, "gateway"), sent=True)
+    assert _surely_unspent(CandidatesUnavailableError(404, "all candidate nodes unavailable"), sent=True)
+    assert _surely_unspent(RouterError(409, "request replayed"), sent=True)
+    assert not _surely_unspent(RouterError(400, "unprocessable credit"), sent=True)  # never back into the wallet
+    assert not _surely_unspent(ResponseStreamError("cut"), sent=True)
+    assert _surely_unspent(ClientUsageError("closed"), sent=False)
+    assert not _surely_unspent(asyncio.CancelledError(), sent=True)

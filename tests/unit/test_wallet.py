@@ -382,3 +382,38 @@ def test_an_unreachable_bank_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(BankRequestError) as info:
         client.balance(bytes(32))
     assert info.value.status == 0
+
+
+def test_a_refunds_random_wait_does_not_hold_the_wallet(tmp_path: Path) -> None:
+    """The wait between a refund's exchange and its deposit is spent without the lock: another wallet on the
+    same file takes a credit meanwhile, and does not deposit the refund before its time."""
+    import threading
+
+    banks = FakeBanks(ISSUER, 100_000)
+    settings = WalletSettings(credit_amount=64, concurrency=2, batch=4, source_amount=640, max_delay=3.0)
+    now = [float(int(__import__("time").time()))]
+    seen: dict[str, Any] = {}
+
+    def sleep(seconds: float) -> None:
+        if "armed" not in seen or "other" in seen or seconds <= 0:
+            return
+        other = make(tmp_path, banks, settings=settings, sleep=lambda s: None, clock=lambda: now[0])
+
+        def use_other() -> None:
+            seen["taken"] = other.take()
+            seen["pending"] = other.status().pending
+
+        worker = threading.Thread(target=use_other)
+        worker.start()
+        worker.join(timeout=20)
+        seen["other"] = not worker.is_alive()
+        now[0] += seconds  # the wait passes
+
+    wallet = make(tmp_path, banks, settings=settings, sleep=sleep, clock=lambda: now[0])
+    wallet.refill()
+    before = wallet.account_balance()
+    seen["armed"] = True  # from here the only wait is the refund's, between its exchange and its deposit
+    wallet.deposit_refund(ISSUER.issue_unblinded(Value.exact(16)))
+    assert seen["other"] is True and seen["taken"].value == Value.exact(64)  # not blocked by the refund
+    assert seen["pending"] == ["deposit"]  # not finished early by the other session
+    assert wallet.status().pending == [] and wallet.account_balance() == before + 16
