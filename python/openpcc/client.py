@@ -12,7 +12,9 @@ What one request does (spec §5, §9.3, §10):
 
 1. **Keys and policy come from the profile only**: the gateway key is chosen among the pinned key configs
    by their rotation periods (spec §2.3); the node policy is the pinned TOML. Nothing the network says
-   changes either.
+   changes either. With ``log_url`` set, they come instead from the transparency log's signed, witnessed
+   statements, verified under the profile's ``trust_root`` and ``identity_policy`` (docs/transparency.md;
+   ``client.transparency`` says which, and names a local development root as such).
 2. **Manifests** (``POST http://confsec-router.invalid/compute-manifests`` through relay → gateway →
    router, paid with a free attestation credit): with ``evidence_freshness = "client"`` the request carries
    a fresh 32-byte ``client_nonce`` and each node's evidence must be quoted over it; with ``"router"`` the
@@ -159,6 +161,34 @@ class PinnedGatewayKeys:
         raise GatewayKeyError(f"the active rotation period names key {period.key_id}, which is not pinned")
 
 
+class LoggedGatewayKeys:
+    """Gateway keys from the transparency log. The operator publishes the next key before it is active, so
+    the keys loaded at start serve until the last published period ends; when none is active any more,
+    ``choose`` reads the log again (the same checks as at start) and takes the newest statement's keys."""
+
+    def __init__(self, log_client: Any, keys: PinnedGatewayKeys) -> None:
+        self._log_client, self._keys = log_client, keys
+        self._lock = threading.Lock()
+
+    @property
+    def configs(self) -> tuple[ohttp.KeyConfig, ...]:
+        return self._keys.configs
+
+    @property
+    def periods(self) -> tuple[KeyRotationPeriod, ...]:
+        return self._keys.periods
+
+    def choose(self, at: datetime | None = None) -> ohttp.KeyConfig:
+        at = at or datetime.now(UTC)
+        try:
+            return self._keys.choose(at)
+        except GatewayKeyError:
+            with self._lock:
+                verified = self._log_client.verify(at, require=("gateway-keys",))
+                self._keys = PinnedGatewayKeys.from_document(verified.gateway_keys_document())
+            return self._keys.choose(at)
+
+
 def _rfc3339_periods(periods: Any) -> Any:
     """Accepts the gateway's own form too (Unix seconds), turned into the reference's RFC 3339 strings."""
     if not isinstance(periods, list):
@@ -294,7 +324,7 @@ class VerifiedNode:
 class _Profile:
     settings: config_module.RoleConfig
     relay_url: str
-    keys: PinnedGatewayKeys
+    keys: PinnedGatewayKeys | LoggedGatewayKeys
     policy: Policy
     policy_origin: str
     currency_key: blindrsa.PublicKey
@@ -302,6 +332,7 @@ class _Profile:
     freshness: str
     model: str
     timeout: float
+    transparency: str = "off: gateway keys, node policy and currency key from the pinned files"
 
 
 def _load_config(source: Any, overrides: Mapping[str, Any]) -> tuple[config_module.Config, Path | None]:
@@ -342,22 +373,67 @@ def _load_currency_key(path: Path) -> blindrsa.PublicKey:
 def _load_profile(source: Any, overrides: Mapping[str, Any]) -> _Profile:
     loaded, base = _load_config(source, overrides)
     settings = loaded.client()
+    if settings["log_url"]:
+        return _logged_profile(settings, base)
     policy_path = _pinned_path(str(settings["node_policy"]), base, "node_policy")
     try:
-        policy = load_policy(policy_path.read_bytes())
+        policy_toml = policy_path.read_bytes()
     except OSError as exc:
         raise ClientConfigError(f"cannot read the node policy {policy_path}: {exc.strerror or exc}") from None
-    except PolicyError as exc:
-        raise ClientConfigError(f"the node policy {policy_path}: {exc}") from None
     keys = PinnedGatewayKeys.load(_pinned_path(str(settings["gateway_keys"]), base, "gateway_keys"))
     keys.choose()  # fail now, not at the first request, when no pinned key is active
+    return _profile(
+        settings, keys, _policy(policy_toml, str(policy_path)), str(policy_path),
+        _load_currency_key(_pinned_path(str(settings["currency_key"]), base, "currency_key")),
+    )
+
+
+def _policy(document: bytes | str, origin: str) -> Policy:
+    try:
+        return load_policy(document)
+    except PolicyError as exc:
+        raise ClientConfigError(f"the node policy {origin}: {exc}") from None
+
+
+def _logged_profile(settings: config_module.RoleConfig, base: Path | None) -> _Profile:
+    """Gateway keys, currency key and node policy from the transparency log's verified statements
+    (docs/transparency.md): the pinned files are not read. Refusals are ``TransparencyError``s."""
+    from openpcc.transparency.stack import ClientTrust, TransparencyClient
+
+    values = dict(settings.values)
+    for key in ("trust_root", "log_state_file"):
+        if values[key]:
+            values[key] = str(_pinned_path(str(values[key]), base, key))
+    trust = ClientTrust.from_settings(values, settings.data_dir)
+    if trust is None:  # log_url is set: from_settings returns a trust or raises
+        raise ClientConfigError("the client profile's log settings are incomplete")
+    log_client = TransparencyClient(trust)
+    verified = log_client.verify(datetime.now(UTC))
+    image = verified.node_image
+    if image is None:  # verify() requires every kind by default
+        raise ClientConfigError("the log gave no node image")
+    keys = LoggedGatewayKeys(log_client, PinnedGatewayKeys.from_document(verified.gateway_keys_document()))
+    origin = f"log entry {verified.indexes['node-image']} ({image.artifact_id})"
+    profile = _profile(
+        settings, keys, _policy(image.attestation_policy, origin), origin, verified.currency_public_key()
+    )
+    report = verified.report()
+    # A development root is a setting the user chose; say so every time it is relied on.
+    (log.warning if "local development root" in report else log.info)("%s", report)
+    return dataclasses.replace(profile, transparency=report)
+
+
+def _profile(
+    settings: config_module.RoleConfig, keys: PinnedGatewayKeys | LoggedGatewayKeys, policy: Policy, origin: str,
+    currency_key: blindrsa.PublicKey,
+) -> _Profile:
     return _Profile(
         settings=settings,
         relay_url=str(settings["relay_url"]),
         keys=keys,
         policy=policy,
-        policy_origin=str(policy_path),
-        currency_key=_load_currency_key(_pinned_path(str(settings["currency_key"]), base, "currency_key")),
+        policy_origin=origin,
+        currency_key=currency_key,
         max_candidates=int(settings["max_candidates"]),
         freshness=str(settings["evidence_freshness"]),
         model=str(settings["model"]),
@@ -475,6 +551,12 @@ class AsyncClient:
     @property
     def profile_settings(self) -> config_module.RoleConfig:
         return self._profile.settings
+
+    @property
+    def transparency(self) -> str:
+        """Where the keys and node policy came from: the log (with the checkpoint, entries and the trust
+        root they verified under, a local development root named as such) or the pinned files."""
+        return self._profile.transparency
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -1200,6 +1282,11 @@ class Client:
     @property
     def wallet(self) -> Wallet:
         return self._async.wallet
+
+    @property
+    def transparency(self) -> str:
+        """See :attr:`AsyncClient.transparency`."""
+        return self._async.transparency
 
     def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
         if self._closed:

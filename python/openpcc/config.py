@@ -230,6 +230,12 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
             "the gateway's OHTTP key configurations (`application/ohttp-keys` bytes) the remote configuration "
             "carries; empty: none",
         ),
+        Setting(
+            "ohttp_key_configs_bundle_file", str, "",
+            "the signed, logged statement of the gateway's keys (a Sigstore bundle written by `openpcc transparency "
+            "publish-stack`), served instead of `ohttp_key_configs_file` as the reference does; re-read when it "
+            "changes; empty: none",
+        ),
     ),
     "relay": _EDGE_SETTINGS + (
         Setting("gateway_url", str, "http://127.0.0.1:3200/", "where encapsulated requests are forwarded", _http_url),

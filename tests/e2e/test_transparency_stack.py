@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -313,3 +314,122 @@ def test_monitor_prints_every_key_and_image_entry(deployment: Deployment, tmp_pa
     out = capsys.readouterr().out
     assert "ohttp-keys" in out and "public-key" in out and "image-manifest" in out
     assert "key 1" in out and "openpcc-node-image:sha256:" in out
+
+
+def test_the_client_takes_keys_policy_and_currency_key_from_the_log(deployment: Deployment, tmp_path: Path) -> None:
+    from openpcc.client import AsyncClient, _load_profile
+
+    settings = {**deployment.settings, "data_dir": str(tmp_path / "client"), "use_keyring": False}
+    lines = ["[client]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+    path = tmp_path / "openpcc.toml"
+    path.write_text("\n".join(lines) + "\n")  # no pinned gateway_keys, node_policy or currency_key
+    profile = _load_profile(path, {})
+    assert profile.keys.choose().encode() == _key_config(1, SEED_1)
+    assert profile.policy.name == "dev" and profile.policy_origin.startswith("log entry ")
+    assert profile.currency_key == load_test_currency_key().public_key()
+    assert "local development root" in profile.transparency
+    client = AsyncClient(path)
+    assert "transparency: log log.test/openpcc" in client.transparency
+    # A profile whose identity policy names someone else refuses to start, saying why.
+    with pytest.raises(IdentityMismatchError):
+        _load_profile(path, {"identity_policy": stack.identity_policy_setting("nobody@openpcc.localhost")})
+
+
+def test_publish_stack_command_confirms_unchanged_statements(deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
+    from openpcc.cli import main
+
+    args = [
+        "transparency", "publish-stack", "--profile", str(deployment.root / "profile"),
+        "--log-url", deployment.log.url, "--state-dir", str(deployment.publisher.state_dir),
+        "--gateway-keys", str(deployment.keys_dir),
+    ]
+    published = json.loads((deployment.publisher.state_dir / "published.json").read_text())
+    assert main(args) == 0
+    out = capsys.readouterr().out.split("\t")
+    assert out[0] == "gateway-keys" and out[1] == f"entry {published['gateway-keys']['index']}"
+    assert json.loads((deployment.publisher.state_dir / "published.json").read_text()) == published
+    assert main([*args[:-1], str(deployment.root / "no-such-keys")]) == 2  # no live key: unreadable input
+
+
+def test_a_long_lived_client_reads_the_log_again_when_its_keys_run_out(deployment: Deployment, tmp_path: Path) -> None:
+    from openpcc.client import _load_profile
+
+    settings = {**deployment.settings, "data_dir": str(tmp_path / "client"), "use_keyring": False}
+    path = tmp_path / "openpcc.toml"
+    path.write_text("\n".join(["[client]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]) + "\n")
+    profile = _load_profile(path, {})
+    assert profile.keys.choose(NOW).key_id == 1
+    assert {c.key_id for c in profile.keys.configs} == {1, 2}  # the rotation test published key 2 ahead
+    write_key_file(deployment.keys_dir, 3, ohttp.X25519_KEM, T0 + 1900, T0 + 3000, bytes(range(64, 96)))
+    assert deployment.publisher.publish_gateway_keys(deployment.keys_dir, datetime.now(UTC)).changed
+    # Past every period it loaded, the client reads the log again and finds the key published since.
+    assert profile.keys.choose(NOW + timedelta(seconds=2500)).encode() == _key_config(3, bytes(range(64, 96)))
+    with pytest.raises(KeyRotationError):
+        profile.keys.choose(NOW + timedelta(days=30))
+
+
+def test_the_auth_bank_serves_the_logged_currency_key_statement(deployment: Deployment, tmp_path: Path) -> None:
+    from openpcc.compute import decode_message
+    from openpcc.services.auth import AuthBankService
+
+    bundle_path = deployment.publisher.bundle_path("currency-key")
+    data_dir = tmp_path / "auth"
+    config.write_key_file(data_dir / "currency-key.pem", TEST_CURRENCY_KEY_PEM.read_bytes())
+    path = tmp_path / "auth.toml"
+    path.write_text(f'[auth]\ndata_dir = "{data_dir}"\ncurrency_key_bundle_file = "{bundle_path}"\n')
+    service = AuthBankService(config.load(path, env={}).role("auth"))
+    try:
+        answer = decode_message("csprotos.AuthConfigResponse", service.remote_config)
+    finally:
+        service.store.close()
+    served = base64.b64decode(answer["currencyKeyBundle"])
+    assert served == bundle_path.read_bytes()
+    # What the bank serves is the statement every client finds in the log.
+    assert deployment.client("auth-config").verify_presented(served) == json.loads(
+        (deployment.publisher.state_dir / "published.json").read_text()
+    )["currency-key"]["index"]
+
+
+def test_check_command_prints_what_a_client_verified(deployment: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from openpcc.cli import main
+
+    settings = {**deployment.settings, "data_dir": str(tmp_path / "client")}
+    path = tmp_path / "openpcc.toml"
+    path.write_text("\n".join(["[client]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]) + "\n")
+    assert main(["transparency", "check", "--config", str(path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["gateway_key_id"] == 1 and result["node_image"]["engine"] == "echo"
+    assert "local development root" in result["report"] and result["currency_jwk"]["use"] == "sig"
+    settings["identity_policy"] = stack.identity_policy_setting("nobody@openpcc.localhost")
+    path.write_text("\n".join(["[client]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]) + "\n")
+    assert main(["transparency", "check", "--config", str(path)]) == 1  # refused: wrong identity
+    assert "not allowed by the identity policy" in capsys.readouterr().err
+
+
+def test_the_auth_bank_serves_the_current_gateway_key_statement(deployment: Deployment, tmp_path: Path) -> None:
+    from openpcc.compute import decode_message
+    from openpcc.services.auth import AuthBankService
+
+    bundle_path = deployment.publisher.bundle_path("gateway-keys")
+    data_dir = tmp_path / "auth"
+    config.write_key_file(data_dir / "currency-key.pem", TEST_CURRENCY_KEY_PEM.read_bytes())
+    served_file = tmp_path / "ohttp-keys.sigstore.json"
+    served_file.write_bytes(bundle_path.read_bytes())
+    path = tmp_path / "auth.toml"
+    path.write_text(f'[auth]\ndata_dir = "{data_dir}"\nohttp_key_configs_bundle_file = "{served_file}"\n')
+    service = AuthBankService(config.load(path, env={}).role("auth"))
+    try:
+        answer = decode_message("csprotos.AuthConfigResponse", service.remote_config)
+        assert base64.b64decode(answer["ohttpKeyConfigsBundle"]) == bundle_path.read_bytes()
+        client = deployment.client("auth-keys")
+        assert client.verify_presented(base64.b64decode(answer["ohttpKeyConfigsBundle"])) >= 0
+        # A republished statement (the operator's rotation) is what the next request gets.
+        served_file.write_bytes(b'{"republished": true}')
+        os.utime(served_file, ns=(time.time_ns(), time.time_ns() + 1_000_000_000))
+        answer = decode_message("csprotos.AuthConfigResponse", service.current_remote_config())
+        assert base64.b64decode(answer["ohttpKeyConfigsBundle"]) == b'{"republished": true}'
+        served_file.unlink()  # unreadable for a moment: the last statement read is still served
+        answer = decode_message("csprotos.AuthConfigResponse", service.current_remote_config())
+        assert base64.b64decode(answer["ohttpKeyConfigsBundle"]) == b'{"republished": true}'
+    finally:
+        service.store.close()

@@ -5,6 +5,7 @@ consistency and inclusion over HTTP; a forked checkpoint refused by the witnesse
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -134,3 +135,53 @@ def test_tile_paths_are_checked(stack) -> None:  # type: ignore[no-untyped-def]
         except urllib.error.HTTPError as exc:
             status = exc.code
         assert status == 404
+
+
+def test_a_new_checkpoint_is_served_only_after_the_witnesses_were_asked(tmp_path: Path) -> None:
+    """While a witness has not answered, GET /checkpoint keeps serving the previous checkpoint, so a
+    client that requires cosignatures never sees a bare one."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    release = threading.Event()
+
+    class SlowWitness(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            release.wait(10)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    slow = ThreadingHTTPServer(("127.0.0.1", 0), SlowWitness)
+    server = threading.Thread(target=slow.serve_forever, daemon=True)
+    server.start()
+    log_dir = _data_dir(tmp_path, "log")
+    port = free_port()
+    text = (
+        f'[log]\nport = {port}\ndata_dir = "{log_dir}"\norigin = "{ORIGIN}"\n'
+        f'witness_urls = "http://127.0.0.1:{slow.server_address[1]}"\n'
+    )
+    try:
+        with role_process("log", text, tmp_path / "log-run", port) as log:
+            answers: list[tuple[int, bytes]] = []
+            adding = threading.Thread(target=lambda: answers.append(_post(log.url + "/add", b"entry")))
+            adding.start()
+            deadline = time.monotonic() + 10
+            while not (log_dir / "tiles" / "tile" / "entries" / "000.p" / "1").exists():
+                assert time.monotonic() < deadline, "the log did not append the entry"
+                time.sleep(0.05)
+            with urllib.request.urlopen(log.url + "/checkpoint", timeout=10) as resp:
+                assert SignedCheckpoint.parse(resp.read()).checkpoint.size == 0
+            release.set()
+            adding.join(20)
+            assert answers and answers[0][0] == 200
+            with urllib.request.urlopen(log.url + "/checkpoint", timeout=10) as resp:
+                assert SignedCheckpoint.parse(resp.read()).checkpoint.size == 1
+    finally:
+        release.set()
+        slow.shutdown()
+        slow.server_close()

@@ -45,7 +45,7 @@ def _free(port: int) -> bool:
 def free_base_port() -> int:
     """A base port whose whole block is free now (bounded tries)."""
     for _ in range(50):
-        base = random.randrange(20000, 60000 - BLOCK)
+        base = random.randrange(20000, 32000 - BLOCK)  # below the ephemeral range (32768+)
         if all(_free(base + i) for i in range(BLOCK)):
             return base
     raise RuntimeError("no free block of loopback ports")
@@ -200,6 +200,14 @@ def test_stack_starts_restarts_a_killed_role_and_stops_everything(home: Path) ->
         assert verified.gateway.key_configs == served
         assert verified.node_image is not None and verified.currency_jwk is not None
 
+        # the [client] profile it wrote is all a client needs: a private answer through every hop
+        from openpcc.client import Client
+
+        with Client(stack.config_path) as client:
+            answer = client.chat([{"role": "user", "content": "ping through the stack"}], max_tokens=8)
+        assert answer.text == "ping through the stack"  # type: ignore[union-attr]
+        assert stack.routable_nodes() == 2
+
         for role, name in (("node", "a"), ("relay", None)):
             old = stack.pid(role, name)
             os.kill(old, signal.SIGKILL)
@@ -268,7 +276,8 @@ def test_demo_streams_a_private_answer_from_the_embedded_model_and_shows_each_ho
     answer = out.split("answer > ", 1)[1].split("\n", 1)[0]
     assert answer.strip(), out[-3000:]
     hops = out.split("What each hop saw", 1)[1]
-    for hop in ("client → relay", "relay → gateway", "gateway → router", "router → node-a", "router → node-b"):
+    for hop in ("client → relay", "relay → gateway", "gateway → router", "gateway → bank", "router → node-a",
+                "router → node-b"):
         assert hop in hops
     # the relay and the gateway saw only OHTTP; the router saw the credit only as its length
     relay_part = hops.split("relay → gateway", 1)[0]
@@ -279,3 +288,55 @@ def test_demo_streams_a_private_answer_from_the_embedded_model_and_shows_each_ho
     assert prompt not in hops and answer.strip() not in hops
     assert "Stopped 11 processes" in out
     assert list(home.iterdir()) == []  # the demo kept its state in a temporary home
+
+
+def test_an_interrupted_start_stops_what_it_started(home: Path) -> None:
+    import threading
+
+    stack = Stack(home, base_port=free_base_port(), echo_for_tests=True, currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes())
+    seen: list[int] = []
+
+    def interrupt_once_running() -> None:
+        wait_until(lambda: len(stack.pids()) >= 3, 60)
+        seen.extend(stack.pids().values())
+        stack.interrupt()
+
+    helper = threading.Thread(target=interrupt_once_running)
+    helper.start()
+    with pytest.raises(SupervisorError, match="interrupted"):
+        stack.start(timeout=90)
+    helper.join()
+    assert seen and wait_until(lambda: all(gone(p) for p in stack.pids().values()), 10)
+
+
+def test_a_role_that_keeps_crashing_is_restarted_with_backoff_then_left_down(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.setattr(supervisor, "BACKOFF_FIRST_S", 0.05)
+    monkeypatch.setattr(supervisor, "BACKOFF_MAX_S", 0.2)
+    monkeypatch.setattr(supervisor, "MAX_QUICK_FAILURES", 3)
+    log = io.StringIO()
+    stack = Stack(
+        home, base_port=free_base_port(), echo_for_tests=True, log_stream=log,
+        currency_key_pem=TEST_CURRENCY_KEY_PEM.read_bytes(),
+    )
+    broken = home / "broken.toml"
+    broken.write_text("[noncelock]\nport = 'not a port'\n")  # the role exits with status 2 at once
+    child = stack._children["noncelock"]
+    child.config_path = broken
+    child.launch()
+    pids = {child.pid}
+    try:
+        assert wait_until(lambda: (stack._supervise(child), child.gave_up)[1], 60)  # type: ignore[func-returns-value]
+        pids.add(child.pid)
+    finally:
+        child.terminate()
+    assert child.restarts == 3
+    text = log.getvalue()
+    assert "noncelock exited with status 2; restarting in 0.1s" in text
+    assert "restarting in 0.2s" in text  # doubled, then capped
+    assert "exited 3 times in a row; not restarting it" in text
+    assert "noncelock | openpcc noncelock:" in text  # the role's own lines, prefixed with its name
+    assert all(gone(p) for p in pids)

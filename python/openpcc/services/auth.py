@@ -16,8 +16,9 @@ key travels in the ``cf-authorization`` header and, for the binary endpoints, al
 * ``GET /api/config`` → ``AuthConfigResponse`` (spec §1.2): bank, router and relay URLs, and
   ``currency_key_bundle``: with ``currency_key_bundle_file`` the signed, logged statement of the
   currency key (a Sigstore bundle, as the reference; checked at start to name this bank's key),
-  else the plain JWK (UTF-8 JSON); ``ohttp_key_configs_bundle`` holds the gateway's
-  ``application/ohttp-keys`` bytes (clients with a transparency log take the keys from the log).
+  else the plain JWK (UTF-8 JSON); ``ohttp_key_configs_bundle``: with ``ohttp_key_configs_bundle_file``
+  the signed, logged statement of the gateway's keys (re-read when the operator republishes it), else
+  the plain ``application/ohttp-keys`` bytes of ``ohttp_key_configs_file``.
 
 Badges (spec §8.9) are Ed25519 signatures over the ``Credentials`` protobuf (``0a <len> <models>``, the
 models sorted, each a little-endian ``uint32`` length and its ASCII bytes).
@@ -31,6 +32,7 @@ import base64
 import hmac
 import json
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -166,6 +168,7 @@ class AuthBankService:
         self.badge_key = badge_key if badge_key is not None else load_badge_key(cfg)
         self.badge = badge_message(self.badge_key, _split(str(cfg["badge_models"])))
         self.remote_config = self._remote_config()
+        self._ohttp_bundle_stamp = self._bundle_stamp()
         self.store = store if store is not None else open_bank_store(cfg.database)
         self.locker = RoleNonceLocker(cfg, clock)
         self.spender = Spender(self.key, self.locker, issuer=self.issuer, clock=clock)
@@ -192,16 +195,15 @@ class AuthBankService:
                 else json.dumps(public_key_to_jwk(self.key)).encode()
             ).decode(),
         }
-        path = str(self.cfg["ohttp_key_configs_file"])
-        if path:
+        for setting in ("ohttp_key_configs_bundle_file", "ohttp_key_configs_file"):
+            path = str(self.cfg[setting])
+            if not path:
+                continue
             try:
-                message["ohttpKeyConfigsBundle"] = base64.b64encode(
-                    Path(path).read_bytes()
-                ).decode()
+                message["ohttpKeyConfigsBundle"] = base64.b64encode(Path(path).read_bytes()).decode()
             except OSError as exc:
-                raise ConfigError(
-                    f"{self.cfg.label}: cannot read ohttp_key_configs_file: {exc.strerror}"
-                ) from None
+                raise ConfigError(f"{self.cfg.label}: cannot read {setting}: {exc.strerror}") from None
+            break
         return encode_message("csprotos.AuthConfigResponse", message)
 
     async def start(self) -> tuple[str, int]:
@@ -238,7 +240,27 @@ class AuthBankService:
     async def _config(self, request: web.Request) -> web.StreamResponse:
         with as_rejection():
             await self._account(request)
-        return _http.binary_response(self.remote_config)
+        return _http.binary_response(self.current_remote_config())
+
+    def current_remote_config(self) -> bytes:
+        """The remote configuration, made again when ``ohttp_key_configs_bundle_file`` changed (the operator
+        republished the gateway's keys: a rotation)."""
+        stamp = self._bundle_stamp()
+        if stamp != self._ohttp_bundle_stamp:
+            try:
+                self.remote_config = self._remote_config()
+                self._ohttp_bundle_stamp = stamp
+            except ConfigError as exc:  # keep serving the last statement read
+                log.warning("%s", exc)
+        return self.remote_config
+
+    def _bundle_stamp(self) -> tuple[int, int] | None:
+        path = str(self.cfg["ohttp_key_configs_bundle_file"])
+        try:
+            info = os.stat(path) if path else None
+        except OSError:
+            return None
+        return None if info is None else (info.st_mtime_ns, info.st_size)
 
     async def _withdraw(self, request: web.Request) -> web.StreamResponse:
         with as_rejection():

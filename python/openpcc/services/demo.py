@@ -43,7 +43,7 @@ def _free_layout() -> int | None:
     except PortInUseError:
         pass
     for _ in range(50):
-        base = random.randrange(20000, 60000)
+        base = random.randrange(20000, 32000)  # below the ephemeral range, where outgoing connections bind
         try:
             check_ports_free(role_ports(base, PORT_OFFSETS["node"] + MAX_NODES - 10))
             return base
@@ -60,9 +60,10 @@ def _taps(ports: Mapping[str, int]) -> tuple[Any, dict[str, Any]]:
     relay = taps.add("client → relay", ports["relay"])
     gateway = taps.add("relay → gateway", ports["gateway"])
     router = taps.add("gateway → router", ports["router"])
+    bank = taps.add("gateway → bank", ports["bank"])
     overrides: dict[str, Any] = {
         "relay": {"gateway_url": gateway.url + "/"},
-        "gateway": {"router_url": router.url},
+        "gateway": {"router_url": router.url, "bank_url": bank.url},
         "client": {"relay_url": relay.url},
         "node": {},
     }
@@ -119,7 +120,9 @@ def _marks(taps: Any) -> dict[str, tuple[int, int, int]]:
 
 
 def _print_hops(stack: Any, taps: Any, since: Mapping[str, tuple[int, int, int]], out: IO[str]) -> None:
-    receivers = {"client → relay": "relay", "relay → gateway": "gateway", "gateway → router": "router"}
+    receivers = {
+        "client → relay": "relay", "relay → gateway": "gateway", "gateway → router": "router", "gateway → bank": "bank",
+    }
     out.write("\nWhat each hop saw during the chat (health checks left out; bodies are never recorded: the\n"
               "prompt and the answer exist in plaintext only in the client and in the node that answered):\n")
     for hop, tap in taps.taps.items():

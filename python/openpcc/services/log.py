@@ -62,6 +62,9 @@ class LogService:
         self.log = TransparencyLog(data / "tiles", self.signer)
         if self.log.size == 0 and not (self.log.directory / "checkpoint").exists():
             self.log.publish()
+        # What GET /checkpoint serves: a new checkpoint only once its witnesses were asked to cosign it,
+        # so clients requiring cosignatures never see it bare (the older one's tiles stay in place).
+        self._served = SignedCheckpoint.parse((self.log.directory / "checkpoint").read_bytes())
         self.witness_urls = [
             u.strip().rstrip("/") for u in str(cfg["witness_urls"]).split(",") if u.strip()
         ]
@@ -94,7 +97,7 @@ class LogService:
             await self._session.close()
 
     async def _checkpoint(self, _request: web.Request) -> web.Response:
-        body = await asyncio.to_thread((self.log.directory / "checkpoint").read_bytes)
+        body = self._served.encode()
         return web.Response(
             body=body, content_type="text/plain", headers={"Cache-Control": "no-store"}
         )
@@ -126,6 +129,9 @@ class LogService:
             return web.Response(status=400, text="empty entry")
         index, signed = await asyncio.to_thread(self._append, entry)
         signed = await self._collect_cosignatures(signed)
+        with self._lock:
+            if _better(signed, self._served):
+                self._served = signed
         return web.json_response({"index": index, "size": signed.checkpoint.size})
 
     def _append(self, entry: bytes) -> tuple[int, SignedCheckpoint]:
@@ -169,6 +175,17 @@ class LogService:
             log.warning("witness %s refused the checkpoint of size %d: %d", url, new_size, status)
             return []
         return []
+
+
+def _better(new: SignedCheckpoint, old: SignedCheckpoint) -> bool:
+    """Serve ``new`` instead of ``old``: a larger tree, or the same one with at least as many signatures."""
+    if new.checkpoint.size != old.checkpoint.size:
+        return new.checkpoint.size > old.checkpoint.size
+    return _signature_count(new) >= _signature_count(old)
+
+
+def _signature_count(signed: SignedCheckpoint) -> int:
+    return len(signed.note.signatures)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -55,13 +55,14 @@ WITNESSES = 2
 #: Balance of the API key ``openpcc up`` funds for the local client (currency units).
 DEV_API_KEY_BALANCE = 1_000_000_000
 
-#: Start order: roles in one tier start together; nodes last, so their first heartbeat finds the router.
-#: After the first tier the operator publishes the signed statements (the banks serve the currency key's).
+#: Start order: roles in one tier start together. After the first tier the operator signs the statements
+#: into the log (the banks and the router read the currency key's bundle at start). Nodes start with the
+#: router and retry their heartbeat every few seconds until it answers.
 START_TIERS: tuple[frozenset[str], ...] = (
-    frozenset({"noncelock", "log", "witness"}),
-    frozenset({"bank", "auth", "router", "gateway", "relay"}),
-    frozenset({"node"}),
+    frozenset({"noncelock", "log", "witness", "gateway", "relay"}),
+    frozenset({"bank", "auth", "router", "node"}),
 )
+NODE_HEARTBEAT_S = 3.0
 #: Seconds between checks that the log holds the current gateway keys (they rotate) and re-pinning them.
 REPUBLISH_EVERY_S = 60.0
 #: Stop order: the compute nodes first (they tell the router they leave), then the edge, then the rest.
@@ -295,7 +296,7 @@ def stack_tables(
     node_common: dict[str, Any] = {
         "engine": layout.engine,
         "router_url": url("router"),
-        "heartbeat_interval": 10.0,
+        "heartbeat_interval": NODE_HEARTBEAT_S,
     }
     if layout.engine == "echo" and echo_delay:
         node_common["echo_token_delay"] = echo_delay
@@ -311,6 +312,7 @@ def stack_tables(
             "port": layout.ports["auth"], **spending,
             "relay_urls": url("relay"),
             "ohttp_key_configs_file": str(paths.ohttp_key_configs),
+            "ohttp_key_configs_bundle_file": str(paths.statements / "gateway-keys.sigstore.json"),
         },
         "router": {
             "port": layout.ports["router"], **spending,
@@ -458,9 +460,16 @@ def pin_gateway_keys(paths: Paths) -> bytes:
         raise SupervisorError(f"cannot pin the gateway keys: {exc}") from None
     pinned = {"key_configs": base64.b64encode(encoded).decode(), "rotation_periods": json.loads(periods)}
     config.ensure_private_dir(paths.client_dir)
-    paths.pinned_gateway_keys.write_text(json.dumps(pinned, indent=2) + "\n")
-    paths.ohttp_key_configs.write_bytes(encoded)
+    _replace(paths.pinned_gateway_keys, (json.dumps(pinned, indent=2) + "\n").encode())
+    _replace(paths.ohttp_key_configs, encoded)
     return encoded
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Writes ``path`` whole or not at all (a client or the auth bank may be reading it)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def layout_of(paths: Paths) -> Layout:
@@ -698,6 +707,7 @@ class Stack:
         self._monitor: threading.Thread | None = None
         self.started_in: float | None = None
         self.published: dict[str, int] = {}
+        self.phases: dict[str, float] = {}  # seconds each start phase took
 
     # --- layout -----------------------------------------------------------------------
 
@@ -750,16 +760,27 @@ class Stack:
         begun = time.monotonic()
         check_ports_free({c.spec.label: c.spec.port for c in self._children.values()})
         refresh_gateway_keys(self.paths)
+        mark = time.monotonic()
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            self.phases[name] = now - mark
+            mark = now
+
         try:
-            for tier in START_TIERS:
+            for index, tier in enumerate(START_TIERS):
                 group = [c for c in self._children.values() if c.spec.role in tier]
                 for child in group:
                     child.launch()
                 self._wait_healthy(group, begun + timeout)
-                if tier == START_TIERS[0]:
+                phase(("" if index == 0 else "then ") + "+".join(sorted(tier)) + " healthy")
+                if index == 0:
                     self.publish()
+                    phase("statements signed and logged")
             if not self.router_missing:
                 self._wait_routable(begun + timeout)
+                phase("nodes admitted and graded by the router")
         except BaseException:
             self.stop()
             raise
@@ -771,6 +792,7 @@ class Stack:
         waiting = {c.spec.label: c for c in group}
         why: dict[str, str] = {}
         while waiting:
+            self._check_interrupted()
             for label, child in list(waiting.items()):
                 if not child.running():
                     code = child.proc.returncode if child.proc is not None else None
@@ -786,6 +808,14 @@ class Stack:
                 detail = "; ".join(f"{label}: {why.get(label) or 'no answer'}" for label in waiting)
                 raise RoleStartError(f"not healthy in time: {detail}")
             time.sleep(0.1)
+
+    def interrupt(self) -> None:
+        """Makes a :meth:`start` under way give up (signal handlers call it); :meth:`stop` still stops."""
+        self._stopping.set()
+
+    def _check_interrupted(self) -> None:
+        if self._stopping.is_set():
+            raise SupervisorError("interrupted while starting")
 
     def routable_nodes(self) -> int:
         """How many nodes the router would route to now (its ``openpcc_router_routable_nodes`` gauge)."""
@@ -803,6 +833,7 @@ class Stack:
         """Waits until the router admitted (attested) and graded every node."""
         wanted = len(self.layout.node_names)
         while self.routable_nodes() < wanted:
+            self._check_interrupted()
             if time.monotonic() > deadline:
                 raise RoleStartError(
                     f"the router routes to {self.routable_nodes()} of {wanted} nodes; its log:\n"
@@ -946,6 +977,7 @@ class Stack:
             lines += ["", "Chat:  openpcc chat \"Hello\"      (or: openpcc.Client() in Python)"]
         if self.started_in is not None:
             lines.append(f"Ready in {self.started_in:.1f}s." + (" Ctrl-C stops every role." if how_to_chat else ""))
+            lines.append("  (" + ", ".join(f"{name} {took:.1f}s" for name, took in self.phases.items()) + ")")
         return "\n".join(lines)
 
 
@@ -963,19 +995,23 @@ def main_up(
 ) -> int:
     """``openpcc up``: start the stack, print the summary, run until SIGINT/SIGTERM, stop it."""
     stop = threading.Event()
+    stacks: list[Stack] = []
 
     def on_signal(_signum: int, _frame: object) -> None:
         stop.set()
+        for stack in stacks:
+            stack.interrupt()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         stack = Stack(home or config.default_home(), base_port=base_port, nodes=nodes, engine=engine, log_stream=stream)
+        stacks.append(stack)
         if stack.first_run:
             print(f"openpcc up: first run, wrote {stack.config_path} and keys under {stack.paths.home}", file=stream)
-        stack.start()
         try:
+            stack.start()
             print(stack.summary(), file=stream, flush=True)
-            while not stop.wait(0.5):
+            while not stop.wait(0.5):  # a bounded wait keeps the main thread responsive to signals
                 pass
             print("openpcc up: stopping every role", file=stream, flush=True)
         finally:

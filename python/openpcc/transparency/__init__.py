@@ -7,6 +7,8 @@
 * :mod:`.merkle`, :mod:`.note`, :mod:`.tlog`: a C2SP tlog-tiles log with signed-note checkpoints,
   witness cosignatures (tlog-cosignature), and the client that refuses split views and unlogged
   entries.
+* :mod:`.stack`: the wiring: an operator publishing a stack's gateway keys, currency key and node
+  image with the local signing profile (:mod:`.local`), and the client verifying them from the log.
 
 Errors are in ``openpcc.exceptions`` under ``TransparencyError``. See docs/transparency.md.
 """
@@ -25,6 +27,7 @@ from openpcc.exceptions import (
     NoteVerificationError,
     SplitViewError,
     StatementError,
+    TooFewWitnessesError,
     TransparencyError,
     TrustRootError,
 )
@@ -85,6 +88,7 @@ __all__ = [
     "StatementError",
     "StatementVerifier",
     "Subject",
+    "TooFewWitnessesError",
     "TransparencyError",
     "TransparencyLog",
     "TrustRootError",

@@ -255,6 +255,33 @@ def _publish_stack(args: argparse.Namespace) -> int:
             return EXIT_VALID
 
 
+def _check(args: argparse.Namespace) -> int:
+    from openpcc import config
+    from openpcc.transparency import stack
+
+    path = args.config or config.default_config_path()
+    trust = stack.ClientTrust.from_config(config.load(path if Path(path).exists() or args.config else None).client())
+    if trust is None:
+        print("openpcc transparency: the [client] profile sets no log_url (it uses pinned files)", file=sys.stderr)
+        return EXIT_UNREADABLE
+    # The command line is the caller: it may take the clock.
+    at = datetime.now(UTC)
+    verified = stack.TransparencyClient(trust).verify(at)
+    image = verified.node_image
+    result = {
+        "report": verified.report(),
+        "gateway_key_id": verified.gateway.active_period.key_id,
+        "gateway_key_ids": sorted({p.key_id for p in verified.gateway.rotation_periods}),
+        "currency_jwk": json.loads(verified.currency_jwk) if verified.currency_jwk else None,
+        "node_image": None if image is None else {
+            "artifact_id": image.artifact_id, "model": image.model, "engine": image.engine,
+            "model_sha256": image.model_sha256, "tpm_pcrs": {str(k): list(v) for k, v in image.tpm_pcrs.items()},
+        },
+    }
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return EXIT_VALID
+
+
 def _guarded(run: Any) -> Any:
     def wrapper(args: argparse.Namespace) -> int:
         try:
@@ -353,6 +380,16 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--issuer", default="", help="issuer recorded in certificates (default: the local one)")
     p.add_argument("--watch", type=float, default=0.0, help="check every SECS seconds until SIGTERM (0: once)")
     p.set_defaults(run=_guarded(_publish_stack))
+
+    p = sub.add_parser(
+        "check",
+        help="verify the statements a client profile takes from the log, as openpcc.Client does",
+        description="Read the [client] profile's log, check its checkpoint (signature, witness cosignatures, "
+        "consistency with the saved one), prove the entries and verify the newest gateway-key, currency-key "
+        "and node-image statements; print what was verified and under which trust root.",
+    )
+    p.add_argument("--config", default=None, help="the openpcc.toml holding [client] (default: <home>/openpcc.toml)")
+    p.set_defaults(run=_guarded(_check))
 
     p = sub.add_parser("verify", help="verify a Sigstore statement bundle offline")
     p.add_argument("bundle", help="bundle file (protobuf or JSON)")

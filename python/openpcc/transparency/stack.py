@@ -152,11 +152,14 @@ def gateway_key_material(keys_dir: str | os.PathLike[str], now: int) -> tuple[by
     return ohttp.encode_key_configs(configs), encode_key_rotation_periods(periods)
 
 
-def currency_jwk(public_key: Any) -> bytes:
-    """The currency public key as the signed JWK (``kty``, ``n``, ``e`` and ``use: sig``)."""
+def currency_jwk(public_key: Any, kid: str = "0") -> bytes:
+    """The currency public key as the reference signs it: ``{"kty":"RSA","use":"sig","kid":"0","n":..,"e":..}``
+    (its field order, compact), as in its dev currency-key bundle."""
     from openpcc.credits import public_key_to_jwk
 
-    return json.dumps({**public_key_to_jwk(public_key), "use": "sig"}, sort_keys=True, separators=(",", ":")).encode()
+    plain = public_key_to_jwk(public_key)
+    document = {"kty": "RSA", "use": "sig", "kid": kid, "n": plain["n"], "e": plain["e"]}
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def currency_jwk_from_key_file(path: str | os.PathLike[str]) -> bytes:
@@ -480,8 +483,11 @@ class TransparencyClient:
         self.trust_root = describe_trust_root(trust.trust_root)
         self.verifier = StatementVerifier(trust.trust_root, trust.identity_policy)
         log_trust = LogTrust(trust.log_key, trust.witnesses, trust.min_witnesses)
+        # The state usually lives in the client's data directory, which must stay private (0700).
+        trust.state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.log = LogClient(log_trust, fetch or log_fetcher(trust.log_url), trust.state_file)
         self._entries: list[bytes] = []  # proven entries, kept across calls
+        self._types: list[str | None] = []  # the predicate type each claims
         self._entries_root: bytes | None = None
 
     def verify(self, at: datetime, require: Sequence[str] = tuple(KINDS)) -> VerifiedStatements:
@@ -535,12 +541,13 @@ class TransparencyClient:
     def _proven_entries(self, checkpoint: Checkpoint) -> list[bytes]:
         if self._entries_root != checkpoint.root:
             start = len(self._entries) if len(self._entries) <= checkpoint.size else 0
-            self._entries = self._entries[:start]
+            self._entries, self._types = self._entries[:start], self._types[:start]
             try:
                 self._entries.extend(entry for _, entry in self.log.entries(start))
             except LogProofError:
-                self._entries, self._entries_root = [], None
+                self._entries, self._types, self._entries_root = [], [], None
                 raise
+            self._types.extend(_peek_predicate_type(e) for e in self._entries[start:])
             self._entries_root = checkpoint.root
         return self._entries
 
@@ -548,7 +555,7 @@ class TransparencyClient:
         """The newest entry of ``predicate_type`` that verifies; if none does, the newest one's error."""
         first_error: TransparencyError | None = None
         for index in range(len(entries) - 1, -1, -1):
-            if _peek_predicate_type(entries[index]) != predicate_type:
+            if self._types[index] != predicate_type:
                 continue
             try:
                 return index, self._content(entries[index], kind, at)

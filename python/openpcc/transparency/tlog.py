@@ -296,6 +296,7 @@ class LogClient:
         self.trust, self.fetch = trust, fetch
         self.state_path = Path(state_path) if state_path is not None else None
         self.latest: SignedCheckpoint | None = self._load_state()
+        self._accepted = b""  # the bytes of the checkpoint last accepted in full
 
     def update(self) -> Checkpoint:
         """Fetch the log's checkpoint, verify it and its consistency with the last one seen; save it."""
@@ -303,15 +304,18 @@ class LogClient:
 
     def accept(self, data: bytes) -> Checkpoint:
         """Verify a checkpoint from any source (the log, a peer, a gossip channel) against our view."""
+        data = bytes(data)
+        if self.latest is not None and data == self._accepted:
+            return self.latest.checkpoint  # these exact bytes were verified and accepted already
         signed = SignedCheckpoint.parse(data)
         signed.verify(self.trust.log_key, self.trust.witnesses, self.trust.quorum)
         new = signed.checkpoint
         old = self.latest.checkpoint if self.latest is not None else None
         if old is not None:
             self._check_consistent(old, new)
-            if new.size < old.size:
-                return old  # an older but consistent view; keep the newer one
-        self.latest = signed
+            if new.size <= old.size:
+                return old  # the same or an older consistent view: keep (and do not rewrite) ours
+        self.latest, self._accepted = signed, data
         self._save_state()
         return new
 
