@@ -16,7 +16,7 @@ from openpcc.client import AsyncChatStream, AsyncClient, ChatStream, Client
 from support.capture import Capture
 from support.stack import RunningStack, echo_stack
 
-USERS = 4
+USERS = 6
 
 
 def canary() -> str:
@@ -72,10 +72,11 @@ def test_several_users_at_once_each_get_their_own_stream(running: RunningStack) 
         return text
 
     async def everyone() -> list[str]:
-        # Each requires evidence quoted over its own nonce. A node quotes at most
-        # `evidence_quotes_per_second` fresh nonces (5 at once by default): more first-contact clients
-        # than that at the same instant find no node with fresh evidence, so USERS stays below it.
-        clients = [AsyncClient(running.stack.config_path) for _ in range(USERS)]
+        # Half require evidence quoted over their own nonce, half accept the router-fresh evidence. A node
+        # quotes at most `evidence_quotes_per_second` client nonces (5 at once by default): more
+        # first-contact clients of the first kind at the same instant find no node with fresh evidence.
+        clients = [AsyncClient(running.stack.config_path, evidence_freshness="client" if i % 2 else "router")
+                   for i in range(USERS)]
         try:
             return list(await asyncio.gather(*(one(c, p) for c, p in zip(clients, prompts, strict=True))))
         finally:
