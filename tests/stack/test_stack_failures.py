@@ -263,9 +263,6 @@ def test_a_node_killed_mid_stream_gives_a_clear_error_and_the_credit_back(runnin
     assert money(client.wallet) == before, "the credit of the broken answer did not come back"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "router bug: health checks go by URL, so the identity of a killed node stays graded ok through the "
-    "new process the supervisor started at the same URL (with a new identity and key), and stays routable"))
 def test_the_identity_of_a_killed_node_stops_being_routed(running: RunningStack) -> None:
     """Runs after the node killed above was restarted with a new identity at the same URL: the router must
     never route more than the two live identities (watched over many health checks)."""
