@@ -41,6 +41,7 @@ import binascii
 import concurrent.futures
 import dataclasses
 import email.utils
+import functools
 import hashlib
 import json
 import logging
@@ -105,6 +106,8 @@ DEFAULT_TAGS = ("llm",)
 TAGS_HEADERS = ("x-confsec-node-tags", "x-confident-security-node-tags")
 #: Verified candidates are kept at most this long, whatever the policy allows.
 MAX_CANDIDATE_CACHE = timedelta(minutes=5)
+#: Threads for the wallet's background work (refund deposits waiting out their random delay, top-ups).
+BACKGROUND_THREADS = 8
 #: Seconds ``close()`` waits for refunds and deposits still under way.
 BACKGROUND_GRACE = 60.0
 _T = TypeVar("_T")
@@ -546,6 +549,11 @@ class AsyncClient:
         self._verdicts: dict[bytes, tuple[float, VerificationSummary, bytes | None]] = {}
         self._fetching: dict[tuple[str, ...], asyncio.Lock] = {}
         self._background: set[asyncio.Future[Any]] = set()
+        # Wallet work in the background (refund deposits that wait out their random delay, top-ups) gets its
+        # own threads: in the default pool it would queue the next request's credit behind those waits.
+        self._background_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=BACKGROUND_THREADS, thread_name_prefix="openpcc-wallet"
+        )
         self._closed = False
 
     @property
@@ -571,6 +579,8 @@ class AsyncClient:
         self._closed = True
         if self._background:
             await asyncio.wait(set(self._background), timeout=BACKGROUND_GRACE)
+        # What is still waiting is written ahead in the wallet file: the next session finishes it.
+        self._background_pool.shutdown(wait=False, cancel_futures=True)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -584,7 +594,7 @@ class AsyncClient:
 
         async def run() -> None:
             try:
-                await asyncio.to_thread(fn, *args)
+                await asyncio.get_running_loop().run_in_executor(self._background_pool, functools.partial(fn, *args))
             except OpenPCCError as exc:
                 log.warning("%s failed: %s", what, type(exc).__name__)
 
@@ -797,6 +807,8 @@ class AsyncClient:
     async def _send(self, nodes: list[VerifiedNode], inner: bhttp.Request, chunked: bool) -> AsyncPrivateResponse:
         sealed = compute.seal_http_request(inner, [(n.node_id, n.public_key) for n in nodes], chunked=chunked)
         credit = await asyncio.to_thread(self.wallet.take)
+        # Tops the wallet up ahead of the next requests, off this request's path.
+        self._spawn("topping up the wallet", functools.partial(self.wallet.refill, wait=False))
         outer = bhttp.Request(
             method="POST", scheme="http", authority=ROUTER_HOST, path="/",
             headers=[

@@ -45,6 +45,7 @@ import importlib
 import json
 import os
 import secrets
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -569,6 +570,7 @@ class Wallet:
         self._sleep = sleep
         self._clock = clock
         self._random = secrets.SystemRandom()
+        self._refilling = threading.Lock()
         with self._session():
             pass  # finishes what a dead process left
 
@@ -646,7 +648,7 @@ class Wallet:
         self._begin(state, op, remove=credit)
         self._finish_deposit(state, op)
 
-    def _finish_auth_withdraw(self, state: State, op: dict[str, Any]) -> None:
+    def _finish_auth_withdraw(self, state: State, op: dict[str, Any], *, defer: bool = False) -> dict[str, Any] | None:
         pending = _decode_pending(op["pendings"][0])
         try:
             signature = self.bank.auth_withdraw(pending.value, pending.blinded_message)
@@ -655,7 +657,11 @@ class Wallet:
             self.file.save(state)
             raise
         self._fault("auth_withdraw:answered")
-        self._then_deposit(state, op, self._finalize(state, op, [pending], [signature])[0])
+        credit = self._finalize(state, op, [pending], [signature])[0]
+        if not defer:
+            self._then_deposit(state, op, credit)
+            return None
+        return self._defer_deposit(state, op, credit)
 
     def _finalize(
         self,
@@ -727,14 +733,27 @@ class Wallet:
         if not defer:
             self._then_deposit(state, op, credit)
             return None
-        # The deposit is written ahead with the time it is due: the random wait that unlinks it from the
-        # exchange is spent without the lock, so other requests take credits meanwhile.
+        return float(self._defer_deposit(state, op, credit)["not_before"])
+
+    def _defer_deposit(self, state: State, op: dict[str, Any], credit: Credit) -> dict[str, Any]:
+        """Replaces ``op`` by the deposit of its result, written ahead with the time it is due: the random
+        wait that unlinks it from the operation before is spent without the lock, so other requests take
+        credits meanwhile. Whoever opens the wallet after that time finishes it (:meth:`_recover`)."""
         due = self._clock() + (self._random.uniform(0, self.settings.max_delay) if self.settings.max_delay > 0 else 0)
         deposit = {"kind": "deposit", "credit": credit.encode().hex(), "not_before": due}
         state.pending[state.pending.index(op)] = deposit
         self.file.save(state)
         self._fault("deposit:saved")
-        return due
+        return deposit
+
+    def _finish_deferred(self, deposit: dict[str, Any]) -> None:
+        """Waits (without the lock) until ``deposit`` is due, then finishes it unless a session already did."""
+        wait = float(deposit["not_before"]) - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+        with self._session() as state:
+            if deposit in state.pending:
+                self._finish_deposit(state, deposit)
 
     def _withdraw_batch(self, state: State, count: int) -> None:
         pendings = self._new_pendings(self.value, count)
@@ -742,26 +761,66 @@ class Wallet:
         self._begin(state, op)
         self._finish_withdraw(state, op)
 
-    def _fund_account(self, state: State) -> None:
+    def _fund_account(self, state: State, *, defer: bool = False) -> dict[str, Any] | None:
+        """Moves ``source_amount`` from the auth bank into the blind account. With ``defer`` the deposit half
+        is written ahead and returned, so its random wait can be spent without the lock."""
         pending = self._new_pendings(Value.rounded(self.settings.resolved_source(), 1.0), 1)[0]
         op = {"kind": "auth_withdraw", "pendings": [_encode_pending(pending)]}
         self._begin(state, op)
-        self._finish_auth_withdraw(state, op)
+        return self._finish_auth_withdraw(state, op, defer=defer)
 
     # --- the public API -------------------------------------------------------------------
 
     def _held(self, state: State) -> int:
         return sum(1 for c in state.credits if c.value == self.value)
 
-    def refill(self) -> int:
-        """Withdraws credits when fewer than ``low_water`` are held; returns how many are held."""
-        with self._session() as state:
-            self._refill(state)
-            return self._held(state)
+    def refill(self, *, wait: bool = True) -> int:
+        """Withdraws credits when fewer than ``low_water`` are held; returns how many are held.
 
-    def _refill(self, state: State) -> None:
-        if self._held(state) >= self.settings.resolved_low_water():
-            return
+        One refill runs at a time per wallet object: with ``wait=False`` (a background top-up) a refill
+        already under way is left to finish and this returns at once. The random waits between bank
+        operations are spent without the wallet's lock, so requests keep taking credits meanwhile."""
+        if not self._refilling.acquire(blocking=wait):
+            return self.held()
+        try:
+            self._refill()
+        finally:
+            self._refilling.release()
+        return self.held()
+
+    def held(self) -> int:
+        """How many credits the wallet holds (no bank call)."""
+        with self.file.locked():
+            return self._held(self.file.load())
+
+    def _refill(self) -> None:
+        low_water, count, amount = self.settings.resolved_low_water(), self.settings.resolved_batch(), self.value.amount
+        with self._session() as state:
+            if self._held(state) >= low_water:
+                return
+            balance = self.bank.balance(state.account)
+        if balance < count * amount:
+            self._delay()
+            try:
+                with self._session() as state:
+                    deposit = self._fund_account(state, defer=True)
+                if deposit is not None:
+                    self._finish_deferred(deposit)
+            except InsufficientBalanceError:
+                if balance < amount:
+                    raise
+            self._delay()
+        with self._session() as state:
+            if self._held(state) >= low_water:
+                return
+            count = min(count, self.bank.balance(state.account) // amount)
+            if count == 0:
+                raise InsufficientBalanceError("the blind account cannot pay for one credit")
+            self._withdraw_batch(state, count)
+
+    def _refill_in_session(self, state: State) -> None:
+        """The refill of an empty wallet, inside the caller's session: atomic against every other holder of
+        the file (threads and processes), at the price of its random waits under the lock."""
         count = self.settings.resolved_batch()
         balance = self.bank.balance(state.account)
         if balance < count * self.value.amount:
@@ -779,10 +838,12 @@ class Wallet:
         self._withdraw_batch(state, count)
 
     def take(self) -> Credit:
-        """One credit of ``credit_amount``, removed from the wallet: the caller must spend it or give it back."""
+        """One credit of ``credit_amount``, removed from the wallet: the caller must spend it or give it back.
+        An empty wallet is refilled first; callers that top up with :meth:`refill` in the background keep
+        that rare."""
         with self._session() as state:
             if self._held(state) == 0:
-                self._refill(state)
+                self._refill_in_session(state)
             credit = next((c for c in state.credits if c.value == self.value), None)
             if credit is None:
                 raise WalletEmptyError("no credit of the configured value is held")
