@@ -34,7 +34,7 @@ model: $(VENV)/.model ## install the embedded model and llama-cpp-python into .v
 build-dev: venv ## build the Rust extension (release profile) into .venv
 	VIRTUAL_ENV=$(ABS_VENV) $(VENV)/bin/maturin develop --release $(CARGO_LOCK) -q
 
-demo: build-dev model ## run the end-to-end demo on embedded defaults
+demo: build-dev model ## start a local stack, stream one private answer from the embedded model, show each hop
 	$(PY) -m openpcc demo
 
 system-deps: system-deps-postgres ## install swtpm (node identity), PostgreSQL (stores), tcpdump, iproute2, HAProxy (stack network tests) when root (apt-get)

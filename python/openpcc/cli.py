@@ -1,6 +1,7 @@
 """The ``openpcc`` command line.
 
-``openpcc demo`` runs the end-to-end demo. ``openpcc chat ["prompt"]`` talks to a model privately through the
+``openpcc up`` runs a whole local stack until Ctrl-C; ``openpcc demo`` starts one, sends a private chat
+completion through it and shows what each hop saw. ``openpcc chat ["prompt"]`` talks to a model privately through the
 client profile (``openpcc.chat``). ``openpcc relay|gateway --config FILE`` run the OHTTP relay and gateway roles until SIGTERM/SIGINT.
 ``openpcc router`` serves the router, ``openpcc noncelock`` serves nonce locking, ``openpcc bank`` the blind bank, ``openpcc auth`` the auth bank
 (``openpcc auth keys add --balance N`` prints a new API key). ``openpcc verify <kind> ...`` verifies attestation
@@ -31,7 +32,7 @@ class UnreadableInput(Exception):
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from openpcc.demo import main as demo_main
+    from openpcc.services.demo import main as demo_main
 
     return demo_main(args)
 
@@ -417,6 +418,44 @@ def _add_node(commands: Any) -> None:
     p.set_defaults(run=_run_role("node"))
 
 
+def _run_up(args: argparse.Namespace) -> int:
+    from openpcc.exceptions import ConfigError, ServiceError, UsageError
+    from openpcc.services import supervisor
+
+    try:
+        home = Path(args.home) if args.home else None
+        return supervisor.main_up(home, args.base_port, args.nodes, args.engine)
+    except (ConfigError, ServiceError, UsageError, OSError) as exc:
+        print(f"openpcc up: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+
+
+def _add_up(commands: Any) -> None:
+    p = commands.add_parser(
+        "up",
+        help="run a whole local stack (every role its own process) until Ctrl-C",
+        description=(
+            "Run a local development stack in the foreground: auth bank, blind bank, nonce locking, relay, "
+            "gateway, router, compute nodes (one swtpm each, the embedded SmolLM2 model), the transparency "
+            "log and two witnesses, each as `openpcc <role> --config <home>/openpcc.toml`. The first run "
+            "writes that file, the keys and the client profile ([client]) that `openpcc chat` and "
+            "openpcc.Client() read. Crashed roles are restarted with backoff; Ctrl-C or SIGTERM stops "
+            "them all. Exit 2 when a port is taken or a role cannot start (docs/stack.md)."
+        ),
+    )
+    p.add_argument("--home", metavar="DIR", help="data directory (default: $OPENPCC_HOME or the XDG data dir)")
+    p.add_argument(
+        "--base-port", type=int, metavar="N",
+        help="use a block of ports from N instead of the reference's (3000, 3100, ...), e.g. for tests",
+    )
+    p.add_argument("--nodes", type=int, default=2, help="compute nodes on the first run (default 2)")
+    p.add_argument(
+        "--engine", choices=("llama", "echo"), default="llama",
+        help="what the nodes run on the first run: the embedded model (default) or the echo engine",
+    )
+    p.set_defaults(run=_run_up)
+
+
 def _add_router(commands: Any) -> None:
     p = commands.add_parser(
         "router",
@@ -441,10 +480,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
-        help="run the end-to-end demo on embedded defaults",
-        description="Run the end-to-end demo on embedded defaults and print what each party saw.",
+        help="start a local stack, stream one private chat answer, show what each hop saw, stop",
+        description=(
+            "Start a whole local stack (as `openpcc up`, in a temporary home, on the reference's ports when "
+            "free), send one chat completion through relay, gateway and router to a compute node running the "
+            "embedded SmolLM2 model, print the answer token by token, then per hop the bytes each role "
+            "counted and the HTTP heads that arrived there (never bodies), and stop every role."
+        ),
     )
+    from openpcc.services.demo import add_arguments as add_demo_arguments
+
+    add_demo_arguments(demo)
     demo.set_defaults(run=_run_demo)
+    _add_up(commands)
     _add_verify(commands)
     _add_edge_roles(commands)
     _add_noncelock(commands)

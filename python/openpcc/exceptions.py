@@ -722,3 +722,18 @@ class CompletionError(ClientError):
         self.status = status
         self.message = message
         super().__init__(f"the node answered {status}: {message or 'no message'}")
+
+
+# --- the supervisor (openpcc up, openpcc demo) ----------------------------------
+
+
+class SupervisorError(ServiceError):
+    """``openpcc up`` cannot start or keep the stack running (the message names the role and why)."""
+
+
+class PortInUseError(SupervisorError, OSError):
+    """A port the stack needs is taken by another process (choose another ``--base-port``)."""
+
+
+class RoleStartError(SupervisorError):
+    """A role exited or did not become healthy in time while the stack was starting."""
