@@ -99,23 +99,35 @@ def load_badge_key(cfg: config.RoleConfig) -> Ed25519PrivateKey:
     the default file does not exist yet, with its public key beside it (``badge-public-key.pem``)."""
     configured = str(cfg["badge_key_file"])
     path = Path(configured or cfg.data_dir / BADGE_KEY_FILE)
+    if not configured:
+        ensure_badge_key(path)
     try:
         pem = config.read_key_file(path)
     except FileNotFoundError:
-        if configured:
-            raise ConfigError(f"{cfg.label}: no badge key at {path}") from None
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
+        raise ConfigError(f"{cfg.label}: no badge key at {path}") from None
+    loaded = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ConfigError(f"{cfg.label}: the badge key at {path} is not Ed25519")
+    return loaded
+
+
+def ensure_badge_key(path: Path) -> Path:
+    """Creates a badge key at ``path`` (PKCS#8 PEM, 0600) unless one is there, and its public key beside it
+    unless that is there; returns the public key's path (what nodes read as ``badge_public_key``)."""
+    public = path.with_name(BADGE_PUBLIC_KEY_FILE)
+    if not path.exists():
+        pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
         config.write_key_file(path, pem)
-        write_badge_public_key(path.with_name(BADGE_PUBLIC_KEY_FILE), key)
-    loaded = serialization.load_pem_private_key(pem, password=None)
-    if not isinstance(loaded, Ed25519PrivateKey):
-        raise ConfigError(f"{cfg.label}: the badge key at {path} is not Ed25519")
-    return loaded
+    if not public.exists():
+        key = serialization.load_pem_private_key(config.read_key_file(path), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ConfigError(f"the badge key at {path} is not Ed25519")
+        write_badge_public_key(public, key)
+    return public
 
 
 def write_badge_public_key(path: Path, key: Ed25519PrivateKey) -> None:
