@@ -126,3 +126,23 @@ def test_public_key_files(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError):
         load_public_key(tmp_path / "p256.pem")
+
+
+def test_the_auth_bank_writes_its_public_key_beside_a_new_or_older_key(tmp_path: Path) -> None:
+    import stat
+
+    from openpcc import config
+    from openpcc.services.auth import ensure_badge_key
+
+    key_path = tmp_path / "auth" / "badge-key.pem"
+    public_path = ensure_badge_key(key_path)
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    key = serialization.load_pem_private_key(config.read_key_file(key_path), None)
+    assert isinstance(key, Ed25519PrivateKey)
+    Badge.issue(key, ["echo"]).verify(load_public_key(public_path))
+    assert ensure_badge_key(key_path) == public_path and config.read_key_file(key_path) == key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )  # kept, not replaced
+    public_path.unlink()  # a key made before public keys were written beside it
+    ensure_badge_key(key_path)
+    Badge.issue(key, ["echo"]).verify(load_public_key(public_path))
