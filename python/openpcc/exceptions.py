@@ -330,6 +330,16 @@ class TrailerError(ServiceError, ValueError):
     """A trailer that was not announced in the ``Trailer`` header, or a name or value HTTP cannot carry."""
 
 
+class LoadBalancerError(ServiceError):
+    """The load balancer in front of role replicas (HAProxy) is missing, refuses its configuration, or
+    does not start listening."""
+
+
+class DatabaseServerError(ServiceError):
+    """The PostgreSQL server a stack runs for its replicas is missing, cannot be initialized, or does not
+    start or stop."""
+
+
 # --- inference engines (openpcc.services.engines) -----------------------------
 
 
@@ -406,6 +416,52 @@ class EngineStreamError(UpstreamError):
     """A response broke off mid-stream (the upstream closed or died before ``data: [DONE]``)."""
 
     code = "stream_interrupted"
+
+
+# --- the OpenAI-compatible front (openpcc.httpx, openpcc.openai, openpcc.proxy) -------------
+# The same OpenAI error shape as the engines' errors: the SDKs turn these statuses into their own types.
+
+
+class RequestTooLargeError(EngineRequestError, LimitError):
+    """The request body is larger than a node accepts (HTTP 413 ``request_too_large``)."""
+
+    status = 413
+    code = "request_too_large"
+
+
+class ProxyAuthError(EngineError, PermissionError):
+    """The proxy's bearer token is missing or wrong (HTTP 401 ``invalid_api_key``)."""
+
+    status = 401
+    error_type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class PrivatePathError(EngineError):
+    """The private path could not carry the request (HTTP 502). ``retryable`` tells the SDKs whether
+    a new attempt (sealed anew, with a fresh credit) may succeed: an attestation or policy failure is not."""
+
+    status = 502
+    error_type = "server_error"
+    code = "private_path_error"
+    retryable = True
+
+
+class AttestationFailedError(PrivatePathError):
+    """No candidate node passed attestation or the client's policy; the message names the failed check
+    (HTTP 502 ``attestation_failed``, not retried)."""
+
+    code = "attestation_failed"
+    retryable = False
+
+
+class NoCreditError(EngineError):
+    """The wallet holds no credit for the request and the bank gave none (HTTP 429 ``insufficient_quota``,
+    as the OpenAI API answers an exhausted quota)."""
+
+    status = 429
+    error_type = "insufficient_quota"
+    code = "insufficient_quota"
 
 
 # --- compute layer (multi-recipient requests, responses, token streams) -----

@@ -93,6 +93,7 @@ _MAGIC = b"OPCCWAL1"
 _FORMAT = 1
 _KEYRING_SERVICE = "openpcc-wallet"
 # The blind bank's error codes the wallet acts on (docs/errors.md).
+_CODE_NONCE_LOCKED = 401
 _CODE_NONCE_CONSUMED = 402
 _CODE_INSUFFICIENT_BALANCE = 500
 
@@ -618,8 +619,16 @@ class Wallet:
             "exchange": self._finish_exchange,
         }
         for op in list(state.pending):
-            if op in state.pending and float(op.get("not_before", 0)) <= self._clock():
+            if op not in state.pending or float(op.get("not_before", 0)) > self._clock():
+                continue
+            try:
                 finishers[op["kind"]](state, op)
+            except BankRequestError as exc:
+                if op["kind"] != "deposit" or exc.code != _CODE_NONCE_LOCKED:
+                    raise
+                # Another role holds the credit's nonce: a router that died mid-request keeps it locked
+                # until the lock expires (the noncelock's lock_duration). The deposit stays pending for
+                # a later session instead of blocking every other operation meanwhile.
 
     def _begin(self, state: State, op: dict[str, Any], *, remove: Credit | None = None) -> None:
         if remove is not None:

@@ -161,3 +161,55 @@ def test_relay_upstream_down_is_502(tmp_path, stack: Stack) -> None:  # type: ig
     with edge.role("relay", toml) as relay:
         status, body = raw_post(relay.url, "message/ohttp-req", sealed(stack))
     assert status == 502 and b"127.0.0.1" not in body
+
+
+def metric(url: str, name: str) -> float:
+    _, _, text = edge.get(url, "/metrics")
+    return float(next(line.split()[1] for line in text.decode().splitlines() if line.startswith(name + " ")))
+
+
+def upstream_requests(stack: Stack) -> int:
+    seen = stack.state / "seen.jsonl"
+    return len(seen.read_text().splitlines()) if seen.exists() else 0
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_replayed_request_is_refused(stack: Stack, chunked: bool) -> None:
+    if chunked:
+        media = "message/ohttp-chunked-req"
+        inner = bhttp.normalize_request(edge.inner_request(BANK, "/deposit", b"once"), indeterminate=True)
+        sealer = ohttp.ChunkedRequestSealer(config(stack), fixed_chunk_len=ohttp.REFERENCE_CHUNK_LEN)
+        body = b"".join(sealer.feed(bhttp.encode(inner, indeterminate=True)) + sealer.finish())
+    else:
+        media, body = "message/ohttp-req", sealed(stack, body=b"once")
+    forwarded, refused = upstream_requests(stack), metric(stack.gateway.url, "openpcc_gateway_replays_total")
+    assert raw_post(stack.relay.url, media, body, chunked=chunked)[0] == 200
+    for url in (stack.relay.url, stack.gateway.url):  # the same bytes again, through the relay or not
+        status, reply = raw_post(url, media, body, chunked=chunked)
+        assert status == 400, (url, status, reply)
+        assert json.loads(reply)["detail"] == "replayed request"
+        assert body.hex()[:40] not in reply.decode()
+    assert upstream_requests(stack) == forwarded + 1  # the replays never reached the upstream
+    assert metric(stack.gateway.url, "openpcc_gateway_replays_total") == refused + 2
+    still_serves(stack)  # other users, with their own requests, are unaffected
+
+
+def test_byte_counters_count_bodies_both_ways(stack: Stack) -> None:
+    names = {role: (f"openpcc_{role}_bytes_received_total", f"openpcc_{role}_bytes_sent_total")
+             for role in ("relay", "gateway")}
+    urls = {"relay": stack.relay.url, "gateway": stack.gateway.url}
+    before = {role: [metric(urls[role], n) for n in pair] for role, pair in names.items()}
+    body = sealed(stack, body=b"z" * 2000)
+    host, port = stack.relay.url.removeprefix("http://").split(":")
+    import http.client
+
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("POST", "/", body=body, headers={"Content-Type": "message/ohttp-req"})
+    answer = conn.getresponse().read()
+    conn.close()
+    for role in ("relay", "gateway"):
+        received, sent = (metric(urls[role], n) for n in names[role])
+        # /metrics answers are bodies sent too: at least the request and the answer, counted each way
+        assert received - before[role][0] == len(body), role
+        assert sent - before[role][1] >= len(answer), role
+        assert sent - before[role][1] < len(answer) + 64 * 1024, role

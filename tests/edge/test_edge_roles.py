@@ -11,7 +11,7 @@ import pytest
 from openpcc import bhttp, ohttp
 from support import edge
 
-from .conftest import Stack
+from .conftest import Stack, gateway_config
 
 BANK = "confsec-bank.invalid"
 ROUTER = "confsec-router.invalid"
@@ -161,31 +161,35 @@ def test_health_metrics_and_keys(stack: Stack) -> None:
         assert "127.0.0.1" not in metrics
 
 
-def test_graceful_shutdown_finishes_in_flight_stream(stack: Stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("role", ["relay", "gateway"])
+def test_graceful_shutdown_finishes_in_flight_stream(stack: Stack, tmp_path, role: str) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
     import threading
 
     release, finished = stack.state / "release", stack.state / "finished"
     release.unlink(missing_ok=True)
     finished.unlink(missing_ok=True)
-    relay_cm = edge.role("relay", edge.write_config(tmp_path / "r.toml", "relay", port=0, gateway_url=stack.gateway.url + "/"))
-    relay = relay_cm.__enter__()
+    if role == "relay":
+        toml = edge.write_config(tmp_path / "r.toml", "relay", port=0, gateway_url=stack.gateway.url + "/")
+    else:
+        toml = gateway_config(tmp_path, stack.upstream.url, stack.keys_dir)
+    server_cm = edge.role(role, toml)
+    server = server_cm.__enter__()
     try:
         def stop_then_release() -> None:
-            # SIGTERM while the stream is open, then let the upstream finish
-            import os
-            import signal
-
-            os.kill(relay.popen.pid, signal.SIGTERM)
+            os.kill(server.popen.pid, signal.SIGTERM)  # SIGTERM while the stream is open,
             time.sleep(0.3)
-            release.touch()
+            release.touch()  # then let the upstream finish
 
         def first_piece() -> None:
             threading.Thread(target=stop_then_release).start()
 
-        reply = edge.send_chunked(relay.url, config_for(stack, 0x0020), edge.inner_request(ROUTER, "/", b"x"),
+        reply = edge.send_chunked(server.url, config_for(stack, 0x0020), edge.inner_request(ROUTER, "/", b"x"),
                                   on_first_piece=first_piece)
         assert reply.response is not None and reply.response.content == b"first piece second piece"
-        assert relay.popen.wait(15) == 0
+        assert (b"x-refund", b"cmVmdW5k") in [(k.lower(), v) for k, v in reply.response.trailers]
+        assert server.popen.wait(15) == 0
     finally:
-        relay_cm.__exit__(None, None, None)
-    assert any("0 connections cut" in line for line in relay.lines), relay.lines
+        server_cm.__exit__(None, None, None)
+    assert any("0 connections cut" in line for line in server.lines), server.lines

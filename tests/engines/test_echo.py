@@ -213,3 +213,16 @@ async def test_error_texts_never_quote_the_request() -> None:
 def test_sse_split_helper_rejects_bad_framing() -> None:
     with pytest.raises(AssertionError):
         split_events(b"data: {}\n")
+
+
+def test_echo_request_answers_the_body_it_received() -> None:
+    engine = EchoEngine("echo")
+    body = {"model": "echo", "messages": [{"role": "user", "content": "/echo-request"}],
+            "tools": [{"type": "function", "function": {"name": "f"}}], "response_format": {"type": "json_object"}}
+
+    async def main() -> bytes:
+        async with await engine.open(CHAT, body) as answer:
+            return await answer.read()
+
+    text = json.loads(asyncio.run(main()))["choices"][0]["message"]["content"]
+    assert json.loads(text) == body

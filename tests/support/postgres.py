@@ -1,5 +1,5 @@
-"""A throwaway PostgreSQL server for the store tests: initdb + pg_ctl in a temporary directory, on a free
-loopback port, stopped by its PID at the end of the session.
+"""A throwaway PostgreSQL server for the store tests: ``openpcc.services.pgserver`` (initdb + pg_ctl) in a
+temporary directory, on a free loopback port, stopped by its PID at the end of the session.
 
 Debian's server refuses to run as root, so as root it runs as the ``postgres`` user through ``runuser``.
 ``make test`` installs the server first (``scripts/install-postgres.sh``). When it cannot start, the tests
@@ -8,15 +8,12 @@ that need it skip naming what was looked for, or FAIL when the ``CI`` variable i
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +21,8 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from openpcc.exceptions import DatabaseServerError
+from openpcc.services import pgserver
 
 from .prerequisites import missing
 
@@ -38,62 +37,31 @@ class PostgresServer:
     port: int
     user: str
     pid: int
+    passfile: Path
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{self.user}@{self.host}:{self.port}/{database}"
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{database}?passfile={self.passfile}"
 
 
 def _unavailable(reason: str) -> NoReturn:
     missing(f"PostgreSQL could not start: {reason}")
 
 
-def _bin_dir() -> Path | None:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
-    for directory in reversed(candidates):
-        if Path(directory, "initdb").exists() and Path(directory, "pg_ctl").exists():
-            return Path(directory)
-    initdb = shutil.which("initdb")
-    return Path(initdb).resolve().parent if initdb else None
-
-
-def _find_or_install() -> Path:
-    found = _bin_dir()
-    if found is None and os.geteuid() == 0 and INSTALL.exists():
-        subprocess.run(["bash", str(INSTALL)], capture_output=True, check=False, timeout=900)
-        found = _bin_dir()
-    if found is None:
-        _unavailable(
-            "no initdb/pg_ctl in /usr/lib/postgresql/<version>/bin or on PATH "
-            "(install with scripts/install-postgres.sh as root)"
-        )
-    assert found is not None
-    return found
+def _find_or_install() -> None:
+    try:
+        pgserver.bin_dir()
+        return
+    except DatabaseServerError:
+        if os.geteuid() != 0 or not INSTALL.exists():
+            raise
+    subprocess.run(["bash", str(INSTALL)], capture_output=True, check=False, timeout=900)
+    pgserver.bin_dir()
 
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _as_server_user(argv: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return argv
-    if shutil.which("runuser") is None:
-        _unavailable("running as root and runuser (util-linux) is missing to start PostgreSQL as postgres")
-    return ["runuser", "-u", "postgres", "--", *argv]
-
-
-def _postmaster_pid(data: Path) -> int:
-    return int((data / "postmaster.pid").read_text().splitlines()[0])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="session")
@@ -109,46 +77,29 @@ def durable_postgres_server() -> Iterator[PostgresServer]:
 
 
 def _run_server(durable: bool) -> Iterator[PostgresServer]:
-    bin_dir = _find_or_install()
+    """A cluster run by the library's own helper (``openpcc.services.pgserver``, as ``openpcc up
+    --replicas`` runs one), in a fresh directory the server's account can reach."""
+    try:
+        _find_or_install()
+    except DatabaseServerError as exc:
+        _unavailable(str(exc))
+    root = Path(tempfile.mkdtemp(prefix="openpcc-pg-"))
     if os.geteuid() == 0:
         try:
-            server_user = pwd.getpwnam("postgres")
+            account = pwd.getpwnam(pgserver.SERVER_USER)
         except KeyError:
+            shutil.rmtree(root, ignore_errors=True)
             _unavailable("running as root and there is no postgres user to run the server as")
-    root = Path(tempfile.mkdtemp(prefix="openpcc-pg-"))
-    data, log = root / "data", root / "server.log"
-    if os.geteuid() == 0:
-        os.chown(root, server_user.pw_uid, server_user.pw_gid)
-    user, port = "openpcc", _free_port()
-    pid = 0
+        os.chown(root, account.pw_uid, account.pw_gid)
+    server = pgserver.LocalPostgres(root, _free_port(), durable=durable, max_connections=300)
     try:
-        init = subprocess.run(
-            _as_server_user([str(bin_dir / "initdb"), "-D", str(data), "-U", user, "--auth=trust",
-                             "-E", "UTF8", "--no-sync"]),
-            capture_output=True, text=True, timeout=120, check=False,
-        )
-        if init.returncode != 0:
-            _unavailable(f"initdb failed: {init.stderr.strip()[-300:]}")
-        fsync = "on" if durable else "off"
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync={fsync} -c max_connections=300"
-        start = subprocess.run(
-            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
-                             "-w", "-t", str(START_TIMEOUT_S), "start"]),
-            capture_output=True, text=True, timeout=START_TIMEOUT_S + 30, check=False,
-        )
-        if start.returncode != 0:
-            tail = log.read_text()[-300:] if log.exists() else start.stderr[-300:]
-            _unavailable(f"pg_ctl start failed: {tail.strip()}")
-        pid = _postmaster_pid(data)
-        yield PostgresServer("127.0.0.1", port, user, pid)
+        try:
+            server.start(timeout=START_TIMEOUT_S)
+        except DatabaseServerError as exc:
+            _unavailable(str(exc))
+        yield PostgresServer(server.host, server.port, pgserver.ROLE, server.pid, server.passfile)
     finally:
-        if pid and _alive(pid):
-            os.kill(pid, signal.SIGINT)  # "fast" shutdown: roll back open transactions, then exit
-            deadline = time.monotonic() + STOP_TIMEOUT_S
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        server.stop(timeout=STOP_TIMEOUT_S)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -210,6 +210,27 @@ def test_a_pending_refund_the_bank_refuses_as_spent_is_counted_lost(tmp_path: Pa
     assert reopened.account_balance() == 0
 
 
+def test_a_deposit_whose_nonce_another_role_holds_waits_without_blocking_the_wallet(tmp_path: Path) -> None:
+    """A router that died mid-request leaves the credit's nonce locked until the lock expires: the
+    deposit of that unused credit stays pending, and the wallet keeps serving meanwhile."""
+    banks = FakeBanks(ISSUER, 100_000)
+    wallet = make(tmp_path, banks)
+    abandoned = wallet.take()
+    banks.fail_next["deposit"] = BankRequestError(409, 401, "nonce is locked")
+    with pytest.raises(BankRequestError):
+        wallet.deposit_unused(abandoned)
+    assert wallet.status().pending == ["deposit"]
+    tries = banks.calls["deposit"]
+    banks.fail_next["deposit"] = BankRequestError(409, 401, "nonce is locked")
+    taken = wallet.take()  # the session retries the deposit, which is still locked, and goes on
+    assert taken != abandoned and wallet.status().pending == ["deposit"]
+    assert banks.calls["deposit"] == tries + 1
+    wallet.account_balance()  # the lock has expired: the next session deposits it
+    assert wallet.status().pending == [] and banks.calls["deposit"] == tries + 2
+    banks.spend_at_router(taken)
+    conserved(wallet, banks, spent=64)
+
+
 def test_file_modes(tmp_path: Path) -> None:
     make(tmp_path, FakeBanks(ISSUER, 100_000)).refill()
     directory = tmp_path / "w"

@@ -16,12 +16,12 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from openpcc.config import GATEWAY_KEMS
 from openpcc.exceptions import EdgeConfigError
+from openpcc.gateway_keys import KeyWindow, key_windows
 from openpcc.services._edge import RoleProcess, role_config
 
 ROLE = "gateway"
@@ -31,17 +31,6 @@ KEMS = GATEWAY_KEMS
 
 #: Read by the Python role only.
 PYTHON_ONLY = {"manage_keys", "kem", "key_lifetime_secs", "key_overlap_secs"}
-
-
-@dataclass(frozen=True)
-class KeyWindow:
-    """A key file's public facts (never its seed)."""
-
-    path: Path
-    key_id: int
-    kem: int
-    active_from: int
-    active_until: int
 
 
 def write_key_file(
@@ -63,19 +52,6 @@ def write_key_file(
         json.dump(body, handle)
     os.replace(temporary, directory / name)
     return directory / name
-
-
-def key_windows(keys_dir: str | Path) -> list[KeyWindow]:
-    """The windows of the readable key files, oldest first (unreadable files are skipped)."""
-    windows = []
-    for path in sorted(Path(keys_dir).glob("[!.]*.json")):
-        try:
-            data = json.loads(path.read_text())
-            windows.append(KeyWindow(path, int(data["key_id"]), int(data["kem"]),
-                                     int(data["active_from"]), int(data["active_until"])))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return sorted(windows, key=lambda w: w.active_from)
 
 
 def rotate(keys_dir: str | Path, kem: int, lifetime: int, overlap: int, now: int | None = None) -> list[Path]:

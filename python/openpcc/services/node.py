@@ -65,6 +65,7 @@ REQUEST_MEDIA_TYPES = (compute.REQUEST, compute.CHUNKED_REQUEST)
 ENCAPSULATED_KEY_HEADER = "X-Encapsulated-Key"
 CREDIT_AMOUNT_HEADER = "X-Credit-Amount"
 NODE_ID_HEADER = "X-Node-ID"
+HEALTH_PATHS = frozenset({"/_health", "/healthz"})
 PING_HEADER = "X-Confsec-Ping"
 #: The inner request must be addressed to this host (spec §5.1).
 INNER_HOST = b"confsec.invalid"
@@ -324,6 +325,13 @@ class NodeService:
         self.http.add_readiness_check("engine", self._engine_ready)
         self.http.on_startup(self._setup)
         self.http.on_cleanup(self._close)
+        self.http.app.on_response_prepare.append(self._name_node_in_health)
+
+    async def _name_node_in_health(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Health answers carry the node id, so a router can tell a restarted node (a new identity at the
+        same URL) from the one it admitted and stop routing the old one."""
+        if request.path in HEALTH_PATHS:
+            response.headers[NODE_ID_HEADER] = self.node_id
 
     # --- lifecycle -------------------------------------------------------------------
 

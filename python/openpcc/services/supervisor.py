@@ -39,7 +39,15 @@ from pathlib import Path
 from typing import IO, Any, Self
 
 from openpcc import config
-from openpcc.exceptions import PortInUseError, RoleStartError, SupervisorError, UsageError
+from openpcc.exceptions import (
+    LoadBalancerError,
+    PortInUseError,
+    RoleStartError,
+    SupervisorError,
+    UsageError,
+)
+from openpcc.services import pgserver
+from openpcc.services.loadbalancer import HAProxy, Pool
 
 CONFIG_FILE = "openpcc.toml"
 HOST = "127.0.0.1"
@@ -52,6 +60,13 @@ PORT_OFFSETS: Mapping[str, int] = {
 }
 MAX_NODES = 20
 WITNESSES = 2
+#: With ``base_port``: the first gateway and router replicas and the stack's PostgreSQL (relative to it).
+REPLICA_OFFSETS: Mapping[str, int] = {"gateway": 30, "router": 40}
+POSTGRES_OFFSET = 9
+DEFAULT_POSTGRES_PORT = 3800  # beside the reference's ports, away from a system cluster's 5432
+#: The roles that run as replicas behind the load balancer, and those that then share one PostgreSQL.
+REPLICATED_ROLES = ("gateway", "router")
+SHARED_DATABASE_ROLES = ("router", "bank", "noncelock")
 #: Balance of the API key ``openpcc up`` funds for the local client (currency units).
 DEV_API_KEY_BALANCE = 1_000_000_000
 
@@ -145,8 +160,8 @@ def role_ports(base_port: int | None, nodes: int) -> dict[str, int]:
     if base_port is None:
         first = dict(config.DEFAULT_PORTS)
     else:
-        if not 1024 <= base_port <= 65535 - PORT_OFFSETS["node"] - MAX_NODES:
-            raise UsageError(f"base port must be 1024..{65535 - PORT_OFFSETS['node'] - MAX_NODES}")
+        if not 1024 <= base_port <= 65535 - REPLICA_OFFSETS["router"] - config.MAX_REPLICAS:
+            raise UsageError(f"base port must be 1024..{65535 - REPLICA_OFFSETS['router'] - config.MAX_REPLICAS}")
         first = {role: base_port + offset for role, offset in PORT_OFFSETS.items()}
     ports = {role: port for role, port in first.items() if role not in ("node", "witness")}
     for i in range(WITNESSES):
@@ -266,12 +281,78 @@ def swtpm_available() -> bool:
 
 
 @dataclass(frozen=True)
+class Replication:
+    """Gateways and routers as replicas behind HAProxy (on the roles' own ports), the router, bank and
+    noncelock on one PostgreSQL: ``database``, run by the stack under ``postgres_dir`` when ``own_postgres``."""
+
+    replicas: int
+    gateway_ports: tuple[int, ...]
+    router_ports: tuple[int, ...]
+    database: str
+    own_postgres: bool
+    postgres_port: int
+    postgres_dir: Path
+
+    def replica_ports(self, role: str) -> tuple[int, ...]:
+        return self.gateway_ports if role == "gateway" else self.router_ports
+
+    def table(self) -> dict[str, Any]:
+        """The ``[stack]`` table that describes it."""
+        return {
+            "replicas": self.replicas, "gateway_replica_port": self.gateway_ports[0],
+            "router_replica_port": self.router_ports[0], "database": "" if self.own_postgres else self.database,
+            "postgres_port": self.postgres_port, "postgres_dir": str(self.postgres_dir),
+        }
+
+    def postgres(self) -> pgserver.LocalPostgres:
+        return pgserver.LocalPostgres(self.postgres_dir, self.postgres_port, host=HOST)
+
+
+def default_postgres_dir(home: Path) -> Path:
+    """``<home>/postgres``; as root, when the postgres account cannot reach it (e.g. under /root),
+    a directory of this home's own under /var/lib/openpcc."""
+    preferred = home / "postgres"
+    if pgserver.reachable_by_postgres(preferred):
+        return preferred
+    import hashlib
+
+    return Path("/var/lib/openpcc") / f"postgres-{hashlib.sha256(str(home).encode()).hexdigest()[:12]}"
+
+
+def replication_of(
+    home: Path, ports: Mapping[str, int], stack: Mapping[str, Any], base_port: int | None = None
+) -> Replication | None:
+    """The replication a ``[stack]`` table (or its defaults) asks for; ``None`` for one of each role."""
+    replicas = int(stack["replicas"])
+    if replicas == 1:
+        return None
+
+    def first(role: str) -> int:
+        configured = int(stack[f"{role}_replica_port"])
+        if configured:
+            return configured
+        return ports[role] + 1 if base_port is None else base_port + REPLICA_OFFSETS[role]
+
+    postgres_port = int(stack["postgres_port"]) or (
+        DEFAULT_POSTGRES_PORT if base_port is None else base_port + POSTGRES_OFFSET
+    )
+    postgres_dir = Path(stack["postgres_dir"]) if stack["postgres_dir"] else default_postgres_dir(home)
+    own = not stack["database"]
+    database = pgserver.LocalPostgres(postgres_dir, postgres_port, host=HOST).url if own else str(stack["database"])
+    return Replication(
+        replicas, tuple(range(first("gateway"), first("gateway") + replicas)),
+        tuple(range(first("router"), first("router") + replicas)), database, own, postgres_port, postgres_dir,
+    )
+
+
+@dataclass(frozen=True)
 class Layout:
     """What the stack runs: ports, node count, engine, and whether nodes keep their key in software."""
 
     ports: Mapping[str, int]
     engine: str
     software_request_key: bool
+    replication: Replication | None = None
 
     @property
     def node_names(self) -> list[str]:
@@ -313,7 +394,7 @@ def stack_tables(
         node_common["danger_software_request_key"] = True
     nodes = {name: {"port": layout.ports[f"node-{name}"], **node_common} for name in layout.node_names}
     witnesses = [url(label) for label in layout.ports if label.startswith("witness-")]
-    return {
+    tables: dict[str, Any] = {
         "home": str(paths.home),
         "noncelock": {"port": layout.ports["noncelock"]},
         "bank": {"port": layout.ports["bank"], **spending},
@@ -351,6 +432,11 @@ def stack_tables(
             **transparency,
         },
     }
+    if layout.replication is not None:
+        for role in SHARED_DATABASE_ROLES:
+            tables[role]["database"] = layout.replication.database
+        tables[config.STACK] = layout.replication.table()
+    return tables
 
 
 def _config_header(layout: Layout) -> str:
@@ -501,7 +587,33 @@ def layout_of(paths: Paths) -> Layout:
         ports[f"node-{name}"] = node.port
         engine = str(node["engine"])
         software = software or bool(node["danger_software_request_key"])
-    return Layout(ports, engine, software)
+    return Layout(ports, engine, software, replication_of(paths.home, ports, loaded.stack().values))
+
+
+def check_replication_unchanged(
+    path: Path, replication: Replication | None, replicas: int | None, database: str | None
+) -> None:
+    """A later run must ask for what the file describes: replicas move the stores to PostgreSQL."""
+    have = replication.replicas if replication is not None else 1
+    if replicas is not None and replicas != have:
+        raise SupervisorError(
+            f"{path} describes {have} replica(s), not {replicas}: edit its [stack] table (with replicas the "
+            "router, bank and noncelock need a PostgreSQL `database`), or use another home"
+        )
+    if database is not None and (replication is None or replication.database != database):
+        raise SupervisorError(f"{path} names another database: edit its [stack] and role tables, or use another home")
+
+
+def check_shared_database(paths: Paths) -> None:
+    """With replicas, every role that keeps shared state must be on PostgreSQL."""
+    loaded = config.load(paths.config, env={config.HOME_ENV: str(paths.home)})
+    local = [r for r in SHARED_DATABASE_ROLES
+             if not str(loaded.role(r)["database"]).startswith(("postgresql://", "postgres://"))]
+    if local:
+        raise SupervisorError(
+            f"replicas share state through PostgreSQL, but {', '.join(local)} in {paths.config} keep theirs "
+            "locally: set their `database` to the [stack] database URL"
+        )
 
 
 # --- running processes -------------------------------------------------------------------
@@ -666,18 +778,25 @@ class Stack:
         base_port: int | None = None,
         nodes: int = 2,
         engine: str = "llama",
-        replicas: int = 1,
+        replicas: int | None = None,
         echo_for_tests: bool = False,
         echo_token_delay: float = 0.0,
         log_stream: IO[str] | None = None,
         currency_key_pem: bytes | None = None,
         allow_software_request_key: bool = True,
+        database: str | None = None,
+        postgres_dir: Path | str | None = None,
         overrides: Mapping[str, Any] | None = None,
     ) -> None:
         """``overrides`` (first run only) replaces settings of the written tables, e.g.
-        ``{"relay": {"gateway_url": ...}}``; ``echo_token_delay`` slows the echo engine (tests)."""
-        if replicas != 1:
-            raise UsageError("replicas other than 1 are not supported by the supervisor yet")
+        ``{"relay": {"gateway_url": ...}}``; ``echo_token_delay`` slows the echo engine (tests).
+        ``replicas``: gateways and routers behind HAProxy (``None``: what the file says, else 1), the
+        router, bank and noncelock then on ``database`` (a PostgreSQL URL), or on a server the stack runs
+        under ``postgres_dir`` (default ``<home>/postgres``). Both are fixed on the first run."""
+        if replicas is not None and not 1 <= replicas <= config.MAX_REPLICAS:
+            raise UsageError(f"replicas must be 1..{config.MAX_REPLICAS}")
+        if database is not None and not database.startswith(("postgresql://", "postgres://")):
+            raise UsageError("database must be a postgresql:// URL")
         if not 1 <= nodes <= MAX_NODES:
             raise UsageError(f"nodes must be 1..{MAX_NODES}")
         if echo_for_tests:
@@ -691,7 +810,11 @@ class Stack:
             software = not swtpm_available()
             if software and not allow_software_request_key:
                 raise SupervisorError("swtpm is not installed (scripts/install-swtpm.sh installs it)")
-            layout = Layout(role_ports(base_port, nodes), engine, software)
+            ports = role_ports(base_port, nodes)
+            wanted_stack = {s.key: s.default for s in config.STACK_SETTINGS} | {
+                "replicas": replicas or 1, "database": database or "", "postgres_dir": str(postgres_dir or ""),
+            }
+            layout = Layout(ports, engine, software, replication_of(self.paths.home, ports, wanted_stack, base_port))
             write_first_run_files(
                 self.paths, layout, currency_key_pem=currency_key_pem, echo_delay=echo_token_delay,
                 overrides=overrides,
@@ -704,9 +827,15 @@ class Stack:
                     f"{self.config_path} describes ports from {min(layout.ports.values())}, not --base-port "
                     f"{base_port}; use another home (--home / OPENPCC_HOME) or delete the file"
                 )
+            check_replication_unchanged(self.config_path, layout.replication, replicas, database)
         if layout.engine == "llama" and not self.first_run:
             _require_embedded_model()
         self.layout = layout
+        self.replication = layout.replication
+        if self.replication is not None:
+            check_shared_database(self.paths)
+        self._postgres: pgserver.LocalPostgres | None = None
+        self._balancer: HAProxy | None = None
         self.router_missing = not _router_available()
         width = max(len(label) for label in layout.ports)
         self._sink = _Sink(log_stream, width)
@@ -730,6 +859,9 @@ class Stack:
             role, _, name = label.partition("-")
             if role == "router" and self.router_missing:
                 continue
+            if self.replication is not None and role in REPLICATED_ROLES:
+                yield from self._replica_specs(role)
+                continue
             if role == "witness":
                 index = int(name)
                 yield RoleSpec(role, name, port, {
@@ -739,6 +871,36 @@ class Stack:
                 })
                 continue
             yield RoleSpec(role, name or None, port)
+
+    def _replica_specs(self, role: str) -> Iterator[RoleSpec]:
+        """Replica ``i`` of ``role``: the role's table with its own port (and, past the first gateway,
+        no key writing: one replica rotates the shared key files, the others read them)."""
+        assert self.replication is not None
+        prefix = f"{config.ENV_PREFIX}{role.upper()}_"
+        for i, port in enumerate(self.replication.replica_ports(role), start=1):
+            env = {prefix + "PORT": str(port)}
+            if role == "gateway" and i > 1:
+                env[prefix + "MANAGE_KEYS"] = "false"
+            yield RoleSpec(role, str(i), port, env)
+
+    def _replicated(self, role: str) -> bool:
+        return self.replication is not None and role in REPLICATED_ROLES
+
+    def _pools(self) -> list[Pool]:
+        assert self.replication is not None
+        return [
+            Pool(role, HOST, self.layout.ports[role], tuple((HOST, p) for p in self.replication.replica_ports(role)))
+            for role in REPLICATED_ROLES if not (role == "router" and self.router_missing)
+        ]
+
+    def _ports(self) -> dict[str, int]:
+        """Every port the stack listens on: the roles', the load balancer's and its PostgreSQL's."""
+        ports = {c.spec.label: c.spec.port for c in self._children.values()}
+        if self.replication is not None:
+            ports |= {f"loadbalancer ({p.name})": p.listen_port for p in self._pools()}
+            if self.replication.own_postgres:
+                ports["postgres"] = self.replication.postgres_port
+        return ports
 
     @property
     def labels(self) -> list[str]:
@@ -751,9 +913,20 @@ class Stack:
         return self._children[label]
 
     def url(self, role: str, name: str | None = None) -> str:
+        """The role's URL; for a replicated role without ``name``, the load balancer in front of it."""
+        if name is None and self._replicated(role):
+            return self.layout.url(role)
         return self._child(role, name).spec.url
 
     def pid(self, role: str, name: str | None = None) -> int:
+        """A role's PID, or with replicas the ``loadbalancer``'s (HAProxy) and ``postgres``'s."""
+        if role == "loadbalancer" and self._balancer is not None:
+            return self._balancer.pid
+        if role == "postgres" and self._postgres is not None and self._postgres.pid:
+            return self._postgres.pid
+        if name is None and self._replicated(role):
+            assert self.replication is not None
+            raise UsageError(f"{role} runs as replicas 1..{self.replication.replicas}: name one")
         return self._child(role, name).pid
 
     def pids(self) -> dict[str, int]:
@@ -772,7 +945,7 @@ class Stack:
     def start(self, timeout: float = 120.0) -> None:
         """Starts every role and waits for each ``/healthz``; on failure stops what it started."""
         begun = time.monotonic()
-        check_ports_free({c.spec.label: c.spec.port for c in self._children.values()})
+        check_ports_free(self._ports())
         refresh_gateway_keys(self.paths)
         mark = time.monotonic()
 
@@ -783,6 +956,9 @@ class Stack:
             mark = now
 
         try:
+            if self.replication is not None:
+                self._start_shared(begun + timeout)
+                phase("PostgreSQL and HAProxy started")
             for index, tier in enumerate(START_TIERS):
                 group = [c for c in self._children.values() if c.spec.role in tier]
                 for child in group:
@@ -801,6 +977,26 @@ class Stack:
         self.started_in = time.monotonic() - begun
         self._monitor = threading.Thread(target=self._watch, daemon=True, name="openpcc-supervisor")
         self._monitor.start()
+
+    def _start_shared(self, deadline: float) -> None:
+        """With replicas: the PostgreSQL server (unless given a URL), then HAProxy before the replicas."""
+        if self.replication is None:
+            return
+        if self.replication.own_postgres:
+            self._postgres = self.replication.postgres()
+            self._postgres.start(timeout=max(5.0, deadline - time.monotonic()))
+            self._sink.line("postgres", f"pid {self._postgres.pid} on {HOST}:{self.replication.postgres_port}")
+        self._balancer = HAProxy(self._pools(), self.paths.home / "loadbalancer")
+        self._balancer.start(timeout=max(5.0, deadline - time.monotonic()))
+        self._sink.line("loadbalancer", f"HAProxy pid {self._balancer.pid}, {self._balancer.config_path}")
+
+    def _stop_shared(self) -> None:
+        if self._balancer is not None:
+            self._balancer.stop()
+            self._balancer = None
+        if self._postgres is not None:
+            self._postgres.stop()
+            self._postgres = None
 
     def _wait_healthy(self, group: list[_Child], deadline: float) -> None:
         waiting = {c.spec.label: c for c in group}
@@ -831,10 +1027,11 @@ class Stack:
         if self._stopping.is_set():
             raise SupervisorError("interrupted while starting")
 
-    def routable_nodes(self) -> int:
-        """How many nodes the router would route to now (its ``openpcc_router_routable_nodes`` gauge)."""
+    def routable_nodes(self, name: str | None = None) -> int:
+        """How many nodes the router would route to now (its ``openpcc_router_routable_nodes`` gauge);
+        with replicas, router ``name`` (default: the one the load balancer picks)."""
         try:
-            with urllib.request.urlopen(self.url("router") + "/metrics", timeout=2) as resp:
+            with urllib.request.urlopen(self.url("router", name) + "/metrics", timeout=2) as resp:
                 text = resp.read().decode()
         except (urllib.error.URLError, OSError):
             return 0
@@ -844,16 +1041,21 @@ class Stack:
         return 0
 
     def _wait_routable(self, deadline: float) -> None:
-        """Waits until the router admitted (attested) and graded every node."""
+        """Waits until the router (every replica) admitted (attested) and graded every node."""
         wanted = len(self.layout.node_names)
-        while self.routable_nodes() < wanted:
-            self._check_interrupted()
-            if time.monotonic() > deadline:
-                raise RoleStartError(
-                    f"the router routes to {self.routable_nodes()} of {wanted} nodes; its log:\n"
-                    + self._children["router"].last_lines()
-                )
-            time.sleep(0.2)
+        names: list[str | None] = [None]
+        if self.replication is not None:
+            names = [str(i) for i in range(1, self.replication.replicas + 1)]
+        for name in names:
+            while self.routable_nodes(name) < wanted:
+                self._check_interrupted()
+                if time.monotonic() > deadline:
+                    child = self._child("router", name)
+                    raise RoleStartError(
+                        f"{child.spec.label} routes to {self.routable_nodes(name)} of {wanted} nodes; its log:\n"
+                        + child.last_lines()
+                    )
+                time.sleep(0.2)
 
     def wait_healthy(self, role: str, name: str | None = None, timeout: float = 60.0) -> None:
         """Waits until the role's current process answers ``/healthz`` with 200."""
@@ -912,12 +1114,24 @@ class Stack:
                     if self._stopping.is_set():
                         return
                     self._supervise(child)
+                self._supervise_balancer()
             if time.monotonic() >= next_publish:
                 next_publish = time.monotonic() + REPUBLISH_EVERY_S
                 try:
                     self.publish()
                 except (TransparencyError, SupervisorError, OSError) as exc:
                     self._sink.line("openpcc", f"publishing the statements failed: {type(exc).__name__}: {exc}")
+
+    def _supervise_balancer(self) -> None:
+        """Starts HAProxy again if it exited (it holds no state: the same configuration, new PID)."""
+        balancer = self._balancer
+        if balancer is None or self._stopping.is_set() or balancer.running():
+            return
+        self._sink.line("loadbalancer", "HAProxy exited; starting it again")
+        try:
+            balancer.start()
+        except LoadBalancerError as exc:
+            self._sink.line("loadbalancer", f"HAProxy did not start again: {exc}")
 
     def _supervise(self, child: _Child) -> None:
         now = time.monotonic()
@@ -958,6 +1172,7 @@ class Stack:
                     t.start()
                 for t in threads:
                     t.join()
+            self._stop_shared()
 
     # --- reporting --------------------------------------------------------------------
 
@@ -969,6 +1184,13 @@ class Stack:
             lines.append(f"  {label:<10} {child.spec.url:<24} pid {pid}")
         if self.router_missing:
             lines.append("  router     NOT STARTED: this build has no `openpcc router` yet")
+        if self.replication is not None:
+            for pool in self._pools():
+                front = f"http://{HOST}:{pool.listen_port}"
+                lines.append(f"  {pool.name:<10} {front:<24} HAProxy in front of {pool.name}-1..{len(pool.replicas)}")
+            where = (f"run by the stack on {HOST}:{self.replication.postgres_port} "
+                     f"({self.replication.postgres_dir})" if self.replication.own_postgres else "given by URL")
+            lines.append(f"  database   PostgreSQL for {', '.join(SHARED_DATABASE_ROLES)}: {where}")
         tpm = (
             "SOFTWARE request key (danger_software_request_key: swtpm is not installed)"
             if self.layout.software_request_key else "one swtpm (software TPM) per node"
@@ -1005,7 +1227,8 @@ def read_config_tables(path: Path) -> dict[str, Any]:
 
 
 def main_up(
-    home: Path | None, base_port: int | None, nodes: int, engine: str, stream: IO[str] = sys.stdout
+    home: Path | None, base_port: int | None, nodes: int, engine: str, stream: IO[str] = sys.stdout,
+    *, replicas: int | None = None, database: str | None = None,
 ) -> int:
     """``openpcc up``: start the stack, print the summary, run until SIGINT/SIGTERM, stop it."""
     stop = threading.Event()
@@ -1018,7 +1241,8 @@ def main_up(
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        stack = Stack(home or config.default_home(), base_port=base_port, nodes=nodes, engine=engine, log_stream=stream)
+        stack = Stack(home or config.default_home(), base_port=base_port, nodes=nodes, engine=engine, log_stream=stream,
+                      replicas=replicas, database=database)
         stacks.append(stack)
         if stack.first_run:
             print(f"openpcc up: first run, wrote {stack.config_path} and keys under {stack.paths.home}", file=stream)
@@ -1037,6 +1261,6 @@ def main_up(
 
 
 __all__ = [
-    "Layout", "Paths", "RoleSpec", "Stack", "check_ports_free", "main_up",
+    "Layout", "Paths", "Replication", "RoleSpec", "Stack", "check_ports_free", "main_up",
     "pin_gateway_keys", "role_ports", "stack_tables", "to_toml",
 ]

@@ -135,7 +135,7 @@ def gateway_key_material(keys_dir: str | os.PathLike[str], now: int) -> tuple[by
     """The statement content of the gateway's keys live at ``now`` (not yet ended): their
     ``application/ohttp-keys`` encoding and the rotation periods JSON (spec §2.3)."""
     from openpcc import ohttp
-    from openpcc.services.gateway import key_windows
+    from openpcc.gateway_keys import key_windows
 
     live = [w for w in key_windows(Path(keys_dir)) if w.active_until >= now]
     if not live:

@@ -122,7 +122,7 @@ where
                         return Poll::Ready(Some(Err(Box::new(BodyError::TooLarge))));
                     }
                     this.remaining -= len;
-                    this.metrics.add_request_bytes(len);
+                    this.metrics.add_bytes_received(len);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -141,17 +141,16 @@ where
 /// Anything a streaming response must keep alive until its last byte (permits, metric guards).
 pub type Keep = Box<dyn Send + 'static>;
 
-/// A response body that holds `keep` until it is dropped and counts the bytes it passes on.
+/// A response body that holds `keep` until it is dropped.
 pub struct Tracked<B> {
     inner: B,
-    metrics: Arc<Metrics>,
     _keep: Vec<Keep>,
 }
 
 impl<B> Tracked<B> {
     /// Wraps `inner`.
-    pub fn new(inner: B, metrics: Arc<Metrics>, keep: Vec<Keep>) -> Self {
-        Self { inner, metrics, _keep: keep }
+    pub fn new(inner: B, keep: Vec<Keep>) -> Self {
+        Self { inner, _keep: keep }
     }
 }
 
@@ -164,17 +163,45 @@ where
     type Error = BoxError;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.inner).poll_frame(cx).map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Every response body as it leaves the server: counts the bytes sent (never their content).
+pub struct Counted {
+    inner: EdgeBody,
+    metrics: Arc<Metrics>,
+}
+
+impl Counted {
+    /// Wraps `inner`.
+    #[must_use]
+    pub fn new(inner: EdgeBody, metrics: Arc<Metrics>) -> Self {
+        Self { inner, metrics }
+    }
+}
+
+impl Body for Counted {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    this.metrics.add_response_bytes(data.len() as u64);
-                }
-                Poll::Ready(Some(Ok(frame)))
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                this.metrics.add_bytes_sent(data.len() as u64);
             }
-            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err.into()))),
-            other => other.map(|_| None),
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

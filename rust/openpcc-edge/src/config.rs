@@ -82,6 +82,12 @@ pub struct GatewayConfig {
     /// How often the key directory is checked for changes, in seconds.
     #[serde(default = "default_reload")]
     pub key_reload_secs: f64,
+    /// Seconds an opened request's encapsulated key is remembered against replays (up to twice that).
+    #[serde(default = "default_replay_window")]
+    pub replay_window_secs: f64,
+    /// Encapsulated keys remembered at most at once (0: no replay guard); beyond it the window shrinks.
+    #[serde(default = "default_replay_entries")]
+    pub replay_cache_entries: usize,
 }
 
 fn default_workers() -> usize {
@@ -116,6 +122,12 @@ fn default_request_chunk() -> usize {
 }
 fn default_reload() -> f64 {
     1.0
+}
+fn default_replay_window() -> f64 {
+    600.0
+}
+fn default_replay_entries() -> usize {
+    1 << 20
 }
 
 /// Seconds to a duration; negative, zero or non-finite values are refused by [`EdgeConfig::check`].
@@ -158,6 +170,7 @@ impl EdgeConfig {
             }
             Role::Gateway(gateway) => {
                 positive(gateway.key_reload_secs, "key_reload_secs must be positive")?;
+                positive(gateway.replay_window_secs, "replay_window_secs must be positive")?;
                 if gateway.max_request_chunk == 0 {
                     return Err(Error::Config("max_request_chunk must be positive"));
                 }

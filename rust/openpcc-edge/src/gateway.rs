@@ -17,14 +17,15 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use openpcc_bhttp::{DecoderConfig, EncodeOptions, Event, Head, Kind, StreamDecoder};
 use openpcc_ohttp::chunked::{ChunkedRequestOpener, ChunkedResponseSealer, SealerOptions};
-use openpcc_ohttp::{GatewayKey, ResponseContext, REFERENCE_CHUNK_LEN};
+use openpcc_ohttp::{GatewayKey, ResponseContext, HEADER_LEN, REFERENCE_CHUNK_LEN};
 
 use crate::body::{full, BodyError, BoxError, ChannelBody, EdgeBody, Keep, LimitFlag, Limited, Piece, Tracked};
-use crate::config::GatewayConfig;
+use crate::config::{secs, GatewayConfig};
 use crate::inner::{self, Route, StreamingResponse, Upstream};
 use crate::keys::{now_secs, KeyProblem, KeyStore};
 use crate::metrics::{Metrics, Outcome};
 use crate::relay::{parse_upstream, upstream_client};
+use crate::replay::{Admission, ReplayGuard};
 use crate::respond;
 use crate::Error;
 
@@ -85,6 +86,8 @@ pub struct Gateway {
     max_request_chunk: usize,
     body_idle: Duration,
     metrics: Arc<Metrics>,
+    replays: Option<ReplayGuard>,
+    replays_refused: std::sync::atomic::AtomicU64,
 }
 
 impl Gateway {
@@ -100,6 +103,8 @@ impl Gateway {
             max_request_chunk: config.max_request_chunk,
             body_idle,
             metrics,
+            replays: ReplayGuard::new(secs(config.replay_window_secs), config.replay_cache_entries),
+            replays_refused: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -116,7 +121,7 @@ impl Gateway {
             (&Method::POST, "/") => self.ohttp(request).await,
             (&Method::GET, "/_health") => (respond::health_ok(), Outcome::Ok),
             (&Method::GET, "/healthz") => self.healthz(),
-            (&Method::GET, "/metrics") => return respond::metrics(self.metrics.render("gateway")),
+            (&Method::GET, "/metrics") => return respond::metrics(self.render_metrics()),
             (&Method::GET, "/.well-known/ohttp-gateway" | "/keys") => {
                 let configs = self.keys.current().encoded_configs(now_secs());
                 (respond::with_body(StatusCode::OK, "application/ohttp-keys", configs), Outcome::Ok)
@@ -132,6 +137,32 @@ impl Gateway {
         };
         self.metrics.record(outcome, started.elapsed());
         response
+    }
+
+    fn render_metrics(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = self.metrics.render("gateway");
+        let refused = self.replays_refused.load(std::sync::atomic::Ordering::Relaxed);
+        let early = self.replays.as_ref().map_or(0, ReplayGuard::early_turnovers);
+        let _ = writeln!(out, "# TYPE openpcc_gateway_replays_total counter\nopenpcc_gateway_replays_total {refused}");
+        let _ = writeln!(
+            out,
+            "# TYPE openpcc_gateway_replay_turnovers_early_total counter\nopenpcc_gateway_replay_turnovers_early_total {early}"
+        );
+        out
+    }
+
+    /// Refuses a request whose encapsulated key was opened before within the replay window. Called
+    /// only once the request authenticated, so unauthenticated bytes never enter the memory.
+    fn admit(&self, key: &GatewayKey, enc: &[u8]) -> Result<(), Reject> {
+        let Some(guard) = &self.replays else { return Ok(()) };
+        match guard.admit(key.key_config().key_id(), enc) {
+            Admission::Fresh => Ok(()),
+            Admission::Replayed => {
+                self.replays_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(Reject::Request("replayed request"))
+            }
+        }
     }
 
     fn healthz(&self) -> (Response<EdgeBody>, Outcome) {
@@ -182,6 +213,7 @@ impl Gateway {
         };
         let key = self.key_for(bytes.first().copied())?;
         let (inner, context) = key.decapsulate_request(&bytes).map_err(|e| ohttp_reject(&e))?;
+        self.admit(&key, encapsulated_key(&key, &bytes))?;
         let config = DecoderConfig { expect: Some(Kind::Request), ..DecoderConfig::default() };
         let mut head = openpcc_bhttp::decode_request(&inner, &config).map_err(|_| Reject::Request("inner request is not binary http"))?;
         let payload = Bytes::from(std::mem::take(&mut head.content));
@@ -223,6 +255,7 @@ impl Gateway {
             }
         };
         let Some(reader) = reader else { return Err(Reject::Request("empty request")) };
+        self.admit(reader.opener_key(), reader.enc())?;
         let context = reader.opener.response_context().cloned().ok_or(Reject::Internal)?;
         let (tx, channel) = ChannelBody::new(8);
         let invalid = LimitFlag::default();
@@ -271,9 +304,7 @@ impl Gateway {
             content: collected.to_bytes().to_vec(),
             ..Default::default()
         };
-        let sealed = seal_known_length(context, &response)?;
-        self.metrics.add_response_bytes(sealed.body().size_hint().lower());
-        Ok(sealed)
+        seal_known_length(context, &response)
     }
 
     fn seal_streaming(&self, context: &ResponseContext, response: Response<Incoming>) -> Result<Response<EdgeBody>, Reject> {
@@ -284,7 +315,7 @@ impl Gateway {
         sealer.push(&StreamingResponse::head(parts.status.as_u16(), &fields), &mut first).map_err(|_| Reject::Internal)?;
         let sealing = SealingBody { upstream: body, sealer, ready: Some(Bytes::from(first.concat())), trailers: Vec::new(), done: false };
         let keep: Vec<Keep> = vec![Box::new(self.metrics.stream_started())];
-        Ok(ohttp_response(CHUNKED_RESPONSE, Tracked::new(sealing, self.metrics.clone(), keep).boxed_unsync()))
+        Ok(ohttp_response(CHUNKED_RESPONSE, Tracked::new(sealing, keep).boxed_unsync()))
     }
 }
 
@@ -316,8 +347,17 @@ fn seal_known_length(context: &ResponseContext, response: &openpcc_bhttp::Respon
     Ok(ohttp_response(PLAIN_RESPONSE, full(sealed)))
 }
 
+/// The encapsulated key of a request that opened: after the 7-byte header, `enc_len` bytes.
+fn encapsulated_key<'a>(key: &GatewayKey, request: &'a [u8]) -> &'a [u8] {
+    let end = HEADER_LEN + key.key_config().kem().enc_len();
+    request.get(HEADER_LEN..end).unwrap_or_default()
+}
+
 /// Opens a chunked request and decodes its inner BHTTP as bytes arrive.
 struct ChunkedReader {
+    key: GatewayKey,
+    /// The request header and encapsulated key, kept as they arrive (for the replay guard).
+    prefix: Vec<u8>,
     opener: ChunkedRequestOpener,
     decoder: StreamDecoder,
     events: VecDeque<Event>,
@@ -328,10 +368,22 @@ struct ChunkedReader {
 impl ChunkedReader {
     fn new(key: GatewayKey, max_chunk: usize) -> Self {
         let config = DecoderConfig { expect: Some(Kind::Request), ..DecoderConfig::default() };
-        Self { opener: ChunkedRequestOpener::new(key, max_chunk), decoder: StreamDecoder::new(config), events: VecDeque::new(), ended: false }
+        Self {
+            key: key.clone(),
+            prefix: Vec::new(),
+            opener: ChunkedRequestOpener::new(key, max_chunk),
+            decoder: StreamDecoder::new(config),
+            events: VecDeque::new(),
+            ended: false,
+        }
+    }
+
+    fn opener_key(&self) -> &GatewayKey {
+        &self.key
     }
 
     fn feed(&mut self, data: &[u8]) -> Result<(), Reject> {
+        self.keep_prefix(data);
         let mut plaintexts = Vec::new();
         self.opener.push(data, &mut plaintexts).map_err(|e| ohttp_reject(&e))?;
         for pt in plaintexts {
@@ -339,6 +391,19 @@ impl ChunkedReader {
             self.events.extend(events);
         }
         Ok(())
+    }
+
+    /// Keeps the first bytes of the stream, up to the end of the encapsulated key, whatever the
+    /// pieces they arrive in.
+    fn keep_prefix(&mut self, data: &[u8]) {
+        let wanted = HEADER_LEN + self.key.key_config().kem().enc_len();
+        let take = wanted.saturating_sub(self.prefix.len()).min(data.len());
+        self.prefix.extend_from_slice(&data[..take]);
+    }
+
+    /// The encapsulated key (complete once the first chunk opened).
+    fn enc(&self) -> &[u8] {
+        self.prefix.get(HEADER_LEN..).unwrap_or_default()
     }
 
     fn finish(&mut self) -> Result<(), Reject> {

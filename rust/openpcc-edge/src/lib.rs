@@ -17,6 +17,7 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod relay;
+pub mod replay;
 mod respond;
 pub mod server;
 

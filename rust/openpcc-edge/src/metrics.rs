@@ -76,8 +76,8 @@ pub struct Metrics {
     active_streams: AtomicU64,
     open_connections: AtomicU64,
     connections_total: AtomicU64,
-    request_bytes: AtomicU64,
-    response_bytes: AtomicU64,
+    bytes_received: AtomicU64,
+    bytes_sent: AtomicU64,
 }
 
 impl Metrics {
@@ -104,12 +104,14 @@ impl Metrics {
         self.open_connections.fetch_sub(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn add_request_bytes(&self, n: u64) {
-        self.request_bytes.fetch_add(n, Ordering::Relaxed);
+    /// Request body bytes read from clients.
+    pub(crate) fn add_bytes_received(&self, n: u64) {
+        self.bytes_received.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub(crate) fn add_response_bytes(&self, n: u64) {
-        self.response_bytes.fetch_add(n, Ordering::Relaxed);
+    /// Response body bytes written to clients.
+    pub(crate) fn add_bytes_sent(&self, n: u64) {
+        self.bytes_sent.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Requests whose response body is still flowing.
@@ -145,8 +147,8 @@ impl Metrics {
             ("active_streams", "gauge", &self.active_streams),
             ("open_connections", "gauge", &self.open_connections),
             ("connections_total", "counter", &self.connections_total),
-            ("request_body_bytes_total", "counter", &self.request_bytes),
-            ("response_body_bytes_total", "counter", &self.response_bytes),
+            ("bytes_received_total", "counter", &self.bytes_received),
+            ("bytes_sent_total", "counter", &self.bytes_sent),
         ];
         for (name, kind, value) in gauges {
             let _ = writeln!(out, "# TYPE {p}_{name} {kind}\n{p}_{name} {}", value.load(Ordering::Relaxed));

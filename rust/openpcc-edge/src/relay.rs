@@ -131,7 +131,7 @@ impl Relay {
     fn pass_back(&self, response: Response<Incoming>, permit: crate::limits::SourcePermit) -> Response<EdgeBody> {
         let (parts, body) = response.into_parts();
         let keep: Vec<Keep> = vec![Box::new(permit), Box::new(self.metrics.stream_started())];
-        let mut out = Response::new(Tracked::new(body, self.metrics.clone(), keep).boxed_unsync());
+        let mut out = Response::new(Tracked::new(body, keep).boxed_unsync());
         *out.status_mut() = parts.status;
         copy_allowed(&parts.headers, out.headers_mut(), &RESPONSE_ALLOWED);
         out

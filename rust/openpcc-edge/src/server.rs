@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::sync::{watch, Semaphore};
 
+use crate::body::Counted;
 use crate::config::{secs, EdgeConfig, Role};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
@@ -177,7 +178,7 @@ impl Serving {
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
                 metrics.connection_opened();
-                serve_connection(stream, peer, handler, header_timeout, shutdown).await;
+                serve_connection(stream, peer, handler, metrics.clone(), header_timeout, shutdown).await;
                 metrics.connection_closed();
                 drop(permit);
             });
@@ -189,13 +190,18 @@ async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     handler: Arc<Handler>,
+    metrics: Arc<Metrics>,
     header_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let ip = peer.ip();
     let service = service_fn(move |request| {
         let handler = handler.clone();
-        async move { Ok::<_, Infallible>(handler.handle(request, ip).await) }
+        let metrics = metrics.clone();
+        async move {
+            let response = handler.handle(request, ip).await;
+            Ok::<_, Infallible>(response.map(|body| Counted::new(body, metrics)))
+        }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())

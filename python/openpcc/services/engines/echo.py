@@ -4,16 +4,22 @@ It answers the last user message (for ``/v1/completions``, the prompt) word by w
 its leading spaces one token (:func:`~openpcc.services.engines.base.word_tokens`), after an optional
 per-token delay. The prompt's token count is the number of such tokens over every message. Framing,
 ``max_tokens``, ``stop`` and cancellation behave as with the real engines.
+
+A chat request whose last user message is exactly ``/echo-request`` is answered with the whole request
+body the engine received (JSON, sorted keys), so an end-to-end test can see exactly what reached the node
+(tools, tool calls, response formats).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 from openpcc.services.engines.base import CompletionRequest, TextEngine, word_tokens
 
 DEFAULT_MODEL = "echo"
+ECHO_REQUEST = "/echo-request"
 
 
 class EchoEngine(TextEngine):
@@ -39,6 +45,8 @@ class EchoEngine(TextEngine):
         if not request.is_chat:
             return request.prompt
         users = [m.content for m in request.messages if m.role == "user"]
+        if users and users[-1] == ECHO_REQUEST:
+            return json.dumps(request.body, sort_keys=True, separators=(", ", ": "))
         return users[-1] if users else ""
 
     async def _generate(self, request: CompletionRequest, _prepared: None, counts: list[int]) -> AsyncIterator[str]:

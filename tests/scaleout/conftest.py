@@ -1,0 +1,1 @@
+from support.scaleout import local_postgres  # noqa: F401  (fixture)
