@@ -60,6 +60,8 @@ import aiohttp
 from openpcc import bhttp, blindrsa, compute, ohttp
 from openpcc import config as config_module
 from openpcc.attestation import EvidenceList, EvidenceType, Policy, load_policy, verify_evidence
+from openpcc.badge import HEADER as BADGE_HEADER
+from openpcc.badge import Badge
 from openpcc.credits import Credit, public_key_from_jwk
 from openpcc.exceptions import (
     BHTTPError,
@@ -792,7 +794,8 @@ class AsyncClient:
             raise ClientUsageError(
                 f"this wallet holds credits of {self.wallet.value.amount}; credit_amount must be that or None"
             )
-        inner = _inner_request(method, path, headers or {}, bytes(body))
+        badge = await asyncio.to_thread(self.wallet.badge)
+        inner = _inner_request(method, path, headers or {}, bytes(body), badge)
         tags = _tags_header(headers or {})
         for attempt in range(2):
             nodes = await self.candidates(model, tags=tags, refresh=attempt > 0)
@@ -921,12 +924,18 @@ def _tags_header(headers: Mapping[str, str]) -> tuple[str, ...]:
     return DEFAULT_TAGS
 
 
-def _inner_request(method: str, path: str, headers: Mapping[str, str], body: bytes) -> bhttp.Request:
+def _inner_request(
+    method: str, path: str, headers: Mapping[str, str], body: bytes, badge: Badge | None = None
+) -> bhttp.Request:
+    """The inner request to ``confsec.invalid``; with the wallet's badge in ``X-Confsec-Badge`` (spec §5.1), set
+    by the client as the reference's is (an application's own value is replaced), inside the encryption."""
     if not path.startswith("/"):
         raise ClientUsageError("the path must start with '/'")
-    fields = [(k.lower(), v) for k, v in headers.items() if k.lower() != "host"]
+    fields = [(k.lower(), v) for k, v in headers.items() if k.lower() not in ("host", BADGE_HEADER.lower())]
     if body and not any(k == "content-type" for k, _ in fields):
         fields.append(("content-type", "application/json"))
+    if badge is not None:
+        fields.append((BADGE_HEADER.lower(), badge.to_header()))
     return bhttp.Request(
         method=method.upper(), scheme="http", authority=INNER_HOST, path=path, headers=fields, content=body
     )

@@ -12,7 +12,9 @@ account at the blind bank (a random 32-byte bearer token) where money waits betw
 * **refunds** (:meth:`Wallet.deposit_refund`): an unblinded refund is exchanged for a blinded credit of the
   same value, which is deposited into the account (consolidated);
 * **close** (:meth:`Wallet.close`) deposits every held credit into the account;
-* **status** (:meth:`Wallet.status`) reports what is held, by value, and the pending operations.
+* **status** (:meth:`Wallet.status`) reports what is held, by value, and the pending operations;
+* **badge** (:meth:`Wallet.badge`): the auth bank's badge (spec §8.9), taken from its withdrawal answers (the
+  latest wins) and kept in the file, which the client sends to nodes in ``X-Confsec-Badge``.
 
 Crash safety: before each bank call the operation is written to the file (write-ahead), with everything
 needed to finish it (the blinding secrets of the credits asked for, the credit being deposited). A process
@@ -59,6 +61,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from openpcc import bhttp, blindrsa, config, ohttp
+from openpcc.badge import Badge
 from openpcc.compute import decode_message, encode_message
 from openpcc.credits import (
     ATTESTATION_VALUE,
@@ -69,6 +72,7 @@ from openpcc.credits import (
     Value,
 )
 from openpcc.exceptions import (
+    BadgeError,
     BankRequestError,
     BHTTPError,
     InsufficientBalanceError,
@@ -228,6 +232,23 @@ class HTTPBankClient:
         self._bank = bank
         self._auth = auth
         self._api_key = api_key
+        #: The badge of the latest auth answer that carried a well-formed one (spec §8.9).
+        self.last_badge: Badge | None = None
+        #: Why the latest auth answer's badge was refused (malformed, or a model named twice), if it was.
+        self.badge_error: BadgeError | None = None
+
+    def _take_badge(self, answer: dict[str, Any]) -> None:
+        """Keeps the answer's badge after the reference client's check (no model named twice). A bad badge
+        does not fail the withdrawal: the credit was paid for; :meth:`Wallet.badge` reports it instead."""
+        if "badge" not in answer:
+            return
+        try:
+            badge = Badge.from_message(answer["badge"])
+            badge.check_distinct()
+        except BadgeError as exc:
+            self.badge_error = exc
+            return
+        self.last_badge, self.badge_error = badge, None
 
     def _call(
         self,
@@ -261,6 +282,7 @@ class HTTPBankClient:
         answer = self._call(
             self._auth, "/api/auth", "AuthWithdrawal", message, {API_KEY_HEADER: self._api_key}
         )
+        self._take_badge(answer)
         return _unb64(answer.get("blindSignature"))
 
     def attestation_withdraw(self, blinded_message: bytes) -> bytes:
@@ -276,6 +298,7 @@ class HTTPBankClient:
         answer = self._call(
             self._auth, "/api/attestationRequest", "AuthWithdrawal", message, {API_KEY_HEADER: self._api_key}
         )
+        self._take_badge(answer)
         return _unb64(answer.get("blindSignature"))
 
     def deposit(self, account: bytes, credit: Credit) -> int:
@@ -351,19 +374,20 @@ class State:
     pending: list[dict[str, Any]] = field(default_factory=list)
     lost: int = 0
     expired: int = 0
+    badge: Badge | None = None  # the auth bank's latest badge (spec §8.9)
 
     def to_json(self) -> bytes:
-        return json.dumps(
-            {
-                "format": _FORMAT,
-                "account": self.account.hex(),
-                "credits": [c.encode().hex() for c in self.credits],
-                "pending": self.pending,
-                "lost": self.lost,
-                "expired": self.expired,
-            },
-            sort_keys=True,
-        ).encode()
+        doc: dict[str, Any] = {
+            "format": _FORMAT,
+            "account": self.account.hex(),
+            "credits": [c.encode().hex() for c in self.credits],
+            "pending": self.pending,
+            "lost": self.lost,
+            "expired": self.expired,
+        }
+        if self.badge is not None:
+            doc["badge"] = self.badge.encode().hex()
+        return json.dumps(doc, sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> State:
@@ -378,7 +402,10 @@ class State:
             pending = list(doc["pending"])
             for op in pending:
                 _check_op(op)
-            return cls(account, credits, pending, int(doc["lost"]), int(doc["expired"]))
+            badge = Badge.decode(bytes.fromhex(doc["badge"])) if "badge" in doc else None
+            if badge is not None:
+                badge.check_distinct()
+            return cls(account, credits, pending, int(doc["lost"]), int(doc["expired"]), badge)
         except (KeyError, TypeError, ValueError, MalformedInputError) as exc:
             raise WalletFileError(
                 f"wallet file content is malformed: {type(exc).__name__}"
@@ -657,6 +684,7 @@ class Wallet:
             self.file.save(state)
             raise
         self._fault("auth_withdraw:answered")
+        self._keep_badge(state)
         credit = self._finalize(state, op, [pending], [signature])[0]
         if not defer:
             self._then_deposit(state, op, credit)
@@ -679,6 +707,14 @@ class Wallet:
             state.pending.remove(op)
             self.file.save(state)
             raise
+
+    def _keep_badge(self, state: State) -> None:
+        """Saves the bank client's latest badge when it differs from the one kept (the latest wins: an auth
+        bank whose model set changed hands out the new badge with its next answer)."""
+        latest = getattr(self.bank, "last_badge", None)
+        if isinstance(latest, Badge) and latest != state.badge:
+            state.badge = latest
+            self.file.save(state)
 
     def _then_deposit(self, state: State, op: dict[str, Any], credit: Credit) -> None:
         """Replaces ``op`` by the deposit of its result in one write: the credit is never only in memory."""
@@ -896,8 +932,31 @@ class Wallet:
             raise WalletError("this bank client cannot get attestation credits")
         pending = PendingCredit.create(self.key, ATTESTATION_VALUE, int(self._clock()))
         credit = pending.finalize(self.key, withdraw(pending.blinded_message))
+        if getattr(self.bank, "last_badge", None) is not None:
+            with self.file.locked():
+                state = self.file.load()
+                self._keep_badge(state)
         pending.wait_until_usable(self._sleep)
         return credit
+
+    def badge(self) -> Badge | None:
+        """The badge the client sends with each request (``X-Confsec-Badge``, spec §8.9): the one kept in the
+        wallet file (a restart keeps it), else one asked of the auth bank with a free attestation withdrawal
+        (whose credit is dropped). None when the auth bank issues none. Raises :class:`BadgeError` when the
+        auth bank's badge was refused (malformed, or a model named twice, as the reference's client refuses)."""
+        with self.file.locked():
+            kept = self.file.load().badge
+        withdraw = getattr(self.bank, "attestation_withdraw", None)
+        if kept is not None or withdraw is None:
+            return kept
+        withdraw(PendingCredit.create(self.key, ATTESTATION_VALUE, int(self._clock())).blinded_message)
+        with self.file.locked():
+            state = self.file.load()
+            self._keep_badge(state)
+        error = getattr(self.bank, "badge_error", None)
+        if state.badge is None and isinstance(error, BadgeError):
+            raise error
+        return state.badge
 
     def close(self) -> None:
         """Deposits every held credit into the blind account (the money stays there for next time)."""
