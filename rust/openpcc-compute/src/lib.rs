@@ -11,6 +11,7 @@
 
 pub mod client;
 mod error;
+mod incremental;
 pub mod media;
 pub mod padding_request;
 pub mod proto;

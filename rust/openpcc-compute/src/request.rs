@@ -4,9 +4,10 @@
 use openpcc_hpke::{
     Aead, Kdf, Kem, RecipientContext, SecretKey, SenderContext, SenderOptions, Suite,
 };
-use openpcc_twoway::{AeadKey, ChunkCipher, ChunkOpener, ChunkSealer, CounterNonceAead};
+use openpcc_twoway::{AeadKey, ChunkCipher, ChunkSealer, CounterNonceAead};
 use zeroize::Zeroizing;
 
+use crate::incremental::NoncedOpener;
 use crate::media::{Framing, MAX_CHUNK_PLAINTEXT};
 use crate::response::{ResponseOpener, ResponseSealer, ResponseSecret, RESPONSE_NONCE_LEN};
 use crate::Error;
@@ -346,8 +347,11 @@ impl NodeRequest {
     pub fn body_opener(&self) -> Result<BodyOpener, Error> {
         Ok(BodyOpener {
             dek: self.dek.clone(),
-            framing: self.framing,
-            state: BodyState::AwaitNonce(Vec::new()),
+            inner: NoncedOpener::new(
+                self.framing,
+                MAX_UNCHUNKED_REQUEST,
+                "unchunked request size",
+            ),
         })
     }
 
@@ -368,23 +372,16 @@ impl NodeRequest {
     }
 }
 
-enum BodyState {
-    AwaitNonce(Vec<u8>),
-    Unchunked(CounterNonceAead, Vec<u8>),
-    Chunked(ChunkOpener<CounterNonceAead>),
-}
-
 /// Opens a request body incrementally (chunked bodies release each chunk once it authenticates).
 pub struct BodyOpener {
     dek: Zeroizing<[u8; DEK_LEN]>,
-    framing: Framing,
-    state: BodyState,
+    inner: NoncedOpener<NONCE_LEN>,
 }
 
 impl std::fmt::Debug for BodyOpener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BodyOpener")
-            .field("framing", &self.framing)
+            .field("framing", &self.inner.framing())
             .finish_non_exhaustive()
     }
 }
@@ -395,48 +392,12 @@ pub const MAX_UNCHUNKED_REQUEST: usize = 16 << 20;
 impl BodyOpener {
     /// Feeds body bytes; returns the plaintext of the chunks they complete (always empty when unchunked).
     pub fn push(&mut self, data: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
-        // Only the nonce is buffered here; the rest goes straight to the body state (no copies).
-        let rest = match &mut self.state {
-            BodyState::AwaitNonce(buf) => {
-                let (head, rest) =
-                    data.split_at(NONCE_LEN.saturating_sub(buf.len()).min(data.len()));
-                buf.extend_from_slice(head);
-                let Ok(nonce) = <[u8; NONCE_LEN]>::try_from(buf.as_slice()) else {
-                    return Ok(Vec::new());
-                };
-                let cipher = body_cipher(&self.dek, nonce);
-                self.state = match self.framing {
-                    Framing::Unchunked => BodyState::Unchunked(cipher, Vec::new()),
-                    Framing::Chunked => {
-                        BodyState::Chunked(ChunkOpener::new(cipher, MAX_CHUNK_PLAINTEXT))
-                    }
-                };
-                rest
-            }
-            _ => data,
-        };
-        match &mut self.state {
-            BodyState::AwaitNonce(_) => Ok(Vec::new()),
-            BodyState::Unchunked(_, buf) => {
-                if buf.len() + rest.len() > MAX_UNCHUNKED_REQUEST {
-                    return Err(Error::Limit("unchunked request size"));
-                }
-                buf.extend_from_slice(rest);
-                Ok(Vec::new())
-            }
-            BodyState::Chunked(opener) => Ok(opener.push(rest)?),
-        }
+        let dek = &self.dek;
+        self.inner.push(data, |nonce| Ok(body_cipher(dek, *nonce)))
     }
 
     /// End of body: the unchunked plaintext, or the final chunk's plaintext.
     pub fn finish(self) -> Result<Vec<u8>, Error> {
-        match self.state {
-            BodyState::AwaitNonce(_) => Err(Error::Truncated),
-            BodyState::Unchunked(mut cipher, mut buf) => {
-                cipher.open_in_place(b"", &mut buf)?;
-                Ok(buf)
-            }
-            BodyState::Chunked(opener) => Ok(opener.finish()?),
-        }
+        self.inner.finish()
     }
 }

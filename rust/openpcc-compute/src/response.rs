@@ -3,11 +3,10 @@
 //! `secret = Export(<response media type>, 16)`, `prk = HKDF-Extract(enc || response_nonce, secret)`,
 //! `key = Expand(prk, "key", 16)`, `nonce = Expand(prk, "nonce", 12)`; AES-128-GCM with counter nonces.
 
-use openpcc_twoway::{
-    response_key_material, ChunkCipher, ChunkOpener, ChunkSealer, CounterNonceAead,
-};
+use openpcc_twoway::{response_key_material, ChunkCipher, ChunkSealer, CounterNonceAead};
 use zeroize::Zeroizing;
 
+use crate::incremental::NoncedOpener;
 use crate::media::{Framing, MAX_CHUNK_PLAINTEXT};
 use crate::request::{seal_pieces, SUITE};
 use crate::Error;
@@ -172,24 +171,16 @@ impl ResponseSealer {
     }
 }
 
-enum OpenerState {
-    AwaitNonce(Vec<u8>),
-    Unchunked(CounterNonceAead, Vec<u8>),
-    Chunked(ChunkOpener<CounterNonceAead>),
-}
-
 /// Client side: opens one response incrementally.
 pub struct ResponseOpener {
     secret: ResponseSecret,
-    framing: Framing,
-    max_unchunked: usize,
-    state: OpenerState,
+    inner: NoncedOpener<RESPONSE_NONCE_LEN>,
 }
 
 impl std::fmt::Debug for ResponseOpener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseOpener")
-            .field("framing", &self.framing)
+            .field("framing", &self.inner.framing())
             .finish_non_exhaustive()
     }
 }
@@ -202,63 +193,25 @@ impl ResponseOpener {
     pub(crate) fn new(secret: ResponseSecret, framing: Framing) -> Self {
         Self {
             secret,
-            framing,
-            max_unchunked: MAX_UNCHUNKED_RESPONSE,
-            state: OpenerState::AwaitNonce(Vec::new()),
+            inner: NoncedOpener::new(framing, MAX_UNCHUNKED_RESPONSE, "unchunked response size"),
         }
     }
 
     /// The response media type this opener expects.
     #[must_use]
     pub fn media_type(&self) -> &'static str {
-        self.framing.response_media_type()
+        self.inner.framing().response_media_type()
     }
 
     /// Feeds body bytes; returns the plaintext of every chunk they complete (always empty when unchunked).
     pub fn push(&mut self, data: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
-        // Only the nonce is buffered here; the rest goes straight to the body state (no copies).
-        let rest = match &mut self.state {
-            OpenerState::AwaitNonce(buf) => {
-                let (head, rest) =
-                    data.split_at(RESPONSE_NONCE_LEN.saturating_sub(buf.len()).min(data.len()));
-                buf.extend_from_slice(head);
-                let Ok(nonce) = <[u8; RESPONSE_NONCE_LEN]>::try_from(buf.as_slice()) else {
-                    return Ok(Vec::new());
-                };
-                let cipher = self.secret.cipher(&nonce)?;
-                self.state = match self.framing {
-                    Framing::Unchunked => OpenerState::Unchunked(cipher, Vec::new()),
-                    Framing::Chunked => {
-                        OpenerState::Chunked(ChunkOpener::new(cipher, MAX_CHUNK_PLAINTEXT))
-                    }
-                };
-                rest
-            }
-            _ => data,
-        };
-        match &mut self.state {
-            OpenerState::AwaitNonce(_) => Ok(Vec::new()),
-            OpenerState::Unchunked(_, buf) => {
-                if buf.len() + rest.len() > self.max_unchunked {
-                    return Err(Error::Limit("unchunked response size"));
-                }
-                buf.extend_from_slice(rest);
-                Ok(Vec::new())
-            }
-            OpenerState::Chunked(opener) => Ok(opener.push(rest)?),
-        }
+        let secret = &self.secret;
+        self.inner.push(data, |nonce| secret.cipher(nonce))
     }
 
     /// End of body: the unchunked plaintext, or the final chunk's plaintext.
     pub fn finish(self) -> Result<Vec<u8>, Error> {
-        match self.state {
-            OpenerState::AwaitNonce(_) => Err(Error::Truncated),
-            OpenerState::Unchunked(mut cipher, mut buf) => {
-                cipher.open_in_place(b"", &mut buf)?;
-                Ok(buf)
-            }
-            OpenerState::Chunked(opener) => Ok(opener.finish()?),
-        }
+        self.inner.finish()
     }
 
     /// Opens a whole body at once (chunk plaintexts concatenated).
@@ -277,20 +230,20 @@ impl ResponseOpener {
     /// `body` is malformed or bytes were already pushed (then `open_all` says what is wrong).
     #[must_use]
     pub fn plaintext_len(&self, body: &[u8]) -> Option<usize> {
-        match &self.state {
-            OpenerState::AwaitNonce(buf) if buf.is_empty() => {
-                crate::whole::plaintext_len(self.framing, body, RESPONSE_NONCE_LEN)
-            }
-            _ => None,
+        if !self.inner.is_fresh() {
+            return None;
         }
+        crate::whole::plaintext_len(self.inner.framing(), body, RESPONSE_NONCE_LEN)
     }
 
     /// Opens a whole body into `out`, exactly [`ResponseOpener::plaintext_len`] bytes, with no intermediate
     /// buffer. The opener must be fresh. Zeroed on failure.
     pub fn open_all_into(self, body: &[u8], out: &mut [u8]) -> Result<(), Error> {
-        if !matches!(&self.state, OpenerState::AwaitNonce(buf) if buf.is_empty()) {
+        if !self.inner.is_fresh() {
             return Err(Error::InvalidArgument("opener already in use"));
         }
-        crate::whole::open_into(self.framing, body, out, |nonce| self.secret.cipher(nonce))
+        crate::whole::open_into(self.inner.framing(), body, out, |nonce| {
+            self.secret.cipher(nonce)
+        })
     }
 }

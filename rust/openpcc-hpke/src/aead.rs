@@ -1,55 +1,23 @@
 //! The AEAD ciphers behind the contexts, keyed once per context.
 
-#[cfg(not(feature = "aws-lc"))]
-use aes_gcm::aead::inout::InOutBuf;
-#[cfg(not(feature = "aws-lc"))]
-use aes_gcm::aead::{AeadInOut, KeyInit};
-#[cfg(not(feature = "aws-lc"))]
-use aes_gcm::{Aes128Gcm, Aes256Gcm};
-#[cfg(not(feature = "aws-lc"))]
-use chacha20poly1305::ChaCha20Poly1305;
-
+#[cfg(feature = "aws-lc")]
+use crate::awslc::AeadCipher as Backend;
 use crate::{Aead, Error};
+#[cfg(not(feature = "aws-lc"))]
+use rustcrypto::AeadCipher as Backend;
 
 /// Every AEAD in this crate uses 12-byte nonces and 16-byte tags.
 pub(crate) const NONCE_LEN: usize = 12;
 pub(crate) const TAG_LEN: usize = 16;
 
-/// A keyed AEAD (the key schedules are wiped on drop).
-pub(crate) enum Cipher {
-    #[cfg(feature = "aws-lc")]
-    AwsLc(crate::awslc::AeadCipher),
-    #[cfg(not(feature = "aws-lc"))]
-    Aes128(Box<Aes128Gcm>),
-    #[cfg(not(feature = "aws-lc"))]
-    Aes256(Box<Aes256Gcm>),
-    #[cfg(not(feature = "aws-lc"))]
-    ChaCha(Box<ChaCha20Poly1305>),
-}
+/// A keyed AEAD (the key schedules are wiped on drop). The backend does the cipher work on split body and
+/// tag buffers; the length checks and the zeroing on failure live here, once for both backends.
+pub(crate) struct Cipher(Backend);
 
 impl Cipher {
     /// Keys the AEAD; `None` for export-only.
-    #[cfg(feature = "aws-lc")]
     pub(crate) fn new(aead: Aead, key: &[u8]) -> Result<Option<Self>, Error> {
-        Ok(crate::awslc::AeadCipher::new(aead, key)?.map(Cipher::AwsLc))
-    }
-
-    /// Keys the AEAD; `None` for export-only.
-    #[cfg(not(feature = "aws-lc"))]
-    pub(crate) fn new(aead: Aead, key: &[u8]) -> Result<Option<Self>, Error> {
-        let bad_key = |_| Error::InvalidInput("aead key has the wrong length");
-        Ok(Some(match aead {
-            Aead::Aes128Gcm => {
-                Cipher::Aes128(Box::new(Aes128Gcm::new_from_slice(key).map_err(bad_key)?))
-            }
-            Aead::Aes256Gcm => {
-                Cipher::Aes256(Box::new(Aes256Gcm::new_from_slice(key).map_err(bad_key)?))
-            }
-            Aead::ChaCha20Poly1305 => Cipher::ChaCha(Box::new(
-                ChaCha20Poly1305::new_from_slice(key).map_err(bad_key)?,
-            )),
-            Aead::ExportOnly => return Ok(None),
-        }))
+        Ok(Backend::new(aead, key)?.map(Cipher))
     }
 
     /// Encrypts `pt` into `out`, which must be exactly `pt.len() + TAG_LEN` bytes.
@@ -61,42 +29,7 @@ impl Cipher {
         out: &mut [u8],
     ) -> Result<(), Error> {
         let (body, tag_out) = split_tag_mut(out, pt.len())?;
-        self.seal_parts(nonce, aad, pt, body, tag_out)
-    }
-
-    #[cfg(feature = "aws-lc")]
-    fn seal_parts(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        pt: &[u8],
-        body: &mut [u8],
-        tag_out: &mut [u8],
-    ) -> Result<(), Error> {
-        match self {
-            Cipher::AwsLc(c) => c.seal(*nonce, aad, pt, body, tag_out),
-        }
-    }
-
-    #[cfg(not(feature = "aws-lc"))]
-    fn seal_parts(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        pt: &[u8],
-        body: &mut [u8],
-        tag_out: &mut [u8],
-    ) -> Result<(), Error> {
-        let buf = InOutBuf::new(pt, body)
-            .map_err(|_| Error::InvalidInput("output buffer has the wrong length"))?;
-        let tag = match self {
-            Cipher::Aes128(c) => c.encrypt_inout_detached(nonce.into(), aad, buf),
-            Cipher::Aes256(c) => c.encrypt_inout_detached(nonce.into(), aad, buf),
-            Cipher::ChaCha(c) => c.encrypt_inout_detached(nonce.into(), aad, buf),
-        }
-        .map_err(|_| Error::InvalidInput("message too long"))?;
-        tag_out.copy_from_slice(&tag);
-        Ok(())
+        self.0.seal(*nonce, aad, pt, body, tag_out)
     }
 
     /// Decrypts and authenticates `ct` (body || tag) into `out`, which must be `ct.len() - TAG_LEN` bytes.
@@ -113,43 +46,13 @@ impl Cipher {
             return Err(Error::InvalidInput("output buffer has the wrong length"));
         }
         let (body, tag) = ct.split_at(body_len);
-        let result = self.open_parts(nonce, aad, body, tag, out);
+        let result = self.0.open(*nonce, aad, body, tag, out);
         if result.is_err() {
             out.fill(0);
         }
         result
     }
 
-    #[cfg(feature = "aws-lc")]
-    fn open_parts(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        body: &[u8],
-        tag: &[u8],
-        out: &mut [u8],
-    ) -> Result<(), Error> {
-        match self {
-            Cipher::AwsLc(c) => c.open(*nonce, aad, body, tag, out),
-        }
-    }
-
-    #[cfg(not(feature = "aws-lc"))]
-    fn open_parts(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        body: &[u8],
-        tag: &[u8],
-        out: &mut [u8],
-    ) -> Result<(), Error> {
-        let buf = InOutBuf::new(body, out)
-            .map_err(|_| Error::InvalidInput("output buffer has the wrong length"))?;
-        self.decrypt_detached(nonce, aad, buf, tag)
-    }
-}
-
-impl Cipher {
     /// Decrypts and authenticates `buf` (body || tag) in place; returns the body length. On failure the
     /// body is zeroed.
     pub(crate) fn open_in_place(
@@ -160,53 +63,112 @@ impl Cipher {
     ) -> Result<usize, Error> {
         let body_len = buf.len().checked_sub(TAG_LEN).ok_or(Error::OpenFailed)?;
         let (body, tag) = buf.split_at_mut(body_len);
-        let result = self.open_in_place_parts(nonce, aad, tag, body);
+        let result = self.0.open_in_place(*nonce, aad, tag, body);
         if result.is_err() {
             body.fill(0);
         }
         result.map(|()| body_len)
     }
+}
 
-    #[cfg(feature = "aws-lc")]
-    fn open_in_place_parts(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        tag: &[u8],
-        body: &mut [u8],
-    ) -> Result<(), Error> {
-        match self {
-            Cipher::AwsLc(c) => c.open_in_place(*nonce, aad, tag, body),
-        }
+/// The pure-Rust backend (without the `aws-lc` feature), with the same calls as `awslc::AeadCipher`.
+#[cfg(not(feature = "aws-lc"))]
+mod rustcrypto {
+    use aes_gcm::aead::inout::InOutBuf;
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    use aes_gcm::{Aes128Gcm, Aes256Gcm};
+    use chacha20poly1305::ChaCha20Poly1305;
+
+    use super::NONCE_LEN;
+    use crate::{Aead, Error};
+
+    pub(crate) enum AeadCipher {
+        Aes128(Box<Aes128Gcm>),
+        Aes256(Box<Aes256Gcm>),
+        ChaCha(Box<ChaCha20Poly1305>),
     }
 
-    #[cfg(not(feature = "aws-lc"))]
-    fn open_in_place_parts(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        tag: &[u8],
-        body: &mut [u8],
-    ) -> Result<(), Error> {
-        self.decrypt_detached(nonce, aad, InOutBuf::from(body), tag)
-    }
-
-    /// Decrypts `buf` and checks `tag`; any failure (a tag of the wrong size included) is `OpenFailed`.
-    #[cfg(not(feature = "aws-lc"))]
-    fn decrypt_detached(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        buf: InOutBuf<'_, '_, u8>,
-        tag: &[u8],
-    ) -> Result<(), Error> {
-        let tag = tag.try_into().map_err(|_| Error::OpenFailed)?;
-        match self {
-            Cipher::Aes128(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
-            Cipher::Aes256(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
-            Cipher::ChaCha(c) => c.decrypt_inout_detached(nonce.into(), aad, buf, tag),
+    impl AeadCipher {
+        pub(crate) fn new(aead: Aead, key: &[u8]) -> Result<Option<Self>, Error> {
+            let bad_key = |_| Error::InvalidInput("aead key has the wrong length");
+            Ok(Some(match aead {
+                Aead::Aes128Gcm => {
+                    Self::Aes128(Box::new(Aes128Gcm::new_from_slice(key).map_err(bad_key)?))
+                }
+                Aead::Aes256Gcm => {
+                    Self::Aes256(Box::new(Aes256Gcm::new_from_slice(key).map_err(bad_key)?))
+                }
+                Aead::ChaCha20Poly1305 => Self::ChaCha(Box::new(
+                    ChaCha20Poly1305::new_from_slice(key).map_err(bad_key)?,
+                )),
+                Aead::ExportOnly => return Ok(None),
+            }))
         }
-        .map_err(|_| Error::OpenFailed)
+
+        /// Encrypts `pt` into `body` (same length) and the tag into `tag_out`.
+        pub(crate) fn seal(
+            &self,
+            nonce: [u8; NONCE_LEN],
+            aad: &[u8],
+            pt: &[u8],
+            body: &mut [u8],
+            tag_out: &mut [u8],
+        ) -> Result<(), Error> {
+            let buf = InOutBuf::new(pt, body)
+                .map_err(|_| Error::InvalidInput("output buffer has the wrong length"))?;
+            let nonce = (&nonce).into();
+            let tag = match self {
+                Self::Aes128(c) => c.encrypt_inout_detached(nonce, aad, buf),
+                Self::Aes256(c) => c.encrypt_inout_detached(nonce, aad, buf),
+                Self::ChaCha(c) => c.encrypt_inout_detached(nonce, aad, buf),
+            }
+            .map_err(|_| Error::InvalidInput("message too long"))?;
+            tag_out.copy_from_slice(&tag);
+            Ok(())
+        }
+
+        /// Decrypts `body` into `out` after checking `tag`; `out` must not be used on failure.
+        pub(crate) fn open(
+            &self,
+            nonce: [u8; NONCE_LEN],
+            aad: &[u8],
+            body: &[u8],
+            tag: &[u8],
+            out: &mut [u8],
+        ) -> Result<(), Error> {
+            let buf = InOutBuf::new(body, out)
+                .map_err(|_| Error::InvalidInput("output buffer has the wrong length"))?;
+            self.decrypt_detached(nonce, aad, buf, tag)
+        }
+
+        /// Decrypts `body` in place after checking `tag`; `body` must not be used on failure.
+        pub(crate) fn open_in_place(
+            &self,
+            nonce: [u8; NONCE_LEN],
+            aad: &[u8],
+            tag: &[u8],
+            body: &mut [u8],
+        ) -> Result<(), Error> {
+            self.decrypt_detached(nonce, aad, InOutBuf::from(body), tag)
+        }
+
+        /// Decrypts `buf` and checks `tag`; any failure (a tag of the wrong size included) is `OpenFailed`.
+        fn decrypt_detached(
+            &self,
+            nonce: [u8; NONCE_LEN],
+            aad: &[u8],
+            buf: InOutBuf<'_, '_, u8>,
+            tag: &[u8],
+        ) -> Result<(), Error> {
+            let tag = tag.try_into().map_err(|_| Error::OpenFailed)?;
+            let nonce = (&nonce).into();
+            match self {
+                Self::Aes128(c) => c.decrypt_inout_detached(nonce, aad, buf, tag),
+                Self::Aes256(c) => c.decrypt_inout_detached(nonce, aad, buf, tag),
+                Self::ChaCha(c) => c.decrypt_inout_detached(nonce, aad, buf, tag),
+            }
+            .map_err(|_| Error::OpenFailed)
+        }
     }
 }
 

@@ -82,6 +82,11 @@ fn bytes_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
         })
 }
 
+/// `bytes_arg` for an optional argument: `default` when it was not given.
+fn bytes_or(obj: Option<&Bound<'_, PyAny>>, default: &[u8], what: &str) -> PyResult<Vec<u8>> {
+    obj.map_or_else(|| Ok(default.to_vec()), |o| bytes_arg(o, what))
+}
+
 /// An iterable of `(name, value)` pairs, or a mapping, to fields.
 fn fields_arg(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<core::Field>> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
@@ -141,18 +146,14 @@ impl Request {
         content: Option<&Bound<'_, PyAny>>,
         trailers: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let or = |obj: Option<&Bound<'_, PyAny>>, default: &[u8], what: &str| match obj {
-            Some(o) => bytes_arg(o, what),
-            None => Ok(default.to_vec()),
-        };
         Ok(Self {
             inner: core::Request {
-                method: or(method, b"GET", "method")?,
-                scheme: or(scheme, b"https", "scheme")?,
-                authority: or(authority, b"", "authority")?,
-                path: or(path, b"/", "path")?,
+                method: bytes_or(method, b"GET", "method")?,
+                scheme: bytes_or(scheme, b"https", "scheme")?,
+                authority: bytes_or(authority, b"", "authority")?,
+                path: bytes_or(path, b"/", "path")?,
                 headers: fields_arg(headers, "headers")?,
-                content: or(content, b"", "content")?,
+                content: bytes_or(content, b"", "content")?,
                 trailers: fields_arg(trailers, "trailers")?,
             },
         })
@@ -318,10 +319,7 @@ impl Response {
                 informational: informational_arg(informational)?,
                 status: status_arg(status)?,
                 headers: fields_arg(headers, "headers")?,
-                content: content
-                    .map(|c| bytes_arg(c, "content"))
-                    .transpose()?
-                    .unwrap_or_default(),
+                content: bytes_or(content, b"", "content")?,
                 trailers: fields_arg(trailers, "trailers")?,
             },
         })
@@ -394,11 +392,19 @@ impl Response {
     }
 }
 
+/// A new Python object of class `T`, as `object`.
+fn new_object<T: pyo3::PyClass>(py: Python<'_>, value: T) -> PyResult<Py<PyAny>>
+where
+    PyClassInitializer<T>: From<T>,
+{
+    Ok(Py::new(py, value)?.into_any())
+}
+
 fn message_to_py(py: Python<'_>, message: core::Message) -> PyResult<Py<PyAny>> {
-    Ok(match message {
-        core::Message::Request(inner) => Py::new(py, Request { inner })?.into_any(),
-        core::Message::Response(inner) => Py::new(py, Response { inner })?.into_any(),
-    })
+    match message {
+        core::Message::Request(inner) => new_object(py, Request { inner }),
+        core::Message::Response(inner) => new_object(py, Response { inner }),
+    }
 }
 
 // ---------------------------------------------------------------- functions
@@ -486,22 +492,14 @@ fn decode(py: Python<'_>, data: BytesIn, max_header_bytes: usize) -> PyResult<Py
 /// Decodes a request; a response is a `BHTTPDecodeError`.
 #[pyfunction]
 #[pyo3(signature = (data, *, max_header_bytes = 16384))]
-fn decode_request(
-    py: Python<'_>,
-    data: BytesIn,
-    max_header_bytes: usize,
-) -> PyResult<Py<PyAny>> {
+fn decode_request(py: Python<'_>, data: BytesIn, max_header_bytes: usize) -> PyResult<Py<PyAny>> {
     decode_message(py, &data, max_header_bytes, Some(core::Kind::Request))
 }
 
 /// Decodes a response; a request is a `BHTTPDecodeError`.
 #[pyfunction]
 #[pyo3(signature = (data, *, max_header_bytes = 16384))]
-fn decode_response(
-    py: Python<'_>,
-    data: BytesIn,
-    max_header_bytes: usize,
-) -> PyResult<Py<PyAny>> {
+fn decode_response(py: Python<'_>, data: BytesIn, max_header_bytes: usize) -> PyResult<Py<PyAny>> {
     decode_message(py, &data, max_header_bytes, Some(core::Kind::Response))
 }
 
@@ -615,40 +613,26 @@ impl End {
 }
 
 fn event_to_py(py: Python<'_>, event: core::Event) -> PyResult<Py<PyAny>> {
-    Ok(match event {
-        core::Event::Informational(inner) => {
-            Py::new(py, InformationalResponse { inner })?.into_any()
+    match event {
+        core::Event::Informational(inner) => new_object(py, InformationalResponse { inner }),
+        core::Event::Head(head) => {
+            let message = match head {
+                core::Head::Request(inner) => core::Message::Request(inner),
+                core::Head::Response(inner) => core::Message::Response(inner),
+            };
+            let message = message_to_py(py, message)?;
+            new_object(py, Head { message })
         }
-        core::Event::Head(core::Head::Request(inner)) => Py::new(
-            py,
-            Head {
-                message: Py::new(py, Request { inner })?.into_any(),
-            },
-        )?
-        .into_any(),
-        core::Event::Head(core::Head::Response(inner)) => Py::new(
-            py,
-            Head {
-                message: Py::new(py, Response { inner })?.into_any(),
-            },
-        )?
-        .into_any(),
-        core::Event::BodyChunk(data) => Py::new(
-            py,
-            BodyChunk {
-                data: PyBytes::new(py, &data).unbind(),
-            },
-        )?
-        .into_any(),
-        core::Event::Trailers(fields) => Py::new(
-            py,
-            Trailers {
-                fields: fields_to_py(py, &fields)?.unbind(),
-            },
-        )?
-        .into_any(),
-        core::Event::End => Py::new(py, End)?.into_any(),
-    })
+        core::Event::BodyChunk(data) => {
+            let data = PyBytes::new(py, &data).unbind();
+            new_object(py, BodyChunk { data })
+        }
+        core::Event::Trailers(fields) => {
+            let fields = fields_to_py(py, &fields)?.unbind();
+            new_object(py, Trailers { fields })
+        }
+        core::Event::End => new_object(py, End),
+    }
 }
 
 /// Incremental decoder: `feed(data)` returns the events the bytes complete

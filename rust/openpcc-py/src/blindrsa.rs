@@ -42,11 +42,29 @@ fn salt(zero_salt: bool) -> core::Salt {
     }
 }
 
-fn blinded_pair<'py>(
-    py: Python<'py>,
-    b: &core::Blinded,
-) -> (Bound<'py, PyBytes>, Bound<'py, PyBytes>) {
-    (PyBytes::new(py, &b.blinded_msg), PyBytes::new(py, &b.inv))
+/// Runs RSA work `f` without the GIL and maps its error.
+fn detached<T: Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> Result<T, core::Error> + Send,
+) -> PyResult<T> {
+    py.detach(f).map_err(to_py_err)
+}
+
+/// `detached` for work that returns bytes (signatures).
+fn detached_bytes(
+    py: Python<'_>,
+    f: impl FnOnce() -> Result<Vec<u8>, core::Error> + Send,
+) -> PyResult<Bound<'_, PyBytes>> {
+    Ok(PyBytes::new(py, &detached(py, f)?))
+}
+
+/// `detached` for blinding: the blinded message and the inverse to finalize with.
+fn detached_blinded(
+    py: Python<'_>,
+    f: impl FnOnce() -> Result<core::Blinded, core::Error> + Send,
+) -> PyResult<(Bound<'_, PyBytes>, Bound<'_, PyBytes>)> {
+    let b = detached(py, f)?;
+    Ok((PyBytes::new(py, &b.blinded_msg), PyBytes::new(py, &b.inv)))
 }
 
 /// An RSA public key (a signer's key, or one derived for public metadata).
@@ -105,8 +123,7 @@ impl PublicKey {
     }
 
     fn derive(&self, py: Python<'_>, info: PyBackedBytes) -> PyResult<Self> {
-        let inner = py.detach(|| self.inner.derive(&info)).map_err(to_py_err)?;
-        Ok(Self { inner })
+        detached(py, || self.inner.derive(&info)).map(|inner| Self { inner })
     }
 
     fn __repr__(&self) -> String {
@@ -124,18 +141,12 @@ pub(crate) struct SecretKey {
 impl SecretKey {
     #[staticmethod]
     fn from_der(py: Python<'_>, der: PyBackedBytes) -> PyResult<Self> {
-        let inner = py
-            .detach(|| core::SecretKey::from_der(&der))
-            .map_err(to_py_err)?;
-        Ok(Self { inner })
+        detached(py, || core::SecretKey::from_der(&der)).map(|inner| Self { inner })
     }
 
     #[staticmethod]
     fn from_pem(py: Python<'_>, pem: String) -> PyResult<Self> {
-        let inner = py
-            .detach(|| core::SecretKey::from_pem(&pem))
-            .map_err(to_py_err)?;
-        Ok(Self { inner })
+        detached(py, || core::SecretKey::from_pem(&pem)).map(|inner| Self { inner })
     }
 
     #[staticmethod]
@@ -145,18 +156,12 @@ impl SecretKey {
         q: PyBackedBytes,
         e: PyBackedBytes,
     ) -> PyResult<Self> {
-        let inner = py
-            .detach(|| core::SecretKey::from_primes(&p, &q, &e))
-            .map_err(to_py_err)?;
-        Ok(Self { inner })
+        detached(py, || core::SecretKey::from_primes(&p, &q, &e)).map(|inner| Self { inner })
     }
 
     #[staticmethod]
     fn generate(py: Python<'_>, bits: usize) -> PyResult<Self> {
-        let inner = py
-            .detach(|| core::SecretKey::generate(bits))
-            .map_err(to_py_err)?;
-        Ok(Self { inner })
+        detached(py, || core::SecretKey::generate(bits)).map(|inner| Self { inner })
     }
 
     fn to_der<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
@@ -178,8 +183,7 @@ impl SecretKey {
     }
 
     fn derive(&self, py: Python<'_>, info: PyBackedBytes) -> PyResult<Self> {
-        let inner = py.detach(|| self.inner.derive(&info)).map_err(to_py_err)?;
-        Ok(Self { inner })
+        detached(py, || self.inner.derive(&info)).map(|inner| Self { inner })
     }
 
     fn __repr__(&self) -> String {
@@ -208,10 +212,7 @@ fn blind<'py>(
     zero_salt: bool,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
     let v = self::variant(variant)?;
-    let b = py
-        .detach(|| core::blind(&pk.inner, v, salt(zero_salt), &msg))
-        .map_err(to_py_err)?;
-    Ok(blinded_pair(py, &b))
+    detached_blinded(py, || core::blind(&pk.inner, v, salt(zero_salt), &msg))
 }
 
 #[pyfunction]
@@ -220,10 +221,7 @@ fn blind_sign<'py>(
     sk: &SecretKey,
     blinded_msg: PyBackedBytes,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let sig = py
-        .detach(|| core::blind_sign(&sk.inner, &blinded_msg))
-        .map_err(to_py_err)?;
-    Ok(PyBytes::new(py, &sig))
+    detached_bytes(py, || core::blind_sign(&sk.inner, &blinded_msg))
 }
 
 #[pyfunction]
@@ -237,10 +235,7 @@ fn finalize<'py>(
     variant: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let v = self::variant(variant)?;
-    let sig = py
-        .detach(|| core::finalize(&pk.inner, v, &msg, &blind_sig, &inv))
-        .map_err(to_py_err)?;
-    Ok(PyBytes::new(py, &sig))
+    detached_bytes(py, || core::finalize(&pk.inner, v, &msg, &blind_sig, &inv))
 }
 
 #[pyfunction]
@@ -253,8 +248,7 @@ fn verify(
     variant: &str,
 ) -> PyResult<()> {
     let v = self::variant(variant)?;
-    py.detach(|| core::verify(&pk.inner, v, &msg, &sig))
-        .map_err(to_py_err)
+    detached(py, || core::verify(&pk.inner, v, &msg, &sig))
 }
 
 #[pyfunction]
@@ -278,10 +272,9 @@ fn pb_blind<'py>(
     zero_salt: bool,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
     let v = self::variant(variant)?;
-    let b = py
-        .detach(|| core::pb_blind(&pk.inner, v, salt(zero_salt), &msg, &info))
-        .map_err(to_py_err)?;
-    Ok(blinded_pair(py, &b))
+    detached_blinded(py, || {
+        core::pb_blind(&pk.inner, v, salt(zero_salt), &msg, &info)
+    })
 }
 
 #[pyfunction]
@@ -291,10 +284,7 @@ fn pb_blind_sign<'py>(
     blinded_msg: PyBackedBytes,
     info: PyBackedBytes,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let sig = py
-        .detach(|| core::pb_blind_sign(&sk.inner, &blinded_msg, &info))
-        .map_err(to_py_err)?;
-    Ok(PyBytes::new(py, &sig))
+    detached_bytes(py, || core::pb_blind_sign(&sk.inner, &blinded_msg, &info))
 }
 
 #[pyfunction]
@@ -309,10 +299,9 @@ fn pb_finalize<'py>(
     variant: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let v = self::variant(variant)?;
-    let sig = py
-        .detach(|| core::pb_finalize(&pk.inner, v, &msg, &info, &blind_sig, &inv))
-        .map_err(to_py_err)?;
-    Ok(PyBytes::new(py, &sig))
+    detached_bytes(py, || {
+        core::pb_finalize(&pk.inner, v, &msg, &info, &blind_sig, &inv)
+    })
 }
 
 #[pyfunction]
@@ -326,8 +315,7 @@ fn pb_verify(
     variant: &str,
 ) -> PyResult<()> {
     let v = self::variant(variant)?;
-    py.detach(|| core::pb_verify(&pk.inner, v, &msg, &info, &sig))
-        .map_err(to_py_err)
+    detached(py, || core::pb_verify(&pk.inner, v, &msg, &info, &sig))
 }
 
 /// Test hook: blind with a chosen salt and blinding factor `r` (known-answer tests only).
@@ -339,10 +327,9 @@ fn _blind_with_factor<'py>(
     salt: PyBackedBytes,
     r: PyBackedBytes,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-    let b = py
-        .detach(|| core::hooks::blind_with_factor(&pk.inner, &msg, &salt, &r))
-        .map_err(to_py_err)?;
-    Ok(blinded_pair(py, &b))
+    detached_blinded(py, || {
+        core::hooks::blind_with_factor(&pk.inner, &msg, &salt, &r)
+    })
 }
 
 /// Test hook: the partially blind version of `_blind_with_factor`.
@@ -355,10 +342,9 @@ fn _pb_blind_with_factor<'py>(
     salt: PyBackedBytes,
     r: PyBackedBytes,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-    let b = py
-        .detach(|| core::hooks::pb_blind_with_factor(&pk.inner, &msg, &info, &salt, &r))
-        .map_err(to_py_err)?;
-    Ok(blinded_pair(py, &b))
+    detached_blinded(py, || {
+        core::hooks::pb_blind_with_factor(&pk.inner, &msg, &info, &salt, &r)
+    })
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -33,7 +33,9 @@ fn verify_event_log(
 fn expected_from_names(by_name: HashMap<String, HashMap<u32, Vec<u8>>>) -> PyResult<ExpectedPcrs> {
     let mut out = ExpectedPcrs::new();
     for (name, regs) in by_name {
+        // Only the exact bank names (any case): the TPM spelling `sha-256` is not a claim name here.
         let bank = HashAlg::from_name(&name)
+            .filter(|bank| bank.name().eq_ignore_ascii_case(&name))
             .ok_or_else(|| UnsupportedError::new_err(format!("unknown pcr bank {name:?}")))?;
         out.insert(bank, regs.into_iter().collect());
     }

@@ -292,9 +292,7 @@ impl Suite {
         let (enc, mut ctx) = py
             .detach(|| self.inner.setup_base_sender(&pk_r, info))
             .map_err(to_py_err)?;
-        let ct = PyBytes::new_with(py, sealed_len(&pt)?, |out| {
-            maybe_detach(py, pt.len(), || ctx.seal_into(aad, &pt, out)).map_err(to_py_err)
-        })?;
+        let ct = sealed_bytes(py, &pt, |out| ctx.seal_into(aad, &pt, out))?;
         Ok((PyBytes::new(py, &enc), ct))
     }
 
@@ -320,9 +318,7 @@ impl Suite {
                 })
             })
             .map_err(to_py_err)?;
-        PyBytes::new_with(py, opened_len(&ct), |out| {
-            maybe_detach(py, ct.len(), || ctx.open_into(aad, &ct, out)).map_err(to_py_err)
-        })
+        opened_bytes(py, &ct, |out| ctx.open_into(aad, &ct, out))
     }
 
     fn __repr__(&self) -> String {
@@ -409,14 +405,33 @@ fn _setup_sender_with_ikm_e<'py>(
     sender.setup(py, suite, sk_s, Some(&ikm_e))
 }
 
-fn sealed_len(pt: &[u8]) -> PyResult<usize> {
-    pt.len()
+/// Seals `pt` with `seal` straight into a new `bytes` of ciphertext || tag (without the GIL when large);
+/// the body of every `seal` method.
+fn sealed_bytes<'py>(
+    py: Python<'py>,
+    pt: &[u8],
+    seal: impl FnOnce(&mut [u8]) -> Result<(), core::Error> + Send,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let len = pt
+        .len()
         .checked_add(core::TAG_LEN)
-        .ok_or_else(|| InvalidInputError::new_err("invalid input: message too long"))
+        .ok_or_else(|| InvalidInputError::new_err("invalid input: message too long"))?;
+    PyBytes::new_with(py, len, |out| {
+        maybe_detach(py, pt.len(), || seal(out)).map_err(to_py_err)
+    })
 }
 
-fn opened_len(ct: &[u8]) -> usize {
-    ct.len().saturating_sub(core::TAG_LEN)
+/// Opens `ct` with `open` straight into a new `bytes` of plaintext (without the GIL when large); the body
+/// of every `open` method.
+fn opened_bytes<'py>(
+    py: Python<'py>,
+    ct: &[u8],
+    open: impl FnOnce(&mut [u8]) -> Result<(), core::Error> + Send,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let len = ct.len().saturating_sub(core::TAG_LEN);
+    PyBytes::new_with(py, len, |out| {
+        maybe_detach(py, ct.len(), || open(out)).map_err(to_py_err)
+    })
 }
 
 fn maybe_detach<T: Send>(py: Python<'_>, len: usize, work: impl FnOnce() -> T + Send) -> T {
@@ -576,10 +591,7 @@ context_class! {
             aad: Option<BytesIn>,
         ) -> PyResult<Bound<'py, PyBytes>> {
             let aad = aad.as_deref().unwrap_or_default();
-            PyBytes::new_with(py, sealed_len(&pt)?, |out| {
-                maybe_detach(py, pt.len(), || lock(&self.inner).seal_into(aad, &pt, out))
-                    .map_err(to_py_err)
-            })
+            sealed_bytes(py, &pt, |out| lock(&self.inner).seal_into(aad, &pt, out))
         }
     }
 }
@@ -596,10 +608,7 @@ context_class! {
             aad: Option<BytesIn>,
         ) -> PyResult<Bound<'py, PyBytes>> {
             let aad = aad.as_deref().unwrap_or_default();
-            PyBytes::new_with(py, opened_len(&ct), |out| {
-                maybe_detach(py, ct.len(), || lock(&self.inner).open_into(aad, &ct, out))
-                    .map_err(to_py_err)
-            })
+            opened_bytes(py, &ct, |out| lock(&self.inner).open_into(aad, &ct, out))
         }
     }
 }
@@ -629,10 +638,7 @@ impl AeadKey {
         aad: Option<BytesIn>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let aad = aad.as_deref().unwrap_or_default();
-        PyBytes::new_with(py, sealed_len(&pt)?, |out| {
-            maybe_detach(py, pt.len(), || self.inner.seal_into(&nonce, aad, &pt, out))
-                .map_err(to_py_err)
-        })
+        sealed_bytes(py, &pt, |out| self.inner.seal_into(&nonce, aad, &pt, out))
     }
 
     #[pyo3(signature = (nonce, ct, aad=None), text_signature = "($self, nonce, ct, aad=b'')")]
@@ -644,10 +650,7 @@ impl AeadKey {
         aad: Option<BytesIn>,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let aad = aad.as_deref().unwrap_or_default();
-        PyBytes::new_with(py, opened_len(&ct), |out| {
-            maybe_detach(py, ct.len(), || self.inner.open_into(&nonce, aad, &ct, out))
-                .map_err(to_py_err)
-        })
+        opened_bytes(py, &ct, |out| self.inner.open_into(&nonce, aad, &ct, out))
     }
 
     fn __repr__(&self) -> String {

@@ -313,13 +313,47 @@ fn encapsulate_request_from<'py>(
     Ok((PyBytes::new(py, &data), PyClientContext(ctx)))
 }
 
-/// Seals many plaintexts with `push`, returning every wire piece.
-fn feed_all(pieces: &[&[u8]], mut push: impl FnMut(&[u8], &mut Vec<Vec<u8>>) -> Result<(), Error>) -> Result<Vec<Vec<u8>>, Error> {
-    let mut out = Vec::with_capacity(pieces.len() + 1);
-    for piece in pieces {
-        push(piece, &mut out)?;
-    }
-    Ok(out)
+/// A stream's `push`: takes one piece of input and appends the pieces it completes to `out`.
+type Push<S> = fn(&mut S, &[u8], &mut Vec<Vec<u8>>) -> Result<(), Error>;
+
+/// The body of every stream class's `feed`/`feed_many`: pushes each of `pieces` through the locked stream
+/// (without the GIL when `big`) and returns every piece that came out.
+fn feed_stream<'py, S: Send>(py: Python<'py>, big: bool, state: &Mutex<S>, pieces: &[&[u8]], push: Push<S>) -> PyResult<Bound<'py, PyList>> {
+    let out = with_lock(py, big, state, |s| {
+        let mut out = Vec::with_capacity(pieces.len() + 1);
+        for piece in pieces {
+            push(s, piece, &mut out)?;
+        }
+        Ok(out)
+    })?;
+    bytes_list(py, &out)
+}
+
+/// A sealer's `feed_many`: every chunk in one locked call, without the GIL when they add up to enough.
+fn feed_many_stream<'py, S: Send>(py: Python<'py>, state: &Mutex<S>, chunks: &[BytesIn], push: Push<S>) -> PyResult<Bound<'py, PyList>> {
+    let slices: Vec<&[u8]> = chunks.iter().map(|c| &**c).collect();
+    let big = slices.iter().map(|c| c.len()).sum::<usize>() >= DETACH_THRESHOLD;
+    feed_stream(py, big, state, &slices, push)
+}
+
+/// A sealer's `finish`: the last wire pieces.
+fn finish_sealer<'py, S: Send>(
+    py: Python<'py>,
+    big: bool,
+    state: &Mutex<S>,
+    finish: fn(&mut S, &mut Vec<Vec<u8>>) -> Result<(), Error>,
+) -> PyResult<Bound<'py, PyList>> {
+    let out = with_lock(py, big, state, |s| {
+        let mut out = Vec::new();
+        finish(s, &mut out).map(|()| out)
+    })?;
+    bytes_list(py, &out)
+}
+
+/// An opener's `finish`: the last plaintext.
+fn finish_opener<'py, S: Send>(py: Python<'py>, big: bool, state: &Mutex<S>, finish: fn(&mut S) -> Result<Vec<u8>, Error>) -> PyResult<Bound<'py, PyBytes>> {
+    let last = with_lock(py, big, state, finish)?;
+    Ok(PyBytes::new(py, &last))
 }
 
 impl PyChunkedRequestSealer {
@@ -352,23 +386,15 @@ impl PyChunkedRequestSealer {
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
-        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.inner, |s| feed_all(&[&data], |d, o| s.push(d, o)))?;
-        bytes_list(py, &out)
+        feed_stream(py, data.len() >= DETACH_THRESHOLD, &self.inner, &[&data], chunked::ChunkedRequestSealer::push)
     }
 
     fn feed_many<'py>(&self, py: Python<'py>, chunks: Vec<BytesIn>) -> PyResult<Bound<'py, PyList>> {
-        let slices: Vec<&[u8]> = chunks.iter().map(|c| &**c).collect();
-        let big = slices.iter().map(|c| c.len()).sum::<usize>() >= DETACH_THRESHOLD;
-        let out = with_lock(py, big, &self.inner, |s| feed_all(&slices, |d, o| s.push(d, o)))?;
-        bytes_list(py, &out)
+        feed_many_stream(py, &self.inner, &chunks, chunked::ChunkedRequestSealer::push)
     }
 
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let out = with_lock(py, false, &self.inner, |s| {
-            let mut out = Vec::new();
-            s.finish(&mut out).map(|()| out)
-        })?;
-        bytes_list(py, &out)
+        finish_sealer(py, false, &self.inner, chunked::ChunkedRequestSealer::finish)
     }
 }
 
@@ -392,16 +418,11 @@ impl PyChunkedRequestOpener {
     fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
         // The first bytes carry the HPKE setup; later ones only symmetric work.
         let heavy = lock(&self.0)?.response_context().is_none() || data.len() >= DETACH_THRESHOLD;
-        let out = with_lock(py, heavy, &self.0, |s| {
-            let mut out = Vec::new();
-            s.push(&data, &mut out).map(|()| out)
-        })?;
-        bytes_list(py, &out)
+        feed_stream(py, heavy, &self.0, &[&data], chunked::ChunkedRequestOpener::push)
     }
 
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let last = with_lock(py, false, &self.0, chunked::ChunkedRequestOpener::finish)?;
-        Ok(PyBytes::new(py, &last))
+        finish_opener(py, false, &self.0, chunked::ChunkedRequestOpener::finish)
     }
 }
 
@@ -425,23 +446,15 @@ impl PyChunkedResponseSealer {
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
-        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.0, |s| feed_all(&[&data], |d, o| s.push(d, o)))?;
-        bytes_list(py, &out)
+        feed_stream(py, data.len() >= DETACH_THRESHOLD, &self.0, &[&data], chunked::ChunkedResponseSealer::push)
     }
 
     fn feed_many<'py>(&self, py: Python<'py>, chunks: Vec<BytesIn>) -> PyResult<Bound<'py, PyList>> {
-        let slices: Vec<&[u8]> = chunks.iter().map(|c| &**c).collect();
-        let big = slices.iter().map(|c| c.len()).sum::<usize>() >= DETACH_THRESHOLD;
-        let out = with_lock(py, big, &self.0, |s| feed_all(&slices, |d, o| s.push(d, o)))?;
-        bytes_list(py, &out)
+        feed_many_stream(py, &self.0, &chunks, chunked::ChunkedResponseSealer::push)
     }
 
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let out = with_lock(py, false, &self.0, |s| {
-            let mut out = Vec::new();
-            s.finish(&mut out).map(|()| out)
-        })?;
-        bytes_list(py, &out)
+        finish_sealer(py, false, &self.0, chunked::ChunkedResponseSealer::finish)
     }
 }
 
@@ -458,16 +471,11 @@ impl PyChunkedResponseOpener {
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
-        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.0, |s| {
-            let mut out = Vec::new();
-            s.push(&data, &mut out).map(|()| out)
-        })?;
-        bytes_list(py, &out)
+        feed_stream(py, data.len() >= DETACH_THRESHOLD, &self.0, &[&data], chunked::ChunkedResponseOpener::push)
     }
 
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let last = with_lock(py, false, &self.0, chunked::ChunkedResponseOpener::finish)?;
-        Ok(PyBytes::new(py, &last))
+        finish_opener(py, false, &self.0, chunked::ChunkedResponseOpener::finish)
     }
 }
 
@@ -499,18 +507,13 @@ impl PyRequestOpener {
             let opener = lock(&self.0)?;
             opener.form() == Form::Chunked && opener.response_context().is_none()
         } || data.len() >= DETACH_THRESHOLD;
-        let out = with_lock(py, heavy, &self.0, |s| {
-            let mut out = Vec::new();
-            s.push(&data, &mut out).map(|()| out)
-        })?;
-        bytes_list(py, &out)
+        feed_stream(py, heavy, &self.0, &[&data], stream::RequestOpener::push)
     }
 
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         // A plain request is decapsulated here (HPKE setup included).
         let heavy = lock(&self.0)?.form() == Form::Plain;
-        let last = with_lock(py, heavy, &self.0, stream::RequestOpener::finish)?;
-        Ok(PyBytes::new(py, &last))
+        finish_opener(py, heavy, &self.0, stream::RequestOpener::finish)
     }
 }
 
@@ -545,16 +548,11 @@ impl PyResponseSealer {
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
-        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.0, |s| feed_all(&[&data], |d, o| s.push(d, o)))?;
-        bytes_list(py, &out)
+        feed_stream(py, data.len() >= DETACH_THRESHOLD, &self.0, &[&data], stream::ResponseSealer::push)
     }
 
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let out = with_lock(py, true, &self.0, |s| {
-            let mut out = Vec::new();
-            s.finish(&mut out).map(|()| out)
-        })?;
-        bytes_list(py, &out)
+        finish_sealer(py, true, &self.0, stream::ResponseSealer::finish)
     }
 }
 
@@ -577,16 +575,11 @@ impl PyResponseOpener {
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
-        let out = with_lock(py, data.len() >= DETACH_THRESHOLD, &self.0, |s| {
-            let mut out = Vec::new();
-            s.push(&data, &mut out).map(|()| out)
-        })?;
-        bytes_list(py, &out)
+        feed_stream(py, data.len() >= DETACH_THRESHOLD, &self.0, &[&data], stream::ResponseOpener::push)
     }
 
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let last = with_lock(py, true, &self.0, stream::ResponseOpener::finish)?;
-        Ok(PyBytes::new(py, &last))
+        finish_opener(py, true, &self.0, stream::ResponseOpener::finish)
     }
 }
 

@@ -104,9 +104,9 @@ fn check_grub_string(event: &Event<'_>) -> DataCheck {
 fn all_match(event: &Event<'_>, parts: &[&[u8]]) -> Option<bool> {
     let mut any = false;
     for (alg_id, digest) in &event.digests {
-        let Some(alg) = HashAlg::from_tpm_alg(*alg_id) else { continue };
+        let Some(alg) = HashAlg::from_id(*alg_id) else { continue };
         any = true;
-        if alg.hash(parts).as_slice() != *digest {
+        if alg.digest_parts(parts.iter().copied()).as_slice() != *digest {
             return Some(false);
         }
     }

@@ -51,7 +51,7 @@ fn read_sha1_record<'a>(r: &mut Reader<'a>, index: usize) -> Result<Event<'a>, E
     let digest = r.take(20).map_err(truncated("sha1 digest", offset))?;
     let size = r.u32_le().map_err(truncated("event size", offset))?;
     let data = r.take_u64_len(u64::from(size)).map_err(truncated("event data", offset))?;
-    Ok(Event { index, offset, pcr, event_type, digests: vec![(HashAlg::Sha1.tpm_alg(), digest)], data })
+    Ok(Event { index, offset, pcr, event_type, digests: vec![(HashAlg::Sha1.id(), digest)], data })
 }
 
 /// `TCG_PCR_EVENT2`: pcrIndex, eventType, `TPML_DIGEST_VALUES`, eventSize, event.
@@ -119,7 +119,7 @@ fn validate_table_entry(table: &[(u16, u16)], alg: u16, size: u16) -> Result<(),
     if table.iter().any(|(id, _)| *id == alg) {
         return Err(EventLogError::BadSpecId("repeated algorithm"));
     }
-    if HashAlg::from_tpm_alg(alg).is_some_and(|known| known.size() != usize::from(size)) {
+    if HashAlg::from_id(alg).is_some_and(|known| known.size() != usize::from(size)) {
         return Err(EventLogError::BadSpecId("digest size does not match its algorithm"));
     }
     Ok(())

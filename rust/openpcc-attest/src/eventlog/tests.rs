@@ -6,6 +6,10 @@ use crate::eventlog::types::HashAlg;
 const SHA1: u16 = 0x0004;
 const SHA256: u16 = 0x000B;
 
+fn hash(alg: HashAlg, parts: &[&[u8]]) -> Vec<u8> {
+    alg.digest_parts(parts.iter().copied())
+}
+
 fn sha1_record(pcr: u32, event_type: u32, digest: &[u8; 20], data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&pcr.to_le_bytes());
@@ -44,7 +48,7 @@ fn agile_record(pcr: u32, event_type: u32, digests: &[(u16, Vec<u8>)], data: &[u
 }
 
 fn both(data: &[u8]) -> Vec<(u16, Vec<u8>)> {
-    vec![(SHA1, HashAlg::Sha1.hash(&[data])), (SHA256, HashAlg::Sha256.hash(&[data]))]
+    vec![(SHA1, hash(HashAlg::Sha1, &[data])), (SHA256, hash(HashAlg::Sha256, &[data]))]
 }
 
 fn agile_log(records: &[Vec<u8>]) -> Vec<u8> {
@@ -60,9 +64,9 @@ fn replay_extends_each_bank_from_zero() {
     let sep = [0u8; 4];
     let log = agile_log(&[agile_record(4, 4, &both(&sep), &sep), agile_record(4, 4, &both(&sep), &sep)]);
     let pcrs = replay(&log).unwrap();
-    let d = HashAlg::Sha256.hash(&[&sep]);
-    let once = HashAlg::Sha256.hash(&[&[0u8; 32], &d]);
-    let twice = HashAlg::Sha256.hash(&[&once, &d]);
+    let d = hash(HashAlg::Sha256, &[&sep]);
+    let once = hash(HashAlg::Sha256, &[&[0u8; 32], &d]);
+    let twice = hash(HashAlg::Sha256, &[&once, &d]);
     assert_eq!(pcrs[&HashAlg::Sha256][&4], twice);
     assert!(verify(&log, None).valid());
 }
@@ -75,26 +79,26 @@ fn startup_locality_seeds_pcr0_only_before_pcr0_is_extended() {
     let log = agile_log(&[agile_record(0, 3, &zero, loc), agile_record(0, 4, &both(&sep), &sep)]);
     let mut start = [0u8; 32];
     start[31] = 3;
-    let want = HashAlg::Sha256.hash(&[&start, &HashAlg::Sha256.hash(&[&sep])]);
+    let want = hash(HashAlg::Sha256, &[&start, &hash(HashAlg::Sha256, &[&sep])]);
     assert_eq!(replay(&log).unwrap()[&HashAlg::Sha256][&0], want);
 
     let late = agile_log(&[agile_record(0, 4, &both(&sep), &sep), agile_record(0, 3, &zero, loc)]);
-    let want = HashAlg::Sha256.hash(&[&[0u8; 32], &HashAlg::Sha256.hash(&[&sep])]);
+    let want = hash(HashAlg::Sha256, &[&[0u8; 32], &hash(HashAlg::Sha256, &[&sep])]);
     assert_eq!(replay(&late).unwrap()[&HashAlg::Sha256][&0], want);
 }
 
 #[test]
 fn sha1_only_logs_replay_the_sha1_bank() {
     let data = b"action";
-    let digest: [u8; 20] = HashAlg::Sha1.hash(&[data]).try_into().unwrap();
+    let digest: [u8; 20] = hash(HashAlg::Sha1, &[data]).try_into().unwrap();
     let mut log = sha1_record(5, 5, &digest, data);
     log.extend(sha1_record(5, 5, &digest, data));
     let parsed = parse(&log).unwrap();
     assert_eq!(parsed.format, LogFormat::Sha1Only);
     let pcrs = replay(&log).unwrap();
     assert_eq!(pcrs.keys().copied().collect::<Vec<_>>(), [HashAlg::Sha1]);
-    let once = HashAlg::Sha1.hash(&[&[0u8; 20], &digest]);
-    assert_eq!(pcrs[&HashAlg::Sha1][&5], HashAlg::Sha1.hash(&[&once, &digest]));
+    let once = hash(HashAlg::Sha1, &[&[0u8; 20], &digest]);
+    assert_eq!(pcrs[&HashAlg::Sha1][&5], hash(HashAlg::Sha1, &[&once, &digest]));
 }
 
 #[test]
@@ -104,7 +108,7 @@ fn digest_lists_must_follow_the_spec_id_table() {
     assert!(matches!(parse(&undeclared), Err(EventLogError::UndeclaredAlgorithm { index: 1, alg: 0x000C })));
     let repeated = agile_log(&[agile_record(4, 4, &[(SHA1, vec![0; 20]), (SHA1, vec![0; 20])], &sep)]);
     assert!(matches!(parse(&repeated), Err(EventLogError::BadDigestList { .. })));
-    let missing = agile_log(&[agile_record(4, 4, &[(SHA1, HashAlg::Sha1.hash(&[&sep]))], &sep)]);
+    let missing = agile_log(&[agile_record(4, 4, &[(SHA1, hash(HashAlg::Sha1, &[&sep]))], &sep)]);
     assert!(matches!(replay(&missing), Err(EventLogError::MissingDigest { index: 1, bank: "sha256" })));
     let verdict = verify(&missing, None);
     assert_eq!(verdict.first_failure().map(|c| c.name.as_str()), Some("eventlog.replay"));
@@ -126,7 +130,7 @@ fn unknown_banks_parse_but_are_not_replayed() {
     const SM3: u16 = 0x0012;
     let mut log = sha1_record(0, 3, &[0; 20], &spec_id(&[(SHA256, 32), (SM3, 32)]));
     let sep = [0u8; 4];
-    log.extend(agile_record(4, 4, &[(SHA256, HashAlg::Sha256.hash(&[&sep])), (SM3, vec![7; 32])], &sep));
+    log.extend(agile_record(4, 4, &[(SHA256, hash(HashAlg::Sha256, &[&sep])), (SM3, vec![7; 32])], &sep));
     let pcrs = replay(&log).unwrap();
     assert_eq!(pcrs.keys().copied().collect::<Vec<_>>(), [HashAlg::Sha256]);
     assert_eq!(check_event_data(&parse(&log).unwrap().events[1]), DataCheck::Match);

@@ -1,88 +1,7 @@
 //! The parsed form of an event log.
 
-use sha1::Sha1;
-use sha2::{Digest, Sha256, Sha384, Sha512};
-
-/// A PCR bank's hash algorithm (`TPM_ALG_ID`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum HashAlg {
-    /// `TPM_ALG_SHA1` (0x0004).
-    Sha1,
-    /// `TPM_ALG_SHA256` (0x000B).
-    Sha256,
-    /// `TPM_ALG_SHA384` (0x000C).
-    Sha384,
-    /// `TPM_ALG_SHA512` (0x000D).
-    Sha512,
-}
-
-impl HashAlg {
-    /// Every bank this crate can replay.
-    pub const ALL: [HashAlg; 4] = [HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512];
-
-    /// The algorithm for a `TPM_ALG_ID`, if this crate can hash with it.
-    #[must_use]
-    pub fn from_tpm_alg(id: u16) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.tpm_alg() == id)
-    }
-
-    /// Its `TPM_ALG_ID`.
-    #[must_use]
-    pub fn tpm_alg(self) -> u16 {
-        match self {
-            HashAlg::Sha1 => 0x0004,
-            HashAlg::Sha256 => 0x000B,
-            HashAlg::Sha384 => 0x000C,
-            HashAlg::Sha512 => 0x000D,
-        }
-    }
-
-    /// The bank name used in claims: `sha1`, `sha256`, `sha384`, `sha512`.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            HashAlg::Sha1 => "sha1",
-            HashAlg::Sha256 => "sha256",
-            HashAlg::Sha384 => "sha384",
-            HashAlg::Sha512 => "sha512",
-        }
-    }
-
-    /// Parses a bank name as written in claims.
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(name))
-    }
-
-    /// Digest size in bytes.
-    #[must_use]
-    pub fn size(self) -> usize {
-        match self {
-            HashAlg::Sha1 => 20,
-            HashAlg::Sha256 => 32,
-            HashAlg::Sha384 => 48,
-            HashAlg::Sha512 => 64,
-        }
-    }
-
-    /// Hashes the concatenation of `parts`.
-    #[must_use]
-    pub fn hash(self, parts: &[&[u8]]) -> Vec<u8> {
-        fn run<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
-            let mut h = D::new();
-            for p in parts {
-                h.update(p);
-            }
-            h.finalize().to_vec()
-        }
-        match self {
-            HashAlg::Sha1 => run::<Sha1>(parts),
-            HashAlg::Sha256 => run::<Sha256>(parts),
-            HashAlg::Sha384 => run::<Sha384>(parts),
-            HashAlg::Sha512 => run::<Sha512>(parts),
-        }
-    }
-}
+/// A PCR bank's hash algorithm: the TPM module's (one type for both, so banks compare across them).
+pub use crate::tpm::HashAlg;
 
 /// Which record layout the log uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,7 +59,7 @@ impl Event<'_> {
     /// The digest for one bank, if the record carries it.
     #[must_use]
     pub fn digest(&self, alg: HashAlg) -> Option<&[u8]> {
-        self.digests.iter().find(|(id, _)| *id == alg.tpm_alg()).map(|(_, d)| *d)
+        self.digests.iter().find(|(id, _)| *id == alg.id()).map(|(_, d)| *d)
     }
 
     /// The TCG name of the event type.
@@ -169,7 +88,7 @@ impl EventLog<'_> {
             None => vec![HashAlg::Sha1],
             Some(spec) => {
                 let mut banks: Vec<HashAlg> =
-                    spec.algorithms.iter().filter_map(|(id, _)| HashAlg::from_tpm_alg(*id)).collect();
+                    spec.algorithms.iter().filter_map(|(id, _)| HashAlg::from_id(*id)).collect();
                 banks.sort();
                 banks.dedup();
                 banks

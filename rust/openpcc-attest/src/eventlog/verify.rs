@@ -32,7 +32,7 @@ pub fn replay_parsed(log: &EventLog<'_>) -> Result<Pcrs, EventLogError> {
         for event in log.events.iter().filter(|e| e.event_type != EV_NO_ACTION) {
             let digest = event.digest(bank).ok_or(EventLogError::MissingDigest { index: event.index, bank: bank.name() })?;
             let register = registers.entry(event.pcr).or_insert_with(|| initial_value(bank, event.pcr, locality));
-            *register = bank.hash(&[register, digest]);
+            *register = bank.digest_parts([register.as_slice(), digest]);
         }
         out.insert(bank, registers);
     }
@@ -210,7 +210,7 @@ pub fn event_json(event: &Event<'_>) -> Value {
         .digests
         .iter()
         .map(|(alg, d)| {
-            let name = HashAlg::from_tpm_alg(*alg).map_or_else(|| format!("{alg:#06x}"), |a| a.name().to_owned());
+            let name = HashAlg::from_id(*alg).map_or_else(|| format!("{alg:#06x}"), |a| a.name().to_owned());
             (name, Value::String(crate::to_hex(d)))
         })
         .collect();
