@@ -93,7 +93,8 @@ lint-python: venv ## ruff and mypy --strict, both configured in pyproject.toml
 	$(VENV)/bin/ruff check
 	$(VENV)/bin/mypy
 
-lint-rust: ## clippy over the workspace
+lint-rust: ## rustfmt check and clippy over the workspace
+	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 
 FUZZ_DIR    := rust/fuzz

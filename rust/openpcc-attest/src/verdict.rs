@@ -32,7 +32,11 @@ impl Verdict {
 
     /// Records a check and returns whether it passed.
     pub fn check(&mut self, name: &str, ok: bool, detail: impl Into<String>) -> bool {
-        self.checks.push(Check { name: name.to_owned(), ok, detail: detail.into() });
+        self.checks.push(Check {
+            name: name.to_owned(),
+            ok,
+            detail: detail.into(),
+        });
         ok
     }
 
@@ -76,7 +80,10 @@ impl Verdict {
     pub fn to_json(&self) -> String {
         let mut out = Map::new();
         out.insert("valid".into(), Value::Bool(self.valid()));
-        out.insert("checks".into(), serde_json::to_value(&self.checks).unwrap_or(Value::Null));
+        out.insert(
+            "checks".into(),
+            serde_json::to_value(&self.checks).unwrap_or(Value::Null),
+        );
         out.insert("claims".into(), Value::Object(self.claims.clone()));
         Value::Object(out).to_string()
     }

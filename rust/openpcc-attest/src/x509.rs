@@ -40,9 +40,11 @@ pub enum X509Error {
 }
 
 const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-pub(crate) const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+pub(crate) const ECDSA_SHA384: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
 const RSASSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
-pub(crate) const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+pub(crate) const EC_PUBLIC_KEY: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 pub(crate) const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
@@ -181,7 +183,9 @@ impl Cert {
     pub fn from_der(der: &[u8]) -> Result<Self, X509Error> {
         let cert = Certificate::from_der(der).map_err(|_| X509Error::Der("certificate"))?;
         if !algorithms_agree(&cert) {
-            return Err(X509Error::Der("certificate whose signature algorithm differs from its signed one"));
+            return Err(X509Error::Der(
+                "certificate whose signature algorithm differs from its signed one",
+            ));
         }
         Ok(Self {
             der: der.to_vec(),
@@ -330,7 +334,12 @@ fn basic_constraints(
     cert.tbs_certificate()
         .get_extension::<x509_cert::ext::pkix::BasicConstraints>()
         .map(|found| found.map(|(_, bc)| bc))
-        .map_err(|_| format!("{}: basicConstraints does not parse", format_name(cert.tbs_certificate().subject())))
+        .map_err(|_| {
+            format!(
+                "{}: basicConstraints does not parse",
+                format_name(cert.tbs_certificate().subject())
+            )
+        })
 }
 
 /// Whether the certificate's `keyUsage` asserts `usage`: `Ok(None)` when it has no `keyUsage`.
@@ -341,7 +350,12 @@ fn key_usage_allows(
     cert.tbs_certificate()
         .get_extension::<x509_cert::ext::pkix::KeyUsage>()
         .map(|found| found.map(|(_, ku)| ku.0.contains(usage)))
-        .map_err(|_| format!("{}: keyUsage does not parse", format_name(cert.tbs_certificate().subject())))
+        .map_err(|_| {
+            format!(
+                "{}: keyUsage does not parse",
+                format_name(cert.tbs_certificate().subject())
+            )
+        })
 }
 
 /// An issuer must be a CA (`basicConstraints` cA TRUE), its `keyUsage` must be present and assert
@@ -471,21 +485,24 @@ impl RevocationList {
         };
         let mut algorithms_agree = true;
         let mut reader = der::SliceReader::new(&der).map_err(|_| X509Error::Der("crl"))?;
-        reader.sequence(|outer| {
-            let signed_algorithm = outer.sequence(|tbs| list.read_tbs(tbs))?;
-            let algorithm = spki::AlgorithmIdentifierRef::decode(outer)?;
-            // RFC 5280 §5.1.1.2: the unsigned outer algorithm must equal the signed one.
-            algorithms_agree = algorithm == signed_algorithm;
-            list.signature_algorithm = algorithm.oid;
-            let signature = der::asn1::BitStringRef::decode(outer)?;
-            // `None` when the BIT STRING has unused bits: such a signature never verifies.
-            list.signature = signature.as_bytes().map(<[u8]>::to_vec);
-            Ok::<_, der::Error>(())
-        })
-        .and_then(|()| reader.finish().map(drop))
-        .map_err(|_| X509Error::Der("crl"))?;
+        reader
+            .sequence(|outer| {
+                let signed_algorithm = outer.sequence(|tbs| list.read_tbs(tbs))?;
+                let algorithm = spki::AlgorithmIdentifierRef::decode(outer)?;
+                // RFC 5280 §5.1.1.2: the unsigned outer algorithm must equal the signed one.
+                algorithms_agree = algorithm == signed_algorithm;
+                list.signature_algorithm = algorithm.oid;
+                let signature = der::asn1::BitStringRef::decode(outer)?;
+                // `None` when the BIT STRING has unused bits: such a signature never verifies.
+                list.signature = signature.as_bytes().map(<[u8]>::to_vec);
+                Ok::<_, der::Error>(())
+            })
+            .and_then(|()| reader.finish().map(drop))
+            .map_err(|_| X509Error::Der("crl"))?;
         if !algorithms_agree {
-            return Err(X509Error::Der("crl whose signature algorithm differs from its signed one"));
+            return Err(X509Error::Der(
+                "crl whose signature algorithm differs from its signed one",
+            ));
         }
         list.der = der;
         Ok(list)

@@ -40,7 +40,12 @@ fn tpm_ak_chain_refuses_a_sub_ca_beyond_its_issuers_path_length() {
 
 #[test]
 fn tpm_ak_chain_refuses_an_issuer_without_key_cert_sign() {
-    let why = verify_chain_to(&cert("ak_under_nosign"), &[cert("nosign")], &anchors(), JAN_2026)
-        .unwrap_err();
+    let why = verify_chain_to(
+        &cert("ak_under_nosign"),
+        &[cert("nosign")],
+        &anchors(),
+        JAN_2026,
+    )
+    .unwrap_err();
     assert!(why.contains("keyCertSign"), "{why}");
 }

@@ -118,7 +118,11 @@ fn reserved_signature_bytes_must_be_zero() {
         let mut r = s.report.clone();
         r[offset] = 1;
         let v = verify(&r, Some(&s.vcek), None, None, at(T_VALID));
-        assert_eq!(failed(&v), ["sevsnp.report.signature"], "offset {offset:#x}");
+        assert_eq!(
+            failed(&v),
+            ["sevsnp.report.signature"],
+            "offset {offset:#x}"
+        );
     }
 }
 

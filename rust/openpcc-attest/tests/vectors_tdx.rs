@@ -657,7 +657,11 @@ fn a_crl_whose_outer_algorithm_differs_from_the_signed_one_is_refused() {
             .expect("ecdsa-with-SHA256 crl");
         let mut m = der.clone();
         m[outer + ECDSA_SHA256.len() - 1] = 0x03; // ecdsa-with-SHA384, outside the signed bytes
-        assert_eq!(RevocationList::from_der_or_pem(&m).err(), Some(expected.clone()), "{name}");
+        assert_eq!(
+            RevocationList::from_der_or_pem(&m).err(),
+            Some(expected.clone()),
+            "{name}"
+        );
     }
 }
 
@@ -672,6 +676,8 @@ fn a_certificate_whose_outer_algorithm_differs_from_the_signed_one_is_refused() 
     m[outer + 9] = 0x03;
     assert_eq!(
         Cert::from_der(&m).err(),
-        Some(X509Error::Der("certificate whose signature algorithm differs from its signed one"))
+        Some(X509Error::Der(
+            "certificate whose signature algorithm differs from its signed one"
+        ))
     );
 }

@@ -50,7 +50,9 @@ impl std::error::Error for BodyError {}
 
 /// A body of one buffer.
 pub fn full(bytes: impl Into<Bytes>) -> EdgeBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// An empty body.
@@ -87,9 +89,22 @@ pub struct Limited<B> {
 
 impl<B> Limited<B> {
     /// Wraps `inner`; `flag` reports a size overrun.
-    pub fn new(inner: B, limit: u64, idle: Duration, flag: LimitFlag, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        inner: B,
+        limit: u64,
+        idle: Duration,
+        flag: LimitFlag,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let timer = Box::pin(tokio::time::sleep(idle));
-        Self { inner, remaining: limit, idle, timer, flag, metrics }
+        Self {
+            inner,
+            remaining: limit,
+            idle,
+            timer,
+            flag,
+            metrics,
+        }
     }
 }
 
@@ -101,7 +116,10 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Pending => {
@@ -162,7 +180,10 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         Pin::new(&mut self.inner).poll_frame(cx).map_err(Into::into)
     }
 
@@ -193,7 +214,10 @@ impl Body for Counted {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
@@ -243,7 +267,10 @@ impl Body for ChannelBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if self.ended {
             return Poll::Ready(None);
         }

@@ -146,7 +146,8 @@ fn positive(value: f64, what: &'static str) -> Result<(), Error> {
 impl EdgeConfig {
     /// Parses and checks a JSON configuration.
     pub fn from_json(text: &str) -> Result<Self, Error> {
-        let config: Self = serde_json::from_str(text).map_err(|e| Error::ConfigJson(e.to_string()))?;
+        let config: Self =
+            serde_json::from_str(text).map_err(|e| Error::ConfigJson(e.to_string()))?;
         config.check()?;
         Ok(config)
     }
@@ -158,8 +159,14 @@ impl EdgeConfig {
         if self.max_connections == 0 {
             return Err(Error::Config("max_connections must be positive"));
         }
-        positive(self.header_timeout_secs, "header_timeout_secs must be positive")?;
-        positive(self.body_idle_timeout_secs, "body_idle_timeout_secs must be positive")?;
+        positive(
+            self.header_timeout_secs,
+            "header_timeout_secs must be positive",
+        )?;
+        positive(
+            self.body_idle_timeout_secs,
+            "body_idle_timeout_secs must be positive",
+        )?;
         match &self.role {
             Role::Relay(relay) => {
                 positive(relay.rate_per_second, "rate_per_second must be positive")?;
@@ -170,7 +177,10 @@ impl EdgeConfig {
             }
             Role::Gateway(gateway) => {
                 positive(gateway.key_reload_secs, "key_reload_secs must be positive")?;
-                positive(gateway.replay_window_secs, "replay_window_secs must be positive")?;
+                positive(
+                    gateway.replay_window_secs,
+                    "replay_window_secs must be positive",
+                )?;
                 if gateway.max_request_chunk == 0 {
                     return Err(Error::Config("max_request_chunk must be positive"));
                 }

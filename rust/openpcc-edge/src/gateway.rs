@@ -19,7 +19,9 @@ use openpcc_bhttp::{DecoderConfig, EncodeOptions, Event, Head, Kind, StreamDecod
 use openpcc_ohttp::chunked::{ChunkedRequestOpener, ChunkedResponseSealer, SealerOptions};
 use openpcc_ohttp::{GatewayKey, ResponseContext, HEADER_LEN, REFERENCE_CHUNK_LEN};
 
-use crate::body::{full, BodyError, BoxError, ChannelBody, EdgeBody, Keep, LimitFlag, Limited, Piece, Tracked};
+use crate::body::{
+    full, BodyError, BoxError, ChannelBody, EdgeBody, Keep, LimitFlag, Limited, Piece, Tracked,
+};
 use crate::config::{secs, GatewayConfig};
 use crate::inner::{self, Route, StreamingResponse, Upstream};
 use crate::keys::{now_secs, KeyProblem, KeyStore};
@@ -52,14 +54,47 @@ enum Reject {
 fn problem(reject: Reject) -> (Response<EdgeBody>, Outcome) {
     const KEY_TYPE: &str = "https://iana.org/assignments/http-problem-types#ohttp-key";
     let (status, kind, title, detail, outcome) = match reject {
-        Reject::Key(d) => (StatusCode::BAD_REQUEST, KEY_TYPE, "Oblivious HTTP key configuration not acceptable", d, Outcome::ClientError),
-        Reject::Request(d) => (StatusCode::BAD_REQUEST, "about:blank", "See HTTP Status Code", d, Outcome::ClientError),
-        Reject::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "about:blank", "See HTTP Status Code", "request body too large", Outcome::ClientError),
-        Reject::Upstream => (StatusCode::BAD_GATEWAY, "about:blank", "See HTTP Status Code", "upstream failed", Outcome::UpstreamError),
-        Reject::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "about:blank", "See HTTP Status Code", "internal error", Outcome::ServerError),
+        Reject::Key(d) => (
+            StatusCode::BAD_REQUEST,
+            KEY_TYPE,
+            "Oblivious HTTP key configuration not acceptable",
+            d,
+            Outcome::ClientError,
+        ),
+        Reject::Request(d) => (
+            StatusCode::BAD_REQUEST,
+            "about:blank",
+            "See HTTP Status Code",
+            d,
+            Outcome::ClientError,
+        ),
+        Reject::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "about:blank",
+            "See HTTP Status Code",
+            "request body too large",
+            Outcome::ClientError,
+        ),
+        Reject::Upstream => (
+            StatusCode::BAD_GATEWAY,
+            "about:blank",
+            "See HTTP Status Code",
+            "upstream failed",
+            Outcome::UpstreamError,
+        ),
+        Reject::Internal => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "about:blank",
+            "See HTTP Status Code",
+            "internal error",
+            Outcome::ServerError,
+        ),
     };
     let body = serde_json::json!({"type": kind, "title": title, "detail": detail}).to_string();
-    (respond::with_body(status, "application/problem+json", body), outcome)
+    (
+        respond::with_body(status, "application/problem+json", body),
+        outcome,
+    )
 }
 
 fn ohttp_reject(err: &openpcc_ohttp::Error) -> Reject {
@@ -92,14 +127,19 @@ pub struct Gateway {
 
 impl Gateway {
     /// A gateway for `config`; fails when the key directory cannot be read.
-    pub fn new(config: &GatewayConfig, body_idle: Duration, metrics: Arc<Metrics>) -> Result<Self, Error> {
+    pub fn new(
+        config: &GatewayConfig,
+        body_idle: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, Error> {
         Ok(Self {
             keys: Arc::new(KeyStore::open(config.keys_dir.clone())?),
             bank: parse_upstream(&config.bank_url, "bank_url must be an http:// URL")?,
             router: parse_upstream(&config.router_url, "router_url must be an http:// URL")?,
             client: upstream_client(),
             max_body: config.max_body_bytes,
-            max_plain_response: usize::try_from(config.max_plain_response_bytes).unwrap_or(usize::MAX),
+            max_plain_response: usize::try_from(config.max_plain_response_bytes)
+                .unwrap_or(usize::MAX),
             max_request_chunk: config.max_request_chunk,
             body_idle,
             metrics,
@@ -124,16 +164,26 @@ impl Gateway {
             (&Method::GET, "/metrics") => return respond::metrics(self.render_metrics()),
             (&Method::GET, "/.well-known/ohttp-gateway" | "/keys") => {
                 let configs = self.keys.current().encoded_configs(now_secs());
-                (respond::with_body(StatusCode::OK, "application/ohttp-keys", configs), Outcome::Ok)
+                (
+                    respond::with_body(StatusCode::OK, "application/ohttp-keys", configs),
+                    Outcome::Ok,
+                )
             }
             (&Method::GET, "/key-rotation-periods") => {
                 let periods = self.keys.current().periods_json(now_secs());
-                (respond::with_body(StatusCode::OK, "application/json", periods), Outcome::Ok)
+                (
+                    respond::with_body(StatusCode::OK, "application/json", periods),
+                    Outcome::Ok,
+                )
             }
-            (_, "/" | "/_health" | "/healthz" | "/keys") => {
-                (respond::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"), Outcome::ClientError)
-            }
-            _ => (respond::text(StatusCode::NOT_FOUND, "not found"), Outcome::ClientError),
+            (_, "/" | "/_health" | "/healthz" | "/keys") => (
+                respond::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+                Outcome::ClientError,
+            ),
+            _ => (
+                respond::text(StatusCode::NOT_FOUND, "not found"),
+                Outcome::ClientError,
+            ),
         };
         self.metrics.record(outcome, started.elapsed());
         response
@@ -142,9 +192,17 @@ impl Gateway {
     fn render_metrics(&self) -> String {
         use std::fmt::Write as _;
         let mut out = self.metrics.render("gateway");
-        let refused = self.replays_refused.load(std::sync::atomic::Ordering::Relaxed);
-        let early = self.replays.as_ref().map_or(0, ReplayGuard::early_turnovers);
-        let _ = writeln!(out, "# TYPE openpcc_gateway_replays_total counter\nopenpcc_gateway_replays_total {refused}");
+        let refused = self
+            .replays_refused
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let early = self
+            .replays
+            .as_ref()
+            .map_or(0, ReplayGuard::early_turnovers);
+        let _ = writeln!(
+            out,
+            "# TYPE openpcc_gateway_replays_total counter\nopenpcc_gateway_replays_total {refused}"
+        );
         let _ = writeln!(
             out,
             "# TYPE openpcc_gateway_replay_turnovers_early_total counter\nopenpcc_gateway_replay_turnovers_early_total {early}"
@@ -155,11 +213,14 @@ impl Gateway {
     /// Refuses a request whose encapsulated key was opened before within the replay window. Called
     /// only once the request authenticated, so unauthenticated bytes never enter the memory.
     fn admit(&self, key: &GatewayKey, enc: &[u8]) -> Result<(), Reject> {
-        let Some(guard) = &self.replays else { return Ok(()) };
+        let Some(guard) = &self.replays else {
+            return Ok(());
+        };
         match guard.admit(key.key_config().key_id(), enc) {
             Admission::Fresh => Ok(()),
             Admission::Replayed => {
-                self.replays_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.replays_refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Err(Reject::Request("replayed request"))
             }
         }
@@ -169,10 +230,19 @@ impl Gateway {
         let active = self.keys.current().active_count(now_secs());
         if active == 0 {
             let body = r#"{"status":"unavailable","reason":"no active key"}"#;
-            return (respond::with_body(StatusCode::SERVICE_UNAVAILABLE, "application/json", body), Outcome::ServerError);
+            return (
+                respond::with_body(StatusCode::SERVICE_UNAVAILABLE, "application/json", body),
+                Outcome::ServerError,
+            );
         }
-        let body = format!(r#"{{"status":"OK","active_keys":{active},"skipped_key_files":{}}}"#, self.keys.skipped());
-        (respond::with_body(StatusCode::OK, "application/json", body), Outcome::Ok)
+        let body = format!(
+            r#"{{"status":"OK","active_keys":{active},"skipped_key_files":{}}}"#,
+            self.keys.skipped()
+        );
+        (
+            respond::with_body(StatusCode::OK, "application/json", body),
+            Outcome::Ok,
+        )
     }
 
     async fn ohttp(&self, request: Request<Incoming>) -> (Response<EdgeBody>, Outcome) {
@@ -183,7 +253,10 @@ impl Gateway {
             self.chunked(request.into_body()).await
         } else {
             let reason = "content type must be message/ohttp-req or message/ohttp-chunked-req";
-            return (respond::text(StatusCode::UNSUPPORTED_MEDIA_TYPE, reason), Outcome::ClientError);
+            return (
+                respond::text(StatusCode::UNSUPPORTED_MEDIA_TYPE, reason),
+                Outcome::ClientError,
+            );
         };
         match result {
             Ok(response) => (response, Outcome::Ok),
@@ -193,14 +266,24 @@ impl Gateway {
 
     fn key_for(&self, first: Option<u8>) -> Result<GatewayKey, Reject> {
         let id = first.ok_or(Reject::Request("empty request"))?;
-        self.keys.current().accept(id, now_secs()).cloned().map_err(|p| match p {
-            KeyProblem::NotFound => Reject::Key("unknown key id"),
-            KeyProblem::Inactive => Reject::Key("inactive key"),
-        })
+        self.keys
+            .current()
+            .accept(id, now_secs())
+            .cloned()
+            .map_err(|p| match p {
+                KeyProblem::NotFound => Reject::Key("unknown key id"),
+                KeyProblem::Inactive => Reject::Key("inactive key"),
+            })
     }
 
     fn limited(&self, body: Incoming, flag: &LimitFlag) -> Limited<Incoming> {
-        Limited::new(body, self.max_body, self.body_idle, flag.clone(), self.metrics.clone())
+        Limited::new(
+            body,
+            self.max_body,
+            self.body_idle,
+            flag.clone(),
+            self.metrics.clone(),
+        )
     }
 
     async fn plain(&self, body: Incoming) -> Result<Response<EdgeBody>, Reject> {
@@ -212,22 +295,32 @@ impl Gateway {
             Err(_) => return Err(Reject::Request("request body incomplete")),
         };
         let key = self.key_for(bytes.first().copied())?;
-        let (inner, context) = key.decapsulate_request(&bytes).map_err(|e| ohttp_reject(&e))?;
+        let (inner, context) = key
+            .decapsulate_request(&bytes)
+            .map_err(|e| ohttp_reject(&e))?;
         self.admit(&key, encapsulated_key(&key, &bytes))?;
-        let config = DecoderConfig { expect: Some(Kind::Request), ..DecoderConfig::default() };
-        let mut head = openpcc_bhttp::decode_request(&inner, &config).map_err(|_| Reject::Request("inner request is not binary http"))?;
+        let config = DecoderConfig {
+            expect: Some(Kind::Request),
+            ..DecoderConfig::default()
+        };
+        let mut head = openpcc_bhttp::decode_request(&inner, &config)
+            .map_err(|_| Reject::Request("inner request is not binary http"))?;
         let payload = Bytes::from(std::mem::take(&mut head.content));
         let body = if head.trailers.is_empty() {
             full(payload)
         } else {
             let (tx, channel) = ChannelBody::new(3);
-            let frames = [Frame::data(payload), Frame::trailers(inner::trailer_map(&head.trailers))];
+            let frames = [
+                Frame::data(payload),
+                Frame::trailers(inner::trailer_map(&head.trailers)),
+            ];
             for piece in frames.into_iter().map(Piece::Frame).chain([Piece::End]) {
                 tx.try_send(piece).map_err(|_| Reject::Internal)?;
             }
             channel.boxed_unsync()
         };
-        self.dispatch(&head, body, context, LimitFlag::default()).await
+        self.dispatch(&head, body, context, LimitFlag::default())
+            .await
     }
 
     async fn chunked(&self, body: Incoming) -> Result<Response<EdgeBody>, Reject> {
@@ -241,27 +334,39 @@ impl Gateway {
                 Some(Err(_)) => return Err(Reject::Request("request body incomplete")),
                 Some(Ok(frame)) => frame,
             };
-            let Ok(data) = frame.into_data() else { continue };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
             if data.is_empty() {
                 continue;
             }
             let reader = match &mut reader {
                 Some(r) => r,
-                None => reader.insert(ChunkedReader::new(self.key_for(data.first().copied())?, self.max_request_chunk)),
+                None => reader.insert(ChunkedReader::new(
+                    self.key_for(data.first().copied())?,
+                    self.max_request_chunk,
+                )),
             };
             reader.feed(&data)?;
             if let Some(head) = reader.take_head() {
                 break head;
             }
         };
-        let Some(reader) = reader else { return Err(Reject::Request("empty request")) };
+        let Some(reader) = reader else {
+            return Err(Reject::Request("empty request"));
+        };
         self.admit(reader.opener_key(), reader.enc())?;
-        let context = reader.opener.response_context().cloned().ok_or(Reject::Internal)?;
+        let context = reader
+            .opener
+            .response_context()
+            .cloned()
+            .ok_or(Reject::Internal)?;
         let (tx, channel) = ChannelBody::new(8);
         let invalid = LimitFlag::default();
         let pump_flag = invalid.clone();
         tokio::spawn(async move { reader.pump(body, tx, pump_flag).await });
-        self.dispatch(&head, channel.boxed_unsync(), context, invalid).await
+        self.dispatch(&head, channel.boxed_unsync(), context, invalid)
+            .await
     }
 
     async fn dispatch(
@@ -279,15 +384,19 @@ impl Gateway {
             Route::Forward(Upstream::Bank) => &self.bank,
             Route::Forward(Upstream::Router) => &self.router,
         };
-        let request = inner::upstream_request(head, base, body).map_err(|e| Reject::Request(e.0))?;
+        let request =
+            inner::upstream_request(head, base, body).map_err(|e| Reject::Request(e.0))?;
         let response = match self.client.request(request).await {
             Ok(r) => r,
-            Err(_) if invalid_request.too_large() => return Err(Reject::Request("invalid request stream")),
+            Err(_) if invalid_request.too_large() => {
+                return Err(Reject::Request("invalid request stream"))
+            }
             Err(_) => return Err(Reject::Upstream),
         };
         // The response's form follows the response, as the reference's middleware decides it: a
         // streaming upstream (chunked transfer, or trailers announced) gets a chunked response.
-        let streaming = response.headers().contains_key(TRAILER) || response.body().size_hint().exact().is_none();
+        let streaming = response.headers().contains_key(TRAILER)
+            || response.body().size_hint().exact().is_none();
         if streaming {
             self.seal_streaming(&context, response)
         } else {
@@ -295,9 +404,16 @@ impl Gateway {
         }
     }
 
-    async fn seal_plain(&self, context: &ResponseContext, response: Response<Incoming>) -> Result<Response<EdgeBody>, Reject> {
+    async fn seal_plain(
+        &self,
+        context: &ResponseContext,
+        response: Response<Incoming>,
+    ) -> Result<Response<EdgeBody>, Reject> {
         let (parts, body) = response.into_parts();
-        let collected = http_body_util::Limited::new(body, self.max_plain_response).collect().await.map_err(|_| Reject::Upstream)?;
+        let collected = http_body_util::Limited::new(body, self.max_plain_response)
+            .collect()
+            .await
+            .map_err(|_| Reject::Upstream)?;
         let response = openpcc_bhttp::Response {
             status: parts.status.as_u16(),
             headers: inner::response_fields(&parts.headers, false),
@@ -307,43 +423,86 @@ impl Gateway {
         seal_known_length(context, &response)
     }
 
-    fn seal_streaming(&self, context: &ResponseContext, response: Response<Incoming>) -> Result<Response<EdgeBody>, Reject> {
+    fn seal_streaming(
+        &self,
+        context: &ResponseContext,
+        response: Response<Incoming>,
+    ) -> Result<Response<EdgeBody>, Reject> {
         let (parts, body) = response.into_parts();
-        let mut sealer = ChunkedResponseSealer::new(context, response_sealer_options(), None).map_err(|_| Reject::Internal)?;
+        let mut sealer = ChunkedResponseSealer::new(context, response_sealer_options(), None)
+            .map_err(|_| Reject::Internal)?;
         let fields = inner::response_fields(&parts.headers, true);
         let mut first = Vec::new();
-        sealer.push(&StreamingResponse::head(parts.status.as_u16(), &fields), &mut first).map_err(|_| Reject::Internal)?;
-        let sealing = SealingBody { upstream: body, sealer, ready: Some(Bytes::from(first.concat())), trailers: Vec::new(), done: false };
+        sealer
+            .push(
+                &StreamingResponse::head(parts.status.as_u16(), &fields),
+                &mut first,
+            )
+            .map_err(|_| Reject::Internal)?;
+        let sealing = SealingBody {
+            upstream: body,
+            sealer,
+            ready: Some(Bytes::from(first.concat())),
+            trailers: Vec::new(),
+            done: false,
+        };
         let keep: Vec<Keep> = vec![Box::new(self.metrics.stream_started())];
-        Ok(ohttp_response(CHUNKED_RESPONSE, Tracked::new(sealing, keep).boxed_unsync()))
+        Ok(ohttp_response(
+            CHUNKED_RESPONSE,
+            Tracked::new(sealing, keep).boxed_unsync(),
+        ))
     }
 }
 
 /// A response the gateway makes itself (ping, allow-list refusals): known length, so plain.
-fn local(context: &ResponseContext, status: u16, body: &'static str) -> Result<Response<EdgeBody>, Reject> {
-    let fields = vec![openpcc_bhttp::Field::new("content-type", "text/plain; charset=utf-8")];
-    let response = openpcc_bhttp::Response { status, headers: fields, content: body.as_bytes().to_vec(), ..Default::default() };
+fn local(
+    context: &ResponseContext,
+    status: u16,
+    body: &'static str,
+) -> Result<Response<EdgeBody>, Reject> {
+    let fields = vec![openpcc_bhttp::Field::new(
+        "content-type",
+        "text/plain; charset=utf-8",
+    )];
+    let response = openpcc_bhttp::Response {
+        status,
+        headers: fields,
+        content: body.as_bytes().to_vec(),
+        ..Default::default()
+    };
     seal_known_length(context, &response)
 }
 
 /// Chunked responses: one sealed chunk per upstream piece (at most the reference's 532 bytes of
 /// plaintext each), so each token reaches the client as soon as the upstream sends it.
 fn response_sealer_options() -> SealerOptions {
-    SealerOptions { max_chunk_len: REFERENCE_CHUNK_LEN, fixed_chunk_len: None }
+    SealerOptions {
+        max_chunk_len: REFERENCE_CHUNK_LEN,
+        fixed_chunk_len: None,
+    }
 }
 
 fn ohttp_response(content_type: &'static str, body: EdgeBody) -> Response<EdgeBody> {
     let mut response = Response::new(body);
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
 /// Known-length BHTTP, padded to a multiple of 532 (spec §2.6), sealed as `message/ohttp-res`.
-fn seal_known_length(context: &ResponseContext, response: &openpcc_bhttp::Response) -> Result<Response<EdgeBody>, Reject> {
-    let normalized = openpcc_bhttp::normalize::normalize_response(response, false).map_err(|_| Reject::Upstream)?;
+fn seal_known_length(
+    context: &ResponseContext,
+    response: &openpcc_bhttp::Response,
+) -> Result<Response<EdgeBody>, Reject> {
+    let normalized = openpcc_bhttp::normalize::normalize_response(response, false)
+        .map_err(|_| Reject::Upstream)?;
     let options = EncodeOptions::new(false, Some(REFERENCE_CHUNK_LEN));
-    let encoded = openpcc_bhttp::encode_response(&normalized, &options).map_err(|_| Reject::Upstream)?;
-    let sealed = context.encapsulate_response(&encoded).map_err(|_| Reject::Internal)?;
+    let encoded =
+        openpcc_bhttp::encode_response(&normalized, &options).map_err(|_| Reject::Upstream)?;
+    let sealed = context
+        .encapsulate_response(&encoded)
+        .map_err(|_| Reject::Internal)?;
     Ok(ohttp_response(PLAIN_RESPONSE, full(sealed)))
 }
 
@@ -367,7 +526,10 @@ struct ChunkedReader {
 
 impl ChunkedReader {
     fn new(key: GatewayKey, max_chunk: usize) -> Self {
-        let config = DecoderConfig { expect: Some(Kind::Request), ..DecoderConfig::default() };
+        let config = DecoderConfig {
+            expect: Some(Kind::Request),
+            ..DecoderConfig::default()
+        };
         Self {
             key: key.clone(),
             prefix: Vec::new(),
@@ -385,9 +547,14 @@ impl ChunkedReader {
     fn feed(&mut self, data: &[u8]) -> Result<(), Reject> {
         self.keep_prefix(data);
         let mut plaintexts = Vec::new();
-        self.opener.push(data, &mut plaintexts).map_err(|e| ohttp_reject(&e))?;
+        self.opener
+            .push(data, &mut plaintexts)
+            .map_err(|e| ohttp_reject(&e))?;
         for pt in plaintexts {
-            let events = self.decoder.feed(&pt).map_err(|_| Reject::Request("inner request is not binary http"))?;
+            let events = self
+                .decoder
+                .feed(&pt)
+                .map_err(|_| Reject::Request("inner request is not binary http"))?;
             self.events.extend(events);
         }
         Ok(())
@@ -408,9 +575,15 @@ impl ChunkedReader {
 
     fn finish(&mut self) -> Result<(), Reject> {
         let last = self.opener.finish().map_err(|e| ohttp_reject(&e))?;
-        let events = self.decoder.feed(&last).map_err(|_| Reject::Request("inner request is not binary http"))?;
+        let events = self
+            .decoder
+            .feed(&last)
+            .map_err(|_| Reject::Request("inner request is not binary http"))?;
         self.events.extend(events);
-        let events = self.decoder.finish().map_err(|_| Reject::Request("inner request truncated"))?;
+        let events = self
+            .decoder
+            .finish()
+            .map_err(|_| Reject::Request("inner request truncated"))?;
         self.events.extend(events);
         Ok(())
     }
@@ -430,7 +603,9 @@ impl ChunkedReader {
         while let Some(event) = self.events.pop_front() {
             let frame = match event {
                 Event::BodyChunk(data) => Frame::data(Bytes::from(data)),
-                Event::Trailers(fields) if !fields.is_empty() => Frame::trailers(inner::trailer_map(&fields)),
+                Event::Trailers(fields) if !fields.is_empty() => {
+                    Frame::trailers(inner::trailer_map(&fields))
+                }
                 Event::End => {
                     self.ended = true;
                     continue;
@@ -442,7 +617,12 @@ impl ChunkedReader {
         Ok(())
     }
 
-    async fn pump(mut self, mut body: Limited<Incoming>, tx: tokio::sync::mpsc::Sender<Piece>, invalid: LimitFlag) {
+    async fn pump(
+        mut self,
+        mut body: Limited<Incoming>,
+        tx: tokio::sync::mpsc::Sender<Piece>,
+        invalid: LimitFlag,
+    ) {
         let fail = |why: BodyError| Piece::Fail(Box::new(why));
         loop {
             if self.drain(&tx).await.is_err() {
@@ -499,7 +679,8 @@ impl SealingBody {
 
     fn end(&mut self) -> Result<Bytes, BoxError> {
         let mut out = Vec::new();
-        self.sealer.push(&StreamingResponse::end(&self.trailers), &mut out)?;
+        self.sealer
+            .push(&StreamingResponse::end(&self.trailers), &mut out)?;
         self.sealer.finish(&mut out)?;
         Ok(Bytes::from(out.concat()))
     }
@@ -509,7 +690,10 @@ impl Body for SealingBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         loop {
             if let Some(bytes) = this.ready.take() {

@@ -38,12 +38,22 @@ pub enum Route {
     HostNotAllowed,
 }
 
-const BANK_PATHS: [&str; 5] = ["/deposit", "/exchange", "/withdraw", "/withdraw-full", "/balance"];
+const BANK_PATHS: [&str; 5] = [
+    "/deposit",
+    "/exchange",
+    "/withdraw",
+    "/withdraw-full",
+    "/balance",
+];
 
 /// The authority of an inner request: its `:authority`, else its `host` field, port removed.
 fn inner_host(request: &openpcc_bhttp::Request) -> Vec<u8> {
     let raw = if request.authority.is_empty() {
-        request.headers.iter().find(|f| f.name.eq_ignore_ascii_case(b"host")).map_or(&[][..], |f| &f.value[..])
+        request
+            .headers
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(b"host"))
+            .map_or(&[][..], |f| &f.value[..])
     } else {
         &request.authority[..]
     };
@@ -55,14 +65,22 @@ fn inner_host(request: &openpcc_bhttp::Request) -> Vec<u8> {
 }
 
 fn header<'a>(request: &'a openpcc_bhttp::Request, name: &[u8]) -> Option<&'a [u8]> {
-    request.headers.iter().find(|f| f.name.eq_ignore_ascii_case(name)).map(|f| &f.value[..])
+    request
+        .headers
+        .iter()
+        .find(|f| f.name.eq_ignore_ascii_case(name))
+        .map(|f| &f.value[..])
 }
 
 /// Applies the allow-list (`limitEndpointsMiddleware`) and the ping shortcut.
 #[must_use]
 pub fn route(request: &openpcc_bhttp::Request) -> Route {
     let host = inner_host(request);
-    let path = request.path.split(|&b| b == b'?').next().unwrap_or_default();
+    let path = request
+        .path
+        .split(|&b| b == b'?')
+        .next()
+        .unwrap_or_default();
     let method = &request.method[..];
     let (upstream, allowed_method) = if host == BANK_HOST.as_bytes() {
         let known = BANK_PATHS.iter().any(|p| p.as_bytes() == path);
@@ -80,15 +98,31 @@ pub fn route(request: &openpcc_bhttp::Request) -> Route {
     match allowed_method {
         None => Route::NotFound,
         Some(m) if m != method => Route::MethodNotAllowed,
-        Some(_) if header(request, b"x-confsec-ping").is_some_and(|v| v.eq_ignore_ascii_case(b"gateway")) => Route::Ping,
+        Some(_)
+            if header(request, b"x-confsec-ping")
+                .is_some_and(|v| v.eq_ignore_ascii_case(b"gateway")) =>
+        {
+            Route::Ping
+        }
         Some(_) => Route::Forward(upstream),
     }
 }
 
 /// Fields that describe one hop only; never forwarded in either direction.
 fn hop_by_hop(name: &HeaderName) -> bool {
-    [CONNECTION, CONTENT_LENGTH, HOST, TE, TRANSFER_ENCODING, UPGRADE].contains(name)
-        || matches!(name.as_str(), "keep-alive" | "proxy-connection" | "proxy-authorization" | "proxy-authenticate")
+    [
+        CONNECTION,
+        CONTENT_LENGTH,
+        HOST,
+        TE,
+        TRANSFER_ENCODING,
+        UPGRADE,
+    ]
+    .contains(name)
+        || matches!(
+            name.as_str(),
+            "keep-alive" | "proxy-connection" | "proxy-authorization" | "proxy-authenticate"
+        )
 }
 
 /// Why an inner request cannot be forwarded.
@@ -96,7 +130,11 @@ fn hop_by_hop(name: &HeaderName) -> bool {
 pub struct BadInner(pub &'static str);
 
 /// The upstream request for an allowed inner request, path and query kept, `Host` set to the target.
-pub fn upstream_request(head: &openpcc_bhttp::Request, base: &Uri, body: EdgeBody) -> Result<Request<EdgeBody>, BadInner> {
+pub fn upstream_request(
+    head: &openpcc_bhttp::Request,
+    base: &Uri,
+    body: EdgeBody,
+) -> Result<Request<EdgeBody>, BadInner> {
     let method = Method::from_bytes(&head.method).map_err(|_| BadInner("method"))?;
     let prefix = base.path().trim_end_matches('/');
     let path = std::str::from_utf8(&head.path).map_err(|_| BadInner("path"))?;
@@ -128,7 +166,10 @@ pub fn upstream_request(head: &openpcc_bhttp::Request, base: &Uri, body: EdgeBod
 pub fn trailer_map(fields: &[openpcc_bhttp::Field]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for field in fields {
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(&field.name), HeaderValue::from_bytes(&field.value)) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&field.name),
+            HeaderValue::from_bytes(&field.value),
+        ) {
             map.append(name, value);
         }
     }
@@ -210,15 +251,34 @@ mod tests {
 
     #[test]
     fn allow_list() {
-        assert_eq!(route(&req("POST", "confsec-bank.invalid", "/deposit")), Route::Forward(Upstream::Bank));
-        assert_eq!(route(&req("GET", "confsec-bank.invalid", "/deposit")), Route::MethodNotAllowed);
-        assert_eq!(route(&req("POST", "confsec-bank.invalid", "/other")), Route::NotFound);
-        assert_eq!(route(&req("POST", "Confsec-Router.invalid:80", "/")), Route::Forward(Upstream::Router));
-        assert_eq!(route(&req("GET", "confsec-router.invalid", "/ping?x=1")), Route::Forward(Upstream::Router));
-        assert_eq!(route(&req("POST", "example.com", "/")), Route::HostNotAllowed);
+        assert_eq!(
+            route(&req("POST", "confsec-bank.invalid", "/deposit")),
+            Route::Forward(Upstream::Bank)
+        );
+        assert_eq!(
+            route(&req("GET", "confsec-bank.invalid", "/deposit")),
+            Route::MethodNotAllowed
+        );
+        assert_eq!(
+            route(&req("POST", "confsec-bank.invalid", "/other")),
+            Route::NotFound
+        );
+        assert_eq!(
+            route(&req("POST", "Confsec-Router.invalid:80", "/")),
+            Route::Forward(Upstream::Router)
+        );
+        assert_eq!(
+            route(&req("GET", "confsec-router.invalid", "/ping?x=1")),
+            Route::Forward(Upstream::Router)
+        );
+        assert_eq!(
+            route(&req("POST", "example.com", "/")),
+            Route::HostNotAllowed
+        );
         assert_eq!(route(&req("POST", "", "/")), Route::HostNotAllowed);
         let mut ping = req("POST", "confsec-router.invalid", "/");
-        ping.headers.push(openpcc_bhttp::Field::new("x-confsec-ping", "gateway"));
+        ping.headers
+            .push(openpcc_bhttp::Field::new("x-confsec-ping", "gateway"));
         assert_eq!(route(&ping), Route::Ping);
     }
 
@@ -229,10 +289,14 @@ mod tests {
         StreamingResponse::chunk(&Bytes::from_static(b"hello "), &mut wire);
         StreamingResponse::chunk(&Bytes::new(), &mut wire);
         StreamingResponse::chunk(&Bytes::from_static(b"world"), &mut wire);
-        wire.extend(StreamingResponse::end(&[openpcc_bhttp::Field::new("x-refund", "abc")]));
+        wire.extend(StreamingResponse::end(&[openpcc_bhttp::Field::new(
+            "x-refund", "abc",
+        )]));
         wire.extend([0u8; 7]);
         let decoded = openpcc_bhttp::decode(&wire).unwrap();
-        let openpcc_bhttp::Message::Response(r) = decoded.message else { panic!("not a response") };
+        let openpcc_bhttp::Message::Response(r) = decoded.message else {
+            panic!("not a response")
+        };
         assert_eq!(r.content, b"hello world");
         assert_eq!(r.trailers.len(), 1);
     }

@@ -64,32 +64,52 @@ pub struct KeySet {
 /// Seconds since the epoch.
 #[must_use]
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn load_file(path: &Path) -> Result<WindowedKey, Error> {
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|_| Error::KeyFile("unreadable"))?);
-    let file: KeyFile = serde_json::from_str(&text).map_err(|_| Error::KeyFile("not a key file"))?;
+    let text =
+        Zeroizing::new(std::fs::read_to_string(path).map_err(|_| Error::KeyFile("unreadable"))?);
+    let file: KeyFile =
+        serde_json::from_str(&text).map_err(|_| Error::KeyFile("not a key file"))?;
     let kem = match file.kem {
         0x0020 => Kem::X25519,
         0x0030 => Kem::X25519Kyber768Draft00,
-        _ => return Err(Error::KeyFile("kem must be 32 (X25519) or 48 (X25519Kyber768Draft00)")),
+        _ => {
+            return Err(Error::KeyFile(
+                "kem must be 32 (X25519) or 48 (X25519Kyber768Draft00)",
+            ))
+        }
     };
     if file.active_until <= file.active_from {
         return Err(Error::KeyFile("active_until must be after active_from"));
     }
-    let seed = Zeroizing::new(hex::decode(file.seed.as_bytes()).map_err(|_| Error::KeyFile("seed is not hex"))?);
+    let seed = Zeroizing::new(
+        hex::decode(file.seed.as_bytes()).map_err(|_| Error::KeyFile("seed is not hex"))?,
+    );
     if seed.len() < 32 {
         return Err(Error::KeyFile("seed shorter than 32 bytes"));
     }
-    let suite = vec![SymmetricSuite { kdf: Kdf::HkdfSha256, aead: Aead::Aes128Gcm }];
-    let key = GatewayKey::from_seed(file.key_id, kem, &seed, suite).map_err(|_| Error::KeyFile("seed rejected"))?;
+    let suite = vec![SymmetricSuite {
+        kdf: Kdf::HkdfSha256,
+        aead: Aead::Aes128Gcm,
+    }];
+    let key = GatewayKey::from_seed(file.key_id, kem, &seed, suite)
+        .map_err(|_| Error::KeyFile("seed rejected"))?;
     let mut encoded = Vec::new();
     let config = key.key_config();
-    let len = u16::try_from(config.encoded_len()).map_err(|_| Error::KeyFile("key config too long"))?;
+    let len =
+        u16::try_from(config.encoded_len()).map_err(|_| Error::KeyFile("key config too long"))?;
     encoded.extend_from_slice(&len.to_be_bytes());
     config.encode(&mut encoded);
-    Ok(WindowedKey { key, active_from: file.active_from, active_until: file.active_until, encoded })
+    Ok(WindowedKey {
+        key,
+        active_from: file.active_from,
+        active_until: file.active_until,
+        encoded,
+    })
 }
 
 /// The key files of `dir` with their modification times, sorted: changes when any file changes.
@@ -121,7 +141,15 @@ impl KeySet {
         let mut skipped = 0;
         for (path, _, _) in fingerprint(dir) {
             match load_file(&path) {
-                Ok(k) if keys.iter().any(|o| o.key.key_config().key_id() == k.key.key_config().key_id() && o.active_from <= k.active_until && k.active_from <= o.active_until) => skipped += 1,
+                Ok(k)
+                    if keys.iter().any(|o| {
+                        o.key.key_config().key_id() == k.key.key_config().key_id()
+                            && o.active_from <= k.active_until
+                            && k.active_from <= o.active_until
+                    }) =>
+                {
+                    skipped += 1
+                }
                 Ok(k) => keys.push(k),
                 Err(_) => skipped += 1,
             }
@@ -133,13 +161,21 @@ impl KeySet {
     /// The key for `key_id` accepted at `now`.
     pub fn accept(&self, key_id: u8, now: u64) -> Result<&GatewayKey, KeyProblem> {
         let mut found = false;
-        for k in self.keys.iter().filter(|k| k.key.key_config().key_id() == key_id) {
+        for k in self
+            .keys
+            .iter()
+            .filter(|k| k.key.key_config().key_id() == key_id)
+        {
             found = true;
             if k.active_from <= now && now <= k.active_until {
                 return Ok(&k.key);
             }
         }
-        Err(if found { KeyProblem::Inactive } else { KeyProblem::NotFound })
+        Err(if found {
+            KeyProblem::Inactive
+        } else {
+            KeyProblem::NotFound
+        })
     }
 
     /// Keys not yet expired at `now` (active or upcoming), oldest first.
@@ -150,13 +186,18 @@ impl KeySet {
     /// The `application/ohttp-keys` list of the published keys.
     #[must_use]
     pub fn encoded_configs(&self, now: u64) -> Vec<u8> {
-        self.published(now).flat_map(|k| k.encoded.iter().copied()).collect()
+        self.published(now)
+            .flat_map(|k| k.encoded.iter().copied())
+            .collect()
     }
 
     /// Number of keys active at `now`.
     #[must_use]
     pub fn active_count(&self, now: u64) -> usize {
-        self.keys.iter().filter(|k| k.active_from <= now && now <= k.active_until).count()
+        self.keys
+            .iter()
+            .filter(|k| k.active_from <= now && now <= k.active_until)
+            .count()
     }
 
     /// `[{"key_id":..,"kem":..,"active_from":..,"active_until":..}]` of the published keys.
@@ -204,7 +245,10 @@ impl KeyStore {
     /// The current set.
     #[must_use]
     pub fn current(&self) -> Arc<KeySet> {
-        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Files skipped at the last load.
@@ -218,18 +262,25 @@ impl KeyStore {
     pub fn refresh(&self) -> bool {
         let print = fingerprint(&self.dir);
         {
-            let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if *seen == print {
                 return false;
             }
             *seen = print;
         }
         let (set, skipped) = KeySet::load(&self.dir);
-        self.skipped.store(skipped, std::sync::atomic::Ordering::Relaxed);
+        self.skipped
+            .store(skipped, std::sync::atomic::Ordering::Relaxed);
         if set.keys.is_empty() && !self.current().keys.is_empty() {
             return false;
         }
-        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(set);
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(set);
         true
     }
 }
@@ -247,7 +298,8 @@ mod tests {
     }
 
     fn temp_dir(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("openpcc-edge-keys-{tag}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("openpcc-edge-keys-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -276,7 +328,11 @@ mod tests {
     }
 
     fn decode_configs(data: &[u8]) -> Vec<(u8, u16)> {
-        openpcc_ohttp::decode_key_configs(data).unwrap().iter().map(|c| (c.key_id(), c.kem().id())).collect()
+        openpcc_ohttp::decode_key_configs(data)
+            .unwrap()
+            .iter()
+            .map(|c| (c.key_id(), c.kem().id()))
+            .collect()
     }
 
     #[test]

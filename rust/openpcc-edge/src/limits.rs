@@ -51,19 +51,33 @@ impl SourceLimits {
     /// `rate` tokens per second, buckets of `burst`, `max_active` concurrent requests per source.
     #[must_use]
     pub fn new(rate: f64, burst: f64, max_active: u32) -> Arc<Self> {
-        Arc::new(Self { table: Mutex::new(HashMap::new()), rate, burst, max_active })
+        Arc::new(Self {
+            table: Mutex::new(HashMap::new()),
+            rate,
+            burst,
+            max_active,
+        })
     }
 
     /// Admits one request from `ip`, or says why not. The permit releases the slot when dropped.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<SourcePermit, Refusal> {
         let key = source_key(ip);
         let now = Instant::now();
-        let mut table = self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut table = self
+            .table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if table.len() > SWEEP_ABOVE {
             self.sweep(&mut table, now);
         }
-        let source = table.entry(key).or_insert(Source { active: 0, tokens: self.burst, refilled: now });
-        source.tokens = self.burst.min(source.tokens + now.duration_since(source.refilled).as_secs_f64() * self.rate);
+        let source = table.entry(key).or_insert(Source {
+            active: 0,
+            tokens: self.burst,
+            refilled: now,
+        });
+        source.tokens = self
+            .burst
+            .min(source.tokens + now.duration_since(source.refilled).as_secs_f64() * self.rate);
         source.refilled = now;
         if source.active >= self.max_active {
             return Err(Refusal::Concurrency);
@@ -73,7 +87,10 @@ impl SourceLimits {
         }
         source.tokens -= 1.0;
         source.active += 1;
-        Ok(SourcePermit { limits: self.clone(), key })
+        Ok(SourcePermit {
+            limits: self.clone(),
+            key,
+        })
     }
 
     fn sweep(&self, table: &mut HashMap<IpAddr, Source>, now: Instant) {
@@ -84,7 +101,10 @@ impl SourceLimits {
     }
 
     fn release(&self, key: IpAddr) {
-        let mut table = self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut table = self
+            .table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(source) = table.get_mut(&key) {
             source.active = source.active.saturating_sub(1);
         }
@@ -125,7 +145,10 @@ mod tests {
     fn ipv6_counts_per_64() {
         let limits = SourceLimits::new(0.001, 10.0, 1);
         let _held = limits.admit("2001:db8::1".parse().unwrap()).unwrap();
-        assert_eq!(limits.admit("2001:db8::2".parse().unwrap()).err(), Some(Refusal::Concurrency));
+        assert_eq!(
+            limits.admit("2001:db8::2".parse().unwrap()).err(),
+            Some(Refusal::Concurrency)
+        );
         assert!(limits.admit("2001:db8:0:1::1".parse().unwrap()).is_ok());
     }
 }

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 14] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 /// Outcome classes counted per request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +93,10 @@ impl Metrics {
     /// A stream (request body and response body in flight) has started; ends when the guard drops.
     pub fn stream_started(self: &std::sync::Arc<Self>) -> StreamGuard {
         self.active_streams.fetch_add(1, Ordering::Relaxed);
-        StreamGuard { metrics: self.clone(), started: std::time::Instant::now() }
+        StreamGuard {
+            metrics: self.clone(),
+            started: std::time::Instant::now(),
+        }
     }
 
     pub(crate) fn connection_opened(&self) {
@@ -129,7 +133,10 @@ impl Metrics {
     /// Requests counted so far, all outcomes.
     #[must_use]
     pub fn requests_total(&self) -> u64 {
-        self.outcomes.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.outcomes
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// The Prometheus text exposition, names prefixed `openpcc_<role>_`.
@@ -139,10 +146,16 @@ impl Metrics {
         let p = format!("openpcc_{role}");
         let _ = writeln!(out, "# TYPE {p}_requests_total counter");
         for ((_, label), count) in OUTCOMES.iter().zip(&self.outcomes) {
-            let _ = writeln!(out, "{p}_requests_total{{outcome=\"{label}\"}} {}", count.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "{p}_requests_total{{outcome=\"{label}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
         }
-        self.head_latency.render(&mut out, &format!("{p}_response_head_seconds"));
-        self.stream_duration.render(&mut out, &format!("{p}_stream_seconds"));
+        self.head_latency
+            .render(&mut out, &format!("{p}_response_head_seconds"));
+        self.stream_duration
+            .render(&mut out, &format!("{p}_stream_seconds"));
         let gauges = [
             ("active_streams", "gauge", &self.active_streams),
             ("open_connections", "gauge", &self.open_connections),
@@ -151,7 +164,11 @@ impl Metrics {
             ("bytes_sent_total", "counter", &self.bytes_sent),
         ];
         for (name, kind, value) in gauges {
-            let _ = writeln!(out, "# TYPE {p}_{name} {kind}\n{p}_{name} {}", value.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# TYPE {p}_{name} {kind}\n{p}_{name} {}",
+                value.load(Ordering::Relaxed)
+            );
         }
         out
     }

@@ -61,9 +61,20 @@ impl ReplayGuard {
         let per_generation = (capacity / (2 * SHARDS)).max(1);
         let now = Instant::now();
         let shards = (0..SHARDS)
-            .map(|_| Mutex::new(Generations { current: HashSet::new(), previous: HashSet::new(), started: now }))
+            .map(|_| {
+                Mutex::new(Generations {
+                    current: HashSet::new(),
+                    previous: HashSet::new(),
+                    started: now,
+                })
+            })
             .collect();
-        Some(Self { shards, window, per_generation, early_turnovers: std::sync::atomic::AtomicU64::new(0) })
+        Some(Self {
+            shards,
+            window,
+            per_generation,
+            early_turnovers: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 
     /// Records the request of `key_id` whose encapsulated key is `enc`; `Replayed` when it was
@@ -71,7 +82,9 @@ impl ReplayGuard {
     pub fn admit(&self, key_id: u8, enc: &[u8]) -> Admission {
         let print = fingerprint(key_id, enc);
         let shard = &self.shards[usize::from(print[0]) % SHARDS];
-        let mut generations = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut generations = shard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         if now.duration_since(generations.started) >= self.window {
             generations.turn_over(now);
@@ -84,7 +97,8 @@ impl ReplayGuard {
         }
         if generations.current.len() >= self.per_generation {
             generations.turn_over(now);
-            self.early_turnovers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.early_turnovers
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         Admission::Fresh
     }
@@ -92,7 +106,8 @@ impl ReplayGuard {
     /// How often a generation filled up before its window ended (the window was cut short).
     #[must_use]
     pub fn early_turnovers(&self) -> u64 {
-        self.early_turnovers.load(std::sync::atomic::Ordering::Relaxed)
+        self.early_turnovers
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -104,7 +119,10 @@ impl Generations {
 }
 
 fn fingerprint(key_id: u8, enc: &[u8]) -> Fingerprint {
-    let digest = Sha256::new().chain_update([key_id]).chain_update(enc).finalize();
+    let digest = Sha256::new()
+        .chain_update([key_id])
+        .chain_update(enc)
+        .finalize();
     let mut print = [0u8; 16];
     print.copy_from_slice(&digest[..16]);
     print
@@ -150,7 +168,8 @@ mod tests {
             .sum();
         assert!(held <= 64 + 2 * SHARDS, "{held}");
         assert!(guard.early_turnovers() > 0);
-        assert_eq!(guard.admit(1, &9_999u32.to_be_bytes()), Admission::Replayed); // the newest are kept
+        assert_eq!(guard.admit(1, &9_999u32.to_be_bytes()), Admission::Replayed);
+        // the newest are kept
     }
 
     #[test]

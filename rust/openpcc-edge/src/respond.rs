@@ -7,10 +7,16 @@ use http::{HeaderValue, Response, StatusCode};
 use crate::body::{full, EdgeBody};
 
 /// A response with a fixed body and content type.
-pub(crate) fn with_body(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<EdgeBody> {
+pub(crate) fn with_body(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<EdgeBody> {
     let mut response = Response::new(full(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -22,13 +28,19 @@ pub(crate) fn text(status: StatusCode, reason: &'static str) -> Response<EdgeBod
 /// `429` with `Retry-After: 1`.
 pub(crate) fn too_many(reason: &'static str) -> Response<EdgeBody> {
     let mut response = text(StatusCode::TOO_MANY_REQUESTS, reason);
-    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }
 
 /// `{"status":"OK"}`, the reference's health body.
 pub(crate) fn health_ok() -> Response<EdgeBody> {
-    with_body(StatusCode::OK, "application/json", &br#"{"status":"OK"}"#[..])
+    with_body(
+        StatusCode::OK,
+        "application/json",
+        &br#"{"status":"OK"}"#[..],
+    )
 }
 
 /// Prometheus text exposition.

@@ -26,7 +26,11 @@ enum Handler {
 }
 
 impl Handler {
-    async fn handle(&self, request: hyper::Request<hyper::body::Incoming>, peer: IpAddr) -> hyper::Response<crate::body::EdgeBody> {
+    async fn handle(
+        &self,
+        request: hyper::Request<hyper::body::Incoming>,
+        peer: IpAddr,
+    ) -> hyper::Response<crate::body::EdgeBody> {
         match self {
             Self::Relay(relay) => relay.handle(request, peer).await,
             Self::Gateway(gateway) => gateway.handle(request).await,
@@ -76,7 +80,9 @@ impl Server {
         let idle = secs(config.body_idle_timeout_secs);
         let handler = Arc::new(match &config.role {
             Role::Relay(relay) => Handler::Relay(Relay::new(relay, idle, metrics.clone())?),
-            Role::Gateway(gateway) => Handler::Gateway(Gateway::new(gateway, idle, metrics.clone())?),
+            Role::Gateway(gateway) => {
+                Handler::Gateway(Gateway::new(gateway, idle, metrics.clone())?)
+            }
         });
         let listener = std::net::TcpListener::bind(config.listen).map_err(Error::Bind)?;
         listener.set_nonblocking(true).map_err(Error::Io)?;
@@ -97,7 +103,14 @@ impl Server {
             let keys = gateway.keys().clone();
             runtime.spawn(reload_keys(keys, secs(settings.key_reload_secs), watcher));
         }
-        Ok(Self { runtime: Some(runtime), local_addr, role: config.role_name(), shutdown, metrics, handler })
+        Ok(Self {
+            runtime: Some(runtime),
+            local_addr,
+            role: config.role_name(),
+            shutdown,
+            metrics,
+            handler,
+        })
     }
 
     /// The bound address.
@@ -127,7 +140,9 @@ impl Server {
     /// Stops accepting, lets open requests finish for at most `deadline`, then stops the runtime.
     /// Returns the number of connections that were still open at the deadline (0: clean).
     pub fn stop(&mut self, deadline: Duration) -> u64 {
-        let Some(runtime) = self.runtime.take() else { return 0 };
+        let Some(runtime) = self.runtime.take() else {
+            return 0;
+        };
         let _ = self.shutdown.send(true);
         let until = Instant::now() + deadline;
         while self.metrics.open_connections() > 0 && Instant::now() < until {
@@ -178,7 +193,15 @@ impl Serving {
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
                 metrics.connection_opened();
-                serve_connection(stream, peer, handler, metrics.clone(), header_timeout, shutdown).await;
+                serve_connection(
+                    stream,
+                    peer,
+                    handler,
+                    metrics.clone(),
+                    header_timeout,
+                    shutdown,
+                )
+                .await;
                 metrics.connection_closed();
                 drop(permit);
             });
@@ -221,7 +244,11 @@ async fn serve_connection(
     }
 }
 
-async fn reload_keys(keys: Arc<crate::keys::KeyStore>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+async fn reload_keys(
+    keys: Arc<crate::keys::KeyStore>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -15,13 +15,17 @@ impl Suite {
         sk_e: &SecretKey,
     ) -> Result<(Vec<u8>, SenderContext), Error> {
         if self.kem == Kem::X25519Kyber768Draft00 {
-            return Err(Error::Unsupported("an explicit ephemeral key needs a dhkem"));
+            return Err(Error::Unsupported(
+                "an explicit ephemeral key needs a dhkem",
+            ));
         }
         if sk_e.kem() != self.kem {
             return Err(Error::InvalidKey);
         }
         let KeyMaterial::Dh(sk_e) = sk_e.material() else {
-            return Err(Error::Unsupported("an explicit ephemeral key needs a dhkem"));
+            return Err(Error::Unsupported(
+                "an explicit ephemeral key needs a dhkem",
+            ));
         };
         let encapsulation = kem::dhkem_encap(self.kem, sk_e, pk_r, None)?;
         let ctx = SenderContext::new(*self, Mode::Base, &encapsulation.shared_secret, info, None)?;

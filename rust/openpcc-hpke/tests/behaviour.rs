@@ -526,18 +526,29 @@ fn random_input_never_panics() {
         let (sk, pk) = suite.generate_key_pair().unwrap();
         for round in 0..60 {
             // Mostly right-sized inputs (to reach the curve code), sometimes any size.
-            let enc = if round % 3 == 0 { random_bytes(1300) } else { random_exact(kem.enc_len()) };
+            let enc = if round % 3 == 0 {
+                random_bytes(1300)
+            } else {
+                random_exact(kem.enc_len())
+            };
             let ct = random_bytes(64);
             assert!(suite.open(&enc, &sk, b"", b"", &ct).is_err());
             let _ = suite.setup_base_recipient(&enc, &sk, b"");
-            let bad_pk = if round % 3 == 0 { random_bytes(1300) } else { random_exact(kem.public_key_len()) };
+            let bad_pk = if round % 3 == 0 {
+                random_bytes(1300)
+            } else {
+                random_exact(kem.public_key_len())
+            };
             let _ = suite.setup_base_sender(&bad_pk, b"");
             let _ = SecretKey::from_bytes(kem, &random_exact(kem.secret_key_len()));
             let _ = SecretKey::from_bytes(kem, &random_bytes(3000));
             let _ = suite.setup_base_recipient_external(&enc, &pk, b"", |_| Ok(random_bytes(80)));
             let _ = suite.derive_key_pair(&random_bytes(100));
             if kem.supports_auth() {
-                let opts = RecipientOptions { pk_s: Some(&bad_pk), ..RecipientOptions::default() };
+                let opts = RecipientOptions {
+                    pk_s: Some(&bad_pk),
+                    ..RecipientOptions::default()
+                };
                 let _ = suite.setup_recipient(&enc, &sk, b"", &opts);
             }
         }
@@ -557,13 +568,21 @@ fn explicit_ephemeral_key_matches_ikm_e() {
         let (_, pk_r) = suite.generate_key_pair().unwrap();
         let ikm_e = vec![9u8; kem.secret_key_len()];
         let (sk_e, _) = suite.derive_key_pair(&ikm_e).unwrap();
-        let opts = SenderOptions { ikm_e: Some(&ikm_e), ..SenderOptions::default() };
+        let opts = SenderOptions {
+            ikm_e: Some(&ikm_e),
+            ..SenderOptions::default()
+        };
         let (enc1, mut s1) = suite.setup_sender(&pk_r, b"i", &opts).unwrap();
-        let (enc2, mut s2) = suite.setup_base_sender_with_ephemeral(&pk_r, b"i", &sk_e).unwrap();
+        let (enc2, mut s2) = suite
+            .setup_base_sender_with_ephemeral(&pk_r, b"i", &sk_e)
+            .unwrap();
         assert_eq!(enc1, enc2);
         assert_eq!(s1.seal(b"", b"m").unwrap(), s2.seal(b"", b"m").unwrap());
     }
     let hybrid = Suite::new(Kem::X25519Kyber768Draft00, Kdf::HkdfSha256, Aead::Aes128Gcm);
     let (sk, pk) = hybrid.generate_key_pair().unwrap();
-    assert!(matches!(hybrid.setup_base_sender_with_ephemeral(&pk, b"", &sk), Err(Error::Unsupported(_))));
+    assert!(matches!(
+        hybrid.setup_base_sender_with_ephemeral(&pk, b"", &sk),
+        Err(Error::Unsupported(_))
+    ));
 }

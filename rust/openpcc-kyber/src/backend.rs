@@ -5,11 +5,13 @@
 //! Only the ML-KEM functions are used here: round 3 and ML-KEM share the IND-CPA scheme and
 //! `(Kbar, r) = G(m || H(pk))`; the round-3 steps around them are in `lib.rs`.
 
-use libcrux_ml_kem::mlkem768::{portable, MlKem768Ciphertext, MlKem768PrivateKey, MlKem768PublicKey};
 #[cfg(target_arch = "x86_64")]
 use libcrux_ml_kem::mlkem768::avx2;
 #[cfg(target_arch = "aarch64")]
 use libcrux_ml_kem::mlkem768::neon;
+use libcrux_ml_kem::mlkem768::{
+    portable, MlKem768Ciphertext, MlKem768PrivateKey, MlKem768PublicKey,
+};
 
 /// Runs `$body` with `$key` bound to the variant's key and `b` naming its libcrux module.
 macro_rules! dispatch {

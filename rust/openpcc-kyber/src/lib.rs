@@ -237,11 +237,18 @@ pub fn decapsulate(sk: &SecretKey, ct: &[u8]) -> Result<[u8; SHARED_SECRET_LEN],
     let rejected = candidate.ct_eq(rejection_key.as_slice());
 
     let mut chosen = Zeroizing::new([0u8; 32]);
-    for ((out, kbar), z) in chosen.iter_mut().zip(candidate.iter()).zip(sk.rejection_secret()) {
+    for ((out, kbar), z) in chosen
+        .iter_mut()
+        .zip(candidate.iter())
+        .zip(sk.rejection_secret())
+    {
         *out = u8::conditional_select(kbar, z, rejected);
     }
     let ciphertext_hash = sha3::Sha3_256::digest(ct);
-    Ok(*shake256_32(&[chosen.as_slice(), ciphertext_hash.as_slice()]))
+    Ok(*shake256_32(&[
+        chosen.as_slice(),
+        ciphertext_hash.as_slice(),
+    ]))
 }
 
 /// SHAKE-256 of the concatenated parts, 32 bytes out (round 3's KDF and FIPS 203's J).

@@ -38,13 +38,21 @@ fn portable_back_end_matches_circl() {
         unpacked::unpacked_public_key(pair.public_key(), &mut public_key);
         let message: [u8; 32] = sha3::Sha3_256::digest(bytes::<32>(&v.encaps_seed)).into();
         let (ct, kbar) = unpacked::encapsulate(&public_key, message);
-        assert_eq!(hex::encode(ct.as_slice()), v.ciphertext, "{name}: ciphertext");
+        assert_eq!(
+            hex::encode(ct.as_slice()),
+            v.ciphertext,
+            "{name}: ciphertext"
+        );
         let ss = shake256_32(&[&kbar, &sha3::Sha3_256::digest(ct.as_slice())]);
         assert_eq!(hex::encode(ss), v.shared_secret, "{name}: shared secret");
 
         let mut key_pair = unpacked::init_key_pair();
         unpacked::key_pair_from_private_mut(pair.private_key(), &mut key_pair);
-        assert_eq!(unpacked::decapsulate(&key_pair, &ct), kbar, "{name}: decapsulation");
+        assert_eq!(
+            unpacked::decapsulate(&key_pair, &ct),
+            kbar,
+            "{name}: decapsulation"
+        );
         for ciphertext in [&v.corrupted_ciphertext, &v.random_ciphertext] {
             let ciphertext = MlKem768Ciphertext::from(bytes::<1088>(ciphertext));
             let z = &pair.sk()[2368..];

@@ -32,7 +32,10 @@ pub struct SealerOptions {
 
 impl Default for SealerOptions {
     fn default() -> Self {
-        Self { max_chunk_len: DEFAULT_SEAL_CHUNK_LEN, fixed_chunk_len: None }
+        Self {
+            max_chunk_len: DEFAULT_SEAL_CHUNK_LEN,
+            fixed_chunk_len: None,
+        }
     }
 }
 
@@ -40,7 +43,10 @@ impl SealerOptions {
     /// The reference's layout: 532-byte chunks (550 bytes on the wire), padded tail, empty final.
     #[must_use]
     pub fn reference() -> Self {
-        Self { max_chunk_len: crate::REFERENCE_CHUNK_LEN, fixed_chunk_len: Some(crate::REFERENCE_CHUNK_LEN) }
+        Self {
+            max_chunk_len: crate::REFERENCE_CHUNK_LEN,
+            fixed_chunk_len: Some(crate::REFERENCE_CHUNK_LEN),
+        }
     }
 
     fn check(&self) -> Result<(), Error> {
@@ -62,11 +68,19 @@ struct StreamSealer<C: ChunkCipher> {
 impl<C: ChunkCipher> StreamSealer<C> {
     fn new(prefix: Vec<u8>, cipher: C, options: SealerOptions) -> Result<Self, Error> {
         options.check()?;
-        Ok(Self { prefix: Some(prefix), options, pending: Vec::new(), sealer: Some(ChunkSealer::new(cipher)) })
+        Ok(Self {
+            prefix: Some(prefix),
+            options,
+            pending: Vec::new(),
+            sealer: Some(ChunkSealer::new(cipher)),
+        })
     }
 
     fn push(&mut self, pt: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
-        let sealer = self.sealer.as_mut().ok_or(Error::Usage("stream already finished"))?;
+        let sealer = self
+            .sealer
+            .as_mut()
+            .ok_or(Error::Usage("stream already finished"))?;
         if let Some(prefix) = self.prefix.take() {
             out.push(prefix);
         }
@@ -77,7 +91,9 @@ impl<C: ChunkCipher> StreamSealer<C> {
             Ok(())
         };
         match self.options.fixed_chunk_len {
-            None => pt.chunks(self.options.max_chunk_len).try_for_each(&mut seal),
+            None => pt
+                .chunks(self.options.max_chunk_len)
+                .try_for_each(&mut seal),
             Some(fixed) => {
                 let mut rest = pt;
                 if !self.pending.is_empty() {
@@ -105,7 +121,10 @@ impl<C: ChunkCipher> StreamSealer<C> {
             // Sealed as a whole chunk: `fixed` bytes fill it exactly.
             self.push(&tail, out)?;
         }
-        let sealer = self.sealer.take().ok_or(Error::Usage("stream already finished"))?;
+        let sealer = self
+            .sealer
+            .take()
+            .ok_or(Error::Usage("stream already finished"))?;
         if let Some(prefix) = self.prefix.take() {
             out.push(prefix);
         }
@@ -130,7 +149,9 @@ struct StreamOpener<C: ChunkCipher> {
 
 impl<C: ChunkCipher> StreamOpener<C> {
     fn new() -> Self {
-        Self { phase: Phase::Prefix(Vec::new()) }
+        Self {
+            phase: Phase::Prefix(Vec::new()),
+        }
     }
 
     /// `prefix_len(buffered)` says how many prefix bytes are needed given what is buffered (and may
@@ -195,7 +216,11 @@ pub struct ChunkedRequestSealer(StreamSealer<SenderContext>);
 
 impl ChunkedRequestSealer {
     /// Sets up HPKE towards `config` (its first symmetric suite). The first output piece is `hdr || enc`.
-    pub fn new(config: &KeyConfig, options: SealerOptions, ephemeral: Ephemeral<'_>) -> Result<(Self, ClientContext), Error> {
+    pub fn new(
+        config: &KeyConfig,
+        options: SealerOptions,
+        ephemeral: Ephemeral<'_>,
+    ) -> Result<(Self, ClientContext), Error> {
         let (prefix, sender, context) = setup_client(config, Form::Chunked, ephemeral)?;
         Ok((Self(StreamSealer::new(prefix, sender, options)?), context))
     }
@@ -226,7 +251,12 @@ impl ChunkedRequestOpener {
     /// the reference gateway.
     #[must_use]
     pub fn new(key: GatewayKey, max_chunk_len: usize) -> Self {
-        Self { key, max_chunk_len, stream: StreamOpener::new(), response: None }
+        Self {
+            key,
+            max_chunk_len,
+            stream: StreamOpener::new(),
+            response: None,
+        }
     }
 
     /// Appends the plaintext of every chunk `data` completes. The header is checked (key id, suite)
@@ -267,7 +297,11 @@ pub struct ChunkedResponseSealer(StreamSealer<CounterNonceAead>);
 
 impl ChunkedResponseSealer {
     /// A sealer with a random response nonce, or the given one (test vectors only).
-    pub fn new(context: &ResponseContext, options: SealerOptions, response_nonce: Option<&[u8]>) -> Result<Self, Error> {
+    pub fn new(
+        context: &ResponseContext,
+        options: SealerOptions,
+        response_nonce: Option<&[u8]>,
+    ) -> Result<Self, Error> {
         let secret = &context.0;
         let nonce = secret.nonce_or_random(response_nonce)?;
         let aead = secret.aead(Form::Chunked, &nonce)?;
@@ -297,7 +331,11 @@ impl ChunkedResponseOpener {
     /// An opener accepting response chunks of at most `max_chunk_len` plaintext bytes.
     #[must_use]
     pub fn new(context: ClientContext, max_chunk_len: usize) -> Self {
-        Self { context, max_chunk_len, stream: StreamOpener::new() }
+        Self {
+            context,
+            max_chunk_len,
+            stream: StreamOpener::new(),
+        }
     }
 
     /// Appends the plaintext of every chunk `data` completes.

@@ -40,7 +40,10 @@ impl ClientContext {
 
 /// Encapsulates `msg` as a plain request (`message/ohttp-req`) for the key config's first symmetric
 /// suite with a random ephemeral key: returns `hdr || enc || ct` and the context for the response.
-pub fn encapsulate_request(config: &KeyConfig, msg: &[u8]) -> Result<(Vec<u8>, ClientContext), Error> {
+pub fn encapsulate_request(
+    config: &KeyConfig,
+    msg: &[u8],
+) -> Result<(Vec<u8>, ClientContext), Error> {
     encapsulate_request_with(config, msg, Ephemeral::Random)
 }
 
@@ -62,21 +65,37 @@ pub(crate) fn setup_client(
     form: Form,
     ephemeral: Ephemeral<'_>,
 ) -> Result<(Vec<u8>, SenderContext, ClientContext), Error> {
-    let first = config.symmetric().first().ok_or(Error::KeyConfig("no symmetric algorithms"))?;
-    let header = RequestHeader { key_id: config.key_id(), suite: Suite::new(config.kem(), first.kdf, first.aead) };
+    let first = config
+        .symmetric()
+        .first()
+        .ok_or(Error::KeyConfig("no symmetric algorithms"))?;
+    let header = RequestHeader {
+        key_id: config.key_id(),
+        suite: Suite::new(config.kem(), first.kdf, first.aead),
+    };
     let info = header.info(form.request_label());
     let (enc, sender) = match ephemeral {
         Ephemeral::Random => header.suite.setup_base_sender(config.public_key(), &info)?,
         Ephemeral::Ikm(ikm) => {
-            let opts = SenderOptions { ikm_e: Some(ikm), ..SenderOptions::default() };
-            header.suite.setup_sender(config.public_key(), &info, &opts)?
+            let opts = SenderOptions {
+                ikm_e: Some(ikm),
+                ..SenderOptions::default()
+            };
+            header
+                .suite
+                .setup_sender(config.public_key(), &info, &opts)?
         }
         Ephemeral::SecretKey(sk) => {
-            let sk_e = SecretKey::from_bytes(config.kem(), sk).map_err(|_| Error::InvalidKey("ephemeral secret key"))?;
-            header.suite.setup_base_sender_with_ephemeral(config.public_key(), &info, &sk_e)?
+            let sk_e = SecretKey::from_bytes(config.kem(), sk)
+                .map_err(|_| Error::InvalidKey("ephemeral secret key"))?;
+            header
+                .suite
+                .setup_base_sender_with_ephemeral(config.public_key(), &info, &sk_e)?
         }
     };
-    let secret = ResponseSecret::new(header.suite, enc.clone(), form, |label, len| sender.export(label, len))?;
+    let secret = ResponseSecret::new(header.suite, enc.clone(), form, |label, len| {
+        sender.export(label, len)
+    })?;
     let mut out = Vec::with_capacity(HEADER_LEN + enc.len());
     out.extend_from_slice(&header.encode());
     out.extend_from_slice(&enc);

@@ -67,8 +67,12 @@ impl Form {
 
     /// The form of a response from its `Content-Type`, as the reference client picks its opener.
     pub fn from_response_media_type(content_type: &str) -> Result<Self, Error> {
-        Self::from_media_type(content_type, RESPONSE_MEDIA_TYPE, CHUNKED_RESPONSE_MEDIA_TYPE)
-            .ok_or(Error::MediaType("not an OHTTP response media type"))
+        Self::from_media_type(
+            content_type,
+            RESPONSE_MEDIA_TYPE,
+            CHUNKED_RESPONSE_MEDIA_TYPE,
+        )
+        .ok_or(Error::MediaType("not an OHTTP response media type"))
     }
 
     fn from_media_type(content_type: &str, plain: &str, chunked: &str) -> Option<Self> {
@@ -90,13 +94,36 @@ mod tests {
     #[test]
     fn media_types_map_to_forms() {
         for form in [Form::Plain, Form::Chunked] {
-            assert_eq!(Form::from_request_media_type(form.request_media_type()).unwrap(), form);
-            assert_eq!(Form::from_response_media_type(form.response_media_type()).unwrap(), form);
+            assert_eq!(
+                Form::from_request_media_type(form.request_media_type()).unwrap(),
+                form
+            );
+            assert_eq!(
+                Form::from_response_media_type(form.response_media_type()).unwrap(),
+                form
+            );
         }
-        assert_eq!(Form::from_response_media_type(" Message/OHTTP-Chunked-Res ").unwrap(), Form::Chunked);
-        for bad in ["", "message/ohttp-req", "message/ohttp-res; charset=utf-8", "application/octet-stream"] {
-            assert!(matches!(Form::from_response_media_type(bad), Err(Error::MediaType(_))), "{bad:?}");
+        assert_eq!(
+            Form::from_response_media_type(" Message/OHTTP-Chunked-Res ").unwrap(),
+            Form::Chunked
+        );
+        for bad in [
+            "",
+            "message/ohttp-req",
+            "message/ohttp-res; charset=utf-8",
+            "application/octet-stream",
+        ] {
+            assert!(
+                matches!(
+                    Form::from_response_media_type(bad),
+                    Err(Error::MediaType(_))
+                ),
+                "{bad:?}"
+            );
         }
-        assert!(matches!(Form::from_request_media_type(RESPONSE_MEDIA_TYPE), Err(Error::MediaType(_))));
+        assert!(matches!(
+            Form::from_request_media_type(RESPONSE_MEDIA_TYPE),
+            Err(Error::MediaType(_))
+        ));
     }
 }

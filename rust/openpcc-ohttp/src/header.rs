@@ -30,12 +30,18 @@ impl RequestHeader {
     #[allow(clippy::similar_names)] // kem_id / kdf_id are the RFC's names
     pub fn decode(bytes: &[u8; HEADER_LEN]) -> Result<Self, Error> {
         let [key_id, k0, k1, d0, d1, a0, a1] = *bytes;
-        let (kem_id, kdf_id, aead_id) =
-            (u16::from_be_bytes([k0, k1]), u16::from_be_bytes([d0, d1]), u16::from_be_bytes([a0, a1]));
+        let (kem_id, kdf_id, aead_id) = (
+            u16::from_be_bytes([k0, k1]),
+            u16::from_be_bytes([d0, d1]),
+            u16::from_be_bytes([a0, a1]),
+        );
         let kem = Kem::try_from(kem_id).map_err(|_| Error::Unsupported("kem", kem_id))?;
         let kdf = Kdf::try_from(kdf_id).map_err(|_| Error::Unsupported("kdf", kdf_id))?;
         let aead = Aead::try_from(aead_id).map_err(|_| Error::Unsupported("aead", aead_id))?;
-        Ok(Self { key_id, suite: Suite::new(kem, kdf, aead) })
+        Ok(Self {
+            key_id,
+            suite: Suite::new(kem, kdf, aead),
+        })
     }
 
     /// HPKE `info`: `label || 0x00 || header`.

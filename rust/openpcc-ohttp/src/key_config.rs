@@ -29,7 +29,12 @@ const MAX_SYMMETRIC: usize = 65532 / 4;
 impl KeyConfig {
     /// Validates and builds a key config: the public key has the KEM's length, and there are
     /// 1..=16383 symmetric suites, none export-only.
-    pub fn new(key_id: u8, kem: Kem, public_key: Vec<u8>, symmetric: Vec<SymmetricSuite>) -> Result<Self, Error> {
+    pub fn new(
+        key_id: u8,
+        kem: Kem,
+        public_key: Vec<u8>,
+        symmetric: Vec<SymmetricSuite>,
+    ) -> Result<Self, Error> {
         if public_key.len() != kem.public_key_len() {
             return Err(Error::KeyConfig("public key length does not match the kem"));
         }
@@ -42,7 +47,12 @@ impl KeyConfig {
         if symmetric.iter().any(|s| s.aead == Aead::ExportOnly) {
             return Err(Error::Unsupported("aead", Aead::ExportOnly.id()));
         }
-        Ok(Self { key_id, kem, public_key, symmetric })
+        Ok(Self {
+            key_id,
+            kem,
+            public_key,
+            symmetric,
+        })
     }
 
     /// The key identifier.
@@ -108,7 +118,9 @@ impl KeyConfig {
         let public_key = reader.take(kem.public_key_len())?.to_vec();
         let sym_len = usize::from(reader.u16()?);
         if sym_len == 0 || sym_len % 4 != 0 {
-            return Err(Error::KeyConfig("symmetric algorithms length must be a non-zero multiple of 4"));
+            return Err(Error::KeyConfig(
+                "symmetric algorithms length must be a non-zero multiple of 4",
+            ));
         }
         let mut sym = Reader(reader.take(sym_len)?);
         if !reader.0.is_empty() {
@@ -129,7 +141,8 @@ impl KeyConfig {
 pub fn encode_key_configs(configs: &[KeyConfig]) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(configs.iter().map(|c| 2 + c.encoded_len()).sum());
     for config in configs {
-        let len = u16::try_from(config.encoded_len()).map_err(|_| Error::KeyConfig("config longer than 65535 bytes"))?;
+        let len = u16::try_from(config.encoded_len())
+            .map_err(|_| Error::KeyConfig("config longer than 65535 bytes"))?;
         out.extend_from_slice(&len.to_be_bytes());
         config.encode(&mut out);
     }
@@ -167,7 +180,10 @@ impl<'a> Reader<'a> {
 
     fn u16(&mut self) -> Result<u16, Error> {
         let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b.first().copied().unwrap_or_default(), b.get(1).copied().unwrap_or_default()]))
+        Ok(u16::from_be_bytes([
+            b.first().copied().unwrap_or_default(),
+            b.get(1).copied().unwrap_or_default(),
+        ]))
     }
 }
 
@@ -187,8 +203,14 @@ mod tests {
         assert_eq!(
             config.symmetric(),
             [
-                SymmetricSuite { kdf: Kdf::HkdfSha256, aead: Aead::Aes128Gcm },
-                SymmetricSuite { kdf: Kdf::HkdfSha256, aead: Aead::ChaCha20Poly1305 }
+                SymmetricSuite {
+                    kdf: Kdf::HkdfSha256,
+                    aead: Aead::Aes128Gcm
+                },
+                SymmetricSuite {
+                    kdf: Kdf::HkdfSha256,
+                    aead: Aead::ChaCha20Poly1305
+                }
             ]
         );
         assert_eq!(config.to_bytes(), bytes);
@@ -205,7 +227,10 @@ mod tests {
         }
         let mut long = bytes.clone();
         long.push(0);
-        assert!(matches!(KeyConfig::decode(&long), Err(Error::KeyConfig("trailing bytes"))));
+        assert!(matches!(
+            KeyConfig::decode(&long),
+            Err(Error::KeyConfig("trailing bytes"))
+        ));
     }
 
     #[test]
@@ -213,18 +238,38 @@ mod tests {
         let bytes = hex::decode(RFC9458).unwrap();
         let mut unknown_kem = bytes.clone();
         unknown_kem[2] = 0x99;
-        assert!(matches!(KeyConfig::decode(&unknown_kem), Err(Error::Unsupported("kem", 0x0099))));
+        assert!(matches!(
+            KeyConfig::decode(&unknown_kem),
+            Err(Error::Unsupported("kem", 0x0099))
+        ));
         let mut odd_len = bytes.clone();
         odd_len[36] = 6;
-        assert!(matches!(KeyConfig::decode(&odd_len), Err(Error::KeyConfig(_))));
+        assert!(matches!(
+            KeyConfig::decode(&odd_len),
+            Err(Error::KeyConfig(_))
+        ));
         let mut unknown_aead = bytes.clone();
         unknown_aead[40] = 9;
-        assert!(matches!(KeyConfig::decode(&unknown_aead), Err(Error::Unsupported("aead", 9))));
+        assert!(matches!(
+            KeyConfig::decode(&unknown_aead),
+            Err(Error::Unsupported("aead", 9))
+        ));
         let empty = KeyConfig::new(1, Kem::X25519, vec![0; 32], vec![]);
         assert!(matches!(empty, Err(Error::KeyConfig(_))));
-        let short_pk = KeyConfig::new(1, Kem::X25519, vec![0; 31], vec![SymmetricSuite { kdf: Kdf::HkdfSha256, aead: Aead::Aes128Gcm }]);
+        let short_pk = KeyConfig::new(
+            1,
+            Kem::X25519,
+            vec![0; 31],
+            vec![SymmetricSuite {
+                kdf: Kdf::HkdfSha256,
+                aead: Aead::Aes128Gcm,
+            }],
+        );
         assert!(matches!(short_pk, Err(Error::KeyConfig(_))));
         assert!(matches!(decode_key_configs(&[]), Err(Error::KeyConfig(_))));
-        assert!(matches!(decode_key_configs(&[0, 41, 1]), Err(Error::KeyConfig("truncated"))));
+        assert!(matches!(
+            decode_key_configs(&[0, 41, 1]),
+            Err(Error::KeyConfig("truncated"))
+        ));
     }
 }

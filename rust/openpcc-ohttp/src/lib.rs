@@ -35,7 +35,8 @@ pub mod stream;
 pub use client::{encapsulate_request, encapsulate_request_with, ClientContext, Ephemeral};
 pub use error::Error;
 pub use form::{
-    Form, CHUNKED_REQUEST_MEDIA_TYPE, CHUNKED_RESPONSE_MEDIA_TYPE, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE,
+    Form, CHUNKED_REQUEST_MEDIA_TYPE, CHUNKED_RESPONSE_MEDIA_TYPE, REQUEST_MEDIA_TYPE,
+    RESPONSE_MEDIA_TYPE,
 };
 pub use gateway::GatewayKey;
 pub use header::{RequestHeader, HEADER_LEN};

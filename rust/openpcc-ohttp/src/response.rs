@@ -33,7 +33,14 @@ impl ResponseSecret {
         let len = response_nonce_len(suite.aead);
         let plain = Zeroizing::new(export(Form::Plain.response_label(), len)?);
         let chunked = Zeroizing::new(export(Form::Chunked.response_label(), len)?);
-        Ok(Self { kdf: suite.kdf, aead: suite.aead, enc, request_form, plain, chunked })
+        Ok(Self {
+            kdf: suite.kdf,
+            aead: suite.aead,
+            enc,
+            request_form,
+            plain,
+            chunked,
+        })
     }
 
     pub(crate) fn request_form(&self) -> Form {
@@ -45,12 +52,17 @@ impl ResponseSecret {
     }
 
     /// The AEAD of a response of `form`, at counter 0, for this response nonce.
-    pub(crate) fn aead(&self, form: Form, response_nonce: &[u8]) -> Result<CounterNonceAead, Error> {
+    pub(crate) fn aead(
+        &self,
+        form: Form,
+        response_nonce: &[u8],
+    ) -> Result<CounterNonceAead, Error> {
         let secret = match form {
             Form::Plain => &self.plain,
             Form::Chunked => &self.chunked,
         };
-        let (key, nonce) = response_key_material(self.kdf, self.aead, secret, &self.enc, response_nonce)?;
+        let (key, nonce) =
+            response_key_material(self.kdf, self.aead, secret, &self.enc, response_nonce)?;
         Ok(CounterNonceAead::new(key, nonce))
     }
 
@@ -73,7 +85,8 @@ impl ResponseSecret {
     pub(crate) fn seal(&self, msg: &[u8], response_nonce: &[u8]) -> Result<Vec<u8>, Error> {
         let mut out = Vec::with_capacity(response_nonce.len() + msg.len() + 16);
         out.extend_from_slice(response_nonce);
-        self.aead(Form::Plain, response_nonce)?.seal_into(b"", msg, &mut out)?;
+        self.aead(Form::Plain, response_nonce)?
+            .seal_into(b"", msg, &mut out)?;
         Ok(out)
     }
 
@@ -115,7 +128,11 @@ impl ResponseContext {
 
     /// Encapsulates a plain response with the given response nonce (`max(Nk, Nn)` bytes). For test
     /// vectors: a nonce must never be reused.
-    pub fn encapsulate_response_with_nonce(&self, msg: &[u8], response_nonce: &[u8]) -> Result<Vec<u8>, Error> {
+    pub fn encapsulate_response_with_nonce(
+        &self,
+        msg: &[u8],
+        response_nonce: &[u8],
+    ) -> Result<Vec<u8>, Error> {
         if response_nonce.len() != self.0.nonce_len() {
             return Err(Error::Usage("response nonce length"));
         }

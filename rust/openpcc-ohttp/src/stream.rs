@@ -11,7 +11,9 @@
 //! The plain form is one AEAD seal, so its opener and sealer buffer the whole message until
 //! `finish` (bound the body size upstream); the chunked form streams chunk by chunk.
 
-use crate::chunked::{ChunkedRequestOpener, ChunkedResponseOpener, ChunkedResponseSealer, SealerOptions};
+use crate::chunked::{
+    ChunkedRequestOpener, ChunkedResponseOpener, ChunkedResponseSealer, SealerOptions,
+};
 use crate::header::HEADER_LEN;
 use crate::{ClientContext, Error, Form, GatewayKey, ResponseContext};
 
@@ -24,13 +26,18 @@ impl Buffer {
     }
 
     fn extend(&mut self, data: &[u8]) -> Result<&[u8], Error> {
-        let buf = self.0.as_mut().ok_or(Error::Usage("stream failed earlier or already finished"))?;
+        let buf = self
+            .0
+            .as_mut()
+            .ok_or(Error::Usage("stream failed earlier or already finished"))?;
         buf.extend_from_slice(data);
         Ok(buf)
     }
 
     fn take(&mut self) -> Result<Vec<u8>, Error> {
-        self.0.take().ok_or(Error::Usage("stream failed earlier or already finished"))
+        self.0
+            .take()
+            .ok_or(Error::Usage("stream failed earlier or already finished"))
     }
 
     fn fail(&mut self) {
@@ -39,7 +46,11 @@ impl Buffer {
 }
 
 enum RequestInner {
-    Plain { key: GatewayKey, buffer: Buffer, response: Option<ResponseContext> },
+    Plain {
+        key: GatewayKey,
+        buffer: Buffer,
+        response: Option<ResponseContext>,
+    },
     Chunked(ChunkedRequestOpener),
 }
 
@@ -52,15 +63,27 @@ impl RequestOpener {
     #[must_use]
     pub fn new(key: GatewayKey, form: Form, max_chunk_len: usize) -> Self {
         Self(match form {
-            Form::Plain => RequestInner::Plain { key, buffer: Buffer::new(), response: None },
+            Form::Plain => RequestInner::Plain {
+                key,
+                buffer: Buffer::new(),
+                response: None,
+            },
             Form::Chunked => RequestInner::Chunked(ChunkedRequestOpener::new(key, max_chunk_len)),
         })
     }
 
     /// An opener for the form the request's `Content-Type` names (`message/ohttp-req` or
     /// `message/ohttp-chunked-req`); any other is [`Error::MediaType`].
-    pub fn for_media_type(key: GatewayKey, content_type: &str, max_chunk_len: usize) -> Result<Self, Error> {
-        Ok(Self::new(key, Form::from_request_media_type(content_type)?, max_chunk_len))
+    pub fn for_media_type(
+        key: GatewayKey,
+        content_type: &str,
+        max_chunk_len: usize,
+    ) -> Result<Self, Error> {
+        Ok(Self::new(
+            key,
+            Form::from_request_media_type(content_type)?,
+            max_chunk_len,
+        ))
     }
 
     /// The request's form.
@@ -95,7 +118,11 @@ impl RequestOpener {
     pub fn finish(&mut self) -> Result<Vec<u8>, Error> {
         match &mut self.0 {
             RequestInner::Chunked(opener) => opener.finish(),
-            RequestInner::Plain { key, buffer, response } => {
+            RequestInner::Plain {
+                key,
+                buffer,
+                response,
+            } => {
                 let (msg, context) = key.decapsulate_request(&buffer.take()?)?;
                 *response = Some(context);
                 Ok(msg)
@@ -115,7 +142,11 @@ impl RequestOpener {
 }
 
 enum SealerInner {
-    Plain { context: ResponseContext, nonce: Vec<u8>, buffer: Buffer },
+    Plain {
+        context: ResponseContext,
+        nonce: Vec<u8>,
+        buffer: Buffer,
+    },
     Chunked(ChunkedResponseSealer),
 }
 
@@ -125,13 +156,26 @@ pub struct ResponseSealer(SealerInner);
 impl ResponseSealer {
     /// A sealer of `form` with a random response nonce, or the given one (test vectors only).
     /// `options` cut the chunks of the chunked form.
-    pub fn new(context: &ResponseContext, form: Form, options: SealerOptions, response_nonce: Option<&[u8]>) -> Result<Self, Error> {
+    pub fn new(
+        context: &ResponseContext,
+        form: Form,
+        options: SealerOptions,
+        response_nonce: Option<&[u8]>,
+    ) -> Result<Self, Error> {
         Ok(Self(match form {
             Form::Plain => {
                 let nonce = context.0.nonce_or_random(response_nonce)?;
-                SealerInner::Plain { context: context.clone(), nonce, buffer: Buffer::new() }
+                SealerInner::Plain {
+                    context: context.clone(),
+                    nonce,
+                    buffer: Buffer::new(),
+                }
             }
-            Form::Chunked => SealerInner::Chunked(ChunkedResponseSealer::new(context, options, response_nonce)?),
+            Form::Chunked => SealerInner::Chunked(ChunkedResponseSealer::new(
+                context,
+                options,
+                response_nonce,
+            )?),
         }))
     }
 
@@ -162,7 +206,11 @@ impl ResponseSealer {
     pub fn finish(&mut self, out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
         match &mut self.0 {
             SealerInner::Chunked(sealer) => sealer.finish(out),
-            SealerInner::Plain { context, nonce, buffer } => {
+            SealerInner::Plain {
+                context,
+                nonce,
+                buffer,
+            } => {
                 out.push(context.0.seal(&buffer.take()?, nonce)?);
                 Ok(())
             }
@@ -171,7 +219,10 @@ impl ResponseSealer {
 }
 
 enum ResponseInner {
-    Plain { context: ClientContext, buffer: Buffer },
+    Plain {
+        context: ClientContext,
+        buffer: Buffer,
+    },
     Chunked(ChunkedResponseOpener),
 }
 
@@ -183,15 +234,28 @@ impl ResponseOpener {
     #[must_use]
     pub fn new(context: ClientContext, form: Form, max_chunk_len: usize) -> Self {
         Self(match form {
-            Form::Plain => ResponseInner::Plain { context, buffer: Buffer::new() },
-            Form::Chunked => ResponseInner::Chunked(ChunkedResponseOpener::new(context, max_chunk_len)),
+            Form::Plain => ResponseInner::Plain {
+                context,
+                buffer: Buffer::new(),
+            },
+            Form::Chunked => {
+                ResponseInner::Chunked(ChunkedResponseOpener::new(context, max_chunk_len))
+            }
         })
     }
 
     /// An opener for the form the response's `Content-Type` names (`message/ohttp-res` or
     /// `message/ohttp-chunked-res`), as the reference client chooses; any other is [`Error::MediaType`].
-    pub fn for_media_type(context: ClientContext, content_type: &str, max_chunk_len: usize) -> Result<Self, Error> {
-        Ok(Self::new(context, Form::from_response_media_type(content_type)?, max_chunk_len))
+    pub fn for_media_type(
+        context: ClientContext,
+        content_type: &str,
+        max_chunk_len: usize,
+    ) -> Result<Self, Error> {
+        Ok(Self::new(
+            context,
+            Form::from_response_media_type(content_type)?,
+            max_chunk_len,
+        ))
     }
 
     /// The response's form.
@@ -215,7 +279,9 @@ impl ResponseOpener {
     pub fn finish(&mut self) -> Result<Vec<u8>, Error> {
         match &mut self.0 {
             ResponseInner::Chunked(opener) => opener.finish(),
-            ResponseInner::Plain { context, buffer } => context.decapsulate_response(&buffer.take()?),
+            ResponseInner::Plain { context, buffer } => {
+                context.decapsulate_response(&buffer.take()?)
+            }
         }
     }
 }

@@ -1,11 +1,19 @@
 //! Gateway checks, bad input, and the reference's fixed 532-byte chunk layout.
 #![allow(clippy::similar_names, clippy::unwrap_used)]
 
-use openpcc_ohttp::chunked::{ChunkedRequestOpener, ChunkedRequestSealer, ChunkedResponseOpener, ChunkedResponseSealer, SealerOptions};
-use openpcc_ohttp::{encapsulate_request, Aead, Ephemeral, Error, GatewayKey, Kdf, Kem, KeyConfig, SymmetricSuite};
+use openpcc_ohttp::chunked::{
+    ChunkedRequestOpener, ChunkedRequestSealer, ChunkedResponseOpener, ChunkedResponseSealer,
+    SealerOptions,
+};
+use openpcc_ohttp::{
+    encapsulate_request, Aead, Ephemeral, Error, GatewayKey, Kdf, Kem, KeyConfig, SymmetricSuite,
+};
 
 fn suites() -> Vec<SymmetricSuite> {
-    vec![SymmetricSuite { kdf: Kdf::HkdfSha256, aead: Aead::Aes128Gcm }]
+    vec![SymmetricSuite {
+        kdf: Kdf::HkdfSha256,
+        aead: Aead::Aes128Gcm,
+    }]
 }
 
 fn key() -> GatewayKey {
@@ -25,19 +33,37 @@ fn round_trip_and_header_checks() {
 
     let mut wrong_id = req.clone();
     wrong_id[0] ^= 1;
-    assert!(matches!(key.decapsulate_request(&wrong_id), Err(Error::KeyIdMismatch(6))));
+    assert!(matches!(
+        key.decapsulate_request(&wrong_id),
+        Err(Error::KeyIdMismatch(6))
+    ));
     let mut wrong_aead = req.clone();
     wrong_aead[6] = 2; // AES-256-GCM: known, but not offered
-    assert!(matches!(key.decapsulate_request(&wrong_aead), Err(Error::SuiteMismatch)));
+    assert!(matches!(
+        key.decapsulate_request(&wrong_aead),
+        Err(Error::SuiteMismatch)
+    ));
     let mut unknown_aead = req.clone();
     unknown_aead[6] = 9;
-    assert!(matches!(key.decapsulate_request(&unknown_aead), Err(Error::Unsupported("aead", 9))));
+    assert!(matches!(
+        key.decapsulate_request(&unknown_aead),
+        Err(Error::Unsupported("aead", 9))
+    ));
     let mut wrong_kem = req.clone();
     wrong_kem[2] = 0x10; // P-256
-    assert!(matches!(key.decapsulate_request(&wrong_kem), Err(Error::SuiteMismatch)));
+    assert!(matches!(
+        key.decapsulate_request(&wrong_kem),
+        Err(Error::SuiteMismatch)
+    ));
 
     for cut in [0, 6, 7, 38, 39, 39 + 15] {
-        assert!(matches!(key.decapsulate_request(&req[..cut]), Err(Error::Malformed(_))), "cut {cut}");
+        assert!(
+            matches!(
+                key.decapsulate_request(&req[..cut]),
+                Err(Error::Malformed(_))
+            ),
+            "cut {cut}"
+        );
     }
     for i in 7..req.len() {
         let mut flipped = req.clone();
@@ -46,16 +72,30 @@ fn round_trip_and_header_checks() {
     }
     let mut long = req.clone();
     long.push(0);
-    assert!(matches!(key.decapsulate_request(&long), Err(Error::Decrypt)));
-    assert!(matches!(client.decapsulate_response(&resp[..31]), Err(Error::Malformed(_))));
-    assert!(matches!(client.decapsulate_response(&resp[..32]), Err(Error::Decrypt)));
+    assert!(matches!(
+        key.decapsulate_request(&long),
+        Err(Error::Decrypt)
+    ));
+    assert!(matches!(
+        client.decapsulate_response(&resp[..31]),
+        Err(Error::Malformed(_))
+    ));
+    assert!(matches!(
+        client.decapsulate_response(&resp[..32]),
+        Err(Error::Decrypt)
+    ));
 }
 
 #[test]
 fn reference_fixed_chunks_are_550_bytes_with_a_17_byte_final() {
     let key = key();
     let body = vec![0x5a; 1000];
-    let (mut sealer, client) = ChunkedRequestSealer::new(key.key_config(), SealerOptions::reference(), Ephemeral::Random).unwrap();
+    let (mut sealer, client) = ChunkedRequestSealer::new(
+        key.key_config(),
+        SealerOptions::reference(),
+        Ephemeral::Random,
+    )
+    .unwrap();
     let mut wire = Vec::new();
     for piece in body.chunks(77) {
         sealer.push(piece, &mut wire).unwrap();
@@ -72,9 +112,17 @@ fn reference_fixed_chunks_are_550_bytes_with_a_17_byte_final() {
     let opened = out.concat();
     assert_eq!(opened.len(), 2 * 532);
     assert_eq!(&opened[..1000], body.as_slice());
-    assert!(opened[1000..].iter().all(|&b| b == 0), "tail is zero padding");
+    assert!(
+        opened[1000..].iter().all(|&b| b == 0),
+        "tail is zero padding"
+    );
 
-    let mut sealer = ChunkedResponseSealer::new(opener.response_context().unwrap(), SealerOptions::reference(), None).unwrap();
+    let mut sealer = ChunkedResponseSealer::new(
+        opener.response_context().unwrap(),
+        SealerOptions::reference(),
+        None,
+    )
+    .unwrap();
     let mut wire = Vec::new();
     sealer.push(&[1; 532], &mut wire).unwrap();
     sealer.finish(&mut wire).unwrap();
@@ -89,7 +137,12 @@ fn reference_fixed_chunks_are_550_bytes_with_a_17_byte_final() {
 #[test]
 fn chunked_stream_errors() {
     let key = key();
-    let (mut sealer, _client) = ChunkedRequestSealer::new(key.key_config(), SealerOptions::default(), Ephemeral::Random).unwrap();
+    let (mut sealer, _client) = ChunkedRequestSealer::new(
+        key.key_config(),
+        SealerOptions::default(),
+        Ephemeral::Random,
+    )
+    .unwrap();
     let mut wire = Vec::new();
     sealer.push(&[3; 100], &mut wire).unwrap();
     sealer.finish(&mut wire).unwrap();
@@ -101,11 +154,17 @@ fn chunked_stream_errors() {
         let mut opener = ChunkedRequestOpener::new(key.clone(), 4096);
         let mut out = Vec::new();
         opener.push(&stream[..cut], &mut out).unwrap();
-        assert!(matches!(opener.finish(), Err(Error::Truncated)), "cut {cut}");
+        assert!(
+            matches!(opener.finish(), Err(Error::Truncated)),
+            "cut {cut}"
+        );
     }
     // A chunk larger than the opener's maximum.
     let mut opener = ChunkedRequestOpener::new(key.clone(), 99);
-    assert!(matches!(opener.push(&stream, &mut Vec::new()), Err(Error::ChunkTooLarge)));
+    assert!(matches!(
+        opener.push(&stream, &mut Vec::new()),
+        Err(Error::ChunkTooLarge)
+    ));
     // Data after the final chunk.
     let mut long = stream.clone();
     long.push(0);
@@ -116,8 +175,14 @@ fn chunked_stream_errors() {
     let mut bad = stream.clone();
     bad[0] = 9;
     let mut opener = ChunkedRequestOpener::new(key.clone(), 4096);
-    assert!(matches!(opener.push(&bad[..7], &mut Vec::new()), Err(Error::KeyIdMismatch(9))));
-    assert!(matches!(opener.push(&bad[7..], &mut Vec::new()), Err(Error::Usage(_))));
+    assert!(matches!(
+        opener.push(&bad[..7], &mut Vec::new()),
+        Err(Error::KeyIdMismatch(9))
+    ));
+    assert!(matches!(
+        opener.push(&bad[7..], &mut Vec::new()),
+        Err(Error::Usage(_))
+    ));
 }
 
 #[test]
@@ -125,5 +190,8 @@ fn key_config_of_gateway_round_trips() {
     let key = key();
     let bytes = key.key_config().to_bytes();
     assert_eq!(KeyConfig::decode(&bytes).unwrap(), *key.key_config());
-    assert!(matches!(GatewayKey::from_secret_key(1, Kem::X25519, &[0; 31], suites()), Err(Error::InvalidKey(_))));
+    assert!(matches!(
+        GatewayKey::from_secret_key(1, Kem::X25519, &[0; 31], suites()),
+        Err(Error::InvalidKey(_))
+    ));
 }

@@ -5,7 +5,10 @@
 #[path = "../../test-support/prerequisites.rs"]
 mod prerequisites;
 
-use openpcc_ohttp::chunked::{ChunkedRequestOpener, ChunkedRequestSealer, ChunkedResponseOpener, ChunkedResponseSealer, SealerOptions};
+use openpcc_ohttp::chunked::{
+    ChunkedRequestOpener, ChunkedRequestSealer, ChunkedResponseOpener, ChunkedResponseSealer,
+    SealerOptions,
+};
 use openpcc_ohttp::{encapsulate_request_with, Ephemeral, GatewayKey, KeyConfig};
 use serde_json::Value;
 
@@ -20,14 +23,26 @@ fn hex_field(v: &Value, name: &str) -> Vec<u8> {
 
 fn gateway(v: &Value) -> GatewayKey {
     let config = KeyConfig::decode(&hex_field(v, "key_config")).unwrap();
-    let key = GatewayKey::from_secret_key(config.key_id(), config.kem(), &hex_field(v, "server_sk_x25519"), config.symmetric().to_vec()).unwrap();
-    assert_eq!(key.key_config(), &config, "public key must be X25519(server_sk)");
+    let key = GatewayKey::from_secret_key(
+        config.key_id(),
+        config.kem(),
+        &hex_field(v, "server_sk_x25519"),
+        config.symmetric().to_vec(),
+    )
+    .unwrap();
+    assert_eq!(
+        key.key_config(),
+        &config,
+        "public key must be X25519(server_sk)"
+    );
     key
 }
 
 #[test]
 fn rfc9458_appendix_a() {
-    let Some(v) = load("rfc9458-appendix-a.json") else { return };
+    let Some(v) = load("rfc9458-appendix-a.json") else {
+        return;
+    };
     let key = gateway(&v);
     let request = hex_field(&v, "request_bhttp");
     let eph = hex_field(&v, "client_ephemeral_sk");
@@ -38,33 +53,59 @@ fn rfc9458_appendix_a() {
     let (opened, response_ctx) = key.decapsulate_request(&encapsulated).unwrap();
     assert_eq!(opened, request);
     let response = response_ctx
-        .encapsulate_response_with_nonce(&hex_field(&v, "response_bhttp"), &hex_field(&v, "response_nonce"))
+        .encapsulate_response_with_nonce(
+            &hex_field(&v, "response_bhttp"),
+            &hex_field(&v, "response_nonce"),
+        )
         .unwrap();
     assert_eq!(response, hex_field(&v, "encapsulated_response"));
-    assert_eq!(client.decapsulate_response(&response).unwrap(), hex_field(&v, "response_bhttp"));
+    assert_eq!(
+        client.decapsulate_response(&response).unwrap(),
+        hex_field(&v, "response_bhttp")
+    );
 }
 
 fn parts(v: &Value, name: &str) -> Vec<Vec<u8>> {
-    v[name].as_array().unwrap().iter().map(|p| hex::decode(p.as_str().unwrap()).unwrap()).collect()
+    v[name]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| hex::decode(p.as_str().unwrap()).unwrap())
+        .collect()
 }
 
 fn lengths(v: &Value, name: &str) -> Vec<usize> {
-    v[name].as_array().unwrap().iter().map(|n| usize::try_from(n.as_u64().unwrap()).unwrap()).collect()
+    v[name]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| usize::try_from(n.as_u64().unwrap()).unwrap())
+        .collect()
 }
 
 #[test]
 fn chunked_draft_example() {
-    let Some(v) = load("chunked-ohttp-draft-example.json") else { return };
+    let Some(v) = load("chunked-ohttp-draft-example.json") else {
+        return;
+    };
     let key = gateway(&v);
     let request = hex_field(&v, "request_bhttp");
     let eph = hex_field(&v, "client_ephemeral_sk");
     let want_request = parts(&v, "encapsulated_request_parts");
 
     // Client: seal in the example's chunk sizes (the final one is empty).
-    let (mut sealer, client) = ChunkedRequestSealer::new(key.key_config(), SealerOptions::default(), Ephemeral::SecretKey(&eph)).unwrap();
+    let (mut sealer, client) = ChunkedRequestSealer::new(
+        key.key_config(),
+        SealerOptions::default(),
+        Ephemeral::SecretKey(&eph),
+    )
+    .unwrap();
     let mut wire = Vec::new();
     let mut rest = request.as_slice();
-    for len in lengths(&v, "request_chunk_plaintext_lengths").into_iter().filter(|&n| n > 0) {
+    for len in lengths(&v, "request_chunk_plaintext_lengths")
+        .into_iter()
+        .filter(|&n| n > 0)
+    {
         let (chunk, tail) = rest.split_at(len);
         sealer.push(chunk, &mut wire).unwrap();
         rest = tail;
@@ -78,16 +119,26 @@ fn chunked_draft_example() {
     // Gateway: the whole stream at once.
     let mut opener = ChunkedRequestOpener::new(key.clone(), 4096);
     let mut opened = Vec::new();
-    opener.push(&hex_field(&v, "encapsulated_request"), &mut opened).unwrap();
+    opener
+        .push(&hex_field(&v, "encapsulated_request"), &mut opened)
+        .unwrap();
     opened.push(opener.finish().unwrap());
     assert_eq!(opened.concat(), request);
 
     // Gateway answers in the example's chunk sizes with the example's nonce.
     let response = hex_field(&v, "response_bhttp");
-    let mut sealer = ChunkedResponseSealer::new(opener.response_context().unwrap(), SealerOptions::default(), Some(&hex_field(&v, "response_nonce"))).unwrap();
+    let mut sealer = ChunkedResponseSealer::new(
+        opener.response_context().unwrap(),
+        SealerOptions::default(),
+        Some(&hex_field(&v, "response_nonce")),
+    )
+    .unwrap();
     let mut wire = Vec::new();
     let mut rest = response.as_slice();
-    for len in lengths(&v, "response_chunk_plaintext_lengths").into_iter().filter(|&n| n > 0) {
+    for len in lengths(&v, "response_chunk_plaintext_lengths")
+        .into_iter()
+        .filter(|&n| n > 0)
+    {
         let (chunk, tail) = rest.split_at(len);
         sealer.push(chunk, &mut wire).unwrap();
         rest = tail;

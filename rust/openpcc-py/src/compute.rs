@@ -127,7 +127,10 @@ type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 type FieldsIn = Vec<(BytesIn, BytesIn)>;
 
 fn owned_fields(fields: FieldsIn) -> Fields {
-    fields.into_iter().map(|(n, v)| (n.into_vec(), v.into_vec())).collect()
+    fields
+        .into_iter()
+        .map(|(n, v)| (n.into_vec(), v.into_vec()))
+        .collect()
 }
 
 /// Candidates as passed in: `(node_id, public_key)` pairs.
@@ -243,7 +246,8 @@ fn seal_request(
     candidates: CandidatesIn,
     chunked: bool,
 ) -> PyResult<ComputeRequest> {
-    let run = || core::ComputeRequest::seal(framing_of(chunked), &plaintext, candidate_refs(&candidates));
+    let run =
+        || core::ComputeRequest::seal(framing_of(chunked), &plaintext, candidate_refs(&candidates));
     // Each candidate costs two P-256 scalar multiplications: always worth releasing the GIL.
     Ok(ComputeRequest(py.detach(run).map_err(err)?))
 }
@@ -277,11 +281,9 @@ fn _seal_request_with(
     )
     .map_err(err)?;
     let mut ikms = ikm_e.iter();
-    let req = core::ComputeRequest::for_candidates(
-        sealed,
-        candidate_refs(&candidates),
-        |s, pk| s.encapsulate_key_with(pk, ikms.next().map(|k| &**k).unwrap_or_default()),
-    )
+    let req = core::ComputeRequest::for_candidates(sealed, candidate_refs(&candidates), |s, pk| {
+        s.encapsulate_key_with(pk, ikms.next().map(|k| &**k).unwrap_or_default())
+    })
     .map_err(err)?;
     Ok(ComputeRequest(req))
 }
@@ -317,11 +319,17 @@ struct NodeRequest {
 
 impl NodeRequest {
     fn new(inner: core::NodeRequest) -> Self {
-        Self { inner, answered: AtomicBool::new(false) }
+        Self {
+            inner,
+            answered: AtomicBool::new(false),
+        }
     }
 
     /// Runs `seal` as this request's one response (a first attempt refused for its arguments does not count).
-    fn answer<R>(&self, seal: impl FnOnce(&core::NodeRequest) -> Result<R, core::Error>) -> PyResult<R> {
+    fn answer<R>(
+        &self,
+        seal: impl FnOnce(&core::NodeRequest) -> Result<R, core::Error>,
+    ) -> PyResult<R> {
         if self.answered.swap(true, Ordering::AcqRel) {
             return Err(ComputeStateError::new_err(
                 "this request was already answered: a node request answers at most once",
@@ -366,7 +374,10 @@ impl NodeRequest {
                 let out = dh
                     .call1((PyBytes::new(dh.py(), enc),))
                     // The shared secret is copied once; its allocation then passes to the core.
-                    .and_then(|r| r.extract::<SecretIn>().map(|s| std::mem::take(&mut *s.into_inner())));
+                    .and_then(|r| {
+                        r.extract::<SecretIn>()
+                            .map(|s| std::mem::take(&mut *s.into_inner()))
+                    });
                 out.map_err(|e| {
                     py_error = Some(e);
                     openpcc_hpke::Error::ExternalDh
@@ -437,7 +448,15 @@ impl NodeRequest {
     ) -> PyResult<TokenStreamSealer> {
         let padding = parse_padding(padding, frame, max_delay_ms)?;
         let headers = owned_fields(headers);
-        self.answer(|inner| token_stream(inner.response_sealer(Framing::Chunked)?, status, &headers, padding, now_ns))
+        self.answer(|inner| {
+            token_stream(
+                inner.response_sealer(Framing::Chunked)?,
+                status,
+                &headers,
+                padding,
+                now_ns,
+            )
+        })
     }
 }
 
@@ -455,7 +474,12 @@ fn _seal_response_with<'py>(
     let body = node.answer(|inner| {
         let sealer = inner.response_sealer_with(framing, nonce)?;
         match framing {
-            Framing::Unchunked => sealer.seal_unchunked(&pieces.iter().flat_map(|p| p.iter().copied()).collect::<Vec<u8>>()),
+            Framing::Unchunked => sealer.seal_unchunked(
+                &pieces
+                    .iter()
+                    .flat_map(|p| p.iter().copied())
+                    .collect::<Vec<u8>>(),
+            ),
             Framing::Chunked => sealer.seal_chunked(pieces.iter().map(|p| &**p)),
         }
     })?;
@@ -479,7 +503,15 @@ fn _token_stream_sealer_with(
     let nonce = fixed::<16>(&response_nonce, "response nonce must be 16 bytes")?;
     let padding = parse_padding(padding, frame, max_delay_ms)?;
     let headers = owned_fields(headers);
-    node.answer(|inner| token_stream(inner.response_sealer_with(Framing::Chunked, nonce)?, status, &headers, padding, now_ns))
+    node.answer(|inner| {
+        token_stream(
+            inner.response_sealer_with(Framing::Chunked, nonce)?,
+            status,
+            &headers,
+            padding,
+            now_ns,
+        )
+    })
 }
 
 fn parse_padding(padding: &str, frame: usize, max_delay_ms: f64) -> PyResult<Padding> {
@@ -509,7 +541,8 @@ fn token_stream(
     padding: Padding,
     now_ns: Option<u64>,
 ) -> Result<TokenStreamSealer, core::Error> {
-    core::TokenStreamSealer::new(sealer, status, headers, padding, now(now_ns)).map(TokenStreamSealer)
+    core::TokenStreamSealer::new(sealer, status, headers, padding, now(now_ns))
+        .map(TokenStreamSealer)
 }
 
 /// Node side of a token stream: pieces in, wire chunks out.
@@ -651,10 +684,7 @@ fn parse_refund_amount_trailer(value: &str) -> PyResult<u64> {
 
 /// Serializes `ComputeRequestInfo{candidates: [ComputeCandidate{id, encapsulated_key}]}`.
 #[pyfunction]
-fn encode_compute_request_info(
-    py: Python<'_>,
-    candidates: CandidatesIn,
-) -> Bound<'_, PyBytes> {
+fn encode_compute_request_info(py: Python<'_>, candidates: CandidatesIn) -> Bound<'_, PyBytes> {
     let info = core::proto::ComputeRequestInfo {
         candidates: candidates
             .into_iter()

@@ -17,7 +17,9 @@ import_exception!(openpcc.exceptions, EdgeBindError);
 fn to_py_err(err: Error) -> PyErr {
     let msg = err.to_string();
     match err {
-        Error::Config(_) | Error::ConfigJson(_) | Error::KeyFile(_) => EdgeConfigError::new_err(msg),
+        Error::Config(_) | Error::ConfigJson(_) | Error::KeyFile(_) => {
+            EdgeConfigError::new_err(msg)
+        }
         Error::Bind(_) => EdgeBindError::new_err(msg),
         _ => EdgeError::new_err(msg),
     }
@@ -38,7 +40,10 @@ impl PyEdgeServer {
         let config = EdgeConfig::from_json(config_json).map_err(to_py_err)?;
         let server = py.detach(|| Server::start(&config)).map_err(to_py_err)?;
         let addr = server.local_addr();
-        Ok(Self { server: Mutex::new(server), address: (addr.ip().to_string(), addr.port()) })
+        Ok(Self {
+            server: Mutex::new(server),
+            address: (addr.ip().to_string(), addr.port()),
+        })
     }
 
     /// `(host, port)` actually bound.
@@ -49,7 +54,11 @@ impl PyEdgeServer {
 
     /// Counters: `role`, `running`, `active_streams`, `open_connections`, `requests_total`, `active_keys`.
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let status = self.server.lock().map_err(|_| EdgeError::new_err("server state poisoned"))?.status();
+        let status = self
+            .server
+            .lock()
+            .map_err(|_| EdgeError::new_err("server state poisoned"))?
+            .status();
         let dict = PyDict::new(py);
         dict.set_item("role", status.role)?;
         dict.set_item("running", status.running)?;
@@ -65,10 +74,15 @@ impl PyEdgeServer {
     #[pyo3(signature = (deadline = 10.0))]
     fn stop(&self, py: Python<'_>, deadline: f64) -> PyResult<u64> {
         if !(deadline.is_finite() && deadline >= 0.0) {
-            return Err(EdgeConfigError::new_err("deadline must be a non-negative number of seconds"));
+            return Err(EdgeConfigError::new_err(
+                "deadline must be a non-negative number of seconds",
+            ));
         }
         py.detach(|| {
-            let mut server = self.server.lock().map_err(|_| EdgeError::new_err("server state poisoned"))?;
+            let mut server = self
+                .server
+                .lock()
+                .map_err(|_| EdgeError::new_err("server state poisoned"))?;
             Ok(server.stop(Duration::from_secs_f64(deadline)))
         })
     }

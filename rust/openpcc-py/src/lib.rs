@@ -4,8 +4,8 @@
 
 mod attestation;
 mod bhttp;
-mod buffers;
 mod blindrsa;
+mod buffers;
 mod compute;
 mod credits;
 mod edge;

@@ -38,7 +38,9 @@ fn to_py_err(err: Error) -> PyErr {
     match err {
         Error::KeyConfig(_) | Error::InvalidKey(_) => KeyConfigError::new_err(msg),
         Error::Malformed(_) => MalformedMessageError::new_err(msg),
-        Error::Unsupported(..) | Error::UnsupportedOperation(_) => OHTTPUnsupportedError::new_err(msg),
+        Error::Unsupported(..) | Error::UnsupportedOperation(_) => {
+            OHTTPUnsupportedError::new_err(msg)
+        }
         Error::KeyIdMismatch(_) => KeyIdMismatchError::new_err(msg),
         Error::SuiteMismatch => SuiteMismatchError::new_err(msg),
         Error::Decrypt => OHTTPDecryptError::new_err(msg),
@@ -61,14 +63,17 @@ fn symmetric_from(pairs: Vec<(u16, u16)>) -> PyResult<Vec<SymmetricSuite>> {
         .map(|(kdf, aead)| {
             Ok(SymmetricSuite {
                 kdf: Kdf::try_from(kdf).map_err(|_| to_py_err(Error::Unsupported("kdf", kdf)))?,
-                aead: Aead::try_from(aead).map_err(|_| to_py_err(Error::Unsupported("aead", aead)))?,
+                aead: Aead::try_from(aead)
+                    .map_err(|_| to_py_err(Error::Unsupported("aead", aead)))?,
             })
         })
         .collect()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> PyResult<MutexGuard<'_, T>> {
-    mutex.lock().map_err(|_| OHTTPUsageError::new_err("stream unusable after a panic"))
+    mutex
+        .lock()
+        .map_err(|_| OHTTPUsageError::new_err("stream unusable after a panic"))
 }
 
 fn bytes_list<'py>(py: Python<'py>, pieces: &[Vec<u8>]) -> PyResult<Bound<'py, PyList>> {
@@ -76,7 +81,10 @@ fn bytes_list<'py>(py: Python<'py>, pieces: &[Vec<u8>]) -> PyResult<Bound<'py, P
 }
 
 fn sealer_options(fixed_chunk_len: Option<usize>, max_chunk_len: usize) -> SealerOptions {
-    SealerOptions { max_chunk_len, fixed_chunk_len }
+    SealerOptions {
+        max_chunk_len,
+        fixed_chunk_len,
+    }
 }
 
 /// Runs `f` on the locked state, without the GIL when `big`. The lock is taken and released inside, so a
@@ -107,9 +115,19 @@ struct PyKeyConfig(openpcc_ohttp::KeyConfig);
 #[pymethods]
 impl PyKeyConfig {
     #[new]
-    fn new(key_id: u8, kem: u16, public_key: BytesIn, symmetric_algorithms: Vec<(u16, u16)>) -> PyResult<Self> {
-        let config = openpcc_ohttp::KeyConfig::new(key_id, kem_from(kem)?, public_key.into_vec(), symmetric_from(symmetric_algorithms)?)
-            .map_err(to_py_err)?;
+    fn new(
+        key_id: u8,
+        kem: u16,
+        public_key: BytesIn,
+        symmetric_algorithms: Vec<(u16, u16)>,
+    ) -> PyResult<Self> {
+        let config = openpcc_ohttp::KeyConfig::new(
+            key_id,
+            kem_from(kem)?,
+            public_key.into_vec(),
+            symmetric_from(symmetric_algorithms)?,
+        )
+        .map_err(to_py_err)?;
         Ok(Self(config))
     }
 
@@ -130,7 +148,11 @@ impl PyKeyConfig {
 
     #[getter]
     fn symmetric_algorithms(&self) -> Vec<(u16, u16)> {
-        self.0.symmetric().iter().map(|s| (s.kdf.id(), s.aead.id())).collect()
+        self.0
+            .symmetric()
+            .iter()
+            .map(|s| (s.kdf.id(), s.aead.id()))
+            .collect()
     }
 
     fn encode<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
@@ -139,7 +161,9 @@ impl PyKeyConfig {
 
     #[staticmethod]
     fn decode(data: BytesIn) -> PyResult<Self> {
-        openpcc_ohttp::KeyConfig::decode(&data).map(Self).map_err(to_py_err)
+        openpcc_ohttp::KeyConfig::decode(&data)
+            .map(Self)
+            .map_err(to_py_err)
     }
 
     fn __repr__(&self) -> String {
@@ -154,7 +178,10 @@ impl PyKeyConfig {
 }
 
 #[pyfunction]
-fn encode_key_configs<'py>(py: Python<'py>, configs: Vec<PyRef<'py, PyKeyConfig>>) -> PyResult<Bound<'py, PyBytes>> {
+fn encode_key_configs<'py>(
+    py: Python<'py>,
+    configs: Vec<PyRef<'py, PyKeyConfig>>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let configs: Vec<openpcc_ohttp::KeyConfig> = configs.iter().map(|c| c.0.clone()).collect();
     let bytes = openpcc_ohttp::encode_key_configs(&configs).map_err(to_py_err)?;
     Ok(PyBytes::new(py, &bytes))
@@ -173,23 +200,46 @@ struct PyGatewayKey(openpcc_ohttp::GatewayKey);
 #[pymethods]
 impl PyGatewayKey {
     #[staticmethod]
-    fn from_secret_key(py: Python<'_>, key_id: u8, kem: u16, secret_key: SecretIn, symmetric_algorithms: Vec<(u16, u16)>) -> PyResult<Self> {
+    fn from_secret_key(
+        py: Python<'_>,
+        key_id: u8,
+        kem: u16,
+        secret_key: SecretIn,
+        symmetric_algorithms: Vec<(u16, u16)>,
+    ) -> PyResult<Self> {
         let (kem, symmetric) = (kem_from(kem)?, symmetric_from(symmetric_algorithms)?);
-        py.detach(|| openpcc_ohttp::GatewayKey::from_secret_key(key_id, kem, &secret_key, symmetric))
+        py.detach(|| {
+            openpcc_ohttp::GatewayKey::from_secret_key(key_id, kem, &secret_key, symmetric)
+        })
+        .map(Self)
+        .map_err(to_py_err)
+    }
+
+    #[staticmethod]
+    fn from_seed(
+        py: Python<'_>,
+        key_id: u8,
+        kem: u16,
+        seed: SecretIn,
+        symmetric_algorithms: Vec<(u16, u16)>,
+    ) -> PyResult<Self> {
+        let (kem, symmetric) = (kem_from(kem)?, symmetric_from(symmetric_algorithms)?);
+        py.detach(|| openpcc_ohttp::GatewayKey::from_seed(key_id, kem, &seed, symmetric))
             .map(Self)
             .map_err(to_py_err)
     }
 
     #[staticmethod]
-    fn from_seed(py: Python<'_>, key_id: u8, kem: u16, seed: SecretIn, symmetric_algorithms: Vec<(u16, u16)>) -> PyResult<Self> {
+    fn generate(
+        py: Python<'_>,
+        key_id: u8,
+        kem: u16,
+        symmetric_algorithms: Vec<(u16, u16)>,
+    ) -> PyResult<Self> {
         let (kem, symmetric) = (kem_from(kem)?, symmetric_from(symmetric_algorithms)?);
-        py.detach(|| openpcc_ohttp::GatewayKey::from_seed(key_id, kem, &seed, symmetric)).map(Self).map_err(to_py_err)
-    }
-
-    #[staticmethod]
-    fn generate(py: Python<'_>, key_id: u8, kem: u16, symmetric_algorithms: Vec<(u16, u16)>) -> PyResult<Self> {
-        let (kem, symmetric) = (kem_from(kem)?, symmetric_from(symmetric_algorithms)?);
-        py.detach(|| openpcc_ohttp::GatewayKey::generate(key_id, kem, symmetric)).map(Self).map_err(to_py_err)
+        py.detach(|| openpcc_ohttp::GatewayKey::generate(key_id, kem, symmetric))
+            .map(Self)
+            .map_err(to_py_err)
     }
 
     #[getter]
@@ -197,14 +247,27 @@ impl PyGatewayKey {
         PyKeyConfig(self.0.key_config().clone())
     }
 
-    fn decapsulate_request<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<(Bound<'py, PyBytes>, PyResponseContext)> {
-        let (msg, ctx) = py.detach(|| self.0.decapsulate_request(&data)).map_err(to_py_err)?;
-        Ok((PyBytes::new(py, &msg), PyResponseContext::new(ctx, &Answered::default())))
+    fn decapsulate_request<'py>(
+        &self,
+        py: Python<'py>,
+        data: BytesIn,
+    ) -> PyResult<(Bound<'py, PyBytes>, PyResponseContext)> {
+        let (msg, ctx) = py
+            .detach(|| self.0.decapsulate_request(&data))
+            .map_err(to_py_err)?;
+        Ok((
+            PyBytes::new(py, &msg),
+            PyResponseContext::new(ctx, &Answered::default()),
+        ))
     }
 
     fn __repr__(&self) -> String {
         let config = self.0.key_config();
-        format!("GatewayKey(key_id={}, kem=0x{:04x}, secret_key=<hidden>)", config.key_id(), config.kem().id())
+        format!(
+            "GatewayKey(key_id={}, kem=0x{:04x}, secret_key=<hidden>)",
+            config.key_id(),
+            config.kem().id()
+        )
     }
 }
 
@@ -224,13 +287,21 @@ struct PyResponseContext {
 
 impl PyResponseContext {
     fn new(ctx: openpcc_ohttp::ResponseContext, answered: &Answered) -> Self {
-        Self { ctx, answered: answered.clone() }
+        Self {
+            ctx,
+            answered: answered.clone(),
+        }
     }
 
     /// Runs `seal` as this request's one answer.
-    fn answer<R>(&self, seal: impl FnOnce(&openpcc_ohttp::ResponseContext) -> Result<R, Error>) -> PyResult<R> {
+    fn answer<R>(
+        &self,
+        seal: impl FnOnce(&openpcc_ohttp::ResponseContext) -> Result<R, Error>,
+    ) -> PyResult<R> {
         if self.answered.0.swap(true, Ordering::AcqRel) {
-            return Err(OHTTPUsageError::new_err("this request was already answered: a response context answers at most once"));
+            return Err(OHTTPUsageError::new_err(
+                "this request was already answered: a response context answers at most once",
+            ));
         }
         seal(&self.ctx).map_err(|e| {
             self.answered.0.store(false, Ordering::Release);
@@ -238,7 +309,12 @@ impl PyResponseContext {
         })
     }
 
-    fn encapsulate<'py>(&self, py: Python<'py>, message: &[u8], response_nonce: Option<&[u8]>) -> PyResult<Bound<'py, PyBytes>> {
+    fn encapsulate<'py>(
+        &self,
+        py: Python<'py>,
+        message: &[u8],
+        response_nonce: Option<&[u8]>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let sealed = maybe_detach(py, message.len() >= DETACH_THRESHOLD, || {
             self.answer(|ctx| match response_nonce {
                 Some(nonce) => ctx.encapsulate_response_with_nonce(message, nonce),
@@ -251,7 +327,11 @@ impl PyResponseContext {
 
 #[pymethods]
 impl PyResponseContext {
-    fn encapsulate_response<'py>(&self, py: Python<'py>, message: BytesIn) -> PyResult<Bound<'py, PyBytes>> {
+    fn encapsulate_response<'py>(
+        &self,
+        py: Python<'py>,
+        message: BytesIn,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         self.encapsulate(py, &message, None)
     }
 
@@ -279,8 +359,15 @@ struct PyClientContext(openpcc_ohttp::ClientContext);
 
 #[pymethods]
 impl PyClientContext {
-    fn decapsulate_response<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyBytes>> {
-        let msg = maybe_detach(py, data.len() >= DETACH_THRESHOLD, || self.0.decapsulate_response(&data)).map_err(to_py_err)?;
+    fn decapsulate_response<'py>(
+        &self,
+        py: Python<'py>,
+        data: BytesIn,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let msg = maybe_detach(py, data.len() >= DETACH_THRESHOLD, || {
+            self.0.decapsulate_response(&data)
+        })
+        .map_err(to_py_err)?;
         Ok(PyBytes::new(py, &msg))
     }
 
@@ -297,7 +384,11 @@ impl PyClientContext {
 }
 
 #[pyfunction]
-fn encapsulate_request<'py>(py: Python<'py>, key_config: &PyKeyConfig, message: BytesIn) -> PyResult<(Bound<'py, PyBytes>, PyClientContext)> {
+fn encapsulate_request<'py>(
+    py: Python<'py>,
+    key_config: &PyKeyConfig,
+    message: BytesIn,
+) -> PyResult<(Bound<'py, PyBytes>, PyClientContext)> {
     encapsulate_request_from(py, key_config, &message, Ephemeral::Random)
 }
 
@@ -318,7 +409,13 @@ type Push<S> = fn(&mut S, &[u8], &mut Vec<Vec<u8>>) -> Result<(), Error>;
 
 /// The body of every stream class's `feed`/`feed_many`: pushes each of `pieces` through the locked stream
 /// (without the GIL when `big`) and returns every piece that came out.
-fn feed_stream<'py, S: Send>(py: Python<'py>, big: bool, state: &Mutex<S>, pieces: &[&[u8]], push: Push<S>) -> PyResult<Bound<'py, PyList>> {
+fn feed_stream<'py, S: Send>(
+    py: Python<'py>,
+    big: bool,
+    state: &Mutex<S>,
+    pieces: &[&[u8]],
+    push: Push<S>,
+) -> PyResult<Bound<'py, PyList>> {
     let out = with_lock(py, big, state, |s| {
         let mut out = Vec::with_capacity(pieces.len() + 1);
         for piece in pieces {
@@ -330,7 +427,12 @@ fn feed_stream<'py, S: Send>(py: Python<'py>, big: bool, state: &Mutex<S>, piece
 }
 
 /// A sealer's `feed_many`: every chunk in one locked call, without the GIL when they add up to enough.
-fn feed_many_stream<'py, S: Send>(py: Python<'py>, state: &Mutex<S>, chunks: &[BytesIn], push: Push<S>) -> PyResult<Bound<'py, PyList>> {
+fn feed_many_stream<'py, S: Send>(
+    py: Python<'py>,
+    state: &Mutex<S>,
+    chunks: &[BytesIn],
+    push: Push<S>,
+) -> PyResult<Bound<'py, PyList>> {
     let slices: Vec<&[u8]> = chunks.iter().map(|c| &**c).collect();
     let big = slices.iter().map(|c| c.len()).sum::<usize>() >= DETACH_THRESHOLD;
     feed_stream(py, big, state, &slices, push)
@@ -351,17 +453,30 @@ fn finish_sealer<'py, S: Send>(
 }
 
 /// An opener's `finish`: the last plaintext.
-fn finish_opener<'py, S: Send>(py: Python<'py>, big: bool, state: &Mutex<S>, finish: fn(&mut S) -> Result<Vec<u8>, Error>) -> PyResult<Bound<'py, PyBytes>> {
+fn finish_opener<'py, S: Send>(
+    py: Python<'py>,
+    big: bool,
+    state: &Mutex<S>,
+    finish: fn(&mut S) -> Result<Vec<u8>, Error>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let last = with_lock(py, big, state, finish)?;
     Ok(PyBytes::new(py, &last))
 }
 
 impl PyChunkedRequestSealer {
-    fn create(py: Python<'_>, key_config: &PyKeyConfig, options: SealerOptions, ephemeral: Ephemeral<'_>) -> PyResult<Self> {
+    fn create(
+        py: Python<'_>,
+        key_config: &PyKeyConfig,
+        options: SealerOptions,
+        ephemeral: Ephemeral<'_>,
+    ) -> PyResult<Self> {
         let (inner, client) = py
             .detach(|| chunked::ChunkedRequestSealer::new(&key_config.0, options, ephemeral))
             .map_err(to_py_err)?;
-        Ok(Self { inner: Mutex::new(inner), client })
+        Ok(Self {
+            inner: Mutex::new(inner),
+            client,
+        })
     }
 }
 
@@ -376,8 +491,18 @@ struct PyChunkedRequestSealer {
 impl PyChunkedRequestSealer {
     #[new]
     #[pyo3(signature = (key_config, *, fixed_chunk_len=None, max_chunk_len=4096))]
-    fn new(py: Python<'_>, key_config: &PyKeyConfig, fixed_chunk_len: Option<usize>, max_chunk_len: usize) -> PyResult<Self> {
-        Self::create(py, key_config, sealer_options(fixed_chunk_len, max_chunk_len), Ephemeral::Random)
+    fn new(
+        py: Python<'_>,
+        key_config: &PyKeyConfig,
+        fixed_chunk_len: Option<usize>,
+        max_chunk_len: usize,
+    ) -> PyResult<Self> {
+        Self::create(
+            py,
+            key_config,
+            sealer_options(fixed_chunk_len, max_chunk_len),
+            Ephemeral::Random,
+        )
     }
 
     #[getter]
@@ -386,15 +511,35 @@ impl PyChunkedRequestSealer {
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
-        feed_stream(py, data.len() >= DETACH_THRESHOLD, &self.inner, &[&data], chunked::ChunkedRequestSealer::push)
+        feed_stream(
+            py,
+            data.len() >= DETACH_THRESHOLD,
+            &self.inner,
+            &[&data],
+            chunked::ChunkedRequestSealer::push,
+        )
     }
 
-    fn feed_many<'py>(&self, py: Python<'py>, chunks: Vec<BytesIn>) -> PyResult<Bound<'py, PyList>> {
-        feed_many_stream(py, &self.inner, &chunks, chunked::ChunkedRequestSealer::push)
+    fn feed_many<'py>(
+        &self,
+        py: Python<'py>,
+        chunks: Vec<BytesIn>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        feed_many_stream(
+            py,
+            &self.inner,
+            &chunks,
+            chunked::ChunkedRequestSealer::push,
+        )
     }
 
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        finish_sealer(py, false, &self.inner, chunked::ChunkedRequestSealer::finish)
+        finish_sealer(
+            py,
+            false,
+            &self.inner,
+            chunked::ChunkedRequestSealer::finish,
+        )
     }
 }
 
@@ -407,18 +552,33 @@ impl PyChunkedRequestOpener {
     #[new]
     #[pyo3(signature = (gateway_key, *, max_chunk_len=16384))]
     fn new(gateway_key: &PyGatewayKey, max_chunk_len: usize) -> Self {
-        Self(Mutex::new(chunked::ChunkedRequestOpener::new(gateway_key.0.clone(), max_chunk_len)), Answered::default())
+        Self(
+            Mutex::new(chunked::ChunkedRequestOpener::new(
+                gateway_key.0.clone(),
+                max_chunk_len,
+            )),
+            Answered::default(),
+        )
     }
 
     #[getter]
     fn response_context(&self) -> PyResult<Option<PyResponseContext>> {
-        Ok(lock(&self.0)?.response_context().cloned().map(|ctx| PyResponseContext::new(ctx, &self.1)))
+        Ok(lock(&self.0)?
+            .response_context()
+            .cloned()
+            .map(|ctx| PyResponseContext::new(ctx, &self.1)))
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
         // The first bytes carry the HPKE setup; later ones only symmetric work.
         let heavy = lock(&self.0)?.response_context().is_none() || data.len() >= DETACH_THRESHOLD;
-        feed_stream(py, heavy, &self.0, &[&data], chunked::ChunkedRequestOpener::push)
+        feed_stream(
+            py,
+            heavy,
+            &self.0,
+            &[&data],
+            chunked::ChunkedRequestOpener::push,
+        )
     }
 
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
@@ -427,8 +587,13 @@ impl PyChunkedRequestOpener {
 }
 
 impl PyChunkedResponseSealer {
-    fn create(response_context: &PyResponseContext, options: SealerOptions, response_nonce: Option<&[u8]>) -> PyResult<Self> {
-        let inner = response_context.answer(|ctx| chunked::ChunkedResponseSealer::new(ctx, options, response_nonce))?;
+    fn create(
+        response_context: &PyResponseContext,
+        options: SealerOptions,
+        response_nonce: Option<&[u8]>,
+    ) -> PyResult<Self> {
+        let inner = response_context
+            .answer(|ctx| chunked::ChunkedResponseSealer::new(ctx, options, response_nonce))?;
         Ok(Self(Mutex::new(inner)))
     }
 }
@@ -441,15 +606,33 @@ struct PyChunkedResponseSealer(Mutex<chunked::ChunkedResponseSealer>);
 impl PyChunkedResponseSealer {
     #[new]
     #[pyo3(signature = (response_context, *, fixed_chunk_len=None, max_chunk_len=4096))]
-    fn new(response_context: &PyResponseContext, fixed_chunk_len: Option<usize>, max_chunk_len: usize) -> PyResult<Self> {
-        Self::create(response_context, sealer_options(fixed_chunk_len, max_chunk_len), None)
+    fn new(
+        response_context: &PyResponseContext,
+        fixed_chunk_len: Option<usize>,
+        max_chunk_len: usize,
+    ) -> PyResult<Self> {
+        Self::create(
+            response_context,
+            sealer_options(fixed_chunk_len, max_chunk_len),
+            None,
+        )
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
-        feed_stream(py, data.len() >= DETACH_THRESHOLD, &self.0, &[&data], chunked::ChunkedResponseSealer::push)
+        feed_stream(
+            py,
+            data.len() >= DETACH_THRESHOLD,
+            &self.0,
+            &[&data],
+            chunked::ChunkedResponseSealer::push,
+        )
     }
 
-    fn feed_many<'py>(&self, py: Python<'py>, chunks: Vec<BytesIn>) -> PyResult<Bound<'py, PyList>> {
+    fn feed_many<'py>(
+        &self,
+        py: Python<'py>,
+        chunks: Vec<BytesIn>,
+    ) -> PyResult<Bound<'py, PyList>> {
         feed_many_stream(py, &self.0, &chunks, chunked::ChunkedResponseSealer::push)
     }
 
@@ -467,11 +650,20 @@ impl PyChunkedResponseOpener {
     #[new]
     #[pyo3(signature = (client_context, *, max_chunk_len=16384))]
     fn new(client_context: &PyClientContext, max_chunk_len: usize) -> Self {
-        Self(Mutex::new(chunked::ChunkedResponseOpener::new(client_context.0.clone(), max_chunk_len)))
+        Self(Mutex::new(chunked::ChunkedResponseOpener::new(
+            client_context.0.clone(),
+            max_chunk_len,
+        )))
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
-        feed_stream(py, data.len() >= DETACH_THRESHOLD, &self.0, &[&data], chunked::ChunkedResponseOpener::push)
+        feed_stream(
+            py,
+            data.len() >= DETACH_THRESHOLD,
+            &self.0,
+            &[&data],
+            chunked::ChunkedResponseOpener::push,
+        )
     }
 
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
@@ -488,7 +680,9 @@ impl PyRequestOpener {
     #[new]
     #[pyo3(signature = (gateway_key, media_type, *, max_chunk_len=16384))]
     fn new(gateway_key: &PyGatewayKey, media_type: &str, max_chunk_len: usize) -> PyResult<Self> {
-        let opener = stream::RequestOpener::for_media_type(gateway_key.0.clone(), media_type, max_chunk_len).map_err(to_py_err)?;
+        let opener =
+            stream::RequestOpener::for_media_type(gateway_key.0.clone(), media_type, max_chunk_len)
+                .map_err(to_py_err)?;
         Ok(Self(Mutex::new(opener), Answered::default()))
     }
 
@@ -499,7 +693,10 @@ impl PyRequestOpener {
 
     #[getter]
     fn response_context(&self) -> PyResult<Option<PyResponseContext>> {
-        Ok(lock(&self.0)?.response_context().cloned().map(|ctx| PyResponseContext::new(ctx, &self.1)))
+        Ok(lock(&self.0)?
+            .response_context()
+            .cloned()
+            .map(|ctx| PyResponseContext::new(ctx, &self.1)))
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
@@ -518,9 +715,15 @@ impl PyRequestOpener {
 }
 
 impl PyResponseSealer {
-    fn create(response_context: &PyResponseContext, chunked: bool, options: SealerOptions, response_nonce: Option<&[u8]>) -> PyResult<Self> {
+    fn create(
+        response_context: &PyResponseContext,
+        chunked: bool,
+        options: SealerOptions,
+        response_nonce: Option<&[u8]>,
+    ) -> PyResult<Self> {
         let form = if chunked { Form::Chunked } else { Form::Plain };
-        let inner = response_context.answer(|ctx| stream::ResponseSealer::new(ctx, form, options, response_nonce))?;
+        let inner = response_context
+            .answer(|ctx| stream::ResponseSealer::new(ctx, form, options, response_nonce))?;
         Ok(Self(Mutex::new(inner)))
     }
 }
@@ -533,8 +736,18 @@ struct PyResponseSealer(Mutex<stream::ResponseSealer>);
 impl PyResponseSealer {
     #[new]
     #[pyo3(signature = (response_context, *, chunked, fixed_chunk_len=None, max_chunk_len=4096))]
-    fn new(response_context: &PyResponseContext, chunked: bool, fixed_chunk_len: Option<usize>, max_chunk_len: usize) -> PyResult<Self> {
-        Self::create(response_context, chunked, sealer_options(fixed_chunk_len, max_chunk_len), None)
+    fn new(
+        response_context: &PyResponseContext,
+        chunked: bool,
+        fixed_chunk_len: Option<usize>,
+        max_chunk_len: usize,
+    ) -> PyResult<Self> {
+        Self::create(
+            response_context,
+            chunked,
+            sealer_options(fixed_chunk_len, max_chunk_len),
+            None,
+        )
     }
 
     #[getter]
@@ -548,7 +761,13 @@ impl PyResponseSealer {
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
-        feed_stream(py, data.len() >= DETACH_THRESHOLD, &self.0, &[&data], stream::ResponseSealer::push)
+        feed_stream(
+            py,
+            data.len() >= DETACH_THRESHOLD,
+            &self.0,
+            &[&data],
+            stream::ResponseSealer::push,
+        )
     }
 
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
@@ -564,8 +783,17 @@ struct PyResponseOpener(Mutex<stream::ResponseOpener>);
 impl PyResponseOpener {
     #[new]
     #[pyo3(signature = (client_context, media_type, *, max_chunk_len=16384))]
-    fn new(client_context: &PyClientContext, media_type: &str, max_chunk_len: usize) -> PyResult<Self> {
-        let opener = stream::ResponseOpener::for_media_type(client_context.0.clone(), media_type, max_chunk_len).map_err(to_py_err)?;
+    fn new(
+        client_context: &PyClientContext,
+        media_type: &str,
+        max_chunk_len: usize,
+    ) -> PyResult<Self> {
+        let opener = stream::ResponseOpener::for_media_type(
+            client_context.0.clone(),
+            media_type,
+            max_chunk_len,
+        )
+        .map_err(to_py_err)?;
         Ok(Self(Mutex::new(opener)))
     }
 
@@ -575,7 +803,13 @@ impl PyResponseOpener {
     }
 
     fn feed<'py>(&self, py: Python<'py>, data: BytesIn) -> PyResult<Bound<'py, PyList>> {
-        feed_stream(py, data.len() >= DETACH_THRESHOLD, &self.0, &[&data], stream::ResponseOpener::push)
+        feed_stream(
+            py,
+            data.len() >= DETACH_THRESHOLD,
+            &self.0,
+            &[&data],
+            stream::ResponseOpener::push,
+        )
     }
 
     fn finish<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
@@ -593,7 +827,12 @@ fn _encapsulate_request_with_ephemeral<'py>(
     message: BytesIn,
     ephemeral_secret_key: SecretIn,
 ) -> PyResult<(Bound<'py, PyBytes>, PyClientContext)> {
-    encapsulate_request_from(py, key_config, &message, Ephemeral::SecretKey(&ephemeral_secret_key))
+    encapsulate_request_from(
+        py,
+        key_config,
+        &message,
+        Ephemeral::SecretKey(&ephemeral_secret_key),
+    )
 }
 
 /// Test hook: a `ChunkedRequestSealer` with a chosen ephemeral secret key.
@@ -607,7 +846,12 @@ fn _chunked_request_sealer_with_ephemeral(
     max_chunk_len: usize,
 ) -> PyResult<PyChunkedRequestSealer> {
     let options = sealer_options(fixed_chunk_len, max_chunk_len);
-    PyChunkedRequestSealer::create(py, key_config, options, Ephemeral::SecretKey(&ephemeral_secret_key))
+    PyChunkedRequestSealer::create(
+        py,
+        key_config,
+        options,
+        Ephemeral::SecretKey(&ephemeral_secret_key),
+    )
 }
 
 /// Test hook: `ResponseContext.encapsulate_response` with a chosen response nonce (it still answers once).
@@ -630,7 +874,11 @@ fn _chunked_response_sealer_with_nonce(
     fixed_chunk_len: Option<usize>,
     max_chunk_len: usize,
 ) -> PyResult<PyChunkedResponseSealer> {
-    PyChunkedResponseSealer::create(response_context, sealer_options(fixed_chunk_len, max_chunk_len), Some(&response_nonce))
+    PyChunkedResponseSealer::create(
+        response_context,
+        sealer_options(fixed_chunk_len, max_chunk_len),
+        Some(&response_nonce),
+    )
 }
 
 /// Test hook: a `ResponseSealer` with a chosen response nonce.
@@ -643,7 +891,12 @@ fn _response_sealer_with_nonce(
     fixed_chunk_len: Option<usize>,
     max_chunk_len: usize,
 ) -> PyResult<PyResponseSealer> {
-    PyResponseSealer::create(response_context, chunked, sealer_options(fixed_chunk_len, max_chunk_len), Some(&response_nonce))
+    PyResponseSealer::create(
+        response_context,
+        chunked,
+        sealer_options(fixed_chunk_len, max_chunk_len),
+        Some(&response_nonce),
+    )
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -666,14 +919,32 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_encapsulate_response_with_nonce, m)?)?;
     m.add_function(wrap_pyfunction!(_chunked_response_sealer_with_nonce, m)?)?;
     m.add_function(wrap_pyfunction!(_response_sealer_with_nonce, m)?)?;
-    m.add("DEFAULT_MAX_REQUEST_CHUNK", openpcc_ohttp::DEFAULT_MAX_REQUEST_CHUNK)?;
-    m.add("DEFAULT_MAX_RESPONSE_CHUNK", openpcc_ohttp::DEFAULT_MAX_RESPONSE_CHUNK)?;
-    m.add("REFERENCE_MAX_REQUEST_CHUNK", openpcc_ohttp::REFERENCE_MAX_REQUEST_CHUNK)?;
-    m.add("DEFAULT_SEAL_CHUNK_LEN", openpcc_ohttp::DEFAULT_SEAL_CHUNK_LEN)?;
+    m.add(
+        "DEFAULT_MAX_REQUEST_CHUNK",
+        openpcc_ohttp::DEFAULT_MAX_REQUEST_CHUNK,
+    )?;
+    m.add(
+        "DEFAULT_MAX_RESPONSE_CHUNK",
+        openpcc_ohttp::DEFAULT_MAX_RESPONSE_CHUNK,
+    )?;
+    m.add(
+        "REFERENCE_MAX_REQUEST_CHUNK",
+        openpcc_ohttp::REFERENCE_MAX_REQUEST_CHUNK,
+    )?;
+    m.add(
+        "DEFAULT_SEAL_CHUNK_LEN",
+        openpcc_ohttp::DEFAULT_SEAL_CHUNK_LEN,
+    )?;
     m.add("REQUEST_MEDIA_TYPE", openpcc_ohttp::REQUEST_MEDIA_TYPE)?;
     m.add("RESPONSE_MEDIA_TYPE", openpcc_ohttp::RESPONSE_MEDIA_TYPE)?;
-    m.add("CHUNKED_REQUEST_MEDIA_TYPE", openpcc_ohttp::CHUNKED_REQUEST_MEDIA_TYPE)?;
-    m.add("CHUNKED_RESPONSE_MEDIA_TYPE", openpcc_ohttp::CHUNKED_RESPONSE_MEDIA_TYPE)?;
+    m.add(
+        "CHUNKED_REQUEST_MEDIA_TYPE",
+        openpcc_ohttp::CHUNKED_REQUEST_MEDIA_TYPE,
+    )?;
+    m.add(
+        "CHUNKED_RESPONSE_MEDIA_TYPE",
+        openpcc_ohttp::CHUNKED_RESPONSE_MEDIA_TYPE,
+    )?;
     m.add("REFERENCE_CHUNK_LEN", openpcc_ohttp::REFERENCE_CHUNK_LEN)?;
     Ok(())
 }

@@ -86,7 +86,10 @@ impl TdxVerifier {
         accept_tcb_status: Option<Vec<String>>,
     ) -> PyResult<Verdict> {
         let accepted = accepted(accept_tcb_status);
-        let core = py.detach(|| self.inner.verify_accepting(quote, collateral, at, &accepted));
+        let core = py.detach(|| {
+            self.inner
+                .verify_accepting(quote, collateral, at, &accepted)
+        });
         verdict::to_py(py, core)
     }
 }

@@ -75,8 +75,13 @@ impl CounterNonceAead {
     pub fn new(key: AeadKey, base_nonce: [u8; 12]) -> Self {
         let (aead, bytes) = key.algorithm_and_bytes();
         // Cannot fail: every `AeadKey` variant holds a key of its algorithm's exact length.
-        let cipher = openpcc_hpke::AeadKey::new(aead, bytes).unwrap_or_else(|_| unreachable!("aead key length"));
-        Self { cipher, base_nonce, counter: 0 }
+        let cipher = openpcc_hpke::AeadKey::new(aead, bytes)
+            .unwrap_or_else(|_| unreachable!("aead key length"));
+        Self {
+            cipher,
+            base_nonce,
+            counter: 0,
+        }
     }
 
     /// The number of chunks sealed or opened so far.
@@ -109,7 +114,9 @@ impl CounterNonceAead {
 
 impl std::fmt::Debug for CounterNonceAead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CounterNonceAead").field("counter", &self.counter).finish_non_exhaustive()
+        f.debug_struct("CounterNonceAead")
+            .field("counter", &self.counter)
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,7 +132,10 @@ impl ChunkCipher for CounterNonceAead {
         let start = out.len();
         out.resize(start + pt.len() + TAG_LEN, 0);
         let sealed = match out.get_mut(start..) {
-            Some(region) => self.cipher.seal_into(&nonce, aad, pt, region).map_err(Error::from),
+            Some(region) => self
+                .cipher
+                .seal_into(&nonce, aad, pt, region)
+                .map_err(Error::from),
             None => Err(Error::Usage("seal offset")),
         };
         if let Err(err) = sealed {
@@ -165,7 +175,8 @@ mod tests {
 
     #[test]
     fn nonce_is_base_xor_counter() {
-        let mut aead = CounterNonceAead::new(AeadKey::Aes128Gcm(Zeroizing::new([7; 16])), [0xff; 12]);
+        let mut aead =
+            CounterNonceAead::new(AeadKey::Aes128Gcm(Zeroizing::new([7; 16])), [0xff; 12]);
         assert_eq!(aead.next_nonce().unwrap(), [0xff; 12]);
         aead.counter = 0x0102;
         let mut want = [0xff; 12];
@@ -180,38 +191,62 @@ mod tests {
         aead.counter = u64::MAX - 1;
         aead.seal(b"", b"x").unwrap();
         assert!(matches!(aead.seal(b"", b"x"), Err(Error::SequenceOverflow)));
-        assert!(matches!(aead.open(b"", &[0; 17]), Err(Error::SequenceOverflow)));
+        assert!(matches!(
+            aead.open(b"", &[0; 17]),
+            Err(Error::SequenceOverflow)
+        ));
     }
 
     #[test]
     fn seal_open_each_algorithm() {
         use openpcc_hpke::Aead;
-        for (aead, key) in [(Aead::Aes128Gcm, vec![1; 16]), (Aead::Aes256Gcm, vec![2; 32]), (Aead::ChaCha20Poly1305, vec![3; 32])] {
-            let mut sealer = CounterNonceAead::new(AeadKey::from_slice(aead, &key).unwrap(), [9; 12]);
+        for (aead, key) in [
+            (Aead::Aes128Gcm, vec![1; 16]),
+            (Aead::Aes256Gcm, vec![2; 32]),
+            (Aead::ChaCha20Poly1305, vec![3; 32]),
+        ] {
+            let mut sealer =
+                CounterNonceAead::new(AeadKey::from_slice(aead, &key).unwrap(), [9; 12]);
             let first = sealer.seal(b"a", b"hello").unwrap();
             let second = sealer.seal(b"a", b"hello").unwrap();
             assert_ne!(first, second, "counter must change the nonce");
-            let mut opener = CounterNonceAead::new(AeadKey::from_slice(aead, &key).unwrap(), [9; 12]);
+            let mut opener =
+                CounterNonceAead::new(AeadKey::from_slice(aead, &key).unwrap(), [9; 12]);
             assert_eq!(opener.open(b"a", &first).unwrap(), b"hello");
             assert!(matches!(opener.open(b"b", &second), Err(Error::Decrypt)));
         }
-        assert!(matches!(AeadKey::from_slice(Aead::Aes128Gcm, &[0; 32]), Err(Error::Malformed(_))));
+        assert!(matches!(
+            AeadKey::from_slice(Aead::Aes128Gcm, &[0; 32]),
+            Err(Error::Malformed(_))
+        ));
     }
 
     #[test]
     fn open_in_place_matches_open() {
-        let mut sealer = CounterNonceAead::new(AeadKey::Aes256Gcm(Zeroizing::new([4; 32])), [2; 12]);
+        let mut sealer =
+            CounterNonceAead::new(AeadKey::Aes256Gcm(Zeroizing::new([4; 32])), [2; 12]);
         let first = sealer.seal(b"", b"first").unwrap();
         let second = sealer.seal(b"", b"second").unwrap();
-        let mut opener = CounterNonceAead::new(AeadKey::Aes256Gcm(Zeroizing::new([4; 32])), [2; 12]);
+        let mut opener =
+            CounterNonceAead::new(AeadKey::Aes256Gcm(Zeroizing::new([4; 32])), [2; 12]);
         let mut buf = first.clone();
         opener.open_in_place(b"", &mut buf).unwrap();
         assert_eq!(buf, b"first");
         assert_eq!(opener.counter(), 1);
         let mut buf = second.clone();
-        assert!(matches!(opener.open_in_place(b"x", &mut buf), Err(Error::Decrypt)));
-        assert_eq!(opener.counter(), 1, "a failed open does not advance the counter");
-        assert!(matches!(opener.open_in_place(b"", &mut vec![0; 15]), Err(Error::Decrypt)));
+        assert!(matches!(
+            opener.open_in_place(b"x", &mut buf),
+            Err(Error::Decrypt)
+        ));
+        assert_eq!(
+            opener.counter(),
+            1,
+            "a failed open does not advance the counter"
+        );
+        assert!(matches!(
+            opener.open_in_place(b"", &mut vec![0; 15]),
+            Err(Error::Decrypt)
+        ));
         let mut buf = second;
         opener.open_in_place(b"", &mut buf).unwrap();
         assert_eq!(buf, b"second");
@@ -222,6 +257,9 @@ mod tests {
         // NIST GCM test case 2 (zero key, zero nonce, 16 zero bytes).
         let mut aead = CounterNonceAead::new(AeadKey::Aes128Gcm(Zeroizing::new([0; 16])), [0; 12]);
         let ct = aead.seal(b"", &[0; 16]).unwrap();
-        assert_eq!(hex::encode(ct), "0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf");
+        assert_eq!(
+            hex::encode(ct),
+            "0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf"
+        );
     }
 }

@@ -23,7 +23,11 @@ pub trait ChunkCipher: Send {
     fn open(&mut self, aad: &[u8], ct: &[u8]) -> Result<Vec<u8>, Error>;
     /// Opens the next chunk into `out`, exactly `ct.len() - tag_len()` bytes (zeroed on error).
     fn open_into(&mut self, aad: &[u8], ct: &[u8], out: &mut [u8]) -> Result<(), Error> {
-        if ct.len().checked_sub(self.tag_len()).is_some_and(|len| len != out.len()) {
+        if ct
+            .len()
+            .checked_sub(self.tag_len())
+            .is_some_and(|len| len != out.len())
+        {
             return Err(Error::Usage("output buffer has the wrong length"));
         }
         let pt = zeroize::Zeroizing::new(self.open(aad, ct)?);
@@ -66,7 +70,9 @@ pub fn stream_plaintext_len(input: &[u8], tag_len: usize, max_plaintext: usize) 
         if len == 0 {
             break;
         }
-        let len = usize::try_from(len).ok().filter(|len| chunk_lens.contains(len))?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|len| chunk_lens.contains(len))?;
         rest = rest.get(len..)?;
         total = total.checked_add(len - tag_len)?;
     }
@@ -143,7 +149,12 @@ impl<C: ChunkCipher> ChunkOpener<C> {
     /// An opener that rejects chunks holding more than `max_plaintext` bytes (reference: "too much data").
     pub fn new(cipher: C, max_plaintext: usize) -> Self {
         let max_ct = max_plaintext.saturating_add(cipher.tag_len());
-        Self { cipher, max_ct, buf: Vec::new(), state: State::Chunks }
+        Self {
+            cipher,
+            max_ct,
+            buf: Vec::new(),
+            state: State::Chunks,
+        }
     }
 
     /// Returns the plaintexts of the chunks completed by `data`, in order. Bytes after the final
@@ -210,7 +221,9 @@ impl<C: ChunkCipher> ChunkOpener<C> {
             let (ct, tail) = rest.split_at_checked(len).ok_or(Error::Truncated)?;
             let pt_len = len.checked_sub(tag_len).ok_or(Error::Decrypt)?;
             let end = written + pt_len;
-            let dst = out.get_mut(written..end).ok_or(Error::Usage("output buffer has the wrong length"))?;
+            let dst = out
+                .get_mut(written..end)
+                .ok_or(Error::Usage("output buffer has the wrong length"))?;
             self.cipher.open_into(b"", ct, dst)?;
             written = end;
             rest = tail;
@@ -219,7 +232,9 @@ impl<C: ChunkCipher> ChunkOpener<C> {
         if rest.len() > self.max_ct {
             return Err(Error::ChunkTooLarge);
         }
-        let dst = out.get_mut(written..).ok_or(Error::Usage("output buffer has the wrong length"))?;
+        let dst = out
+            .get_mut(written..)
+            .ok_or(Error::Usage("output buffer has the wrong length"))?;
         self.cipher.open_into(FINAL_CHUNK_AAD, rest, dst)
     }
 
@@ -230,7 +245,8 @@ impl<C: ChunkCipher> ChunkOpener<C> {
             State::Chunks if self.buf.is_empty() => {
                 // Fast path: open straight from `data`, buffer only the incomplete tail.
                 let consumed = self.open_complete_chunks(data, &mut sink)?;
-                self.buf.extend_from_slice(data.get(consumed..).unwrap_or_default());
+                self.buf
+                    .extend_from_slice(data.get(consumed..).unwrap_or_default());
             }
             State::Chunks => {
                 let mut buf = std::mem::take(&mut self.buf);
@@ -248,7 +264,11 @@ impl<C: ChunkCipher> ChunkOpener<C> {
 
     /// Opens every complete non-final chunk at the start of `input`; returns the bytes consumed
     /// (including the final indicator, if reached).
-    fn open_complete_chunks(&mut self, input: &[u8], sink: &mut impl FnMut(Vec<u8>)) -> Result<usize, Error> {
+    fn open_complete_chunks(
+        &mut self,
+        input: &[u8],
+        sink: &mut impl FnMut(Vec<u8>),
+    ) -> Result<usize, Error> {
         let mut pos = 0;
         while let Some((len, prefix)) = varint::decode(input.get(pos..).unwrap_or_default())? {
             if len == 0 {
@@ -324,7 +344,9 @@ mod tests {
         let want = [&b"first"[..], &[0xaa; 100], b"z", b"tail"].concat();
         assert_eq!(stream_plaintext_len(&wire, 16, 100), Some(want.len()));
         let mut out = vec![0u8; want.len()];
-        ChunkOpener::new(cipher(), 100).open_stream_into(&wire, &mut out).unwrap();
+        ChunkOpener::new(cipher(), 100)
+            .open_stream_into(&wire, &mut out)
+            .unwrap();
         assert_eq!(out, want);
         assert_eq!(open_incrementally(&wire, 100).unwrap(), want);
     }
@@ -336,15 +358,17 @@ mod tests {
         tampered[3] ^= 1;
         let cases: [(&[u8], usize); 5] = [
             (&wire[..wire.len() - 20], 4096), // final chunk empty: shorter than a tag
-            (&wire[..30], 4096),               // cut inside a chunk
-            (&wire[..21], 4096),               // no final indicator
-            (&wire, 99),                       // a chunk over the limit
-            (&tampered, 4096),                 // forged
+            (&wire[..30], 4096),              // cut inside a chunk
+            (&wire[..21], 4096),              // no final indicator
+            (&wire, 99),                      // a chunk over the limit
+            (&tampered, 4096),                // forged
         ];
         for (input, max) in cases {
             let incremental = open_incrementally(input, max).unwrap_err();
             let mut out = vec![0u8; input.len()];
-            let whole = ChunkOpener::new(cipher(), max).open_stream_into(input, &mut out).unwrap_err();
+            let whole = ChunkOpener::new(cipher(), max)
+                .open_stream_into(input, &mut out)
+                .unwrap_err();
             assert_eq!(format!("{whole:?}"), format!("{incremental:?}"));
             assert!(out.iter().all(|&b| b == 0), "nothing released on failure");
         }
@@ -354,12 +378,35 @@ mod tests {
     fn plaintext_len_refuses_what_cannot_open() {
         let wire = stream(&[b"first"], b"tail");
         assert_eq!(stream_plaintext_len(&wire, 16, 4096), Some(9));
-        assert_eq!(stream_plaintext_len(&wire[..wire.len() - 1], 16, 4096), Some(8));
-        assert_eq!(stream_plaintext_len(&wire[..wire.len() - 5], 16, 4096), None, "final shorter than a tag");
-        assert_eq!(stream_plaintext_len(&wire[..10], 16, 4096), None, "cut inside a chunk");
-        assert_eq!(stream_plaintext_len(&wire[..22], 16, 4096), None, "no final indicator");
-        assert_eq!(stream_plaintext_len(&wire, 16, 4), None, "a chunk over the limit");
-        assert_eq!(stream_plaintext_len(&[0x05, 0, 0, 0, 0, 0, 0], 16, 4096), None, "chunk shorter than a tag");
+        assert_eq!(
+            stream_plaintext_len(&wire[..wire.len() - 1], 16, 4096),
+            Some(8)
+        );
+        assert_eq!(
+            stream_plaintext_len(&wire[..wire.len() - 5], 16, 4096),
+            None,
+            "final shorter than a tag"
+        );
+        assert_eq!(
+            stream_plaintext_len(&wire[..10], 16, 4096),
+            None,
+            "cut inside a chunk"
+        );
+        assert_eq!(
+            stream_plaintext_len(&wire[..22], 16, 4096),
+            None,
+            "no final indicator"
+        );
+        assert_eq!(
+            stream_plaintext_len(&wire, 16, 4),
+            None,
+            "a chunk over the limit"
+        );
+        assert_eq!(
+            stream_plaintext_len(&[0x05, 0, 0, 0, 0, 0, 0], 16, 4096),
+            None,
+            "chunk shorter than a tag"
+        );
         assert_eq!(stream_plaintext_len(&[], 16, 4096), None);
     }
 
@@ -383,7 +430,10 @@ mod tests {
         for cut in 0..wire.len() - 16 {
             let mut opener = ChunkOpener::new(cipher(), 4096);
             opener.push(&wire[..cut]).unwrap();
-            assert!(matches!(opener.finish(), Err(Error::Truncated)), "cut at {cut}");
+            assert!(
+                matches!(opener.finish(), Err(Error::Truncated)),
+                "cut at {cut}"
+            );
         }
         // Cut inside the final chunk: the tag no longer authenticates.
         let mut opener = ChunkOpener::new(cipher(), 4096);
@@ -400,7 +450,10 @@ mod tests {
 
         // A length prefix alone is enough to reject, before the body arrives.
         let mut opener = ChunkOpener::new(cipher(), 32);
-        assert!(matches!(opener.push(&[0x40, 49]), Err(Error::ChunkTooLarge)));
+        assert!(matches!(
+            opener.push(&[0x40, 49]),
+            Err(Error::ChunkTooLarge)
+        ));
 
         // Data after the final chunk makes it too large (or fails to authenticate).
         let mut wire = stream(&[b"a"], b"");
@@ -437,7 +490,10 @@ mod tests {
     fn empty_non_final_chunk_is_refused() {
         let mut sealer = ChunkSealer::new(cipher());
         let mut out = vec![1, 2];
-        assert!(matches!(sealer.seal_chunk(b"", &mut out), Err(Error::Usage(_))));
+        assert!(matches!(
+            sealer.seal_chunk(b"", &mut out),
+            Err(Error::Usage(_))
+        ));
         assert_eq!(out, [1, 2]);
     }
 }

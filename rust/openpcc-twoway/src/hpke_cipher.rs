@@ -47,7 +47,10 @@ mod tests {
         let (sk, pk) = suite.derive_key_pair(&[7; 32]).unwrap();
         let (enc, sender) = suite.setup_base_sender(&pk, b"info").unwrap();
         let mut recipient = suite.setup_base_recipient(&enc, &sk, b"info").unwrap();
-        assert!(matches!(ChunkCipher::seal(&mut recipient, b"", b"x"), Err(Error::Usage(_))));
+        assert!(matches!(
+            ChunkCipher::seal(&mut recipient, b"", b"x"),
+            Err(Error::Usage(_))
+        ));
 
         let mut sealer = ChunkSealer::new(sender);
         let mut wire = Vec::new();
@@ -56,7 +59,10 @@ mod tests {
         sealer.seal_final(b"!", &mut wire).unwrap();
 
         let mut opener = ChunkOpener::new(recipient, 4096);
-        assert_eq!(opener.push(&wire).unwrap(), [b"hello".to_vec(), b"world".to_vec()]);
+        assert_eq!(
+            opener.push(&wire).unwrap(),
+            [b"hello".to_vec(), b"world".to_vec()]
+        );
         assert_eq!(opener.finish().unwrap(), b"!");
     }
 }

@@ -51,8 +51,10 @@ where
     H: hkdf::hmac::EagerHash,
 {
     let prk = Hkdf::<H>::new(Some(salt), secret);
-    prk.expand(b"key", key).map_err(|_| Error::Malformed("key length"))?;
-    prk.expand(b"nonce", nonce).map_err(|_| Error::Malformed("nonce length"))?;
+    prk.expand(b"key", key)
+        .map_err(|_| Error::Malformed("key length"))?;
+    prk.expand(b"nonce", nonce)
+        .map_err(|_| Error::Malformed("nonce length"))?;
     Ok(())
 }
 
@@ -74,11 +76,15 @@ mod tests {
         let (key, aead_nonce) =
             response_key_material(Kdf::HkdfSha256, Aead::Aes128Gcm, &secret, &enc, &nonce).unwrap();
         match &key {
-            AeadKey::Aes128Gcm(k) => assert_eq!(k.as_slice(), h("5d0172a080e428b16d298c4ea0db620d")),
+            AeadKey::Aes128Gcm(k) => {
+                assert_eq!(k.as_slice(), h("5d0172a080e428b16d298c4ea0db620d"))
+            }
             other => panic!("unexpected key {other:?}"),
         }
         assert_eq!(aead_nonce.as_slice(), h("f6bf1aeb88d6df87007fa263"));
-        let ct = CounterNonceAead::new(key, aead_nonce).seal(b"", &h("0140c8")).unwrap();
+        let ct = CounterNonceAead::new(key, aead_nonce)
+            .seal(b"", &h("0140c8"))
+            .unwrap();
         assert_eq!(ct, h("86f9013e404feea014e7be4a441f234f857fbd"));
     }
 
@@ -86,7 +92,13 @@ mod tests {
     fn nonce_length_is_checked() {
         assert_eq!(response_nonce_len(Aead::Aes128Gcm), 16);
         assert_eq!(response_nonce_len(Aead::Aes256Gcm), 32);
-        let err = response_key_material(Kdf::HkdfSha256, Aead::Aes128Gcm, &[0; 16], &[0; 32], &[0; 15]);
+        let err = response_key_material(
+            Kdf::HkdfSha256,
+            Aead::Aes128Gcm,
+            &[0; 16],
+            &[0; 32],
+            &[0; 15],
+        );
         assert!(matches!(err, Err(Error::Malformed(_))));
         let err = response_key_material(Kdf::HkdfSha256, Aead::ExportOnly, &[0; 16], &[0; 32], &[]);
         assert!(matches!(err, Err(Error::Unsupported(0xffff))));

@@ -1,8 +1,9 @@
 //! Hashing event data against the event's digests, for the types whose data is what was measured.
 
 use super::types::{
-    Event, HashAlg, EV_ACTION, EV_EFI_ACTION, EV_EFI_GPT_EVENT, EV_EFI_VARIABLE_AUTHORITY, EV_EFI_VARIABLE_BOOT,
-    EV_EFI_VARIABLE_BOOT2, EV_EFI_VARIABLE_DRIVER_CONFIG, EV_IPL, EV_SEPARATOR, EV_S_CRTM_VERSION,
+    Event, HashAlg, EV_ACTION, EV_EFI_ACTION, EV_EFI_GPT_EVENT, EV_EFI_VARIABLE_AUTHORITY,
+    EV_EFI_VARIABLE_BOOT, EV_EFI_VARIABLE_BOOT2, EV_EFI_VARIABLE_DRIVER_CONFIG, EV_IPL,
+    EV_SEPARATOR, EV_S_CRTM_VERSION,
 };
 use super::uefi::{variable_contents, GRUB_PREFIXES};
 
@@ -56,16 +57,20 @@ impl DataCheck {
 #[must_use]
 pub fn check_event_data(event: &Event<'_>) -> DataCheck {
     match event.event_type {
-        EV_SEPARATOR | EV_ACTION | EV_EFI_ACTION | EV_EFI_VARIABLE_DRIVER_CONFIG | EV_EFI_GPT_EVENT => {
-            strict(all_match(event, &[event.data]), DataCheck::Match)
-        }
+        EV_SEPARATOR
+        | EV_ACTION
+        | EV_EFI_ACTION
+        | EV_EFI_VARIABLE_DRIVER_CONFIG
+        | EV_EFI_GPT_EVENT => strict(all_match(event, &[event.data]), DataCheck::Match),
         EV_EFI_VARIABLE_BOOT | EV_EFI_VARIABLE_BOOT2 => check_boot_variable(event),
         EV_IPL => check_grub_string(event),
-        EV_EFI_VARIABLE_AUTHORITY | EV_S_CRTM_VERSION | EV_NONHOST_INFO => match all_match(event, &[event.data]) {
-            Some(true) => DataCheck::Match,
-            Some(false) => DataCheck::AdvisoryMismatch,
-            None => DataCheck::NotApplicable,
-        },
+        EV_EFI_VARIABLE_AUTHORITY | EV_S_CRTM_VERSION | EV_NONHOST_INFO => {
+            match all_match(event, &[event.data]) {
+                Some(true) => DataCheck::Match,
+                Some(false) => DataCheck::AdvisoryMismatch,
+                None => DataCheck::NotApplicable,
+            }
+        }
         _ => DataCheck::NotApplicable,
     }
 }
@@ -83,7 +88,10 @@ fn check_boot_variable(event: &Event<'_>) -> DataCheck {
         Some(true) => DataCheck::Match,
         None => DataCheck::NotApplicable,
         Some(false) => match variable_contents(event.data) {
-            Some(contents) => strict(all_match(event, &[contents]), DataCheck::MatchVariableContents),
+            Some(contents) => strict(
+                all_match(event, &[contents]),
+                DataCheck::MatchVariableContents,
+            ),
             None => DataCheck::Mismatch,
         },
     }
@@ -92,7 +100,10 @@ fn check_boot_variable(event: &Event<'_>) -> DataCheck {
 /// GRUB records are checkable; other `EV_IPL` data (shim's "`MokList`", file paths whose digest is
 /// of the file) is not.
 fn check_grub_string(event: &Event<'_>) -> DataCheck {
-    let Some(rest) = GRUB_PREFIXES.iter().find_map(|p| event.data.strip_prefix(p.as_bytes())) else {
+    let Some(rest) = GRUB_PREFIXES
+        .iter()
+        .find_map(|p| event.data.strip_prefix(p.as_bytes()))
+    else {
         return DataCheck::NotApplicable;
     };
     let measured = rest.strip_suffix(b"\0").unwrap_or(rest);
@@ -104,7 +115,9 @@ fn check_grub_string(event: &Event<'_>) -> DataCheck {
 fn all_match(event: &Event<'_>, parts: &[&[u8]]) -> Option<bool> {
     let mut any = false;
     for (alg_id, digest) in &event.digests {
-        let Some(alg) = HashAlg::from_id(*alg_id) else { continue };
+        let Some(alg) = HashAlg::from_id(*alg_id) else {
+            continue;
+        };
         any = true;
         if alg.digest_parts(parts.iter().copied()).as_slice() != *digest {
             return Some(false);

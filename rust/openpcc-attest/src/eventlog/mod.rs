@@ -26,7 +26,9 @@ pub use digest_check::{check_event_data, DataCheck};
 pub use parse::parse;
 pub use types::{event_type_name, Event, EventLog, HashAlg, LogFormat, SpecId};
 pub use uefi::{decode_event_data, kernel_cmdline, DecodedData, ImageLoad, VariableData};
-pub use verify::{event_json, events_json, pcrs_json, replay, replay_parsed, verify, ExpectedPcrs, Pcrs};
+pub use verify::{
+    event_json, events_json, pcrs_json, replay, replay_parsed, verify, ExpectedPcrs, Pcrs,
+};
 
 /// Why an event log failed to parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -18,8 +18,16 @@ pub fn parse(log: &[u8]) -> Result<EventLog<'_>, EventLogError> {
         return Err(EventLogError::Empty);
     }
     let header = read_sha1_record(&mut r, 0)?;
-    let spec_id = if is_spec_id_header(&header) { Some(parse_spec_id(header.data)?) } else { None };
-    let format = if spec_id.is_some() { LogFormat::CryptoAgile } else { LogFormat::Sha1Only };
+    let spec_id = if is_spec_id_header(&header) {
+        Some(parse_spec_id(header.data)?)
+    } else {
+        None
+    };
+    let format = if spec_id.is_some() {
+        LogFormat::CryptoAgile
+    } else {
+        LogFormat::Sha1Only
+    };
     let mut events = vec![header];
     while !r.is_empty() {
         if events.len() >= MAX_EVENTS {
@@ -32,14 +40,21 @@ pub fn parse(log: &[u8]) -> Result<EventLog<'_>, EventLogError> {
         };
         events.push(event);
     }
-    Ok(EventLog { format, spec_id, events })
+    Ok(EventLog {
+        format,
+        spec_id,
+        events,
+    })
 }
 
 fn is_spec_id_header(e: &Event<'_>) -> bool {
     e.pcr == 0 && e.event_type == EV_NO_ACTION && e.data.starts_with(SPEC_ID_SIGNATURE)
 }
 
-fn truncated(what: &'static str, offset: usize) -> impl Fn(super::reader::ShortRead) -> EventLogError {
+fn truncated(
+    what: &'static str,
+    offset: usize,
+) -> impl Fn(super::reader::ShortRead) -> EventLogError {
     move |_| EventLogError::Truncated { what, offset }
 }
 
@@ -50,18 +65,34 @@ fn read_sha1_record<'a>(r: &mut Reader<'a>, index: usize) -> Result<Event<'a>, E
     let event_type = r.u32_le().map_err(truncated("event type", offset))?;
     let digest = r.take(20).map_err(truncated("sha1 digest", offset))?;
     let size = r.u32_le().map_err(truncated("event size", offset))?;
-    let data = r.take_u64_len(u64::from(size)).map_err(truncated("event data", offset))?;
-    Ok(Event { index, offset, pcr, event_type, digests: vec![(HashAlg::Sha1.id(), digest)], data })
+    let data = r
+        .take_u64_len(u64::from(size))
+        .map_err(truncated("event data", offset))?;
+    Ok(Event {
+        index,
+        offset,
+        pcr,
+        event_type,
+        digests: vec![(HashAlg::Sha1.id(), digest)],
+        data,
+    })
 }
 
 /// `TCG_PCR_EVENT2`: pcrIndex, eventType, `TPML_DIGEST_VALUES`, eventSize, event.
-fn read_agile_record<'a>(r: &mut Reader<'a>, index: usize, spec: &SpecId) -> Result<Event<'a>, EventLogError> {
+fn read_agile_record<'a>(
+    r: &mut Reader<'a>,
+    index: usize,
+    spec: &SpecId,
+) -> Result<Event<'a>, EventLogError> {
     let offset = r.offset();
     let pcr = r.u32_le().map_err(truncated("pcr index", offset))?;
     let event_type = r.u32_le().map_err(truncated("event type", offset))?;
     let count = r.u32_le().map_err(truncated("digest count", offset))?;
     if usize::try_from(count).map_or(true, |c| c > spec.algorithms.len()) {
-        return Err(EventLogError::BadDigestList { index, reason: "more digests than declared banks" });
+        return Err(EventLogError::BadDigestList {
+            index,
+            reason: "more digests than declared banks",
+        });
     }
     let mut digests: Vec<(u16, &[u8])> = Vec::with_capacity(spec.algorithms.len());
     for _ in 0..count {
@@ -73,14 +104,28 @@ fn read_agile_record<'a>(r: &mut Reader<'a>, index: usize, spec: &SpecId) -> Res
             .map(|(_, size)| *size)
             .ok_or(EventLogError::UndeclaredAlgorithm { index, alg })?;
         if digests.iter().any(|(id, _)| *id == alg) {
-            return Err(EventLogError::BadDigestList { index, reason: "repeated algorithm" });
+            return Err(EventLogError::BadDigestList {
+                index,
+                reason: "repeated algorithm",
+            });
         }
-        let digest = r.take(usize::from(size)).map_err(truncated("digest", offset))?;
+        let digest = r
+            .take(usize::from(size))
+            .map_err(truncated("digest", offset))?;
         digests.push((alg, digest));
     }
     let size = r.u32_le().map_err(truncated("event size", offset))?;
-    let data = r.take_u64_len(u64::from(size)).map_err(truncated("event data", offset))?;
-    Ok(Event { index, offset, pcr, event_type, digests, data })
+    let data = r
+        .take_u64_len(u64::from(size))
+        .map_err(truncated("event data", offset))?;
+    Ok(Event {
+        index,
+        offset,
+        pcr,
+        event_type,
+        digests,
+        data,
+    })
 }
 
 /// `TCG_EfiSpecIDEventStruct`; must fill the header's data exactly.
@@ -105,11 +150,20 @@ fn parse_spec_id(data: &[u8]) -> Result<SpecId, EventLogError> {
         algorithms.push((alg, size));
     }
     let vendor_len = r.u8().map_err(bad("truncated vendor info size"))?;
-    let vendor_info = r.take(usize::from(vendor_len)).map_err(bad("truncated vendor info"))?.to_vec();
+    let vendor_info = r
+        .take(usize::from(vendor_len))
+        .map_err(bad("truncated vendor info"))?
+        .to_vec();
     if !r.is_empty() {
         return Err(EventLogError::BadSpecId("trailing bytes"));
     }
-    Ok(SpecId { platform_class, spec_version: (major, minor, errata), uintn_size, algorithms, vendor_info })
+    Ok(SpecId {
+        platform_class,
+        spec_version: (major, minor, errata),
+        uintn_size,
+        algorithms,
+        vendor_info,
+    })
 }
 
 fn validate_table_entry(table: &[(u16, u16)], alg: u16, size: u16) -> Result<(), EventLogError> {
@@ -120,7 +174,9 @@ fn validate_table_entry(table: &[(u16, u16)], alg: u16, size: u16) -> Result<(),
         return Err(EventLogError::BadSpecId("repeated algorithm"));
     }
     if HashAlg::from_id(alg).is_some_and(|known| known.size() != usize::from(size)) {
-        return Err(EventLogError::BadSpecId("digest size does not match its algorithm"));
+        return Err(EventLogError::BadSpecId(
+            "digest size does not match its algorithm",
+        ));
     }
     Ok(())
 }

@@ -35,7 +35,10 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn take(&mut self, len: usize) -> Result<&'a [u8], ShortRead> {
-        let short = ShortRead { offset: self.pos, wanted: len };
+        let short = ShortRead {
+            offset: self.pos,
+            wanted: len,
+        };
         let end = self.pos.checked_add(len).ok_or(short)?;
         let out = self.data.get(self.pos..end).ok_or(short)?;
         self.pos = end;
@@ -44,7 +47,10 @@ impl<'a> Reader<'a> {
 
     /// Takes `len` bytes where `len` came from the input as a wider integer.
     pub(crate) fn take_u64_len(&mut self, len: u64) -> Result<&'a [u8], ShortRead> {
-        let short = ShortRead { offset: self.pos, wanted: usize::MAX };
+        let short = ShortRead {
+            offset: self.pos,
+            wanted: usize::MAX,
+        };
         let len = usize::try_from(len).map_err(|_| short)?;
         self.take(len)
     }

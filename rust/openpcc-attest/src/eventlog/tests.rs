@@ -48,7 +48,10 @@ fn agile_record(pcr: u32, event_type: u32, digests: &[(u16, Vec<u8>)], data: &[u
 }
 
 fn both(data: &[u8]) -> Vec<(u16, Vec<u8>)> {
-    vec![(SHA1, hash(HashAlg::Sha1, &[data])), (SHA256, hash(HashAlg::Sha256, &[data]))]
+    vec![
+        (SHA1, hash(HashAlg::Sha1, &[data])),
+        (SHA256, hash(HashAlg::Sha256, &[data])),
+    ]
 }
 
 fn agile_log(records: &[Vec<u8>]) -> Vec<u8> {
@@ -62,7 +65,10 @@ fn agile_log(records: &[Vec<u8>]) -> Vec<u8> {
 #[test]
 fn replay_extends_each_bank_from_zero() {
     let sep = [0u8; 4];
-    let log = agile_log(&[agile_record(4, 4, &both(&sep), &sep), agile_record(4, 4, &both(&sep), &sep)]);
+    let log = agile_log(&[
+        agile_record(4, 4, &both(&sep), &sep),
+        agile_record(4, 4, &both(&sep), &sep),
+    ]);
     let pcrs = replay(&log).unwrap();
     let d = hash(HashAlg::Sha256, &[&sep]);
     let once = hash(HashAlg::Sha256, &[&[0u8; 32], &d]);
@@ -76,14 +82,23 @@ fn startup_locality_seeds_pcr0_only_before_pcr0_is_extended() {
     let loc = b"StartupLocality\0\x03";
     let zero = vec![(SHA1, vec![0; 20]), (SHA256, vec![0; 32])];
     let sep = [0u8; 4];
-    let log = agile_log(&[agile_record(0, 3, &zero, loc), agile_record(0, 4, &both(&sep), &sep)]);
+    let log = agile_log(&[
+        agile_record(0, 3, &zero, loc),
+        agile_record(0, 4, &both(&sep), &sep),
+    ]);
     let mut start = [0u8; 32];
     start[31] = 3;
     let want = hash(HashAlg::Sha256, &[&start, &hash(HashAlg::Sha256, &[&sep])]);
     assert_eq!(replay(&log).unwrap()[&HashAlg::Sha256][&0], want);
 
-    let late = agile_log(&[agile_record(0, 4, &both(&sep), &sep), agile_record(0, 3, &zero, loc)]);
-    let want = hash(HashAlg::Sha256, &[&[0u8; 32], &hash(HashAlg::Sha256, &[&sep])]);
+    let late = agile_log(&[
+        agile_record(0, 4, &both(&sep), &sep),
+        agile_record(0, 3, &zero, loc),
+    ]);
+    let want = hash(
+        HashAlg::Sha256,
+        &[&[0u8; 32], &hash(HashAlg::Sha256, &[&sep])],
+    );
     assert_eq!(replay(&late).unwrap()[&HashAlg::Sha256][&0], want);
 }
 
@@ -98,31 +113,73 @@ fn sha1_only_logs_replay_the_sha1_bank() {
     let pcrs = replay(&log).unwrap();
     assert_eq!(pcrs.keys().copied().collect::<Vec<_>>(), [HashAlg::Sha1]);
     let once = hash(HashAlg::Sha1, &[&[0u8; 20], &digest]);
-    assert_eq!(pcrs[&HashAlg::Sha1][&5], hash(HashAlg::Sha1, &[&once, &digest]));
+    assert_eq!(
+        pcrs[&HashAlg::Sha1][&5],
+        hash(HashAlg::Sha1, &[&once, &digest])
+    );
 }
 
 #[test]
 fn digest_lists_must_follow_the_spec_id_table() {
     let sep = [0u8; 4];
     let undeclared = agile_log(&[agile_record(4, 4, &[(0x000C, vec![0; 48])], &sep)]);
-    assert!(matches!(parse(&undeclared), Err(EventLogError::UndeclaredAlgorithm { index: 1, alg: 0x000C })));
-    let repeated = agile_log(&[agile_record(4, 4, &[(SHA1, vec![0; 20]), (SHA1, vec![0; 20])], &sep)]);
-    assert!(matches!(parse(&repeated), Err(EventLogError::BadDigestList { .. })));
-    let missing = agile_log(&[agile_record(4, 4, &[(SHA1, hash(HashAlg::Sha1, &[&sep]))], &sep)]);
-    assert!(matches!(replay(&missing), Err(EventLogError::MissingDigest { index: 1, bank: "sha256" })));
+    assert!(matches!(
+        parse(&undeclared),
+        Err(EventLogError::UndeclaredAlgorithm {
+            index: 1,
+            alg: 0x000C
+        })
+    ));
+    let repeated = agile_log(&[agile_record(
+        4,
+        4,
+        &[(SHA1, vec![0; 20]), (SHA1, vec![0; 20])],
+        &sep,
+    )]);
+    assert!(matches!(
+        parse(&repeated),
+        Err(EventLogError::BadDigestList { .. })
+    ));
+    let missing = agile_log(&[agile_record(
+        4,
+        4,
+        &[(SHA1, hash(HashAlg::Sha1, &[&sep]))],
+        &sep,
+    )]);
+    assert!(matches!(
+        replay(&missing),
+        Err(EventLogError::MissingDigest {
+            index: 1,
+            bank: "sha256"
+        })
+    ));
     let verdict = verify(&missing, None);
-    assert_eq!(verdict.first_failure().map(|c| c.name.as_str()), Some("eventlog.replay"));
+    assert_eq!(
+        verdict.first_failure().map(|c| c.name.as_str()),
+        Some("eventlog.replay")
+    );
 }
 
 #[test]
 fn malformed_spec_id_headers_are_rejected() {
-    for algs in [&[][..], &[(SHA256, 20)], &[(SHA1, 20), (SHA1, 20)], &[(SHA1, 0)]] {
+    for algs in [
+        &[][..],
+        &[(SHA256, 20)],
+        &[(SHA1, 20), (SHA1, 20)],
+        &[(SHA1, 0)],
+    ] {
         let log = sha1_record(0, 3, &[0; 20], &spec_id(algs));
-        assert!(matches!(parse(&log), Err(EventLogError::BadSpecId(_))), "{algs:?}");
+        assert!(
+            matches!(parse(&log), Err(EventLogError::BadSpecId(_))),
+            "{algs:?}"
+        );
     }
     let mut data = spec_id(&[(SHA1, 20)]);
     data.push(0);
-    assert!(matches!(parse(&sha1_record(0, 3, &[0; 20], &data)), Err(EventLogError::BadSpecId("trailing bytes"))));
+    assert!(matches!(
+        parse(&sha1_record(0, 3, &[0; 20], &data)),
+        Err(EventLogError::BadSpecId("trailing bytes"))
+    ));
 }
 
 #[test]
@@ -130,10 +187,18 @@ fn unknown_banks_parse_but_are_not_replayed() {
     const SM3: u16 = 0x0012;
     let mut log = sha1_record(0, 3, &[0; 20], &spec_id(&[(SHA256, 32), (SM3, 32)]));
     let sep = [0u8; 4];
-    log.extend(agile_record(4, 4, &[(SHA256, hash(HashAlg::Sha256, &[&sep])), (SM3, vec![7; 32])], &sep));
+    log.extend(agile_record(
+        4,
+        4,
+        &[(SHA256, hash(HashAlg::Sha256, &[&sep])), (SM3, vec![7; 32])],
+        &sep,
+    ));
     let pcrs = replay(&log).unwrap();
     assert_eq!(pcrs.keys().copied().collect::<Vec<_>>(), [HashAlg::Sha256]);
-    assert_eq!(check_event_data(&parse(&log).unwrap().events[1]), DataCheck::Match);
+    assert_eq!(
+        check_event_data(&parse(&log).unwrap().events[1]),
+        DataCheck::Match
+    );
 }
 
 #[test]
@@ -145,13 +210,25 @@ fn boot_variable_contents_only_and_grub_strings_are_recognised() {
     var.extend_from_slice(&[1, 0]);
     let contents_only = both(&[1, 0]);
     let log = agile_log(&[agile_record(1, 0x8000_0002, &contents_only, &var)]);
-    assert_eq!(check_event_data(&parse(&log).unwrap().events[1]), DataCheck::MatchVariableContents);
+    assert_eq!(
+        check_event_data(&parse(&log).unwrap().events[1]),
+        DataCheck::MatchVariableContents
+    );
 
     let cmd = b"kernel_cmdline: /vmlinuz ro\0";
     let log = agile_log(&[agile_record(8, 0xD, &both(b"/vmlinuz ro"), cmd)]);
     let parsed = parse(&log).unwrap();
-    assert_eq!(check_event_data(&parsed.events[1]), DataCheck::MatchGrubString);
-    assert_eq!(kernel_cmdline(&parsed.events[1]).as_deref(), Some("/vmlinuz ro"));
+    assert_eq!(
+        check_event_data(&parsed.events[1]),
+        DataCheck::MatchGrubString
+    );
+    assert_eq!(
+        kernel_cmdline(&parsed.events[1]).as_deref(),
+        Some("/vmlinuz ro")
+    );
     let lying = agile_log(&[agile_record(8, 0xD, &both(b"/vmlinuz rw"), cmd)]);
-    assert_eq!(check_event_data(&parse(&lying).unwrap().events[1]), DataCheck::Mismatch);
+    assert_eq!(
+        check_event_data(&parse(&lying).unwrap().events[1]),
+        DataCheck::Mismatch
+    );
 }

@@ -59,7 +59,10 @@ impl Event<'_> {
     /// The digest for one bank, if the record carries it.
     #[must_use]
     pub fn digest(&self, alg: HashAlg) -> Option<&[u8]> {
-        self.digests.iter().find(|(id, _)| *id == alg.id()).map(|(_, d)| *d)
+        self.digests
+            .iter()
+            .find(|(id, _)| *id == alg.id())
+            .map(|(_, d)| *d)
     }
 
     /// The TCG name of the event type.
@@ -87,8 +90,11 @@ impl EventLog<'_> {
         match &self.spec_id {
             None => vec![HashAlg::Sha1],
             Some(spec) => {
-                let mut banks: Vec<HashAlg> =
-                    spec.algorithms.iter().filter_map(|(id, _)| HashAlg::from_id(*id)).collect();
+                let mut banks: Vec<HashAlg> = spec
+                    .algorithms
+                    .iter()
+                    .filter_map(|(id, _)| HashAlg::from_id(*id))
+                    .collect();
                 banks.sort();
                 banks.dedup();
                 banks

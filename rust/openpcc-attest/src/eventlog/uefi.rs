@@ -3,8 +3,9 @@
 use super::reader::Reader;
 use super::types::{
     Event, EV_ACTION, EV_EFI_ACTION, EV_EFI_BOOT_SERVICES_APPLICATION, EV_EFI_BOOT_SERVICES_DRIVER,
-    EV_EFI_RUNTIME_SERVICES_DRIVER, EV_EFI_VARIABLE_AUTHORITY, EV_EFI_VARIABLE_BOOT, EV_EFI_VARIABLE_BOOT2,
-    EV_EFI_VARIABLE_DRIVER_CONFIG, EV_IPL, EV_NO_ACTION, EV_SEPARATOR, EV_S_CRTM_VERSION,
+    EV_EFI_RUNTIME_SERVICES_DRIVER, EV_EFI_VARIABLE_AUTHORITY, EV_EFI_VARIABLE_BOOT,
+    EV_EFI_VARIABLE_BOOT2, EV_EFI_VARIABLE_DRIVER_CONFIG, EV_IPL, EV_NO_ACTION, EV_SEPARATOR,
+    EV_S_CRTM_VERSION,
 };
 
 /// Prefixes GRUB writes in front of the string it measures into PCR 8 (grub-core/commands/tpm.c).
@@ -61,16 +62,22 @@ pub enum DecodedData<'a> {
 pub fn decode_event_data<'a>(event: &Event<'a>) -> DecodedData<'a> {
     let data = event.data;
     let decoded = match event.event_type {
-        EV_EFI_VARIABLE_DRIVER_CONFIG | EV_EFI_VARIABLE_BOOT | EV_EFI_VARIABLE_BOOT2 | EV_EFI_VARIABLE_AUTHORITY => {
-            parse_variable(data).map(DecodedData::Variable)
-        }
-        EV_EFI_BOOT_SERVICES_APPLICATION | EV_EFI_BOOT_SERVICES_DRIVER | EV_EFI_RUNTIME_SERVICES_DRIVER => {
-            parse_image_load(data).map(DecodedData::ImageLoad)
-        }
-        EV_SEPARATOR => data.try_into().ok().map(|b| DecodedData::Separator(u32::from_le_bytes(b))),
+        EV_EFI_VARIABLE_DRIVER_CONFIG
+        | EV_EFI_VARIABLE_BOOT
+        | EV_EFI_VARIABLE_BOOT2
+        | EV_EFI_VARIABLE_AUTHORITY => parse_variable(data).map(DecodedData::Variable),
+        EV_EFI_BOOT_SERVICES_APPLICATION
+        | EV_EFI_BOOT_SERVICES_DRIVER
+        | EV_EFI_RUNTIME_SERVICES_DRIVER => parse_image_load(data).map(DecodedData::ImageLoad),
+        EV_SEPARATOR => data
+            .try_into()
+            .ok()
+            .map(|b| DecodedData::Separator(u32::from_le_bytes(b))),
         EV_NO_ACTION => startup_locality(data).map(DecodedData::StartupLocality),
         EV_EFI_ACTION | EV_ACTION | EV_IPL => ascii_text(data).map(DecodedData::Text),
-        EV_S_CRTM_VERSION => utf16_text(data).or_else(|| ascii_text(data)).map(DecodedData::Text),
+        EV_S_CRTM_VERSION => utf16_text(data)
+            .or_else(|| ascii_text(data))
+            .map(DecodedData::Text),
         _ => None,
     };
     decoded.unwrap_or(DecodedData::Opaque)
@@ -82,7 +89,9 @@ pub fn kernel_cmdline(event: &Event<'_>) -> Option<String> {
     if event.event_type != EV_IPL {
         return None;
     }
-    ascii_text(event.data)?.strip_prefix(KERNEL_CMDLINE_PREFIX).map(str::to_owned)
+    ascii_text(event.data)?
+        .strip_prefix(KERNEL_CMDLINE_PREFIX)
+        .map(str::to_owned)
 }
 
 /// The locality byte of a "`StartupLocality`" `EV_NO_ACTION` event.
@@ -104,7 +113,11 @@ pub(crate) fn parse_variable(data: &[u8]) -> Option<VariableData<'_>> {
     if !r.is_empty() {
         return None;
     }
-    Some(VariableData { guid, name: decode_utf16(name), data: value })
+    Some(VariableData {
+        guid,
+        name: decode_utf16(name),
+        data: value,
+    })
 }
 
 /// The contents of a `UEFI_VARIABLE_DATA`, for firmware that measures only them.
@@ -123,7 +136,13 @@ fn parse_image_load(data: &[u8]) -> Option<ImageLoad<'_>> {
     if !r.is_empty() {
         return None;
     }
-    Some(ImageLoad { location, length, link_time_address, device_path, file_path: file_path(device_path) })
+    Some(ImageLoad {
+        location,
+        length,
+        link_time_address,
+        device_path,
+        file_path: file_path(device_path),
+    })
 }
 
 /// Joins the media file-path nodes (type 4, subtype 4) of an EFI device path.
@@ -158,14 +177,20 @@ fn format_guid(b: &[u8; 16]) -> String {
 }
 
 fn decode_utf16(bytes: &[u8]) -> String {
-    let units = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
-    char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).collect()
+    let units = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]));
+    char::decode_utf16(units)
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect()
 }
 
 /// Printable ASCII (tabs and newlines allowed), with at most a trailing NUL.
 fn ascii_text(data: &[u8]) -> Option<String> {
     let body = data.strip_suffix(b"\0").unwrap_or(data);
-    let printable = body.iter().all(|b| b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    let printable = body
+        .iter()
+        .all(|b| b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
     (printable && !body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned())
 }
 
@@ -176,7 +201,8 @@ fn utf16_text(data: &[u8]) -> Option<String> {
     }
     let text = decode_utf16(data);
     let text = text.trim_end_matches('\0');
-    (!text.is_empty() && !text.contains(char::REPLACEMENT_CHARACTER) && !text.contains('\0')).then(|| text.to_owned())
+    (!text.is_empty() && !text.contains(char::REPLACEMENT_CHARACTER) && !text.contains('\0'))
+        .then(|| text.to_owned())
 }
 
 #[cfg(test)]
@@ -185,7 +211,10 @@ mod tests {
 
     #[test]
     fn guid_text_uses_mixed_endianness() {
-        let raw = [0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03, 0x2b, 0x8c];
+        let raw = [
+            0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03,
+            0x2b, 0x8c,
+        ];
         assert_eq!(format_guid(&raw), "8be4df61-93ca-11d2-aa0d-00e098032b8c");
     }
 

@@ -30,8 +30,13 @@ pub fn replay_parsed(log: &EventLog<'_>) -> Result<Pcrs, EventLogError> {
     for bank in log.banks() {
         let mut registers: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
         for event in log.events.iter().filter(|e| e.event_type != EV_NO_ACTION) {
-            let digest = event.digest(bank).ok_or(EventLogError::MissingDigest { index: event.index, bank: bank.name() })?;
-            let register = registers.entry(event.pcr).or_insert_with(|| initial_value(bank, event.pcr, locality));
+            let digest = event.digest(bank).ok_or(EventLogError::MissingDigest {
+                index: event.index,
+                bank: bank.name(),
+            })?;
+            let register = registers
+                .entry(event.pcr)
+                .or_insert_with(|| initial_value(bank, event.pcr, locality));
             *register = bank.digest_parts([register.as_slice(), digest]);
         }
         out.insert(bank, registers);
@@ -72,7 +77,12 @@ pub fn verify(log: &[u8], expected: Option<&ExpectedPcrs>) -> Verdict {
     let banks: Vec<&str> = parsed.banks().iter().map(|b| b.name()).collect();
     verdict.pass(
         "eventlog.parse",
-        format!("{} log, {} events, banks {}", parsed.format.name(), parsed.events.len(), banks.join(",")),
+        format!(
+            "{} log, {} events, banks {}",
+            parsed.format.name(),
+            parsed.events.len(),
+            banks.join(",")
+        ),
     );
     verdict.claim("format", parsed.format.name());
     let data_checks: Vec<DataCheck> = parsed.events.iter().map(check_event_data).collect();
@@ -84,7 +94,10 @@ pub fn verify(log: &[u8], expected: Option<&ExpectedPcrs>) -> Verdict {
             return verdict;
         }
     };
-    verdict.pass("eventlog.replay", format!("replayed {} bank(s)", replayed.len()));
+    verdict.pass(
+        "eventlog.replay",
+        format!("replayed {} bank(s)", replayed.len()),
+    );
     verdict.claim("pcrs", pcrs_json(&replayed));
     verdict.claim("events", summary_json(&parsed, &data_checks));
     if let Some(expected) = expected {
@@ -94,7 +107,8 @@ pub fn verify(log: &[u8], expected: Option<&ExpectedPcrs>) -> Verdict {
 }
 
 fn check_data(verdict: &mut Verdict, log: &EventLog<'_>, data_checks: &[DataCheck]) {
-    let results: Vec<(&Event<'_>, DataCheck)> = log.events.iter().zip(data_checks.iter().copied()).collect();
+    let results: Vec<(&Event<'_>, DataCheck)> =
+        log.events.iter().zip(data_checks.iter().copied()).collect();
     let failures: Vec<String> = results
         .iter()
         .filter(|(_, r)| r.is_failure())
@@ -102,7 +116,10 @@ fn check_data(verdict: &mut Verdict, log: &EventLog<'_>, data_checks: &[DataChec
         .collect();
     if failures.is_empty() {
         let count = |want: DataCheck| results.iter().filter(|(_, r)| *r == want).count();
-        let checked = results.iter().filter(|(_, r)| *r != DataCheck::NotApplicable).count();
+        let checked = results
+            .iter()
+            .filter(|(_, r)| *r != DataCheck::NotApplicable)
+            .count();
         verdict.pass(
             "eventlog.event_data",
             format!(
@@ -118,12 +135,21 @@ fn check_data(verdict: &mut Verdict, log: &EventLog<'_>, data_checks: &[DataChec
         let shown: Vec<&str> = failures.iter().take(5).map(String::as_str).collect();
         verdict.fail(
             "eventlog.event_data",
-            format!("{} event(s) whose data does not hash to its digest: {}", failures.len(), shown.join("; ")),
+            format!(
+                "{} event(s) whose data does not hash to its digest: {}",
+                failures.len(),
+                shown.join("; ")
+            ),
         );
     }
 }
 
-fn compare_with_quote(verdict: &mut Verdict, log: &EventLog<'_>, replayed: &Pcrs, expected: &ExpectedPcrs) {
+fn compare_with_quote(
+    verdict: &mut Verdict,
+    log: &EventLog<'_>,
+    replayed: &Pcrs,
+    expected: &ExpectedPcrs,
+) {
     let locality = log_startup_locality(log);
     for (bank, quoted) in expected {
         let name = format!("eventlog.pcrs.{}", bank.name());
@@ -134,7 +160,10 @@ fn compare_with_quote(verdict: &mut Verdict, log: &EventLog<'_>, replayed: &Pcrs
         let differing: Vec<String> = quoted
             .iter()
             .filter(|(pcr, value)| {
-                let replay = ours.get(pcr).cloned().unwrap_or_else(|| initial_value(*bank, **pcr, locality));
+                let replay = ours
+                    .get(pcr)
+                    .cloned()
+                    .unwrap_or_else(|| initial_value(*bank, **pcr, locality));
                 replay != **value
             })
             .map(|(pcr, _)| pcr.to_string())
@@ -143,7 +172,13 @@ fn compare_with_quote(verdict: &mut Verdict, log: &EventLog<'_>, replayed: &Pcrs
         if differing.is_empty() {
             verdict.pass(&name, format!("replay matches PCR {}", indices.join(",")));
         } else {
-            verdict.fail(&name, format!("replay differs from the quote in PCR {}", differing.join(",")));
+            verdict.fail(
+                &name,
+                format!(
+                    "replay differs from the quote in PCR {}",
+                    differing.join(",")
+                ),
+            );
         }
     }
 }
@@ -154,7 +189,10 @@ pub fn pcrs_json(pcrs: &Pcrs) -> Value {
     let banks: Map<String, Value> = pcrs
         .iter()
         .map(|(bank, regs)| {
-            let regs: Map<String, Value> = regs.iter().map(|(i, v)| (i.to_string(), Value::String(crate::to_hex(v)))).collect();
+            let regs: Map<String, Value> = regs
+                .iter()
+                .map(|(i, v)| (i.to_string(), Value::String(crate::to_hex(v))))
+                .collect();
             (bank.name().to_owned(), Value::Object(regs))
         })
         .collect();
@@ -171,10 +209,16 @@ fn summary_json(log: &EventLog<'_>, data_checks: &[DataCheck]) -> Value {
         *by_type.entry(event.type_name()).or_default() += 1;
         *check_counts.entry(check.name()).or_default() += 1;
         match decode_event_data(event) {
-            DecodedData::ImageLoad(img) if event.event_type == super::types::EV_EFI_BOOT_SERVICES_APPLICATION => {
-                boot_applications.push(json!({"pcr": event.pcr, "file_path": img.file_path, "length": img.length}));
+            DecodedData::ImageLoad(img)
+                if event.event_type == super::types::EV_EFI_BOOT_SERVICES_APPLICATION =>
+            {
+                boot_applications.push(
+                    json!({"pcr": event.pcr, "file_path": img.file_path, "length": img.length}),
+                );
             }
-            DecodedData::Variable(var) if var.name == "SecureBoot" && var.guid == EFI_GLOBAL_VARIABLE => {
+            DecodedData::Variable(var)
+                if var.name == "SecureBoot" && var.guid == EFI_GLOBAL_VARIABLE =>
+            {
                 secure_boot = Value::Bool(var.data == [1]);
             }
             DecodedData::Separator(_) => separators += 1,
@@ -210,7 +254,8 @@ pub fn event_json(event: &Event<'_>) -> Value {
         .digests
         .iter()
         .map(|(alg, d)| {
-            let name = HashAlg::from_id(*alg).map_or_else(|| format!("{alg:#06x}"), |a| a.name().to_owned());
+            let name = HashAlg::from_id(*alg)
+                .map_or_else(|| format!("{alg:#06x}"), |a| a.name().to_owned());
             (name, Value::String(crate::to_hex(d)))
         })
         .collect();
@@ -240,7 +285,9 @@ fn decoded_json(decoded: &DecodedData<'_>) -> Value {
             "device_path": crate::to_hex(i.device_path),
             "file_path": i.file_path,
         }),
-        DecodedData::Separator(value) => json!({"kind": "separator", "value": value, "error": *value == 1}),
+        DecodedData::Separator(value) => {
+            json!({"kind": "separator", "value": value, "error": *value == 1})
+        }
         DecodedData::StartupLocality(loc) => json!({"kind": "startup_locality", "locality": loc}),
         DecodedData::Text(text) => json!({"kind": "text", "text": text}),
         DecodedData::Opaque => Value::Null,

@@ -7,7 +7,10 @@ use serde_json::{json, Map, Value};
 use x509_cert::Certificate;
 
 use super::chain::{default_roots, leaf_fwids, parse_pem_chain, verify_chain, verify_fixed_p384};
-use super::spdm::{driver_version, opaque_fwid, parse_exchange, parse_opaque, vbios_version, Exchange, ALL_MEASUREMENTS};
+use super::spdm::{
+    driver_version, opaque_fwid, parse_exchange, parse_opaque, vbios_version, Exchange,
+    ALL_MEASUREMENTS,
+};
 use super::NvidiaError;
 use crate::Verdict;
 
@@ -60,7 +63,11 @@ enum JsonEvidence {
 #[must_use]
 pub fn verify_evidence(data: &[u8], opts: &VerifyOptions) -> Verdict {
     let mut verdict = Verdict::new();
-    let roots = match opts.roots_pem.as_deref().map_or_else(default_roots, parse_pem_chain) {
+    let roots = match opts
+        .roots_pem
+        .as_deref()
+        .map_or_else(default_roots, parse_pem_chain)
+    {
         Ok(roots) => roots,
         Err(e) => {
             verdict.fail("nvidia.roots", e.to_string());
@@ -75,8 +82,11 @@ pub fn verify_evidence(data: &[u8], opts: &VerifyOptions) -> Verdict {
         }
     };
     verdict.pass("nvidia.format", format!("{} device report(s)", items.len()));
-    let devices: Vec<Value> =
-        items.iter().enumerate().map(|(i, item)| verify_item(&mut verdict, i, item, &roots, opts)).collect();
+    let devices: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| verify_item(&mut verdict, i, item, &roots, opts))
+        .collect();
     verdict.claim("devices", Value::Array(devices));
     verdict
 }
@@ -107,7 +117,8 @@ fn decode_items(data: &[u8], chain_pem: Option<&[u8]>) -> Result<Vec<Item>, Nvid
 }
 
 fn decode_json(text: &str) -> Result<Vec<Item>, NvidiaError> {
-    let parsed: JsonEvidence = serde_json::from_str(text).map_err(|_| NvidiaError::Format("json does not match"))?;
+    let parsed: JsonEvidence =
+        serde_json::from_str(text).map_err(|_| NvidiaError::Format("json does not match"))?;
     let list = match parsed {
         JsonEvidence::List(list) => list,
         JsonEvidence::One(one) => vec![one],
@@ -116,13 +127,21 @@ fn decode_json(text: &str) -> Result<Vec<Item>, NvidiaError> {
 }
 
 fn item_from_json(j: JsonItem) -> Result<Item, NvidiaError> {
-    let raw = BASE64.decode(j.evidence.trim()).map_err(|_| NvidiaError::Format("evidence is not base64"))?;
+    let raw = BASE64
+        .decode(j.evidence.trim())
+        .map_err(|_| NvidiaError::Format("evidence is not base64"))?;
     let chain_pem = j
         .certificate
-        .map(|c| BASE64.decode(c.trim()).map_err(|_| NvidiaError::Format("certificate is not base64")))
+        .map(|c| {
+            BASE64
+                .decode(c.trim())
+                .map_err(|_| NvidiaError::Format("certificate is not base64"))
+        })
         .transpose()?;
-    let file_nonce =
-        j.nonce.map(|n| hex::decode(n.trim()).map_err(|_| NvidiaError::Format("nonce is not hex"))).transpose()?;
+    let file_nonce = j
+        .nonce
+        .map(|n| hex::decode(n.trim()).map_err(|_| NvidiaError::Format("nonce is not hex")))
+        .transpose()?;
     Ok(Item {
         arch: j.arch,
         raw,
@@ -139,7 +158,10 @@ fn decode_hex_and_pem(text: &str) -> Result<Item, NvidiaError> {
         Some(at) => (text.get(..at).unwrap_or_default(), text.get(at..)),
         None => (text, None),
     };
-    let compact: String = hex_part.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: String = hex_part
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     let raw = hex::decode(compact).map_err(|_| NvidiaError::Format("report is not hex"))?;
     if raw.is_empty() {
         return Err(NvidiaError::Format("empty evidence"));
@@ -154,7 +176,13 @@ fn decode_hex_and_pem(text: &str) -> Result<Item, NvidiaError> {
     })
 }
 
-fn verify_item(verdict: &mut Verdict, i: usize, item: &Item, roots: &[Certificate], opts: &VerifyOptions) -> Value {
+fn verify_item(
+    verdict: &mut Verdict,
+    i: usize,
+    item: &Item,
+    roots: &[Certificate],
+    opts: &VerifyOptions,
+) -> Value {
     let prefix = format!("nvidia.{i}");
     let mut claims = Map::new();
     claims.insert("arch".into(), json!(item.arch));
@@ -191,11 +219,21 @@ fn verify_item(verdict: &mut Verdict, i: usize, item: &Item, roots: &[Certificat
 }
 
 fn add_exchange_claims(claims: &mut Map<String, Value>, x: &Exchange<'_>) {
-    let measurements: Map<String, Value> =
-        x.response.blocks.iter().map(|b| (b.index.to_string(), Value::String(crate::to_hex(b.value)))).collect();
+    let measurements: Map<String, Value> = x
+        .response
+        .blocks
+        .iter()
+        .map(|b| (b.index.to_string(), Value::String(crate::to_hex(b.value))))
+        .collect();
     claims.insert("measurements".into(), Value::Object(measurements));
-    claims.insert("request_nonce".into(), json!(crate::to_hex(&x.request.nonce)));
-    claims.insert("responder_nonce".into(), json!(crate::to_hex(&x.response.nonce)));
+    claims.insert(
+        "request_nonce".into(),
+        json!(crate::to_hex(&x.request.nonce)),
+    );
+    claims.insert(
+        "responder_nonce".into(),
+        json!(crate::to_hex(&x.response.nonce)),
+    );
     claims.insert("slot".into(), json!(x.request.slot));
 }
 
@@ -221,7 +259,10 @@ fn check_chain(
     };
     let leaf = chain.first().cloned();
     if let Some(leaf) = &leaf {
-        claims.insert("leaf_subject".into(), json!(leaf.tbs_certificate().subject().to_string()));
+        claims.insert(
+            "leaf_subject".into(),
+            json!(leaf.tbs_certificate().subject().to_string()),
+        );
     }
     match verify_chain(&chain, roots, at_unix) {
         Ok(detail) => {
@@ -236,7 +277,12 @@ fn check_chain(
 }
 
 /// ECDSA P-384 / SHA-384 over request‖response-without-signature, signature as raw r‖s.
-fn check_signature(verdict: &mut Verdict, prefix: &str, x: &Exchange<'_>, leaf: Option<&Certificate>) {
+fn check_signature(
+    verdict: &mut Verdict,
+    prefix: &str,
+    x: &Exchange<'_>,
+    leaf: Option<&Certificate>,
+) {
     let name = format!("{prefix}.signature");
     let Some(leaf) = leaf else {
         verdict.fail(&name, "no trusted device key to check the signature with");
@@ -247,16 +293,28 @@ fn check_signature(verdict: &mut Verdict, prefix: &str, x: &Exchange<'_>, leaf: 
         return;
     }
     match verify_fixed_p384(leaf, x.signed, x.response.signature) {
-        Ok(()) => verdict.pass(&name, "ECDSA P-384 signature over request and response verifies with the leaf key"),
+        Ok(()) => verdict.pass(
+            &name,
+            "ECDSA P-384 signature over request and response verifies with the leaf key",
+        ),
         Err(e) => verdict.fail(&name, e.to_string()),
     }
 }
 
-fn check_nonce(verdict: &mut Verdict, prefix: &str, x: &Exchange<'_>, item: &Item, opts: &VerifyOptions) {
+fn check_nonce(
+    verdict: &mut Verdict,
+    prefix: &str,
+    x: &Exchange<'_>,
+    item: &Item,
+    opts: &VerifyOptions,
+) {
     let name = format!("{prefix}.nonce");
     let (expected, source) = match (&opts.nonce, &item.file_nonce) {
         (Some(n), _) => (n, "the expected nonce"),
-        (None, Some(n)) => (n, "the nonce recorded with the evidence (freshness not checked)"),
+        (None, Some(n)) => (
+            n,
+            "the nonce recorded with the evidence (freshness not checked)",
+        ),
         (None, None) => return,
     };
     if expected.as_slice() == x.request.nonce {
@@ -270,31 +328,54 @@ fn check_nonce(verdict: &mut Verdict, prefix: &str, x: &Exchange<'_>, item: &Ite
 fn check_all_blocks_requested(verdict: &mut Verdict, prefix: &str, x: &Exchange<'_>) {
     let name = format!("{prefix}.measurements_requested");
     if x.request.operation == ALL_MEASUREMENTS {
-        verdict.pass(&name, format!("all blocks requested; {} returned", x.response.blocks.len()));
+        verdict.pass(
+            &name,
+            format!("all blocks requested; {} returned", x.response.blocks.len()),
+        );
     } else {
         verdict.fail(
             &name,
-            format!("the request asked for block {:#04x} only, not all blocks (0xff)", x.request.operation),
+            format!(
+                "the request asked for block {:#04x} only, not all blocks (0xff)",
+                x.request.operation
+            ),
         );
     }
 }
 
 /// The opaque data's FWID (signed with the measurements) must be one the leaf certificate names.
-fn check_fwid(verdict: &mut Verdict, prefix: &str, records: &[(u16, &[u8])], leaf: Option<&Certificate>) {
+fn check_fwid(
+    verdict: &mut Verdict,
+    prefix: &str,
+    records: &[(u16, &[u8])],
+    leaf: Option<&Certificate>,
+) {
     let name = format!("{prefix}.fwid");
     let Some(fwid) = opaque_fwid(records) else {
-        verdict.pass(&name, "no FWID record in the opaque data (NVSwitch evidence carries none)");
+        verdict.pass(
+            &name,
+            "no FWID record in the opaque data (NVSwitch evidence carries none)",
+        );
         return;
     };
     // Without a trusted leaf the chain and signature checks have failed already.
     let Some(leaf) = leaf else { return };
     let named = leaf_fwids(leaf);
     if named.iter().any(|f| f.as_slice() == fwid) {
-        verdict.pass(&name, "the opaque data's FWID is the one in the leaf certificate's DICE TcbInfo");
+        verdict.pass(
+            &name,
+            "the opaque data's FWID is the one in the leaf certificate's DICE TcbInfo",
+        );
     } else if named.is_empty() {
-        verdict.fail(&name, "the leaf certificate names no SHA-384 FWID to compare the opaque data's FWID with");
+        verdict.fail(
+            &name,
+            "the leaf certificate names no SHA-384 FWID to compare the opaque data's FWID with",
+        );
     } else {
-        verdict.fail(&name, "the opaque data's FWID differs from the leaf certificate's");
+        verdict.fail(
+            &name,
+            "the opaque data's FWID differs from the leaf certificate's",
+        );
     }
 }
 
@@ -309,18 +390,24 @@ fn check_versions(
     let signed_vbios = vbios_version(records);
     claims.insert("driver_version".into(), json!(signed_driver));
     claims.insert("vbios_version".into(), json!(signed_vbios));
-    let opaque: Map<String, Value> =
-        records.iter().map(|(k, v)| (k.to_string(), Value::String(crate::to_hex(v)))).collect();
+    let opaque: Map<String, Value> = records
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(crate::to_hex(v))))
+        .collect();
     claims.insert("opaque".into(), Value::Object(opaque));
-    for (what, claimed, signed) in
-        [("driver_version", &item.driver_version, signed_driver), ("vbios_version", &item.vbios_version, signed_vbios)]
-    {
+    for (what, claimed, signed) in [
+        ("driver_version", &item.driver_version, signed_driver),
+        ("vbios_version", &item.vbios_version, signed_vbios),
+    ] {
         let Some(claimed) = claimed else { continue };
         let name = format!("{prefix}.{what}");
         if signed.as_deref() == Some(claimed.as_str()) {
             verdict.pass(&name, format!("{claimed} as in the signed opaque data"));
         } else {
-            verdict.fail(&name, "the file's value differs from the signed opaque data");
+            verdict.fail(
+                &name,
+                "the file's value differs from the signed opaque data",
+            );
         }
     }
 }

@@ -11,11 +11,14 @@ mod chain;
 mod evidence;
 mod spdm;
 
-pub use chain::{clear_signature_cache, default_roots, leaf_fwids, parse_pem_chain, verify_chain, DEVICE_ROOT_PEM};
+pub use chain::{
+    clear_signature_cache, default_roots, leaf_fwids, parse_pem_chain, verify_chain,
+    DEVICE_ROOT_PEM,
+};
 pub use evidence::{verify_evidence, VerifyOptions};
 pub use spdm::{
-    driver_version, opaque_fwid, parse_exchange, parse_opaque, vbios_version, Exchange, MeasurementBlock, Request, Response,
-    ALL_MEASUREMENTS, SIGNATURE_LEN,
+    driver_version, opaque_fwid, parse_exchange, parse_opaque, vbios_version, Exchange,
+    MeasurementBlock, Request, Response, ALL_MEASUREMENTS, SIGNATURE_LEN,
 };
 
 /// Why NVIDIA evidence failed to parse or verify.

@@ -67,16 +67,29 @@ pub struct Exchange<'a> {
 
 /// Parses `request || response` as one buffer. The signature must end the buffer exactly.
 pub fn parse_exchange(raw: &[u8]) -> Result<Exchange<'_>, NvidiaError> {
-    let request_bytes = raw.get(..REQUEST_LEN).ok_or(NvidiaError::Truncated("request"))?;
+    let request_bytes = raw
+        .get(..REQUEST_LEN)
+        .ok_or(NvidiaError::Truncated("request"))?;
     let request = parse_request(request_bytes)?;
     let response_bytes = raw.get(REQUEST_LEN..).unwrap_or_default();
     let response = parse_response(response_bytes)?;
     if response.slot != request.slot & 0x0F {
-        return Err(NvidiaError::BadMeasurement("response names another certificate slot than the request"));
+        return Err(NvidiaError::BadMeasurement(
+            "response names another certificate slot than the request",
+        ));
     }
-    let signed_len = raw.len().checked_sub(SIGNATURE_LEN).ok_or(NvidiaError::Truncated("signature"))?;
-    let signed = raw.get(..signed_len).ok_or(NvidiaError::Truncated("signature"))?;
-    Ok(Exchange { request, response, signed })
+    let signed_len = raw
+        .len()
+        .checked_sub(SIGNATURE_LEN)
+        .ok_or(NvidiaError::Truncated("signature"))?;
+    let signed = raw
+        .get(..signed_len)
+        .ok_or(NvidiaError::Truncated("signature"))?;
+    Ok(Exchange {
+        request,
+        response,
+        signed,
+    })
 }
 
 fn parse_request(raw: &[u8]) -> Result<Request, NvidiaError> {
@@ -88,13 +101,21 @@ fn parse_request(raw: &[u8]) -> Result<Request, NvidiaError> {
         return Err(NvidiaError::UnsupportedVersion(version));
     }
     if code != GET_MEASUREMENTS {
-        return Err(NvidiaError::UnexpectedCode { what: "request", code });
+        return Err(NvidiaError::UnexpectedCode {
+            what: "request",
+            code,
+        });
     }
     let attributes = r.u8().map_err(short)?;
     let operation = r.u8().map_err(short)?;
     let nonce = r.array().map_err(short)?;
     let slot = r.u8().map_err(short)?;
-    Ok(Request { attributes, operation, nonce, slot })
+    Ok(Request {
+        attributes,
+        operation,
+        nonce,
+        slot,
+    })
 }
 
 fn parse_response(raw: &[u8]) -> Result<Response<'_>, NvidiaError> {
@@ -106,22 +127,35 @@ fn parse_response(raw: &[u8]) -> Result<Response<'_>, NvidiaError> {
         return Err(NvidiaError::UnsupportedVersion(version));
     }
     if code != MEASUREMENTS {
-        return Err(NvidiaError::UnexpectedCode { what: "response", code });
+        return Err(NvidiaError::UnexpectedCode {
+            what: "response",
+            code,
+        });
     }
     let _reserved = r.u8().map_err(short("response header"))?;
     let slot = r.u8().map_err(short("response header"))? & 0x0F;
     let count = r.u8().map_err(short("block count"))?;
     let record_len = r.u24_le().map_err(short("record length"))?;
-    let record = r.take_u64_len(u64::from(record_len)).map_err(short("measurement record"))?;
+    let record = r
+        .take_u64_len(u64::from(record_len))
+        .map_err(short("measurement record"))?;
     let blocks = parse_blocks(record, count)?;
     let nonce = r.array().map_err(short("responder nonce"))?;
     let opaque_len = r.u16_le().map_err(short("opaque length"))?;
-    let opaque = r.take(usize::from(opaque_len)).map_err(short("opaque data"))?;
+    let opaque = r
+        .take(usize::from(opaque_len))
+        .map_err(short("opaque data"))?;
     let signature = r.take(SIGNATURE_LEN).map_err(short("signature"))?;
     if !r.is_empty() {
         return Err(NvidiaError::TrailingBytes(r.remaining()));
     }
-    Ok(Response { slot, blocks, nonce, opaque, signature })
+    Ok(Response {
+        slot,
+        blocks,
+        nonce,
+        opaque,
+        signature,
+    })
 }
 
 /// The record must hold exactly `count` blocks.
@@ -142,15 +176,26 @@ fn parse_blocks(record: &[u8], count: u8) -> Result<Vec<MeasurementBlock<'_>>, N
         let value_size = b.u16_le().map_err(short)?;
         let value = b.take(usize::from(value_size)).map_err(short)?;
         if !b.is_empty() {
-            return Err(NvidiaError::BadMeasurement("dmtf value size disagrees with block size"));
+            return Err(NvidiaError::BadMeasurement(
+                "dmtf value size disagrees with block size",
+            ));
         }
-        if blocks.iter().any(|x: &MeasurementBlock<'_>| x.index == index) {
+        if blocks
+            .iter()
+            .any(|x: &MeasurementBlock<'_>| x.index == index)
+        {
             return Err(NvidiaError::BadMeasurement("repeated block index"));
         }
-        blocks.push(MeasurementBlock { index, value_type, value });
+        blocks.push(MeasurementBlock {
+            index,
+            value_type,
+            value,
+        });
     }
     if !r.is_empty() {
-        return Err(NvidiaError::BadMeasurement("measurement record longer than its blocks"));
+        return Err(NvidiaError::BadMeasurement(
+            "measurement record longer than its blocks",
+        ));
     }
     Ok(blocks)
 }
@@ -180,7 +225,10 @@ pub const ALL_MEASUREMENTS: u8 = 0xFF;
 /// The FWID record of the opaque data, if any.
 #[must_use]
 pub fn opaque_fwid<'a>(records: &[(u16, &'a [u8])]) -> Option<&'a [u8]> {
-    records.iter().find(|(k, _)| *k == OPAQUE_FWID).map(|(_, v)| *v)
+    records
+        .iter()
+        .find(|(k, _)| *k == OPAQUE_FWID)
+        .map(|(_, v)| *v)
 }
 
 /// The driver version string from the opaque data.
@@ -196,5 +244,8 @@ pub fn driver_version(records: &[(u16, &[u8])]) -> Option<String> {
 pub fn vbios_version(records: &[(u16, &[u8])]) -> Option<String> {
     let raw = records.iter().find(|(k, _)| *k == OPAQUE_VBIOS_VERSION)?.1;
     let b: &[u8; 8] = raw.try_into().ok()?;
-    Some(format!("{:02X}.{:02X}.{:02X}.{:02X}.{:02X}", b[3], b[2], b[1], b[0], b[4]))
+    Some(format!(
+        "{:02X}.{:02X}.{:02X}.{:02X}.{:02X}",
+        b[3], b[2], b[1], b[0], b[4]
+    ))
 }

@@ -334,7 +334,10 @@ fn check_signature(v: &mut Verdict, report: &Report<'_>, key: &VcekInfo) {
     };
     // Unsigned bytes that could be changed freely: AMD writes zeros, so anything else is refused.
     if !report.signature_reserved_is_zero() {
-        v.fail(NAME, "the reserved bytes 0x330..0x4A0 after the signature are not zero");
+        v.fail(
+            NAME,
+            "the reserved bytes 0x330..0x4A0 after the signature are not zero",
+        );
         return;
     }
     let mut fixed = [0u8; 96];
@@ -517,7 +520,8 @@ fn chain_path(
         return None;
     }
     let ark = find_issuer(&ask, &roots.arks, "sevsnp.chain.ask", v)?;
-    if let Err(why) = x509::check_path(&[leaf.certificate(), ask.certificate(), ark.certificate()]) {
+    if let Err(why) = x509::check_path(&[leaf.certificate(), ask.certificate(), ark.certificate()])
+    {
         v.fail("sevsnp.chain.path", why);
         return None;
     }
@@ -549,13 +553,19 @@ fn chain_path(
 /// AMD's shape: a VCEK is issued by the ASK (`SEV-<product>`), a VLEK by the ASVK
 /// (`SEV-VLEK-<product>`); a VLEK signed by an ASK, or the reverse, is not a key AMD issued.
 fn check_leaf_issuer(leaf: &Cert, issuer: &Cert) -> Result<(), String> {
-    let leaf_is_vlek = leaf.common_name().is_some_and(|n| n.starts_with("SEV-VLEK"));
+    let leaf_is_vlek = leaf
+        .common_name()
+        .is_some_and(|n| n.starts_with("SEV-VLEK"));
     let issuer_name = issuer.common_name().unwrap_or_default();
     let issuer_is_asvk = issuer_name.starts_with("SEV-VLEK-");
     match (leaf_is_vlek, issuer_is_asvk) {
         (false, false) | (true, true) if issuer_name.starts_with("SEV-") => Ok(()),
-        (true, _) => Err(format!("a VLEK must be issued by an ASVK (SEV-VLEK-…), not {issuer_name}")),
-        (false, _) => Err(format!("a VCEK must be issued by an ASK (SEV-…), not {issuer_name}")),
+        (true, _) => Err(format!(
+            "a VLEK must be issued by an ASVK (SEV-VLEK-…), not {issuer_name}"
+        )),
+        (false, _) => Err(format!(
+            "a VCEK must be issued by an ASK (SEV-…), not {issuer_name}"
+        )),
     }
 }
 

@@ -277,7 +277,9 @@ impl<'a> Report<'a> {
     #[must_use]
     pub fn signature_reserved_is_zero(&self) -> bool {
         let start = SIG_S + SIG_COMPONENT_LEN;
-        self.field(start, REPORT_LEN - start).iter().all(|b| *b == 0)
+        self.field(start, REPORT_LEN - start)
+            .iter()
+            .all(|b| *b == 0)
     }
 
     fn version_string(&self, at: usize) -> String {

@@ -906,8 +906,7 @@ fn check_crls(
         let pck_issuer = intermediates.first().ok_or("PCK chain has no issuing CA")?;
         let pck_crl =
             RevocationList::from_der_or_pem(&col.pck_crl).map_err(|e| format!("PCK CRL: {e}"))?;
-        x509::check_crl_issuer(root.root.certificate())
-            .map_err(|e| format!("root CA CRL: {e}"))?;
+        x509::check_crl_issuer(root.root.certificate()).map_err(|e| format!("root CA CRL: {e}"))?;
         x509::check_crl_issuer(pck_issuer.certificate()).map_err(|e| format!("PCK CRL: {e}"))?;
         if !pck_crl.issued_by_name(pck_issuer) {
             return Err(format!(

@@ -4,8 +4,8 @@ use serde_json::{json, Value};
 
 use super::codec::Reader;
 use super::pcr::{read_selection_list, PcrSelection};
-use crate::to_hex as hex;
 use super::TpmError;
+use crate::to_hex as hex;
 
 /// `TPM_GENERATED_VALUE`: every TPM-made attestation starts with it, so a restricted key never
 /// signs outside data that could pass for one.

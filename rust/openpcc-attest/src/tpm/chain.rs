@@ -86,9 +86,12 @@ fn parse_der_certificate(bytes: &[u8]) -> Result<Certificate, TpmError> {
     if rest.iter().any(|&b| b != 0) {
         return Err(TpmError::TrailingBytes(rest.len()));
     }
-    let cert = Certificate::from_der(der).map_err(|_| TpmError::Certificate("bad der certificate"))?;
+    let cert =
+        Certificate::from_der(der).map_err(|_| TpmError::Certificate("bad der certificate"))?;
     if !crate::x509::algorithms_agree(&cert) {
-        return Err(TpmError::Certificate("signature algorithm differs from the signed one"));
+        return Err(TpmError::Certificate(
+            "signature algorithm differs from the signed one",
+        ));
     }
     Ok(cert)
 }

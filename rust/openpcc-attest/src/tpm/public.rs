@@ -252,4 +252,3 @@ fn read_ecc(r: &mut Reader<'_>) -> Result<(Scheme, PublicKey), TpmError> {
     let y = r.tpm2b("ecc y")?.to_vec();
     Ok((scheme, PublicKey::Ecc { curve, kdf, x, y }))
 }
-

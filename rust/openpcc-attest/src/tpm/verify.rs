@@ -13,9 +13,9 @@ use super::chain::{certificate_key, parse_certificate, verify_chain};
 use super::keys::VerifyKey;
 use super::pcr::policy_pcr_digest;
 use super::public::{attr, PublicKey, TpmtPublic};
-use crate::to_hex as hex;
 use super::signature::TpmtSignature;
 use super::TpmError;
+use crate::to_hex as hex;
 use crate::Verdict;
 
 /// The PCRs the reference binds the request-encryption key to (spec §5.4), SHA-256 bank.

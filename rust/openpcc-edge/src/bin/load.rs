@@ -45,34 +45,58 @@ fn parse_args() -> Args {
             "--url" => url = Some(value),
             "--bodies" => file = Some(value),
             "--content-type" => ctype = value,
-            "--concurrency" => concurrency = value.parse().unwrap_or_else(|_| usage("--concurrency")),
+            "--concurrency" => {
+                concurrency = value.parse().unwrap_or_else(|_| usage("--concurrency"))
+            }
             "--seconds" => seconds = value.parse().unwrap_or_else(|_| usage("--seconds")),
             "--warmup" => warmup = value.parse().unwrap_or_else(|_| usage("--warmup")),
             _ => usage("unknown flag"),
         }
     }
-    if !(1..=1024).contains(&concurrency) || !(0.1..=120.0).contains(&seconds) || !(0.0..=30.0).contains(&warmup) {
+    if !(1..=1024).contains(&concurrency)
+        || !(0.1..=120.0).contains(&seconds)
+        || !(0.0..=30.0).contains(&warmup)
+    {
         usage("concurrency 1..=1024, seconds 0.1..=120, warmup 0..=30");
     }
-    let url: hyper::Uri = url.unwrap_or_else(|| usage("--url")).parse().unwrap_or_else(|_| usage("bad --url"));
-    let authority = url.authority().unwrap_or_else(|| usage("--url needs host:port"));
-    let addr: SocketAddr = authority.as_str().parse().unwrap_or_else(|_| usage("--url host must be an IP:port"));
+    let url: hyper::Uri = url
+        .unwrap_or_else(|| usage("--url"))
+        .parse()
+        .unwrap_or_else(|_| usage("bad --url"));
+    let authority = url
+        .authority()
+        .unwrap_or_else(|| usage("--url needs host:port"));
+    let addr: SocketAddr = authority
+        .as_str()
+        .parse()
+        .unwrap_or_else(|_| usage("--url host must be an IP:port"));
     if !addr.ip().is_loopback() {
         usage("load goes to loopback only");
     }
-    let raw = std::fs::read(file.unwrap_or_else(|| usage("--bodies"))).unwrap_or_else(|_| usage("cannot read --bodies"));
+    let raw = std::fs::read(file.unwrap_or_else(|| usage("--bodies")))
+        .unwrap_or_else(|_| usage("cannot read --bodies"));
     let mut bodies = Vec::new();
     let mut rest = &raw[..];
     while rest.len() >= 4 {
         let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let Some(body) = rest.get(4..4 + len) else { usage("truncated --bodies file") };
+        let Some(body) = rest.get(4..4 + len) else {
+            usage("truncated --bodies file")
+        };
         bodies.push(Bytes::copy_from_slice(body));
         rest = &rest[4 + len..];
     }
     if bodies.is_empty() {
         usage("no bodies");
     }
-    Args { addr, path: url.path().to_owned(), bodies, content_type: ctype, concurrency, seconds, warmup }
+    Args {
+        addr,
+        path: url.path().to_owned(),
+        bodies,
+        content_type: ctype,
+        concurrency,
+        seconds,
+        warmup,
+    }
 }
 
 #[derive(Default)]
@@ -93,7 +117,8 @@ async fn worker(args: Arc<Args>, index: usize, measure_from: Instant, until: Ins
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let Ok((mut sender, conn)) = http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await else {
+        let Ok((mut sender, conn)) = http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await
+        else {
             tally.errors += 1;
             continue;
         };
@@ -106,7 +131,9 @@ async fn worker(args: Arc<Args>, index: usize, measure_from: Instant, until: Ins
                 .header("host", args.addr.to_string())
                 .header("content-type", args.content_type.as_str())
                 .body(Full::new(body));
-            let Ok(request) = request else { break 'connections };
+            let Ok(request) = request else {
+                break 'connections;
+            };
             let began = Instant::now();
             let outcome = async {
                 sender.ready().await?;
@@ -120,7 +147,9 @@ async fn worker(args: Arc<Args>, index: usize, measure_from: Instant, until: Ins
             let counted = began >= measure_from;
             match outcome {
                 Ok((true, received)) if counted => {
-                    tally.latencies_us.push(u32::try_from(done.duration_since(began).as_micros()).unwrap_or(u32::MAX));
+                    tally.latencies_us.push(
+                        u32::try_from(done.duration_since(began).as_micros()).unwrap_or(u32::MAX),
+                    );
                     tally.sent_bytes += sent;
                     tally.received_bytes += received;
                 }
@@ -140,31 +169,57 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let index = ((sorted.len() - 1) as f64 * p).round() as usize;
     f64::from(sorted[index]) / 1000.0
 }
 
 /// The echo upstream: one current-thread runtime, each request answered with its own body.
 fn echo(listen: &str) -> ! {
-    let addr: SocketAddr = listen.parse().unwrap_or_else(|_| usage("--echo takes IP:port"));
+    let addr: SocketAddr = listen
+        .parse()
+        .unwrap_or_else(|_| usage("--echo takes IP:port"));
     if !addr.ip().is_loopback() {
         usage("--echo binds loopback only");
     }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|_| usage("runtime"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|_| usage("runtime"));
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap_or_else(|_| usage("cannot bind"));
-        let local = listener.local_addr().unwrap_or_else(|_| usage("no local address"));
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .unwrap_or_else(|_| usage("cannot bind"));
+        let local = listener
+            .local_addr()
+            .unwrap_or_else(|_| usage("no local address"));
         println!("listening on http://{local}");
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(|request: hyper::Request<hyper::body::Incoming>| async move {
-                    let body = request.into_body().collect().await.map(http_body_util::Collected::to_bytes).unwrap_or_default();
-                    hyper::Response::builder().header("content-type", "application/octet-stream").body(Full::new(body))
-                });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let service = hyper::service::service_fn(
+                    |request: hyper::Request<hyper::body::Incoming>| async move {
+                        let body = request
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(http_body_util::Collected::to_bytes)
+                            .unwrap_or_default();
+                        hyper::Response::builder()
+                            .header("content-type", "application/octet-stream")
+                            .body(Full::new(body))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     })
@@ -176,7 +231,10 @@ fn main() {
         echo(raw_args.get(2).map_or("127.0.0.1:0", String::as_str));
     }
     let args = Arc::new(parse_args());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|_| usage("runtime"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|_| usage("runtime"));
     let tallies = runtime.block_on(async {
         let start = Instant::now();
         let measure_from = start + Duration::from_secs_f64(args.warmup);
@@ -192,7 +250,10 @@ fn main() {
         }
         tallies
     });
-    let mut latencies: Vec<u32> = tallies.iter().flat_map(|t| t.latencies_us.iter().copied()).collect();
+    let mut latencies: Vec<u32> = tallies
+        .iter()
+        .flat_map(|t| t.latencies_us.iter().copied())
+        .collect();
     latencies.sort_unstable();
     let errors: u64 = tallies.iter().map(|t| t.errors).sum();
     let sent: u64 = tallies.iter().map(|t| t.sent_bytes).sum();
