@@ -259,7 +259,7 @@ async def open_answer(text: str, refund: str | None, *, cut: bool = False, **kw:
     assert head.status == 200
     node = VerifiedNode(node_id, public, summary(node_id))
     credit = object()
-    response = AsyncPrivateResponse(client, stream, sealed, node, credit, compute.CHUNKED_RESPONSE)  # type: ignore[arg-type]
+    response = AsyncPrivateResponse(client, stream, sealed, node, credit, compute.CHUNKED_RESPONSE, bytes(32))  # type: ignore[arg-type]
     await response._start(early)
     return response, client, credit
 
