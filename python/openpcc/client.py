@@ -603,13 +603,14 @@ class AsyncClient:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _claim_later(self, secret: bytes) -> None:
-        """Claims the refund of an abandoned answer in the background (``close()`` waits for it)."""
-        task = asyncio.ensure_future(self._claim_refund(secret))
+    def _claim_later(self, secret: bytes, response: AsyncPrivateResponse) -> None:
+        """Claims the refund of an abandoned answer in the background (``close()`` waits for it); its value
+        becomes ``response.refund`` once deposited."""
+        task = asyncio.ensure_future(self._claim_refund(secret, response))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _claim_refund(self, secret: bytes) -> None:
+    async def _claim_refund(self, secret: bytes, response: AsyncPrivateResponse) -> None:
         """``POST /`` (refund-claim media type) with the claim secret until the router hands out the refund,
         at most ``CLAIM_ATTEMPTS`` times within ``CLAIM_WINDOW`` seconds; the refund goes to the wallet.
         A failure is logged (its type only) and never raised."""
@@ -626,6 +627,7 @@ class AsyncClient:
                 if answer.status == 200:
                     refund = Credit.from_text(answer.content.decode("ascii"))
                     await asyncio.to_thread(self.wallet.deposit_refund, refund)
+                    response.refund = refund.value.amount
                     return
                 if answer.status != 404:
                     why = f"the router answered {answer.status}"
@@ -1112,7 +1114,7 @@ class AsyncPrivateResponse:
             if not self._saw_end:  # after the router's end the credit is settled (or handled in _end)
                 self._client._spawn("deposit of an unused credit", self._client.wallet.deposit_unused, self._credit)
                 if claim:
-                    self._client._claim_later(self._claim_secret)
+                    self._client._claim_later(self._claim_secret, self)
 
     async def _next_piece(self) -> bytes | None:
         while not self._ready:

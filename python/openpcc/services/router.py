@@ -771,9 +771,9 @@ class RouterService:
     async def _compute(self, request: web.Request) -> web.StreamResponse:
         if request.content_type == REFUND_CLAIM_MEDIA_TYPE:
             return await self._refund_claims(request)
+        claim = parse_refund_claim(request.headers.get(REFUND_CLAIM_HEADER))
         candidates = parse_routing_info(request.headers.get(ROUTING_INFO_HEADER))
         credit = parse_credit(request.headers.get(CREDIT_HEADER))
-        claim = parse_refund_claim(request.headers.get(REFUND_CLAIM_HEADER))
         if request.content_type not in REQUEST_MEDIA_TYPES:
             raise RequestRejectedError(Code.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be a compute request media type")
         if not credit.value.is_spendable:
