@@ -250,6 +250,7 @@ def test_cancelled_stream_stops_the_nodes_generation_and_refunds_the_unused_part
     claimed_before = _metric(router, 'openpcc_router_refunds_total{how="claimed"}')
     private = Client(stack.config_path)
     try:
+        private.wallet.refill()  # no withdrawal during the request: the total changes by this request only
         before, credit = _wallet_total(private), private.wallet.value.amount
         _abandon_a_long_stream(private)
         assert wait_until(lambda: _node_streams(stack) == 0, 4), "the node kept generating"
