@@ -857,6 +857,7 @@ class RouterService:
         response.headers[NODE_ID_HEADER] = node.node_id
         self._streams_gauge.inc()
         how = "completed"
+        settled: dict[str, str] | None = None  # the trailers, once the credit is settled
         try:
             await response.prepare(request)
             try:
@@ -878,6 +879,7 @@ class RouterService:
                 how = "settle_failed"
                 log.warning("router: settling a compute request failed (code %d)", exc.code)
                 trailers = {ERROR_TRAILER: f"{exc.code} the credit could not be settled"}
+            settled = trailers
             await response.finish(trailers)
         except ConnectionResetError:
             # The client went away mid-answer. Without a claim: the node's work was done or stops now (its
@@ -886,6 +888,8 @@ class RouterService:
             how = "client_gone"
             if abandoned is None:
                 await asyncio.shield(_commit_once(transaction))
+            elif settled is not None:  # gone just before the trailers: the refund minted is theirs to claim
+                await asyncio.shield(self._keep(abandoned, settled))
             else:
                 await asyncio.shield(self._keep_refund(upstream, node, transaction, abandoned))
         except asyncio.CancelledError:
@@ -914,6 +918,10 @@ class RouterService:
         except RequestRejectedError as exc:
             log.warning("router: settling an abandoned request failed (code %d)", exc.code)
             return
+        await self._keep(abandoned, trailers)
+
+    async def _keep(self, abandoned: Abandoned, trailers: dict[str, str]) -> None:
+        """Keeps the ``X-Refund`` of ``trailers`` (if any) in the store under the client's claim."""
         refund = trailers.get(REFUND_HEADER)
         if refund is None:
             return
