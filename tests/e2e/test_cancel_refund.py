@@ -7,6 +7,7 @@ under the claim, and the client claims it through the relay and the gateway (doc
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -16,14 +17,16 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openpcc
 import pytest
-from openpcc.client import ChatStream
+from openpcc.client import AsyncChatStream, ChatStream
 from openpcc.credits import Credit
 from openpcc.services.errors import ERROR_CODE_HEADER
 from support.client_stack import ClientStack, client_stack
+from support.servers import free_port, role_process
 
 TOKEN_DELAY = 0.1
 CREDIT = 4096
@@ -152,6 +155,38 @@ def test_a_kept_refund_survives_a_router_restart(stack: ClientStack, monkeypatch
     status, body, _ = post(stack.url("router") + "/", secret, CLAIM_TYPE)
     assert status == 200 and 0 < Credit.from_text(body.decode()).value.amount < CREDIT
     assert post(stack.url("router") + "/", secret, CLAIM_TYPE)[0] == 404
+
+
+def test_another_router_replica_on_the_same_store_serves_the_claim(
+    stack: ClientStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secret = abandoned_claim(stack, "replica", monkeypatch)
+    _role, text, port, extra = stack._starts["router"]
+    other_port = free_port()
+    with role_process("router", text.replace(f"port = {port}", f"port = {other_port}"), tmp_path, other_port, extra) as other:
+        status, body, _ = post(other.url + "/refund-claims", secret)
+        assert status == 200 and 0 < Credit.from_text(body.decode()).value.amount < CREDIT
+    assert claim(stack, secret)[0] == 404  # taken through the other replica
+
+
+def test_the_async_client_claims_the_refund_of_an_abandoned_stream(stack: ClientStack) -> None:
+    async def go() -> tuple[int, int, int | None]:
+        async with openpcc.AsyncClient(stack.client_config("async", concurrency=1, batch=2)) as client:
+            wallet = client.wallet
+            await asyncio.to_thread(wallet.refill)
+            before = wallet.status().held + wallet.account_balance()
+            answer = await client.chat([{"role": "user", "content": PROMPT}], stream=True)
+            assert isinstance(answer, AsyncChatStream)
+            pieces = answer.__aiter__()
+            for _ in range(3):
+                assert await anext(pieces)
+            await answer.aclose()
+        # aclose() of the client waited for the claim and the deposit
+        return before, wallet.status().held + wallet.account_balance(), answer.response.refund
+
+    before, after, refund = asyncio.run(go())
+    assert refund is not None and CREDIT - 512 < refund < CREDIT
+    assert after == before - CREDIT + refund
 
 
 def test_without_a_claim_the_router_spends_the_credit_as_before(
