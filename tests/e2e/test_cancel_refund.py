@@ -240,6 +240,7 @@ def test_a_malformed_claim_header_is_refused_before_anything_is_spent(stack: Cli
     [
         (b"\x01" * 16, "application/octet-stream", 400, "200"),
         (b"\x01" * 64, "application/octet-stream", 400, "200"),
+        (b"\x01" * 100_000, "application/octet-stream", 400, "200"),
         (hashlib.sha256(b"no such request").digest(), "application/octet-stream", 404, "236"),
         (b"\x01" * 32, "text/plain", 415, None),
     ],

@@ -469,6 +469,8 @@ class NodeService:
         SHA-256 of the request's ``X-Encapsulated-Key``). The generation stops and the answer ends
         normally, its ``X-Refund-Amount`` counting only the tokens generated. Unknown id: 404."""
         _http.require_binary(request)
+        if (request.content_length or 0) > REQUEST_ID_BYTES:
+            raise RequestRejectedError(Code.BAD_REQUEST, f"the body must be a {REQUEST_ID_BYTES}-byte request id")
         request_id = await _http.read_body(request)
         if len(request_id) != REQUEST_ID_BYTES:
             raise RequestRejectedError(Code.BAD_REQUEST, f"the body must be a {REQUEST_ID_BYTES}-byte request id")
