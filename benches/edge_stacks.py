@@ -1,7 +1,7 @@
 """The gateway's HTTP stack, measured: the same gateway work on hyper (ours) and on other stacks,
 same machine, same run (not part of ``make test``; ``docs/edge.md`` records a run).
 
-    python benches/edge_stacks.py [--seconds 5] [--no-cargo] [--json FILE]
+    python benches/edge_stacks.py [--seconds 3] [--rounds 3] [--no-cargo] [--json FILE]
 
 The work, for every stack: take a pre-sealed 1 KiB OHTTP request (``message/ohttp-req``, inner
 ``POST confsec-bank.invalid/deposit`` with a 1 KiB body, the same 64 requests for every stack),
@@ -23,8 +23,10 @@ full default capacity (2^20 keys, where table lookups miss the cache) beside one
 and the guard's peak memory.
 
 Each gateway is pinned to CPU 0; the load generator (``openpcc-edge-load``, 32 keep-alive
-connections) and the echo upstream share CPU 1. Every process runs on 127.0.0.1 and is killed by
-PID.
+connections) and the echo upstream share CPU 1. All stacks of one KEM run at once, idle but for the
+one under load, and the rounds interleave them (A B C D, A B C D, ...); each row is the median of
+its rounds, printed with every round's figure and load average. Every process runs on 127.0.0.1
+and is killed by PID.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -115,7 +118,36 @@ def rust_stack(cargo: bool) -> tuple[Path | None, str]:
     return binary.parent, ""
 
 
-def measure(tmp: Path, seconds: float, cargo: bool) -> list[dict[str, Any]]:
+def stacks(tmp: Path, kem: int, keys: Path, echo: str, release: Path | None) -> dict[str, Any]:
+    """The gateways to compare, as context managers yielding (pid, port)."""
+    common = {"keys_dir": str(keys), "bank_url": echo, "router_url": echo, "workers": 1, "manage_keys": False}
+    for name in ("plain", "guarded"):
+        (tmp / f"{name}-{kem}").mkdir()
+    chosen: dict[str, Any] = {
+        "hyper (openpcc gateway)":
+            edge_load.our_role(tmp / f"plain-{kem}", "gateway", 0, **common, replay_cache_entries=0),
+        "hyper, replay guard on (2 ms window)":
+            edge_load.our_role(tmp / f"guarded-{kem}", "gateway", 0, **common, replay_window_secs=0.002),
+        "aiohttp (Python, our bindings)": edge_load.server(
+            [sys.executable, str(Path(__file__)), "--serve-aiohttp", "--kem", str(kem), "--upstream", echo],
+            cpu=0, env={"PYTHONPATH": str(edge_load.ROOT / "python")}),
+    }
+    if release is not None:
+        argv = [str(release / "edge-stacks-rs"), "--kem", str(kem), "--seed", edge_load.SEED.hex(), "--upstream", echo]
+        chosen["actix-web 4 + awc (Rust, same calls)"] = edge_load.server(argv, cpu=0)
+    return chosen
+
+
+def median_row(group: str, impl: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    def mid(key: str) -> float:
+        return float(statistics.median(r[key] for r in runs))
+
+    return {"group": group, "impl": impl, "rps": mid("rps"), "p50_ms": mid("p50_ms"), "p99_ms": mid("p99_ms"),
+            "errors": sum(r["errors"] for r in runs), "rounds_rps": [round(r["rps"]) for r in runs],
+            "load_average": [round(r["load_average"], 2) for r in runs]}
+
+
+def measure(tmp: Path, seconds: float, rounds: int, cargo: bool) -> list[dict[str, Any]]:
     from openpcc.services.gateway import write_key_file
 
     release, why = rust_stack(cargo)
@@ -130,25 +162,17 @@ def measure(tmp: Path, seconds: float, cargo: bool) -> list[dict[str, Any]]:
             keys = tmp / f"keys-{kem}"
             write_key_file(keys, 1, kem, now - 60, now + 86400, seed=edge_load.SEED)
             bodies = edge_load.write_bodies(tmp / f"sealed-{kem}.bin", edge_load.sealed_requests(kem, 256))
-            group = f"gateway stack, 1 KiB, {name}"
-
-            def run(impl: str, argv_or_role: Any, bodies: Path = bodies, group: str = group) -> None:
-                with argv_or_role as (_, port):
-                    row = edge_load.load(f"http://127.0.0.1:{port}/", bodies, 32, seconds)
-                rows.append({"group": group, "impl": impl, "load_average": os.getloadavg()[0], **row})
-
-            common = {"keys_dir": str(keys), "bank_url": echo, "router_url": echo, "workers": 1, "manage_keys": False}
-            run("hyper (openpcc gateway)", edge_load.our_role(tmp, "gateway", 0, **common, replay_cache_entries=0))
-            run("hyper, replay guard on (2 ms window)",
-                edge_load.our_role(tmp, "gateway", 0, **common, replay_window_secs=0.002))
-            aiohttp_argv = [sys.executable, str(Path(__file__)), "--serve-aiohttp", "--kem", str(kem),
-                            "--upstream", echo]
-            run("aiohttp (Python, our bindings)",
-                edge_load.server(aiohttp_argv, cpu=0, env={"PYTHONPATH": str(edge_load.ROOT / "python")}))
-            if release is not None:
-                argv = [str(release / "edge-stacks-rs"), "--kem", str(kem), "--seed", edge_load.SEED.hex(),
-                        "--upstream", echo]
-                run("actix-web 4 + awc (Rust, same calls)", edge_load.server(argv, cpu=0))
+            with ExitStack() as servers:
+                # every stack idles on CPU 0 while another is measured; rounds interleave them so a
+                # change in the machine's background load falls on all of them alike
+                ports = {impl: servers.enter_context(cm)[1]
+                         for impl, cm in stacks(tmp, kem, keys, echo, release).items()}
+                runs: dict[str, list[dict[str, Any]]] = {impl: [] for impl in ports}
+                for _ in range(rounds):
+                    for impl, port in ports.items():
+                        row = edge_load.load(f"http://127.0.0.1:{port}/", bodies, 32, seconds)
+                        runs[impl].append({**row, "load_average": os.getloadavg()[0]})
+            rows += [median_row(f"gateway stack, 1 KiB, {name}", impl, r) for impl, r in runs.items()]
     if release is not None:
         cost = subprocess.run(["taskset", "-c", "0", str(release / "replay-cost")], capture_output=True, text=True,
                               check=True, timeout=300)
@@ -175,13 +199,14 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         base = members[0]
         for r in members:
             ratio = f"  hyper/this {base['rps'] / r['rps']:.2f}x" if r is not base and r["rps"] else ""
-            print(f"  {r['impl']:<44} {r['rps']:>9.1f} req/s  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms"
-                  f"  errors {r['errors']}  load {r['load_average']:.2f}{ratio}")
+            print(f"  {r['impl']:<40} {r['rps']:>8.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
+                  f"  errors {r['errors']}{ratio}\n  {'':<40} rounds {r['rounds_rps']} req/s, load {r['load_average']}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds of load per stack and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the rows are their medians")
     parser.add_argument("--json", default=str(edge_load.ROOT / "target" / "edge-stacks.json"))
     parser.add_argument("--no-cargo", action="store_true", help="use the binaries already built")
     parser.add_argument("--serve-aiohttp", action="store_true", help=argparse.SUPPRESS)
@@ -198,7 +223,7 @@ def main() -> int:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "openpcc-edge", "--bin", "openpcc-edge-load"],
                        cwd=edge_load.ROOT, check=True)
     with tempfile.TemporaryDirectory() as name:
-        rows = measure(Path(name), args.seconds, cargo=not args.no_cargo)
+        rows = measure(Path(name), args.seconds, args.rounds, cargo=not args.no_cargo)
     print_table(rows)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(rows, indent=2))

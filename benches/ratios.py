@@ -90,6 +90,36 @@ def memory_table(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+LATENCY_KEYS = ("ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms")
+
+
+def latency_table(data: dict[str, Any]) -> str:
+    """Streaming latency reported by benchmarks (``extra_info["ttft_p50_ms"]`` and the other
+    :data:`LATENCY_KEYS`): each case's figures, and for openpcc what it adds over the group's peer
+    (openpcc minus peer, in ms); empty when no benchmark reports any."""
+    groups: dict[str, dict[str, dict[str, float]]] = defaultdict(dict)
+    for bench in data["benchmarks"]:
+        info = bench.get("extra_info", {})
+        if all(key in info for key in LATENCY_KEYS):
+            groups[bench.get("group") or bench["name"]][_impl(bench)] = {k: float(info[k]) for k in LATENCY_KEYS}
+    if not groups:
+        return ""
+    heads = "".join(f" {key.removesuffix('_ms').replace('_', ' '):>10}" for key in LATENCY_KEYS)
+    lines = ["streaming latency (ms)", f"{'group':<24} {'case':<16}{heads}"]
+    for group in sorted(groups):
+        cases = sorted(groups[group].items(), key=lambda case: (case[0] != OPENPCC, case[0]))
+        for position, (impl, figures) in enumerate(cases):
+            values = "".join(f" {figures[key]:>10.3f}" for key in LATENCY_KEYS)
+            lines.append(f"{group if position == 0 else '':<24} {impl:<16}{values}")
+        ours = groups[group].get(OPENPCC)
+        peers = [impl for impl in groups[group] if impl != OPENPCC]
+        if ours is not None and len(peers) == 1:
+            peer = groups[group][peers[0]]
+            added = "".join(f" {ours[key] - peer[key]:>+10.3f}" for key in LATENCY_KEYS)
+            lines.append(f"{'':<24} {'added by openpcc':<16}{added}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -99,6 +129,9 @@ def main(argv: list[str]) -> int:
     if memory := memory_table(data):
         print()
         print(memory)
+    if latency := latency_table(data):
+        print()
+        print(latency)
     return 0
 
 

@@ -46,6 +46,7 @@ import binascii
 import concurrent.futures
 import dataclasses
 import email.utils
+import functools
 import hashlib
 import json
 import logging
@@ -64,6 +65,8 @@ import aiohttp
 from openpcc import bhttp, blindrsa, compute, ohttp
 from openpcc import config as config_module
 from openpcc.attestation import EvidenceList, EvidenceType, Policy, load_policy, verify_evidence
+from openpcc.badge import HEADER as BADGE_HEADER
+from openpcc.badge import Badge
 from openpcc.credits import Credit, public_key_from_jwk
 from openpcc.exceptions import (
     BHTTPError,
@@ -116,6 +119,8 @@ DEFAULT_TAGS = ("llm",)
 TAGS_HEADERS = ("x-confsec-node-tags", "x-confident-security-node-tags")
 #: Verified candidates are kept at most this long, whatever the policy allows.
 MAX_CANDIDATE_CACHE = timedelta(minutes=5)
+#: Threads for the wallet's background work (refund deposits waiting out their random delay, top-ups).
+BACKGROUND_THREADS = 8
 #: Seconds ``close()`` waits for refunds and deposits still under way.
 BACKGROUND_GRACE = 60.0
 _T = TypeVar("_T")
@@ -557,6 +562,11 @@ class AsyncClient:
         self._verdicts: dict[bytes, tuple[float, VerificationSummary, bytes | None]] = {}
         self._fetching: dict[tuple[str, ...], asyncio.Lock] = {}
         self._background: set[asyncio.Future[Any]] = set()
+        # Wallet work in the background (refund deposits that wait out their random delay, top-ups) gets its
+        # own threads: in the default pool it would queue the next request's credit behind those waits.
+        self._background_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=BACKGROUND_THREADS, thread_name_prefix="openpcc-wallet"
+        )
         self._closed = False
 
     @property
@@ -582,6 +592,8 @@ class AsyncClient:
         self._closed = True
         if self._background:
             await asyncio.wait(set(self._background), timeout=BACKGROUND_GRACE)
+        # What is still waiting is written ahead in the wallet file: the next session finishes it.
+        self._background_pool.shutdown(wait=False, cancel_futures=True)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -595,7 +607,7 @@ class AsyncClient:
 
         async def run() -> None:
             try:
-                await asyncio.to_thread(fn, *args)
+                await asyncio.get_running_loop().run_in_executor(self._background_pool, functools.partial(fn, *args))
             except OpenPCCError as exc:
                 log.warning("%s failed: %s", what, type(exc).__name__)
 
@@ -626,7 +638,8 @@ class AsyncClient:
                 answer = await self._roundtrip(inner)
                 if answer.status == 200:
                     refund = Credit.from_text(answer.content.decode("ascii"))
-                    await asyncio.to_thread(self.wallet.deposit_refund, refund)
+                    loop = asyncio.get_running_loop()
+                    await loop.run_in_executor(self._background_pool, self.wallet.deposit_refund, refund)
                     response.refund = refund.value.amount
                     return
                 if answer.status != 404:
@@ -830,7 +843,8 @@ class AsyncClient:
             raise ClientUsageError(
                 f"this wallet holds credits of {self.wallet.value.amount}; credit_amount must be that or None"
             )
-        inner = _inner_request(method, path, headers or {}, bytes(body))
+        badge = await asyncio.to_thread(self.wallet.badge)
+        inner = _inner_request(method, path, headers or {}, bytes(body), badge)
         tags = _tags_header(headers or {})
         for attempt in range(2):
             nodes = await self.candidates(model, tags=tags, refresh=attempt > 0)
@@ -845,6 +859,8 @@ class AsyncClient:
     async def _send(self, nodes: list[VerifiedNode], inner: bhttp.Request, chunked: bool) -> AsyncPrivateResponse:
         sealed = compute.seal_http_request(inner, [(n.node_id, n.public_key) for n in nodes], chunked=chunked)
         credit = await asyncio.to_thread(self.wallet.take)
+        # Tops the wallet up ahead of the next requests, off this request's path.
+        self._spawn("topping up the wallet", functools.partial(self.wallet.refill, wait=False))
         claim_secret = secrets.token_bytes(CLAIM_SECRET_LEN)
         outer = bhttp.Request(
             method="POST", scheme="http", authority=ROUTER_HOST, path="/",
@@ -961,12 +977,18 @@ def _tags_header(headers: Mapping[str, str]) -> tuple[str, ...]:
     return DEFAULT_TAGS
 
 
-def _inner_request(method: str, path: str, headers: Mapping[str, str], body: bytes) -> bhttp.Request:
+def _inner_request(
+    method: str, path: str, headers: Mapping[str, str], body: bytes, badge: Badge | None = None
+) -> bhttp.Request:
+    """The inner request to ``confsec.invalid``; with the wallet's badge in ``X-Confsec-Badge`` (spec §5.1), set
+    by the client as the reference's is (an application's own value is replaced), inside the encryption."""
     if not path.startswith("/"):
         raise ClientUsageError("the path must start with '/'")
-    fields = [(k.lower(), v) for k, v in headers.items() if k.lower() != "host"]
+    fields = [(k.lower(), v) for k, v in headers.items() if k.lower() not in ("host", BADGE_HEADER.lower())]
     if body and not any(k == "content-type" for k, _ in fields):
         fields.append(("content-type", "application/json"))
+    if badge is not None:
+        fields.append((BADGE_HEADER.lower(), badge.to_header()))
     return bhttp.Request(
         method=method.upper(), scheme="http", authority=INNER_HOST, path=path, headers=fields, content=body
     )

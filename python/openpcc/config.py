@@ -427,6 +427,17 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
         ),
         Setting("heartbeat_interval", float, 60.0, "seconds between heartbeats to `router_url`", _positive),
         Setting(
+            "badge_public_key", str, "",
+            "PEM file (`SubjectPublicKeyInfo`) of the auth bank's Ed25519 badge key (the auth bank writes "
+            "`<data_dir>/badge-public-key.pem`); requests must then carry a badge it signed that grants their "
+            "model (spec §8.9, docs/node.md); empty: badges are not checked",
+        ),
+        Setting(
+            "require_badge", bool, True,
+            "with `badge_public_key`: refuse requests without a badge (false: check only the badges sent, for a "
+            "rollout); without a key nothing is checked",
+        ),
+        Setting(
             "refund_significant_bits", int, 5,
             "leading binary digits the refund keeps, rounded down (5: the currency's own precision; fewer: "
             "coarser, see docs/refunds.md)",

@@ -601,6 +601,28 @@ class BankRequestError(WalletError):
         super().__init__(f"bank request failed: status {status}, code {code}: {reason or 'no reason given'}")
 
 
+# --- badges (openpcc.badge, spec §8.9) -----------------------------------------
+
+
+class BadgeError(OpenPCCError):
+    """Base of the badge errors; ``check`` names the check that failed (``badge.signature``, ...)."""
+
+    check = "badge"
+
+
+class MalformedBadgeError(BadgeError, MalformedInputError):
+    """A badge that does not decode: not base64, not a ``Badge`` protobuf, or its model list is not sorted,
+    non-empty, printable-ASCII names (or, for a client, names a model twice)."""
+
+    check = "badge.decode"
+
+
+class BadgeSignatureError(BadgeError):
+    """The badge's Ed25519 signature does not verify under the auth bank's badge key (or is missing)."""
+
+    check = "badge.signature"
+
+
 # --- transparency (openpcc.transparency: Sigstore bundles, statements, logs) ---
 
 

@@ -12,7 +12,9 @@ account at the blind bank (a random 32-byte bearer token) where money waits betw
 * **refunds** (:meth:`Wallet.deposit_refund`): an unblinded refund is exchanged for a blinded credit of the
   same value, which is deposited into the account (consolidated);
 * **close** (:meth:`Wallet.close`) deposits every held credit into the account;
-* **status** (:meth:`Wallet.status`) reports what is held, by value, and the pending operations.
+* **status** (:meth:`Wallet.status`) reports what is held, by value, and the pending operations;
+* **badge** (:meth:`Wallet.badge`): the auth bank's badge (spec §8.9), taken from its withdrawal answers (the
+  latest wins) and kept in the file, which the client sends to nodes in ``X-Confsec-Badge``.
 
 Crash safety: before each bank call the operation is written to the file (write-ahead), with everything
 needed to finish it (the blinding secrets of the credits asked for, the credit being deposited). A process
@@ -45,6 +47,7 @@ import importlib
 import json
 import os
 import secrets
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -58,6 +61,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from openpcc import bhttp, blindrsa, config, ohttp
+from openpcc.badge import Badge
 from openpcc.compute import decode_message, encode_message
 from openpcc.credits import (
     ATTESTATION_VALUE,
@@ -68,6 +72,7 @@ from openpcc.credits import (
     Value,
 )
 from openpcc.exceptions import (
+    BadgeError,
     BankRequestError,
     BHTTPError,
     InsufficientBalanceError,
@@ -227,6 +232,23 @@ class HTTPBankClient:
         self._bank = bank
         self._auth = auth
         self._api_key = api_key
+        #: The badge of the latest auth answer that carried a well-formed one (spec §8.9).
+        self.last_badge: Badge | None = None
+        #: Why the latest auth answer's badge was refused (malformed, or a model named twice), if it was.
+        self.badge_error: BadgeError | None = None
+
+    def _take_badge(self, answer: dict[str, Any]) -> None:
+        """Keeps the answer's badge after the reference client's check (no model named twice). A bad badge
+        does not fail the withdrawal: the credit was paid for; :meth:`Wallet.badge` reports it instead."""
+        if "badge" not in answer:
+            return
+        try:
+            badge = Badge.from_message(answer["badge"])
+            badge.check_distinct()
+        except BadgeError as exc:
+            self.badge_error = exc
+            return
+        self.last_badge, self.badge_error = badge, None
 
     def _call(
         self,
@@ -260,6 +282,7 @@ class HTTPBankClient:
         answer = self._call(
             self._auth, "/api/auth", "AuthWithdrawal", message, {API_KEY_HEADER: self._api_key}
         )
+        self._take_badge(answer)
         return _unb64(answer.get("blindSignature"))
 
     def attestation_withdraw(self, blinded_message: bytes) -> bytes:
@@ -275,6 +298,7 @@ class HTTPBankClient:
         answer = self._call(
             self._auth, "/api/attestationRequest", "AuthWithdrawal", message, {API_KEY_HEADER: self._api_key}
         )
+        self._take_badge(answer)
         return _unb64(answer.get("blindSignature"))
 
     def deposit(self, account: bytes, credit: Credit) -> int:
@@ -350,19 +374,20 @@ class State:
     pending: list[dict[str, Any]] = field(default_factory=list)
     lost: int = 0
     expired: int = 0
+    badge: Badge | None = None  # the auth bank's latest badge (spec §8.9)
 
     def to_json(self) -> bytes:
-        return json.dumps(
-            {
-                "format": _FORMAT,
-                "account": self.account.hex(),
-                "credits": [c.encode().hex() for c in self.credits],
-                "pending": self.pending,
-                "lost": self.lost,
-                "expired": self.expired,
-            },
-            sort_keys=True,
-        ).encode()
+        doc: dict[str, Any] = {
+            "format": _FORMAT,
+            "account": self.account.hex(),
+            "credits": [c.encode().hex() for c in self.credits],
+            "pending": self.pending,
+            "lost": self.lost,
+            "expired": self.expired,
+        }
+        if self.badge is not None:
+            doc["badge"] = self.badge.encode().hex()
+        return json.dumps(doc, sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> State:
@@ -377,7 +402,10 @@ class State:
             pending = list(doc["pending"])
             for op in pending:
                 _check_op(op)
-            return cls(account, credits, pending, int(doc["lost"]), int(doc["expired"]))
+            badge = Badge.decode(bytes.fromhex(doc["badge"])) if "badge" in doc else None
+            if badge is not None:
+                badge.check_distinct()
+            return cls(account, credits, pending, int(doc["lost"]), int(doc["expired"]), badge)
         except (KeyError, TypeError, ValueError, MalformedInputError) as exc:
             raise WalletFileError(
                 f"wallet file content is malformed: {type(exc).__name__}"
@@ -569,6 +597,7 @@ class Wallet:
         self._sleep = sleep
         self._clock = clock
         self._random = secrets.SystemRandom()
+        self._refilling = threading.Lock()
         with self._session():
             pass  # finishes what a dead process left
 
@@ -646,7 +675,7 @@ class Wallet:
         self._begin(state, op, remove=credit)
         self._finish_deposit(state, op)
 
-    def _finish_auth_withdraw(self, state: State, op: dict[str, Any]) -> None:
+    def _finish_auth_withdraw(self, state: State, op: dict[str, Any], *, defer: bool = False) -> dict[str, Any] | None:
         pending = _decode_pending(op["pendings"][0])
         try:
             signature = self.bank.auth_withdraw(pending.value, pending.blinded_message)
@@ -655,7 +684,12 @@ class Wallet:
             self.file.save(state)
             raise
         self._fault("auth_withdraw:answered")
-        self._then_deposit(state, op, self._finalize(state, op, [pending], [signature])[0])
+        self._keep_badge(state)
+        credit = self._finalize(state, op, [pending], [signature])[0]
+        if not defer:
+            self._then_deposit(state, op, credit)
+            return None
+        return self._defer_deposit(state, op, credit)
 
     def _finalize(
         self,
@@ -673,6 +707,14 @@ class Wallet:
             state.pending.remove(op)
             self.file.save(state)
             raise
+
+    def _keep_badge(self, state: State) -> None:
+        """Saves the bank client's latest badge when it differs from the one kept (the latest wins: an auth
+        bank whose model set changed hands out the new badge with its next answer)."""
+        latest = getattr(self.bank, "last_badge", None)
+        if isinstance(latest, Badge) and latest != state.badge:
+            state.badge = latest
+            self.file.save(state)
 
     def _then_deposit(self, state: State, op: dict[str, Any], credit: Credit) -> None:
         """Replaces ``op`` by the deposit of its result in one write: the credit is never only in memory."""
@@ -727,14 +769,27 @@ class Wallet:
         if not defer:
             self._then_deposit(state, op, credit)
             return None
-        # The deposit is written ahead with the time it is due: the random wait that unlinks it from the
-        # exchange is spent without the lock, so other requests take credits meanwhile.
+        return float(self._defer_deposit(state, op, credit)["not_before"])
+
+    def _defer_deposit(self, state: State, op: dict[str, Any], credit: Credit) -> dict[str, Any]:
+        """Replaces ``op`` by the deposit of its result, written ahead with the time it is due: the random
+        wait that unlinks it from the operation before is spent without the lock, so other requests take
+        credits meanwhile. Whoever opens the wallet after that time finishes it (:meth:`_recover`)."""
         due = self._clock() + (self._random.uniform(0, self.settings.max_delay) if self.settings.max_delay > 0 else 0)
         deposit = {"kind": "deposit", "credit": credit.encode().hex(), "not_before": due}
         state.pending[state.pending.index(op)] = deposit
         self.file.save(state)
         self._fault("deposit:saved")
-        return due
+        return deposit
+
+    def _finish_deferred(self, deposit: dict[str, Any]) -> None:
+        """Waits (without the lock) until ``deposit`` is due, then finishes it unless a session already did."""
+        wait = float(deposit["not_before"]) - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+        with self._session() as state:
+            if deposit in state.pending:
+                self._finish_deposit(state, deposit)
 
     def _withdraw_batch(self, state: State, count: int) -> None:
         pendings = self._new_pendings(self.value, count)
@@ -742,26 +797,66 @@ class Wallet:
         self._begin(state, op)
         self._finish_withdraw(state, op)
 
-    def _fund_account(self, state: State) -> None:
+    def _fund_account(self, state: State, *, defer: bool = False) -> dict[str, Any] | None:
+        """Moves ``source_amount`` from the auth bank into the blind account. With ``defer`` the deposit half
+        is written ahead and returned, so its random wait can be spent without the lock."""
         pending = self._new_pendings(Value.rounded(self.settings.resolved_source(), 1.0), 1)[0]
         op = {"kind": "auth_withdraw", "pendings": [_encode_pending(pending)]}
         self._begin(state, op)
-        self._finish_auth_withdraw(state, op)
+        return self._finish_auth_withdraw(state, op, defer=defer)
 
     # --- the public API -------------------------------------------------------------------
 
     def _held(self, state: State) -> int:
         return sum(1 for c in state.credits if c.value == self.value)
 
-    def refill(self) -> int:
-        """Withdraws credits when fewer than ``low_water`` are held; returns how many are held."""
-        with self._session() as state:
-            self._refill(state)
-            return self._held(state)
+    def refill(self, *, wait: bool = True) -> int:
+        """Withdraws credits when fewer than ``low_water`` are held; returns how many are held.
 
-    def _refill(self, state: State) -> None:
-        if self._held(state) >= self.settings.resolved_low_water():
-            return
+        One refill runs at a time per wallet object: with ``wait=False`` (a background top-up) a refill
+        already under way is left to finish and this returns at once. The random waits between bank
+        operations are spent without the wallet's lock, so requests keep taking credits meanwhile."""
+        if not self._refilling.acquire(blocking=wait):
+            return self.held()
+        try:
+            self._refill()
+        finally:
+            self._refilling.release()
+        return self.held()
+
+    def held(self) -> int:
+        """How many credits the wallet holds (no bank call)."""
+        with self.file.locked():
+            return self._held(self.file.load())
+
+    def _refill(self) -> None:
+        low_water, count, amount = self.settings.resolved_low_water(), self.settings.resolved_batch(), self.value.amount
+        with self._session() as state:
+            if self._held(state) >= low_water:
+                return
+            balance = self.bank.balance(state.account)
+        if balance < count * amount:
+            self._delay()
+            try:
+                with self._session() as state:
+                    deposit = self._fund_account(state, defer=True)
+                if deposit is not None:
+                    self._finish_deferred(deposit)
+            except InsufficientBalanceError:
+                if balance < amount:
+                    raise
+            self._delay()
+        with self._session() as state:
+            if self._held(state) >= low_water:
+                return
+            count = min(count, self.bank.balance(state.account) // amount)
+            if count == 0:
+                raise InsufficientBalanceError("the blind account cannot pay for one credit")
+            self._withdraw_batch(state, count)
+
+    def _refill_in_session(self, state: State) -> None:
+        """The refill of an empty wallet, inside the caller's session: atomic against every other holder of
+        the file (threads and processes), at the price of its random waits under the lock."""
         count = self.settings.resolved_batch()
         balance = self.bank.balance(state.account)
         if balance < count * self.value.amount:
@@ -779,10 +874,12 @@ class Wallet:
         self._withdraw_batch(state, count)
 
     def take(self) -> Credit:
-        """One credit of ``credit_amount``, removed from the wallet: the caller must spend it or give it back."""
+        """One credit of ``credit_amount``, removed from the wallet: the caller must spend it or give it back.
+        An empty wallet is refilled first; callers that top up with :meth:`refill` in the background keep
+        that rare."""
         with self._session() as state:
             if self._held(state) == 0:
-                self._refill(state)
+                self._refill_in_session(state)
             credit = next((c for c in state.credits if c.value == self.value), None)
             if credit is None:
                 raise WalletEmptyError("no credit of the configured value is held")
@@ -835,8 +932,31 @@ class Wallet:
             raise WalletError("this bank client cannot get attestation credits")
         pending = PendingCredit.create(self.key, ATTESTATION_VALUE, int(self._clock()))
         credit = pending.finalize(self.key, withdraw(pending.blinded_message))
+        if getattr(self.bank, "last_badge", None) is not None:
+            with self.file.locked():
+                state = self.file.load()
+                self._keep_badge(state)
         pending.wait_until_usable(self._sleep)
         return credit
+
+    def badge(self) -> Badge | None:
+        """The badge the client sends with each request (``X-Confsec-Badge``, spec §8.9): the one kept in the
+        wallet file (a restart keeps it), else one asked of the auth bank with a free attestation withdrawal
+        (whose credit is dropped). None when the auth bank issues none. Raises :class:`BadgeError` when the
+        auth bank's badge was refused (malformed, or a model named twice, as the reference's client refuses)."""
+        with self.file.locked():
+            kept = self.file.load().badge
+        withdraw = getattr(self.bank, "attestation_withdraw", None)
+        if kept is not None or withdraw is None:
+            return kept
+        withdraw(PendingCredit.create(self.key, ATTESTATION_VALUE, int(self._clock())).blinded_message)
+        with self.file.locked():
+            state = self.file.load()
+            self._keep_badge(state)
+        error = getattr(self.bank, "badge_error", None)
+        if state.badge is None and isinstance(error, BadgeError):
+            raise error
+        return state.badge
 
     def close(self) -> None:
         """Deposits every held credit into the blind account (the money stays there for next time)."""

@@ -100,6 +100,20 @@ def test_request_bytes_and_whole_completion(stack: ClientStack) -> None:
         assert whole.verification.valid and whole.node_id in good_ids(stack)
 
 
+def test_the_auth_banks_badge_is_sent_and_checked_by_every_node(stack: ClientStack) -> None:
+    from openpcc.badge import load_public_key
+
+    with openpcc.Client(stack.client_config("badge")) as client:
+        assert client.chat([{"role": "user", "content": "badged"}]).text == "badged"
+        badge = client.wallet.badge()
+        assert badge is not None and badge.models == ("echo",)
+        assert stack.badge_public_key is not None
+        badge.verify(load_public_key(stack.badge_public_key))
+    for name in stack.node_ids:
+        log = stack.roles[f"node-{name}"].output()
+        assert "badges are not checked" not in log and badge.to_header() not in log
+
+
 def test_refund_reaches_the_wallet(stack: ClientStack) -> None:
     with openpcc.Client(stack.client_config("refund", concurrency=2, batch=4)) as client:
         wallet = client.wallet

@@ -124,6 +124,14 @@ def test_first_run_writes_config_keys_and_client_profile(home: Path) -> None:
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert Path(client["api_key_file"]).read_text().startswith("opk_")
     assert stat.S_IMODE((home / "gateway").stat().st_mode) == 0o700
+    # badges: one model set for every user of the stack, signed by a key whose public half every node checks
+    assert tables["auth"]["badge_models"] == "echo"
+    assert stat.S_IMODE(Path(tables["auth"]["badge_key_file"]).stat().st_mode) == 0o600
+    for node in tables["node"].values():
+        assert node["badge_public_key"] == str(home / "keys" / "badge-public-key.pem")
+    from openpcc.badge import load_public_key
+
+    load_public_key(home / "keys" / "badge-public-key.pem")
     # the witness follows the log's key
     assert tables["witness"]["log_keys"] == (home / "log" / "log.vkey").read_text().strip()
     # the node policy is the dev policy (software TPM allowed, loudly)
@@ -206,6 +214,8 @@ def test_stack_starts_restarts_a_killed_role_and_stops_everything(home: Path) ->
         with Client(stack.config_path) as client:
             answer = client.chat([{"role": "user", "content": "ping through the stack"}], max_tokens=8)
         assert answer.text == "ping through the stack"  # type: ignore[union-attr]
+        badge = client.wallet.badge()  # sent with the request above and checked by the node that answered
+        assert badge is not None and badge.models == ("echo",)
         assert stack.routable_nodes() == 2
 
         for role, name in (("node", "a"), ("relay", None)):

@@ -1,6 +1,6 @@
 """The whole stack on loopback, each role its own process stopped by its PID: nonce locking, blind bank, auth
-bank (with a funded API key), router, gateway, relay and compute nodes (echo engine, each with its own
-swtpm), plus a client profile (``[client]``) pinning the gateway's keys, a node policy and the currency key.
+bank (with a funded API key, badges granting `echo`), router, gateway, relay and compute nodes (echo engine,
+each with its own swtpm, requiring the auth bank's badges), plus a client profile (``[client]``) pinning the gateway's keys, a node policy and the currency key.
 
     with client_stack(tmp_path) as stack:
         with openpcc.Client(stack.client_config()) as client:
@@ -60,6 +60,7 @@ class ClientStack:
     gateway_keys: Path | None = None
     currency_key: Path | None = None
     node_ids: dict[str, str] = field(default_factory=dict)
+    badge_public_key: Path | None = None  # the auth bank's; every node requires badges it signed
     _running: contextlib.ExitStack | None = None
     _starts: dict[str, tuple[str, str, int, tuple[str, ...]]] = field(default_factory=dict)
 
@@ -173,13 +174,16 @@ def client_stack(
             _write_currency_key(root / role)
         start("bank", {"data_dir": str(root / "bank"), "noncelock_url": noncelock.url})
         auth_port = free_port()
-        auth_settings = {"port": auth_port, "data_dir": str(root / "auth"), "noncelock_url": noncelock.url}
+        auth_settings = {
+            "port": auth_port, "data_dir": str(root / "auth"), "noncelock_url": noncelock.url, "badge_models": "echo",
+        }
         auth_config = root / "auth-keys.toml"
         auth_config.write_text(_toml("auth", auth_settings))
         stack.api_key_file = _add_api_key(root, auth_config)
         stack.roles["auth"] = running.enter_context(
             role_process("auth", _toml("auth", auth_settings), root / "work", auth_port)
         )
+        stack.badge_public_key = root / "auth" / "badge-public-key.pem"  # written by the auth bank at its start
         router = start("router", {
             "data_dir": str(root / "router"), "noncelock_url": noncelock.url, "policy": str(_router_policy(root)),
             "health_interval_secs": 0.2, "health_timeout_secs": 2.0, "health_retries": 1, "health_min_checks": 1,
@@ -199,6 +203,7 @@ def client_stack(
             proc = start("node", {
                 "engine": "echo", "tpm": f"tcp:127.0.0.1:{tpm.port}", "router_url": router.url,
                 "heartbeat_interval": 5.0, "echo_token_delay": echo_token_delay, "evidence_quotes_per_second": 50.0,
+                "badge_public_key": str(stack.badge_public_key),
             }, ("--name", name), table=f"node.{name}")
             with urllib.request.urlopen(proc.url + "/info", timeout=20) as resp:
                 stack.node_ids[name] = json.loads(resp.read())["node_id"]

@@ -55,3 +55,21 @@ def test_memory_table_lists_rss_and_the_ratio_to_the_peer() -> None:
     lines = [line.split() for line in module.memory_table(data).splitlines()[2:]]
     assert lines == [["mem", "openpcc", "150.0", "-"], ["peer", "200.0", "0.75x"]]
     assert module.memory_table({"benchmarks": data["benchmarks"][2:]}) == ""
+
+
+def test_latency_table_lists_percentiles_and_what_openpcc_adds_over_its_peer() -> None:
+    spec = importlib.util.spec_from_file_location("ratios", RATIOS)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    figures = {"openpcc": (3.5, 9.0, 2.25, 4.0), "direct": (1.0, 2.0, 2.0, 3.0)}
+    data: dict[str, Any] = {"benchmarks": [
+        {"name": f"test_{impl}", "group": "stack-stream-1", "stats": {"median": 1.0},
+         "extra_info": {"impl": impl, **dict(zip(module.LATENCY_KEYS, values, strict=True))}}
+        for impl, values in figures.items()
+    ]}
+    lines = [line.split() for line in module.latency_table(data).splitlines()[2:]]
+    assert lines[0] == ["stack-stream-1", "openpcc", "3.500", "9.000", "2.250", "4.000"]
+    assert lines[1] == ["direct", "1.000", "2.000", "2.000", "3.000"]
+    assert lines[2] == ["added", "by", "openpcc", "+2.500", "+7.000", "+0.250", "+1.000"]
+    assert module.latency_table({"benchmarks": [{"name": "x", "stats": {"median": 1.0}}]}) == ""

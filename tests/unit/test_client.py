@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -148,6 +149,31 @@ def test_inner_request_is_addressed_to_confsec_invalid_with_a_json_type() -> Non
     assert all(name != b"host" for name, _ in request.headers)
     assert _model_of(b'{"model": "echo", "messages": []}') == "echo"
     assert _model_of(b"not json") is None and _model_of(b'{"model": 3}') is None
+
+
+def test_the_wallets_badge_travels_inside_the_sealed_request_only() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from openpcc.badge import Badge
+
+    badge = Badge.issue(Ed25519PrivateKey.generate(), ["echo"])
+    inner = _inner_request(
+        "POST", "/v1/chat/completions", {"X-Confsec-Badge": "the application's own"}, b'{"model":"echo"}', badge
+    )
+    assert [v for n, v in inner.headers if n == b"x-confsec-badge"] == [badge.to_header().encode()]
+    secret = ec.generate_private_key(ec.SECP256R1())
+    public = secret.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    node_id = "0190c2a4-0000-7000-8000-000000000002"
+    sealed = compute.seal_http_request(inner, [(node_id, public)])
+    assert badge.signature not in sealed.body and badge.to_header().encode() not in sealed.body
+    node = compute.NodeRequest.unwrap(
+        sealed.media_type, sealed.encapsulated_keys[0][1], secret.private_numbers().private_value.to_bytes(32, "big")
+    )
+    opened = compute.open_http_request(node, sealed.body)
+    sent = [v for n, v in opened.headers if n == b"x-confsec-badge"]
+    assert len(sent) == 1 and Badge.from_header(sent[0]) == badge
+    without = _inner_request("POST", "/v1/chat/completions", {}, b"{}")
+    assert all(n != b"x-confsec-badge" for n, _ in without.headers)
 
 
 class _Content:
@@ -429,6 +455,7 @@ def _claiming_client(answers: list[Any]) -> tuple[Any, list[bhttp.Request], _Cla
 
     client._roundtrip = roundtrip  # type: ignore[method-assign]
     client.wallet = wallet  # type: ignore[assignment]
+    client._background_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     return client, sent, wallet
 
 

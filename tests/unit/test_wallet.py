@@ -438,3 +438,29 @@ def test_a_refunds_random_wait_does_not_hold_the_wallet(tmp_path: Path) -> None:
     assert seen["other"] is True and seen["taken"].value == Value.exact(64)  # not blocked by the refund
     assert seen["pending"] == ["deposit"]  # not finished early by the other session
     assert wallet.status().pending == [] and wallet.account_balance() == before + 16
+
+
+def test_a_background_refill_waits_its_random_delays_without_blocking_take(tmp_path: Path) -> None:
+    banks = FakeBanks(ISSUER, 100_000)
+    quick = WalletSettings(credit_amount=64, concurrency=2, batch=4, source_amount=320, max_delay=0)
+    slow = WalletSettings(credit_amount=64, concurrency=2, batch=4, source_amount=320, max_delay=30.0)
+    in_delay, release = threading.Event(), threading.Event()
+
+    def held_sleep(_seconds: float) -> None:  # the refill's random wait, held until the test releases it
+        in_delay.set()
+        assert release.wait(timeout=60)
+
+    primer = make(tmp_path, banks, settings=quick)
+    primer.refill()  # 4 credits; the account keeps 64, less than a batch: the next refill must fund it
+    taken = [primer.take() for _ in range(3)]  # 1 held, below low water (2)
+    background = make(tmp_path, banks, settings=slow, sleep=held_sleep)
+    refill = threading.Thread(target=background.refill, kwargs={"wait": False})
+    refill.start()
+    assert in_delay.wait(timeout=60)  # the top-up is in a random wait now ...
+    taken.append(primer.take())  # ... and a request still gets its credit at once
+    assert background.refill(wait=False) == 0  # a second top-up does not start beside the first
+    release.set()
+    refill.join(timeout=60)
+    assert not refill.is_alive() and background.held() >= 2
+    for c in taken:
+        banks.spend_at_router(c)

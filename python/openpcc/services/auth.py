@@ -20,8 +20,10 @@ key travels in the ``cf-authorization`` header and, for the binary endpoints, al
   the signed, logged statement of the gateway's keys (re-read when the operator republishes it), else
   the plain ``application/ohttp-keys`` bytes of ``ohttp_key_configs_file``.
 
-Badges (spec §8.9) are Ed25519 signatures over the ``Credentials`` protobuf (``0a <len> <models>``, the
-models sorted, each a little-endian ``uint32`` length and its ASCII bytes).
+Badges (spec §8.9, :mod:`openpcc.badge`) are Ed25519 signatures over the ``Credentials`` protobuf
+(``0a <len> <models>``, the models sorted, each a little-endian ``uint32`` length and its ASCII bytes), the
+same for every API key: the models of ``badge_models``. Every withdrawal answer carries it; nodes check it
+with its public key (``<data_dir>/badge-public-key.pem``, written when the auth bank creates its key).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from openpcc import config
+from openpcc.badge import Badge, encode_models, public_key_pem
 from openpcc.compute import encode_message
 from openpcc.credits import ATTESTATION_VALUE, Credit, Issuer, Value, public_key_to_jwk
 from openpcc.exceptions import (
@@ -52,7 +55,6 @@ from openpcc.exceptions import (
     InvalidAPIKeyError,
     MalformedCreditError,
     NonceConsumedError,
-    UsageError,
     WrongCreditValueError,
 )
 from openpcc.services import _http
@@ -72,6 +74,7 @@ from openpcc.services.store import AccountKind, BankStore, account_id, open_bank
 ROLE = "auth"
 API_KEY_HEADER = "cf-authorization"
 BADGE_KEY_FILE = "badge-key.pem"
+BADGE_PUBLIC_KEY_FILE = "badge-public-key.pem"
 API_KEY_PREFIX = "opk_"
 MAX_API_KEY_LENGTH = 256
 
@@ -82,45 +85,55 @@ log = logging.getLogger("openpcc.services.auth")
 
 
 def credentials_models(models: Iterable[str]) -> bytes:
-    """The ``models`` field of ``Credentials``: the names sorted, each as a little-endian ``uint32``
-    length and its ASCII bytes; ``UsageError`` for an empty, duplicate or non-printable-ASCII name."""
-    names = sorted(models)
-    if len(set(names)) != len(names):
-        raise UsageError("badge models must be distinct")
-    for name in names:
-        if not name or not all(32 <= ord(ch) <= 126 for ch in name):
-            raise UsageError("badge model names must be non-empty printable ASCII")
-    return b"".join(len(n).to_bytes(4, "little") + n.encode("ascii") for n in names)
+    """The ``models`` field of ``Credentials`` (:func:`openpcc.badge.encode_models`)."""
+    return encode_models(models)
 
 
 def badge_message(key: Ed25519PrivateKey, models: Iterable[str]) -> dict[str, Any]:
     """The ``Badge`` message (protobuf-JSON form): the credentials and Ed25519 over their encoding."""
-    credentials = {"models": base64.b64encode(credentials_models(models)).decode()}
-    signed = encode_message("csprotos.Credentials", credentials)
-    return {"credentials": credentials, "signature": base64.b64encode(key.sign(signed)).decode()}
+    return Badge.issue(key, models).to_message()
 
 
 def load_badge_key(cfg: config.RoleConfig) -> Ed25519PrivateKey:
     """The badge key from ``badge_key_file`` (default ``<data_dir>/badge-key.pem``), created (0600) when
-    the default file does not exist yet."""
+    the default file does not exist yet, with its public key beside it (``badge-public-key.pem``)."""
     configured = str(cfg["badge_key_file"])
     path = Path(configured or cfg.data_dir / BADGE_KEY_FILE)
+    if not configured:
+        ensure_badge_key(path)
     try:
         pem = config.read_key_file(path)
     except FileNotFoundError:
-        if configured:
-            raise ConfigError(f"{cfg.label}: no badge key at {path}") from None
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
+        raise ConfigError(f"{cfg.label}: no badge key at {path}") from None
+    loaded = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ConfigError(f"{cfg.label}: the badge key at {path} is not Ed25519")
+    return loaded
+
+
+def ensure_badge_key(path: Path) -> Path:
+    """Creates a badge key at ``path`` (PKCS#8 PEM, 0600) unless one is there, and its public key beside it
+    unless that is there; returns the public key's path (what nodes read as ``badge_public_key``)."""
+    public = path.with_name(BADGE_PUBLIC_KEY_FILE)
+    if not path.exists():
+        pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
         config.write_key_file(path, pem)
-    loaded = serialization.load_pem_private_key(pem, password=None)
-    if not isinstance(loaded, Ed25519PrivateKey):
-        raise ConfigError(f"{cfg.label}: the badge key at {path} is not Ed25519")
-    return loaded
+    if not public.exists():
+        key = serialization.load_pem_private_key(config.read_key_file(path), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ConfigError(f"the badge key at {path} is not Ed25519")
+        write_badge_public_key(public, key)
+    return public
+
+
+def write_badge_public_key(path: Path, key: Ed25519PrivateKey) -> None:
+    """The badge public key (PEM, ``SubjectPublicKeyInfo``) nodes read as ``badge_public_key``."""
+    config.ensure_private_dir(path.parent)
+    path.write_bytes(public_key_pem(key))
 
 
 def _split(text: str) -> list[str]:

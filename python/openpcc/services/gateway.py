@@ -8,6 +8,10 @@ Keys are JSON files in ``keys_dir`` that every replica reads (and reloads when t
 replica, the one with ``manage_keys = true``, writes them: a first key when there is none, and
 the next key half a lifetime before the current one ends, active ``key_overlap_secs`` before the
 current one expires, so clients learn it before it is needed and both work during the overlap.
+
+A request whose encapsulated key this replica opened within ``replay_window_secs`` is refused as
+a replay (400); copies sent to other replicas are stopped downstream by the credit's single-use
+nonce (docs/edge.md, "Replays").
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from prometheus_client import Counter, Gauge
 
 from openpcc import bhttp, compute
@@ -42,8 +43,11 @@ from openpcc.attestation.bundle import (
     EvidenceType,
     bundle_from_identity,
 )
+from openpcc.badge import HEADER as BADGE_HEADER
+from openpcc.badge import Badge, load_public_key
 from openpcc.config import RoleConfig
 from openpcc.exceptions import (
+    BadgeError,
     BHTTPError,
     ComputeError,
     EngineError,
@@ -61,6 +65,7 @@ REQUEST_MEDIA_TYPES = (compute.REQUEST, compute.CHUNKED_REQUEST)
 ENCAPSULATED_KEY_HEADER = "X-Encapsulated-Key"
 CREDIT_AMOUNT_HEADER = "X-Credit-Amount"
 NODE_ID_HEADER = "X-Node-ID"
+HEALTH_PATHS = frozenset({"/_health", "/healthz"})
 PING_HEADER = "X-Confsec-Ping"
 #: The inner request must be addressed to this host (spec §5.1).
 INNER_HOST = b"confsec.invalid"
@@ -239,12 +244,45 @@ class OuterRequest:
 
 
 class InnerRequestError(Exception):
-    """The decrypted request fails the reference node's checks: answered inside the encrypted response."""
+    """The decrypted request fails the reference node's checks: answered inside the encrypted response with
+    ``{"error": message, "code": code}`` (``code``: the reference's name for the check, e.g. ``ErrBadgeInvalid``)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, code: str = "ErrGeneric") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True)
+class BadgeCheck:
+    """How the node checks badges (spec §5.1, §8.9): the auth bank's public key and whether a request
+    without a badge is refused."""
+
+    key: Ed25519PublicKey
+    required: bool = True
+
+    def authorize(self, headers: list[tuple[bytes, bytes]]) -> Badge | None:
+        """The request's verified badge (None when it has none and none is required); the badge's bytes are
+        never logged nor put in an error."""
+        values = [v for n, v in headers if n.lower() == BADGE_HEADER.lower().encode()]
+        if len(values) > 1:
+            raise InnerRequestError(400, "more than one badge", "ErrBadgeInvalid")
+        if not values or not values[0]:
+            if self.required:
+                raise InnerRequestError(400, "badge is not provided", "ErrBadgeInvalid")
+            return None
+        try:
+            badge = Badge.from_header(values[0])
+            badge.verify(self.key)
+        except BadgeError as exc:
+            raise InnerRequestError(400, f"{exc} ({exc.check})", "ErrBadgeInvalid") from None
+        return badge
+
+    @classmethod
+    def from_config(cls, cfg: RoleConfig) -> BadgeCheck | None:
+        path = str(cfg["badge_public_key"])
+        return cls(load_public_key(path), bool(cfg["require_badge"])) if path else None
 
 
 class NodeService:
@@ -261,6 +299,7 @@ class NodeService:
         self.engine: Engine | None = None
         self._engine_factory = engine_factory
         self._setup_error: str | None = None
+        self.badges = BadgeCheck.from_config(cfg)
         self._replays = ReplayGuard(float(cfg["replay_window"]))
         self._quotes = TokenBucket(float(cfg["evidence_quotes_per_second"]))
         self._evidence: collections.OrderedDict[bytes, tuple[float, bytes]] = collections.OrderedDict()
@@ -276,6 +315,10 @@ class NodeService:
             "openpcc_node_engine_streams_ended", "Engine answers ended, by how", ["how"], registry=registry
         )
         self._quotes_total = Counter("openpcc_node_quotes", "Fresh TPM quotes taken", registry=registry)
+        self._refused = Counter(
+            "openpcc_node_inner_refused", "Decrypted requests refused, by the check that failed", ["code"],
+            registry=registry,
+        )
         self.http.add_route("POST", "/", self._compute, binary=True)
         self.http.add_route("POST", "/generate", self._compute, binary=True)
         self.http.add_route("GET", "/evidence", self._standing_evidence, binary=True)
@@ -286,6 +329,13 @@ class NodeService:
         self.http.add_readiness_check("engine", self._engine_ready)
         self.http.on_startup(self._setup)
         self.http.on_cleanup(self._close)
+        self.http.app.on_response_prepare.append(self._name_node_in_health)
+
+    async def _name_node_in_health(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Health answers carry the node id, so a router can tell a restarted node (a new identity at the
+        same URL) from the one it admitted and stop routing the old one."""
+        if request.path in HEALTH_PATHS:
+            response.headers[NODE_ID_HEADER] = self.node_id
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -301,6 +351,8 @@ class NodeService:
             where = "swtpm" if tpm == "swtpm" else "tcp" if tpm.startswith("tcp:") else "device"
             kind = "SOFTWARE (danger_software_request_key)" if self.key.software else f"a TPM ({where})"
             self.log.info("%s ready: node id %s, request key in %s", self.cfg.label, self.node_id, kind)
+            if self.badges is None:
+                self.log.warning("%s: badges are not checked (no badge_public_key)", self.cfg.label)
             if self.cfg["router_url"]:
                 self._agent_task = asyncio.get_running_loop().create_task(self._agent())
         except Exception as exc:  # noqa: BLE001  (reported by /healthz; the node stays up to say why)
@@ -505,10 +557,12 @@ class NodeService:
         request_id: bytes,
     ) -> web.StreamResponse:
         try:
-            path, payload = _validate_inner(inner)
+            path, payload = _validate_inner(inner, self.badges)
             answer = await engine.open(path, payload)
         except InnerRequestError as exc:
-            return await self._send_error(request, node_request, padding, exc.status, {"error": exc.message}, credit)
+            self._refused.labels(exc.code).inc()
+            body = {"error": exc.message, "code": exc.code}
+            return await self._send_error(request, node_request, padding, exc.status, body, credit)
         except EngineError as exc:
             return await self._send_error(request, node_request, padding, exc.status, error_body(exc), credit)
         return await self._stream(request, node_request, padding, answer, credit, request_id)
@@ -662,8 +716,9 @@ def _outer_request(request: web.Request) -> OuterRequest:
     return OuterRequest(media_type, encapsulated_key, int(amount_text))
 
 
-def _validate_inner(inner: bhttp.Request) -> tuple[str, Any]:
-    """The checks of the reference's real node (spec §5.1; the badge is not checked: no badges yet)."""
+def _validate_inner(inner: bhttp.Request, badges: BadgeCheck | None = None) -> tuple[str, Any]:
+    """The checks of the reference's real node (spec §5.1, confidentcompute ``input_validators.go``), in its
+    order: endpoint, headers, the badge (when ``badges`` is set), then the body and its model."""
     fields: dict[bytes, int] = {}
     host = inner.authority
     for name, value in inner.headers:
@@ -672,22 +727,29 @@ def _validate_inner(inner: bhttp.Request) -> tuple[str, Any]:
         if lowered == b"host":
             host = host or value
     if host.split(b":")[0].lower() != INNER_HOST:
-        raise InnerRequestError(400, "the request must be addressed to confsec.invalid")
+        raise InnerRequestError(400, "the request must be addressed to confsec.invalid", "ErrUnknownHostname")
     if inner.method != b"POST" or inner.path not in INNER_PATHS:
-        raise InnerRequestError(404, "only POST to a completion endpoint is served")
+        raise InnerRequestError(404, "only POST to a completion endpoint is served", "ErrUnsupportedPath")
     if b"transfer-encoding" in fields or b"content-encoding" in fields:
-        raise InnerRequestError(400, "Transfer-Encoding and Content-Encoding are not accepted")
+        raise InnerRequestError(400, "Transfer-Encoding and Content-Encoding are not accepted", "ErrHeaderNotAllowed")
     if any(size > MAX_HEADER_VALUE_BYTES for size in fields.values()):
-        raise InnerRequestError(431, f"a header's values exceed {MAX_HEADER_VALUE_BYTES} bytes")
+        raise InnerRequestError(431, f"a header's values exceed {MAX_HEADER_VALUE_BYTES} bytes", "ErrHeaderTooLarge")
     content_type = next((v for n, v in inner.headers if n.lower() == b"content-type"), b"")
     if content_type.split(b";")[0].strip().lower() != b"application/json":
-        raise InnerRequestError(415, "Content-Type must be application/json")
+        raise InnerRequestError(415, "Content-Type must be application/json", "ErrContentTypeNotAllowed")
+    badge = badges.authorize(list(inner.headers)) if badges is not None else None
     if len(inner.content) > MAX_INNER_BODY:
-        raise InnerRequestError(413, f"the body exceeds {MAX_INNER_BODY} bytes")
+        raise InnerRequestError(413, f"the body exceeds {MAX_INNER_BODY} bytes", "ErrBodyTooLarge")
     try:
         payload = json.loads(inner.content)
     except (UnicodeDecodeError, ValueError):
-        raise InnerRequestError(400, "the body is not JSON") from None
+        raise InnerRequestError(400, "the body is not JSON", "ErrInvalidJSON") from None
+    if badge is not None:
+        model = payload.get("model") if isinstance(payload, dict) else None
+        if not isinstance(model, str) or not model:
+            raise InnerRequestError(400, "missing required field: model", "ErrMissingRequiredField")
+        if not badge.grants(model):
+            raise InnerRequestError(400, "the badge does not grant this model", "ErrUnsupportedModel")
     return inner.path.decode(), payload
 
 

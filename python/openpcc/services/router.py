@@ -628,7 +628,7 @@ class RouterService:
                     session.get(node.record.healthcheck_url, allow_redirects=False) as resp,
                 ):
                     await resp.content.read(1024)
-                    ok = 200 <= resp.status < 300
+                    ok = 200 <= resp.status < 300 and _same_node(resp.headers.get(NODE_ID_HEADER), node.node_id)
             except (ClientError, TimeoutError, OSError):
                 ok = False
             if ok:
@@ -1072,3 +1072,10 @@ __all__ = [
     "parse_node_event",
     "parse_routing_info",
 ]
+
+
+def _same_node(answered: str | None, admitted: str) -> bool:
+    """A health answer naming another node id comes from a different identity at the admitted URL (a
+    restarted node): it must not keep the admitted one routable. Nodes that name none (the reference's)
+    are judged by status alone, as in §9.2."""
+    return answered is None or answered == admitted

@@ -189,6 +189,14 @@ class Paths:
         return self.home / "keys" / "currency-key.pem"
 
     @property
+    def badge_key(self) -> Path:
+        return self.home / "keys" / "badge-key.pem"
+
+    @property
+    def badge_public_key(self) -> Path:
+        return self.home / "keys" / "badge-public-key.pem"
+
+    @property
     def gateway_keys_dir(self) -> Path:
         return self.home / "gateway" / "keys"
 
@@ -378,6 +386,7 @@ def stack_tables(
         "engine": layout.engine,
         "router_url": url("router"),
         "heartbeat_interval": NODE_HEARTBEAT_S,
+        "badge_public_key": str(paths.badge_public_key),  # nodes require the auth bank's badges
     }
     if layout.engine == "echo" and echo_delay:
         node_common["echo_token_delay"] = echo_delay
@@ -391,6 +400,8 @@ def stack_tables(
         "bank": {"port": layout.ports["bank"], **spending},
         "auth": {
             "port": layout.ports["auth"], **spending,
+            "badge_key_file": str(paths.badge_key),
+            "badge_models": engine_model(layout.engine),  # one model set for every user: one badge for all
             "relay_urls": url("relay"),
             "ohttp_key_configs_file": str(paths.ohttp_key_configs),
             "ohttp_key_configs_bundle_file": str(paths.statements / "gateway-keys.sigstore.json"),
@@ -465,6 +476,9 @@ def write_first_run_files(
     if not paths.currency_key.exists():
         pem = currency_key_pem or blindrsa.SecretKey.generate(2048).to_pem().encode()
         config.write_key_file(paths.currency_key, pem)
+    from openpcc.services.auth import ensure_badge_key
+
+    ensure_badge_key(paths.badge_key)
     from openpcc.transparency.note import COSIGNATURE_V1
     from openpcc.transparency.stack import (
         client_settings,
