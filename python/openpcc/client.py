@@ -27,6 +27,11 @@ What one request does (spec §5, §9.3, §10):
 4. **The answer** is decrypted as it arrives; ``X-Refund`` (the router's trailer) goes to the wallet in
    the background. A failure before the router answered gives the credit back; an answer abandoned or
    broken off deposits the credit into the wallet's account (the bank takes it only if it is unspent).
+5. **Refund of an abandoned answer**: every request carries ``X-Openpcc-Refund-Claim: b64(SHA-256(s))``
+   for a fresh 32-byte secret ``s`` kept in memory with the response. Closing the answer before its end
+   makes the router stop the node and keep the refund for the unused tokens under that hash; the client
+   then claims it with ``s`` (``POST /`` of media type ``application/vnd.openpcc.refund-claim``, through the
+   relay and gateway, retried for up to ``CLAIM_WINDOW`` seconds) and deposits it, in the background.
 
 Every answer carries a :class:`VerificationSummary` of the node that answered. Errors are the classes
 of :mod:`openpcc.exceptions` under :class:`~openpcc.exceptions.ClientError`; their messages name what
@@ -102,6 +107,12 @@ CHAT_PATH = "/v1/chat/completions"
 NODE_ID_HEADER = "x-node-id"
 REFUND_TRAILER = "x-refund"
 ERROR_TRAILER = "x-openpcc-error"
+REFUND_CLAIM_HEADER = "x-openpcc-refund-claim"
+REFUND_CLAIM_MEDIA_TYPE = "application/vnd.openpcc.refund-claim"
+CLAIM_SECRET_LEN = 32
+#: Seconds a claim of an abandoned answer's refund is retried (the router drains the node first).
+CLAIM_WINDOW = 15.0
+CLAIM_ATTEMPTS = 12
 CLIENT_NONCE_LEN = 32
 #: Node tags asked for when the application names none (the reference's default); ``model=<name>`` is added.
 DEFAULT_TAGS = ("llm",)
@@ -604,6 +615,44 @@ class AsyncClient:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _claim_later(self, secret: bytes, response: AsyncPrivateResponse) -> None:
+        """Claims the refund of an abandoned answer in the background (``close()`` waits for it); its value
+        becomes ``response.refund`` once deposited."""
+        task = asyncio.ensure_future(self._claim_refund(secret, response))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _claim_refund(self, secret: bytes, response: AsyncPrivateResponse) -> None:
+        """``POST /`` (refund-claim media type) with the claim secret until the router hands out the refund,
+        at most ``CLAIM_ATTEMPTS`` times within ``CLAIM_WINDOW`` seconds; the refund goes to the wallet.
+        A failure is logged (its type only) and never raised."""
+        inner = bhttp.Request(
+            method="POST", scheme="http", authority=ROUTER_HOST, path="/",
+            headers=[("content-type", REFUND_CLAIM_MEDIA_TYPE), ("user-agent", INNER_USER_AGENT)],
+            content=secret,
+        )
+        deadline, delay = time.monotonic() + CLAIM_WINDOW, 0.2
+        why = "no refund was kept"
+        for _attempt in range(CLAIM_ATTEMPTS):
+            try:
+                answer = await self._roundtrip(inner)
+                if answer.status == 200:
+                    refund = Credit.from_text(answer.content.decode("ascii"))
+                    loop = asyncio.get_running_loop()
+                    await loop.run_in_executor(self._background_pool, self.wallet.deposit_refund, refund)
+                    response.refund = refund.value.amount
+                    return
+                if answer.status != 404:
+                    why = f"the router answered {answer.status}"
+                    break
+            except (OpenPCCError, ValueError) as exc:
+                why = type(exc).__name__
+            if time.monotonic() + delay > deadline:
+                break
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, 2.0)
+        log.info("the refund of an abandoned answer was not claimed (%s)", why)
+
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=self._profile.timeout)
@@ -812,12 +861,14 @@ class AsyncClient:
         credit = await asyncio.to_thread(self.wallet.take)
         # Tops the wallet up ahead of the next requests, off this request's path.
         self._spawn("topping up the wallet", functools.partial(self.wallet.refill, wait=False))
+        claim_secret = secrets.token_bytes(CLAIM_SECRET_LEN)
         outer = bhttp.Request(
             method="POST", scheme="http", authority=ROUTER_HOST, path="/",
             headers=[
                 ("content-type", sealed.media_type),
                 ("x-routing-info", base64.b64encode(sealed.routing_info).decode()),
                 ("x-credit", credit.to_text()),
+                (REFUND_CLAIM_HEADER, base64.b64encode(hashlib.sha256(claim_secret).digest()).decode()),
                 ("user-agent", INNER_USER_AGENT),
             ],
             content=sealed.body,
@@ -833,7 +884,9 @@ class AsyncClient:
             node = next((n for n in nodes if n.node_id == _header(fields, NODE_ID_HEADER)), None)
             if node is None:
                 raise ResponseStreamError("the router named a node that is not one of the request's candidates")
-            response = AsyncPrivateResponse(self, stream, sealed, node, credit, _header(fields, "content-type"))
+            response = AsyncPrivateResponse(
+                self, stream, sealed, node, credit, _header(fields, "content-type"), claim_secret
+            )
             await response._start(early)
             return response
         except BaseException as exc:
@@ -968,8 +1021,10 @@ class AsyncPrivateResponse:
         node: VerifiedNode,
         credit: Credit,
         media_type: str,
+        claim_secret: bytes,
     ) -> None:
         self._client = client
+        self._claim_secret = claim_secret
         self._stream = stream
         self._sealed = sealed
         self._credit = credit
@@ -1072,13 +1127,16 @@ class AsyncPrivateResponse:
         self.refund = amount
         self._client._spawn("refund deposit", self._client.wallet.deposit_refund, refund)
 
-    def _abandon(self) -> None:
-        """The answer stopped early: the router may not have spent the credit, so it goes to the account."""
+    def _abandon(self, *, claim: bool = False) -> None:
+        """The answer stopped early: the router may not have spent the credit, so it goes to the account.
+        ``claim`` (the caller closed it): the router keeps the unused part as a refund to claim."""
         if not self._done:
             self._done = True
             self._stream.close()
             if not self._saw_end:  # after the router's end the credit is settled (or handled in _end)
                 self._client._spawn("deposit of an unused credit", self._client.wallet.deposit_unused, self._credit)
+                if claim:
+                    self._client._claim_later(self._claim_secret, self)
 
     async def _next_piece(self) -> bytes | None:
         while not self._ready:
@@ -1097,7 +1155,7 @@ class AsyncPrivateResponse:
 
     async def aclose(self) -> None:
         """Abandons the rest of the answer (the node stops); the credit or refund goes to the wallet."""
-        self._abandon()
+        self._abandon(claim=True)
 
     async def __aenter__(self) -> Self:
         return self

@@ -338,6 +338,17 @@ ROLE_SETTINGS: Mapping[str, tuple[Setting, ...]] = {
             "node_read_timeout_secs", float, 300.0,
             "longest silence from a node while it answers a compute request", _positive,
         ),
+        Setting(
+            "cancel_drain_secs", float, 10.0,
+            "when a client that sent a refund claim goes away mid-answer: seconds the router waits for the "
+            "node, asked to stop, to end its answer with its refund",
+            _positive,
+        ),
+        Setting(
+            "refund_claim_ttl_secs", float, 3600.0,
+            "seconds the refund of an abandoned answer is kept for its client to claim (`POST /refund-claims`)",
+            _positive,
+        ),
     ),
     "node": (
         Setting(

@@ -83,3 +83,44 @@ def test_a_reopened_store_keeps_its_nodes(database: str) -> None:
         second.ping()
     finally:
         second.close()
+
+
+CLAIM = bytes(range(32))
+
+
+def test_a_refund_is_taken_once_and_only_under_its_claim(store: RouterStore) -> None:
+    assert store.take_refund(CLAIM, 10.0) is None
+    assert store.put_refund(CLAIM, "refund-text", 100.0) is True
+    assert store.put_refund(CLAIM, "another", 200.0) is False  # the first one stays
+    assert store.take_refund(bytes(32), 10.0) is None  # another claim: nothing, nothing changes
+    assert store.take_refund(CLAIM, 10.0) == "refund-text"
+    assert store.take_refund(CLAIM, 10.0) is None
+
+
+def test_an_expired_refund_is_not_handed_out_and_is_purged(store: RouterStore) -> None:
+    store.put_refund(CLAIM, "old", 50.0)
+    store.put_refund(bytes(32), "young", 500.0)
+    assert store.take_refund(CLAIM, 50.0) is None
+    assert store.purge_refunds(100.0) == 1
+    assert store.take_refund(bytes(32), 100.0) == "young"
+
+
+def test_a_claim_must_be_a_sha256(store: RouterStore) -> None:
+    from openpcc.exceptions import StoreError
+
+    with pytest.raises(StoreError):  # the table's CHECK
+        store.put_refund(b"short", "x", 100.0)
+    assert store.take_refund(b"short", 0.0) is None
+
+
+def test_a_reopened_store_keeps_its_refunds(database: str) -> None:
+    first = open_router_store(database)
+    try:
+        first.put_refund(CLAIM, "kept", 1e12)
+    finally:
+        first.close()
+    second = open_router_store(database)
+    try:
+        assert second.take_refund(CLAIM, 0.0) == "kept"
+    finally:
+        second.close()

@@ -241,20 +241,25 @@ def test_node_sdk_through_the_proxy_over_the_stack(proxy: Running) -> None:
     assert result["notFound"]["status"] == 404
 
 
-# A cancelled stream's refund is not asserted: the router spends the credit of a caller that went away and
-# has nobody to refund (services/router.py); returning the unused part needs an in-band cancel (client,
-# router and node), see docs/openai.md.
-
-
-def test_cancelled_stream_stops_the_nodes_generation(stack: Stack) -> None:
+def test_cancelled_stream_stops_the_nodes_generation_and_refunds_the_unused_part(stack: Stack) -> None:
     """The full answer takes the node 512 tokens x 20 ms, over 10 s; abandoned after 5 events, the node's
-    stream must be gone well before that, and the router must have seen the caller go."""
+    stream must be gone well before that, the router must have seen the caller go, and the refund of the
+    unused tokens (kept by the router under the client's claim) must reach the wallet."""
     router = stack.url("router")
     gone_before = _metric(router, 'openpcc_router_streams_ended_total{how="client_gone"}')
-    with Client(stack.config_path) as private:
+    claimed_before = _metric(router, 'openpcc_router_refunds_total{how="claimed"}')
+    private = Client(stack.config_path)
+    try:
+        private.wallet.refill()  # no withdrawal during the request: the total changes by this request only
+        before, credit = _wallet_total(private), private.wallet.value.amount
         _abandon_a_long_stream(private)
         assert wait_until(lambda: _node_streams(stack) == 0, 4), "the node kept generating"
+    finally:
+        private.close()  # waits for the refund's claim and deposit
     assert _metric(router, 'openpcc_router_streams_ended_total{how="client_gone"}') == gone_before + 1
+    assert _metric(router, 'openpcc_router_refunds_total{how="claimed"}') == claimed_before + 1
+    with Client(stack.config_path) as again:
+        assert before - credit < _wallet_total(again) < before
 
 
 def _wallet_total(client: Client) -> int:

@@ -61,6 +61,8 @@ class ClientStack:
     currency_key: Path | None = None
     node_ids: dict[str, str] = field(default_factory=dict)
     badge_public_key: Path | None = None  # the auth bank's; every node requires badges it signed
+    _running: contextlib.ExitStack | None = None
+    _starts: dict[str, tuple[str, str, int, tuple[str, ...]]] = field(default_factory=dict)
 
     def url(self, role: str) -> str:
         return self.roles[role].url
@@ -85,6 +87,13 @@ class ClientStack:
         path = self.root / f"{name}.toml"
         path.write_text(_toml("client", settings))
         return path
+
+    def restart(self, role: str) -> None:
+        """Stops ``role`` by its PID and starts it again on the same port with the same settings."""
+        assert self._running is not None
+        name, text, port, extra = self._starts[role]
+        self.roles[role].terminate()
+        self.roles[role] = self._running.enter_context(role_process(name, text, self.root / "work", port, extra))
 
     def metric(self, role: str, name: str) -> float:
         with urllib.request.urlopen(self.url(role) + "/metrics", timeout=10) as resp:
@@ -149,11 +158,15 @@ def client_stack(
 
     stack = ClientStack(root)
     with contextlib.ExitStack() as running:
+        stack._running = running
+
         def start(role: str, settings: dict[str, Any], extra: tuple[str, ...] = (), table: str | None = None) -> RoleProcess:
             port = free_port()
             text = _toml(table or role, {"port": port, **settings})
             proc = running.enter_context(role_process(role, text, root / "work", port, extra))
-            stack.roles[role if table is None else table.replace("node.", "node-")] = proc
+            label = role if table is None else table.replace("node.", "node-")
+            stack.roles[label] = proc
+            stack._starts[label] = (role, text, port, extra)
             return proc
 
         noncelock = start("noncelock", {"data_dir": str(root / "noncelock")})

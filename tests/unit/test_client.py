@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -284,7 +285,7 @@ async def open_answer(text: str, refund: str | None, *, cut: bool = False, **kw:
     assert head.status == 200
     node = VerifiedNode(node_id, public, summary(node_id))
     credit = object()
-    response = AsyncPrivateResponse(client, stream, sealed, node, credit, compute.CHUNKED_RESPONSE)  # type: ignore[arg-type]
+    response = AsyncPrivateResponse(client, stream, sealed, node, credit, compute.CHUNKED_RESPONSE, bytes(32))  # type: ignore[arg-type]
     await response._start(early)
     return response, client, credit
 
@@ -425,3 +426,78 @@ def test_a_credit_goes_back_only_when_surely_unspent() -> None:
     assert not _surely_unspent(ResponseStreamError("cut"), sent=True)
     assert _surely_unspent(ClientUsageError("closed"), sent=False)
     assert not _surely_unspent(asyncio.CancelledError(), sent=True)
+
+
+# --- claiming the refund of an abandoned answer ------------------------------------------------
+
+
+class _ClaimWallet:
+    def __init__(self) -> None:
+        self.deposited: list[Any] = []
+
+    def deposit_refund(self, refund: Any) -> None:
+        self.deposited.append(refund)
+
+
+def _claiming_client(answers: list[Any]) -> tuple[Any, list[bhttp.Request], _ClaimWallet]:
+    from openpcc.client import AsyncClient
+
+    client = AsyncClient.__new__(AsyncClient)
+    sent: list[bhttp.Request] = []
+    wallet = _ClaimWallet()
+
+    async def roundtrip(inner: bhttp.Request) -> bhttp.Response:
+        sent.append(inner)
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    client._roundtrip = roundtrip  # type: ignore[method-assign]
+    client.wallet = wallet  # type: ignore[assignment]
+    client._background_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    return client, sent, wallet
+
+
+def _router_answer(status: int, content: bytes = b"") -> bhttp.Response:
+    return bhttp.Response(status=status, headers=[], content=content, trailers=[])
+
+
+class _Claimed:
+    refund: int | None = None
+
+
+def test_a_refund_claim_retries_while_the_router_drains_then_deposits() -> None:
+    from openpcc.exceptions import RelayError
+
+    refund = Issuer(load_test_currency_key()).issue_unblinded(Value.exact(3968))
+    client, sent, wallet = _claiming_client(
+        [_router_answer(404), RelayError(502, "answered 502"), _router_answer(200, refund.to_text().encode())]
+    )
+    secret, response = secrets.token_bytes(32), _Claimed()
+    asyncio.run(client._claim_refund(secret, response))
+    assert [r.content for r in sent] == [secret] * 3
+    assert all(r.authority == b"confsec-router.invalid" and r.path == b"/" for r in sent)
+    assert all((b"content-type", b"application/vnd.openpcc.refund-claim") in r.headers for r in sent)
+    assert wallet.deposited == [refund] and response.refund == 3968
+
+
+def test_a_refund_claim_gives_up_quietly_within_its_window(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import openpcc.client as client_module
+
+    monkeypatch.setattr(client_module, "CLAIM_WINDOW", 1.0)
+    client, sent, wallet = _claiming_client([_router_answer(404)])
+    secret, response = secrets.token_bytes(32), _Claimed()
+    with caplog.at_level("INFO", logger="openpcc.client"):
+        asyncio.run(client._claim_refund(secret, response))  # never raises
+    assert 1 < len(sent) <= client_module.CLAIM_ATTEMPTS and wallet.deposited == [] and response.refund is None
+    assert "not claimed" in caplog.text and secret.hex() not in caplog.text
+    assert base64.b64encode(secret).decode() not in caplog.text
+
+
+def test_a_refund_claim_stops_at_an_answer_other_than_404() -> None:
+    client, sent, wallet = _claiming_client([_router_answer(400)])
+    asyncio.run(client._claim_refund(secrets.token_bytes(32), _Claimed()))
+    assert len(sent) == 1 and wallet.deposited == []

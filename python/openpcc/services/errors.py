@@ -40,6 +40,8 @@ class Code(IntEnum):
     NODE_NOT_ADMITTED = 232
     NO_CANDIDATE = 233
     NODE_FAILED = 234
+    NO_REFUND = 235
+    UNKNOWN_REQUEST = 236
 
     OVERLOADED = 300
     SHUTTING_DOWN = 301
@@ -88,6 +90,8 @@ ERRORS: dict[Code, ErrorInfo] = {
     Code.NODE_NOT_ADMITTED: ErrorInfo(403, "node not admitted"),
     Code.NO_CANDIDATE: ErrorInfo(404, "all candidate nodes unavailable"),
     Code.NODE_FAILED: ErrorInfo(502, "the node failed before answering"),
+    Code.NO_REFUND: ErrorInfo(404, "no refund under this claim"),
+    Code.UNKNOWN_REQUEST: ErrorInfo(404, "no such request in flight"),
     Code.RATE_LIMITED: ErrorInfo(429, "too many requests, retry later"),
     Code.NOT_READY: ErrorInfo(503, "not ready"),
     Code.OVERLOADED: ErrorInfo(503, "too many requests in flight"),

@@ -75,6 +75,7 @@ MAX_INNER_BODY = 1 << 20
 MAX_ENCAPSULATED_KEY_TEXT = 512
 NONCE_MIN, NONCE_MAX = 16, 64
 INT64_MAX = (1 << 63) - 1
+REQUEST_ID_BYTES = 32  # SHA-256 of the request's encapsulated key: what router and node both know
 EVIDENCE_CACHE_ENTRIES = 4096
 REPLAY_ENTRIES = 1 << 20
 
@@ -306,6 +307,8 @@ class NodeService:
         self._agent_task: asyncio.Task[None] | None = None
         self._load_task: asyncio.Task[None] | None = None
         self._event_index = 0
+        #: Answers being streamed, by request id, each with the event that stops its generation.
+        self._in_flight: dict[bytes, asyncio.Event] = {}
         registry = self.http.registry
         self._streams = Gauge("openpcc_node_engine_streams", "Engine answers being streamed", registry=registry)
         self._ended = Counter(
@@ -321,6 +324,7 @@ class NodeService:
         self.http.add_route("GET", "/evidence", self._standing_evidence, binary=True)
         self.http.add_route("POST", "/evidence", self._nonce_evidence, binary=True)
         self.http.add_route("GET", "/info", self._info)
+        self.http.add_route("POST", "/cancel", self._cancel, binary=True)
         self.http.add_readiness_check("request_key", self._key_ready)
         self.http.add_readiness_check("engine", self._engine_ready)
         self.http.on_startup(self._setup)
@@ -509,7 +513,24 @@ class NodeService:
             inner, padding = compute.take_padding_request(inner)
         except ComputeError:
             raise RequestRejectedError(Code.BAD_REQUEST, "invalid X-Openpcc-Padding value") from None
-        return await self._answer(request, engine, node_request, inner, padding, outer.credit_amount)
+        request_id = hashlib.sha256(outer.encapsulated_key).digest()
+        return await self._answer(request, engine, node_request, inner, padding, outer.credit_amount, request_id)
+
+    async def _cancel(self, request: web.Request) -> web.StreamResponse:
+        """``POST /cancel`` from the router (same trust as ``POST /``): the body is the request id (the
+        SHA-256 of the request's ``X-Encapsulated-Key``). The generation stops and the answer ends
+        normally, its ``X-Refund-Amount`` counting only the tokens generated. Unknown id: 404."""
+        _http.require_binary(request)
+        if (request.content_length or 0) > REQUEST_ID_BYTES:
+            raise RequestRejectedError(Code.BAD_REQUEST, f"the body must be a {REQUEST_ID_BYTES}-byte request id")
+        request_id = await _http.read_body(request)
+        if len(request_id) != REQUEST_ID_BYTES:
+            raise RequestRejectedError(Code.BAD_REQUEST, f"the body must be a {REQUEST_ID_BYTES}-byte request id")
+        stop = self._in_flight.get(request_id)
+        if stop is None:
+            raise RequestRejectedError(Code.UNKNOWN_REQUEST)
+        stop.set()
+        return _http.binary_response(b"")
 
     async def _open(
         self, key: RequestKey, outer: OuterRequest, body: bytes
@@ -533,6 +554,7 @@ class NodeService:
         inner: bhttp.Request,
         padding: str,
         credit: int,
+        request_id: bytes,
     ) -> web.StreamResponse:
         try:
             path, payload = _validate_inner(inner, self.badges)
@@ -543,7 +565,7 @@ class NodeService:
             return await self._send_error(request, node_request, padding, exc.status, body, credit)
         except EngineError as exc:
             return await self._send_error(request, node_request, padding, exc.status, error_body(exc), credit)
-        return await self._stream(request, node_request, padding, answer, credit)
+        return await self._stream(request, node_request, padding, answer, credit, request_id)
 
     async def _send_error(
         self,
@@ -585,18 +607,25 @@ class NodeService:
         padding: str,
         answer: EngineResponse,
         credit: int,
+        request_id: bytes,
     ) -> web.StreamResponse:
-        """Seals and sends the engine's bytes as they come; flushes padded frames at their deadline."""
+        """Seals and sends the engine's bytes as they come; flushes padded frames at their deadline. A
+        ``POST /cancel`` for ``request_id`` stops the generation: the answer then ends at once, normally."""
         headers = [(b"content-type", answer.content_type.encode())]
         sealer = node_request.token_stream_sealer(200, headers, padding=padding, now_ns=time.monotonic_ns())
         response = self._outer_response()
+        stop = asyncio.Event()
+        self._in_flight[request_id] = stop
         self._streams.inc()
         how = "completed"
         try:
             async with answer:
                 await response.prepare(request)
                 await _write(response, [sealer.response_nonce, *sealer.start()])
-                await _pump(answer, sealer, response)
+                await _pump(answer, sealer, response, stop)
+                if stop.is_set():
+                    how = "cancelled_by_router"
+                    await answer.aclose()  # the generation stops here; its usage no longer changes
                 await _write(response, sealer.finish())
                 await response.finish({compute.REFUND_AMOUNT_TRAILER: self._refund_value(_unused(credit, answer))})
         except asyncio.CancelledError:
@@ -612,6 +641,8 @@ class NodeService:
             if request.transport is not None:
                 request.transport.close()
         finally:
+            if self._in_flight.get(request_id) is stop:
+                del self._in_flight[request_id]
             self._streams.dec()
             self._ended.labels(how).inc()
         return response
@@ -625,16 +656,22 @@ async def _write(response: web.StreamResponse, chunks: list[bytes]) -> None:
 _END = object()
 
 
-async def _pump(answer: EngineResponse, sealer: compute.TokenStreamSealer, response: web.StreamResponse) -> None:
+async def _pump(
+    answer: EngineResponse, sealer: compute.TokenStreamSealer, response: web.StreamResponse, stop: asyncio.Event
+) -> None:
+    """Until the answer ends or ``stop`` is set (then the piece being generated is dropped)."""
     pieces = answer.__aiter__()
     pending: asyncio.Future[Any] | None = None
+    stopped = asyncio.ensure_future(stop.wait())
     try:
         while True:
             if pending is None:
                 pending = asyncio.ensure_future(anext(pieces, _END))
             deadline = sealer.next_deadline_ns
             timeout = None if deadline is None else max(0.0, (deadline - time.monotonic_ns()) / 1e9)
-            done, _ = await asyncio.wait({pending}, timeout=timeout)
+            done, _ = await asyncio.wait({pending, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if stopped in done:
+                return
             if not done:
                 await _write(response, sealer.poll(time.monotonic_ns()))
                 continue
@@ -645,8 +682,10 @@ async def _pump(answer: EngineResponse, sealer: compute.TokenStreamSealer, respo
             now = time.monotonic_ns()
             await _write(response, sealer.poll(now) + sealer.feed(piece, now))
     finally:
+        stopped.cancel()
         if pending is not None and not pending.done():
             pending.cancel()
+            await asyncio.wait({pending})  # let the generator unwind before the answer is closed
 
 
 def _unused(credit: int, answer: EngineResponse) -> int:

@@ -15,7 +15,12 @@
   ``X-Refund-Amount`` trailer becomes an ``X-Refund`` credit, capped at the credit spent. A node that
   fails before its answer's head: 502, credit released. A node that breaks off mid-stream: the stream
   ends with the trailer ``X-Openpcc-Error`` and no ``X-Refund``, credit released. A client that goes away
-  mid-stream: the credit is spent, no refund.
+  mid-stream: the credit is spent; when its request carried ``X-Openpcc-Refund-Claim`` (``b64(SHA-256(claim
+  secret))``), the node is asked to stop (``POST <node>/cancel``), its answer drained to its refund, and
+  the minted refund kept in the store under the claim.
+* ``POST /refund-claims`` (or ``POST /`` with ``Content-Type: application/vnd.openpcc.refund-claim``, the
+  form that passes the gateway's allow-list): body = the 32-byte claim secret; the refund kept under its
+  hash, handed out once (200, the ``X-Refund`` text), else 404 ``NO_REFUND``.
 
 Logs name routes, statuses, node ids and exception types, never a body, a credit, a URL or an address.
 """
@@ -28,6 +33,7 @@ import base64
 import binascii
 import collections
 import contextlib
+import hashlib
 import ipaddress
 import json
 import logging
@@ -41,7 +47,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from prometheus_client import Counter, Gauge, Histogram
 
 from openpcc import compute
@@ -87,6 +93,11 @@ REFUND_HEADER = "X-Refund"
 ERROR_TRAILER = "X-Openpcc-Error"
 ENCAPSULATED_KEY_HEADER = "X-Encapsulated-Key"
 CREDIT_AMOUNT_HEADER = "X-Credit-Amount"
+REFUND_CLAIM_HEADER = "X-Openpcc-Refund-Claim"
+#: ``POST /`` with this media type is a refund claim: the gateway (like the reference's) passes only
+#: ``/``, ``/compute-manifests`` and ``/ping`` to the router, so a claim through OHTTP takes this form.
+REFUND_CLAIM_MEDIA_TYPE = "application/vnd.openpcc.refund-claim"
+CLAIM_BYTES = 32
 #: Request headers passed on to the node besides the ones the router sets (spec §5.3).
 FORWARDED_HEADERS = ("Content-Type", "User-Agent", "X-Confsec-Ping")
 REQUEST_MEDIA_TYPES = (compute.REQUEST, compute.CHUNKED_REQUEST)
@@ -191,6 +202,19 @@ def parse_routing_info(text: str | None) -> list[tuple[str, bytes]]:
         if not key or len(base64.b64encode(key)) > MAX_ENCAPSULATED_KEY_TEXT:
             raise RequestRejectedError(Code.INVALID_ROUTING_INFO, "encapsulated keys must be 1..384 bytes")
     return candidates
+
+
+def parse_refund_claim(text: str | None) -> bytes | None:
+    """``X-Openpcc-Refund-Claim``: ``b64(SHA-256(claim secret))``; None when absent."""
+    if text is None:
+        return None
+    try:
+        claim = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        claim = b""
+    if len(claim) != CLAIM_BYTES:
+        raise RequestRejectedError(Code.BAD_REQUEST, f"{REFUND_CLAIM_HEADER} must be base64 of {CLAIM_BYTES} bytes")
+    return claim
 
 
 def parse_credit(text: str | None) -> Credit:
@@ -374,6 +398,7 @@ class RouterService:
         self.http.add_route("POST", "/node-events", self._node_events, binary=True)
         self.http.add_route("POST", "/compute-manifests", self._compute_manifests, binary=True)
         self.http.add_route("POST", "/", self._compute, binary=True)
+        self.http.add_route("POST", "/refund-claims", self._refund_claims, binary=True)
         self.http.add_route("GET", "/ping", self._ping)
         self.http.add_readiness_check("store", self._store_ready)
         self.http.on_startup(self._start)
@@ -626,6 +651,7 @@ class RouterService:
             await asyncio.sleep(min(every, 5.0) / 2)
             with contextlib.suppress(StoreError):
                 await self.sync_from_store()
+                await asyncio.to_thread(self.store.purge_refunds, self.clock())
             now = self.clock()
             due = [
                 n for n in list(self.nodes.values())
@@ -743,6 +769,9 @@ class RouterService:
         return usable
 
     async def _compute(self, request: web.Request) -> web.StreamResponse:
+        if request.content_type == REFUND_CLAIM_MEDIA_TYPE:
+            return await self._refund_claims(request)
+        claim = parse_refund_claim(request.headers.get(REFUND_CLAIM_HEADER))
         candidates = parse_routing_info(request.headers.get(ROUTING_INFO_HEADER))
         credit = parse_credit(request.headers.get(CREDIT_HEADER))
         if request.content_type not in REQUEST_MEDIA_TYPES:
@@ -755,7 +784,7 @@ class RouterService:
         async with transaction:
             body = ClientBody(self, request)
             for node, encapsulated_key in order:
-                answer = await self._proxy(request, node, encapsulated_key, transaction, body)
+                answer = await self._proxy(request, node, encapsulated_key, transaction, body, claim)
                 if answer is not None:
                     return answer
                 if body.started:
@@ -771,7 +800,13 @@ class RouterService:
         return headers
 
     async def _proxy(
-        self, request: web.Request, node: Node, encapsulated_key: bytes, transaction: Transaction, body: ClientBody
+        self,
+        request: web.Request,
+        node: Node,
+        encapsulated_key: bytes,
+        transaction: Transaction,
+        body: ClientBody,
+        claim: bytes | None,
     ) -> web.StreamResponse | None:
         """The node's answer passed on, or None when the node could not be reached or broke off before its
         answer's head (it then counts as a failed health check)."""
@@ -785,7 +820,8 @@ class RouterService:
                 self._first_byte.observe(time.perf_counter() - started)
                 if upstream.status != 200:
                     return await self._node_refused(upstream, node, transaction)
-                return await self._stream(request, upstream, node, transaction)
+                abandoned = None if claim is None else Abandoned(claim, hashlib.sha256(encapsulated_key).digest())
+                return await self._stream(request, upstream, node, transaction, abandoned)
         except HTTPStreamError as exc:
             self.record_check(node, False)
             self._streams_ended.labels("node_unreachable").inc()
@@ -813,12 +849,15 @@ class RouterService:
         self._sent.inc(len(body))
         return response
 
-    async def _stream(self, request: web.Request, upstream: Any, node: Node, transaction: Transaction) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, upstream: Any, node: Node, transaction: Transaction, abandoned: Abandoned | None
+    ) -> web.StreamResponse:
         response = TrailerStreamResponse([REFUND_HEADER, ERROR_TRAILER])
         response.headers["Content-Type"] = upstream.header("Content-Type") or compute.CHUNKED_RESPONSE
         response.headers[NODE_ID_HEADER] = node.node_id
         self._streams_gauge.inc()
         how = "completed"
+        settled: dict[str, str] | None = None  # the trailers, once the credit is settled
         try:
             await response.prepare(request)
             try:
@@ -840,12 +879,19 @@ class RouterService:
                 how = "settle_failed"
                 log.warning("router: settling a compute request failed (code %d)", exc.code)
                 trailers = {ERROR_TRAILER: f"{exc.code} the credit could not be settled"}
+            settled = trailers
             await response.finish(trailers)
         except ConnectionResetError:
-            # The client went away mid-answer: the node's work was done or stops now (its connection is
-            # closed when this returns); the credit is spent, and there is nobody to refund.
+            # The client went away mid-answer. Without a claim: the node's work was done or stops now (its
+            # connection is closed when this returns); the credit is spent, and there is nobody to refund.
+            # With one: the node is asked to stop and its refund kept for the client to claim.
             how = "client_gone"
-            await asyncio.shield(_commit_once(transaction))
+            if abandoned is None:
+                await asyncio.shield(_commit_once(transaction))
+            elif settled is not None:  # gone just before the trailers: the refund minted is theirs to claim
+                await asyncio.shield(self._keep(abandoned, settled))
+            else:
+                await asyncio.shield(self._keep_refund(upstream, node, transaction, abandoned))
         except asyncio.CancelledError:
             how = "client_gone"
             await asyncio.shield(_commit_once(transaction))
@@ -854,6 +900,77 @@ class RouterService:
             self._streams_gauge.dec()
             self._streams_ended.labels(how).inc()
         return response
+
+    async def _keep_refund(self, upstream: Any, node: Node, transaction: Transaction, abandoned: Abandoned) -> None:
+        """The client is gone: ``POST <node>/cancel``, drain the node's answer (at most
+        ``cancel_drain_secs``), settle as usual and keep the minted refund under the client's claim."""
+        await self._cancel_on_node(node, abandoned.request_id)
+        try:
+            async with asyncio.timeout(float(self.cfg["cancel_drain_secs"])):
+                async for chunk in upstream.iter_body():
+                    self._received.inc(len(chunk))
+            trailers = await self._settle(transaction, upstream.trailers, node)
+        except (HTTPStreamError, TimeoutError) as exc:
+            await _commit_once(transaction)  # the node did (some of) the work; its refund is unknown
+            self._refunds.labels("abandoned_lost").inc()
+            log.warning("router: node %s did not end a cancelled answer (%s)", node.node_id, type(exc).__name__)
+            return
+        except RequestRejectedError as exc:
+            log.warning("router: settling an abandoned request failed (code %d)", exc.code)
+            return
+        await self._keep(abandoned, trailers)
+
+    async def _keep(self, abandoned: Abandoned, trailers: dict[str, str]) -> None:
+        """Keeps the ``X-Refund`` of ``trailers`` (if any) in the store under the client's claim."""
+        refund = trailers.get(REFUND_HEADER)
+        if refund is None:
+            return
+        expires = self.clock() + float(self.cfg["refund_claim_ttl_secs"])
+        try:
+            kept = await asyncio.to_thread(self.store.put_refund, abandoned.claim, refund, expires)
+        except StoreError as exc:
+            kept = False
+            log.warning("router: the refund of an abandoned request could not be kept (%s)", type(exc).__name__)
+        self._refunds.labels("claimable" if kept else "abandoned_lost").inc()
+
+    async def _cancel_on_node(self, node: Node, request_id: bytes) -> None:
+        """Asks the node to stop the answer ``request_id`` names; a failure only means a longer drain."""
+        if self._session is None:
+            return
+        target = node.record.url.rstrip("/") + "/cancel"
+        try:
+            async with self._session.post(
+                target, data=request_id, headers={"Content-Type": _http.BINARY}, allow_redirects=False,
+                timeout=ClientTimeout(total=float(self.cfg["cancel_drain_secs"])),
+            ) as resp:
+                await resp.content.read(1024)
+                if resp.status != 200:
+                    log.info("router: node %s answered %d to a cancel", node.node_id, resp.status)
+        except (ClientError, TimeoutError, OSError) as exc:
+            log.warning("router: cancel not delivered to node %s (%s)", node.node_id, type(exc).__name__)
+
+    # --- POST /refund-claims ---------------------------------------------------------------
+
+    async def _refund_claims(self, request: web.Request) -> web.StreamResponse:
+        """Body: the 32-byte claim secret. The refund kept under its SHA-256, taken at most once."""
+        if request.content_type not in (_http.BINARY, REFUND_CLAIM_MEDIA_TYPE):
+            raise RequestRejectedError(
+                Code.UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be {_http.BINARY} or {REFUND_CLAIM_MEDIA_TYPE}"
+            )
+        if (request.content_length or 0) > CLAIM_BYTES:
+            raise RequestRejectedError(Code.BAD_REQUEST, f"the body must be the {CLAIM_BYTES}-byte claim secret")
+        secret = await _http.read_body(request)
+        self._received.inc(len(secret))
+        if len(secret) != CLAIM_BYTES:
+            raise RequestRejectedError(Code.BAD_REQUEST, f"the body must be the {CLAIM_BYTES}-byte claim secret")
+        with as_rejection():
+            refund = await asyncio.to_thread(self.store.take_refund, hashlib.sha256(secret).digest(), self.clock())
+        if refund is None:
+            raise RequestRejectedError(Code.NO_REFUND, "none (yet): a refund is kept once the node ended; retry briefly")
+        self._refunds.labels("claimed").inc()
+        body = refund.encode()
+        self._sent.inc(len(body))
+        return web.Response(body=body, content_type="text/plain")
 
     async def _settle(self, transaction: Transaction, node_trailers: dict[str, str], node: Node) -> dict[str, str]:
         """Spends the credit; mints the node's refund (capped at the credit) as ``X-Refund``."""
@@ -877,6 +994,15 @@ class RouterService:
                 return {}
         self._refunds.labels("minted").inc()
         return {REFUND_HEADER: minted.to_text()}
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """What the router needs when a client goes away: its claim (SHA-256 of its secret) and the request's
+    id at the node (SHA-256 of the encapsulated key the node got)."""
+
+    claim: bytes
+    request_id: bytes
 
 
 class ClientBody:

@@ -267,8 +267,23 @@ class RouterStore(abc.ABC):
     * change nothing for an unknown node id in :meth:`record_event`, :meth:`record_attestation` and
       :meth:`record_shutdown` (they return False);
     * never move a node's ``last_event_index`` backwards;
+    * keep each abandoned stream's refund under its claim hash until it is taken or expires, and hand it
+      out at most once however many replicas race (:meth:`take_refund` is one conditional DELETE);
     * lose no committed change on a crash.
     """
+
+    @abc.abstractmethod
+    def put_refund(self, claim: bytes, credit: str, expires_at: float) -> bool:
+        """Keeps ``credit`` (``X-Refund`` text) under ``claim`` (SHA-256 of the client's claim secret, 32
+        bytes) until ``expires_at``; False when that claim holds a refund already (nothing changes)."""
+
+    @abc.abstractmethod
+    def take_refund(self, claim: bytes, now: float) -> str | None:
+        """Returns and deletes the refund kept under ``claim``; None when there is none or it expired."""
+
+    @abc.abstractmethod
+    def purge_refunds(self, now: float) -> int:
+        """Deletes refunds past their expiry; returns how many."""
 
     @abc.abstractmethod
     def admit(self, record: NodeRecord) -> None:

@@ -365,6 +365,21 @@ ROUTER_MIGRATIONS = (
             )
         },
     ),
+    Migration(
+        2,
+        "router: refunds of abandoned streams, kept under the hash of the client's claim secret",
+        {
+            dialect: (
+                (
+                    "CREATE TABLE router_refunds ("
+                    f" claim {blob} PRIMARY KEY CHECK (length(claim) = 32), credit TEXT NOT NULL,"
+                    f" expires_at {real} NOT NULL)"
+                ),
+                "CREATE INDEX router_refunds_expiry ON router_refunds (expires_at)",
+            )
+            for dialect, blob, real in (("sqlite", "BLOB", "REAL"), ("postgresql", "BYTEA", "DOUBLE PRECISION"))
+        },
+    ),
 )
 
 _NODE_COLUMNS = (
@@ -443,6 +458,29 @@ class SQLRouterStore(RouterStore):
             cur.execute(f"SELECT {_NODE_COLUMNS} FROM router_nodes ORDER BY node_id")
             rows = cur.fetchall()
         return [_node_record(row) for row in rows]
+
+    def put_refund(self, claim: bytes, credit: str, expires_at: float) -> bool:
+        with self.backend.transaction() as cur:
+            cur.execute(
+                "INSERT INTO router_refunds (claim, credit, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (claim) DO NOTHING RETURNING claim",
+                (claim, credit, expires_at),
+            )
+            return cur.fetchone() is not None
+
+    def take_refund(self, claim: bytes, now: float) -> str | None:
+        with self.backend.transaction() as cur:
+            # One statement: of two replicas taking the same claim, only one DELETE returns the row.
+            cur.execute(
+                "DELETE FROM router_refunds WHERE claim = ? AND expires_at > ? RETURNING credit", (claim, now)
+            )
+            row = cur.fetchone()
+        return None if row is None else str(row[0])
+
+    def purge_refunds(self, now: float) -> int:
+        with self.backend.transaction() as cur:
+            cur.execute("DELETE FROM router_refunds WHERE expires_at <= ?", (now,))
+            return int(cur.rowcount)
 
     def ping(self) -> None:
         with self.backend.transaction() as cur:
