@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import socket
 import stat
@@ -28,27 +27,9 @@ from openpcc.services import supervisor
 from openpcc.services.supervisor import PORT_OFFSETS, Stack
 from support.currency_key import TEST_CURRENCY_KEY_PEM
 from support.prerequisites import missing
+from support.stack import free_base_port
 
 REPO = Path(__file__).resolve().parents[2]
-BLOCK = PORT_OFFSETS["node"] + supervisor.MAX_NODES
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_base_port() -> int:
-    """A base port whose whole block is free now (bounded tries)."""
-    for _ in range(50):
-        base = random.randrange(20000, 32000 - BLOCK)  # below the ephemeral range (32768+)
-        if all(_free(base + i) for i in range(BLOCK)):
-            return base
-    raise RuntimeError("no free block of loopback ports")
 
 
 def gone(pid: int) -> bool:

@@ -47,7 +47,7 @@ def _free(port: int) -> bool:
 def free_base_port() -> int:
     """A base port whose whole block is free now (bounded tries)."""
     for _ in range(50):
-        base = random.randrange(20000, 60000 - BLOCK)
+        base = random.randrange(20000, 32000 - BLOCK)  # below the ephemeral range (32768+)
         if all(_free(base + i) for i in range(BLOCK)):
             return base
     raise RuntimeError("no free block of loopback ports")
