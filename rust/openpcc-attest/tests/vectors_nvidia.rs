@@ -273,7 +273,7 @@ fn malformed_containers_and_reports_are_failed_checks() {
         .detail
         .contains("trailing"));
     let huge_record = with_evidence(&item, |raw| {
-        raw[37 + 5..37 + 8].copy_from_slice(&[0xff, 0xff, 0xff])
+        raw[37 + 5..37 + 8].copy_from_slice(&[0xff, 0xff, 0xff]);
     });
     assert_eq!(
         failed(&nvidia::verify_evidence(&huge_record, &opts())),

@@ -148,7 +148,7 @@ impl KeySet {
                             && k.active_from <= o.active_until
                     }) =>
                 {
-                    skipped += 1
+                    skipped += 1;
                 }
                 Ok(k) => keys.push(k),
                 Err(_) => skipped += 1,

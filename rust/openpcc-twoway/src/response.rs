@@ -77,7 +77,7 @@ mod tests {
             response_key_material(Kdf::HkdfSha256, Aead::Aes128Gcm, &secret, &enc, &nonce).unwrap();
         match &key {
             AeadKey::Aes128Gcm(k) => {
-                assert_eq!(k.as_slice(), h("5d0172a080e428b16d298c4ea0db620d"))
+                assert_eq!(k.as_slice(), h("5d0172a080e428b16d298c4ea0db620d"));
             }
             other => panic!("unexpected key {other:?}"),
         }

@@ -46,7 +46,7 @@ fn parse_args() -> Args {
             "--bodies" => file = Some(value),
             "--content-type" => ctype = value,
             "--concurrency" => {
-                concurrency = value.parse().unwrap_or_else(|_| usage("--concurrency"))
+                concurrency = value.parse().unwrap_or_else(|_| usage("--concurrency"));
             }
             "--seconds" => seconds = value.parse().unwrap_or_else(|_| usage("--seconds")),
             "--warmup" => warmup = value.parse().unwrap_or_else(|_| usage("--warmup")),
