@@ -211,8 +211,12 @@ def test_the_proxy_command_over_the_stack(stack: Stack) -> None:
     process = subprocess.Popen([sys.executable, "-m", "openpcc", "proxy", "--config", str(stack.config_path),
                                 "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert process.stdout is not None
-        base_url = json.loads(process.stdout.readline())["proxy"]
+        assert process.stdout is not None and process.stderr is not None
+        first = process.stdout.readline()
+        if not first:  # it exited before listening: say why
+            process.wait(timeout=60)
+            pytest.fail(f"openpcc proxy exited {process.returncode}: {process.stderr.read()[-2000:]}")
+        base_url = json.loads(first)["proxy"]
         client = openai.OpenAI(base_url=base_url, api_key="any")
         stream = client.chat.completions.create(
             model="echo", messages=[{"role": "user", "content": TEXT}], stream=True)

@@ -65,6 +65,7 @@ class HTTPService:
         self._cleanups: list[Callable[[], Awaitable[None]]] = []
         self._active = 0
         self._stopping = False
+        self._started = False  # the startup actions have run (until then /healthz says "starting")
         self._runner: web.AppRunner | None = None
         #: ``(host, port)`` once bound (the port chosen when ``port = 0``).
         self.address: tuple[str, int] | None = None
@@ -131,6 +132,7 @@ class HTTPService:
         self.address = (str(host), int(port))
         for action in self._startups:
             await action()
+        self._started = True
         self.log.info("%s listening on %s:%d", self.cfg.label, host, port)
         return host, port
 
@@ -152,6 +154,8 @@ class HTTPService:
     async def health(self) -> Health:
         if self._stopping:
             return Health(False, {"service": "shutting down"})
+        if not self._started:
+            return Health(False, {"service": "starting"})
         reasons: dict[str, str] = {}
         for name, check in self._checks.items():
             try:
