@@ -29,6 +29,7 @@ from openpcc.services import pgserver
 from openpcc.services.loadbalancer import HAProxy, Pool, Timeouts
 from support import edge
 from support.currency_key import TEST_CURRENCY_KEY_PEM
+from support.prerequisites import missing
 from support.scaleout import (
     BINARY,
     b64,
@@ -170,7 +171,10 @@ def test_a_bank_replica_killed_by_pid_leaves_the_other_serving(
 
 
 def test_the_cluster_keeps_its_data_across_a_restart_and_wants_its_password(tmp_path: Path) -> None:
-    psycopg = pytest.importorskip("psycopg", reason="psycopg (the PostgreSQL driver) is not installed")
+    try:
+        import psycopg
+    except ImportError:
+        missing("psycopg (the PostgreSQL driver, the `postgres` extra) is not installed")
     root = cluster_dir()
     server = pgserver.LocalPostgres(root, free_port(), durable=False)
     try:
