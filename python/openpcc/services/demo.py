@@ -147,11 +147,18 @@ def _print_hops(stack: Any, taps: Any, since: Mapping[str, tuple[int, int, int]]
 def _chat(stack: Any, prompt: str, max_tokens: int, out: IO[str]) -> None:
     from openpcc.client import ChatStream, Client
 
-    out.write(f"\nprompt > {prompt}\n")
-    out.flush()
-    started = time.monotonic()
     first: float | None = None
     with Client(stack.config_path) as client:
+        # The first credits are withdrawn ahead, as a wallet in use keeps some: its random waits between
+        # bank calls (which unlink a withdrawal from the request it pays for) stay out of the timing below.
+        out.write("\nwithdrawing the first credits (random waits between bank calls, by design)...\n")
+        out.flush()
+        withdrawing = time.monotonic()
+        held = client.wallet.refill()
+        out.write(f"{held} credits held after {time.monotonic() - withdrawing:.1f}s\n")
+        out.write(f"\nprompt > {prompt}\n")
+        out.flush()
+        started = time.monotonic()
         answer = client.chat([{"role": "user", "content": prompt}], stream=True, max_tokens=max_tokens)
         if not isinstance(answer, ChatStream):  # stream=True always streams
             raise TypeError("expected a streamed answer")
@@ -165,8 +172,8 @@ def _chat(stack: Any, prompt: str, max_tokens: int, out: IO[str]) -> None:
         done = time.monotonic()
         out.write("\n")
         out.write(
-            f"(the node began answering {answering - started:.2f}s after the call: credits withdrawn, nodes "
-            f"verified, request sealed; first token {((first or done) - answering):.2f}s later, "
+            f"(the node began answering {answering - started:.2f}s after the call: nodes fetched and "
+            f"verified, request sealed and sent; first token {((first or done) - answering):.2f}s later, "
             f"last {done - answering:.2f}s later)\n"
         )
         _print_verification(answer.verification.render(), out)
