@@ -860,7 +860,7 @@ class AsyncClient:
         sealed = compute.seal_http_request(inner, [(n.node_id, n.public_key) for n in nodes], chunked=chunked)
         credit = await asyncio.to_thread(self.wallet.take)
         # Tops the wallet up ahead of the next requests, off this request's path.
-        self._spawn("topping up the wallet", functools.partial(self.wallet.refill, wait=False))
+        self._spawn("topping up the wallet", self.wallet.top_up)
         claim_secret = secrets.token_bytes(CLAIM_SECRET_LEN)
         outer = bhttp.Request(
             method="POST", scheme="http", authority=ROUTER_HOST, path="/",

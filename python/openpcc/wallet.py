@@ -47,6 +47,7 @@ import importlib
 import json
 import os
 import secrets
+import sys
 import threading
 import time
 import urllib.error
@@ -598,6 +599,7 @@ class Wallet:
         self._clock = clock
         self._random = secrets.SystemRandom()
         self._refilling = threading.Lock()
+        self._held_after_take = sys.maxsize  # what the last take() left; top_up() refills below low water
         with self._session():
             pass  # finishes what a dead process left
 
@@ -810,19 +812,27 @@ class Wallet:
     def _held(self, state: State) -> int:
         return sum(1 for c in state.credits if c.value == self.value)
 
-    def refill(self, *, wait: bool = True) -> int:
-        """Withdraws credits when fewer than ``low_water`` are held; returns how many are held.
+    def refill(self) -> int:
+        """Withdraws credits when fewer than ``low_water`` are held; returns how many are held. The random
+        waits between bank operations are spent without the wallet's lock, so requests keep taking credits
+        meanwhile; one refill runs at a time per wallet object (this waits for one under way)."""
+        with self._refilling:
+            self._refill()
+        return self.held()
 
-        One refill runs at a time per wallet object: with ``wait=False`` (a background top-up) a refill
-        already under way is left to finish and this returns at once. The random waits between bank
-        operations are spent without the wallet's lock, so requests keep taking credits meanwhile."""
-        if not self._refilling.acquire(blocking=wait):
-            return self.held()
+    def top_up(self) -> bool:
+        """A background :meth:`refill`, only when the last :meth:`take` left the wallet below ``low_water``
+        and no refill is under way: on the request path's heels it costs nothing otherwise. Returns whether
+        it ran."""
+        if self._held_after_take >= self.settings.resolved_low_water():
+            return False
+        if not self._refilling.acquire(blocking=False):
+            return False
         try:
             self._refill()
         finally:
             self._refilling.release()
-        return self.held()
+        return True
 
     def held(self) -> int:
         """How many credits the wallet holds (no bank call)."""
@@ -885,6 +895,7 @@ class Wallet:
                 raise WalletEmptyError("no credit of the configured value is held")
             state.credits.remove(credit)
             self.file.save(state)
+            self._held_after_take = self._held(state)
             return credit
 
     def give_back(self, credit: Credit) -> None:

@@ -440,7 +440,7 @@ def test_a_refunds_random_wait_does_not_hold_the_wallet(tmp_path: Path) -> None:
     assert wallet.status().pending == [] and wallet.account_balance() == before + 16
 
 
-def test_a_background_refill_waits_its_random_delays_without_blocking_take(tmp_path: Path) -> None:
+def test_a_background_top_up_waits_its_random_delays_without_blocking_take(tmp_path: Path) -> None:
     banks = FakeBanks(ISSUER, 100_000)
     quick = WalletSettings(credit_amount=64, concurrency=2, batch=4, source_amount=320, max_delay=0)
     slow = WalletSettings(credit_amount=64, concurrency=2, batch=4, source_amount=320, max_delay=30.0)
@@ -452,15 +452,17 @@ def test_a_background_refill_waits_its_random_delays_without_blocking_take(tmp_p
 
     primer = make(tmp_path, banks, settings=quick)
     primer.refill()  # 4 credits; the account keeps 64, less than a batch: the next refill must fund it
-    taken = [primer.take() for _ in range(3)]  # 1 held, below low water (2)
+    taken = [primer.take() for _ in range(2)]
     background = make(tmp_path, banks, settings=slow, sleep=held_sleep)
-    refill = threading.Thread(target=background.refill, kwargs={"wait": False})
-    refill.start()
+    assert not background.top_up()  # no take yet: nothing says the wallet runs low
+    taken.append(background.take())  # 1 left, below low water (2): a top-up is due
+    top_up = threading.Thread(target=background.top_up)
+    top_up.start()
     assert in_delay.wait(timeout=60)  # the top-up is in a random wait now ...
-    taken.append(primer.take())  # ... and a request still gets its credit at once
-    assert background.refill(wait=False) == 0  # a second top-up does not start beside the first
+    taken.append(primer.take())  # ... and a request still gets the last credit at once
+    assert not background.top_up()  # a second top-up does not start beside the first
     release.set()
-    refill.join(timeout=60)
-    assert not refill.is_alive() and background.held() >= 2
+    top_up.join(timeout=60)
+    assert not top_up.is_alive() and background.held() >= 2
     for c in taken:
         banks.spend_at_router(c)
